@@ -1,0 +1,37 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "SwiftBPF",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "BPFCore", targets: ["BPFCore"]),
+        .library(name: "BPFRuntime", targets: ["BPFRuntime"]),
+        .executable(name: "swiftbpf", targets: ["swiftbpf"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Instructions, the ISA, encoding, assembler, disassembler.
+        .target(name: "BPFCore"),
+        // Maps, helpers, program contexts, the interpreter (later the JIT back ends).
+        .target(name: "BPFRuntime", dependencies: ["BPFCore", "CBPFRuntimeSupport"]),
+        // C entry points the runtime needs (atomics on raw memory).
+        .target(name: "CBPFRuntimeSupport"),
+        // The command-line tool.
+        .executableTarget(
+            name: "swiftbpf",
+            dependencies: [
+                "BPFCore", "BPFRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Release benchmarks: `swift run -c release swiftbpf-bench`.
+        .executableTarget(name: "swiftbpf-bench", dependencies: ["BPFCore", "BPFRuntime"]),
+        .testTarget(name: "BPFCoreTests", dependencies: ["BPFCore"]),
+        .testTarget(name: "BPFRuntimeTests", dependencies: ["BPFCore", "BPFRuntime"]),
+        .testTarget(name: "SwiftBPFCommandTests", dependencies: ["swiftbpf", "BPFCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

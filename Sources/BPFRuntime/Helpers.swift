@@ -1,0 +1,119 @@
+/// What a helper sees when a program calls it: the arguments r1–r5, the run's memory regions
+/// (so it can read and write program memory safely), and a way to stop the program.
+///
+/// ```swift
+/// let double = Helper(id: 1000, name: "double") { call in call.argument(1) &* 2 }
+/// ```
+public struct HelperCall: ~Copyable {
+    /// The argument registers r1–r5.
+    public let arguments: (UInt64, UInt64, UInt64, UInt64, UInt64)
+    /// The index of the calling instruction.
+    public let pc: Int
+    let regions: UnsafeMutablePointer<MemoryRegions>
+    /// Set to end the program after the call returns; r0 becomes the helper's result.
+    public var stopsProgram = false
+
+    init(arguments: (UInt64, UInt64, UInt64, UInt64, UInt64), pc: Int, regions: UnsafeMutablePointer<MemoryRegions>) {
+        self.arguments = arguments
+        self.pc = pc
+        self.regions = regions
+    }
+
+    /// Argument register `n` (1–5).
+    public func argument(_ n: Int) -> UInt64 {
+        switch n {
+        case 1: arguments.0
+        case 2: arguments.1
+        case 3: arguments.2
+        case 4: arguments.3
+        case 5: arguments.4
+        default: 0
+        }
+    }
+
+    /// A checked pointer to `size` bytes of program memory at `address`.
+    public func memory(at address: UInt64, size: Int, write: Bool) throws(HelperError) -> UnsafeMutableRawPointer {
+        guard size >= 0, regions.pointee.allows(address, size, write: write),
+              let pointer = UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address)) else {
+            throw HelperError("\(write ? "write" : "read") of \(size) bytes at 0x\(String(address, radix: 16)) is outside the program's memory")
+        }
+        return pointer
+    }
+
+    /// Copies bytes out of program memory.
+    public func read(at address: UInt64, size: Int) throws(HelperError) -> [UInt8] {
+        if size == 0 { return [] }
+        let pointer = try memory(at: address, size: size, write: false)
+        return Array(UnsafeRawBufferPointer(start: pointer, count: size))
+    }
+
+    /// Copies bytes into program memory.
+    public func write(_ bytes: [UInt8], at address: UInt64) throws(HelperError) {
+        if bytes.isEmpty { return }
+        let pointer = try memory(at: address, size: bytes.count, write: true)
+        bytes.withUnsafeBytes { pointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+    }
+
+    /// Lets the program access `region` for the rest of this run.
+    public func grant(_ region: MemoryRegion) {
+        regions.pointee.add(region)
+    }
+}
+
+/// A helper's failure, reported as a ``RuntimeError/helperFailed(pc:helper:message:)``.
+public struct HelperError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// A function a program can call by id, as the kernel's helpers are.
+public struct Helper: Sendable {
+    /// The id programs call it by (`call ID`).
+    public var id: Int32
+    /// Its name, for messages and disassembly.
+    public var name: String
+    /// The function: returns the value placed in r0.
+    public var function: @Sendable (inout HelperCall) throws(HelperError) -> UInt64
+
+    public init(id: Int32, name: String, function: @escaping @Sendable (inout HelperCall) throws(HelperError) -> UInt64) {
+        self.id = id
+        self.name = name
+        self.function = function
+    }
+}
+
+/// The helpers a program may call, by id. Swift code extends it with its own.
+///
+/// ```swift
+/// var helpers = HelperRegistry.conformance
+/// helpers.register(Helper(id: 1000, name: "double") { call in call.argument(1) &* 2 })
+/// ```
+public struct HelperRegistry: Sendable {
+    private(set) var helpers: [Int32: Helper] = [:]
+
+    public init(_ helpers: [Helper] = []) {
+        for helper in helpers { register(helper) }
+    }
+
+    /// Adds or replaces a helper.
+    public mutating func register(_ helper: Helper) {
+        helpers[helper.id] = helper
+    }
+
+    /// The helper with this id.
+    public subscript(id: Int32) -> Helper? { helpers[id] }
+
+    /// All helpers, by id.
+    public var all: [Helper] { helpers.values.sorted { $0.id < $1.id } }
+
+    /// The helpers bpf_conformance expects: id 5 is `unwind`, which returns its argument and ends
+    /// the program when that is 0 (the uBPF convention the suite's `call_unwind_fail` and `callx` tests use).
+    public static let conformance = HelperRegistry([
+        Helper(id: 5, name: "unwind") { call in
+            let value = call.argument(1)
+            if value == 0 { call.stopsProgram = true }
+            return value
+        },
+    ])
+}

@@ -1,0 +1,72 @@
+/// A range of host memory a running program may access.
+///
+/// ```swift
+/// let region = MemoryRegion(buffer, writable: false)
+/// ```
+public struct MemoryRegion: Hashable, Sendable {
+    /// First address.
+    public var start: UInt
+    /// One past the last address.
+    public var end: UInt
+    /// Whether stores are allowed.
+    public var writable: Bool
+
+    public init(start: UInt, count: Int, writable: Bool) {
+        self.start = start
+        self.end = start &+ UInt(count)
+        self.writable = writable
+    }
+
+    public init(_ buffer: UnsafeMutableRawBufferPointer, writable: Bool = true) {
+        self.init(start: UInt(bitPattern: buffer.baseAddress), count: buffer.count, writable: writable)
+    }
+
+    public init(_ buffer: UnsafeRawBufferPointer) {
+        self.init(start: UInt(bitPattern: buffer.baseAddress), count: buffer.count, writable: false)
+    }
+
+    static let empty = MemoryRegion(start: 0, count: 0, writable: false)
+
+    @inline(__always)
+    func contains(_ address: UInt, _ end: UInt) -> Bool {
+        address >= start && end <= self.end
+    }
+}
+
+/// The regions of one run: the stack, the input (packet or context), and any the helpers add
+/// (map values, ring buffer records). Every load, store and helper memory argument is checked
+/// against them; nothing outside can be read or written.
+public struct MemoryRegions: Sendable {
+    var stack: MemoryRegion
+    var input: MemoryRegion
+    var extra: [MemoryRegion] = []
+
+    init(stack: MemoryRegion, input: MemoryRegion) {
+        self.stack = stack
+        self.input = input
+    }
+
+    /// Adds a region for the rest of the run (helpers use this for memory they hand out).
+    public mutating func add(_ region: MemoryRegion) {
+        extra.append(region)
+    }
+
+    /// Whether `size` bytes at `address` lie inside one region (writable if `write`).
+    @inline(__always)
+    public func allows(_ address: UInt64, _ size: Int, write: Bool) -> Bool {
+        let start = UInt(truncatingIfNeeded: address)
+        let (end, overflow) = start.addingReportingOverflow(UInt(size))
+        if overflow { return false }
+        if stack.contains(start, end) { return true }
+        if input.contains(start, end) { return !write || input.writable }
+        return allowsExtra(start, end, write: write)
+    }
+
+    @inline(never)
+    func allowsExtra(_ start: UInt, _ end: UInt, write: Bool) -> Bool {
+        for region in extra where region.contains(start, end) {
+            if !write || region.writable { return true }
+        }
+        return false
+    }
+}

@@ -1,0 +1,37 @@
+// Small C entry points the Swift runtime needs and the Swift standard library does not offer:
+// atomic read-modify-write on raw memory that eBPF programs address.
+#ifndef CBPF_RUNTIME_SUPPORT_H
+#define CBPF_RUNTIME_SUPPORT_H
+
+#include <stdint.h>
+
+#define CBPF_ATOMIC_OPS(bits)                                                                         \
+    static inline uint##bits##_t cbpf_atomic_fetch_add##bits(void *p, uint##bits##_t v) {             \
+        return __atomic_fetch_add((uint##bits##_t *)p, v, __ATOMIC_SEQ_CST);                          \
+    }                                                                                                 \
+    static inline uint##bits##_t cbpf_atomic_fetch_or##bits(void *p, uint##bits##_t v) {              \
+        return __atomic_fetch_or((uint##bits##_t *)p, v, __ATOMIC_SEQ_CST);                           \
+    }                                                                                                 \
+    static inline uint##bits##_t cbpf_atomic_fetch_and##bits(void *p, uint##bits##_t v) {             \
+        return __atomic_fetch_and((uint##bits##_t *)p, v, __ATOMIC_SEQ_CST);                          \
+    }                                                                                                 \
+    static inline uint##bits##_t cbpf_atomic_fetch_xor##bits(void *p, uint##bits##_t v) {             \
+        return __atomic_fetch_xor((uint##bits##_t *)p, v, __ATOMIC_SEQ_CST);                          \
+    }                                                                                                 \
+    static inline uint##bits##_t cbpf_atomic_exchange##bits(void *p, uint##bits##_t v) {              \
+        return __atomic_exchange_n((uint##bits##_t *)p, v, __ATOMIC_SEQ_CST);                         \
+    }                                                                                                 \
+    /* Returns the value that was in memory; stores `desired` only if it equalled `expected`. */      \
+    static inline uint##bits##_t cbpf_atomic_compare_exchange##bits(void *p, uint##bits##_t expected,  \
+                                                                    uint##bits##_t desired) {         \
+        __atomic_compare_exchange_n((uint##bits##_t *)p, &expected, desired, 0, __ATOMIC_SEQ_CST,      \
+                                    __ATOMIC_SEQ_CST);                                                \
+        return expected;                                                                              \
+    }
+
+CBPF_ATOMIC_OPS(32)
+CBPF_ATOMIC_OPS(64)
+
+#undef CBPF_ATOMIC_OPS
+
+#endif

@@ -1,0 +1,60 @@
+import ArgumentParser
+import BPFCore
+import BPFRuntime
+import Foundation
+
+/// `swiftbpf conformance-plugin`: the bpf_conformance runner's plugin protocol.
+///
+/// Started once per test with argv `[MEMORY] [options...] [--elf]`; MEMORY is hex bytes separated by
+/// spaces (absent or empty when the test has none). The program arrives on stdin as one line of hex
+/// bytes. Success: exit 0 with r0 in hex alone on stdout. Failure: a non-zero exit with the error.
+struct ConformancePluginCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "conformance-plugin",
+        abstract: "Act as a bpf_conformance plugin (program as hex on stdin, r0 in hex on stdout)."
+    )
+
+    @Argument(parsing: .captureForPassthrough, help: "[MEMORY] [--jit] [--elf]")
+    var arguments: [String] = []
+
+    func run() throws {
+        var memoryText = ""
+        var jit = false
+        var elf = false
+        for argument in arguments {
+            let trimmed = argument.trimmingCharacters(in: .whitespaces)
+            switch trimmed {
+            case "": continue
+            case "--jit": jit = true
+            case "--elf": elf = true
+            case "--interpret", "--interpreter": jit = false
+            default:
+                if trimmed.hasPrefix("--") { throw fail("unknown option \(trimmed)") }
+                memoryText += " " + trimmed
+            }
+        }
+        if jit { throw fail("the JIT is not built yet; run without --jit to use the interpreter") }
+        if elf { throw fail("ELF input is not supported by the plugin yet") }
+        var memory: [UInt8]
+        do { memory = try Hex.bytes(memoryText) } catch { throw fail("memory argument: \(error)") }
+        var input = ""
+        while let line = readLine() { input += line + " " }
+        let bytes: [UInt8]
+        do { bytes = try Hex.bytes(input) } catch { throw fail("program on stdin: \(error)") }
+        let program: Program
+        do { program = try Program(bytes: bytes) } catch { throw fail("\(error)") }
+        do {
+            let interpreter = try Interpreter(program: program, helpers: .conformance)
+            let result = try interpreter.run(memory: &memory)
+            print(String(result.returnValue, radix: 16))
+        } catch {
+            throw fail("\(error)")
+        }
+    }
+
+    private func fail(_ message: String) -> Error {
+        print(message)
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+        return ExitCode.failure
+    }
+}

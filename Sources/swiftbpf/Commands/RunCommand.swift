@@ -1,0 +1,63 @@
+import ArgumentParser
+import BPFCore
+import BPFRuntime
+import Foundation
+
+/// `swiftbpf run FILE [--mem HEX | --mem-file F] [--json]`.
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a program in the interpreter and print r0.",
+        discussion: """
+            The input memory is given to the program in r1, its length in r2 (as bpf_conformance does). \
+            The conformance helpers are available (5: unwind). \
+            --json prints {"r0": <u64>, "instructions": <count>} or {"error": "...", "pc": <index>}.
+            """
+    )
+
+    @Argument(help: "The program: assembly, .bin/.bpf bytecode, .hex, or a conformance .data test.") var file: String
+    @Option(help: "Input memory as hex bytes, e.g. \"aa bb 11\".") var mem: String?
+    @Option(help: "Input memory from a file (raw bytes).") var memFile: String?
+    @Option(help: "Stop after this many executed instructions.") var instructionLimit: UInt64 = 1_000_000
+    @Flag(help: "Print JSON.") var json = false
+
+    func validate() throws {
+        if mem != nil && memFile != nil { throw ValidationError("give --mem or --mem-file, not both") }
+    }
+
+    func run() throws {
+        let input = try ProgramInput.load(path: file)
+        var memory = input.memory ?? []
+        if let mem {
+            do { memory = try Hex.bytes(mem) } catch { throw CLIError("--mem: \(error)") }
+        } else if let memFile {
+            guard let data = FileManager.default.contents(atPath: memFile) else {
+                throw CLIError("cannot read '\(memFile)'")
+            }
+            memory = [UInt8](data)
+        }
+        let limit = instructionLimit
+        let outcome = Result { () throws(RuntimeError) -> ExecutionResult in
+            let interpreter = try Interpreter(program: input.program, helpers: .conformance,
+                                              options: ExecutionOptions(instructionLimit: limit))
+            return try interpreter.run(memory: &memory)
+        }
+        switch outcome {
+        case .success(let result):
+            if json {
+                print(JSONOutput.object([("r0", .number(result.returnValue)), ("instructions", .number(result.instructionsExecuted))]))
+            } else {
+                print("r0 = 0x\(String(result.returnValue, radix: 16)) (\(result.returnValue))")
+                print("instructions executed: \(result.instructionsExecuted)")
+            }
+        case .failure(let error):
+            if json {
+                var fields: [(String, JSONOutput)] = [("error", .string(error.description))]
+                if let pc = error.pc { fields.append(("pc", .number(UInt64(pc)))) }
+                print(JSONOutput.object(fields))
+                throw ExitCode.failure
+            }
+            throw CLIError(error.description)
+        }
+    }
+}

@@ -1,0 +1,13 @@
+import ArgumentParser
+
+/// The `swiftbpf` command: assemble, disassemble, run and test eBPF programs.
+@main
+struct SwiftBPFCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "swiftbpf",
+        abstract: "Assemble, disassemble, verify and run eBPF programs.",
+        subcommands: [
+            AssembleCommand.self, DisassembleCommand.self, RunCommand.self, ConformancePluginCommand.self,
+        ]
+    )
+}

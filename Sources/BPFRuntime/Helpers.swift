@@ -60,7 +60,7 @@ public struct HelperCall: ~Copyable {
     }
 }
 
-/// A helper's failure, reported as a ``RuntimeError/helperFailed(pc:helper:message:)``.
+/// A helper's failure (any error a helper throws is reported the same way), reported as a ``RuntimeError/helperFailed(pc:helper:message:)``.
 public struct HelperError: Error, Hashable, Sendable, CustomStringConvertible {
     public var message: String
     public init(_ message: String) { self.message = message }
@@ -74,9 +74,9 @@ public struct Helper: Sendable {
     /// Its name, for messages and disassembly.
     public var name: String
     /// The function: returns the value placed in r0.
-    public var function: @Sendable (inout HelperCall) throws(HelperError) -> UInt64
+    public var function: @Sendable (inout HelperCall) throws -> UInt64
 
-    public init(id: Int32, name: String, function: @escaping @Sendable (inout HelperCall) throws(HelperError) -> UInt64) {
+    public init(id: Int32, name: String, function: @escaping @Sendable (inout HelperCall) throws -> UInt64) {
         self.id = id
         self.name = name
         self.function = function

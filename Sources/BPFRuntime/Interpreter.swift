@@ -160,7 +160,7 @@ public final class Interpreter: Sendable {
         do {
             regs[0] = try helper.function(&call)
         } catch {
-            throw .helperFailed(pc: pc, helper: helper.name, message: error.message)
+            throw .helperFailed(pc: pc, helper: helper.name, message: "\(error)")
         }
         return call.stopsProgram
     }

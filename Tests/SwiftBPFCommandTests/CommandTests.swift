@@ -1,0 +1,164 @@
+import BPFCore
+import Foundation
+import Testing
+
+/// Runs the built `swiftbpf` executable.
+enum SwiftBPFTool {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static let executable: URL? = {
+        var candidates: [URL] = []
+        if let first = ProcessInfo.processInfo.arguments.first {
+            candidates.append(URL(fileURLWithPath: first).deletingLastPathComponent().appendingPathComponent("swiftbpf"))
+        }
+        candidates.append(repository.appendingPathComponent(".build/debug/swiftbpf"))
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
+    }()
+
+    struct Output {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func run(_ arguments: [String], stdin: String? = nil) throws -> Output {
+        let process = Process()
+        process.executableURL = try #require(executable, "the swiftbpf executable was not built next to the tests")
+        process.arguments = arguments
+        process.currentDirectoryURL = repository
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try input.fileHandleForWriting.close()
+        let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
+        let stderrData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Output(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
+                      stderr: String(decoding: stderrData, as: UTF8.self))
+    }
+}
+
+@Suite("swiftbpf command")
+struct CommandTests {
+    @Test("run prints r0, and --json prints the documented fields")
+    func runExample() throws {
+        let text = try SwiftBPFTool.run(["run", "Examples/asm/checksum.s", "--mem-file", "Examples/asm/ipv4-header.bin"])
+        #expect(text.status == 0)
+        #expect(text.stdout.contains("r0 = 0xb861"))
+        let json = try SwiftBPFTool.run(["run", "Examples/asm/checksum.s", "--mem-file", "Examples/asm/ipv4-header.bin", "--json"])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect(object["r0"] as? Int == 0xb861)
+        #expect((object["instructions"] as? Int ?? 0) > 20)
+    }
+
+    @Test("run reports an out-of-bounds access with the instruction and exits non-zero")
+    func runError() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("swiftbpf-oob-\(UUID()).s")
+        try "ldxdw %r0, [%r1+4]\nexit\n".write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let result = try SwiftBPFTool.run(["run", file.path, "--mem", "01 02 03", "--json"])
+        #expect(result.status != 0)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(object["pc"] as? Int == 0)
+        #expect((object["error"] as? String)?.contains("out-of-bounds read of 8 bytes") == true)
+    }
+
+    @Test("asm -o writes bytecode that disasm turns back into the same program")
+    func assembleDisassemble() throws {
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("swiftbpf-\(UUID()).bin")
+        defer { try? FileManager.default.removeItem(at: output) }
+        let assembled = try SwiftBPFTool.run(["asm", "Examples/asm/checksum.s", "-o", output.path])
+        #expect(assembled.status == 0, "\(assembled.stderr)")
+        let bytes = try [UInt8](Data(contentsOf: output))
+        let expected = try Assembler().assembleProgram(String(contentsOf: SwiftBPFTool.repository.appendingPathComponent("Examples/asm/checksum.s"), encoding: .utf8))
+        #expect(bytes == expected.bytes)
+        let text = try SwiftBPFTool.run(["disasm", output.path])
+        #expect(try Assembler().assemble(text.stdout) == expected.instructions)
+        let llvm = try SwiftBPFTool.run(["disasm", output.path, "--syntax", "llvm"])
+        #expect(llvm.stdout.contains("r5 = be16 r5"))
+    }
+}
+
+@Suite("swiftbpf conformance-plugin", .enabled(if: ConformanceFiles.available, "bpf_conformance vectors not found at ../shared/conformance (set SWIFTBPF_CONFORMANCE_DIR)"))
+struct ConformancePluginTests {
+    /// Runs one test the way the bpf_conformance runner does: memory as argv[1], options as argv[2],
+    /// the program as one line of hex on stdin.
+    func runPlugin(_ slots: [Instruction], memory: [UInt8], options: String = "") throws -> SwiftBPFTool.Output {
+        try SwiftBPFTool.run(["conformance-plugin", Hex.string(memory), options],
+                             stdin: Hex.string(Instruction.bytes(of: slots)) + "\n")
+    }
+
+    @Test("all programs pass through the plugin protocol")
+    func allPass() throws {
+        let files = ConformanceFiles.list("tests")
+        #expect(files.count >= 313)
+        var passed = 0
+        for file in files {
+            let test = try ConformanceTest(parsing: String(contentsOf: file, encoding: .utf8))
+            let output = try runPlugin(try test.program(), memory: test.memory)
+            let value = UInt64(output.stdout.trimmingCharacters(in: .whitespacesAndNewlines), radix: 16)
+            #expect(output.status == 0 && value == test.expectedResult, "\(file.lastPathComponent): exit \(output.status), stdout '\(output.stdout)'")
+            if output.status == 0 && value == test.expectedResult { passed += 1 }
+        }
+        #expect(passed == files.count)
+    }
+
+    @Test("invalid encodings are refused with a non-zero exit and a message")
+    func rawEncodingsRefused() throws {
+        var refused = 0
+        for file in ConformanceFiles.list("negative") {
+            guard let test = try? ConformanceTest(parsing: String(contentsOf: file, encoding: .utf8)), let raw = test.raw else { continue }
+            let output = try runPlugin(raw, memory: [])
+            #expect(output.status != 0, "\(file.lastPathComponent)")
+            #expect(output.stdout.contains("instruction 0"), "\(file.lastPathComponent): \(output.stdout)")
+            refused += 1
+        }
+        #expect(refused == 45)
+    }
+
+    @Test("the runner-failure cases are not reproduced")
+    func failureDetection() throws {
+        let dir = ConformanceFiles.list("negative")
+        // error.data claims an error; the program is valid and runs.
+        let error = try #require(dir.first { $0.lastPathComponent == "error.data" })
+        let errorTest = try ConformanceTest(parsing: String(contentsOf: error, encoding: .utf8))
+        let errorRun = try runPlugin(try errorTest.program(), memory: errorTest.memory)
+        #expect(errorRun.status == 0)
+        #expect(!errorRun.stdout.contains(errorTest.expectedError ?? "Invalid"))
+        // incorrect_return_value_high_bits.data states a wrong 64-bit result.
+        let high = try #require(dir.first { $0.lastPathComponent == "incorrect_return_value_high_bits.data" })
+        let highTest = try ConformanceTest(parsing: String(contentsOf: high, encoding: .utf8))
+        let highRun = try runPlugin(try highTest.program(), memory: highTest.memory)
+        #expect(highRun.status == 0)
+        #expect(UInt64(highRun.stdout.trimmingCharacters(in: .whitespacesAndNewlines), radix: 16) != highTest.expectedResult)
+        // empty_instructions.data has no program: refused, not 0.
+        let empty = try runPlugin([], memory: [])
+        #expect(empty.status != 0)
+    }
+
+    @Test("--jit is refused with a message until the JIT exists")
+    func jitOption() throws {
+        let output = try runPlugin([Instruction(opcode: 0x95)], memory: [], options: "--jit")
+        #expect(output.status != 0)
+        #expect(output.stdout.contains("JIT"))
+    }
+}
+
+enum ConformanceFiles {
+    static let directory: URL? = {
+        if let path = ProcessInfo.processInfo.environment["SWIFTBPF_CONFORMANCE_DIR"] { return URL(fileURLWithPath: path) }
+        let shared = SwiftBPFTool.repository.deletingLastPathComponent().appendingPathComponent("shared/conformance")
+        return FileManager.default.fileExists(atPath: shared.appendingPathComponent("tests").path) ? shared : nil
+    }()
+    static let available = directory != nil
+
+    static func list(_ folder: String) -> [URL] {
+        guard let directory else { return [] }
+        let dir = directory.appendingPathComponent(folder)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+        return names.filter { $0.hasSuffix(".data") }.sorted().map { dir.appendingPathComponent($0) }
+    }
+}

@@ -51,13 +51,17 @@ struct RunCommand: ParsableCommand {
                 print("instructions executed: \(result.instructionsExecuted)")
             }
         case .failure(let error):
+            var message = error.description
+            if let pc = error.pc, pc < input.program.instructions.count {
+                message += "\n  at instruction \(pc): " + Disassembler().instruction(at: pc, in: input.program.instructions)
+            }
             if json {
                 var fields: [(String, JSONOutput)] = [("error", .string(error.description))]
                 if let pc = error.pc { fields.append(("pc", .number(UInt64(pc)))) }
                 print(JSONOutput.object(fields))
                 throw ExitCode.failure
             }
-            throw CLIError(error.description)
+            throw CLIError(message)
         }
     }
 }

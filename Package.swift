@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "BPFCore", targets: ["BPFCore"]),
+        .library(name: "BPFObject", targets: ["BPFObject"]),
         .library(name: "BPFRuntime", targets: ["BPFRuntime"]),
         .executable(name: "swiftbpf", targets: ["swiftbpf"]),
     ],
@@ -15,6 +16,8 @@ let package = Package(
     targets: [
         // Instructions, the ISA, encoding, assembler, disassembler.
         .target(name: "BPFCore"),
+        // ELF and BTF reading, the object model (programs, maps, global data), linking.
+        .target(name: "BPFObject", dependencies: ["BPFCore"]),
         // Maps, helpers, program contexts, the interpreter (later the JIT back ends).
         .target(name: "BPFRuntime", dependencies: ["BPFCore", "CBPFRuntimeSupport"]),
         // C entry points the runtime needs (atomics on raw memory).
@@ -30,6 +33,7 @@ let package = Package(
         // Release benchmarks: `swift run -c release swiftbpf-bench`.
         .executableTarget(name: "swiftbpf-bench", dependencies: ["BPFCore", "BPFRuntime"]),
         .testTarget(name: "BPFCoreTests", dependencies: ["BPFCore"]),
+        .testTarget(name: "BPFObjectTests", dependencies: ["BPFCore", "BPFObject"]),
         .testTarget(name: "BPFRuntimeTests", dependencies: ["BPFCore", "BPFRuntime"]),
         .testTarget(name: "SwiftBPFCommandTests", dependencies: ["swiftbpf", "BPFCore"]),
     ],

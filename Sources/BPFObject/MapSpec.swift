@@ -1,0 +1,73 @@
+/// A map type, with the kernel's `BPF_MAP_TYPE_*` number.
+public enum MapType: UInt32, Sendable, Hashable, CaseIterable {
+    case unspecified = 0, hash, array, programArray, perfEventArray, perCPUHash, perCPUArray, stackTrace
+    case cgroupArray, lruHash, lruPerCPUHash, lpmTrie, arrayOfMaps, hashOfMaps, devmap, sockmap, cpumap
+    case xskmap, sockhash, cgroupStorage, reuseportSockarray, perCPUCgroupStorage, queue, stack
+    case skStorage, devmapHash, structOps, ringBuffer, inodeStorage, taskStorage, bloomFilter
+    case userRingBuffer, cgrpStorage, arena
+}
+
+/// Where a map definition came from.
+public enum MapOrigin: Hashable, Sendable {
+    /// A BTF-defined map in `.maps`.
+    case btf
+    /// A `struct bpf_map_def` in the legacy `maps` section.
+    case legacy
+    /// Global data: `.data`, `.rodata`, `.bss`, `.data.*`, `.rodata.*`, `.kconfig`.
+    case globalData(section: String)
+}
+
+/// A map as an object describes it: pure data, before any runtime or kernel creates it.
+///
+/// ```swift
+/// let counts = object.maps["counts"]!
+/// print(counts.type, counts.keySize, counts.valueSize, counts.maxEntries)
+/// ```
+public struct MapSpec: Hashable, Sendable {
+    public var name: String
+    public var type: MapType
+    public var keySize: Int
+    public var valueSize: Int
+    public var maxEntries: Int
+    public var flags: UInt32
+    /// 0 = none, 1 = by name (`LIBBPF_PIN_BY_NAME`).
+    public var pinning: UInt32 = 0
+    public var numaNode: UInt32 = 0
+    public var mapExtra: UInt64 = 0
+    /// BTF type ids of the key and value, when the object has them.
+    public var keyType: Int?
+    public var valueType: Int?
+    /// The inner map of an array/hash of maps.
+    public var innerMap: Box?
+    /// Initial contents of a program array or map of maps: slot → program or map name.
+    public var initialReferences: [Int: String] = [:]
+    /// Initial bytes of a global-data map (its single value).
+    public var initialValue: [UInt8]?
+    /// Whether the contents are read-only to programs once loaded (`.rodata`, `.kconfig`).
+    public var readOnly = false
+    public var origin: MapOrigin
+
+    /// Indirection so a spec can hold its inner map.
+    public final class Box: Hashable, Sendable {
+        public let spec: MapSpec
+        public init(_ spec: MapSpec) { self.spec = spec }
+        public static func == (a: Box, b: Box) -> Bool { a.spec == b.spec }
+        public func hash(into hasher: inout Hasher) { hasher.combine(spec) }
+    }
+
+    public init(name: String, type: MapType, keySize: Int, valueSize: Int, maxEntries: Int, flags: UInt32 = 0, origin: MapOrigin = .btf) {
+        self.name = name
+        self.type = type
+        self.keySize = keySize
+        self.valueSize = valueSize
+        self.maxEntries = maxEntries
+        self.flags = flags
+        self.origin = origin
+    }
+
+    /// Whether this is a global-data map (`.data`, `.rodata`, `.bss`, ...).
+    public var isGlobalData: Bool {
+        if case .globalData = origin { return true }
+        return false
+    }
+}

@@ -1,0 +1,256 @@
+import BPFCore
+
+/// An eBPF object file read into pure data — programs, maps, BTF, license — as `clang -target bpf`
+/// produces it. No runtime or kernel is involved; both backends load from this.
+///
+/// ```swift
+/// let object = try ObjectFile(bytes: Array(try Data(contentsOf: url)))
+/// for program in object.programs { print(program.name, program.section, program.type) }
+/// for map in object.maps { print(map.name, map.type, map.maxEntries) }
+/// ```
+public struct ObjectFile: Sendable {
+    /// Programs in section order, each linked with its subprograms.
+    public let programs: [ProgramSpec]
+    /// Maps in the order the object defines them (BTF maps, legacy maps, then global data).
+    public let maps: [MapSpec]
+    public let license: String
+    public let kernelVersion: UInt32?
+    public let btf: BTF?
+    public let btfExt: BTFExt?
+    /// `.kconfig` externs: name → (offset, size) in the `.kconfig` map's value.
+    public let kconfigExterns: [String: (offset: Int, size: Int)]
+
+    /// The map with this name.
+    public func map(named name: String) -> MapSpec? { maps.first { $0.name == name } }
+
+    /// The program with this function name.
+    public func program(named name: String) -> ProgramSpec? { programs.first { $0.name == name } }
+
+    public init(bytes: [UInt8]) throws(ObjectError) {
+        let elf = try ELFFile(bytes: bytes)
+        guard elf.machine == ELFFile.machineBPF else {
+            throw ObjectError("ELF header", "machine \(elf.machine) is not BPF (247): build with clang -target bpf")
+        }
+        var license = ""
+        if let section = elf.section(named: "license") {
+            license = String(decoding: elf.contents(of: section).prefix { $0 != 0 }, as: UTF8.self)
+        }
+        self.license = license
+        if let section = elf.section(named: "version") {
+            let data = elf.contents(of: section)
+            guard data.count >= 4 else { throw ObjectError(section.label, "is \(data.count) bytes, expected 4") }
+            kernelVersion = try ByteReader(data, place: section.label).u32(0)
+        } else {
+            kernelVersion = nil
+        }
+        var btf: BTF?
+        var btfExt: BTFExt?
+        if let section = elf.section(named: ".BTF") {
+            btf = try BTF(bytes: elf.contents(of: section))
+            if let ext = elf.section(named: ".BTF.ext"), let btf {
+                btfExt = try BTFExt(bytes: elf.contents(of: ext), btf: btf)
+            }
+        }
+        self.btf = btf
+        self.btfExt = btfExt
+
+        var reader = MapReader(elf: elf, btf: btf)
+        try reader.readAll()
+        self.maps = reader.maps
+        self.kconfigExterns = reader.kconfig
+
+        var linker = Linker(elf: elf, btf: btf, btfExt: btfExt, maps: reader, license: license, kernelVersion: kernelVersion)
+        self.programs = try linker.linkAll()
+    }
+}
+
+/// Reads map definitions: BTF `.maps`, the legacy `maps` section, and global data sections.
+struct MapReader {
+    let elf: ELFFile
+    let btf: BTF?
+    var maps: [MapSpec] = []
+    /// Section index → the name of the map it defines (global data) or nil for map-definition sections.
+    var globalDataMaps: [Int: String] = [:]
+    var mapSectionIndices: Set<Int> = []
+    /// For BTF maps: (start, end, name, offset of the `values` member) of each variable in `.maps`.
+    var btfMapVariables: [(start: Int, end: Int, name: String, valuesOffset: Int?)] = []
+    var kconfig: [String: (offset: Int, size: Int)] = [:]
+
+    init(elf: ELFFile, btf: BTF?) {
+        self.elf = elf
+        self.btf = btf
+    }
+
+    /// The largest global-data section accepted (the kernel's array value limit is smaller still).
+    static let maxGlobalDataSize = 1 << 26
+
+    static func isGlobalData(_ name: String) -> Bool {
+        name == ".data" || name == ".rodata" || name == ".bss"
+            || name.hasPrefix(".data.") || name.hasPrefix(".rodata.") || name.hasPrefix(".bss.")
+    }
+
+    mutating func readAll() throws(ObjectError) {
+        if let section = elf.section(named: ".maps") {
+            mapSectionIndices.insert(section.index)
+            try readBTFMaps(section)
+        }
+        if let section = elf.section(named: "maps") {
+            mapSectionIndices.insert(section.index)
+            try readLegacyMaps(section)
+        }
+        for section in elf.sections where Self.isGlobalData(section.name) && section.size > 0
+            && (section.type == ELFSection.typeProgBits || section.type == ELFSection.typeNoBits) {
+            guard section.size <= Self.maxGlobalDataSize else {
+                throw ObjectError(section.label, "global data of \(section.size) bytes is larger than the \(Self.maxGlobalDataSize)-byte limit")
+            }
+            var spec = MapSpec(name: section.name, type: .array, keySize: 4, valueSize: section.size, maxEntries: 1,
+                               origin: .globalData(section: section.name))
+            spec.initialValue = section.type == ELFSection.typeNoBits
+                ? [UInt8](repeating: 0, count: section.size) : elf.contents(of: section)
+            spec.readOnly = section.name.hasPrefix(".rodata")
+            if let btf, let id = btf.typeID(named: section.name, kind: .dataSection) { spec.valueType = id }
+            maps.append(spec)
+            globalDataMaps[section.index] = section.name
+        }
+        if let btf, let id = btf.typeID(named: ".kconfig", kind: .dataSection), let datasec = btf[id],
+           case let .variables(vars) = datasec.detail {
+            var size = datasec.sizeOrType
+            for v in vars {
+                guard let variable = btf[v.type] else { continue }
+                kconfig[variable.name] = (v.offset, v.size)
+                size = max(size, v.offset + v.size)
+            }
+            guard size <= Self.maxGlobalDataSize else {
+                throw ObjectError("BTF data section '.kconfig'", "size \(size) is larger than the \(Self.maxGlobalDataSize)-byte limit")
+            }
+            if size > 0 {
+                var spec = MapSpec(name: ".kconfig", type: .array, keySize: 4, valueSize: size, maxEntries: 1,
+                                   origin: .globalData(section: ".kconfig"))
+                spec.initialValue = [UInt8](repeating: 0, count: size)
+                spec.readOnly = true
+                spec.valueType = id
+                maps.append(spec)
+            }
+        }
+    }
+
+    mutating func readBTFMaps(_ section: ELFSection) throws(ObjectError) {
+        guard let btf else { throw ObjectError(section.label, "BTF-defined maps need a .BTF section (build with -g)") }
+        guard let id = btf.typeID(named: ".maps", kind: .dataSection), let datasec = btf[id],
+              case let .variables(vars) = datasec.detail else {
+            throw ObjectError(section.label, "no BTF data section '.maps' describes the maps")
+        }
+        for v in vars {
+            guard let variable = btf[v.type], variable.kind == .variable else {
+                throw ObjectError(section.label, "BTF entry at offset \(v.offset) is not a variable")
+            }
+            // clang leaves data-section offsets to the loader: take them from the symbol table.
+            var v = v
+            if let symbol = elf.symbols.first(where: { Int($0.sectionIndex) == section.index && $0.name == variable.name }) {
+                v.offset = Int(symbol.value)
+                v.size = Int(symbol.size)
+            }
+            let (spec, valuesOffset) = try Self.btfMap(name: variable.name, structType: variable.referencedType, btf: btf,
+                                                       place: "map '\(variable.name)' in \(section.label)")
+            maps.append(spec)
+            btfMapVariables.append((v.offset, v.offset + v.size, variable.name, valuesOffset))
+        }
+        // Initial values of prog arrays and maps of maps: relocations in .rel.maps.
+        for relocation in elf.relocations[section.index] ?? [] {
+            let offset = Int(relocation.offset)
+            guard let variable = btfMapVariables.first(where: { offset >= $0.start && offset < $0.end }),
+                  let valuesOffset = variable.valuesOffset else {
+                throw ObjectError(section.label, "relocation at offset \(offset) is not inside a map's 'values' member")
+            }
+            let slot = (offset - variable.start - valuesOffset) / 8
+            let symbol = elf.symbols[relocation.symbolIndex]
+            guard let index = maps.firstIndex(where: { $0.name == variable.name }) else { continue }
+            maps[index].initialReferences[slot] = symbol.name
+        }
+    }
+
+    /// Reads the integer a `__uint(name, N)` member encodes: a pointer to an array of N elements.
+    static func encodedInteger(_ type: Int, btf: BTF, place: String) throws(ObjectError) -> Int {
+        guard let pointer = btf[btf.resolve(type)], pointer.kind == .pointer,
+              let array = btf[btf.resolve(pointer.referencedType)], case let .array(_, _, count) = array.detail else {
+            throw ObjectError(place, "expected an integer declared with __uint(), found \(btf.typeName(type))")
+        }
+        return count
+    }
+
+    static func btfMap(name: String, structType: Int, btf: BTF, place: String) throws(ObjectError) -> (MapSpec, Int?) {
+        guard let definition = btf[btf.resolve(structType)], definition.kind == .structure,
+              case let .members(members) = definition.detail else {
+            throw ObjectError(place, "a BTF map definition must be a struct")
+        }
+        var spec = MapSpec(name: name, type: .unspecified, keySize: 0, valueSize: 0, maxEntries: 0)
+        var valuesOffset: Int?
+        for member in members {
+            let memberPlace = "\(place), member '\(member.name)'"
+            switch member.name {
+            case "type":
+                let raw = try encodedInteger(member.type, btf: btf, place: memberPlace)
+                guard let type = MapType(rawValue: UInt32(raw)) else { throw ObjectError(memberPlace, "unknown map type \(raw)") }
+                spec.type = type
+            case "key_size": spec.keySize = try encodedInteger(member.type, btf: btf, place: memberPlace)
+            case "value_size": spec.valueSize = try encodedInteger(member.type, btf: btf, place: memberPlace)
+            case "max_entries": spec.maxEntries = try encodedInteger(member.type, btf: btf, place: memberPlace)
+            case "map_flags": spec.flags = UInt32(truncatingIfNeeded: try encodedInteger(member.type, btf: btf, place: memberPlace))
+            case "pinning": spec.pinning = UInt32(truncatingIfNeeded: try encodedInteger(member.type, btf: btf, place: memberPlace))
+            case "numa_node": spec.numaNode = UInt32(truncatingIfNeeded: try encodedInteger(member.type, btf: btf, place: memberPlace))
+            case "map_extra": spec.mapExtra = UInt64(try encodedInteger(member.type, btf: btf, place: memberPlace))
+            case "key", "value":
+                guard let pointer = btf[btf.resolve(member.type)], pointer.kind == .pointer else {
+                    throw ObjectError(memberPlace, "expected a pointer declared with __type()")
+                }
+                let size = try btf.size(of: pointer.referencedType)
+                if member.name == "key" {
+                    spec.keySize = size; spec.keyType = pointer.referencedType
+                } else {
+                    spec.valueSize = size; spec.valueType = pointer.referencedType
+                }
+            case "values":
+                valuesOffset = member.bitOffset / 8
+                guard let array = btf[btf.resolve(member.type)], case let .array(element, _, _) = array.detail,
+                      let pointer = btf[btf.resolve(element)], pointer.kind == .pointer else {
+                    throw ObjectError(memberPlace, "expected an array of pointers declared with __array()")
+                }
+                let target = btf.resolve(pointer.referencedType)
+                if btf[target]?.kind == .structure {
+                    let (inner, _) = try btfMap(name: name + ".inner", structType: target, btf: btf, place: "\(memberPlace) (inner map)")
+                    spec.innerMap = MapSpec.Box(inner)
+                }
+            default:
+                break  // unknown members are ignored, as libbpf does for forward compatibility
+            }
+        }
+        if spec.type == .arrayOfMaps || spec.type == .hashOfMaps || spec.type == .programArray {
+            if spec.valueSize == 0 { spec.valueSize = 4 }
+            if spec.keySize == 0 { spec.keySize = 4 }
+        }
+        if spec.type == .unspecified { throw ObjectError(place, "the map has no type") }
+        return (spec, valuesOffset)
+    }
+
+    mutating func readLegacyMaps(_ section: ELFSection) throws(ObjectError) {
+        let symbols = elf.symbols.filter { Int($0.sectionIndex) == section.index && !$0.name.isEmpty && $0.type != ELFSymbol.typeSection }
+            .sorted { $0.value < $1.value }
+        guard !symbols.isEmpty else { return }
+        let data = elf.contents(of: section)
+        let definitionSize = data.count / symbols.count
+        guard definitionSize >= 20 else {
+            throw ObjectError(section.label, "map definitions of \(definitionSize) bytes are too small (at least 20)")
+        }
+        let r = ByteReader(data, place: section.label)
+        for symbol in symbols {
+            let o = Int(symbol.value)
+            let place = "legacy map '\(symbol.name)' in \(section.label)"
+            let raw = try r.u32(o)
+            guard let type = MapType(rawValue: raw) else { throw ObjectError(place, "unknown map type \(raw)") }
+            var spec = MapSpec(name: symbol.name, type: type, keySize: Int(try r.u32(o + 4)), valueSize: Int(try r.u32(o + 8)),
+                               maxEntries: Int(try r.u32(o + 12)), flags: try r.u32(o + 16), origin: .legacy)
+            if definitionSize >= 28 { spec.pinning = try r.u32(o + 24) }
+            maps.append(spec)
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import BPFCore
+
+/// What a `lddw` or `call` in a linked program refers to, to be resolved when the program loads.
+public enum ProgramReference: Hashable, Sendable {
+    /// The map itself (`lddw` with src 1): a map handle or fd.
+    case map(String)
+    /// An address inside the map's first value (`lddw` with src 2): global data.
+    case mapValue(String, offset: Int)
+    /// A `.kconfig` or `.ksyms` extern the loader must supply.
+    case external(String)
+    /// A call to a kernel function (kfunc) by name.
+    case kfunc(String)
+}
+
+/// A program as an object describes it: its linked instructions (subprograms appended), its type
+/// from the section name, and the references the loader must resolve.
+///
+/// ```swift
+/// let program = object.programs.first { $0.name == "xdp_counter" }!
+/// print(program.type, program.section, program.instructions.count)
+/// ```
+public struct ProgramSpec: Hashable, Sendable {
+    /// The function name.
+    public var name: String
+    /// The ELF section it came from.
+    public var section: String
+    public var type: ProgramType
+    public var attachType: AttachType?
+    /// The part of the section name after the convention's prefix (tracepoint, function, hook).
+    public var attachTarget: String
+    public var isReturnProbe: Bool
+    /// The linked instructions: the program first, then every subprogram it calls.
+    public var instructions: [Instruction]
+    /// References by instruction index.
+    public var references: [Int: ProgramReference]
+    /// Source lines by instruction index (from `.BTF.ext`), after linking.
+    public var sourceLines: [Int: SourceLine]
+    /// Function BTF type ids by the instruction index each function starts at.
+    public var functionInfos: [FunctionInfo]
+    /// The object's license.
+    public var license: String
+    /// The object's `version` section value, if any.
+    public var kernelVersion: UInt32?
+
+    /// The source line nearest at or before `instruction`.
+    public func sourceLine(at instruction: Int) -> SourceLine? {
+        var i = instruction
+        while i >= 0 {
+            if let line = sourceLines[i] { return line }
+            i -= 1
+        }
+        return nil
+    }
+}

@@ -1,0 +1,117 @@
+/// A program type, with the kernel's `BPF_PROG_TYPE_*` number.
+public enum ProgramType: UInt32, Sendable, Hashable, CaseIterable {
+    case unspecified = 0, socketFilter, kprobe, schedCls, schedAct, tracepoint, xdp, perfEvent
+    case cgroupSkb, cgroupSock, lwtIn, lwtOut, lwtXmit, sockOps, skSkb, cgroupDevice, skMsg
+    case rawTracepoint, cgroupSockAddr, lwtSeg6local, lircMode2, skReuseport, flowDissector
+    case cgroupSysctl, rawTracepointWritable, cgroupSockopt, tracing, structOps, ext, lsm
+    case skLookup, syscall, netfilter
+}
+
+/// An expected attach type, with the kernel's `BPF_*` attach-type number.
+public enum AttachType: UInt32, Sendable, Hashable, CaseIterable {
+    case cgroupInetIngress = 0, cgroupInetEgress, cgroupInetSockCreate, cgroupSockOps
+    case skSkbStreamParser, skSkbStreamVerdict, cgroupDevice, skMsgVerdict
+    case cgroupInet4Bind, cgroupInet6Bind, cgroupInet4Connect, cgroupInet6Connect
+    case cgroupInet4PostBind, cgroupInet6PostBind, cgroupUdp4Sendmsg, cgroupUdp6Sendmsg
+    case lircMode2, flowDissector, cgroupSysctl, cgroupUdp4Recvmsg, cgroupUdp6Recvmsg
+    case cgroupGetsockopt, cgroupSetsockopt, traceRawTp, traceFentry, traceFexit, modifyReturn
+    case lsmMac, traceIter, cgroupInet4Getpeername, cgroupInet6Getpeername
+    case cgroupInet4Getsockname, cgroupInet6Getsockname, xdpDevmap, cgroupInetSockRelease
+    case xdpCpumap, skLookup, xdp, skSkbVerdict, skReuseportSelect, skReuseportSelectOrMigrate
+    case perfEvent, traceKprobeMulti, lsmCgroup, structOps, netfilter, tcxIngress, tcxEgress
+    case traceUprobeMulti, cgroupUnixConnect
+}
+
+/// What a section name (libbpf's `SEC()` conventions) says about a program.
+public struct SectionKind: Hashable, Sendable {
+    public var type: ProgramType
+    public var attachType: AttachType?
+    /// The part after the prefix: the tracepoint, function or hook to attach to (may be empty).
+    public var attachTarget: String
+    /// For kprobe-family sections: whether it is a return probe (kretprobe, uretprobe).
+    public var isReturnProbe: Bool = false
+    /// The matched convention, e.g. `xdp`, `tracepoint/`, `uprobe`.
+    public var convention: String
+
+    /// libbpf's section conventions: prefix, type, attach type. A prefix ending in `/` matches
+    /// names starting with it; others match exactly or followed by `/`.
+    static let table: [(String, ProgramType, AttachType?)] = [
+        ("socket", .socketFilter, nil),
+        ("sk_reuseport/migrate", .skReuseport, .skReuseportSelectOrMigrate),
+        ("sk_reuseport", .skReuseport, .skReuseportSelect),
+        ("kprobe.multi/", .kprobe, .traceKprobeMulti), ("kretprobe.multi/", .kprobe, .traceKprobeMulti),
+        ("uprobe.multi", .kprobe, .traceUprobeMulti), ("uretprobe.multi", .kprobe, .traceUprobeMulti),
+        ("kprobe", .kprobe, nil), ("kretprobe", .kprobe, nil),
+        ("uprobe.s", .kprobe, nil), ("uretprobe.s", .kprobe, nil),
+        ("uprobe", .kprobe, nil), ("uretprobe", .kprobe, nil),
+        ("ksyscall", .kprobe, nil), ("kretsyscall", .kprobe, nil),
+        ("usdt", .kprobe, nil),
+        ("tcx/ingress", .schedCls, .tcxIngress), ("tcx/egress", .schedCls, .tcxEgress),
+        ("tc/ingress", .schedCls, .tcxIngress), ("tc/egress", .schedCls, .tcxEgress),
+        ("tc", .schedCls, nil), ("classifier", .schedCls, nil), ("action", .schedAct, nil),
+        ("tracepoint/", .tracepoint, nil), ("tp/", .tracepoint, nil),
+        ("raw_tracepoint.w/", .rawTracepointWritable, nil), ("raw_tp.w/", .rawTracepointWritable, nil),
+        ("raw_tracepoint/", .rawTracepoint, nil), ("raw_tp/", .rawTracepoint, nil),
+        ("tp_btf/", .tracing, .traceRawTp),
+        ("fentry.s/", .tracing, .traceFentry), ("fmod_ret.s/", .tracing, .modifyReturn), ("fexit.s/", .tracing, .traceFexit),
+        ("fentry/", .tracing, .traceFentry), ("fmod_ret/", .tracing, .modifyReturn), ("fexit/", .tracing, .traceFexit),
+        ("freplace/", .ext, nil),
+        ("lsm.s/", .lsm, .lsmMac), ("lsm_cgroup/", .lsm, .lsmCgroup), ("lsm/", .lsm, .lsmMac),
+        ("iter.s/", .tracing, .traceIter), ("iter/", .tracing, .traceIter),
+        ("syscall", .syscall, nil),
+        ("xdp.frags/devmap", .xdp, .xdpDevmap), ("xdp/devmap", .xdp, .xdpDevmap),
+        ("xdp.frags/cpumap", .xdp, .xdpCpumap), ("xdp/cpumap", .xdp, .xdpCpumap),
+        ("xdp.frags", .xdp, .xdp), ("xdp", .xdp, .xdp),
+        ("perf_event", .perfEvent, nil),
+        ("lwt_in", .lwtIn, nil), ("lwt_out", .lwtOut, nil), ("lwt_xmit", .lwtXmit, nil),
+        ("lwt_seg6local", .lwtSeg6local, nil),
+        ("sockops", .sockOps, .cgroupSockOps),
+        ("sk_skb/stream_parser", .skSkb, .skSkbStreamParser), ("sk_skb/stream_verdict", .skSkb, .skSkbStreamVerdict),
+        ("sk_skb/verdict", .skSkb, .skSkbVerdict), ("sk_skb", .skSkb, nil),
+        ("sk_msg", .skMsg, .skMsgVerdict),
+        ("lirc_mode2", .lircMode2, .lircMode2),
+        ("flow_dissector", .flowDissector, .flowDissector),
+        ("cgroup_skb/ingress", .cgroupSkb, .cgroupInetIngress), ("cgroup_skb/egress", .cgroupSkb, .cgroupInetEgress),
+        ("cgroup/skb", .cgroupSkb, nil),
+        ("cgroup/sock_create", .cgroupSock, .cgroupInetSockCreate), ("cgroup/sock_release", .cgroupSock, .cgroupInetSockRelease),
+        ("cgroup/sock", .cgroupSock, .cgroupInetSockCreate),
+        ("cgroup/post_bind4", .cgroupSock, .cgroupInet4PostBind), ("cgroup/post_bind6", .cgroupSock, .cgroupInet6PostBind),
+        ("cgroup/bind4", .cgroupSockAddr, .cgroupInet4Bind), ("cgroup/bind6", .cgroupSockAddr, .cgroupInet6Bind),
+        ("cgroup/connect4", .cgroupSockAddr, .cgroupInet4Connect), ("cgroup/connect6", .cgroupSockAddr, .cgroupInet6Connect),
+        ("cgroup/connect_unix", .cgroupSockAddr, .cgroupUnixConnect),
+        ("cgroup/sendmsg4", .cgroupSockAddr, .cgroupUdp4Sendmsg), ("cgroup/sendmsg6", .cgroupSockAddr, .cgroupUdp6Sendmsg),
+        ("cgroup/recvmsg4", .cgroupSockAddr, .cgroupUdp4Recvmsg), ("cgroup/recvmsg6", .cgroupSockAddr, .cgroupUdp6Recvmsg),
+        ("cgroup/getpeername4", .cgroupSockAddr, .cgroupInet4Getpeername), ("cgroup/getpeername6", .cgroupSockAddr, .cgroupInet6Getpeername),
+        ("cgroup/getsockname4", .cgroupSockAddr, .cgroupInet4Getsockname), ("cgroup/getsockname6", .cgroupSockAddr, .cgroupInet6Getsockname),
+        ("cgroup/sysctl", .cgroupSysctl, .cgroupSysctl),
+        ("cgroup/getsockopt", .cgroupSockopt, .cgroupGetsockopt), ("cgroup/setsockopt", .cgroupSockopt, .cgroupSetsockopt),
+        ("cgroup/dev", .cgroupDevice, .cgroupDevice),
+        ("struct_ops.s", .structOps, nil), ("struct_ops", .structOps, nil),
+        ("sk_lookup", .skLookup, .skLookup),
+        ("netfilter", .netfilter, .netfilter),
+    ]
+
+    /// Classifies a section name; nil when no convention matches.
+    public init?(section: String) {
+        for (prefix, type, attach) in Self.table {
+            var target: Substring
+            if prefix.hasSuffix("/") {
+                guard section.hasPrefix(prefix) else { continue }
+                target = section.dropFirst(prefix.count)
+            } else if section == prefix {
+                target = ""
+            } else if section.hasPrefix(prefix + "/") {
+                target = section.dropFirst(prefix.count + 1)
+            } else {
+                continue
+            }
+            self.type = type
+            self.attachType = attach
+            self.attachTarget = String(target)
+            self.convention = prefix
+            self.isReturnProbe = prefix.hasPrefix("kret") || prefix.hasPrefix("uret")
+            return
+        }
+        return nil
+    }
+}

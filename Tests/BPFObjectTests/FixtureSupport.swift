@@ -1,0 +1,18 @@
+import BPFObject
+import Foundation
+
+/// The committed clang-built fixtures (`Tests/Fixtures/bpf`) and examples.
+enum Fixtures {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static func bytes(_ name: String) throws -> [UInt8] {
+        try [UInt8](Data(contentsOf: repository.appendingPathComponent("Tests/Fixtures/bpf/obj/\(name).o")))
+    }
+
+    static func object(_ name: String) throws -> ObjectFile {
+        try ObjectFile(bytes: bytes(name))
+    }
+
+    static let names = ["maps_hash_array", "maps_all", "global_data", "subprograms", "tail_calls", "helpers_misc",
+                        "xdp_packets", "tc_skb", "tracing", "legacy_maps", "license_version"]
+}

@@ -19,7 +19,7 @@ let package = Package(
         // ELF and BTF reading, the object model (programs, maps, global data), linking.
         .target(name: "BPFObject", dependencies: ["BPFCore"]),
         // Maps, helpers, program contexts, the interpreter (later the JIT back ends).
-        .target(name: "BPFRuntime", dependencies: ["BPFCore", "CBPFRuntimeSupport"]),
+        .target(name: "BPFRuntime", dependencies: ["BPFCore", "BPFObject", "CBPFRuntimeSupport"]),
         // C entry points the runtime needs (atomics on raw memory).
         .target(name: "CBPFRuntimeSupport"),
         // The command-line tool.
@@ -34,7 +34,7 @@ let package = Package(
         .executableTarget(name: "swiftbpf-bench", dependencies: ["BPFCore", "BPFRuntime"]),
         .testTarget(name: "BPFCoreTests", dependencies: ["BPFCore"]),
         .testTarget(name: "BPFObjectTests", dependencies: ["BPFCore", "BPFObject"]),
-        .testTarget(name: "BPFRuntimeTests", dependencies: ["BPFCore", "BPFRuntime"]),
+        .testTarget(name: "BPFRuntimeTests", dependencies: ["BPFCore", "BPFObject", "BPFRuntime"]),
         .testTarget(name: "SwiftBPFCommandTests", dependencies: ["swiftbpf", "BPFCore"]),
     ],
     swiftLanguageModes: [.v6]

@@ -46,7 +46,14 @@ public struct ObjectFile: Sendable {
         var btf: BTF?
         var btfExt: BTFExt?
         if let section = elf.section(named: ".BTF") {
-            btf = try BTF(bytes: elf.contents(of: section))
+            btf = try BTF(bytes: elf.contents(of: section)).fixingDataSections(
+                sectionSize: { name in elf.section(named: name)?.size },
+                variable: { sectionName, variable in
+                    guard let section = elf.section(named: sectionName),
+                          let symbol = elf.symbols.first(where: { Int($0.sectionIndex) == section.index && $0.name == variable })
+                    else { return nil }
+                    return (Int(symbol.value), Int(symbol.size))
+                })
             if let ext = elf.section(named: ".BTF.ext"), let btf {
                 btfExt = try BTFExt(bytes: elf.contents(of: ext), btf: btf)
             }
@@ -114,11 +121,15 @@ struct MapReader {
         }
         if let btf, let id = btf.typeID(named: ".kconfig", kind: .dataSection), let datasec = btf[id],
            case let .variables(vars) = datasec.detail {
-            var size = datasec.sizeOrType
+            // Externs have no symbols to place them: lay them out in order, each aligned to its size.
+            var size = 0
             for v in vars {
                 guard let variable = btf[v.type] else { continue }
-                kconfig[variable.name] = (v.offset, v.size)
-                size = max(size, v.offset + v.size)
+                let width = (try? btf.size(of: variable.referencedType)) ?? v.size
+                let alignment = min(max(width, 1), 8)
+                let offset = (size + alignment - 1) / alignment * alignment
+                kconfig[variable.name] = (offset, width)
+                size = offset + width
             }
             guard size <= Self.maxGlobalDataSize else {
                 throw ObjectError("BTF data section '.kconfig'", "size \(size) is larger than the \(Self.maxGlobalDataSize)-byte limit")

@@ -50,7 +50,11 @@ public final class Interpreter: Sendable {
     /// - Throws: ``RuntimeError/invalidProgram(_:)`` for an invalid encoding,
     ///   ``RuntimeError/unknownHelper(pc:id:)`` for a call to a helper the registry lacks,
     ///   ``RuntimeError/unsupported(pc:message:)`` for unresolved map references and kfunc calls.
-    public init(program: Program, helpers: HelperRegistry = HelperRegistry(), options: ExecutionOptions = ExecutionOptions()) throws(RuntimeError) {
+    /// Regions every run may access besides its stack and input (map values, global data).
+    public let permanentRegions: [MemoryRegion]
+
+    public init(program: Program, helpers: HelperRegistry = HelperRegistry(), options: ExecutionOptions = ExecutionOptions(),
+                permanentRegions: [MemoryRegion] = []) throws(RuntimeError) {
         do {
             try Program.validate(program.instructions)
         } catch {
@@ -75,6 +79,7 @@ public final class Interpreter: Sendable {
             index += ins.opcode == Opcode.lddw ? 2 : 1
         }
         self.program = program
+        self.permanentRegions = permanentRegions
         self.options = options
         self.helpers = helpers
         self.slots = instructions + [Instruction(opcode: 0)]
@@ -91,7 +96,8 @@ public final class Interpreter: Sendable {
         let outcome: Result<ExecutionResult, RuntimeError> = memory.withUnsafeMutableBytes { buffer in
             let base = count == 0 ? 0 : UInt64(UInt(bitPattern: buffer.baseAddress))
             return Result { () throws(RuntimeError) -> ExecutionResult in
-                try execute(r1: base, r2: UInt64(count), input: MemoryRegion(buffer), packet: UnsafeRawBufferPointer(buffer), extra: [])
+                try execute(r1: base, r2: UInt64(count), input: MemoryRegion(buffer), packet: UnsafeRawBufferPointer(buffer), extra: [],
+                            environment: nil, virtualFields: [])
             }
         }
         return try outcome.get()
@@ -99,13 +105,18 @@ public final class Interpreter: Sendable {
 
     /// Runs with no input: every register but r10 starts at 0.
     public func run() throws(RuntimeError) -> ExecutionResult {
-        try execute(r1: 0, r2: 0, input: .empty, packet: nil, extra: [])
+        try execute(r1: 0, r2: 0, input: .empty, packet: nil, extra: [], environment: nil, virtualFields: [])
     }
 
     /// Runs with explicit arguments and regions: `r1` (usually a context pointer) and `r2`, the
     /// regions the program may access besides its stack, and the packet legacy loads read.
-    public func run(r1: UInt64, r2: UInt64 = 0, regions: [MemoryRegion], packet: UnsafeRawBufferPointer? = nil) throws(RuntimeError) -> ExecutionResult {
-        try execute(r1: r1, r2: r2, input: regions.first ?? .empty, packet: packet, extra: Array(regions.dropFirst()))
+    ///
+    /// `environment` gives helpers the maps, packet and trace sink; `virtualFields` are context
+    /// fields whose 32-bit loads yield 64-bit pointers (the context conversion of XDP and skb programs).
+    public func run(r1: UInt64, r2: UInt64 = 0, regions: [MemoryRegion], packet: UnsafeRawBufferPointer? = nil,
+                    environment: RunEnvironment? = nil, virtualFields: [(address: UInt, value: UInt64)] = []) throws(RuntimeError) -> ExecutionResult {
+        try execute(r1: r1, r2: r2, input: regions.first ?? .empty, packet: packet, extra: Array(regions.dropFirst()),
+                    environment: environment, virtualFields: virtualFields)
     }
 
     // MARK: - The engine
@@ -115,7 +126,8 @@ public final class Interpreter: Sendable {
     private static let frameBytes = ExecutionOptions.maxCallFrames * frameWords * 8
     private static let stackBytes = ExecutionOptions.maxCallFrames * ExecutionOptions.stackSizePerFrame
 
-    private func execute(r1: UInt64, r2: UInt64, input: MemoryRegion, packet: UnsafeRawBufferPointer?, extra: [MemoryRegion]) throws(RuntimeError) -> ExecutionResult {
+    private func execute(r1: UInt64, r2: UInt64, input: MemoryRegion, packet: UnsafeRawBufferPointer?, extra: [MemoryRegion],
+                         environment: RunEnvironment?, virtualFields: [(address: UInt, value: UInt64)]) throws(RuntimeError) -> ExecutionResult {
         let total = Self.registerBytes + Self.frameBytes + Self.stackBytes
         let outcome: Result<ExecutionResult, RuntimeError> = withUnsafeTemporaryAllocation(byteCount: total, alignment: 16) { scratch in
             let base = scratch.baseAddress!
@@ -134,11 +146,14 @@ public final class Interpreter: Sendable {
                 stack: MemoryRegion(start: UInt(bitPattern: stack), count: Self.stackBytes, writable: true),
                 input: input)
             for region in extra { regions.add(region) }
+            for region in permanentRegions { regions.add(region) }
+            regions.virtualFields = virtualFields
+            regions.hasVirtualFields = !virtualFields.isEmpty
             return slots.withUnsafeBufferPointer { insts in
                 withUnsafeMutablePointer(to: &regions) { regionsPointer in
                     Result { () throws(RuntimeError) -> ExecutionResult in
                         try loop(insts: insts.baseAddress!, regs: regs, frames: frames, stack: stack,
-                                 regions: regionsPointer, packet: packet)
+                                 regions: regionsPointer, packet: packet, environment: environment)
                     }
                 }
             }
@@ -155,8 +170,9 @@ public final class Interpreter: Sendable {
         return p
     }
 
-    private func callHelper(_ helper: Helper, regs: UnsafeMutablePointer<UInt64>, regions: UnsafeMutablePointer<MemoryRegions>, pc: Int) throws(RuntimeError) -> Bool {
-        var call = HelperCall(arguments: (regs[1], regs[2], regs[3], regs[4], regs[5]), pc: pc, regions: regions)
+    private func callHelper(_ helper: Helper, regs: UnsafeMutablePointer<UInt64>, regions: UnsafeMutablePointer<MemoryRegions>,
+                            pc: Int, environment: RunEnvironment?) throws(RuntimeError) -> Bool {
+        var call = HelperCall(arguments: (regs[1], regs[2], regs[3], regs[4], regs[5]), pc: pc, regions: regions, environment: environment)
         do {
             regs[0] = try helper.function(&call)
         } catch {
@@ -175,7 +191,8 @@ public final class Interpreter: Sendable {
     // swiftlint:disable:next cyclomatic_complexity function_body_length
     private func loop(insts: UnsafePointer<Instruction>, regs r: UnsafeMutablePointer<UInt64>,
                       frames: UnsafeMutablePointer<UInt64>, stack: UnsafeMutableRawPointer,
-                      regions: UnsafeMutablePointer<MemoryRegions>, packet: UnsafeRawBufferPointer?) throws(RuntimeError) -> ExecutionResult {
+                      regions: UnsafeMutablePointer<MemoryRegions>, packet: UnsafeRawBufferPointer?,
+                      environment: RunEnvironment?) throws(RuntimeError) -> ExecutionResult {
         var pc = 0
         var executed: UInt64 = 0
         let limit = options.instructionLimit
@@ -333,7 +350,7 @@ public final class Interpreter: Sendable {
                     pc &+= Int(ins.imm)
                 } else {
                     // Resolved when the interpreter was made.
-                    if try callHelper(helper(Int64(ins.imm))!, regs: r, regions: regions, pc: here) {
+                    if try callHelper(helper(Int64(ins.imm))!, regs: r, regions: regions, pc: here, environment: environment) {
                         return ExecutionResult(returnValue: r[0], instructionsExecuted: executed)
                     }
                 }
@@ -341,7 +358,7 @@ public final class Interpreter: Sendable {
                 // callx: the register holds a helper id (the uBPF and bpf_conformance convention).
                 let id = sx(r[d])
                 guard let target = helper(id) else { throw .unknownHelper(pc: here, id: id) }
-                if try callHelper(target, regs: r, regions: regions, pc: here) {
+                if try callHelper(target, regs: r, regions: regions, pc: here, environment: environment) {
                     return ExecutionResult(returnValue: r[0], instructionsExecuted: executed)
                 }
             case 0x95:
@@ -375,7 +392,12 @@ public final class Interpreter: Sendable {
             // LDX, plain and sign-extending.
             case 0x61:
                 let a = r[s] &+ UInt64(bitPattern: Int64(ins.offset))
-                r[d] = UInt64(try pointer(a, 4, write: false, regions, pc: here).loadUnaligned(as: UInt32.self))
+                let p = try pointer(a, 4, write: false, regions, pc: here)
+                if regions.pointee.hasVirtualFields, let converted = regions.pointee.virtualField(at: a) {
+                    r[d] = converted
+                } else {
+                    r[d] = UInt64(p.loadUnaligned(as: UInt32.self))
+                }
             case 0x69:
                 let a = r[s] &+ UInt64(bitPattern: Int64(ins.offset))
                 r[d] = UInt64(try pointer(a, 2, write: false, regions, pc: here).loadUnaligned(as: UInt16.self))
@@ -398,29 +420,53 @@ public final class Interpreter: Sendable {
             // ST: immediate stores.
             case 0x62:
                 let a = r[d] &+ UInt64(bitPattern: Int64(ins.offset))
+                if regions.pointee.hasVirtualFields && regions.pointee.touchesVirtualField(a, 4) {
+                    throw .unsupported(pc: here, message: "store to a read-only context field at 0x\(String(a, radix: 16))")
+                }
                 try pointer(a, 4, write: true, regions, pc: here).storeBytes(of: imm32, as: UInt32.self)
             case 0x6a:
                 let a = r[d] &+ UInt64(bitPattern: Int64(ins.offset))
+                if regions.pointee.hasVirtualFields && regions.pointee.touchesVirtualField(a, 2) {
+                    throw .unsupported(pc: here, message: "store to a read-only context field at 0x\(String(a, radix: 16))")
+                }
                 try pointer(a, 2, write: true, regions, pc: here).storeBytes(of: UInt16(truncatingIfNeeded: imm32), as: UInt16.self)
             case 0x72:
                 let a = r[d] &+ UInt64(bitPattern: Int64(ins.offset))
+                if regions.pointee.hasVirtualFields && regions.pointee.touchesVirtualField(a, 1) {
+                    throw .unsupported(pc: here, message: "store to a read-only context field at 0x\(String(a, radix: 16))")
+                }
                 try pointer(a, 1, write: true, regions, pc: here).storeBytes(of: UInt8(truncatingIfNeeded: imm32), as: UInt8.self)
             case 0x7a:
                 let a = r[d] &+ UInt64(bitPattern: Int64(ins.offset))
+                if regions.pointee.hasVirtualFields && regions.pointee.touchesVirtualField(a, 8) {
+                    throw .unsupported(pc: here, message: "store to a read-only context field at 0x\(String(a, radix: 16))")
+                }
                 try pointer(a, 8, write: true, regions, pc: here).storeBytes(of: imm64, as: UInt64.self)
 
             // STX: register stores.
             case 0x63:
                 let a = r[d] &+ UInt64(bitPattern: Int64(ins.offset))
+                if regions.pointee.hasVirtualFields && regions.pointee.touchesVirtualField(a, 4) {
+                    throw .unsupported(pc: here, message: "store to a read-only context field at 0x\(String(a, radix: 16))")
+                }
                 try pointer(a, 4, write: true, regions, pc: here).storeBytes(of: lo(r[s]), as: UInt32.self)
             case 0x6b:
                 let a = r[d] &+ UInt64(bitPattern: Int64(ins.offset))
+                if regions.pointee.hasVirtualFields && regions.pointee.touchesVirtualField(a, 2) {
+                    throw .unsupported(pc: here, message: "store to a read-only context field at 0x\(String(a, radix: 16))")
+                }
                 try pointer(a, 2, write: true, regions, pc: here).storeBytes(of: UInt16(truncatingIfNeeded: r[s]), as: UInt16.self)
             case 0x73:
                 let a = r[d] &+ UInt64(bitPattern: Int64(ins.offset))
+                if regions.pointee.hasVirtualFields && regions.pointee.touchesVirtualField(a, 1) {
+                    throw .unsupported(pc: here, message: "store to a read-only context field at 0x\(String(a, radix: 16))")
+                }
                 try pointer(a, 1, write: true, regions, pc: here).storeBytes(of: UInt8(truncatingIfNeeded: r[s]), as: UInt8.self)
             case 0x7b:
                 let a = r[d] &+ UInt64(bitPattern: Int64(ins.offset))
+                if regions.pointee.hasVirtualFields && regions.pointee.touchesVirtualField(a, 8) {
+                    throw .unsupported(pc: here, message: "store to a read-only context field at 0x\(String(a, radix: 16))")
+                }
                 try pointer(a, 8, write: true, regions, pc: here).storeBytes(of: r[s], as: UInt64.self)
 
             // Atomics.

@@ -40,6 +40,10 @@ public struct MemoryRegions: Sendable {
     var stack: MemoryRegion
     var input: MemoryRegion
     var extra: [MemoryRegion] = []
+    /// Context fields whose 32-bit loads yield 64-bit host pointers (e.g. `xdp_md.data`): the
+    /// runtime's context conversion, so clang-built programs run with packets at any address.
+    var virtualFields: [(address: UInt, value: UInt64)] = []
+    var hasVirtualFields = false
 
     init(stack: MemoryRegion, input: MemoryRegion) {
         self.stack = stack
@@ -60,6 +64,22 @@ public struct MemoryRegions: Sendable {
         if stack.contains(start, end) { return true }
         if input.contains(start, end) { return !write || input.writable }
         return allowsExtra(start, end, write: write)
+    }
+
+    /// The value of a converted context field at `address`, if there is one.
+    @inline(never)
+    func virtualField(at address: UInt64) -> UInt64? {
+        let a = UInt(truncatingIfNeeded: address)
+        for field in virtualFields where field.address == a { return field.value }
+        return nil
+    }
+
+    /// Whether a store of `size` bytes at `address` would overwrite a converted (read-only) field.
+    @inline(never)
+    func touchesVirtualField(_ address: UInt64, _ size: Int) -> Bool {
+        let a = UInt(truncatingIfNeeded: address)
+        for field in virtualFields where a < field.address + 4 && field.address < a &+ UInt(size) { return true }
+        return false
     }
 
     @inline(never)

@@ -177,6 +177,29 @@ public struct BTF: Sendable {
         nameIndex = index
     }
 
+    /// Returns a copy whose data sections have the offsets, sizes and section sizes clang leaves to
+    /// the loader, taken from `resolve(section, variable)` → (offset, size) and `sectionSize(section)`.
+    func fixingDataSections(sectionSize: (String) -> Int?, variable: (String, String) -> (offset: Int, size: Int)?) -> BTF {
+        var copy = types
+        for (i, type) in types.enumerated() where type.kind == .dataSection {
+            guard case var .variables(vars) = type.detail else { continue }
+            for j in vars.indices {
+                guard let v = self[vars[j].type], let place = variable(type.name, v.name) else { continue }
+                vars[j].offset = place.offset
+                vars[j].size = place.size
+            }
+            copy[i].detail = .variables(vars)
+            if let size = sectionSize(type.name) { copy[i].sizeOrType = size }
+        }
+        return BTF(types: copy, strings: strings, nameIndex: nameIndex)
+    }
+
+    init(types: [BTFType], strings: [UInt8], nameIndex: [String: [Int]]) {
+        self.types = types
+        self.strings = strings
+        self.nameIndex = nameIndex
+    }
+
     /// The type with this id, or nil (0 is `void`).
     public subscript(id: Int) -> BTFType? {
         id > 0 && id < types.count ? types[id] : nil

@@ -1,9 +1,22 @@
 // Small C entry points the Swift runtime needs and the Swift standard library does not offer:
-// atomic read-modify-write on raw memory that eBPF programs address.
+// atomic read-modify-write on raw memory that eBPF programs address, and the thread id.
 #ifndef CBPF_RUNTIME_SUPPORT_H
 #define CBPF_RUNTIME_SUPPORT_H
 
 #include <stdint.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+/// The calling thread's id (the kernel's "pid" of a task), for bpf_get_current_pid_tgid.
+static inline int64_t cbpf_thread_id(void) {
+#if defined(__linux__)
+    return (int64_t)syscall(SYS_gettid);
+#else
+    return 0;
+#endif
+}
 
 #define CBPF_ATOMIC_OPS(bits)                                                                         \
     static inline uint##bits##_t cbpf_atomic_fetch_add##bits(void *p, uint##bits##_t v) {             \

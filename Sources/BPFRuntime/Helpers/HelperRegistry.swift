@@ -12,11 +12,40 @@ public struct HelperCall: ~Copyable {
     let regions: UnsafeMutablePointer<MemoryRegions>
     /// Set to end the program after the call returns; r0 becomes the helper's result.
     public var stopsProgram = false
+    /// The run's maps, packet and trace output (nil for plain bytecode runs).
+    public let environment: RunEnvironment?
 
-    init(arguments: (UInt64, UInt64, UInt64, UInt64, UInt64), pc: Int, regions: UnsafeMutablePointer<MemoryRegions>) {
+    init(arguments: (UInt64, UInt64, UInt64, UInt64, UInt64), pc: Int, regions: UnsafeMutablePointer<MemoryRegions>,
+         environment: RunEnvironment?) {
         self.arguments = arguments
         self.pc = pc
         self.regions = regions
+        self.environment = environment
+    }
+
+    /// Reads a NUL-terminated string of at most `limit` bytes from program memory.
+    public func readString(at address: UInt64, limit: Int) throws(HelperError) -> String {
+        var bytes: [UInt8] = []
+        var a = address
+        while bytes.count < limit {
+            let p = try memory(at: a, size: 1, write: false)
+            let b = p.load(as: UInt8.self)
+            if b == 0 { break }
+            bytes.append(b)
+            a &+= 1
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Replaces the packet region (after the packet moved).
+    func packetMoved(from old: MemoryRegion, to new: MemoryRegion) {
+        if let i = regions.pointee.extra.firstIndex(of: old) { regions.pointee.extra[i] = new }
+    }
+
+    /// Updates the converted context fields (after the packet moved).
+    func setVirtualFields(_ fields: [(address: UInt, value: UInt64)]) {
+        regions.pointee.virtualFields = fields
+        regions.pointee.hasVirtualFields = !fields.isEmpty
     }
 
     /// Argument register `n` (1–5).

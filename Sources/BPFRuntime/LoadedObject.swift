@@ -1,0 +1,127 @@
+import BPFCore
+import BPFObject
+
+/// Why an object could not be loaded into the runtime: the program or map, the instruction and
+/// C source line where known, and the cause.
+public struct LoadError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var place: String
+    public var message: String
+    public var description: String { "\(place): \(message)" }
+}
+
+/// An object loaded into the Swift runtime: its maps created and filled, its programs linked,
+/// resolved and ready to run.
+///
+/// ```swift
+/// let object = try ObjectFile(bytes: bytes)
+/// let loaded = try LoadedObject(object)
+/// let result = try loaded.program(named: "xdp_counter")!.testRun(packet: frame)
+/// print(result.returnValue)
+/// ```
+public final class LoadedObject: Sendable {
+    public let object: ObjectFile
+    /// Maps in the object's order.
+    public let maps: [RuntimeMap]
+    /// Programs by name.
+    public let programs: [String: LoadedProgram]
+
+    /// Loads `object`. `kconfig` supplies `.kconfig` extern values by name (little-endian bytes);
+    /// `programs`, when given, limits loading to the programs with these names.
+    public init(_ object: ObjectFile, kconfig: [String: [UInt8]] = [:], extraHelpers: [Helper] = [],
+                programs only: Set<String>? = nil) throws(LoadError) {
+        self.object = object
+        var maps: [RuntimeMap] = []
+        for spec in object.maps {
+            var spec = spec
+            if spec.name == ".kconfig", var value = spec.initialValue {
+                for (name, bytes) in kconfig {
+                    guard let entry = object.kconfigExterns[name] else { continue }
+                    for (i, b) in bytes.prefix(entry.size).enumerated() { value[entry.offset + i] = b }
+                }
+                spec.initialValue = value
+            }
+            do { maps.append(try RuntimeMap.make(spec)) } catch {
+                throw LoadError(place: "map '\(spec.name)'", message: error.description)
+            }
+        }
+        self.maps = maps
+        var helpers = HelperRegistry.kernel
+        for helper in extraHelpers { helpers.register(helper) }
+        var programs: [String: LoadedProgram] = [:]
+        let regions = maps.map(\.region)
+        for spec in object.programs where only?.contains(spec.name) ?? true {
+            programs[spec.name] = try LoadedProgram(spec: spec, maps: maps, helpers: helpers, regions: regions)
+        }
+        self.programs = programs
+    }
+
+    /// The map with this name.
+    public func map(named name: String) -> RuntimeMap? { maps.first { $0.spec.name == name } }
+
+    /// The program with this name.
+    public func program(named name: String) -> LoadedProgram? { programs[name] }
+}
+
+/// A program ready to run in the runtime.
+public final class LoadedProgram: Sendable {
+    public let spec: ProgramSpec
+    public let interpreter: Interpreter
+    let maps: [RuntimeMap]
+
+    init(spec: ProgramSpec, maps: [RuntimeMap], helpers: HelperRegistry, regions: [MemoryRegion]) throws(LoadError) {
+        self.spec = spec
+        self.maps = maps
+        var instructions = spec.instructions
+        func place(_ index: Int) -> String {
+            var text = "program '\(spec.name)' (section '\(spec.section)'), instruction \(index)"
+            if let line = spec.sourceLine(at: index) { text += " (\(line))" }
+            return text
+        }
+        for (index, reference) in spec.references {
+            let value: UInt64
+            switch reference {
+            case .map(let name):
+                guard let i = maps.firstIndex(where: { $0.spec.name == name }) else {
+                    throw LoadError(place: place(index), message: "map '\(name)' does not exist")
+                }
+                value = RunEnvironment.mapHandleBase + UInt64(i)
+            case let .mapValue(name, offset):
+                guard let map = maps.first(where: { $0.spec.name == name }) else {
+                    throw LoadError(place: place(index), message: "map '\(name)' does not exist")
+                }
+                guard offset >= 0, offset < max(map.spec.valueSize, 1) else {
+                    throw LoadError(place: place(index), message: "offset \(offset) is outside map '\(name)' (value size \(map.spec.valueSize))")
+                }
+                value = UInt64(UInt(bitPattern: map.storage.baseAddress!)) + UInt64(offset)
+            case .external(let name):
+                throw LoadError(place: place(index), message: "extern '\(name)' cannot be resolved in the Swift runtime")
+            case .kfunc(let name):
+                throw LoadError(place: place(index), message: "kfunc '\(name)' is not available in the Swift runtime")
+            }
+            instructions[index].src = 0
+            instructions[index].imm = Int32(bitPattern: UInt32(truncatingIfNeeded: value))
+            instructions[index + 1].imm = Int32(bitPattern: UInt32(truncatingIfNeeded: value >> 32))
+        }
+        do {
+            let program = try Program(validating: instructions)
+            interpreter = try Interpreter(program: program, helpers: helpers, permanentRegions: regions)
+        } catch let error as DecodeError {
+            throw LoadError(place: place(error.index), message: error.message)
+        } catch let error as RuntimeError {
+            var message = error.description
+            if case let .unknownHelper(pc, id) = error {
+                message = "call to helper \(id), which the Swift runtime does not provide"
+                throw LoadError(place: place(pc), message: message)
+            }
+            throw LoadError(place: place(error.pc ?? 0), message: message)
+        } catch {
+            throw LoadError(place: "program '\(spec.name)'", message: "\(error)")
+        }
+    }
+
+    /// The error text for a runtime failure, with the C source line when BTF has it.
+    public func describe(_ error: RuntimeError) -> String {
+        guard let pc = error.pc, let line = spec.sourceLine(at: pc) else { return error.description }
+        return "\(error.description) [\(line)]"
+    }
+}

@@ -1,0 +1,41 @@
+/// A map operation failure, with the errno the kernel would return.
+public struct MapError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The errno name: `ENOENT`, `EEXIST`, `E2BIG`, `EINVAL`, `ENOMEM`.
+    public var code: Code
+    public var message: String
+
+    /// The errno a map operation fails with.
+    public enum Code: Int32, Sendable {
+        case noEntry = 2, tooBig = 7, noMemory = 12, exists = 17, invalid = 22, notSupported = 95
+        public var name: String {
+            switch self {
+            case .noEntry: "ENOENT"
+            case .tooBig: "E2BIG"
+            case .noMemory: "ENOMEM"
+            case .exists: "EEXIST"
+            case .invalid: "EINVAL"
+            case .notSupported: "EOPNOTSUPP"
+            }
+        }
+    }
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// The negative errno a helper returns for this failure.
+    public var helperReturnValue: UInt64 { UInt64(bitPattern: Int64(-code.rawValue)) }
+
+    public var description: String { "\(code.name): \(message)" }
+}
+
+/// Update flags (`BPF_ANY`, `BPF_NOEXIST`, `BPF_EXIST`, `BPF_F_LOCK`).
+public struct MapUpdateFlags: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+    public static let any: MapUpdateFlags = []
+    public static let noExist = MapUpdateFlags(rawValue: 1)
+    public static let exist = MapUpdateFlags(rawValue: 2)
+    public static let lock = MapUpdateFlags(rawValue: 4)
+}

@@ -1,0 +1,26 @@
+/// `struct xdp_md` (the UAPI layout, 24 bytes) and its conversion: the 32-bit `data`,
+/// `data_end` and `data_meta` fields a program reads become 64-bit packet pointers.
+public enum XDPContext {
+    public static let size = 24
+    public static let dataOffset = 0, dataEndOffset = 4, dataMetaOffset = 8
+    public static let ingressIfindexOffset = 12, rxQueueIndexOffset = 16, egressIfindexOffset = 20
+
+    /// XDP verdicts.
+    public static let verdictNames: [UInt64: String] = [0: "XDP_ABORTED", 1: "XDP_DROP", 2: "XDP_PASS", 3: "XDP_TX", 4: "XDP_REDIRECT"]
+
+    static func virtualFields(context: UInt, packet: PacketBuffer) -> [(address: UInt, value: UInt64)] {
+        [(context + UInt(dataOffset), packet.data), (context + UInt(dataEndOffset), packet.end),
+         (context + UInt(dataMetaOffset), packet.meta)]
+    }
+
+    /// The context as BPF_PROG_TEST_RUN returns it: data = metadata length, data_end = metadata + packet length.
+    static func contextOut(_ context: [UInt8], packet: PacketBuffer) -> [UInt8] {
+        var out = context
+        let meta = UInt32(packet.metadata.count)
+        let end = meta + UInt32(packet.bytes.count)
+        for (offset, value) in [(dataOffset, meta), (dataEndOffset, end), (dataMetaOffset, UInt32(0))] {
+            for i in 0..<4 { out[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * UInt32(i))) }
+        }
+        return out
+    }
+}

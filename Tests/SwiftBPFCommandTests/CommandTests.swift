@@ -162,3 +162,52 @@ enum ConformanceFiles {
         return names.filter { $0.hasSuffix(".data") }.sorted().map { dir.appendingPathComponent($0) }
     }
 }
+
+@Suite("swiftbpf run on objects")
+struct ObjectRunCommandTests {
+    @Test("the README main job: the XDP counter over the example capture")
+    func mainJob() throws {
+        let text = try SwiftBPFTool.run(["run", "Examples/xdp-counter/xdp_counter.o", "--pcap", "Examples/xdp-counter/sample.pcap"])
+        #expect(text.status == 0, "\(text.stderr)")
+        #expect(text.stdout.contains("XDP_DROP       4"))
+        #expect(text.stdout.contains("XDP_PASS       16"))
+        #expect(text.stdout.contains("{key: 6, value: {packets: 5, bytes: 1776}}"))
+    }
+
+    @Test("--json with --pcap, and --write-verdicts writes readable captures per verdict")
+    func pcapJSONAndVerdicts() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("swiftbpf-verdicts-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let result = try SwiftBPFTool.run(["run", "Examples/xdp-counter/xdp_counter.o", "--pcap", "Examples/xdp-counter/sample.pcapng",
+                                           "--json", "--write-verdicts", dir.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(object["packets"] as? Int == 20)
+        let verdicts = try #require(object["verdicts"] as? [String: Int])
+        #expect(verdicts == ["XDP_DROP": 4, "XDP_PASS": 16])
+        let drops = try Data(contentsOf: dir.appendingPathComponent("XDP_DROP.pcap"))
+        #expect(drops.count > 24 + 4 * (16 + 14), "four dropped frames, each with a record header and at least an Ethernet header")
+        #expect(Array(drops.prefix(4)) == [0xd4, 0xc3, 0xb2, 0xa1])
+    }
+
+    @Test("a single packet with --json prints the documented fields")
+    func singlePacketJSON() throws {
+        let frame = "ffffffffffff0200000000010800" + "4500001c0000000040010000c0a80001c0a80002" + "0800f7ff00000000"
+        let result = try SwiftBPFTool.run(["run", "Examples/xdp-counter/xdp_counter.o", "--packet-hex", frame, "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(object["program"] as? String == "xdp_counter")
+        #expect(object["return"] as? Int == 2)
+        #expect(object["packet_out"] as? String == frame)
+        #expect((object["ctx_out"] as? String)?.count == 48)
+        #expect(object["ns_per_run"] is Double || object["ns_per_run"] is Int)
+        #expect(object["trace"] is [Any])
+    }
+
+    @Test("a missing program is reported with the list of programs")
+    func missingProgram() throws {
+        let result = try SwiftBPFTool.run(["run", "Tests/Fixtures/bpf/obj/tracing.o", "--program", "nope", "--packet-hex", "00"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("tp_openat"))
+    }
+}

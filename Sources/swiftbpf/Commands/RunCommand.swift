@@ -9,23 +9,32 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Run a program in the interpreter and print r0.",
         discussion: """
-            The input memory is given to the program in r1, its length in r2 (as bpf_conformance does). \
-            The conformance helpers are available (5: unwind). \
-            --json prints {"r0": <u64>, "instructions": <count>} or {"error": "...", "pc": <index>}.
+            Bytecode and assembly: the input memory is given to the program in r1, its length in r2 (as \
+            bpf_conformance does), and the conformance helpers are available (5: unwind). --json prints \
+            {"r0": <u64>, "instructions": <count>} or {"error": "...", "pc": <index>}.
+
+            ELF objects (clang -target bpf): one program runs on a packet (--packet-hex, --packet-file) or \
+            on every packet of a capture (--pcap, pcap or pcapng), as BPF_PROG_TEST_RUN would; the maps are \
+            printed by their BTF types afterwards. See README.md for the JSON fields.
             """
     )
 
-    @Argument(help: "The program: assembly, .bin/.bpf bytecode, .hex, or a conformance .data test.") var file: String
+    @Argument(help: "The program: an ELF object, assembly, .bin/.bpf bytecode, .hex, or a conformance .data test.") var file: String
     @Option(help: "Input memory as hex bytes, e.g. \"aa bb 11\".") var mem: String?
     @Option(help: "Input memory from a file (raw bytes).") var memFile: String?
     @Option(help: "Stop after this many executed instructions.") var instructionLimit: UInt64 = 1_000_000
     @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var object: ObjectRunOptions
 
     func validate() throws {
         if mem != nil && memFile != nil { throw ValidationError("give --mem or --mem-file, not both") }
     }
 
     func run() throws {
+        if ObjectRun.isELF(path: file) {
+            try ObjectRun(path: file, options: object, json: json).run()
+            return
+        }
         let input = try ProgramInput.load(path: file)
         var memory = input.memory ?? []
         if let mem {

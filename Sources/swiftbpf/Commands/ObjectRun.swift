@@ -1,0 +1,180 @@
+import ArgumentParser
+import BPFCore
+import BPFObject
+import BPFRuntime
+import Foundation
+
+/// Options of `swiftbpf run` for ELF objects.
+struct ObjectRunOptions: ParsableArguments {
+    @Option(help: "The program to run (by function name).") var program: String?
+    @Option(help: "Run the first program of this ELF section.") var section: String?
+    @Option(help: "The packet as hex bytes.") var packetHex: String?
+    @Option(help: "The packet from a file (raw bytes).") var packetFile: String?
+    @Option(help: "Run every packet of a pcap or pcapng capture.") var pcap: String?
+    @Option(help: "The context (e.g. struct xdp_md) from a file, in the kernel's UAPI layout.") var ctxFile: String?
+    @Option(help: "Run each input this many times (for timing).") var `repeat`: Int = 1
+    @Option(help: "With --pcap: write the packets of each verdict to DIR/<VERDICT>.pcap.") var writeVerdicts: String?
+    @Option(parsing: .upToNextOption, help: "A .kconfig value, NAME=NUMBER (e.g. LINUX_KERNEL_VERSION=394240).") var kconfig: [String] = []
+}
+
+/// `swiftbpf run OBJ.o ...`: a test run of one program of an object in the Swift runtime.
+struct ObjectRun {
+    var path: String
+    var options: ObjectRunOptions
+    var json: Bool
+
+    static func isELF(path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        return (try? handle.read(upToCount: 4)) == Data([0x7f, 0x45, 0x4c, 0x46])
+    }
+
+    func read(_ file: String) throws -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read '\(file)'") }
+        return [UInt8](data)
+    }
+
+    func run() throws {
+        let object: ObjectFile
+        do { object = try ObjectFile(bytes: try read(path)) } catch let error as ObjectError { throw CLIError("\(path): \(error)") }
+        guard !object.programs.isEmpty else { throw CLIError("\(path): the object has no programs") }
+        let spec: ProgramSpec
+        if let name = options.program {
+            guard let found = object.program(named: name) else {
+                throw CLIError("\(path): no program '\(name)' (programs: \(object.programs.map(\.name).joined(separator: ", ")))")
+            }
+            spec = found
+        } else if let section = options.section {
+            guard let found = object.programs.first(where: { $0.section == section }) else {
+                throw CLIError("\(path): no program in section '\(section)'")
+            }
+            spec = found
+        } else if object.programs.count == 1 {
+            spec = object.programs[0]
+        } else {
+            throw CLIError("\(path) has \(object.programs.count) programs; choose one with --program (\(object.programs.map(\.name).joined(separator: ", ")))")
+        }
+        var kconfig: [String: [UInt8]] = [:]
+        for entry in options.kconfig {
+            let parts = entry.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, let value = UInt64(parts[1]) ?? UInt64(parts[1].dropFirst(2), radix: 16) else {
+                throw CLIError("--kconfig \(entry): expected NAME=NUMBER")
+            }
+            kconfig[String(parts[0])] = withUnsafeBytes(of: value.littleEndian) { Array($0) }
+        }
+        let loaded: LoadedObject
+        do { loaded = try LoadedObject(object, kconfig: kconfig, programs: [spec.name]) } catch { throw CLIError("\(path): \(error)") }
+        let program = loaded.program(named: spec.name)!
+        let context = try options.ctxFile.map(read)
+
+        if let pcap = options.pcap {
+            let capture: PacketCapture
+            do { capture = try PacketCapture(bytes: try read(pcap)) } catch let error as PacketCapture.FormatError {
+                throw CLIError("\(pcap): \(error)")
+            }
+            var counts: [UInt64: Int] = [:]
+            var byVerdict: [UInt64: [PacketCapture.Packet]] = [:]
+            var totalNs = 0.0
+            for (i, packet) in capture.packets.enumerated() {
+                let result: TestRunResult
+                do { result = try program.testRun(packet: packet.data, context: context, repeat: options.repeat) } catch {
+                    throw CLIError("packet \(i + 1) of \(pcap): \(error)")
+                }
+                counts[result.returnValue, default: 0] += 1
+                totalNs += result.nanosecondsPerRun
+                var out = packet
+                out.data = result.packetOut
+                byVerdict[result.returnValue, default: []].append(out)
+            }
+            if let dir = options.writeVerdicts {
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                for (verdict, packets) in byVerdict {
+                    let file = URL(fileURLWithPath: dir).appendingPathComponent("\(verdictName(verdict, spec.type)).pcap")
+                    try Data(PacketCapture(packets: packets, linkType: capture.linkType).pcapBytes()).write(to: file)
+                }
+            }
+            let sorted = counts.sorted { $0.key < $1.key }
+            let perRun = capture.packets.isEmpty ? 0 : totalNs / Double(capture.packets.count)
+            if json {
+                print(JSONOutput.object([
+                    ("program", .string(spec.name)), ("packets", .number(UInt64(capture.packets.count))),
+                    ("verdicts", .object(sorted.map { (verdictName($0.key, spec.type), .number(UInt64($0.value))) })),
+                    ("ns_per_run", .double(perRun)),
+                    ("maps", mapsJSON(loaded)),
+                ]))
+            } else {
+                print("\(capture.packets.count) packets through \(spec.name) (\(spec.section)):")
+                for (verdict, count) in sorted { print("  \(pad(verdictName(verdict, spec.type), 14)) \(count)") }
+                print(String(format: "  %.1f ns per run", perRun))
+                printMaps(loaded)
+            }
+            return
+        }
+
+        var packet: [UInt8] = []
+        if let hex = options.packetHex {
+            do { packet = try Hex.bytes(hex) } catch { throw CLIError("--packet-hex: \(error)") }
+        } else if let file = options.packetFile {
+            packet = try read(file)
+        } else if context == nil {
+            throw CLIError("give the input: --packet-hex, --packet-file, --pcap or --ctx-file")
+        }
+        let result: TestRunResult
+        do { result = try program.testRun(packet: packet, context: context, repeat: options.repeat) } catch { throw CLIError("\(error)") }
+        if json {
+            print(JSONOutput.object([
+                ("program", .string(spec.name)), ("return", .number(result.returnValue)),
+                ("packet_out", .string(Hex.string(result.packetOut, separator: ""))),
+                ("ctx_out", .string(Hex.string(result.contextOut, separator: ""))),
+                ("ns_per_run", .double(result.nanosecondsPerRun)),
+                ("trace", .array(result.trace.map { .string($0) })),
+            ]))
+        } else {
+            print("\(spec.name) (\(spec.section)) returned \(result.returnValue) (\(verdictName(result.returnValue, spec.type)))")
+            print("packet out: \(Hex.string(result.packetOut))")
+            print(String(format: "%.1f ns per run, %llu instructions", result.nanosecondsPerRun, result.instructionsExecuted))
+            for line in result.trace { print("trace: \(line)") }
+            printMaps(loaded)
+        }
+    }
+
+    func verdictName(_ value: UInt64, _ type: ProgramType) -> String {
+        if type == .xdp, let name = XDPContext.verdictNames[value] { return name }
+        return String(value)
+    }
+
+    func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(0, n - s.count)) }
+
+    func format(_ bytes: [UInt8], _ type: Int?, _ loaded: LoadedObject) -> String {
+        if let type, let btf = loaded.object.btf { return BTFValueFormatter(btf: btf).format(bytes, type: type) }
+        return BTFValueFormatter.hex(bytes)
+    }
+
+    func printMaps(_ loaded: LoadedObject) {
+        for map in loaded.maps {
+            let entries = map.entries()
+            print("map \(map.spec.name) (\(map.spec.type), \(entries.count) entries):")
+            for (key, value) in entries {
+                if map.spec.isGlobalData {
+                    print("  \(format(value, map.spec.valueType, loaded))")
+                } else {
+                    print("  {key: \(format(key, map.spec.keyType, loaded)), value: \(format(value, map.spec.valueType, loaded))}")
+                }
+            }
+        }
+    }
+
+    func mapsJSON(_ loaded: LoadedObject) -> JSONOutput {
+        .object(loaded.maps.map { map in
+            (map.spec.name, .array(map.entries().map { entry in
+                .object([
+                    ("key", .string(Hex.string(entry.key, separator: ""))),
+                    ("value", .string(Hex.string(entry.value, separator: ""))),
+                    ("formatted", .string(map.spec.isGlobalData
+                        ? format(entry.value, map.spec.valueType, loaded)
+                        : "{key: \(format(entry.key, map.spec.keyType, loaded)), value: \(format(entry.value, map.spec.valueType, loaded))}")),
+                ])
+            }))
+        })
+    }
+}

@@ -32,10 +32,12 @@ let package = Package(
         ),
         // Release benchmarks: `swift run -c release swiftbpf-bench`.
         .executableTarget(name: "swiftbpf-bench", dependencies: ["BPFCore", "BPFRuntime"]),
-        .testTarget(name: "BPFCoreTests", dependencies: ["BPFCore"]),
-        .testTarget(name: "BPFObjectTests", dependencies: ["BPFCore", "BPFObject"]),
-        .testTarget(name: "BPFRuntimeTests", dependencies: ["BPFCore", "BPFObject", "BPFRuntime"]),
-        .testTarget(name: "SwiftBPFCommandTests", dependencies: ["swiftbpf", "BPFCore"]),
+        // Paths and helpers shared by the test targets.
+        .target(name: "BPFTestSupport", path: "Tests/BPFTestSupport"),
+        .testTarget(name: "BPFCoreTests", dependencies: ["BPFCore", "BPFTestSupport"]),
+        .testTarget(name: "BPFObjectTests", dependencies: ["BPFCore", "BPFObject", "BPFTestSupport"]),
+        .testTarget(name: "BPFRuntimeTests", dependencies: ["BPFCore", "BPFObject", "BPFRuntime", "BPFTestSupport"]),
+        .testTarget(name: "SwiftBPFCommandTests", dependencies: ["swiftbpf", "BPFCore", "BPFTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,26 +1,12 @@
 import BPFCore
+import BPFTestSupport
 import Foundation
 import Testing
 
 enum ConformanceVectors {
-    static let directory: URL? = {
-        if let path = ProcessInfo.processInfo.environment["SWIFTBPF_CONFORMANCE_DIR"] {
-            return URL(fileURLWithPath: path)
-        }
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let shared = repo.deletingLastPathComponent().appendingPathComponent("shared/conformance")
-        return FileManager.default.fileExists(atPath: shared.appendingPathComponent("tests").path) ? shared : nil
-    }()
-    static let available = directory != nil
-    static let skipReason: Comment = "bpf_conformance vectors not found at ../shared/conformance (set SWIFTBPF_CONFORMANCE_DIR)"
-
-    static func files(_ folder: String, prefix: String = "") -> [URL] {
-        guard let directory else { return [] }
-        let dir = directory.appendingPathComponent(folder)
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
-        return names.filter { $0.hasSuffix(".data") && $0.hasPrefix(prefix) }.sorted().map { dir.appendingPathComponent($0) }
-    }
-
+    static let available = TestPaths.conformance != nil
+    static let skipReason = Comment(rawValue: TestPaths.conformanceSkipReason)
+    static func files(_ folder: String, prefix: String = "") -> [URL] { TestPaths.conformanceFiles(folder, prefix: prefix) }
     static func text(_ url: URL) throws -> String { try String(contentsOf: url, encoding: .utf8) }
 }
 

@@ -1,12 +1,11 @@
 import BPFObject
+import BPFTestSupport
 import Foundation
 
 /// The committed clang-built fixtures (`Tests/Fixtures/bpf`) and examples.
 enum Fixtures {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
     static func bytes(_ name: String) throws -> [UInt8] {
-        try [UInt8](Data(contentsOf: repository.appendingPathComponent("Tests/Fixtures/bpf/obj/\(name).o")))
+        try TestPaths.bytes("Tests/Fixtures/bpf/obj/\(name).o")
     }
 
     static func object(_ name: String) throws -> ObjectFile {

@@ -1,5 +1,6 @@
 import BPFCore
 import BPFObject
+import BPFTestSupport
 import Foundation
 import Testing
 
@@ -139,14 +140,8 @@ struct ObjectErrorTests {
 
     @Test("randomly mutated fixtures never crash the loader")
     func mutations() throws {
-        var state: UInt64 = 0x0b1ec7
-        func next() -> UInt64 {
-            state &+= 0x9e37_79b9_7f4a_7c15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-            return z ^ (z >> 31)
-        }
+        var rng = SplitMix(state: 0x0b1ec7)
+        func next() -> UInt64 { rng.next() }
         var loaded = 0, refused = 0
         let rounds = Int(ProcessInfo.processInfo.environment["SWIFTBPF_FUZZ_ITERATIONS"] ?? "").map { max(1, $0 / 50) } ?? 60
         for name in Fixtures.names {

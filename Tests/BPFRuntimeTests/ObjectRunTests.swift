@@ -1,19 +1,14 @@
 import BPFCore
 import BPFObject
 import BPFRuntime
+import BPFTestSupport
 import Foundation
 import Testing
 
 enum RuntimeFixtures {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static func object(_ path: String) throws -> ObjectFile { try ObjectFile(bytes: TestPaths.bytes(path)) }
 
-    static func object(_ path: String) throws -> ObjectFile {
-        try ObjectFile(bytes: [UInt8](Data(contentsOf: repository.appendingPathComponent(path))))
-    }
-
-    static func capture(_ path: String) throws -> PacketCapture {
-        try PacketCapture(bytes: [UInt8](Data(contentsOf: repository.appendingPathComponent(path))))
-    }
+    static func capture(_ path: String) throws -> PacketCapture { try PacketCapture(bytes: TestPaths.bytes(path)) }
 
     static func u64(_ bytes: [UInt8], _ offset: Int) -> UInt64 {
         (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[offset + $1]) << (8 * UInt64($1)) }

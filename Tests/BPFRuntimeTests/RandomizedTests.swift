@@ -1,5 +1,6 @@
 import BPFCore
 import BPFRuntime
+import BPFTestSupport
 import Foundation
 import Testing
 
@@ -8,18 +9,6 @@ import Testing
 @Suite("Randomized decoder and interpreter")
 struct RandomizedTests {
     static let iterations = Int(ProcessInfo.processInfo.environment["SWIFTBPF_FUZZ_ITERATIONS"] ?? "") ?? 3000
-
-    /// A deterministic generator so failures reproduce (seed printed on failure).
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9e37_79b9_7f4a_7c15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-            return z ^ (z >> 31)
-        }
-    }
 
     /// Opcodes that decode, so that random programs get past the decoder often enough to execute.
     static let validOpcodes: [UInt8] = {

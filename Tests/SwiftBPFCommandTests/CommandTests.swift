@@ -1,10 +1,11 @@
 import BPFCore
+import BPFTestSupport
 import Foundation
 import Testing
 
 /// Runs the built `swiftbpf` executable.
 enum SwiftBPFTool {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repository = TestPaths.repository
 
     static let executable: URL? = {
         var candidates: [URL] = []
@@ -148,19 +149,8 @@ struct ConformancePluginTests {
 }
 
 enum ConformanceFiles {
-    static let directory: URL? = {
-        if let path = ProcessInfo.processInfo.environment["SWIFTBPF_CONFORMANCE_DIR"] { return URL(fileURLWithPath: path) }
-        let shared = SwiftBPFTool.repository.deletingLastPathComponent().appendingPathComponent("shared/conformance")
-        return FileManager.default.fileExists(atPath: shared.appendingPathComponent("tests").path) ? shared : nil
-    }()
-    static let available = directory != nil
-
-    static func list(_ folder: String) -> [URL] {
-        guard let directory else { return [] }
-        let dir = directory.appendingPathComponent(folder)
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
-        return names.filter { $0.hasSuffix(".data") }.sorted().map { dir.appendingPathComponent($0) }
-    }
+    static let available = TestPaths.conformance != nil
+    static func list(_ folder: String) -> [URL] { TestPaths.conformanceFiles(folder) }
 }
 
 @Suite("swiftbpf run on objects")

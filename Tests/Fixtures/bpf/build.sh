@@ -12,19 +12,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here"
 
 CLANG="${CLANG:-clang}"
-if ! command -v "$CLANG" >/dev/null 2>&1; then
-	if [[ "$CLANG" == clang && -x /opt/swift/usr/bin/clang ]]; then
-		CLANG=/opt/swift/usr/bin/clang
-	else
-		echo "build.sh: clang not found (set CLANG=/path/to/clang)" >&2
-		exit 1
-	fi
-fi
-
-# -fdebug-prefix-map keeps the checkout path out of the DWARF, so rebuilding
-# the committed objects elsewhere gives the same bytes.
-CFLAGS=(-O2 -g -target bpf -mcpu=v3 -I include -Wall -Werror
-	"-fdebug-prefix-map=$here=.")
+command -v "$CLANG" >/dev/null 2>&1 || CLANG=/opt/swift/usr/bin/clang   # for the section check below
 
 mkdir -p obj
 shopt -s nullglob
@@ -37,7 +25,7 @@ fi
 for src in "${sources[@]}"; do
 	name="$(basename "$src" .c)"
 	echo "  CC  $src -> obj/$name.o"
-	"$CLANG" "${CFLAGS[@]}" -c "$src" -o "obj/$name.o"
+	../../../Scripts/bpf-cc.sh "$src" "obj/$name.o"
 done
 
 # ---------------------------------------------------------------------------

@@ -43,6 +43,8 @@ public struct MapSpec: Hashable, Sendable {
     public var initialReferences: [Int: String] = [:]
     /// Initial bytes of a global-data map (its single value).
     public var initialValue: [UInt8]?
+    /// Where the value's `struct bpf_spin_lock` is (from BTF), for `bpf_spin_lock` and `BPF_F_LOCK`.
+    public var spinLockOffset: Int?
     /// Whether the contents are read-only to programs once loaded (`.rodata`, `.kconfig`).
     public var readOnly = false
     public var origin: MapOrigin

@@ -240,7 +240,17 @@ struct MapReader {
             if spec.keySize == 0 { spec.keySize = 4 }
         }
         if spec.type == .unspecified { throw ObjectError(place, "the map has no type") }
+        if let value = spec.valueType { spec.spinLockOffset = spinLockOffset(in: value, btf: btf) }
         return (spec, valuesOffset)
+    }
+
+    /// The offset of a top-level `struct bpf_spin_lock` member of a value type, if it has one.
+    static func spinLockOffset(in type: Int, btf: BTF) -> Int? {
+        guard let value = btf[btf.resolve(type)], case let .members(members) = value.detail else { return nil }
+        for member in members {
+            if let t = btf[btf.resolve(member.type)], t.kind == .structure, t.name == "bpf_spin_lock" { return member.bitOffset / 8 }
+        }
+        return nil
     }
 
     mutating func readLegacyMaps(_ section: ELFSection) throws(ObjectError) {

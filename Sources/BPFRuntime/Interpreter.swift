@@ -62,6 +62,7 @@ public final class Interpreter: Sendable {
         }
         var index = 0
         let instructions = program.instructions
+        var resolved = instructions
         while index < instructions.count {
             let ins = instructions[index]
             if ins.opcode == Opcode.call {
@@ -73,7 +74,16 @@ public final class Interpreter: Sendable {
                 default: break
                 }
             }
-            if ins.opcode == Opcode.lddw && ins.src != LoadImmediateSource.constant.rawValue {
+            if ins.opcode == Opcode.lddw && ins.src == LoadImmediateSource.function.rawValue {
+                // A callback (bpf_loop, for_each_map_elem): becomes a handle naming its first instruction.
+                let target = index + 1 + Int(ins.imm)
+                guard target >= 0 && target < instructions.count else {
+                    throw .unsupported(pc: index, message: "function reference to instruction \(target), outside the program")
+                }
+                resolved[index].src = 0
+                resolved[index].imm = Int32(truncatingIfNeeded: target)
+                resolved[index + 1].imm = Int32(bitPattern: UInt32(truncatingIfNeeded: Interpreter.callbackHandleBase >> 32))
+            } else if ins.opcode == Opcode.lddw && ins.src != LoadImmediateSource.constant.rawValue {
                 throw .unsupported(pc: index, message: "lddw with src=\(ins.src) (\(LoadImmediateSource(rawValue: ins.src).map { "\($0)" } ?? "?")) must be resolved by an object loader before it can run")
             }
             index += ins.opcode == Opcode.lddw ? 2 : 1
@@ -82,7 +92,7 @@ public final class Interpreter: Sendable {
         self.permanentRegions = permanentRegions
         self.options = options
         self.helpers = helpers
-        self.slots = instructions + [Instruction(opcode: 0)]
+        self.slots = resolved + [Instruction(opcode: 0)]
         let maxID = helpers.all.map(\.id).filter { $0 >= 0 && $0 < 4096 }.max() ?? -1
         var dense = [Helper?](repeating: nil, count: Int(maxID) + 1)
         for helper in helpers.all where helper.id >= 0 && helper.id <= maxID { dense[Int(helper.id)] = helper }
@@ -149,16 +159,39 @@ public final class Interpreter: Sendable {
             for region in permanentRegions { regions.add(region) }
             regions.virtualFields = virtualFields
             regions.hasVirtualFields = !virtualFields.isEmpty
-            return slots.withUnsafeBufferPointer { insts in
-                withUnsafeMutablePointer(to: &regions) { regionsPointer in
-                    Result { () throws(RuntimeError) -> ExecutionResult in
-                        try loop(insts: insts.baseAddress!, regs: regs, frames: frames, stack: stack,
-                                 regions: regionsPointer, packet: packet, environment: environment)
-                    }
+            var state = RunState(regions: regions, frames: frames, packet: packet, environment: environment)
+            return withUnsafeMutablePointer(to: &state) { statePointer in
+                defer { statePointer.pointee.finish() }
+                return Result { () throws(RuntimeError) -> ExecutionResult in
+                    let r0 = try loop(start: 0, baseDepth: 0, regs: regs, state: statePointer)
+                    return ExecutionResult(returnValue: r0, instructionsExecuted: statePointer.pointee.executed)
                 }
             }
         }
         return try outcome.get()
+    }
+
+    /// Handles of callback functions (`lddw` of a `BPF_PSEUDO_FUNC`): this base plus the first instruction.
+    public static let callbackHandleBase: UInt64 = 0xffff_e000_0000_0000
+
+    /// Runs the subprogram at `pc` as a callback of a helper (bpf_loop, for_each_map_elem): in a new
+    /// frame below the caller's, with `arguments` in r1–r5; the caller's registers are restored after.
+    func invokeCallback(pc: Int, arguments: [UInt64], regs: UnsafeMutablePointer<UInt64>, depth: Int,
+                        state: UnsafeMutablePointer<RunState>, callPC: Int) throws(RuntimeError) -> UInt64 {
+        guard pc >= 0 && pc < slots.count - 1 else {
+            throw .helperFailed(pc: callPC, helper: "callback", message: "callback instruction \(pc) is outside the program")
+        }
+        guard depth + 1 < ExecutionOptions.maxCallFrames else { throw .callDepthExceeded(pc: callPC, limit: ExecutionOptions.maxCallFrames) }
+        let saved = (regs[0], regs[1], regs[2], regs[3], regs[4], regs[5], regs[6], regs[7], regs[8], regs[9], regs[10])
+        defer {
+            regs[0] = saved.0; regs[1] = saved.1; regs[2] = saved.2; regs[3] = saved.3; regs[4] = saved.4; regs[5] = saved.5
+            regs[6] = saved.6; regs[7] = saved.7; regs[8] = saved.8; regs[9] = saved.9; regs[10] = saved.10
+        }
+        let frameSize = ExecutionOptions.stackSizePerFrame
+        regs[10] = regs[10] &- UInt64(frameSize)
+        (UnsafeMutableRawPointer(bitPattern: UInt(regs[10]))! - frameSize).initializeMemory(as: UInt8.self, repeating: 0, count: frameSize)
+        for i in 0..<5 { regs[i + 1] = i < arguments.count ? arguments[i] : 0 }
+        return try loop(start: pc, baseDepth: depth + 1, regs: regs, state: state)
     }
 
     @inline(__always)
@@ -170,11 +203,14 @@ public final class Interpreter: Sendable {
         return p
     }
 
-    private func callHelper(_ helper: Helper, regs: UnsafeMutablePointer<UInt64>, regions: UnsafeMutablePointer<MemoryRegions>,
-                            pc: Int, environment: RunEnvironment?) throws(RuntimeError) -> Bool {
-        var call = HelperCall(arguments: (regs[1], regs[2], regs[3], regs[4], regs[5]), pc: pc, regions: regions, environment: environment)
+    private func callHelper(_ helper: Helper, regs: UnsafeMutablePointer<UInt64>, state: UnsafeMutablePointer<RunState>,
+                            pc: Int, depth: Int) throws(RuntimeError) -> Bool {
+        var call = HelperCall(arguments: (regs[1], regs[2], regs[3], regs[4], regs[5]), pc: pc, state: state,
+                              interpreter: self, registers: regs, depth: depth)
         do {
             regs[0] = try helper.function(&call)
+        } catch let error as RuntimeError {
+            throw error
         } catch {
             throw .helperFailed(pc: pc, helper: helper.name, message: "\(error)")
         }
@@ -189,15 +225,19 @@ public final class Interpreter: Sendable {
     }
 
     // swiftlint:disable:next cyclomatic_complexity function_body_length
-    private func loop(insts: UnsafePointer<Instruction>, regs r: UnsafeMutablePointer<UInt64>,
-                      frames: UnsafeMutablePointer<UInt64>, stack: UnsafeMutableRawPointer,
-                      regions: UnsafeMutablePointer<MemoryRegions>, packet: UnsafeRawBufferPointer?,
-                      environment: RunEnvironment?) throws(RuntimeError) -> ExecutionResult {
-        var pc = 0
-        var executed: UInt64 = 0
+    private func loop(start: Int, baseDepth: Int, regs r: UnsafeMutablePointer<UInt64>,
+                      state: UnsafeMutablePointer<RunState>) throws(RuntimeError) -> UInt64 {
+        var pc = start
+        var executed = state.pointee.executed
+        defer { state.pointee.executed = executed }
         let limit = options.instructionLimit
-        var depth = 0
+        var depth = baseDepth
         let lastSlot = slots.count - 1
+        let regions = RunState.regions(state)
+        let frames = state.pointee.frames
+        let packet = state.pointee.packet
+        return try slots.withUnsafeBufferPointer { buffer throws(RuntimeError) -> UInt64 in
+        let insts = buffer.baseAddress!
 
         @inline(__always) func lo(_ v: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: v) }
         @inline(__always) func sx(_ v: UInt64) -> Int64 { Int64(bitPattern: v) }
@@ -348,23 +388,37 @@ public final class Interpreter: Sendable {
                     (UnsafeMutableRawPointer(bitPattern: UInt(r[10]))! - frameSize)
                         .initializeMemory(as: UInt8.self, repeating: 0, count: frameSize)
                     pc &+= Int(ins.imm)
-                } else {
-                    // Resolved when the interpreter was made.
-                    if try callHelper(helper(Int64(ins.imm))!, regs: r, regions: regions, pc: here, environment: environment) {
-                        return ExecutionResult(returnValue: r[0], instructionsExecuted: executed)
-                    }
+                    continue
+                }
+                // Resolved when the interpreter was made.
+                state.pointee.executed = executed
+                let stops = try callHelper(helper(Int64(ins.imm))!, regs: r, state: state, pc: here, depth: depth)
+                executed = state.pointee.executed
+                if stops { return r[0] }
+                let callerMaps = state.pointee.maps
+                if let target = state.pointee.takeTailCall() {
+                    defer { state.pointee.maps = callerMaps }
+                    // bpf_tail_call: the target replaces this frame's program; its r0 is this frame's result.
+                    state.pointee.executed = executed
+                    r[1] = state.pointee.tailCallContext
+                    r[0] = try target.loop(start: 0, baseDepth: depth, regs: r, state: state)
+                    executed = state.pointee.executed
+                    if depth == baseDepth { return r[0] }
+                    depth -= 1
+                    let frame = frames + depth * Self.frameWords
+                    pc = Int(frame[0])
+                    r[6] = frame[1]; r[7] = frame[2]; r[8] = frame[3]; r[9] = frame[4]; r[10] = frame[5]
                 }
             case 0x8d:
                 // callx: the register holds a helper id (the uBPF and bpf_conformance convention).
                 let id = sx(r[d])
                 guard let target = helper(id) else { throw .unknownHelper(pc: here, id: id) }
-                if try callHelper(target, regs: r, regions: regions, pc: here, environment: environment) {
-                    return ExecutionResult(returnValue: r[0], instructionsExecuted: executed)
-                }
+                state.pointee.executed = executed
+                let stops = try callHelper(target, regs: r, state: state, pc: here, depth: depth)
+                executed = state.pointee.executed
+                if stops { return r[0] }
             case 0x95:
-                if depth == 0 {
-                    return ExecutionResult(returnValue: r[0], instructionsExecuted: executed)
-                }
+                if depth == baseDepth { return r[0] }
                 depth -= 1
                 let frame = frames + depth * Self.frameWords
                 pc = Int(frame[0])
@@ -381,7 +435,7 @@ public final class Interpreter: Sendable {
                 guard let packet, offset >= 0, offset <= Int64(packet.count) - Int64(size) else {
                     // As in Linux: an out-of-bounds legacy load ends the program with r0 = 0.
                     r[0] = 0
-                    return ExecutionResult(returnValue: 0, instructionsExecuted: executed)
+                    return 0
                 }
                 switch size {
                 case 1: r[0] = UInt64(packet.load(fromByteOffset: Int(offset), as: UInt8.self))
@@ -485,6 +539,7 @@ public final class Interpreter: Sendable {
                 if here == lastSlot { throw .fellOffEnd(pc: here) }
                 throw .unsupported(pc: here, message: "opcode 0x\(String(ins.opcode, radix: 16)) cannot run")
             }
+        }
         }
     }
 }

@@ -44,15 +44,47 @@ public final class LoadedObject: Sendable {
                 throw LoadError(place: "map '\(spec.name)'", message: error.description)
             }
         }
+        // Maps of maps start with the inner maps the object names.
+        for map in maps where map.spec.type == .arrayOfMaps || map.spec.type == .hashOfMaps {
+            for (slot, name) in map.spec.initialReferences.sorted(by: { $0.key < $1.key }) {
+                guard let inner = maps.first(where: { $0.spec.name == name }) else {
+                    throw LoadError(place: "map '\(map.spec.name)', slot \(slot)", message: "inner map '\(name)' does not exist")
+                }
+                do { try map.setInnerMap(key: RuntimeMap.bytes(of: UInt32(slot)), inner) } catch {
+                    throw LoadError(place: "map '\(map.spec.name)', slot \(slot)", message: error.description)
+                }
+            }
+        }
         self.maps = maps
         var helpers = HelperRegistry.kernel
         for helper in extraHelpers { helpers.register(helper) }
+        // Programs a program array names are loaded too, so tail calls reach them.
+        var wanted = only
+        if wanted != nil {
+            for map in maps where map.spec.type == .programArray { wanted!.formUnion(map.spec.initialReferences.values) }
+        }
         var programs: [String: LoadedProgram] = [:]
-        let regions = maps.map(\.region)
-        for spec in object.programs where only?.contains(spec.name) ?? true {
+        let regions = maps.flatMap(\.regions)
+        for spec in object.programs where wanted?.contains(spec.name) ?? true {
             programs[spec.name] = try LoadedProgram(spec: spec, maps: maps, helpers: helpers, regions: regions)
         }
         self.programs = programs
+        for map in maps where map.spec.type == .programArray {
+            for (slot, name) in map.spec.initialReferences.sorted(by: { $0.key < $1.key }) {
+                guard let program = programs[name] else {
+                    throw LoadError(place: "program array '\(map.spec.name)', slot \(slot)", message: "program '\(name)' does not exist")
+                }
+                do { try map.setProgram(program, at: slot) } catch {
+                    throw LoadError(place: "program array '\(map.spec.name)', slot \(slot)", message: error.description)
+                }
+            }
+        }
+    }
+
+    deinit {
+        // As Linux does when user space closes a program array: empty it (this also frees the
+        // programs, which the array would otherwise keep alive).
+        for map in maps { (map as? ProgramArrayMap)?.clear() }
     }
 
     /// The map with this name.
@@ -66,11 +98,15 @@ public final class LoadedObject: Sendable {
 public final class LoadedProgram: Sendable {
     public let spec: ProgramSpec
     public let interpreter: Interpreter
-    let maps: [RuntimeMap]
+    /// A process-wide unique id, as the kernel gives each program (what program arrays store).
+    public let id: UInt32
+    /// The maps the program's map references name, in the object's order.
+    public let maps: [RuntimeMap]
 
     init(spec: ProgramSpec, maps: [RuntimeMap], helpers: HelperRegistry, regions: [MemoryRegion]) throws(LoadError) {
         self.spec = spec
         self.maps = maps
+        id = ProgramRegistry.shared.nextID()
         var instructions = spec.instructions
         func place(_ index: Int) -> String {
             var text = "program '\(spec.name)' (section '\(spec.section)'), instruction \(index)"
@@ -89,10 +125,13 @@ public final class LoadedProgram: Sendable {
                 guard let map = maps.first(where: { $0.spec.name == name }) else {
                     throw LoadError(place: place(index), message: "map '\(name)' does not exist")
                 }
+                guard let array = map as? ArrayMap, !array.perCPU else {
+                    throw LoadError(place: place(index), message: "map '\(name)' (\(map.spec.type)) has no direct value address; only arrays do")
+                }
                 guard offset >= 0, offset < max(map.spec.valueSize, 1) else {
                     throw LoadError(place: place(index), message: "offset \(offset) is outside map '\(name)' (value size \(map.spec.valueSize))")
                 }
-                value = UInt64(UInt(bitPattern: map.storage.baseAddress!)) + UInt64(offset)
+                value = UInt64(UInt(bitPattern: array.valueBase)) + UInt64(offset)
             case .external(let name):
                 throw LoadError(place: place(index), message: "extern '\(name)' cannot be resolved in the Swift runtime")
             case .kfunc(let name):
@@ -117,7 +156,10 @@ public final class LoadedProgram: Sendable {
         } catch {
             throw LoadError(place: "program '\(spec.name)'", message: "\(error)")
         }
+        ProgramRegistry.shared.register(self)
     }
+
+    deinit { ProgramRegistry.shared.unregister(id) }
 
     /// The error text for a runtime failure, with the C source line when BTF has it.
     public func describe(_ error: RuntimeError) -> String {

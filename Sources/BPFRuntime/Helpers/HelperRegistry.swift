@@ -9,18 +9,66 @@ public struct HelperCall: ~Copyable {
     public let arguments: (UInt64, UInt64, UInt64, UInt64, UInt64)
     /// The index of the calling instruction.
     public let pc: Int
-    let regions: UnsafeMutablePointer<MemoryRegions>
+    let state: UnsafeMutablePointer<RunState>
+    let interpreter: Interpreter
+    let registers: UnsafeMutablePointer<UInt64>
+    let depth: Int
     /// Set to end the program after the call returns; r0 becomes the helper's result.
     public var stopsProgram = false
-    /// The run's maps, packet and trace output (nil for plain bytecode runs).
-    public let environment: RunEnvironment?
 
-    init(arguments: (UInt64, UInt64, UInt64, UInt64, UInt64), pc: Int, regions: UnsafeMutablePointer<MemoryRegions>,
-         environment: RunEnvironment?) {
+    init(arguments: (UInt64, UInt64, UInt64, UInt64, UInt64), pc: Int, state: UnsafeMutablePointer<RunState>,
+         interpreter: Interpreter, registers: UnsafeMutablePointer<UInt64>, depth: Int) {
         self.arguments = arguments
         self.pc = pc
-        self.regions = regions
-        self.environment = environment
+        self.state = state
+        self.interpreter = interpreter
+        self.registers = registers
+        self.depth = depth
+    }
+
+    /// The run's maps, packet and trace output (nil for plain bytecode runs).
+    public var environment: RunEnvironment? { state.pointee.environment }
+
+    var regions: UnsafeMutablePointer<MemoryRegions> { RunState.regions(state) }
+
+    /// The virtual CPU running this program (see ``VirtualCPUs``).
+    public var cpu: Int { state.pointee.currentCPU() }
+
+    /// Calls the program's callback function `handle` (the value a `lddw` of a function loads) with
+    /// up to five arguments, as `bpf_loop` and `bpf_for_each_map_elem` do; returns its r0.
+    public func invokeCallback(_ handle: UInt64, _ arguments: UInt64...) throws(RuntimeError) -> UInt64 {
+        guard handle >= Interpreter.callbackHandleBase, handle - Interpreter.callbackHandleBase < UInt64(Int32.max) else {
+            throw .helperFailed(pc: pc, helper: "callback", message: "0x\(String(handle, radix: 16)) is not a callback function")
+        }
+        return try interpreter.invokeCallback(pc: Int(handle - Interpreter.callbackHandleBase), arguments: arguments,
+                                              regs: registers, depth: depth, state: state, callPC: pc)
+    }
+
+    /// Asks for a tail call: when the helper returns, `target` replaces the running program.
+    /// Returns false (and asks nothing) once the run has taken Linux's 33 tail calls.
+    func requestTailCall(_ target: Interpreter, maps: [RuntimeMap]) -> Bool {
+        guard state.pointee.tailCalls < RunState.maxTailCalls else { return false }
+        state.pointee.tailCalls += 1
+        state.pointee.pendingTailCall = (target, maps)
+        return true
+    }
+
+    /// Sets r1 for the program a tail call starts (its context).
+    func setTailCallContext(_ context: UInt64) { state.pointee.tailCallContext = context }
+
+    /// A buffer of at least `size` bytes the program may read for the rest of the run.
+    func scratchBuffer(_ size: Int) -> UnsafeMutableRawBufferPointer { state.pointee.scratchBuffer(size) }
+
+    /// The map a handle names (a `lddw` of a map, or an inner map a map of maps returned), or nil.
+    public func map(handle: UInt64) -> RuntimeMap? {
+        if handle >= MapOfMaps.innerHandleBase {
+            guard handle - MapOfMaps.innerHandleBase <= UInt64(UInt32.max) else { return nil }
+            return MapRegistry.shared.map(id: UInt32(handle - MapOfMaps.innerHandleBase))
+        }
+        guard handle >= RunEnvironment.mapHandleBase else { return nil }
+        let index = handle - RunEnvironment.mapHandleBase
+        let maps = state.pointee.maps
+        return index < UInt64(maps.count) ? maps[Int(index)] : nil
     }
 
     /// Reads a NUL-terminated string of at most `limit` bytes from program memory.

@@ -13,68 +13,24 @@ public enum KernelHelperID {
     public static let getCurrentComm: Int32 = 16, getNumaNodeID: Int32 = 42, xdpAdjustHead: Int32 = 44
     public static let xdpAdjustMeta: Int32 = 54, xdpAdjustTail: Int32 = 65, jiffies64: Int32 = 118
     public static let ktimeGetBootNs: Int32 = 125, ktimeGetCoarseNs: Int32 = 160
+    public static let tailCall: Int32 = 12, perfEventOutput: Int32 = 25
+    public static let mapPushElem: Int32 = 87, mapPopElem: Int32 = 88, mapPeekElem: Int32 = 89
+    public static let spinLock: Int32 = 93, spinUnlock: Int32 = 94
+    public static let ringbufOutput: Int32 = 130, ringbufReserve: Int32 = 131, ringbufSubmit: Int32 = 132
+    public static let ringbufDiscard: Int32 = 133, ringbufQuery: Int32 = 134
+    public static let forEachMapElem: Int32 = 164, loop: Int32 = 181, mapLookupPercpuElem: Int32 = 195
 }
 
 extension HelperRegistry {
     /// The kernel helpers available to programs loaded from objects.
     public static let kernel: HelperRegistry = {
         var registry = HelperRegistry()
-        for helper in MapHelpers.all + TimeHelpers.all + ProcessHelpers.all + TraceHelpers.all + PacketHelpers.all {
+        for helper in MapHelpers.all + EventHelpers.all + ControlHelpers.all + TimeHelpers.all + ProcessHelpers.all
+            + TraceHelpers.all + PacketHelpers.all {
             registry.register(helper)
         }
         return registry
     }()
-}
-
-/// `bpf_map_lookup_elem`, `bpf_map_update_elem`, `bpf_map_delete_elem`.
-enum MapHelpers {
-    static func map(_ call: borrowing HelperCall) throws(HelperError) -> RuntimeMap {
-        guard let map = call.environment?.map(handle: call.argument(1)) else {
-            throw HelperError("argument 1 (0x\(String(call.argument(1), radix: 16))) is not a map")
-        }
-        return map
-    }
-
-    static let all: [Helper] = [
-        Helper(id: KernelHelperID.mapLookupElem, name: "bpf_map_lookup_elem") { call in
-            let map = try map(call)
-            let key = try call.memory(at: call.argument(2), size: map.spec.keySize, write: false)
-            let keyAddress = UInt(bitPattern: key)
-            let address = try map.lock.withLock { _ throws(MapError) -> UInt in
-                let key = UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: keyAddress), count: map.spec.keySize)
-                return UInt(bitPattern: try map.lookupPointer(key))
-            }
-            return UInt64(address)
-        },
-        Helper(id: KernelHelperID.mapUpdateElem, name: "bpf_map_update_elem") { call in
-            let map = try map(call)
-            let key = UInt(bitPattern: try call.memory(at: call.argument(2), size: map.spec.keySize, write: false))
-            let value = UInt(bitPattern: try call.memory(at: call.argument(3), size: map.spec.valueSize, write: false))
-            let flags = MapUpdateFlags(rawValue: call.argument(4))
-            do {
-                try map.lock.withLock { _ throws(MapError) in
-                    try map.update(UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: key), count: map.spec.keySize),
-                                   UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: value), count: map.spec.valueSize),
-                                   flags: flags)
-                }
-                return 0
-            } catch {
-                return (error as? MapError)?.helperReturnValue ?? UInt64(bitPattern: -22)
-            }
-        },
-        Helper(id: KernelHelperID.mapDeleteElem, name: "bpf_map_delete_elem") { call in
-            let map = try map(call)
-            let key = UInt(bitPattern: try call.memory(at: call.argument(2), size: map.spec.keySize, write: false))
-            do {
-                try map.lock.withLock { _ throws(MapError) in
-                    try map.delete(UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: key), count: map.spec.keySize))
-                }
-                return 0
-            } catch {
-                return (error as? MapError)?.helperReturnValue ?? UInt64(bitPattern: -22)
-            }
-        },
-    ]
 }
 
 /// Clocks and random numbers.
@@ -91,7 +47,7 @@ enum TimeHelpers {
         Helper(id: KernelHelperID.ktimeGetCoarseNs, name: "bpf_ktime_get_coarse_ns") { _ in clock(CLOCK_MONOTONIC_COARSE) },
         Helper(id: KernelHelperID.jiffies64, name: "bpf_jiffies64") { _ in clock(CLOCK_MONOTONIC_COARSE) / 4_000_000 },
         Helper(id: KernelHelperID.getPrandomU32, name: "bpf_get_prandom_u32") { _ in UInt64(UInt32.random(in: 0...UInt32.max)) },
-        Helper(id: KernelHelperID.getSmpProcessorID, name: "bpf_get_smp_processor_id") { _ in 0 },
+        Helper(id: KernelHelperID.getSmpProcessorID, name: "bpf_get_smp_processor_id") { call in UInt64(call.cpu) },
         Helper(id: KernelHelperID.getNumaNodeID, name: "bpf_get_numa_node_id") { _ in 0 },
     ]
 }

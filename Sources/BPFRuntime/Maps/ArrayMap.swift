@@ -1,43 +1,132 @@
 import BPFObject
 
-/// `BPF_MAP_TYPE_ARRAY`: fixed slots indexed by a 32-bit key, all present and zeroed at creation;
-/// delete is refused (EINVAL), as in Linux.
+/// `BPF_MAP_TYPE_ARRAY` and `PERCPU_ARRAY`: fixed slots indexed by a 32-bit key, all present and
+/// zeroed at creation; delete is refused (EINVAL), as in Linux. Global data (`.data`, `.rodata`,
+/// `.bss`, `.kconfig`) are one-slot arrays filled with their initial bytes. Arrays created with
+/// `BPF_F_MMAPABLE` (and global data) expose their memory directly, as the kernel lets user space mmap it.
 final class ArrayMap: RuntimeMap, @unchecked Sendable {
+    let perCPU: Bool
+    let cpus: Int
+    /// Bytes per index: one slot, or one per CPU.
+    let entryStride: Int
+    let values: UnsafeMutableRawBufferPointer
+    let spinLockOffset: Int?
+
+    /// `BPF_F_MMAPABLE`.
+    static let mmapableFlag: UInt32 = 1 << 10
+
     override init(spec: MapSpec) throws(MapError) {
         guard spec.keySize == 4 else { throw MapError(.invalid, "array map '\(spec.name)': key size must be 4, found \(spec.keySize)") }
+        guard spec.valueSize > 0 else { throw MapError(.invalid, "array map '\(spec.name)': value size 0") }
+        perCPU = spec.type.isPerCPU
+        cpus = VirtualCPUs.shared.count
+        let slot = (spec.valueSize + 7) & ~7
+        entryStride = slot * (perCPU ? cpus : 1)
+        let bytes = entryStride * spec.maxEntries
+        guard bytes <= 1 << 30 else { throw MapError(.tooBig, "map '\(spec.name)': \(bytes) bytes of values is too large") }
+        values = .allocate(byteCount: max(bytes, 8), alignment: 4096)
+        values.initializeMemory(as: UInt8.self, repeating: 0)
+        spinLockOffset = spec.spinLockOffset
         try super.init(spec: spec)
-        if let initial = spec.initialValue {
-            initial.withUnsafeBytes { storage.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: min($0.count, spec.valueSize)) }
+        if let initial = spec.initialValue, !initial.isEmpty {
+            initial.withUnsafeBytes { values.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: min($0.count, spec.valueSize)) }
         }
     }
 
-    func index(_ key: UnsafeRawBufferPointer) -> Int? {
+    deinit { values.deallocate() }
+
+    override var regions: [MemoryRegion] { [MemoryRegion(values, writable: !spec.readOnly)] }
+    override var userValueSize: Int { perCPU ? slotSize * cpus : spec.valueSize }
+
+    /// The first value's address (global data references point into it).
+    var valueBase: UnsafeMutableRawPointer { values.baseAddress! }
+
+    @inline(__always)
+    func index(_ key: UnsafeRawPointer) -> Int? {
         let i = Int(key.loadUnaligned(as: UInt32.self))
         return i < spec.maxEntries ? i : nil
     }
 
-    override func lookupPointer(_ key: UnsafeRawBufferPointer) throws(MapError) -> UnsafeMutableRawPointer? {
-        index(key).map(slot)
+    @inline(__always)
+    func value(_ i: Int) -> UnsafeMutableRawPointer { values.baseAddress! + i * entryStride }
+
+    override func lookupValue(_ key: UnsafeRawBufferPointer) throws(MapError) -> [UInt8]? {
+        guard let i = index(key.baseAddress!) else { return nil }
+        return Array(UnsafeRawBufferPointer(start: value(i), count: userValueSize))
     }
 
-    override func update(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, flags: MapUpdateFlags) throws(MapError) {
-        guard let i = index(key) else { throw MapError(.tooBig, "array map '\(spec.name)': index out of range (max_entries \(spec.maxEntries))") }
+    private func checkFlags(_ flags: MapUpdateFlags) throws(MapError) {
+        guard flags.rawValue & ~7 == 0 else { throw MapError(.invalid, "array map '\(spec.name)': invalid update flags \(flags.rawValue)") }
         if flags.contains(.noExist) { throw MapError(.exists, "array map '\(spec.name)': every index exists (BPF_NOEXIST)") }
-        slot(i).copyMemory(from: value.baseAddress!, byteCount: spec.valueSize)
+        if flags.contains(.lock) && spinLockOffset == nil {
+            throw MapError(.invalid, "map '\(spec.name)': BPF_F_LOCK needs a value with a struct bpf_spin_lock")
+        }
     }
 
-    override func delete(_ key: UnsafeRawBufferPointer) throws(MapError) {
+    private func copy(into destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, count: Int, flags: MapUpdateFlags) {
+        if flags.contains(.lock), let offset = spinLockOffset {
+            SpinLock.withLock(destination + offset) {
+                destination.copyMemory(from: source, byteCount: offset)
+                (destination + offset + 4).copyMemory(from: source + offset + 4, byteCount: spec.valueSize - offset - 4)
+            }
+        } else {
+            destination.copyMemory(from: source, byteCount: count)
+        }
+    }
+
+    override func updateValue(_ key: UnsafeRawBufferPointer, _ source: UnsafeRawBufferPointer, flags: MapUpdateFlags) throws(MapError) {
+        try checkFlags(flags)
+        guard let i = index(key.baseAddress!) else { throw MapError(.tooBig, "array map '\(spec.name)': index out of range (max_entries \(spec.maxEntries))") }
+        copy(into: value(i), from: source.baseAddress!, count: userValueSize, flags: flags)
+    }
+
+    override func deleteValue(_ key: UnsafeRawBufferPointer) throws(MapError) {
         throw MapError(.invalid, "array map '\(spec.name)': elements cannot be deleted")
     }
 
     override func nextKey(after key: [UInt8]?) -> [UInt8]? {
         var next = 0
         if let key, key.count == 4 {
-            let current = Int(UInt32(key[0]) | UInt32(key[1]) << 8 | UInt32(key[2]) << 16 | UInt32(key[3]) << 24)
+            let current = key.withUnsafeBytes { Int($0.loadUnaligned(as: UInt32.self)) }
             next = current + 1
         }
         guard next < spec.maxEntries else { return nil }
-        let n = UInt32(next)
-        return [UInt8(n & 0xff), UInt8((n >> 8) & 0xff), UInt8((n >> 16) & 0xff), UInt8(n >> 24)]
+        return RuntimeMap.bytes(of: UInt32(next))
+    }
+
+    @inline(__always)
+    override func programLookup(_ key: UnsafeRawPointer, _ call: borrowing HelperCall) throws(MapError) -> UInt64 {
+        guard let i = index(key) else { return 0 }
+        return UInt64(UInt(bitPattern: value(i) + (perCPU ? call.cpu * slotSize : 0)))
+    }
+
+    override func programUpdate(_ key: UnsafeRawPointer, _ source: UnsafeRawPointer, flags: MapUpdateFlags, _ call: borrowing HelperCall) throws(MapError) {
+        try checkFlags(flags)
+        guard let i = index(key) else { throw MapError(.tooBig, "array map '\(spec.name)': index out of range (max_entries \(spec.maxEntries))") }
+        copy(into: value(i) + (perCPU ? call.cpu * slotSize : 0), from: source, count: spec.valueSize, flags: flags)
+    }
+
+    override func programDelete(_ key: UnsafeRawPointer) throws(MapError) {
+        throw MapError(.invalid, "array map '\(spec.name)': elements cannot be deleted")
+    }
+
+    /// Visits every index (for `bpf_for_each_map_elem`).
+    func forEachElement(cpu: Int, _ body: (UInt32, UnsafeMutableRawPointer) throws -> Bool) rethrows -> Int {
+        for i in 0..<spec.maxEntries {
+            if try body(UInt32(i), value(i) + (perCPU ? cpu * slotSize : 0)) { return i + 1 }
+        }
+        return spec.maxEntries
+    }
+}
+
+extension RuntimeMap {
+    /// Gives direct access to the memory of an array created with `BPF_F_MMAPABLE` or of global
+    /// data, as the kernel's mmap of such maps does. Programs see the changes immediately.
+    public func withMappedMemory<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) throws -> R {
+        guard let array = self as? ArrayMap, !array.perCPU,
+              spec.flags & ArrayMap.mmapableFlag != 0 || spec.isGlobalData else {
+            throw MapError(.invalid, "map '\(spec.name)' (\(spec.type)) cannot be mapped: only arrays created with BPF_F_MMAPABLE and global data can")
+        }
+        return try body(UnsafeMutableRawBufferPointer(start: array.values.baseAddress, count: array.entryStride * spec.maxEntries))
     }
 }

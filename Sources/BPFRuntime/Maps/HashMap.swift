@@ -1,48 +1,182 @@
 import BPFObject
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
-/// `BPF_MAP_TYPE_HASH`: keys to values, up to `max_entries`; values live in preallocated slots
-/// that are recycled on delete, as the kernel's preallocated hash maps do.
+/// `BPF_MAP_TYPE_HASH`, `PERCPU_HASH`, `LRU_HASH` and `LRU_PERCPU_HASH`: keys to values, up to
+/// `max_entries`, in slots allocated once and recycled on delete, as the kernel's preallocated hash
+/// maps do. LRU maps evict the least recently used entry when an insert finds them full; per-CPU
+/// maps keep one value slot per ``VirtualCPUs`` CPU.
 final class HashMap: RuntimeMap, @unchecked Sendable {
-    private var index: [[UInt8]: Int] = [:]
-    private var order: [[UInt8]] = []
-    private var free: [Int]
+    private var table: KeyTable
+    let perCPU: Bool
+    let cpus: Int
+    /// Bytes per entry: one slot, or one per CPU.
+    let entryStride: Int
+    let values: UnsafeMutableRawBufferPointer
+    let spinLockOffset: Int?
 
     override init(spec: MapSpec) throws(MapError) {
-        free = Array((0..<spec.maxEntries).reversed())
+        guard spec.keySize > 0 else { throw MapError(.invalid, "hash map '\(spec.name)': key size 0") }
+        guard spec.valueSize > 0 else { throw MapError(.invalid, "hash map '\(spec.name)': value size 0") }
+        perCPU = spec.type.isPerCPU
+        cpus = VirtualCPUs.shared.count
+        let slot = (spec.valueSize + 7) & ~7
+        entryStride = slot * (perCPU ? cpus : 1)
+        let bytes = entryStride * spec.maxEntries
+        guard bytes <= 1 << 30 else { throw MapError(.tooBig, "map '\(spec.name)': \(bytes) bytes of values is too large") }
+        table = KeyTable(capacity: spec.maxEntries, keySize: spec.keySize, lru: spec.type == .lruHash || spec.type == .lruPerCPUHash)
+        values = .allocate(byteCount: max(bytes, 8), alignment: 16)
+        values.initializeMemory(as: UInt8.self, repeating: 0)
+        spinLockOffset = spec.spinLockOffset
         try super.init(spec: spec)
     }
 
-    override func lookupPointer(_ key: UnsafeRawBufferPointer) throws(MapError) -> UnsafeMutableRawPointer? {
-        index[Array(key)].map(slot)
+    deinit {
+        table.deallocate()
+        values.deallocate()
     }
 
-    override func update(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, flags: MapUpdateFlags) throws(MapError) {
-        let k = Array(key)
-        if let existing = index[k] {
-            if flags.contains(.noExist) { throw MapError(.exists, "hash map '\(spec.name)': key exists (BPF_NOEXIST)") }
-            slot(existing).copyMemory(from: value.baseAddress!, byteCount: spec.valueSize)
-            return
+    override var regions: [MemoryRegion] { [MemoryRegion(values, writable: !spec.readOnly)] }
+    override var userValueSize: Int { perCPU ? slotSize * cpus : spec.valueSize }
+
+    @inline(__always)
+    func value(_ e: Int32) -> UnsafeMutableRawPointer { values.baseAddress! + Int(e) * entryStride }
+
+    /// Inserts or replaces under the lock; `write` fills the entry's value memory (`fresh` for a new entry).
+    private func store(_ key: UnsafeRawPointer, flags: MapUpdateFlags, _ write: (UnsafeMutableRawPointer, _ fresh: Bool) -> Void) throws(MapError) {
+        guard flags.rawValue & ~7 == 0, !(flags.contains(.noExist) && flags.contains(.exist)) else {
+            throw MapError(.invalid, "map '\(spec.name)': invalid update flags \(flags.rawValue)")
         }
-        if flags.contains(.exist) { throw MapError(.noEntry, "hash map '\(spec.name)': key does not exist (BPF_EXIST)") }
-        guard let s = free.popLast() else {
-            throw MapError(.tooBig, "hash map '\(spec.name)' is full (max_entries \(spec.maxEntries))")
+        if flags.contains(.lock) && spinLockOffset == nil {
+            throw MapError(.invalid, "map '\(spec.name)': BPF_F_LOCK needs a value with a struct bpf_spin_lock")
         }
-        slot(s).copyMemory(from: value.baseAddress!, byteCount: spec.valueSize)
-        index[k] = s
-        order.append(k)
+        try lock.withLock { _ throws(MapError) in
+            let e = table.find(key)
+            if e >= 0 {
+                if flags.contains(.noExist) { throw MapError(.exists, "map '\(spec.name)': key exists (BPF_NOEXIST)") }
+                table.touch(e)
+                write(value(e), false)
+                return
+            }
+            if flags.contains(.exist) { throw MapError(.noEntry, "map '\(spec.name)': key does not exist (BPF_EXIST)") }
+            var evicted: Int32 = -1
+            let created = table.insert(key, evicted: &evicted)
+            guard created >= 0 else { throw MapError(.tooBig, "map '\(spec.name)' is full (max_entries \(spec.maxEntries))") }
+            write(value(created), true)
+        }
     }
 
-    override func delete(_ key: UnsafeRawBufferPointer) throws(MapError) {
-        let k = Array(key)
-        guard let s = index.removeValue(forKey: k) else { throw MapError(.noEntry, "hash map '\(spec.name)': no such key") }
-        order.removeAll { $0 == k }
-        free.append(s)
+    /// Copies a value, honouring BPF_F_LOCK (the spin lock word itself is never copied).
+    private func copy(into destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, flags: MapUpdateFlags) {
+        if flags.contains(.lock), let offset = spinLockOffset {
+            SpinLock.withLock(destination + offset) {
+                destination.copyMemory(from: source, byteCount: offset)
+                (destination + offset + 4).copyMemory(from: source + offset + 4, byteCount: spec.valueSize - offset - 4)
+            }
+        } else {
+            destination.copyMemory(from: source, byteCount: spec.valueSize)
+        }
+    }
+
+    override func lookupValue(_ key: UnsafeRawBufferPointer) throws(MapError) -> [UInt8]? {
+        lock.withLock { _ in
+            let e = table.find(key.baseAddress!)
+            guard e >= 0 else { return nil }
+            return Array(UnsafeRawBufferPointer(start: value(e), count: userValueSize))
+        }
+    }
+
+    override func updateValue(_ key: UnsafeRawBufferPointer, _ source: UnsafeRawBufferPointer, flags: MapUpdateFlags) throws(MapError) {
+        try store(key.baseAddress!, flags: flags) { destination, _ in
+            if perCPU {
+                destination.copyMemory(from: source.baseAddress!, byteCount: entryStride)
+            } else {
+                copy(into: destination, from: source.baseAddress!, flags: flags)
+            }
+        }
+    }
+
+    override func deleteValue(_ key: UnsafeRawBufferPointer) throws(MapError) {
+        try lock.withLock { _ throws(MapError) in
+            let e = table.find(key.baseAddress!)
+            guard e >= 0 else { throw MapError(.noEntry, "map '\(spec.name)': no such key") }
+            table.remove(e)
+        }
+    }
+
+    override func lookupAndDeleteValue(_ key: UnsafeRawBufferPointer) throws(MapError) -> [UInt8]? {
+        try lock.withLock { _ throws(MapError) -> [UInt8]? in
+            let e = table.find(key.baseAddress!)
+            guard e >= 0 else { throw MapError(.noEntry, "map '\(spec.name)': no such key") }
+            let bytes = Array(UnsafeRawBufferPointer(start: value(e), count: userValueSize))
+            table.remove(e)
+            return bytes
+        }
     }
 
     override func nextKey(after key: [UInt8]?) -> [UInt8]? {
         lock.withLock { _ in
-            guard let key, let position = order.firstIndex(of: key) else { return order.first }
-            return position + 1 < order.count ? order[position + 1] : nil
+            let e: Int32
+            if let key, key.count == spec.keySize {
+                e = key.withUnsafeBytes { table.next(after: $0.baseAddress!) }
+            } else {
+                e = table.next(after: nil)
+            }
+            guard e >= 0 else { return nil }
+            return Array(UnsafeRawBufferPointer(start: table.key(e), count: spec.keySize))
         }
+    }
+
+    override func programLookup(_ key: UnsafeRawPointer, _ call: borrowing HelperCall) throws(MapError) -> UInt64 {
+        let slot = perCPU ? call.cpu * slotSize : 0
+        return lock.withLock { _ in
+            let e = table.find(key)
+            guard e >= 0 else { return 0 }
+            table.touch(e)
+            return UInt64(UInt(bitPattern: value(e) + slot))
+        }
+    }
+
+    override func programUpdate(_ key: UnsafeRawPointer, _ source: UnsafeRawPointer, flags: MapUpdateFlags, _ call: borrowing HelperCall) throws(MapError) {
+        let cpu = perCPU ? call.cpu : 0
+        try store(key, flags: flags) { destination, fresh in
+            if perCPU {
+                // A new per-CPU element starts zeroed on the other CPUs, as in Linux.
+                if fresh { destination.initializeMemory(as: UInt8.self, repeating: 0, count: entryStride) }
+                (destination + cpu * slotSize).copyMemory(from: source, byteCount: spec.valueSize)
+            } else {
+                copy(into: destination, from: source, flags: flags)
+            }
+        }
+    }
+
+    /// The address of the first value slot of `key`'s entry, or nil.
+    func lookupAddress(_ key: UnsafeRawPointer) -> UnsafeMutableRawPointer? {
+        lock.withLock { _ in
+            let e = table.find(key)
+            return e >= 0 ? value(e) : nil
+        }
+    }
+
+    /// Visits every element (for `bpf_for_each_map_elem`): keys are snapshotted first, so the
+    /// callback may change the map.
+    func forEachElement(cpu: Int, _ body: (UnsafeRawPointer, UnsafeMutableRawPointer) throws -> Bool) rethrows -> Int {
+        var visited = 0
+        for key in keys {
+            let address: UnsafeMutableRawPointer? = key.withUnsafeBytes { k in
+                lock.withLock { _ in
+                    let e = table.find(k.baseAddress!)
+                    return e >= 0 ? value(e) + (perCPU ? cpu * slotSize : 0) : nil
+                }
+            }
+            guard let address else { continue }
+            visited += 1
+            let stop = try key.withUnsafeBytes { try body($0.baseAddress!, address) }
+            if stop { break }
+        }
+        return visited
     }
 }

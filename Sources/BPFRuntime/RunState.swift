@@ -1,0 +1,137 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Synchronization
+
+/// The mutable state of one run, shared by everything that runs inside it: the program, the
+/// programs it tail-calls and the callbacks helpers invoke.
+struct RunState {
+    var regions: MemoryRegions
+    let frames: UnsafeMutablePointer<UInt64>
+    let packet: UnsafeRawBufferPointer?
+    let environment: RunEnvironment?
+    var executed: UInt64 = 0
+    /// Tail calls taken so far (at most ``RunState/maxTailCalls``).
+    var tailCalls = 0
+    /// A tail call a helper asked for, taken when the helper returns: the program and its maps.
+    var pendingTailCall: (interpreter: Interpreter, maps: [RuntimeMap])?
+    /// The maps the running program's map handles index (they change with a tail call into
+    /// another object's program).
+    var maps: [RuntimeMap]
+    /// The `bpf_spin_lock` the program holds, released when the run ends if the program did not.
+    var heldSpinLock: UnsafeMutableRawPointer?
+    /// Memory helpers hand to callbacks (keys of `bpf_for_each_map_elem`), freed when the run ends.
+    var scratch: UnsafeMutableRawBufferPointer?
+    /// r1 for the program a tail call starts.
+    var tailCallContext: UInt64 = 0
+    /// Programs reached by tail calls, kept alive until the run ends.
+    var retained: [Interpreter] = []
+    /// The virtual CPU this run holds, or -1 until something asks for it.
+    var cpu = -1
+
+    /// Linux's `MAX_TAIL_CALL_CNT`.
+    static let maxTailCalls = 33
+
+    init(regions: MemoryRegions, frames: UnsafeMutablePointer<UInt64>, packet: UnsafeRawBufferPointer?, environment: RunEnvironment?) {
+        self.regions = regions
+        self.frames = frames
+        self.packet = packet
+        self.environment = environment
+        self.maps = environment?.maps ?? []
+    }
+
+    /// A pointer to the regions inside the state.
+    static func regions(_ state: UnsafeMutablePointer<RunState>) -> UnsafeMutablePointer<MemoryRegions> {
+        (UnsafeMutableRawPointer(state) + MemoryLayout<RunState>.offset(of: \.regions)!).assumingMemoryBound(to: MemoryRegions.self)
+    }
+
+    mutating func takeTailCall() -> Interpreter? {
+        guard let (target, targetMaps) = pendingTailCall else { return nil }
+        pendingTailCall = nil
+        retained.append(target)
+        if let first = target.permanentRegions.first, !regions.extra.contains(first) {
+            for region in target.permanentRegions { regions.add(region) }
+        }
+        maps = targetMaps
+        return target
+    }
+
+    /// A scratch buffer of at least `size` bytes the program may read for the rest of the run.
+    mutating func scratchBuffer(_ size: Int) -> UnsafeMutableRawBufferPointer {
+        if let scratch, scratch.count >= size { return scratch }
+        if let old = scratch {
+            regions.extra.removeAll { $0 == MemoryRegion(old, writable: false) }
+            old.deallocate()
+        }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 64), alignment: 16)
+        buffer.initializeMemory(as: UInt8.self, repeating: 0)
+        regions.add(MemoryRegion(buffer, writable: false))
+        scratch = buffer
+        return buffer
+    }
+
+    /// The virtual CPU of this run, acquired on first use.
+    mutating func currentCPU() -> Int {
+        if cpu < 0 { cpu = VirtualCPUs.shared.acquire() }
+        return cpu
+    }
+
+    /// Releases what the run held.
+    mutating func finish() {
+        if let lock = heldSpinLock { SpinLock.unlock(lock) }
+        heldSpinLock = nil
+        if cpu >= 0 { VirtualCPUs.shared.release(cpu) }
+        cpu = -1
+        scratch?.deallocate()
+        scratch = nil
+    }
+}
+
+/// The runtime's CPUs. Like a kernel CPU, a virtual CPU runs one program at a time: a run takes one
+/// when it first needs it (a per-CPU map access, `bpf_get_smp_processor_id`, a perf event) and gives
+/// it back when it ends, so each executing thread has per-CPU map slots of its own. Runs beyond
+/// ``count`` wait for a CPU to come free.
+public final class VirtualCPUs: Sendable {
+    /// The number of CPUs: the host's online processors, at least 1 and at most 64.
+    public let count: Int
+    private let busy = Atomic<UInt64>(0)
+
+    /// The CPUs every map and run in this process share.
+    public static let shared = VirtualCPUs(count: hostProcessorCount())
+
+    init(count: Int) {
+        self.count = min(max(count, 1), 64)
+    }
+
+    static func hostProcessorCount() -> Int {
+        #if canImport(Glibc)
+        return Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        #else
+        return Int(sysconf(_SC_NPROCESSORS_ONLN))
+        #endif
+    }
+
+    /// Takes a free CPU, waiting for one if all are busy.
+    func acquire() -> Int {
+        var spins = 0
+        while true {
+            let current = busy.load(ordering: .relaxed)
+            let free = ~current & (count == 64 ? UInt64.max : (UInt64(1) << UInt64(count)) - 1)
+            if free != 0 {
+                let cpu = free.trailingZeroBitCount
+                let (exchanged, _) = busy.compareExchange(expected: current, desired: current | (UInt64(1) << UInt64(cpu)),
+                                                          ordering: .acquiring)
+                if exchanged { return cpu }
+                continue
+            }
+            spins += 1
+            if spins > 64 { sched_yield() }
+        }
+    }
+
+    func release(_ cpu: Int) {
+        busy.bitwiseAnd(~(UInt64(1) << UInt64(cpu)), ordering: .releasing)
+    }
+}

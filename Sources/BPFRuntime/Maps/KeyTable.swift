@@ -86,7 +86,7 @@ struct KeyTable {
     @inline(__always)
     func find(_ key: UnsafeRawPointer) -> Int32 {
         let h = Self.hash(key, keySize)
-        var e = buckets[Int(h) & bucketMask]
+        var e = buckets[Int(truncatingIfNeeded: h) & bucketMask]
         while e >= 0 {
             if hashes[Int(e)] == h && memcmp(self.key(e), key, keySize) == 0 { return e }
             e = chain[Int(e)]
@@ -116,7 +116,7 @@ struct KeyTable {
         let h = Self.hash(key, keySize)
         self.key(e).copyMemory(from: key, byteCount: keySize)
         hashes[Int(e)] = h
-        let b = Int(h) & bucketMask
+        let b = Int(truncatingIfNeeded: h) & bucketMask
         chain[Int(e)] = buckets[b]
         buckets[b] = e
         if lru { pushRecency(e) }
@@ -126,7 +126,7 @@ struct KeyTable {
 
     /// Removes entry `e`.
     mutating func remove(_ e: Int32) {
-        let b = Int(hashes[Int(e)]) & bucketMask
+        let b = Int(truncatingIfNeeded: hashes[Int(e)]) & bucketMask
         if buckets[b] == e {
             buckets[b] = chain[Int(e)]
         } else {
@@ -148,7 +148,7 @@ struct KeyTable {
             let e = find(key)
             if e >= 0 {
                 if chain[Int(e)] >= 0 { return chain[Int(e)] }
-                bucket = (Int(hashes[Int(e)]) & bucketMask) + 1
+                bucket = (Int(truncatingIfNeeded: hashes[Int(e)]) & bucketMask) + 1
             }
         }
         while bucket <= bucketMask {

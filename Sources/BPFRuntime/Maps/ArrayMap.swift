@@ -35,7 +35,7 @@ final class ArrayMap: RuntimeMap, @unchecked Sendable {
 
     deinit { values.deallocate() }
 
-    override var regions: [MemoryRegion] { [MemoryRegion(values, writable: !spec.readOnly)] }
+    override public var regions: [MemoryRegion] { [MemoryRegion(values, writable: !spec.readOnly)] }
     override var userValueSize: Int { perCPU ? slotSize * cpus : spec.valueSize }
 
     /// The first value's address (global data references point into it).

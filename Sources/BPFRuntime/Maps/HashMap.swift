@@ -39,7 +39,7 @@ final class HashMap: RuntimeMap, @unchecked Sendable {
         values.deallocate()
     }
 
-    override var regions: [MemoryRegion] { [MemoryRegion(values, writable: !spec.readOnly)] }
+    override public var regions: [MemoryRegion] { [MemoryRegion(values, writable: !spec.readOnly)] }
     override var userValueSize: Int { perCPU ? slotSize * cpus : spec.valueSize }
 
     @inline(__always)

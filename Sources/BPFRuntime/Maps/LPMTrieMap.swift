@@ -31,7 +31,7 @@ final class LPMTrieMap: RuntimeMap, @unchecked Sendable {
 
     deinit { values.deallocate() }
 
-    override var regions: [MemoryRegion] { [MemoryRegion(values, writable: true)] }
+    override public var regions: [MemoryRegion] { [MemoryRegion(values, writable: true)] }
 
     func value(_ slot: Int) -> UnsafeMutableRawPointer { values.baseAddress! + slot * slotSize }
 

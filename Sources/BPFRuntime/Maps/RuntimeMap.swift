@@ -38,8 +38,9 @@ public class RuntimeMap: @unchecked Sendable {
 
     deinit { MapRegistry.shared.unregister(id) }
 
-    /// The memory programs may reach through value pointers (none for maps that hand out no pointers).
-    var regions: [MemoryRegion] { [] }
+    /// The memory programs may reach through value pointers (none for maps that hand out no
+    /// pointers); give these to an ``Interpreter`` as permanent regions when running it directly.
+    public var regions: [MemoryRegion] { [] }
 
     /// The size of a value as Swift callers pass and receive it: per-CPU maps take one 8-byte-aligned
     /// slot per CPU, maps of maps and program arrays a 4-byte id.

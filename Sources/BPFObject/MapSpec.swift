@@ -5,6 +5,37 @@ public enum MapType: UInt32, Sendable, Hashable, CaseIterable {
     case xskmap, sockhash, cgroupStorage, reuseportSockarray, perCPUCgroupStorage, queue, stack
     case skStorage, devmapHash, structOps, ringBuffer, inodeStorage, taskStorage, bloomFilter
     case userRingBuffer, cgrpStorage, arena
+
+    /// The kernel's name, as bpftool prints it (`hash`, `percpu_array`, `ringbuf`, ...).
+    public var kernelName: String {
+        switch self {
+        case .unspecified: "unspec"
+        case .programArray: "prog_array"
+        case .perfEventArray: "perf_event_array"
+        case .perCPUHash: "percpu_hash"
+        case .perCPUArray: "percpu_array"
+        case .stackTrace: "stack_trace"
+        case .cgroupArray: "cgroup_array"
+        case .lruHash: "lru_hash"
+        case .lruPerCPUHash: "lru_percpu_hash"
+        case .lpmTrie: "lpm_trie"
+        case .arrayOfMaps: "array_of_maps"
+        case .hashOfMaps: "hash_of_maps"
+        case .devmapHash: "devmap_hash"
+        case .cgroupStorage: "cgroup_storage"
+        case .reuseportSockarray: "reuseport_sockarray"
+        case .perCPUCgroupStorage: "percpu_cgroup_storage"
+        case .skStorage: "sk_storage"
+        case .structOps: "struct_ops"
+        case .ringBuffer: "ringbuf"
+        case .inodeStorage: "inode_storage"
+        case .taskStorage: "task_storage"
+        case .bloomFilter: "bloom_filter"
+        case .userRingBuffer: "user_ringbuf"
+        case .cgrpStorage: "cgrp_storage"
+        default: "\(self)"
+        }
+    }
 }
 
 /// Where a map definition came from.

@@ -49,6 +49,8 @@ final class PerfEventArrayMap: RuntimeMap, @unchecked Sendable {
         }
     }
 
+    func pending(_ index: Int) -> [[UInt8]] { lock.withLock { _ in index < buffers.count ? buffers[index] : [] } }
+
     override func nextKey(after key: [UInt8]?) -> [UInt8]? { nil }
 }
 
@@ -58,6 +60,12 @@ extension RuntimeMap {
     public func drainPerfEvents(cpu: Int) throws -> (records: [[UInt8]], lost: UInt64) {
         guard let perf = self as? PerfEventArrayMap else { throw MapError(.invalid, "map '\(spec.name)' (\(spec.type)) is not a perf event array") }
         return perf.drain(cpu)
+    }
+
+    /// For a perf event array: the records waiting in CPU `cpu`'s buffer, left in place.
+    public func pendingPerfEvents(cpu: Int) throws -> [[UInt8]] {
+        guard let perf = self as? PerfEventArrayMap else { throw MapError(.invalid, "map '\(spec.name)' (\(spec.type)) is not a perf event array") }
+        return perf.pending(cpu)
     }
 
     /// For a perf event array: the records of every CPU's buffer, by CPU.

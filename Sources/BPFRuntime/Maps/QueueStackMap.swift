@@ -59,7 +59,7 @@ final class QueueStackMap: RuntimeMap, @unchecked Sendable {
     }
 
     /// The values from the one the next pop returns onwards.
-    public var values: [[UInt8]] {
+    var values: [[UInt8]] {
         lock.withLock { _ in
             (0..<count).map { i in
                 let index = isQueue ? i : count - 1 - i
@@ -76,6 +76,12 @@ extension RuntimeMap {
             throw MapError(.invalid, "map '\(spec.name)': value is \(value.count) bytes, the map's value size is \(spec.valueSize)")
         }
         try RuntimeMap.withBytes(value) { v throws(MapError) in try push(v, flags: flags) }
+    }
+
+    /// For a queue or stack: every value, from the one the next pop returns onwards, left in place.
+    public func queueValues() throws(MapError) -> [[UInt8]] {
+        guard let queue = self as? QueueStackMap else { throw MapError(.invalid, "map '\(spec.name)' (\(spec.type)) is not a queue or stack") }
+        return queue.values
     }
 
     /// Pops the next value of a queue or stack; nil when empty.

@@ -98,6 +98,23 @@ final class RingBufferMap: RuntimeMap, @unchecked Sendable {
     /// Bytes produced and not consumed.
     var available: UInt64 { producerPosition - consumerPosition }
 
+    /// Committed records not yet consumed, copied out, without consuming them.
+    func pending() -> [[UInt8]] {
+        var records: [[UInt8]] = []
+        var consumer = consumerPosition
+        while consumer < producerPosition {
+            let offset = Int(consumer & UInt64(size - 1))
+            let word = cbpf_atomic_fetch_add32(header(offset), 0)
+            if word & Self.busyBit != 0 { break }
+            let length = Int(word & ~Self.discardBit)
+            if word & Self.discardBit == 0 {
+                records.append(Array(UnsafeRawBufferPointer(start: header(offset) + Self.headerSize, count: length)))
+            }
+            consumer += UInt64((length + Self.headerSize + 7) & ~7)
+        }
+        return records
+    }
+
     /// Hands each committed record to `body`, in order, and advances the consumer position past it;
     /// stops at a record still being written. Returns the number of records delivered.
     func consume(_ body: (UnsafeRawBufferPointer) throws -> Void) rethrows -> Int {
@@ -126,6 +143,12 @@ extension RuntimeMap {
     public func consumeRingBuffer(_ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
         guard let ring = self as? RingBufferMap else { throw MapError(.invalid, "map '\(spec.name)' (\(spec.type)) is not a ring buffer") }
         return try ring.consume(body)
+    }
+
+    /// For a ring buffer: the committed records not yet consumed, copied out, left in the ring.
+    public func pendingRingBufferRecords() throws -> [[UInt8]] {
+        guard let ring = self as? RingBufferMap else { throw MapError(.invalid, "map '\(spec.name)' (\(spec.type)) is not a ring buffer") }
+        return ring.pending()
     }
 
     /// For a ring buffer: every committed record, copied out, in order; their space is freed.

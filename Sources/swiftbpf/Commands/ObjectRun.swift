@@ -145,36 +145,7 @@ struct ObjectRun {
 
     func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(0, n - s.count)) }
 
-    func format(_ bytes: [UInt8], _ type: Int?, _ loaded: LoadedObject) -> String {
-        if let type, let btf = loaded.object.btf { return BTFValueFormatter(btf: btf).format(bytes, type: type) }
-        return BTFValueFormatter.hex(bytes)
-    }
+    func printMaps(_ loaded: LoadedObject) { MapDump(loaded: loaded).printText() }
 
-    func printMaps(_ loaded: LoadedObject) {
-        for map in loaded.maps {
-            let entries = map.entries()
-            print("map \(map.spec.name) (\(map.spec.type), \(entries.count) entries):")
-            for (key, value) in entries {
-                if map.spec.isGlobalData {
-                    print("  \(format(value, map.spec.valueType, loaded))")
-                } else {
-                    print("  {key: \(format(key, map.spec.keyType, loaded)), value: \(format(value, map.spec.valueType, loaded))}")
-                }
-            }
-        }
-    }
-
-    func mapsJSON(_ loaded: LoadedObject) -> JSONOutput {
-        .object(loaded.maps.map { map in
-            (map.spec.name, .array(map.entries().map { entry in
-                .object([
-                    ("key", .string(Hex.string(entry.key, separator: ""))),
-                    ("value", .string(Hex.string(entry.value, separator: ""))),
-                    ("formatted", .string(map.spec.isGlobalData
-                        ? format(entry.value, map.spec.valueType, loaded)
-                        : "{key: \(format(entry.key, map.spec.keyType, loaded)), value: \(format(entry.value, map.spec.valueType, loaded))}")),
-                ])
-            }))
-        })
-    }
+    func mapsJSON(_ loaded: LoadedObject) -> JSONOutput { MapDump(loaded: loaded).json() }
 }

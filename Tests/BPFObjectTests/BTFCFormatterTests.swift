@@ -297,7 +297,7 @@ struct BTFFileTests {
         #expect(noBTF?.description == "ELF object: has no .BTF section (compile with clang -g to get one)")
 
         let garbage = #expect(throws: ObjectError.self) { try BTF(fileBytes: Array("hello, world".utf8)) }
-        #expect(garbage?.message.contains("neither an ELF object nor raw BTF") == true)
+        #expect(garbage?.description == "file header: neither an ELF object (\\x7fELF) nor raw BTF (magic 0xeb9f)")
         let truncated = #expect(throws: ObjectError.self) { try BTF(fileBytes: [0x9f, 0xeb, 1, 0, 24]) }
         #expect(truncated?.place == "raw BTF")
         let bigEndian = #expect(throws: ObjectError.self) { try BTF(fileBytes: [0xeb, 0x9f, 1, 0]) }

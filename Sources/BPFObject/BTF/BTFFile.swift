@@ -16,7 +16,7 @@ extension BTF {
             return
         }
         guard bytes.count >= 2 else {
-            throw ObjectError("file", "is \(bytes.count) bytes, too short for BTF or ELF")
+            throw ObjectError("file header", "the file is \(bytes.count) bytes, too short for BTF or ELF")
         }
         switch UInt16(bytes[0]) | UInt16(bytes[1]) << 8 {
         case Self.magic:
@@ -29,7 +29,7 @@ extension BTF {
         case Self.magic.byteSwapped:
             throw ObjectError("raw BTF", "is big-endian (magic 0x9feb), which is unsupported")
         default:
-            throw ObjectError("file", "is neither an ELF object nor raw BTF (no 0xeb9f magic)")
+            throw ObjectError("file header", "neither an ELF object (\\x7fELF) nor raw BTF (magic 0xeb9f)")
         }
     }
 }

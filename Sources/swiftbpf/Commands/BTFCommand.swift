@@ -43,6 +43,6 @@ struct BTFDumpCommand: ParsableCommand {
         } catch {
             throw CLIError("\(file): \(error)")
         }
-        FileHandle.standardOutput.write(Data(text.utf8))
+        print(text, terminator: "")
     }
 }

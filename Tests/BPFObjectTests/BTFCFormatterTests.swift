@@ -70,6 +70,13 @@ enum TrickyBTF {
         _ = b.structure("wide", size: 16, union: true, [("a", int, 0, 0)])
         // A typedef of an anonymous struct.
         _ = b.typedef("pair_t", b.structure("", size: 8, [("first", int, 0, 0), ("second", int, 32, 0)]))
+        // x86-64's va_list: clang's own __builtin_va_list is `void *` for BPF, so the kernel's is written out.
+        let vaTag = b.structure("__va_list_tag", size: 24, [
+            ("gp_offset", uint, 0, 0), ("fp_offset", uint, 32, 0), ("overflow_arg_area", b.pointer(0), 64, 0),
+            ("reg_save_area", b.pointer(0), 128, 0),
+        ])
+        let vaList = b.typedef("va_list", b.typedef("__builtin_va_list", b.array(vaTag, index: indexType, count: 1)))
+        _ = b.structure("va_format", size: 32, [("fmt", pointerChar, 0, 0), ("va", vaList, 64, 0)])
         // Not written in C: a function, a variable, a data section.
         _ = b.function("main_fn", prototype)
         let variable = b.variable("global_v", int)
@@ -189,6 +196,7 @@ struct BTFCFormatterTests {
                 + "\tstruct aligned64 in;\n};\n",
             "union wide {\n\tint a;\n\tstruct {\n\t\tlong: 64;\n\t\tlong: 64;\n\t};\n};\n",
             "typedef struct {\n\tint first;\n\tint second;\n} pair_t;\n",
+            "typedef struct __va_list_tag va_list[1];\n",
         ]
         for text in expected {
             #expect(header.contains(text), "missing:\n\(text)\n--- in:\n\(header)")
@@ -196,6 +204,10 @@ struct BTFCFormatterTests {
         for absent in ["main_fn", "global_v", ".data", "kw_tag", "struct opaque {"] {
             #expect(!header.contains(absent), "\(absent) should not be written")
         }
+        #expect(!header.contains("__builtin_va_list"))
+        var voidVaList = BTFBuilder()
+        _ = voidVaList.typedef("my_va", voidVaList.typedef("__builtin_va_list", 0))
+        #expect(try BTFCFormatter(btf: BTF(bytes: voidVaList.bytes)).format().contains("typedef __builtin_va_list my_va;\n"))
         let dropped = try BTFCFormatter(btf: TrickyBTF.btf, options: .init(typeTags: false)).format()
         #expect(dropped.contains("\tint *up;\n"))
     }

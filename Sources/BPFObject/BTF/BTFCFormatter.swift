@@ -14,6 +14,10 @@
 /// `__attribute__((mode(QI|HI|SI|DI)))`. A `__builtin_va_list` typedef (clang predefines the name,
 /// as `void *` for BPF) is written as the type it names, e.g. `struct __va_list_tag[1]` for x86-64.
 ///
+/// Integers keep their BTF name when it is C (`long unsigned int`, `char`, `_Bool`; so `char` stays
+/// `char` even where the kernel's is unsigned, as with bpftool); other names (`u8`, `bool`) are spelled
+/// from the size and encoding (`unsigned char`, `_Bool`).
+///
 /// Names: an identifier that is a C keyword gets a trailing `_` (`int_`), characters C does not allow
 /// become `_`, and a second, different type with the same C name gets bpftool's `___2` suffix (tags
 /// and ordinary identifiers are counted apart, as C keeps them apart). Type tags become
@@ -410,7 +414,7 @@ struct CHeaderWriter {
                 id = t.referencedType
             case .function:
                 id = t.referencedType
-            case .typedef where t.name.isEmpty || t.name == Self.builtinVaList:
+            case .typedef where t.name.isEmpty || (t.name == Self.builtinVaList && t.referencedType != 0):
                 id = t.referencedType
             default:
                 return Self.compose(qualifiers.text, try baseName(id, level: level), attributes, inner)
@@ -485,7 +489,8 @@ struct CHeaderWriter {
         case .forward:
             return (t.kindFlag ? "union " : "struct ") + BTFCFormatter.identifier(t.name)
         case .typedef:
-            return identifierName(id)
+            // A __builtin_va_list of nothing: clang's own is the best guess.
+            return t.name == Self.builtinVaList ? t.name : identifierName(id)
         default:
             throw ObjectError("BTF type \(id)", "\(describe(t)) is used as a type")
         }

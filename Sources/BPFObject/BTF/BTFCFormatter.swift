@@ -22,7 +22,7 @@
 /// become `_`, and a second, different type with the same C name gets bpftool's `___2` suffix (tags
 /// and ordinary identifiers are counted apart, as C keeps them apart). Type tags become
 /// `__attribute__((btf_type_tag("...")))`, or are dropped with `Options(typeTags: false)`. Decl tags,
-/// functions, variables and data sections are not written (bpftool does not write them either).
+/// functions, variables and data sections are not written: the header holds types only.
 ///
 /// ```swift
 /// let btf = try BTF(fileBytes: Array(try Data(contentsOf: URL(fileURLWithPath: "/sys/kernel/btf/vmlinux"))))

@@ -34,7 +34,9 @@ struct ObjectRun {
         return [UInt8](data)
     }
 
-    func run() throws {
+    /// Runs the program and prints the results (unless `quiet`); returns the object for a map dump.
+    @discardableResult
+    func run(quiet: Bool = false) throws -> LoadedObject {
         let object: ObjectFile
         do { object = try ObjectFile(bytes: try read(path)) } catch let error as ObjectError { throw CLIError("\(path): \(error)") }
         guard !object.programs.isEmpty else { throw CLIError("\(path): the object has no programs") }
@@ -95,6 +97,7 @@ struct ObjectRun {
             }
             let sorted = counts.sorted { $0.key < $1.key }
             let perRun = capture.packets.isEmpty ? 0 : totalNs / Double(capture.packets.count)
+            if quiet { return loaded }
             if json {
                 print(JSONOutput.object([
                     ("program", .string(spec.name)), ("packets", .number(UInt64(capture.packets.count))),
@@ -108,7 +111,7 @@ struct ObjectRun {
                 print(String(format: "  %.1f ns per run", perRun))
                 printMaps(loaded)
             }
-            return
+            return loaded
         }
 
         var packet: [UInt8] = []
@@ -121,6 +124,7 @@ struct ObjectRun {
         }
         let result: TestRunResult
         do { result = try program.testRun(packet: packet, context: context, repeat: options.repeat) } catch { throw CLIError("\(error)") }
+        if quiet { return loaded }
         if json {
             print(JSONOutput.object([
                 ("program", .string(spec.name)), ("return", .number(result.returnValue)),
@@ -136,6 +140,12 @@ struct ObjectRun {
             for line in result.trace { print("trace: \(line)") }
             printMaps(loaded)
         }
+        return loaded
+    }
+
+    /// Whether any input option asks for a run.
+    var hasInput: Bool {
+        options.packetHex != nil || options.packetFile != nil || options.pcap != nil || options.ctxFile != nil
     }
 
     func verdictName(_ value: UInt64, _ type: ProgramType) -> String {

@@ -1,0 +1,56 @@
+import ArgumentParser
+import BPFObject
+import BPFRuntime
+import Foundation
+
+/// `swiftbpf map ...`: maps.
+struct MapCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "map",
+        abstract: "Show maps.",
+        subcommands: [MapDumpCommand.self]
+    )
+}
+
+/// `swiftbpf map dump OBJ.o [--map NAME] [--json] [run options]`: an object's maps in the Swift
+/// runtime, by their BTF types — as created (global data, program arrays and maps of maps filled),
+/// or after a run when an input is given.
+struct MapDumpCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dump",
+        abstract: "Print an object's maps by their BTF types, as loaded or after a run.",
+        discussion: """
+            Without an input the maps are shown as the loader creates them. With --packet-hex, \
+            --packet-file, --pcap or --ctx-file the program (--program/--section) runs first, as with \
+            `swiftbpf run`, and the maps are shown afterwards. --json prints {name: [{"key": hex, \
+            "value": hex, "formatted": text}]}, the "maps" field of `swiftbpf run --json`.
+            """
+    )
+
+    @Argument(help: "An ELF object built by clang -target bpf.") var file: String
+    @Option(help: "Show only this map.") var map: String?
+    @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var input: ObjectRunOptions
+
+    func run() throws {
+        guard ObjectRun.isELF(path: file) else { throw CLIError("\(file) is not an ELF object") }
+        let runner = ObjectRun(path: file, options: input, json: json)
+        let loaded: LoadedObject
+        if runner.hasInput {
+            loaded = try runner.run(quiet: true)
+        } else {
+            let object: ObjectFile
+            do { object = try ObjectFile(bytes: try runner.read(file)) } catch let error as ObjectError { throw CLIError("\(file): \(error)") }
+            do { loaded = try LoadedObject(object, programs: []) } catch { throw CLIError("\(file): \(error)") }
+        }
+        if let map, loaded.map(named: map) == nil {
+            throw CLIError("\(file): no map '\(map)' (maps: \(loaded.maps.map(\.spec.name).joined(separator: ", ")))")
+        }
+        let dump = MapDump(loaded: loaded)
+        if json {
+            print(dump.json(only: map))
+        } else {
+            dump.printText(only: map)
+        }
+    }
+}

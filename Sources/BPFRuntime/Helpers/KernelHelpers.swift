@@ -19,7 +19,7 @@ extension HelperRegistry {
     /// The kernel helpers available to programs loaded from objects.
     public static let kernel: HelperRegistry = {
         var registry = HelperRegistry()
-        for helper in MapHelpers.all + TimeHelpers.all + ProcessHelpers.all + TraceHelpers.all + PacketHelpers.all {
+        for helper in MapHelpers.all + TimeHelpers.all + ProcessHelpers.all + TraceHelpers.all + PacketHelpers.all + SKBHelpers.all + MiscHelpers.all {
             registry.register(helper)
         }
         return registry
@@ -170,7 +170,7 @@ enum TraceFormat {
             guard i < chars.count else { throw HelperError("incomplete format specifier") }
             let conversion = chars[i]
             i += 1
-            guard next < arguments.count else { throw HelperError("more format specifiers than the 3 arguments trace_printk takes") }
+            guard next < arguments.count else { throw HelperError("more format specifiers than the \(arguments.count) arguments given") }
             let raw = arguments[next]
             next += 1
             let value = longs == 0 && conversion != "p" && conversion != "s" ? raw & 0xffff_ffff : raw
@@ -182,7 +182,7 @@ enum TraceFormat {
             case "X": text = String(value, radix: 16).uppercased()
             case "c": text = String(Character(Unicode.Scalar(UInt8(truncatingIfNeeded: value))))
             case "p": text = "0x" + String(value, radix: 16)
-            case "s": text = try call.readString(at: raw, limit: 256)
+            case "s": text = (try? call.readString(at: raw, limit: 256)) ?? ""   // an unreadable string prints empty, as in the kernel
             default: throw HelperError("unsupported format specifier '%\(conversion)'")
             }
             if text.count < width {

@@ -15,7 +15,7 @@ enum SKBHelpers {
 
     /// The run's skb, after checking the program may call helper `id` and passed its context in r1.
     static func buffer(_ call: borrowing HelperCall, _ id: Int32) throws(HelperError) -> SKBBuffer {
-        let name = all.first { $0.id == id }?.name ?? "helper \(id)"
+        var name: String { all.first { $0.id == id }?.name ?? "helper \(id)" }
         guard let skb = call.environment?.skb else {
             throw HelperError("\(name) needs a struct __sk_buff context (socket filter, TC, cgroup_skb, LWT or sk_skb programs)")
         }

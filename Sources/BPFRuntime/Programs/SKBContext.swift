@@ -58,6 +58,8 @@ public enum SKBContext {
     /// The fields the kernel copies back into `ctx_out` after the run; the rest keep their input.
     static let returnedFields = ["mark", "priority", "ingress_ifindex", "ifindex", "cb", "tstamp", "wire_len", "gso_segs",
                                  "hwtstamp"]
+    static let acceptedRanges = acceptedInputFields.map(range)
+    static let returnedRanges = returnedFields.map(range)
 
     /// The largest packet the kernel's skb test run takes: a 4 KiB page less NET_SKB_PAD (64) and
     /// the aligned `struct skb_shared_info` (320 bytes on x86-64).
@@ -90,8 +92,7 @@ public enum SKBContext {
         }
         var input = Array(context.prefix(size))
         input += [UInt8](repeating: 0, count: size - input.count)
-        let accepted = acceptedInputFields.map(range)
-        for offset in 0..<size where input[offset] != 0 && !accepted.contains(where: { $0.contains(offset) }) {
+        for offset in 0..<size where input[offset] != 0 && !acceptedRanges.contains(where: { $0.contains(offset) }) {
             throw SKBInputError(errno: "EINVAL", message: "the context sets \(fieldName(at: offset)) (offset \(offset)), which BPF_PROG_TEST_RUN does not take from the caller; only \(acceptedInputFields.joined(separator: ", ")) may be non-zero")
         }
         let wireLength = Int(field(input, wireLenOffset))
@@ -110,8 +111,8 @@ public enum SKBContext {
     /// (`ifindex`). `data`, `data_end` and `data_meta` stay 0 here; they are converted fields.
     static func programView(input: [UInt8], frame: [UInt8], length: Int, access: SKBAccess) -> [UInt8] {
         var view = [UInt8](repeating: 0, count: size)
-        for name in acceptedInputFields {
-            for offset in range(name) { view[offset] = input[offset] }
+        for range in acceptedRanges {
+            for offset in range { view[offset] = input[offset] }
         }
         put32(UInt32(length), &view, lenOffset)
         if field(view, ifindexOffset) == 0 { put32(loopbackIfindex, &view, ifindexOffset) }
@@ -160,8 +161,8 @@ public enum SKBContext {
     /// back taken from the program's view (`gso_size`, `len`, `protocol` and the rest keep their input).
     static func contextOut(input: [UInt8], view: UnsafeRawBufferPointer) -> [UInt8] {
         var out = input
-        for name in returnedFields {
-            for offset in range(name) { out[offset] = view[offset] }
+        for range in returnedRanges {
+            for offset in range { out[offset] = view[offset] }
         }
         return out
     }
@@ -299,14 +300,18 @@ public final class SKBBuffer: @unchecked Sendable {
         self.access = access
         let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.headroom + frame.count + Self.tailroom, alignment: 16)
         storage.initializeMemory(as: UInt8.self, repeating: 0)
-        for (i, byte) in frame.enumerated() { storage[Self.headroom + i] = byte }
+        frame.withUnsafeBytes { bytes in
+            if let base = bytes.baseAddress { (storage.baseAddress! + Self.headroom).copyMemory(from: base, byteCount: bytes.count) }
+        }
         self.storage = storage
         dataStart = Self.headroom + (access.layout == .networkLayer ? 14 : 0)
         dataEnd = Self.headroom + frame.count
         networkOffset = access.layout == .linkLayer ? 14 : 0
         let context = UnsafeMutableRawBufferPointer.allocate(byteCount: SKBContext.size, alignment: 8)
         context.initializeMemory(as: UInt8.self, repeating: 0)
-        for (i, byte) in view.prefix(SKBContext.size).enumerated() { context[i] = byte }
+        view.prefix(SKBContext.size).withUnsafeBytes { bytes in
+            if let base = bytes.baseAddress { context.baseAddress!.copyMemory(from: base, byteCount: bytes.count) }
+        }
         self.context = context
     }
 

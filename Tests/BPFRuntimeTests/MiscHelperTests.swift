@@ -194,6 +194,27 @@ struct MiscHelperEdgeTests {
         #expect(try snprintf(size: 16, dataLength: 12).0 == -22, "data_len must be a multiple of 8")
     }
 
+    @Test("snprintf takes the kernel's flags and widths")
+    func snprintfFlags() throws {
+        let format = Array("%+d % d %+d|%-4x|%4u|%c%%".utf8) + [0]
+        let arguments: [UInt64] = [42, 7, UInt64(bitPattern: -3), 0xab, 9, 0x41]
+        var memory = [UInt8](repeating: 0xaa, count: 32) + format + [UInt8](repeating: 0, count: 64 - format.count)
+        for value in arguments { memory += (0..<8).map { UInt8(truncatingIfNeeded: value >> (8 * UInt64($0))) } }
+        let (r0, out) = try runWithKernelHelpers("""
+            mov %r3, %r1
+            add %r3, 32
+            mov %r4, %r1
+            add %r4, 96
+            mov %r2, 32
+            mov %r5, 48
+            call 165
+            exit
+            """, memory: memory)
+        let text = "+42  7 -3|ab  |   9|A%"
+        #expect(r0 == UInt64(text.utf8.count + 1))
+        #expect(Array(out[0..<(text.utf8.count + 1)]) == Array(text.utf8) + [0])
+    }
+
     @Test("strncmp compares at most s1_sz bytes and returns -1, 0 or 1")
     func strncmp() throws {
         let memory = Array("abc".utf8) + [0, 0, 0, 0, 0] + Array("abd".utf8) + [0]

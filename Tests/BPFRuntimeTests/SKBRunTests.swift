@@ -234,6 +234,9 @@ struct SKBContextRuleTests {
         let message = Self.failure(program)
         #expect(message.contains("program 'tc_write_len': instruction 1: store of 4 bytes to __sk_buff.len (offset 0), which sched_cls programs may not write"), "\(message)")
         #expect(message.contains("contexts.c:"), "\(message)")
+        let (_, past) = try Self.load("tc_write_past")
+        let pastMessage = Self.failure(past)
+        #expect(pastMessage.contains("instruction 1: store of 4 bytes at offset 200 of the context runs past the end of struct __sk_buff (192 bytes)"), "\(pastMessage)")
     }
 
     @Test("socket filters may write cb only, see pkt_type, and have no direct packet access")

@@ -147,7 +147,7 @@ enum TraceHelpers {
     ]
 }
 
-/// The printf subset the kernel's trace_printk accepts: %d %i %u %x %X %c %s %p %%, with l/ll, width and `-`/`0` flags.
+/// The printf subset the kernel's trace_printk and snprintf accept: %d %i %u %x %X %c %s %p %%, with l/ll, width and `-`/`0`/`+`/space flags.
 enum TraceFormat {
     static func render(_ format: String, arguments: [UInt64], call: borrowing HelperCall) throws(HelperError) -> String {
         var out = ""
@@ -160,9 +160,14 @@ enum TraceFormat {
             i += 1
             guard i < chars.count else { throw HelperError("format ends with '%'") }
             if chars[i] == "%" { out.append("%"); i += 1; continue }
-            var leftAlign = false, zeroPad = false, width = 0, longs = 0
-            while i < chars.count, chars[i] == "-" || chars[i] == "0" {
-                if chars[i] == "-" { leftAlign = true } else { zeroPad = true }
+            var leftAlign = false, zeroPad = false, width = 0, longs = 0, sign = ""
+            while i < chars.count, "-0+ ".contains(chars[i]) {
+                switch chars[i] {
+                case "-": leftAlign = true
+                case "0": zeroPad = true
+                case "+": sign = "+"
+                default: if sign.isEmpty { sign = " " }
+                }
                 i += 1
             }
             while i < chars.count, let d = chars[i].wholeNumberValue { width = width * 10 + d; i += 1 }
@@ -176,7 +181,9 @@ enum TraceFormat {
             let value = longs == 0 && conversion != "p" && conversion != "s" ? raw & 0xffff_ffff : raw
             var text: String
             switch conversion {
-            case "d", "i": text = longs == 0 ? String(Int32(truncatingIfNeeded: value)) : String(Int64(bitPattern: value))
+            case "d", "i":
+                text = longs == 0 ? String(Int32(truncatingIfNeeded: value)) : String(Int64(bitPattern: value))
+                if !text.hasPrefix("-") { text = sign + text }
             case "u": text = String(value)
             case "x": text = String(value, radix: 16)
             case "X": text = String(value, radix: 16).uppercased()

@@ -459,9 +459,10 @@ extension SKBContext {
         if write, let packet = skb.packetRegion, !packet.writable, address >= UInt64(packet.start), address < UInt64(packet.end) {
             return "store of \(size) bytes to the packet (offset \(address - UInt64(packet.start))): \(type.kernelName) programs may only read the packet"
         }
-        // Only accesses that start inside the 192 context bytes are certainly about the context.
+        // Accesses starting inside the 192 context bytes are about the context; so, most likely,
+        // are those just past it (programs reach fields at small constant offsets).
         let base = UInt64(skb.contextAddress)
-        guard address >= base, address < base + UInt64(SKBContext.size) else { return nil }
+        guard address >= base, address < base + UInt64(SKBContext.size + 64) else { return nil }
         let offset = Int(address - base)
         guard offset + size <= SKBContext.size else {
             return "\(write ? "store" : "load") of \(size) bytes at offset \(offset) of the context runs past the end of struct __sk_buff (\(SKBContext.size) bytes)"

@@ -132,7 +132,11 @@ struct ObjectRun {
             ]))
         } else {
             print("\(spec.name) (\(spec.section)) returned \(result.returnValue) (\(verdictName(result.returnValue, spec.type)))")
-            print("packet out: \(Hex.string(result.packetOut))")
+            if RawContext.Rules(spec.type) != nil {
+                print("context out: \(Hex.string(result.contextOut))")
+            } else {
+                print("packet out: \(Hex.string(result.packetOut))")
+            }
             print(String(format: "%.1f ns per run, %llu instructions", result.nanosecondsPerRun, result.instructionsExecuted))
             for line in result.trace { print("trace: \(line)") }
             printMaps(loaded)

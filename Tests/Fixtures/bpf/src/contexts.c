@@ -31,6 +31,8 @@
  *              Output: c0 ff ee 01, the 60 input bytes, 300 zero bytes.
  *              Returns TC_ACT_OK (0).
  * tc_write_len SEC("tc") stores to skb->len: refused (read-only field).
+ * tc_write_past SEC("tc") stores 4 bytes at offset 200 of its context:
+ *              refused (past the end of struct __sk_buff).
  * socket_cb    SEC("socket") stores len into cb[0] and pkt_type into cb[4];
  *              returns 0. 74-byte frame to ff:ff:ff:ff:ff:ff -> cb[0] 60,
  *              cb[4] 2 (PACKET_MULTICAST: loopback has no broadcast address).
@@ -135,6 +137,13 @@ SEC("tc")
 int tc_write_len(struct __sk_buff *skb)
 {
 	skb->len = 1;
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int tc_write_past(struct __sk_buff *skb)
+{
+	((volatile __u32 *)skb)[50] = 1;
 	return TC_ACT_OK;
 }
 

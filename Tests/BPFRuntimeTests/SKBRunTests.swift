@@ -237,6 +237,9 @@ struct SKBContextRuleTests {
         let (_, past) = try Self.load("tc_write_past")
         let pastMessage = Self.failure(past)
         #expect(pastMessage.contains("instruction 1: store of 4 bytes at offset 200 of the context runs past the end of struct __sk_buff (192 bytes)"), "\(pastMessage)")
+        let (_, data) = try Self.load("tc_write_data")
+        let dataMessage = Self.failure(data)
+        #expect(dataMessage.contains("store of 4 bytes to __sk_buff.data (offset 76), which sched_cls programs may not write"), "\(dataMessage)")
     }
 
     @Test("socket filters may write cb only, see pkt_type, and have no direct packet access")

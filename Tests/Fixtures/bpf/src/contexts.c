@@ -33,6 +33,8 @@
  * tc_write_len SEC("tc") stores to skb->len: refused (read-only field).
  * tc_write_past SEC("tc") stores 4 bytes at offset 200 of its context:
  *              refused (past the end of struct __sk_buff).
+ * tc_write_data SEC("tc") stores to skb->data: refused (a converted,
+ *              read-only field).
  * socket_cb    SEC("socket") stores len into cb[0] and pkt_type into cb[4];
  *              returns 0. 74-byte frame to ff:ff:ff:ff:ff:ff -> cb[0] 60,
  *              cb[4] 2 (PACKET_MULTICAST: loopback has no broadcast address).
@@ -144,6 +146,13 @@ SEC("tc")
 int tc_write_past(struct __sk_buff *skb)
 {
 	((volatile __u32 *)skb)[50] = 1;
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int tc_write_data(struct __sk_buff *skb)
+{
+	skb->data = 0;
 	return TC_ACT_OK;
 }
 

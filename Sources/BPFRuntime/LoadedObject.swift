@@ -30,6 +30,15 @@ public final class LoadedObject: Sendable {
     public init(_ object: ObjectFile, kconfig: [String: [UInt8]] = [:], extraHelpers: [Helper] = [],
                 programs only: Set<String>? = nil) throws(LoadError) {
         self.object = object
+        // A map type the runtime lacks fails the load only when a loaded program uses the map.
+        let used = Set(object.programs.filter { only?.contains($0.name) ?? true }.flatMap { program in
+            program.references.values.compactMap { reference -> String? in
+                switch reference {
+                case .map(let name), .mapValue(let name, _): name
+                default: nil
+                }
+            }
+        })
         var maps: [RuntimeMap] = []
         for spec in object.maps {
             var spec = spec
@@ -41,6 +50,7 @@ public final class LoadedObject: Sendable {
                 spec.initialValue = value
             }
             do { maps.append(try RuntimeMap.make(spec)) } catch {
+                if error.code == .notSupported && !used.contains(spec.name) { continue }
                 throw LoadError(place: "map '\(spec.name)'", message: error.description)
             }
         }

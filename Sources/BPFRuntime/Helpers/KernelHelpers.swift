@@ -26,7 +26,7 @@ extension HelperRegistry {
     public static let kernel: HelperRegistry = {
         var registry = HelperRegistry()
         for helper in MapHelpers.all + EventHelpers.all + ControlHelpers.all + TimeHelpers.all + ProcessHelpers.all
-            + TraceHelpers.all + PacketHelpers.all {
+            + TraceHelpers.all + PacketHelpers.all + SKBHelpers.all + MiscHelpers.all {
             registry.register(helper)
         }
         return registry
@@ -103,7 +103,7 @@ enum TraceHelpers {
     ]
 }
 
-/// The printf subset the kernel's trace_printk accepts: %d %i %u %x %X %c %s %p %%, with l/ll, width and `-`/`0` flags.
+/// The printf subset the kernel's trace_printk and snprintf accept: %d %i %u %x %X %c %s %p %%, with l/ll, width and `-`/`0`/`+`/space flags.
 enum TraceFormat {
     static func render(_ format: String, arguments: [UInt64], call: borrowing HelperCall) throws(HelperError) -> String {
         var out = ""
@@ -116,9 +116,14 @@ enum TraceFormat {
             i += 1
             guard i < chars.count else { throw HelperError("format ends with '%'") }
             if chars[i] == "%" { out.append("%"); i += 1; continue }
-            var leftAlign = false, zeroPad = false, width = 0, longs = 0
-            while i < chars.count, chars[i] == "-" || chars[i] == "0" {
-                if chars[i] == "-" { leftAlign = true } else { zeroPad = true }
+            var leftAlign = false, zeroPad = false, width = 0, longs = 0, sign = ""
+            while i < chars.count, "-0+ ".contains(chars[i]) {
+                switch chars[i] {
+                case "-": leftAlign = true
+                case "0": zeroPad = true
+                case "+": sign = "+"
+                default: if sign.isEmpty { sign = " " }
+                }
                 i += 1
             }
             while i < chars.count, let d = chars[i].wholeNumberValue { width = width * 10 + d; i += 1 }
@@ -126,19 +131,21 @@ enum TraceFormat {
             guard i < chars.count else { throw HelperError("incomplete format specifier") }
             let conversion = chars[i]
             i += 1
-            guard next < arguments.count else { throw HelperError("more format specifiers than the 3 arguments trace_printk takes") }
+            guard next < arguments.count else { throw HelperError("more format specifiers than the \(arguments.count) arguments given") }
             let raw = arguments[next]
             next += 1
             let value = longs == 0 && conversion != "p" && conversion != "s" ? raw & 0xffff_ffff : raw
             var text: String
             switch conversion {
-            case "d", "i": text = longs == 0 ? String(Int32(truncatingIfNeeded: value)) : String(Int64(bitPattern: value))
+            case "d", "i":
+                text = longs == 0 ? String(Int32(truncatingIfNeeded: value)) : String(Int64(bitPattern: value))
+                if !text.hasPrefix("-") { text = sign + text }
             case "u": text = String(value)
             case "x": text = String(value, radix: 16)
             case "X": text = String(value, radix: 16).uppercased()
             case "c": text = String(Character(Unicode.Scalar(UInt8(truncatingIfNeeded: value))))
             case "p": text = "0x" + String(value, radix: 16)
-            case "s": text = try call.readString(at: raw, limit: 256)
+            case "s": text = (try? call.readString(at: raw, limit: 256)) ?? ""   // an unreadable string prints empty, as in the kernel
             default: throw HelperError("unsupported format specifier '%\(conversion)'")
             }
             if text.count < width {

@@ -11,6 +11,8 @@ public final class RunEnvironment: @unchecked Sendable {
     public var packet: PacketBuffer?
     /// Where the program's context lives, for helpers that change converted fields.
     public var contextAddress: UInt?
+    /// The packet and `struct __sk_buff` of an skb run (socket filter, TC, cgroup_skb, ...), for the skb helpers.
+    public var skb: SKBBuffer?
 
     /// Map handles are opaque values outside every memory region; helpers check them.
     public static let mapHandleBase: UInt64 = 0xffff_f000_0000_0000

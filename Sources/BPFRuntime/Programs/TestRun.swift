@@ -16,15 +16,31 @@ public struct TestRunResult: Sendable, Hashable {
     public var instructionsExecuted: UInt64
 }
 
+/// What one run of a test run left behind, before timing is added.
+struct SingleRun {
+    var result: ExecutionResult
+    var packetOut: [UInt8]
+    var contextOut: [UInt8]
+    var environment: RunEnvironment
+}
+
 extension LoadedProgram {
-    /// Runs the program on a packet (XDP programs get a `struct xdp_md` context), `repeat` times.
+    /// Runs the program on a packet, `repeat` times, as BPF_PROG_TEST_RUN does for its type: XDP
+    /// programs get a `struct xdp_md`, socket filter, TC, cgroup_skb, LWT and sk_skb programs a
+    /// `struct __sk_buff` (see ``SKBContext``), and programs without a packet (tracepoints, kprobes,
+    /// tracing, syscall, ...) only the context bytes (see ``RawContext``; `packet` must be empty).
     ///
-    /// - Parameter context: an optional `struct xdp_md` (24 bytes) for `ingress_ifindex` and
-    ///   `rx_queue_index`; its packet pointer fields are ignored.
+    /// - Parameter context: the context in the kernel's UAPI layout, as `ctx_in` (optional): for
+    ///   XDP a `struct xdp_md` (24 bytes) for `ingress_ifindex` and `rx_queue_index`, its packet
+    ///   pointer fields ignored; for skb programs the `struct __sk_buff` fields the kernel accepts.
     public func testRun(packet: [UInt8], context: [UInt8]? = nil, repeat count: Int = 1) throws -> TestRunResult {
         switch spec.type {
         case .xdp:
             return try runXDP(packet: packet, context: context, repeat: max(count, 1))
+        case _ where SKBAccess(spec.type) != nil:
+            return try runSKB(packet: packet, context: context, repeat: max(count, 1))
+        case _ where RawContext.Rules(spec.type) != nil:
+            return try runRawContext(packet: packet, context: context, repeat: max(count, 1))
         default:
             throw LoadError(place: "program '\(spec.name)'", message: "test runs of \(spec.type) programs are not supported by the Swift runtime yet")
         }
@@ -34,32 +50,53 @@ extension LoadedProgram {
         if let context, context.count != XDPContext.size {
             throw LoadError(place: "program '\(spec.name)'", message: "the XDP context must be \(XDPContext.size) bytes (struct xdp_md), found \(context.count)")
         }
-        var last: (ExecutionResult, PacketBuffer, [UInt8], RunEnvironment)?
-        let clock = ContinuousClock()
-        let start = clock.now
-        for _ in 0..<count {
+        return try measuredRuns(count) { environment in
             let packet = PacketBuffer(bytes)
             var ctx = context ?? [UInt8](repeating: 0, count: XDPContext.size)
-            let environment = RunEnvironment(maps: maps)
             environment.packet = packet
             let result = try ctx.withUnsafeMutableBytes { buffer -> ExecutionResult in
                 let address = UInt(bitPattern: buffer.baseAddress)
                 environment.contextAddress = address
-                do {
-                    return try interpreter.run(
-                        r1: UInt64(address), regions: [MemoryRegion(buffer, writable: false), packet.region],
-                        environment: environment, virtualFields: XDPContext.virtualFields(context: address, packet: packet))
-                } catch {
-                    throw LoadError(place: "program '\(spec.name)'", message: (error as? RuntimeError).map(describe) ?? "\(error)")
-                }
+                return try interpret(r1: UInt64(address), regions: [MemoryRegion(buffer, writable: false), packet.region],
+                                     environment: environment, virtualFields: XDPContext.virtualFields(context: address, packet: packet))
             }
-            last = (result, packet, ctx, environment)
+            return SingleRun(result: result, packetOut: packet.bytes, contextOut: XDPContext.contextOut(ctx, packet: packet),
+                             environment: environment)
+        }
+    }
+
+    /// The part every test run shares: `count` runs, each with a fresh ``RunEnvironment`` on the
+    /// object's maps, timed together; the last run's outcome is reported.
+    func measuredRuns(_ count: Int, _ body: (RunEnvironment) throws -> SingleRun) throws -> TestRunResult {
+        var last: SingleRun?
+        let clock = ContinuousClock()
+        let start = clock.now
+        for _ in 0..<max(count, 1) {
+            last = try body(RunEnvironment(maps: maps))
         }
         let elapsed = clock.now - start
-        let (result, packet, ctx, environment) = last!
+        let run = last!
         let ns = Double(elapsed.components.seconds) * 1e9 + Double(elapsed.components.attoseconds) / 1e9
-        return TestRunResult(returnValue: result.returnValue, packetOut: packet.bytes,
-                             contextOut: XDPContext.contextOut(ctx, packet: packet), nanosecondsPerRun: ns / Double(count),
-                             trace: environment.trace, instructionsExecuted: result.instructionsExecuted)
+        return TestRunResult(returnValue: run.result.returnValue, packetOut: run.packetOut, contextOut: run.contextOut,
+                             nanosecondsPerRun: ns / Double(max(count, 1)), trace: run.environment.trace,
+                             instructionsExecuted: run.result.instructionsExecuted)
+    }
+
+    /// Runs the interpreter once; a runtime failure becomes a ``LoadError`` naming the program, the
+    /// instruction and the C line. `explain` may give a better message for a failure the program
+    /// type understands (a store to a read-only context field, say).
+    func interpret(r1: UInt64, regions: [MemoryRegion], packet: UnsafeRawBufferPointer? = nil, environment: RunEnvironment,
+                   virtualFields: [(address: UInt, value: UInt64)] = [],
+                   explain: (RuntimeError) -> String? = { _ in nil }) throws -> ExecutionResult {
+        do {
+            return try interpreter.run(r1: r1, regions: regions, packet: packet, environment: environment, virtualFields: virtualFields)
+        } catch {
+            guard let message = explain(error) else {
+                throw LoadError(place: "program '\(spec.name)'", message: describe(error))
+            }
+            var text = "instruction \(error.pc ?? 0): \(message)"
+            if let pc = error.pc, let line = spec.sourceLine(at: pc) { text += " [\(line)]" }
+            throw LoadError(place: "program '\(spec.name)'", message: text)
+        }
     }
 }

@@ -11,7 +11,7 @@ struct ObjectRunOptions: ParsableArguments {
     @Option(help: "The packet as hex bytes.") var packetHex: String?
     @Option(help: "The packet from a file (raw bytes).") var packetFile: String?
     @Option(help: "Run every packet of a pcap or pcapng capture.") var pcap: String?
-    @Option(help: "The context (e.g. struct xdp_md) from a file, in the kernel's UAPI layout.") var ctxFile: String?
+    @Option(help: "The context (struct xdp_md, struct __sk_buff, a tracepoint record, ...) from a file, in the kernel's UAPI layout.") var ctxFile: String?
     @Option(help: "Run each input this many times (for timing).") var `repeat`: Int = 1
     @Option(help: "With --pcap: write the packets of each verdict to DIR/<VERDICT>.pcap.") var writeVerdicts: String?
     @Option(parsing: .upToNextOption, help: "A .kconfig value, NAME=NUMBER (e.g. LINUX_KERNEL_VERSION=394240).") var kconfig: [String] = []
@@ -70,6 +70,7 @@ struct ObjectRun {
         let context = try options.ctxFile.map(read)
 
         if let pcap = options.pcap {
+            if RawContext.Rules(spec.type) != nil { throw CLIError("\(spec.name) is a \(spec.type) program: it takes no packets, only --ctx-file") }
             let capture: PacketCapture
             do { capture = try PacketCapture(bytes: try read(pcap)) } catch let error as PacketCapture.FormatError {
                 throw CLIError("\(pcap): \(error)")
@@ -119,7 +120,7 @@ struct ObjectRun {
             do { packet = try Hex.bytes(hex) } catch { throw CLIError("--packet-hex: \(error)") }
         } else if let file = options.packetFile {
             packet = try read(file)
-        } else if context == nil {
+        } else if context == nil && RawContext.Rules(spec.type) == nil {
             throw CLIError("give the input: --packet-hex, --packet-file, --pcap or --ctx-file")
         }
         let result: TestRunResult
@@ -135,7 +136,11 @@ struct ObjectRun {
             ]))
         } else {
             print("\(spec.name) (\(spec.section)) returned \(result.returnValue) (\(verdictName(result.returnValue, spec.type)))")
-            print("packet out: \(Hex.string(result.packetOut))")
+            if RawContext.Rules(spec.type) != nil {
+                print("context out: \(Hex.string(result.contextOut))")
+            } else {
+                print("packet out: \(Hex.string(result.packetOut))")
+            }
             print(String(format: "%.1f ns per run, %llu instructions", result.nanosecondsPerRun, result.instructionsExecuted))
             for line in result.trace { print("trace: \(line)") }
             printMaps(loaded)
@@ -149,8 +154,7 @@ struct ObjectRun {
     }
 
     func verdictName(_ value: UInt64, _ type: ProgramType) -> String {
-        if type == .xdp, let name = XDPContext.verdictNames[value] { return name }
-        return String(value)
+        ProgramVerdict.name(value, for: type) ?? String(value)
     }
 
     func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(0, n - s.count)) }

@@ -1,5 +1,6 @@
 import BPFCore
 import BPFObject
+import Synchronization
 
 /// Why an object could not be loaded into the runtime: the program or map, the instruction and
 /// C source line where known, and the cause.
@@ -109,14 +110,20 @@ public final class LoadedProgram: Sendable {
     public let spec: ProgramSpec
     public let interpreter: Interpreter
     /// A process-wide unique id, as the kernel gives each program (what program arrays store).
-    public let id: UInt32
+    /// Reading it makes the program findable by id.
+    public var id: UInt32 {
+        ProgramRegistry.shared.register(self)
+        return rawID
+    }
+    let rawID: UInt32
+    let registered = Atomic<Bool>(false)
     /// The maps the program's map references name, in the object's order.
     public let maps: [RuntimeMap]
 
     init(spec: ProgramSpec, maps: [RuntimeMap], helpers: HelperRegistry, regions: [MemoryRegion]) throws(LoadError) {
         self.spec = spec
         self.maps = maps
-        id = ProgramRegistry.shared.nextID()
+        rawID = ProgramRegistry.shared.nextID()
         var instructions = spec.instructions
         func place(_ index: Int) -> String {
             var text = "program '\(spec.name)' (section '\(spec.section)'), instruction \(index)"
@@ -166,10 +173,9 @@ public final class LoadedProgram: Sendable {
         } catch {
             throw LoadError(place: "program '\(spec.name)'", message: "\(error)")
         }
-        ProgramRegistry.shared.register(self)
     }
 
-    deinit { ProgramRegistry.shared.unregister(id) }
+    deinit { if registered.load(ordering: .relaxed) { ProgramRegistry.shared.unregister(rawID) } }
 
     /// The error text for a runtime failure, with the C source line when BTF has it.
     public func describe(_ error: RuntimeError) -> String {

@@ -43,9 +43,12 @@ struct RunState {
     }
 
     /// A pointer to the regions inside the state.
+    @inline(__always)
     static func regions(_ state: UnsafeMutablePointer<RunState>) -> UnsafeMutablePointer<MemoryRegions> {
-        (UnsafeMutableRawPointer(state) + MemoryLayout<RunState>.offset(of: \.regions)!).assumingMemoryBound(to: MemoryRegions.self)
+        (UnsafeMutableRawPointer(state) + regionsOffset).assumingMemoryBound(to: MemoryRegions.self)
     }
+
+    private static let regionsOffset = MemoryLayout<RunState>.offset(of: \.regions)!
 
     mutating func takeTailCall() -> Interpreter? {
         guard let (target, targetMaps) = pendingTailCall else { return nil }

@@ -4,6 +4,7 @@
 // cost per executed eBPF instruction, beside the same loop written in Swift and compiled natively
 // (measured in the same run) so the ratio is machine-independent.
 import BPFCore
+import BPFObject
 import BPFRuntime
 import Foundation
 
@@ -174,10 +175,51 @@ func fmt(_ v: Double, _ digits: Int = 2) -> String {
     }
 }
 
+/// Map operations from inside a running program and the per-run cost of an empty XDP test run,
+/// beside the Linux kernel's figures on the development machine (quoted from the objects issue:
+/// the kernel's own JIT, measured with BPF_PROG_TEST_RUN).
+@MainActor func mapsBenchmark() throws {
+    #if DEBUG
+    print("warning: built in debug mode; run `swift run -c release swiftbpf-bench maps` for meaningful numbers")
+    #endif
+    let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Benchmarks/bpf/runtime_bench.o").path
+    guard let data = FileManager.default.contents(atPath: path) else {
+        print("cannot read \(path) (rebuild it with Benchmarks/bpf/build.sh)")
+        return
+    }
+    let loaded = try LoadedObject(try ObjectFile(bytes: [UInt8](data)))
+    for key: UInt32 in 0..<16 { try loaded.map(named: "bench_hash")!.update(key: key, value: UInt64(key)) }
+    let packet = [UInt8](repeating: 0, count: 64)
+    let operations = 256.0
+    func perRun(_ name: String, repeat count: Int) throws -> Double {
+        let program = loaded.program(named: name)!
+        var best = Double.infinity
+        for _ in 0..<5 { best = min(best, try program.testRun(packet: packet, repeat: count).nanosecondsPerRun) }
+        return best
+    }
+    let baseline = try perRun("loop_baseline", repeat: 2_000)
+    print("Swift runtime (interpreter), release: ns per operation from inside a program (best of 5)")
+    print(pad("operation", 28) + pad("ours ns", 10) + "Linux kernel (JIT) ns")
+    let rows: [(String, String, String)] = [
+        ("hash lookup", "hash_lookup", "~10"), ("hash update", "hash_update", "~35"),
+        ("array lookup", "array_lookup", "<1 (inlined)"), ("array update", "array_update", "-"),
+    ]
+    for (label, program, kernel) in rows {
+        let ns = (try perRun(program, repeat: 2_000) - baseline) / operations
+        print(pad(label, 28) + pad(fmt(ns, 1), 10) + kernel)
+    }
+    let empty = try perRun("empty_xdp", repeat: 200_000)
+    print(pad("empty XDP test run (per run)", 28) + pad(fmt(empty, 1), 10) + "5-6")
+    print("(the loop itself costs \(fmt(baseline / operations, 1)) ns per iteration and is subtracted)")
+}
+
 let arguments = CommandLine.arguments.dropFirst()
 switch arguments.first ?? "interpreter" {
 case "interpreter":
     try interpreterBenchmark()
+case "maps":
+    try mapsBenchmark()
 default:
-    print("usage: swiftbpf-bench [interpreter]")
+    print("usage: swiftbpf-bench [interpreter | maps]")
 }

@@ -47,6 +47,7 @@ final class MapOfMaps: RuntimeMap, @unchecked Sendable {
                 throw MapError(.invalid, "map '\(spec.name)': inner map '\(s.name)' (\(s.type), key \(s.keySize), value \(s.valueSize)) does not match the template (\(t.type), key \(t.keySize), value \(t.valueSize))")
             }
         }
+        MapRegistry.shared.register(inner)   // programs reach inner maps by id
         try lock.withLock { _ throws(MapError) in
             let exists = slots[key] != nil
             if exists && flags.contains(.noExist) { throw MapError(.exists, "map '\(spec.name)': key exists (BPF_NOEXIST)") }
@@ -91,7 +92,7 @@ final class MapOfMaps: RuntimeMap, @unchecked Sendable {
 
     override func programLookup(_ key: UnsafeRawPointer, _ call: borrowing HelperCall) throws(MapError) -> UInt64 {
         guard let map = inner(Array(UnsafeRawBufferPointer(start: key, count: spec.keySize))) else { return 0 }
-        return Self.innerHandleBase + UInt64(map.id)
+        return Self.innerHandleBase + UInt64(map.rawID)
     }
 }
 

@@ -93,7 +93,15 @@ final class ProgramRegistry: Sendable {
     struct WeakProgram: @unchecked Sendable { weak var program: LoadedProgram? }
 
     func nextID() -> UInt32 { counter.wrappingAdd(1, ordering: .relaxed).newValue }
-    func register(_ program: LoadedProgram) { programs.withLock { $0[program.id] = WeakProgram(program: program) } }
+    func register(_ program: LoadedProgram) {
+        guard !program.registered.load(ordering: .acquiring) else { return }
+        programs.withLock { table in
+            if !program.registered.load(ordering: .relaxed) {
+                table[program.rawID] = WeakProgram(program: program)
+                program.registered.store(true, ordering: .releasing)
+            }
+        }
+    }
     func unregister(_ id: UInt32) { _ = programs.withLock { $0.removeValue(forKey: id) } }
     func program(id: UInt32) -> LoadedProgram? { programs.withLock { $0[id]?.program } }
 }

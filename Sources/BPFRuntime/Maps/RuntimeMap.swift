@@ -15,8 +15,16 @@ import Synchronization
 public class RuntimeMap: @unchecked Sendable {
     /// What the object declared.
     public let spec: MapSpec
-    /// A process-wide unique id, as the kernel gives each map (what maps of maps store).
-    public let id: UInt32
+    /// A process-wide unique id, as the kernel gives each map (what maps of maps store). Reading it
+    /// makes the map findable by id (see ``MapRegistry``).
+    public var id: UInt32 {
+        MapRegistry.shared.register(self)
+        return rawID
+    }
+    let rawID: UInt32
+    /// Whether the map is in the id registry (which holds it weakly; weak references make every
+    /// retain and release of an object slower, so only maps that need it are registered).
+    let registered = Atomic<Bool>(false)
     /// Bytes per value slot (the value size rounded up to 8, as the kernel does).
     public let slotSize: Int
     /// Serializes operations on the map's structure.
@@ -32,11 +40,10 @@ public class RuntimeMap: @unchecked Sendable {
         }
         self.spec = spec
         slotSize = (spec.valueSize + 7) & ~7
-        id = MapRegistry.shared.nextID()
-        MapRegistry.shared.register(self)
+        rawID = MapRegistry.shared.nextID()
     }
 
-    deinit { MapRegistry.shared.unregister(id) }
+    deinit { if registered.load(ordering: .relaxed) { MapRegistry.shared.unregister(rawID) } }
 
     /// The memory programs may reach through value pointers (none for maps that hand out no
     /// pointers); give these to an ``Interpreter`` as permanent regions when running it directly.
@@ -305,7 +312,15 @@ final class MapRegistry: Sendable {
     struct WeakMap: @unchecked Sendable { weak var map: RuntimeMap? }
 
     func nextID() -> UInt32 { counter.wrappingAdd(1, ordering: .relaxed).newValue }
-    func register(_ map: RuntimeMap) { maps.withLock { $0[map.id] = WeakMap(map: map) } }
+    func register(_ map: RuntimeMap) {
+        guard !map.registered.load(ordering: .acquiring) else { return }
+        maps.withLock { table in
+            if !map.registered.load(ordering: .relaxed) {
+                table[map.rawID] = WeakMap(map: map)
+                map.registered.store(true, ordering: .releasing)
+            }
+        }
+    }
     func unregister(_ id: UInt32) { _ = maps.withLock { $0.removeValue(forKey: id) } }
     func map(id: UInt32) -> RuntimeMap? { maps.withLock { $0[id]?.map } }
 }

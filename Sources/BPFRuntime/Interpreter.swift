@@ -44,6 +44,8 @@ public final class Interpreter: Sendable {
     // Slots plus one sentinel (opcode 0, never valid) that catches running off the end.
     private let slots: [Instruction]
     private let denseHelpers: [Helper?]
+    /// The helpers' functions by id, so a call copies no name string.
+    private let denseFunctions: ContiguousArray<HelperFunction?>
 
     /// Prepares a program: validates it and resolves every helper it calls.
     ///
@@ -97,6 +99,7 @@ public final class Interpreter: Sendable {
         var dense = [Helper?](repeating: nil, count: Int(maxID) + 1)
         for helper in helpers.all where helper.id >= 0 && helper.id <= maxID { dense[Int(helper.id)] = helper }
         self.denseHelpers = dense
+        self.denseFunctions = ContiguousArray(dense.map { $0?.function })
     }
 
     /// Runs over raw memory the bpf_conformance way: r1 points at the memory, r2 holds its length.
@@ -125,7 +128,8 @@ public final class Interpreter: Sendable {
     /// fields whose 32-bit loads yield 64-bit pointers (the context conversion of XDP and skb programs).
     public func run(r1: UInt64, r2: UInt64 = 0, regions: [MemoryRegion], packet: UnsafeRawBufferPointer? = nil,
                     environment: RunEnvironment? = nil, virtualFields: [(address: UInt, value: UInt64)] = []) throws(RuntimeError) -> ExecutionResult {
-        try execute(r1: r1, r2: r2, input: regions.first ?? .empty, packet: packet, extra: Array(regions.dropFirst()),
+        try execute(r1: r1, r2: r2, input: regions.first ?? .empty, packet: packet,
+                    second: regions.count > 1 ? regions[1] : .empty, extra: regions.count > 2 ? Array(regions.dropFirst(2)) : [],
                     environment: environment, virtualFields: virtualFields)
     }
 
@@ -136,7 +140,14 @@ public final class Interpreter: Sendable {
     private static let frameBytes = ExecutionOptions.maxCallFrames * frameWords * 8
     private static let stackBytes = ExecutionOptions.maxCallFrames * ExecutionOptions.stackSizePerFrame
 
-    private func execute(r1: UInt64, r2: UInt64, input: MemoryRegion, packet: UnsafeRawBufferPointer?, extra: [MemoryRegion],
+    /// Runs with an input region and a second one (the packet), without building region arrays.
+    func run(r1: UInt64, input: MemoryRegion, second: MemoryRegion, environment: RunEnvironment?,
+             virtualFields: [(address: UInt, value: UInt64)]) throws(RuntimeError) -> ExecutionResult {
+        try execute(r1: r1, r2: 0, input: input, packet: nil, second: second, extra: [], environment: environment, virtualFields: virtualFields)
+    }
+
+    private func execute(r1: UInt64, r2: UInt64, input: MemoryRegion, packet: UnsafeRawBufferPointer?, second: MemoryRegion = .empty,
+                         extra: [MemoryRegion],
                          environment: RunEnvironment?, virtualFields: [(address: UInt, value: UInt64)]) throws(RuntimeError) -> ExecutionResult {
         let total = Self.registerBytes + Self.frameBytes + Self.stackBytes
         let outcome: Result<ExecutionResult, RuntimeError> = withUnsafeTemporaryAllocation(byteCount: total, alignment: 16) { scratch in
@@ -155,8 +166,9 @@ public final class Interpreter: Sendable {
             var regions = MemoryRegions(
                 stack: MemoryRegion(start: UInt(bitPattern: stack), count: Self.stackBytes, writable: true),
                 input: input)
-            for region in extra { regions.add(region) }
-            for region in permanentRegions { regions.add(region) }
+            regions.second = second
+            regions.extra = extra
+            regions.permanent = permanentRegions
             regions.virtualFields = virtualFields
             regions.hasVirtualFields = !virtualFields.isEmpty
             var state = RunState(regions: regions, frames: frames, packet: packet, environment: environment)
@@ -205,14 +217,20 @@ public final class Interpreter: Sendable {
 
     private func callHelper(_ helper: Helper, regs: UnsafeMutablePointer<UInt64>, state: UnsafeMutablePointer<RunState>,
                             pc: Int, depth: Int) throws(RuntimeError) -> Bool {
+        try callHelper(helper.function, name: helper.name, regs: regs, state: state, pc: pc, depth: depth)
+    }
+
+    @inline(__always)
+    private func callHelper(_ function: HelperFunction, name: @autoclosure () -> String, regs: UnsafeMutablePointer<UInt64>,
+                            state: UnsafeMutablePointer<RunState>, pc: Int, depth: Int) throws(RuntimeError) -> Bool {
         var call = HelperCall(arguments: (regs[1], regs[2], regs[3], regs[4], regs[5]), pc: pc, state: state,
                               interpreter: self, registers: regs, depth: depth)
         do {
-            regs[0] = try helper.function(&call)
+            regs[0] = try function(&call)
         } catch let error as RuntimeError {
             throw error
         } catch {
-            throw .helperFailed(pc: pc, helper: helper.name, message: "\(error)")
+            throw .helperFailed(pc: pc, helper: name(), message: "\(error)")
         }
         return call.stopsProgram
     }
@@ -392,11 +410,16 @@ public final class Interpreter: Sendable {
                 }
                 // Resolved when the interpreter was made.
                 state.pointee.executed = executed
-                let stops = try callHelper(helper(Int64(ins.imm))!, regs: r, state: state, pc: here, depth: depth)
+                let id = Int(ins.imm)
+                let stops: Bool
+                if id >= 0 && id < denseFunctions.count, let function = denseFunctions[id] {
+                    stops = try callHelper(function, name: denseHelpers[id]!.name, regs: r, state: state, pc: here, depth: depth)
+                } else {
+                    stops = try callHelper(helper(Int64(ins.imm))!, regs: r, state: state, pc: here, depth: depth)
+                }
                 executed = state.pointee.executed
                 if stops { return r[0] }
-                let callerMaps = state.pointee.maps
-                if let target = state.pointee.takeTailCall() {
+                if state.pointee.pendingTailCall != nil, case let callerMaps = state.pointee.maps, let target = state.pointee.takeTailCall() {
                     defer { state.pointee.maps = callerMaps }
                     // bpf_tail_call: the target replaces this frame's program; its r0 is this frame's result.
                     state.pointee.executed = executed

@@ -39,7 +39,11 @@ public struct MemoryRegion: Hashable, Sendable {
 public struct MemoryRegions: Sendable {
     var stack: MemoryRegion
     var input: MemoryRegion
+    /// A second region (the packet of XDP and skb runs), checked before the lists.
+    var second: MemoryRegion = .empty
     var extra: [MemoryRegion] = []
+    /// Regions every run of a program has (map values, global data), shared, never copied per run.
+    var permanent: [MemoryRegion] = []
     /// Context fields whose 32-bit loads yield 64-bit host pointers (e.g. `xdp_md.data`): the
     /// runtime's context conversion, so clang-built programs run with packets at any address.
     var virtualFields: [(address: UInt, value: UInt64)] = []
@@ -62,7 +66,8 @@ public struct MemoryRegions: Sendable {
         let (end, overflow) = start.addingReportingOverflow(UInt(size))
         if overflow { return false }
         if stack.contains(start, end) { return true }
-        if input.contains(start, end) { return !write || input.writable }
+        if input.contains(start, end) && (!write || input.writable) { return true }
+        if second.contains(start, end) && (!write || second.writable) { return true }
         return allowsExtra(start, end, write: write)
     }
 
@@ -85,6 +90,9 @@ public struct MemoryRegions: Sendable {
     @inline(never)
     func allowsExtra(_ start: UInt, _ end: UInt, write: Bool) -> Bool {
         for region in extra where region.contains(start, end) {
+            if !write || region.writable { return true }
+        }
+        for region in permanent where region.contains(start, end) {
             if !write || region.writable { return true }
         }
         return false

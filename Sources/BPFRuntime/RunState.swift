@@ -54,7 +54,7 @@ struct RunState {
         guard let (target, targetMaps) = pendingTailCall else { return nil }
         pendingTailCall = nil
         retained.append(target)
-        if let first = target.permanentRegions.first, !regions.extra.contains(first) {
+        if let first = target.permanentRegions.first, !regions.extra.contains(first), !regions.permanent.contains(first) {
             for region in target.permanentRegions { regions.add(region) }
         }
         maps = targetMaps

@@ -87,7 +87,11 @@ public struct HelperCall: ~Copyable {
 
     /// Replaces the packet region (after the packet moved).
     func packetMoved(from old: MemoryRegion, to new: MemoryRegion) {
-        if let i = regions.pointee.extra.firstIndex(of: old) { regions.pointee.extra[i] = new }
+        if regions.pointee.second == old {
+            regions.pointee.second = new
+        } else if let i = regions.pointee.extra.firstIndex(of: old) {
+            regions.pointee.extra[i] = new
+        }
     }
 
     /// Updates the converted context fields (after the packet moved).
@@ -143,6 +147,9 @@ public struct HelperError: Error, Hashable, Sendable, CustomStringConvertible {
     public init(_ message: String) { self.message = message }
     public var description: String { message }
 }
+
+/// The Swift function behind a helper.
+public typealias HelperFunction = @Sendable (inout HelperCall) throws -> UInt64
 
 /// A function a program can call by id, as the kernel's helpers are.
 public struct Helper: Sendable {

@@ -88,7 +88,7 @@ extension LoadedProgram {
             throw LoadError(place: place, message: "EINVAL: the context is \(bytes.count) bytes; \(spec.type.kernelName) programs take at most \(rules.maxSize) (\(rules.what))")
         }
         if let fixed = rules.fixedSize { bytes += [UInt8](repeating: 0, count: fixed - bytes.count) }
-        return try measuredRuns(count) { environment in
+        return try measuredRuns(count) { environment, _ in
             var ctx = bytes
             let result = try ctx.withUnsafeMutableBytes { buffer -> ExecutionResult in
                 // Like the kernel, an empty context is a NULL pointer.

@@ -45,10 +45,19 @@ public final class PacketBuffer: @unchecked Sendable {
         dataStart = Self.headroom
         metaStart = dataStart
         dataEnd = dataStart + bytes.count
-        bytes.withUnsafeBytes { (buffer.baseAddress! + dataStart).copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+        if !bytes.isEmpty { bytes.withUnsafeBytes { (buffer.baseAddress! + dataStart).copyMemory(from: $0.baseAddress!, byteCount: bytes.count) } }
     }
 
     deinit { buffer.deallocate() }
+
+    /// Starts over with `bytes` (which must fit the buffer as the first packet did).
+    func reset(_ bytes: [UInt8]) {
+        let count = min(bytes.count, buffer.count - Self.headroom)
+        dataStart = Self.headroom
+        metaStart = dataStart
+        dataEnd = dataStart + count
+        if count > 0 { bytes.withUnsafeBytes { (buffer.baseAddress! + dataStart).copyMemory(from: $0.baseAddress!, byteCount: count) } }
+    }
 
     var base: UInt { UInt(bitPattern: buffer.baseAddress) }
     public var data: UInt64 { UInt64(base) + UInt64(dataStart) }

@@ -426,7 +426,7 @@ extension LoadedProgram {
             throw LoadError(place: place, message: error.description)
         }
         let view = SKBContext.programView(input: input, frame: frame, length: length, access: access)
-        return try measuredRuns(count) { environment in
+        return try measuredRuns(count) { environment, _ in
             let skb = SKBBuffer(frame: frame, context: view, access: access)
             environment.skb = skb
             environment.contextAddress = skb.contextAddress

@@ -50,29 +50,38 @@ extension LoadedProgram {
         if let context, context.count != XDPContext.size {
             throw LoadError(place: "program '\(spec.name)'", message: "the XDP context must be \(XDPContext.size) bytes (struct xdp_md), found \(context.count)")
         }
-        return try measuredRuns(count) { environment in
-            let packet = PacketBuffer(bytes)
-            var ctx = context ?? [UInt8](repeating: 0, count: XDPContext.size)
+        // One packet buffer and context buffer serve every repetition; each run starts from the input again.
+        let packet = PacketBuffer(bytes)
+        let ctx = UnsafeMutableRawBufferPointer.allocate(byteCount: XDPContext.size, alignment: 8)
+        defer { ctx.deallocate() }
+        let input = context ?? [UInt8](repeating: 0, count: XDPContext.size)
+        let address = UInt(bitPattern: ctx.baseAddress)
+        let fields = XDPContext.virtualFields(context: address, packet: packet)
+        return try measuredRuns(count) { environment, last in
+            packet.reset(bytes)
+            input.withUnsafeBytes { ctx.copyMemory(from: $0) }
             environment.packet = packet
-            let result = try ctx.withUnsafeMutableBytes { buffer -> ExecutionResult in
-                let address = UInt(bitPattern: buffer.baseAddress)
-                environment.contextAddress = address
-                return try interpret(r1: UInt64(address), regions: [MemoryRegion(buffer, writable: false), packet.region],
-                                     environment: environment, virtualFields: XDPContext.virtualFields(context: address, packet: packet))
-            }
-            return SingleRun(result: result, packetOut: packet.bytes, contextOut: XDPContext.contextOut(ctx, packet: packet),
+            environment.contextAddress = address
+            let result = try interpret(r1: UInt64(address), input: MemoryRegion(ctx, writable: false), second: packet.region,
+                                       environment: environment, virtualFields: fields)
+            guard last else { return nil }
+            return SingleRun(result: result, packetOut: packet.bytes, contextOut: XDPContext.contextOut(Array(ctx), packet: packet),
                              environment: environment)
         }
     }
 
-    /// The part every test run shares: `count` runs, each with a fresh ``RunEnvironment`` on the
-    /// object's maps, timed together; the last run's outcome is reported.
-    func measuredRuns(_ count: Int, _ body: (RunEnvironment) throws -> SingleRun) throws -> TestRunResult {
+    /// The part every test run shares: `count` runs on one ``RunEnvironment`` over the object's
+    /// maps (its trace cleared before each run), timed together; the last run's outcome is reported.
+    /// `body` gets whether the run is the last one and may return nil for the others.
+    func measuredRuns(_ count: Int, _ body: (RunEnvironment, _ last: Bool) throws -> SingleRun?) throws -> TestRunResult {
         var last: SingleRun?
+        let environment = RunEnvironment(maps: maps)
+        let total = max(count, 1)
         let clock = ContinuousClock()
         let start = clock.now
-        for _ in 0..<max(count, 1) {
-            last = try body(RunEnvironment(maps: maps))
+        for i in 0..<total {
+            environment.trace.removeAll()
+            last = try body(environment, i == total - 1)
         }
         let elapsed = clock.now - start
         let run = last!
@@ -88,8 +97,22 @@ extension LoadedProgram {
     func interpret(r1: UInt64, regions: [MemoryRegion], packet: UnsafeRawBufferPointer? = nil, environment: RunEnvironment,
                    virtualFields: [(address: UInt, value: UInt64)] = [],
                    explain: (RuntimeError) -> String? = { _ in nil }) throws -> ExecutionResult {
+        try interpret(explain: explain) { () throws(RuntimeError) in
+            try interpreter.run(r1: r1, regions: regions, packet: packet, environment: environment, virtualFields: virtualFields)
+        }
+    }
+
+    /// The same with an input and a packet region and no arrays to build.
+    func interpret(r1: UInt64, input: MemoryRegion, second: MemoryRegion, environment: RunEnvironment,
+                   virtualFields: [(address: UInt, value: UInt64)]) throws -> ExecutionResult {
+        try interpret(explain: { _ in nil }) { () throws(RuntimeError) in
+            try interpreter.run(r1: r1, input: input, second: second, environment: environment, virtualFields: virtualFields)
+        }
+    }
+
+    private func interpret(explain: (RuntimeError) -> String?, _ run: () throws(RuntimeError) -> ExecutionResult) throws -> ExecutionResult {
         do {
-            return try interpreter.run(r1: r1, regions: regions, packet: packet, environment: environment, virtualFields: virtualFields)
+            return try run()
         } catch {
             guard let message = explain(error) else {
                 throw LoadError(place: "program '\(spec.name)'", message: describe(error))

@@ -1,6 +1,5 @@
 import BPFCore
 import BPFObject
-import Synchronization
 
 /// Why an object could not be loaded into the runtime: the program or map, the instruction and
 /// C source line where known, and the cause.
@@ -112,18 +111,17 @@ public final class LoadedProgram: Sendable {
     /// A process-wide unique id, as the kernel gives each program (what program arrays store).
     /// Reading it makes the program findable by id.
     public var id: UInt32 {
-        ProgramRegistry.shared.register(self)
+        IDRegistry<LoadedProgram>.programs.register(self, id: rawID)
         return rawID
     }
     let rawID: UInt32
-    let registered = Atomic<Bool>(false)
     /// The maps the program's map references name, in the object's order.
     public let maps: [RuntimeMap]
 
     init(spec: ProgramSpec, maps: [RuntimeMap], helpers: HelperRegistry, regions: [MemoryRegion]) throws(LoadError) {
         self.spec = spec
         self.maps = maps
-        rawID = ProgramRegistry.shared.nextID()
+        rawID = IDRegistry<LoadedProgram>.programs.nextID()
         var instructions = spec.instructions
         func place(_ index: Int) -> String {
             var text = "program '\(spec.name)' (section '\(spec.section)'), instruction \(index)"
@@ -175,7 +173,7 @@ public final class LoadedProgram: Sendable {
         }
     }
 
-    deinit { if registered.load(ordering: .relaxed) { ProgramRegistry.shared.unregister(rawID) } }
+    deinit { IDRegistry<LoadedProgram>.programs.unregister(rawID) }
 
     /// The error text for a runtime failure, with the C source line when BTF has it.
     public func describe(_ error: RuntimeError) -> String {

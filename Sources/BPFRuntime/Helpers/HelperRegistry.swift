@@ -63,7 +63,7 @@ public struct HelperCall: ~Copyable {
     public func map(handle: UInt64) -> RuntimeMap? {
         if handle >= MapOfMaps.innerHandleBase {
             guard handle - MapOfMaps.innerHandleBase <= UInt64(UInt32.max) else { return nil }
-            return MapRegistry.shared.map(id: UInt32(handle - MapOfMaps.innerHandleBase))
+            return IDRegistry<RuntimeMap>.maps.object(id: UInt32(handle - MapOfMaps.innerHandleBase))
         }
         guard handle >= RunEnvironment.mapHandleBase else { return nil }
         let index = handle - RunEnvironment.mapHandleBase

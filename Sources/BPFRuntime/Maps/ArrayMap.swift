@@ -17,15 +17,7 @@ final class ArrayMap: RuntimeMap, @unchecked Sendable {
 
     override init(spec: MapSpec) throws(MapError) {
         guard spec.keySize == 4 else { throw MapError(.invalid, "array map '\(spec.name)': key size must be 4, found \(spec.keySize)") }
-        guard spec.valueSize > 0 else { throw MapError(.invalid, "array map '\(spec.name)': value size 0") }
-        perCPU = spec.type.isPerCPU
-        cpus = VirtualCPUs.shared.count
-        let slot = (spec.valueSize + 7) & ~7
-        entryStride = slot * (perCPU ? cpus : 1)
-        let bytes = entryStride * spec.maxEntries
-        guard bytes <= 1 << 30 else { throw MapError(.tooBig, "map '\(spec.name)': \(bytes) bytes of values is too large") }
-        values = .allocate(byteCount: max(bytes, 8), alignment: 4096)
-        values.initializeMemory(as: UInt8.self, repeating: 0)
+        (perCPU, cpus, entryStride, values) = try RuntimeMap.allocateValues(spec, kind: "array map", alignment: 4096)
         spinLockOffset = spec.spinLockOffset
         try super.init(spec: spec)
         if let initial = spec.initialValue, !initial.isEmpty {
@@ -63,21 +55,10 @@ final class ArrayMap: RuntimeMap, @unchecked Sendable {
         }
     }
 
-    private func copy(into destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, count: Int, flags: MapUpdateFlags) {
-        if flags.contains(.lock), let offset = spinLockOffset {
-            SpinLock.withLock(destination + offset) {
-                destination.copyMemory(from: source, byteCount: offset)
-                (destination + offset + 4).copyMemory(from: source + offset + 4, byteCount: spec.valueSize - offset - 4)
-            }
-        } else {
-            destination.copyMemory(from: source, byteCount: count)
-        }
-    }
-
     override func updateValue(_ key: UnsafeRawBufferPointer, _ source: UnsafeRawBufferPointer, flags: MapUpdateFlags) throws(MapError) {
         try checkFlags(flags)
         guard let i = index(key.baseAddress!) else { throw MapError(.tooBig, "array map '\(spec.name)': index out of range (max_entries \(spec.maxEntries))") }
-        copy(into: value(i), from: source.baseAddress!, count: userValueSize, flags: flags)
+        copyValue(into: value(i), from: source.baseAddress!, count: userValueSize, flags: flags, spinLockOffset: spinLockOffset)
     }
 
     override func deleteValue(_ key: UnsafeRawBufferPointer) throws(MapError) {
@@ -103,7 +84,8 @@ final class ArrayMap: RuntimeMap, @unchecked Sendable {
     override func programUpdate(_ key: UnsafeRawPointer, _ source: UnsafeRawPointer, flags: MapUpdateFlags, _ call: borrowing HelperCall) throws(MapError) {
         try checkFlags(flags)
         guard let i = index(key) else { throw MapError(.tooBig, "array map '\(spec.name)': index out of range (max_entries \(spec.maxEntries))") }
-        copy(into: value(i) + (perCPU ? call.cpu * slotSize : 0), from: source, count: spec.valueSize, flags: flags)
+        copyValue(into: value(i) + (perCPU ? call.cpu * slotSize : 0), from: source, count: spec.valueSize, flags: flags,
+                  spinLockOffset: spinLockOffset)
     }
 
     override func programDelete(_ key: UnsafeRawPointer) throws(MapError) {

@@ -20,16 +20,8 @@ final class HashMap: RuntimeMap, @unchecked Sendable {
 
     override init(spec: MapSpec) throws(MapError) {
         guard spec.keySize > 0 else { throw MapError(.invalid, "hash map '\(spec.name)': key size 0") }
-        guard spec.valueSize > 0 else { throw MapError(.invalid, "hash map '\(spec.name)': value size 0") }
-        perCPU = spec.type.isPerCPU
-        cpus = VirtualCPUs.shared.count
-        let slot = (spec.valueSize + 7) & ~7
-        entryStride = slot * (perCPU ? cpus : 1)
-        let bytes = entryStride * spec.maxEntries
-        guard bytes <= 1 << 30 else { throw MapError(.tooBig, "map '\(spec.name)': \(bytes) bytes of values is too large") }
+        (perCPU, cpus, entryStride, values) = try RuntimeMap.allocateValues(spec, kind: "hash map", alignment: 16)
         table = KeyTable(capacity: spec.maxEntries, keySize: spec.keySize, lru: spec.type == .lruHash || spec.type == .lruPerCPUHash)
-        values = .allocate(byteCount: max(bytes, 8), alignment: 16)
-        values.initializeMemory(as: UInt8.self, repeating: 0)
         spinLockOffset = spec.spinLockOffset
         try super.init(spec: spec)
     }
@@ -69,18 +61,6 @@ final class HashMap: RuntimeMap, @unchecked Sendable {
         }
     }
 
-    /// Copies a value, honouring BPF_F_LOCK (the spin lock word itself is never copied).
-    private func copy(into destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, flags: MapUpdateFlags) {
-        if flags.contains(.lock), let offset = spinLockOffset {
-            SpinLock.withLock(destination + offset) {
-                destination.copyMemory(from: source, byteCount: offset)
-                (destination + offset + 4).copyMemory(from: source + offset + 4, byteCount: spec.valueSize - offset - 4)
-            }
-        } else {
-            destination.copyMemory(from: source, byteCount: spec.valueSize)
-        }
-    }
-
     override func lookupValue(_ key: UnsafeRawBufferPointer) throws(MapError) -> [UInt8]? {
         lock.withLock { _ in
             let e = table.find(key.baseAddress!)
@@ -94,7 +74,7 @@ final class HashMap: RuntimeMap, @unchecked Sendable {
             if perCPU {
                 destination.copyMemory(from: source.baseAddress!, byteCount: entryStride)
             } else {
-                copy(into: destination, from: source.baseAddress!, flags: flags)
+                copyValue(into: destination, from: source.baseAddress!, count: spec.valueSize, flags: flags, spinLockOffset: spinLockOffset)
             }
         }
     }
@@ -148,7 +128,7 @@ final class HashMap: RuntimeMap, @unchecked Sendable {
                 if fresh { destination.initializeMemory(as: UInt8.self, repeating: 0, count: entryStride) }
                 (destination + cpu * slotSize).copyMemory(from: source, byteCount: spec.valueSize)
             } else {
-                copy(into: destination, from: source, flags: flags)
+                copyValue(into: destination, from: source, count: spec.valueSize, flags: flags, spinLockOffset: spinLockOffset)
             }
         }
     }

@@ -47,7 +47,7 @@ final class MapOfMaps: RuntimeMap, @unchecked Sendable {
                 throw MapError(.invalid, "map '\(spec.name)': inner map '\(s.name)' (\(s.type), key \(s.keySize), value \(s.valueSize)) does not match the template (\(t.type), key \(t.keySize), value \(t.valueSize))")
             }
         }
-        MapRegistry.shared.register(inner)   // programs reach inner maps by id
+        _ = inner.id   // programs reach inner maps by id
         try lock.withLock { _ throws(MapError) in
             let exists = slots[key] != nil
             if exists && flags.contains(.noExist) { throw MapError(.exists, "map '\(spec.name)': key exists (BPF_NOEXIST)") }
@@ -70,7 +70,7 @@ final class MapOfMaps: RuntimeMap, @unchecked Sendable {
 
     override func updateValue(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, flags: MapUpdateFlags) throws(MapError) {
         let id = value.loadUnaligned(as: UInt32.self)
-        guard let map = MapRegistry.shared.map(id: id) else { throw MapError(.badDescriptor, "map '\(spec.name)': no map with id \(id)") }
+        guard let map = IDRegistry<RuntimeMap>.maps.object(id: id) else { throw MapError(.badDescriptor, "map '\(spec.name)': no map with id \(id)") }
         try set(Array(key), map, flags: flags)
     }
 

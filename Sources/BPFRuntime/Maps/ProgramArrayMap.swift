@@ -1,5 +1,4 @@
 import BPFObject
-import Synchronization
 
 /// `BPF_MAP_TYPE_PROG_ARRAY`: slots holding programs, the targets of `bpf_tail_call`. The 4-byte
 /// value is a program id (``LoadedProgram/id``), as the kernel's user API returns ids. When the
@@ -43,7 +42,7 @@ final class ProgramArrayMap: RuntimeMap, @unchecked Sendable {
     override func updateValue(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, flags: MapUpdateFlags) throws(MapError) {
         let i = try index(Array(key))
         let id = value.loadUnaligned(as: UInt32.self)
-        guard let program = ProgramRegistry.shared.program(id: id) else {
+        guard let program = IDRegistry<LoadedProgram>.programs.object(id: id) else {
             throw MapError(.badDescriptor, "program array '\(spec.name)': no program with id \(id)")
         }
         if flags.contains(.noExist) { throw MapError(.exists, "program array '\(spec.name)': every index exists (BPF_NOEXIST)") }
@@ -82,26 +81,4 @@ extension RuntimeMap {
         guard let array = self as? ProgramArrayMap else { throw MapError(.invalid, "map '\(spec.name)' (\(spec.type)) is not a program array") }
         return array.slotProgram(index)
     }
-}
-
-/// Every live loaded program by id, as the kernel's program idr.
-final class ProgramRegistry: Sendable {
-    static let shared = ProgramRegistry()
-    private let counter = Atomic<UInt32>(0)
-    private let programs = Mutex<[UInt32: WeakProgram]>([:])
-
-    struct WeakProgram: @unchecked Sendable { weak var program: LoadedProgram? }
-
-    func nextID() -> UInt32 { counter.wrappingAdd(1, ordering: .relaxed).newValue }
-    func register(_ program: LoadedProgram) {
-        guard !program.registered.load(ordering: .acquiring) else { return }
-        programs.withLock { table in
-            if !program.registered.load(ordering: .relaxed) {
-                table[program.rawID] = WeakProgram(program: program)
-                program.registered.store(true, ordering: .releasing)
-            }
-        }
-    }
-    func unregister(_ id: UInt32) { _ = programs.withLock { $0.removeValue(forKey: id) } }
-    func program(id: UInt32) -> LoadedProgram? { programs.withLock { $0[id]?.program } }
 }

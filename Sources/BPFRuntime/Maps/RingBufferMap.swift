@@ -101,23 +101,18 @@ final class RingBufferMap: RuntimeMap, @unchecked Sendable {
     /// Committed records not yet consumed, copied out, without consuming them.
     func pending() -> [[UInt8]] {
         var records: [[UInt8]] = []
-        var consumer = consumerPosition
-        while consumer < producerPosition {
-            let offset = Int(consumer & UInt64(size - 1))
-            let word = cbpf_atomic_fetch_add32(header(offset), 0)
-            if word & Self.busyBit != 0 { break }
-            let length = Int(word & ~Self.discardBit)
-            if word & Self.discardBit == 0 {
-                records.append(Array(UnsafeRawBufferPointer(start: header(offset) + Self.headerSize, count: length)))
-            }
-            consumer += UInt64((length + Self.headerSize + 7) & ~7)
-        }
+        walk(advance: false) { records.append(Array($0)) }
         return records
     }
 
     /// Hands each committed record to `body`, in order, and advances the consumer position past it;
     /// stops at a record still being written. Returns the number of records delivered.
     func consume(_ body: (UnsafeRawBufferPointer) throws -> Void) rethrows -> Int {
+        try walk(advance: true, body)
+    }
+
+    /// Visits committed records from the consumer position, moving it past each when `advance`.
+    private func walk(advance: Bool, _ body: (UnsafeRawBufferPointer) throws -> Void) rethrows -> Int {
         var delivered = 0
         var consumer = consumerPosition
         while consumer < producerPosition {
@@ -130,7 +125,7 @@ final class RingBufferMap: RuntimeMap, @unchecked Sendable {
                 delivered += 1
             }
             consumer += UInt64((length + Self.headerSize + 7) & ~7)
-            _ = cbpf_atomic_exchange64(positions, consumer)
+            if advance { _ = cbpf_atomic_exchange64(positions, consumer) }
         }
         return delivered
     }

@@ -16,15 +16,12 @@ public class RuntimeMap: @unchecked Sendable {
     /// What the object declared.
     public let spec: MapSpec
     /// A process-wide unique id, as the kernel gives each map (what maps of maps store). Reading it
-    /// makes the map findable by id (see ``MapRegistry``).
+    /// makes the map findable by id.
     public var id: UInt32 {
-        MapRegistry.shared.register(self)
+        IDRegistry<RuntimeMap>.maps.register(self, id: rawID)
         return rawID
     }
     let rawID: UInt32
-    /// Whether the map is in the id registry (which holds it weakly; weak references make every
-    /// retain and release of an object slower, so only maps that need it are registered).
-    let registered = Atomic<Bool>(false)
     /// Bytes per value slot (the value size rounded up to 8, as the kernel does).
     public let slotSize: Int
     /// Serializes operations on the map's structure.
@@ -40,10 +37,10 @@ public class RuntimeMap: @unchecked Sendable {
         }
         self.spec = spec
         slotSize = (spec.valueSize + 7) & ~7
-        rawID = MapRegistry.shared.nextID()
+        rawID = IDRegistry<RuntimeMap>.maps.nextID()
     }
 
-    deinit { if registered.load(ordering: .relaxed) { MapRegistry.shared.unregister(rawID) } }
+    deinit { IDRegistry<RuntimeMap>.maps.unregister(rawID) }
 
     /// The memory programs may reach through value pointers (none for maps that hand out no
     /// pointers); give these to an ``Interpreter`` as permanent regions when running it directly.
@@ -303,24 +300,32 @@ extension MapType {
     public var isPerCPU: Bool { self == .perCPUHash || self == .perCPUArray || self == .lruPerCPUHash }
 }
 
-/// Every live map by id, as the kernel's map idr: maps of maps store ids, and inner map handles name them.
-final class MapRegistry: Sendable {
-    static let shared = MapRegistry()
+/// Live objects by id, as the kernel's idr of maps or programs: maps of maps and program arrays
+/// store ids, and inner map handles name them. Objects are held weakly and only once something asks
+/// for their id (a weak reference makes every retain and release of its object slower).
+final class IDRegistry<Object: AnyObject>: @unchecked Sendable {
     private let counter = Atomic<UInt32>(0)
-    private let maps = Mutex<[UInt32: WeakMap]>([:])
+    private let objects = Mutex<[UInt32: Weak]>([:])
 
-    struct WeakMap: @unchecked Sendable { weak var map: RuntimeMap? }
+    struct Weak: @unchecked Sendable { weak var object: Object? }
+
+    /// Every map in the process, by id.
+    static var maps: IDRegistry<RuntimeMap> { mapRegistry }
+    /// Every loaded program in the process, by id.
+    static var programs: IDRegistry<LoadedProgram> { programRegistry }
 
     func nextID() -> UInt32 { counter.wrappingAdd(1, ordering: .relaxed).newValue }
-    func register(_ map: RuntimeMap) {
-        guard !map.registered.load(ordering: .acquiring) else { return }
-        maps.withLock { table in
-            if !map.registered.load(ordering: .relaxed) {
-                table[map.rawID] = WeakMap(map: map)
-                map.registered.store(true, ordering: .releasing)
-            }
+
+    func register(_ object: Object, id: UInt32) {
+        objects.withLock { table in
+            if table[id]?.object == nil { table[id] = Weak(object: object) }
         }
     }
-    func unregister(_ id: UInt32) { _ = maps.withLock { $0.removeValue(forKey: id) } }
-    func map(id: UInt32) -> RuntimeMap? { maps.withLock { $0[id]?.map } }
+
+    func unregister(_ id: UInt32) { _ = objects.withLock { $0.removeValue(forKey: id) } }
+
+    func object(id: UInt32) -> Object? { objects.withLock { $0[id]?.object } }
 }
+
+private let mapRegistry = IDRegistry<RuntimeMap>()
+private let programRegistry = IDRegistry<LoadedProgram>()

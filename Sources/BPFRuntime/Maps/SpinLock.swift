@@ -1,3 +1,4 @@
+import BPFObject
 import CBPFRuntimeSupport
 #if canImport(Glibc)
 import Glibc
@@ -24,5 +25,36 @@ enum SpinLock {
         lock(word)
         defer { unlock(word) }
         return try body()
+    }
+}
+
+extension RuntimeMap {
+    /// Allocates zeroed value memory for `max_entries` entries of one slot each, or one per CPU for
+    /// per-CPU maps; returns the layout.
+    static func allocateValues(_ spec: MapSpec, kind: String, alignment: Int) throws(MapError)
+        -> (perCPU: Bool, cpus: Int, entryStride: Int, values: UnsafeMutableRawBufferPointer) {
+        guard spec.valueSize > 0 else { throw MapError(.invalid, "\(kind) '\(spec.name)': value size 0") }
+        let perCPU = spec.type.isPerCPU
+        let cpus = VirtualCPUs.shared.count
+        let entryStride = ((spec.valueSize + 7) & ~7) * (perCPU ? cpus : 1)
+        let bytes = entryStride * spec.maxEntries
+        guard bytes <= 1 << 30 else { throw MapError(.tooBig, "map '\(spec.name)': \(bytes) bytes of values is too large") }
+        let values = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes, 8), alignment: alignment)
+        values.initializeMemory(as: UInt8.self, repeating: 0)
+        return (perCPU, cpus, entryStride, values)
+    }
+
+    /// Copies `count` bytes of a value; with `BPF_F_LOCK` it holds the value's spin lock and leaves
+    /// the lock word itself alone, as Linux does.
+    func copyValue(into destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, count: Int, flags: MapUpdateFlags,
+                   spinLockOffset: Int?) {
+        if flags.contains(.lock), let offset = spinLockOffset {
+            SpinLock.withLock(destination + offset) {
+                destination.copyMemory(from: source, byteCount: offset)
+                (destination + offset + 4).copyMemory(from: source + offset + 4, byteCount: spec.valueSize - offset - 4)
+            }
+        } else {
+            destination.copyMemory(from: source, byteCount: count)
+        }
     }
 }

@@ -43,6 +43,8 @@ public final class Interpreter: Sendable {
 
     // Slots plus one sentinel (opcode 0, never valid) that catches running off the end.
     private let slots: [Instruction]
+    /// The same slots at a fixed address for the engine's loop (freed with the interpreter).
+    nonisolated(unsafe) private let code: UnsafeMutablePointer<Instruction>
     private let denseHelpers: [Helper?]
     /// The helpers' functions by id, so a call copies no name string.
     private let denseFunctions: ContiguousArray<HelperFunction?>
@@ -95,12 +97,16 @@ public final class Interpreter: Sendable {
         self.options = options
         self.helpers = helpers
         self.slots = resolved + [Instruction(opcode: 0)]
+        self.code = .allocate(capacity: slots.count)
+        self.code.initialize(from: slots, count: slots.count)
         let maxID = helpers.all.map(\.id).filter { $0 >= 0 && $0 < 4096 }.max() ?? -1
         var dense = [Helper?](repeating: nil, count: Int(maxID) + 1)
         for helper in helpers.all where helper.id >= 0 && helper.id <= maxID { dense[Int(helper.id)] = helper }
         self.denseHelpers = dense
         self.denseFunctions = ContiguousArray(dense.map { $0?.function })
     }
+
+    deinit { code.deallocate() }
 
     /// Runs over raw memory the bpf_conformance way: r1 points at the memory, r2 holds its length.
     /// The program may read and write the memory; legacy packet loads read it as the packet.
@@ -235,6 +241,30 @@ public final class Interpreter: Sendable {
         return call.stopsProgram
     }
 
+    /// What the loop does after a helper call.
+    private enum CallOutcome { case proceed, finish, returnFromFrame }
+
+    /// Calls helper `id` and takes a tail call it asked for (kept out of the loop so the loop's
+    /// registers stay in machine registers).
+    @inline(never)
+    private func helperCall(_ id: Int, pc here: Int, regs r: UnsafeMutablePointer<UInt64>, state: UnsafeMutablePointer<RunState>,
+                            depth: Int) throws(RuntimeError) -> CallOutcome {
+        let stops: Bool
+        if id >= 0 && id < denseFunctions.count, let function = denseFunctions[id] {
+            stops = try callHelper(function, name: denseHelpers[id]!.name, regs: r, state: state, pc: here, depth: depth)
+        } else {
+            stops = try callHelper(helper(Int64(id))!, regs: r, state: state, pc: here, depth: depth)
+        }
+        if stops { return .finish }
+        guard state.pointee.pendingTailCall != nil else { return .proceed }
+        let callerMaps = state.pointee.maps
+        guard let target = state.pointee.takeTailCall() else { return .proceed }
+        defer { state.pointee.maps = callerMaps }
+        r[1] = state.pointee.tailCallContext
+        r[0] = try target.loop(start: 0, baseDepth: depth, regs: r, state: state)
+        return .returnFromFrame
+    }
+
     @inline(__always)
     private func helper(_ id: Int64) -> Helper? {
         if id >= 0 && id < Int64(denseHelpers.count) { return denseHelpers[Int(id)] }
@@ -247,15 +277,13 @@ public final class Interpreter: Sendable {
                       state: UnsafeMutablePointer<RunState>) throws(RuntimeError) -> UInt64 {
         var pc = start
         var executed = state.pointee.executed
-        defer { state.pointee.executed = executed }
         let limit = options.instructionLimit
         var depth = baseDepth
         let lastSlot = slots.count - 1
         let regions = RunState.regions(state)
         let frames = state.pointee.frames
         let packet = state.pointee.packet
-        return try slots.withUnsafeBufferPointer { buffer throws(RuntimeError) -> UInt64 in
-        let insts = buffer.baseAddress!
+        let insts = UnsafePointer(code)
 
         @inline(__always) func lo(_ v: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: v) }
         @inline(__always) func sx(_ v: UInt64) -> Int64 { Int64(bitPattern: v) }
@@ -410,22 +438,11 @@ public final class Interpreter: Sendable {
                 }
                 // Resolved when the interpreter was made.
                 state.pointee.executed = executed
-                let id = Int(ins.imm)
-                let stops: Bool
-                if id >= 0 && id < denseFunctions.count, let function = denseFunctions[id] {
-                    stops = try callHelper(function, name: denseHelpers[id]!.name, regs: r, state: state, pc: here, depth: depth)
-                } else {
-                    stops = try callHelper(helper(Int64(ins.imm))!, regs: r, state: state, pc: here, depth: depth)
-                }
+                let outcome = try helperCall(Int(ins.imm), pc: here, regs: r, state: state, depth: depth)
                 executed = state.pointee.executed
-                if stops { return r[0] }
-                if state.pointee.pendingTailCall != nil, case let callerMaps = state.pointee.maps, let target = state.pointee.takeTailCall() {
-                    defer { state.pointee.maps = callerMaps }
-                    // bpf_tail_call: the target replaces this frame's program; its r0 is this frame's result.
-                    state.pointee.executed = executed
-                    r[1] = state.pointee.tailCallContext
-                    r[0] = try target.loop(start: 0, baseDepth: depth, regs: r, state: state)
-                    executed = state.pointee.executed
+                if outcome == .finish { return r[0] }
+                if outcome == .returnFromFrame {
+                    // A tail call replaced this frame's program; its r0 is this frame's result.
                     if depth == baseDepth { return r[0] }
                     depth -= 1
                     let frame = frames + depth * Self.frameWords
@@ -439,9 +456,9 @@ public final class Interpreter: Sendable {
                 state.pointee.executed = executed
                 let stops = try callHelper(target, regs: r, state: state, pc: here, depth: depth)
                 executed = state.pointee.executed
-                if stops { return r[0] }
+                if stops { state.pointee.executed = executed; return r[0] }
             case 0x95:
-                if depth == baseDepth { return r[0] }
+                if depth == baseDepth { state.pointee.executed = executed; return r[0] }
                 depth -= 1
                 let frame = frames + depth * Self.frameWords
                 pc = Int(frame[0])
@@ -458,6 +475,7 @@ public final class Interpreter: Sendable {
                 guard let packet, offset >= 0, offset <= Int64(packet.count) - Int64(size) else {
                     // As in Linux: an out-of-bounds legacy load ends the program with r0 = 0.
                     r[0] = 0
+                    state.pointee.executed = executed
                     return 0
                 }
                 switch size {
@@ -562,7 +580,6 @@ public final class Interpreter: Sendable {
                 if here == lastSlot { throw .fellOffEnd(pc: here) }
                 throw .unsupported(pc: here, message: "opcode 0x\(String(ins.opcode, radix: 16)) cannot run")
             }
-        }
         }
     }
 }

@@ -391,4 +391,15 @@ struct MapTests {
         let badFlags = try runWithMaps(source.replacingOccurrences(of: "mov %r4, 0\n", with: "mov %r4, 1\n"), maps: [])
         #expect(Int32(truncatingIfNeeded: badFlags >> 32) == -22)
     }
+
+    @Test("bpf_spin_lock refuses a lock on the stack, so a program cannot hang the host on its own memory")
+    func spinLockOnStack() throws {
+        do {
+            _ = try runWithMaps("stw [%r10-4], 1\nmov %r1, %r10\nadd %r1, -4\ncall 93\nexit", maps: [])
+            Issue.record("a stack lock was taken")
+        } catch let error as RuntimeError {
+            #expect(error.description.contains("on the stack"))
+            #expect(error.pc == 3)
+        }
+    }
 }

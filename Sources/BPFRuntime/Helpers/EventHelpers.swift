@@ -135,7 +135,12 @@ enum ControlHelpers {
             let word = try call.memory(at: call.argument(1), size: 4, write: true)
             guard call.argument(1) % 4 == 0 else { throw HelperError("bpf_spin_lock: misaligned lock at 0x\(String(call.argument(1), radix: 16))") }
             guard call.state.pointee.heldSpinLock == nil else { throw HelperError("bpf_spin_lock: the program already holds a spin lock") }
-            SpinLock.lock(word)
+            guard !call.regions.pointee.stack.contains(UInt(call.argument(1)), UInt(call.argument(1)) + 4) else {
+                throw HelperError("bpf_spin_lock: the lock at 0x\(String(call.argument(1), radix: 16)) is on the stack; locks live in map values")
+            }
+            guard SpinLock.lock(word) else {
+                throw HelperError("bpf_spin_lock: the lock at 0x\(String(call.argument(1), radix: 16)) stayed held (a deadlock, or a lock word set by a plain store)")
+            }
             call.state.pointee.heldSpinLock = word
             return 0
         },

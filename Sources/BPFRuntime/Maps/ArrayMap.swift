@@ -58,7 +58,7 @@ final class ArrayMap: RuntimeMap, @unchecked Sendable {
     override func updateValue(_ key: UnsafeRawBufferPointer, _ source: UnsafeRawBufferPointer, flags: MapUpdateFlags) throws(MapError) {
         try checkFlags(flags)
         guard let i = index(key.baseAddress!) else { throw MapError(.tooBig, "array map '\(spec.name)': index out of range (max_entries \(spec.maxEntries))") }
-        copyValue(into: value(i), from: source.baseAddress!, count: userValueSize, flags: flags, spinLockOffset: spinLockOffset)
+        try copyValue(into: value(i), from: source.baseAddress!, count: userValueSize, flags: flags, spinLockOffset: spinLockOffset)
     }
 
     override func deleteValue(_ key: UnsafeRawBufferPointer) throws(MapError) {
@@ -84,7 +84,7 @@ final class ArrayMap: RuntimeMap, @unchecked Sendable {
     override func programUpdate(_ key: UnsafeRawPointer, _ source: UnsafeRawPointer, flags: MapUpdateFlags, _ call: borrowing HelperCall) throws(MapError) {
         try checkFlags(flags)
         guard let i = index(key) else { throw MapError(.tooBig, "array map '\(spec.name)': index out of range (max_entries \(spec.maxEntries))") }
-        copyValue(into: value(i) + (perCPU ? call.cpu * slotSize : 0), from: source, count: spec.valueSize, flags: flags,
+        try copyValue(into: value(i) + (perCPU ? call.cpu * slotSize : 0), from: source, count: spec.valueSize, flags: flags,
                   spinLockOffset: spinLockOffset)
     }
 

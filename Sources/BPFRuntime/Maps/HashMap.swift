@@ -38,7 +38,8 @@ final class HashMap: RuntimeMap, @unchecked Sendable {
     func value(_ e: Int32) -> UnsafeMutableRawPointer { values.baseAddress! + Int(e) * entryStride }
 
     /// Inserts or replaces under the lock; `write` fills the entry's value memory (`fresh` for a new entry).
-    private func store(_ key: UnsafeRawPointer, flags: MapUpdateFlags, _ write: (UnsafeMutableRawPointer, _ fresh: Bool) -> Void) throws(MapError) {
+    private func store(_ key: UnsafeRawPointer, flags: MapUpdateFlags,
+                       _ write: (UnsafeMutableRawPointer, _ fresh: Bool) throws(MapError) -> Void) throws(MapError) {
         guard flags.rawValue & ~7 == 0, !(flags.contains(.noExist) && flags.contains(.exist)) else {
             throw MapError(.invalid, "map '\(spec.name)': invalid update flags \(flags.rawValue)")
         }
@@ -50,14 +51,14 @@ final class HashMap: RuntimeMap, @unchecked Sendable {
             if e >= 0 {
                 if flags.contains(.noExist) { throw MapError(.exists, "map '\(spec.name)': key exists (BPF_NOEXIST)") }
                 table.touch(e)
-                write(value(e), false)
+                try write(value(e), false)
                 return
             }
             if flags.contains(.exist) { throw MapError(.noEntry, "map '\(spec.name)': key does not exist (BPF_EXIST)") }
             var evicted: Int32 = -1
             let created = table.insert(key, evicted: &evicted)
             guard created >= 0 else { throw MapError(.tooBig, "map '\(spec.name)' is full (max_entries \(spec.maxEntries))") }
-            write(value(created), true)
+            try write(value(created), true)
         }
     }
 
@@ -70,11 +71,13 @@ final class HashMap: RuntimeMap, @unchecked Sendable {
     }
 
     override func updateValue(_ key: UnsafeRawBufferPointer, _ source: UnsafeRawBufferPointer, flags: MapUpdateFlags) throws(MapError) {
-        try store(key.baseAddress!, flags: flags) { destination, _ in
+        try store(key.baseAddress!, flags: flags) { (destination, fresh) throws(MapError) in
             if perCPU {
                 destination.copyMemory(from: source.baseAddress!, byteCount: entryStride)
             } else {
-                copyValue(into: destination, from: source.baseAddress!, count: spec.valueSize, flags: flags, spinLockOffset: spinLockOffset)
+                // A new element has no lock to take yet.
+                try copyValue(into: destination, from: source.baseAddress!, count: spec.valueSize,
+                              flags: fresh ? flags.subtracting(.lock) : flags, spinLockOffset: spinLockOffset)
             }
         }
     }
@@ -122,13 +125,14 @@ final class HashMap: RuntimeMap, @unchecked Sendable {
 
     override func programUpdate(_ key: UnsafeRawPointer, _ source: UnsafeRawPointer, flags: MapUpdateFlags, _ call: borrowing HelperCall) throws(MapError) {
         let cpu = perCPU ? call.cpu : 0
-        try store(key, flags: flags) { destination, fresh in
+        try store(key, flags: flags) { (destination, fresh) throws(MapError) in
             if perCPU {
                 // A new per-CPU element starts zeroed on the other CPUs, as in Linux.
                 if fresh { destination.initializeMemory(as: UInt8.self, repeating: 0, count: entryStride) }
                 (destination + cpu * slotSize).copyMemory(from: source, byteCount: spec.valueSize)
             } else {
-                copyValue(into: destination, from: source, count: spec.valueSize, flags: flags, spinLockOffset: spinLockOffset)
+                try copyValue(into: destination, from: source, count: spec.valueSize,
+                              flags: fresh ? flags.subtracting(.lock) : flags, spinLockOffset: spinLockOffset)
             }
         }
     }

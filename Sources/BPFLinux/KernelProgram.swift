@@ -35,18 +35,18 @@ public final class KernelProgram: Sendable {
     ///
     /// With `logLevel` 0 the first load asks for no log (the fast path); if the kernel rejects the
     /// program it is loaded again with log level 1 so the error carries the verifier's log. The log
-    /// buffer starts at `initialLogSize` and grows ×4 (or to the size the kernel reports) while the
+    /// buffer starts at `logSize` (default `initialLogSize`) and grows ×4 (or to the size the kernel reports) while the
     /// kernel says ENOSPC, up to `maximumLogSize`.
     ///
     /// `lddw` instructions with src 1 (`BPF_PSEUDO_MAP_FD`) must already hold a map fd in `imm`.
     public static func load(type: ProgramType, instructions: [Instruction], license: String = "GPL",
                             expectedAttachType: AttachType? = nil, name: String = "", flags: UInt32 = 0,
-                            logLevel: UInt32 = 0) throws(BPFError) -> KernelProgram {
+                            logLevel: UInt32 = 0, logSize initialSize: Int = initialLogSize) throws(BPFError) -> KernelProgram {
         guard !instructions.isEmpty else { throw BPFError.invalidArgument("program \(name): no instructions", command: .progLoad) }
         let sanitised = KernelMap.sanitisedName(name)
         let code = instructions.map(\.rawValue)
         var level = logLevel
-        var logSize = level > 0 ? initialLogSize : 0
+        var logSize = level > 0 ? max(initialSize, 1) : 0
         while true {
             var log = [UInt8](repeating: 0, count: logSize)
             var attr = cbpf_prog_load_attr()
@@ -84,7 +84,7 @@ public final class KernelProgram: Sendable {
                 if level == 0, error.errno != .EPERM, error.errno != .ENOSYS {
                     // Load again, with the log, to say why.
                     level = 1
-                    logSize = initialLogSize
+                    logSize = max(initialSize, 1)
                     continue
                 }
                 var failure = error

@@ -23,11 +23,10 @@ public enum BPFFileSystem {
         if isMounted(at: path) { return }
         let result = cbpf_mount_bpffs(path)
         guard result == 0 else {
-            let errno = Errno(rawValue: -result)
-            #if !os(Linux)
-            throw BPFError.unsupported("mounting bpffs")
+            #if os(Linux)
+            throw BPFError(command: nil, errno: Errno(rawValue: -result), message: "cannot mount bpffs at \(path) (needs root and an existing directory)")
             #else
-            throw BPFError(command: nil, errno: errno, message: "cannot mount bpffs at \(path) (needs root and an existing directory)")
+            throw BPFError.unsupported("mounting bpffs")
             #endif
         }
     }

@@ -13,4 +13,16 @@ enum Kernel {
         }
         return true
     }()
+
+    /// Whether /sys/fs/bpf is a bpffs (mounting one when it is not).
+    static let bpffsAvailable: Bool = {
+        guard available else { return false }
+        do {
+            try BPFFileSystem.mountIfNeeded()
+            return true
+        } catch {
+            print("BPFLinuxTests: skipping the pinning tests: \(error)")
+            return false
+        }
+    }()
 }

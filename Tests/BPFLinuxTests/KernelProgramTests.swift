@@ -70,7 +70,7 @@ struct KernelProgramTests {
         #expect(log.contains("processed"))
     }
 
-    @Test func unknownProgramTypeIsNamed() throws {
+    @Test func invalidFlagsGiveEINVAL() throws {
         let error = #expect(throws: BPFError.self) {
             try KernelProgram.load(type: .xdp, instructions: Assembler().assemble("mov %r0, 2\nexit"), license: "Proprietary",
                                    name: "x", flags: 1 << 31)
@@ -101,12 +101,10 @@ struct KernelProgramTests {
         #expect(try map.lookup(key: [1, 0, 0, 0]) == [UInt8](repeating: 9, count: 16))
     }
 
-    @Test func pinAndGet() throws {
-        do { try BPFFileSystem.mountIfNeeded() } catch {
-            // Skipped with the reason: pinning needs a bpffs at /sys/fs/bpf.
-            print("pinAndGet: skipped: \(error)")
-            return
-        }
+    // Pinning needs a bpffs at /sys/fs/bpf; it is mounted when missing, and the test is skipped (saying
+    // why) when that fails.
+    @Test(.enabled(if: Kernel.bpffsAvailable, "no bpffs at /sys/fs/bpf and mounting one failed"))
+    func pinAndGet() throws {
         let directory = "\(BPFFileSystem.defaultPath)/swiftbpf-test-\(getpid())"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -176,3 +176,20 @@ struct KernelMapTests {
         #expect(error?.errno == .EBADF)
     }
 }
+
+extension KernelMapTests {
+    @Test func perCPUHashAndHashOfMaps() throws {
+        let m = try map(.perCPUHash, value: 8, entries: 4)
+        try m.update(key: UInt32(3), value: UInt64(9))
+        #expect(try m.perCPUValues(key: UInt32(3), as: UInt64.self) == Array(repeating: 9, count: m.cpuSlots))
+        let inner = try map(.hash, entries: 2)
+        var spec = MapSpec(name: "outer_hash", type: .hashOfMaps, keySize: 4, valueSize: 4, maxEntries: 4)
+        spec.innerMap = .init(MapSpec(name: "inner", type: .hash, keySize: 4, valueSize: 8, maxEntries: 2))
+        let outer = try KernelMap(spec, innerMap: inner)
+        try outer.setFD(inner.fd, key: [7, 0, 0, 0])
+        #expect(try outer.lookup(key: UInt32(7), as: UInt32.self) == (try inner.info().id))
+        let wrongInner = try map(.array, entries: 2)
+        let mismatch = #expect(throws: BPFError.self) { try outer.setFD(wrongInner.fd, key: [8, 0, 0, 0]) }
+        #expect(mismatch?.errno == .EINVAL)
+    }
+}

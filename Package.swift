@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "BPFCore", targets: ["BPFCore"]),
         .library(name: "BPFObject", targets: ["BPFObject"]),
         .library(name: "BPFRuntime", targets: ["BPFRuntime"]),
+        .library(name: "BPFLinux", targets: ["BPFLinux"]),
         .executable(name: "swiftbpf", targets: ["swiftbpf"]),
     ],
     dependencies: [
@@ -22,6 +23,10 @@ let package = Package(
         .target(name: "BPFRuntime", dependencies: ["BPFCore", "BPFObject", "CBPFRuntimeSupport"]),
         // C entry points the runtime needs (atomics on raw memory).
         .target(name: "CBPFRuntimeSupport"),
+        // The Linux kernel backend: the bpf(2) syscall layer, kernel maps and programs.
+        .target(name: "BPFLinux", dependencies: ["BPFCore", "BPFObject", "CBPFLinuxSupport"]),
+        // The bpf(2) call and our own `union bpf_attr` layouts (no kernel headers needed).
+        .target(name: "CBPFLinuxSupport"),
         // The command-line tool.
         .executableTarget(
             name: "swiftbpf",
@@ -37,6 +42,7 @@ let package = Package(
         .testTarget(name: "BPFCoreTests", dependencies: ["BPFCore", "BPFTestSupport"]),
         .testTarget(name: "BPFObjectTests", dependencies: ["BPFCore", "BPFObject", "BPFTestSupport"]),
         .testTarget(name: "BPFRuntimeTests", dependencies: ["BPFCore", "BPFObject", "BPFRuntime", "BPFTestSupport"]),
+        .testTarget(name: "BPFLinuxTests", dependencies: ["BPFCore", "BPFObject", "BPFLinux"]),
         .testTarget(name: "SwiftBPFCommandTests", dependencies: ["swiftbpf", "BPFCore", "BPFTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

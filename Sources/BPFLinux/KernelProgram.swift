@@ -1,0 +1,174 @@
+import BPFCore
+import BPFObject
+import CBPFLinuxSupport
+
+/// A program in the kernel, loaded with `BPF_PROG_LOAD` (or opened by id or pin) and owned through its fd.
+///
+/// ```swift
+/// let program = try KernelProgram.load(type: .xdp, instructions: Assembler().assemble("mov %r0, 2\nexit"))
+/// let run = try program.testRun(data: [UInt8](repeating: 0, count: 64))
+/// print(run.returnValue)   // 2 (XDP_PASS)
+/// ```
+public final class KernelProgram: Sendable {
+    /// The program's fd.
+    public let fd: BPFFileDescriptor
+    public let type: ProgramType
+    /// The name the kernel holds (sanitised, at most 15 bytes).
+    public let name: String
+    /// The verifier log of the load, when one was requested (`logLevel` > 0).
+    public let verifierLog: String?
+
+    /// Wraps an fd already open on a program.
+    public init(fd: BPFFileDescriptor, type: ProgramType, name: String, verifierLog: String? = nil) {
+        self.fd = fd
+        self.type = type
+        self.name = name
+        self.verifierLog = verifierLog
+    }
+
+    /// The first verifier log buffer; it grows ×4 on ENOSPC up to `maximumLogSize`.
+    public static let initialLogSize = 64 * 1024
+    /// The largest verifier log buffer (the kernel's limit is UINT32_MAX >> 2; 16 MiB is plenty).
+    public static let maximumLogSize = 16 * 1024 * 1024
+
+    /// Loads `instructions` with `BPF_PROG_LOAD`.
+    ///
+    /// With `logLevel` 0 the first load asks for no log (the fast path); if the kernel rejects the
+    /// program it is loaded again with log level 1 so the error carries the verifier's log. The log
+    /// buffer starts at `logSize` (default `initialLogSize`) and grows ×4 (or to the size the kernel reports) while the
+    /// kernel says ENOSPC, up to `maximumLogSize`.
+    ///
+    /// `lddw` instructions with src 1 (`BPF_PSEUDO_MAP_FD`) must already hold a map fd in `imm`.
+    public static func load(type: ProgramType, instructions: [Instruction], license: String = "GPL",
+                            expectedAttachType: AttachType? = nil, name: String = "", flags: UInt32 = 0,
+                            logLevel: UInt32 = 0, logSize initialSize: Int = initialLogSize) throws(BPFError) -> KernelProgram {
+        guard !instructions.isEmpty else { throw BPFError.invalidArgument("program \(name): no instructions", command: .progLoad) }
+        let sanitised = KernelMap.sanitisedName(name)
+        let code = instructions.map(\.rawValue)
+        var level = logLevel
+        var logSize = level > 0 ? max(initialSize, 1) : 0
+        while true {
+            var log = [UInt8](repeating: 0, count: logSize)
+            var attr = cbpf_prog_load_attr()
+            attr.prog_type = type.rawValue
+            attr.insn_cnt = UInt32(code.count)
+            attr.expected_attach_type = expectedAttachType?.rawValue ?? 0
+            attr.prog_flags = flags
+            withUnsafeMutableBytes(of: &attr.prog_name) { raw in
+                cbpf_set_name(raw.baseAddress!.assumingMemoryBound(to: CChar.self), sanitised)
+            }
+            let result: Result<Int32, BPFError> = code.withUnsafeBytes { insns in
+                license.withCString { licenseC in
+                    log.withUnsafeMutableBytes { logBuffer in
+                        attr.insns = address(insns.baseAddress)
+                        attr.license = address(licenseC)
+                        if level > 0 {
+                            attr.log_level = level
+                            attr.log_size = UInt32(logBuffer.count)
+                            attr.log_buf = address(logBuffer.baseAddress)
+                        }
+                        return Result { () throws(BPFError) in try BPFSyscall.call(.progLoad, &attr) }
+                    }
+                }
+            }
+            let text = level > 0 ? logText(log) : nil
+            switch result {
+            case .success(let fd):
+                return KernelProgram(fd: BPFFileDescriptor(adopting: fd), type: type, name: sanitised, verifierLog: text)
+            case .failure(let error):
+                if error.errno == .ENOSPC, level > 0, logSize < maximumLogSize {
+                    let reported = Int(attr.log_true_size)
+                    logSize = min(maximumLogSize, max(logSize * 4, reported > logSize ? reported + 1 : 0))
+                    continue
+                }
+                if level == 0, error.errno != .EPERM, error.errno != .ENOSYS {
+                    // Load again, with the log, to say why.
+                    level = 1
+                    logSize = max(initialSize, 1)
+                    continue
+                }
+                var failure = error
+                failure.verifierLog = text
+                var subject = "program"
+                if !sanitised.isEmpty { subject += " \(sanitised)" }
+                subject += " (\(type), \(code.count) instructions)"
+                if let text, let summary = verifierSummary(text) {
+                    failure.message = "\(subject): \(failure.message): \(summary)"
+                } else {
+                    failure.message = "\(subject): \(failure.message)"
+                }
+                throw failure
+            }
+        }
+    }
+
+    /// The log's text up to its NUL.
+    static func logText(_ log: [UInt8]) -> String {
+        let end = log.firstIndex(of: 0) ?? log.count
+        return String(decoding: log[..<end], as: UTF8.self)
+    }
+
+    /// The verifier's reason: the last non-empty line that is not the processed-instructions tally.
+    static func verifierSummary(_ log: String) -> String? {
+        log.split(separator: "\n").reversed()
+            .first { !$0.hasPrefix("processed ") && !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+            .map(String.init)
+    }
+
+    /// Closes the program's fd now.
+    public func close() { fd.close() }
+
+    /// The outcome of `BPF_PROG_TEST_RUN`.
+    public struct TestRunResult: Sendable, Hashable {
+        /// The program's return value (r0, truncated to 32 bits by the kernel).
+        public var returnValue: UInt32
+        /// The packet after the run (XDP, TC, ...), as long as the kernel says it is.
+        public var dataOut: [UInt8]
+        /// The context after the run, when a context was passed.
+        public var contextOut: [UInt8]
+        /// Nanoseconds per run, averaged over `repeat` runs, as the kernel reports.
+        public var duration: UInt32
+    }
+
+    /// Runs the program in the kernel with `BPF_PROG_TEST_RUN` on `data` (a packet) and/or `context`.
+    /// `dataOutCapacity` bounds the output packet (programs may grow it); the default leaves 4 KiB room.
+    public func testRun(data: [UInt8] = [], context: [UInt8]? = nil, repeat count: UInt32 = 1, flags: UInt32 = 0,
+                        dataOutCapacity: Int? = nil) throws(BPFError) -> TestRunResult {
+        var dataOut = [UInt8](repeating: 0, count: data.isEmpty ? 0 : (dataOutCapacity ?? data.count + 4096))
+        var contextOut = [UInt8](repeating: 0, count: context?.count ?? 0)
+        var attr = cbpf_test_run_attr()
+        attr.prog_fd = try fd.checked(.progTestRun)
+        attr.repeat = count
+        attr.flags = flags
+        attr.data_size_in = UInt32(data.count)
+        attr.data_size_out = UInt32(dataOut.count)
+        attr.ctx_size_in = UInt32(context?.count ?? 0)
+        attr.ctx_size_out = UInt32(contextOut.count)
+        let result = data.withUnsafeBytes { dIn in
+            dataOut.withUnsafeMutableBytes { dOut in
+                withOptionalBytes(context) { cIn in
+                    contextOut.withUnsafeMutableBytes { cOut in
+                        if !data.isEmpty {
+                            attr.data_in = address(dIn.baseAddress)
+                            attr.data_out = address(dOut.baseAddress)
+                        }
+                        if context != nil {
+                            attr.ctx_in = address(cIn)
+                            attr.ctx_out = address(cOut.baseAddress)
+                        }
+                        return capture { () throws(BPFError) in try BPFSyscall.call(.progTestRun, &attr) }
+                    }
+                }
+            }
+        }
+        do { try result.get() } catch {
+            var failure = error
+            failure.message = "program \(name) (\(type)), \(data.count)-byte data\(context.map { ", \($0.count)-byte context" } ?? ""): " + failure.message
+            throw failure
+        }
+        return TestRunResult(returnValue: attr.retval,
+                             dataOut: Array(dataOut.prefix(Int(attr.data_size_out))),
+                             contextOut: Array(contextOut.prefix(Int(attr.ctx_size_out))),
+                             duration: attr.duration)
+    }
+}

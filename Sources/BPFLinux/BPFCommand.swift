@@ -1,3 +1,4 @@
+import BPFObject
 /// A `bpf(2)` command, with the kernel's `BPF_*` number.
 ///
 /// ```swift

@@ -1,3 +1,4 @@
+import BPFObject
 import CBPFLinuxSupport
 
 extension KernelMap {

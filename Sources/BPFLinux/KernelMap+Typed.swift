@@ -1,3 +1,4 @@
+import BPFObject
 extension KernelMap {
     private func bytes<T: BitwiseCopyable>(of value: T, size: Int, role: String, _ command: BPFCommand) throws(BPFError) -> [UInt8] {
         guard MemoryLayout<T>.size == size else {

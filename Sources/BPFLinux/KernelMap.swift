@@ -23,19 +23,8 @@ public final class KernelMap: Sendable {
     /// For per-CPU maps, the number of slots in a value from user space (the possible CPUs); else 1.
     public let cpuSlots: Int
 
-    /// `BPF_ANY`, `BPF_NOEXIST`, `BPF_EXIST`, `BPF_F_LOCK`.
-    public struct UpdateFlags: OptionSet, Sendable, Hashable {
-        public var rawValue: UInt64
-        public init(rawValue: UInt64) { self.rawValue = rawValue }
-        /// Create or replace.
-        public static let any: UpdateFlags = []
-        /// Only create (`EEXIST` when present).
-        public static let noExist = UpdateFlags(rawValue: 1)
-        /// Only replace (`ENOENT` when absent).
-        public static let exist = UpdateFlags(rawValue: 2)
-        /// Copy under the value's `bpf_spin_lock`.
-        public static let lock = UpdateFlags(rawValue: 4)
-    }
+    /// `BPF_ANY`, `BPF_NOEXIST`, `BPF_EXIST`, `BPF_F_LOCK`: the flags the runtime's maps take too.
+    public typealias UpdateFlags = MapUpdateFlags
 
     /// Map flags (`BPF_F_*`) commonly used at creation.
     public enum Flag {

@@ -104,3 +104,14 @@ public struct MapSpec: Hashable, Sendable {
         return false
     }
 }
+
+/// Map update flags (`BPF_ANY`, `BPF_NOEXIST`, `BPF_EXIST`, `BPF_F_LOCK`), the same for the Swift
+/// runtime's maps and the kernel's.
+public struct MapUpdateFlags: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+    public static let any: MapUpdateFlags = []
+    public static let noExist = MapUpdateFlags(rawValue: 1)
+    public static let exist = MapUpdateFlags(rawValue: 2)
+    public static let lock = MapUpdateFlags(rawValue: 4)
+}

@@ -1,3 +1,4 @@
+import BPFObject
 /// The map helpers: `bpf_map_lookup_elem`, `update_elem`, `delete_elem`, `push_elem`, `pop_elem`,
 /// `peek_elem` and `lookup_percpu_elem`, with the kernel's return conventions (a pointer or NULL,
 /// 0 or a negative errno).

@@ -36,13 +36,3 @@ public struct MapError: Error, Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { "\(code.name): \(message)" }
 }
-
-/// Update flags (`BPF_ANY`, `BPF_NOEXIST`, `BPF_EXIST`, `BPF_F_LOCK`).
-public struct MapUpdateFlags: OptionSet, Sendable, Hashable {
-    public let rawValue: UInt64
-    public init(rawValue: UInt64) { self.rawValue = rawValue }
-    public static let any: MapUpdateFlags = []
-    public static let noExist = MapUpdateFlags(rawValue: 1)
-    public static let exist = MapUpdateFlags(rawValue: 2)
-    public static let lock = MapUpdateFlags(rawValue: 4)
-}

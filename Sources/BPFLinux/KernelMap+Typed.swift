@@ -24,7 +24,7 @@ extension KernelMap {
     public func update<K: BitwiseCopyable, V: BitwiseCopyable>(key: K, value: V, flags: UpdateFlags = .any) throws(BPFError) {
         let k = try bytes(of: key, size: keySize, role: "key", .mapUpdateElem)
         var v = try bytes(of: value, size: valueSize, role: "value", .mapUpdateElem)
-        if Self.isPerCPU(type) { v = perCPUBytes(Array(repeating: v, count: cpuSlots)) }
+        if type.isPerCPU { v = perCPUBytes(Array(repeating: v, count: cpuSlots)) }
         try update(key: k, value: v, flags: flags)
     }
 

@@ -79,15 +79,7 @@ public final class KernelMap: Sendable {
         self.maxEntries = maxEntries
         self.flags = flags
         self.name = name
-        self.cpuSlots = Self.isPerCPU(type) ? try PossibleCPUs.count : 1
-    }
-
-    /// Whether values of `type` hold one slot per CPU from user space.
-    public static func isPerCPU(_ type: MapType) -> Bool {
-        switch type {
-        case .perCPUHash, .perCPUArray, .lruPerCPUHash, .perCPUCgroupStorage: true
-        default: false
-        }
+        self.cpuSlots = type.isPerCPU ? try PossibleCPUs.count : 1
     }
 
     /// A name the kernel accepts: letters, digits, `_` and `.`, at most 15 bytes.
@@ -102,7 +94,7 @@ public final class KernelMap: Sendable {
     /// The size of a value buffer from user space: `valueSize`, or for per-CPU maps
     /// `round_up(valueSize, 8) × possible CPUs`.
     public var userValueSize: Int {
-        cpuSlots == 1 && !Self.isPerCPU(type) ? valueSize : ((valueSize + 7) & ~7) * cpuSlots
+        cpuSlots == 1 && !type.isPerCPU ? valueSize : ((valueSize + 7) & ~7) * cpuSlots
     }
 
     /// Closes the map's fd now (the kernel frees the map once nothing else holds it).

@@ -6,6 +6,14 @@ public enum MapType: UInt32, Sendable, Hashable, CaseIterable {
     case skStorage, devmapHash, structOps, ringBuffer, inodeStorage, taskStorage, bloomFilter
     case userRingBuffer, cgrpStorage, arena
 
+    /// Whether values hold one 8-byte-aligned slot per CPU (as user space reads and writes them).
+    public var isPerCPU: Bool {
+        switch self {
+        case .perCPUHash, .perCPUArray, .lruPerCPUHash, .perCPUCgroupStorage: true
+        default: false
+        }
+    }
+
     /// The kernel's name, as bpftool prints it (`hash`, `percpu_array`, `ringbuf`, ...).
     public var kernelName: String {
         switch self {

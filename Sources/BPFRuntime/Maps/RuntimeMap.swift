@@ -295,10 +295,6 @@ public struct MapBatchError: Error, Hashable, Sendable, CustomStringConvertible 
     public var description: String { "after \(completed) entries: \(error)" }
 }
 
-extension MapType {
-    /// Whether values are per CPU.
-    public var isPerCPU: Bool { self == .perCPUHash || self == .perCPUArray || self == .lruPerCPUHash }
-}
 
 /// Live objects by id, as the kernel's idr of maps or programs: maps of maps and program arrays
 /// store ids, and inner map handles name them. Objects are held weakly and only once something asks

@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "BPFObject", targets: ["BPFObject"]),
         .library(name: "BPFRuntime", targets: ["BPFRuntime"]),
         .library(name: "BPFLinux", targets: ["BPFLinux"]),
+        .library(name: "SwiftBPF", targets: ["SwiftBPF"]),
         .executable(name: "swiftbpf", targets: ["swiftbpf"]),
     ],
     dependencies: [
@@ -27,22 +28,25 @@ let package = Package(
         .target(name: "BPFLinux", dependencies: ["BPFCore", "BPFObject", "CBPFLinuxSupport"]),
         // The bpf(2) call and our own `union bpf_attr` layouts (no kernel headers needed).
         .target(name: "CBPFLinuxSupport"),
+        // The public API: one object, loaded into the Swift runtime or the kernel, one maps/programs API.
+        .target(name: "SwiftBPF", dependencies: ["BPFCore", "BPFObject", "BPFRuntime", "BPFLinux"]),
         // The command-line tool.
         .executableTarget(
             name: "swiftbpf",
             dependencies: [
-                "BPFCore", "BPFRuntime",
+                "BPFCore", "BPFRuntime", "BPFLinux", "SwiftBPF",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // Release benchmarks: `swift run -c release swiftbpf-bench`.
-        .executableTarget(name: "swiftbpf-bench", dependencies: ["BPFCore", "BPFObject", "BPFRuntime"]),
+        .executableTarget(name: "swiftbpf-bench", dependencies: ["BPFCore", "BPFObject", "BPFRuntime", "BPFLinux"]),
         // Paths and helpers shared by the test targets.
         .target(name: "BPFTestSupport", path: "Tests/BPFTestSupport"),
         .testTarget(name: "BPFCoreTests", dependencies: ["BPFCore", "BPFTestSupport"]),
         .testTarget(name: "BPFObjectTests", dependencies: ["BPFCore", "BPFObject", "BPFTestSupport"]),
         .testTarget(name: "BPFRuntimeTests", dependencies: ["BPFCore", "BPFObject", "BPFRuntime", "BPFTestSupport"]),
-        .testTarget(name: "BPFLinuxTests", dependencies: ["BPFCore", "BPFObject", "BPFLinux"]),
+        .testTarget(name: "BPFLinuxTests", dependencies: ["BPFCore", "BPFObject", "BPFLinux", "BPFTestSupport"]),
+        .testTarget(name: "SwiftBPFTests", dependencies: ["SwiftBPF", "BPFLinux", "BPFRuntime", "BPFTestSupport"]),
         .testTarget(name: "SwiftBPFCommandTests", dependencies: ["swiftbpf", "BPFCore", "BPFTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -39,8 +39,10 @@ public final class KernelProgram: Sendable {
     /// kernel says ENOSPC, up to `maximumLogSize`.
     ///
     /// `lddw` instructions with src 1 (`BPF_PSEUDO_MAP_FD`) must already hold a map fd in `imm`.
+    /// `attachBTFID` is the vmlinux BTF id of the hook of a tracing or LSM program (fentry, fexit,
+    /// tp_btf, lsm): see `KernelBTF.functionID(named:)`.
     public static func load(type: ProgramType, instructions: [Instruction], license: String = "GPL",
-                            expectedAttachType: AttachType? = nil, name: String = "", flags: UInt32 = 0,
+                            expectedAttachType: AttachType? = nil, attachBTFID: UInt32 = 0, name: String = "", flags: UInt32 = 0,
                             logLevel: UInt32 = 0, logSize initialSize: Int = initialLogSize) throws(BPFError) -> KernelProgram {
         guard !instructions.isEmpty else { throw BPFError.invalidArgument("program \(name): no instructions", command: .progLoad) }
         let sanitised = KernelMap.sanitisedName(name)
@@ -54,6 +56,7 @@ public final class KernelProgram: Sendable {
             attr.insn_cnt = UInt32(code.count)
             attr.expected_attach_type = expectedAttachType?.rawValue ?? 0
             attr.prog_flags = flags
+            attr.attach_btf_id = attachBTFID
             withUnsafeMutableBytes(of: &attr.prog_name) { raw in
                 cbpf_set_name(raw.baseAddress!.assumingMemoryBound(to: CChar.self), sanitised)
             }

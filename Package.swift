@@ -31,7 +31,7 @@ let package = Package(
         .executableTarget(
             name: "swiftbpf",
             dependencies: [
-                "BPFCore", "BPFRuntime",
+                "BPFCore", "BPFObject", "BPFRuntime", "BPFLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

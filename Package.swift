@@ -43,7 +43,7 @@ let package = Package(
         .testTarget(name: "BPFObjectTests", dependencies: ["BPFCore", "BPFObject", "BPFTestSupport"]),
         .testTarget(name: "BPFRuntimeTests", dependencies: ["BPFCore", "BPFObject", "BPFRuntime", "BPFTestSupport"]),
         .testTarget(name: "BPFLinuxTests", dependencies: ["BPFCore", "BPFObject", "BPFLinux"]),
-        .testTarget(name: "SwiftBPFCommandTests", dependencies: ["swiftbpf", "BPFCore", "BPFTestSupport"]),
+        .testTarget(name: "SwiftBPFCommandTests", dependencies: ["swiftbpf", "BPFCore", "BPFObject", "BPFLinux", "BPFTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

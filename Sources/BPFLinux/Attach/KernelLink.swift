@@ -57,12 +57,16 @@ public final class KernelLink: Sendable, CustomStringConvertible {
     }
 
     /// Detaches the program even if the link is pinned or held elsewhere (`BPF_LINK_DETACH`), then closes.
+    /// Supported by XDP, tcx, cgroup, netns, netfilter and struct_ops links; others throw EOPNOTSUPP.
     public func detach() throws(BPFError) {
         if kind == .bpfLink, let fd {
             var attr = cbpf_link_detach_attr()
             attr.link_fd = try fd.checked(.linkDetach)
             do { try BPFSyscall.call(.linkDetach, &attr) } catch {
                 var failure = error
+                if error.errno == .EOPNOTSUPP {
+                    failure.message = "this kind of link cannot be force-detached (raw tracepoint, perf and tracing links); close() drops this reference and unpinning drops a pin"
+                }
                 failure.message = "link \(target): " + failure.message
                 throw failure
             }

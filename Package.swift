@@ -34,7 +34,7 @@ let package = Package(
         .executableTarget(
             name: "swiftbpf",
             dependencies: [
-                "BPFCore", "BPFRuntime", "BPFLinux", "SwiftBPF",
+                "BPFCore", "BPFObject", "BPFRuntime", "BPFLinux", "SwiftBPF",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -47,7 +47,7 @@ let package = Package(
         .testTarget(name: "BPFRuntimeTests", dependencies: ["BPFCore", "BPFObject", "BPFRuntime", "BPFTestSupport"]),
         .testTarget(name: "BPFLinuxTests", dependencies: ["BPFCore", "BPFObject", "BPFLinux", "BPFTestSupport"]),
         .testTarget(name: "SwiftBPFTests", dependencies: ["SwiftBPF", "BPFLinux", "BPFRuntime", "BPFTestSupport"]),
-        .testTarget(name: "SwiftBPFCommandTests", dependencies: ["swiftbpf", "BPFCore", "BPFLinux", "BPFTestSupport"]),
+        .testTarget(name: "SwiftBPFCommandTests", dependencies: ["swiftbpf", "BPFCore", "BPFObject", "BPFLinux", "BPFTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,4 +1,4 @@
-// Release benchmarks: `swift run -c release swiftbpf-bench [interpreter]`.
+// Release benchmarks: `swift run -c release swiftbpf-bench [interpreter | maps | verify]`.
 //
 // The interpreter benchmark runs loops that stress one kind of instruction each and reports the
 // cost per executed eBPF instruction, beside the same loop written in Swift and compiled natively
@@ -265,6 +265,8 @@ case "interpreter":
     try interpreterBenchmark()
 case "maps":
     try mapsBenchmark()
+case "verify":
+    try verifierBenchmark()
 default:
-    print("usage: swiftbpf-bench [interpreter | maps]")
+    print("usage: swiftbpf-bench [interpreter | maps | verify]")
 }

@@ -27,8 +27,10 @@ public final class LoadedObject: Sendable {
 
     /// Loads `object`. `kconfig` supplies `.kconfig` extern values by name (little-endian bytes);
     /// `programs`, when given, limits loading to the programs with these names.
+    ///
+    /// `engine` chooses what runs the programs: the JIT by default on x86-64, else the interpreter.
     public init(_ object: ObjectFile, kconfig: [String: [UInt8]] = [:], extraHelpers: [Helper] = [],
-                programs only: Set<String>? = nil) throws(LoadError) {
+                programs only: Set<String>? = nil, engine: ExecutionEngine = .default) throws(LoadError) {
         self.object = object
         // A map type the runtime lacks fails the load only when a loaded program uses the map.
         let used = Set(object.programs.filter { only?.contains($0.name) ?? true }.flatMap { program in
@@ -76,7 +78,7 @@ public final class LoadedObject: Sendable {
         var programs: [String: LoadedProgram] = [:]
         let regions = maps.flatMap(\.regions)
         for spec in object.programs where wanted?.contains(spec.name) ?? true {
-            programs[spec.name] = try LoadedProgram(spec: spec, maps: maps, helpers: helpers, regions: regions)
+            programs[spec.name] = try LoadedProgram(spec: spec, maps: maps, helpers: helpers, regions: regions, engine: engine)
         }
         self.programs = programs
         for map in maps where map.spec.type == .programArray {
@@ -108,6 +110,10 @@ public final class LoadedObject: Sendable {
 public final class LoadedProgram: Sendable {
     public let spec: ProgramSpec
     public let interpreter: Interpreter
+    /// The engine that runs the program's test runs.
+    public let engine: ExecutionEngine
+    /// The compiled program when the engine is the JIT.
+    public let jit: JITProgram?
     /// A process-wide unique id, as the kernel gives each program (what program arrays store).
     /// Reading it makes the program findable by id.
     public var id: UInt32 {
@@ -118,8 +124,10 @@ public final class LoadedProgram: Sendable {
     /// The maps the program's map references name, in the object's order.
     public let maps: [RuntimeMap]
 
-    init(spec: ProgramSpec, maps: [RuntimeMap], helpers: HelperRegistry, regions: [MemoryRegion]) throws(LoadError) {
+    init(spec: ProgramSpec, maps: [RuntimeMap], helpers: HelperRegistry, regions: [MemoryRegion],
+         engine: ExecutionEngine = .default, provenAccesses: [Bool]? = nil) throws(LoadError) {
         self.spec = spec
+        self.engine = engine
         self.maps = maps
         rawID = IDRegistry<LoadedProgram>.programs.nextID()
         var instructions = spec.instructions
@@ -159,6 +167,7 @@ public final class LoadedProgram: Sendable {
         do {
             let program = try Program(validating: instructions)
             interpreter = try Interpreter(program: program, helpers: helpers, permanentRegions: regions)
+            jit = engine == .jit ? try JITProgram(interpreter: interpreter, provenAccesses: provenAccesses, maps: maps) : nil
         } catch let error as DecodeError {
             throw LoadError(place: place(error.index), message: error.message)
         } catch let error as RuntimeError {

@@ -1,4 +1,4 @@
-// Release benchmarks: `swift run -c release swiftbpf-bench [interpreter]`.
+// Release benchmarks: `swift run -c release swiftbpf-bench [interpreter | maps | jit]`.
 //
 // The interpreter benchmark runs loops that stress one kind of instruction each and reports the
 // cost per executed eBPF instruction, beside the same loop written in Swift and compiled natively
@@ -188,7 +188,7 @@ func fmt(_ v: Double, _ digits: Int = 2) -> String {
         print("cannot read \(path) (rebuild it with Benchmarks/bpf/build.sh)")
         return
     }
-    let loaded = try LoadedObject(try ObjectFile(bytes: [UInt8](data)))
+    let loaded = try LoadedObject(try ObjectFile(bytes: [UInt8](data)), engine: .interpreter)
     for key: UInt32 in 0..<16 { try loaded.map(named: "bench_hash")!.update(key: key, value: UInt64(key)) }
     let packet = [UInt8](repeating: 0, count: 64)
     let operations = 256.0
@@ -220,6 +220,8 @@ case "interpreter":
     try interpreterBenchmark()
 case "maps":
     try mapsBenchmark()
+case "jit":
+    try jitBenchmark()
 default:
-    print("usage: swiftbpf-bench [interpreter | maps]")
+    print("usage: swiftbpf-bench [interpreter | maps | jit]")
 }

@@ -13,7 +13,10 @@ import BPFCore
 struct JITCompiler {
     let slots: [Instruction]
     let proven: [Bool]?
+    /// Array maps whose lookups are inlined, by the handle a `lddw` loads (nil: no inlining).
+    let arrays: [UInt64: JITArrayMap]
     var asm: X86Assembler
+    private var jumpTargets = Set<Int>()
     private var labels: [X86Label] = []
     private var functionEntries: [Int: X86Label] = [:]
     private var stubs: [(label: X86Label, pc: Int, resume: X86Label)] = []
@@ -30,9 +33,10 @@ struct JITCompiler {
     static let scratch = X86Reg.r11
     static let scratch2 = X86Reg.r10
 
-    init(slots: [Instruction], proven: [Bool]?, listing: Bool) {
+    init(slots: [Instruction], proven: [Bool]?, arrays: [UInt64: JITArrayMap] = [:], listing: Bool) {
         self.slots = slots
         self.proven = proven
+        self.arrays = arrays
         self.asm = X86Assembler(listing: listing)
     }
 
@@ -57,6 +61,9 @@ struct JITCompiler {
             if ins.opcode == 0x85 && ins.src == 1 {
                 let target = i + 1 + Int(ins.imm)
                 if functionEntries[target] == nil { functionEntries[target] = asm.newLabel() }
+                jumpTargets.insert(target)
+            } else if cls == 5 || cls == 6, ins.opcode != 0x85, ins.opcode != 0x8d, ins.opcode != 0x95 {
+                jumpTargets.insert(i + 1 + (ins.opcode == 0x06 ? Int(ins.imm) : Int(ins.offset)))
             }
             // r10 used other than as the base of a load or store makes every frame fully addressable.
             switch cls {
@@ -362,6 +369,9 @@ struct JITCompiler {
                 asm.jcc(.b, stub(pc: pc, resume: after))
                 asm.call(functionEntries[target]!)
                 asm.bind(after)
+            } else if ins.imm == 1, pc >= 2, slots[pc - 2].opcode == 0x18, slots[pc - 2].dst == 1, !jumpTargets.contains(pc),
+                      let array = arrays[UInt64(UInt32(bitPattern: slots[pc - 2].imm)) | UInt64(UInt32(bitPattern: slots[pc - 1].imm)) << 32] {
+                emitInlineArrayLookup(array, pc: pc)
             } else {
                 emitHelperCall(pc: pc)
             }
@@ -448,20 +458,7 @@ struct JITCompiler {
                 asm.alu(.cmp, Self.scratch2, frame(JITFrame.virtualLength))
                 asm.jcc(.b, slow)
             }
-            if !isProven {
-                let table = write ? JITFrame.storeRegions : JITFrame.loadRegions
-                let ok = asm.newLabel()
-                for i in 0..<JITFrame.regionCount {
-                    let entry = table + Int32(i) * JITFrame.regionEntryBytes
-                    let last = i == JITFrame.regionCount - 1
-                    let next = last ? slow : asm.newLabel()
-                    asm.alu(.cmp, Self.scratch, frame(entry))
-                    asm.jcc(.b, next)
-                    asm.alu(.cmp, Self.scratch, frame(entry + JITFrame.limitOffset(size: size)))
-                    if last { asm.jcc(.a, slow) } else { asm.jcc(.be, ok); asm.bind(next) }
-                }
-                asm.bind(ok)
-            }
+            if !isProven { emitRegionCheck(size: size, write: write, slow: slow) }
             if isAtomic {
                 asm.test(false, Self.scratch, imm: Int32(size - 1))
                 asm.jcc(.ne, slow)
@@ -477,6 +474,47 @@ struct JITCompiler {
             if isAtomic { emitAtomic(ins, w: size == 8, address: address, s: s) } else { asm.store(address, s, bits: bits) }
         }
         asm.bind(resume)
+    }
+
+    /// Falls through when the `size` bytes at r11 lie in the packet, the input or the stack;
+    /// jumps to `slow` otherwise.
+    private mutating func emitRegionCheck(size: Int, write: Bool, slow: X86Label) {
+        let table = write ? JITFrame.storeRegions : JITFrame.loadRegions
+        let ok = asm.newLabel()
+        for i in 0..<JITFrame.regionCount {
+            let entry = table + Int32(i) * JITFrame.regionEntryBytes
+            let last = i == JITFrame.regionCount - 1
+            let next = last ? slow : asm.newLabel()
+            asm.alu(.cmp, Self.scratch, frame(entry))
+            asm.jcc(.b, next)
+            asm.alu(.cmp, Self.scratch, frame(entry + JITFrame.limitOffset(size: size)))
+            if last { asm.jcc(.a, slow) } else { asm.jcc(.be, ok); asm.bind(next) }
+        }
+        asm.bind(ok)
+    }
+
+    /// `bpf_map_lookup_elem` of an array map named by the `lddw r1` just before the call:
+    /// r0 = the value's address, or 0 past the end. A key the inline check cannot read takes the
+    /// full helper call in Swift.
+    private mutating func emitInlineArrayLookup(_ array: JITArrayMap, pc: Int) {
+        let after = asm.newLabel(), null = asm.newLabel()
+        let slow = stub(pc: pc, resume: after)
+        asm.mov(true, Self.scratch, reg(2))
+        emitRegionCheck(size: 4, write: false, slow: slow)
+        asm.load(Self.scratch, X86Mem(base: Self.scratch), bits: 32)
+        asm.alu(.cmp, false, Self.scratch, imm: Int32(bitPattern: array.maxEntries))
+        asm.jcc(.ae, null)
+        if array.stride & (array.stride - 1) == 0 {
+            if array.stride > 1 { asm.shift(.shl, true, Self.scratch, imm: UInt8(array.stride.trailingZeroBitCount)) }
+        } else {
+            asm.imul(true, Self.scratch, Self.scratch, imm: Int32(array.stride))
+        }
+        asm.movImm(.rax, array.valueBase)
+        asm.alu(.add, true, .rax, Self.scratch)
+        asm.jmp(after)
+        asm.bind(null)
+        asm.movImm(.rax, 0)
+        asm.bind(after)
     }
 
     private mutating func emitAtomic(_ ins: Instruction, w: Bool, address m: X86Mem, s: X86Reg) {
@@ -510,4 +548,11 @@ struct JITCompiler {
             asm.mov(w, s, Self.scratch2)
         }
     }
+}
+
+/// What the JIT needs to inline lookups of one array map.
+struct JITArrayMap: Sendable {
+    var valueBase: UInt64
+    var maxEntries: UInt32
+    var stride: Int
 }

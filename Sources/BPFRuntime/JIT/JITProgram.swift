@@ -32,6 +32,22 @@ public enum ExecutionEngine: String, Sendable, CaseIterable {
 public final class JITProgram: Sendable {
     /// The interpreter the program was prepared by (its helpers, options and regions apply).
     public let interpreter: Interpreter
+    /// The verifier's proofs the code was compiled with.
+    public let provenAccesses: [Bool]?
+    let arrays: [UInt64: JITArrayMap]
+
+    /// Array maps (not per-CPU) by their handle, when helper 1 is the kernel's map lookup.
+    static func inlinableArrays(_ maps: [RuntimeMap], helpers: HelperRegistry) -> [UInt64: JITArrayMap] {
+        guard helpers[1]?.name == "bpf_map_lookup_elem" else { return [:] }
+        var arrays: [UInt64: JITArrayMap] = [:]
+        for (i, map) in maps.enumerated() {
+            guard let array = map as? ArrayMap, !array.perCPU, array.spec.maxEntries > 0 else { continue }
+            arrays[RunEnvironment.mapHandleBase + UInt64(i)] = JITArrayMap(
+                valueBase: UInt64(UInt(bitPattern: array.valueBase)), maxEntries: UInt32(truncatingIfNeeded: array.spec.maxEntries),
+                stride: array.entryStride)
+        }
+        return arrays
+    }
     let code: JITCode
 
     /// Whether this machine can run JIT code (x86-64).
@@ -45,17 +61,20 @@ public final class JITProgram: Sendable {
 
     /// Compiles the interpreter's program. `provenAccesses`, one flag per instruction slot, marks the
     /// loads, stores and atomics the verifier proved inside their regions; they run unchecked.
-    public init(interpreter: Interpreter, provenAccesses: [Bool]? = nil, listing: Bool = false) throws(RuntimeError) {
+    public convenience init(interpreter: Interpreter, provenAccesses: [Bool]? = nil) throws(RuntimeError) {
+        try self.init(interpreter: interpreter, provenAccesses: provenAccesses, maps: [])
+    }
+
+    /// Compiles with the program's maps known, so lookups of plain array maps are inlined.
+    init(interpreter: Interpreter, provenAccesses: [Bool]?, maps: [RuntimeMap]) throws(RuntimeError) {
         guard Self.isSupported else { throw .unsupported(pc: 0, message: "the JIT generates x86-64 code; this machine is not x86-64") }
         if let provenAccesses, provenAccesses.count != interpreter.program.instructions.count {
             throw .unsupported(pc: 0, message: "provenAccesses has \(provenAccesses.count) entries for \(interpreter.program.instructions.count) instruction slots")
         }
         self.interpreter = interpreter
-        if listing {
-            code = try JITCode(slots: Array(interpreter.slots.dropLast()), proven: provenAccesses, listing: true)
-        } else {
-            code = try interpreter.jitCache.code(for: interpreter, proven: provenAccesses)
-        }
+        self.provenAccesses = provenAccesses
+        arrays = Self.inlinableArrays(maps, helpers: interpreter.helpers)
+        code = try interpreter.jitCache.code(for: interpreter, proven: provenAccesses, arrays: arrays)
     }
 
     /// Prepares and compiles a program (see ``Interpreter/init(program:helpers:options:permanentRegions:)``).
@@ -67,6 +86,38 @@ public final class JITProgram: Sendable {
 
     /// The generated machine code.
     public var machineCode: [UInt8] { code.bytes }
+
+    /// The x86-64 code interleaved with the eBPF instructions it was generated from: each eBPF
+    /// instruction (in `syntax`), then its machine code as offset, bytes and Intel-syntax text;
+    /// the entry sequence comes first and the out-of-line code (slow paths, the call into Swift) last.
+    public func annotatedDisassembly(syntax: Disassembler.Syntax = .llvm) throws(RuntimeError) -> String {
+        let listed = try JITCode(slots: Array(interpreter.slots.dropLast()), proven: provenAccesses, arrays: arrays, listing: true)
+        let listing = listed.listing ?? []
+        let bytes = listed.bytes
+        let instructions = interpreter.program.instructions
+        let disassembler = Disassembler(syntax: syntax)
+        var starts: [(offset: Int, pc: Int)] = []
+        for (pc, offset) in listed.pcOffsets.enumerated() where offset >= 0 { starts.append((offset, pc)) }
+        var out = "; entry: save the host's registers, load r0-r10 from the run's frame, call the program\n"
+        var next = 0
+        for (index, item) in listing.enumerated() {
+            while next < starts.count && starts[next].offset <= item.offset {
+                let pc = starts[next].pc
+                if pc < instructions.count {
+                    out += String(repeating: " ", count: max(0, 5 - String(pc).count)) + "\(pc): " + disassembler.instruction(at: pc, in: instructions) + "\n"
+                } else {
+                    out += "; after the last instruction: running off the end, the epilogue, the out-of-line code\n"
+                }
+                next += 1
+            }
+            let end = index + 1 < listing.count ? listing[index + 1].offset : bytes.count
+            let hex = bytes[item.offset..<end].map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined(separator: " ")
+            var offset = String(item.offset, radix: 16)
+            offset = String(repeating: "0", count: max(0, 4 - offset.count)) + offset
+            out += "        \(offset):  \(hex.padding(30))  \(item.text)\n"
+        }
+        return out
+    }
 
     /// Runs over raw memory the bpf_conformance way: r1 points at the memory, r2 holds its length.
     public func run(memory: inout [UInt8]) throws(RuntimeError) -> ExecutionResult {
@@ -154,4 +205,8 @@ public final class JITProgram: Sendable {
         }
         return try outcome.get()
     }
+}
+
+extension String {
+    fileprivate func padding(_ width: Int) -> String { self + String(repeating: " ", count: max(0, width - count)) }
 }

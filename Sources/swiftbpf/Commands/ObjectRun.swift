@@ -15,7 +15,10 @@ struct ObjectRunOptions: ParsableArguments {
     @Option(help: "Run each input this many times (for timing).") var `repeat`: Int = 1
     @Option(help: "With --pcap: write the packets of each verdict to DIR/<VERDICT>.pcap.") var writeVerdicts: String?
     @Option(parsing: .upToNextOption, help: "A .kconfig value, NAME=NUMBER (e.g. LINUX_KERNEL_VERSION=394240).") var kconfig: [String] = []
+    @Option(help: "What runs the program: jit (the default on x86-64) or interpreter.") var engine: ExecutionEngine = .default
 }
+
+extension ExecutionEngine: ExpressibleByArgument {}
 
 /// `swiftbpf run OBJ.o ...`: a test run of one program of an object in the Swift runtime.
 struct ObjectRun {
@@ -65,7 +68,7 @@ struct ObjectRun {
             kconfig[String(parts[0])] = withUnsafeBytes(of: value.littleEndian) { Array($0) }
         }
         let loaded: LoadedObject
-        do { loaded = try LoadedObject(object, kconfig: kconfig, programs: [spec.name]) } catch { throw CLIError("\(path): \(error)") }
+        do { loaded = try LoadedObject(object, kconfig: kconfig, programs: [spec.name], engine: options.engine) } catch { throw CLIError("\(path): \(error)") }
         let program = loaded.program(named: spec.name)!
         let context = try options.ctxFile.map(read)
 

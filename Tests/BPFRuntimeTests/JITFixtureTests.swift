@@ -31,7 +31,8 @@ struct JITFixtureTests {
 
     static func mapContents(_ object: LoadedObject) -> [String: [[UInt8]]] {
         var contents: [String: [[UInt8]]] = [:]
-        for map in object.maps {
+        // Program arrays and maps of maps hold ids, which differ between the two loads.
+        for map in object.maps where ![.programArray, .arrayOfMaps, .hashOfMaps].contains(map.spec.type) {
             contents[map.spec.name] = map.entries().map { $0.key + [0xff] + $0.value }.sorted { $0.lexicographicallyPrecedes($1) }
         }
         return contents

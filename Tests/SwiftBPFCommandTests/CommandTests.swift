@@ -146,6 +146,19 @@ struct ConformancePluginTests {
         #expect(empty.status != 0)
     }
 
+    @Test("disasm --jited interleaves the eBPF instructions with the x86-64 code, for bytecode and objects")
+    func jitedDisassembly() throws {
+        let text = try SwiftBPFTool.run(["disasm", "Examples/asm/checksum.s", "--jited"])
+        #expect(text.status == 0)
+        #expect(text.stdout.contains("    0: r0 = 0"))
+        #expect(text.stdout.contains("xor eax, eax"))
+        #expect(text.stdout.contains("ret"))
+        let object = try SwiftBPFTool.run(["disasm", "Examples/xdp-counter/xdp_counter.o", "--jited", "--program", "xdp_counter"])
+        #expect(object.status == 0, "\(object.stdout) \(object.stderr)")
+        #expect(object.stdout.contains("xdp_counter (xdp):"))
+        #expect(object.stdout.contains("call r11"))
+    }
+
     @Test("--jit runs the program through the JIT")
     func jitOption() throws {
         let program = try Assembler().assembleProgram("ldxb %r0, [%r1+2]\nadd %r0, 1\nexit").instructions

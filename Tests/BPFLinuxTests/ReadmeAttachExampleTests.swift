@@ -69,10 +69,10 @@ struct ReadmeAttachExampleTests {
             jeq %r0, 0, drop
             mov %r1, 1
             lock add [%r0+0], %r1
-        drop:
+            drop:
             mov %r0, 1                    # XDP_DROP
             exit
-        pass:
+            pass:
             mov %r0, 2                    # XDP_PASS
             exit
             """), expectedAttachType: .xdp, name: "xdp_drop_udp")

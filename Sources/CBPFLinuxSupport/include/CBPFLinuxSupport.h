@@ -16,6 +16,8 @@
 #include <sys/vfs.h>
 #endif
 
+#include "cbpf_loader.h"
+
 #define CBPF_ALIGNED_U64 uint64_t __attribute__((aligned(8)))
 
 /// BPF_MAP_CREATE.

@@ -2,6 +2,7 @@ import ArgumentParser
 import BPFObject
 import BPFRuntime
 import Foundation
+import SwiftBPF
 
 /// `swiftbpf map ...`: maps.
 struct MapCommand: ParsableCommand {
@@ -41,18 +42,18 @@ struct MapDumpCommand: ParsableCommand {
         guard let file else { throw ValidationError("give an object file, a kernel map id, or --id ID") }
         guard ObjectRun.isELF(path: file) else { throw CLIError("\(file) is not an ELF object") }
         let runner = ObjectRun(path: file, options: input, json: json)
-        let loaded: LoadedObject
+        let loaded: BPFCollection
         if runner.hasInput {
             loaded = try runner.run(quiet: true)
         } else {
             let object: ObjectFile
             do { object = try ObjectFile(bytes: try runner.read(file)) } catch let error as ObjectError { throw CLIError("\(file): \(error)") }
-            do { loaded = try LoadedObject(object, programs: []) } catch { throw CLIError("\(file): \(error)") }
+            do { loaded = try BPFCollection(object, backend: input.backend, programs: []) } catch { throw CLIError("\(file): \(error)") }
         }
         if let map, loaded.map(named: map) == nil {
             throw CLIError("\(file): no map '\(map)' (maps: \(loaded.maps.map(\.spec.name).joined(separator: ", ")))")
         }
-        let dump = MapDump(loaded: loaded)
+        let dump = MapDump(collection: loaded)
         if json {
             print(dump.json(only: map))
         } else {

@@ -83,8 +83,7 @@ struct KernelMapTypeTests {
 
     /// A cgroup v2 mount (cgroup arrays hold cgroup v2 fds), or nil.
     static let cgroup2: String? = {
-        let mounts = (try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? ""
-        let path = mounts.split(separator: "\n").map { $0.split(separator: " ") }.first { $0.count > 2 && $0[2] == "cgroup2" }.map { String($0[1]) }
+        let path = Cgroup.unifiedMountPoint()
         if path == nil { print("BPFLinuxTests: skipping the cgroup array test: no cgroup v2 mount") }
         return path
     }()

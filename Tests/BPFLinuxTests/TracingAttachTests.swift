@@ -244,3 +244,64 @@ struct TracingAttachTests {
         #expect(throws: BPFError.self) { try link.info() }
     }
 }
+
+/// trace_pipe lines from bpf_trace_printk. Skipped with the reason printed where bpf() is not usable.
+@Suite(.enabled(if: Kernel.available, "bpf() is not usable here (needs Linux and root or CAP_BPF)"))
+struct TracePipeTests {
+    @Test func printkLinesArrive() async throws {
+        guard case .success = TracedChild.binary else { return skipped("trace_pipe test", "\(TracedChild.binary)") }
+        let map = try pidCounterMap("printk_pid")
+        // If the tgid is the child's, bpf_trace_printk("swiftbpf-printk\n").
+        let marker = Array("swiftbpf-printk\n\0".utf8)
+        var stores = ""
+        for (i, chunk) in stride(from: 0, to: marker.count, by: 8).enumerated() {
+            let bytes = (0..<8).map { chunk + $0 < marker.count ? UInt64(marker[chunk + $0]) : 0 }
+            let value = bytes.enumerated().reduce(UInt64(0)) { $0 | $1.element << (8 * UInt64($1.offset)) }
+            stores += "lddw %r1, 0x\(String(value, radix: 16))\nstxdw [%r10-\(32 - 8 * i)], %r1\n"
+        }
+        let program = try KernelProgram.load(type: .tracepoint, instructions: assemble("""
+            mov %r2, 0
+            stxw [%r10-36], %r2
+            lddw %r1, MAP0
+            mov %r2, %r10
+            add %r2, -36
+            call 1
+            jeq %r0, 0, out
+            ldxdw %r6, [%r0]
+            call 14
+            rsh %r0, 32
+            jne %r0, %r6, out
+            \(stores)
+            mov %r1, %r10
+            add %r1, -32
+            mov %r2, \(marker.count)
+            call 6
+            out:
+            mov %r0, 0
+            exit
+            """, maps: [map]), name: "tp_printk")
+        let link = try program.attachTracepoint(category: "syscalls", name: "sys_enter_getppid")
+        let lines = try TraceFS.tracePipeLines()
+        let child = try TracedChild.Running(iterations: 3)
+        try map.update(key: UInt32(0), value: UInt64(child.pid))
+        try child.go()
+        #expect(child.wait().status == 0)
+        let consumer = Task {
+            var seen = 0
+            for try await line in lines where line.contains("swiftbpf-printk") {
+                seen += 1
+                if seen == 3 { break }
+            }
+            return seen
+        }
+        // Fails (instead of hanging) if the lines never come.
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(10))
+            consumer.cancel()
+        }
+        let seen = try await consumer.value
+        watchdog.cancel()
+        #expect(seen == 3)
+        link.close()
+    }
+}

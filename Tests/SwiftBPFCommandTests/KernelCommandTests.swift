@@ -4,7 +4,6 @@ import BPFObject
 import Foundation
 import Testing
 
-/// Whether this process can use bpf(); printed once when not.
 /// `swiftbpf prog`, `map list`/`map dump ID`, `link list` and `attach` against the running kernel.
 @Suite("swiftbpf kernel commands", .enabled(if: KernelForCommands.available, "bpf() is not usable here (needs Linux and root)"))
 struct KernelCommandTests {

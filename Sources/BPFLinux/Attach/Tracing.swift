@@ -1,17 +1,15 @@
 import BPFObject
 import CBPFLinuxSupport
-import Foundation
 
-/// The BTF ids of attach targets in the running kernel's BTF (/sys/kernel/btf/vmlinux).
-///
-/// ```swift
-/// let id = try KernelBTF.attachID(for: .traceFentry, target: "do_unlinkat")
-/// let program = try KernelProgram.load(type: .tracing, instructions: code, expectedAttachType: .traceFentry,
-///                                      attachBTFID: id, name: "on_unlink")
-/// let link = try program.attachTracing()
-/// ```
 extension KernelBTF {
-    /// The BTF id of the function `name` (a `FUNC`).
+    /// The BTF id of the function `name` (a `FUNC`) in the running kernel's BTF.
+    ///
+    /// ```swift
+    /// let id = try KernelBTF.attachID(for: .traceFentry, target: "do_unlinkat")
+    /// let program = try KernelProgram.load(type: .tracing, instructions: code, expectedAttachType: .traceFentry,
+    ///                                      attachBTFID: id, name: "on_unlink")
+    /// let link = try program.attachTracing()
+    /// ```
     public static func functionID(named name: String) throws(BPFError) -> UInt32 {
         guard let id = try vmlinux.typeID(named: name, kind: .function) else {
             throw BPFError(command: nil, errno: .ENOENT, message: "no function '\(name)' in \(vmlinuxPath) (not in vmlinux, or in a module)")
@@ -19,25 +17,28 @@ extension KernelBTF {
         return UInt32(id)
     }
 
-    /// The BTF id a program of `attachType` needs at load for `target`: the function of
-    /// fentry/fexit/fmod_ret, `bpf_lsm_HOOK` of lsm, the `btf_trace_NAME` typedef of tp_btf,
-    /// `bpf_iter_NAME` of iterators.
-    public static func attachID(for attachType: AttachType, target: String) throws(BPFError) -> UInt32 {
+    /// What the hook `target` of a program with `attachType` is called in the kernel's BTF: the
+    /// function of fentry/fexit/fmod_ret, `bpf_lsm_HOOK` of lsm, the `btf_trace_NAME` typedef of
+    /// tp_btf, `bpf_iter_NAME` of iterators; nil for other attach types.
+    public static func attachTargetName(for attachType: AttachType, target: String) -> (name: String, kind: BTFKind)? {
         switch attachType {
-        case .traceFentry, .traceFexit, .modifyReturn:
-            return try functionID(named: target)
-        case .lsmMac, .lsmCgroup:
-            return try functionID(named: "bpf_lsm_" + target)
-        case .traceIter:
-            return try functionID(named: "bpf_iter_" + target)
-        case .traceRawTp:
-            guard let id = try vmlinux.typeID(named: "btf_trace_" + target, kind: .typedef) else {
-                throw BPFError(command: nil, errno: .ENOENT, message: "no BTF tracepoint 'btf_trace_\(target)' in \(vmlinuxPath)")
-            }
-            return UInt32(id)
-        default:
+        case .traceFentry, .traceFexit, .modifyReturn: (target, .function)
+        case .traceRawTp: ("btf_trace_" + target, .typedef)
+        case .lsmMac, .lsmCgroup: ("bpf_lsm_" + target, .function)
+        case .traceIter: ("bpf_iter_" + target, .function)
+        default: nil
+        }
+    }
+
+    /// The BTF id a program of `attachType` needs at load (`attachBTFID`) for the hook `target`.
+    public static func attachID(for attachType: AttachType, target: String) throws(BPFError) -> UInt32 {
+        guard let (name, kind) = attachTargetName(for: attachType, target: target) else {
             throw BPFError.invalidArgument("attach type \(attachType) takes no BTF target")
         }
+        guard let id = try vmlinux.typeID(named: name, kind: kind) else {
+            throw BPFError(command: nil, errno: .ENOENT, message: "no \(kind) '\(name)' in \(vmlinuxPath) (not in vmlinux, or in a module)")
+        }
+        return UInt32(id)
     }
 }
 

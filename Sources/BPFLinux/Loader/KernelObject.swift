@@ -323,13 +323,7 @@ public final class KernelObject: Sendable {
     /// What a tracing, LSM or iterator program's attach target is called in the kernel's BTF.
     static func attachBTFName(_ spec: ProgramSpec) -> (name: String, kind: BTFKind)? {
         guard let attach = spec.attachType, !spec.attachTarget.isEmpty else { return nil }
-        switch attach {
-        case .traceFentry, .traceFexit, .modifyReturn: return (spec.attachTarget, .function)
-        case .traceRawTp: return ("btf_trace_" + spec.attachTarget, .typedef)
-        case .lsmMac, .lsmCgroup: return ("bpf_lsm_" + spec.attachTarget, .function)
-        case .traceIter: return ("bpf_iter_" + spec.attachTarget, .function)
-        default: return nil
-        }
+        return KernelBTF.attachTargetName(for: attach, target: spec.attachTarget)
     }
 
     /// Fills the `.kconfig` value: each extern from `overrides`, else from the running kernel.

@@ -114,6 +114,21 @@ static inline void cbpf_eventfd_drain(int fd) {
 #endif
 }
 
+/// poll(fd, POLLIN, timeout_ms): >0 when readable, 0 on timeout, -errno.
+static inline int cbpf_poll_readable(int fd, int timeout_ms) {
+#if defined(__linux__)
+    struct pollfd p;
+    p.fd = fd;
+    p.events = POLLIN;
+    p.revents = 0;
+    int r = poll(&p, 1, timeout_ms);
+    return r < 0 ? -errno : r;
+#else
+    (void)fd; (void)timeout_ms;
+    return -ENOSYS;
+#endif
+}
+
 /// Loads with acquire ordering (pairs with the kernel's smp_store_release).
 static inline uint64_t cbpf_load_acquire_u64(const void *address) {
     return __atomic_load_n((const uint64_t *)address, __ATOMIC_ACQUIRE);

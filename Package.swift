@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "BPFCore", targets: ["BPFCore"]),
         .library(name: "BPFObject", targets: ["BPFObject"]),
+        .library(name: "BPFVerifier", targets: ["BPFVerifier"]),
         .library(name: "BPFRuntime", targets: ["BPFRuntime"]),
         .library(name: "BPFLinux", targets: ["BPFLinux"]),
         .library(name: "SwiftBPF", targets: ["SwiftBPF"]),
@@ -20,8 +21,10 @@ let package = Package(
         .target(name: "BPFCore"),
         // ELF and BTF reading, the object model (programs, maps, global data), linking.
         .target(name: "BPFObject", dependencies: ["BPFCore"]),
+        // The verifier: path-sensitive abstract interpretation that proves programs safe.
+        .target(name: "BPFVerifier", dependencies: ["BPFCore", "BPFObject"]),
         // Maps, helpers, program contexts, the interpreter (later the JIT back ends).
-        .target(name: "BPFRuntime", dependencies: ["BPFCore", "BPFObject", "CBPFRuntimeSupport"]),
+        .target(name: "BPFRuntime", dependencies: ["BPFCore", "BPFObject", "BPFVerifier", "CBPFRuntimeSupport"]),
         // C entry points the runtime needs (atomics on raw memory).
         .target(name: "CBPFRuntimeSupport"),
         // The Linux kernel backend: the bpf(2) syscall layer, kernel maps and programs.
@@ -34,20 +37,23 @@ let package = Package(
         .executableTarget(
             name: "swiftbpf",
             dependencies: [
-                "BPFCore", "BPFRuntime", "BPFLinux", "SwiftBPF",
+                "BPFCore", "BPFObject", "BPFVerifier", "BPFRuntime", "BPFLinux", "SwiftBPF",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // Release benchmarks: `swift run -c release swiftbpf-bench`.
-        .executableTarget(name: "swiftbpf-bench", dependencies: ["BPFCore", "BPFObject", "BPFRuntime", "BPFLinux"]),
+        .executableTarget(name: "swiftbpf-bench", dependencies: ["BPFCore", "BPFObject", "BPFVerifier", "BPFRuntime", "BPFLinux"]),
         // Paths and helpers shared by the test targets.
         .target(name: "BPFTestSupport", path: "Tests/BPFTestSupport"),
         .testTarget(name: "BPFCoreTests", dependencies: ["BPFCore", "BPFTestSupport"]),
         .testTarget(name: "BPFObjectTests", dependencies: ["BPFCore", "BPFObject", "BPFTestSupport"]),
         .testTarget(name: "BPFRuntimeTests", dependencies: ["BPFCore", "BPFObject", "BPFRuntime", "BPFTestSupport"]),
+        .testTarget(name: "BPFVerifierTests",
+                    dependencies: ["BPFCore", "BPFObject", "BPFVerifier", "BPFRuntime", "BPFLinux", "BPFTestSupport"],
+                    exclude: ["Fixtures"]),
         .testTarget(name: "BPFLinuxTests", dependencies: ["BPFCore", "BPFObject", "BPFLinux", "BPFTestSupport"]),
         .testTarget(name: "SwiftBPFTests", dependencies: ["SwiftBPF", "BPFLinux", "BPFRuntime", "BPFTestSupport"]),
-        .testTarget(name: "SwiftBPFCommandTests", dependencies: ["swiftbpf", "BPFCore", "BPFLinux", "BPFTestSupport"]),
+        .testTarget(name: "SwiftBPFCommandTests", dependencies: ["swiftbpf", "BPFCore", "BPFObject", "BPFLinux", "BPFTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -39,12 +39,15 @@ public final class KernelProgram: Sendable {
     /// kernel says ENOSPC, up to `maximumLogSize`.
     ///
     /// `lddw` instructions with src 1 (`BPF_PSEUDO_MAP_FD`) must already hold a map fd in `imm`.
+    /// `attachBTFID` is the vmlinux BTF id of the hook of a tracing or LSM program (fentry, fexit,
+    /// tp_btf, lsm): see `KernelBTF.functionID(named:)`.
     public static func load(type: ProgramType, instructions: [Instruction], license: String = "GPL",
-                            expectedAttachType: AttachType? = nil, name: String = "", flags: UInt32 = 0,
+                            expectedAttachType: AttachType? = nil, attachBTFID: UInt32 = 0, name: String = "", flags: UInt32 = 0,
                             logLevel: UInt32 = 0, logSize initialSize: Int = initialLogSize) throws(BPFError) -> KernelProgram {
         var request = ProgramLoadRequest(type: type, instructions: instructions)
         request.license = license
         request.expectedAttachType = expectedAttachType
+        request.attachBTFID = attachBTFID
         request.name = name
         request.flags = flags
         request.logLevel = logLevel

@@ -39,14 +39,15 @@ public final class BPFCollection: Sendable {
 
     /// Loads `object` into `backend`. `programs` limits loading to these programs (and those their
     /// program arrays name); `kconfig` sets `.kconfig` externs by name (little-endian bytes; the
-    /// kernel backend reads the rest from the running kernel).
+    /// kernel backend reads the rest from the running kernel); `engine` picks the runtime's JIT or interpreter.
     public init(_ object: ObjectFile, backend: Backend = .runtime, programs only: Set<String>? = nil,
-                kconfig: [String: [UInt8]] = [:], kernelOptions: KernelLoadOptions = KernelLoadOptions()) throws {
+                kconfig: [String: [UInt8]] = [:], kernelOptions: KernelLoadOptions = KernelLoadOptions(),
+                engine: ExecutionEngine = .default) throws {
         self.object = object
         self.backend = backend
         switch backend {
         case .runtime:
-            let loaded = try LoadedObject(object, kconfig: kconfig, programs: only)
+            let loaded = try LoadedObject(object, kconfig: kconfig, programs: only, engine: engine)
             runtimeObject = loaded
             kernelObject = nil
             maps = loaded.maps.map { BPFMap(.runtime($0), spec: $0.spec) }

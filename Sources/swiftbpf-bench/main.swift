@@ -1,4 +1,4 @@
-// Release benchmarks: `swift run -c release swiftbpf-bench [interpreter]`.
+// Release benchmarks: `swift run -c release swiftbpf-bench [interpreter | maps | verify | jit]`.
 //
 // The interpreter benchmark runs loops that stress one kind of instruction each and reports the
 // cost per executed eBPF instruction, beside the same loop written in Swift and compiled natively
@@ -191,7 +191,7 @@ func fmt(_ v: Double, _ digits: Int = 2) -> String {
         return
     }
     let object = try ObjectFile(bytes: [UInt8](data))
-    let loaded = try LoadedObject(object)
+    let loaded = try LoadedObject(object, engine: .interpreter)
     for key: UInt32 in 0..<16 { try loaded.map(named: "bench_hash")!.update(key: key, value: UInt64(key)) }
     var kernel: KernelObject?
     if let error = BPFSyscall.probe() {
@@ -271,6 +271,10 @@ case "interpreter":
     try interpreterBenchmark()
 case "maps":
     try mapsBenchmark()
+case "verify":
+    try verifierBenchmark()
+case "jit":
+    try jitBenchmark()
 default:
-    print("usage: swiftbpf-bench [interpreter | maps]")
+    print("usage: swiftbpf-bench [interpreter | maps | verify | jit]")
 }

@@ -261,4 +261,8 @@ static inline int cbpf_mount_bpffs(const char *path) {
 #endif
 }
 
+// Attaching programs and reading events (separate headers, part of this module).
+#include "CBPFLinuxAttach.h"
+#include "CBPFLinuxEvents.h"
+
 #endif

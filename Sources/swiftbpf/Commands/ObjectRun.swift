@@ -19,7 +19,10 @@ struct ObjectRunOptions: ParsableArguments {
     @Option(help: "With --pcap: write the packets of each verdict to DIR/<VERDICT>.pcap.") var writeVerdicts: String?
     @Option(help: "Where the program runs: runtime (the Swift interpreter) or kernel (BPF_PROG_TEST_RUN; needs root or CAP_BPF).") var backend: Backend = .runtime
     @Option(parsing: .upToNextOption, help: "A .kconfig value, NAME=NUMBER (e.g. LINUX_KERNEL_VERSION=394240).") var kconfig: [String] = []
+    @Option(help: "What runs the program: jit (the default on x86-64) or interpreter.") var engine: ExecutionEngine = .default
 }
+
+extension ExecutionEngine: ExpressibleByArgument {}
 
 /// `swiftbpf run OBJ.o ...`: a test run of one program of an object in the Swift runtime or the kernel.
 struct ObjectRun {
@@ -69,7 +72,7 @@ struct ObjectRun {
             kconfig[String(parts[0])] = withUnsafeBytes(of: value.littleEndian) { Array($0) }
         }
         let loaded: BPFCollection
-        do { loaded = try BPFCollection(object, backend: options.backend, programs: [spec.name], kconfig: kconfig) } catch {
+        do { loaded = try BPFCollection(object, backend: options.backend, programs: [spec.name], kconfig: kconfig, engine: options.engine) } catch {
             throw CLIError("\(path): \(error)")
         }
         let program = loaded.program(named: spec.name)!

@@ -218,9 +218,13 @@ func fmt(_ v: Double, _ digits: Int = 2) -> String {
         for _ in 0..<5 { best = min(best, Double(try program.testRun(data: packet, repeat: UInt32(count)).duration)) }
         return best
     }
-    func row(_ label: String, _ ours: Double, _ theirs: Double?) {
+    /// One table row; the ratio is runtime/kernel, or kernel/runtime with `kernelOverRuntime`.
+    func row(_ label: String, _ ours: Double, _ theirs: Double?, kernelOverRuntime: Bool = false) {
         let kernelText = theirs.map { fmt(max($0, 0), 1) } ?? "-"
-        let ratio = theirs.map { $0 > 0.05 ? fmt(ours / $0, 1) + "x" : "-" } ?? "-"
+        let ratio = theirs.map { k -> String in
+            if kernelOverRuntime { return ours > 0.05 ? fmt(k / ours, 1) + "x" : "-" }
+            return k > 0.05 ? fmt(ours / k, 1) + "x" : "-"
+        } ?? "-"
         print(pad(label, 30) + pad(fmt(ours, 1), 12) + pad(kernelText, 12) + ratio)
     }
     let baseline = try perRun("loop_baseline", repeat: 2_000)
@@ -243,7 +247,7 @@ func fmt(_ v: Double, _ digits: Int = 2) -> String {
     // From user space: the runtime's map is a Swift call; the kernel's a bpf(2) syscall.
     print("")
     print("From user space: ns per operation (best of 5 × 100,000), release")
-    print(pad("operation", 30) + pad("runtime ns", 12) + pad("syscall ns", 12) + "runtime/kernel")
+    print(pad("operation", 30) + pad("runtime ns", 12) + pad("syscall ns", 12) + "kernel/runtime")
     let count = 100_000
     func timed(_ body: () throws -> Void) rethrows -> Double {
         nanoseconds(try measure { for _ in 0..<count { try body() } }) / Double(count)
@@ -251,12 +255,14 @@ func fmt(_ v: Double, _ digits: Int = 2) -> String {
     let hash = loaded.map(named: "bench_hash")!, array = loaded.map(named: "bench_array")!
     let kernelHash = kernel?.map(named: "bench_hash"), kernelArray = kernel?.map(named: "bench_array")
     let key: [UInt8] = [3, 0, 0, 0], value: [UInt8] = [1, 2, 3, 4, 5, 6, 7, 8]
-    row("hash lookup", try timed { _ = try hash.lookup(key: key) }, try kernelHash.map { m in try timed { _ = try m.lookup(key: key) } })
-    row("hash update", try timed { try hash.update(key: key, value: value) }, try kernelHash.map { m in try timed { try m.update(key: key, value: value) } })
+    row("hash lookup", try timed { _ = try hash.lookup(key: key) }, try kernelHash.map { m in try timed { _ = try m.lookup(key: key) } },
+        kernelOverRuntime: true)
+    row("hash update", try timed { try hash.update(key: key, value: value) },
+        try kernelHash.map { m in try timed { try m.update(key: key, value: value) } }, kernelOverRuntime: true)
     row("array lookup", try timed { _ = try array.lookup(key: [0, 0, 0, 0]) },
-        try kernelArray.map { m in try timed { _ = try m.lookup(key: [0, 0, 0, 0]) } })
+        try kernelArray.map { m in try timed { _ = try m.lookup(key: [0, 0, 0, 0]) } }, kernelOverRuntime: true)
     row("array update", try timed { try array.update(key: [0, 0, 0, 0], value: value) },
-        try kernelArray.map { m in try timed { try m.update(key: [0, 0, 0, 0], value: value) } })
+        try kernelArray.map { m in try timed { try m.update(key: [0, 0, 0, 0], value: value) } }, kernelOverRuntime: true)
 }
 
 let arguments = CommandLine.arguments.dropFirst()

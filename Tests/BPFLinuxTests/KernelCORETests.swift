@@ -8,7 +8,7 @@ import Testing
 /// The kernel's BTF, for the rootless CO-RE tests (skipped, saying so, where it is absent).
 enum VMLinux {
     static let btf: BTF? = {
-        do { return try KernelBTF.vmlinux } catch {
+        do { return try KernelBTF.vmlinux() } catch {
             print("BPFLinuxTests: skipping the CO-RE tests against vmlinux: \(error)")
             return nil
         }

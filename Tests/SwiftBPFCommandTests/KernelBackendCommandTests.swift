@@ -7,6 +7,7 @@ import Testing
 /// the running kernel. Skipped (with the reason printed) where bpf() is not usable.
 @Suite("swiftbpf with the kernel backend", .enabled(if: KernelForCommands.available, "bpf() is not usable here (needs Linux and root or CAP_BPF)"))
 struct KernelBackendCommandTests {
+    static let bpffs: Bool = KernelForCommands.available && ((try? BPFFileSystem.mountIfNeeded()) != nil)
     static let tcp = "0200000000020200000000010800450000280000000040060000c0a80001c0a800020000000000000000000000000000000000000000"
 
     func json(_ text: String) throws -> [String: Any] {
@@ -51,7 +52,7 @@ struct KernelBackendCommandTests {
         #expect(dump.stdout.contains("program: tail_stage1 (id "))
     }
 
-    @Test("load --pin pins maps and programs and prints their ids", .enabled(if: KernelForCommands.bpffs, "no bpffs at /sys/fs/bpf"))
+    @Test("load --pin pins maps and programs and prints their ids", .enabled(if: KernelBackendCommandTests.bpffs, "no bpffs at /sys/fs/bpf"))
     func loadAndPin() throws {
         let dir = "/sys/fs/bpf/swiftbpf-cli-test-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -83,5 +84,4 @@ enum KernelForCommands {
         return true
     }()
 
-    static let bpffs: Bool = available && ((try? BPFFileSystem.mountIfNeeded()) != nil)
 }

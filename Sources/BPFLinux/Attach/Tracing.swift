@@ -11,7 +11,7 @@ extension KernelBTF {
     /// let link = try program.attachTracing()
     /// ```
     public static func functionID(named name: String) throws(BPFError) -> UInt32 {
-        guard let id = try vmlinux.typeID(named: name, kind: .function) else {
+        guard let id = try vmlinux().typeID(named: name, kind: .function) else {
             throw BPFError(command: nil, errno: .ENOENT, message: "no function '\(name)' in \(vmlinuxPath) (not in vmlinux, or in a module)")
         }
         return UInt32(id)
@@ -35,7 +35,7 @@ extension KernelBTF {
         guard let (name, kind) = attachTargetName(for: attachType, target: target) else {
             throw BPFError.invalidArgument("attach type \(attachType) takes no BTF target")
         }
-        guard let id = try vmlinux.typeID(named: name, kind: kind) else {
+        guard let id = try vmlinux().typeID(named: name, kind: kind) else {
             throw BPFError(command: nil, errno: .ENOENT, message: "no \(kind) '\(name)' in \(vmlinuxPath) (not in vmlinux, or in a module)")
         }
         return UInt32(id)

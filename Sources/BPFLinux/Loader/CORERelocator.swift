@@ -16,7 +16,7 @@ public enum CORERelocationKind: UInt32, Sendable, CaseIterable {
 /// and every candidate that matches must give the same answer.
 ///
 /// ```swift
-/// let relocator = CORERelocator(local: object.btf!, target: try KernelBTF.vmlinux)
+/// let relocator = CORERelocator(local: object.btf!, target: try KernelBTF.vmlinux())
 /// let value = try relocator.resolve(relocation)   // .value(2344) for task_struct->pid
 /// ```
 public struct CORERelocator: Sendable {

@@ -104,16 +104,14 @@ public final class KernelBTF: Sendable {
     public func close() { fd.close() }
 
     /// The running kernel's BTF (`/sys/kernel/btf/vmlinux`), read and parsed once per process.
-    public static var vmlinux: BTF {
-        get throws(BPFError) { try vmlinuxResult.get() }
-    }
+    public static func vmlinux() throws(BPFError) -> BTF { try vmlinuxResult.get() }
 
     /// Where the kernel's BTF is read from.
     public static let vmlinuxPath = "/sys/kernel/btf/vmlinux"
 
     private static let vmlinuxResult: Result<BTF, BPFError> = {
         guard let data = FileManager.default.contents(atPath: vmlinuxPath) else {
-            return .failure(BPFError.invalidArgument("cannot read \(vmlinuxPath): the kernel has no BTF (CONFIG_DEBUG_INFO_BTF) or it is not readable"))
+            return .failure(BPFError(command: nil, errno: .ENOENT, message: "cannot read \(vmlinuxPath): the kernel has no BTF (CONFIG_DEBUG_INFO_BTF) or it is not readable"))
         }
         do { return .success(try BTF(fileBytes: [UInt8](data))) } catch {
             return .failure(BPFError.invalidArgument("\(vmlinuxPath): \(error)"))

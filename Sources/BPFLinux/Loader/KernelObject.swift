@@ -63,7 +63,7 @@ public final class KernelObject: Sendable {
         func targetBTF(_ why: String) throws(BPFError) -> BTF {
             if let target { return target }
             do {
-                let btf = try KernelBTF.vmlinux
+                let btf = try KernelBTF.vmlinux()
                 target = btf
                 return btf
             } catch {
@@ -230,12 +230,19 @@ public final class KernelObject: Sendable {
                 }
             }
             // The attach target's BTF id.
-            if let name = KernelObject.attachBTFName(spec) {
-                let kernel = try targetBTF("program '\(spec.name)' (section '\(spec.section)') attaches by BTF id")
-                guard let id = kernel.typeID(named: name.name, kind: name.kind) else {
-                    throw BPFError.invalidArgument("program '\(spec.name)' (section '\(spec.section)'): the kernel's BTF has no \(name.kind) '\(name.name)' to attach to")
+            if let attach = spec.attachType, KernelObject.attachesByBTF(attach), !spec.attachTarget.isEmpty {
+                if let target = options.targetBTF {
+                    guard let name = KernelObject.attachBTFName(spec), let id = target.typeID(named: name.name, kind: name.kind) else {
+                        throw BPFError.invalidArgument("program '\(spec.name)' (section '\(spec.section)'): the target BTF has no '\(spec.attachTarget)' to attach to")
+                    }
+                    request.attachBTFID = UInt32(id)
+                } else {
+                    do { request.attachBTFID = try KernelBTF.attachID(for: attach, target: spec.attachTarget) } catch {
+                        var failure = error
+                        failure.message = "program '\(spec.name)' (section '\(spec.section)'): " + failure.message
+                        throw failure
+                    }
                 }
-                request.attachBTFID = UInt32(id)
             }
             // BTF function and line info.
             if let (kernelBTF, encoder) = uploaded {
@@ -318,6 +325,14 @@ public final class KernelObject: Sendable {
             request.instructions[index].imm = map.fd.rawValue
         }
         return request
+    }
+
+    /// Whether programs of this attach type name their hook by BTF id at load.
+    static func attachesByBTF(_ attach: AttachType) -> Bool {
+        switch attach {
+        case .traceFentry, .traceFexit, .modifyReturn, .traceRawTp, .lsmMac, .lsmCgroup, .traceIter: true
+        default: false
+        }
     }
 
     /// What a tracing, LSM or iterator program's attach target is called in the kernel's BTF.
@@ -415,14 +430,14 @@ public final class KernelObject: Sendable {
 
     /// The candidate index of a target BTF, computed once for the running kernel's.
     static func index(for btf: BTF) -> [Substring: [Int]] {
-        if let vmlinux = try? KernelBTF.vmlinux, vmlinux.types.count == btf.types.count, vmlinux.types.last == btf.types.last {
+        if let vmlinux = try? KernelBTF.vmlinux(), vmlinux.types.count == btf.types.count, vmlinux.types.last == btf.types.last {
             return vmlinuxIndex
         }
         return CORERelocator.index(btf)
     }
 
     static let vmlinuxIndex: [Substring: [Int]] = {
-        guard let btf = try? KernelBTF.vmlinux else { return [:] }
+        guard let btf = try? KernelBTF.vmlinux() else { return [:] }
         return CORERelocator.index(btf)
     }()
 }

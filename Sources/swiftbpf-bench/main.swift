@@ -220,8 +220,10 @@ case "interpreter":
     try interpreterBenchmark()
 case "maps":
     try mapsBenchmark()
+case "jit-entry":
+    try jitEntryBenchmark()
 case "jit":
-    try jitBenchmark()
+    try jitBenchmark(only: Set(arguments.dropFirst()))
 default:
-    print("usage: swiftbpf-bench [interpreter | maps | jit]")
+    print("usage: swiftbpf-bench [interpreter | maps | jit [PROGRAM...] | jit-entry]")
 }

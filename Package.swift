@@ -7,8 +7,10 @@ let package = Package(
     products: [
         .library(name: "BPFCore", targets: ["BPFCore"]),
         .library(name: "BPFObject", targets: ["BPFObject"]),
+        .library(name: "BPFVerifier", targets: ["BPFVerifier"]),
         .library(name: "BPFRuntime", targets: ["BPFRuntime"]),
         .library(name: "BPFLinux", targets: ["BPFLinux"]),
+        .library(name: "SwiftBPF", targets: ["SwiftBPF"]),
         .executable(name: "swiftbpf", targets: ["swiftbpf"]),
     ],
     dependencies: [
@@ -19,31 +21,39 @@ let package = Package(
         .target(name: "BPFCore"),
         // ELF and BTF reading, the object model (programs, maps, global data), linking.
         .target(name: "BPFObject", dependencies: ["BPFCore"]),
+        // The verifier: path-sensitive abstract interpretation that proves programs safe.
+        .target(name: "BPFVerifier", dependencies: ["BPFCore", "BPFObject"]),
         // Maps, helpers, program contexts, the interpreter (later the JIT back ends).
-        .target(name: "BPFRuntime", dependencies: ["BPFCore", "BPFObject", "CBPFRuntimeSupport"]),
+        .target(name: "BPFRuntime", dependencies: ["BPFCore", "BPFObject", "BPFVerifier", "CBPFRuntimeSupport"]),
         // C entry points the runtime needs (atomics on raw memory).
         .target(name: "CBPFRuntimeSupport"),
         // The Linux kernel backend: the bpf(2) syscall layer, kernel maps and programs.
         .target(name: "BPFLinux", dependencies: ["BPFCore", "BPFObject", "CBPFLinuxSupport"]),
         // The bpf(2) call and our own `union bpf_attr` layouts (no kernel headers needed).
         .target(name: "CBPFLinuxSupport"),
+        // The public API: one object, loaded into the Swift runtime or the kernel, one maps/programs API.
+        .target(name: "SwiftBPF", dependencies: ["BPFCore", "BPFObject", "BPFRuntime", "BPFLinux"]),
         // The command-line tool.
         .executableTarget(
             name: "swiftbpf",
             dependencies: [
-                "BPFCore", "BPFRuntime",
+                "BPFCore", "BPFObject", "BPFVerifier", "BPFRuntime", "BPFLinux", "SwiftBPF",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // Release benchmarks: `swift run -c release swiftbpf-bench`.
-        .executableTarget(name: "swiftbpf-bench", dependencies: ["BPFCore", "BPFObject", "BPFRuntime", "BPFLinux"]),
+        .executableTarget(name: "swiftbpf-bench", dependencies: ["BPFCore", "BPFObject", "BPFVerifier", "BPFRuntime", "BPFLinux"]),
         // Paths and helpers shared by the test targets.
         .target(name: "BPFTestSupport", path: "Tests/BPFTestSupport"),
         .testTarget(name: "BPFCoreTests", dependencies: ["BPFCore", "BPFTestSupport"]),
         .testTarget(name: "BPFObjectTests", dependencies: ["BPFCore", "BPFObject", "BPFTestSupport"]),
         .testTarget(name: "BPFRuntimeTests", dependencies: ["BPFCore", "BPFObject", "BPFRuntime", "BPFTestSupport"]),
-        .testTarget(name: "BPFLinuxTests", dependencies: ["BPFCore", "BPFObject", "BPFLinux"]),
-        .testTarget(name: "SwiftBPFCommandTests", dependencies: ["swiftbpf", "BPFCore", "BPFTestSupport"]),
+        .testTarget(name: "BPFVerifierTests",
+                    dependencies: ["BPFCore", "BPFObject", "BPFVerifier", "BPFRuntime", "BPFLinux", "BPFTestSupport"],
+                    exclude: ["Fixtures"]),
+        .testTarget(name: "BPFLinuxTests", dependencies: ["BPFCore", "BPFObject", "BPFLinux", "BPFTestSupport"]),
+        .testTarget(name: "SwiftBPFTests", dependencies: ["SwiftBPF", "BPFLinux", "BPFRuntime", "BPFTestSupport"]),
+        .testTarget(name: "SwiftBPFCommandTests", dependencies: ["swiftbpf", "BPFCore", "BPFObject", "BPFLinux", "BPFTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,19 @@
 import BPFCore
 import BPFObject
+import BPFVerifier
+
+/// Whether programs are verified when an object loads into the runtime.
+///
+/// ```swift
+/// let loaded = try LoadedObject(object)                        // .strict: unsafe programs fail the load
+/// let trusted = try LoadedObject(object, verification: .off)   // trusted code; runtime checks stay on
+/// ```
+public enum VerificationPolicy: Sendable, Hashable {
+    /// Verify every program; a rejected program fails the load with the verifier's explanation.
+    case strict
+    /// Do not verify (trusted code). The interpreter and JIT keep all their runtime checks.
+    case off
+}
 
 /// Why an object could not be loaded into the runtime: the program or map, the instruction and
 /// C source line where known, and the cause.
@@ -28,9 +42,13 @@ public final class LoadedObject: Sendable {
     /// Loads `object`. `kconfig` supplies `.kconfig` extern values by name (little-endian bytes);
     /// `programs`, when given, limits loading to the programs with these names.
     ///
-    /// `engine` chooses what runs the programs: the JIT by default on x86-64, else the interpreter.
+    /// With `verification` `.strict` (the default) every loaded program is verified first; the
+    /// result, with the accesses it proved in bounds, is each program's ``LoadedProgram/verification``.
+    /// `engine` chooses what runs the programs: the JIT by default on x86-64, else the interpreter;
+    /// the JIT skips the bounds checks of the accesses the verifier proved.
     public init(_ object: ObjectFile, kconfig: [String: [UInt8]] = [:], extraHelpers: [Helper] = [],
-                programs only: Set<String>? = nil, engine: ExecutionEngine = .default) throws(LoadError) {
+                programs only: Set<String>? = nil, verification: VerificationPolicy = .strict,
+                engine: ExecutionEngine = .default) throws(LoadError) {
         self.object = object
         // A map type the runtime lacks fails the load only when a loaded program uses the map.
         let used = Set(object.programs.filter { only?.contains($0.name) ?? true }.flatMap { program in
@@ -78,7 +96,8 @@ public final class LoadedObject: Sendable {
         var programs: [String: LoadedProgram] = [:]
         let regions = maps.flatMap(\.regions)
         for spec in object.programs where wanted?.contains(spec.name) ?? true {
-            programs[spec.name] = try LoadedProgram(spec: spec, maps: maps, helpers: helpers, regions: regions, engine: engine)
+            programs[spec.name] = try LoadedProgram(spec: spec, maps: maps, helpers: helpers, regions: regions,
+                                                    verification: verification, engine: engine)
         }
         self.programs = programs
         for map in maps where map.spec.type == .programArray {
@@ -123,12 +142,26 @@ public final class LoadedProgram: Sendable {
     let rawID: UInt32
     /// The maps the program's map references name, in the object's order.
     public let maps: [RuntimeMap]
+    /// The verifier's result (nil when loaded with ``VerificationPolicy/off``). Its
+    /// `provenAccesses` marks the loads and stores an engine may run without a bounds check.
+    public let verification: VerificationResult?
 
     init(spec: ProgramSpec, maps: [RuntimeMap], helpers: HelperRegistry, regions: [MemoryRegion],
-         engine: ExecutionEngine = .default, provenAccesses: [Bool]? = nil) throws(LoadError) {
+         verification policy: VerificationPolicy = .strict, engine: ExecutionEngine = .default) throws(LoadError) {
         self.spec = spec
         self.engine = engine
         self.maps = maps
+        if policy == .strict {
+            let result = Verifier().verify(VerifierProgram(spec: spec, maps: maps.map(\.spec)))
+            if let error = result.error {
+                var place = "program '\(spec.name)' (section '\(spec.section)')"
+                if let pc = error.instruction { place += ", instruction \(pc)" }
+                throw LoadError(place: place, message: "rejected by the verifier: \(error.description)")
+            }
+            verification = result
+        } else {
+            verification = nil
+        }
         rawID = IDRegistry<LoadedProgram>.programs.nextID()
         var instructions = spec.instructions
         func place(_ index: Int) -> String {
@@ -167,7 +200,7 @@ public final class LoadedProgram: Sendable {
         do {
             let program = try Program(validating: instructions)
             interpreter = try Interpreter(program: program, helpers: helpers, permanentRegions: regions)
-            jit = engine == .jit ? try JITProgram(interpreter: interpreter, provenAccesses: provenAccesses, maps: maps) : nil
+            jit = engine == .jit ? try JITProgram(interpreter: interpreter, provenAccesses: verification?.provenAccesses, maps: maps) : nil
         } catch let error as DecodeError {
             throw LoadError(place: place(error.index), message: error.message)
         } catch let error as RuntimeError {

@@ -11,46 +11,8 @@ import BPFObject
 /// let result = try loaded.program(named: "tp_openat")!.testRun(context: record)
 /// ```
 public enum RawContext {
-    /// How the runtime takes one program type's context.
-    public struct Rules: Sendable, Hashable {
-        public var type: ProgramType
-        /// What the context holds, for messages.
-        public var what: String
-        /// The most bytes a caller may give.
-        public var maxSize: Int
-        /// For a fixed struct: shorter contexts are zero-extended to this size.
-        public var fixedSize: Int?
-        /// Whether the program may store to its context (only syscall programs may, as in the kernel).
-        public var writable: Bool
-
-        /// The rules for `type`, or nil when it has a packet (XDP, skb programs) or is not run.
-        public init?(_ type: ProgramType) {
-            self.type = type
-            fixedSize = nil
-            writable = false
-            switch type {
-            case .tracepoint:
-                (what, maxSize) = ("the tracepoint's record (the common fields, then the event's)", 4096)
-            case .rawTracepoint, .rawTracepointWritable:
-                // bpf_prog_test_run_raw_tp: at most MAX_BPF_FUNC_ARGS u64 arguments.
-                (what, maxSize) = ("the tracepoint's arguments, __u64 args[]", 12 * 8)
-            case .tracing, .lsm:
-                (what, maxSize) = ("the function's arguments as __u64 (and, for fexit, its return value after them)", 13 * 8)
-            case .kprobe:
-                (what, maxSize, fixedSize) = ("struct pt_regs (x86-64, 168 bytes)", 168, 168)
-            case .perfEvent:
-                (what, maxSize, fixedSize) = ("struct bpf_perf_event_data (x86-64 pt_regs, sample_period, addr: 184 bytes)", 184, 184)
-            case .syscall:
-                // bpf_prog_test_run_syscall: up to U16_MAX bytes, read and written by the program.
-                (what, maxSize, writable) = ("the caller's argument bytes", 65535, true)
-            case .cgroupSock, .sockOps, .cgroupSockAddr, .cgroupSysctl, .cgroupSockopt, .cgroupDevice, .skLookup,
-                 .lircMode2, .structOps, .ext:
-                (what, maxSize) = ("the context's bytes as given (its fields are not modelled; pointers in it lead nowhere)", 4096)
-            default:
-                return nil
-            }
-        }
-    }
+    /// How the runtime takes one program type's context (shared with the verifier).
+    public typealias Rules = RawContextRules
 
     /// A message for a runtime failure about the context: a store to a read-only context, or a
     /// load past the bytes the caller gave.

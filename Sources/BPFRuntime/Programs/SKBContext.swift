@@ -15,7 +15,7 @@ import BPFObject
 /// ```
 public enum SKBContext {
     /// `sizeof(struct __sk_buff)`.
-    public static let size = 192
+    public static let size = SKBLayout.size
     public static let lenOffset = 0, pktTypeOffset = 4, markOffset = 8, queueMappingOffset = 12, protocolOffset = 16
     public static let vlanPresentOffset = 20, vlanTCIOffset = 24, vlanProtoOffset = 28, priorityOffset = 32
     public static let ingressIfindexOffset = 36, ifindexOffset = 40, tcIndexOffset = 44, cbOffset = 48, hashOffset = 68
@@ -26,31 +26,13 @@ public enum SKBContext {
     public static let tstampTypeOffset = 180, hwtstampOffset = 184
 
     /// The fields by name, offset and size (arrays of `__u32` as one entry).
-    static let fields: [(name: String, offset: Int, size: Int)] = [
-        ("len", 0, 4), ("pkt_type", 4, 4), ("mark", 8, 4), ("queue_mapping", 12, 4), ("protocol", 16, 4),
-        ("vlan_present", 20, 4), ("vlan_tci", 24, 4), ("vlan_proto", 28, 4), ("priority", 32, 4),
-        ("ingress_ifindex", 36, 4), ("ifindex", 40, 4), ("tc_index", 44, 4), ("cb", 48, 20), ("hash", 68, 4),
-        ("tc_classid", 72, 4), ("data", 76, 4), ("data_end", 80, 4), ("napi_id", 84, 4), ("family", 88, 4),
-        ("remote_ip4", 92, 4), ("local_ip4", 96, 4), ("remote_ip6", 100, 16), ("local_ip6", 116, 16),
-        ("remote_port", 132, 4), ("local_port", 136, 4), ("data_meta", 140, 4), ("flow_keys", 144, 8),
-        ("tstamp", 152, 8), ("wire_len", 160, 4), ("gso_segs", 164, 4), ("sk", 168, 8), ("gso_size", 176, 4),
-        ("tstamp_type", 180, 4), ("hwtstamp", 184, 8),
-    ]
+    static var fields: [(name: String, offset: Int, size: Int)] { SKBLayout.fields }
 
     /// The byte range of a field by name.
-    static func range(_ name: String) -> Range<Int> {
-        let field = fields.first { $0.name == name }!
-        return field.offset..<(field.offset + field.size)
-    }
+    static func range(_ name: String) -> Range<Int> { SKBLayout.range(name) }
 
     /// The C name of the field at `offset`, e.g. `mark`, `cb[2]`, `remote_ip6[1]`.
-    public static func fieldName(at offset: Int) -> String {
-        guard offset >= 0, offset < size, let field = fields.last(where: { $0.offset <= offset }) else {
-            return "offset \(offset), past the end of struct __sk_buff (\(size) bytes)"
-        }
-        if field.size > 8 { return "\(field.name)[\((offset - field.offset) / 4)]" }
-        return field.name
-    }
+    public static func fieldName(at offset: Int) -> String { SKBLayout.fieldName(at: offset) }
 
     /// The fields `BPF_PROG_TEST_RUN` accepts in `ctx_in`; every other byte must be zero.
     public static let acceptedInputFields = ["mark", "priority", "ingress_ifindex", "ifindex", "cb", "tstamp", "wire_len",
@@ -176,95 +158,6 @@ struct SKBInputError: Error, CustomStringConvertible {
     var errno: String
     var message: String
     var description: String { "\(errno): \(message)" }
-}
-
-/// What one program type may do with its `struct __sk_buff`, as the kernel's verifier allows
-/// (`net/core/filter.c`, the `*_is_valid_access` functions): the bytes it may read and write,
-/// whether it reaches the packet directly, where its packet starts, and the skb helpers it may call.
-///
-/// ```swift
-/// let access = SKBAccess(.schedCls)!
-/// access.writable.contains(SKBContext.markOffset..<SKBContext.markOffset + 4)   // true
-/// SKBAccess(.socketFilter)!.packet                                             // .none
-/// ```
-public struct SKBAccess: Sendable, Hashable {
-    /// Direct packet access through `data`/`data_end`.
-    public enum PacketAccess: Sendable, Hashable {
-        /// No direct access (socket filters): the fields are not readable at all.
-        case none
-        case readOnly
-        case readWrite
-    }
-
-    /// Where the program's packet (`skb->data`) starts.
-    public enum Layout: Sendable, Hashable {
-        /// At the Ethernet header (TC).
-        case linkLayer
-        /// After the Ethernet header, which the test run parses and, afterwards, returns zeroed
-        /// (socket filter, cgroup_skb, LWT), as the kernel's test run does.
-        case networkLayer
-        /// The bytes as given, nothing parsed (sk_skb: stream data).
-        case payload
-    }
-
-    public var type: ProgramType
-    /// Byte ranges of the context the program may load (merged).
-    public var readable: [Range<Int>]
-    /// Fields the program may store to, one range each (`cb` is one range).
-    public var writable: [Range<Int>]
-    public var packet: PacketAccess
-    /// Whether `data_meta` is readable (TC).
-    public var dataMeta: Bool
-    public var layout: Layout
-    /// The skb helper ids the kernel offers this type.
-    public var helpers: Set<Int32>
-
-    /// The rules for `type`, or nil when it does not take a `struct __sk_buff`.
-    public init?(_ type: ProgramType) {
-        let r = SKBContext.range
-        let socketFields = r("family").lowerBound..<r("local_port").upperBound
-        var denied: [Range<Int>] = [r("flow_keys")]
-        var writableFields: [String]
-        switch type {
-        case .socketFilter:
-            denied += [r("tc_classid"), r("data"), r("data_end"), r("data_meta"), socketFields, r("tstamp"), r("wire_len")]
-            writableFields = ["cb"]
-            (packet, dataMeta, layout) = (.none, false, .networkLayer)
-            helpers = [26]
-        case .schedCls, .schedAct:
-            denied += [socketFields]
-            writableFields = ["mark", "queue_mapping", "priority", "tc_index", "cb", "tc_classid", "tstamp"]
-            (packet, dataMeta, layout) = (.readWrite, true, .linkLayer)
-            helpers = [9, 26, 38, 39, 41, 43, 49]
-        case .cgroupSkb:
-            denied += [r("tc_classid"), r("data_meta"), r("wire_len")]
-            writableFields = ["mark", "priority", "cb", "tstamp"]
-            (packet, dataMeta, layout) = (.readOnly, false, .networkLayer)
-            helpers = [26]
-        case .lwtIn, .lwtOut, .lwtXmit, .lwtSeg6local:
-            denied += [r("tc_classid"), socketFields, r("data_meta"), r("tstamp"), r("wire_len")]
-            writableFields = ["mark", "priority", "cb"]
-            (packet, dataMeta, layout) = (type == .lwtXmit ? .readWrite : .readOnly, false, .networkLayer)
-            helpers = type == .lwtXmit ? [9, 26, 38, 39, 41, 43] : [26, 39]
-        case .skSkb:
-            denied += [r("tc_classid"), r("data_meta"), r("tstamp"), r("wire_len"), r("mark")]
-            writableFields = ["tc_index", "priority"]
-            (packet, dataMeta, layout) = (.readWrite, false, .payload)
-            helpers = [9, 26, 38, 39, 43]
-        default:
-            return nil
-        }
-        self.type = type
-        writable = writableFields.map(r)
-        var runs: [Range<Int>] = []
-        var start: Int?
-        for offset in 0...SKBContext.size {
-            let open = offset < SKBContext.size && !denied.contains { $0.contains(offset) }
-            if open, start == nil { start = offset }
-            if !open, let s = start { runs.append(s..<offset); start = nil }
-        }
-        readable = runs
-    }
 }
 
 /// The packet and `struct __sk_buff` of one skb run, which the skb helpers change: the packet in a
@@ -475,43 +368,3 @@ extension SKBContext {
     }
 }
 
-extension ProgramType {
-    /// The kernel's name for the type, as in `BPF_PROG_TYPE_<NAME>`, lower-cased.
-    var kernelName: String {
-        switch self {
-        case .unspecified: "unspec"
-        case .socketFilter: "socket_filter"
-        case .kprobe: "kprobe"
-        case .schedCls: "sched_cls"
-        case .schedAct: "sched_act"
-        case .tracepoint: "tracepoint"
-        case .xdp: "xdp"
-        case .perfEvent: "perf_event"
-        case .cgroupSkb: "cgroup_skb"
-        case .cgroupSock: "cgroup_sock"
-        case .lwtIn: "lwt_in"
-        case .lwtOut: "lwt_out"
-        case .lwtXmit: "lwt_xmit"
-        case .sockOps: "sock_ops"
-        case .skSkb: "sk_skb"
-        case .cgroupDevice: "cgroup_device"
-        case .skMsg: "sk_msg"
-        case .rawTracepoint: "raw_tracepoint"
-        case .cgroupSockAddr: "cgroup_sock_addr"
-        case .lwtSeg6local: "lwt_seg6local"
-        case .lircMode2: "lirc_mode2"
-        case .skReuseport: "sk_reuseport"
-        case .flowDissector: "flow_dissector"
-        case .cgroupSysctl: "cgroup_sysctl"
-        case .rawTracepointWritable: "raw_tracepoint_writable"
-        case .cgroupSockopt: "cgroup_sockopt"
-        case .tracing: "tracing"
-        case .structOps: "struct_ops"
-        case .ext: "ext"
-        case .lsm: "lsm"
-        case .skLookup: "sk_lookup"
-        case .syscall: "syscall"
-        case .netfilter: "netfilter"
-        }
-    }
-}

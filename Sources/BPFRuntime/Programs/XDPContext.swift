@@ -1,9 +1,12 @@
+import BPFObject
+
 /// `struct xdp_md` (the UAPI layout, 24 bytes) and its conversion: the 32-bit `data`,
 /// `data_end` and `data_meta` fields a program reads become 64-bit packet pointers.
 public enum XDPContext {
-    public static let size = 24
-    public static let dataOffset = 0, dataEndOffset = 4, dataMetaOffset = 8
-    public static let ingressIfindexOffset = 12, rxQueueIndexOffset = 16, egressIfindexOffset = 20
+    public static let size = XDPLayout.size
+    public static let dataOffset = XDPLayout.dataOffset, dataEndOffset = XDPLayout.dataEndOffset, dataMetaOffset = XDPLayout.dataMetaOffset
+    public static let ingressIfindexOffset = XDPLayout.ingressIfindexOffset, rxQueueIndexOffset = XDPLayout.rxQueueIndexOffset
+    public static let egressIfindexOffset = XDPLayout.egressIfindexOffset
 
     /// XDP verdicts.
     public static let verdictNames: [UInt64: String] = [0: "XDP_ABORTED", 1: "XDP_DROP", 2: "XDP_PASS", 3: "XDP_TX", 4: "XDP_REDIRECT"]

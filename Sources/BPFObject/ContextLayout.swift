@@ -1,0 +1,228 @@
+/// The layout of `struct __sk_buff` (UAPI, 192 bytes) as programs see it: field names, offsets and
+/// sizes. Shared by the verifier (context access rules) and the runtime (test runs).
+///
+/// ```swift
+/// SKBLayout.range("mark")          // 8..<12
+/// SKBLayout.fieldName(at: 52)      // "cb[1]"
+/// ```
+public enum SKBLayout {
+    /// `sizeof(struct __sk_buff)`.
+    public static let size = 192
+    /// Offsets of the fields a load converts to packet pointers.
+    public static let dataOffset = 76, dataEndOffset = 80, dataMetaOffset = 140
+
+    /// The fields by name, offset and size (arrays of `__u32` as one entry).
+    public static let fields: [(name: String, offset: Int, size: Int)] = [
+        ("len", 0, 4), ("pkt_type", 4, 4), ("mark", 8, 4), ("queue_mapping", 12, 4), ("protocol", 16, 4),
+        ("vlan_present", 20, 4), ("vlan_tci", 24, 4), ("vlan_proto", 28, 4), ("priority", 32, 4),
+        ("ingress_ifindex", 36, 4), ("ifindex", 40, 4), ("tc_index", 44, 4), ("cb", 48, 20), ("hash", 68, 4),
+        ("tc_classid", 72, 4), ("data", 76, 4), ("data_end", 80, 4), ("napi_id", 84, 4), ("family", 88, 4),
+        ("remote_ip4", 92, 4), ("local_ip4", 96, 4), ("remote_ip6", 100, 16), ("local_ip6", 116, 16),
+        ("remote_port", 132, 4), ("local_port", 136, 4), ("data_meta", 140, 4), ("flow_keys", 144, 8),
+        ("tstamp", 152, 8), ("wire_len", 160, 4), ("gso_segs", 164, 4), ("sk", 168, 8), ("gso_size", 176, 4),
+        ("tstamp_type", 180, 4), ("hwtstamp", 184, 8),
+    ]
+
+    /// The byte range of a field by name.
+    public static func range(_ name: String) -> Range<Int> {
+        let field = fields.first { $0.name == name }!
+        return field.offset..<(field.offset + field.size)
+    }
+
+    /// The C name of the field at `offset`, e.g. `mark`, `cb[2]`, `remote_ip6[1]`.
+    public static func fieldName(at offset: Int) -> String {
+        guard offset >= 0, offset < size, let field = fields.last(where: { $0.offset <= offset }) else {
+            return "offset \(offset), past the end of struct __sk_buff (\(size) bytes)"
+        }
+        if field.size > 8 { return "\(field.name)[\((offset - field.offset) / 4)]" }
+        return field.name
+    }
+
+}
+
+/// What one program type may do with its `struct __sk_buff`, as the kernel's verifier allows
+/// (`net/core/filter.c`, the `*_is_valid_access` functions): the bytes it may read and write,
+/// whether it reaches the packet directly, where its packet starts, and the skb helpers it may call.
+///
+/// ```swift
+/// let access = SKBAccess(.schedCls)!
+/// access.writable.contains(SKBLayout.range("mark").lowerBound..<SKBLayout.range("mark").lowerBound + 4)   // true
+/// SKBAccess(.socketFilter)!.packet                                             // .none
+/// ```
+public struct SKBAccess: Sendable, Hashable {
+    /// Direct packet access through `data`/`data_end`.
+    public enum PacketAccess: Sendable, Hashable {
+        /// No direct access (socket filters): the fields are not readable at all.
+        case none
+        case readOnly
+        case readWrite
+    }
+
+    /// Where the program's packet (`skb->data`) starts.
+    public enum Layout: Sendable, Hashable {
+        /// At the Ethernet header (TC).
+        case linkLayer
+        /// After the Ethernet header, which the test run parses and, afterwards, returns zeroed
+        /// (socket filter, cgroup_skb, LWT), as the kernel's test run does.
+        case networkLayer
+        /// The bytes as given, nothing parsed (sk_skb: stream data).
+        case payload
+    }
+
+    public var type: ProgramType
+    /// Byte ranges of the context the program may load (merged).
+    public var readable: [Range<Int>]
+    /// Fields the program may store to, one range each (`cb` is one range).
+    public var writable: [Range<Int>]
+    public var packet: PacketAccess
+    /// Whether `data_meta` is readable (TC).
+    public var dataMeta: Bool
+    public var layout: Layout
+    /// The skb helper ids the kernel offers this type.
+    public var helpers: Set<Int32>
+
+    /// The rules for `type`, or nil when it does not take a `struct __sk_buff`.
+    public init?(_ type: ProgramType) {
+        let r = SKBLayout.range
+        let socketFields = r("family").lowerBound..<r("local_port").upperBound
+        var denied: [Range<Int>] = [r("flow_keys")]
+        var writableFields: [String]
+        switch type {
+        case .socketFilter:
+            denied += [r("tc_classid"), r("data"), r("data_end"), r("data_meta"), socketFields, r("tstamp"), r("wire_len")]
+            writableFields = ["cb"]
+            (packet, dataMeta, layout) = (.none, false, .networkLayer)
+            helpers = [26]
+        case .schedCls, .schedAct:
+            denied += [socketFields]
+            writableFields = ["mark", "queue_mapping", "priority", "tc_index", "cb", "tc_classid", "tstamp"]
+            (packet, dataMeta, layout) = (.readWrite, true, .linkLayer)
+            helpers = [9, 26, 38, 39, 41, 43, 49]
+        case .cgroupSkb:
+            denied += [r("tc_classid"), r("data_meta"), r("wire_len")]
+            writableFields = ["mark", "priority", "cb", "tstamp"]
+            (packet, dataMeta, layout) = (.readOnly, false, .networkLayer)
+            helpers = [26]
+        case .lwtIn, .lwtOut, .lwtXmit, .lwtSeg6local:
+            denied += [r("tc_classid"), socketFields, r("data_meta"), r("tstamp"), r("wire_len")]
+            writableFields = ["mark", "priority", "cb"]
+            (packet, dataMeta, layout) = (type == .lwtXmit ? .readWrite : .readOnly, false, .networkLayer)
+            helpers = type == .lwtXmit ? [9, 26, 38, 39, 41, 43] : [26, 39]
+        case .skSkb:
+            denied += [r("tc_classid"), r("data_meta"), r("tstamp"), r("wire_len"), r("mark")]
+            writableFields = ["tc_index", "priority"]
+            (packet, dataMeta, layout) = (.readWrite, false, .payload)
+            helpers = [9, 26, 38, 39, 43]
+        default:
+            return nil
+        }
+        self.type = type
+        writable = writableFields.map(r)
+        var runs: [Range<Int>] = []
+        var start: Int?
+        for offset in 0...SKBLayout.size {
+            let open = offset < SKBLayout.size && !denied.contains { $0.contains(offset) }
+            if open, start == nil { start = offset }
+            if !open, let s = start { runs.append(s..<offset); start = nil }
+        }
+        readable = runs
+    }
+}
+
+
+/// `struct xdp_md` (UAPI, 24 bytes): the fields an XDP program reads. `data`, `data_end` and
+/// `data_meta` are converted to packet pointers when loaded; nothing is writable.
+public enum XDPLayout {
+    public static let size = 24
+    public static let dataOffset = 0, dataEndOffset = 4, dataMetaOffset = 8
+    public static let ingressIfindexOffset = 12, rxQueueIndexOffset = 16, egressIfindexOffset = 20
+}
+
+/// The context of a program type without a packet (tracepoints, kprobes, tracing, syscall, the
+/// socket-less hooks): what it holds, its largest and fixed sizes, whether the program may write it.
+/// Shared by the verifier and the runtime.
+///
+/// ```swift
+/// RawContextRules(.kprobe)?.fixedSize   // 168 (struct pt_regs)
+/// ```
+public struct RawContextRules: Sendable, Hashable {
+    public var type: ProgramType
+    /// What the context holds, for messages.
+    public var what: String
+    /// The most bytes a caller may give.
+    public var maxSize: Int
+    /// For a fixed struct: shorter contexts are zero-extended to this size.
+    public var fixedSize: Int?
+    /// Whether the program may store to its context (only syscall programs may, as in the kernel).
+    public var writable: Bool
+
+    /// The rules for `type`, or nil when it has a packet (XDP, skb programs) or is not run.
+    public init?(_ type: ProgramType) {
+        self.type = type
+        fixedSize = nil
+        writable = false
+        switch type {
+        case .tracepoint:
+            (what, maxSize) = ("the tracepoint's record (the common fields, then the event's)", 4096)
+        case .rawTracepoint, .rawTracepointWritable:
+            // bpf_prog_test_run_raw_tp: at most MAX_BPF_FUNC_ARGS u64 arguments.
+            (what, maxSize) = ("the tracepoint's arguments, __u64 args[]", 12 * 8)
+        case .tracing, .lsm:
+            (what, maxSize) = ("the function's arguments as __u64 (and, for fexit, its return value after them)", 13 * 8)
+        case .kprobe:
+            (what, maxSize, fixedSize) = ("struct pt_regs (x86-64, 168 bytes)", 168, 168)
+        case .perfEvent:
+            (what, maxSize, fixedSize) = ("struct bpf_perf_event_data (x86-64 pt_regs, sample_period, addr: 184 bytes)", 184, 184)
+        case .syscall:
+            // bpf_prog_test_run_syscall: up to U16_MAX bytes, read and written by the program.
+            (what, maxSize, writable) = ("the caller's argument bytes", 65535, true)
+        case .cgroupSock, .sockOps, .cgroupSockAddr, .cgroupSysctl, .cgroupSockopt, .cgroupDevice, .skLookup,
+             .lircMode2, .structOps, .ext:
+            (what, maxSize) = ("the context's bytes as given (its fields are not modelled; pointers in it lead nowhere)", 4096)
+        default:
+            return nil
+        }
+    }
+}
+
+
+extension ProgramType {
+    /// The kernel's name for the type, as in `BPF_PROG_TYPE_<NAME>`, lower-cased.
+    public var kernelName: String {
+        switch self {
+        case .unspecified: "unspec"
+        case .socketFilter: "socket_filter"
+        case .kprobe: "kprobe"
+        case .schedCls: "sched_cls"
+        case .schedAct: "sched_act"
+        case .tracepoint: "tracepoint"
+        case .xdp: "xdp"
+        case .perfEvent: "perf_event"
+        case .cgroupSkb: "cgroup_skb"
+        case .cgroupSock: "cgroup_sock"
+        case .lwtIn: "lwt_in"
+        case .lwtOut: "lwt_out"
+        case .lwtXmit: "lwt_xmit"
+        case .sockOps: "sock_ops"
+        case .skSkb: "sk_skb"
+        case .cgroupDevice: "cgroup_device"
+        case .skMsg: "sk_msg"
+        case .rawTracepoint: "raw_tracepoint"
+        case .cgroupSockAddr: "cgroup_sock_addr"
+        case .lwtSeg6local: "lwt_seg6local"
+        case .lircMode2: "lirc_mode2"
+        case .skReuseport: "sk_reuseport"
+        case .flowDissector: "flow_dissector"
+        case .cgroupSysctl: "cgroup_sysctl"
+        case .rawTracepointWritable: "raw_tracepoint_writable"
+        case .cgroupSockopt: "cgroup_sockopt"
+        case .tracing: "tracing"
+        case .structOps: "struct_ops"
+        case .ext: "ext"
+        case .lsm: "lsm"
+        case .skLookup: "sk_lookup"
+        case .syscall: "syscall"
+        case .netfilter: "netfilter"
+        }
+    }
+}

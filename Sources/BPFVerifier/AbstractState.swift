@@ -1,0 +1,309 @@
+import BPFObject
+
+/// The type of a register in the verifier's abstract state.
+public enum RegisterKind: UInt8, Hashable, Sendable {
+    case uninitialized
+    case scalar
+    /// The program's context (r1 at entry).
+    case context
+    /// A pointer into a stack frame (`frame` says which).
+    case stack
+    /// A pointer into a value of map `map`.
+    case mapValue
+    /// A map lookup's result before its NULL check.
+    case mapValueOrNull
+    /// A map (`lddw` of a map, or an inner map after its NULL check).
+    case mapPointer
+    /// An inner map from a map-of-maps lookup, before its NULL check.
+    case mapPointerOrNull
+    /// Packet data (`data`), packet metadata (`data_meta`), the packet's end (`data_end`).
+    case packet, packetMeta, packetEnd
+    /// Memory of a known size (`size`): ringbuf records, helper results, map keys.
+    case memory
+    /// Memory of a known size or NULL (`bpf_ringbuf_reserve`'s result before its check).
+    case memoryOrNull
+    /// A subprogram (`lddw` of a function), for callbacks; `frame` holds the target instruction.
+    case function
+
+    var isPointer: Bool { self != .uninitialized && self != .scalar }
+    var isNullable: Bool { self == .mapValueOrNull || self == .mapPointerOrNull || self == .memoryOrNull }
+
+    var nonNull: RegisterKind {
+        switch self {
+        case .mapValueOrNull: .mapValue
+        case .mapPointerOrNull: .mapPointer
+        case .memoryOrNull: .memory
+        default: self
+        }
+    }
+
+    var name: String {
+        switch self {
+        case .uninitialized: "uninitialized"
+        case .scalar: "scalar"
+        case .context: "ctx"
+        case .stack: "fp"
+        case .mapValue: "map_value"
+        case .mapValueOrNull: "map_value_or_null"
+        case .mapPointer: "map_ptr"
+        case .mapPointerOrNull: "map_ptr_or_null"
+        case .packet: "pkt"
+        case .packetMeta: "pkt_meta"
+        case .packetEnd: "pkt_end"
+        case .memory: "mem"
+        case .memoryOrNull: "mem_or_null"
+        case .function: "func"
+        }
+    }
+}
+
+/// One register's abstract value.
+public struct Register: Hashable, Sendable {
+    public var kind: RegisterKind = .uninitialized
+    /// A scalar's value, or a pointer's variable offset.
+    public var value: Scalar = .constant(0)
+    /// A pointer's fixed offset.
+    public var offset: Int = 0
+    /// Links copies: a nullable pointer's copies (NULL checks), packet pointers with the same
+    /// variable offset (bounds checks), and scalars copied from one another (range checks).
+    public var id: UInt32 = 0
+    /// The acquired reference (ringbuf record) this pointer is.
+    public var referenceID: UInt32 = 0
+    /// The map (index into the verifier's map table) for map pointers and values.
+    public var map: Int = -1
+    /// Memory size (`memory`), or proven packet range (`packet`, `packetMeta`).
+    public var size: Int = 0
+    /// Stack pointers: the frame index; functions: the target instruction.
+    public var frame: Int = 0
+    /// The instruction that produced a nullable pointer (for messages).
+    public var origin: Int = -1
+    /// Read-only memory (`memory`).
+    public var readOnly = false
+
+    static let uninitialized = Register()
+    static func scalar(_ value: Scalar) -> Register {
+        var r = Register()
+        r.kind = .scalar
+        r.value = value
+        return r
+    }
+    static let unknownScalar = Register.scalar(.unknown)
+
+    func describe(maps: [MapSpec]) -> String {
+        switch kind {
+        case .uninitialized: return "uninitialized"
+        case .scalar: return value.description
+        default:
+            var parts: [String] = []
+            if map >= 0 && map < maps.count { parts.append("map=\(maps[map].name)") }
+            if kind == .stack { parts.append("frame=\(frame)") }
+            if kind == .function { parts.append("insn=\(frame)") }
+            if offset != 0 || kind == .stack { parts.append("off=\(offset)") }
+            if !value.isConstant || value.constantValue != 0 { parts.append("var=\(value)") }
+            if kind == .packet || kind == .packetMeta { parts.append("range=\(size)") }
+            if kind == .memory || kind == .memoryOrNull { parts.append("size=\(size)") }
+            if id != 0 { parts.append("id=\(id)") }
+            if referenceID != 0 { parts.append("ref=\(referenceID)") }
+            return "\(kind.name)(" + parts.joined(separator: ",") + ")"
+        }
+    }
+}
+
+/// What one stack byte holds.
+enum StackByte: UInt8, Hashable, Sendable {
+    case invalid = 0, misc, zero, spill
+}
+
+/// One function's frame: its registers and its 512-byte stack (bytes indexed from the frame pointer
+/// down: index 0 is fp-1).
+struct Frame: Hashable, Sendable {
+    var registers: [Register]
+    var bytes: [StackByte] = []
+    /// Spilled registers by 8-byte slot (slot 0 is fp-8..fp-1).
+    var spills: [Register?] = []
+    /// The call instruction that created this frame (-1 for the main frame).
+    var callSite: Int
+    /// The first instruction of the frame's function.
+    var subprogram: Int
+    /// A callback frame (bpf_loop, for_each_map_elem): its exit ends the path.
+    var isCallback = false
+    /// References held when a callback frame started (it must release what it acquires).
+    var referencesAtEntry = 0
+
+    init(callSite: Int, subprogram: Int) {
+        registers = [Register](repeating: .uninitialized, count: 11)
+        self.callSite = callSite
+        self.subprogram = subprogram
+    }
+
+    /// The byte at frame offset `off` (-512...-1).
+    func byte(_ off: Int) -> StackByte {
+        let i = -off - 1
+        return i < bytes.count ? bytes[i] : .invalid
+    }
+
+    mutating func setByte(_ off: Int, _ value: StackByte) {
+        let i = -off - 1
+        if i >= bytes.count {
+            let n = ((i / 8) + 1) * 8
+            bytes += [StackByte](repeating: .invalid, count: n - bytes.count)
+            spills += [Register?](repeating: nil, count: n / 8 - spills.count)
+        }
+        bytes[i] = value
+    }
+
+    /// The slot index of an 8-byte-aligned offset.
+    static func slot(_ off: Int) -> Int { (-off - 1) / 8 }
+
+    func spill(at off: Int) -> Register? {
+        let s = Frame.slot(off)
+        return s < spills.count ? spills[s] : nil
+    }
+
+    mutating func setSpill(at off: Int, _ reg: Register?) {
+        setByte(off, byte(off))
+        spills[Frame.slot(off)] = reg
+    }
+}
+
+/// An acquired reference: a ringbuf record that must be submitted or discarded.
+struct Reference: Hashable, Sendable {
+    var id: UInt32
+    var instruction: Int
+}
+
+/// The whole abstract machine state on one path.
+struct VerifierState: Hashable, Sendable {
+    var frames: [Frame]
+    var references: [Reference] = []
+    /// The held spin lock: (map, offset), and where it was taken.
+    var lock: (map: Int, offset: Int, instruction: Int)?
+
+    var current: Frame {
+        get { frames[frames.count - 1] }
+        set { frames[frames.count - 1] = newValue }
+    }
+
+    subscript(reg: Int) -> Register {
+        get { frames[frames.count - 1].registers[reg] }
+        set { frames[frames.count - 1].registers[reg] = newValue }
+    }
+
+    static func == (a: VerifierState, b: VerifierState) -> Bool {
+        a.frames == b.frames && a.references == b.references && a.lock?.map == b.lock?.map && a.lock?.offset == b.lock?.offset
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(frames)
+        hasher.combine(references)
+    }
+
+    /// Applies `body` to every register and spilled register in every frame.
+    mutating func forEachRegister(_ body: (inout Register) -> Void) {
+        for f in frames.indices {
+            for r in 0..<11 { body(&frames[f].registers[r]) }
+            for s in frames[f].spills.indices where frames[f].spills[s] != nil {
+                var reg = frames[f].spills[s]!
+                body(&reg)
+                frames[f].spills[s] = reg
+            }
+        }
+    }
+
+    /// The lowest callback frame's index (frames below it belong to the helper's caller).
+    var lowestCallbackFrame: Int? { frames.firstIndex { $0.isCallback } }
+}
+
+// MARK: - Subsumption (state pruning)
+
+/// Maps ids of an old state to ids of the current one, which must correspond one to one.
+struct IDMap {
+    var forward: [UInt32: UInt32] = [:]
+    var backward: [UInt32: UInt32] = [:]
+
+    mutating func check(_ old: UInt32, _ cur: UInt32) -> Bool {
+        if old == 0 && cur == 0 { return true }
+        if old == 0 || cur == 0 { return false }
+        if let f = forward[old] { return f == cur }
+        if let b = backward[cur] { return b == old }
+        forward[old] = cur
+        backward[cur] = old
+        return true
+    }
+}
+
+extension VerifierState {
+    /// Whether every concrete state `cur` describes is one `self` (already proven safe) describes,
+    /// looking only at the registers `live` says may still be read (bit i: register i, main frame
+    /// of the innermost function).
+    func subsumes(_ cur: VerifierState, live: UInt16) -> Bool {
+        guard frames.count == cur.frames.count, references.count == cur.references.count,
+              lock?.map == cur.lock?.map, lock?.offset == cur.lock?.offset else { return false }
+        var ids = IDMap()
+        for (a, b) in zip(references, cur.references) where !ids.check(a.id, b.id) { return false }
+        for f in frames.indices {
+            let old = frames[f], new = cur.frames[f]
+            guard old.callSite == new.callSite, old.isCallback == new.isCallback else { return false }
+            let innermost = f == frames.count - 1
+            for r in 0..<11 {
+                if innermost && live & (1 << r) == 0 { continue }
+                if !Self.registerSubsumes(old.registers[r], new.registers[r], &ids) { return false }
+            }
+            let count = Swift.max(old.bytes.count, new.bytes.count)
+            var i = 0
+            while i < count {
+                let ob: StackByte = i < old.bytes.count ? old.bytes[i] : .invalid
+                let nb: StackByte = i < new.bytes.count ? new.bytes[i] : .invalid
+                switch ob {
+                case .invalid: break
+                case .misc:
+                    if nb == .misc || nb == .zero { break }
+                    if nb == .spill, let s = new.spills[i / 8], s.kind == .scalar { break }
+                    return false
+                case .zero:
+                    if nb == .zero { break }
+                    if nb == .spill, let s = new.spills[i / 8], s.kind == .scalar, s.value.constantValue == 0 { break }
+                    return false
+                case .spill:
+                    guard nb == .spill else { return false }
+                    if i % 8 == 0 {
+                        let os = old.spills[i / 8], ns = new.spills[i / 8]
+                        if let os, let ns {
+                            if !Self.registerSubsumes(os, ns, &ids) { return false }
+                        } else if (os == nil) != (ns == nil) {
+                            return false
+                        }
+                    }
+                }
+                i += 1
+            }
+        }
+        return true
+    }
+
+    static func registerSubsumes(_ old: Register, _ cur: Register, _ ids: inout IDMap) -> Bool {
+        if old.kind == .uninitialized { return true }
+        if old.kind == .scalar {
+            guard cur.kind == .scalar, old.value.contains(cur.value) else { return false }
+            // Scalars linked in the old state must be linked the same way now (a range check on
+            // one refined the others there).
+            return old.id == 0 || (cur.id != 0 && ids.check(old.id, cur.id))
+        }
+        guard old.kind == cur.kind, old.map == cur.map, old.offset == cur.offset, old.frame == cur.frame,
+              old.readOnly == cur.readOnly else { return false }
+        guard old.value.contains(cur.value) else { return false }
+        switch old.kind {
+        case .packet, .packetMeta:
+            // The old state's proven range must not exceed what the current one knows.
+            guard old.size <= cur.size else { return false }
+            return ids.check(old.id, cur.id)
+        case .memory, .memoryOrNull:
+            guard old.size == cur.size else { return false }
+            return ids.check(old.id, cur.id) && ids.check(old.referenceID, cur.referenceID)
+        case .mapValueOrNull, .mapPointerOrNull:
+            return ids.check(old.id, cur.id)
+        default:
+            return true
+        }
+    }
+}

@@ -1,0 +1,358 @@
+import BPFCore
+import BPFObject
+
+/// Calls, exits, helpers, callbacks and references.
+extension Analysis {
+    static let maxFrames = 8
+
+    func localCall(_ st: inout VerifierState, _ pc: Int, target: Int) throws(VerifierError) -> StepResult {
+        guard st.frames.count < Analysis.maxFrames else {
+            throw fail(.callStack, pc, "the call stack is too deep: more than \(Analysis.maxFrames) frames",
+                       "call fewer functions inside each other (the kernel allows 8 frames)", state: st)
+        }
+        if let lock = st.lock {
+            throw fail(.lock, pc, "function call while holding a bpf_spin_lock (taken at insn \(lock.instruction))",
+                       "release the lock with bpf_spin_unlock first", state: st)
+        }
+        var frame = Frame(callSite: pc, subprogram: target)
+        for r in 1...5 { frame.registers[r] = st[r] }
+        frame.registers[10] = stackPointer(frame: st.frames.count)
+        for r in 0...5 { st[r] = .uninitialized }
+        callEdges[st.current.subprogram, default: []].insert(target)
+        st.frames.append(frame)
+        return .next(target)
+    }
+
+    func exit(_ st: inout VerifierState, _ pc: Int) throws(VerifierError) -> StepResult {
+        if let lock = st.lock {
+            throw fail(.lock, pc, "exit while holding a bpf_spin_lock (taken at insn \(lock.instruction))",
+                       "call bpf_spin_unlock on every path before returning", state: st)
+        }
+        let frame = st.current
+        if st.frames.count > 1 {
+            let r0 = st[0]
+            if frame.isCallback {
+                try readable(st, 0, pc, " (a callback's return value)")
+                guard r0.kind == .scalar, r0.value.smin >= 0, r0.value.smax <= 1 else {
+                    throw fail(.returnValue, pc, "a callback must return 0 or 1, but R0 is \(r0.describe(maps: maps))",
+                               "return 0 to continue, 1 to stop", state: st, registers: [0])
+                }
+                if st.references.count > frame.referencesAtEntry {
+                    throw referenceLeak(st, pc)
+                }
+                return .exit
+            }
+            if r0.kind == .stack && r0.frame == st.frames.count - 1 {
+                throw fail(.invalidPointer, pc, "a function returns a pointer to its own stack",
+                           "its frame is gone after it returns", state: st, registers: [0])
+            }
+            st.frames.removeLast()
+            st[0] = r0
+            return .next(frame.callSite + 1)
+        }
+        try readable(st, 0, pc, " (the program's return value)")
+        if !st.references.isEmpty { throw referenceLeak(st, pc) }
+        if let range = rules.returnRange {
+            let r0 = st[0]
+            guard r0.kind == .scalar, r0.value.smin >= range.lowerBound, r0.value.smax <= range.upperBound else {
+                throw fail(.returnValue, pc,
+                           "\(program.type.kernelName) programs must return \(range.lowerBound)...\(range.upperBound), but R0 is \(r0.describe(maps: maps))",
+                           "return one of the allowed verdicts on every path", state: st, registers: [0])
+            }
+        }
+        return .exit
+    }
+
+    func referenceLeak(_ st: VerifierState, _ pc: Int) -> VerifierError {
+        let ref = st.references.last!
+        return fail(.referenceLeak, pc, "the ringbuf record reserved at insn \(ref.instruction) is neither submitted nor discarded on this path",
+                    "call bpf_ringbuf_submit or bpf_ringbuf_discard on every path after a successful bpf_ringbuf_reserve", state: st)
+    }
+
+    // MARK: Helpers
+
+    func helperCall(_ st: inout VerifierState, _ pc: Int, _ ins: Instruction, _ parent: Checkpoint?) throws(VerifierError) {
+        guard let proto = HelperPrototype.table[ins.imm] else {
+            throw fail(.helperUnavailable, pc, "unknown helper \(ins.imm)",
+                       "the verifier knows the helpers the Swift runtime implements (see HelperPrototype.table)")
+        }
+        if let types = proto.programTypes, !types.contains(program.type) {
+            throw fail(.helperUnavailable, pc, "\(proto.name) is not available to \(program.type.kernelName) programs", state: st)
+        }
+        if let lock = st.lock, proto.id != 94 {
+            throw fail(.lock, pc, "call to \(proto.name) while holding a bpf_spin_lock (taken at insn \(lock.instruction))",
+                       "only bpf_spin_unlock may be called while the lock is held", state: st)
+        }
+        var mapIndex: Int?
+        var memoryArg: (regno: Int, kind: HelperArgument)?
+        var released: UInt32?
+        var callback: Int?
+        var callbackContext = Register.scalar(.constant(0))
+        var reservedSize = 0
+        for (i, kind) in proto.arguments.enumerated() {
+            let regno = i + 1
+            let r = st[regno]
+            if r.kind == .uninitialized {
+                throw fail(.uninitializedRegister, pc, "argument \(regno) of \(proto.name) (R\(regno)) is not set",
+                           "set R\(regno) before the call", state: st, registers: [regno])
+            }
+            func bad(_ what: String, _ hint: String? = nil) -> VerifierError {
+                if r.kind.isNullable {
+                    return fail(.nullPointer, pc, "R\(regno) may be NULL (argument \(regno) of \(proto.name))",
+                                "check the result of \(originName(r)) before passing it", state: st, registers: [regno])
+                }
+                return fail(.helperArgument, pc, "argument \(regno) of \(proto.name) must be \(what), but R\(regno) is \(r.describe(maps: maps))",
+                            hint, state: st, registers: [regno])
+            }
+            switch kind {
+            case .anything:
+                break
+            case .scalar:
+                guard r.kind == .scalar else { throw bad("a scalar") }
+            case .map:
+                guard r.kind == .mapPointer else { throw bad("a map", "pass the map itself (&my_map)") }
+                let spec = maps[r.map]
+                let allowed = proto.mapTypes ?? HelperPrototype.keyValueMaps
+                guard allowed.contains(spec.type) else {
+                    throw fail(.helperArgument, pc, "\(proto.name) cannot be used with \(spec.type.kernelName) map '\(spec.name)'",
+                               state: st, registers: [regno])
+                }
+                mapIndex = r.map
+            case .mapKey, .mapValue, .mapValueOutput:
+                guard let m = mapIndex else { throw bad("a pointer (the map argument is missing)") }
+                let spec = maps[m]
+                let size = kind == .mapKey ? spec.keySize : spec.valueSize
+                if size > 0 {
+                    try checkHelperMemory(&st, pc, regno: regno, size: Scalar.constant(UInt64(size)), write: kind == .mapValueOutput,
+                                          helper: proto.name, what: kind == .mapKey ? "the key of map '\(spec.name)'" : "a value of map '\(spec.name)'")
+                }
+            case .memory, .memoryOrNull, .memoryOutput:
+                if kind == .memoryOrNull && r.kind == .scalar && r.value.constantValue == 0 {
+                    memoryArg = nil
+                } else {
+                    guard r.kind.isPointer else { throw bad("a pointer to memory") }
+                    memoryArg = (regno, kind)
+                }
+            case .size, .sizeOrZero:
+                guard r.kind == .scalar else { throw bad("a size (scalar)") }
+                if kind == .size && r.value.umin == 0 {
+                    throw fail(.helperArgument, pc, "R\(regno), the size argument of \(proto.name), may be 0",
+                               "check that the size is greater than 0 before the call", state: st, registers: [regno])
+                }
+                guard r.value.umax < 1 << 29 else {
+                    throw fail(.helperArgument, pc, "R\(regno), the size argument of \(proto.name), has no upper bound (\(r.value))",
+                               "bound it with a comparison (e.g. if (n > sizeof(buf)) return) before the call", state: st, registers: [regno])
+                }
+                if let m = memoryArg {
+                    if r.value.umax > 0 {
+                        try checkHelperMemory(&st, pc, regno: m.regno, size: r.value, write: m.kind == .memoryOutput,
+                                              helper: proto.name, what: "\(r.value.umax) bytes")
+                    }
+                } else if st[regno - 1].kind == .scalar && r.value.umax > 0 {
+                    throw fail(.helperArgument, pc, "argument \(regno - 1) of \(proto.name) is NULL but its size R\(regno) may be non-zero",
+                               state: st, registers: [regno - 1, regno])
+                }
+                memoryArg = nil
+            case .constantSize:
+                guard r.kind == .scalar, let c = r.value.constantValue, c < 1 << 29 else {
+                    throw bad("a constant size", "reserve a size known when the program is verified (sizeof)")
+                }
+                reservedSize = Int(c)
+            case .fixedOutput(let n):
+                guard r.kind.isPointer else { throw bad("a pointer to \(n) writable bytes") }
+                try checkHelperMemory(&st, pc, regno: regno, size: .constant(UInt64(n)), write: true, helper: proto.name, what: "\(n) bytes")
+            case .context:
+                guard r.kind == .context, r.offset == 0, r.value.constantValue == 0 else {
+                    throw bad("the program's context (ctx, as passed in r1)")
+                }
+            case .function:
+                guard r.kind == .function else { throw bad("a callback function") }
+                callback = r.frame
+            case .stackOrNull:
+                if r.kind == .scalar && r.value.constantValue == 0 {
+                    callbackContext = r
+                } else {
+                    guard r.kind == .stack, r.value.isConstant else { throw bad("a pointer to the stack or NULL") }
+                    callbackContext = r
+                }
+            case .releasedRecord:
+                guard r.kind == .memory, r.referenceID != 0 else { throw bad("a ringbuf record from bpf_ringbuf_reserve") }
+                guard r.offset == 0, r.value.constantValue == 0 else {
+                    throw bad("the record as bpf_ringbuf_reserve returned it (unmoved)")
+                }
+                released = r.referenceID
+            case .spinLock:
+                guard r.kind == .mapValue, let v = r.value.constantValue else { throw bad("a pointer to a struct bpf_spin_lock in a map value") }
+                let offset = r.offset + Int(Int64(bitPattern: v))
+                let spec = maps[r.map]
+                guard let lockOffset = spec.spinLockOffset else {
+                    throw fail(.lock, pc, "map '\(spec.name)' has no struct bpf_spin_lock in its value",
+                               "declare the value with a struct bpf_spin_lock member (the map needs BTF)", state: st, registers: [regno])
+                }
+                guard offset == lockOffset else {
+                    throw fail(.lock, pc, "R\(regno) points at offset \(offset) of the value of '\(spec.name)', not at its bpf_spin_lock (offset \(lockOffset))",
+                               state: st, registers: [regno])
+                }
+                if proto.id == 93 {
+                    if let lock = st.lock {
+                        throw fail(.lock, pc, "bpf_spin_lock is already held (taken at insn \(lock.instruction))", state: st)
+                    }
+                    st.lock = (r.map, offset, pc)
+                } else {
+                    guard let lock = st.lock else {
+                        throw fail(.lock, pc, "bpf_spin_unlock without a held lock", "call bpf_spin_lock first", state: st)
+                    }
+                    guard lock.map == r.map, lock.offset == offset else {
+                        throw fail(.lock, pc, "bpf_spin_unlock of a different lock than the one taken at insn \(lock.instruction)", state: st)
+                    }
+                    st.lock = nil
+                }
+            case .constantString:
+                guard r.kind == .mapValue, let v = r.value.constantValue, mapReadOnly(r.map) else {
+                    throw bad("a constant string in read-only data (.rodata)", "use a string literal or a const global")
+                }
+                let spec = maps[r.map]
+                let start = r.offset + Int(Int64(bitPattern: v))
+                guard let bytes = spec.initialValue, start >= 0, start < bytes.count, bytes[start...].contains(0) else {
+                    throw fail(.helperArgument, pc, "the string at offset \(start) of '\(spec.name)' is not NUL-terminated inside the map",
+                               state: st, registers: [regno])
+                }
+            }
+        }
+        if let id = released {
+            st.references.removeAll { $0.id == id }
+            st.forEachRegister { r in
+                if r.referenceID == id { r = .unknownScalar }
+            }
+        }
+        if proto.changesPacket {
+            st.forEachRegister { r in
+                if r.kind == .packet || r.kind == .packetEnd || r.kind == .packetMeta { r = .unknownScalar }
+            }
+        }
+        if proto.id == 12 && !st.references.isEmpty {
+            throw fail(.referenceLeak, pc, "tail call while a ringbuf record is held (reserved at insn \(st.references[0].instruction))",
+                       "a successful tail call never returns: submit or discard the record first", state: st)
+        }
+        if let target = callback {
+            try startCallback(&st, pc, target: target, helper: proto.id, map: mapIndex, context: callbackContext, parent: parent)
+        }
+        for r in 1...5 { st[r] = .uninitialized }
+        var r0 = Register()
+        switch proto.returns {
+        case .unknown:
+            r0 = .unknownScalar
+        case let .integer(lo, hi):
+            r0 = .scalar(.signed(lo, hi))
+        case .mapValueOrNull:
+            let m = mapIndex!
+            r0.id = freshID()
+            r0.origin = pc
+            if let inner = innerMap[m] {
+                r0.kind = .mapPointerOrNull
+                r0.map = inner
+            } else {
+                r0.kind = .mapValueOrNull
+                r0.map = m
+            }
+        case .recordOrNull:
+            let id = freshID()
+            r0.kind = .memoryOrNull
+            r0.size = reservedSize
+            r0.id = id
+            r0.referenceID = id
+            r0.origin = pc
+            st.references.append(Reference(id: id, instruction: pc))
+        }
+        st[0] = r0
+    }
+
+    /// Checks that a helper may read (or write) `size` bytes at `regno`; marks written stack bytes.
+    func checkHelperMemory(_ st: inout VerifierState, _ pc: Int, regno: Int, size: Scalar, write: Bool,
+                           helper: String, what: String) throws(VerifierError) {
+        let r = st[regno]
+        let n = Int(size.umax)
+        switch r.kind {
+        case .stack:
+            guard let v = r.value.constantValue else {
+                throw fail(.outOfBounds, pc, "variable offset stack pointer R\(regno) passed to \(helper)", state: st, registers: [regno])
+            }
+            let o = r.offset + Int(Int64(bitPattern: v))
+            guard o >= -512 && o + n <= 0 else {
+                throw fail(.outOfBounds, pc, "\(helper) would access \(what) at fp\(o) through R\(regno), outside the 512-byte stack frame",
+                           "make the buffer at least as large as the size passed", state: st, registers: [regno])
+            }
+            let sub = st.frames[r.frame].subprogram
+            stackDepth[sub] = max(stackDepth[sub] ?? 0, -o)
+            if write {
+                if n > 0 { try writeStack(&st, pc, frame: r.frame, offset: o, size: n, value: nil) }
+            } else {
+                for i in 0..<n {
+                    let b = st.frames[r.frame].byte(o + i)
+                    if b == .invalid {
+                        throw fail(.uninitializedStack, pc, "\(helper) reads \(what) at fp\(o) (R\(regno)), but fp\(o + i) is uninitialized",
+                                   "initialize the whole buffer (e.g. with __builtin_memset or = {}) before the call",
+                                   state: st, registers: [regno])
+                    }
+                }
+            }
+        case .context:
+            throw fail(.helperArgument, pc, "\(helper) may not access the context through R\(regno) as memory", state: st, registers: [regno])
+        default:
+            // Map values, packet, memory: the same bounds as a direct access of `n` bytes.
+            if n > 0 {
+                _ = try checkRegion(st, pc, regno: regno, off: 0, size: n, access: write ? .write : .read)
+            }
+        }
+    }
+
+    func startCallback(_ st: inout VerifierState, _ pc: Int, target: Int, helper: Int32, map: Int?, context: Register,
+                       parent: Checkpoint?) throws(VerifierError) {
+        guard st.frames.count < Analysis.maxFrames else {
+            throw fail(.callStack, pc, "the call stack is too deep: more than \(Analysis.maxFrames) frames", state: st)
+        }
+        // The callback runs any number of times and may change what its callers keep on their
+        // stacks (scalars only): forget those values, in the callback and after the helper.
+        forgetStackScalars(&st)
+        var frame = Frame(callSite: pc, subprogram: target)
+        frame.isCallback = true
+        frame.referencesAtEntry = st.references.count
+        frame.registers[10] = stackPointer(frame: st.frames.count)
+        if helper == 181 {
+            frame.registers[1] = .scalar(.unsigned(0, (1 << 23) - 1))
+            frame.registers[2] = context
+        } else {
+            let m = map!
+            var mapReg = Register()
+            mapReg.kind = .mapPointer
+            mapReg.map = m
+            var key = Register()
+            key.kind = .memory
+            key.size = maps[m].keySize
+            key.readOnly = true
+            var value = Register()
+            value.kind = .mapValue
+            value.map = m
+            frame.registers[1] = mapReg
+            frame.registers[2] = key
+            frame.registers[3] = value
+            frame.registers[4] = context
+        }
+        callEdges[st.current.subprogram, default: []].insert(target)
+        var callbackState = st
+        callbackState.frames.append(frame)
+        fork(callbackState, at: target, parent: parent)
+    }
+
+    func forgetStackScalars(_ st: inout VerifierState) {
+        for f in st.frames.indices {
+            for slot in st.frames[f].spills.indices {
+                if let s = st.frames[f].spills[slot], s.kind == .scalar {
+                    st.frames[f].spills[slot] = nil
+                    for i in 0..<8 where st.frames[f].bytes[slot * 8 + i] == .spill { st.frames[f].bytes[slot * 8 + i] = .misc }
+                }
+            }
+            for i in st.frames[f].bytes.indices where st.frames[f].bytes[i] == .zero { st.frames[f].bytes[i] = .misc }
+        }
+    }
+}

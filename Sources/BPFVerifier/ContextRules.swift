@@ -1,0 +1,161 @@
+import BPFObject
+
+/// How a program type may use its context (r1 at entry), as the kernel's `*_is_valid_access`
+/// functions decide: which loads are allowed (and which give packet pointers), which stores.
+struct ContextRules {
+    enum LoadResult {
+        case scalar
+        case packet, packetEnd, packetMeta
+        case denied(String)
+    }
+
+    let type: ProgramType
+    let attachType: AttachType?
+    /// The context size the runtime always provides (proven accesses), nil when it varies.
+    let guaranteedSize: Int?
+    /// Unspecified-type programs: their context is plain memory of this many bytes.
+    let memorySize: Int?
+
+    init(type: ProgramType, attachType: AttachType?, contextSize: Int?) {
+        self.type = type
+        self.attachType = attachType
+        switch type {
+        case .xdp:
+            guaranteedSize = XDPLayout.size
+            memorySize = nil
+        case _ where SKBAccess(type) != nil:
+            guaranteedSize = SKBLayout.size
+            memorySize = nil
+        case .unspecified:
+            guaranteedSize = contextSize
+            memorySize = contextSize ?? 0
+        default:
+            guaranteedSize = RawContextRules(type)?.fixedSize
+            memorySize = nil
+        }
+    }
+
+    /// Whether a context access is proven to stay inside the context the runtime provides (and is
+    /// not one of the converted packet-pointer fields).
+    func proven(offset: Int, size: Int) -> Bool {
+        guard let guaranteedSize, offset >= 0, offset + size <= guaranteedSize else { return false }
+        switch type {
+        case .xdp: return offset >= 12
+        case _ where SKBAccess(type) != nil:
+            return ![SKBLayout.dataOffset, SKBLayout.dataEndOffset, SKBLayout.dataMetaOffset].contains(offset)
+        default: return true
+        }
+    }
+
+    func load(offset: Int, size: Int) -> LoadResult {
+        guard offset >= 0 else { return .denied("negative context offset \(offset)") }
+        guard offset % size == 0 else { return .denied("misaligned context access: offset \(offset), \(size) bytes") }
+        if type == .xdp {
+            guard offset + size <= XDPLayout.size else {
+                return .denied("offset \(offset) is past the end of struct xdp_md (\(XDPLayout.size) bytes)")
+            }
+            guard size == 4 else { return .denied("struct xdp_md fields are 4 bytes; this load is \(size)") }
+            switch offset {
+            case XDPLayout.dataOffset: return .packet
+            case XDPLayout.dataEndOffset: return .packetEnd
+            case XDPLayout.dataMetaOffset: return .packetMeta
+            case XDPLayout.egressIfindexOffset where attachType != .xdpDevmap:
+                return .denied("xdp_md->egress_ifindex is only readable by programs attached to a devmap")
+            default: return .scalar
+            }
+        }
+        if let access = SKBAccess(type) {
+            let name = SKBLayout.fieldName(at: offset)
+            guard offset + size <= SKBLayout.size else {
+                return .denied("offset \(offset) is past the end of struct __sk_buff (\(SKBLayout.size) bytes)")
+            }
+            guard access.readable.contains(where: { $0.contains(offset) && $0.contains(offset + size - 1) }) else {
+                return .denied("\(type.kernelName) programs may not read __sk_buff.\(name)")
+            }
+            let pointers = [SKBLayout.dataOffset: LoadResult.packet, SKBLayout.dataEndOffset: .packetEnd, SKBLayout.dataMetaOffset: .packetMeta]
+            for (fieldOffset, result) in pointers where offset < fieldOffset + 4 && fieldOffset < offset + size {
+                guard offset == fieldOffset, size == 4 else {
+                    return .denied("__sk_buff.\(SKBLayout.fieldName(at: fieldOffset)) must be read whole, as 4 bytes")
+                }
+                return result
+            }
+            for wide in [SKBLayout.range("tstamp"), SKBLayout.range("hwtstamp"), SKBLayout.range("sk")] where wide.contains(offset) {
+                guard size == 8 else { return .denied("__sk_buff.\(name) must be read as 8 bytes") }
+            }
+            if size == 8 && ![SKBLayout.range("tstamp"), SKBLayout.range("hwtstamp"), SKBLayout.range("sk")].contains(where: { $0.lowerBound == offset }) {
+                return .denied("__sk_buff.\(name) is a 4-byte field; an 8-byte load is not allowed")
+            }
+            return .scalar
+        }
+        if let memorySize {
+            guard offset + size <= memorySize else {
+                return .denied("offset \(offset) (\(size) bytes) is past the \(memorySize)-byte input memory")
+            }
+            return .scalar
+        }
+        if let rules = RawContextRules(type) {
+            let limit = rules.fixedSize ?? rules.maxSize
+            guard offset + size <= limit else {
+                return .denied("offset \(offset) (\(size) bytes) is past the end of the context (\(rules.what), at most \(limit) bytes)")
+            }
+            return .scalar
+        }
+        return .denied("\(type.kernelName) programs have no context the verifier knows")
+    }
+
+    /// nil when the store is allowed, else why not.
+    func store(offset: Int, size: Int) -> String? {
+        guard offset >= 0, offset % size == 0 else { return "misaligned or negative context store: offset \(offset), \(size) bytes" }
+        if type == .xdp { return "xdp programs may not write struct xdp_md" }
+        if let access = SKBAccess(type) {
+            let name = SKBLayout.fieldName(at: offset)
+            guard let field = access.writable.first(where: { $0.contains(offset) && $0.contains(offset + size - 1) }) else {
+                return "\(type.kernelName) programs may not write __sk_buff.\(name)"
+            }
+            if field == SKBLayout.range("tstamp") { return size == 8 ? nil : "__sk_buff.tstamp must be written as 8 bytes" }
+            if field == SKBLayout.range("cb") { return nil }
+            return size == 4 ? nil : "__sk_buff.\(name) must be written as 4 bytes"
+        }
+        if let memorySize {
+            return offset + size <= memorySize ? nil : "offset \(offset) (\(size) bytes) is past the \(memorySize)-byte input memory"
+        }
+        if let rules = RawContextRules(type) {
+            guard rules.writable else { return "\(type.kernelName) programs may not write their context (\(rules.what))" }
+            return offset + size <= rules.maxSize ? nil : "offset \(offset) is past the largest context (\(rules.maxSize) bytes)"
+        }
+        return "\(type.kernelName) programs have no context the verifier knows"
+    }
+
+    /// Whether direct packet access is allowed, and writes.
+    var packetReadable: Bool {
+        if type == .xdp { return true }
+        if let access = SKBAccess(type) { return access.packet != .none }
+        return false
+    }
+
+    var packetWritable: Bool {
+        if type == .xdp { return true }
+        if let access = SKBAccess(type) { return access.packet == .readWrite }
+        return false
+    }
+
+    /// LD_ABS/LD_IND are allowed (socket-buffer programs).
+    var legacyPacketLoads: Bool { SKBAccess(type) != nil }
+
+    /// The range r0 must be in at the program's exit, if the type restricts it.
+    var returnRange: ClosedRange<Int64>? {
+        switch type {
+        case .cgroupSkb: return attachType == .cgroupInetEgress ? 0...3 : 0...1
+        case .cgroupSock, .cgroupSockAddr, .cgroupDevice, .cgroupSysctl, .cgroupSockopt, .skLookup, .netfilter:
+            return 0...1
+        case .tracing:
+            switch attachType {
+            case .traceFentry, .traceFexit: return 0...0
+            case .traceIter: return 0...1
+            default: return nil
+            }
+        default: return nil
+        }
+    }
+}
+

@@ -1,0 +1,332 @@
+import BPFCore
+import BPFObject
+
+/// Loads, stores and atomics: every memory access checked against its region.
+extension Analysis {
+    /// The kind of access being checked.
+    enum Access {
+        case read, write, atomic
+        var verb: String {
+            switch self {
+            case .read: "read"
+            case .write: "write"
+            case .atomic: "atomic update"
+            }
+        }
+    }
+
+    func mapReadOnly(_ map: Int) -> Bool {
+        let spec = maps[map]
+        return spec.readOnly || spec.flags & 0x80 != 0   // BPF_F_RDONLY_PROG
+    }
+
+    /// Checks that `[reg + off, reg + off + size)` is inside the region `reg` points to; returns
+    /// whether the access is proven (so the engine may skip its check). Stack and context
+    /// accesses are handled by their own paths.
+    func checkRegion(_ st: VerifierState, _ pc: Int, regno: Int, off: Int, size: Int, access: Access) throws(VerifierError) -> Bool {
+        let r = st[regno]
+        switch r.kind {
+        case .mapValue, .memory:
+            let limit = r.kind == .mapValue ? maps[r.map].valueSize : r.size
+            if access != .read {
+                if r.kind == .mapValue && mapReadOnly(r.map) {
+                    throw fail(.invalidPointer, pc, "\(access.verb) into read-only map '\(maps[r.map].name)'",
+                               "the program may only read .rodata and maps created with BPF_F_RDONLY_PROG", state: st, registers: [regno])
+                }
+                if r.readOnly {
+                    throw fail(.invalidPointer, pc, "\(access.verb) into read-only memory R\(regno)", state: st, registers: [regno])
+                }
+            }
+            if access == .atomic && r.kind == .memory {
+                throw fail(.invalidPointer, pc, "atomic update of R\(regno) (\(r.kind.name)) is not allowed", state: st, registers: [regno])
+            }
+            let lo = Int64(r.offset + off) + r.value.smin
+            let hi = Int64(r.offset + off) + r.value.smax + Int64(size)
+            let what = r.kind == .mapValue ? "map '\(maps[r.map].name)' value (\(limit) bytes)" : "memory of \(limit) bytes"
+            if r.value.smin < 0 && !r.value.isConstant {
+                throw fail(.outOfBounds, pc, "R\(regno) may point before the start of the \(what): its variable offset may be negative (\(r.value))",
+                           "use an unsigned index or check that it is >= 0", state: st, registers: [regno])
+            }
+            guard lo >= 0 && hi <= Int64(limit) else {
+                let variable = !r.value.isConstant
+                throw fail(.outOfBounds, pc,
+                           "\(access.verb) of \(size) bytes at offset \(variable ? "\(lo)...\(hi - Int64(size))" : "\(lo)") of R\(regno) is outside the \(what)",
+                           variable ? "bound the index with a check (e.g. if (i >= N) return) before using it" : "the access is past the end of the value",
+                           state: st, registers: [regno])
+            }
+            return true
+        case .packet, .packetMeta:
+            if access == .atomic {
+                throw fail(.invalidPointer, pc, "atomic update of packet data is not allowed", state: st, registers: [regno])
+            }
+            if access == .write ? !rules.packetWritable : !rules.packetReadable {
+                throw fail(.invalidPointer, pc, "\(program.type.kernelName) programs may not \(access == .write ? "write" : "read") the packet directly",
+                           access == .write ? "use bpf_skb_store_bytes, or a program type with write access" : "use bpf_skb_load_bytes",
+                           state: st, registers: [regno])
+            }
+            if r.value.smin < 0 {
+                throw fail(.outOfBounds, pc, "R\(regno)'s variable packet offset may be negative", "check that the offset is >= 0",
+                           state: st, registers: [regno])
+            }
+            let start = r.offset + off
+            guard start >= 0 && start + size <= r.size else {
+                let base = r.kind == .packet ? "data_end" : "data"
+                throw fail(.outOfBounds, pc,
+                           "packet \(access.verb) of \(size) bytes at offset \(start) of R\(regno), but only \(r.size) bytes are checked against \(base)",
+                           "compare R\(regno) + \(start + size) with \(base) (e.g. if (p + \(start + size) > data_end) return) before this access",
+                           state: st, registers: [regno])
+            }
+            return true
+        default:
+            throw badPointer(st, pc, regno, access: access)
+        }
+    }
+
+    func badPointer(_ st: VerifierState, _ pc: Int, _ regno: Int, access: Access) -> VerifierError {
+        let r = st[regno]
+        switch r.kind {
+        case .uninitialized:
+            return fail(.uninitializedRegister, pc, "R\(regno) is used as a pointer before it is set", state: st, registers: [regno])
+        case .scalar:
+            return fail(.invalidPointer, pc, "R\(regno) is a scalar, not a pointer (\(access.verb) through it)",
+                        "only pointers to the context, stack, map values, packet or helper memory can be dereferenced",
+                        state: st, registers: [regno])
+        case .mapValueOrNull, .memoryOrNull, .mapPointerOrNull:
+            return fail(.nullPointer, pc, "R\(regno) may be NULL",
+                        "check the result of \(originName(r)) before dereferencing", state: st, registers: [regno])
+        default:
+            return fail(.invalidPointer, pc, "\(access.verb) through R\(regno) (\(r.kind.name)) is not allowed", state: st, registers: [regno])
+        }
+    }
+
+    // MARK: Stack
+
+    /// The frame and frame offset of a stack access; checks bounds and alignment.
+    func stackSlot(_ st: VerifierState, _ pc: Int, regno: Int, off: Int, size: Int) throws(VerifierError) -> (frame: Int, offset: Int) {
+        let r = st[regno]
+        guard let v = r.value.constantValue else {
+            throw fail(.outOfBounds, pc, "variable offset stack access through R\(regno) (\(r.value))",
+                       "index stack arrays with constants, or keep the array in a map", state: st, registers: [regno])
+        }
+        let o = r.offset + Int(Int64(bitPattern: v)) + off
+        guard o >= -512 && o + size <= 0 else {
+            throw fail(.outOfBounds, pc, "stack access of \(size) bytes at fp\(o) is outside the 512-byte frame",
+                       "the stack is fp-512 up to fp-1", state: st, registers: [regno])
+        }
+        guard o % size == 0 else {
+            throw fail(.outOfBounds, pc, "misaligned stack access of \(size) bytes at fp\(o)", state: st, registers: [regno])
+        }
+        let sub = st.frames[r.frame].subprogram
+        stackDepth[sub] = max(stackDepth[sub] ?? 0, -o)
+        return (r.frame, o)
+    }
+
+    func readStack(_ st: VerifierState, _ pc: Int, frame f: Int, offset o: Int, size: Int, regno: Int) throws(VerifierError) -> Register {
+        let frame = st.frames[f]
+        if size == 8 && o % 8 == 0, let spilled = frame.spill(at: o), (0..<8).allSatisfy({ frame.byte(o + $0) == .spill }) {
+            return spilled
+        }
+        var allZero = true
+        for i in 0..<size {
+            switch frame.byte(o + i) {
+            case .invalid:
+                throw fail(.uninitializedStack, pc, "read of \(size) bytes at fp\(o) reads uninitialized stack (fp\(o + i))",
+                           "initialize the variable (or the whole struct, e.g. with __builtin_memset) before reading it",
+                           state: st, registers: [regno])
+            case .spill:
+                if let s = frame.spill(at: o + i), s.kind != .scalar {
+                    throw fail(.invalidPointer, pc, "read of \(size) bytes at fp\(o) reads part of a spilled pointer (\(s.kind.name))",
+                               state: st, registers: [regno])
+                }
+                if let s = frame.spill(at: o + i), s.value.constantValue == 0 { break }
+                allZero = false
+            case .misc: allZero = false
+            case .zero: break
+            }
+        }
+        return .scalar(allZero ? .constant(0) : .loaded(bytes: size))
+    }
+
+    /// Stores `value` (nil: unknown bytes of `size`) at a stack offset.
+    func writeStack(_ st: inout VerifierState, _ pc: Int, frame f: Int, offset o: Int, size: Int, value: Register?) throws(VerifierError) {
+        if let lowest = st.lowestCallbackFrame, f < lowest {
+            // A callback may run many times; it may change its caller's stack only with scalars,
+            // and never where the caller keeps a pointer.
+            if let v = value, v.kind.isPointer {
+                throw fail(.invalidPointer, pc, "a callback may not store pointers into its caller's stack",
+                           state: st)
+            }
+            for i in 0..<size where st.frames[f].byte(o + i) == .spill {
+                if let s = st.frames[f].spill(at: o + i), s.kind != .scalar {
+                    throw fail(.invalidPointer, pc, "a callback may not overwrite a pointer the caller spilled at fp\(o)", state: st)
+                }
+            }
+        }
+        if let v = value, v.kind == .stack, v.frame > f {
+            throw fail(.invalidPointer, pc, "storing a pointer to a callee's stack into its caller's stack",
+                       "the callee's frame is gone after it returns", state: st)
+        }
+        // Any spill the store touches is destroyed (what is left becomes plain bytes).
+        var slot = o - ((o % 8) + 8) % 8
+        while slot < o + size {
+            if st.frames[f].spill(at: slot) != nil {
+                st.frames[f].setSpill(at: slot, nil)
+                for i in 0..<8 where st.frames[f].byte(slot + i) == .spill { st.frames[f].setByte(slot + i, .misc) }
+            }
+            slot += 8
+        }
+        if size == 8 && o % 8 == 0, let v = value {
+            for i in 0..<8 { st.frames[f].setByte(o + i, .spill) }
+            st.frames[f].setSpill(at: o, v)
+            return
+        }
+        if let v = value, v.kind.isPointer {
+            throw fail(.invalidPointer, pc, "partial store of a pointer (\(size) bytes) to the stack",
+                       "pointers are spilled to the stack whole, as 8 aligned bytes", state: st)
+        }
+        let zero = value.map { $0.value.truncated(toBytes: size).constantValue == 0 } ?? false
+        for i in 0..<size { st.frames[f].setByte(o + i, zero ? .zero : .misc) }
+    }
+
+    // MARK: Instructions
+
+    func load(_ st: inout VerifierState, _ pc: Int, _ ins: Instruction) throws(VerifierError) {
+        let size = MemorySize(rawValue: ins.opcode & 0x18)!.bytes
+        let signExtend = ins.opcode & 0xe0 == MemoryMode.memorySignExtend.rawValue
+        let s = Int(ins.src), d = Int(ins.dst)
+        let off = Int(ins.offset)
+        try readable(st, s, pc)
+        let r = st[s]
+        var result = Register.scalar(.loaded(bytes: size, signExtend: signExtend))
+        switch r.kind {
+        case .stack:
+            let (f, o) = try stackSlot(st, pc, regno: s, off: off, size: size)
+            result = try readStack(st, pc, frame: f, offset: o, size: size, regno: s)
+            if signExtend, result.kind == .scalar {
+                result = .scalar(result.value.truncated(toBytes: size).signExtended(from: size * 8))
+            }
+            markAccess(pc, proven: true)
+        case .context:
+            let o = try contextOffset(st, pc, regno: s, off: off)
+            switch rules.load(offset: o, size: size) {
+            case .denied(let why):
+                throw fail(.contextAccess, pc, "invalid context load: \(why)", state: st, registers: [s])
+            case .scalar:
+                break
+            case .packet, .packetEnd, .packetMeta:
+                let kind: RegisterKind
+                switch rules.load(offset: o, size: size) {
+                case .packet: kind = .packet
+                case .packetEnd: kind = .packetEnd
+                default: kind = .packetMeta
+                }
+                guard !signExtend else {
+                    throw fail(.contextAccess, pc, "sign-extending load of a packet pointer field", state: st, registers: [s])
+                }
+                result = Register()
+                result.kind = kind
+            }
+            markAccess(pc, proven: rules.proven(offset: o, size: size))
+        default:
+            let isProven = try checkRegion(st, pc, regno: s, off: off, size: size, access: .read)
+            markAccess(pc, proven: isProven)
+        }
+        st[d] = result
+    }
+
+    func contextOffset(_ st: VerifierState, _ pc: Int, regno: Int, off: Int) throws(VerifierError) -> Int {
+        let r = st[regno]
+        guard r.value.constantValue == 0 else {
+            throw fail(.contextAccess, pc, "variable offset context access through R\(regno) (\(r.value))",
+                       "context fields are read at constant offsets", state: st, registers: [regno])
+        }
+        return r.offset + off
+    }
+
+    func store(_ st: inout VerifierState, _ pc: Int, _ ins: Instruction) throws(VerifierError) {
+        let size = MemorySize(rawValue: ins.opcode & 0x18)!.bytes
+        let d = Int(ins.dst), s = Int(ins.src)
+        let off = Int(ins.offset)
+        try readable(st, d, pc)
+        var value: Register
+        if ins.instructionClass == .stx {
+            try readable(st, s, pc)
+            value = st[s]
+        } else {
+            value = .scalar(.constant(UInt64(bitPattern: Int64(ins.imm))))
+        }
+        let r = st[d]
+        switch r.kind {
+        case .stack:
+            let (f, o) = try stackSlot(st, pc, regno: d, off: off, size: size)
+            if value.kind == .scalar && size < 8 { value = .scalar(value.value.truncated(toBytes: size)) }
+            try writeStack(&st, pc, frame: f, offset: o, size: size, value: value)
+            markAccess(pc, proven: true)
+        case .context:
+            let o = try contextOffset(st, pc, regno: d, off: off)
+            if value.kind.isPointer {
+                throw fail(.contextAccess, pc, "storing a pointer into the context is not allowed", state: st, registers: [d, s])
+            }
+            if let why = rules.store(offset: o, size: size) {
+                throw fail(.contextAccess, pc, "invalid context store: \(why)", state: st, registers: [d])
+            }
+            markAccess(pc, proven: rules.proven(offset: o, size: size))
+        default:
+            let isProven = try checkRegion(st, pc, regno: d, off: off, size: size, access: .write)
+            markAccess(pc, proven: isProven)
+        }
+    }
+
+    func atomic(_ st: inout VerifierState, _ pc: Int, _ ins: Instruction) throws(VerifierError) {
+        let size = MemorySize(rawValue: ins.opcode & 0x18)!.bytes
+        let d = Int(ins.dst), s = Int(ins.src)
+        let off = Int(ins.offset)
+        try readable(st, d, pc)
+        try readable(st, s, pc)
+        let op = AtomicOperation(rawValue: ins.imm)!
+        if op == .compareExchange { try readable(st, 0, pc, " (cmpxchg compares with R0)") }
+        let r = st[d]
+        switch r.kind {
+        case .stack:
+            let (f, o) = try stackSlot(st, pc, regno: d, off: off, size: size)
+            _ = try readStack(st, pc, frame: f, offset: o, size: size, regno: d)
+            try writeStack(&st, pc, frame: f, offset: o, size: size, value: size == 8 ? .unknownScalar : nil)
+            markAccess(pc, proven: true)
+        case .context:
+            throw fail(.invalidPointer, pc, "atomic update of the context is not allowed", state: st, registers: [d])
+        default:
+            let isProven = try checkRegion(st, pc, regno: d, off: off, size: size, access: .atomic)
+            markAccess(pc, proven: isProven)
+        }
+        let result = Register.scalar(.loaded(bytes: size))
+        if op == .compareExchange {
+            st[0] = result
+        } else if op.fetches {
+            st[s] = result
+        }
+    }
+
+    func legacyPacketLoad(_ st: inout VerifierState, _ pc: Int, _ ins: Instruction) throws(VerifierError) {
+        guard rules.legacyPacketLoads else {
+            throw fail(.unsupported, pc, "legacy packet loads (ld_abs/ld_ind) are only allowed in socket-buffer programs",
+                       "read the packet through data/data_end instead")
+        }
+        let ctx = st[6]
+        guard ctx.kind == .context, ctx.offset == 0 else {
+            throw fail(.invalidPointer, pc, "ld_abs/ld_ind need the context in R6", "keep ctx in r6 (mov r6, r1) before the load",
+                       state: st, registers: [6])
+        }
+        if ins.opcode & 0xe0 == MemoryMode.indirect.rawValue {
+            try readable(st, Int(ins.src), pc)
+            guard st[Int(ins.src)].kind == .scalar else {
+                throw fail(.invalidPointer, pc, "ld_ind offset R\(ins.src) must be a scalar", state: st, registers: [Int(ins.src)])
+            }
+        }
+        guard st.references.isEmpty else {
+            throw fail(.referenceLeak, pc, "ld_abs/ld_ind may end the program while a ringbuf record is held",
+                       "submit or discard the record first", state: st)
+        }
+        for r in 1...5 { st[r] = .uninitialized }
+        st[0] = .scalar(.loaded(bytes: MemorySize(rawValue: ins.opcode & 0x18)!.bytes))
+    }
+}

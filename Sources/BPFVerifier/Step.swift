@@ -1,0 +1,519 @@
+import BPFCore
+import BPFObject
+
+/// The transfer function: one instruction applied to an abstract state.
+extension Analysis {
+    func step(_ st: inout VerifierState, _ pc: Int, _ parent: Checkpoint?) throws(VerifierError) -> StepResult {
+        let ins = insns[pc]
+        switch ins.instructionClass {
+        case .alu, .alu64:
+            try alu(&st, pc, ins)
+            return .next(pc + 1)
+        case .jmp, .jmp32:
+            return try jump(&st, pc, ins, parent)
+        case .ld:
+            if ins.opcode == Opcode.lddw {
+                try loadImmediate(&st, pc, ins)
+                return .next(pc + 2)
+            }
+            try legacyPacketLoad(&st, pc, ins)
+            return .next(pc + 1)
+        case .ldx:
+            try load(&st, pc, ins)
+            return .next(pc + 1)
+        case .st, .stx:
+            if ins.opcode & 0xe0 == MemoryMode.atomic.rawValue {
+                try atomic(&st, pc, ins)
+            } else {
+                try store(&st, pc, ins)
+            }
+            return .next(pc + 1)
+        }
+    }
+
+    func readable(_ st: VerifierState, _ reg: Int, _ pc: Int, _ what: String = "") throws(VerifierError) {
+        if st[reg].kind == .uninitialized {
+            throw fail(.uninitializedRegister, pc, "R\(reg) is read before it is set\(what)",
+                       reg >= 1 && reg <= 5 ? "r1-r5 are not preserved across calls; set R\(reg) again after a call" : "give R\(reg) a value on every path that reaches here",
+                       state: st, registers: [reg])
+        }
+    }
+
+    // MARK: ALU
+
+    func alu(_ st: inout VerifierState, _ pc: Int, _ ins: Instruction) throws(VerifierError) {
+        let width = ins.instructionClass == .alu64 ? 64 : 32
+        let op = ALUOperation(rawValue: ins.opcode & 0xf0)!
+        let fromRegister = ins.opcode & 0x08 != 0
+        let d = Int(ins.dst), s = Int(ins.src)
+        if op == .mov {
+            if fromRegister {
+                try readable(st, s, pc)
+                var src = st[s]
+                if ins.offset != 0 {
+                    guard src.kind == .scalar else {
+                        st[d] = .unknownScalar
+                        return
+                    }
+                    var v = src.value.signExtended(from: Int(ins.offset))
+                    if width == 32 { v = v.zeroExtended32 }
+                    st[d] = .scalar(v)
+                    return
+                }
+                if width == 64 {
+                    if src.kind == .scalar && src.id == 0 && !src.value.isConstant {
+                        src.id = freshID()
+                        st[s] = src
+                    }
+                    st[d] = src
+                } else {
+                    st[d] = .scalar(src.kind == .scalar ? src.value.zeroExtended32 : Scalar.unsigned(0, 0xffff_ffff))
+                }
+            } else {
+                let value = width == 64 ? UInt64(bitPattern: Int64(ins.imm)) : UInt64(UInt32(bitPattern: ins.imm))
+                st[d] = .scalar(.constant(value))
+            }
+            return
+        }
+        try readable(st, d, pc)
+        let dst = st[d]
+        if op == .neg || op == .end {
+            guard dst.kind == .scalar else {
+                throw fail(.invalidPointer, pc, "\(op == .neg ? "negation" : "byte swap") of pointer R\(d) is not allowed",
+                           state: st, registers: [d])
+            }
+            var v = dst.value
+            if op == .neg {
+                v = Scalar.alu(.sub, .constant(0), v, width: width)
+            } else if width == 64 {
+                v = v.byteSwapped(bits: Int(ins.imm))
+            } else if fromRegister {
+                v = v.byteSwapped(bits: Int(ins.imm))
+            } else {
+                v = v.truncated(toBytes: Int(ins.imm) / 8)
+            }
+            st[d] = .scalar(v)
+            return
+        }
+        var src: Register
+        if fromRegister {
+            try readable(st, s, pc)
+            src = st[s]
+        } else {
+            let imm = width == 64 ? UInt64(bitPattern: Int64(ins.imm)) : UInt64(UInt32(bitPattern: ins.imm))
+            src = .scalar(.constant(imm))
+        }
+        if dst.kind == .scalar && src.kind == .scalar {
+            let kind: ALUKind
+            switch op {
+            case .add: kind = .add
+            case .sub: kind = .sub
+            case .mul: kind = .mul
+            case .div: kind = ins.offset == 1 ? .sdiv : .udiv
+            case .mod: kind = ins.offset == 1 ? .smod : .umod
+            case .or: kind = .or
+            case .and: kind = .and
+            case .lsh: kind = .lsh
+            case .rsh: kind = .rsh
+            case .xor: kind = .xor
+            case .arsh: kind = .arsh
+            default: kind = .add
+            }
+            st[d] = .scalar(Scalar.alu(kind, dst.value, src.value, width: width))
+            return
+        }
+        // Pointer arithmetic. The difference of two pointers is a number (root may compute it).
+        if dst.kind.isPointer && src.kind.isPointer {
+            guard op == .sub else {
+                throw fail(.invalidPointer, pc, "\(op) of two pointers (R\(d), R\(s)) is not allowed", state: st, registers: [d, s])
+            }
+            st[d] = .scalar(width == 32 ? Scalar.unsigned(0, 0xffff_ffff) : .unknown)
+            return
+        }
+        guard width == 64 else {
+            throw fail(.invalidPointer, pc, "32-bit arithmetic on a pointer (R\(dst.kind.isPointer ? d : s)) is not allowed",
+                       "use 64-bit arithmetic (a 32-bit result would drop the pointer's upper half)", state: st, registers: [d, s])
+        }
+        guard op == .add || (op == .sub && dst.kind.isPointer) else {
+            throw fail(.invalidPointer, pc, "\(op) on a pointer (R\(dst.kind.isPointer ? d : s)) is not allowed",
+                       "only adding or subtracting a scalar moves a pointer", state: st, registers: [d, s])
+        }
+        let pointer = dst.kind.isPointer ? dst : src
+        let scalar = dst.kind.isPointer ? src.value : dst.value
+        let pointerReg = dst.kind.isPointer ? d : s
+        switch pointer.kind {
+        case .context, .stack, .mapValue, .packet, .packetMeta, .memory: break
+        case .mapValueOrNull, .memoryOrNull, .mapPointerOrNull:
+            throw fail(.nullPointer, pc, "arithmetic on R\(pointerReg), which may be NULL",
+                       "check the result of \(originName(pointer)) against NULL first", state: st, registers: [pointerReg])
+        default:
+            throw fail(.invalidPointer, pc, "arithmetic on R\(pointerReg) (\(pointer.kind.name)) is not allowed", state: st, registers: [pointerReg])
+        }
+        var result = pointer
+        let limit: Int64 = 1 << 29
+        if let c = scalar.constantValue {
+            let delta = Int64(bitPattern: c)
+            let newOffset = op == .sub ? Int64(pointer.offset) - delta : Int64(pointer.offset) + delta
+            guard delta > -limit && delta < limit, newOffset > -limit && newOffset < limit else {
+                throw fail(.outOfBounds, pc, "pointer offset \(newOffset) of R\(d) is out of range", state: st, registers: [d, s])
+            }
+            result.offset = Int(newOffset)
+        } else {
+            let v = op == .sub ? Scalar.sub(pointer.value, scalar) : Scalar.add(pointer.value, scalar)
+            guard v.smin > -limit && v.smax < limit else {
+                if (op == .sub ? 0 &- scalar.smax : scalar.smin) < 0 && scalar.smin > Int64.min {
+                    throw fail(.outOfBounds, pc, "R\(d) would move by a value that may be negative (\(scalar))",
+                               "use an unsigned index or check that it is >= 0 before adding it to the pointer",
+                               state: st, registers: [d, s])
+                }
+                throw fail(.outOfBounds, pc, "R\(d) may be moved by a value with no usable bound (\(scalar))",
+                           "bound the value with a comparison (e.g. if (i < N)) before adding it to the pointer",
+                           state: st, registers: [d, s])
+            }
+            result.value = v
+            if pointer.kind == .packet || pointer.kind == .packetMeta {
+                result.id = freshID()
+                result.size = 0
+            }
+        }
+        st[d] = result
+    }
+
+    func originName(_ reg: Register) -> String {
+        reg.origin >= 0 ? "\(helperName(reg.origin)) (insn \(reg.origin))" : "the lookup"
+    }
+
+    // MARK: 64-bit immediates
+
+    func loadImmediate(_ st: inout VerifierState, _ pc: Int, _ ins: Instruction) throws(VerifierError) {
+        let d = Int(ins.dst)
+        switch LoadImmediateSource(rawValue: ins.src) {
+        case .constant:
+            let low = UInt64(UInt32(bitPattern: ins.imm)), high = UInt64(UInt32(bitPattern: insns[pc + 1].imm))
+            st[d] = .scalar(.constant(low | high << 32))
+        case .mapFD, .mapIndex:
+            guard let ref = program.mapReferences[pc] else {
+                throw fail(.invalidProgram, pc, "lddw of map \(ins.imm), which the verifier was not given")
+            }
+            var r = Register()
+            r.kind = .mapPointer
+            r.map = ref.map
+            st[d] = r
+        case .mapValue, .mapIndexValue:
+            guard let ref = program.mapReferences[pc] else {
+                throw fail(.invalidProgram, pc, "lddw of a value of map \(ins.imm), which the verifier was not given")
+            }
+            let spec = maps[ref.map]
+            let offset = ref.valueOffset ?? Int(insns[pc + 1].imm)
+            guard spec.type == .array, offset >= 0, offset < max(spec.valueSize, 1) else {
+                throw fail(.invalidProgram, pc, "direct value access to map '\(spec.name)' at offset \(offset) is not allowed",
+                           "only array maps have value addresses, inside their \(spec.valueSize)-byte value")
+            }
+            var r = Register()
+            r.kind = .mapValue
+            r.map = ref.map
+            r.offset = offset
+            st[d] = r
+        case .function:
+            var r = Register()
+            r.kind = .function
+            r.frame = pc + 1 + Int(ins.imm)
+            st[d] = r
+        case .btfID:
+            throw fail(.unsupported, pc, "cannot decide: lddw of a kernel variable by BTF id",
+                       "the Swift runtime has no kernel variables")
+        case nil:
+            throw fail(.invalidProgram, pc, "unknown lddw source \(ins.src)")
+        }
+    }
+
+    // MARK: Jumps
+
+    func jump(_ st: inout VerifierState, _ pc: Int, _ ins: Instruction, _ parent: Checkpoint?) throws(VerifierError) -> StepResult {
+        let is32 = ins.instructionClass == .jmp32
+        let op = JumpOperation(rawValue: ins.opcode & 0xf0)!
+        switch op {
+        case .ja:
+            return .next(pc + 1 + (is32 ? Int(ins.imm) : Int(ins.offset)))
+        case .exit:
+            return try exit(&st, pc)
+        case .call:
+            if ins.opcode == Opcode.callx {
+                throw fail(.unsupported, pc, "indirect call (callx) is not allowed",
+                           "the kernel verifier has no callx either; call the function directly")
+            }
+            switch CallKind(rawValue: ins.src) {
+            case .local:
+                return try localCall(&st, pc, target: pc + 1 + Int(ins.imm))
+            case .kfunc:
+                throw fail(.unsupported, pc, "cannot decide: kfunc call (BTF id \(ins.imm))", "the Swift runtime has no kfuncs")
+            default:
+                try helperCall(&st, pc, ins, parent)
+                return .next(pc + 1)
+            }
+        default:
+            break
+        }
+        let d = Int(ins.dst)
+        try readable(st, d, pc)
+        let fromRegister = ins.opcode & 0x08 != 0
+        let src: Register
+        if fromRegister {
+            try readable(st, Int(ins.src), pc)
+            src = st[Int(ins.src)]
+        } else {
+            src = .scalar(.constant(is32 ? UInt64(UInt32(bitPattern: ins.imm)) : UInt64(bitPattern: Int64(ins.imm))))
+        }
+        let target = pc + 1 + Int(ins.offset)
+        var taken = st, fall = st
+        let (takenOK, fallOK) = refine(&taken, &fall, op: op, is32: is32, d: d, s: fromRegister ? Int(ins.src) : nil, dst: st[d], src: src)
+        if takenOK && fallOK {
+            fork(taken, at: target, parent: parent)
+            st = fall
+            return .next(pc + 1)
+        }
+        if takenOK {
+            st = taken
+            return .next(target)
+        }
+        if fallOK {
+            st = fall
+            return .next(pc + 1)
+        }
+        // Neither is possible: this path cannot happen.
+        return .exit
+    }
+
+    /// Refines the states of both branches; returns which are feasible.
+    func refine(_ taken: inout VerifierState, _ fall: inout VerifierState, op: JumpOperation, is32: Bool, d: Int, s: Int?,
+                dst: Register, src: Register) -> (Bool, Bool) {
+        if dst.kind == .scalar && src.kind == .scalar {
+            let t = refineScalars(op: op, is32: is32, dst.value, src.value)
+            let f = refineScalars(op: negate(op), is32: is32, dst.value, src.value)
+            if let t {
+                setScalar(&taken, d, t.0)
+                if let s { setScalar(&taken, s, t.1) }
+            }
+            if let f {
+                setScalar(&fall, d, f.0)
+                if let s { setScalar(&fall, s, f.1) }
+            }
+            return (t != nil, f != nil)
+        }
+        // NULL checks.
+        if !is32 && (op == .jeq || op == .jne) {
+            var nullable: Register?
+            if dst.kind.isNullable && src.kind == .scalar && src.value.constantValue == 0 { nullable = dst }
+            if src.kind.isNullable && dst.kind == .scalar && dst.value.constantValue == 0 { nullable = src }
+            if let p = nullable {
+                markNull(&taken, p, isNull: op == .jeq)
+                markNull(&fall, p, isNull: op == .jne)
+                return (true, true)
+            }
+            // A pointer that cannot be NULL compared with 0.
+            let pointer = dst.kind.isPointer ? dst : src
+            let other = dst.kind.isPointer ? src : dst
+            if pointer.kind.isPointer && !pointer.kind.isNullable && other.kind == .scalar && other.value.constantValue == 0
+                && pointer.kind != .function {
+                return op == .jeq ? (false, true) : (true, false)
+            }
+        }
+        // Packet bounds.
+        if !is32 {
+            var p = dst, end = src, flipped = false
+            if !isPacketPair(p, end) {
+                p = src; end = dst; flipped = true
+            }
+            if isPacketPair(p, end) {
+                // Which branch knows p <= end (or p < end)?
+                let effective = flipped ? swapOperands(op) : op
+                switch effective {
+                case .jgt, .jge: markPacketRange(&fall, p)
+                case .jle, .jlt: markPacketRange(&taken, p)
+                default: break
+                }
+                return (true, true)
+            }
+        }
+        return (true, true)
+    }
+
+    func isPacketPair(_ p: Register, _ end: Register) -> Bool {
+        if p.kind == .packet && end.kind == .packetEnd { return true }
+        if p.kind == .packetMeta && end.kind == .packet && end.offset == 0 && end.value.constantValue == 0 { return true }
+        return false
+    }
+
+    /// `a op b` rewritten as `b op' a`.
+    func swapOperands(_ op: JumpOperation) -> JumpOperation {
+        switch op {
+        case .jgt: .jlt
+        case .jge: .jle
+        case .jlt: .jgt
+        case .jle: .jge
+        case .jsgt: .jslt
+        case .jsge: .jsle
+        case .jslt: .jsgt
+        case .jsle: .jsge
+        default: op
+        }
+    }
+
+    func markPacketRange(_ st: inout VerifierState, _ p: Register) {
+        guard p.offset >= 0, p.value.umax <= 0xffff, p.value.smin >= 0, p.value.umax + UInt64(p.offset) <= 0xffff else { return }
+        let kind = p.kind, id = p.id, range = p.offset
+        st.forEachRegister { r in
+            if r.kind == kind && r.id == id && r.size < range { r.size = range }
+        }
+    }
+
+    func markNull(_ st: inout VerifierState, _ p: Register, isNull: Bool) {
+        let id = p.id
+        if isNull && p.referenceID != 0 {
+            st.references.removeAll { $0.id == p.referenceID }
+        }
+        st.forEachRegister { r in
+            guard r.kind.isNullable && r.id == id else { return }
+            if isNull {
+                r = .scalar(.constant(0))
+            } else {
+                r.kind = r.kind.nonNull
+            }
+        }
+    }
+
+    func setScalar(_ st: inout VerifierState, _ reg: Int, _ value: Scalar) {
+        let id = st[reg].id
+        st[reg].value = value
+        if id != 0 {
+            st.forEachRegister { r in
+                if r.kind == .scalar && r.id == id { r.value = value }
+            }
+        }
+    }
+
+    func negate(_ op: JumpOperation) -> JumpOperation? {
+        switch op {
+        case .jeq: .jne
+        case .jne: .jeq
+        case .jgt: .jle
+        case .jle: .jgt
+        case .jge: .jlt
+        case .jlt: .jge
+        case .jsgt: .jsle
+        case .jsle: .jsgt
+        case .jsge: .jslt
+        case .jslt: .jsge
+        default: nil   // jset: handled as "not set"
+        }
+    }
+
+    /// The values of both operands when `a op b` holds; nil when it cannot. `op` nil is "not jset".
+    func refineScalars(op: JumpOperation?, is32: Bool, _ a: Scalar, _ b: Scalar) -> (Scalar, Scalar)? {
+        var a = a, b = b
+        if is32 {
+            switch op {
+            case .jeq:
+                guard let t = a.tnum.intersect(Tnum(value: b.tnum.value & 0xffff_ffff, mask: b.tnum.mask | 0xffff_ffff_0000_0000)),
+                      let t2 = b.tnum.intersect(Tnum(value: a.tnum.value & 0xffff_ffff, mask: a.tnum.mask | 0xffff_ffff_0000_0000)) else { return nil }
+                a.tnum = t; b.tnum = t2
+                a.u32min = max(a.u32min, b.u32min); a.u32max = min(a.u32max, b.u32max)
+                a.s32min = max(a.s32min, b.s32min); a.s32max = min(a.s32max, b.s32max)
+                b.u32min = a.u32min; b.u32max = a.u32max; b.s32min = a.s32min; b.s32max = a.s32max
+            case .jne:
+                if a.isConstant32 && b.isConstant32 && UInt32(truncatingIfNeeded: a.tnum.value) == UInt32(truncatingIfNeeded: b.tnum.value) { return nil }
+                if b.isConstant32 {
+                    let c = UInt32(truncatingIfNeeded: b.tnum.value)
+                    if a.u32min == c && a.u32min < .max { a.u32min += 1 } else if a.u32max == c && a.u32max > 0 { a.u32max -= 1 }
+                    let sc = Int32(bitPattern: c)
+                    if a.s32min == sc && a.s32min < .max { a.s32min += 1 } else if a.s32max == sc && a.s32max > .min { a.s32max -= 1 }
+                }
+            case .jgt:
+                guard b.u32min < .max, a.u32max > 0 else { return nil }
+                a.u32min = max(a.u32min, b.u32min + 1); b.u32max = min(b.u32max, a.u32max - 1)
+            case .jge:
+                a.u32min = max(a.u32min, b.u32min); b.u32max = min(b.u32max, a.u32max)
+            case .jlt:
+                guard b.u32max > 0, a.u32min < .max else { return nil }
+                a.u32max = min(a.u32max, b.u32max - 1); b.u32min = max(b.u32min, a.u32min + 1)
+            case .jle:
+                a.u32max = min(a.u32max, b.u32max); b.u32min = max(b.u32min, a.u32min)
+            case .jsgt:
+                guard b.s32min < .max, a.s32max > .min else { return nil }
+                a.s32min = max(a.s32min, b.s32min + 1); b.s32max = min(b.s32max, a.s32max - 1)
+            case .jsge:
+                a.s32min = max(a.s32min, b.s32min); b.s32max = min(b.s32max, a.s32max)
+            case .jslt:
+                guard b.s32max > .min, a.s32min < .max else { return nil }
+                a.s32max = min(a.s32max, b.s32max - 1); b.s32min = max(b.s32min, a.s32min + 1)
+            case .jsle:
+                a.s32max = min(a.s32max, b.s32max); b.s32min = max(b.s32min, a.s32min)
+            case .jset:
+                if let c = b.constantValue.map({ $0 & 0xffff_ffff }) {
+                    if a.tnum.max & c == 0 { return nil }
+                    if c.nonzeroBitCount == 1 { a.tnum = Tnum(value: a.tnum.value | c, mask: a.tnum.mask & ~c) }
+                }
+            case nil:
+                if let c = b.constantValue.map({ $0 & 0xffff_ffff }) {
+                    if a.tnum.value & c != 0 { return nil }
+                    a.tnum = Tnum(value: a.tnum.value & ~c, mask: a.tnum.mask & ~c)
+                }
+            default: break
+            }
+        } else {
+            switch op {
+            case .jeq:
+                guard let t = a.tnum.intersect(b.tnum) else { return nil }
+                a.tnum = t
+                a.umin = max(a.umin, b.umin); a.umax = min(a.umax, b.umax)
+                a.smin = max(a.smin, b.smin); a.smax = min(a.smax, b.smax)
+                a.u32min = max(a.u32min, b.u32min); a.u32max = min(a.u32max, b.u32max)
+                a.s32min = max(a.s32min, b.s32min); a.s32max = min(a.s32max, b.s32max)
+                b = a
+            case .jne:
+                if let x = a.constantValue, let y = b.constantValue, x == y { return nil }
+                if let c = b.constantValue {
+                    if a.umin == c && a.umin < .max { a.umin += 1 } else if a.umax == c && a.umax > 0 { a.umax -= 1 }
+                    let sc = Int64(bitPattern: c)
+                    if a.smin == sc && a.smin < .max { a.smin += 1 } else if a.smax == sc && a.smax > .min { a.smax -= 1 }
+                }
+                if let c = a.constantValue {
+                    if b.umin == c && b.umin < .max { b.umin += 1 } else if b.umax == c && b.umax > 0 { b.umax -= 1 }
+                }
+            case .jgt:
+                guard b.umin < .max, a.umax > 0 else { return nil }
+                a.umin = max(a.umin, b.umin + 1); b.umax = min(b.umax, a.umax - 1)
+            case .jge:
+                a.umin = max(a.umin, b.umin); b.umax = min(b.umax, a.umax)
+            case .jlt:
+                guard b.umax > 0, a.umin < .max else { return nil }
+                a.umax = min(a.umax, b.umax - 1); b.umin = max(b.umin, a.umin + 1)
+            case .jle:
+                a.umax = min(a.umax, b.umax); b.umin = max(b.umin, a.umin)
+            case .jsgt:
+                guard b.smin < .max, a.smax > .min else { return nil }
+                a.smin = max(a.smin, b.smin + 1); b.smax = min(b.smax, a.smax - 1)
+            case .jsge:
+                a.smin = max(a.smin, b.smin); b.smax = min(b.smax, a.smax)
+            case .jslt:
+                guard b.smax > .min, a.smin < .max else { return nil }
+                a.smax = min(a.smax, b.smax - 1); b.smin = max(b.smin, a.smin + 1)
+            case .jsle:
+                a.smax = min(a.smax, b.smax); b.smin = max(b.smin, a.smin)
+            case .jset:
+                if let c = b.constantValue {
+                    if a.tnum.max & c == 0 { return nil }
+                    if c.nonzeroBitCount == 1 { a.tnum = Tnum(value: a.tnum.value | c, mask: a.tnum.mask & ~c) }
+                }
+            case nil:
+                if let c = b.constantValue {
+                    if a.tnum.value & c != 0 { return nil }
+                    a.tnum = Tnum(value: a.tnum.value & ~c, mask: a.tnum.mask & ~c)
+                }
+            default: break
+            }
+        }
+        guard a.sync(), b.sync() else { return nil }
+        return (a, b)
+    }
+}

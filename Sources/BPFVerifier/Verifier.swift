@@ -1,0 +1,455 @@
+import BPFCore
+import BPFObject
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The verifier: proves a program safe before it runs, by path-sensitive abstract interpretation
+/// over every path (as the Linux verifier does): register types, scalar ranges and known bits,
+/// stack contents, packet bounds, NULL checks, helper prototypes, context rules, calls, loops
+/// (bounded by the processed-instruction limit, with state pruning) and references.
+///
+/// ```swift
+/// let result = Verifier().verify(VerifierProgram(spec: spec, maps: object.maps))
+/// if let error = result.error { print(error) }      // R1 may be NULL at insn 19 (line 42: ...): ...
+/// ```
+public struct Verifier: Sendable {
+    public var options: VerifierOptions
+
+    public init(options: VerifierOptions = VerifierOptions()) {
+        self.options = options
+    }
+
+    /// Verifies one program.
+    public func verify(_ program: VerifierProgram) -> VerificationResult {
+        let start = Verifier.now()
+        let analysis = Analysis(program: program, options: options)
+        var error: VerifierError?
+        do {
+            try analysis.run()
+        } catch let e {
+            error = analysis.enrich(e)
+        }
+        let elapsed = Double(Verifier.now() - start) / 1000
+        var proven = [Bool](repeating: false, count: program.instructions.count)
+        if error == nil {
+            for i in proven.indices { proven[i] = analysis.proven.count > i && analysis.proven[i] == 1 }
+        }
+        if options.logLevel >= 1 {
+            analysis.log += error.map { "REJECTED: \($0.detailed)\n" } ?? "ACCEPTED\n"
+            analysis.log += "processed \(analysis.processed) insns (limit \(options.instructionLimit)), peak_states \(analysis.peakStates), stack depth \(analysis.maxStackDepth)\n"
+        }
+        return VerificationResult(error: error, instructionsProcessed: analysis.processed, peakStates: analysis.peakStates,
+                                  timeMicroseconds: elapsed, provenAccesses: proven, log: analysis.log,
+                                  stackDepth: analysis.maxStackDepth)
+    }
+
+    static func now() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}
+
+/// A stored state at a prune point. `branches` counts the paths still being explored below it;
+/// at 0 everything reachable from it has been proven safe and it may prune other states.
+final class Checkpoint {
+    let state: VerifierState
+    let parent: Checkpoint?
+    var branches = 1
+
+    init(state: VerifierState, parent: Checkpoint?) {
+        self.state = state
+        self.parent = parent
+    }
+}
+
+/// One verification run.
+final class Analysis {
+    let program: VerifierProgram
+    let options: VerifierOptions
+    let insns: [Instruction]
+    /// The program's maps, then the inner maps of maps of maps.
+    var maps: [MapSpec]
+    /// Map index → its inner map's index.
+    var innerMap: [Int: Int] = [:]
+    let rules: ContextRules
+
+    var processed = 0
+    var peakStates = 0
+    var storedStates = 0
+    var nextID: UInt32 = 1
+    var explored: [[Checkpoint]]
+    var prunePoint: [Bool]
+    var live: [UInt16]
+    var secondSlot: [Bool]
+    /// Subprogram entry for each instruction.
+    var subprogramOf: [Int]
+    var subprograms: [Int] = [0]
+    var stackDepth: [Int: Int] = [:]
+    var callEdges: [Int: Set<Int>] = [:]
+    var maxStackDepth = 0
+    /// 0: not reached; 1: every access proven; 2: some access not proven.
+    var proven: [UInt8]
+    var log = ""
+    /// The state when an error was found (for the register dump).
+    var failingState: VerifierState?
+
+    struct Path {
+        var state: VerifierState
+        var pc: Int
+        var parent: Checkpoint?
+    }
+    var pending: [Path] = []
+
+    init(program: VerifierProgram, options: VerifierOptions) {
+        self.program = program
+        self.options = options
+        insns = program.instructions
+        maps = program.maps
+        for (i, spec) in program.maps.enumerated() {
+            if let inner = spec.innerMap?.spec {
+                innerMap[i] = maps.count
+                maps.append(inner)
+            }
+        }
+        rules = ContextRules(type: program.type, attachType: program.attachType, contextSize: program.contextSize)
+        explored = [[Checkpoint]](repeating: [], count: insns.count)
+        prunePoint = [Bool](repeating: false, count: insns.count)
+        live = [UInt16](repeating: 0x7ff, count: insns.count)
+        secondSlot = [Bool](repeating: false, count: insns.count)
+        subprogramOf = [Int](repeating: 0, count: insns.count)
+        proven = [UInt8](repeating: 0, count: insns.count)
+    }
+
+    func freshID() -> UInt32 {
+        nextID += 1
+        return nextID
+    }
+
+    // MARK: Errors
+
+    func fail(_ kind: VerifierError.Kind, _ pc: Int?, _ summary: String, _ hint: String? = nil,
+              state: VerifierState? = nil, registers: [Int] = []) -> VerifierError {
+        var e = VerifierError(kind: kind, instruction: pc, summary: summary, hint: hint)
+        if let state, !registers.isEmpty {
+            e.registers = registers.map { "R\($0)=\(state[$0].describe(maps: maps))" }.joined(separator: " ")
+        }
+        failingState = state
+        return e
+    }
+
+    func enrich(_ error: VerifierError) -> VerifierError {
+        var e = error
+        if let pc = e.instruction, pc >= 0, pc < insns.count {
+            if e.disassembly == nil { e.disassembly = Disassembler(syntax: .llvm).instruction(at: pc, in: insns) }
+            var i = pc
+            while i >= 0 {
+                if let line = program.sourceLines[i] { e.sourceLine = line; break }
+                i -= 1
+            }
+        }
+        return e
+    }
+
+    func helperName(_ pc: Int) -> String {
+        HelperPrototype.table[insns[pc].imm]?.name ?? "helper \(insns[pc].imm)"
+    }
+
+    // MARK: Driver
+
+    func run() throws(VerifierError) {
+        do { try Program.validate(insns) } catch {
+            throw fail(.invalidProgram, error.index, error.message)
+        }
+        for (pc, what) in program.unresolved.sorted(by: { $0.key < $1.key }) {
+            throw fail(.unsupported, pc, "cannot decide: the program uses \(what)",
+                       "the verifier checks only what it can resolve; load it where this is defined")
+        }
+        try checkControlFlow()
+        computeLiveness()
+
+        var state = VerifierState(frames: [Frame(callSite: -1, subprogram: 0)])
+        state[10] = stackPointer(frame: 0)
+        if program.type == .unspecified {
+            let size = program.contextSize ?? 0
+            if size > 0 {
+                var r1 = Register()
+                r1.kind = .memory
+                r1.size = size
+                state[1] = r1
+            } else {
+                state[1] = .scalar(.constant(0))
+            }
+            state[2] = .scalar(.constant(UInt64(size)))
+        } else {
+            var ctx = Register()
+            ctx.kind = .context
+            state[1] = ctx
+        }
+        pending = [Path(state: state, pc: 0, parent: nil)]
+        while let path = pending.popLast() {
+            try explore(path)
+        }
+        try checkStackDepth()
+    }
+
+    func stackPointer(frame: Int) -> Register {
+        var r = Register()
+        r.kind = .stack
+        r.frame = frame
+        return r
+    }
+
+    func finish(_ parent: Checkpoint?) {
+        var p = parent
+        while let c = p {
+            c.branches -= 1
+            if c.branches > 0 { break }
+            p = c.parent
+        }
+    }
+
+    func fork(_ state: VerifierState, at pc: Int, parent: Checkpoint?) {
+        parent?.branches += 1
+        pending.append(Path(state: state, pc: pc, parent: parent))
+    }
+
+    func explore(_ path: Path) throws(VerifierError) {
+        var st = path.state
+        var pc = path.pc
+        var parent = path.parent
+        while true {
+            processed += 1
+            if processed > options.instructionLimit {
+                throw fail(.tooComplex, pc, "the program is too complex: \(options.instructionLimit) instructions processed",
+                           "a loop may not terminate (its exit condition is never proven), or there are too many paths; bound loops with a constant or simplify the branches")
+            }
+            if prunePoint[pc] {
+                for cp in explored[pc] {
+                    if cp.branches == 0 {
+                        if cp.state.subsumes(st, live: live[pc]) {
+                            finish(parent)
+                            return
+                        }
+                    } else if cp.state == st {
+                        throw fail(.loop, pc, "infinite loop: the program comes back to insn \(pc) in exactly the same state",
+                                   "make sure the loop's condition changes on every iteration")
+                    }
+                }
+                if explored[pc].count < 64 {
+                    let cp = Checkpoint(state: st, parent: parent)
+                    explored[pc].append(cp)
+                    storedStates += 1
+                    peakStates = max(peakStates, storedStates)
+                    parent = cp
+                }
+            }
+            if options.logLevel >= 2 && log.utf8.count < options.logLimit {
+                log += "\(pc): \(Disassembler(syntax: .llvm).instruction(at: pc, in: insns)) ; \(describe(st))\n"
+            }
+            switch try step(&st, pc, parent) {
+            case .next(let n):
+                pc = n
+            case .exit:
+                finish(parent)
+                return
+            }
+        }
+    }
+
+    func describe(_ st: VerifierState) -> String {
+        var parts: [String] = []
+        if st.frames.count > 1 { parts.append("frame\(st.frames.count - 1)") }
+        for r in 0..<11 where st[r].kind != .uninitialized {
+            parts.append("R\(r)=\(st[r].describe(maps: maps))")
+        }
+        let frame = st.current
+        var slot = 0
+        while slot * 8 < frame.bytes.count {
+            let off = -8 * (slot + 1)
+            if let s = frame.spills[slot] {
+                parts.append("fp\(off)=\(s.describe(maps: maps))")
+            } else {
+                let chars = (0..<8).map { i -> Character in
+                    switch frame.byte(off + 7 - i) {
+                    case .invalid: "?"
+                    case .misc: "m"
+                    case .zero: "0"
+                    case .spill: "r"
+                    }
+                }
+                if chars.contains(where: { $0 != "?" }) { parts.append("fp\(off)=\(String(chars))") }
+            }
+            slot += 1
+        }
+        if !st.references.isEmpty { parts.append("refs=" + st.references.map { "\($0.id)" }.joined(separator: ",")) }
+        if st.lock != nil { parts.append("lock held") }
+        return parts.joined(separator: " ")
+    }
+
+    enum StepResult {
+        case next(Int)
+        case exit
+    }
+
+    // MARK: Control flow graph
+
+    func successors(_ pc: Int) -> [Int] {
+        let ins = insns[pc]
+        let cls = ins.instructionClass
+        if ins.opcode == Opcode.lddw { return [pc + 2] }
+        guard cls == .jmp || cls == .jmp32 else { return [pc + 1] }
+        let op = JumpOperation(rawValue: ins.opcode & 0xf0)!
+        switch op {
+        case .exit: return []
+        case .call: return [pc + 1]
+        case .ja: return [pc + 1 + (cls == .jmp32 ? Int(ins.imm) : Int(ins.offset))]
+        default: return [pc + 1, pc + 1 + Int(ins.offset)]
+        }
+    }
+
+    func checkControlFlow() throws(VerifierError) {
+        var i = 0
+        var starts: Set<Int> = [0]
+        while i < insns.count {
+            let ins = insns[i]
+            if ins.opcode == Opcode.lddw {
+                secondSlot[i + 1] = true
+                if ins.src == LoadImmediateSource.function.rawValue { starts.insert(i + 1 + Int(ins.imm)) }
+                i += 2
+                continue
+            }
+            if ins.opcode == Opcode.call && ins.src == CallKind.local.rawValue { starts.insert(i + 1 + Int(ins.imm)) }
+            i += 1
+        }
+        subprograms = starts.sorted()
+        var current = 0
+        for pc in insns.indices {
+            if starts.contains(pc) { current = pc }
+            subprogramOf[pc] = current
+        }
+        // Each jump stays in its function; nothing falls off a function's end.
+        for pc in insns.indices where !secondSlot[pc] {
+            for s in successors(pc) {
+                if s >= insns.count {
+                    throw fail(.controlFlow, pc, "execution falls off the end of the program after insn \(pc)",
+                               "the last instruction must be an exit or a jump")
+                }
+                if subprogramOf[s] != subprogramOf[pc] || (starts.contains(s) && s != subprogramOf[pc]) {
+                    let isFallthrough = s == pc + 1 || (insns[pc].opcode == Opcode.lddw && s == pc + 2)
+                    throw fail(.controlFlow, pc, isFallthrough
+                               ? "execution falls from the function at insn \(subprogramOf[pc]) into the next one at insn \(s)"
+                               : "jump from insn \(pc) to insn \(s) crosses into another function",
+                               "every function must end with an exit or a jump back into itself")
+                }
+                if s != pc + 1 && !(insns[pc].opcode == Opcode.lddw) { prunePoint[s] = true }
+                if insns[pc].instructionClass == .jmp || insns[pc].instructionClass == .jmp32 {
+                    if JumpOperation(rawValue: insns[pc].opcode & 0xf0)?.isConditional == true { prunePoint[s] = true }
+                }
+            }
+            if insns[pc].opcode == Opcode.call && pc + 1 < insns.count { prunePoint[pc + 1] = true }
+        }
+        for s in starts { prunePoint[s] = true }
+        // Every instruction is reachable.
+        var seen = [Bool](repeating: false, count: insns.count)
+        var work = [0]
+        seen[0] = true
+        while let pc = work.popLast() {
+            var next = successors(pc)
+            let ins = insns[pc]
+            if ins.opcode == Opcode.call && ins.src == CallKind.local.rawValue { next.append(pc + 1 + Int(ins.imm)) }
+            if ins.opcode == Opcode.lddw && ins.src == LoadImmediateSource.function.rawValue { next.append(pc + 1 + Int(ins.imm)) }
+            for s in next where s < insns.count && !seen[s] {
+                seen[s] = true
+                work.append(s)
+            }
+        }
+        for pc in insns.indices where !seen[pc] && !secondSlot[pc] {
+            throw fail(.unreachable, pc, "insn \(pc) is unreachable", "remove dead code; the kernel refuses it too")
+        }
+    }
+
+    /// Registers each instruction reads and writes, for liveness.
+    func usesAndDefs(_ pc: Int) -> (use: UInt16, def: UInt16) {
+        let ins = insns[pc]
+        let d = UInt16(1) << UInt16(ins.dst), s = UInt16(1) << UInt16(ins.src)
+        let args: UInt16 = 0b111110
+        let clobbered: UInt16 = 0b111111
+        switch ins.instructionClass {
+        case .alu, .alu64:
+            let op = ins.opcode & 0xf0
+            let reg = ins.opcode & 0x08 != 0
+            if op == ALUOperation.mov.rawValue { return (reg ? s : 0, d) }
+            return (d | (reg && op != ALUOperation.end.rawValue ? s : 0), d)
+        case .jmp, .jmp32:
+            let op = JumpOperation(rawValue: ins.opcode & 0xf0)!
+            switch op {
+            case .exit: return (1, 0)
+            case .call: return (args | (ins.opcode == Opcode.callx ? d : 0), clobbered)
+            case .ja: return (0, 0)
+            default: return (d | (ins.opcode & 0x08 != 0 ? s : 0), 0)
+            }
+        case .ld:
+            if ins.opcode == Opcode.lddw { return (0, d) }
+            let indirect = ins.opcode & 0xe0 == MemoryMode.indirect.rawValue
+            return ((1 << 6) | (indirect ? s : 0), clobbered)
+        case .ldx: return (s, d)
+        case .st: return (d, 0)
+        case .stx:
+            if ins.opcode & 0xe0 == MemoryMode.atomic.rawValue {
+                if ins.imm == AtomicOperation.compareExchange.rawValue { return (d | s | 1, 1) }
+                return (d | s, ins.imm & AtomicOperation.fetchFlag != 0 ? s : 0)
+            }
+            return (d | s, 0)
+        }
+    }
+
+    func computeLiveness() {
+        var liveIn = [UInt16](repeating: 0, count: insns.count)
+        let ud = insns.indices.map { secondSlot[$0] ? (use: UInt16(0), def: UInt16(0)) : usesAndDefs($0) }
+        let succ = insns.indices.map { secondSlot[$0] ? [] : successors($0).filter { $0 < insns.count } }
+        var changed = true
+        while changed {
+            changed = false
+            for pc in insns.indices.reversed() where !secondSlot[pc] {
+                var out: UInt16 = 0
+                for s in succ[pc] { out |= liveIn[s] }
+                let new = ud[pc].use | (out & ~ud[pc].def) | (1 << 10)
+                if new != liveIn[pc] {
+                    liveIn[pc] = new
+                    changed = true
+                }
+            }
+        }
+        live = liveIn
+    }
+
+    func checkStackDepth() throws(VerifierError) {
+        func rounded(_ d: Int) -> Int { (max(d, 0) + 15) / 16 * 16 }
+        var memo: [Int: Int] = [:]
+        var visiting: Set<Int> = []
+        func deepest(_ sub: Int) -> Int {
+            if let m = memo[sub] { return m }
+            if visiting.contains(sub) { return 0 }
+            visiting.insert(sub)
+            var best = 0
+            for callee in callEdges[sub] ?? [] { best = max(best, deepest(callee)) }
+            visiting.remove(sub)
+            let total = rounded(stackDepth[sub] ?? 0) + best
+            memo[sub] = total
+            return total
+        }
+        maxStackDepth = deepest(0)
+        if maxStackDepth > 512 {
+            throw fail(.callStack, nil, "the combined stack of the deepest call chain is \(maxStackDepth) bytes, more than 512",
+                       "use less stack in the functions that call each other, or keep large buffers in a per-CPU array map")
+        }
+    }
+
+    func markAccess(_ pc: Int, proven isProven: Bool) {
+        if !isProven { proven[pc] = 2 } else if proven[pc] == 0 { proven[pc] = 1 }
+    }
+}

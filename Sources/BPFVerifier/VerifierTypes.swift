@@ -1,0 +1,200 @@
+import BPFCore
+import BPFObject
+
+/// What a verifier run needs: the instructions (as loaded: `lddw` of maps still carrying their
+/// references), the program type, the maps `lddw` instructions name, and source lines for messages.
+///
+/// ```swift
+/// let input = VerifierProgram(spec: object.programs[0], maps: object.maps)
+/// let result = Verifier().verify(input)
+/// ```
+public struct VerifierProgram: Sendable {
+    /// A `lddw`'s map: the map's index in `maps`, and for a value address the offset into it.
+    public struct MapReference: Hashable, Sendable {
+        public var map: Int
+        public var valueOffset: Int?
+        public init(map: Int, valueOffset: Int? = nil) {
+            self.map = map
+            self.valueOffset = valueOffset
+        }
+    }
+
+    public var name: String
+    public var section: String
+    public var instructions: [Instruction]
+    public var type: ProgramType
+    public var attachType: AttachType?
+    public var maps: [MapSpec]
+    /// `lddw` instruction index → map.
+    public var mapReferences: [Int: MapReference]
+    /// `lddw`/call instruction index → what the verifier cannot resolve (externs, kfuncs).
+    public var unresolved: [Int: String]
+    public var sourceLines: [Int: SourceLine]
+    /// For `.unspecified` programs: the size of the memory given in r1 (its length is in r2).
+    public var contextSize: Int?
+
+    public init(name: String = "program", section: String = "", instructions: [Instruction], type: ProgramType = .unspecified,
+                attachType: AttachType? = nil, maps: [MapSpec] = [], mapReferences: [Int: MapReference] = [:],
+                sourceLines: [Int: SourceLine] = [:], contextSize: Int? = nil) {
+        self.name = name
+        self.section = section
+        self.instructions = instructions
+        self.type = type
+        self.attachType = attachType
+        self.maps = maps
+        self.mapReferences = mapReferences
+        self.unresolved = [:]
+        self.sourceLines = sourceLines
+        self.contextSize = contextSize
+    }
+
+    /// A program of an object, with the object's maps.
+    public init(spec: ProgramSpec, maps: [MapSpec]) {
+        self.init(name: spec.name, section: spec.section, instructions: spec.instructions, type: spec.type,
+                  attachType: spec.attachType, maps: maps, sourceLines: spec.sourceLines)
+        for (index, reference) in spec.references {
+            switch reference {
+            case .map(let name):
+                if let i = maps.firstIndex(where: { $0.name == name }) { mapReferences[index] = MapReference(map: i) }
+                else { unresolved[index] = "map '\(name)', which the object does not define" }
+            case let .mapValue(name, offset):
+                if let i = maps.firstIndex(where: { $0.name == name }) { mapReferences[index] = MapReference(map: i, valueOffset: offset) }
+                else { unresolved[index] = "map '\(name)', which the object does not define" }
+            case .external(let name):
+                unresolved[index] = "extern '\(name)' (a .ksyms or unresolved symbol)"
+            case .kfunc(let name):
+                unresolved[index] = "kfunc '\(name)'"
+            }
+        }
+    }
+
+    /// Raw instructions whose `lddw src=1` immediates are map file descriptors (or any handles)
+    /// named by `mapsByHandle`.
+    public init(instructions: [Instruction], type: ProgramType, attachType: AttachType? = nil,
+                mapsByHandle: [Int32: MapSpec], contextSize: Int? = nil) {
+        let handles = mapsByHandle.keys.sorted()
+        self.init(instructions: instructions, type: type, attachType: attachType, maps: handles.map { mapsByHandle[$0]! },
+                  contextSize: contextSize)
+        var i = 0
+        while i < instructions.count {
+            let ins = instructions[i]
+            if ins.opcode == Opcode.lddw, ins.src == LoadImmediateSource.mapFD.rawValue || ins.src == LoadImmediateSource.mapValue.rawValue,
+               let m = handles.firstIndex(of: ins.imm) {
+                let offset = i + 1 < instructions.count ? Int(instructions[i + 1].imm) : 0
+                mapReferences[i] = MapReference(map: m, valueOffset: ins.src == LoadImmediateSource.mapValue.rawValue ? offset : nil)
+            }
+            i += ins.opcode == Opcode.lddw ? 2 : 1
+        }
+    }
+}
+
+/// Verifier settings.
+public struct VerifierOptions: Sendable {
+    /// The complexity limit: instructions processed over all paths (the kernel's is 1,000,000).
+    public var instructionLimit = 1_000_000
+    /// 0: no log; 1: a summary; 2: the abstract state at each instruction processed.
+    public var logLevel = 0
+    /// The log's size limit in bytes (level 2 grows fast).
+    public var logLimit = 16 << 20
+    public init(instructionLimit: Int = 1_000_000, logLevel: Int = 0) {
+        self.instructionLimit = instructionLimit
+        self.logLevel = logLevel
+    }
+}
+
+/// Why a program was rejected: where (instruction, its disassembly, its C source line), the
+/// registers involved, and what to do about it.
+///
+/// ```swift
+/// // R1 may be NULL at insn 19 (line 42: v->count++): check the result of bpf_map_lookup_elem (insn 18) before dereferencing
+/// print(error)
+/// ```
+public struct VerifierError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What kind of rule was broken.
+    public enum Kind: String, Hashable, Sendable {
+        case invalidProgram = "invalid_program"
+        case uninitializedRegister = "uninitialized_register"
+        case uninitializedStack = "uninitialized_stack"
+        case nullPointer = "null_pointer"
+        case outOfBounds = "out_of_bounds"
+        case invalidPointer = "invalid_pointer"
+        case contextAccess = "context_access"
+        case helperArgument = "helper_argument"
+        case helperUnavailable = "helper_unavailable"
+        case unreachable = "unreachable"
+        case controlFlow = "control_flow"
+        case loop = "loop"
+        case tooComplex = "too_complex"
+        case callStack = "call_stack"
+        case returnValue = "return_value"
+        case referenceLeak = "reference_leak"
+        case lock = "lock"
+        case unsupported = "unsupported"
+    }
+
+    public var kind: Kind
+    /// The instruction index (slot), when the error is about one.
+    public var instruction: Int?
+    /// The instruction in the kernel log syntax.
+    public var disassembly: String?
+    /// The C source line, from BTF line info.
+    public var sourceLine: SourceLine?
+    /// The registers that made the access or call unsafe, e.g. `R1=map_value_or_null(map=counts,id=1)`.
+    public var registers: String?
+    /// What is wrong, e.g. `R1 may be NULL`.
+    public var summary: String
+    /// What to do about it.
+    public var hint: String?
+
+    public init(kind: Kind, instruction: Int?, summary: String, hint: String? = nil) {
+        self.kind = kind
+        self.instruction = instruction
+        self.summary = summary
+        self.hint = hint
+    }
+
+    /// One line: summary, place, hint.
+    public var description: String {
+        var text = summary
+        if let instruction {
+            text += " at insn \(instruction)"
+            if let sourceLine {
+                let code = sourceLine.text.drop { $0 == " " || $0 == "\t" }
+                text += " (line \(sourceLine.line)" + (code.isEmpty ? ")" : ": \(code))")
+            }
+        }
+        if let hint { text += ": \(hint)" }
+        return text
+    }
+
+    /// The one-line description, then the instruction and the registers.
+    public var detailed: String {
+        var lines = [description]
+        if let instruction, let disassembly { lines.append("  \(instruction): \(disassembly)") }
+        if let sourceLine { lines.append("  source: \(sourceLine)") }
+        if let registers { lines.append("  registers: \(registers)") }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// The outcome of verifying one program.
+public struct VerificationResult: Sendable {
+    /// nil when the program is accepted.
+    public var error: VerifierError?
+    public var accepted: Bool { error == nil }
+    /// Instructions processed over all paths.
+    public var instructionsProcessed: Int
+    /// The most states stored for pruning at once.
+    public var peakStates: Int
+    /// Wall-clock verification time in microseconds.
+    public var timeMicroseconds: Double
+    /// One entry per instruction slot: true when the load, store or atomic there is proven to
+    /// stay inside its memory region on every path (the engine may skip its bounds check).
+    /// Context loads of converted fields (`data`, `data_end`, `data_meta`) are never marked.
+    /// All false for a rejected program.
+    public var provenAccesses: [Bool]
+    /// The verifier log (level 1: summary; level 2: states per instruction).
+    public var log: String
+    /// The largest stack any chain of calls uses, in bytes.
+    public var stackDepth: Int
+}

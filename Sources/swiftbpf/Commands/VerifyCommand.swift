@@ -1,0 +1,105 @@
+import ArgumentParser
+import BPFCore
+import BPFObject
+import BPFVerifier
+import Foundation
+
+/// `swiftbpf verify OBJ [--program NAME] [--log-level 1|2] [--json]`: runs the verifier on each
+/// program of an object (or on one raw program file) and prints accept or reject.
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Verify the programs of an object (or a raw program) and explain any rejection.",
+        discussion: """
+            For each program prints accept or reject, the instructions processed, the peak number of \
+            stored states and the verification time. A rejection names the instruction, its disassembly, \
+            the C source line, the registers involved and what to do. Raw program files (assembly, .bin, \
+            .hex, .data) are verified as unspecified-type programs taking their input memory in r1 and \
+            its length in r2. The exit status is 1 when any program is rejected.
+            """
+    )
+
+    @Argument(help: "A clang-built object (.o), or a raw program file.") var file: String
+    @Option(help: "Verify only the program with this name.") var program: String?
+    @Option(name: .customLong("log-level"), help: "1: a summary per program; 2: the abstract state at each instruction.")
+    var logLevel: Int = 0
+    @Option(name: .customLong("mem-size"), help: "Raw programs: the size of the input memory in r1 (default: the .data file's, else 0).")
+    var memSize: Int?
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read '\(file)'") }
+        let bytes = [UInt8](data)
+        var inputs: [VerifierProgram] = []
+        if bytes.starts(with: [0x7f, 0x45, 0x4c, 0x46]) {
+            let object: ObjectFile
+            do { object = try ObjectFile(bytes: bytes) } catch { throw CLIError("\(file): \(error)") }
+            for spec in object.programs where program == nil || spec.name == program {
+                inputs.append(VerifierProgram(spec: spec, maps: object.maps))
+            }
+            if inputs.isEmpty {
+                throw CLIError(program.map { "\(file): no program named '\($0)' (it has \(object.programs.map(\.name).joined(separator: ", ")))" }
+                               ?? "\(file): the object has no programs")
+            }
+        } else {
+            let input = try ProgramInput.load(path: file)
+            let size = memSize ?? input.memory?.count
+            inputs.append(VerifierProgram(name: URL(fileURLWithPath: file).lastPathComponent, instructions: input.program.instructions,
+                                          contextSize: size))
+        }
+        let verifier = Verifier(options: VerifierOptions(logLevel: logLevel))
+        var rejected = false
+        var entries: [JSONOutput] = []
+        for input in inputs {
+            let result = verifier.verify(input)
+            if !result.accepted { rejected = true }
+            if json {
+                entries.append(Self.json(input, result))
+                continue
+            }
+            let type = input.type == .unspecified ? "raw" : input.type.kernelName
+            let stats = "\(result.instructionsProcessed) insns processed, \(result.peakStates) peak states, \(Int(result.timeMicroseconds.rounded())) us"
+            if let error = result.error {
+                print("\(input.name) (\(type)): reject (\(stats))")
+                for line in error.detailed.split(separator: "\n") { print("  \(line)") }
+            } else {
+                print("\(input.name) (\(type)): accept (\(stats))")
+            }
+            if logLevel > 0 { print(result.log, terminator: "") }
+        }
+        if json { print(JSONOutput.object([("programs", .array(entries))])) }
+        if rejected { throw ExitCode(1) }
+    }
+
+    static func json(_ input: VerifierProgram, _ result: VerificationResult) -> JSONOutput {
+        var error = JSONOutput.null
+        if let e = result.error {
+            var fields: [(String, JSONOutput)] = [
+                ("kind", .string(e.kind.rawValue)),
+                ("message", .string(e.summary)),
+                ("hint", e.hint.map { .string($0) } ?? .null),
+                ("instruction", e.instruction.map { .number(UInt64($0)) } ?? .null),
+                ("disassembly", e.disassembly.map { .string($0) } ?? .null),
+            ]
+            if let line = e.sourceLine {
+                fields.append(("source", .object([("file", .string(line.file)), ("line", .number(UInt64(line.line))),
+                                                   ("text", .string(line.text))])))
+            } else {
+                fields.append(("source", .null))
+            }
+            fields.append(("registers", e.registers.map { .string($0) } ?? .null))
+            fields.append(("description", .string(e.description)))
+            error = .object(fields)
+        }
+        return .object([
+            ("name", .string(input.name)),
+            ("section", .string(input.section)),
+            ("type", .string(input.type == .unspecified ? "unspec" : input.type.kernelName)),
+            ("verdict", .string(result.accepted ? "accept" : "reject")),
+            ("error", error),
+            ("instructions_processed", .number(UInt64(result.instructionsProcessed))),
+            ("peak_states", .number(UInt64(result.peakStates))),
+            ("time_us", .double((result.timeMicroseconds * 10).rounded() / 10)),
+        ])
+    }
+}

@@ -1,0 +1,112 @@
+import BPFCore
+import BPFObject
+import BPFRuntime
+import BPFTestSupport
+import BPFVerifier
+import Foundation
+import Testing
+
+/// The clang-built objects of the repository: every program the kernel would load is accepted;
+/// the fixtures written to be unsafe are rejected with the reason.
+enum FixtureObjects {
+    static let paths: [String] = {
+        let fixtures = (try? FileManager.default.contentsOfDirectory(atPath: TestPaths.repository.appendingPathComponent("Tests/Fixtures/bpf/obj").path)) ?? []
+        let verifier = (try? FileManager.default.contentsOfDirectory(atPath: TestPaths.repository.appendingPathComponent("Tests/BPFVerifierTests/Fixtures").path)) ?? []
+        return fixtures.filter { $0.hasSuffix(".o") }.sorted().map { "Tests/Fixtures/bpf/obj/\($0)" }
+            + verifier.filter { $0.hasSuffix(".o") }.sorted().map { "Tests/BPFVerifierTests/Fixtures/\($0)" }
+            + ["Examples/xdp-counter/xdp_counter.o", "Benchmarks/bpf/runtime_bench.o"]
+    }()
+
+    static func object(_ path: String) throws -> ObjectFile { try ObjectFile(bytes: TestPaths.bytes(path)) }
+
+    /// Programs written to break a rule, and a part of the rejection each must get.
+    static let unsafe: [String: String] = [
+        "tc_write_len": "invalid context store: sched_cls programs may not write __sk_buff.len",
+        "tc_write_past": "invalid context store: offset 200 is past the end of struct __sk_buff",
+        "tc_write_data": "invalid context store: sched_cls programs may not write __sk_buff.data",
+        "socket_data": "invalid context load: socket_filter programs may not read __sk_buff.data",
+        "cg_write_pkt": "cgroup_skb programs may not write the packet directly",
+        "tp_write_ctx": "invalid context store: tracepoint programs may not write their context",
+        // Verifier fixtures (Tests/BPFVerifierTests/Fixtures/verifier_rules.c).
+        "unchecked_lookup": "R0 may be NULL at insn",
+        "unbounded_index": "outside the map 'table' value",
+        "leaked_record": "is neither submitted nor discarded",
+        "uninit_key": "is uninitialized",
+        "packet_overread": "bytes are checked against data_end",
+    ]
+}
+
+struct FixtureVerificationTests {
+    @Test(arguments: FixtureObjects.paths)
+    func objectVerifies(_ path: String) throws {
+        let object = try FixtureObjects.object(path)
+        for spec in object.programs {
+            let result = Verifier().verify(VerifierProgram(spec: spec, maps: object.maps))
+            if let expected = FixtureObjects.unsafe[spec.name] {
+                let error = try #require(result.error, "\(path): \(spec.name) must be rejected")
+                #expect(error.description.contains(expected), "\(path): \(spec.name): \(error.detailed)")
+            } else {
+                #expect(result.accepted, "\(path): \(spec.name): \(result.error?.detailed ?? "")")
+            }
+        }
+    }
+
+    /// Rejections in C programs name the C line.
+    @Test func rejectionNamesTheSourceLine() throws {
+        let object = try FixtureObjects.object("Tests/BPFVerifierTests/Fixtures/verifier_rules.o")
+        let spec = try #require(object.program(named: "unchecked_lookup"))
+        let error = try #require(Verifier().verify(VerifierProgram(spec: spec, maps: object.maps)).error)
+        #expect(error.sourceLine?.text.contains("v->count++") == true, "\(error.detailed)")
+        #expect(error.description.contains("(line "), "\(error)")
+        #expect(error.description.contains("check the result of bpf_map_lookup_elem"))
+    }
+
+    /// The runtime verifies at load: a rejected program fails the load under `.strict` and loads
+    /// under `.off`, and loaded programs expose their proofs.
+    @Test func loadedObjectsCarryTheirVerification() throws {
+        let object = try FixtureObjects.object("Tests/Fixtures/bpf/obj/contexts.o")
+        #expect(throws: LoadError.self) { try LoadedObject(object, programs: ["tc_write_len"]) }
+        do {
+            _ = try LoadedObject(object, programs: ["tc_write_len"])
+        } catch {
+            #expect(error.description.contains("rejected by the verifier: invalid context store"), "\(error)")
+        }
+        let trusted = try LoadedObject(object, programs: ["tc_write_len"], verification: .off)
+        #expect(trusted.program(named: "tc_write_len")?.verification == nil)
+        let counter = try LoadedObject(FixtureObjects.object("Examples/xdp-counter/xdp_counter.o"))
+        let program = try #require(counter.programs.values.first)
+        let proofs = try #require(program.verification?.provenAccesses)
+        #expect(proofs.count == program.spec.instructions.count)
+        #expect(proofs.contains(true))
+    }
+
+    /// Soundness guard: every accepted fixture program runs in the interpreter, checks on, over
+    /// random packets and contexts, and no check fires.
+    @Test(arguments: FixtureObjects.paths)
+    func acceptedProgramsRunCleanly(_ path: String) throws {
+        let object = try FixtureObjects.object(path)
+        let safe = Set(object.programs.map(\.name)).subtracting(FixtureObjects.unsafe.keys)
+        let loaded = try LoadedObject(object, programs: safe)
+        var rng = SplitMix(state: UInt64(path.utf8.count) &* 0x9e37)
+        for name in safe.sorted() {
+            guard let program = loaded.program(named: name) else { continue }
+            let spec = program.spec
+            for round in 0..<12 {
+                do {
+                    if spec.type == .xdp || SKBAccess(spec.type) != nil {
+                        let length = round == 0 ? 14 : Int(rng.next() % 400) + 14
+                        var packet = (0..<length).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                        if round % 2 == 1 { packet[12] = 0x08; packet[13] = 0x00 }   // IPv4 half the time
+                        _ = try program.testRun(packet: packet)
+                    } else if let rules = RawContextRules(spec.type) {
+                        let size = rules.fixedSize ?? rules.maxSize
+                        _ = try program.testRun(context: (0..<size).map { _ in UInt8.random(in: 0...255, using: &rng) })
+                    }
+                } catch {
+                    Issue.record("\(path): \(name) was accepted but a runtime check fired: \(error)")
+                    break
+                }
+            }
+        }
+    }
+}

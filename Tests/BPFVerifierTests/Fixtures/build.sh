@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Rebuilds the verifier's C fixtures (NAME.c -> NAME.o) with Scripts/bpf-cc.sh.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$here"
+for src in *.c; do
+	echo "  CC  $src -> ${src%.c}.o"
+	../../../Scripts/bpf-cc.sh "$src" "${src%.c}.o"
+done

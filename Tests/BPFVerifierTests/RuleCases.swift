@@ -1,0 +1,623 @@
+import BPFCore
+import BPFObject
+import BPFVerifier
+
+/// One small program and what the verifier must say about it. The same table drives the rule
+/// tests, the kernel agreement test and the soundness runs.
+struct RuleCase: CustomStringConvertible, Sendable {
+    var name: String
+    var type: ProgramType
+    var attach: AttachType? = nil
+    var source: String
+    /// nil: must be accepted; otherwise a part of the rejection's description.
+    var rejection: String?
+    /// Maps by the handle the source's `lddw %rN, map_fd H` uses.
+    var maps: [Int32: MapSpec] = [:]
+    /// False when the kernel cannot load the case as written (e.g. the map needs BTF).
+    var kernel = true
+    var limit = 1_000_000
+
+    var description: String { name }
+
+    func assemble() throws -> [Instruction] { try Assembler().assemble(source) }
+
+    func input() throws -> VerifierProgram {
+        VerifierProgram(instructions: try assemble(), type: type, attachType: attach, mapsByHandle: maps)
+    }
+}
+
+enum Maps {
+    static let counts = MapSpec(name: "counts", type: .array, keySize: 4, valueSize: 8, maxEntries: 4)
+    static let wide = MapSpec(name: "wide", type: .array, keySize: 4, valueSize: 64, maxEntries: 1)
+    static let events = MapSpec(name: "events", type: .ringBuffer, keySize: 0, valueSize: 0, maxEntries: 4096)
+    static let jump = MapSpec(name: "jump", type: .programArray, keySize: 4, valueSize: 4, maxEntries: 4)
+    static let locked: MapSpec = {
+        var spec = MapSpec(name: "locked", type: .array, keySize: 4, valueSize: 16, maxEntries: 1)
+        spec.spinLockOffset = 0
+        return spec
+    }()
+    static let constants: MapSpec = {
+        var spec = MapSpec(name: "constants", type: .array, keySize: 4, valueSize: 8, maxEntries: 1, flags: 0x80)
+        spec.initialValue = [1, 2, 3, 4, 0, 0, 0, 0]
+        return spec
+    }()
+}
+
+/// A lookup of key 0 in map handle 1 (`counts`); leaves the result in r0 (insn 6 is the call).
+private let lookup = """
+    mov %r2, 0
+    stxw [%r10-4], %r2
+    mov %r2, %r10
+    add %r2, -4
+    lddw %r1, map_fd 1
+    call 1
+    """
+
+/// A lookup in map handle 2 (`wide`, 64-byte values).
+private let lookupWide = """
+    mov %r2, 0
+    stxw [%r10-4], %r2
+    mov %r2, %r10
+    add %r2, -4
+    lddw %r1, map_fd 2
+    call 1
+    """
+
+/// Loads data and data_end of an xdp_md into r2 and r3.
+private let packetPointers = """
+    ldxw %r2, [%r1+0]
+    ldxw %r3, [%r1+4]
+    """
+
+let ruleCases: [RuleCase] = [
+    // Exit and control flow.
+    RuleCase(name: "exit with r0 set", type: .xdp, source: "mov %r0, 2\nexit"),
+    RuleCase(name: "exit with r0 unset", type: .xdp, source: "exit", rejection: "R0 is read before it is set at insn 0"),
+    RuleCase(name: "uninitialized register", type: .xdp, source: "mov %r0, %r5\nexit", rejection: "R5 is read before it is set"),
+    RuleCase(name: "fall off the end", type: .xdp, source: "mov %r0, 0", rejection: "falls off the end of the program"),
+    RuleCase(name: "unreachable code", type: .xdp, source: "mov %r0, 0\nexit\nmov %r0, 1\nexit", rejection: "insn 2 is unreachable"),
+    RuleCase(name: "jump into lddw", type: .xdp, source: "ja +1\nlddw %r0, 0x100000000\nexit", rejection: "second half of a lddw"),
+    RuleCase(name: "conditional exit both ways", type: .xdp, source: """
+        ldxw %r2, [%r1+12]
+        mov %r0, 1
+        jeq %r2, 7, done
+        mov %r0, 2
+        done:
+        exit
+        """),
+    RuleCase(name: "r0 set on one path only", type: .xdp, source: """
+        ldxw %r2, [%r1+12]
+        jeq %r2, 7, done
+        mov %r0, 2
+        done:
+        exit
+        """, rejection: "R0 is read before it is set"),
+
+    // Stack.
+    RuleCase(name: "stack write then read", type: .xdp, source: "stdw [%r10-8], 5\nldxdw %r0, [%r10-8]\nexit"),
+    RuleCase(name: "stack read uninitialized", type: .xdp, source: "ldxdw %r0, [%r10-8]\nexit", rejection: "uninitialized stack"),
+    RuleCase(name: "stack partially initialized", type: .xdp, source: "stw [%r10-8], 5\nldxdw %r0, [%r10-8]\nexit", rejection: "uninitialized stack (fp-4)"),
+    RuleCase(name: "stack below the frame", type: .xdp, source: "stdw [%r10-520], 1\nmov %r0, 0\nexit", rejection: "outside the 512-byte frame"),
+    RuleCase(name: "stack above fp", type: .xdp, source: "stdw [%r10+0], 1\nmov %r0, 0\nexit", rejection: "outside the 512-byte frame"),
+    RuleCase(name: "stack misaligned", type: .xdp, source: "stdw [%r10-12], 1\nmov %r0, 0\nexit", rejection: "misaligned stack access"),
+    RuleCase(name: "spilled pointer keeps its type", type: .xdp, source: """
+        stxdw [%r10-8], %r1
+        ldxdw %r2, [%r10-8]
+        ldxw %r0, [%r2+12]
+        exit
+        """),
+    RuleCase(name: "partial fill of a spilled pointer", type: .xdp, source: """
+        stxdw [%r10-8], %r1
+        ldxw %r2, [%r10-8]
+        mov %r0, 0
+        exit
+        """, rejection: "spilled pointer"),
+    RuleCase(name: "spilled scalar keeps its bounds", type: .xdp, source: lookupWide + """
+
+        jeq %r0, 0, out
+        mov %r6, %r0
+        call 7
+        and %r0, 7
+        stxdw [%r10-16], %r0
+        ldxdw %r1, [%r10-16]
+        lsh %r1, 3
+        add %r6, %r1
+        ldxdw %r0, [%r6+0]
+        exit
+        out:
+        mov %r0, 0
+        exit
+        """, maps: [2: Maps.wide]),
+
+    // Maps and NULL checks.
+    RuleCase(name: "lookup checked", type: .xdp, source: lookup + """
+
+        jeq %r0, 0, out
+        ldxdw %r1, [%r0+0]
+        add %r1, 1
+        stxdw [%r0+0], %r1
+        out:
+        mov %r0, 2
+        exit
+        """, maps: [1: Maps.counts]),
+    RuleCase(name: "lookup unchecked", type: .xdp, source: lookup + """
+
+        ldxdw %r1, [%r0+0]
+        mov %r0, 2
+        exit
+        """, rejection: "R0 may be NULL at insn 7: check the result of bpf_map_lookup_elem (insn 6) before dereferencing",
+        maps: [1: Maps.counts]),
+    RuleCase(name: "NULL check reaches copies", type: .xdp, source: lookup + """
+
+        mov %r6, %r0
+        jne %r0, 0, ok
+        mov %r0, 1
+        exit
+        ok:
+        ldxdw %r0, [%r6+0]
+        exit
+        """, maps: [1: Maps.counts]),
+    RuleCase(name: "map value read past the end", type: .xdp, source: lookup + """
+
+        jeq %r0, 0, out
+        ldxdw %r1, [%r0+4]
+        out:
+        mov %r0, 2
+        exit
+        """, rejection: "outside the map 'counts' value (8 bytes)", maps: [1: Maps.counts]),
+    RuleCase(name: "map value index bounded", type: .xdp, source: lookupWide + """
+
+        jeq %r0, 0, out
+        mov %r6, %r0
+        call 7
+        and %r0, 7
+        lsh %r0, 3
+        add %r6, %r0
+        ldxdw %r0, [%r6+0]
+        exit
+        out:
+        mov %r0, 0
+        exit
+        """, maps: [2: Maps.wide]),
+    RuleCase(name: "map value index unbounded", type: .xdp, source: lookupWide + """
+
+        jeq %r0, 0, out
+        mov %r6, %r0
+        call 7
+        add %r6, %r0
+        ldxdw %r0, [%r6+0]
+        exit
+        out:
+        mov %r0, 0
+        exit
+        """, rejection: "moved by a value with no usable bound", maps: [2: Maps.wide]),
+    RuleCase(name: "index bounded by a 32-bit jump", type: .xdp, source: lookupWide + """
+
+        jeq %r0, 0, out
+        mov %r6, %r0
+        call 7
+        jgt32 %r0, 56, out
+        add %r6, %r0
+        ldxdw %r0, [%r6+0]
+        exit
+        out:
+        mov %r0, 0
+        exit
+        """, maps: [2: Maps.wide]),
+    RuleCase(name: "index bounded one too loosely", type: .xdp, source: lookupWide + """
+
+        jeq %r0, 0, out
+        mov %r6, %r0
+        call 7
+        jgt32 %r0, 57, out
+        add %r6, %r0
+        ldxdw %r0, [%r6+0]
+        exit
+        out:
+        mov %r0, 0
+        exit
+        """, rejection: "outside the map 'wide' value", maps: [2: Maps.wide]),
+    RuleCase(name: "signed bound on an unsigned index", type: .xdp, source: lookupWide + """
+
+        jeq %r0, 0, out
+        mov %r6, %r0
+        ldxw %r1, [%r1+12]
+        lsh %r1, 32
+        arsh %r1, 32
+        jsgt %r1, 56, out
+        add %r6, %r1
+        ldxdw %r0, [%r6+0]
+        exit
+        out:
+        mov %r0, 0
+        exit
+        """, rejection: "may be negative", maps: [2: Maps.wide]),
+    RuleCase(name: "write into a read-only map", type: .xdp, source: """
+        lddw %r1, map_value 4 0
+        stw [%r1+0], 1
+        mov %r0, 0
+        exit
+        """, rejection: "write into read-only map 'constants'", maps: [4: Maps.constants]),
+    RuleCase(name: "read a read-only map", type: .xdp, source: """
+        lddw %r1, map_value 4 0
+        ldxw %r0, [%r1+4]
+        exit
+        """, maps: [4: Maps.constants]),
+
+    // Packets.
+    RuleCase(name: "packet read after a bounds check", type: .xdp, source: packetPointers + """
+
+        mov %r4, %r2
+        add %r4, 14
+        jgt %r4, %r3, out
+        ldxb %r0, [%r2+13]
+        exit
+        out:
+        mov %r0, 1
+        exit
+        """),
+    RuleCase(name: "packet read one byte past the check", type: .xdp, source: packetPointers + """
+
+        mov %r4, %r2
+        add %r4, 14
+        jgt %r4, %r3, out
+        ldxb %r0, [%r2+14]
+        exit
+        out:
+        mov %r0, 1
+        exit
+        """, rejection: "only 14 bytes are checked against data_end"),
+    RuleCase(name: "packet check with the operands swapped", type: .xdp, source: packetPointers + """
+
+        mov %r4, %r2
+        add %r4, 8
+        jle %r3, %r4, out
+        ldxdw %r0, [%r2+0]
+        exit
+        out:
+        mov %r0, 1
+        exit
+        """),
+    RuleCase(name: "packet check end greater", type: .xdp, source: packetPointers + """
+
+        mov %r4, %r2
+        add %r4, 8
+        jge %r3, %r4, ok
+        mov %r0, 1
+        exit
+        ok:
+        ldxdw %r0, [%r2+0]
+        exit
+        """),
+    RuleCase(name: "packet read without a check", type: .xdp, source: packetPointers + "\nldxb %r0, [%r2+0]\nexit",
+             rejection: "only 0 bytes are checked against data_end"),
+    RuleCase(name: "packet variable offset", type: .xdp, source: packetPointers + """
+
+        ldxb %r4, [%r1+12]
+        and %r4, 15
+        add %r2, %r4
+        mov %r5, %r2
+        add %r5, 4
+        jgt %r5, %r3, out
+        ldxw %r0, [%r2+0]
+        exit
+        out:
+        mov %r0, 1
+        exit
+        """, rejection: "struct xdp_md fields are 4 bytes"),
+    RuleCase(name: "packet variable offset checked", type: .xdp, source: packetPointers + """
+
+        ldxw %r4, [%r1+12]
+        and %r4, 15
+        add %r2, %r4
+        mov %r5, %r2
+        add %r5, 4
+        jgt %r5, %r3, out
+        ldxw %r0, [%r2+0]
+        exit
+        out:
+        mov %r0, 1
+        exit
+        """),
+    RuleCase(name: "packet pointers invalidated by adjust_head", type: .xdp, source: packetPointers + """
+
+        mov %r4, %r2
+        add %r4, 14
+        jgt %r4, %r3, out
+        mov %r6, %r2
+        mov %r2, 0
+        call 44
+        ldxb %r0, [%r6+0]
+        exit
+        out:
+        mov %r0, 1
+        exit
+        """, rejection: "R6 is a scalar, not a pointer"),
+    RuleCase(name: "packet write in a cgroup_skb program", type: .cgroupSkb, attach: .cgroupInetIngress, source: """
+        ldxw %r2, [%r1+76]
+        ldxw %r3, [%r1+80]
+        mov %r4, %r2
+        add %r4, 1
+        jgt %r4, %r3, out
+        stb [%r2+0], 1
+        out:
+        mov %r0, 1
+        exit
+        """, rejection: "cgroup_skb programs may not write the packet directly"),
+
+    // Context.
+    RuleCase(name: "xdp context write", type: .xdp, source: "stw [%r1+12], 0\nmov %r0, 0\nexit", rejection: "xdp programs may not write struct xdp_md"),
+    RuleCase(name: "xdp context past the end", type: .xdp, source: "ldxw %r0, [%r1+24]\nexit", rejection: "past the end of struct xdp_md"),
+    RuleCase(name: "tc writes skb->mark", type: .schedCls, source: "stw [%r1+8], 1\nmov %r0, 0\nexit"),
+    RuleCase(name: "tc writes skb->len", type: .schedCls, source: "stw [%r1+0], 1\nmov %r0, 0\nexit", rejection: "may not write __sk_buff.len"),
+    RuleCase(name: "socket filter reads skb->data", type: .socketFilter, source: "ldxw %r2, [%r1+76]\nmov %r0, 0\nexit",
+             rejection: "socket_filter programs may not read __sk_buff.data"),
+    RuleCase(name: "socket filter reads skb->len", type: .socketFilter, source: "ldxw %r0, [%r1+0]\nexit"),
+    RuleCase(name: "variable context offset", type: .xdp, source: """
+        ldxw %r2, [%r1+12]
+        and %r2, 4
+        add %r1, %r2
+        ldxw %r0, [%r1+12]
+        exit
+        """, rejection: "variable offset context access"),
+    RuleCase(name: "legacy packet load in a socket filter", type: .socketFilter, source: "mov %r6, %r1\nldabsb 9\nexit"),
+    RuleCase(name: "legacy packet load in xdp", type: .xdp, source: "mov %r6, %r1\nldabsb 9\nexit",
+             rejection: "only allowed in socket-buffer programs"),
+
+    // Helpers.
+    RuleCase(name: "unknown helper", type: .xdp, source: "call 9999\nmov %r0, 0\nexit", rejection: "unknown helper 9999"),
+    RuleCase(name: "helper map argument not a map", type: .xdp, source: "mov %r1, 0\nmov %r2, 0\ncall 1\nmov %r0, 0\nexit",
+             rejection: "argument 1 of bpf_map_lookup_elem must be a map"),
+    RuleCase(name: "helper not available to the type", type: .schedCls, source: "mov %r2, 0\ncall 44\nmov %r0, 0\nexit",
+             rejection: "bpf_xdp_adjust_head is not available to sched_cls programs"),
+    RuleCase(name: "helper key uninitialized", type: .xdp, source: """
+        mov %r2, %r10
+        add %r2, -4
+        lddw %r1, map_fd 1
+        call 1
+        mov %r0, 0
+        exit
+        """, rejection: "bpf_map_lookup_elem reads the key of map 'counts' at fp-4 (R2), but fp-4 is uninitialized", maps: [1: Maps.counts]),
+    RuleCase(name: "helper size may be zero", type: .xdp, source: """
+        call 7
+        and %r0, 7
+        mov %r2, %r0
+        stdw [%r10-8], 0
+        mov %r1, %r10
+        add %r1, -8
+        call 6
+        mov %r0, 0
+        exit
+        """, rejection: "the size argument of bpf_trace_printk, may be 0"),
+    RuleCase(name: "helper size bounded", type: .xdp, source: """
+        call 7
+        and %r0, 7
+        add %r0, 1
+        mov %r2, %r0
+        stdw [%r10-8], 0
+        mov %r1, %r10
+        add %r1, -8
+        call 6
+        mov %r0, 0
+        exit
+        """),
+    RuleCase(name: "helper writes past the buffer", type: .kprobe, source: """
+        call 7
+        and %r0, 15
+        mov %r2, %r0
+        mov %r1, %r10
+        add %r1, -8
+        mov %r3, 0
+        call 113
+        mov %r0, 0
+        exit
+        """, rejection: "outside the 512-byte stack frame"),
+    RuleCase(name: "helper output initializes the stack", type: .kprobe, source: """
+        mov %r1, %r10
+        add %r1, -16
+        mov %r2, 16
+        mov %r3, 0
+        call 113
+        ldxdw %r0, [%r10-8]
+        exit
+        """),
+
+    // Pointers.
+    RuleCase(name: "32-bit arithmetic on a pointer", type: .xdp, source: "mov %r2, %r10\nadd32 %r2, -8\nmov %r0, 0\nexit",
+             rejection: "32-bit arithmetic on a pointer"),
+    RuleCase(name: "arithmetic on a map pointer", type: .xdp, source: "lddw %r1, map_fd 1\nadd %r1, 8\nmov %r0, 0\nexit",
+             rejection: "arithmetic on R1 (map_ptr) is not allowed", maps: [1: Maps.counts]),
+    RuleCase(name: "dereference of a scalar", type: .xdp, source: "mov %r1, 4096\nldxw %r0, [%r1+0]\nexit",
+             rejection: "R1 is a scalar, not a pointer"),
+    RuleCase(name: "atomic add on the stack", type: .xdp, source: """
+        stdw [%r10-8], 0
+        mov %r1, 1
+        lock add [%r10-8], %r1
+        ldxdw %r0, [%r10-8]
+        exit
+        """),
+    RuleCase(name: "atomic add on the context", type: .xdp, source: "mov %r2, 1\nlock add32 [%r1+12], %r2\nmov %r0, 0\nexit",
+             rejection: "atomic update of the context"),
+
+    // Calls.
+    RuleCase(name: "bpf-to-bpf call", type: .xdp, source: """
+        mov %r1, 3
+        call local f
+        exit
+        f:
+        mov %r0, %r1
+        add %r0, 1
+        exit
+        """),
+    RuleCase(name: "callee writes the caller's stack", type: .xdp, source: """
+        mov %r1, %r10
+        add %r1, -8
+        call local f
+        ldxdw %r0, [%r10-8]
+        exit
+        f:
+        stdw [%r1+0], 7
+        mov %r0, 0
+        exit
+        """),
+    RuleCase(name: "argument registers are lost after a call", type: .xdp, source: """
+        mov %r1, 3
+        call local f
+        mov %r0, %r1
+        exit
+        f:
+        mov %r0, 0
+        exit
+        """, rejection: "R1 is read before it is set at insn 2: r1-r5 are not preserved across calls"),
+    RuleCase(name: "nine frames", type: .xdp, source: (0..<8).map { "call local f\($0)\nexit\nf\($0):\nmov %r0, 0" }.joined(separator: "\n") + "\nexit",
+             rejection: "more than 8 frames"),
+    RuleCase(name: "eight frames", type: .xdp, source: (0..<7).map { "call local f\($0)\nexit\nf\($0):\nmov %r0, 0" }.joined(separator: "\n") + "\nexit"),
+    RuleCase(name: "combined stack over 512 bytes", type: .xdp, source: """
+        stdw [%r10-304], 0
+        call local f
+        exit
+        f:
+        stdw [%r10-304], 0
+        mov %r0, 0
+        exit
+        """, rejection: "combined stack of the deepest call chain is 608 bytes"),
+    RuleCase(name: "tail call", type: .xdp, source: """
+        lddw %r2, map_fd 3
+        mov %r3, 0
+        call 12
+        mov %r0, 2
+        exit
+        """, maps: [3: Maps.jump]),
+    RuleCase(name: "tail call with an array map", type: .xdp, source: """
+        lddw %r2, map_fd 1
+        mov %r3, 0
+        call 12
+        mov %r0, 2
+        exit
+        """, rejection: "bpf_tail_call cannot be used with array map 'counts'", maps: [1: Maps.counts]),
+    RuleCase(name: "bpf_loop callback", type: .xdp, source: """
+        mov %r1, 10
+        lddw %r2, func cb
+        mov %r3, 0
+        mov %r4, 0
+        call 181
+        mov %r0, 2
+        exit
+        cb:
+        mov %r0, 0
+        exit
+        """),
+    RuleCase(name: "bpf_loop callback returns 2", type: .xdp, source: """
+        mov %r1, 10
+        lddw %r2, func cb
+        mov %r3, 0
+        mov %r4, 0
+        call 181
+        mov %r0, 2
+        exit
+        cb:
+        mov %r0, 2
+        exit
+        """, rejection: "a callback must return 0 or 1"),
+
+    // Loops.
+    RuleCase(name: "bounded loop", type: .xdp, source: """
+        mov %r0, 0
+        mov %r1, 0
+        loop:
+        add %r0, %r1
+        add %r1, 1
+        jlt %r1, 100, loop
+        exit
+        """),
+    RuleCase(name: "infinite loop", type: .xdp, source: "mov %r0, 0\nloop:\nja loop",
+             rejection: "infinite loop"),
+    RuleCase(name: "loop that never proves its exit", type: .xdp, source: """
+        mov %r0, 0
+        loop:
+        add %r0, 1
+        jne %r0, 0, loop
+        exit
+        """, rejection: "too complex", limit: 50_000),
+
+    // Return values and references.
+    RuleCase(name: "cgroup_skb returns 1", type: .cgroupSkb, attach: .cgroupInetIngress, source: "mov %r0, 1\nexit"),
+    RuleCase(name: "cgroup_skb returns 2", type: .cgroupSkb, attach: .cgroupInetIngress, source: "mov %r0, 2\nexit",
+             rejection: "cgroup_skb programs must return 0...1"),
+    RuleCase(name: "ringbuf reserve and submit", type: .xdp, source: """
+        lddw %r1, map_fd 5
+        mov %r2, 8
+        mov %r3, 0
+        call 131
+        jeq %r0, 0, out
+        stdw [%r0+0], 1
+        mov %r1, %r0
+        mov %r2, 0
+        call 132
+        out:
+        mov %r0, 2
+        exit
+        """, maps: [5: Maps.events]),
+    RuleCase(name: "ringbuf record leaked", type: .xdp, source: """
+        lddw %r1, map_fd 5
+        mov %r2, 8
+        mov %r3, 0
+        call 131
+        jeq %r0, 0, out
+        stdw [%r0+0], 1
+        out:
+        mov %r0, 2
+        exit
+        """, rejection: "the ringbuf record reserved at insn 4 is neither submitted nor discarded", maps: [5: Maps.events]),
+    RuleCase(name: "ringbuf record written past its size", type: .xdp, source: """
+        lddw %r1, map_fd 5
+        mov %r2, 8
+        mov %r3, 0
+        call 131
+        jeq %r0, 0, out
+        stdw [%r0+8], 1
+        mov %r1, %r0
+        mov %r2, 0
+        call 133
+        out:
+        mov %r0, 2
+        exit
+        """, rejection: "outside the memory of 8 bytes", maps: [5: Maps.events]),
+    RuleCase(name: "spin lock taken and released", type: .xdp, source: lookup.replacingOccurrences(of: "map_fd 1", with: "map_fd 6") + """
+
+        jeq %r0, 0, out
+        mov %r6, %r0
+        mov %r1, %r6
+        call 93
+        ldxdw %r2, [%r6+8]
+        add %r2, 1
+        stxdw [%r6+8], %r2
+        mov %r1, %r6
+        call 94
+        out:
+        mov %r0, 2
+        exit
+        """, maps: [6: Maps.locked], kernel: false),
+    RuleCase(name: "spin lock held at exit", type: .xdp, source: lookup.replacingOccurrences(of: "map_fd 1", with: "map_fd 6") + """
+
+        jeq %r0, 0, out
+        mov %r1, %r0
+        call 93
+        out:
+        mov %r0, 2
+        exit
+        """, rejection: "exit while holding a bpf_spin_lock", maps: [6: Maps.locked], kernel: false),
+    RuleCase(name: "helper call under a spin lock", type: .xdp, source: lookup.replacingOccurrences(of: "map_fd 1", with: "map_fd 6") + """
+
+        jeq %r0, 0, out
+        mov %r6, %r0
+        mov %r1, %r0
+        call 93
+        call 5
+        mov %r1, %r6
+        call 94
+        out:
+        mov %r0, 2
+        exit
+        """, rejection: "call to bpf_ktime_get_ns while holding a bpf_spin_lock", maps: [6: Maps.locked], kernel: false),
+]

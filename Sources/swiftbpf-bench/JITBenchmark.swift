@@ -7,7 +7,7 @@ import Foundation
 /// `swiftbpf-bench jit`: every program of Benchmarks/bpf/jit_bench.o on our JIT, our interpreter and,
 /// when bpf() works, the kernel's JIT through BPF_PROG_TEST_RUN with repeat — the same object and
 /// packet for all three, in one process. Prints ns per run, ours/kernel and the geometric mean.
-@MainActor func jitBenchmark() throws {
+@MainActor func jitBenchmark(only names: Set<String> = []) throws {
     #if DEBUG
     print("warning: built in debug mode; run `swift run -c release swiftbpf-bench jit` for meaningful numbers")
     #endif
@@ -31,6 +31,7 @@ import Foundation
 
     let kernel = KernelBench(object: object)
     if let reason = kernel.unavailable { print("kernel JIT: not measured (\(reason))") }
+    for (name, reason) in kernel.refused.sorted(by: { $0.key < $1.key }) { print("kernel JIT: \(name) not measured (\(reason))") }
     let repeatCount = 20_000
     func best(_ body: () throws -> Double) rethrows -> Double {
         var best = Double.infinity
@@ -40,7 +41,7 @@ import Foundation
     print("ns per run (best of 5 × \(repeatCount) runs, 512-byte packet); ratio = our JIT / kernel JIT")
     print(pad("program", 16) + pad("our JIT", 10) + pad("interp", 10) + pad("kernel", 10) + pad("ours/kernel", 13) + "interp/JIT")
     var ratios: [Double] = []
-    for spec in object.programs.sorted(by: { $0.name < $1.name }) {
+    for spec in object.programs.sorted(by: { $0.name < $1.name }) where names.isEmpty || names.contains(spec.name) {
         let a = jit.program(named: spec.name)!, b = interpreter.program(named: spec.name)!
         let ours = try best { try a.testRun(packet: packet, repeat: repeatCount).nanosecondsPerRun }
         let interpreted = try best { try b.testRun(packet: packet, repeat: max(repeatCount / 20, 1)).nanosecondsPerRun }
@@ -68,6 +69,7 @@ import Foundation
 /// references patched with their fds, loaded and test-run with repeat.
 struct KernelBench {
     var unavailable: String?
+    var refused: [String: String] = [:]
     private var maps: [String: KernelMap] = [:]
     private var programs: [String: KernelProgram] = [:]
 
@@ -99,7 +101,11 @@ struct KernelBench {
                         throw BPFError.invalidArgument("program \(spec.name): unsupported reference \(reference)", command: .progLoad)
                     }
                 }
-                programs[spec.name] = try KernelProgram.load(type: spec.type, instructions: instructions, name: spec.name)
+                do {
+                    programs[spec.name] = try KernelProgram.load(type: spec.type, instructions: instructions, name: spec.name)
+                } catch {
+                    refused[spec.name] = "the kernel refused it: " + "\(error)".prefix(120)
+                }
             }
         } catch {
             unavailable = "loading into the kernel failed: \(error)"
@@ -118,4 +124,29 @@ struct KernelBench {
         }
         return (best, r0)
     }
+}
+
+/// `swiftbpf-bench jit-entry`: the cost of entering and leaving JIT code for an empty program (`exit`),
+/// without a test run's packet and context handling, beside the interpreter's.
+@MainActor func jitEntryBenchmark() throws {
+    let program = try Assembler().assembleProgram("mov %r0, 2\nexit")
+    let interpreter = try Interpreter(program: program)
+    let jit = try JITProgram(interpreter: interpreter)
+    let count = 1_000_000
+    func perRun(_ body: () throws -> UInt64) rethrows -> Double {
+        var best = Double.infinity
+        for _ in 0..<5 {
+            var sink: UInt64 = 0
+            let clock = ContinuousClock()
+            let start = clock.now
+            for _ in 0..<count { sink &+= try body() }
+            best = min(best, nanoseconds(clock.now - start) / Double(count))
+            if sink == 1 { print("") }
+        }
+        return best
+    }
+    var memory = [UInt8](repeating: 0, count: 64)
+    let ours = try perRun { try jit.run(memory: &memory).returnValue }
+    let interpreted = try perRun { try interpreter.run(memory: &memory).returnValue }
+    print("empty program, ns per run (best of 5 × \(count)): JIT \(fmt(ours, 1)), interpreter \(fmt(interpreted, 1))")
 }

@@ -271,10 +271,12 @@ case "interpreter":
     try interpreterBenchmark()
 case "maps":
     try mapsBenchmark()
+case "jit-entry":
+    try jitEntryBenchmark()
 case "verify":
     try verifierBenchmark()
 case "jit":
-    try jitBenchmark()
+    try jitBenchmark(only: Set(arguments.dropFirst()))
 default:
-    print("usage: swiftbpf-bench [interpreter | maps | verify | jit]")
+    print("usage: swiftbpf-bench [interpreter | maps | verify | jit [PROGRAM...] | jit-entry]")
 }

@@ -20,6 +20,8 @@ struct JITCompiler {
     private var labels: [X86Label] = []
     private var functionEntries: [Int: X86Label] = [:]
     private var stubs: [(label: X86Label, pc: Int, resume: X86Label)] = []
+    /// Cold code of 32-bit loads in the converted-field range: look the address up in the frame's table.
+    private var virtualStubs: [(label: X86Label, dst: X86Reg, slow: X86Label, resume: X86Label)] = []
     private var thunk: X86Label!
     private var finish: X86Label!
     private var epilogue: X86Label!
@@ -110,6 +112,18 @@ struct JITCompiler {
         asm.call(thunk)
         asm.bind(epilogue)
         emitEpilogue()
+        for stub in virtualStubs {
+            asm.bind(stub.label)
+            for i in 0..<JITFrame.virtualSlots {
+                let next = asm.newLabel()
+                asm.alu(.cmp, Self.scratch, frame(JITFrame.virtualTable + Int32(i * 16)))
+                asm.jcc(.ne, next)
+                asm.load(stub.dst, frame(JITFrame.virtualTable + Int32(i * 16 + 8)), bits: 64)
+                asm.jmp(stub.resume)
+                asm.bind(next)
+            }
+            asm.jmp(stub.slow)
+        }
         for stub in stubs {
             asm.bind(stub.label)
             asm.movImm32(Self.scratch2, UInt32(stub.pc))
@@ -453,10 +467,12 @@ struct JITCompiler {
             address = X86Mem(base: Self.scratch)
             let slow = stub(pc: pc, resume: resume)
             if mayBeVirtual {
+                let virtual = asm.newLabel()
                 asm.mov(true, Self.scratch2, Self.scratch)
                 asm.alu(.sub, Self.scratch2, frame(JITFrame.virtualLow))
                 asm.alu(.cmp, Self.scratch2, frame(JITFrame.virtualLength))
-                asm.jcc(.b, slow)
+                asm.jcc(.b, virtual)
+                virtualStubs.append((virtual, reg(ins.dst), slow, resume))
             }
             if !isProven { emitRegionCheck(size: size, write: write, slow: slow) }
             if isAtomic {

@@ -20,11 +20,17 @@ enum JITFrame {
     static let virtualLength: Int32 = virtualLow + 8
     /// Regions for the inline checks of loads, then of stores: three entries of five words each —
     /// the first address, then the last valid start address for 1-, 2-, 4- and 8-byte accesses.
-    static let loadRegions: Int32 = virtualLength + 8
+    /// Up to ``virtualSlots`` converted fields as (address, value) pairs, so the code converts them
+    /// without calling into Swift (unused pairs have address 1, which no aligned load has).
+    static let virtualTable: Int32 = virtualLength + 8
+    static let virtualSlots = 4
+    static let loadRegions: Int32 = virtualTable + Int32(virtualSlots * 16)
     static let storeRegions: Int32 = loadRegions + regionTableBytes
     static let regionEntryBytes: Int32 = 40
-    static let regionCount = 3
-    static let regionTableBytes: Int32 = regionEntryBytes * 3
+    /// The packet, the input, the stack, and the last other region an access was allowed in
+    /// (map values, global data), which the slow path fills.
+    static let regionCount = 4
+    static let regionTableBytes: Int32 = regionEntryBytes * 4
     static let size = Int(storeRegions + regionTableBytes)
 
     /// Where in a region entry the limit for an access of `size` bytes is.
@@ -48,6 +54,51 @@ enum JITFrame {
         entry[2] = limit(2)
         entry[3] = limit(4)
         entry[4] = limit(8)
+    }
+}
+
+extension JITFrame {
+    /// Fills the parts of the frame that follow the run's regions: the packet and input entries of
+    /// the inline checks, the converted fields, and (emptied) the cached region. Called when a run
+    /// starts and after every helper call, which may move the packet or free memory it granted.
+    static func refresh(_ ctx: UnsafeMutableRawPointer, _ regions: UnsafePointer<MemoryRegions>) {
+        let second = regions.pointee.second, input = regions.pointee.input
+        let fields = regions.pointee.virtualFields
+        setRegion(ctx, table: loadRegions, index: 0, second)
+        setRegion(ctx, table: loadRegions, index: 1, input)
+        setRegion(ctx, table: storeRegions, index: 0, second.writable ? second : .empty)
+        // Stores into a context with converted fields go to Swift, which refuses those fields.
+        setRegion(ctx, table: storeRegions, index: 1, input.writable && fields.isEmpty ? input : .empty)
+        setRegion(ctx, table: loadRegions, index: 3, .empty)
+        setRegion(ctx, table: storeRegions, index: 3, .empty)
+        var low = UInt.max, high: UInt = 0
+        for field in fields {
+            low = min(low, field.address)
+            high = max(high, field.address + 4)
+        }
+        if fields.isEmpty { low = 0 }
+        ctx.storeBytes(of: low, toByteOffset: Int(virtualLow), as: UInt.self)
+        ctx.storeBytes(of: high - low, toByteOffset: Int(virtualLength), as: UInt.self)
+        let table = (ctx + Int(virtualTable)).assumingMemoryBound(to: UInt64.self)
+        for i in 0..<virtualSlots {
+            if i < fields.count {
+                table[2 * i] = UInt64(fields[i].address)
+                table[2 * i + 1] = fields[i].value
+            } else {
+                table[2 * i] = 1
+            }
+        }
+    }
+
+    /// Remembers the extra or permanent region holding `size` bytes at `address` in the fourth
+    /// entry of the inline checks, so the next accesses to it (a map value, global data) stay inline.
+    static func cache(_ ctx: UnsafeMutableRawPointer, _ regions: UnsafePointer<MemoryRegions>, address: UInt64, size: Int) {
+        let start = UInt(truncatingIfNeeded: address), end = start &+ UInt(size)
+        for region in regions.pointee.permanent where region.contains(start, end) {
+            setRegion(ctx, table: loadRegions, index: 3, region)
+            setRegion(ctx, table: storeRegions, index: 3, region.writable ? region : .empty)
+            return
+        }
     }
 }
 

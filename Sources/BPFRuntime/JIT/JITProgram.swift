@@ -170,19 +170,7 @@ public final class JITProgram: Sendable {
             ctx.storeBytes(of: interpreter.options.instructionLimit, toByteOffset: Int(JITFrame.budget), as: UInt64.self)
             let stackRegion = MemoryRegion(start: UInt(bitPattern: stack), count: Interpreter.stackBytes, writable: true)
             ctx.storeBytes(of: UInt64(stackRegion.start) + 2 * UInt64(ExecutionOptions.stackSizePerFrame), toByteOffset: Int(JITFrame.callLimit), as: UInt64.self)
-            var low: UInt = 0, high: UInt = 0
-            if !virtualFields.isEmpty {
-                low = virtualFields.map(\.address).min()!
-                high = virtualFields.map(\.address).max()! + 4
-            }
-            ctx.storeBytes(of: low, toByteOffset: Int(JITFrame.virtualLow), as: UInt.self)
-            ctx.storeBytes(of: high - low, toByteOffset: Int(JITFrame.virtualLength), as: UInt.self)
-            JITFrame.setRegion(ctx, table: JITFrame.loadRegions, index: 0, second)
-            JITFrame.setRegion(ctx, table: JITFrame.loadRegions, index: 1, input)
             JITFrame.setRegion(ctx, table: JITFrame.loadRegions, index: 2, stackRegion)
-            JITFrame.setRegion(ctx, table: JITFrame.storeRegions, index: 0, second.writable ? second : .empty)
-            // Stores into a context with converted fields go to Swift, which refuses those fields.
-            JITFrame.setRegion(ctx, table: JITFrame.storeRegions, index: 1, input.writable && virtualFields.isEmpty ? input : .empty)
             JITFrame.setRegion(ctx, table: JITFrame.storeRegions, index: 2, stackRegion)
             var regions = MemoryRegions(stack: stackRegion, input: input)
             regions.second = second
@@ -191,6 +179,7 @@ public final class JITProgram: Sendable {
             regions.virtualFields = virtualFields
             regions.hasVirtualFields = !virtualFields.isEmpty
             var state = RunState(regions: regions, frames: frames, packet: packet, environment: environment)
+            withUnsafePointer(to: &state.regions) { JITFrame.refresh(ctx, $0) }
             var info = JITRunInfo(interpreter: Unmanaged.passUnretained(interpreter), stackTop: stackTop, error: nil)
             return withUnsafeMutablePointer(to: &state) { statePointer in
                 defer { statePointer.pointee.finish() }

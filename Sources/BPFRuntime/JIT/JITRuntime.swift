@@ -90,6 +90,7 @@ enum JITRuntime {
             let size = [4, 2, 1, 8][Int((ins.opcode >> 3) & 3)]
             let a = r[s] &+ UInt64(bitPattern: Int64(ins.offset))
             let p = try pointer(a, size, write: false)
+            JITFrame.cache(ctx, regions, address: a, size: size)
             if ins.opcode == 0x61, regions.pointee.hasVirtualFields, let converted = regions.pointee.virtualField(at: a) {
                 r[d] = converted
                 return proceed
@@ -115,6 +116,7 @@ enum JITRuntime {
                 throw .unsupported(pc: pc, message: "store to a read-only context field at 0x\(String(a, radix: 16))")
             }
             let p = try pointer(a, size, write: true)
+            JITFrame.cache(ctx, regions, address: a, size: size)
             let value = cls == 2 ? UInt64(bitPattern: Int64(ins.imm)) : r[s]
             switch size {
             case 1: p.storeBytes(of: UInt8(truncatingIfNeeded: value), as: UInt8.self)
@@ -163,6 +165,7 @@ enum JITRuntime {
             guard let helper = interpreter.helper(id) else { throw .unknownHelper(pc: pc, id: id) }
             stops = try interpreter.callHelper(helper, regs: r, state: state, pc: pc, depth: depth)
         }
+        JITFrame.refresh(ctx, RunState.regions(state))
         if stops { return finish }
         guard state.pointee.pendingTailCall != nil else { return proceed }
         let callerMaps = state.pointee.maps
@@ -175,6 +178,7 @@ enum JITRuntime {
         info.pointee.interpreter = Unmanaged.passUnretained(target)
         let r0 = code.entry(ctx)
         info.pointee.interpreter = caller
+        JITFrame.refresh(ctx, RunState.regions(state))
         if info.pointee.error != nil { return failed }
         r[0] = r0
         return returnFromFrame

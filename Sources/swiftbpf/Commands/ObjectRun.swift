@@ -15,6 +15,7 @@ struct ObjectRunOptions: ParsableArguments {
     @Option(help: "Run each input this many times (for timing).") var `repeat`: Int = 1
     @Option(help: "With --pcap: write the packets of each verdict to DIR/<VERDICT>.pcap.") var writeVerdicts: String?
     @Option(parsing: .upToNextOption, help: "A .kconfig value, NAME=NUMBER (e.g. LINUX_KERNEL_VERSION=394240).") var kconfig: [String] = []
+    @Flag(help: "Trusted code: do not verify the program first (the runtime's checks stay on).") var noVerify = false
 }
 
 /// `swiftbpf run OBJ.o ...`: a test run of one program of an object in the Swift runtime.
@@ -65,7 +66,8 @@ struct ObjectRun {
             kconfig[String(parts[0])] = withUnsafeBytes(of: value.littleEndian) { Array($0) }
         }
         let loaded: LoadedObject
-        do { loaded = try LoadedObject(object, kconfig: kconfig, programs: [spec.name]) } catch { throw CLIError("\(path): \(error)") }
+        do { loaded = try LoadedObject(object, kconfig: kconfig, programs: [spec.name],
+                                               verification: options.noVerify ? .off : .strict) } catch { throw CLIError("\(path): \(error)") }
         let program = loaded.program(named: spec.name)!
         let context = try options.ctxFile.map(read)
 

@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "BPFVerifier", targets: ["BPFVerifier"]),
         .library(name: "BPFRuntime", targets: ["BPFRuntime"]),
         .library(name: "BPFLinux", targets: ["BPFLinux"]),
+        .library(name: "SwiftBPF", targets: ["SwiftBPF"]),
         .executable(name: "swiftbpf", targets: ["swiftbpf"]),
     ],
     dependencies: [
@@ -30,11 +31,13 @@ let package = Package(
         .target(name: "BPFLinux", dependencies: ["BPFCore", "BPFObject", "CBPFLinuxSupport"]),
         // The bpf(2) call and our own `union bpf_attr` layouts (no kernel headers needed).
         .target(name: "CBPFLinuxSupport"),
+        // The public API: one object, loaded into the Swift runtime or the kernel, one maps/programs API.
+        .target(name: "SwiftBPF", dependencies: ["BPFCore", "BPFObject", "BPFRuntime", "BPFLinux"]),
         // The command-line tool.
         .executableTarget(
             name: "swiftbpf",
             dependencies: [
-                "BPFCore", "BPFObject", "BPFVerifier", "BPFRuntime",
+                "BPFCore", "BPFObject", "BPFVerifier", "BPFRuntime", "BPFLinux", "SwiftBPF",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -48,8 +51,9 @@ let package = Package(
         .testTarget(name: "BPFVerifierTests",
                     dependencies: ["BPFCore", "BPFObject", "BPFVerifier", "BPFRuntime", "BPFLinux", "BPFTestSupport"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "BPFLinuxTests", dependencies: ["BPFCore", "BPFObject", "BPFLinux"]),
-        .testTarget(name: "SwiftBPFCommandTests", dependencies: ["swiftbpf", "BPFCore", "BPFTestSupport"]),
+        .testTarget(name: "BPFLinuxTests", dependencies: ["BPFCore", "BPFObject", "BPFLinux", "BPFTestSupport"]),
+        .testTarget(name: "SwiftBPFTests", dependencies: ["SwiftBPF", "BPFLinux", "BPFRuntime", "BPFTestSupport"]),
+        .testTarget(name: "SwiftBPFCommandTests", dependencies: ["swiftbpf", "BPFCore", "BPFObject", "BPFLinux", "BPFTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -23,6 +23,11 @@ public struct ProgramInfo: Sendable, Hashable {
     public var verifiedInstructions: UInt32
     public var mapCount: Int
     public var createdByUID: UInt32
+    /// Nanoseconds since boot when the program was loaded.
+    public var loadTime: UInt64 = 0
+    public var gplCompatible: Bool = false
+    /// The id of the program's BTF object (0: none).
+    public var btfID: UInt32 = 0
 }
 
 /// What `BPF_OBJ_GET_INFO_BY_FD` says about a map.
@@ -108,7 +113,8 @@ extension KernelProgram {
                            tag: tag, xlatedLength: Int(raw.xlated_prog_len), jitedLength: Int(raw.jited_prog_len),
                            runTimeNanoseconds: raw.run_time_ns, runCount: raw.run_cnt,
                            verifiedInstructions: raw.verified_insns, mapCount: Int(raw.nr_map_ids),
-                           createdByUID: raw.created_by_uid)
+                           createdByUID: raw.created_by_uid, loadTime: raw.load_time,
+                           gplCompatible: raw.gpl_compatible & 1 != 0, btfID: raw.btf_id)
     }
 
     /// Opens the program with kernel id `id` (`BPF_PROG_GET_FD_BY_ID`).

@@ -38,8 +38,9 @@ public final class KernelMap: Sendable {
         public static let mmapable: UInt32 = 1 << 10
     }
 
-    /// Creates the map `spec` describes. `innerMap` is the template of an array/hash of maps.
-    public convenience init(_ spec: MapSpec, innerMap: KernelMap? = nil) throws(BPFError) {
+    /// Creates the map `spec` describes. `innerMap` is the template of an array/hash of maps; with
+    /// `btf`, the map gets the spec's BTF key and value type ids (`keyType`, `valueType`).
+    public convenience init(_ spec: MapSpec, innerMap: KernelMap? = nil, btf: KernelBTF? = nil) throws(BPFError) {
         var attr = cbpf_map_create_attr()
         attr.map_type = spec.type.rawValue
         attr.key_size = UInt32(spec.keySize)
@@ -48,6 +49,11 @@ public final class KernelMap: Sendable {
         attr.map_flags = spec.flags
         attr.numa_node = spec.numaNode
         attr.map_extra = spec.mapExtra
+        if let btf, spec.valueType != nil || spec.keyType != nil {
+            attr.btf_fd = try btf.fd.checked(.mapCreate)
+            attr.btf_key_type_id = UInt32(spec.keyType ?? 0)
+            attr.btf_value_type_id = UInt32(spec.valueType ?? 0)
+        }
         if spec.type == .arrayOfMaps || spec.type == .hashOfMaps {
             guard let innerMap else {
                 throw BPFError.invalidArgument("map \(spec.name): \(spec.type.kernelName) needs an inner map", command: .mapCreate)

@@ -39,67 +39,20 @@ public final class KernelProgram: Sendable {
     /// kernel says ENOSPC, up to `maximumLogSize`.
     ///
     /// `lddw` instructions with src 1 (`BPF_PSEUDO_MAP_FD`) must already hold a map fd in `imm`.
+    /// `attachBTFID` is the vmlinux BTF id of the hook of a tracing or LSM program (fentry, fexit,
+    /// tp_btf, lsm): see `KernelBTF.functionID(named:)`.
     public static func load(type: ProgramType, instructions: [Instruction], license: String = "GPL",
-                            expectedAttachType: AttachType? = nil, name: String = "", flags: UInt32 = 0,
+                            expectedAttachType: AttachType? = nil, attachBTFID: UInt32 = 0, name: String = "", flags: UInt32 = 0,
                             logLevel: UInt32 = 0, logSize initialSize: Int = initialLogSize) throws(BPFError) -> KernelProgram {
-        guard !instructions.isEmpty else { throw BPFError.invalidArgument("program \(name): no instructions", command: .progLoad) }
-        let sanitised = KernelMap.sanitisedName(name)
-        let code = instructions.map(\.rawValue)
-        var level = logLevel
-        var logSize = level > 0 ? max(initialSize, 1) : 0
-        while true {
-            var log = [UInt8](repeating: 0, count: logSize)
-            var attr = cbpf_prog_load_attr()
-            attr.prog_type = type.rawValue
-            attr.insn_cnt = UInt32(code.count)
-            attr.expected_attach_type = expectedAttachType?.rawValue ?? 0
-            attr.prog_flags = flags
-            withUnsafeMutableBytes(of: &attr.prog_name) { raw in
-                cbpf_set_name(raw.baseAddress!.assumingMemoryBound(to: CChar.self), sanitised)
-            }
-            let result: Result<Int32, BPFError> = code.withUnsafeBytes { insns in
-                license.withCString { licenseC in
-                    log.withUnsafeMutableBytes { logBuffer in
-                        attr.insns = address(insns.baseAddress)
-                        attr.license = address(licenseC)
-                        if level > 0 {
-                            attr.log_level = level
-                            attr.log_size = UInt32(logBuffer.count)
-                            attr.log_buf = address(logBuffer.baseAddress)
-                        }
-                        return Result { () throws(BPFError) in try BPFSyscall.call(.progLoad, &attr) }
-                    }
-                }
-            }
-            let text = level > 0 ? logText(log) : nil
-            switch result {
-            case .success(let fd):
-                return KernelProgram(fd: BPFFileDescriptor(adopting: fd), type: type, name: sanitised, verifierLog: text)
-            case .failure(let error):
-                if error.errno == .ENOSPC, level > 0, logSize < maximumLogSize {
-                    let reported = Int(attr.log_true_size)
-                    logSize = min(maximumLogSize, max(logSize * 4, reported > logSize ? reported + 1 : 0))
-                    continue
-                }
-                if level == 0, error.errno != .EPERM, error.errno != .ENOSYS {
-                    // Load again, with the log, to say why.
-                    level = 1
-                    logSize = max(initialSize, 1)
-                    continue
-                }
-                var failure = error
-                failure.verifierLog = text
-                var subject = "program"
-                if !sanitised.isEmpty { subject += " \(sanitised)" }
-                subject += " (\(type), \(code.count) instructions)"
-                if let text, let summary = verifierSummary(text) {
-                    failure.message = "\(subject): \(failure.message): \(summary)"
-                } else {
-                    failure.message = "\(subject): \(failure.message)"
-                }
-                throw failure
-            }
-        }
+        var request = ProgramLoadRequest(type: type, instructions: instructions)
+        request.license = license
+        request.expectedAttachType = expectedAttachType
+        request.attachBTFID = attachBTFID
+        request.name = name
+        request.flags = flags
+        request.logLevel = logLevel
+        request.logSize = initialSize
+        return try load(request)
     }
 
     /// The log's text up to its NUL.
@@ -111,7 +64,8 @@ public final class KernelProgram: Sendable {
     /// The verifier's reason: the last non-empty line that is not the processed-instructions tally.
     static func verifierSummary(_ log: String) -> String? {
         log.split(separator: "\n").reversed()
-            .first { !$0.hasPrefix("processed ") && !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+            .first { !$0.hasPrefix("processed ") && !$0.hasPrefix("cur state:") && !$0.hasPrefix("old state:")
+                && !$0.trimmingCharacters(in: .whitespaces).isEmpty }
             .map(String.init)
     }
 
@@ -134,6 +88,9 @@ public final class KernelProgram: Sendable {
     /// `dataOutCapacity` bounds the output packet (programs may grow it); the default leaves 4 KiB room.
     public func testRun(data: [UInt8] = [], context: [UInt8]? = nil, repeat count: UInt32 = 1, flags: UInt32 = 0,
                         dataOutCapacity: Int? = nil) throws(BPFError) -> TestRunResult {
+        if Self.runsOnlyOnce(type) {
+            return try testRunContextOnly(data: data, context: context, repeat: count, flags: flags)
+        }
         var dataOut = [UInt8](repeating: 0, count: data.isEmpty ? 0 : (dataOutCapacity ?? data.count + 4096))
         var contextOut = [UInt8](repeating: 0, count: context?.count ?? 0)
         var attr = cbpf_test_run_attr()

@@ -90,6 +90,7 @@ struct Linker {
         var references: [Int: ProgramReference] = [:]
         var lines: [Int: SourceLine] = [:]
         var funcInfos: [FunctionInfo] = []
+        var coreRelocations: [CORERelocation] = []
         // (section index, function start) → output offset
         var placed: [String: Int] = [:]
         var queue: [Function] = []
@@ -120,6 +121,11 @@ struct Linker {
             }
             for info in btfExt?.functions[sectionName] ?? [] where info.instruction >= function.start && info.instruction < function.end {
                 funcInfos.append(FunctionInfo(instruction: base + info.instruction - function.start, typeID: info.typeID))
+            }
+            for relocation in btfExt?.coreRelocations[sectionName] ?? [] where relocation.instruction >= function.start && relocation.instruction < function.end {
+                var moved = relocation
+                moved.instruction = base + relocation.instruction - function.start
+                coreRelocations.append(moved)
             }
             // Rewrite this function's instructions.
             var local = function.start
@@ -166,7 +172,7 @@ struct Linker {
             name: entry.name, section: entry.section.name, type: kind?.type ?? .unspecified, attachType: kind?.attachType,
             attachTarget: kind?.attachTarget ?? "", isReturnProbe: kind?.isReturnProbe ?? false,
             instructions: output, references: references, sourceLines: lines, functionInfos: funcInfos,
-            license: license, kernelVersion: kernelVersion)
+            license: license, kernelVersion: kernelVersion, coreRelocations: coreRelocations)
     }
 
     func resolveLoad(at out: Int, relocation: ELFRelocation, output: inout [Instruction], references: inout [Int: ProgramReference],

@@ -41,6 +41,9 @@ public struct ProgramSpec: Hashable, Sendable {
     public var license: String
     /// The object's `version` section value, if any.
     public var kernelVersion: UInt32?
+    /// CO-RE relocations (from `.BTF.ext`), by their instruction index after linking; a loader
+    /// resolves them against the target kernel's BTF.
+    public var coreRelocations: [CORERelocation] = []
 
     /// The source line nearest at or before `instruction`.
     public func sourceLine(at instruction: Int) -> SourceLine? {

@@ -42,12 +42,12 @@ public final class Interpreter: Sendable {
     public let helpers: HelperRegistry
 
     // Slots plus one sentinel (opcode 0, never valid) that catches running off the end.
-    private let slots: [Instruction]
+    let slots: [Instruction]
     /// The same slots at a fixed address for the engine's loop (freed with the interpreter).
     nonisolated(unsafe) private let code: UnsafeMutablePointer<Instruction>
-    private let denseHelpers: [Helper?]
+    let denseHelpers: [Helper?]
     /// The helpers' functions by id, so a call copies no name string.
-    private let denseFunctions: ContiguousArray<HelperFunction?>
+    let denseFunctions: ContiguousArray<HelperFunction?>
 
     /// Prepares a program: validates it and resolves every helper it calls.
     ///
@@ -56,6 +56,8 @@ public final class Interpreter: Sendable {
     ///   ``RuntimeError/unsupported(pc:message:)`` for unresolved map references and kfunc calls.
     /// Regions every run may access besides its stack and input (map values, global data).
     public let permanentRegions: [MemoryRegion]
+    /// The program compiled by the JIT, once something asked for it (tail calls into this program use it).
+    let jitCache = JITCache()
 
     public init(program: Program, helpers: HelperRegistry = HelperRegistry(), options: ExecutionOptions = ExecutionOptions(),
                 permanentRegions: [MemoryRegion] = []) throws(RuntimeError) {
@@ -141,10 +143,10 @@ public final class Interpreter: Sendable {
 
     // MARK: - The engine
 
-    private static let frameWords = 6  // return pc, r6-r9, r10
+    static let frameWords = 6  // return pc, r6-r9, r10
     private static let registerBytes = 16 * 8
-    private static let frameBytes = ExecutionOptions.maxCallFrames * frameWords * 8
-    private static let stackBytes = ExecutionOptions.maxCallFrames * ExecutionOptions.stackSizePerFrame
+    static let frameBytes = ExecutionOptions.maxCallFrames * frameWords * 8
+    static let stackBytes = ExecutionOptions.maxCallFrames * ExecutionOptions.stackSizePerFrame
 
     /// Runs with an input region and a second one (the packet), without building region arrays.
     func run(r1: UInt64, input: MemoryRegion, second: MemoryRegion, environment: RunEnvironment?,
@@ -221,13 +223,13 @@ public final class Interpreter: Sendable {
         return p
     }
 
-    private func callHelper(_ helper: Helper, regs: UnsafeMutablePointer<UInt64>, state: UnsafeMutablePointer<RunState>,
+    func callHelper(_ helper: Helper, regs: UnsafeMutablePointer<UInt64>, state: UnsafeMutablePointer<RunState>,
                             pc: Int, depth: Int) throws(RuntimeError) -> Bool {
         try callHelper(helper.function, name: helper.name, regs: regs, state: state, pc: pc, depth: depth)
     }
 
     @inline(__always)
-    private func callHelper(_ function: HelperFunction, name: @autoclosure () -> String, regs: UnsafeMutablePointer<UInt64>,
+    func callHelper(_ function: HelperFunction, name: @autoclosure () -> String, regs: UnsafeMutablePointer<UInt64>,
                             state: UnsafeMutablePointer<RunState>, pc: Int, depth: Int) throws(RuntimeError) -> Bool {
         var call = HelperCall(arguments: (regs[1], regs[2], regs[3], regs[4], regs[5]), pc: pc, state: state,
                               interpreter: self, registers: regs, depth: depth)
@@ -242,7 +244,7 @@ public final class Interpreter: Sendable {
     }
 
     /// What the loop does after a helper call.
-    private enum CallOutcome { case proceed, finish, returnFromFrame }
+    enum CallOutcome { case proceed, finish, returnFromFrame }
 
     /// Calls helper `id` and takes a tail call it asked for (kept out of the loop so the loop's
     /// registers stay in machine registers).
@@ -266,14 +268,14 @@ public final class Interpreter: Sendable {
     }
 
     @inline(__always)
-    private func helper(_ id: Int64) -> Helper? {
+    func helper(_ id: Int64) -> Helper? {
         if id >= 0 && id < Int64(denseHelpers.count) { return denseHelpers[Int(id)] }
         guard let id32 = Int32(exactly: id) else { return nil }
         return helpers[id32]
     }
 
     // swiftlint:disable:next cyclomatic_complexity function_body_length
-    private func loop(start: Int, baseDepth: Int, regs r: UnsafeMutablePointer<UInt64>,
+    func loop(start: Int, baseDepth: Int, regs r: UnsafeMutablePointer<UInt64>,
                       state: UnsafeMutablePointer<RunState>) throws(RuntimeError) -> UInt64 {
         var pc = start
         var executed = state.pointee.executed

@@ -44,8 +44,11 @@ public final class LoadedObject: Sendable {
     ///
     /// With `verification` `.strict` (the default) every loaded program is verified first; the
     /// result, with the accesses it proved in bounds, is each program's ``LoadedProgram/verification``.
+    /// `engine` chooses what runs the programs: the JIT by default on x86-64, else the interpreter;
+    /// the JIT skips the bounds checks of the accesses the verifier proved.
     public init(_ object: ObjectFile, kconfig: [String: [UInt8]] = [:], extraHelpers: [Helper] = [],
-                programs only: Set<String>? = nil, verification: VerificationPolicy = .strict) throws(LoadError) {
+                programs only: Set<String>? = nil, verification: VerificationPolicy = .strict,
+                engine: ExecutionEngine = .default) throws(LoadError) {
         self.object = object
         // A map type the runtime lacks fails the load only when a loaded program uses the map.
         let used = Set(object.programs.filter { only?.contains($0.name) ?? true }.flatMap { program in
@@ -93,7 +96,8 @@ public final class LoadedObject: Sendable {
         var programs: [String: LoadedProgram] = [:]
         let regions = maps.flatMap(\.regions)
         for spec in object.programs where wanted?.contains(spec.name) ?? true {
-            programs[spec.name] = try LoadedProgram(spec: spec, maps: maps, helpers: helpers, regions: regions, verification: verification)
+            programs[spec.name] = try LoadedProgram(spec: spec, maps: maps, helpers: helpers, regions: regions,
+                                                    verification: verification, engine: engine)
         }
         self.programs = programs
         for map in maps where map.spec.type == .programArray {
@@ -125,6 +129,10 @@ public final class LoadedObject: Sendable {
 public final class LoadedProgram: Sendable {
     public let spec: ProgramSpec
     public let interpreter: Interpreter
+    /// The engine that runs the program's test runs.
+    public let engine: ExecutionEngine
+    /// The compiled program when the engine is the JIT.
+    public let jit: JITProgram?
     /// A process-wide unique id, as the kernel gives each program (what program arrays store).
     /// Reading it makes the program findable by id.
     public var id: UInt32 {
@@ -139,8 +147,9 @@ public final class LoadedProgram: Sendable {
     public let verification: VerificationResult?
 
     init(spec: ProgramSpec, maps: [RuntimeMap], helpers: HelperRegistry, regions: [MemoryRegion],
-         verification policy: VerificationPolicy = .strict) throws(LoadError) {
+         verification policy: VerificationPolicy = .strict, engine: ExecutionEngine = .default) throws(LoadError) {
         self.spec = spec
+        self.engine = engine
         self.maps = maps
         if policy == .strict {
             let result = Verifier().verify(VerifierProgram(spec: spec, maps: maps.map(\.spec)))
@@ -191,6 +200,7 @@ public final class LoadedProgram: Sendable {
         do {
             let program = try Program(validating: instructions)
             interpreter = try Interpreter(program: program, helpers: helpers, permanentRegions: regions)
+            jit = engine == .jit ? try JITProgram(interpreter: interpreter, provenAccesses: verification?.provenAccesses, maps: maps) : nil
         } catch let error as DecodeError {
             throw LoadError(place: place(error.index), message: error.message)
         } catch let error as RuntimeError {

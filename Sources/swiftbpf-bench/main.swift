@@ -1,9 +1,10 @@
-// Release benchmarks: `swift run -c release swiftbpf-bench [interpreter | maps | verify]`.
+// Release benchmarks: `swift run -c release swiftbpf-bench [interpreter | maps | verify | jit]`.
 //
 // The interpreter benchmark runs loops that stress one kind of instruction each and reports the
 // cost per executed eBPF instruction, beside the same loop written in Swift and compiled natively
 // (measured in the same run) so the ratio is machine-independent.
 import BPFCore
+import BPFLinux
 import BPFObject
 import BPFRuntime
 import Foundation
@@ -175,9 +176,10 @@ func fmt(_ v: Double, _ digits: Int = 2) -> String {
     }
 }
 
-/// Map operations from inside a running program and the per-run cost of an empty XDP test run,
-/// beside the Linux kernel's figures on the development machine (quoted from the objects issue:
-/// the kernel's own JIT, measured with BPF_PROG_TEST_RUN).
+/// Map operations from inside a running program and the per-run cost of an empty XDP test run, in
+/// the Swift runtime and — measured in the same run where bpf() is usable — in the Linux kernel
+/// (its JIT, through BPF_PROG_TEST_RUN with repeat); then map operations from user space: a Swift
+/// call into the runtime's map against a bpf(2) syscall on the kernel's.
 @MainActor func mapsBenchmark() throws {
     #if DEBUG
     print("warning: built in debug mode; run `swift run -c release swiftbpf-bench maps` for meaningful numbers")
@@ -188,8 +190,20 @@ func fmt(_ v: Double, _ digits: Int = 2) -> String {
         print("cannot read \(path) (rebuild it with Benchmarks/bpf/build.sh)")
         return
     }
-    let loaded = try LoadedObject(try ObjectFile(bytes: [UInt8](data)))
+    let object = try ObjectFile(bytes: [UInt8](data))
+    let loaded = try LoadedObject(object, engine: .interpreter)
     for key: UInt32 in 0..<16 { try loaded.map(named: "bench_hash")!.update(key: key, value: UInt64(key)) }
+    var kernel: KernelObject?
+    if let error = BPFSyscall.probe() {
+        print("(no kernel column: bpf() is not usable here: \(error))")
+    } else {
+        do {
+            kernel = try KernelObject(object)
+            for key: UInt32 in 0..<16 { try kernel!.map(named: "bench_hash")!.update(key: key, value: UInt64(key)) }
+        } catch {
+            print("(no kernel column: loading into the kernel failed: \(error))")
+        }
+    }
     let packet = [UInt8](repeating: 0, count: 64)
     let operations = 256.0
     func perRun(_ name: String, repeat count: Int) throws -> Double {
@@ -198,20 +212,51 @@ func fmt(_ v: Double, _ digits: Int = 2) -> String {
         for _ in 0..<5 { best = min(best, try program.testRun(packet: packet, repeat: count).nanosecondsPerRun) }
         return best
     }
-    let baseline = try perRun("loop_baseline", repeat: 2_000)
-    print("Swift runtime (interpreter), release: ns per operation from inside a program (best of 5)")
-    print(pad("operation", 28) + pad("ours ns", 10) + "Linux kernel (JIT) ns")
-    let rows: [(String, String, String)] = [
-        ("hash lookup", "hash_lookup", "~10"), ("hash update", "hash_update", "~35"),
-        ("array lookup", "array_lookup", "<1 (inlined)"), ("array update", "array_update", "-"),
-    ]
-    for (label, program, kernel) in rows {
-        let ns = (try perRun(program, repeat: 2_000) - baseline) / operations
-        print(pad(label, 28) + pad(fmt(ns, 1), 10) + kernel)
+    func kernelPerRun(_ name: String, repeat count: Int) throws -> Double? {
+        guard let program = kernel?.program(named: name) else { return nil }
+        var best = Double.infinity
+        for _ in 0..<5 { best = min(best, Double(try program.testRun(data: packet, repeat: UInt32(count)).duration)) }
+        return best
     }
-    let empty = try perRun("empty_xdp", repeat: 200_000)
-    print(pad("empty XDP test run (per run)", 28) + pad(fmt(empty, 1), 10) + "5-6")
-    print("(the loop itself costs \(fmt(baseline / operations, 1)) ns per iteration and is subtracted)")
+    func row(_ label: String, _ ours: Double, _ theirs: Double?) {
+        let kernelText = theirs.map { fmt(max($0, 0), 1) } ?? "-"
+        let ratio = theirs.map { $0 > 0.05 ? fmt(ours / $0, 1) + "x" : "-" } ?? "-"
+        print(pad(label, 30) + pad(fmt(ours, 1), 12) + pad(kernelText, 12) + ratio)
+    }
+    let baseline = try perRun("loop_baseline", repeat: 2_000)
+    let kernelBaseline = try kernelPerRun("loop_baseline", repeat: 20_000)
+    print("In a program: ns per operation (best of 5; the loop's own cost subtracted), release")
+    print(pad("operation", 30) + pad("runtime ns", 12) + pad("kernel ns", 12) + "runtime/kernel")
+    let rows: [(String, String)] = [
+        ("hash lookup", "hash_lookup"), ("hash update", "hash_update"),
+        ("array lookup", "array_lookup"), ("array update", "array_update"),
+    ]
+    for (label, program) in rows {
+        let ns = (try perRun(program, repeat: 2_000) - baseline) / operations
+        let k = try kernelPerRun(program, repeat: 20_000).map { ($0 - kernelBaseline!) / operations }
+        row(label, ns, k)
+    }
+    row("empty XDP test run (per run)", try perRun("empty_xdp", repeat: 200_000), try kernelPerRun("empty_xdp", repeat: 2_000_000))
+    print("(the loop itself costs \(fmt(baseline / operations, 1)) ns per iteration in the runtime"
+          + (kernelBaseline.map { ", \(fmt($0 / operations, 2)) in the kernel" } ?? "") + ")")
+
+    // From user space: the runtime's map is a Swift call; the kernel's a bpf(2) syscall.
+    print("")
+    print("From user space: ns per operation (best of 5 × 100,000), release")
+    print(pad("operation", 30) + pad("runtime ns", 12) + pad("syscall ns", 12) + "runtime/kernel")
+    let count = 100_000
+    func timed(_ body: () throws -> Void) rethrows -> Double {
+        nanoseconds(try measure { for _ in 0..<count { try body() } }) / Double(count)
+    }
+    let hash = loaded.map(named: "bench_hash")!, array = loaded.map(named: "bench_array")!
+    let kernelHash = kernel?.map(named: "bench_hash"), kernelArray = kernel?.map(named: "bench_array")
+    let key: [UInt8] = [3, 0, 0, 0], value: [UInt8] = [1, 2, 3, 4, 5, 6, 7, 8]
+    row("hash lookup", try timed { _ = try hash.lookup(key: key) }, try kernelHash.map { m in try timed { _ = try m.lookup(key: key) } })
+    row("hash update", try timed { try hash.update(key: key, value: value) }, try kernelHash.map { m in try timed { try m.update(key: key, value: value) } })
+    row("array lookup", try timed { _ = try array.lookup(key: [0, 0, 0, 0]) },
+        try kernelArray.map { m in try timed { _ = try m.lookup(key: [0, 0, 0, 0]) } })
+    row("array update", try timed { try array.update(key: [0, 0, 0, 0], value: value) },
+        try kernelArray.map { m in try timed { try m.update(key: [0, 0, 0, 0], value: value) } })
 }
 
 let arguments = CommandLine.arguments.dropFirst()
@@ -222,6 +267,8 @@ case "maps":
     try mapsBenchmark()
 case "verify":
     try verifierBenchmark()
+case "jit":
+    try jitBenchmark()
 default:
-    print("usage: swiftbpf-bench [interpreter | maps | verify]")
+    print("usage: swiftbpf-bench [interpreter | maps | verify | jit]")
 }

@@ -7,7 +7,8 @@ struct SwiftBPFCommand: ParsableCommand {
         commandName: "swiftbpf",
         abstract: "Assemble, disassemble, verify and run eBPF programs.",
         subcommands: [
-            AssembleCommand.self, DisassembleCommand.self, RunCommand.self, ConformancePluginCommand.self, BTFCommand.self, MapCommand.self, VerifyCommand.self,
+            AssembleCommand.self, DisassembleCommand.self, RunCommand.self, ConformancePluginCommand.self, BTFCommand.self, MapCommand.self, LoadCommand.self,
+            ProgCommand.self, LinkCommand.self, AttachCommand.self, VerifyCommand.self,
         ]
     )
 }

@@ -49,10 +49,16 @@ struct CommandTests {
         let text = try SwiftBPFTool.run(["run", "Examples/asm/checksum.s", "--mem-file", "Examples/asm/ipv4-header.bin"])
         #expect(text.status == 0)
         #expect(text.stdout.contains("r0 = 0xb861"))
-        let json = try SwiftBPFTool.run(["run", "Examples/asm/checksum.s", "--mem-file", "Examples/asm/ipv4-header.bin", "--json"])
+        let json = try SwiftBPFTool.run(["run", "Examples/asm/checksum.s", "--mem-file", "Examples/asm/ipv4-header.bin", "--json",
+                                         "--engine", "interpreter"])
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
         #expect(object["r0"] as? Int == 0xb861)
+        #expect(object["engine"] as? String == "interpreter")
         #expect((object["instructions"] as? Int ?? 0) > 20)
+        let jit = try SwiftBPFTool.run(["run", "Examples/asm/checksum.s", "--mem-file", "Examples/asm/ipv4-header.bin", "--json", "--engine", "jit"])
+        let jitObject = try #require(try JSONSerialization.jsonObject(with: Data(jit.stdout.utf8)) as? [String: Any])
+        #expect(jitObject["r0"] as? Int == 0xb861)
+        #expect(jitObject["engine"] as? String == "jit")
     }
 
     @Test("run reports an out-of-bounds access with the instruction and exits non-zero")
@@ -140,11 +146,29 @@ struct ConformancePluginTests {
         #expect(empty.status != 0)
     }
 
-    @Test("--jit is refused with a message until the JIT exists")
+    @Test("disasm --jited interleaves the eBPF instructions with the x86-64 code, for bytecode and objects")
+    func jitedDisassembly() throws {
+        let text = try SwiftBPFTool.run(["disasm", "Examples/asm/checksum.s", "--jited"])
+        #expect(text.status == 0)
+        #expect(text.stdout.contains("    0: r0 = 0"))
+        #expect(text.stdout.contains("xor eax, eax"))
+        #expect(text.stdout.contains("ret"))
+        let object = try SwiftBPFTool.run(["disasm", "Examples/xdp-counter/xdp_counter.o", "--jited", "--program", "xdp_counter"])
+        #expect(object.status == 0, "\(object.stdout) \(object.stderr)")
+        #expect(object.stdout.contains("xdp_counter (xdp):"))
+        #expect(object.stdout.contains("call r11"))
+    }
+
+    @Test("--jit runs the program through the JIT")
     func jitOption() throws {
-        let output = try runPlugin([Instruction(opcode: 0x95)], memory: [], options: "--jit")
-        #expect(output.status != 0)
-        #expect(output.stdout.contains("JIT"))
+        let program = try Assembler().assembleProgram("ldxb %r0, [%r1+2]\nadd %r0, 1\nexit").instructions
+        let output = try runPlugin(program, memory: [0xaa, 0xbb, 0x11], options: "--jit")
+        #expect(output.status == 0)
+        #expect(output.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "12")
+        let outside = try Assembler().assembleProgram("ldxb %r0, [%r1+3]\nexit").instructions
+        let refused = try runPlugin(outside, memory: [0xaa, 0xbb, 0x11], options: "--jit")
+        #expect(refused.status != 0)
+        #expect(refused.stdout.contains("out-of-bounds"))
     }
 }
 

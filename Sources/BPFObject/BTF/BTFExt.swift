@@ -30,6 +30,13 @@ public struct CORERelocation: Hashable, Sendable {
     public var accessString: String
     /// The relocation kind (`BPF_CORE_FIELD_BYTE_OFFSET` = 0, ...).
     public var kind: UInt32
+
+    public init(instruction: Int, typeID: Int, accessString: String, kind: UInt32) {
+        self.instruction = instruction
+        self.typeID = typeID
+        self.accessString = accessString
+        self.kind = kind
+    }
 }
 
 /// Parsed `.BTF.ext`: per-section func info, line info and CO-RE relocations.

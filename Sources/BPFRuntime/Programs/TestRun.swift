@@ -98,7 +98,8 @@ extension LoadedProgram {
                    virtualFields: [(address: UInt, value: UInt64)] = [],
                    explain: (RuntimeError) -> String? = { _ in nil }) throws -> ExecutionResult {
         try interpret(explain: explain) { () throws(RuntimeError) in
-            try interpreter.run(r1: r1, regions: regions, packet: packet, environment: environment, virtualFields: virtualFields)
+            if let jit { return try jit.run(r1: r1, regions: regions, packet: packet, environment: environment, virtualFields: virtualFields) }
+            return try interpreter.run(r1: r1, regions: regions, packet: packet, environment: environment, virtualFields: virtualFields)
         }
     }
 
@@ -106,7 +107,8 @@ extension LoadedProgram {
     func interpret(r1: UInt64, input: MemoryRegion, second: MemoryRegion, environment: RunEnvironment,
                    virtualFields: [(address: UInt, value: UInt64)]) throws -> ExecutionResult {
         try interpret(explain: { _ in nil }) { () throws(RuntimeError) in
-            try interpreter.run(r1: r1, input: input, second: second, environment: environment, virtualFields: virtualFields)
+            if let jit { return try jit.run(r1: r1, input: input, second: second, environment: environment, virtualFields: virtualFields) }
+            return try interpreter.run(r1: r1, input: input, second: second, environment: environment, virtualFields: virtualFields)
         }
     }
 

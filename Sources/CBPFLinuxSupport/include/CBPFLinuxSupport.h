@@ -16,6 +16,8 @@
 #include <sys/vfs.h>
 #endif
 
+#include "cbpf_loader.h"
+
 #define CBPF_ALIGNED_U64 uint64_t __attribute__((aligned(8)))
 
 /// BPF_MAP_CREATE.
@@ -258,5 +260,9 @@ static inline int cbpf_mount_bpffs(const char *path) {
     return -ENOSYS;
 #endif
 }
+
+// Attaching programs and reading events (separate headers, part of this module).
+#include "CBPFLinuxAttach.h"
+#include "CBPFLinuxEvents.h"
 
 #endif

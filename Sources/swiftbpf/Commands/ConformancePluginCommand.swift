@@ -33,7 +33,7 @@ struct ConformancePluginCommand: ParsableCommand {
                 memoryText += " " + trimmed
             }
         }
-        if jit { throw fail("the JIT is not built yet; run without --jit to use the interpreter") }
+        if jit && !JITProgram.isSupported { throw fail("the JIT needs an x86-64 machine; run without --jit to use the interpreter") }
         if elf { throw fail("ELF input is not supported by the plugin yet") }
         var memory: [UInt8]
         do { memory = try Hex.bytes(memoryText) } catch { throw fail("memory argument: \(error)") }
@@ -45,7 +45,7 @@ struct ConformancePluginCommand: ParsableCommand {
         do { program = try Program(bytes: bytes) } catch { throw fail("\(error)") }
         do {
             let interpreter = try Interpreter(program: program, helpers: .conformance)
-            let result = try interpreter.run(memory: &memory)
+            let result = jit ? try JITProgram(interpreter: interpreter).run(memory: &memory) : try interpreter.run(memory: &memory)
             print(String(result.returnValue, radix: 16))
         } catch {
             throw fail("\(error)")

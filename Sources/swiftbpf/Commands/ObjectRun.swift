@@ -3,6 +3,9 @@ import BPFCore
 import BPFObject
 import BPFRuntime
 import Foundation
+import SwiftBPF
+
+extension Backend: ExpressibleByArgument {}
 
 /// Options of `swiftbpf run` for ELF objects.
 struct ObjectRunOptions: ParsableArguments {
@@ -14,11 +17,15 @@ struct ObjectRunOptions: ParsableArguments {
     @Option(help: "The context (struct xdp_md, struct __sk_buff, a tracepoint record, ...) from a file, in the kernel's UAPI layout.") var ctxFile: String?
     @Option(help: "Run each input this many times (for timing).") var `repeat`: Int = 1
     @Option(help: "With --pcap: write the packets of each verdict to DIR/<VERDICT>.pcap.") var writeVerdicts: String?
+    @Option(help: "Where the program runs: runtime (the Swift interpreter) or kernel (BPF_PROG_TEST_RUN; needs root or CAP_BPF).") var backend: Backend = .runtime
     @Option(parsing: .upToNextOption, help: "A .kconfig value, NAME=NUMBER (e.g. LINUX_KERNEL_VERSION=394240).") var kconfig: [String] = []
-    @Flag(help: "Trusted code: do not verify the program first (the runtime's checks stay on).") var noVerify = false
+    @Option(help: "What runs the program: jit (the default on x86-64) or interpreter.") var engine: ExecutionEngine = .default
+    @Flag(help: "Trusted code: do not verify the program first in the Swift runtime (its checks stay on).") var noVerify = false
 }
 
-/// `swiftbpf run OBJ.o ...`: a test run of one program of an object in the Swift runtime.
+extension ExecutionEngine: ExpressibleByArgument {}
+
+/// `swiftbpf run OBJ.o ...`: a test run of one program of an object in the Swift runtime or the kernel.
 struct ObjectRun {
     var path: String
     var options: ObjectRunOptions
@@ -37,7 +44,7 @@ struct ObjectRun {
 
     /// Runs the program and prints the results (unless `quiet`); returns the object for a map dump.
     @discardableResult
-    func run(quiet: Bool = false) throws -> LoadedObject {
+    func run(quiet: Bool = false) throws -> BPFCollection {
         let object: ObjectFile
         do { object = try ObjectFile(bytes: try read(path)) } catch let error as ObjectError { throw CLIError("\(path): \(error)") }
         guard !object.programs.isEmpty else { throw CLIError("\(path): the object has no programs") }
@@ -65,9 +72,13 @@ struct ObjectRun {
             }
             kconfig[String(parts[0])] = withUnsafeBytes(of: value.littleEndian) { Array($0) }
         }
-        let loaded: LoadedObject
-        do { loaded = try LoadedObject(object, kconfig: kconfig, programs: [spec.name],
-                                               verification: options.noVerify ? .off : .strict) } catch { throw CLIError("\(path): \(error)") }
+        let loaded: BPFCollection
+        do {
+            loaded = try BPFCollection(object, backend: options.backend, programs: [spec.name], kconfig: kconfig, engine: options.engine,
+                                       verification: options.noVerify ? .off : .strict)
+        } catch {
+            throw CLIError("\(path): \(error)")
+        }
         let program = loaded.program(named: spec.name)!
         let context = try options.ctxFile.map(read)
 
@@ -81,7 +92,7 @@ struct ObjectRun {
             var byVerdict: [UInt64: [PacketCapture.Packet]] = [:]
             var totalNs = 0.0
             for (i, packet) in capture.packets.enumerated() {
-                let result: TestRunResult
+                let result: RunResult
                 do { result = try program.testRun(packet: packet.data, context: context, repeat: options.repeat) } catch {
                     throw CLIError("packet \(i + 1) of \(pcap): \(error)")
                 }
@@ -125,7 +136,7 @@ struct ObjectRun {
         } else if context == nil && RawContext.Rules(spec.type) == nil {
             throw CLIError("give the input: --packet-hex, --packet-file, --pcap or --ctx-file")
         }
-        let result: TestRunResult
+        let result: RunResult
         do { result = try program.testRun(packet: packet, context: context, repeat: options.repeat) } catch { throw CLIError("\(error)") }
         if quiet { return loaded }
         if json {
@@ -143,7 +154,11 @@ struct ObjectRun {
             } else {
                 print("packet out: \(Hex.string(result.packetOut))")
             }
-            print(String(format: "%.1f ns per run, %llu instructions", result.nanosecondsPerRun, result.instructionsExecuted))
+            if let instructions = result.instructionsExecuted {
+                print(String(format: "%.1f ns per run, %llu instructions", result.nanosecondsPerRun, instructions))
+            } else {
+                print(String(format: "%.1f ns per run (kernel)", result.nanosecondsPerRun))
+            }
             for line in result.trace { print("trace: \(line)") }
             printMaps(loaded)
         }
@@ -161,7 +176,7 @@ struct ObjectRun {
 
     func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(0, n - s.count)) }
 
-    func printMaps(_ loaded: LoadedObject) { MapDump(loaded: loaded).printText() }
+    func printMaps(_ loaded: BPFCollection) { MapDump(collection: loaded).printText() }
 
-    func mapsJSON(_ loaded: LoadedObject) -> JSONOutput { MapDump(loaded: loaded).json() }
+    func mapsJSON(_ loaded: BPFCollection) -> JSONOutput { MapDump(collection: loaded).json() }
 }

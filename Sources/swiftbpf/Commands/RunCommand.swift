@@ -7,11 +7,12 @@ import Foundation
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run a program in the interpreter and print r0.",
+        abstract: "Run a program (JIT or interpreter) and print r0.",
         discussion: """
             Bytecode and assembly: the input memory is given to the program in r1, its length in r2 (as \
             bpf_conformance does), and the conformance helpers are available (5: unwind). --json prints \
-            {"r0": <u64>, "instructions": <count>} or {"error": "...", "pc": <index>}.
+            {"r0": <u64>, "engine": "jit"|"interpreter", "instructions": <count, interpreter only>} or \
+            {"error": "...", "pc": <index>}. --engine chooses the JIT (the default on x86-64) or the interpreter.
 
             ELF objects (clang -target bpf): one program runs on a packet (--packet-hex, --packet-file) or \
             on every packet of a capture (--pcap, pcap or pcapng), as BPF_PROG_TEST_RUN would; the maps are \
@@ -46,18 +47,22 @@ struct RunCommand: ParsableCommand {
             memory = [UInt8](data)
         }
         let limit = instructionLimit
+        let engine = object.engine
         let outcome = Result { () throws(RuntimeError) -> ExecutionResult in
             let interpreter = try Interpreter(program: input.program, helpers: .conformance,
                                               options: ExecutionOptions(instructionLimit: limit))
+            if engine == .jit { return try JITProgram(interpreter: interpreter).run(memory: &memory) }
             return try interpreter.run(memory: &memory)
         }
         switch outcome {
         case .success(let result):
             if json {
-                print(JSONOutput.object([("r0", .number(result.returnValue)), ("instructions", .number(result.instructionsExecuted))]))
+                var fields: [(String, JSONOutput)] = [("r0", .number(result.returnValue)), ("engine", .string(engine.rawValue))]
+                if engine == .interpreter { fields.append(("instructions", .number(result.instructionsExecuted))) }
+                print(JSONOutput.object(fields))
             } else {
                 print("r0 = 0x\(String(result.returnValue, radix: 16)) (\(result.returnValue))")
-                print("instructions executed: \(result.instructionsExecuted)")
+                if engine == .interpreter { print("instructions executed: \(result.instructionsExecuted)") }
             }
         case .failure(let error):
             var message = error.description

@@ -1,0 +1,26 @@
+import BPFObject
+
+extension KernelProgram {
+    /// Attaches a perf_event program to a sampling event on every CPU in `cpus` (default: all online
+    /// CPUs): `frequency` samples a second of the software CPU clock, or `event` (type, config).
+    /// One link per CPU.
+    ///
+    /// ```swift
+    /// let links = try program.attachPerfEvent(frequency: 99)
+    /// ```
+    public func attachPerfEvent(frequency: UInt64, event: (type: UInt32, config: UInt64) = (PerfEvent.typeSoftware, PerfEvent.softwareCPUClock),
+                                cpus: [Int]? = nil, pid: Int32 = -1) throws(BPFError) -> [KernelLink] {
+        guard frequency > 0 else { throw BPFError.invalidArgument("perf_event sampling: the frequency must be positive") }
+        var links: [KernelLink] = []
+        let chosen: [Int]
+        if let cpus { chosen = cpus } else { chosen = try OnlineCPUs.list() }
+        for cpu in chosen {
+            var attributes = PerfEvent.Attributes(type: event.type, config: event.config)
+            attributes.sampleFrequency = frequency
+            let target = "perf_event type \(event.type) config \(event.config) at \(frequency) Hz on cpu \(cpu)"
+            let perf = try PerfEvent.open(attributes, pid: pid, cpu: Int32(cpu), what: target)
+            links.append(try PerfEvent.attach(self, to: perf, target: target))
+        }
+        return links
+    }
+}

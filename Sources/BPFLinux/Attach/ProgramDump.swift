@@ -1,0 +1,54 @@
+import BPFCore
+import BPFObject
+import CBPFLinuxSupport
+
+extension KernelProgram {
+    /// The program as the kernel holds it after verification and rewriting (`xlated_prog_insns`):
+    /// map fds replaced by map ids, helper calls as the kernel patched them.
+    ///
+    /// ```swift
+    /// print(Disassembler().lines(for: try program.translatedInstructions()).joined(separator: "\n"))
+    /// ```
+    public func translatedInstructions() throws(BPFError) -> [Instruction] {
+        let bytes = try infoBuffer(length: { Int($0.xlated_prog_len) }) { raw, pointer, length in
+            raw.xlated_prog_len = UInt32(length)
+            raw.xlated_prog_insns = pointer
+        }
+        return stride(from: 0, to: bytes.count - bytes.count % 8, by: 8).map { i in
+            Instruction(rawValue: (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[i + $1]) << (8 * $1) })
+        }
+    }
+
+    /// The JIT-compiled machine code (`jited_prog_insns`), empty when the program is interpreted.
+    public func jitedCode() throws(BPFError) -> [UInt8] {
+        try infoBuffer(length: { Int($0.jited_prog_len) }) { raw, pointer, length in
+            raw.jited_prog_len = UInt32(length)
+            raw.jited_prog_insns = pointer
+        }
+    }
+
+    /// The ids of the maps the program uses.
+    public func mapIDs() throws(BPFError) -> [UInt32] {
+        let bytes = try infoBuffer(length: { Int($0.nr_map_ids) * 4 }) { raw, pointer, length in
+            raw.nr_map_ids = UInt32(length / 4)
+            raw.map_ids = pointer
+        }
+        return stride(from: 0, to: bytes.count, by: 4).map { i in (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[i + $1]) << (8 * $1) } }
+    }
+
+    /// Asks for the info once to learn a buffer's length, then again with a buffer of that length.
+    private func infoBuffer(length: (cbpf_prog_info) -> Int,
+                            request: (inout cbpf_prog_info, UInt64, Int) -> Void) throws(BPFError) -> [UInt8] {
+        var first = cbpf_prog_info()
+        try KernelObjects.info(fd: fd, &first)
+        let size = length(first)
+        guard size > 0 else { return [] }
+        var buffer = [UInt8](repeating: 0, count: size)
+        var raw = cbpf_prog_info()
+        try buffer.withUnsafeMutableBytes { bytes in
+            request(&raw, address(bytes.baseAddress), bytes.count)
+            return capture { () throws(BPFError) in try KernelObjects.info(fd: fd, &raw) }
+        }.get()
+        return Array(buffer.prefix(min(size, length(raw) == 0 ? size : length(raw))))
+    }
+}

@@ -1,0 +1,109 @@
+import BPFObject
+import Foundation
+
+/// What the running kernel says about itself for `.kconfig` externs: its version
+/// (`LINUX_KERNEL_VERSION`) and its build configuration (`CONFIG_*`, from `/proc/config.gz` or
+/// `/boot/config-$(uname -r)` when either is there).
+///
+/// ```swift
+/// print(String(KernelConfig.runningVersionCode, radix: 16))   // 6122c for 6.18.44
+/// print(KernelConfig.running["CONFIG_BPF_SYSCALL"] ?? "absent") // y
+/// ```
+public enum KernelConfig {
+    /// The kernel release (`uname -r`), from `/proc/sys/kernel/osrelease`.
+    public static let release: String = {
+        (try? String(contentsOfFile: "/proc/sys/kernel/osrelease", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+    }()
+
+    /// `KERNEL_VERSION(major, minor, patch)` of a release string like `6.18.44-generic`
+    /// (the patch level saturates at 255, as the kernel's macro does).
+    public static func versionCode(release: String) -> UInt32? {
+        let numbers = release.split(whereSeparator: { !$0.isNumber }).prefix(3).compactMap { UInt32($0) }
+        guard numbers.count >= 2 else { return nil }
+        return numbers[0] << 16 | min(numbers[1], 255) << 8 | min(numbers.count > 2 ? numbers[2] : 0, 255)
+    }
+
+    /// The running kernel's version code (0 when it cannot be read).
+    public static let runningVersionCode: UInt32 = versionCode(release: release) ?? 0
+
+    /// The running kernel's configuration, `CONFIG_NAME` → the text after `=` (`y`, `m`, `"text"`,
+    /// a number); empty when neither `/boot/config-<release>` nor `/proc/config.gz` can be read.
+    public static let running: [String: String] = {
+        if let text = try? String(contentsOfFile: "/boot/config-\(release)", encoding: .utf8) { return parse(text) }
+        if let text = gunzip("/proc/config.gz") { return parse(text) }
+        return [:]
+    }()
+
+    /// Parses kernel config text (`CONFIG_X=y` lines; `# CONFIG_X is not set` lines are left out).
+    public static func parse(_ text: String) -> [String: String] {
+        var result: [String: String] = [:]
+        for line in text.split(separator: "\n") where line.hasPrefix("CONFIG_") {
+            guard let eq = line.firstIndex(of: "=") else { continue }
+            result[String(line[..<eq])] = String(line[line.index(after: eq)...])
+        }
+        return result
+    }
+
+    /// Decompresses a gzip file with the system's `gzip` (nil when it is missing or fails).
+    static func gunzip(_ path: String) -> String? {
+        guard FileManager.default.isReadableFile(atPath: path) else { return nil }
+        for tool in ["/usr/bin/gzip", "/bin/gzip"] where FileManager.default.isExecutableFile(atPath: tool) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: tool)
+            process.arguments = ["-dc", path]
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = FileHandle.nullDevice
+            do { try process.run() } catch { continue }
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            if process.terminationStatus == 0 { return String(decoding: data, as: UTF8.self) }
+        }
+        return nil
+    }
+
+    /// The bytes of a `.kconfig` extern of BTF type `type` and `size` bytes for config text `text`
+    /// (`y`/`n`/`m` for bools and tristates, numbers, quoted strings for char arrays); nil when the
+    /// text does not fit the type.
+    public static func value(_ text: String, type: Int, size: Int, btf: BTF) -> [UInt8]? {
+        let resolved = btf[btf.resolve(type)]
+        if case let .array(element, _, _)? = resolved?.detail {
+            guard btf[btf.resolve(element)].map({ $0.kind == .int && $0.sizeOrType == 1 }) == true else { return nil }
+            var string = text
+            if string.hasPrefix("\""), string.hasSuffix("\""), string.count >= 2 { string = String(string.dropFirst().dropLast()) }
+            var bytes = Array(string.utf8.prefix(max(size - 1, 0)))
+            bytes += [UInt8](repeating: 0, count: size - bytes.count)
+            return bytes
+        }
+        let number: UInt64
+        switch text {
+        case "y": number = 1
+        case "n": number = 0
+        case "m":
+            if case let .integer(_, _, bool, _, _)? = resolved?.detail, bool { return nil }
+            number = 2
+        default:
+            if text.hasPrefix("0x") || text.hasPrefix("0X") {
+                guard let n = UInt64(text.dropFirst(2), radix: 16) else { return nil }
+                number = n
+            } else if let n = Int64(text) {
+                number = UInt64(bitPattern: n)
+            } else {
+                return nil
+            }
+        }
+        return (0..<size).map { UInt8(truncatingIfNeeded: number >> (8 * UInt64(min($0, 7)))) & ($0 < 8 ? 0xff : 0) }
+    }
+
+    /// The address of a kernel symbol from `/proc/kallsyms` (nil when absent or hidden as 0).
+    public static func kernelSymbolAddress(_ name: String) -> UInt64? {
+        guard let text = try? String(contentsOfFile: "/proc/kallsyms", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ", maxSplits: 3)
+            guard fields.count >= 3, fields[2] == name, let address = UInt64(fields[0], radix: 16), address != 0 else { continue }
+            return address
+        }
+        return nil
+    }
+}

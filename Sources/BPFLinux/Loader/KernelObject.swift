@@ -1,0 +1,434 @@
+import BPFCore
+import BPFObject
+import Foundation
+
+/// Options for loading an object into the kernel.
+///
+/// ```swift
+/// var options = KernelLoadOptions()
+/// options.programs = ["xdp_counter"]
+/// options.kconfig["CONFIG_HZ"] = withUnsafeBytes(of: UInt32(250)) { Array($0) }
+/// ```
+public struct KernelLoadOptions: Sendable {
+    /// Load only these programs (and those their program arrays name); nil loads every program.
+    public var programs: Set<String>?
+    /// `.kconfig` values by extern name (little-endian bytes), over what the running kernel says.
+    public var kconfig: [String: [UInt8]] = [:]
+    /// Where `LIBBPF_PIN_BY_NAME` maps are reused from and pinned to.
+    public var pinDirectory = BPFFileSystem.defaultPath
+    /// The verifier log level of every program load (0: a log only when the kernel refuses one).
+    public var logLevel: UInt32 = 0
+    /// The BTF CO-RE relocations, kfuncs, ksyms and attach targets are resolved against; nil
+    /// reads the running kernel's (`/sys/kernel/btf/vmlinux`) when an object needs it.
+    public var targetBTF: BTF?
+
+    public init() {}
+}
+
+/// An object loaded into the Linux kernel: its BTF uploaded, its maps created (global data filled,
+/// `.rodata` frozen, maps of maps and program arrays populated, pin-by-name maps reused), and its
+/// programs relocated (map fds, CO-RE against the kernel's BTF, `.kconfig`, ksyms, kfuncs) and loaded
+/// with their types, attach types, license and BTF info.
+///
+/// ```swift
+/// let object = try ObjectFile(bytes: bytes)
+/// let loaded = try KernelObject(object)
+/// let run = try loaded.program(named: "xdp_counter")!.testRun(data: frame)
+/// print(run.returnValue, try loaded.map(named: "proto_stats")!.keys().count)
+/// ```
+public final class KernelObject: Sendable {
+    public let object: ObjectFile
+    /// The object's BTF in the kernel (nil when the object has none, or the kernel refused it).
+    public let btf: KernelBTF?
+    /// The maps, in the object's order, with the spec each was created from.
+    public let maps: [(spec: MapSpec, map: KernelMap)]
+    /// The loaded programs by name.
+    public let programs: [String: KernelProgram]
+    /// Things that did not stop the load (BTF refused, a map created without its BTF types, ...).
+    public let warnings: [String]
+    /// Maps that were reused from their pin (`LIBBPF_PIN_BY_NAME`) rather than created.
+    public let reusedPins: Set<String>
+
+    /// The map with this name.
+    public func map(named name: String) -> KernelMap? { maps.first { $0.spec.name == name }?.map }
+
+    /// The program with this name.
+    public func program(named name: String) -> KernelProgram? { programs[name] }
+
+    /// Loads `object` into the running kernel.
+    public init(_ object: ObjectFile, options: KernelLoadOptions = KernelLoadOptions()) throws(BPFError) {
+        self.object = object
+        var warnings: [String] = []
+        var target = options.targetBTF
+        func targetBTF(_ why: String) throws(BPFError) -> BTF {
+            if let target { return target }
+            do {
+                let btf = try KernelBTF.vmlinux
+                target = btf
+                return btf
+            } catch {
+                var failure = error
+                failure.message = "\(why): " + failure.message
+                throw failure
+            }
+        }
+
+        // BTF, fixed up for the kernel.
+        var uploaded: (btf: KernelBTF, encoder: BTFEncoder)?
+        if object.btf != nil {
+            var encoder = BTFEncoder(types: KernelObject.sanitisedTypes(object))
+            // Line info names its file and source text by string offsets: put them in the table.
+            for program in object.programs {
+                for line in program.sourceLines.values {
+                    _ = encoder.string(line.file)
+                    _ = encoder.string(line.text)
+                }
+            }
+            do { uploaded = (try KernelBTF.load(encoder.encoded()), encoder) } catch {
+                if error.errno == .EPERM { throw error }
+                warnings.append("the kernel refused the object's BTF, loading without it: \(error)")
+            }
+        }
+        btf = uploaded?.btf
+
+        // Maps.
+        var maps: [(spec: MapSpec, map: KernelMap)] = []
+        var reused: Set<String> = []
+        for var spec in object.maps {
+            if spec.type == .perfEventArray && spec.maxEntries == 0 { spec.maxEntries = try PossibleCPUs.count }
+            if spec.readOnly { spec.flags |= KernelMap.Flag.rdonlyProg }
+            let pinPath = spec.pinning == 1 ? options.pinDirectory + "/" + spec.name : nil
+            if let pinPath, FileManager.default.fileExists(atPath: pinPath) {
+                let map = try KernelObject.reusePinnedMap(spec, at: pinPath)
+                maps.append((spec, map))
+                reused.insert(spec.name)
+                continue
+            }
+            var inner: KernelMap?
+            if spec.type == .arrayOfMaps || spec.type == .hashOfMaps {
+                guard let innerSpec = spec.innerMap?.spec else {
+                    throw BPFError.invalidArgument("map '\(spec.name)': a \(spec.type.kernelName) needs an inner map definition (__array(values, ...))", command: .mapCreate)
+                }
+                inner = try KernelMap(innerSpec)
+            }
+            let map: KernelMap
+            if let kernelBTF = uploaded?.btf, KernelObject.takesBTFTypes(spec) {
+                do { map = try KernelMap(spec, innerMap: inner, btf: kernelBTF) } catch where error.errno != .EPERM {
+                    map = try KernelMap(spec, innerMap: inner)
+                    warnings.append("map '\(spec.name)' was created without its BTF types: \(error)")
+                }
+            } else {
+                map = try KernelMap(spec, innerMap: inner)
+            }
+            inner?.close()
+            if var value = spec.initialValue {
+                if spec.name == ".kconfig" {
+                    try KernelObject.fillKconfig(&value, object: object, btf: object.btf, overrides: options.kconfig)
+                }
+                do { try map.update(key: [0, 0, 0, 0], value: value) } catch {
+                    var failure = error
+                    failure.message = "map '\(spec.name)': filling its initial contents: " + failure.message
+                    throw failure
+                }
+            }
+            if spec.readOnly {
+                do { try map.freeze() } catch {
+                    var failure = error
+                    failure.message = "map '\(spec.name)': " + failure.message
+                    throw failure
+                }
+            }
+            if let pinPath {
+                do {
+                    try FileManager.default.createDirectory(atPath: options.pinDirectory, withIntermediateDirectories: true)
+                } catch {
+                    throw BPFError.invalidArgument("map '\(spec.name)': cannot create the pin directory \(options.pinDirectory): \(error)")
+                }
+                try map.pin(at: pinPath)
+            }
+            maps.append((spec, map))
+        }
+        // Maps of maps start with the inner maps the object names.
+        for (spec, map) in maps where (spec.type == .arrayOfMaps || spec.type == .hashOfMaps) && !reused.contains(spec.name) {
+            for (slot, name) in spec.initialReferences.sorted(by: { $0.key < $1.key }) {
+                guard let inner = maps.first(where: { $0.spec.name == name })?.map else {
+                    throw BPFError.invalidArgument("map '\(spec.name)', slot \(slot): inner map '\(name)' does not exist")
+                }
+                do { try map.setFD(inner.fd, key: KernelObject.u32(UInt32(slot))) } catch {
+                    var failure = error
+                    failure.message = "map '\(spec.name)', slot \(slot) (inner map '\(name)'): " + failure.message
+                    throw failure
+                }
+            }
+        }
+        self.maps = maps
+        self.reusedPins = reused
+
+        // Programs.
+        var wanted = options.programs
+        if wanted != nil {
+            for spec in object.maps where spec.type == .programArray { wanted!.formUnion(spec.initialReferences.values) }
+        }
+        var relocator: CORERelocator?
+        var programs: [String: KernelProgram] = [:]
+        for spec in object.programs where wanted?.contains(spec.name) ?? true {
+            var request = try KernelObject.request(for: spec, maps: maps, options: options)
+            let place = { (index: Int) -> String in
+                var text = "program '\(spec.name)' (section '\(spec.section)'), instruction \(index)"
+                if let line = spec.sourceLine(at: index) { text += " (\(line))" }
+                return text
+            }
+            // CO-RE.
+            if !spec.coreRelocations.isEmpty {
+                guard let local = object.btf else {
+                    throw BPFError.invalidArgument("program '\(spec.name)': CO-RE relocations without BTF")
+                }
+                if relocator == nil {
+                    let targetTypes = try targetBTF("program '\(spec.name)' has CO-RE relocations")
+                    relocator = CORERelocator(local: local, target: targetTypes, targetIndex: KernelObject.index(for: targetTypes))
+                }
+                for relocation in spec.coreRelocations {
+                    do {
+                        let resolution = try relocator!.resolve(relocation)
+                        try CORERelocator.patch(&request.instructions, at: relocation.instruction, with: resolution,
+                                                kind: CORERelocationKind(rawValue: relocation.kind)!)
+                    } catch {
+                        throw BPFError.invalidArgument("\(place(relocation.instruction)): CO-RE relocation (kind \(relocation.kind), type '\(local.typeName(relocation.typeID))', access \(relocation.accessString)): \(error.message)")
+                    }
+                }
+            }
+            // Externs: ksyms and kfuncs.
+            for (index, reference) in spec.references.sorted(by: { $0.key < $1.key }) {
+                switch reference {
+                case .external(let name):
+                    let localVariable = object.btf?.typeID(named: name, kind: .variable).flatMap { object.btf?[$0] }
+                    if let localVariable, localVariable.referencedType != 0 {
+                        let kernel = try targetBTF("\(place(index)): typed ksym '\(name)'")
+                        guard let id = kernel.typeID(named: name, kind: .variable) else {
+                            throw BPFError.invalidArgument("\(place(index)): ksym '\(name)' is not a variable in the kernel's BTF")
+                        }
+                        request.instructions[index].src = LoadImmediateSource.btfID.rawValue
+                        request.instructions[index].imm = Int32(id)
+                        request.instructions[index + 1].imm = 0
+                    } else {
+                        guard let address = KernelConfig.kernelSymbolAddress(name) else {
+                            throw BPFError.invalidArgument("\(place(index)): extern '\(name)' is neither a .kconfig value nor a symbol in /proc/kallsyms")
+                        }
+                        request.instructions[index].src = 0
+                        request.instructions[index].imm = Int32(bitPattern: UInt32(truncatingIfNeeded: address))
+                        request.instructions[index + 1].imm = Int32(bitPattern: UInt32(truncatingIfNeeded: address >> 32))
+                    }
+                case .kfunc(let name):
+                    let kernel = try targetBTF("\(place(index)): kfunc '\(name)'")
+                    guard let id = kernel.typeID(named: name, kind: .function) else {
+                        throw BPFError.invalidArgument("\(place(index)): kfunc '\(name)' is not a function in the kernel's BTF")
+                    }
+                    request.instructions[index].imm = Int32(id)
+                    request.instructions[index].offset = 0
+                default:
+                    break
+                }
+            }
+            // The attach target's BTF id.
+            if let name = KernelObject.attachBTFName(spec) {
+                let kernel = try targetBTF("program '\(spec.name)' (section '\(spec.section)') attaches by BTF id")
+                guard let id = kernel.typeID(named: name.name, kind: name.kind) else {
+                    throw BPFError.invalidArgument("program '\(spec.name)' (section '\(spec.section)'): the kernel's BTF has no \(name.kind) '\(name.name)' to attach to")
+                }
+                request.attachBTFID = UInt32(id)
+            }
+            // BTF function and line info.
+            if let (kernelBTF, encoder) = uploaded {
+                var encoder = encoder
+                request.btf = kernelBTF
+                request.functionInfo = spec.functionInfos.sorted { $0.instruction < $1.instruction }.map { ($0.instruction, $0.typeID) }
+                request.lineInfo = spec.sourceLines.sorted { $0.key < $1.key }.map { index, line in
+                    (index, encoder.string(line.file), encoder.string(line.text), line.line, line.column)
+                }
+            }
+            do {
+                programs[spec.name] = try KernelProgram.load(request)
+            } catch {
+                var failure = error
+                failure.message = "program '\(spec.name)' (section '\(spec.section)'): " + failure.message
+                throw failure
+            }
+        }
+        self.programs = programs
+
+        // Program arrays start with the programs the object names.
+        for (spec, map) in maps where spec.type == .programArray && !reused.contains(spec.name) {
+            for (slot, name) in spec.initialReferences.sorted(by: { $0.key < $1.key }) {
+                guard let program = programs[name] else {
+                    throw BPFError.invalidArgument("program array '\(spec.name)', slot \(slot): program '\(name)' was not loaded")
+                }
+                do { try map.setFD(program.fd, key: KernelObject.u32(UInt32(slot))) } catch {
+                    var failure = error
+                    failure.message = "program array '\(spec.name)', slot \(slot) (program '\(name)'): " + failure.message
+                    throw failure
+                }
+            }
+        }
+        self.warnings = warnings
+    }
+
+    /// Whether the kernel takes BTF key/value types for this map: it needs a value type, and a key
+    /// type unless the map kind has no keys it checks (arrays, bloom filters); queues and stacks take none.
+    static func takesBTFTypes(_ spec: MapSpec) -> Bool {
+        guard spec.valueType != nil else { return false }
+        switch spec.type {
+        case .queue, .stack, .ringBuffer, .userRingBuffer, .programArray, .perfEventArray, .arrayOfMaps, .hashOfMaps: return false
+        case .array, .perCPUArray, .bloomFilter: return true
+        default: return spec.keyType != nil
+        }
+    }
+
+    static func u32(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value.littleEndian) { Array($0) } }
+
+    /// The load request of one program: its instructions with map fds patched in, its types and flags.
+    static func request(for spec: ProgramSpec, maps: [(spec: MapSpec, map: KernelMap)], options: KernelLoadOptions) throws(BPFError) -> ProgramLoadRequest {
+        guard spec.type != .unspecified else {
+            throw BPFError.invalidArgument("program '\(spec.name)': section '\(spec.section)' names no program type (use a libbpf SEC() name such as xdp, tc, tracepoint/...)")
+        }
+        var request = ProgramLoadRequest(type: spec.type, instructions: spec.instructions)
+        request.name = spec.name
+        request.license = spec.license.isEmpty ? "GPL" : spec.license
+        request.expectedAttachType = spec.attachType
+        request.kernelVersion = spec.kernelVersion ?? KernelConfig.runningVersionCode
+        request.logLevel = options.logLevel
+        let kind = SectionKind(section: spec.section)
+        let convention = kind?.convention ?? ""
+        if spec.type == .syscall || convention.hasSuffix(".s/") || convention.hasSuffix(".s") {
+            request.flags |= ProgramLoadRequest.Flag.sleepable
+        }
+        if convention.hasPrefix("xdp.frags") { request.flags |= ProgramLoadRequest.Flag.xdpHasFrags }
+        for (index, reference) in spec.references {
+            let mapName: String
+            switch reference {
+            case .map(let name): mapName = name
+            case .mapValue(let name, _): mapName = name
+            default: continue
+            }
+            guard let map = maps.first(where: { $0.spec.name == mapName })?.map else {
+                throw BPFError.invalidArgument("program '\(spec.name)' (section '\(spec.section)'), instruction \(index): map '\(mapName)' does not exist")
+            }
+            guard index + 1 < request.instructions.count else {
+                throw BPFError.invalidArgument("program '\(spec.name)', instruction \(index): lddw without its second slot")
+            }
+            request.instructions[index].imm = map.fd.rawValue
+        }
+        return request
+    }
+
+    /// What a tracing, LSM or iterator program's attach target is called in the kernel's BTF.
+    static func attachBTFName(_ spec: ProgramSpec) -> (name: String, kind: BTFKind)? {
+        guard let attach = spec.attachType, !spec.attachTarget.isEmpty else { return nil }
+        switch attach {
+        case .traceFentry, .traceFexit, .modifyReturn: return (spec.attachTarget, .function)
+        case .traceRawTp: return ("btf_trace_" + spec.attachTarget, .typedef)
+        case .lsmMac, .lsmCgroup: return ("bpf_lsm_" + spec.attachTarget, .function)
+        case .traceIter: return ("bpf_iter_" + spec.attachTarget, .function)
+        default: return nil
+        }
+    }
+
+    /// Fills the `.kconfig` value: each extern from `overrides`, else from the running kernel.
+    static func fillKconfig(_ value: inout [UInt8], object: ObjectFile, btf: BTF?, overrides: [String: [UInt8]]) throws(BPFError) {
+        for (name, entry) in object.kconfigExterns {
+            var bytes: [UInt8]?
+            if let override = overrides[name] {
+                bytes = override
+            } else if name == "LINUX_KERNEL_VERSION" {
+                bytes = withUnsafeBytes(of: KernelConfig.runningVersionCode.littleEndian) { Array($0) }
+            } else if let text = KernelConfig.running[name], let btf,
+                      let variable = btf.typeID(named: name, kind: .variable).flatMap({ btf[$0] }) {
+                bytes = KernelConfig.value(text, type: variable.referencedType, size: entry.size, btf: btf)
+                if bytes == nil {
+                    throw BPFError.invalidArgument(".kconfig extern '\(name)': the kernel's value '\(text)' does not fit its type \(btf.typeName(variable.referencedType))")
+                }
+            }
+            guard let bytes else { continue }   // unknown: zero, as for a __weak extern
+            for (i, b) in bytes.prefix(entry.size).enumerated() { value[entry.offset + i] = b }
+        }
+    }
+
+    /// Opens a pinned map for reuse and checks it matches the definition.
+    static func reusePinnedMap(_ spec: MapSpec, at path: String) throws(BPFError) -> KernelMap {
+        let map: KernelMap
+        do { map = try KernelMap.pinned(at: path) } catch {
+            var failure = error
+            failure.message = "map '\(spec.name)' (pinned by name): " + failure.message
+            throw failure
+        }
+        let info = try map.info()
+        let expected = (spec.type.rawValue, spec.keySize, spec.valueSize, spec.maxEntries, spec.flags)
+        let found = (info.rawType, info.keySize, info.valueSize, info.maxEntries, info.flags)
+        guard expected == found else {
+            throw BPFError.invalidArgument("map '\(spec.name)': the map pinned at \(path) does not match its definition (type, key, value, max_entries, flags: \(found) in the pin, \(expected) in the object)")
+        }
+        return map
+    }
+
+    /// The object's BTF types, fixed for the kernel: data sections sorted and sized (`.kconfig`
+    /// laid out as the loader places its externs), extern variables made global (or, outside
+    /// `.kconfig`, replaced by plain ints), extern functions made static, and sections without a
+    /// map (`.ksyms`) replaced by plain ints.
+    public static func sanitisedTypes(_ object: ObjectFile) -> [BTFType] {
+        guard let btf = object.btf else { return [] }
+        var types = btf.types
+        let intDetail = BTFType.Detail.integer(signed: false, char: false, bool: false, bitOffset: 0, bits: 32)
+        func makeInt(_ i: Int) {
+            types[i].kind = .int
+            types[i].name = ""
+            types[i].kindFlag = false
+            types[i].sizeOrType = 4
+            types[i].detail = intDetail
+        }
+        var kconfigVariables: Set<Int> = []
+        for (i, type) in btf.types.enumerated() where type.kind == .dataSection {
+            guard case var .variables(vars) = type.detail else { continue }
+            if type.name == ".kconfig" {
+                for j in vars.indices {
+                    guard let variable = btf[vars[j].type], let entry = object.kconfigExterns[variable.name] else { continue }
+                    vars[j].offset = entry.offset
+                    vars[j].size = entry.size
+                    kconfigVariables.insert(vars[j].type)
+                }
+                types[i].sizeOrType = object.map(named: ".kconfig")?.valueSize ?? 0
+            } else if let map = object.map(named: type.name), map.isGlobalData {
+                types[i].sizeOrType = map.valueSize
+            } else if type.name != ".maps" {
+                makeInt(i)
+                continue
+            }
+            vars.sort { $0.offset < $1.offset }
+            types[i].detail = .variables(vars)
+            if vars.isEmpty { makeInt(i) }
+        }
+        for (i, type) in btf.types.enumerated() {
+            if type.kind == .variable, case .linkage(let linkage) = type.detail, linkage == 2 {
+                if kconfigVariables.contains(i) {
+                    types[i].detail = .linkage(1)
+                } else {
+                    makeInt(i)
+                }
+            } else if type.kind == .function, case .linkage(let linkage) = type.detail, linkage == 2 {
+                types[i].detail = .linkage(0)
+            }
+        }
+        return types
+    }
+
+    /// The candidate index of a target BTF, computed once for the running kernel's.
+    static func index(for btf: BTF) -> [Substring: [Int]] {
+        if let vmlinux = try? KernelBTF.vmlinux, vmlinux.types.count == btf.types.count, vmlinux.types.last == btf.types.last {
+            return vmlinuxIndex
+        }
+        return CORERelocator.index(btf)
+    }
+
+    static let vmlinuxIndex: [Substring: [Int]] = {
+        guard let btf = try? KernelBTF.vmlinux else { return [:] }
+        return CORERelocator.index(btf)
+    }()
+}

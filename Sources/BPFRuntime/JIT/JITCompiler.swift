@@ -1,0 +1,558 @@
+import BPFCore
+
+/// Translates eBPF to x86-64.
+///
+/// Register assignment (as the Linux JIT, so helper arguments are already where the C ABI wants
+/// them): r0 rax, r1 rdi, r2 rsi, r3 rdx, r4 rcx, r5 r8, r6 rbx, r7 r13, r8 r14, r9 r15, r10 rbp.
+/// r12 holds the run's ``JITFrame``, r9 the backward-jump budget, r10 and r11 are scratch.
+///
+/// Each bpf-to-bpf function saves the caller's r6–r10 with five pushes, so calls are native `call`s
+/// and every function body runs with a 16-byte aligned `rsp`. Everything rare — helper calls,
+/// accesses the inline checks refuse, errors — goes through one thunk into Swift
+/// (``JITRuntime/service``), which sees all registers in the frame.
+struct JITCompiler {
+    let slots: [Instruction]
+    let proven: [Bool]?
+    /// Array maps whose lookups are inlined, by the handle a `lddw` loads (nil: no inlining).
+    let arrays: [UInt64: JITArrayMap]
+    var asm: X86Assembler
+    private var jumpTargets = Set<Int>()
+    private var labels: [X86Label] = []
+    private var functionEntries: [Int: X86Label] = [:]
+    private var stubs: [(label: X86Label, pc: Int, resume: X86Label)] = []
+    private var thunk: X86Label!
+    private var finish: X86Label!
+    private var epilogue: X86Label!
+    private var zeroBytes = 512
+    /// Code offset of each instruction (for the listing).
+    private(set) var pcOffsets: [Int] = []
+
+    static let bpfRegisters: [X86Reg] = [.rax, .rdi, .rsi, .rdx, .rcx, .r8, .rbx, .r13, .r14, .r15, .rbp]
+    static let ctx = X86Reg.r12
+    static let budget = X86Reg.r9
+    static let scratch = X86Reg.r11
+    static let scratch2 = X86Reg.r10
+
+    init(slots: [Instruction], proven: [Bool]?, arrays: [UInt64: JITArrayMap] = [:], listing: Bool) {
+        self.slots = slots
+        self.proven = proven
+        self.arrays = arrays
+        self.asm = X86Assembler(listing: listing)
+    }
+
+    private func reg(_ r: UInt8) -> X86Reg { Self.bpfRegisters[Int(r)] }
+
+    private func frame(_ offset: Int32) -> X86Mem { X86Mem(base: Self.ctx, disp: offset) }
+
+    /// The service function's address, embedded in the code (constant for the process).
+    static var serviceAddress: UInt64 { UInt64(UInt(bitPattern: unsafeBitCast(JITRuntime.serviceEntry, to: UnsafeRawPointer.self))) }
+
+    // MARK: - Analysis
+
+    /// Call targets (function entries) and how much of each frame a program can address.
+    private mutating func analyze() {
+        var minOffset = 0
+        var escapes = false
+        var i = 0
+        functionEntries[0] = asm.newLabel()
+        while i < slots.count {
+            let ins = slots[i]
+            let cls = ins.opcode & 7
+            if ins.opcode == 0x85 && ins.src == 1 {
+                let target = i + 1 + Int(ins.imm)
+                if functionEntries[target] == nil { functionEntries[target] = asm.newLabel() }
+                jumpTargets.insert(target)
+            } else if cls == 5 || cls == 6, ins.opcode != 0x85, ins.opcode != 0x8d, ins.opcode != 0x95 {
+                jumpTargets.insert(i + 1 + (ins.opcode == 0x06 ? Int(ins.imm) : Int(ins.offset)))
+            }
+            // r10 used other than as the base of a load or store makes every frame fully addressable.
+            switch cls {
+            case 1: if ins.src == 10 { minOffset = min(minOffset, Int(ins.offset)) }
+            case 2, 3: if ins.dst == 10 { minOffset = min(minOffset, Int(ins.offset)) }
+                if cls == 3 && ins.src == 10 { escapes = true }
+            case 4, 5, 6, 7:
+                if ins.opcode & 8 != 0 && ins.src == 10 { escapes = true }
+                if ins.dst == 10 && ins.opcode != 0x85 && ins.opcode != 0x95 && ins.opcode != 0x05 && ins.opcode != 0x06 { escapes = true }
+            case 0: if ins.opcode >= 0x40 && ins.opcode != 0x18 && ins.src == 10 { escapes = true }
+            default: break
+            }
+            i += ins.opcode == 0x18 ? 2 : 1
+        }
+        zeroBytes = escapes ? 512 : min(512, ((-minOffset) + 15) / 16 * 16)
+    }
+
+    // MARK: - Driver
+
+    mutating func compile() -> [UInt8] {
+        analyze()
+        labels = (0..<slots.count).map { _ in asm.newLabel() }
+        thunk = asm.newLabel()
+        finish = asm.newLabel()
+        epilogue = asm.newLabel()
+        emitEntry()
+        pcOffsets = [Int](repeating: -1, count: slots.count + 1)
+        var pc = 0
+        while pc < slots.count {
+            if let entry = functionEntries[pc] {
+                if pc != 0 { asm.jmp(labels[pc]) }
+                asm.bind(entry)
+                emitPrologue()
+            }
+            asm.bind(labels[pc])
+            pcOffsets[pc] = asm.offset
+            let ins = slots[pc]
+            emit(ins, pc: pc)
+            pc += ins.opcode == 0x18 ? 2 : 1
+        }
+        // Running off the end of the program.
+        pcOffsets[slots.count] = asm.offset
+        asm.movImm32(Self.scratch2, UInt32(slots.count))
+        asm.call(thunk)
+        asm.bind(epilogue)
+        emitEpilogue()
+        for stub in stubs {
+            asm.bind(stub.label)
+            asm.movImm32(Self.scratch2, UInt32(stub.pc))
+            asm.call(thunk)
+            asm.jmp(stub.resume)
+        }
+        emitThunk()
+        asm.resolve()
+        return asm.bytes
+    }
+
+    /// `entry(frame)`: saves the host's callee-saved registers, loads the eBPF registers from the
+    /// frame and calls function 0; `finish` is also where unwinding lands.
+    private mutating func emitEntry() {
+        for r: X86Reg in [.rbx, .rbp, .r12, .r13, .r14, .r15] { asm.push(r) }
+        asm.push(X86Mem(base: .rdi, disp: JITFrame.savedRSP))
+        asm.store(X86Mem(base: .rdi, disp: JITFrame.savedRSP), .rsp, bits: 64)
+        asm.mov(true, Self.ctx, .rdi)
+        for (i, r) in Self.bpfRegisters.enumerated() { asm.load(r, frame(JITFrame.registers + Int32(i * 8)), bits: 64) }
+        asm.alu(.add, true, .rbp, imm: 512)
+        asm.load(Self.budget, frame(JITFrame.budget), bits: 64)
+        asm.call(functionEntries[0]!)
+        asm.bind(finish)
+        asm.store(frame(JITFrame.budget), Self.budget, bits: 64)
+        asm.pop(frame(JITFrame.savedRSP))
+        for r: X86Reg in [.r15, .r14, .r13, .r12, .rbp, .rbx] { asm.pop(r) }
+        asm.ret()
+    }
+
+    /// A function's start: save the caller's r6–r10, open a 512-byte frame and zero what the
+    /// program can address of it.
+    private mutating func emitPrologue() {
+        for r: X86Reg in [.rbx, .r13, .r14, .r15, .rbp] { asm.push(r) }
+        asm.alu(.sub, true, .rbp, imm: 512)
+        if zeroBytes > 0 {
+            asm.zeroXMM0()
+            var o = -16
+            while o >= -zeroBytes {
+                asm.storeXMM0(X86Mem(base: .rbp, disp: Int32(o)))
+                o -= 16
+            }
+        }
+    }
+
+    private mutating func emitEpilogue() {
+        for r: X86Reg in [.rbp, .r15, .r14, .r13, .rbx] { asm.pop(r) }
+        asm.ret()
+    }
+
+    /// The way into Swift: spill the registers, call the service with (frame, pc in r10d), reload,
+    /// and unwind when it says so (1: the program ends with r0, 3: an error). Returns with the
+    /// status (0, or 2: a tail call ended this frame) in r11.
+    private mutating func emitThunk() {
+        asm.bind(thunk)
+        for (i, r) in Self.bpfRegisters.enumerated() { asm.store(frame(JITFrame.registers + Int32(i * 8)), r, bits: 64) }
+        asm.store(frame(JITFrame.budget), Self.budget, bits: 64)
+        asm.mov(true, .rdi, Self.ctx)
+        asm.mov(false, .rsi, Self.scratch2)
+        asm.alu(.sub, true, .rsp, imm: 8)
+        asm.movImm(Self.scratch, Self.serviceAddress)
+        asm.callRegister(Self.scratch)
+        asm.alu(.add, true, .rsp, imm: 8)
+        asm.mov(true, Self.scratch, .rax)
+        asm.load(Self.budget, frame(JITFrame.budget), bits: 64)
+        for (i, r) in Self.bpfRegisters.enumerated() { asm.load(r, frame(JITFrame.registers + Int32(i * 8)), bits: 64) }
+        let unwind = asm.newLabel()
+        asm.alu(.cmp, false, Self.scratch, imm: 1)
+        asm.jcc(.e, unwind)
+        asm.alu(.cmp, false, Self.scratch, imm: 3)
+        asm.jcc(.e, unwind)
+        asm.ret()
+        asm.bind(unwind)
+        asm.load(.rsp, frame(JITFrame.savedRSP), bits: 64)
+        asm.jmp(finish)
+    }
+
+    /// A call into the service for instruction `pc` from cold code, resuming at `resume`.
+    private mutating func stub(pc: Int, resume: X86Label) -> X86Label {
+        let label = asm.newLabel()
+        stubs.append((label, pc, resume))
+        return label
+    }
+
+    // MARK: - Instructions
+
+    private mutating func emit(_ ins: Instruction, pc: Int) {
+        let cls = ins.opcode & 7
+        switch cls {
+        case 4, 7: emitALU(ins, w: cls == 7)
+        case 5, 6: emitJump(ins, pc: pc)
+        case 0:
+            if ins.opcode == 0x18 {
+                let value = UInt64(UInt32(bitPattern: ins.imm)) | UInt64(UInt32(bitPattern: slots[pc + 1].imm)) << 32
+                asm.movImm(reg(ins.dst), value)
+            } else {
+                emitService(pc: pc)  // legacy packet loads
+            }
+        default: emitMemory(ins, pc: pc)
+        }
+    }
+
+    private mutating func emitService(pc: Int) {
+        asm.movImm32(Self.scratch2, UInt32(pc))
+        asm.call(thunk)
+    }
+
+    private mutating func emitALU(_ ins: Instruction, w: Bool) {
+        let d = reg(ins.dst), s = reg(ins.src)
+        let useReg = ins.opcode & 8 != 0
+        switch ins.opcode & 0xf0 {
+        case 0x00, 0x10, 0x40, 0x50, 0xa0:
+            let op: X86ALU = [0x00: .add, 0x10: .sub, 0x40: .or, 0x50: .and, 0xa0: .xor][ins.opcode & 0xf0]!
+            if useReg { asm.alu(op, w, d, s) } else { asm.alu(op, w, d, imm: ins.imm) }
+        case 0x20:
+            if useReg { asm.imul(w, d, s) } else { asm.imul(w, d, d, imm: ins.imm) }
+        case 0x30, 0x90:
+            emitDivMod(ins, w: w, isMod: ins.opcode & 0xf0 == 0x90)
+        case 0x60, 0x70, 0xc0:
+            let kind: X86Shift = [0x60: .shl, 0x70: .shr, 0xc0: .sar][ins.opcode & 0xf0]!
+            if useReg {
+                emitShiftByRegister(kind, w: w, d: d, s: s)
+            } else {
+                let count = UInt8(truncatingIfNeeded: ins.imm) & (w ? 63 : 31)
+                if count == 0 {
+                    if !w { asm.mov(false, d, d) }
+                } else {
+                    asm.shift(kind, w, d, imm: count)
+                }
+            }
+        case 0x80:
+            asm.unary(3, w, d)
+        case 0xb0:
+            if useReg {
+                switch ins.offset {
+                case 8, 16: asm.extend(d, s, bits: Int(ins.offset), signed: true, w: w)
+                case 32 where w: asm.extend(d, s, bits: 32, signed: true, w: true)
+                default: if !(w && d == s) { asm.mov(w, d, s) }
+                }
+            } else if w {
+                asm.movImm(d, UInt64(bitPattern: Int64(ins.imm)))
+            } else {
+                asm.movImm(d, UInt64(UInt32(bitPattern: ins.imm)))
+            }
+        case 0xd0:
+            let swap = ins.opcode == 0xd7 || ins.opcode == 0xdc
+            switch (swap, ins.imm) {
+            case (false, 16): asm.extend(d, d, bits: 16, signed: false, w: false)
+            case (false, 32): asm.mov(false, d, d)
+            case (false, _): break
+            case (true, 16): asm.swap16(d); asm.extend(d, d, bits: 16, signed: false, w: false)
+            case (true, 32): asm.bswap(false, d)
+            default: asm.bswap(true, d)
+            }
+        default:
+            break
+        }
+    }
+
+    private mutating func emitShiftByRegister(_ kind: X86Shift, w: Bool, d: X86Reg, s: X86Reg) {
+        if s == .rcx {
+            asm.shiftCL(kind, w, d)
+        } else if d == .rcx {
+            asm.mov(true, Self.scratch, .rcx)
+            asm.mov(true, .rcx, s)
+            asm.shiftCL(kind, w, Self.scratch)
+            asm.mov(true, .rcx, Self.scratch)
+        } else {
+            asm.mov(true, Self.scratch, .rcx)
+            asm.mov(true, .rcx, s)
+            asm.shiftCL(kind, w, d)
+            asm.mov(true, .rcx, Self.scratch)
+        }
+        // A 32-bit shift by 0 leaves the upper half alone on some processors; clear it as the ISA requires.
+        if !w { asm.mov(false, d, d) }
+    }
+
+    /// Division and remainder with the eBPF rules: x/0 = 0, x%0 = x, INT_MIN/-1 = INT_MIN, INT_MIN%-1 = 0.
+    private mutating func emitDivMod(_ ins: Instruction, w: Bool, isMod: Bool) {
+        let d = reg(ins.dst)
+        let signed = ins.offset == 1
+        if ins.opcode & 8 == 0 {
+            let imm = ins.imm
+            if imm == 0 {
+                if !isMod { asm.movImm(d, 0) } else if !w { asm.mov(false, d, d) }
+                return
+            }
+            if signed && imm == -1 {
+                if isMod { asm.movImm(d, 0) } else { asm.unary(3, w, d) }
+                return
+            }
+            let divisor = w ? UInt64(bitPattern: Int64(imm)) : UInt64(UInt32(bitPattern: imm))
+            if !signed && imm > 0 && imm & (imm - 1) == 0 {
+                let k = UInt8(imm.trailingZeroBitCount)
+                if isMod {
+                    asm.alu(.and, w, d, imm: imm - 1)
+                } else if k == 0 {
+                    if !w { asm.mov(false, d, d) }
+                } else {
+                    asm.shift(.shr, w, d, imm: k)
+                }
+                return
+            }
+            asm.movImm(Self.scratch, divisor)
+            emitDivCore(w: w, isMod: isMod, signed: signed, d: d)
+            return
+        }
+        let s = reg(ins.src)
+        asm.mov(w, Self.scratch, s)
+        let zero = asm.newLabel(), done = asm.newLabel()
+        asm.test(w, Self.scratch, Self.scratch)
+        asm.jcc(.e, zero)
+        var minusOne: X86Label?
+        if signed {
+            minusOne = asm.newLabel()
+            asm.alu(.cmp, w, Self.scratch, imm: -1)
+            asm.jcc(.e, minusOne!)
+        }
+        emitDivCore(w: w, isMod: isMod, signed: signed, d: d)
+        asm.jmp(done)
+        asm.bind(zero)
+        if !isMod { asm.movImm(d, 0) } else if !w { asm.mov(false, d, d) }
+        if let minusOne {
+            asm.jmp(done)
+            asm.bind(minusOne)
+            if isMod { asm.movImm(d, 0) } else { asm.unary(3, w, d) }
+        }
+        asm.bind(done)
+    }
+
+    /// d = d / r11 or d % r11, r11 neither 0 nor (signed) -1; rax and rdx are preserved.
+    private mutating func emitDivCore(w: Bool, isMod: Bool, signed: Bool, d: X86Reg) {
+        let saveRax = d != .rax, saveRdx = d != .rdx
+        if saveRax { asm.mov(true, Self.scratch2, .rax) }
+        if saveRdx { asm.push(.rdx) }
+        if d != .rax { asm.mov(true, .rax, d) }
+        if signed { asm.signExtendAccumulator(w) } else { asm.movImm(.rdx, 0) }
+        asm.unary(signed ? 7 : 6, w, Self.scratch)
+        let result: X86Reg = isMod ? .rdx : .rax
+        if d != result { asm.mov(w, d, result) }
+        if saveRdx { asm.pop(.rdx) }
+        if saveRax { asm.mov(true, .rax, Self.scratch2) }
+    }
+
+    private mutating func emitJump(_ ins: Instruction, pc: Int) {
+        let w = ins.opcode & 7 == 5
+        switch ins.opcode {
+        case 0x05, 0x06:
+            let target = pc + 1 + (ins.opcode == 0x06 ? Int(ins.imm) : Int(ins.offset))
+            emitBudget(target: target, pc: pc)
+            asm.jmp(labels[target])
+            return
+        case 0x85:
+            if ins.src == 1 {
+                let target = pc + 1 + Int(ins.imm)
+                let after = asm.newLabel()
+                asm.alu(.cmp, .rbp, frame(JITFrame.callLimit))
+                asm.jcc(.b, stub(pc: pc, resume: after))
+                asm.call(functionEntries[target]!)
+                asm.bind(after)
+            } else if ins.imm == 1, pc >= 2, slots[pc - 2].opcode == 0x18, slots[pc - 2].dst == 1, !jumpTargets.contains(pc),
+                      let array = arrays[UInt64(UInt32(bitPattern: slots[pc - 2].imm)) | UInt64(UInt32(bitPattern: slots[pc - 1].imm)) << 32] {
+                emitInlineArrayLookup(array, pc: pc)
+            } else {
+                emitHelperCall(pc: pc)
+            }
+            return
+        case 0x8d:
+            emitHelperCall(pc: pc)
+            return
+        case 0x95:
+            emitEpilogue()
+            return
+        default: break
+        }
+        let target = pc + 1 + Int(ins.offset)
+        emitBudget(target: target, pc: pc)
+        let d = reg(ins.dst), s = reg(ins.src)
+        let useReg = ins.opcode & 8 != 0
+        let op = ins.opcode & 0xf0
+        let cond: X86Cond
+        switch op {
+        case 0x10: cond = .e
+        case 0x20: cond = .a
+        case 0x30: cond = .ae
+        case 0x40: cond = .ne
+        case 0x50: cond = .ne
+        case 0x60: cond = .g
+        case 0x70: cond = .ge
+        case 0xa0: cond = .b
+        case 0xb0: cond = .be
+        case 0xc0: cond = .l
+        default: cond = .le
+        }
+        if op == 0x40 {
+            if useReg { asm.test(w, d, s) } else { asm.test(w, d, imm: ins.imm) }
+        } else if useReg {
+            asm.alu(.cmp, w, d, s)
+        } else if ins.imm == 0 && (op == 0x10 || op == 0x50) {
+            asm.test(w, d, d)
+        } else {
+            asm.alu(.cmp, w, d, imm: ins.imm)
+        }
+        asm.jcc(cond, labels[target])
+    }
+
+    /// Backward jumps spend the budget, so a runaway loop stops.
+    private mutating func emitBudget(target: Int, pc: Int) {
+        guard target <= pc else { return }
+        let after = asm.newLabel()
+        asm.alu(.sub, true, Self.budget, imm: 1)
+        asm.jcc(.e, stub(pc: pc, resume: after))
+        asm.bind(after)
+    }
+
+    private mutating func emitHelperCall(pc: Int) {
+        emitService(pc: pc)
+        asm.test(false, Self.scratch, Self.scratch)
+        asm.jcc(.ne, epilogue)
+    }
+
+    // MARK: - Memory
+
+    private mutating func emitMemory(_ ins: Instruction, pc: Int) {
+        let cls = ins.opcode & 7
+        let mode = ins.opcode & 0xe0
+        let size = [4, 2, 1, 8][Int((ins.opcode >> 3) & 3)]
+        let bits = size * 8
+        let isLoad = cls == 1
+        let isAtomic = cls == 3 && mode == 0xc0
+        let base = isLoad ? ins.src : ins.dst
+        let offset = Int32(ins.offset)
+        let write = !isLoad
+        let onStack = base == 10 && Int(offset) >= -512 && Int(offset) + size <= 0
+        let isProven = onStack || (proven.map { pc < $0.count && $0[pc] } ?? false)
+        let resume = asm.newLabel()
+        var address = X86Mem(base: reg(base), disp: offset)
+        // A 32-bit load may read a converted context field: those go to Swift.
+        let mayBeVirtual = ins.opcode == 0x61 && base != 10
+        if !isProven || mayBeVirtual || (isAtomic && !onStack) {
+            asm.lea(Self.scratch, address)
+            address = X86Mem(base: Self.scratch)
+            let slow = stub(pc: pc, resume: resume)
+            if mayBeVirtual {
+                asm.mov(true, Self.scratch2, Self.scratch)
+                asm.alu(.sub, Self.scratch2, frame(JITFrame.virtualLow))
+                asm.alu(.cmp, Self.scratch2, frame(JITFrame.virtualLength))
+                asm.jcc(.b, slow)
+            }
+            if !isProven { emitRegionCheck(size: size, write: write, slow: slow) }
+            if isAtomic {
+                asm.test(false, Self.scratch, imm: Int32(size - 1))
+                asm.jcc(.ne, slow)
+            }
+        }
+        let d = reg(ins.dst), s = reg(ins.src)
+        switch cls {
+        case 1:
+            asm.load(d, address, bits: bits, signed: mode == 0x80)
+        case 2:
+            asm.storeImm(address, ins.imm, bits: bits)
+        default:
+            if isAtomic { emitAtomic(ins, w: size == 8, address: address, s: s) } else { asm.store(address, s, bits: bits) }
+        }
+        asm.bind(resume)
+    }
+
+    /// Falls through when the `size` bytes at r11 lie in the packet, the input or the stack;
+    /// jumps to `slow` otherwise.
+    private mutating func emitRegionCheck(size: Int, write: Bool, slow: X86Label) {
+        let table = write ? JITFrame.storeRegions : JITFrame.loadRegions
+        let ok = asm.newLabel()
+        for i in 0..<JITFrame.regionCount {
+            let entry = table + Int32(i) * JITFrame.regionEntryBytes
+            let last = i == JITFrame.regionCount - 1
+            let next = last ? slow : asm.newLabel()
+            asm.alu(.cmp, Self.scratch, frame(entry))
+            asm.jcc(.b, next)
+            asm.alu(.cmp, Self.scratch, frame(entry + JITFrame.limitOffset(size: size)))
+            if last { asm.jcc(.a, slow) } else { asm.jcc(.be, ok); asm.bind(next) }
+        }
+        asm.bind(ok)
+    }
+
+    /// `bpf_map_lookup_elem` of an array map named by the `lddw r1` just before the call:
+    /// r0 = the value's address, or 0 past the end. A key the inline check cannot read takes the
+    /// full helper call in Swift.
+    private mutating func emitInlineArrayLookup(_ array: JITArrayMap, pc: Int) {
+        let after = asm.newLabel(), null = asm.newLabel()
+        let slow = stub(pc: pc, resume: after)
+        asm.mov(true, Self.scratch, reg(2))
+        emitRegionCheck(size: 4, write: false, slow: slow)
+        asm.load(Self.scratch, X86Mem(base: Self.scratch), bits: 32)
+        asm.alu(.cmp, false, Self.scratch, imm: Int32(bitPattern: array.maxEntries))
+        asm.jcc(.ae, null)
+        if array.stride & (array.stride - 1) == 0 {
+            if array.stride > 1 { asm.shift(.shl, true, Self.scratch, imm: UInt8(array.stride.trailingZeroBitCount)) }
+        } else {
+            asm.imul(true, Self.scratch, Self.scratch, imm: Int32(array.stride))
+        }
+        asm.movImm(.rax, array.valueBase)
+        asm.alu(.add, true, .rax, Self.scratch)
+        asm.jmp(after)
+        asm.bind(null)
+        asm.movImm(.rax, 0)
+        asm.bind(after)
+    }
+
+    private mutating func emitAtomic(_ ins: Instruction, w: Bool, address m: X86Mem, s: X86Reg) {
+        let op = ins.imm
+        switch op {
+        case 0x00: asm.lockALU(.add, w, m, s)
+        case 0x40: asm.lockALU(.or, w, m, s)
+        case 0x50: asm.lockALU(.and, w, m, s)
+        case 0xa0: asm.lockALU(.xor, w, m, s)
+        case 0x01: asm.lockXadd(w, m, s)
+        case 0xe1: asm.xchg(w, m, s)
+        case 0xf1:
+            asm.lockCmpxchg(w, m, s)
+            if !w { asm.mov(false, .rax, .rax) }
+        default:
+            // fetch_or / fetch_and / fetch_xor: a compare-exchange loop.
+            let aluOp: X86ALU = op == 0x41 ? .or : op == 0x51 ? .and : .xor
+            asm.push(.rax)
+            asm.push(.r9)
+            asm.mov(true, Self.scratch2, s)
+            asm.load(.rax, m, bits: w ? 64 : 32)
+            let again = asm.newLabel()
+            asm.bind(again)
+            asm.mov(true, .r9, .rax)
+            asm.alu(aluOp, w, .r9, Self.scratch2)
+            asm.lockCmpxchg(w, m, .r9)
+            asm.jcc(.ne, again)
+            asm.mov(true, Self.scratch2, .rax)
+            asm.pop(.r9)
+            asm.pop(.rax)
+            asm.mov(w, s, Self.scratch2)
+        }
+    }
+}
+
+/// What the JIT needs to inline lookups of one array map.
+struct JITArrayMap: Sendable {
+    var valueBase: UInt64
+    var maxEntries: UInt32
+    var stride: Int
+}

@@ -1,0 +1,182 @@
+import BPFCore
+import Synchronization
+
+/// Compiled code: the executable memory, its entry point and, when asked for, the listing.
+final class JITCode: Sendable {
+    let memory: ExecutableMemory
+    /// Code offset of every instruction slot (-1 for the second half of a `lddw`); the last entry is
+    /// where the code for running off the end starts.
+    let pcOffsets: [Int]
+    /// Offset and Intel-syntax text of every x86 instruction, when compiled with a listing.
+    let listing: [(offset: Int, text: String)]?
+
+    typealias Entry = @convention(c) (UnsafeMutableRawPointer) -> UInt64
+
+    var entry: Entry { unsafeBitCast(memory.base, to: Entry.self) }
+
+    init(slots: [Instruction], proven: [Bool]?, arrays: [UInt64: JITArrayMap] = [:], listing: Bool) throws(RuntimeError) {
+        var compiler = JITCompiler(slots: slots, proven: proven, arrays: arrays, listing: listing)
+        let bytes = compiler.compile()
+        memory = try ExecutableMemory(code: bytes)
+        pcOffsets = compiler.pcOffsets
+        self.listing = compiler.asm.listing
+    }
+
+    /// The machine code bytes.
+    var bytes: [UInt8] { Array(UnsafeRawBufferPointer(start: memory.base, count: memory.count)) }
+}
+
+/// An interpreter's compiled code, made once and shared (tail calls into a program use it).
+final class JITCache: Sendable {
+    private let code = Mutex<JITCode?>(nil)
+
+    /// The code, compiling it with `proven` if there is none yet.
+    func code(for interpreter: Interpreter, proven: [Bool]?, arrays: [UInt64: JITArrayMap] = [:]) throws(RuntimeError) -> JITCode {
+        if let existing = code.withLock({ $0 }) { return existing }
+        let made = try JITCode(slots: Array(interpreter.slots.dropLast()), proven: proven, arrays: arrays, listing: false)
+        return code.withLock { slot in
+            if let existing = slot { return existing }
+            slot = made
+            return made
+        }
+    }
+}
+
+/// The entry points the JIT's code calls.
+enum JITRuntime {
+    /// Status codes the service returns to the thunk.
+    static let proceed: UInt64 = 0, finish: UInt64 = 1, returnFromFrame: UInt64 = 2, failed: UInt64 = 3
+
+    static let serviceEntry: @convention(c) (UnsafeMutableRawPointer?, UInt32) -> UInt64 = { ctx, pc in
+        JITRuntime.service(ctx!, pc: Int(pc))
+    }
+
+    /// Everything the machine code does not do itself, for instruction `pc`: helper calls (and the
+    /// tail calls they ask for), accesses the inline checks did not allow (the full region check,
+    /// converted context fields, misaligned atomics), legacy packet loads, and the errors of call
+    /// depth, instruction budget and running off the end.
+    static func service(_ ctx: UnsafeMutableRawPointer, pc: Int) -> UInt64 {
+        let info = ctx.load(fromByteOffset: Int(JITFrame.info), as: UnsafeMutablePointer<JITRunInfo>.self)
+        let state = ctx.load(fromByteOffset: Int(JITFrame.state), as: UnsafeMutablePointer<RunState>.self)
+        let regs = (ctx + Int(JITFrame.registers)).assumingMemoryBound(to: UInt64.self)
+        let interpreter = info.pointee.interpreter.takeUnretainedValue()
+        do {
+            return try serve(interpreter, pc: pc, regs: regs, state: state, info: info, ctx: ctx)
+        } catch {
+            info.pointee.error = error
+            return failed
+        }
+    }
+
+    private static func serve(_ interpreter: Interpreter, pc: Int, regs r: UnsafeMutablePointer<UInt64>,
+                              state: UnsafeMutablePointer<RunState>, info: UnsafeMutablePointer<JITRunInfo>,
+                              ctx: UnsafeMutableRawPointer) throws(RuntimeError) -> UInt64 {
+        let slots = interpreter.slots
+        guard pc < slots.count - 1 else { throw .fellOffEnd(pc: pc) }
+        let ins = slots[pc]
+        let d = Int(ins.dst), s = Int(ins.src)
+        let regions = RunState.regions(state)
+        let depth = Int((info.pointee.stackTop &- r[10]) / UInt64(ExecutionOptions.stackSizePerFrame))
+        func pointer(_ address: UInt64, _ size: Int, write: Bool) throws(RuntimeError) -> UnsafeMutableRawPointer {
+            guard regions.pointee.allows(address, size, write: write),
+                  let p = UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address)) else {
+                throw .outOfBounds(pc: pc, address: address, size: size, write: write)
+            }
+            return p
+        }
+        let cls = ins.opcode & 7
+        switch cls {
+        case 1:
+            let size = [4, 2, 1, 8][Int((ins.opcode >> 3) & 3)]
+            let a = r[s] &+ UInt64(bitPattern: Int64(ins.offset))
+            let p = try pointer(a, size, write: false)
+            if ins.opcode == 0x61, regions.pointee.hasVirtualFields, let converted = regions.pointee.virtualField(at: a) {
+                r[d] = converted
+                return proceed
+            }
+            let signed = ins.opcode & 0xe0 == 0x80
+            switch size {
+            case 1: r[d] = signed ? UInt64(bitPattern: Int64(p.load(as: Int8.self))) : UInt64(p.load(as: UInt8.self))
+            case 2: r[d] = signed ? UInt64(bitPattern: Int64(p.loadUnaligned(as: Int16.self))) : UInt64(p.loadUnaligned(as: UInt16.self))
+            case 4: r[d] = signed ? UInt64(bitPattern: Int64(p.loadUnaligned(as: Int32.self))) : UInt64(p.loadUnaligned(as: UInt32.self))
+            default: r[d] = p.loadUnaligned(as: UInt64.self)
+            }
+            return proceed
+        case 2, 3:
+            let size = [4, 2, 1, 8][Int((ins.opcode >> 3) & 3)]
+            let a = r[d] &+ UInt64(bitPattern: Int64(ins.offset))
+            if cls == 3 && ins.opcode & 0xe0 == 0xc0 {
+                let p = try pointer(a, size, write: true)
+                guard a % UInt64(size) == 0 else { throw .misalignedAtomic(pc: pc, address: a, size: size) }
+                if size == 8 { Atomics.run64(p, op: ins.imm, src: s, regs: r) } else { Atomics.run32(p, op: ins.imm, src: s, regs: r) }
+                return proceed
+            }
+            if regions.pointee.hasVirtualFields && regions.pointee.touchesVirtualField(a, size) {
+                throw .unsupported(pc: pc, message: "store to a read-only context field at 0x\(String(a, radix: 16))")
+            }
+            let p = try pointer(a, size, write: true)
+            let value = cls == 2 ? UInt64(bitPattern: Int64(ins.imm)) : r[s]
+            switch size {
+            case 1: p.storeBytes(of: UInt8(truncatingIfNeeded: value), as: UInt8.self)
+            case 2: p.storeBytes(of: UInt16(truncatingIfNeeded: value), as: UInt16.self)
+            case 4: p.storeBytes(of: UInt32(truncatingIfNeeded: value), as: UInt32.self)
+            default: p.storeBytes(of: value, as: UInt64.self)
+            }
+            return proceed
+        case 0:
+            // Legacy packet loads (LD_ABS / LD_IND).
+            let size = [4, 2, 1, 8][Int((ins.opcode >> 3) & 3)]
+            var offset = Int64(ins.imm)
+            if ins.opcode >= 0x40 { offset &+= Int64(bitPattern: r[s]) }
+            guard let packet = state.pointee.packet, offset >= 0, offset <= Int64(packet.count) - Int64(size) else {
+                r[0] = 0
+                return finish
+            }
+            switch size {
+            case 1: r[0] = UInt64(packet.load(fromByteOffset: Int(offset), as: UInt8.self))
+            case 2: r[0] = UInt64(UInt16(bigEndian: packet.loadUnaligned(fromByteOffset: Int(offset), as: UInt16.self)))
+            default: r[0] = UInt64(UInt32(bigEndian: packet.loadUnaligned(fromByteOffset: Int(offset), as: UInt32.self)))
+            }
+            return proceed
+        default:
+            break
+        }
+        switch ins.opcode {
+        case 0x85 where ins.src == CallKind.local.rawValue:
+            throw .callDepthExceeded(pc: pc, limit: ExecutionOptions.maxCallFrames)
+        case 0x85, 0x8d:
+            let id = ins.opcode == 0x85 ? Int64(ins.imm) : Int64(bitPattern: r[d])
+            return try callHelper(interpreter, id: id, pc: pc, regs: r, state: state, info: info, ctx: ctx, depth: depth)
+        default:
+            // A backward jump found the budget spent.
+            throw .instructionLimitExceeded(pc: pc, limit: interpreter.options.instructionLimit)
+        }
+    }
+
+    private static func callHelper(_ interpreter: Interpreter, id: Int64, pc: Int, regs r: UnsafeMutablePointer<UInt64>,
+                                   state: UnsafeMutablePointer<RunState>, info: UnsafeMutablePointer<JITRunInfo>,
+                                   ctx: UnsafeMutableRawPointer, depth: Int) throws(RuntimeError) -> UInt64 {
+        let stops: Bool
+        if id >= 0 && id < Int64(interpreter.denseFunctions.count), let function = interpreter.denseFunctions[Int(id)] {
+            stops = try interpreter.callHelper(function, name: interpreter.denseHelpers[Int(id)]!.name, regs: r, state: state, pc: pc, depth: depth)
+        } else {
+            guard let helper = interpreter.helper(id) else { throw .unknownHelper(pc: pc, id: id) }
+            stops = try interpreter.callHelper(helper, regs: r, state: state, pc: pc, depth: depth)
+        }
+        if stops { return finish }
+        guard state.pointee.pendingTailCall != nil else { return proceed }
+        let callerMaps = state.pointee.maps
+        guard let target = state.pointee.takeTailCall() else { return proceed }
+        defer { state.pointee.maps = callerMaps }
+        r[1] = state.pointee.tailCallContext
+        // The target runs in this frame (same r10), in its own compiled code.
+        let code = try target.jitCache.code(for: target, proven: nil)
+        let caller = info.pointee.interpreter
+        info.pointee.interpreter = Unmanaged.passUnretained(target)
+        let r0 = code.entry(ctx)
+        info.pointee.interpreter = caller
+        if info.pointee.error != nil { return failed }
+        r[0] = r0
+        return returnFromFrame
+    }
+}

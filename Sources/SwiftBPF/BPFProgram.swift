@@ -1,0 +1,63 @@
+import BPFLinux
+import BPFObject
+import BPFRuntime
+
+/// The outcome of a test run, the same from either backend (`BPF_PROG_TEST_RUN` in the kernel).
+public struct RunResult: Sendable, Hashable {
+    /// The program's return value (the kernel reports 32 bits).
+    public var returnValue: UInt64
+    /// The packet as the program left it.
+    public var packetOut: [UInt8]
+    /// The context as the program left it (the kernel returns one only when one was given).
+    public var contextOut: [UInt8]
+    /// Mean nanoseconds per run, as the backend measured it.
+    public var nanosecondsPerRun: Double
+    /// `bpf_trace_printk` lines (the runtime's; the kernel writes them to the trace pipe instead).
+    public var trace: [String]
+    /// Instructions the last run executed (the runtime's count; nil from the kernel).
+    public var instructionsExecuted: UInt64?
+}
+
+/// A program of either backend, with one API.
+///
+/// ```swift
+/// let program = loaded.program(named: "xdp_counter")!
+/// let result = try program.testRun(packet: frame, repeat: 100)
+/// print(result.returnValue, result.nanosecondsPerRun)
+/// ```
+public struct BPFProgram: Sendable {
+    /// The backend's program.
+    public enum Storage: Sendable {
+        case runtime(LoadedProgram)
+        case kernel(KernelProgram)
+    }
+
+    public let storage: Storage
+    /// The program as the object describes it.
+    public let spec: ProgramSpec
+
+    init(_ storage: Storage, spec: ProgramSpec) {
+        self.storage = storage
+        self.spec = spec
+    }
+
+    public var name: String { spec.name }
+    public var type: ProgramType { spec.type }
+    public var section: String { spec.section }
+
+    /// Runs the program as `BPF_PROG_TEST_RUN` does for its type, on `packet` and/or `context`
+    /// (in the kernel's UAPI layout), `repeat` times.
+    public func testRun(packet: [UInt8] = [], context: [UInt8]? = nil, repeat count: Int = 1) throws -> RunResult {
+        switch storage {
+        case .runtime(let program):
+            let result = try program.testRun(packet: packet, context: context, repeat: count)
+            return RunResult(returnValue: result.returnValue, packetOut: result.packetOut, contextOut: result.contextOut,
+                             nanosecondsPerRun: result.nanosecondsPerRun, trace: result.trace,
+                             instructionsExecuted: result.instructionsExecuted)
+        case .kernel(let program):
+            let result = try program.testRun(data: packet, context: context, repeat: UInt32(max(count, 1)))
+            return RunResult(returnValue: UInt64(result.returnValue), packetOut: result.dataOut, contextOut: result.contextOut,
+                             nanosecondsPerRun: Double(result.duration), trace: [], instructionsExecuted: nil)
+        }
+    }
+}

@@ -1,0 +1,121 @@
+import BPFCore
+import BPFLinux
+import BPFObject
+import BPFRuntime
+import Foundation
+
+/// `swiftbpf-bench jit`: every program of Benchmarks/bpf/jit_bench.o on our JIT, our interpreter and,
+/// when bpf() works, the kernel's JIT through BPF_PROG_TEST_RUN with repeat — the same object and
+/// packet for all three, in one process. Prints ns per run, ours/kernel and the geometric mean.
+@MainActor func jitBenchmark() throws {
+    #if DEBUG
+    print("warning: built in debug mode; run `swift run -c release swiftbpf-bench jit` for meaningful numbers")
+    #endif
+    let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Benchmarks/bpf/jit_bench.o").path
+    guard let data = FileManager.default.contents(atPath: path) else {
+        print("cannot read \(path) (rebuild it with Benchmarks/bpf/build.sh)")
+        return
+    }
+    let object = try ObjectFile(bytes: [UInt8](data))
+    let jit = try LoadedObject(object, engine: .jit)
+    let interpreter = try LoadedObject(object, engine: .interpreter)
+    // An Ethernet + IPv4 + TCP packet with options, padded to 512 bytes with a pattern.
+    var packet = [UInt8](repeating: 0, count: 512)
+    let header: [UInt8] = [0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00,
+                           0x45, 0, 0x01, 0xf2, 0, 0, 0x40, 0, 0x40, 0x06, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+                           0x30, 0x39, 0x00, 0x50, 0, 0, 0, 1, 0, 0, 0, 0, 0xa0, 0x02, 0xff, 0xff, 0, 0, 0, 0,
+                           0x02, 0x04, 0x05, 0xb4, 0x01, 0x03, 0x03, 0x07, 0x04, 0x02, 0x08, 0x0a, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]
+    for (i, b) in header.enumerated() { packet[i] = b }
+    for i in header.count..<packet.count { packet[i] = UInt8(truncatingIfNeeded: i &* 7 &+ 3) }
+
+    let kernel = KernelBench(object: object)
+    if let reason = kernel.unavailable { print("kernel JIT: not measured (\(reason))") }
+    let repeatCount = 20_000
+    func best(_ body: () throws -> Double) rethrows -> Double {
+        var best = Double.infinity
+        for _ in 0..<5 { best = min(best, try body()) }
+        return best
+    }
+    print("ns per run (best of 5 × \(repeatCount) runs, 512-byte packet); ratio = our JIT / kernel JIT")
+    print(pad("program", 16) + pad("our JIT", 10) + pad("interp", 10) + pad("kernel", 10) + pad("ours/kernel", 13) + "interp/JIT")
+    var ratios: [Double] = []
+    for spec in object.programs.sorted(by: { $0.name < $1.name }) {
+        let a = jit.program(named: spec.name)!, b = interpreter.program(named: spec.name)!
+        let ours = try best { try a.testRun(packet: packet, repeat: repeatCount).nanosecondsPerRun }
+        let interpreted = try best { try b.testRun(packet: packet, repeat: max(repeatCount / 20, 1)).nanosecondsPerRun }
+        let r0 = try a.testRun(packet: packet).returnValue
+        let r0Interpreter = try b.testRun(packet: packet).returnValue
+        var kernelText = "-", ratioText = "-"
+        if let result = kernel.run(spec.name, packet: packet, repeat: repeatCount) {
+            kernelText = fmt(result.ns, 1)
+            if UInt64(result.r0) != r0 { kernelText += " (r0 \(result.r0) ≠ \(r0))" }
+            let ratio = ours / result.ns
+            ratios.append(ratio)
+            ratioText = fmt(ratio, 2) + "x"
+        }
+        if r0 != r0Interpreter { print("  note: \(spec.name): JIT r0 \(r0), interpreter r0 \(r0Interpreter)") }
+        print(pad(spec.name, 16) + pad(fmt(ours, 1), 10) + pad(fmt(interpreted, 1), 10) + pad(kernelText, 10) + pad(ratioText, 13)
+              + fmt(interpreted / ours, 1) + "x")
+    }
+    if !ratios.isEmpty {
+        let geomean = exp(ratios.map { log($0) }.reduce(0, +) / Double(ratios.count))
+        print("geometric mean of ours/kernel over \(ratios.count) programs: \(fmt(geomean, 2))x")
+    }
+}
+
+/// The kernel side: the object's maps created in the kernel (global data filled), each program's map
+/// references patched with their fds, loaded and test-run with repeat.
+struct KernelBench {
+    var unavailable: String?
+    private var maps: [String: KernelMap] = [:]
+    private var programs: [String: KernelProgram] = [:]
+
+    init(object: ObjectFile) {
+        if let error = BPFSyscall.probe() {
+            unavailable = "bpf() is not usable here: \(error)"
+            return
+        }
+        do {
+            for spec in object.maps {
+                let map = try KernelMap(spec)
+                if let initial = spec.initialValue {
+                    try map.update(key: [UInt8](repeating: 0, count: 4), value: initial)
+                }
+                maps[spec.name] = map
+            }
+            for spec in object.programs {
+                var instructions = spec.instructions
+                for (index, reference) in spec.references {
+                    switch reference {
+                    case .map(let name):
+                        instructions[index].src = LoadImmediateSource.mapFD.rawValue
+                        instructions[index].imm = maps[name]!.fd.rawValue
+                    case let .mapValue(name, offset):
+                        instructions[index].src = LoadImmediateSource.mapValue.rawValue
+                        instructions[index].imm = maps[name]!.fd.rawValue
+                        instructions[index + 1].imm = Int32(offset)
+                    default:
+                        throw BPFError.invalidArgument("program \(spec.name): unsupported reference \(reference)", command: .progLoad)
+                    }
+                }
+                programs[spec.name] = try KernelProgram.load(type: spec.type, instructions: instructions, name: spec.name)
+            }
+        } catch {
+            unavailable = "loading into the kernel failed: \(error)"
+        }
+    }
+
+    /// Mean ns per run as the kernel reports it (best of 5), and r0.
+    func run(_ name: String, packet: [UInt8], repeat count: Int) -> (ns: Double, r0: UInt32)? {
+        guard unavailable == nil, let program = programs[name] else { return nil }
+        var best = Double.infinity
+        var r0: UInt32 = 0
+        for _ in 0..<5 {
+            guard let result = try? program.testRun(data: packet, repeat: UInt32(count)) else { return nil }
+            best = min(best, Double(result.duration))
+            r0 = result.returnValue
+        }
+        return (best, r0)
+    }
+}

@@ -1,0 +1,105 @@
+import ArgumentParser
+import BPFLinux
+import BPFObject
+import Foundation
+
+/// `swiftbpf attach KIND TARGET (--prog-pinned PATH | --prog-id ID) [--pin PATH | --wait]`: attaches a
+/// program already in the kernel to a hook and pins the link so it stays after swiftbpf exits.
+struct AttachCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "attach",
+        abstract: "Attach a loaded program (by pin path or id) to a kernel hook and pin the link.",
+        discussion: """
+            Kinds and targets: tracepoint CATEGORY:NAME, raw-tracepoint NAME, kprobe FUNCTION, \
+            kretprobe FUNCTION, uprobe BINARY:SYMBOL, uretprobe BINARY:SYMBOL, xdp INTERFACE \
+            (--mode auto|skb|drv|hw), tcx-ingress INTERFACE, tcx-egress INTERFACE, cgroup CGROUP_DIR \
+            (--attach-type, e.g. cgroup_inet_egress), tracing (fentry, fexit, tp_btf and lsm programs: \
+            the hook was fixed at load; TARGET is ignored). The link is pinned at --pin; with --wait it \
+            is held until Ctrl-C instead. --json prints {"link_id", "prog_id", "target", "pinned"}.
+            """
+    )
+
+    enum Kind: String, ExpressibleByArgument, CaseIterable {
+        case tracepoint, rawTracepoint = "raw-tracepoint", kprobe, kretprobe, uprobe, uretprobe, xdp
+        case tcxIngress = "tcx-ingress", tcxEgress = "tcx-egress", cgroup, tracing
+    }
+
+    @Argument(help: "The kind of hook.") var kind: Kind
+    @Argument(help: "The hook (see the discussion).") var target: String = ""
+    @Option(help: "The program's pin path in bpffs.") var progPinned: String?
+    @Option(help: "The program's kernel id (see `prog list`).") var progID: UInt32?
+    @Option(help: "Pin the link here (in bpffs) so it outlives swiftbpf.") var pin: String?
+    @Flag(help: "Hold the link until interrupted instead of pinning it.") var wait = false
+    @Option(help: "XDP mode: auto, skb (generic), drv (native) or hw.") var mode: String = "auto"
+    @Option(help: "uprobe: only this process.") var pid: Int32?
+    @Option(help: "cgroup: the attach type, e.g. cgroup_inet_ingress, cgroup_inet_egress, cgroup_inet_sock_create.") var attachType: String?
+    @Flag(help: "Print JSON.") var json = false
+
+    func validate() throws {
+        if (progPinned == nil) == (progID == nil) { throw ValidationError("give exactly one of --prog-pinned PATH and --prog-id ID") }
+        if pin == nil && !wait { throw ValidationError("the link would detach when swiftbpf exits: give --pin PATH (bpffs) or --wait") }
+        if kind != .tracing && target.isEmpty { throw ValidationError("\(kind.rawValue) needs a target") }
+    }
+
+    func run() throws {
+        let program: KernelProgram
+        do {
+            if let progPinned { program = try KernelProgram.pinned(at: progPinned) } else { program = try KernelProgram.open(id: progID!) }
+        } catch { throw CLIError("opening the program: \(error)") }
+        let link: KernelLink
+        do { link = try attach(program) } catch let error as CLIError { throw error } catch { throw CLIError("\(error)") }
+        var linkID: UInt32?
+        if link.kind == .bpfLink { linkID = try? link.info().id }
+        if let pin {
+            do {
+                try BPFFileSystem.mountIfNeeded(at: (pin as NSString).deletingLastPathComponent)
+            } catch {}
+            do { try link.pin(at: pin) } catch { throw CLIError("pinning the link: \(error)") }
+        }
+        let programID = (try? program.info().id) ?? progID ?? 0
+        if json {
+            print(JSONOutput.object([
+                ("link_id", linkID.map { .number(UInt64($0)) } ?? .null),
+                ("prog_id", .number(UInt64(programID))),
+                ("target", .string(link.target)),
+                ("pinned", pin.map { .string($0) } ?? .null),
+            ]))
+        } else {
+            print("attached program \(programID) (\(program.name)) to \(link.target)" + (linkID.map { ": link \($0)" } ?? "")
+                  + (pin.map { ", pinned at \($0)" } ?? ""))
+        }
+        if wait {
+            print("holding the link; press Ctrl-C to detach")
+            while true { sleep(3600) }
+        }
+    }
+
+    func attach(_ program: KernelProgram) throws -> KernelLink {
+        switch kind {
+        case .tracepoint:
+            let parts = target.split(separator: ":", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { throw CLIError("tracepoint target '\(target)': expected CATEGORY:NAME, e.g. syscalls:sys_enter_openat") }
+            return try program.attachTracepoint(category: parts[0], name: parts[1])
+        case .rawTracepoint:
+            return try program.attachRawTracepoint(target)
+        case .kprobe, .kretprobe:
+            return try program.attachKprobe(function: target, returnProbe: kind == .kretprobe)
+        case .uprobe, .uretprobe:
+            guard let colon = target.lastIndex(of: ":") else { throw CLIError("uprobe target '\(target)': expected BINARY:SYMBOL") }
+            return try program.attachUprobe(binary: String(target[..<colon]), symbol: String(target[target.index(after: colon)...]),
+                                            returnProbe: kind == .uretprobe, pid: pid)
+        case .xdp:
+            guard let xdpMode = XDPMode(rawValue: mode) else { throw CLIError("unknown XDP mode '\(mode)' (auto, skb, drv, hw)") }
+            return try program.attachXDP(to: NetworkInterface(named: target), mode: xdpMode)
+        case .tcxIngress, .tcxEgress:
+            return try program.attachTCX(to: NetworkInterface(named: target), direction: kind == .tcxIngress ? .ingress : .egress)
+        case .cgroup:
+            guard let name = attachType, let type = AttachType.allCases.first(where: { snakeCase("\($0)") == name }) else {
+                throw CLIError("cgroup needs --attach-type (e.g. cgroup_inet_ingress, cgroup_inet_egress, cgroup_inet_sock_create)")
+            }
+            return try program.attachCgroup(Cgroup(path: target), attachType: type)
+        case .tracing:
+            return try program.attachTracing()
+        }
+    }
+}

@@ -1,0 +1,36 @@
+import BPFLinux
+import BPFObject
+
+/// bpftool-style snake_case names of kernel enums: `schedCls` → `sched_cls`.
+func snakeCase(_ name: String) -> String {
+    var out = ""
+    for character in name {
+        if character.isUppercase {
+            out += "_" + character.lowercased()
+        } else {
+            out.append(character)
+        }
+    }
+    return out
+}
+
+extension ProgramInfo {
+    var typeName: String { type.map { snakeCase("\($0)") } ?? "type \(rawType)" }
+}
+
+extension MapInfo {
+    var typeName: String { type.map { snakeCase("\($0)") } ?? "type \(rawType)" }
+}
+
+func hexString(_ bytes: [UInt8]) -> String {
+    bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+}
+
+/// Runs `body` for each id, skipping objects that vanished between listing and opening.
+func forEachKernelObject<T>(_ ids: [UInt32], _ body: (UInt32) throws -> T?) rethrows -> [T] {
+    var results: [T] = []
+    for id in ids {
+        if let result = try body(id) { results.append(result) }
+    }
+    return results
+}

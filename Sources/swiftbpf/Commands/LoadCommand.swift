@@ -1,0 +1,96 @@
+import ArgumentParser
+import BPFLinux
+import BPFObject
+import Foundation
+
+/// `swiftbpf load OBJ.o [--pin DIR] [--program NAME ...] [--kconfig NAME=VALUE ...] [--json]`.
+struct LoadCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "load",
+        abstract: "Load an object into the Linux kernel (needs root or CAP_BPF) and show what was loaded.",
+        discussion: """
+            The object's BTF is uploaded, its maps created and filled, its programs relocated (map fds, \
+            CO-RE against /sys/kernel/btf/vmlinux, .kconfig, ksyms) and loaded. With --pin DIR, maps are \
+            pinned at DIR/maps/NAME and programs at DIR/progs/NAME (DIR on a bpffs), so they outlive the \
+            command; without it they are unloaded when it exits. --json prints {"object", "programs": \
+            [{"name", "section", "type", "id", "tag", "pinned"}], "maps": [{"name", "type", "id", \
+            "key_size", "value_size", "max_entries", "pinned"}], "warnings"}.
+            """
+    )
+
+    @Argument(help: "An ELF object built by clang -target bpf.") var file: String
+    @Option(help: "Pin maps and programs under this directory (on a bpffs, e.g. /sys/fs/bpf/NAME).") var pin: String?
+    @Option(parsing: .upToNextOption, help: "Load only these programs (by function name).") var program: [String] = []
+    @Option(parsing: .upToNextOption, help: "A .kconfig value, NAME=NUMBER, over the running kernel's.") var kconfig: [String] = []
+    @Option(help: "Where LIBBPF_PIN_BY_NAME maps are reused from and pinned.") var pinMapsBy: String = BPFFileSystem.defaultPath
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read '\(file)'") }
+        let object: ObjectFile
+        do { object = try ObjectFile(bytes: [UInt8](data)) } catch { throw CLIError("\(file): \(error)") }
+        var options = KernelLoadOptions()
+        options.pinDirectory = pinMapsBy
+        if !program.isEmpty {
+            for name in program where object.program(named: name) == nil {
+                throw CLIError("\(file): no program '\(name)' (programs: \(object.programs.map(\.name).joined(separator: ", ")))")
+            }
+            options.programs = Set(program)
+        }
+        for entry in kconfig {
+            let parts = entry.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, let value = UInt64(parts[1]) ?? UInt64(parts[1].dropFirst(2), radix: 16) else {
+                throw CLIError("--kconfig \(entry): expected NAME=NUMBER")
+            }
+            options.kconfig[String(parts[0])] = withUnsafeBytes(of: value.littleEndian) { Array($0) }
+        }
+        let loaded: KernelObject
+        do { loaded = try KernelObject(object, options: options) } catch { throw CLIError("\(file): \(error)") }
+        var pinned: (maps: [String: String], programs: [String: String]) = ([:], [:])
+        if let pin {
+            if pin.hasPrefix(BPFFileSystem.defaultPath) { try? BPFFileSystem.mountIfNeeded() }
+            do { pinned = try loaded.pinAll(in: pin) } catch { throw CLIError("pinning under \(pin): \(error)") }
+        }
+        let programs = object.programs.compactMap { spec in loaded.program(named: spec.name).map { (spec, $0) } }
+        if json {
+            print(JSONOutput.object([
+                ("object", .string(file)),
+                ("programs", .array(try programs.map { spec, program in
+                    let info = try program.info()
+                    return .object([
+                        ("name", .string(spec.name)), ("section", .string(spec.section)), ("type", .string("\(spec.type)")),
+                        ("id", .number(UInt64(info.id))), ("tag", .string(info.tag)),
+                        ("pinned", pinned.programs[spec.name].map(JSONOutput.string) ?? JSONOutput.null),
+                    ])
+                })),
+                ("maps", .array(try loaded.maps.map { spec, map in
+                    let info = try map.info()
+                    return .object([
+                        ("name", .string(spec.name)), ("type", .string(spec.type.kernelName)), ("id", .number(UInt64(info.id))),
+                        ("key_size", .number(UInt64(info.keySize))), ("value_size", .number(UInt64(info.valueSize))),
+                        ("max_entries", .number(UInt64(info.maxEntries))),
+                        ("pinned", pinned.maps[spec.name].map(JSONOutput.string) ?? JSONOutput.null),
+                    ])
+                })),
+                ("warnings", .array(loaded.warnings.map { .string($0) })),
+            ]))
+            return
+        }
+        print("loaded \(file) into the kernel:")
+        for (spec, program) in programs {
+            let info = try program.info()
+            var line = "  program \(spec.name) (\(spec.section), \(spec.type)): id \(info.id), tag \(info.tag)"
+            if let path = pinned.programs[spec.name] { line += ", pinned at \(path)" }
+            print(line)
+        }
+        for (spec, map) in loaded.maps {
+            let info = try map.info()
+            var line = "  map \(spec.name) (\(spec.type.kernelName), key \(info.keySize), value \(info.valueSize), max_entries \(info.maxEntries)): id \(info.id)"
+            if let path = pinned.maps[spec.name] { line += ", pinned at \(path)" }
+            if loaded.reusedPins.contains(spec.name) { line += " (reused from its pin)" }
+            print(line)
+        }
+        for warning in loaded.warnings { print("warning: \(warning)") }
+        if pin == nil { print("(not pinned: everything is unloaded when swiftbpf exits; use --pin DIR to keep it)") }
+    }
+}

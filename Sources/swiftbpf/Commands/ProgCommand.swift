@@ -1,0 +1,137 @@
+import ArgumentParser
+import BPFCore
+import BPFLinux
+import BPFObject
+
+/// `swiftbpf prog list | show ID | dump ID`: programs in the running kernel (any program, not only ours).
+struct ProgCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prog",
+        abstract: "Inspect the programs loaded in the running kernel (needs root or CAP_SYS_ADMIN).",
+        subcommands: [ProgListCommand.self, ProgShowCommand.self, ProgDumpCommand.self]
+    )
+
+    static func open(_ id: UInt32) throws -> KernelProgram {
+        do { return try KernelProgram.open(id: id) } catch { throw CLIError("program \(id): \(error)") }
+    }
+
+    /// One program as a text line and a JSON object.
+    static func describe(_ program: KernelProgram) throws -> (text: String, json: JSONOutput) {
+        let info = try program.info()
+        let maps = (try? program.mapIDs()) ?? []
+        var text = "\(info.id): \(info.typeName)  name \(info.name.isEmpty ? "-" : info.name)  tag \(info.tag)"
+        if info.gplCompatible { text += "  gpl" }
+        text += "\n\tloaded_at \(info.loadTime)ns  uid \(info.createdByUID)"
+        text += "\n\txlated \(info.xlatedLength)B  jited \(info.jitedLength)B"
+        if !maps.isEmpty { text += "  map_ids \(maps.map(String.init).joined(separator: ","))" }
+        if info.btfID != 0 { text += "  btf_id \(info.btfID)" }
+        if info.runCount > 0 { text += "\n\trun_time_ns \(info.runTimeNanoseconds)  run_cnt \(info.runCount)" }
+        let json = JSONOutput.object([
+            ("id", .number(UInt64(info.id))),
+            ("type", .string(info.typeName)),
+            ("name", .string(info.name)),
+            ("tag", .string(info.tag)),
+            ("gpl_compatible", .bool(info.gplCompatible)),
+            ("loaded_at_ns", .number(info.loadTime)),
+            ("uid", .number(UInt64(info.createdByUID))),
+            ("bytes_xlated", .number(UInt64(info.xlatedLength))),
+            ("bytes_jited", .number(UInt64(info.jitedLength))),
+            ("map_ids", .array(maps.map { .number(UInt64($0)) })),
+            ("btf_id", .number(UInt64(info.btfID))),
+            ("run_time_ns", .number(info.runTimeNanoseconds)),
+            ("run_cnt", .number(info.runCount)),
+            ("verified_insns", .number(UInt64(info.verifiedInstructions))),
+        ])
+        return (text, json)
+    }
+}
+
+/// `swiftbpf prog list [--json]`.
+struct ProgListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List every program in the kernel.")
+    @Flag(help: "Print a JSON array of program objects.") var json = false
+
+    func run() throws {
+        let ids: [UInt32]
+        do { ids = try KernelObjects.programIDs() } catch { throw CLIError("listing programs: \(error)") }
+        let rows = try forEachKernelObject(ids) { id -> (String, JSONOutput)? in
+            guard let program = try? KernelProgram.open(id: id) else { return nil }
+            return try ProgCommand.describe(program)
+        }
+        if json { print(JSONOutput.array(rows.map(\.1))) } else { rows.forEach { print($0.0) } }
+    }
+}
+
+/// `swiftbpf prog show ID [--json]`.
+struct ProgShowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one program by its kernel id.")
+    @Argument(help: "The program's kernel id (see `prog list`).") var id: UInt32
+    @Flag(help: "Print a JSON object.") var json = false
+
+    func run() throws {
+        let (text, object) = try ProgCommand.describe(try ProgCommand.open(id))
+        print(json ? object.description : text)
+    }
+}
+
+/// `swiftbpf prog dump ID [--xlated | --jited] [--json]`.
+struct ProgDumpCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dump",
+        abstract: "Print a program's instructions as the kernel translated them, or its JIT code.",
+        discussion: """
+            --xlated (the default) disassembles the kernel's translated instructions (map references \
+            show map ids, helper calls the kernel's patched immediates). --jited prints the machine \
+            code in hex, 16 bytes a line with offsets. --json prints {"id", "xlated": [{"index", \
+            "insn", "text"}]} or {"id", "jited": "hex"}.
+            """
+    )
+    @Argument(help: "The program's kernel id.") var id: UInt32
+    @Flag(help: "The translated instructions (default).") var xlated = false
+    @Flag(help: "The JIT-compiled machine code.") var jited = false
+    @Flag(help: "Print JSON.") var json = false
+
+    func validate() throws {
+        if xlated && jited { throw ValidationError("choose one of --xlated and --jited") }
+    }
+
+    func run() throws {
+        let program = try ProgCommand.open(id)
+        if jited {
+            let code: [UInt8]
+            do { code = try program.jitedCode() } catch { throw CLIError("program \(id): \(error)") }
+            if json {
+                print(JSONOutput.object([("id", .number(UInt64(id))), ("jited", .string(hexString(code)))]))
+            } else if code.isEmpty {
+                print("program \(id) is not JIT-compiled (or the kernel hides its code)")
+            } else {
+                for offset in stride(from: 0, to: code.count, by: 16) {
+                    let line = code[offset..<min(offset + 16, code.count)].map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }
+                    print(String(repeating: "0", count: max(0, 4 - String(offset, radix: 16).count)) + String(offset, radix: 16) + ":  " + line.joined(separator: " "))
+                }
+            }
+            return
+        }
+        let instructions: [Instruction]
+        do { instructions = try program.translatedInstructions() } catch { throw CLIError("program \(id): \(error)") }
+        let lines = Disassembler().lines(for: instructions)
+        if json {
+            var items: [JSONOutput] = []
+            var slot = 0
+            for text in lines {
+                items.append(.object([("index", .number(UInt64(slot))), ("insn", .string(String(instructions[slot].rawValue, radix: 16))),
+                                      ("text", .string(text))]))
+                slot += instructions[slot].opcode == Opcode.lddw ? 2 : 1
+                if slot >= instructions.count { break }
+            }
+            print(JSONOutput.object([("id", .number(UInt64(id))), ("xlated", .array(items))]))
+        } else {
+            var slot = 0
+            for text in lines {
+                print(String(repeating: " ", count: max(0, 4 - String(slot).count)) + "\(slot): \(text)")
+                slot += instructions[slot].opcode == Opcode.lddw ? 2 : 1
+                if slot >= instructions.count { break }
+            }
+        }
+    }
+}

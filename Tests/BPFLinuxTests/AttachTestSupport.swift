@@ -1,0 +1,186 @@
+import BPFCore
+import BPFLinux
+import BPFObject
+import Foundation
+import Testing
+
+/// A small host program the attach tests trace: it waits for a byte on stdin, then calls getppid(2)
+/// and the function `swiftbpf_probed` N times each. Built once per test run with the toolchain's clang.
+enum TracedChild {
+    static let source = """
+        #include <stdio.h>
+        #include <stdlib.h>
+        #include <unistd.h>
+        #include <string.h>
+        #include <sys/syscall.h>
+        #include <sys/socket.h>
+        #include <netinet/in.h>
+        #include <arpa/inet.h>
+        __attribute__((noinline)) int swiftbpf_probed(int x) { __asm__ volatile("" ::: "memory"); return x * 3 + 1; }
+        static int send_udp(const char *ip, int port, int n) {
+            int fd = socket(AF_INET, SOCK_DGRAM, 0);
+            if (fd < 0) return 3;
+            struct sockaddr_in to;
+            memset(&to, 0, sizeof(to));
+            to.sin_family = AF_INET;
+            to.sin_port = htons(port);
+            if (inet_pton(AF_INET, ip, &to.sin_addr) != 1) return 4;
+            for (int i = 0; i < n; i++) {
+                char payload[16] = "swiftbpf";
+                if (sendto(fd, payload, sizeof(payload), 0, (struct sockaddr *)&to, sizeof(to)) < 0) return 5;
+                usleep(1000);
+            }
+            return 0;
+        }
+        int main(int argc, char **argv) {
+            if (argc > 4 && strcmp(argv[1], "send") == 0) return send_udp(argv[2], atoi(argv[3]), atoi(argv[4]));
+            int n = argc > 1 ? atoi(argv[1]) : 5;
+            char c;
+            if (read(0, &c, 1) != 1) return 2;
+            int s = 0;
+            for (int i = 0; i < n; i++) { syscall(SYS_getppid); s += swiftbpf_probed(i); }
+            printf("%d\\n", s);
+            return 0;
+        }
+        """
+
+    static let clangCandidates = [ProcessInfo.processInfo.environment["CLANG"], "/opt/swift/usr/bin/clang", "/usr/bin/clang", "/usr/bin/cc"]
+
+    /// The built binary's path, or why it could not be built.
+    static let binary: Result<String, TestSkip> = {
+        guard let clang = clangCandidates.compactMap({ $0 }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            return .failure(TestSkip("no host C compiler (clang) to build the traced child"))
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("swiftbpf-traced-\(getpid())")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let src = dir.appendingPathComponent("child.c"), out = dir.appendingPathComponent("child")
+        do { try source.write(to: src, atomically: true, encoding: .utf8) } catch { return .failure(TestSkip("cannot write \(src.path): \(error)")) }
+        let status = run(clang, ["-O1", "-g0", src.path, "-o", out.path])
+        guard status == 0 else { return .failure(TestSkip("\(clang) could not build the traced child (exit \(status))")) }
+        return .success(out.path)
+    }()
+
+    /// A started child: `go()` lets it run, `wait()` returns its output.
+    final class Running {
+        let process: Process
+        let input = Pipe()
+        let output = Pipe()
+        var pid: Int32 { process.processIdentifier }
+
+        init(iterations: Int) throws {
+            process = Process()
+            process.executableURL = URL(fileURLWithPath: try binary.get())
+            process.arguments = [String(iterations)]
+            process.standardInput = input
+            process.standardOutput = output
+            try process.run()
+        }
+
+        func go() throws {
+            try input.fileHandleForWriting.write(contentsOf: [0x2a])
+        }
+
+        func wait() -> (status: Int32, output: String) {
+            process.waitUntilExit()
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        }
+    }
+}
+
+/// Why a kernel test could not run here; printed, then the test returns without asserting.
+struct TestSkip: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Prints `reason` as a skip and returns true when `error` says the kernel refused for a reason of
+/// this machine (not ours): EPERM under lockdown, missing PMUs or features.
+func skipped(_ test: String, _ reason: String) {
+    print("BPFLinuxTests: skipping \(test): \(reason)")
+}
+
+/// Runs a command; its exit status (-1 when it cannot start).
+@discardableResult
+func run(_ executable: String, _ arguments: [String], quiet: Bool = true) -> Int32 {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    if quiet {
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+    }
+    do { try process.run() } catch { return -1 }
+    process.waitUntilExit()
+    return process.terminationStatus
+}
+
+/// Assembles `source`, replacing `MAP0`, `MAP1`, ... with `lddw ..., map_fd N` of `maps`.
+func assemble(_ source: String, maps: [KernelMap] = []) throws -> [Instruction] {
+    var text = source
+    for (i, map) in maps.enumerated().reversed() {
+        text = text.replacingOccurrences(of: "MAP\(i)", with: "map_fd \(map.fd.rawValue)")
+    }
+    return try Assembler().assemble(text)
+}
+
+/// The program the counting tests share: if the current tgid equals slot 0 of `map` (an array of
+/// two u64), add 1 to slot 1. Returns `verdict`.
+func pidCounterSource(verdict: Int = 0) -> String {
+    """
+        mov %r2, 0
+        stxw [%r10-4], %r2
+        lddw %r1, MAP0
+        mov %r2, %r10
+        add %r2, -4
+        call 1
+        jeq %r0, 0, out
+        ldxdw %r6, [%r0]
+        call 14
+        rsh %r0, 32
+        jne %r0, %r6, out
+        mov %r2, 1
+        stxw [%r10-4], %r2
+        lddw %r1, MAP0
+        mov %r2, %r10
+        add %r2, -4
+        call 1
+        jeq %r0, 0, out
+        mov %r1, 1
+        lock add [%r0+0], %r1
+    out:
+        mov %r0, \(verdict)
+        exit
+    """
+}
+
+/// An array map of two u64 slots: [target pid, count].
+func pidCounterMap(_ name: String) throws -> KernelMap {
+    try KernelMap(MapSpec(name: name, type: .array, keySize: 4, valueSize: 8, maxEntries: 2))
+}
+
+/// A connected AF_UNIX datagram socket pair; the second end non-blocking.
+func datagramSocketPair() -> (Int32, Int32)? {
+    var fds: [Int32] = [-1, -1]
+    guard socketpair(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0, &fds) == 0 else { return nil }
+    _ = fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK)
+    return (fds[0], fds[1])
+}
+
+/// Sends `count` datagrams from `sender`; returns how many `receiver` gets.
+func sendAndReceive(_ count: Int, from sender: Int32, to receiver: Int32) -> Int {
+    let message: [UInt8] = Array("hello".utf8)
+    for _ in 0..<count { _ = message.withUnsafeBytes { send(sender, $0.baseAddress, $0.count, 0) } }
+    var received = 0
+    var buffer = [UInt8](repeating: 0, count: 64)
+    while buffer.withUnsafeMutableBytes({ recv(receiver, $0.baseAddress, $0.count, 0) }) > 0 { received += 1 }
+    return received
+}
+
+/// The text to print when `error` is a `BPFError` with one of `errnos` (a refusal of this machine,
+/// not a bug); any other error is rethrown.
+func skipReason(_ error: any Error, _ errnos: [Errno], mustMention: String? = nil) throws -> String {
+    guard let failure = error as? BPFError, let code = failure.errno, errnos.contains(code) else { throw error }
+    if let mustMention, !failure.description.contains(mustMention) { throw error }
+    return failure.description
+}

@@ -1,0 +1,120 @@
+import BPFCore
+import BPFLinux
+import BPFObject
+import BPFTestSupport
+import Foundation
+import Testing
+
+/// Every program of every fixture object, loaded into the running kernel with its maps.
+@Suite(.enabled(if: Kernel.available, "bpf() is not usable here (needs Linux and root or CAP_BPF)"))
+struct KernelObjectFixtureTests {
+    static let fixtures = ["contexts", "global_data", "helpers_misc", "legacy_maps", "license_version", "maps_all",
+                           "maps_hash_array", "subprograms", "tail_calls", "tc_skb", "tracing", "xdp_packets"]
+
+    /// Programs written to be refused by a verifier (see Tests/Fixtures/bpf/README.md): the kernel must say EACCES.
+    static let refusedByDesign: Set<String> = [
+        "contexts/tc_write_len", "contexts/tc_write_past", "contexts/tc_write_data", "contexts/socket_data",
+        "contexts/cg_write_pkt", "contexts/tp_write_ctx",
+    ]
+
+    /// Programs the kernel refuses for a reason of its own, with the errno it gives.
+    static let refusedByTheKernel: [String: (Errno, String)] = [
+        // The Swift runtime offers every helper to every type; Linux offers bpf_ktime_get_coarse_ns
+        // to tracing and networking types but not to syscall programs.
+        "helpers_misc/misc_random_time": (.EINVAL, "cannot use helper bpf_ktime_get_coarse_ns"),
+        // The loop counter lives in a stack slot whose address goes to bpf_map_update_elem, so the
+        // verifier loses its value and cannot see the loop end.
+        "helpers_misc/misc_for_each": (.EINVAL, "infinite loop detected"),
+    ]
+
+    /// Programs that need the kernel to allow attaching by BTF to kernel functions: fentry/fexit
+    /// are refused under lockdown, LSM programs unless the BPF LSM is enabled. They may load elsewhere.
+    static let mayBeRefusedHere: Set<String> = ["tracing/fentry_unlinkat", "tracing/fexit_unlinkat", "tracing/lsm_file_open"]
+
+    static func object(_ name: String) throws -> ObjectFile {
+        try ObjectFile(bytes: TestPaths.bytes("Tests/Fixtures/bpf/obj/\(name).o"))
+    }
+
+    @Test(arguments: fixtures)
+    func everyProgramLoads(_ fixture: String) throws {
+        let object = try Self.object(fixture)
+        for program in object.programs {
+            let id = "\(fixture)/\(program.name)"
+            var options = KernelLoadOptions()
+            options.programs = [program.name]
+            do {
+                let loaded = try KernelObject(object, options: options)
+                let kernelProgram = try #require(loaded.program(named: program.name))
+                #expect(!Self.refusedByDesign.contains(id), "\(id) should have been refused")
+                #expect(Self.refusedByTheKernel[id] == nil, "\(id) loaded, though this kernel refused it before")
+                #expect(try kernelProgram.info().type == program.type)
+                #expect(loaded.maps.count == object.maps.count)
+                #expect(loaded.warnings.isEmpty, "\(id): \(loaded.warnings)")
+            } catch let error as BPFError {
+                if Self.refusedByDesign.contains(id) {
+                    #expect(error.errno == .EACCES, "\(id): \(error)")
+                    #expect(error.verifierLog?.isEmpty == false)
+                    #expect(error.description.contains("program '\(program.name)' (section '\(program.section)')"))
+                } else if let expected = Self.refusedByTheKernel[id] {
+                    #expect(error.errno == expected.0 && error.description.contains(expected.1), "\(id): \(error)")
+                } else if Self.mayBeRefusedHere.contains(id), error.errno == .EPERM {
+                    print("\(id): refused here (EPERM: lockdown or no BPF LSM), as expected on this kernel")
+                } else {
+                    Issue.record("\(id) was refused: \(error)")
+                }
+            }
+        }
+    }
+
+    @Test func globalDataIsFilledAndRodataFrozen() throws {
+        let loaded = try KernelObject(try Self.object("global_data"))
+        let program = try #require(loaded.program(named: "global_update"))
+        #expect(try program.testRun(data: [UInt8](repeating: 0, count: 60)).returnValue == 2)
+        let data = try #require(try loaded.map(named: ".data")?.lookup(key: [0, 0, 0, 0]))
+        #expect(data.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } == 105)
+        let rodata = try #require(loaded.map(named: ".rodata"))
+        let error = #expect(throws: BPFError.self) { try rodata.update(key: [0, 0, 0, 0], value: [UInt8](repeating: 0, count: rodata.valueSize)) }
+        #expect(error?.errno == .EPERM, "a frozen map refuses writes from user space")
+        // .kconfig: LINUX_KERNEL_VERSION of the running kernel reached the program.
+        let bss = try #require(try loaded.map(named: ".bss")?.lookup(key: [0, 0, 0, 0]))
+        let btf = try #require(loaded.object.btf)
+        func bssU32(_ name: String) throws -> UInt32 {
+            let section = try #require(btf.typeID(named: ".bss", kind: .dataSection).flatMap { btf[$0] })
+            guard case let .variables(vars) = section.detail,
+                  let v = vars.first(where: { btf[$0.type]?.name == name }) else { throw CocoaError(.coderValueNotFound) }
+            return bss.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: v.offset, as: UInt32.self) }
+        }
+        #expect(try bssU32("kernel_major") == KernelConfig.runningVersionCode >> 16)
+        #expect(try bssU32("kernel_minor") == (KernelConfig.runningVersionCode >> 8) & 0xff)
+        #expect(try bssU32("tag_len") == 5)
+    }
+
+    @Test func programArraysAndMapsOfMapsArePopulated() throws {
+        let tails = try KernelObject(try Self.object("tail_calls"))
+        #expect(try tails.program(named: "tail_entry")!.testRun(data: [UInt8](repeating: 0, count: 60)).returnValue == 1)
+        #expect(try tails.map(named: "visits")!.entries(as: UInt32.self, UInt64.self).map(\.value) == [1, 1, 1, 1])
+        var options = KernelLoadOptions()
+        options.programs = ["maps_in_maps"]
+        let maps = try KernelObject(try Self.object("maps_all"), options: options)
+        #expect(try maps.program(named: "maps_in_maps")!.testRun(data: [UInt8](repeating: 0, count: 60)).returnValue == 2)
+        #expect(try maps.map(named: "inner_a")!.lookup(key: UInt32(0), as: UInt32.self) == 1)
+    }
+
+    @Test func errorsNameTheProgramAndTheMap() throws {
+        var options = KernelLoadOptions()
+        options.programs = ["tc_write_len"]
+        let error = #expect(throws: BPFError.self) { try KernelObject(try Self.object("contexts"), options: options) }
+        #expect(error?.description.contains("program 'tc_write_len' (section 'tc')") == true)
+        #expect(error?.description.contains("contexts.c:141") == true, "the verifier log has the C line from our line info")
+    }
+
+    @Test func btfIsUploadedAndMapsCarryTypes() throws {
+        let loaded = try KernelObject(try Self.object("maps_hash_array"))
+        let btf = try #require(loaded.btf)
+        let info = try btf.info()
+        #expect(info.id > 0 && !info.isKernel)
+        #expect(try KernelBTF.ids().contains(info.id))
+        #expect(try KernelBTF.open(id: info.id).bytes().count == info.size)
+        #expect(try loaded.map(named: "proto_packets")!.info().btfID == info.id)
+    }
+}

@@ -1,0 +1,246 @@
+import BPFCore
+import BPFLinux
+import BPFObject
+import Foundation
+import Testing
+
+/// Tracing attachments against the running kernel: tracepoints, raw tracepoints, uprobes, kprobes,
+/// fentry, LSM, perf_event sampling; links pinned, updated, listed and detached. Skipped with the
+/// reason printed where bpf() is not usable; kinds this kernel refuses skip on their own, saying why.
+@Suite(.enabled(if: Kernel.available, "bpf() is not usable here (needs Linux and root or CAP_BPF)"))
+struct TracingAttachTests {
+    func counter(_ type: ProgramType, name: String, map: KernelMap, attachType: AttachType? = nil, attachBTFID: UInt32 = 0) throws -> KernelProgram {
+        try KernelProgram.load(type: type, instructions: assemble(pidCounterSource(), maps: [map]),
+                               expectedAttachType: attachType, attachBTFID: attachBTFID, name: name)
+    }
+
+    /// Runs the traced child `iterations` times with its pid in slot 0 of `map`; returns slot 1.
+    func runChild(iterations: Int, map: KernelMap) throws -> UInt64 {
+        let child = try TracedChild.Running(iterations: iterations)
+        try map.update(key: UInt32(0), value: UInt64(child.pid))
+        try child.go()
+        let (status, output) = child.wait()
+        #expect(status == 0, "child exited with \(status): \(output)")
+        return try map.lookup(key: UInt32(1), as: UInt64.self) ?? 0
+    }
+
+    @Test func tracepointCountsTheChildsSyscalls() throws {
+        guard case .success = TracedChild.binary else { return skipped("tracepoint test", "\(TracedChild.binary)") }
+        let map = try pidCounterMap("tp_counts")
+        let program = try counter(.tracepoint, name: "tp_getppid", map: map)
+        let link = try program.attachTracepoint(category: "syscalls", name: "sys_enter_getppid")
+        #expect(try runChild(iterations: 7, map: map) == 7)
+
+        let info = try link.info()
+        #expect(info.type == .perfEvent)
+        #expect(info.perfEventType == "tracepoint")
+        #expect(info.tracepoint == "sys_enter_getppid")
+        #expect(info.programID == (try program.info().id))
+        #expect(try KernelObjects.linkIDs().contains(info.id))
+
+        // Released: the next child's calls are not counted.
+        link.close()
+        #expect(try runChild(iterations: 3, map: map) == 7)
+        #expect(try !KernelObjects.linkIDs().contains(info.id))
+    }
+
+    @Test func unknownTracepointNamesThePath() throws {
+        let map = try pidCounterMap("tp_none")
+        let program = try counter(.tracepoint, name: "tp_none", map: map)
+        let error = #expect(throws: BPFError.self) { try program.attachTracepoint(category: "syscalls", name: "sys_enter_no_such_call") }
+        #expect(error?.errno == .ENOENT)
+        #expect(error?.description.contains("events/syscalls/sys_enter_no_such_call/id") == true)
+        #expect(throws: BPFError.self) { try program.attachTracepoint(category: "../x", name: "y") }
+    }
+
+    @Test func rawTracepointCountsEverySyscall() throws {
+        guard case .success = TracedChild.binary else { return skipped("raw tracepoint test", "\(TracedChild.binary)") }
+        let map = try pidCounterMap("rawtp_counts")
+        let program = try counter(.rawTracepoint, name: "rawtp_enter", map: map)
+        let link = try program.attachRawTracepoint("sys_enter")
+        let info = try link.info()
+        #expect(info.type == .rawTracepoint)
+        #expect(info.tracepoint == "sys_enter")
+        // Every syscall of the child counts: at least its 9 getppid calls, plus read, write, exit, ...
+        let count = try runChild(iterations: 9, map: map)
+        #expect(count >= 9)
+        // Raw tracepoint links cannot be force-detached; closing the only reference detaches.
+        let error = #expect(throws: BPFError.self) { try link.detach() }
+        #expect(error?.errno == .EOPNOTSUPP)
+        link.close()
+        #expect(try runChild(iterations: 2, map: map) == count)
+    }
+
+    @Test func pinnedLinkOutlivesItsObject() throws {
+        guard Kernel.bpffsAvailable else { return skipped("pinned link test", "no bpffs") }
+        guard case .success = TracedChild.binary else { return skipped("pinned link test", "\(TracedChild.binary)") }
+        let map = try pidCounterMap("pin_counts")
+        let path = "/sys/fs/bpf/swiftbpf_test_link_\(getpid())"
+        do {
+            let program = try counter(.tracepoint, name: "tp_pinned", map: map)
+            let link = try program.attachTracepoint(category: "syscalls", name: "sys_enter_getppid")
+            try link.pin(at: path)
+        }   // program and link objects released here; the pin keeps the link
+        #expect(try runChild(iterations: 5, map: map) == 5)
+        let again = try KernelLink.pinned(at: path)
+        #expect(try again.info().perfEventType == "tracepoint")
+        try BPFFileSystem.unpin(path)
+        again.close()
+        #expect(try runChild(iterations: 2, map: map) == 5)
+    }
+
+    @Test func uprobeAndUretprobeOnAnExecutable() throws {
+        guard case .success(let binary) = TracedChild.binary else { return skipped("uprobe test", "\(TracedChild.binary)") }
+        let entries = try pidCounterMap("up_counts")
+        let returns = try pidCounterMap("uret_counts")
+        let entry = try counter(.kprobe, name: "up_probed", map: entries)
+        let exit = try counter(.kprobe, name: "uret_probed", map: returns)
+        let links: [KernelLink]
+        do {
+            links = [try entry.attachUprobe(binary: binary, symbol: "swiftbpf_probed"),
+                     try exit.attachUprobe(binary: binary, symbol: "swiftbpf_probed", returnProbe: true)]
+        } catch {
+            return skipped("uprobe test", try skipReason(error, [.ENOENT], mustMention: "PMU"))
+        }
+        let child = try TracedChild.Running(iterations: 6)
+        try entries.update(key: UInt32(0), value: UInt64(child.pid))
+        try returns.update(key: UInt32(0), value: UInt64(child.pid))
+        try child.go()
+        #expect(child.wait().status == 0)
+        #expect(try entries.lookup(key: UInt32(1), as: UInt64.self) == 6)
+        #expect(try returns.lookup(key: UInt32(1), as: UInt64.self) == 6)
+        #expect(try links[1].info().perfEventType == "uretprobe")
+        #expect(try links[0].info().tracepoint == binary)
+    }
+
+    @Test func uprobeOffsetsInASharedLibraryMatchTheLoader() throws {
+        // Where the dynamic loader put getppid, mapped back to a file offset through /proc/self/maps,
+        // must be the offset the symbol table gives.
+        guard let libc = UprobeTarget.libraryPath("libc.so") else { return skipped("shared library offsets", "no libc.so mapped") }
+        guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "getppid") else {
+            return skipped("shared library offsets", "dlsym(getppid) failed")
+        }
+        let address = UInt64(UInt(bitPattern: symbol))
+        let maps = try String(contentsOfFile: "/proc/self/maps", encoding: .utf8)
+        var expected: UInt64?
+        for line in maps.split(separator: "\n") where line.hasSuffix(libc) {
+            let fields = line.split(separator: " ")
+            let range = fields[0].split(separator: "-").compactMap { UInt64($0, radix: 16) }
+            guard range.count == 2, let fileOffset = UInt64(fields[2], radix: 16) else { continue }
+            if address >= range[0] && address < range[1] { expected = address - range[0] + fileOffset }
+        }
+        let offset = try UprobeTarget.fileOffset(of: "getppid", in: libc)
+        #expect(offset == expected)
+        let error = #expect(throws: BPFError.self) { try UprobeTarget.fileOffset(of: "no_such_function_swiftbpf", in: libc) }
+        #expect(error?.description.contains("no function symbol 'no_such_function_swiftbpf'") == true)
+    }
+
+    @Test func kprobeAttachesWhereTheKernelHasTheKprobePMU() throws {
+        let map = try pidCounterMap("kp_counts")
+        let program = try counter(.kprobe, name: "kp_getppid", map: map)
+        let link: KernelLink
+        do {
+            link = try program.attachKprobe(function: "__x64_sys_getppid")
+        } catch {
+            return skipped("kprobe test", try skipReason(error, [.ENOENT, .EOPNOTSUPP, .ENODEV], mustMention: "kprobe"))
+        }
+        guard case .success = TracedChild.binary else { return skipped("kprobe test", "\(TracedChild.binary)") }
+        #expect(try runChild(iterations: 4, map: map) == 4)
+        link.close()
+    }
+
+    @Test func fentryLoadsAndAttachesWhereTheKernelAllowsIt() throws {
+        let id = try KernelBTF.attachID(for: .traceFentry, target: "__do_sys_getppid")
+        #expect(id > 0)
+        let map = try pidCounterMap("fentry_counts")
+        let program: KernelProgram
+        do {
+            program = try counter(.tracing, name: "fentry_getppid", map: map, attachType: .traceFentry, attachBTFID: id)
+        } catch {
+            return skipped("fentry test", "the kernel refuses fentry programs here: " + (try skipReason(error, [.EPERM, .EINVAL, .ENOTSUPP])))
+        }
+        let link = try program.attachTracing(description: "fentry __do_sys_getppid")
+        #expect(try link.info().type == .tracing)
+        guard case .success = TracedChild.binary else { return skipped("fentry test", "\(TracedChild.binary)") }
+        #expect(try runChild(iterations: 3, map: map) == 3)
+    }
+
+    @Test func lsmHookCountsSocketCreation() throws {
+        let id: UInt32
+        do { id = try KernelBTF.attachID(for: .lsmMac, target: "socket_create") } catch {
+            return skipped("LSM test", error.description)
+        }
+        let map = try pidCounterMap("lsm_counts")
+        let link: KernelLink
+        do {
+            let program = try counter(.lsm, name: "lsm_socket", map: map, attachType: .lsmMac, attachBTFID: id)
+            link = try program.attachLSM(hook: "socket_create")
+        } catch {
+            return skipped("LSM test", "the kernel refuses BPF LSM programs here: " + (try skipReason(error, [.EPERM, .EINVAL, .EOPNOTSUPP, .ENOTSUPP])))
+        }
+        try map.update(key: UInt32(0), value: UInt64(getpid()))
+        for _ in 0..<3 {
+            let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+            #expect(fd >= 0)
+            close(fd)
+        }
+        // Other tests in this process may create sockets too: at least our three.
+        #expect(try map.lookup(key: UInt32(1), as: UInt64.self) ?? 0 >= 3)
+        #expect(try link.info().type == .tracing)
+    }
+
+    @Test func perfEventSamplingRunsTheProgram() throws {
+        let map = try KernelMap(MapSpec(name: "samples", type: .array, keySize: 4, valueSize: 8, maxEntries: 1))
+        let program = try KernelProgram.load(type: .perfEvent, instructions: assemble("""
+            mov %r2, 0
+            stxw [%r10-4], %r2
+            lddw %r1, MAP0
+            mov %r2, %r10
+            add %r2, -4
+            call 1
+            jeq %r0, 0, out
+            mov %r1, 1
+            lock add [%r0+0], %r1
+            out:
+            mov %r0, 0
+            exit
+            """, maps: [map]), name: "sampler")
+        let links: [KernelLink]
+        do { links = try program.attachPerfEvent(frequency: 1000) } catch {
+            return skipped("perf_event sampling test", try skipReason(error, [.ENOENT, .EOPNOTSUPP]))
+        }
+        #expect(links.count == (try OnlineCPUs.list().count))
+        // Spin until the CPU clock has sampled us (a bounded loop: fails rather than hangs).
+        var spins = 0
+        var x: UInt64 = 1
+        while try map.lookup(key: UInt32(0), as: UInt64.self) == 0 && spins < 2_000 {
+            for i in 0..<100_000 { x = x &* 6364136223846793005 &+ UInt64(i) }
+            spins += 1
+        }
+        #expect(x != 0)
+        #expect(try map.lookup(key: UInt32(0), as: UInt64.self) ?? 0 > 0)
+        for link in links { link.close() }
+    }
+
+    @Test func runTimeStatisticsCountRuns() throws {
+        guard case .success = TracedChild.binary else { return skipped("statistics test", "\(TracedChild.binary)") }
+        let stats = try KernelStatistics.enableRunTime()
+        defer { stats.close() }
+        let map = try pidCounterMap("stat_counts")
+        let program = try counter(.tracepoint, name: "tp_stats", map: map)
+        let link = try program.attachTracepoint(category: "syscalls", name: "sys_enter_getppid")
+        #expect(try runChild(iterations: 3, map: map) == 3)
+        #expect(try program.info().runCount >= 3)
+        link.close()
+    }
+
+    @Test func legacyLinksCannotBePinned() throws {
+        let program = try KernelProgram.load(type: .socketFilter, instructions: Assembler().assemble("mov %r0, 0\nexit"), name: "sf")
+        let (sender, receiver) = try #require(datagramSocketPair())
+        defer { close(sender); close(receiver) }
+        let link = try program.attachSocketFilter(socket: receiver)
+        let error = #expect(throws: BPFError.self) { try link.pin(at: "/sys/fs/bpf/never") }
+        #expect(error?.description.contains("cannot be pinned") == true)
+        #expect(throws: BPFError.self) { try link.info() }
+    }
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Rebuilds the kernel loader's fixtures: pin_by_name.o, and core_task.o, the CO-RE fixture, against a vmlinux.h generated from the running kernel's
+# BTF by our own `swiftbpf btf dump /sys/kernel/btf/vmlinux --format c`. The header (several MB) is
+# written to a temporary directory and never committed.
+#
+#   ./build.sh                         # runs `swift run swiftbpf` from the repository
+#   SWIFTBPF=/path/to/swiftbpf ./build.sh
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../../../.." && pwd)"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+if [[ -n "${SWIFTBPF:-}" ]]; then
+	"$SWIFTBPF" btf dump /sys/kernel/btf/vmlinux --format c > "$tmp/vmlinux.h"
+else
+	(cd "$repo" && swift run -q swiftbpf btf dump /sys/kernel/btf/vmlinux --format c) > "$tmp/vmlinux.h"
+fi
+echo "  GEN $tmp/vmlinux.h ($(wc -c < "$tmp/vmlinux.h") bytes)"
+cd "$here"
+"$repo/Scripts/bpf-cc.sh" core_task.c core_task.o -I "$tmp" "-fdebug-prefix-map=$tmp=vmlinux"
+echo "  CC  core_task.c -> core_task.o"
+"$repo/Scripts/bpf-cc.sh" pin_by_name.c pin_by_name.o
+echo "  CC  pin_by_name.c -> pin_by_name.o"

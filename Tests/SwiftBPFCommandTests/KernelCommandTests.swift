@@ -1,0 +1,94 @@
+import BPFCore
+import BPFLinux
+import BPFObject
+import Foundation
+import Testing
+
+/// Whether this process can use bpf(); printed once when not.
+enum KernelForCommands {
+    static let available: Bool = {
+        if let error = BPFSyscall.probe() {
+            print("SwiftBPFCommandTests: skipping the kernel command tests: bpf() is not usable here: \(error)")
+            return false
+        }
+        return true
+    }()
+}
+
+/// `swiftbpf prog`, `map list`/`map dump ID`, `link list` and `attach` against the running kernel.
+@Suite("swiftbpf kernel commands", .enabled(if: KernelForCommands.available, "bpf() is not usable here (needs Linux and root)"))
+struct KernelCommandTests {
+    func json(_ output: SwiftBPFTool.Output) throws -> Any {
+        #expect(output.status == 0, "\(output.stderr)")
+        return try JSONSerialization.jsonObject(with: Data(output.stdout.utf8))
+    }
+
+    @Test func progListShowAndDump() throws {
+        let map = try KernelMap(MapSpec(name: "cli_counts", type: .array, keySize: 4, valueSize: 8, maxEntries: 2))
+        try map.update(key: UInt32(1), value: UInt64(0x1122334455))
+        let program = try KernelProgram.load(type: .xdp, instructions: Assembler().assemble("""
+            lddw %r1, map_fd \(map.fd.rawValue)
+            mov %r0, 2
+            exit
+            """), name: "cli_probe")
+        let id = try program.info().id
+        let mapID = try map.info().id
+
+        let list = try #require(try json(SwiftBPFTool.run(["prog", "list", "--json"])) as? [[String: Any]])
+        let entry = try #require(list.first { $0["id"] as? Int == Int(id) })
+        #expect(entry["name"] as? String == "cli_probe")
+        #expect(entry["type"] as? String == "xdp")
+        #expect(entry["map_ids"] as? [Int] == [Int(mapID)])
+        #expect((entry["tag"] as? String)?.count == 16)
+
+        let show = try #require(try json(SwiftBPFTool.run(["prog", "show", String(id), "--json"])) as? [String: Any])
+        #expect(show["bytes_xlated"] as? Int == 32)
+
+        let dump = try SwiftBPFTool.run(["prog", "dump", String(id), "--xlated"])
+        #expect(dump.status == 0)
+        #expect(dump.stdout.contains("mov %r0, 2"))
+        #expect(dump.stdout.contains("exit"))
+        let jited = try #require(try json(SwiftBPFTool.run(["prog", "dump", String(id), "--jited", "--json"])) as? [String: Any])
+        #expect(((jited["jited"] as? String)?.count ?? 0) == 2 * (try program.info().jitedLength))
+
+        let maps = try #require(try json(SwiftBPFTool.run(["map", "list", "--json"])) as? [[String: Any]])
+        #expect(maps.contains { $0["id"] as? Int == Int(mapID) && $0["name"] as? String == "cli_counts" && $0["value_size"] as? Int == 8 })
+        let mapDump = try #require(try json(SwiftBPFTool.run(["map", "dump", String(mapID), "--json"])) as? [String: Any])
+        let entries = try #require(mapDump["entries"] as? [[String: Any]])
+        #expect(entries.count == 2)
+        #expect(entries.last?["key"] as? String == "01000000")
+        #expect(entries.last?["value"] as? String == "5544332211000000")
+        let byOption = try SwiftBPFTool.run(["map", "dump", "--id", String(mapID)])
+        #expect(byOption.stdout.contains("key 01000000: value 5544332211000000"))
+
+        let missing = try SwiftBPFTool.run(["prog", "show", "4000000000"])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("BPF_PROG_GET_FD_BY_ID failed: ENOENT"))
+    }
+
+    @Test func attachPinsALinkThatLinkListShows() throws {
+        guard BPFFileSystem.isMounted() else { return print("SwiftBPFCommandTests: skipping the attach command test: no bpffs at /sys/fs/bpf") }
+        let program = try KernelProgram.load(type: .rawTracepoint, instructions: Assembler().assemble("mov %r0, 0\nexit"), name: "cli_rawtp")
+        let programPath = "/sys/fs/bpf/swiftbpf_cli_prog_\(getpid())"
+        let linkPath = "/sys/fs/bpf/swiftbpf_cli_link_\(getpid())"
+        try program.pin(at: programPath)
+        defer { try? BPFFileSystem.unpin(programPath); try? BPFFileSystem.unpin(linkPath) }
+
+        let attached = try #require(try json(SwiftBPFTool.run(["attach", "raw-tracepoint", "sys_enter", "--prog-pinned", programPath,
+                                                               "--pin", linkPath, "--json"])) as? [String: Any])
+        let linkID = try #require(attached["link_id"] as? Int)
+        #expect(attached["prog_id"] as? Int == Int(try program.info().id))
+        // The process has exited: the pin holds the link.
+        let link = try KernelLink.pinned(at: linkPath)
+        #expect(try link.info().id == UInt32(linkID))
+
+        let links = try #require(try json(SwiftBPFTool.run(["link", "list", "--json"])) as? [[String: Any]])
+        let listed = try #require(links.first { $0["id"] as? Int == linkID })
+        #expect(listed["type"] as? String == "raw_tracepoint")
+        #expect(listed["tracepoint"] as? String == "sys_enter")
+
+        let unpinned = try SwiftBPFTool.run(["attach", "raw-tracepoint", "sys_enter", "--prog-pinned", programPath])
+        #expect(unpinned.status != 0)
+        #expect(unpinned.stderr.contains("--pin"))
+    }
+}

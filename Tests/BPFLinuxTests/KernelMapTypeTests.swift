@@ -84,7 +84,11 @@ struct KernelMapTypeTests {
     /// A cgroup v2 mount (cgroup arrays hold cgroup v2 fds), or nil.
     static let cgroup2: String? = {
         let mounts = (try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? ""
-        let path = mounts.split(separator: "\n").map { $0.split(separator: " ") }.first { $0.count > 2 && $0[2] == "cgroup2" }.map { String($0[1]) }
+        var path: String?
+        for line in mounts.split(separator: "\n") {
+            let fields: [Substring] = line.split(separator: " ")
+            if fields.count > 2, fields[2] == "cgroup2" { path = String(fields[1]); break }
+        }
         if path == nil { print("BPFLinuxTests: skipping the cgroup array test: no cgroup v2 mount") }
         return path
     }()

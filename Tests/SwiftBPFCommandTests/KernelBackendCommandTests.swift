@@ -73,10 +73,11 @@ struct KernelBackendCommandTests {
     }
 }
 
+/// Whether the kernel command tests can run here (each skipped suite says why).
 enum KernelForCommands {
     static let available: Bool = {
         if let error = BPFSyscall.probe() {
-            print("SwiftBPFCommandTests: skipping the kernel backend tests: \(error)")
+            print("SwiftBPFCommandTests: skipping the kernel command tests: bpf() is not usable here: \(error)")
             return false
         }
         return true

@@ -5,16 +5,6 @@ import Foundation
 import Testing
 
 /// Whether this process can use bpf(); printed once when not.
-enum KernelForCommands {
-    static let available: Bool = {
-        if let error = BPFSyscall.probe() {
-            print("SwiftBPFCommandTests: skipping the kernel command tests: bpf() is not usable here: \(error)")
-            return false
-        }
-        return true
-    }()
-}
-
 /// `swiftbpf prog`, `map list`/`map dump ID`, `link list` and `attach` against the running kernel.
 @Suite("swiftbpf kernel commands", .enabled(if: KernelForCommands.available, "bpf() is not usable here (needs Linux and root)"))
 struct KernelCommandTests {

@@ -2,7 +2,7 @@ import BPFObject
 import CBPFLinuxSupport
 import Foundation
 
-/// The running kernel's BTF (/sys/kernel/btf/vmlinux), read once, and the BTF ids of attach targets.
+/// The BTF ids of attach targets in the running kernel's BTF (/sys/kernel/btf/vmlinux).
 ///
 /// ```swift
 /// let id = try KernelBTF.attachID(for: .traceFentry, target: "do_unlinkat")
@@ -10,25 +10,10 @@ import Foundation
 ///                                      attachBTFID: id, name: "on_unlink")
 /// let link = try program.attachTracing()
 /// ```
-public enum KernelBTF {
-    /// Where the kernel publishes its BTF.
-    public static let vmlinuxPath = "/sys/kernel/btf/vmlinux"
-
-    private static let cached: Result<BTF, BPFError> = {
-        guard let data = FileManager.default.contents(atPath: vmlinuxPath), !data.isEmpty else {
-            return .failure(BPFError(command: nil, errno: .ENOENT, message: "\(vmlinuxPath) is missing or empty: the kernel has no BTF (CONFIG_DEBUG_INFO_BTF)"))
-        }
-        do { return .success(try BTF(bytes: [UInt8](data))) } catch {
-            return .failure(BPFError.invalidArgument("\(vmlinuxPath): \(error)"))
-        }
-    }()
-
-    /// The kernel's BTF.
-    public static func vmlinux() throws(BPFError) -> BTF { try cached.get() }
-
+extension KernelBTF {
     /// The BTF id of the function `name` (a `FUNC`).
     public static func functionID(named name: String) throws(BPFError) -> UInt32 {
-        guard let id = try vmlinux().typeID(named: name, kind: .function) else {
+        guard let id = try vmlinux.typeID(named: name, kind: .function) else {
             throw BPFError(command: nil, errno: .ENOENT, message: "no function '\(name)' in \(vmlinuxPath) (not in vmlinux, or in a module)")
         }
         return UInt32(id)
@@ -46,7 +31,7 @@ public enum KernelBTF {
         case .traceIter:
             return try functionID(named: "bpf_iter_" + target)
         case .traceRawTp:
-            guard let id = try vmlinux().typeID(named: "btf_trace_" + target, kind: .typedef) else {
+            guard let id = try vmlinux.typeID(named: "btf_trace_" + target, kind: .typedef) else {
                 throw BPFError(command: nil, errno: .ENOENT, message: "no BTF tracepoint 'btf_trace_\(target)' in \(vmlinuxPath)")
             }
             return UInt32(id)

@@ -128,7 +128,7 @@ struct MapDump {
         let kernel = map.backend == .kernel
         switch map.spec.type {
         case .queue, .stack: return "map \(map.spec.name) (\(kind), \(count) values):"
-        case .ringBuffer, .perfEventArray where kernel: return "map \(map.spec.name) (\(kind), records are read by a ring or perf buffer reader):"
+        case .ringBuffer where kernel, .perfEventArray where kernel: return "map \(map.spec.name) (\(kind), records are read by a ring or perf buffer reader):"
         case .ringBuffer: return "map \(map.spec.name) (\(kind), \(count) records pending):"
         case .perfEventArray: return "map \(map.spec.name) (\(kind), \(count) records pending):"
         case .bloomFilter: return "map \(map.spec.name) (\(kind), contents cannot be listed):"

@@ -121,6 +121,9 @@ struct Frame: Hashable, Sendable {
     var bytes: [StackByte] = []
     /// Spilled registers by 8-byte slot (slot 0 is fp-8..fp-1).
     var spills: [Register?] = []
+    /// Scalars stored as 4 aligned bytes, by 4-byte unit (unit 0 is fp-4..fp-1); any write to a
+    /// byte of the unit forgets it.
+    var narrow: [Scalar?] = []
     /// The call instruction that created this frame (-1 for the main frame).
     var callSite: Int
     /// The first instruction of the frame's function.
@@ -148,8 +151,16 @@ struct Frame: Hashable, Sendable {
             let n = ((i / 8) + 1) * 8
             bytes += [StackByte](repeating: .invalid, count: n - bytes.count)
             spills += [Register?](repeating: nil, count: n / 8 - spills.count)
+            narrow += [Scalar?](repeating: nil, count: n / 4 - narrow.count)
         }
         bytes[i] = value
+        narrow[i / 4] = nil
+    }
+
+    /// The scalar stored in the 4 aligned bytes at `off`, if known.
+    func narrowValue(at off: Int) -> Scalar? {
+        let u = (-off - 1) / 4
+        return u < narrow.count ? narrow[u] : nil
     }
 
     /// The slot index of an 8-byte-aligned offset.
@@ -274,6 +285,9 @@ extension VerifierState {
                             return false
                         }
                     }
+                }
+                if i % 4 == 0, i / 4 < old.narrow.count, let o = old.narrow[i / 4] {
+                    guard i / 4 < new.narrow.count, let n = new.narrow[i / 4], o.contains(n) else { return false }
                 }
                 i += 1
             }

@@ -89,6 +89,7 @@ extension Analysis {
         var callback: Int?
         var callbackContext = Register.scalar(.constant(0))
         var reservedSize = 0
+        var constantKey: UInt64?
         for (i, kind) in proto.arguments.enumerated() {
             let regno = i + 1
             let r = st[regno]
@@ -122,6 +123,7 @@ extension Analysis {
                 guard let m = mapIndex else { throw bad("a pointer (the map argument is missing)") }
                 let spec = maps[m]
                 let size = kind == .mapKey ? spec.keySize : spec.valueSize
+                if kind == .mapKey { constantKey = knownKey(st, r, size: size) }
                 if size > 0 {
                     try checkHelperMemory(&st, pc, regno: regno, size: Scalar.constant(UInt64(size)), write: kind == .mapValueOutput,
                                           helper: proto.name, what: kind == .mapKey ? "the key of map '\(spec.name)'" : "a value of map '\(spec.name)'")
@@ -251,6 +253,11 @@ extension Analysis {
             if let inner = innerMap[m] {
                 r0.kind = .mapPointerOrNull
                 r0.map = inner
+            } else if proto.id == 1, [.array, .perCPUArray].contains(maps[m].type), let key = constantKey,
+                      key < UInt64(maps[m].maxEntries) {
+                // An array lookup with a constant key in range always finds its element.
+                r0.kind = .mapValue
+                r0.map = m
             } else {
                 r0.kind = .mapValueOrNull
                 r0.map = m
@@ -265,6 +272,21 @@ extension Analysis {
             st.references.append(Reference(id: id, instruction: pc))
         }
         st[0] = r0
+    }
+
+    /// The key a stack pointer points at, when the verifier knows it (a 4-byte key stored as a
+    /// constant).
+    func knownKey(_ st: VerifierState, _ r: Register, size: Int) -> UInt64? {
+        guard size == 4, r.kind == .stack, let v = r.value.constantValue else { return nil }
+        let o = r.offset + Int(Int64(bitPattern: v))
+        guard o >= -512, o + 4 <= 0 else { return nil }
+        let frame = st.frames[r.frame]
+        if (0..<4).allSatisfy({ frame.byte(o + $0) == .zero }) { return 0 }
+        if o % 8 == 0, let spill = frame.spill(at: o), spill.kind == .scalar, let c = spill.value.constantValue,
+           (0..<8).allSatisfy({ frame.byte(o + $0) == .spill }) {
+            return c & 0xffff_ffff
+        }
+        return nil
     }
 
     /// Checks that a helper may read (or write) `size` bytes at `regno`; marks written stack bytes.
@@ -353,6 +375,7 @@ extension Analysis {
                 }
             }
             for i in st.frames[f].bytes.indices where st.frames[f].bytes[i] == .zero { st.frames[f].bytes[i] = .misc }
+            for u in st.frames[f].narrow.indices { st.frames[f].narrow[u] = nil }
         }
     }
 }

@@ -109,6 +109,9 @@ struct ContextRules {
         if type == .xdp { return "xdp programs may not write struct xdp_md" }
         if let access = SKBAccess(type) {
             let name = SKBLayout.fieldName(at: offset)
+            guard offset + size <= SKBLayout.size else {
+                return "offset \(offset) is past the end of struct __sk_buff (\(SKBLayout.size) bytes)"
+            }
             guard let field = access.writable.first(where: { $0.contains(offset) && $0.contains(offset + size - 1) }) else {
                 return "\(type.kernelName) programs may not write __sk_buff.\(name)"
             }

@@ -126,6 +126,9 @@ extension Analysis {
         if size == 8 && o % 8 == 0, let spilled = frame.spill(at: o), (0..<8).allSatisfy({ frame.byte(o + $0) == .spill }) {
             return spilled
         }
+        if size == 4 && o % 4 == 0, let known = frame.narrowValue(at: o) {
+            return .scalar(known)
+        }
         var allZero = true
         for i in 0..<size {
             switch frame.byte(o + i) {
@@ -186,6 +189,9 @@ extension Analysis {
         }
         let zero = value.map { $0.value.truncated(toBytes: size).constantValue == 0 } ?? false
         for i in 0..<size { st.frames[f].setByte(o + i, zero ? .zero : .misc) }
+        if size == 4 && o % 4 == 0, let v = value, v.kind == .scalar {
+            st.frames[f].narrow[(-o - 1) / 4] = v.value.truncated(toBytes: 4)
+        }
     }
 
     // MARK: Instructions

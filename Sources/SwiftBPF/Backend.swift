@@ -42,12 +42,12 @@ public final class BPFCollection: Sendable {
     /// kernel backend reads the rest from the running kernel); `engine` picks the runtime's JIT or interpreter.
     public init(_ object: ObjectFile, backend: Backend = .runtime, programs only: Set<String>? = nil,
                 kconfig: [String: [UInt8]] = [:], kernelOptions: KernelLoadOptions = KernelLoadOptions(),
-                engine: ExecutionEngine = .default) throws {
+                engine: ExecutionEngine = .default, verification: VerificationPolicy = .strict) throws {
         self.object = object
         self.backend = backend
         switch backend {
         case .runtime:
-            let loaded = try LoadedObject(object, kconfig: kconfig, programs: only, engine: engine)
+            let loaded = try LoadedObject(object, kconfig: kconfig, programs: only, verification: verification, engine: engine)
             runtimeObject = loaded
             kernelObject = nil
             maps = loaded.maps.map { BPFMap(.runtime($0), spec: $0.spec) }

@@ -28,6 +28,7 @@ struct RuleCase: CustomStringConvertible, Sendable {
 
 enum Maps {
     static let counts = MapSpec(name: "counts", type: .array, keySize: 4, valueSize: 8, maxEntries: 4)
+    static let hash = MapSpec(name: "flows", type: .hash, keySize: 4, valueSize: 8, maxEntries: 16)
     static let wide = MapSpec(name: "wide", type: .array, keySize: 4, valueSize: 64, maxEntries: 1)
     static let events = MapSpec(name: "events", type: .ringBuffer, keySize: 0, valueSize: 0, maxEntries: 4096)
     static let jump = MapSpec(name: "jump", type: .programArray, keySize: 4, valueSize: 4, maxEntries: 4)
@@ -72,7 +73,7 @@ private let packetPointers = """
 let ruleCases: [RuleCase] = [
     // Exit and control flow.
     RuleCase(name: "exit with r0 set", type: .xdp, source: "mov %r0, 2\nexit"),
-    RuleCase(name: "exit with r0 unset", type: .xdp, source: "exit", rejection: "R0 is read before it is set at insn 0"),
+    RuleCase(name: "exit with r0 unset", type: .xdp, source: "exit", rejection: "R0 is read before it is set (the program's return value) at insn 0"),
     RuleCase(name: "uninitialized register", type: .xdp, source: "mov %r0, %r5\nexit", rejection: "R5 is read before it is set"),
     RuleCase(name: "fall off the end", type: .xdp, source: "mov %r0, 0", rejection: "falls off the end of the program"),
     RuleCase(name: "unreachable code", type: .xdp, source: "mov %r0, 0\nexit\nmov %r0, 1\nexit", rejection: "insn 2 is unreachable"),
@@ -146,7 +147,19 @@ let ruleCases: [RuleCase] = [
         mov %r0, 2
         exit
         """, rejection: "R0 may be NULL at insn 7: check the result of bpf_map_lookup_elem (insn 6) before dereferencing",
-        maps: [1: Maps.counts]),
+        maps: [1: Maps.hash]),
+    RuleCase(name: "array lookup with a constant key in range", type: .xdp, source: lookup + """
+
+        ldxdw %r1, [%r0+0]
+        mov %r0, 2
+        exit
+        """, maps: [1: Maps.counts]),
+    RuleCase(name: "array lookup with a constant key out of range", type: .xdp, source: lookup.replacingOccurrences(of: "mov %r2, 0", with: "mov %r2, 4") + """
+
+        ldxdw %r1, [%r0+0]
+        mov %r0, 2
+        exit
+        """, rejection: "R0 may be NULL", maps: [1: Maps.counts]),
     RuleCase(name: "NULL check reaches copies", type: .xdp, source: lookup + """
 
         mov %r6, %r0
@@ -156,7 +169,7 @@ let ruleCases: [RuleCase] = [
         ok:
         ldxdw %r0, [%r6+0]
         exit
-        """, maps: [1: Maps.counts]),
+        """, maps: [1: Maps.hash]),
     RuleCase(name: "map value read past the end", type: .xdp, source: lookup + """
 
         jeq %r0, 0, out
@@ -217,11 +230,11 @@ let ruleCases: [RuleCase] = [
         mov %r0, 0
         exit
         """, rejection: "outside the map 'wide' value", maps: [2: Maps.wide]),
-    RuleCase(name: "signed bound on an unsigned index", type: .xdp, source: lookupWide + """
+    RuleCase(name: "signed bound on an unsigned index", type: .xdp, source: "mov %r7, %r1\n" + lookupWide + """
 
         jeq %r0, 0, out
         mov %r6, %r0
-        ldxw %r1, [%r1+12]
+        ldxw %r1, [%r7+12]
         lsh %r1, 32
         arsh %r1, 32
         jsgt %r1, 56, out

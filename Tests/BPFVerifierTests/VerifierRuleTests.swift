@@ -25,7 +25,7 @@ struct VerifierRuleTests {
         #expect(error.kind == .nullPointer)
         #expect(error.instruction == 7)
         #expect(error.disassembly == "r1 = *(u64 *)(r0 + 0)")
-        #expect(error.registers?.contains("R0=map_value_or_null(map=counts") == true)
+        #expect(error.registers?.contains("R0=map_value_or_null(map=flows") == true)
         #expect(error.detailed.contains("7: r1 = *(u64 *)(r0 + 0)"))
     }
 

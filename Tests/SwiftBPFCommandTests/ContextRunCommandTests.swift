@@ -78,10 +78,19 @@ struct ContextRunCommandTests {
 
     @Test("a store to a read-only __sk_buff field fails naming the field, the instruction and the C line")
     func readOnlyStore() throws {
+        // Trusted (--no-verify): the runtime's own check refuses the store.
         let result = try SwiftBPFTool.run(["run", "Tests/Fixtures/bpf/obj/contexts.o", "--program", "tc_write_len",
-                                           "--packet-hex", String(repeating: "00", count: 60)])
+                                           "--packet-hex", String(repeating: "00", count: 60), "--no-verify"])
         #expect(result.status != 0)
         #expect(result.stderr.contains("instruction 1: store of 4 bytes to __sk_buff.len (offset 0), which sched_cls programs may not write"), "\(result.stderr)")
         #expect(result.stderr.contains("contexts.c:"), "\(result.stderr)")
+    }
+
+    @Test("by default the verifier refuses the program before it runs, naming the field, the instruction and the C line")
+    func readOnlyStoreVerified() throws {
+        let result = try SwiftBPFTool.run(["run", "Tests/Fixtures/bpf/obj/contexts.o", "--program", "tc_write_len",
+                                           "--packet-hex", String(repeating: "00", count: 60)])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("rejected by the verifier: invalid context store: sched_cls programs may not write __sk_buff.len at insn 1 (line 141: skb->len = 1;)"), "\(result.stderr)")
     }
 }

@@ -20,6 +20,7 @@ struct ObjectRunOptions: ParsableArguments {
     @Option(help: "Where the program runs: runtime (the Swift interpreter) or kernel (BPF_PROG_TEST_RUN; needs root or CAP_BPF).") var backend: Backend = .runtime
     @Option(parsing: .upToNextOption, help: "A .kconfig value, NAME=NUMBER (e.g. LINUX_KERNEL_VERSION=394240).") var kconfig: [String] = []
     @Option(help: "What runs the program: jit (the default on x86-64) or interpreter.") var engine: ExecutionEngine = .default
+    @Flag(help: "Trusted code: do not verify the program first in the Swift runtime (its checks stay on).") var noVerify = false
 }
 
 extension ExecutionEngine: ExpressibleByArgument {}
@@ -72,7 +73,10 @@ struct ObjectRun {
             kconfig[String(parts[0])] = withUnsafeBytes(of: value.littleEndian) { Array($0) }
         }
         let loaded: BPFCollection
-        do { loaded = try BPFCollection(object, backend: options.backend, programs: [spec.name], kconfig: kconfig, engine: options.engine) } catch {
+        do {
+            loaded = try BPFCollection(object, backend: options.backend, programs: [spec.name], kconfig: kconfig, engine: options.engine,
+                                       verification: options.noVerify ? .off : .strict)
+        } catch {
             throw CLIError("\(path): \(error)")
         }
         let program = loaded.program(named: spec.name)!

@@ -3,7 +3,7 @@
  * verifier_rules.c - C programs for the verifier's rules: each safe program
  * has an unsafe twin that breaks one rule. Built with ./build.sh.
  *
- *   checked_lookup / unchecked_lookup     NULL check of a map lookup
+ *   checked_lookup / unchecked_lookup     NULL check of a hash map lookup
  *   bounded_index  / unbounded_index      index into a map value's array
  *   submitted_record / leaked_record      ringbuf reserve, then submit
  *   init_key       / uninit_key           helper reads the key from the stack
@@ -26,6 +26,13 @@ struct {
 } table SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16);
+	__type(key, __u32);
+	__type(value, struct counter);
+} flows SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4096);
 } records SEC(".maps");
@@ -46,7 +53,7 @@ SEC("xdp")
 int checked_lookup(struct xdp_md *ctx)
 {
 	__u32 key = 0;
-	struct counter *v = bpf_map_lookup_elem(&table, &key);
+	struct counter *v = bpf_map_lookup_elem(&flows, &key);
 
 	if (!v)
 		return XDP_PASS;
@@ -58,7 +65,7 @@ SEC("xdp")
 int unchecked_lookup(struct xdp_md *ctx)
 {
 	__u32 key = 1;
-	struct counter *v = bpf_map_lookup_elem(&table, &key);
+	struct counter *v = bpf_map_lookup_elem(&flows, &key);
 
 	v->count++;
 	return XDP_PASS;

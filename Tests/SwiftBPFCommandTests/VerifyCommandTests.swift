@@ -1,0 +1,48 @@
+import Foundation
+import Testing
+
+@Suite("swiftbpf verify")
+struct VerifyCommandTests {
+    @Test("prints accept or reject per program, with the line, instruction and registers of a rejection")
+    func text() throws {
+        let result = try SwiftBPFTool.run(["verify", "Tests/BPFVerifierTests/Fixtures/verifier_rules.o", "--program", "unchecked_lookup"])
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("unchecked_lookup (xdp): reject"), "\(result.stdout)")
+        #expect(result.stdout.contains("R0 may be NULL at insn 7 (line 70: v->count++;): check the result of bpf_map_lookup_elem (insn 6) before dereferencing"), "\(result.stdout)")
+        #expect(result.stdout.contains("7: r1 = *(u64 *)(r0 + 0)"), "\(result.stdout)")
+        #expect(result.stdout.contains("registers: R0=map_value_or_null(map=flows"), "\(result.stdout)")
+        let accepted = try SwiftBPFTool.run(["verify", "Examples/xdp-counter/xdp_counter.o"])
+        #expect(accepted.status == 0)
+        #expect(accepted.stdout.contains("xdp_counter (xdp): accept ("), "\(accepted.stdout)")
+    }
+
+    @Test("--json prints the documented fields")
+    func json() throws {
+        let result = try SwiftBPFTool.run(["verify", "Tests/BPFVerifierTests/Fixtures/verifier_rules.o", "--json"])
+        #expect(result.status == 1)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let programs = try #require(object["programs"] as? [[String: Any]])
+        let checked = try #require(programs.first { $0["name"] as? String == "checked_lookup" })
+        #expect(checked["verdict"] as? String == "accept")
+        #expect(checked["section"] as? String == "xdp")
+        #expect(checked["type"] as? String == "xdp")
+        #expect(checked["error"] is NSNull)
+        #expect((checked["instructions_processed"] as? Int ?? 0) > 0)
+        #expect(checked["peak_states"] is Int)
+        #expect(checked["time_us"] is Double)
+        let unchecked = try #require(programs.first { $0["name"] as? String == "unchecked_lookup" })
+        #expect(unchecked["verdict"] as? String == "reject")
+        let error = try #require(unchecked["error"] as? [String: Any])
+        #expect(error["kind"] as? String == "null_pointer")
+        #expect(error["instruction"] as? Int == 7)
+        #expect((error["source"] as? [String: Any])?["line"] as? Int == 70)
+    }
+
+    @Test("--log-level 2 prints the state at each instruction; raw programs verify over their memory")
+    func logAndRaw() throws {
+        let result = try SwiftBPFTool.run(["verify", "Examples/asm/checksum.s", "--mem-size", "20", "--log-level", "2"])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains("checksum.s (raw): accept"), "\(result.stdout)")
+        #expect(result.stdout.contains("0: r0 = 0 ; R1=mem(size=20) R2=20 R10=fp(frame=0,off=0)"), "\(result.stdout)")
+    }
+}

@@ -117,7 +117,7 @@ struct TracingAttachTests {
         // Where the dynamic loader put getppid, mapped back to a file offset through /proc/self/maps,
         // must be the offset the symbol table gives.
         guard let libc = UprobeTarget.libraryPath("libc.so") else { return skipped("shared library offsets", "no libc.so mapped") }
-        guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "getppid") else {
+        guard let handle = dlopen(libc, RTLD_NOW | RTLD_NOLOAD), let symbol = dlsym(handle, "getppid") else {
             return skipped("shared library offsets", "dlsym(getppid) failed")
         }
         let address = UInt64(UInt(bitPattern: symbol))

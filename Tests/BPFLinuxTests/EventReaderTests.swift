@@ -180,6 +180,10 @@ struct EventReaderTests {
         let events = try perfMap("perf_lost")
         let program = try Self.perfProducer(counter: counter(), events: events)
         let perf = try PerfBuffer(map: events, pagesPerCPU: 1)
+        // Both runs must write to the same CPU's buffer: the lost record of a CPU is only written
+        // by that CPU's next output. Pin this thread to one CPU for the test.
+        let pinned = ThreadAffinity.pinToCurrentCPU()
+        defer { pinned?.restore() }
         // 24 bytes a sample: one page holds ~170, so most of 2,000 are lost.
         _ = try program.testRun(data: Self.packet, repeat: 2000)
         var samples: UInt64 = 0
@@ -222,3 +226,4 @@ struct EventReaderTests {
         #expect(values == Array(1...50))
     }
 }
+

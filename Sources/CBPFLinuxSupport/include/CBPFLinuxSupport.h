@@ -265,4 +265,10 @@ static inline int cbpf_mount_bpffs(const char *path) {
 #include "CBPFLinuxAttach.h"
 #include "CBPFLinuxEvents.h"
 
+/// Pins the calling thread to the CPU it runs on; the previous affinity mask goes to `saved`
+/// (at least 128 bytes). Returns the CPU, or -1.
+int cbpf_pin_thread_to_current_cpu(unsigned char *saved, unsigned long size);
+/// Restores a mask saved by cbpf_pin_thread_to_current_cpu.
+int cbpf_restore_thread_affinity(const unsigned char *saved, unsigned long size);
+
 #endif

@@ -100,9 +100,9 @@ struct AutoAttachKernelTests {
         #expect(link.target == "tracepoint syscalls:sys_enter_getppid")
 
         for _ in 0..<5 { _ = getppid() }
-        results.removeAll()   // detaches
         #expect(try link.info().tracepoint == "sys_enter_getppid")
-        link.close()
+        results.removeAll()
+        link.close()   // the last reference: detached
         for _ in 0..<3 { _ = getppid() }   // not counted any more
 
         let me = UInt32(getpid())

@@ -128,6 +128,15 @@ public enum AutoAttach: Sendable, Hashable {
         }
     }
 
+    /// What this attachment needs that `options` does not give; nil when it can be attached.
+    func missing(in options: AutoAttachOptions) -> String? {
+        switch self {
+        case .xdp, .tcx: options.interface == nil ? needs : nil
+        case .cgroup: options.cgroup == nil ? needs : nil
+        default: nil
+        }
+    }
+
     /// The architecture's syscall wrapper prefix, as `ksyscall/NAME` uses it.
     static var syscallPrefix: String {
         #if arch(arm64)
@@ -179,7 +188,9 @@ public struct AutoAttachResult: Sendable {
         case failed(BPFError)
     }
 
+    /// The program's function name.
     public var program: String
+    /// Its section name.
     public var section: String
     public var outcome: Outcome
 
@@ -252,7 +263,7 @@ extension KernelObject {
             let outcome: AutoAttachResult.Outcome
             if case .manual(let reason) = plan {
                 outcome = .skipped(reason)
-            } else if let needs = plan.needs, needs == "a network interface" ? options.interface == nil : options.cgroup == nil {
+            } else if let needs = plan.missing(in: options) {
                 outcome = .skipped("needs \(needs) to attach to (none given)")
             } else {
                 do { outcome = .attached(try program.attach(plan, options: options)) } catch { outcome = .failed(error) }

@@ -9,7 +9,7 @@ import Testing
 @Suite(.enabled(if: Kernel.available, "bpf() is not usable here (needs Linux and root or CAP_BPF)"))
 struct KernelObjectFixtureTests {
     static let fixtures = ["contexts", "global_data", "helpers_misc", "legacy_maps", "license_version", "maps_all",
-                           "maps_hash_array", "subprograms", "tail_calls", "tc_skb", "tracing", "xdp_packets"]
+                           "maps_hash_array", "subprograms", "tail_calls", "tc_skb", "trace_getppid", "tracing", "xdp_packets"]
 
     /// Programs written to be refused by a verifier (see Tests/Fixtures/bpf/README.md): the kernel must say EACCES.
     static let refusedByDesign: Set<String> = [

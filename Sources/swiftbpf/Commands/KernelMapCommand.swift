@@ -45,11 +45,16 @@ struct KernelMapDump {
 
     func run() throws {
         let map: KernelMap
+        do { map = try KernelMap.open(id: id) } catch { throw CLIError("map \(id): \(error)") }
+        let dump = try Self.dump(map, label: "map \(id)")
+        print(json ? dump.json.description : dump.text)
+    }
+
+    /// The entries of `map` as the JSON object `{"map": {...}, "entries": [...]}` and as text lines;
+    /// `label` names the map in errors.
+    static func dump(_ map: KernelMap, label: String) throws -> (json: JSONOutput, text: String) {
         let info: MapInfo
-        do {
-            map = try KernelMap.open(id: id)
-            info = try map.info()
-        } catch { throw CLIError("map \(id): \(error)") }
+        do { info = try map.info() } catch { throw CLIError("\(label): \(error)") }
         var entries: [(key: [UInt8]?, value: [UInt8]?, error: String?)] = []
         switch info.type {
         case .queue, .stack:
@@ -58,7 +63,7 @@ struct KernelMapDump {
             break   // records, not entries: read them with a RingBuffer / PerfBuffer
         default:
             let keys: [[UInt8]]
-            do { keys = try map.keys() } catch { throw CLIError("map \(id) (\(info.name)): \(error)") }
+            do { keys = try map.keys() } catch { throw CLIError("\(label) (\(info.name)): \(error)") }
             for key in keys {
                 do { entries.append((key, try map.lookup(key: key), nil)) } catch { entries.append((key, nil, "\(error)")) }
             }
@@ -68,34 +73,31 @@ struct KernelMapDump {
         func split(_ value: [UInt8]) -> [[UInt8]] {
             stride(from: 0, to: value.count, by: slot).map { Array(value[$0..<min($0 + info.valueSize, value.count)]) }
         }
-        if json {
-            let items: [JSONOutput] = entries.map { entry in
-                var fields: [(String, JSONOutput)] = [("key", entry.key.map { .string(hexString($0)) } ?? .null)]
-                if let value = entry.value {
-                    if perCPU {
-                        fields.append(("values", .array(split(value).map { .string(hexString($0)) })))
-                    } else {
-                        fields.append(("value", .string(hexString(value))))
-                    }
-                }
-                if let error = entry.error { fields.append(("error", .string(error))) }
-                return .object(fields)
-            }
-            print(JSONOutput.object([("map", Self.json(info)), ("entries", .array(items))]))
-        } else {
-            print("map \(info.id) \(info.name.isEmpty ? "-" : info.name) (\(info.typeName)): \(entries.count) entries")
-            for entry in entries {
-                let key = entry.key.map { "key \(hexString($0))" } ?? "head"
-                if let value = entry.value {
-                    if perCPU {
-                        print("\(key): " + split(value).enumerated().map { "cpu\($0.offset) \(hexString($0.element))" }.joined(separator: "  "))
-                    } else {
-                        print("\(key): value \(hexString(value))")
-                    }
+        let items: [JSONOutput] = entries.map { entry in
+            var fields: [(String, JSONOutput)] = [("key", entry.key.map { .string(hexString($0)) } ?? .null)]
+            if let value = entry.value {
+                if perCPU {
+                    fields.append(("values", .array(split(value).map { .string(hexString($0)) })))
                 } else {
-                    print("\(key): \(entry.error ?? "no value")")
+                    fields.append(("value", .string(hexString(value))))
                 }
+            }
+            if let error = entry.error { fields.append(("error", .string(error))) }
+            return .object(fields)
+        }
+        var lines = ["map \(info.id) \(info.name.isEmpty ? "-" : info.name) (\(info.typeName)): \(entries.count) entries"]
+        for entry in entries {
+            let key = entry.key.map { "key \(hexString($0))" } ?? "head"
+            if let value = entry.value {
+                if perCPU {
+                    lines.append("\(key): " + split(value).enumerated().map { "cpu\($0.offset) \(hexString($0.element))" }.joined(separator: "  "))
+                } else {
+                    lines.append("\(key): value \(hexString(value))")
+                }
+            } else {
+                lines.append("\(key): \(entry.error ?? "no value")")
             }
         }
+        return (.object([("map", json(info)), ("entries", .array(items))]), lines.joined(separator: "\n"))
     }
 }

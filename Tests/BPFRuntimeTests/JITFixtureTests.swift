@@ -33,9 +33,28 @@ struct JITFixtureTests {
         var contents: [String: [[UInt8]]] = [:]
         // Program arrays and maps of maps hold ids, which differ between the two loads.
         for map in object.maps where ![.programArray, .arrayOfMaps, .hashOfMaps].contains(map.spec.type) {
-            contents[map.spec.name] = map.entries().map { $0.key + [0xff] + $0.value }.sorted { $0.lexicographicallyPrecedes($1) }
+            // A run takes whichever virtual CPU is free (tests run in parallel), so per-CPU maps
+            // are compared by the sum over CPUs of each 64-bit word of the value.
+            let perCPU = map.spec.type.isPerCPU
+            contents[map.spec.name] = map.entries().map { $0.key + [0xff] + (perCPU ? Self.sumOverCPUs($0.value, valueSize: map.spec.valueSize) : $0.value) }
+                .sorted { $0.lexicographicallyPrecedes($1) }
         }
         return contents
+    }
+
+    /// The per-CPU slots of a per-CPU value (each `valueSize` rounded up to 8 bytes), added word by word.
+    static func sumOverCPUs(_ value: [UInt8], valueSize: Int) -> [UInt8] {
+        let stride = (valueSize + 7) & ~7
+        guard stride > 0, value.count % stride == 0 else { return value }
+        var words = [UInt64](repeating: 0, count: stride / 8)
+        for slot in 0..<(value.count / stride) {
+            for w in words.indices {
+                var word: UInt64 = 0
+                for b in 0..<8 { word |= UInt64(value[slot * stride + w * 8 + b]) << (8 * UInt64(b)) }
+                words[w] &+= word
+            }
+        }
+        return words.flatMap { word in (0..<8).map { UInt8(truncatingIfNeeded: word >> (8 * UInt64($0))) } }
     }
 
     @Test("same results and maps for every program, packet and context")

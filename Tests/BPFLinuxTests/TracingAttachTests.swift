@@ -121,7 +121,9 @@ struct TracingAttachTests {
             return skipped("shared library offsets", "dlsym(getppid) failed")
         }
         let address = UInt64(UInt(bitPattern: symbol))
-        let maps = try String(contentsOfFile: "/proc/self/maps", encoding: .utf8)
+        // Read to the end: /proc files report size 0, and this process maps many regions.
+        let data = try #require(FileHandle(forReadingAtPath: "/proc/self/maps")).readDataToEndOfFile()
+        let maps = String(decoding: data, as: UTF8.self)
         var expected: UInt64?
         for line in maps.split(separator: "\n") where line.hasSuffix(libc) {
             let fields = line.split(separator: " ")
@@ -130,7 +132,7 @@ struct TracingAttachTests {
             if address >= range[0] && address < range[1] { expected = address - range[0] + fileOffset }
         }
         let offset = try UprobeTarget.fileOffset(of: "getppid", in: libc)
-        #expect(offset == expected)
+        #expect(offset == expected, "getppid at \(String(address, radix: 16)), \(maps.split(separator: "\n").count) mappings, libc \(libc)")
         let error = #expect(throws: BPFError.self) { try UprobeTarget.fileOffset(of: "no_such_function_swiftbpf", in: libc) }
         #expect(error?.description.contains("no function symbol 'no_such_function_swiftbpf'") == true)
     }

@@ -75,6 +75,31 @@ struct RunState {
         return buffer
     }
 
+    /// Whether a run left anything that must not carry over to the next run on the same state:
+    /// tail calls counted, a held lock, regions granted.
+    @inline(__always)
+    func needsReset(extraRegions: Int) -> Bool {
+        tailCalls != 0 || heldSpinLock != nil || regions.extra.count != extraRegions || !retained.isEmpty
+    }
+
+    /// Prepares the state for another run (see ``needsReset(extraRegions:)``); the virtual CPU is kept.
+    mutating func reset(extraRegions: Int) {
+        tailCalls = 0
+        releaseSpinLock()
+        if regions.extra.count > extraRegions { regions.extra.removeLast(regions.extra.count - extraRegions) }
+        if let old = scratch {
+            old.deallocate()
+            scratch = nil
+        }
+        retained.removeAll()
+    }
+
+    /// Releases the `bpf_spin_lock` the program left held, if any.
+    mutating func releaseSpinLock() {
+        if let lock = heldSpinLock { SpinLock.unlock(lock) }
+        heldSpinLock = nil
+    }
+
     /// The virtual CPU of this run, acquired on first use.
     mutating func currentCPU() -> Int {
         if cpu < 0 { cpu = VirtualCPUs.shared.acquire() }
@@ -83,8 +108,7 @@ struct RunState {
 
     /// Releases what the run held.
     mutating func finish() {
-        if let lock = heldSpinLock { SpinLock.unlock(lock) }
-        heldSpinLock = nil
+        releaseSpinLock()
         if cpu >= 0 { VirtualCPUs.shared.release(cpu) }
         cpu = -1
         scratch?.deallocate()

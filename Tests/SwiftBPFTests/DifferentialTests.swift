@@ -47,10 +47,17 @@ struct DifferentialCase: CustomTestStringConvertible, Sendable {
     var fixture: String
     var program: String
     var inputs: [(packet: [UInt8], context: [UInt8]?)]
-    var testDescription: String { "\(fixture)/\(program)" }
+    /// BPF_PROG_TEST_RUN's repeat for every input: the repetitions share one packet and context,
+    /// so a program that changes its packet sees its own changes.
+    var repetitions = 1
+    var testDescription: String { "\(fixture)/\(program)" + (repetitions > 1 ? " ×\(repetitions)" : "") }
 
     static func packets(_ fixture: String, _ program: String, _ packets: [[UInt8]]) -> DifferentialCase {
         DifferentialCase(fixture: fixture, program: program, inputs: packets.map { ($0, nil) })
+    }
+
+    static func repeated(_ fixture: String, _ program: String, _ packets: [[UInt8]], _ repetitions: Int) -> DifferentialCase {
+        DifferentialCase(fixture: fixture, program: program, inputs: packets.map { ($0, nil) }, repetitions: repetitions)
     }
 
     static func contexts(_ fixture: String, _ program: String, _ contexts: [[UInt8]?]) -> DifferentialCase {
@@ -84,6 +91,12 @@ struct DifferentialTests {
             .packets("xdp_packets", "xdp_filter", sample),
             .packets("xdp_packets", "xdp_reshape", [Frames.ipv4(length: 60)]),
             .packets("xdp_packets", "xdp_meta", [Frames.ipv4(length: 60)]),
+            // Repetitions build on each other: MACs swapped twice (back to where they were), the head grown and the
+            // tail cut three times, a counter stepped five times, a context field written twice.
+            .repeated("xdp_packets", "xdp_filter", [Frames.ipv4(length: 60, proto: 1)], 2),
+            .repeated("xdp_packets", "xdp_reshape", [Frames.ipv4(length: 60)], 3),
+            .repeated("global_data", "global_update", [Frames.ipv4(length: 60)], 5),
+            .repeated("tc_skb", "tc_mark", [tcp54], 2),
             .packets("legacy_maps", "legacy_count", [Frames.ipv4(length: 60), Frames.ipv4(length: 130)]),
             .packets("helpers_misc", "misc_csum", [Frames.ipv4(length: 60)]),
             .packets("helpers_misc", "misc_printk", [Frames.ipv4(length: 60)]),
@@ -115,8 +128,8 @@ struct DifferentialTests {
         let k = try #require(kernel.program(named: c.program))
         #expect(!c.inputs.isEmpty)
         for (i, input) in c.inputs.enumerated() {
-            let a = try r.testRun(packet: input.packet, context: input.context)
-            let b = try k.testRun(packet: input.packet, context: input.context)
+            let a = try r.testRun(packet: input.packet, context: input.context, repeat: c.repetitions)
+            let b = try k.testRun(packet: input.packet, context: input.context, repeat: c.repetitions)
             #expect(UInt32(truncatingIfNeeded: a.returnValue) == UInt32(truncatingIfNeeded: b.returnValue), "input \(i): return value")
             if c.program == "xdp_meta" {
                 // Known difference: the kernel's output starts at data_meta (the 4 metadata bytes the

@@ -31,7 +31,10 @@ enum JITFrame {
     /// (map values, global data), which the slow path fills.
     static let regionCount = 4
     static let regionTableBytes: Int32 = regionEntryBytes * 4
-    static let size = Int(storeRegions + regionTableBytes)
+    /// Set (non-zero) whenever the code calls into Swift: a prepared run then checks for an error
+    /// and for state to reset, which a run that stayed in machine code cannot have left.
+    static let touched: Int32 = storeRegions + regionTableBytes
+    static let size = Int(touched + 8)
 
     /// Where in a region entry the limit for an access of `size` bytes is.
     static func limitOffset(size: Int) -> Int32 {

@@ -1,4 +1,5 @@
 import BPFCore
+import Synchronization
 
 /// Which engine runs a program.
 public enum ExecutionEngine: String, Sendable, CaseIterable {
@@ -150,49 +151,135 @@ public final class JITProgram: Sendable {
         try execute(r1: r1, r2: 0, input: input, second: second, packet: nil, extra: [], environment: environment, virtualFields: virtualFields)
     }
 
-    private static let scratchBytes = JITFrame.size + Interpreter.frameBytes + Interpreter.stackBytes
+    static let scratchBytes = JITFrame.size + Interpreter.frameBytes + Interpreter.stackBytes
+    /// One scratch block (frame, call frames, stack) kept from the last run for the next, so a run
+    /// does not allocate: its address, or 0 while a run holds it.
+    private let spareScratch = Atomic<UInt>(0)
+
+    deinit {
+        if let block = UnsafeMutableRawPointer(bitPattern: spareScratch.load(ordering: .acquiring)) { block.deallocate() }
+    }
 
     private func execute(r1: UInt64, r2: UInt64, input: MemoryRegion, second: MemoryRegion, packet: UnsafeRawBufferPointer?,
                          extra: [MemoryRegion], environment: RunEnvironment?,
                          virtualFields: [(address: UInt, value: UInt64)]) throws(RuntimeError) -> ExecutionResult {
-        let entry = code.entry
-        let outcome: Result<ExecutionResult, RuntimeError> = withUnsafeTemporaryAllocation(byteCount: Self.scratchBytes, alignment: 64) { scratch in
-            let ctx = scratch.baseAddress!
-            let frames = (ctx + JITFrame.size).bindMemory(to: UInt64.self, capacity: Interpreter.frameBytes / 8)
-            let stack = ctx + JITFrame.size + Interpreter.frameBytes
-            let stackTop = UInt64(UInt(bitPattern: stack + Interpreter.stackBytes))
-            let regs = (ctx + Int(JITFrame.registers)).bindMemory(to: UInt64.self, capacity: 11)
-            for i in 0..<11 { regs[i] = 0 }
-            regs[1] = r1
-            regs[2] = r2
-            regs[10] = stackTop
-            ctx.storeBytes(of: 0, toByteOffset: Int(JITFrame.savedRSP), as: UInt64.self)
-            ctx.storeBytes(of: interpreter.options.instructionLimit, toByteOffset: Int(JITFrame.budget), as: UInt64.self)
-            let stackRegion = MemoryRegion(start: UInt(bitPattern: stack), count: Interpreter.stackBytes, writable: true)
-            ctx.storeBytes(of: UInt64(stackRegion.start) + 2 * UInt64(ExecutionOptions.stackSizePerFrame), toByteOffset: Int(JITFrame.callLimit), as: UInt64.self)
-            JITFrame.setRegion(ctx, table: JITFrame.loadRegions, index: 2, stackRegion)
-            JITFrame.setRegion(ctx, table: JITFrame.storeRegions, index: 2, stackRegion)
-            var regions = MemoryRegions(stack: stackRegion, input: input)
-            regions.second = second
-            regions.extra = extra
-            regions.permanent = interpreter.permanentRegions
-            regions.virtualFields = virtualFields
-            regions.hasVirtualFields = !virtualFields.isEmpty
-            var state = RunState(regions: regions, frames: frames, packet: packet, environment: environment)
-            withUnsafePointer(to: &state.regions) { JITFrame.refresh(ctx, $0) }
-            var info = JITRunInfo(interpreter: Unmanaged.passUnretained(interpreter), stackTop: stackTop, error: nil)
-            return withUnsafeMutablePointer(to: &state) { statePointer in
-                defer { statePointer.pointee.finish() }
-                return withUnsafeMutablePointer(to: &info) { infoPointer in
-                    ctx.storeBytes(of: statePointer, toByteOffset: Int(JITFrame.state), as: UnsafeMutablePointer<RunState>.self)
-                    ctx.storeBytes(of: infoPointer, toByteOffset: Int(JITFrame.info), as: UnsafeMutablePointer<JITRunInfo>.self)
-                    let r0 = entry(ctx)
-                    if let error = infoPointer.pointee.error { return .failure(error) }
-                    return .success(ExecutionResult(returnValue: r0, instructionsExecuted: statePointer.pointee.executed))
-                }
+        try withSession(r1: r1, r2: r2, input: input, second: second, packet: packet, extra: extra, environment: environment,
+                        virtualFields: virtualFields) { session throws(RuntimeError) in try session.run() }
+    }
+
+    /// Prepares one run over raw memory, the bpf_conformance way (r1 points at `memory`, r2 holds
+    /// its length), for `body` to run any number of times: each ``PreparedRun/run()`` only resets the
+    /// registers and the instruction budget, so calling a small program costs a few nanoseconds.
+    /// What a run writes to `memory` (and its stack) is what the next run finds.
+    ///
+    /// ```swift
+    /// var packet: [UInt8] = [0xaa, 0xbb, 0x11]
+    /// try packet.withUnsafeMutableBytes { memory in
+    ///     try jit.withPreparedRun(memory: memory) { prepared in
+    ///         for _ in 0..<1_000_000 { _ = try prepared.run().returnValue }
+    ///     }
+    /// }
+    /// ```
+    public func withPreparedRun<T>(memory: UnsafeMutableRawBufferPointer, _ body: (PreparedRun) throws(RuntimeError) -> T) throws(RuntimeError) -> T {
+        let base = memory.count == 0 ? 0 : UInt64(UInt(bitPattern: memory.baseAddress))
+        return try withSession(r1: base, r2: UInt64(memory.count), input: MemoryRegion(memory), second: .empty,
+                               packet: UnsafeRawBufferPointer(memory), extra: [], environment: nil, virtualFields: [], body)
+    }
+
+    /// Prepares one run context — the frame the code addresses, the call frames and stack, the run's
+    /// state and regions — and hands it to `body`, which may run the program on it any number of
+    /// times (``PreparedRun/run()``); only the registers and the instruction budget are reset between
+    /// runs, so memory the program wrote stays written, as in the repetitions of BPF_PROG_TEST_RUN.
+    func withSession<T>(r1: UInt64, r2: UInt64, input: MemoryRegion, second: MemoryRegion, packet: UnsafeRawBufferPointer?,
+                        extra: [MemoryRegion], environment: RunEnvironment?, virtualFields: [(address: UInt, value: UInt64)],
+                        _ body: (PreparedRun) throws(RuntimeError) -> T) throws(RuntimeError) -> T {
+        let ctx: UnsafeMutableRawPointer
+        if let spare = UnsafeMutableRawPointer(bitPattern: spareScratch.exchange(0, ordering: .acquiring)) {
+            ctx = spare
+        } else {
+            ctx = UnsafeMutableRawPointer.allocate(byteCount: Self.scratchBytes, alignment: 64)
+        }
+        defer {
+            if !spareScratch.compareExchange(expected: 0, desired: UInt(bitPattern: ctx), ordering: .releasing).exchanged {
+                ctx.deallocate()
+            }
+        }
+        let frames = (ctx + JITFrame.size).bindMemory(to: UInt64.self, capacity: Interpreter.frameBytes / 8)
+        let stack = ctx + JITFrame.size + Interpreter.frameBytes
+        let stackTop = UInt64(UInt(bitPattern: stack + Interpreter.stackBytes))
+        let stackRegion = MemoryRegion(start: UInt(bitPattern: stack), count: Interpreter.stackBytes, writable: true)
+        ctx.storeBytes(of: UInt64(stackRegion.start) + 2 * UInt64(ExecutionOptions.stackSizePerFrame), toByteOffset: Int(JITFrame.callLimit), as: UInt64.self)
+        JITFrame.setRegion(ctx, table: JITFrame.loadRegions, index: 2, stackRegion)
+        JITFrame.setRegion(ctx, table: JITFrame.storeRegions, index: 2, stackRegion)
+        var regions = MemoryRegions(stack: stackRegion, input: input)
+        regions.second = second
+        regions.extra = extra
+        regions.permanent = interpreter.permanentRegions
+        regions.virtualFields = virtualFields
+        regions.hasVirtualFields = !virtualFields.isEmpty
+        var state = RunState(regions: regions, frames: frames, packet: packet, environment: environment)
+        withUnsafePointer(to: &state.regions) { JITFrame.refresh(ctx, $0) }
+        ctx.storeBytes(of: 0, toByteOffset: Int(JITFrame.touched), as: UInt64.self)
+        var info = JITRunInfo(interpreter: Unmanaged.passUnretained(interpreter), stackTop: stackTop, error: nil)
+        let outcome: Result<T, RuntimeError> = withUnsafeMutablePointer(to: &state) { statePointer in
+            defer { statePointer.pointee.finish() }
+            return withUnsafeMutablePointer(to: &info) { infoPointer in
+                ctx.storeBytes(of: statePointer, toByteOffset: Int(JITFrame.state), as: UnsafeMutablePointer<RunState>.self)
+                ctx.storeBytes(of: infoPointer, toByteOffset: Int(JITFrame.info), as: UnsafeMutablePointer<JITRunInfo>.self)
+                let session = PreparedRun(ctx: ctx, state: statePointer, info: infoPointer, entry: code.entry, r1: r1, r2: r2,
+                                         stackTop: stackTop, budget: interpreter.options.instructionLimit,
+                                         extraRegions: extra.count)
+                return Result { () throws(RuntimeError) -> T in try body(session) }
             }
         }
         return try outcome.get()
+    }
+}
+
+/// A prepared JIT run context (see ``JITProgram/withPreparedRun(memory:_:)``), valid only inside
+/// the closure it was handed to: each ``run()`` is little more than the call into the machine code.
+public struct PreparedRun {
+    let ctx: UnsafeMutableRawPointer
+    let state: UnsafeMutablePointer<RunState>
+    let info: UnsafeMutablePointer<JITRunInfo>
+    let entry: JITCode.Entry
+    let r1: UInt64, r2: UInt64, stackTop: UInt64, budget: UInt64
+    /// How many extra regions the run started with (regions granted during a run end with it).
+    let extraRegions: Int
+
+    /// Runs the program once: r1, r2 and r10 as prepared, the other registers zero, a full
+    /// instruction budget, no tail calls taken yet.
+    @inline(__always)
+    public func run() throws(RuntimeError) -> ExecutionResult {
+        let regs = (ctx + Int(JITFrame.registers)).assumingMemoryBound(to: UInt64.self)
+        regs[0] = 0
+        regs[1] = r1
+        regs[2] = r2
+        for i in 3..<10 { regs[i] = 0 }
+        regs[10] = stackTop
+        ctx.storeBytes(of: 0, toByteOffset: Int(JITFrame.savedRSP), as: UInt64.self)
+        ctx.storeBytes(of: budget, toByteOffset: Int(JITFrame.budget), as: UInt64.self)
+        let r0 = entry(ctx)
+        if ctx.load(fromByteOffset: Int(JITFrame.touched), as: UInt64.self) == 0 {
+            return ExecutionResult(returnValue: r0, instructionsExecuted: 0)
+        }
+        return try afterService(r0)
+    }
+
+    /// The end of a run that called into Swift: its error, and the state reset for the next run.
+    private func afterService(_ r0: UInt64) throws(RuntimeError) -> ExecutionResult {
+        ctx.storeBytes(of: 0, toByteOffset: Int(JITFrame.touched), as: UInt64.self)
+        let executed = state.pointee.executed
+        state.pointee.executed = 0
+        if state.pointee.needsReset(extraRegions: extraRegions) {
+            state.pointee.reset(extraRegions: extraRegions)
+            JITFrame.refresh(ctx, RunState.regions(state))
+        }
+        if let error = info.pointee.error {
+            info.pointee.error = nil
+            throw error
+        }
+        return ExecutionResult(returnValue: r0, instructionsExecuted: executed)
     }
 }
 

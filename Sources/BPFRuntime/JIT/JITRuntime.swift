@@ -56,6 +56,7 @@ enum JITRuntime {
     /// converted context fields, misaligned atomics), legacy packet loads, and the errors of call
     /// depth, instruction budget and running off the end.
     static func service(_ ctx: UnsafeMutableRawPointer, pc: Int) -> UInt64 {
+        ctx.storeBytes(of: 1, toByteOffset: Int(JITFrame.touched), as: UInt64.self)
         let info = ctx.load(fromByteOffset: Int(JITFrame.info), as: UnsafeMutablePointer<JITRunInfo>.self)
         let state = ctx.load(fromByteOffset: Int(JITFrame.state), as: UnsafeMutablePointer<RunState>.self)
         let regs = (ctx + Int(JITFrame.registers)).assumingMemoryBound(to: UInt64.self)

@@ -50,18 +50,17 @@ extension LoadedProgram {
             throw LoadError(place: place, message: "EINVAL: the context is \(bytes.count) bytes; \(spec.type.kernelName) programs take at most \(rules.maxSize) (\(rules.what))")
         }
         if let fixed = rules.fixedSize { bytes += [UInt8](repeating: 0, count: fixed - bytes.count) }
-        return try measuredRuns(count) { environment, _ in
-            var ctx = bytes
-            let result = try ctx.withUnsafeMutableBytes { buffer -> ExecutionResult in
-                // Like the kernel, an empty context is a NULL pointer.
-                let address = buffer.isEmpty ? 0 : UInt(bitPattern: buffer.baseAddress)
-                environment.contextAddress = buffer.isEmpty ? nil : address
-                let regions = buffer.isEmpty ? [] : [MemoryRegion(buffer, writable: rules.writable)]
-                return try interpret(r1: UInt64(address), regions: regions, environment: environment) { error in
-                    RawContext.explain(error, context: address, size: buffer.count, rules: rules)
-                }
+        var ctx = bytes
+        let environment = RunEnvironment(maps: maps)
+        let run = try ctx.withUnsafeMutableBytes { buffer in
+            // Like the kernel, an empty context is a NULL pointer.
+            let address = buffer.isEmpty ? 0 : UInt(bitPattern: buffer.baseAddress)
+            environment.contextAddress = buffer.isEmpty ? nil : address
+            let regions = buffer.isEmpty ? [] : [MemoryRegion(buffer, writable: rules.writable)]
+            return try measuredRuns(count, environment: environment, explain: { RawContext.explain($0, context: address, size: buffer.count, rules: rules) }) {
+                RunRequest(r1: UInt64(address), regions: regions)
             }
-            return SingleRun(result: result, packetOut: [], contextOut: ctx, environment: environment)
         }
+        return TestRunResult(run, packetOut: [], contextOut: ctx, environment: environment)
     }
 }

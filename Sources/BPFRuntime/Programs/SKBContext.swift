@@ -319,18 +319,15 @@ extension LoadedProgram {
             throw LoadError(place: place, message: error.description)
         }
         let view = SKBContext.programView(input: input, frame: frame, length: length, access: access)
-        return try measuredRuns(count) { environment, _ in
-            let skb = SKBBuffer(frame: frame, context: view, access: access)
-            environment.skb = skb
-            environment.contextAddress = skb.contextAddress
-            let result = try interpret(r1: UInt64(skb.contextAddress), regions: skb.regions, packet: skb.packetBytes,
-                                       environment: environment, virtualFields: skb.virtualFields) { error in
-                SKBContext.explain(error, skb: skb)
-            }
-            return SingleRun(result: result, packetOut: skb.packetOut,
-                             contextOut: SKBContext.contextOut(input: input, view: UnsafeRawBufferPointer(skb.context)),
-                             environment: environment)
+        let skb = SKBBuffer(frame: frame, context: view, access: access)
+        let environment = RunEnvironment(maps: maps)
+        environment.skb = skb
+        environment.contextAddress = skb.contextAddress
+        let run = try measuredRuns(count, environment: environment, explain: { SKBContext.explain($0, skb: skb) }) {
+            RunRequest(r1: UInt64(skb.contextAddress), regions: skb.regions, packet: skb.packetBytes, virtualFields: skb.virtualFields)
         }
+        return TestRunResult(run, packetOut: skb.packetOut, contextOut: SKBContext.contextOut(input: input, view: UnsafeRawBufferPointer(skb.context)),
+                             environment: environment)
     }
 }
 

@@ -16,12 +16,11 @@ public struct TestRunResult: Sendable, Hashable {
     public var instructionsExecuted: UInt64
 }
 
-/// What one run of a test run left behind, before timing is added.
-struct SingleRun {
-    var result: ExecutionResult
-    var packetOut: [UInt8]
-    var contextOut: [UInt8]
-    var environment: RunEnvironment
+extension TestRunResult {
+    init(_ run: (result: ExecutionResult, nanosecondsPerRun: Double), packetOut: [UInt8], contextOut: [UInt8], environment: RunEnvironment) {
+        self.init(returnValue: run.result.returnValue, packetOut: packetOut, contextOut: contextOut,
+                  nanosecondsPerRun: run.nanosecondsPerRun, trace: environment.trace, instructionsExecuted: run.result.instructionsExecuted)
+    }
 }
 
 extension LoadedProgram {
@@ -50,68 +49,75 @@ extension LoadedProgram {
         if let context, context.count != XDPContext.size {
             throw LoadError(place: "program '\(spec.name)'", message: "the XDP context must be \(XDPContext.size) bytes (struct xdp_md), found \(context.count)")
         }
-        // One packet buffer and context buffer serve every repetition; each run starts from the input again.
         let packet = PacketBuffer(bytes)
         let ctx = UnsafeMutableRawBufferPointer.allocate(byteCount: XDPContext.size, alignment: 8)
         defer { ctx.deallocate() }
         let input = context ?? [UInt8](repeating: 0, count: XDPContext.size)
+        input.withUnsafeBytes { ctx.copyMemory(from: $0) }
         let address = UInt(bitPattern: ctx.baseAddress)
-        let fields = XDPContext.virtualFields(context: address, packet: packet)
-        return try measuredRuns(count) { environment, last in
-            packet.reset(bytes)
-            input.withUnsafeBytes { ctx.copyMemory(from: $0) }
-            environment.packet = packet
-            environment.contextAddress = address
-            let result = try interpret(r1: UInt64(address), input: MemoryRegion(ctx, writable: false), second: packet.region,
-                                       environment: environment, virtualFields: fields)
-            guard last else { return nil }
-            return SingleRun(result: result, packetOut: packet.bytes, contextOut: XDPContext.contextOut(Array(ctx), packet: packet),
-                             environment: environment)
+        let environment = RunEnvironment(maps: maps)
+        environment.packet = packet
+        environment.contextAddress = address
+        let run = try measuredRuns(count, environment: environment) {
+            RunRequest(r1: UInt64(address), regions: [MemoryRegion(ctx, writable: false), packet.region],
+                       virtualFields: XDPContext.virtualFields(context: address, packet: packet))
         }
+        return TestRunResult(run, packetOut: packet.bytes, contextOut: XDPContext.contextOut(Array(ctx), packet: packet), environment: environment)
     }
 
-    /// The part every test run shares: `count` runs on one ``RunEnvironment`` over the object's
-    /// maps (its trace cleared before each run), timed together; the last run's outcome is reported.
-    /// `body` gets whether the run is the last one and may return nil for the others.
-    func measuredRuns(_ count: Int, _ body: (RunEnvironment, _ last: Bool) throws -> SingleRun?) throws -> TestRunResult {
-        var last: SingleRun?
-        let environment = RunEnvironment(maps: maps)
+    /// What one run is given: r1, the regions besides the stack (the context first, then the
+    /// packet), the packet legacy loads read, and the converted context fields.
+    struct RunRequest {
+        var r1: UInt64
+        var regions: [MemoryRegion]
+        var packet: UnsafeRawBufferPointer? = nil
+        var virtualFields: [(address: UInt, value: UInt64)] = []
+    }
+
+    /// The part every test run shares: `count` runs over the object's maps, timed together, as
+    /// BPF_PROG_TEST_RUN's repeat does them — the packet and context are prepared once and what a
+    /// run writes to them stays for the next (the kernel does not restore them either); the trace is
+    /// cleared before each run. The JIT runs every repetition on one prepared frame; the interpreter
+    /// asks `request` again before each run (a helper may have moved the packet). Returns the last
+    /// run's result and the mean time per run. A runtime failure becomes a ``LoadError``.
+    func measuredRuns(_ count: Int, environment: RunEnvironment, explain: (RuntimeError) -> String? = { _ in nil },
+                      _ request: () -> RunRequest) throws -> (result: ExecutionResult, nanosecondsPerRun: Double) {
         let total = max(count, 1)
         let clock = ContinuousClock()
-        let start = clock.now
-        for i in 0..<total {
-            environment.trace.removeAll()
-            last = try body(environment, i == total - 1)
+        var elapsed = Duration.zero
+        let result = try interpret(explain: explain) { () throws(RuntimeError) -> ExecutionResult in
+            if let jit {
+                let r = request()
+                return try jit.withSession(r1: r.r1, r2: 0, input: r.regions.first ?? .empty, second: r.regions.count > 1 ? r.regions[1] : .empty,
+                                           packet: r.packet, extra: r.regions.count > 2 ? Array(r.regions.dropFirst(2)) : [],
+                                           environment: environment, virtualFields: r.virtualFields) { session throws(RuntimeError) in
+                    var last = ExecutionResult(returnValue: 0, instructionsExecuted: 0)
+                    let start = clock.now
+                    for _ in 0..<total {
+                        if !environment.trace.isEmpty { environment.trace.removeAll() }
+                        last = try session.run()
+                    }
+                    elapsed = clock.now - start
+                    return last
+                }
+            }
+            var last = ExecutionResult(returnValue: 0, instructionsExecuted: 0)
+            let start = clock.now
+            for _ in 0..<total {
+                if !environment.trace.isEmpty { environment.trace.removeAll() }
+                let r = request()
+                last = try interpreter.run(r1: r.r1, regions: r.regions, packet: r.packet, environment: environment, virtualFields: r.virtualFields)
+            }
+            elapsed = clock.now - start
+            return last
         }
-        let elapsed = clock.now - start
-        let run = last!
         let ns = Double(elapsed.components.seconds) * 1e9 + Double(elapsed.components.attoseconds) / 1e9
-        return TestRunResult(returnValue: run.result.returnValue, packetOut: run.packetOut, contextOut: run.contextOut,
-                             nanosecondsPerRun: ns / Double(max(count, 1)), trace: run.environment.trace,
-                             instructionsExecuted: run.result.instructionsExecuted)
+        return (result, ns / Double(total))
     }
 
-    /// Runs the interpreter once; a runtime failure becomes a ``LoadError`` naming the program, the
-    /// instruction and the C line. `explain` may give a better message for a failure the program
-    /// type understands (a store to a read-only context field, say).
-    func interpret(r1: UInt64, regions: [MemoryRegion], packet: UnsafeRawBufferPointer? = nil, environment: RunEnvironment,
-                   virtualFields: [(address: UInt, value: UInt64)] = [],
-                   explain: (RuntimeError) -> String? = { _ in nil }) throws -> ExecutionResult {
-        try interpret(explain: explain) { () throws(RuntimeError) in
-            if let jit { return try jit.run(r1: r1, regions: regions, packet: packet, environment: environment, virtualFields: virtualFields) }
-            return try interpreter.run(r1: r1, regions: regions, packet: packet, environment: environment, virtualFields: virtualFields)
-        }
-    }
-
-    /// The same with an input and a packet region and no arrays to build.
-    func interpret(r1: UInt64, input: MemoryRegion, second: MemoryRegion, environment: RunEnvironment,
-                   virtualFields: [(address: UInt, value: UInt64)]) throws -> ExecutionResult {
-        try interpret(explain: { _ in nil }) { () throws(RuntimeError) in
-            if let jit { return try jit.run(r1: r1, input: input, second: second, environment: environment, virtualFields: virtualFields) }
-            return try interpreter.run(r1: r1, input: input, second: second, environment: environment, virtualFields: virtualFields)
-        }
-    }
-
+    /// Runs `run`; a runtime failure becomes a ``LoadError`` naming the program, the instruction and
+    /// the C line. `explain` may give a better message for a failure the program type understands
+    /// (a store to a read-only context field, say).
     private func interpret(explain: (RuntimeError) -> String?, _ run: () throws(RuntimeError) -> ExecutionResult) throws -> ExecutionResult {
         do {
             return try run()

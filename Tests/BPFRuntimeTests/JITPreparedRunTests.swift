@@ -1,0 +1,63 @@
+import BPFCore
+import BPFRuntime
+import Testing
+
+/// ``JITProgram/withPreparedRun(memory:_:)``: one prepared context, many runs.
+@Suite("JIT prepared runs", .enabled(if: JITProgram.isSupported, "the JIT needs an x86-64 machine"))
+struct JITPreparedRunTests {
+    /// Increments the first byte of its memory and returns the new value; when that value is 3 it
+    /// first loads past the end of its 8 bytes, which must stop that run only.
+    static let source = """
+        ldxb %r2, [%r1+0]
+        add %r2, 1
+        stxb [%r1+0], %r2
+        jne %r2, 3, +1
+        ldxb %r0, [%r1+100]
+        mov %r0, %r2
+        exit
+        """
+
+    @Test("memory written by a run is what the next run finds; a failed run reports its error and the next runs normally")
+    func runsShareMemoryAndRecoverFromErrors() throws {
+        let jit = try JITProgram(program: Assembler().assembleProgram(Self.source))
+        var memory = [UInt8](repeating: 0, count: 8)
+        var outcomes: [String] = []
+        memory.withUnsafeMutableBytes { buffer in
+            do {
+                try jit.withPreparedRun(memory: buffer) { prepared throws(RuntimeError) in
+                    for _ in 0..<5 {
+                        do throws(RuntimeError) {
+                            outcomes.append("r0 \(try prepared.run().returnValue)")
+                        } catch {
+                            if case let .outOfBounds(pc, _, size, write) = error {
+                                outcomes.append("out of bounds at \(pc): \(size) \(write ? "write" : "read")")
+                            } else {
+                                outcomes.append("\(error)")
+                            }
+                        }
+                    }
+                }
+            } catch {
+                outcomes.append("prepare failed: \(error)")
+            }
+        }
+        #expect(outcomes == ["r0 1", "r0 2", "out of bounds at 4: 1 read", "r0 4", "r0 5"])
+        #expect(memory[0] == 5)
+    }
+
+    @Test("prepared runs count the instruction budget per run, not over all runs")
+    func budgetIsPerRun() throws {
+        // A loop of 50 iterations (about 150 instructions) per run: 10 runs spend about 1,500, more than the limit of 1,000.
+        let program = try Assembler().assembleProgram("mov %r0, 0\nadd %r0, 1\njlt %r0, 50, -2\nexit")
+        let jit = try JITProgram(program: program, options: ExecutionOptions(instructionLimit: 1_000))
+        var memory = [UInt8](repeating: 0, count: 8)
+        let total = try memory.withUnsafeMutableBytes { buffer throws(RuntimeError) in
+            try jit.withPreparedRun(memory: buffer) { prepared throws(RuntimeError) in
+                var sum: UInt64 = 0
+                for _ in 0..<10 { sum += try prepared.run().returnValue }
+                return sum
+            }
+        }
+        #expect(total == 500)
+    }
+}

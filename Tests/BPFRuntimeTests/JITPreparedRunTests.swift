@@ -1,4 +1,5 @@
 import BPFCore
+import BPFObject
 import BPFRuntime
 import Testing
 
@@ -59,5 +60,32 @@ struct JITPreparedRunTests {
             }
         }
         #expect(total == 500)
+    }
+}
+
+/// Map helpers the JIT handles without the service: inline array lookups, direct hash calls.
+@Suite("JIT direct map access", .enabled(if: JITProgram.isSupported, "the JIT needs an x86-64 machine"))
+struct JITDirectMapTests {
+    @Test("verified hash lookups and updates are direct calls; unverified ones go through the checked helper path")
+    func hashCallsAreDirectOnlyWhenVerified() throws {
+        let object = try RuntimeFixtures.object("Tests/Fixtures/bpf/obj/maps_hash_array.o")
+        let verified = try LoadedObject(object, engine: .jit)
+        let unverified = try LoadedObject(object, verification: .off, engine: .jit)
+        let listing = try #require(verified.program(named: "count_by_proto")?.jit).annotatedDisassembly()
+        #expect(listing.contains("; direct call: hash map 'proto_packets' lookup"))
+        #expect(listing.contains("; direct call: hash map 'proto_packets' update"))
+        #expect(listing.contains("; inline array map lookup"))
+        let plain = try #require(unverified.program(named: "count_by_proto")?.jit).annotatedDisassembly()
+        #expect(!plain.contains("direct call"))
+        // Both count the same packets the same way (the direct calls share the map's own code).
+        let tcp = [UInt8](repeating: 0, count: 12) + [0x08, 0x00, 0x45] + [UInt8](repeating: 0, count: 8) + [6] + [UInt8](repeating: 0, count: 40)
+        for loaded in [verified, unverified] {
+            let program = try #require(loaded.program(named: "count_by_proto"))
+            _ = try program.testRun(packet: tcp, repeat: 3)
+            let counts = try #require(loaded.map(named: "proto_packets")).entries()
+            #expect(counts.count == 1)
+            #expect(counts.first?.key == [6, 0, 0, 0])
+            #expect(counts.first?.value == [3, 0, 0, 0, 0, 0, 0, 0])
+        }
     }
 }

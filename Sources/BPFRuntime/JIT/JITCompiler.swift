@@ -13,8 +13,9 @@ import BPFCore
 struct JITCompiler {
     let slots: [Instruction]
     let proven: [Bool]?
-    /// Array maps whose lookups are inlined, by the handle a `lddw` loads (nil: no inlining).
-    let arrays: [UInt64: JITArrayMap]
+    /// Array maps whose lookups are inlined, and hash maps whose lookups and updates are direct
+    /// calls, by the handle a `lddw` loads.
+    let maps: JITMaps
     var asm: X86Assembler
     private var jumpTargets = Set<Int>()
     private var labels: [X86Label] = []
@@ -35,10 +36,10 @@ struct JITCompiler {
     static let scratch = X86Reg.r11
     static let scratch2 = X86Reg.r10
 
-    init(slots: [Instruction], proven: [Bool]?, arrays: [UInt64: JITArrayMap] = [:], listing: Bool) {
+    init(slots: [Instruction], proven: [Bool]?, maps: JITMaps = JITMaps(), listing: Bool) {
         self.slots = slots
         self.proven = proven
-        self.arrays = arrays
+        self.maps = maps
         self.asm = X86Assembler(listing: listing)
     }
 
@@ -383,9 +384,10 @@ struct JITCompiler {
                 asm.jcc(.b, stub(pc: pc, resume: after))
                 asm.call(functionEntries[target]!)
                 asm.bind(after)
-            } else if ins.imm == 1, pc >= 2, slots[pc - 2].opcode == 0x18, slots[pc - 2].dst == 1, !jumpTargets.contains(pc),
-                      let array = arrays[UInt64(UInt32(bitPattern: slots[pc - 2].imm)) | UInt64(UInt32(bitPattern: slots[pc - 1].imm)) << 32] {
+            } else if ins.imm == 1, let handle = mapHandle(beforeCall: pc), let array = maps.arrays[handle] {
                 emitInlineArrayLookup(array, pc: pc)
+            } else if ins.imm == 1 || ins.imm == 2, proven != nil, let handle = mapHandle(beforeCall: pc), let hash = maps.hashes[handle] {
+                emitDirectHashCall(hash, update: ins.imm == 2)
             } else {
                 emitHelperCall(pc: pc)
             }
@@ -512,7 +514,46 @@ struct JITCompiler {
     /// `bpf_map_lookup_elem` of an array map named by the `lddw r1` just before the call:
     /// r0 = the value's address, or 0 past the end. A key the inline check cannot read takes the
     /// full helper call in Swift.
+    /// The map handle r1 holds at the helper call at `pc`, when a `lddw` earlier in the same
+    /// straight-line stretch loaded it and nothing since wrote r1.
+    private func mapHandle(beforeCall pc: Int) -> UInt64? {
+        var i = pc - 1
+        while i >= 0 {
+            if jumpTargets.contains(i + 1) { return nil }
+            if i >= 1 && slots[i - 1].opcode == 0x18 {
+                // The second slot of a lddw.
+                let load = slots[i - 1]
+                guard load.dst == 1 else { i -= 2; continue }
+                guard load.src == 0 else { return nil }
+                return UInt64(UInt32(bitPattern: load.imm)) | UInt64(UInt32(bitPattern: slots[i].imm)) << 32
+            }
+            let ins = slots[i]
+            let cls = ins.opcode & 7
+            switch cls {
+            case 2: break
+            case 3: if ins.opcode & 0xe0 == 0xc0 && (ins.src == 1 || ins.imm == 0xf1) { return nil }
+            case 5, 6: if ins.opcode == 0x85 || ins.opcode == 0x8d { return nil }
+            default: if ins.dst == 1 { return nil }
+            }
+            i -= 1
+        }
+        return nil
+    }
+
+    /// `bpf_map_lookup_elem` / `bpf_map_update_elem` on a hash map the verifier checked the key (and
+    /// value) of: a direct C-convention call with the map object in rdi; r2–r4 are already the
+    /// key, value and flags. The budget register is caller-saved, so it waits in the frame.
+    private mutating func emitDirectHashCall(_ hash: JITHashMap, update: Bool) {
+        asm.comment("direct call: hash map '\(hash.map.spec.name)' \(update ? "update" : "lookup")")
+        asm.movImm(.rdi, hash.object)
+        asm.store(frame(JITFrame.budget), Self.budget, bits: 64)
+        asm.movImm(Self.scratch, update ? JITHashMap.updateAddress : JITHashMap.lookupAddress)
+        asm.callRegister(Self.scratch)
+        asm.load(Self.budget, frame(JITFrame.budget), bits: 64)
+    }
+
     private mutating func emitInlineArrayLookup(_ array: JITArrayMap, pc: Int) {
+        asm.comment("inline array map lookup")
         let after = asm.newLabel(), null = asm.newLabel()
         let slow = stub(pc: pc, resume: after)
         asm.mov(true, Self.scratch, reg(2))
@@ -567,6 +608,28 @@ struct JITCompiler {
 }
 
 /// What the JIT needs to inline lookups of one array map.
+/// The maps a program's code may reach without the service: array lookups inlined, hash map
+/// lookups and updates called directly. The hash maps are kept alive by the code.
+struct JITMaps: Sendable {
+    var arrays: [UInt64: JITArrayMap] = [:]
+    var hashes: [UInt64: JITHashMap] = [:]
+}
+
+/// A hash map (not per-CPU) whose lookups and updates the code calls directly.
+struct JITHashMap: Sendable {
+    let map: HashMap
+    var object: UInt64 { UInt64(UInt(bitPattern: Unmanaged.passUnretained(map).toOpaque())) }
+
+    static let lookup: @convention(c) (UnsafeRawPointer, UnsafeRawPointer) -> UInt64 = { map, key in
+        Unmanaged<HashMap>.fromOpaque(map).takeUnretainedValue().directLookup(key)
+    }
+    static let update: @convention(c) (UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UInt64) -> UInt64 = { map, key, value, flags in
+        Unmanaged<HashMap>.fromOpaque(map).takeUnretainedValue().directUpdate(key, value, flags: flags)
+    }
+    static var lookupAddress: UInt64 { UInt64(UInt(bitPattern: unsafeBitCast(lookup, to: UnsafeRawPointer.self))) }
+    static var updateAddress: UInt64 { UInt64(UInt(bitPattern: unsafeBitCast(update, to: UnsafeRawPointer.self))) }
+}
+
 struct JITArrayMap: Sendable {
     var valueBase: UInt64
     var maxEntries: UInt32

@@ -35,19 +35,26 @@ public final class JITProgram: Sendable {
     public let interpreter: Interpreter
     /// The verifier's proofs the code was compiled with.
     public let provenAccesses: [Bool]?
-    let arrays: [UInt64: JITArrayMap]
+    let maps: JITMaps
 
-    /// Array maps (not per-CPU) by their handle, when helper 1 is the kernel's map lookup.
-    static func inlinableArrays(_ maps: [RuntimeMap], helpers: HelperRegistry) -> [UInt64: JITArrayMap] {
-        guard helpers[1]?.name == "bpf_map_lookup_elem" else { return [:] }
-        var arrays: [UInt64: JITArrayMap] = [:]
+    /// The maps the code reaches without the service, by their handle: plain array maps (lookups
+    /// inlined) when helper 1 is the kernel's map lookup, and hash maps that are not per-CPU (direct
+    /// calls) when helpers 1 and 2 are the kernel's lookup and update.
+    static func directMaps(_ maps: [RuntimeMap], helpers: HelperRegistry) -> JITMaps {
+        var direct = JITMaps()
+        guard helpers[1]?.name == "bpf_map_lookup_elem" else { return direct }
+        let hashCalls = helpers[2]?.name == "bpf_map_update_elem"
         for (i, map) in maps.enumerated() {
-            guard let array = map as? ArrayMap, !array.perCPU, array.spec.maxEntries > 0 else { continue }
-            arrays[RunEnvironment.mapHandleBase + UInt64(i)] = JITArrayMap(
-                valueBase: UInt64(UInt(bitPattern: array.valueBase)), maxEntries: UInt32(truncatingIfNeeded: array.spec.maxEntries),
-                stride: array.entryStride)
+            let handle = RunEnvironment.mapHandleBase + UInt64(i)
+            if let array = map as? ArrayMap, !array.perCPU, array.spec.maxEntries > 0 {
+                direct.arrays[handle] = JITArrayMap(
+                    valueBase: UInt64(UInt(bitPattern: array.valueBase)), maxEntries: UInt32(truncatingIfNeeded: array.spec.maxEntries),
+                    stride: array.entryStride)
+            } else if hashCalls, let hash = map as? HashMap, !hash.perCPU {
+                direct.hashes[handle] = JITHashMap(map: hash)
+            }
         }
-        return arrays
+        return direct
     }
     let code: JITCode
 
@@ -74,8 +81,8 @@ public final class JITProgram: Sendable {
         }
         self.interpreter = interpreter
         self.provenAccesses = provenAccesses
-        arrays = Self.inlinableArrays(maps, helpers: interpreter.helpers)
-        code = try interpreter.jitCache.code(for: interpreter, proven: provenAccesses, arrays: arrays)
+        self.maps = Self.directMaps(maps, helpers: interpreter.helpers)
+        code = try interpreter.jitCache.code(for: interpreter, proven: provenAccesses, maps: self.maps)
     }
 
     /// Prepares and compiles a program (see ``Interpreter/init(program:helpers:options:permanentRegions:)``).
@@ -92,7 +99,7 @@ public final class JITProgram: Sendable {
     /// instruction (in `syntax`), then its machine code as offset, bytes and Intel-syntax text;
     /// the entry sequence comes first and the out-of-line code (slow paths, the call into Swift) last.
     public func annotatedDisassembly(syntax: Disassembler.Syntax = .llvm) throws(RuntimeError) -> String {
-        let listed = try JITCode(slots: Array(interpreter.slots.dropLast()), proven: provenAccesses, arrays: arrays, listing: true)
+        let listed = try JITCode(slots: Array(interpreter.slots.dropLast()), proven: provenAccesses, maps: maps, listing: true)
         let listing = listed.listing ?? []
         let bytes = listed.bytes
         let instructions = interpreter.program.instructions

@@ -14,8 +14,12 @@ final class JITCode: Sendable {
 
     var entry: Entry { unsafeBitCast(memory.base, to: Entry.self) }
 
-    init(slots: [Instruction], proven: [Bool]?, arrays: [UInt64: JITArrayMap] = [:], listing: Bool) throws(RuntimeError) {
-        var compiler = JITCompiler(slots: slots, proven: proven, arrays: arrays, listing: listing)
+    /// The maps the code calls or reads directly (kept alive with it).
+    let maps: JITMaps
+
+    init(slots: [Instruction], proven: [Bool]?, maps: JITMaps = JITMaps(), listing: Bool) throws(RuntimeError) {
+        self.maps = maps
+        var compiler = JITCompiler(slots: slots, proven: proven, maps: maps, listing: listing)
         let bytes = compiler.compile()
         memory = try ExecutableMemory(code: bytes)
         pcOffsets = compiler.pcOffsets
@@ -31,9 +35,9 @@ final class JITCache: Sendable {
     private let code = Mutex<JITCode?>(nil)
 
     /// The code, compiling it with `proven` if there is none yet.
-    func code(for interpreter: Interpreter, proven: [Bool]?, arrays: [UInt64: JITArrayMap] = [:]) throws(RuntimeError) -> JITCode {
+    func code(for interpreter: Interpreter, proven: [Bool]?, maps: JITMaps = JITMaps()) throws(RuntimeError) -> JITCode {
         if let existing = code.withLock({ $0 }) { return existing }
-        let made = try JITCode(slots: Array(interpreter.slots.dropLast()), proven: proven, arrays: arrays, listing: false)
+        let made = try JITCode(slots: Array(interpreter.slots.dropLast()), proven: proven, maps: maps, listing: false)
         return code.withLock { slot in
             if let existing = slot { return existing }
             slot = made

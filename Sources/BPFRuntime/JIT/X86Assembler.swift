@@ -108,6 +108,11 @@ struct X86Assembler {
 
     // MARK: Encoding
 
+    /// A line of explanation in the listing (no code).
+    mutating func comment(_ text: @autoclosure () -> String) {
+        note(bytes.count, "; " + text())
+    }
+
     private mutating func note(_ start: Int, _ text: @autoclosure () -> String) {
         if listing != nil { listing!.append((start, text())) }
     }

@@ -124,7 +124,30 @@ final class HashMap: RuntimeMap, @unchecked Sendable {
     }
 
     override func programUpdate(_ key: UnsafeRawPointer, _ source: UnsafeRawPointer, flags: MapUpdateFlags, _ call: borrowing HelperCall) throws(MapError) {
-        let cpu = perCPU ? call.cpu : 0
+        try programUpdate(key, source, flags: flags, cpu: perCPU ? call.cpu : 0)
+    }
+
+    /// The JIT's direct lookup (not per-CPU maps; the verifier checked the key): the value's address or 0.
+    func directLookup(_ key: UnsafeRawPointer) -> UInt64 {
+        lock.withLock { _ in
+            let e = table.find(key)
+            guard e >= 0 else { return 0 }
+            table.touch(e)
+            return UInt64(UInt(bitPattern: value(e)))
+        }
+    }
+
+    /// The JIT's direct update (not per-CPU maps; the verifier checked key and value): 0 or a negative errno.
+    func directUpdate(_ key: UnsafeRawPointer, _ source: UnsafeRawPointer, flags: UInt64) -> UInt64 {
+        do {
+            try programUpdate(key, source, flags: MapUpdateFlags(rawValue: flags), cpu: 0)
+            return 0
+        } catch {
+            return error.helperReturnValue
+        }
+    }
+
+    private func programUpdate(_ key: UnsafeRawPointer, _ source: UnsafeRawPointer, flags: MapUpdateFlags, cpu: Int) throws(MapError) {
         try store(key, flags: flags) { (destination, fresh) throws(MapError) in
             if perCPU {
                 // A new per-CPU element starts zeroed on the other CPUs, as in Linux.

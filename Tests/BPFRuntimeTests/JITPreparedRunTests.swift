@@ -46,6 +46,21 @@ struct JITPreparedRunTests {
         #expect(memory[0] == 5)
     }
 
+    @Test("with the verifier's proofs, loops carry no budget and frames are not zeroed; results are the same")
+    func proofsDropBudgetAndZeroing() throws {
+        let program = try Assembler().assembleProgram("stxdw [%r10-8], %r1\nmov %r0, 0\nadd %r0, 1\njlt %r0, 50, -2\nexit")
+        let plain = try JITProgram(interpreter: Interpreter(program: program))
+        let proven = try JITProgram(interpreter: Interpreter(program: program),
+                                    provenAccesses: [Bool](repeating: true, count: program.instructions.count))
+        let plainListing = try plain.annotatedDisassembly(), provenListing = try proven.annotatedDisassembly()
+        #expect(plainListing.contains("sub r9, 1"))
+        #expect(plainListing.contains("movups [rbp-0x10], xmm0"))
+        #expect(!provenListing.contains("sub r9, 1"))
+        #expect(!provenListing.contains("movups"))
+        #expect(try plain.run().returnValue == 50)
+        #expect(try proven.run().returnValue == 50)
+    }
+
     @Test("prepared runs count the instruction budget per run, not over all runs")
     func budgetIsPerRun() throws {
         // A loop of 50 iterations (about 150 instructions) per run: 10 runs spend about 1,500, more than the limit of 1,000.

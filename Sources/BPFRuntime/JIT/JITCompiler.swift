@@ -6,6 +6,10 @@ import BPFCore
 /// them): r0 rax, r1 rdi, r2 rsi, r3 rdx, r4 rcx, r5 r8, r6 rbx, r7 r13, r8 r14, r9 r15, r10 rbp.
 /// r12 holds the run's ``JITFrame``, r9 the backward-jump budget, r10 and r11 are scratch.
 ///
+/// With the verifier's proofs (`proven`), the code also drops what verification makes redundant:
+/// the bounds checks of proven accesses, the zeroing of stack frames (no uninitialised stack is
+/// read) and the backward-jump budget (every loop is proven to end).
+///
 /// Each bpf-to-bpf function saves the caller's r6–r10 with five pushes, so calls are native `call`s
 /// and every function body runs with a 16-byte aligned `rsp`. Everything rare — helper calls,
 /// accesses the inline checks refuse, errors — goes through one thunk into Swift
@@ -81,7 +85,8 @@ struct JITCompiler {
             }
             i += ins.opcode == 0x18 ? 2 : 1
         }
-        zeroBytes = escapes ? 512 : min(512, ((-minOffset) + 15) / 16 * 16)
+        // A verified program never reads stack it did not write, so its frames need no zeroing.
+        zeroBytes = proven != nil ? 0 : escapes ? 512 : min(512, ((-minOffset) + 15) / 16 * 16)
     }
 
     // MARK: - Driver
@@ -432,8 +437,9 @@ struct JITCompiler {
     }
 
     /// Backward jumps spend the budget, so a runaway loop stops.
+    /// A verified program's loops are proven to end, so it has no budget to spend.
     private mutating func emitBudget(target: Int, pc: Int) {
-        guard target <= pc else { return }
+        guard target <= pc, proven == nil else { return }
         let after = asm.newLabel()
         asm.alu(.sub, true, Self.budget, imm: 1)
         asm.jcc(.e, stub(pc: pc, resume: after))

@@ -21,7 +21,9 @@ public enum ExecutionEngine: String, Sendable, CaseIterable {
 /// provably inside its region: an access at a constant offset of r10 within the frame, or one the
 /// verifier proved (`provenAccesses[pc] == true`). Without proofs (`nil`) every other access is
 /// checked, so a program loaded with the verifier off still cannot touch memory outside its regions.
-/// Backward jumps spend a budget of ``ExecutionOptions/instructionLimit`` so a runaway loop stops.
+/// Without proofs, backward jumps spend a budget of ``ExecutionOptions/instructionLimit`` so a runaway
+/// loop stops, and each frame the program can address starts zeroed; a verified program, whose loops
+/// are proven to end and which never reads stack it did not write, needs neither.
 /// The JIT does not count instructions: ``ExecutionResult/instructionsExecuted`` is 0.
 ///
 /// ```swift

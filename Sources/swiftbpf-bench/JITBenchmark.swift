@@ -2,6 +2,7 @@ import BPFCore
 import BPFLinux
 import BPFObject
 import BPFRuntime
+import BPFVerifier
 import Foundation
 
 /// `swiftbpf-bench jit`: every program of Benchmarks/bpf/jit_bench.o on our JIT, our interpreter and,
@@ -143,7 +144,10 @@ struct KernelBench {
 @MainActor func jitEntryBenchmark() throws {
     let program = try Assembler().assembleProgram("mov %r0, 2\nexit")
     let interpreter = try Interpreter(program: program)
-    let jit = try JITProgram(interpreter: interpreter)
+    // Verified (as a socket filter) like every program the runtime loads, so the JIT uses the proofs.
+    let verification = Verifier().verify(VerifierProgram(instructions: program.instructions, type: .socketFilter))
+    precondition(verification.accepted, "the empty program must verify")
+    let jit = try JITProgram(interpreter: interpreter, provenAccesses: verification.provenAccesses)
     let count = 1_000_000
     func perRun(_ body: () throws -> UInt64) rethrows -> Double {
         var best = Double.infinity

@@ -31,6 +31,16 @@ struct JITCompiler {
     private var finish: X86Label!
     private var epilogue: X86Label!
     private var zeroBytes = 512
+    /// With proofs, function 0 runs in the entry's own frame (no call, no saves of r6–r10): its
+    /// instructions are `0..<mainEnd`, and its exits and frame-ending tail calls leave through `finish`.
+    private var mainInline = false
+    private var mainEnd = 0
+    /// A program whose instructions never need the frame (no checks, no service, no bpf-to-bpf
+    /// calls) gets a lean entry: it saves only the host registers it writes and loads only r1, r2
+    /// and r10 (a verified program reads no other register before writing it).
+    private var lean = false
+    /// Whether the instructions compiled so far reached the frame or the service.
+    private var bodyUsesFrame = false
     /// Code offset of each instruction (for the listing).
     private(set) var pcOffsets: [Int] = []
 
@@ -85,6 +95,10 @@ struct JITCompiler {
             }
             i += ins.opcode == 0x18 ? 2 : 1
         }
+        // The verifier keeps every jump inside its function and refuses recursion, so function 0
+        // is the instructions before the first other function.
+        mainInline = proven != nil
+        mainEnd = functionEntries.keys.filter { $0 > 0 }.min() ?? slots.count
         // A verified program never reads stack it did not write, so its frames need no zeroing.
         zeroBytes = proven != nil ? 0 : escapes ? 512 : min(512, ((-minOffset) + 15) / 16 * 16)
     }
@@ -93,15 +107,27 @@ struct JITCompiler {
 
     mutating func compile() -> [UInt8] {
         analyze()
+        if mainInline {
+            // A first pass finds out whether the code needs the frame at all.
+            var probe = self
+            probe.asm = X86Assembler(listing: false)
+            _ = probe.compileOnce()
+            lean = !probe.bodyUsesFrame
+        }
+        return compileOnce()
+    }
+
+    private mutating func compileOnce() -> [UInt8] {
         labels = (0..<slots.count).map { _ in asm.newLabel() }
         thunk = asm.newLabel()
         finish = asm.newLabel()
         epilogue = asm.newLabel()
         emitEntry()
         pcOffsets = [Int](repeating: -1, count: slots.count + 1)
+        let frameOperandsBefore = asm.r12Operands
         var pc = 0
         while pc < slots.count {
-            if let entry = functionEntries[pc] {
+            if let entry = functionEntries[pc], !(pc == 0 && mainInline) {
                 if pc != 0 { asm.jmp(labels[pc]) }
                 asm.bind(entry)
                 emitPrologue()
@@ -112,6 +138,7 @@ struct JITCompiler {
             emit(ins, pc: pc)
             pc += ins.opcode == 0x18 ? 2 : 1
         }
+        bodyUsesFrame = bodyUsesFrame || asm.r12Operands != frameOperandsBefore || !stubs.isEmpty || !virtualStubs.isEmpty
         // Running off the end of the program.
         pcOffsets[slots.count] = asm.offset
         asm.movImm32(Self.scratch2, UInt32(slots.count))
@@ -144,18 +171,59 @@ struct JITCompiler {
     /// `entry(frame)`: saves the host's callee-saved registers, loads the eBPF registers from the
     /// frame and calls function 0; `finish` is also where unwinding lands.
     private mutating func emitEntry() {
+        if lean {
+            emitLeanEntry()
+            return
+        }
         for r: X86Reg in [.rbx, .rbp, .r12, .r13, .r14, .r15] { asm.push(r) }
         asm.push(X86Mem(base: .rdi, disp: JITFrame.savedRSP))
         asm.store(X86Mem(base: .rdi, disp: JITFrame.savedRSP), .rsp, bits: 64)
         asm.mov(true, Self.ctx, .rdi)
         for (i, r) in Self.bpfRegisters.enumerated() { asm.load(r, frame(JITFrame.registers + Int32(i * 8)), bits: 64) }
-        asm.alu(.add, true, .rbp, imm: 512)
         asm.load(Self.budget, frame(JITFrame.budget), bits: 64)
-        asm.call(functionEntries[0]!)
+        if mainInline {
+            asm.jmp(labels[0])
+        } else {
+            asm.alu(.add, true, .rbp, imm: 512)
+            asm.call(functionEntries[0]!)
+        }
         asm.bind(finish)
         asm.store(frame(JITFrame.budget), Self.budget, bits: 64)
         asm.pop(frame(JITFrame.savedRSP))
         for r: X86Reg in [.r15, .r14, .r13, .r12, .rbp, .rbx] { asm.pop(r) }
+        asm.ret()
+    }
+
+    /// The x86 registers a lean entry saves: those of r6–r9 the program writes, rbp when it uses
+    /// r10, and a padding slot when needed so direct calls see a 16-byte aligned stack.
+    private var leanSaves: [X86Reg] {
+        var written = Set<UInt8>()
+        var usesR10 = false
+        for pc in 0..<mainEnd {
+            let ins = slots[pc]
+            let cls = ins.opcode & 7
+            if cls == 0 || cls == 1 || cls == 4 || cls == 7 { written.insert(ins.dst) }
+            if cls == 3 && ins.opcode & 0xe0 == 0xc0 { written.insert(ins.src) }
+            if ins.dst == 10 || ins.src == 10 { usesR10 = true }
+        }
+        var saves: [X86Reg] = []
+        for r in 6...9 where written.contains(UInt8(r)) { saves.append(Self.bpfRegisters[r]) }
+        if usesR10 { saves.append(.rbp) }
+        // rsp is 8 past a 16-byte boundary on entry; an odd number of pushes aligns it.
+        if saves.count % 2 == 0 { saves.append(.r11) }
+        return saves
+    }
+
+    /// The lean entry (see ``lean``): `finish` pops what it pushed.
+    private mutating func emitLeanEntry() {
+        let saves = leanSaves
+        for r in saves { asm.push(r) }
+        asm.load(.rsi, X86Mem(base: .rdi, disp: JITFrame.registers + 16), bits: 64)
+        if saves.contains(.rbp) { asm.load(.rbp, X86Mem(base: .rdi, disp: JITFrame.registers + 80), bits: 64) }
+        asm.load(.rdi, X86Mem(base: .rdi, disp: JITFrame.registers + 8), bits: 64)
+        asm.jmp(labels[0])
+        asm.bind(finish)
+        for r in saves.reversed() { asm.pop(r) }
         asm.ret()
     }
 
@@ -232,6 +300,7 @@ struct JITCompiler {
     }
 
     private mutating func emitService(pc: Int) {
+        bodyUsesFrame = true
         asm.movImm32(Self.scratch2, UInt32(pc))
         asm.call(thunk)
     }
@@ -401,7 +470,7 @@ struct JITCompiler {
             emitHelperCall(pc: pc)
             return
         case 0x95:
-            emitEpilogue()
+            if mainInline && pc < mainEnd { asm.jmp(finish) } else { emitEpilogue() }
             return
         default: break
         }
@@ -449,7 +518,7 @@ struct JITCompiler {
     private mutating func emitHelperCall(pc: Int) {
         emitService(pc: pc)
         asm.test(false, Self.scratch, Self.scratch)
-        asm.jcc(.ne, epilogue)
+        asm.jcc(.ne, mainInline && pc < mainEnd ? finish : epilogue)
     }
 
     // MARK: - Memory
@@ -548,22 +617,21 @@ struct JITCompiler {
 
     /// `bpf_map_lookup_elem` / `bpf_map_update_elem` on a hash map the verifier checked the key (and
     /// value) of: a direct C-convention call with the map object in rdi; r2–r4 are already the
-    /// key, value and flags. The budget register is caller-saved, so it waits in the frame.
+    /// key, value and flags.
     private mutating func emitDirectHashCall(_ hash: JITHashMap, update: Bool) {
         asm.comment("direct call: hash map '\(hash.map.spec.name)' \(update ? "update" : "lookup")")
+        // Only verified code calls directly, and it spends no budget, so r9 needs no saving.
         asm.movImm(.rdi, hash.object)
-        asm.store(frame(JITFrame.budget), Self.budget, bits: 64)
         asm.movImm(Self.scratch, update ? JITHashMap.updateAddress : JITHashMap.lookupAddress)
         asm.callRegister(Self.scratch)
-        asm.load(Self.budget, frame(JITFrame.budget), bits: 64)
     }
 
     private mutating func emitInlineArrayLookup(_ array: JITArrayMap, pc: Int) {
         asm.comment("inline array map lookup")
         let after = asm.newLabel(), null = asm.newLabel()
-        let slow = stub(pc: pc, resume: after)
         asm.mov(true, Self.scratch, reg(2))
-        emitRegionCheck(size: 4, write: false, slow: slow)
+        // The verifier checked the key pointer of a verified program's lookup.
+        if proven == nil { emitRegionCheck(size: 4, write: false, slow: stub(pc: pc, resume: after)) }
         asm.load(Self.scratch, X86Mem(base: Self.scratch), bits: 32)
         asm.alu(.cmp, false, Self.scratch, imm: Int32(bitPattern: array.maxEntries))
         asm.jcc(.ae, null)

@@ -147,7 +147,11 @@ struct X86Assembler {
         bytes.append(0xc0 | (reg & 7) << 3 | (rm.rawValue & 7))
     }
 
+    /// How many memory operands so far were addressed through r12 (the JIT's frame register).
+    private(set) var r12Operands = 0
+
     private mutating func encode(prefix: [UInt8] = [], w: Bool, opcode: [UInt8], reg: UInt8, mem m: X86Mem, forceREX: Bool = false) {
+        if m.base == .r12 || m.index == .r12 { r12Operands += 1 }
         bytes += prefix
         let rex = Self.rex(w: w, r: reg, x: m.index?.rawValue ?? 0, b: m.base.rawValue)
         if rex != 0x40 || forceREX { bytes.append(rex) }

@@ -165,7 +165,7 @@ struct KernelBench {
     let ours = try perRun { try jit.run(memory: &memory).returnValue }
     let interpreted = try perRun { try interpreter.run(memory: &memory).returnValue }
     let prepared = try memory.withUnsafeMutableBytes { buffer in
-        try jit.withPreparedRun(memory: buffer) { run throws(RuntimeError) in
+        try jit.withPreparedRun(memory: buffer) { run in
             var best = Double.infinity
             for _ in 0..<5 {
                 var sink: UInt64 = 0

@@ -25,7 +25,7 @@ struct JITPreparedRunTests {
         var outcomes: [String] = []
         memory.withUnsafeMutableBytes { buffer in
             do {
-                try jit.withPreparedRun(memory: buffer) { prepared throws(RuntimeError) in
+                try jit.withPreparedRun(memory: buffer) { prepared in
                     for _ in 0..<5 {
                         do throws(RuntimeError) {
                             outcomes.append("r0 \(try prepared.run().returnValue)")
@@ -67,8 +67,8 @@ struct JITPreparedRunTests {
         let program = try Assembler().assembleProgram("mov %r0, 0\nadd %r0, 1\njlt %r0, 50, -2\nexit")
         let jit = try JITProgram(program: program, options: ExecutionOptions(instructionLimit: 1_000))
         var memory = [UInt8](repeating: 0, count: 8)
-        let total = try memory.withUnsafeMutableBytes { buffer throws(RuntimeError) in
-            try jit.withPreparedRun(memory: buffer) { prepared throws(RuntimeError) in
+        let total = try memory.withUnsafeMutableBytes { buffer in
+            try jit.withPreparedRun(memory: buffer) { prepared in
                 var sum: UInt64 = 0
                 for _ in 0..<10 { sum += try prepared.run().returnValue }
                 return sum

@@ -27,4 +27,19 @@ struct ReadmeExampleTests {
         })
         #expect(try run("call 1000\nexit", memory: [5, 6, 7], helpers: helpers) == 18)
     }
+
+    @Test("the JIT example returns 17, also through a prepared run", .enabled(if: JITProgram.isSupported, "the JIT needs an x86-64 machine"))
+    func jitExample() throws {
+        let program = try Assembler().assembleProgram("ldxb %r0, [%r1+2]\nexit")
+        let jit = try JITProgram(interpreter: try Interpreter(program: program))
+        var bytes: [UInt8] = [0xaa, 0xbb, 0x11, 0xcc]
+        #expect(try jit.run(memory: &bytes).returnValue == 17)
+        var seen: [UInt64] = []
+        try bytes.withUnsafeMutableBytes { memory in
+            try jit.withPreparedRun(memory: memory) { prepared in
+                for _ in 0..<1_000 { seen.append(try prepared.run().returnValue) }
+            }
+        }
+        #expect(seen.count == 1_000 && seen.allSatisfy { $0 == 17 })
+    }
 }

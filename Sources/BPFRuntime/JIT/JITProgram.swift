@@ -189,10 +189,19 @@ public final class JITProgram: Sendable {
     ///     }
     /// }
     /// ```
-    public func withPreparedRun<T>(memory: UnsafeMutableRawBufferPointer, _ body: (PreparedRun) throws(RuntimeError) -> T) throws(RuntimeError) -> T {
+    public func withPreparedRun<T>(memory: UnsafeMutableRawBufferPointer, _ body: (PreparedRun) throws -> T) throws -> T {
         let base = memory.count == 0 ? 0 : UInt64(UInt(bitPattern: memory.baseAddress))
-        return try withSession(r1: base, r2: UInt64(memory.count), input: MemoryRegion(memory), second: .empty,
-                               packet: UnsafeRawBufferPointer(memory), extra: [], environment: nil, virtualFields: [], body)
+        var failure: (any Error)?
+        let result = try withSession(r1: base, r2: UInt64(memory.count), input: MemoryRegion(memory), second: .empty,
+                                     packet: UnsafeRawBufferPointer(memory), extra: [], environment: nil,
+                                     virtualFields: []) { session throws(RuntimeError) -> T? in
+            do { return try body(session) } catch {
+                failure = error
+                return nil
+            }
+        }
+        if let failure { throw failure }
+        return result!
     }
 
     /// Prepares one run context — the frame the code addresses, the call frames and stack, the run's

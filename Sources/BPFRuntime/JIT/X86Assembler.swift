@@ -403,34 +403,29 @@ struct X86Assembler {
     // MARK: Control flow
 
     mutating func jmp(_ label: X86Label) {
-        let s = offset
-        bytes.append(0xe9)
-        fixups.append((bytes.count, label))
-        imm32(0)
-        note(s, "jmp L\(label.id)")
+        relative([0xe9], label, "jmp L\(label.id)")
     }
 
     mutating func jcc(_ cond: X86Cond, _ label: X86Label) {
-        let s = offset
-        bytes += [0x0f, 0x80 + cond.rawValue]
-        fixups.append((bytes.count, label))
-        imm32(0)
-        note(s, "j\(cond.name) L\(label.id)")
+        relative([0x0f, 0x80 + cond.rawValue], label, "j\(cond.name) L\(label.id)")
     }
 
     mutating func call(_ label: X86Label) {
+        relative([0xe8], label, "call L\(label.id)")
+    }
+
+    /// An instruction ending in a 32-bit displacement to `label`, fixed up by ``resolve()``.
+    private mutating func relative(_ opcode: [UInt8], _ label: X86Label, _ text: @autoclosure () -> String) {
         let s = offset
-        bytes.append(0xe8)
+        bytes += opcode
         fixups.append((bytes.count, label))
         imm32(0)
-        note(s, "call L\(label.id)")
+        note(s, text())
     }
 
     /// `call [mem]`.
     mutating func call(_ m: X86Mem) {
-        let s = offset
-        encode(w: false, opcode: [0xff], reg: 2, mem: m)
-        note(s, "call \(m.text(64))")
+        memoryForm([0xff], reg: 2, m, "call \(m.text(64))")
     }
 
     /// `call reg`.
@@ -447,29 +442,34 @@ struct X86Assembler {
     }
 
     mutating func push(_ r: X86Reg) {
-        let s = offset
-        if r.rawValue >= 8 { bytes.append(0x41) }
-        bytes.append(0x50 + (r.rawValue & 7))
-        note(s, "push \(r.name(64))")
+        shortForm(0x50, r, "push")
     }
 
     mutating func pop(_ r: X86Reg) {
+        shortForm(0x58, r, "pop")
+    }
+
+    /// `push`/`pop` of a register: the register in the opcode's low bits (REX.B for r8–r15).
+    private mutating func shortForm(_ opcode: UInt8, _ r: X86Reg, _ mnemonic: String) {
         let s = offset
         if r.rawValue >= 8 { bytes.append(0x41) }
-        bytes.append(0x58 + (r.rawValue & 7))
-        note(s, "pop \(r.name(64))")
+        bytes.append(opcode + (r.rawValue & 7))
+        note(s, "\(mnemonic) \(r.name(64))")
     }
 
     mutating func push(_ m: X86Mem) {
-        let s = offset
-        encode(w: false, opcode: [0xff], reg: 6, mem: m)
-        note(s, "push \(m.text(64))")
+        memoryForm([0xff], reg: 6, m, "push \(m.text(64))")
     }
 
     mutating func pop(_ m: X86Mem) {
+        memoryForm([0x8f], reg: 0, m, "pop \(m.text(64))")
+    }
+
+    /// An instruction whose only operand is memory (`reg` is the opcode extension).
+    private mutating func memoryForm(_ opcode: [UInt8], reg: UInt8, _ m: X86Mem, _ text: @autoclosure () -> String) {
         let s = offset
-        encode(w: false, opcode: [0x8f], reg: 0, mem: m)
-        note(s, "pop \(m.text(64))")
+        encode(w: false, opcode: opcode, reg: reg, mem: m)
+        note(s, text())
     }
 
     /// `xorps xmm0, xmm0`.
@@ -481,8 +481,6 @@ struct X86Assembler {
 
     /// `movups [mem], xmm0`.
     mutating func storeXMM0(_ m: X86Mem) {
-        let s = offset
-        encode(w: false, opcode: [0x0f, 0x11], reg: 0, mem: m)
-        note(s, "movups \(m.text(nil)), xmm0")
+        memoryForm([0x0f, 0x11], reg: 0, m, "movups \(m.text(nil)), xmm0")
     }
 }

@@ -192,21 +192,8 @@ struct TracingAttachTests {
     }
 
     @Test func perfEventSamplingRunsTheProgram() throws {
-        let map = try KernelMap(MapSpec(name: "samples", type: .array, keySize: 4, valueSize: 8, maxEntries: 1))
-        let program = try KernelProgram.load(type: .perfEvent, instructions: assemble("""
-            mov %r2, 0
-            stxw [%r10-4], %r2
-            lddw %r1, MAP0
-            mov %r2, %r10
-            add %r2, -4
-            call 1
-            jeq %r0, 0, out
-            mov %r1, 1
-            lock add [%r0+0], %r1
-            out:
-            mov %r0, 0
-            exit
-            """, maps: [map]), name: "sampler")
+        let map = try counterMap("samples")
+        let program = try KernelProgram.load(type: .perfEvent, instructions: assemble(slotCounterSource(verdict: 0), maps: [map]), name: "sampler")
         let links: [KernelLink]
         do { links = try program.attachPerfEvent(frequency: 1000) } catch {
             return skipped("perf_event sampling test", try skipReason(error, [.ENOENT, .EOPNOTSUPP]))

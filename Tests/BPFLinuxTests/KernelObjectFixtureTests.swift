@@ -131,6 +131,26 @@ struct KernelObjectFixtureTests {
         #expect(run.contextOut.suffix(4) == [40, 0, 0, 0])
     }
 
+    @Test func aProgramArraySlotOfARefusedProgramStaysEmpty() throws {
+        let assembler = Assembler()
+        let good = ProgramSpec(name: "good", section: "xdp", type: .xdp, attachType: .xdp, instructions: try assembler.assemble("mov %r0, 2\nexit"))
+        let bad = ProgramSpec(name: "bad", section: "xdp", type: .xdp, attachType: .xdp, instructions: try assembler.assemble("exit"))
+        var jumps = MapSpec(name: "jumps", type: .programArray, keySize: 4, valueSize: 4, maxEntries: 2)
+        jumps.initialReferences = [0: "good", 1: "bad"]
+        let object = ObjectFile(programs: [good, bad], maps: [jumps])
+        #expect(throws: BPFError.self) { try KernelObject(object) }
+
+        var options = KernelLoadOptions()
+        options.continueAfterRefusal = true
+        let loaded = try KernelObject(object, options: options)
+        #expect(Set(loaded.programs.keys) == ["good"])
+        #expect(loaded.refusedPrograms["bad"]?.verifierLog?.contains("R0 !read_ok") == true, "\(String(describing: loaded.refusedPrograms["bad"]))")
+        #expect(loaded.warnings.contains { $0.contains("slot 1") && $0.contains("'bad' was refused") }, "\(loaded.warnings)")
+        let slots = try #require(loaded.map(named: "jumps"))
+        #expect(try slots.lookup(key: UInt32(0), as: UInt32.self) != nil, "the accepted program's slot is filled")
+        #expect(try slots.lookup(key: UInt32(1), as: UInt32.self) == nil, "the refused program's slot is empty")
+    }
+
     @Test func verifierLogAndLogSizeReachTheLoadedProgram() throws {
         var options = KernelLoadOptions()
         options.programs = ["global_update"]

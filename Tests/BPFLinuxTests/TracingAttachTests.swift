@@ -1,6 +1,7 @@
 import BPFCore
 import BPFLinux
 import BPFObject
+import BPFTestSupport
 import Foundation
 import Testing
 
@@ -270,6 +271,13 @@ struct TracePipeTests {
             exit
             """, maps: [map]), name: "tp_printk")
         let link = try program.attachTracepoint(category: "syscalls", name: "sys_enter_getppid")
+        // trace_pipe takes one reader at a time; `swiftbpf trace`'s test reads it too.
+        try await TracePipeReaders.exclusively { try await Self.readPrintkLines(map: map) }
+        link.close()
+    }
+
+    /// Runs the traced child with its pid in `map` and reads trace_pipe until three printk lines came.
+    static func readPrintkLines(map: KernelMap) async throws {
         let lines = try TraceFS.tracePipeLines()
         let child = try TracedChild.Running(iterations: 3)
         try map.update(key: UInt32(0), value: UInt64(child.pid))
@@ -291,6 +299,5 @@ struct TracePipeTests {
         let seen = try await consumer.value
         watchdog.cancel()
         #expect(seen == 3)
-        link.close()
     }
 }

@@ -56,7 +56,7 @@ func generatedWorkloads() throws -> [VerifierWorkload] {
     }
 }
 
-/// The programs of the repository's objects, with their maps created in the kernel on demand.
+/// The programs of the repository's objects; each is loaded into the kernel, with its object, when measured.
 func objectWorkloads() -> [VerifierWorkload] {
     let root = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
     var paths = ["Examples/xdp-counter/xdp_counter.o", "Benchmarks/bpf/runtime_bench.o", "Tests/BPFVerifierTests/Fixtures/verifier_rules.o"]

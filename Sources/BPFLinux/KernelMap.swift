@@ -220,6 +220,9 @@ public final class KernelMap: Sendable {
     /// `BPF_MAP_FREEZE`: user space may no longer write the map.
     public func freeze() throws(BPFError) {
         var attr = cbpf_map_elem_attr()
+        // The kernel wants every byte after map_fd zero, the padding before `key` too, which a
+        // Swift struct initialiser need not clear (an optimised build left it dirty: EINVAL).
+        withUnsafeMutableBytes(of: &attr) { $0.initializeMemory(as: UInt8.self, repeating: 0) }
         attr.map_fd = try fd.checked(.mapFreeze)
         try BPFSyscall.call(.mapFreeze, &attr)
     }

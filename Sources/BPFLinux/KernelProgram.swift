@@ -61,11 +61,16 @@ public final class KernelProgram: Sendable {
         return String(decoding: log[..<end], as: UTF8.self)
     }
 
-    /// The verifier's reason: the last non-empty line that is not the processed-instructions tally.
-    static func verifierSummary(_ log: String) -> String? {
-        log.split(separator: "\n").reversed()
-            .first { !$0.hasPrefix("processed ") && !$0.hasPrefix("cur state:") && !$0.hasPrefix("old state:")
-                && !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+    /// The verifier's reason in its log: the last non-empty line that is not a statistic
+    /// (processed instructions, verification time, stack depth) or a state dump.
+    ///
+    /// ```swift
+    /// let reason = error.verifierLog.flatMap(KernelProgram.verifierSummary)   // "R0 !read_ok"
+    /// ```
+    public static func verifierSummary(_ log: String) -> String? {
+        let statistics = ["processed ", "verification time", "stack depth", "cur state:", "old state:"]
+        return log.split(separator: "\n").reversed()
+            .first { line in !statistics.contains { line.hasPrefix($0) } && !line.trimmingCharacters(in: .whitespaces).isEmpty }
             .map(String.init)
     }
 

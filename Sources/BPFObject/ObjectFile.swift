@@ -26,6 +26,22 @@ public struct ObjectFile: Sendable {
     /// The program with this function name.
     public func program(named name: String) -> ProgramSpec? { programs.first { $0.name == name } }
 
+    /// An object made in memory from programs and maps rather than read from an ELF file, with no
+    /// BTF: for programs assembled by hand that a backend loads as it loads a clang-built object.
+    ///
+    /// ```swift
+    /// let object = ObjectFile(programs: [spec], maps: [MapSpec(name: "counts", type: .array, keySize: 4, valueSize: 8, maxEntries: 4)])
+    /// ```
+    public init(programs: [ProgramSpec], maps: [MapSpec], license: String = "GPL", kernelVersion: UInt32? = nil) {
+        self.programs = programs
+        self.maps = maps
+        self.license = license
+        self.kernelVersion = kernelVersion
+        self.btf = nil
+        self.btfExt = nil
+        self.kconfigExterns = [:]
+    }
+
     public init(bytes: [UInt8]) throws(ObjectError) {
         let elf = try ELFFile(bytes: bytes)
         guard elf.machine == ELFFile.machineBPF else {

@@ -55,3 +55,20 @@ public struct ProgramSpec: Hashable, Sendable {
         return nil
     }
 }
+
+extension ProgramSpec {
+    /// A program made in memory rather than read from an ELF object: assembled instructions, with
+    /// `references` naming the map each `lddw` of a map loads (by instruction index). The section
+    /// names the libbpf convention a loader reads flags from (`xdp`, `syscall`, ...).
+    ///
+    /// ```swift
+    /// let spec = ProgramSpec(name: "count", section: "xdp", type: .xdp, attachType: .xdp,
+    ///                        instructions: try Assembler().assemble(source), references: [4: .map("counts")])
+    /// ```
+    public init(name: String, section: String, type: ProgramType, attachType: AttachType? = nil,
+                instructions: [Instruction], references: [Int: ProgramReference] = [:], license: String = "GPL") {
+        self.init(name: name, section: section, type: type, attachType: attachType, attachTarget: "", isReturnProbe: false,
+                  instructions: instructions, references: references, sourceLines: [:], functionInfos: [],
+                  license: license, kernelVersion: nil)
+    }
+}

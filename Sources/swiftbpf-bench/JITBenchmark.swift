@@ -78,48 +78,28 @@ import Foundation
     }
 }
 
-/// The kernel side: the object's maps created in the kernel (global data filled), each program's map
-/// references patched with their fds, loaded and test-run with repeat.
+/// The kernel side: the object loaded with `KernelObject` (maps created, global data filled, map
+/// references patched, BTF passed), each program test-run with repeat. A program the kernel refuses
+/// is listed in `refused` and the others are still measured.
 struct KernelBench {
     var unavailable: String?
     var refused: [String: String] = [:]
-    private var maps: [String: KernelMap] = [:]
-    private var programs: [String: KernelProgram] = [:]
+    private var loaded: KernelObject?
 
     init(object: ObjectFile) {
         if let error = BPFSyscall.probe() {
             unavailable = "bpf() is not usable here: \(error)"
             return
         }
+        var options = KernelLoadOptions()
+        options.continueAfterRefusal = true
         do {
-            for spec in object.maps {
-                let map = try KernelMap(spec)
-                if let initial = spec.initialValue {
-                    try map.update(key: [UInt8](repeating: 0, count: 4), value: initial)
-                }
-                maps[spec.name] = map
+            let loaded = try KernelObject(object, options: options)
+            for (name, error) in loaded.refusedPrograms {
+                let reason = error.verifierLog.flatMap(KernelProgram.verifierSummary) ?? error.message
+                refused[name] = "the kernel refused it: " + reason.prefix(120)
             }
-            for spec in object.programs {
-                var instructions = spec.instructions
-                for (index, reference) in spec.references {
-                    switch reference {
-                    case .map(let name):
-                        instructions[index].src = LoadImmediateSource.mapFD.rawValue
-                        instructions[index].imm = maps[name]!.fd.rawValue
-                    case let .mapValue(name, offset):
-                        instructions[index].src = LoadImmediateSource.mapValue.rawValue
-                        instructions[index].imm = maps[name]!.fd.rawValue
-                        instructions[index + 1].imm = Int32(offset)
-                    default:
-                        throw BPFError.invalidArgument("program \(spec.name): unsupported reference \(reference)", command: .progLoad)
-                    }
-                }
-                do {
-                    programs[spec.name] = try KernelProgram.load(type: spec.type, instructions: instructions, name: spec.name)
-                } catch {
-                    refused[spec.name] = "the kernel refused it: " + "\(error)".prefix(120)
-                }
-            }
+            self.loaded = loaded
         } catch {
             unavailable = "loading into the kernel failed: \(error)"
         }
@@ -127,7 +107,7 @@ struct KernelBench {
 
     /// Mean ns per run as the kernel reports it (best of 5), and r0.
     func run(_ name: String, packet: [UInt8], repeat count: Int) -> (ns: Double, r0: UInt32)? {
-        guard unavailable == nil, let program = programs[name] else { return nil }
+        guard let program = loaded?.program(named: name) else { return nil }
         var best = Double.infinity
         var r0: UInt32 = 0
         for _ in 0..<5 {

@@ -11,8 +11,8 @@ import Foundation
 struct VerifierWorkload {
     var name: String
     var program: VerifierProgram
-    /// The instructions and maps as the kernel takes them, when it can take them.
-    var kernel: (() throws -> (instructions: [Instruction], maps: [KernelMap]))?
+    /// The object the program is loaded from into the kernel (with `KernelObject`) and its name there.
+    var kernel: (object: ObjectFile, program: String)
 }
 
 /// Generated programs: thousands of instructions, loops, many branches.
@@ -50,12 +50,13 @@ func generatedWorkloads() throws -> [VerifierWorkload] {
 
     return try [("straight-4000", straight), ("branches-1500", branches), ("loop-5000", loop), ("packet-400", packet)].map { name, source in
         let instructions = try Assembler().assemble(source)
+        let spec = ProgramSpec(name: name, section: "xdp", type: .xdp, attachType: .xdp, instructions: instructions)
         return VerifierWorkload(name: name, program: VerifierProgram(name: name, instructions: instructions, type: .xdp),
-                                kernel: { (instructions, []) })
+                                kernel: (ObjectFile(programs: [spec], maps: []), spec.name))
     }
 }
 
-/// The programs of the repository's objects, with their maps created in the kernel on demand.
+/// The programs of the repository's objects; each is loaded into the kernel, with its object, when measured.
 func objectWorkloads() -> [VerifierWorkload] {
     let root = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
     var paths = ["Examples/xdp-counter/xdp_counter.o", "Benchmarks/bpf/runtime_bench.o", "Tests/BPFVerifierTests/Fixtures/verifier_rules.o"]
@@ -68,72 +69,36 @@ func objectWorkloads() -> [VerifierWorkload] {
         for spec in object.programs {
             let input = VerifierProgram(spec: spec, maps: object.maps)
             result.append(VerifierWorkload(name: "\(URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent)/\(spec.name)",
-                                           program: input, kernel: { try kernelForm(spec, object) }))
+                                           program: input, kernel: (object, spec.name)))
         }
     }
     return result
 }
 
-/// Creates the program's maps in the kernel and patches its `lddw`s with their fds.
-func kernelForm(_ spec: ProgramSpec, _ object: ObjectFile) throws -> (instructions: [Instruction], maps: [KernelMap]) {
-    var instructions = spec.instructions
-    var maps: [String: KernelMap] = [:]
-    for (index, reference) in spec.references {
-        let name: String
-        var offset: Int?
-        switch reference {
-        case .map(let n): name = n
-        case let .mapValue(n, o): name = n; offset = o
-        default: throw BPFError.unsupported("reference \(reference)")
-        }
-        if maps[name] == nil {
-            guard let mapSpec = object.map(named: name) else { throw BPFError.unsupported("map \(name)") }
-            var kernelSpec = mapSpec
-            kernelSpec.innerMap = nil
-            if mapSpec.type == .arrayOfMaps || mapSpec.type == .hashOfMaps {
-                guard let inner = mapSpec.innerMap?.spec else { throw BPFError.unsupported("inner map of \(name)") }
-                maps[name] = try KernelMap(mapSpec, innerMap: try KernelMap(inner))
-            } else {
-                let map = try KernelMap(kernelSpec)
-                if let value = mapSpec.initialValue, mapSpec.isGlobalData {
-                    try map.update(key: [0, 0, 0, 0], value: value)
-                    if mapSpec.readOnly { try map.freeze() }
-                }
-                maps[name] = map
-            }
-        }
-        instructions[index].src = offset == nil ? 1 : 2
-        instructions[index].imm = maps[name]!.fd.rawValue
-        if let offset { instructions[index + 1].imm = Int32(offset) }
-    }
-    return (instructions, Array(maps.values))
-}
-
-/// The kernel's verification time in microseconds (best of `runs`), or why there is none.
+/// The kernel's verification time in microseconds (best of `runs`), or why there is none: the
+/// workload's object is loaded with `KernelObject` (maps created, global data filled, BTF passed)
+/// at `BPF_LOG_LEVEL1 | BPF_LOG_STATS`, whose log ends with "verification time N usec".
 func kernelVerification(_ workload: VerifierWorkload, runs: Int) -> Result<(usec: Double, processed: Int), BPFError> {
-    guard let make = workload.kernel else { return .failure(.unsupported("no kernel form")) }
-    do {
-        let (instructions, maps) = try make()
-        defer { maps.forEach { $0.close() } }
-        var best = Double.infinity
-        var processed = 0
-        for _ in 0..<runs {
-            let program = try KernelProgram.load(type: workload.program.type, instructions: instructions,
-                                                 expectedAttachType: workload.program.attachType ?? (workload.program.type == .xdp ? .xdp : nil),
-                                                 name: "verify_bench", logLevel: 1 | 4, logSize: 1 << 20)
-            defer { program.close() }
-            let log = program.verifierLog ?? ""
-            for line in log.split(separator: "\n") {
-                if line.hasPrefix("verification time "), let n = Double(line.split(separator: " ")[2]) { best = min(best, n) }
-                if line.hasPrefix("processed "), let n = Int(line.split(separator: " ")[1]) { processed = n }
-            }
+    var options = KernelLoadOptions()
+    options.programs = [workload.kernel.program]
+    options.logLevel = 1 | 4
+    options.logSize = 1 << 20
+    var best = Double.infinity
+    var processed = 0
+    for _ in 0..<runs {
+        let log: String
+        do {
+            let loaded = try KernelObject(workload.kernel.object, options: options)
+            log = loaded.program(named: workload.kernel.program)?.verifierLog ?? ""
+        } catch {
+            return .failure(error)
         }
-        return best.isFinite ? .success((best, processed)) : .failure(.unsupported("no verification time in the log"))
-    } catch let error as BPFError {
-        return .failure(error)
-    } catch {
-        return .failure(.unsupported("\(error)"))
+        for line in log.split(separator: "\n") {
+            if line.hasPrefix("verification time "), let n = Double(line.split(separator: " ")[2]) { best = min(best, n) }
+            if line.hasPrefix("processed "), let n = Int(line.split(separator: " ")[1]) { processed = n }
+        }
     }
+    return best.isFinite ? .success((best, processed)) : .failure(.unsupported("no verification time in the log"))
 }
 
 @MainActor func verifierBenchmark() throws {

@@ -124,28 +124,24 @@ func assemble(_ source: String, maps: [KernelMap] = []) throws -> [Instruction] 
     return try Assembler().assemble(text)
 }
 
-/// The program the counting tests share: if the current tgid equals slot 0 of `map` (an array of
-/// two u64), add 1 to slot 1. Returns `verdict`.
-func pidCounterSource(verdict: Int = 0) -> String {
+/// Looks up `slot` of MAP0 (its u32 key at fp-4), leaving the value's address in r0; jumps to
+/// `label` when the lookup finds nothing.
+func lookupSource(slot: Int = 0, orJumpTo label: String = "out") -> String {
     """
-        mov %r2, 0
+        mov %r2, \(slot)
         stxw [%r10-4], %r2
         lddw %r1, MAP0
         mov %r2, %r10
         add %r2, -4
         call 1
-        jeq %r0, 0, out
-        ldxdw %r6, [%r0]
-        call 14
-        rsh %r0, 32
-        jne %r0, %r6, out
-        mov %r2, 1
-        stxw [%r10-4], %r2
-        lddw %r1, MAP0
-        mov %r2, %r10
-        add %r2, -4
-        call 1
-        jeq %r0, 0, out
+        jeq %r0, 0, \(label)
+    """
+}
+
+/// The program many attach tests share: adds 1 (atomically) to `slot` of MAP0, an array of u64,
+/// and returns `verdict`. Its `out` label is where it returns.
+func slotCounterSource(slot: Int = 0, verdict: Int) -> String {
+    lookupSource(slot: slot) + "\n" + """
         mov %r1, 1
         lock add [%r0+0], %r1
     out:
@@ -154,9 +150,25 @@ func pidCounterSource(verdict: Int = 0) -> String {
     """
 }
 
+/// The program the counting tests share: if the current tgid equals slot 0 of `map` (an array of
+/// two u64), add 1 to slot 1. Returns `verdict`.
+func pidCounterSource(verdict: Int = 0) -> String {
+    lookupSource(slot: 0) + "\n" + """
+        ldxdw %r6, [%r0]
+        call 14
+        rsh %r0, 32
+        jne %r0, %r6, out
+    """ + "\n" + slotCounterSource(slot: 1, verdict: verdict)
+}
+
+/// An array map of `slots` u64 counters, all 0.
+func counterMap(_ name: String, slots: Int = 1) throws -> KernelMap {
+    try KernelMap(MapSpec(name: name, type: .array, keySize: 4, valueSize: 8, maxEntries: slots))
+}
+
 /// An array map of two u64 slots: [target pid, count].
 func pidCounterMap(_ name: String) throws -> KernelMap {
-    try KernelMap(MapSpec(name: name, type: .array, keySize: 4, valueSize: 8, maxEntries: 2))
+    try counterMap(name, slots: 2)
 }
 
 /// A connected AF_UNIX datagram socket pair; the second end non-blocking.
@@ -183,4 +195,93 @@ func skipReason(_ error: any Error, _ errnos: [Errno], mustMention: String? = ni
     guard let failure = error as? BPFError, let code = failure.errno, errnos.contains(code) else { throw error }
     if let mustMention, !failure.description.contains(mustMention) { throw error }
     return failure.description
+}
+
+/// A veth pair: `outside` in this network namespace (10.213.N.1), `inside` in a namespace the test
+/// creates (10.213.N.2). Made with `ip`; removed (with the namespace) on `remove()`.
+struct VethPair {
+    let namespace: String
+    let outside: String
+    let inside: String
+    let outsideAddress: String
+    let insideAddress: String
+    static let ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    static func make(tag: Int) throws(TestSkip) -> VethPair {
+        guard let ip else { throw TestSkip("the `ip` command is not installed") }
+        let id = Int(getpid()) % 10000
+        let pair = VethPair(namespace: "swiftbpf-\(id)-\(tag)", outside: "sbpf\(id)o\(tag)", inside: "sbpf\(id)i\(tag)",
+                            outsideAddress: "10.213.\(tag).1", insideAddress: "10.213.\(tag).2")
+        let steps: [[String]] = [
+            ["netns", "add", pair.namespace],
+            ["link", "add", pair.outside, "type", "veth", "peer", "name", pair.inside],
+            ["link", "set", pair.inside, "netns", pair.namespace],
+            ["addr", "add", pair.outsideAddress + "/24", "dev", pair.outside],
+            ["link", "set", pair.outside, "up"],
+            ["-n", pair.namespace, "addr", "add", pair.insideAddress + "/24", "dev", pair.inside],
+            ["-n", pair.namespace, "link", "set", pair.inside, "up"],
+            ["-n", pair.namespace, "link", "set", "lo", "up"],
+        ]
+        for step in steps where run(ip, step) != 0 {
+            pair.remove()
+            throw TestSkip("`ip \(step.joined(separator: " "))` failed (needs root and veth/netns support)")
+        }
+        return pair
+    }
+
+    func remove() {
+        guard let ip = Self.ip else { return }
+        run(ip, ["link", "del", outside])
+        run(ip, ["netns", "del", namespace])
+    }
+
+    /// Runs `body` with a new pair (tagged `tag`: each test its own), removed afterwards. Where this
+    /// machine cannot make one (no traced child to send with, no `ip`, no root, no veth or netns
+    /// support) it prints why `test` is skipped and returns without running `body`.
+    static func with(tag: Int, skipping test: String, _ body: (VethPair) throws -> Void) throws {
+        guard case .success = TracedChild.binary else { return skipped(test, "\(TracedChild.binary)") }
+        let pair: VethPair
+        do { pair = try make(tag: tag) } catch { return skipped(test, error.description) }
+        defer { pair.remove() }
+        try body(pair)
+    }
+
+    /// Sends `count` UDP datagrams from inside the namespace to `outsideAddress:port`.
+    func sendFromInside(port: Int, count: Int) throws -> Int32 {
+        guard let ip = Self.ip else { return -1 }
+        return run(ip, ["netns", "exec", namespace, try TracedChild.binary.get(), "send", outsideAddress, String(port), String(count)])
+    }
+}
+
+/// A non-blocking UDP socket bound to `address:port`, counting what arrives.
+final class UDPReceiver {
+    let fd: Int32
+
+    init(address: String, port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        let bound = Self.bind(fd, address: address, port: port)
+        guard fd >= 0, bound == 0 else { throw TestSkip("cannot bind UDP \(address):\(port): errno \(errno)") }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+    }
+
+    static func bind(_ fd: Int32, address: String, port: Int) -> Int32 {
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        _ = inet_pton(AF_INET, address, &addr.sin_addr)
+        let size = socklen_t(MemoryLayout<sockaddr_in>.size)
+        return withUnsafeBytes(of: addr) { raw in
+            Glibc.bind(fd, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), size)
+        }
+    }
+
+    /// Datagrams waiting now.
+    func drain() -> Int {
+        var n = 0
+        var buffer = [UInt8](repeating: 0, count: 2048)
+        while buffer.withUnsafeMutableBytes({ recv(fd, $0.baseAddress, $0.count, 0) }) >= 0 { n += 1 }
+        return n
+    }
+
+    deinit { close(fd) }
 }

@@ -10,6 +10,14 @@ import Testing
 struct EventReaderTests {
     static let packet = [UInt8](repeating: 0, count: 64)
 
+    /// Adds 1 to slot 0 of MAP0 (an array of one u64), leaving the new value in r6; jumps to `out`
+    /// when the lookup fails.
+    static let nextValue = lookupSource() + "\n" + """
+            ldxdw %r6, [%r0]
+            add %r6, 1
+            stxdw [%r0], %r6
+        """
+
     /// An XDP program that increments slot 0 of MAP0 (an array of one u64) and emits the new value:
     /// `bpf_ringbuf_output(MAP1, &value, 8, 0)`, or with `reserve`, reserve/commit, discarding odd values.
     static func producer(counter: KernelMap, ring: KernelMap, reserve: Bool = false) throws -> KernelProgram {
@@ -39,16 +47,7 @@ struct EventReaderTests {
             call 130
             """
         return try KernelProgram.load(type: .xdp, instructions: assemble("""
-            mov %r2, 0
-            stxw [%r10-4], %r2
-            lddw %r1, MAP0
-            mov %r2, %r10
-            add %r2, -4
-            call 1
-            jeq %r0, 0, out
-            ldxdw %r6, [%r0]
-            add %r6, 1
-            stxdw [%r0], %r6
+            \(nextValue)
             \(emit)
             out:
             mov %r0, 2
@@ -57,7 +56,7 @@ struct EventReaderTests {
     }
 
     func counter() throws -> KernelMap {
-        try KernelMap(MapSpec(name: "seq", type: .array, keySize: 4, valueSize: 8, maxEntries: 1))
+        try counterMap("seq")
     }
 
     @Test func ringBufferBurstArrivesCompleteAndInOrderThroughWrapAround() throws {
@@ -129,16 +128,7 @@ struct EventReaderTests {
     static func perfProducer(counter: KernelMap, events: KernelMap) throws -> KernelProgram {
         try KernelProgram.load(type: .xdp, instructions: assemble("""
             mov %r7, %r1
-            mov %r2, 0
-            stxw [%r10-4], %r2
-            lddw %r1, MAP0
-            mov %r2, %r10
-            add %r2, -4
-            call 1
-            jeq %r0, 0, out
-            ldxdw %r6, [%r0]
-            add %r6, 1
-            stxdw [%r0], %r6
+            \(nextValue)
             stxdw [%r10-16], %r6
             mov %r1, %r7
             lddw %r2, MAP1

@@ -108,6 +108,60 @@ struct KernelObjectFixtureTests {
         #expect(error?.description.contains("contexts.c:141") == true, "the verifier log has the C line from our line info")
     }
 
+    @Test func refusedProgramsAreListedWhenAskedToContinue() throws {
+        let object = try Self.object("contexts")
+        let refusedHere = Set(Self.refusedByDesign.filter { $0.hasPrefix("contexts/") }.map { String($0.dropFirst("contexts/".count)) })
+        #expect(refusedHere.count >= 2 && refusedHere.count < object.programs.count, "the fixture mixes refused and accepted programs")
+        #expect(throws: BPFError.self, "without the option the first refusal fails the load") { try KernelObject(object) }
+
+        var options = KernelLoadOptions()
+        options.continueAfterRefusal = true
+        let loaded = try KernelObject(object, options: options)
+        #expect(Set(loaded.refusedPrograms.keys) == refusedHere)
+        #expect(Set(loaded.programs.keys) == Set(object.programs.map(\.name)).subtracting(refusedHere))
+        for (name, error) in loaded.refusedPrograms {
+            #expect(error.errno == .EACCES, "\(name): \(error)")
+            #expect(error.verifierLog?.isEmpty == false, "\(name): the refusal carries the verifier log")
+            #expect(error.description.contains("program '\(name)'"))
+        }
+        // The accepted programs work: sys_double doubles a into b and returns a + 1.
+        let context = [UInt32(20), 0].flatMap { withUnsafeBytes(of: $0.littleEndian) { Array($0) } }
+        let run = try #require(loaded.program(named: "sys_double")).testRun(context: context)
+        #expect(run.returnValue == 21)
+        #expect(run.contextOut.suffix(4) == [40, 0, 0, 0])
+    }
+
+    @Test func aProgramArraySlotOfARefusedProgramStaysEmpty() throws {
+        let assembler = Assembler()
+        let good = ProgramSpec(name: "good", section: "xdp", type: .xdp, attachType: .xdp, instructions: try assembler.assemble("mov %r0, 2\nexit"))
+        let bad = ProgramSpec(name: "bad", section: "xdp", type: .xdp, attachType: .xdp, instructions: try assembler.assemble("exit"))
+        var jumps = MapSpec(name: "jumps", type: .programArray, keySize: 4, valueSize: 4, maxEntries: 2)
+        jumps.initialReferences = [0: "good", 1: "bad"]
+        let object = ObjectFile(programs: [good, bad], maps: [jumps])
+        #expect(throws: BPFError.self) { try KernelObject(object) }
+
+        var options = KernelLoadOptions()
+        options.continueAfterRefusal = true
+        let loaded = try KernelObject(object, options: options)
+        #expect(Set(loaded.programs.keys) == ["good"])
+        #expect(loaded.refusedPrograms["bad"]?.verifierLog?.contains("R0 !read_ok") == true, "\(String(describing: loaded.refusedPrograms["bad"]))")
+        #expect(loaded.warnings.contains { $0.contains("slot 1") && $0.contains("'bad' was refused") }, "\(loaded.warnings)")
+        let slots = try #require(loaded.map(named: "jumps"))
+        #expect(try slots.lookup(key: UInt32(0), as: UInt32.self) != nil, "the accepted program's slot is filled")
+        #expect(try slots.lookup(key: UInt32(1), as: UInt32.self) == nil, "the refused program's slot is empty")
+    }
+
+    @Test func verifierLogAndLogSizeReachTheLoadedProgram() throws {
+        var options = KernelLoadOptions()
+        options.programs = ["global_update"]
+        options.logLevel = 1 | 4
+        options.logSize = 1 << 20
+        let loaded = try KernelObject(try Self.object("global_data"), options: options)
+        let log = try #require(loaded.program(named: "global_update")?.verifierLog)
+        #expect(log.contains("verification time"), "BPF_LOG_STATS prints the kernel's time: \(log.suffix(200))")
+        #expect(log.contains("processed "))
+    }
+
     @Test func btfIsUploadedAndMapsCarryTypes() throws {
         let loaded = try KernelObject(try Self.object("maps_hash_array"))
         let btf = try #require(loaded.btf)

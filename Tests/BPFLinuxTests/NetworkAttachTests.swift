@@ -4,84 +4,6 @@ import BPFObject
 import Foundation
 import Testing
 
-/// A veth pair: `outside` in this network namespace (10.213.N.1), `inside` in a namespace the test
-/// creates (10.213.N.2). Made with `ip`; removed (with the namespace) on `remove()`.
-struct VethPair {
-    let namespace: String
-    let outside: String
-    let inside: String
-    let outsideAddress: String
-    let insideAddress: String
-    static let ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first { FileManager.default.isExecutableFile(atPath: $0) }
-
-    static func make(tag: Int) throws(TestSkip) -> VethPair {
-        guard let ip else { throw TestSkip("the `ip` command is not installed") }
-        let id = Int(getpid()) % 10000
-        let pair = VethPair(namespace: "swiftbpf-\(id)-\(tag)", outside: "sbpf\(id)o\(tag)", inside: "sbpf\(id)i\(tag)",
-                            outsideAddress: "10.213.\(tag).1", insideAddress: "10.213.\(tag).2")
-        let steps: [[String]] = [
-            ["netns", "add", pair.namespace],
-            ["link", "add", pair.outside, "type", "veth", "peer", "name", pair.inside],
-            ["link", "set", pair.inside, "netns", pair.namespace],
-            ["addr", "add", pair.outsideAddress + "/24", "dev", pair.outside],
-            ["link", "set", pair.outside, "up"],
-            ["-n", pair.namespace, "addr", "add", pair.insideAddress + "/24", "dev", pair.inside],
-            ["-n", pair.namespace, "link", "set", pair.inside, "up"],
-            ["-n", pair.namespace, "link", "set", "lo", "up"],
-        ]
-        for step in steps where run(ip, step) != 0 {
-            pair.remove()
-            throw TestSkip("`ip \(step.joined(separator: " "))` failed (needs root and veth/netns support)")
-        }
-        return pair
-    }
-
-    func remove() {
-        guard let ip = Self.ip else { return }
-        run(ip, ["link", "del", outside])
-        run(ip, ["netns", "del", namespace])
-    }
-
-    /// Sends `count` UDP datagrams from inside the namespace to `outsideAddress:port`.
-    func sendFromInside(port: Int, count: Int) throws -> Int32 {
-        guard let ip = Self.ip else { return -1 }
-        return run(ip, ["netns", "exec", namespace, try TracedChild.binary.get(), "send", outsideAddress, String(port), String(count)])
-    }
-}
-
-/// A non-blocking UDP socket bound to `address:port`, counting what arrives.
-final class UDPReceiver {
-    let fd: Int32
-
-    init(address: String, port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        let bound = Self.bind(fd, address: address, port: port)
-        guard fd >= 0, bound == 0 else { throw TestSkip("cannot bind UDP \(address):\(port): errno \(errno)") }
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-    }
-
-    static func bind(_ fd: Int32, address: String, port: Int) -> Int32 {
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        _ = inet_pton(AF_INET, address, &addr.sin_addr)
-        let size = socklen_t(MemoryLayout<sockaddr_in>.size)
-        return withUnsafeBytes(of: addr) { raw in
-            Glibc.bind(fd, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), size)
-        }
-    }
-
-    /// Datagrams waiting now.
-    func drain() -> Int {
-        var n = 0
-        var buffer = [UInt8](repeating: 0, count: 2048)
-        while buffer.withUnsafeMutableBytes({ recv(fd, $0.baseAddress, $0.count, 0) }) >= 0 { n += 1 }
-        return n
-    }
-
-    deinit { close(fd) }
-}
-
 /// Packet attachments against the running kernel: socket filters, XDP and tcx on a veth pair in a
 /// network namespace the test creates. Skipped with the reason printed where bpf() or `ip` is missing.
 @Suite(.serialized, .enabled(if: Kernel.available, "bpf() is not usable here (needs Linux and root or CAP_BPF)"))
@@ -99,45 +21,18 @@ struct NetworkAttachTests {
             jne %r5, 8, miss
             ldxb %r5, [%r2+23]
             jne %r5, 17, miss
-            mov %r2, 0
-            stxw [%r10-4], %r2
-            lddw %r1, MAP0
-            mov %r2, %r10
-            add %r2, -4
-            call 1
-            jeq %r0, 0, hit
-            mov %r1, 1
-            lock add [%r0+0], %r1
-        hit:
-            mov %r0, \(hit)
-            exit
+        """ + "\n" + slotCounterSource(verdict: hit) + "\n" + """
         miss:
             mov %r0, \(miss)
             exit
         """
     }
 
-    func countMap(_ name: String) throws -> KernelMap {
-        try KernelMap(MapSpec(name: name, type: .array, keySize: 4, valueSize: 8, maxEntries: 1))
-    }
-
     @Test func socketFilterDropsUntilDetached() throws {
-        let map = try countMap("sf_counts")
+        let map = try counterMap("sf_counts")
         // Count every datagram and drop it (a socket filter returns the bytes to keep).
-        let program = try KernelProgram.load(type: .socketFilter, instructions: assemble("""
-            mov %r2, 0
-            stxw [%r10-4], %r2
-            lddw %r1, MAP0
-            mov %r2, %r10
-            add %r2, -4
-            call 1
-            jeq %r0, 0, out
-            mov %r1, 1
-            lock add [%r0+0], %r1
-            out:
-            mov %r0, 0
-            exit
-            """, maps: [map]), name: "sf_drop")
+        let program = try KernelProgram.load(type: .socketFilter, instructions: assemble(slotCounterSource(verdict: 0), maps: [map]),
+                                             name: "sf_drop")
         let (sender, receiver) = try #require(datagramSocketPair())
         defer { close(sender); close(receiver) }
         let link = try program.attachSocketFilter(socket: receiver)
@@ -149,11 +44,11 @@ struct NetworkAttachTests {
     }
 
     @Test func xdpOnAVethCountsAndDropsUDP() throws {
-        guard case .success = TracedChild.binary else { return skipped("XDP veth test", "\(TracedChild.binary)") }
-        let pair: VethPair
-        do { pair = try VethPair.make(tag: 1) } catch { return skipped("XDP veth test", error.description) }
-        defer { pair.remove() }
-        let map = try countMap("xdp_udp")
+        try VethPair.with(tag: 1, skipping: "XDP veth test") { pair in try xdpCountsAndDropsUDP(pair) }
+    }
+
+    func xdpCountsAndDropsUDP(_ pair: VethPair) throws {
+        let map = try counterMap("xdp_udp")
         let program = try KernelProgram.load(type: .xdp, instructions: assemble(Self.udpCounter(dataOffset: 0, endOffset: 4, hit: 1, miss: 2), maps: [map]),
                                              expectedAttachType: .xdp, name: "xdp_udp_drop")
         let receiver = try UDPReceiver(address: pair.outsideAddress, port: 9999)
@@ -175,11 +70,11 @@ struct NetworkAttachTests {
     }
 
     @Test func tcxIngressCountsAndPasses() throws {
-        guard case .success = TracedChild.binary else { return skipped("tcx test", "\(TracedChild.binary)") }
-        let pair: VethPair
-        do { pair = try VethPair.make(tag: 2) } catch { return skipped("tcx test", error.description) }
-        defer { pair.remove() }
-        let map = try countMap("tcx_udp")
+        try VethPair.with(tag: 2, skipping: "tcx test") { pair in try tcxCountsAndPasses(pair) }
+    }
+
+    func tcxCountsAndPasses(_ pair: VethPair) throws {
+        let map = try counterMap("tcx_udp")
         // TCX_PASS (0) for UDP after counting; TCX_NEXT (-1) otherwise.
         let program = try KernelProgram.load(type: .schedCls, instructions: assemble(Self.udpCounter(dataOffset: 76, endOffset: 80, hit: 0, miss: -1), maps: [map]),
                                              expectedAttachType: .tcxIngress, name: "tcx_udp")
@@ -203,21 +98,9 @@ struct NetworkAttachTests {
 
     @Test func cgroupSkbLinkCountsEgress() throws {
         guard let root = Cgroup.unifiedMountPoint() else { return skipped("cgroup test", "no cgroup2 mount") }
-        let map = try countMap("cg_counts")
-        let program = try KernelProgram.load(type: .cgroupSkb, instructions: assemble("""
-            mov %r2, 0
-            stxw [%r10-4], %r2
-            lddw %r1, MAP0
-            mov %r2, %r10
-            add %r2, -4
-            call 1
-            jeq %r0, 0, out
-            mov %r1, 1
-            lock add [%r0+0], %r1
-            out:
-            mov %r0, 1
-            exit
-            """, maps: [map]), expectedAttachType: .cgroupInetEgress, name: "cg_egress")
+        let map = try counterMap("cg_counts")
+        let program = try KernelProgram.load(type: .cgroupSkb, instructions: assemble(slotCounterSource(verdict: 1), maps: [map]),
+                                             expectedAttachType: .cgroupInetEgress, name: "cg_egress")
         // A child cgroup holding nothing: the link attaches and lists, and counts nothing.
         let path = root + "/swiftbpf-test-\(getpid())"
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)

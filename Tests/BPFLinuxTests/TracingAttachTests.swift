@@ -1,6 +1,7 @@
 import BPFCore
 import BPFLinux
 import BPFObject
+import BPFTestSupport
 import Foundation
 import Testing
 
@@ -192,21 +193,8 @@ struct TracingAttachTests {
     }
 
     @Test func perfEventSamplingRunsTheProgram() throws {
-        let map = try KernelMap(MapSpec(name: "samples", type: .array, keySize: 4, valueSize: 8, maxEntries: 1))
-        let program = try KernelProgram.load(type: .perfEvent, instructions: assemble("""
-            mov %r2, 0
-            stxw [%r10-4], %r2
-            lddw %r1, MAP0
-            mov %r2, %r10
-            add %r2, -4
-            call 1
-            jeq %r0, 0, out
-            mov %r1, 1
-            lock add [%r0+0], %r1
-            out:
-            mov %r0, 0
-            exit
-            """, maps: [map]), name: "sampler")
+        let map = try counterMap("samples")
+        let program = try KernelProgram.load(type: .perfEvent, instructions: assemble(slotCounterSource(verdict: 0), maps: [map]), name: "sampler")
         let links: [KernelLink]
         do { links = try program.attachPerfEvent(frequency: 1000) } catch {
             return skipped("perf_event sampling test", try skipReason(error, [.ENOENT, .EOPNOTSUPP]))
@@ -283,6 +271,13 @@ struct TracePipeTests {
             exit
             """, maps: [map]), name: "tp_printk")
         let link = try program.attachTracepoint(category: "syscalls", name: "sys_enter_getppid")
+        // trace_pipe takes one reader at a time; `swiftbpf trace`'s test reads it too.
+        try await TracePipeReaders.exclusively { try await Self.readPrintkLines(map: map) }
+        link.close()
+    }
+
+    /// Runs the traced child with its pid in `map` and reads trace_pipe until three printk lines came.
+    static func readPrintkLines(map: KernelMap) async throws {
         let lines = try TraceFS.tracePipeLines()
         let child = try TracedChild.Running(iterations: 3)
         try map.update(key: UInt32(0), value: UInt64(child.pid))
@@ -304,6 +299,5 @@ struct TracePipeTests {
         let seen = try await consumer.value
         watchdog.cancel()
         #expect(seen == 3)
-        link.close()
     }
 }

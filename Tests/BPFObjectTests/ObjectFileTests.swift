@@ -16,6 +16,22 @@ struct ObjectFileTests {
         }
     }
 
+    @Test("an object made in memory holds what it is given")
+    func inMemoryObject() throws {
+        let instructions = try Assembler().assemble("lddw %r1, map_fd 0\nmov %r0, 2\nexit")
+        let program = ProgramSpec(name: "count", section: "xdp", type: .xdp, attachType: .xdp,
+                                  instructions: instructions, references: [0: .map("counts")], license: "Dual MIT/GPL")
+        let map = MapSpec(name: "counts", type: .array, keySize: 4, valueSize: 8, maxEntries: 4)
+        let object = ObjectFile(programs: [program], maps: [map], license: "Dual MIT/GPL", kernelVersion: 0x60c00)
+        #expect(object.program(named: "count")?.references == [0: .map("counts")])
+        #expect(object.program(named: "count")?.instructions == instructions)
+        #expect(object.program(named: "count")?.license == "Dual MIT/GPL")
+        #expect(object.program(named: "count")?.attachTarget == "")
+        #expect(object.map(named: "counts")?.maxEntries == 4)
+        #expect(object.license == "Dual MIT/GPL" && object.kernelVersion == 0x60c00)
+        #expect(object.btf == nil && object.kconfigExterns.isEmpty)
+    }
+
     @Test("section names give program and attach types")
     func programTypes() throws {
         let tracing = try Fixtures.object("tracing")

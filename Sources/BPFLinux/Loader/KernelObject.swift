@@ -7,6 +7,7 @@ import Foundation
 /// ```swift
 /// var options = KernelLoadOptions()
 /// options.programs = ["xdp_counter"]
+/// options.continueAfterRefusal = true   // see KernelObject.refusedPrograms
 /// options.kconfig["CONFIG_HZ"] = withUnsafeBytes(of: UInt32(250)) { Array($0) }
 /// ```
 public struct KernelLoadOptions: Sendable {
@@ -17,7 +18,16 @@ public struct KernelLoadOptions: Sendable {
     /// Where `LIBBPF_PIN_BY_NAME` maps are reused from and pinned to.
     public var pinDirectory = BPFFileSystem.defaultPath
     /// The verifier log level of every program load (0: a log only when the kernel refuses one).
+    /// At level 1 or more a loaded program keeps its log in `KernelProgram.verifierLog`; with
+    /// `BPF_LOG_STATS` (4) it ends with the kernel's "processed N insns" and "verification time" lines.
     public var logLevel: UInt32 = 0
+    /// The first verifier log buffer size (it grows while the kernel says ENOSPC).
+    public var logSize = KernelProgram.initialLogSize
+    /// When the kernel refuses a program, or one of its relocations cannot be resolved, load the
+    /// other programs and list it in `KernelObject.refusedPrograms` (its error carries the
+    /// verifier log) instead of failing the whole object. A program array slot naming a refused
+    /// program stays empty, with a warning.
+    public var continueAfterRefusal = false
     /// The BTF CO-RE relocations, kfuncs, ksyms and attach targets are resolved against; nil
     /// reads the running kernel's (`/sys/kernel/btf/vmlinux`) when an object needs it.
     public var targetBTF: BTF?
@@ -44,6 +54,10 @@ public final class KernelObject: Sendable {
     public let maps: [(spec: MapSpec, map: KernelMap)]
     /// The loaded programs by name.
     public let programs: [String: KernelProgram]
+    /// The programs that were not loaded, by name, with why (the kernel's error and verifier log,
+    /// or the relocation that failed). Empty unless `KernelLoadOptions.continueAfterRefusal` is set:
+    /// otherwise the first refusal fails the load.
+    public let refusedPrograms: [String: BPFError]
     /// Things that did not stop the load (BTF refused, a map created without its BTF types, ...).
     public let warnings: [String]
     /// Maps that were reused from their pin (`LIBBPF_PIN_BY_NAME`) rather than created.
@@ -170,8 +184,8 @@ public final class KernelObject: Sendable {
             for spec in object.maps where spec.type == .programArray { wanted!.formUnion(spec.initialReferences.values) }
         }
         var relocator: CORERelocator?
-        var programs: [String: KernelProgram] = [:]
-        for spec in object.programs where wanted?.contains(spec.name) ?? true {
+        // One program, relocated and loaded.
+        func load(_ spec: ProgramSpec) throws(BPFError) -> KernelProgram {
             var request = try KernelObject.request(for: spec, maps: maps, options: options)
             let place = { (index: Int) -> String in
                 var text = "program '\(spec.name)' (section '\(spec.section)'), instruction \(index)"
@@ -254,19 +268,32 @@ public final class KernelObject: Sendable {
                 }
             }
             do {
-                programs[spec.name] = try KernelProgram.load(request)
+                return try KernelProgram.load(request)
             } catch {
                 var failure = error
                 failure.message = "program '\(spec.name)' (section '\(spec.section)'): " + failure.message
                 throw failure
             }
         }
+        var programs: [String: KernelProgram] = [:]
+        var refused: [String: BPFError] = [:]
+        for spec in object.programs where wanted?.contains(spec.name) ?? true {
+            do { programs[spec.name] = try load(spec) } catch {
+                guard options.continueAfterRefusal else { throw error }
+                refused[spec.name] = error
+            }
+        }
         self.programs = programs
+        self.refusedPrograms = refused
 
         // Program arrays start with the programs the object names.
         for (spec, map) in maps where spec.type == .programArray && !reused.contains(spec.name) {
             for (slot, name) in spec.initialReferences.sorted(by: { $0.key < $1.key }) {
                 guard let program = programs[name] else {
+                    if refused[name] != nil {
+                        warnings.append("program array '\(spec.name)', slot \(slot): left empty, program '\(name)' was refused")
+                        continue
+                    }
                     throw BPFError.invalidArgument("program array '\(spec.name)', slot \(slot): program '\(name)' was not loaded")
                 }
                 do { try map.setFD(program.fd, key: KernelObject.u32(UInt32(slot))) } catch {
@@ -303,6 +330,7 @@ public final class KernelObject: Sendable {
         request.expectedAttachType = spec.attachType
         request.kernelVersion = spec.kernelVersion ?? KernelConfig.runningVersionCode
         request.logLevel = options.logLevel
+        request.logSize = options.logSize
         let kind = SectionKind(section: spec.section)
         let convention = kind?.convention ?? ""
         if spec.type == .syscall || convention.hasSuffix(".s/") || convention.hasSuffix(".s") {

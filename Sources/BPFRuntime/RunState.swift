@@ -30,6 +30,8 @@ struct RunState {
     var retained: [Interpreter] = []
     /// The virtual CPU this run holds, or -1 until something asks for it.
     var cpu = -1
+    /// The JIT's frame, when the run is JIT code (helpers then run callbacks compiled).
+    var jitFrame: UnsafeMutableRawPointer?
 
     /// Linux's `MAX_TAIL_CALL_CNT`.
     static let maxTailCalls = 33

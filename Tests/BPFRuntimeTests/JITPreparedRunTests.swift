@@ -104,3 +104,26 @@ struct JITDirectMapTests {
         }
     }
 }
+
+/// Callback functions (`bpf_loop`, `bpf_for_each_map_elem`) run compiled under the JIT.
+@Suite("JIT callbacks", .enabled(if: JITProgram.isSupported, "the JIT needs an x86-64 machine"))
+struct JITCallbackTests {
+    @Test("bpf_loop and bpf_for_each_map_elem callbacks run as JIT code, with the interpreter's results", arguments: [
+        ("misc_loop", UInt64(45)), ("misc_for_each", UInt64(10)),
+    ])
+    func callbacksRunCompiled(_ name: String, _ expected: UInt64) throws {
+        let object = try RuntimeFixtures.object("Tests/Fixtures/bpf/obj/helpers_misc.o")
+        for verification in [VerificationPolicy.strict, .off] {
+            let jit = try #require(LoadedObject(object, programs: [name], verification: verification, engine: .jit).program(named: name))
+            let interpreted = try #require(LoadedObject(object, programs: [name], engine: .interpreter).program(named: name))
+            let compiled = try jit.testRun(context: nil, repeat: 2)
+            let reference = try interpreted.testRun(context: nil, repeat: 2)
+            #expect(compiled.returnValue == expected)
+            #expect(reference.returnValue == expected)
+            // The interpreter counts the instructions it runs; a run that interpreted its
+            // callbacks would count theirs.
+            #expect(compiled.instructionsExecuted == 0, "\(name) (\(verification)): callbacks were interpreted")
+            #expect(reference.instructionsExecuted > 0)
+        }
+    }
+}

@@ -40,6 +40,10 @@ public struct HelperCall: ~Copyable {
         guard handle >= Interpreter.callbackHandleBase, handle - Interpreter.callbackHandleBase < UInt64(Int32.max) else {
             throw .helperFailed(pc: pc, helper: "callback", message: "0x\(String(handle, radix: 16)) is not a callback function")
         }
+        if let frame = state.pointee.jitFrame {
+            return try JITRuntime.invokeCallback(frame, pc: Int(handle - Interpreter.callbackHandleBase), arguments: arguments,
+                                                 depth: depth, callPC: pc)
+        }
         return try interpreter.invokeCallback(pc: Int(handle - Interpreter.callbackHandleBase), arguments: arguments,
                                               regs: registers, depth: depth, state: state, callPC: pc)
     }

@@ -43,6 +43,19 @@ struct JITCompiler {
     private var bodyUsesFrame = false
     /// Code offset of each instruction (for the listing).
     private(set) var pcOffsets: [Int] = []
+    /// Code offset of each function's prologue, by its first instruction (function 0 included
+    /// unless it runs in the entry's frame).
+    private(set) var functionOffsets: [Int: Int] = [:]
+    /// Code offset of the callback entry (see ``emitCallbackEntry()``), emitted only when a `lddw`
+    /// names a callback function.
+    private(set) var callbackEntryOffset = -1
+    private var hasCallbacks = false
+
+    /// The first instruction of the callback function a `lddw` value names, if it names one.
+    static func callbackTarget(_ value: UInt64) -> Int? {
+        guard value >= Interpreter.callbackHandleBase, value - Interpreter.callbackHandleBase < UInt64(Int32.max) else { return nil }
+        return Int(value - Interpreter.callbackHandleBase)
+    }
 
     static let bpfRegisters: [X86Reg] = [.rax, .rdi, .rsi, .rdx, .rcx, .r8, .rbx, .r13, .r14, .r15, .rbp]
     static let ctx = X86Reg.r12
@@ -78,6 +91,14 @@ struct JITCompiler {
             if ins.opcode == 0x85 && ins.src == 1 {
                 let target = i + 1 + Int(ins.imm)
                 if functionEntries[target] == nil { functionEntries[target] = asm.newLabel() }
+                jumpTargets.insert(target)
+            } else if ins.opcode == 0x18, i + 1 < slots.count,
+                      let target = Self.callbackTarget(UInt64(UInt32(bitPattern: ins.imm)) | UInt64(UInt32(bitPattern: slots[i + 1].imm)) << 32),
+                      target < slots.count {
+                // A callback (bpf_loop, for_each_map_elem) is compiled as a function, which
+                // helpers enter through the callback entry.
+                if functionEntries[target] == nil { functionEntries[target] = asm.newLabel() }
+                hasCallbacks = true
                 jumpTargets.insert(target)
             } else if cls == 5 || cls == 6, ins.opcode != 0x85, ins.opcode != 0x8d, ins.opcode != 0x95 {
                 jumpTargets.insert(i + 1 + (ins.opcode == 0x06 ? Int(ins.imm) : Int(ins.offset)))
@@ -130,6 +151,7 @@ struct JITCompiler {
             if let entry = functionEntries[pc], !(pc == 0 && mainInline) {
                 if pc != 0 { asm.jmp(labels[pc]) }
                 asm.bind(entry)
+                functionOffsets[pc] = asm.offset
                 emitPrologue()
             }
             asm.bind(labels[pc])
@@ -164,6 +186,7 @@ struct JITCompiler {
             asm.jmp(stub.resume)
         }
         emitThunk()
+        if hasCallbacks { emitCallbackEntry() }
         asm.resolve()
         return asm.bytes
     }
@@ -192,6 +215,23 @@ struct JITCompiler {
         asm.pop(frame(JITFrame.savedRSP))
         for r: X86Reg in [.r15, .r14, .r13, .r12, .rbp, .rbx] { asm.pop(r) }
         asm.ret()
+    }
+
+    /// `callback(frame, function)`: how a helper (bpf_loop, for_each_map_elem) runs a callback
+    /// function of the program. Like the entry, it saves the host's registers and loads r0–r10
+    /// from the frame (the caller's, with r1–r5 set to the callback's arguments); the function's
+    /// prologue opens its frame below the caller's. An error inside unwinds to here, through `finish`.
+    private mutating func emitCallbackEntry() {
+        callbackEntryOffset = asm.offset
+        for r: X86Reg in [.rbx, .rbp, .r12, .r13, .r14, .r15] { asm.push(r) }
+        asm.push(X86Mem(base: .rdi, disp: JITFrame.savedRSP))
+        asm.store(X86Mem(base: .rdi, disp: JITFrame.savedRSP), .rsp, bits: 64)
+        asm.mov(true, Self.ctx, .rdi)
+        asm.mov(true, Self.scratch, .rsi)
+        for (i, r) in Self.bpfRegisters.enumerated() { asm.load(r, frame(JITFrame.registers + Int32(i * 8)), bits: 64) }
+        asm.load(Self.budget, frame(JITFrame.budget), bits: 64)
+        asm.callRegister(Self.scratch)
+        asm.jmp(finish)
     }
 
     /// The x86 registers a lean entry saves: those of r6–r9 the program writes, rbp when it uses

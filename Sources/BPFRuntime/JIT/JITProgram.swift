@@ -236,6 +236,7 @@ public final class JITProgram: Sendable {
         regions.virtualFields = virtualFields
         regions.hasVirtualFields = !virtualFields.isEmpty
         var state = RunState(regions: regions, frames: frames, packet: packet, environment: environment)
+        state.jitFrame = ctx
         withUnsafePointer(to: &state.regions) { JITFrame.refresh(ctx, $0) }
         ctx.storeBytes(of: 0, toByteOffset: Int(JITFrame.touched), as: UInt64.self)
         var info = JITRunInfo(interpreter: Unmanaged.passUnretained(interpreter), stackTop: stackTop, error: nil)

@@ -7,12 +7,20 @@ final class JITCode: Sendable {
     /// Code offset of every instruction slot (-1 for the second half of a `lddw`); the last entry is
     /// where the code for running off the end starts.
     let pcOffsets: [Int]
+    /// Code offset of each function's prologue, by its first instruction.
+    let functionOffsets: [Int: Int]
+    /// Where helpers enter callback functions (-1: the program names none).
+    let callbackEntryOffset: Int
     /// Offset and Intel-syntax text of every x86 instruction, when compiled with a listing.
     let listing: [(offset: Int, text: String)]?
 
     typealias Entry = @convention(c) (UnsafeMutableRawPointer) -> UInt64
 
     var entry: Entry { unsafeBitCast(memory.base, to: Entry.self) }
+
+    typealias CallbackEntry = @convention(c) (UnsafeMutableRawPointer, UnsafeRawPointer) -> UInt64
+
+    var callbackEntry: CallbackEntry { unsafeBitCast(memory.base + callbackEntryOffset, to: CallbackEntry.self) }
 
     /// The maps the code calls or reads directly (kept alive with it).
     let maps: JITMaps
@@ -23,6 +31,8 @@ final class JITCode: Sendable {
         let bytes = compiler.compile()
         memory = try ExecutableMemory(code: bytes)
         pcOffsets = compiler.pcOffsets
+        functionOffsets = compiler.functionOffsets
+        callbackEntryOffset = compiler.callbackEntryOffset
         self.listing = compiler.asm.listing
     }
 
@@ -158,6 +168,33 @@ enum JITRuntime {
             // A backward jump found the budget spent.
             throw .instructionLimitExceeded(pc: pc, limit: interpreter.options.instructionLimit)
         }
+    }
+
+    /// Runs callback function `pc` of the running program's code for a helper: the frame's
+    /// registers (the caller's, spilled) are kept and restored, r1–r5 hold the arguments, and the
+    /// callback's frame opens below the caller's, as the interpreter does it.
+    static func invokeCallback(_ ctx: UnsafeMutableRawPointer, pc: Int, arguments: [UInt64], depth: Int,
+                               callPC: Int) throws(RuntimeError) -> UInt64 {
+        let info = ctx.load(fromByteOffset: Int(JITFrame.info), as: UnsafeMutablePointer<JITRunInfo>.self)
+        let interpreter = info.pointee.interpreter.takeUnretainedValue()
+        let code = try interpreter.jitCache.code(for: interpreter, proven: nil)
+        guard let offset = code.functionOffsets[pc], code.callbackEntryOffset >= 0 else {
+            throw .helperFailed(pc: callPC, helper: "callback", message: "instruction \(pc) does not start a callback function")
+        }
+        guard depth + 1 < ExecutionOptions.maxCallFrames else { throw .callDepthExceeded(pc: callPC, limit: ExecutionOptions.maxCallFrames) }
+        let regs = (ctx + Int(JITFrame.registers)).assumingMemoryBound(to: UInt64.self)
+        let saved = (regs[0], regs[1], regs[2], regs[3], regs[4], regs[5], regs[6], regs[7], regs[8], regs[9], regs[10])
+        defer {
+            regs[0] = saved.0; regs[1] = saved.1; regs[2] = saved.2; regs[3] = saved.3; regs[4] = saved.4; regs[5] = saved.5
+            regs[6] = saved.6; regs[7] = saved.7; regs[8] = saved.8; regs[9] = saved.9; regs[10] = saved.10
+        }
+        for i in 0..<5 { regs[i + 1] = i < arguments.count ? arguments[i] : 0 }
+        let r0 = code.callbackEntry(ctx, code.memory.base + offset)
+        if info.pointee.error != nil {
+            // The callback failed; the error stays in the run's info and ends the helper's caller too.
+            throw info.pointee.error!
+        }
+        return r0
     }
 
     private static func callHelper(_ interpreter: Interpreter, id: Int64, pc: Int, regs r: UnsafeMutablePointer<UInt64>,

@@ -126,4 +126,36 @@ struct JITCallbackTests {
             #expect(reference.instructionsExecuted > 0)
         }
     }
+
+    /// `bpf_loop(3, callback, 0, 0)`; the callback (instruction 7) reads `[r2+0]`, its NULL context,
+    /// unless `safe`, when it returns 0.
+    static func loopProgram(safe: Bool) -> [Instruction] {
+        [Instruction(opcode: 0xb7, dst: 1, imm: 3),
+         Instruction(opcode: 0x18, dst: 2, src: LoadImmediateSource.function.rawValue, imm: 5), Instruction(opcode: 0),
+         Instruction(opcode: 0xb7, dst: 3, imm: 0),
+         Instruction(opcode: 0xb7, dst: 4, imm: 0),
+         Instruction(opcode: 0x85, imm: 181),
+         Instruction(opcode: 0x95),
+         safe ? Instruction(opcode: 0xb7, dst: 0, imm: 0) : Instruction(opcode: 0x71, dst: 0, src: 2),
+         Instruction(opcode: 0x95)]
+    }
+
+    @Test("a callback's result and its errors are the interpreter's")
+    func callbackErrorsMatchTheInterpreter() throws {
+        for safe in [true, false] {
+            let interpreter = try Interpreter(program: Program(unchecked: Self.loopProgram(safe: safe)), helpers: .kernel)
+            let jit = try JITProgram(interpreter: interpreter)
+            let a = Result { () throws(RuntimeError) in try interpreter.run().returnValue }
+            let b = Result { () throws(RuntimeError) in try jit.run().returnValue }
+            if safe {
+                #expect(try a.get() == 3)
+                #expect(try b.get() == 3)
+            } else {
+                guard case .failure(.outOfBounds(7, _, 1, false)) = a, case .failure(.outOfBounds(7, _, 1, false)) = b else {
+                    Issue.record("expected an out-of-bounds read at instruction 7 from both engines: \(a), \(b)")
+                    continue
+                }
+            }
+        }
+    }
 }

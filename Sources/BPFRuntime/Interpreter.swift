@@ -10,8 +10,14 @@ public struct ExecutionOptions: Sendable, Hashable {
     /// Stack bytes per frame, as in Linux.
     public static let stackSizePerFrame = 512
 
-    public init(instructionLimit: UInt64 = 1_000_000) {
+    /// Whether the JIT blinds the program's constants (as Linux's `bpf_jit_harden`): each immediate
+    /// is emitted XORed with a random key and restored at run time, so a program cannot plant chosen
+    /// bytes in executable memory. Costs an instruction or two per constant.
+    public var constantBlinding: Bool
+
+    public init(instructionLimit: UInt64 = 1_000_000, constantBlinding: Bool = false) {
         self.instructionLimit = instructionLimit
+        self.constantBlinding = constantBlinding
     }
 }
 

@@ -63,10 +63,17 @@ struct JITCompiler {
     static let scratch = X86Reg.r11
     static let scratch2 = X86Reg.r10
 
-    init(slots: [Instruction], proven: [Bool]?, maps: JITMaps = JITMaps(), listing: Bool) {
+    /// Constant blinding (as the kernel's `bpf_jit_harden`): every immediate the program supplies
+    /// is emitted XORed with a fresh random key and unblinded at run time, so the code never holds
+    /// the program's chosen constants.
+    let blinding: Bool
+    private var random = SystemRandomNumberGenerator()
+
+    init(slots: [Instruction], proven: [Bool]?, maps: JITMaps = JITMaps(), blinding: Bool = false, listing: Bool) {
         self.slots = slots
         self.proven = proven
         self.maps = maps
+        self.blinding = blinding
         self.asm = X86Assembler(listing: listing)
     }
 
@@ -331,7 +338,7 @@ struct JITCompiler {
         case 0:
             if ins.opcode == 0x18 {
                 let value = UInt64(UInt32(bitPattern: ins.imm)) | UInt64(UInt32(bitPattern: slots[pc + 1].imm)) << 32
-                asm.movImm(reg(ins.dst), value)
+                constant(reg(ins.dst), value)
             } else {
                 emitService(pc: pc)  // legacy packet loads
             }
@@ -351,9 +358,9 @@ struct JITCompiler {
         switch ins.opcode & 0xf0 {
         case 0x00, 0x10, 0x40, 0x50, 0xa0:
             let op: X86ALU = [0x00: .add, 0x10: .sub, 0x40: .or, 0x50: .and, 0xa0: .xor][ins.opcode & 0xf0]!
-            if useReg { asm.alu(op, w, d, s) } else { asm.alu(op, w, d, imm: ins.imm) }
+            if useReg { asm.alu(op, w, d, s) } else if blinding { let k = immediate(ins.imm); asm.alu(op, w, d, k) } else { asm.alu(op, w, d, imm: ins.imm) }
         case 0x20:
-            if useReg { asm.imul(w, d, s) } else { asm.imul(w, d, d, imm: ins.imm) }
+            if useReg { asm.imul(w, d, s) } else if blinding { let k = immediate(ins.imm); asm.imul(w, d, k) } else { asm.imul(w, d, d, imm: ins.imm) }
         case 0x30, 0x90:
             emitDivMod(ins, w: w, isMod: ins.opcode & 0xf0 == 0x90)
         case 0x60, 0x70, 0xc0:
@@ -378,9 +385,9 @@ struct JITCompiler {
                 default: if !(w && d == s) { asm.mov(w, d, s) }
                 }
             } else if w {
-                asm.movImm(d, UInt64(bitPattern: Int64(ins.imm)))
+                constant(d, UInt64(bitPattern: Int64(ins.imm)))
             } else {
-                asm.movImm(d, UInt64(UInt32(bitPattern: ins.imm)))
+                constant(d, UInt64(UInt32(bitPattern: ins.imm)))
             }
         case 0xd0:
             let swap = ins.opcode == 0xd7 || ins.opcode == 0xdc
@@ -395,6 +402,28 @@ struct JITCompiler {
         default:
             break
         }
+    }
+
+    /// The program's 32-bit immediate, sign-extended to 64 bits, in r11: blinded when asked.
+    private mutating func immediate(_ imm: Int32, into r: X86Reg = Self.scratch) -> X86Reg {
+        if blinding {
+            let key = Int32(bitPattern: random.next())
+            asm.movImm(r, UInt64(bitPattern: Int64(imm ^ key)))
+            asm.alu(.xor, true, r, imm: key)
+        } else {
+            asm.movImm(r, UInt64(bitPattern: Int64(imm)))
+        }
+        return r
+    }
+
+    /// `value` into `d` (a `lddw`, or a 32-bit `mov` zero-extended), blinded when asked.
+    private mutating func constant(_ d: X86Reg, _ value: UInt64) {
+        guard blinding else { return asm.movImm(d, value) }
+        let key = random.next() as UInt64
+        let temporary = d == Self.scratch ? Self.scratch2 : Self.scratch
+        asm.movImm(d, value ^ key)
+        asm.movImm(temporary, key)
+        asm.alu(.xor, true, d, temporary)
     }
 
     private mutating func emitShiftByRegister(_ kind: X86Shift, w: Bool, d: X86Reg, s: X86Reg) {
@@ -441,7 +470,7 @@ struct JITCompiler {
                 }
                 return
             }
-            asm.movImm(Self.scratch, divisor)
+            constant(Self.scratch, divisor)
             emitDivCore(w: w, isMod: isMod, signed: signed, d: d)
             return
         }
@@ -534,13 +563,13 @@ struct JITCompiler {
         default: cond = .le
         }
         if op == 0x40 {
-            if useReg { asm.test(w, d, s) } else { asm.test(w, d, imm: ins.imm) }
+            if useReg { asm.test(w, d, s) } else if blinding { let k = immediate(ins.imm); asm.test(w, d, k) } else { asm.test(w, d, imm: ins.imm) }
         } else if useReg {
             asm.alu(.cmp, w, d, s)
         } else if ins.imm == 0 && (op == 0x10 || op == 0x50) {
             asm.test(w, d, d)
         } else {
-            asm.alu(.cmp, w, d, imm: ins.imm)
+            if blinding { let k = immediate(ins.imm); asm.alu(.cmp, w, d, k) } else { asm.alu(.cmp, w, d, imm: ins.imm) }
         }
         asm.jcc(cond, labels[target])
     }
@@ -602,7 +631,7 @@ struct JITCompiler {
         case 1:
             asm.load(d, address, bits: bits, signed: mode == 0x80)
         case 2:
-            asm.storeImm(address, ins.imm, bits: bits)
+            if blinding { let k = immediate(ins.imm, into: Self.scratch2); asm.store(address, k, bits: bits) } else { asm.storeImm(address, ins.imm, bits: bits) }
         default:
             if isAtomic { emitAtomic(ins, w: size == 8, address: address, s: s) } else { asm.store(address, s, bits: bits) }
         }

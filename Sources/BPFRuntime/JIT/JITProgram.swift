@@ -101,7 +101,8 @@ public final class JITProgram: Sendable {
     /// instruction (in `syntax`), then its machine code as offset, bytes and Intel-syntax text;
     /// the entry sequence comes first and the out-of-line code (slow paths, the call into Swift) last.
     public func annotatedDisassembly(syntax: Disassembler.Syntax = .llvm) throws(RuntimeError) -> String {
-        let listed = try JITCode(slots: Array(interpreter.slots.dropLast()), proven: provenAccesses, maps: maps, listing: true)
+        let listed = try JITCode(slots: Array(interpreter.slots.dropLast()), proven: provenAccesses, maps: maps,
+                                 blinding: interpreter.options.constantBlinding, listing: true)
         let listing = listed.listing ?? []
         let bytes = listed.bytes
         let instructions = interpreter.program.instructions

@@ -191,8 +191,19 @@ func fmt(_ v: Double, _ digits: Int = 2) -> String {
         return
     }
     let object = try ObjectFile(bytes: [UInt8](data))
-    let loaded = try LoadedObject(object, engine: .interpreter)
-    for key: UInt32 in 0..<16 { try loaded.map(named: "bench_hash")!.update(key: key, value: UInt64(key)) }
+    /// Verified as every load is; an object our verifier refuses runs without proofs, and says so.
+    func load(_ engine: ExecutionEngine) throws -> LoadedObject {
+        do { return try LoadedObject(object, engine: engine) } catch {
+            print("(\(engine): the verifier refused the object, so it runs unverified: \("\(error)".prefix(160)))")
+            return try LoadedObject(object, verification: .off, engine: engine)
+        }
+    }
+    let loaded = try load(.interpreter)
+    let compiled = JITProgram.isSupported ? try load(.jit) : nil
+    for key: UInt32 in 0..<16 {
+        try loaded.map(named: "bench_hash")!.update(key: key, value: UInt64(key))
+        try compiled?.map(named: "bench_hash")!.update(key: key, value: UInt64(key))
+    }
     var kernel: KernelObject?
     if let error = BPFSyscall.probe() {
         print("(no kernel column: bpf() is not usable here: \(error))")
@@ -206,8 +217,8 @@ func fmt(_ v: Double, _ digits: Int = 2) -> String {
     }
     let packet = [UInt8](repeating: 0, count: 64)
     let operations = 256.0
-    func perRun(_ name: String, repeat count: Int) throws -> Double {
-        let program = loaded.program(named: name)!
+    func perRun(_ name: String, repeat count: Int, in object: LoadedObject? = nil) throws -> Double {
+        let program = (object ?? loaded).program(named: name)!
         var best = Double.infinity
         for _ in 0..<5 { best = min(best, try program.testRun(packet: packet, repeat: count).nanosecondsPerRun) }
         return best
@@ -228,20 +239,29 @@ func fmt(_ v: Double, _ digits: Int = 2) -> String {
         print(pad(label, 30) + pad(fmt(ours, 1), 12) + pad(kernelText, 12) + ratio)
     }
     let baseline = try perRun("loop_baseline", repeat: 2_000)
+    let jitBaseline = try compiled.map { try perRun("loop_baseline", repeat: 20_000, in: $0) }
     let kernelBaseline = try kernelPerRun("loop_baseline", repeat: 20_000)
     print("In a program: ns per operation (best of 5; the loop's own cost subtracted), release")
-    print(pad("operation", 30) + pad("runtime ns", 12) + pad("kernel ns", 12) + "runtime/kernel")
+    print(pad("operation", 30) + pad("interp ns", 12) + pad("JIT ns", 12) + pad("kernel ns", 12) + "JIT/kernel")
     let rows: [(String, String)] = [
         ("hash lookup", "hash_lookup"), ("hash update", "hash_update"),
         ("array lookup", "array_lookup"), ("array update", "array_update"),
     ]
+    func columns(_ label: String, _ interpreted: Double, _ jit: Double?, _ kernel: Double?) {
+        let ratio = (jit != nil && kernel != nil && kernel! > 0.05) ? fmt(jit! / kernel!, 2) + "x" : "-"
+        print(pad(label, 30) + pad(fmt(interpreted, 1), 12) + pad(jit.map { fmt(max($0, 0), 1) } ?? "-", 12)
+              + pad(kernel.map { fmt(max($0, 0), 1) } ?? "-", 12) + ratio)
+    }
     for (label, program) in rows {
         let ns = (try perRun(program, repeat: 2_000) - baseline) / operations
+        let j = try compiled.map { (try perRun(program, repeat: 20_000, in: $0) - jitBaseline!) / operations }
         let k = try kernelPerRun(program, repeat: 20_000).map { ($0 - kernelBaseline!) / operations }
-        row(label, ns, k)
+        columns(label, ns, j, k)
     }
-    row("empty XDP test run (per run)", try perRun("empty_xdp", repeat: 200_000), try kernelPerRun("empty_xdp", repeat: 2_000_000))
-    print("(the loop itself costs \(fmt(baseline / operations, 1)) ns per iteration in the runtime"
+    columns("empty XDP test run (per run)", try perRun("empty_xdp", repeat: 200_000),
+            try compiled.map { try perRun("empty_xdp", repeat: 2_000_000, in: $0) }, try kernelPerRun("empty_xdp", repeat: 2_000_000))
+    print("(the loop itself costs \(fmt(baseline / operations, 1)) ns per iteration in the interpreter"
+          + (jitBaseline.map { ", \(fmt($0 / operations, 2)) in the JIT" } ?? "")
           + (kernelBaseline.map { ", \(fmt($0 / operations, 2)) in the kernel" } ?? "") + ")")
 
     // From user space: the runtime's map is a Swift call; the kernel's a bpf(2) syscall.

@@ -529,8 +529,9 @@ struct JITCompiler {
                 asm.bind(after)
             } else if ins.imm == 1, let handle = mapHandle(beforeCall: pc), let array = maps.arrays[handle] {
                 emitInlineArrayLookup(array, pc: pc)
-            } else if ins.imm == 1 || ins.imm == 2, proven != nil, let handle = mapHandle(beforeCall: pc), let hash = maps.hashes[handle] {
-                emitDirectHashCall(hash, update: ins.imm == 2)
+            } else if (1...3).contains(ins.imm), proven != nil, let handle = mapHandle(beforeCall: pc),
+                      let map = maps.direct[handle], let function = map.function(helper: ins.imm) {
+                emitDirectMapCall(map, function: function, helper: ins.imm)
             } else {
                 emitHelperCall(pc: pc)
             }
@@ -684,14 +685,13 @@ struct JITCompiler {
         return nil
     }
 
-    /// `bpf_map_lookup_elem` / `bpf_map_update_elem` on a hash map the verifier checked the key (and
-    /// value) of: a direct C-convention call with the map object in rdi; r2–r4 are already the
-    /// key, value and flags.
-    private mutating func emitDirectHashCall(_ hash: JITHashMap, update: Bool) {
-        asm.comment("direct call: hash map '\(hash.map.spec.name)' \(update ? "update" : "lookup")")
-        // Only verified code calls directly, and it spends no budget, so r9 needs no saving.
-        asm.movImm(.rdi, hash.object)
-        asm.movImm(Self.scratch, update ? JITHashMap.updateAddress : JITHashMap.lookupAddress)
+    /// `bpf_map_lookup_elem` / `update_elem` / `delete_elem` on a map the verifier checked the key
+    /// (and value) of: a direct C-convention call with the map object in rdi; r2–r4 are already the
+    /// key, value and flags. Verified code spends no budget, so r9 needs no saving.
+    private mutating func emitDirectMapCall(_ map: JITDirectMap, function: UInt64, helper: Int32) {
+        asm.comment("direct call: map '\(map.map.spec.name)' \(["lookup", "update", "delete"][Int(helper) - 1])")
+        asm.movImm(.rdi, map.object)
+        asm.movImm(Self.scratch, function)
         asm.callRegister(Self.scratch)
     }
 
@@ -751,26 +751,40 @@ struct JITCompiler {
 }
 
 /// What the JIT needs to inline lookups of one array map.
-/// The maps a program's code may reach without the service: array lookups inlined, hash map
-/// lookups and updates called directly. The hash maps are kept alive by the code.
+/// The maps a program's code may reach without the service: array lookups inlined; hash map
+/// lookups, updates and deletes and array updates called directly. The maps are kept alive by the code.
 struct JITMaps: Sendable {
     var arrays: [UInt64: JITArrayMap] = [:]
-    var hashes: [UInt64: JITHashMap] = [:]
+    var direct: [UInt64: JITDirectMap] = [:]
 }
 
-/// A hash map (not per-CPU) whose lookups and updates the code calls directly.
-struct JITHashMap: Sendable {
-    let map: HashMap
+/// A map (not per-CPU) whose helpers the code calls directly: the C entry point for helpers 1–3
+/// (lookup, update, delete), where there is one.
+struct JITDirectMap: Sendable {
+    let map: RuntimeMap
     var object: UInt64 { UInt64(UInt(bitPattern: Unmanaged.passUnretained(map).toOpaque())) }
+    let lookup: Bool, update: Bool, delete: Bool
 
-    static let lookup: @convention(c) (UnsafeRawPointer, UnsafeRawPointer) -> UInt64 = { map, key in
+    func function(helper: Int32) -> UInt64? {
+        switch helper {
+        case 1 where lookup: Self.address(of: Self.hashLookup)
+        case 2 where update: Self.address(of: Self.updateEntry)
+        case 3 where delete: Self.address(of: Self.deleteEntry)
+        default: nil
+        }
+    }
+
+    private static func address<F>(of function: F) -> UInt64 { UInt64(UInt(bitPattern: unsafeBitCast(function, to: UnsafeRawPointer.self))) }
+
+    static let hashLookup: @convention(c) (UnsafeRawPointer, UnsafeRawPointer) -> UInt64 = { map, key in
         Unmanaged<HashMap>.fromOpaque(map).takeUnretainedValue().directLookup(key)
     }
-    static let update: @convention(c) (UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UInt64) -> UInt64 = { map, key, value, flags in
-        Unmanaged<HashMap>.fromOpaque(map).takeUnretainedValue().directUpdate(key, value, flags: flags)
+    static let updateEntry: @convention(c) (UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UInt64) -> UInt64 = { map, key, value, flags in
+        Unmanaged<RuntimeMap>.fromOpaque(map).takeUnretainedValue().directUpdate(key, value, flags: flags)
     }
-    static var lookupAddress: UInt64 { UInt64(UInt(bitPattern: unsafeBitCast(lookup, to: UnsafeRawPointer.self))) }
-    static var updateAddress: UInt64 { UInt64(UInt(bitPattern: unsafeBitCast(update, to: UnsafeRawPointer.self))) }
+    static let deleteEntry: @convention(c) (UnsafeRawPointer, UnsafeRawPointer) -> UInt64 = { map, key in
+        Unmanaged<RuntimeMap>.fromOpaque(map).takeUnretainedValue().directDelete(key)
+    }
 }
 
 struct JITArrayMap: Sendable {

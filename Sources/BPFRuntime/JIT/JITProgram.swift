@@ -39,25 +39,29 @@ public final class JITProgram: Sendable {
     public let provenAccesses: [Bool]?
     let maps: JITMaps
 
-    /// The maps the code reaches without the service, by their handle: plain array maps (lookups
-    /// inlined) when helper 1 is the kernel's map lookup, and hash maps that are not per-CPU (direct
-    /// calls) when helpers 1 and 2 are the kernel's lookup and update.
+    /// The maps the code reaches without the service, by their handle, for maps that are not
+    /// per-CPU and helpers that are the kernel's: array lookups inlined, array updates and hash
+    /// lookups, updates and deletes called directly.
     static func directMaps(_ maps: [RuntimeMap], helpers: HelperRegistry) -> JITMaps {
         var direct = JITMaps()
-        guard helpers[1]?.name == "bpf_map_lookup_elem" else { return direct }
-        let hashCalls = helpers[2]?.name == "bpf_map_update_elem"
+        let lookup = helpers[1]?.name == "bpf_map_lookup_elem", update = helpers[2]?.name == "bpf_map_update_elem"
+        let delete = helpers[3]?.name == "bpf_map_delete_elem"
         for (i, map) in maps.enumerated() {
             let handle = RunEnvironment.mapHandleBase + UInt64(i)
             if let array = map as? ArrayMap, !array.perCPU, array.spec.maxEntries > 0 {
-                direct.arrays[handle] = JITArrayMap(
-                    valueBase: UInt64(UInt(bitPattern: array.valueBase)), maxEntries: UInt32(truncatingIfNeeded: array.spec.maxEntries),
-                    stride: array.entryStride)
-            } else if hashCalls, let hash = map as? HashMap, !hash.perCPU {
-                direct.hashes[handle] = JITHashMap(map: hash)
+                if lookup {
+                    direct.arrays[handle] = JITArrayMap(
+                        valueBase: UInt64(UInt(bitPattern: array.valueBase)), maxEntries: UInt32(truncatingIfNeeded: array.spec.maxEntries),
+                        stride: array.entryStride)
+                }
+                if update { direct.direct[handle] = JITDirectMap(map: array, lookup: false, update: true, delete: false) }
+            } else if let hash = map as? HashMap, !hash.perCPU, lookup || update || delete {
+                direct.direct[handle] = JITDirectMap(map: hash, lookup: lookup, update: update, delete: delete)
             }
         }
         return direct
     }
+
     let code: JITCode
 
     /// Whether this machine can run JIT code (x86-64).

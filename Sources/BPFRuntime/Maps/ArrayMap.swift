@@ -82,9 +82,13 @@ final class ArrayMap: RuntimeMap, @unchecked Sendable {
     }
 
     override func programUpdate(_ key: UnsafeRawPointer, _ source: UnsafeRawPointer, flags: MapUpdateFlags, _ call: borrowing HelperCall) throws(MapError) {
+        try programUpdate(key, source, flags: flags, cpu: perCPU ? call.cpu : 0)
+    }
+
+    override func programUpdate(_ key: UnsafeRawPointer, _ source: UnsafeRawPointer, flags: MapUpdateFlags, cpu: Int) throws(MapError) {
         try checkFlags(flags)
         guard let i = index(key) else { throw MapError(.tooBig, "array map '\(spec.name)': index out of range (max_entries \(spec.maxEntries))") }
-        try copyValue(into: value(i) + (perCPU ? call.cpu * slotSize : 0), from: source, count: spec.valueSize, flags: flags,
+        try copyValue(into: value(i) + cpu * slotSize, from: source, count: spec.valueSize, flags: flags,
                   spinLockOffset: spinLockOffset)
     }
 

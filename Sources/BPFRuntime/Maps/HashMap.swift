@@ -137,17 +137,7 @@ final class HashMap: RuntimeMap, @unchecked Sendable {
         }
     }
 
-    /// The JIT's direct update (not per-CPU maps; the verifier checked key and value): 0 or a negative errno.
-    func directUpdate(_ key: UnsafeRawPointer, _ source: UnsafeRawPointer, flags: UInt64) -> UInt64 {
-        do {
-            try programUpdate(key, source, flags: MapUpdateFlags(rawValue: flags), cpu: 0)
-            return 0
-        } catch {
-            return error.helperReturnValue
-        }
-    }
-
-    private func programUpdate(_ key: UnsafeRawPointer, _ source: UnsafeRawPointer, flags: MapUpdateFlags, cpu: Int) throws(MapError) {
+    override func programUpdate(_ key: UnsafeRawPointer, _ source: UnsafeRawPointer, flags: MapUpdateFlags, cpu: Int) throws(MapError) {
         try store(key, flags: flags) { (destination, fresh) throws(MapError) in
             if perCPU {
                 // A new per-CPU element starts zeroed on the other CPUs, as in Linux.

@@ -90,6 +90,33 @@ public class RuntimeMap: @unchecked Sendable {
     func programUpdate(_ key: UnsafeRawPointer, _ value: UnsafeRawPointer, flags: MapUpdateFlags, _ call: borrowing HelperCall) throws(MapError) {
         throw unsupported("update from a program")
     }
+    /// The update of CPU `cpu`'s slot, for maps whose update needs no more of the call than that
+    /// (arrays and hashes); the JIT's direct calls use it.
+    func programUpdate(_ key: UnsafeRawPointer, _ value: UnsafeRawPointer, flags: MapUpdateFlags, cpu: Int) throws(MapError) {
+        throw unsupported("update from a program")
+    }
+
+    /// The JIT's direct `bpf_map_update_elem` (maps that are not per-CPU; the verifier checked key
+    /// and value): 0 or a negative errno, as the helper returns.
+    final func directUpdate(_ key: UnsafeRawPointer, _ value: UnsafeRawPointer, flags: UInt64) -> UInt64 {
+        do {
+            try programUpdate(key, value, flags: MapUpdateFlags(rawValue: flags), cpu: 0)
+            return 0
+        } catch {
+            return error.helperReturnValue
+        }
+    }
+
+    /// The JIT's direct `bpf_map_delete_elem`: 0 or a negative errno.
+    final func directDelete(_ key: UnsafeRawPointer) -> UInt64 {
+        do {
+            try programDelete(key)
+            return 0
+        } catch {
+            return error.helperReturnValue
+        }
+    }
+
     /// `bpf_map_delete_elem` from a program.
     func programDelete(_ key: UnsafeRawPointer) throws(MapError) {
         try deleteValue(UnsafeRawBufferPointer(start: key, count: spec.keySize))

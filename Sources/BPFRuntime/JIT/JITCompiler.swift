@@ -38,7 +38,7 @@ struct JITCompiler {
     /// A program whose instructions never need the frame (no checks, no service, no bpf-to-bpf
     /// calls) gets a lean entry: it saves only the host registers it writes and loads only r1, r2
     /// and r10 (a verified program reads no other register before writing it).
-    private var lean = false
+    private(set) var lean = false
     /// Whether the instructions compiled so far reached the frame or the service.
     private var bodyUsesFrame = false
     /// Code offset of each instruction (for the listing).

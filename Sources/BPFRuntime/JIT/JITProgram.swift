@@ -174,10 +174,33 @@ public final class JITProgram: Sendable {
         if let block = UnsafeMutableRawPointer(bitPattern: spareScratch.load(ordering: .acquiring)) { block.deallocate() }
     }
 
+    /// The spare scratch block, or a new one when a run holds it.
+    private func takeScratch() -> UnsafeMutableRawPointer {
+        if let spare = UnsafeMutableRawPointer(bitPattern: spareScratch.exchange(0, ordering: .acquiring)) { return spare }
+        return UnsafeMutableRawPointer.allocate(byteCount: Self.scratchBytes, alignment: 64)
+    }
+
+    /// Keeps `block` as the spare, or frees it when there is one already.
+    private func giveBack(_ block: UnsafeMutableRawPointer) {
+        if !spareScratch.compareExchange(expected: 0, desired: UInt(bitPattern: block), ordering: .releasing).exchanged {
+            block.deallocate()
+        }
+    }
+
     private func execute(r1: UInt64, r2: UInt64, input: MemoryRegion, second: MemoryRegion, packet: UnsafeRawBufferPointer?,
                          extra: [MemoryRegion], environment: RunEnvironment?,
                          virtualFields: [(address: UInt, value: UInt64)]) throws(RuntimeError) -> ExecutionResult {
-        try withSession(r1: r1, r2: r2, input: input, second: second, packet: packet, extra: extra, environment: environment,
+        if code.lean {
+            // Code that never leaves the machine code needs only its registers and a stack.
+            let ctx = takeScratch()
+            defer { giveBack(ctx) }
+            let regs = (ctx + Int(JITFrame.registers)).assumingMemoryBound(to: UInt64.self)
+            regs[1] = r1
+            regs[2] = r2
+            regs[10] = UInt64(UInt(bitPattern: ctx + Self.scratchBytes))
+            return ExecutionResult(returnValue: code.entry(ctx), instructionsExecuted: 0)
+        }
+        return try withSession(r1: r1, r2: r2, input: input, second: second, packet: packet, extra: extra, environment: environment,
                         virtualFields: virtualFields) { session throws(RuntimeError) in try session.run() }
     }
 
@@ -216,17 +239,8 @@ public final class JITProgram: Sendable {
     func withSession<T>(r1: UInt64, r2: UInt64, input: MemoryRegion, second: MemoryRegion, packet: UnsafeRawBufferPointer?,
                         extra: [MemoryRegion], environment: RunEnvironment?, virtualFields: [(address: UInt, value: UInt64)],
                         _ body: (PreparedRun) throws(RuntimeError) -> T) throws(RuntimeError) -> T {
-        let ctx: UnsafeMutableRawPointer
-        if let spare = UnsafeMutableRawPointer(bitPattern: spareScratch.exchange(0, ordering: .acquiring)) {
-            ctx = spare
-        } else {
-            ctx = UnsafeMutableRawPointer.allocate(byteCount: Self.scratchBytes, alignment: 64)
-        }
-        defer {
-            if !spareScratch.compareExchange(expected: 0, desired: UInt(bitPattern: ctx), ordering: .releasing).exchanged {
-                ctx.deallocate()
-            }
-        }
+        let ctx = takeScratch()
+        defer { giveBack(ctx) }
         let frames = (ctx + JITFrame.size).bindMemory(to: UInt64.self, capacity: Interpreter.frameBytes / 8)
         let stack = ctx + JITFrame.size + Interpreter.frameBytes
         let stackTop = UInt64(UInt(bitPattern: stack + Interpreter.stackBytes))

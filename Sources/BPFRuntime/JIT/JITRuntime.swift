@@ -9,6 +9,9 @@ final class JITCode: Sendable {
     let pcOffsets: [Int]
     /// Code offset of each function's prologue, by its first instruction.
     let functionOffsets: [Int: Int]
+    /// Whether the code has a lean entry: it never calls into Swift, never reaches the run's frame
+    /// beyond r1, r2 and r10, so a run needs no run state at all.
+    let lean: Bool
     /// Where helpers enter callback functions (-1: the program names none).
     let callbackEntryOffset: Int
     /// Offset and Intel-syntax text of every x86 instruction, when compiled with a listing.
@@ -32,6 +35,7 @@ final class JITCode: Sendable {
         memory = try ExecutableMemory(code: bytes)
         pcOffsets = compiler.pcOffsets
         functionOffsets = compiler.functionOffsets
+        lean = compiler.lean
         callbackEntryOffset = compiler.callbackEntryOffset
         self.listing = compiler.asm.listing
     }

@@ -61,6 +61,21 @@ struct JITPreparedRunTests {
         #expect(try proven.run().returnValue == 50)
     }
 
+    @Test("with proofs, a conditional jump over a goto becomes one inverted jump")
+    func loopLatchIsFolded() throws {
+        let program = try Assembler().assembleProgram("mov %r0, 0\nadd %r0, 1\njeq %r0, 50, +1\nja -3\nexit")
+        let plain = try JITProgram(interpreter: Interpreter(program: program))
+        let proven = try JITProgram(interpreter: Interpreter(program: program),
+                                    provenAccesses: [Bool](repeating: false, count: program.instructions.count))
+        let plainListing = try plain.annotatedDisassembly(), provenListing = try proven.annotatedDisassembly()
+        // The goto (instruction 3) has no code of its own; instruction 2 jumps back with jne.
+        #expect(provenListing.contains("    3: goto -3\n    4: exit"))
+        #expect(!plainListing.contains("    3: goto -3\n    4: exit"))
+        #expect(provenListing.contains("jne L"))
+        #expect(try plain.run().returnValue == 50)
+        #expect(try proven.run().returnValue == 50)
+    }
+
     @Test("prepared runs count the instruction budget per run, not over all runs")
     func budgetIsPerRun() throws {
         // A loop of 50 iterations (about 150 instructions) per run: 10 runs spend about 1,500, more than the limit of 1,000.

@@ -39,6 +39,8 @@ struct JITCompiler {
     /// calls) gets a lean entry: it saves only the host registers it writes and loads only r1, r2
     /// and r10 (a verified program reads no other register before writing it).
     private(set) var lean = false
+    /// An unconditional jump the conditional jump before it took over (see ``emitJump(_:pc:)``).
+    private var skipped = -1
     /// Whether the instructions compiled so far reached the frame or the service.
     private var bodyUsesFrame = false
     /// Code offset of each instruction (for the listing).
@@ -164,6 +166,11 @@ struct JITCompiler {
             asm.bind(labels[pc])
             pcOffsets[pc] = asm.offset
             let ins = slots[pc]
+            if skipped == pc {
+                // A `goto` folded into the conditional jump before it.
+                pc += 1
+                continue
+            }
             emit(ins, pc: pc)
             pc += ins.opcode == 0x18 ? 2 : 1
         }
@@ -571,6 +578,15 @@ struct JITCompiler {
             asm.test(w, d, d)
         } else {
             if blinding { let k = immediate(ins.imm); asm.alu(.cmp, w, d, k) } else { asm.alu(.cmp, w, d, imm: ins.imm) }
+        }
+        // `if cond goto +1; goto L` (clang's loop latch) becomes `if !cond goto L` when the goto is
+        // reached no other way and spends no budget.
+        if target == pc + 2, proven != nil, pc + 1 < slots.count, slots[pc + 1].opcode == 0x05 || slots[pc + 1].opcode == 0x06,
+           !jumpTargets.contains(pc + 1) {
+            let far = slots[pc + 1]
+            skipped = pc + 1
+            asm.jcc(cond.inverted, labels[pc + 2 + (far.opcode == 0x06 ? Int(far.imm) : Int(far.offset))])
+            return
         }
         asm.jcc(cond, labels[target])
     }

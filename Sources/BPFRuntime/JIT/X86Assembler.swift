@@ -38,6 +38,8 @@ struct X86Mem: Sendable {
 enum X86Cond: UInt8, Sendable {
     case o = 0, no, b, ae, e, ne, be, a, s, ns, p, np, l, ge, le, g
     var name: String { ["o", "no", "b", "ae", "e", "ne", "be", "a", "s", "ns", "p", "np", "l", "ge", "le", "g"][Int(rawValue)] }
+    /// The opposite condition (x86 pairs them by the lowest bit).
+    var inverted: X86Cond { X86Cond(rawValue: rawValue ^ 1)! }
 }
 
 /// The two-operand ALU instructions: the `/digit` of their immediate forms; `op r/m, reg` is `digit*8+1`.

@@ -207,6 +207,7 @@ extension Analysis {
         switch r.kind {
         case .stack:
             let (f, o) = try stackSlot(st, pc, regno: s, off: off, size: size)
+            recordStackAccess(pc, frame: f, offset: o, size: size)
             result = try readStack(st, pc, frame: f, offset: o, size: size, regno: s)
             if signExtend, result.kind == .scalar {
                 result = .scalar(result.value.truncated(toBytes: size).signExtended(from: size * 8))
@@ -265,6 +266,7 @@ extension Analysis {
         switch r.kind {
         case .stack:
             let (f, o) = try stackSlot(st, pc, regno: d, off: off, size: size)
+            recordStackAccess(pc, frame: f, offset: o, size: size)
             if value.kind == .scalar && size < 8 { value = .scalar(value.value.truncated(toBytes: size)) }
             try writeStack(&st, pc, frame: f, offset: o, size: size, value: value)
             markAccess(pc, proven: true)
@@ -295,6 +297,7 @@ extension Analysis {
         switch r.kind {
         case .stack:
             let (f, o) = try stackSlot(st, pc, regno: d, off: off, size: size)
+            recordStackAccess(pc, frame: f, offset: o, size: size)
             _ = try readStack(st, pc, frame: f, offset: o, size: size, regno: d)
             try writeStack(&st, pc, frame: f, offset: o, size: size, value: size == 8 ? .unknownScalar : nil)
             markAccess(pc, proven: true)

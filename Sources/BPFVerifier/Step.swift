@@ -141,6 +141,8 @@ extension Analysis {
         let pointer = dst.kind.isPointer ? dst : src
         let scalar = dst.kind.isPointer ? src.value : dst.value
         let pointerReg = dst.kind.isPointer ? d : s
+        // The scalar moves the pointer: its value matters.
+        needPrecise(st, pc, registers: fromRegister ? [d, s] : [d])
         switch pointer.kind {
         case .context, .stack, .mapValue, .packet, .packetMeta, .memory: break
         case .mapValueOrNull, .memoryOrNull, .mapPointerOrNull:
@@ -267,6 +269,14 @@ extension Analysis {
         let target = pc + 1 + Int(ins.offset)
         var taken = st, fall = st
         let (takenOK, fallOK) = refine(&taken, &fall, op: op, is32: is32, d: d, s: fromRegister ? Int(ins.src) : nil, dst: st[d], src: src)
+        if fromRegister && st[d].kind.isPointer != src.kind.isPointer {
+            // A pointer compared with a scalar register: a NULL check only if the scalar is 0.
+            needPrecise(st, pc, registers: [d, Int(ins.src)])
+        }
+        if !(takenOK && fallOK) {
+            // The operands' values decided the branch: a state with other values may go the other way.
+            needPrecise(st, pc, registers: fromRegister ? [d, Int(ins.src)] : [d])
+        }
         if takenOK && fallOK {
             fork(taken, at: target, parent: parent)
             st = fall

@@ -55,14 +55,31 @@ public struct Verifier: Sendable {
 
 /// A stored state at a prune point. `branches` counts the paths still being explored below it;
 /// at 0 everything reachable from it has been proven safe and it may prune other states.
+/// Every prune point a path reaches gets one (they chain the path for precision backtracking);
+/// only some are kept in the lists pruning searches.
 final class Checkpoint {
     let state: VerifierState
     let parent: Checkpoint?
+    /// The instruction this state is at.
+    let pc: Int
+    /// The instruction executed just before (the end of the parent's segment); -1 at the start.
+    let entryFrom: Int
     var branches = 1
+    /// Prune attempts against this state that succeeded and failed (failing ones get evicted).
+    var hits = 0, misses = 0
+    /// Scalars whose values mattered below this state, per frame (see Precision.swift).
+    var preciseRegisters: [UInt16]
+    var preciseSlots: [UInt64]
+    /// Stack loads and stores between this state and the next one on the path.
+    var stackAccesses: [StackAccess] = []
 
-    init(state: VerifierState, parent: Checkpoint?) {
+    init(state: VerifierState, parent: Checkpoint?, pc: Int, entryFrom: Int) {
         self.state = state
         self.parent = parent
+        self.pc = pc
+        self.entryFrom = entryFrom
+        preciseRegisters = [UInt16](repeating: 0, count: state.frames.count)
+        preciseSlots = [UInt64](repeating: 0, count: state.frames.count)
     }
 }
 
@@ -101,8 +118,16 @@ final class Analysis {
         var state: VerifierState
         var pc: Int
         var parent: Checkpoint?
+        /// The instruction that forked this path (-1 for the first).
+        var from: Int
     }
     var pending: [Path] = []
+    /// The checkpoint whose segment the instruction being executed belongs to.
+    var segmentOwner: Checkpoint?
+    /// The instruction executed before the current one on this path (-1 at the start).
+    var previousPC = -1
+    /// The instruction being executed.
+    var currentPC = 0
 
     init(program: VerifierProgram, options: VerifierOptions) {
         self.program = program
@@ -189,7 +214,7 @@ final class Analysis {
             ctx.kind = .context
             state[1] = ctx
         }
-        pending = [Path(state: state, pc: 0, parent: nil)]
+        pending = [Path(state: state, pc: 0, parent: nil, from: -1)]
         while let path = pending.popLast() {
             try explore(path)
         }
@@ -214,13 +239,14 @@ final class Analysis {
 
     func fork(_ state: VerifierState, at pc: Int, parent: Checkpoint?) {
         parent?.branches += 1
-        pending.append(Path(state: state, pc: pc, parent: parent))
+        pending.append(Path(state: state, pc: pc, parent: parent, from: currentPC))
     }
 
     func explore(_ path: Path) throws(VerifierError) {
         var st = path.state
         var pc = path.pc
         var parent = path.parent
+        previousPC = path.from
         while true {
             processed += 1
             if processed > options.instructionLimit {
@@ -228,35 +254,91 @@ final class Analysis {
                            "a loop may not terminate (its exit condition is never proven), or there are too many paths; bound loops with a constant or simplify the branches")
             }
             if prunePoint[pc] {
-                for cp in explored[pc] {
-                    if cp.branches == 0 {
-                        if cp.state.subsumes(st, live: live[pc]) {
-                            finish(parent)
-                            return
-                        }
-                    } else if cp.state == st {
-                        throw fail(.loop, pc, "infinite loop: the program comes back to insn \(pc) in exactly the same state",
-                                   "make sure the loop's condition changes on every iteration")
-                    }
+                if try prune(&st, pc, parent) {
+                    finish(parent)
+                    return
                 }
-                if explored[pc].count < 64 {
-                    let cp = Checkpoint(state: st, parent: parent)
+                let cp = Checkpoint(state: st, parent: parent, pc: pc, entryFrom: previousPC)
+                if explored[pc].count < Analysis.statesPerInstruction {
                     explored[pc].append(cp)
                     storedStates += 1
                     peakStates = max(peakStates, storedStates)
-                    parent = cp
                 }
+                parent = cp
             }
+            segmentOwner = parent
+            currentPC = pc
             if options.logLevel >= 2 && log.utf8.count < options.logLimit {
                 log += "\(pc): \(Disassembler(syntax: .llvm).instruction(at: pc, in: insns)) ; \(describe(st))\n"
             }
-            switch try step(&st, pc, parent) {
+            let result = try step(&st, pc, parent)
+            previousPC = pc
+            switch result {
             case .next(let n):
                 pc = n
             case .exit:
                 finish(parent)
                 return
             }
+        }
+    }
+
+    /// The most states kept for pruning at one instruction.
+    static let statesPerInstruction = 4096
+
+    /// Looks for a stored state at `pc` that proves the current one safe (then its precise
+    /// scalars become precise on this path too); detects loops that come back unchanged.
+    /// Prepares the state for storing: dead registers are cleared, and so are scalar ids no
+    /// other register shares.
+    func prune(_ st: inout VerifierState, _ pc: Int, _ parent: Checkpoint?) throws(VerifierError) -> Bool {
+        let liveHere = live[pc]
+        let top = st.frames.count - 1
+        for r in 0..<10 where liveHere & (1 << UInt16(r)) == 0 && st.frames[top].registers[r].kind != .uninitialized {
+            st.frames[top].registers[r] = .uninitialized
+        }
+        clearSingularIDs(&st)
+        var i = 0
+        while i < explored[pc].count {
+            let cp = explored[pc][i]
+            if cp.branches == 0 {
+                if cp.state.subsumes(st, live: liveHere, preciseRegisters: cp.preciseRegisters, preciseSlots: cp.preciseSlots) {
+                    cp.hits += 1
+                    var set = PrecisionSet()
+                    for f in cp.preciseRegisters.indices {
+                        set.registers[f] = cp.preciseRegisters[f] & (f == top ? liveHere : 0x7ff)
+                        set.slots[f] = cp.preciseSlots[f]
+                    }
+                    if !set.isEmpty, let parent {
+                        backtrack(set, depth: st.frames.count, from: previousPC, node: parent)
+                    }
+                    return true
+                }
+                cp.misses += 1
+                if cp.misses > cp.hits * 3 + 3 {
+                    explored[pc].remove(at: i)
+                    storedStates -= 1
+                    continue
+                }
+            } else if cp.state == st {
+                throw fail(.loop, pc, "infinite loop: the program comes back to insn \(pc) in exactly the same state",
+                           "make sure the loop's condition changes on every iteration")
+            }
+            i += 1
+        }
+        return false
+    }
+
+    /// Scalar ids link copies so that a range check on one refines all; an id held by one
+    /// scalar alone links nothing and would only make states look different.
+    func clearSingularIDs(_ st: inout VerifierState) {
+        var counts: [UInt32: Int] = [:]
+        for frame in st.frames {
+            for r in frame.registers where r.kind == .scalar && r.id != 0 { counts[r.id, default: 0] += 1 }
+            for case let s? in frame.spills where s.kind == .scalar && s.id != 0 { counts[s.id, default: 0] += 1 }
+        }
+        guard counts.values.contains(1) else { return }
+        st.forEachRegister { r in
+            if r.kind == .scalar && r.id != 0 && counts[r.id] == 1 { r.id = 0 }
         }
     }
 

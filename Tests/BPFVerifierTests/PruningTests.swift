@@ -19,11 +19,13 @@ struct PruningTests {
         }
     }
 
-    /// `diamonds` random branches, each adding `i + 1` to r6 on one side.
+    /// `diamonds` random branches; r6 starts at the sum of 1...diamonds and the fall-through
+    /// side of branch i subtracts `i + 1`. The first path explored (all fall-through) ends with
+    /// 0, the last one (all taken) with the whole sum.
     static func sumOfDiamonds(_ diamonds: Int) -> String {
-        var source = "mov %r6, 0\n"
+        var source = "mov %r6, \(diamonds * (diamonds + 1) / 2)\n"
         for i in 0..<diamonds {
-            source += "call 7\njeq %r0, 5, l\(i)\nadd %r6, \(i + 1)\nl\(i):\n"
+            source += "call 7\njeq %r0, 5, l\(i)\nadd %r6, -\(i + 1)\nl\(i):\n"
         }
         return source
     }
@@ -39,8 +41,8 @@ struct PruningTests {
     }
 
     /// The same sum, used as an offset into a map value: now every path's sum matters. Of the
-    /// 256 paths only the one where all 8 branches add (sum 36) reads past a 36-byte value;
-    /// pruning must not hide it, and must not reject the 37-byte case.
+    /// 256 paths only the last one explored (sum 36) reads past a 36-byte value; pruning must
+    /// not hide it behind the 255 safe ones, and must not reject the 37-byte case.
     @Test(arguments: [(36, false), (37, true)])
     func precisePathsStayApart(valueSize: Int, accepted: Bool) throws {
         let source = Self.sumOfDiamonds(8) + """

@@ -18,16 +18,15 @@ import BPFCore
 
 /// Registers and stack slots that must be compared by value, per frame (absolute frame index).
 struct PrecisionSet {
-    /// Bit r: register r.
-    var registers: [UInt16] = [UInt16](repeating: 0, count: Analysis.maxFrames)
+    /// Bit r: register r (8 frames at most).
+    var registers = SIMD8<UInt16>()
     /// Bit s: the 8-byte slot fp-8(s+1)...fp-8s-1.
-    var slots: [UInt64] = [UInt64](repeating: 0, count: Analysis.maxFrames)
+    var slots = SIMD8<UInt64>()
 
-    var isEmpty: Bool { !registers.contains { $0 != 0 } && !slots.contains { $0 != 0 } }
+    var isEmpty: Bool { registers == SIMD8() && slots == SIMD8() }
 
     static var everything: PrecisionSet {
-        PrecisionSet(registers: [UInt16](repeating: 0x7ff, count: Analysis.maxFrames),
-                     slots: [UInt64](repeating: ~0, count: Analysis.maxFrames))
+        PrecisionSet(registers: SIMD8(repeating: 0x7ff), slots: SIMD8(repeating: ~0))
     }
 
     func has(_ frame: Int, _ reg: Int) -> Bool { registers[frame] & (1 << UInt16(reg)) != 0 }

@@ -68,18 +68,19 @@ final class Checkpoint {
     /// Prune attempts against this state that succeeded and failed (failing ones get evicted).
     var hits = 0, misses = 0
     /// Scalars whose values mattered below this state, per frame (see Precision.swift).
-    var preciseRegisters: [UInt16]
-    var preciseSlots: [UInt64]
+    var preciseRegisters = SIMD8<UInt16>()
+    var preciseSlots = SIMD8<UInt64>()
     /// Stack loads and stores between this state and the next one on the path.
     var stackAccesses: [StackAccess] = []
+    /// Equal states have equal fingerprints (a quick test before the exact loop check).
+    let fingerprint: UInt64
 
-    init(state: VerifierState, parent: Checkpoint?, pc: Int, entryFrom: Int) {
+    init(state: VerifierState, parent: Checkpoint?, pc: Int, entryFrom: Int, fingerprint: UInt64) {
         self.state = state
+        self.fingerprint = fingerprint
         self.parent = parent
         self.pc = pc
         self.entryFrom = entryFrom
-        preciseRegisters = [UInt16](repeating: 0, count: state.frames.count)
-        preciseSlots = [UInt64](repeating: 0, count: state.frames.count)
     }
 }
 
@@ -254,11 +255,12 @@ final class Analysis {
                            "a loop may not terminate (its exit condition is never proven), or there are too many paths; bound loops with a constant or simplify the branches")
             }
             if prunePoint[pc] {
-                if try prune(&st, pc, parent) {
+                let (pruned, fingerprint) = try prune(&st, pc, parent)
+                if pruned {
                     finish(parent)
                     return
                 }
-                let cp = Checkpoint(state: st, parent: parent, pc: pc, entryFrom: previousPC)
+                let cp = Checkpoint(state: st, parent: parent, pc: pc, entryFrom: previousPC, fingerprint: fingerprint)
                 if explored[pc].count < Analysis.statesPerInstruction {
                     explored[pc].append(cp)
                     storedStates += 1
@@ -288,9 +290,10 @@ final class Analysis {
 
     /// Looks for a stored state at `pc` that proves the current one safe (then its precise
     /// scalars become precise on this path too); detects loops that come back unchanged.
+    /// Returns whether the state was pruned, and its fingerprint.
     /// Prepares the state for storing: dead registers are cleared, and so are scalar ids no
     /// other register shares.
-    func prune(_ st: inout VerifierState, _ pc: Int, _ parent: Checkpoint?) throws(VerifierError) -> Bool {
+    func prune(_ st: inout VerifierState, _ pc: Int, _ parent: Checkpoint?) throws(VerifierError) -> (Bool, UInt64) {
         let liveHere = live[pc]
         let top = st.frames.count - 1
         for r in 0..<10 where liveHere & (1 << UInt16(r)) == 0 && st.frames[top].registers[r].kind != .uninitialized {
@@ -298,20 +301,18 @@ final class Analysis {
         }
         clearSingularIDs(&st)
         var i = 0
+        let fingerprint = st.fingerprint
         while i < explored[pc].count {
             let cp = explored[pc][i]
             if cp.branches == 0 {
                 if cp.state.subsumes(st, live: liveHere, preciseRegisters: cp.preciseRegisters, preciseSlots: cp.preciseSlots) {
                     cp.hits += 1
-                    var set = PrecisionSet()
-                    for f in cp.preciseRegisters.indices {
-                        set.registers[f] = cp.preciseRegisters[f] & (f == top ? liveHere : 0x7ff)
-                        set.slots[f] = cp.preciseSlots[f]
-                    }
+                    var set = PrecisionSet(registers: cp.preciseRegisters, slots: cp.preciseSlots)
+                    set.registers[top] &= liveHere
                     if !set.isEmpty, let parent {
                         backtrack(set, depth: st.frames.count, from: previousPC, node: parent)
                     }
-                    return true
+                    return (true, fingerprint)
                 }
                 cp.misses += 1
                 if cp.misses > cp.hits * 3 + 3 {
@@ -319,26 +320,26 @@ final class Analysis {
                     storedStates -= 1
                     continue
                 }
-            } else if cp.state == st {
+            } else if cp.fingerprint == fingerprint, cp.state == st {
                 throw fail(.loop, pc, "infinite loop: the program comes back to insn \(pc) in exactly the same state",
                            "make sure the loop's condition changes on every iteration")
             }
             i += 1
         }
-        return false
+        return (false, fingerprint)
     }
 
     /// Scalar ids link copies so that a range check on one refines all; an id held by one
     /// scalar alone links nothing and would only make states look different.
     func clearSingularIDs(_ st: inout VerifierState) {
-        var counts: [UInt32: Int] = [:]
-        for frame in st.frames {
-            for r in frame.registers where r.kind == .scalar && r.id != 0 { counts[r.id, default: 0] += 1 }
-            for case let s? in frame.spills where s.kind == .scalar && s.id != 0 { counts[s.id, default: 0] += 1 }
-        }
-        guard counts.values.contains(1) else { return }
-        st.forEachRegister { r in
-            if r.kind == .scalar && r.id != 0 && counts[r.id] == 1 { r.id = 0 }
+        for f in st.frames.indices {
+            for r in 0..<11 where st.frames[f].registers[r].kind == .scalar && st.frames[f].registers[r].id != 0 {
+                if st.holders(of: st.frames[f].registers[r].id) == 1 { st.frames[f].registers[r].id = 0 }
+            }
+            for s in st.frames[f].spills.indices {
+                guard let spill = st.frames[f].spills[s], spill.kind == .scalar, spill.id != 0 else { continue }
+                if st.holders(of: spill.id) == 1 { st.frames[f].spills[s]!.id = 0 }
+            }
         }
     }
 

@@ -136,7 +136,8 @@ func kernelVerification(_ workload: VerifierWorkload, runs: Int) -> Result<(usec
     }
 }
 
-@MainActor func verifierBenchmark() throws {
+/// `only`: workload names to run (all when empty), e.g. `swiftbpf-bench verify branches-1500`.
+@MainActor func verifierBenchmark(only: Set<String> = []) throws {
     #if DEBUG
     print("warning: built in debug mode; run `swift run -c release swiftbpf-bench verify` for meaningful numbers")
     #endif
@@ -145,7 +146,7 @@ func kernelVerification(_ workload: VerifierWorkload, runs: Int) -> Result<(usec
     print(pad("program", 40) + pad("verdict", 8) + pad("insns", 8) + pad("processed", 11) + pad("us", 10) + pad("us/1k", 9)
           + pad("kernel us", 11) + pad("kernel/ours", 12) + "kernel processed")
     var oursTotal = 0.0, kernelTotal = 0.0, oursProcessed = 0
-    for workload in try generatedWorkloads() + objectWorkloads() {
+    for workload in try generatedWorkloads() + objectWorkloads() where only.isEmpty || only.contains(workload.name) {
         let verifier = Verifier()
         var result = verifier.verify(workload.program)
         var best = Double.infinity

@@ -300,10 +300,14 @@ final class Analysis {
             st.frames[top].registers[r] = .uninitialized
         }
         clearSingularIDs(&st)
-        var i = 0
         let fingerprint = st.fingerprint
-        while i < explored[pc].count {
-            let cp = explored[pc][i]
+        // Work on the list alone (unshared), and put it back on every way out.
+        var list = explored[pc]
+        explored[pc] = []
+        defer { explored[pc] = list }
+        var i = 0
+        while i < list.count {
+            let cp = list[i]
             if cp.branches == 0 {
                 if cp.state.subsumes(st, live: liveHere, preciseRegisters: cp.preciseRegisters, preciseSlots: cp.preciseSlots) {
                     cp.hits += 1
@@ -316,7 +320,9 @@ final class Analysis {
                 }
                 cp.misses += 1
                 if cp.misses > cp.hits * 3 + 3 {
-                    explored[pc].remove(at: i)
+                    // It keeps failing: stop trying it (the kernel's heuristic).
+                    list.swapAt(i, list.count - 1)
+                    list.removeLast()
                     storedStates -= 1
                     continue
                 }

@@ -49,15 +49,16 @@ struct PrecisionSet {
 /// A stack load or store on a checkpoint's segment: which frame and bytes it touched.
 struct StackAccess {
     var pc: Int32
-    var frame: Int8
-    var size: Int8
+    var frame: Int16
+    /// Bytes from `offset` on (a variable-offset access covers every byte it may touch).
+    var size: Int16
     var offset: Int16
 }
 
 extension Analysis {
     /// Records a stack access of the instruction being executed, for precision backtracking.
     func recordStackAccess(_ pc: Int, frame: Int, offset: Int, size: Int) {
-        segmentOwner?.stackAccesses.append(StackAccess(pc: Int32(pc), frame: Int8(frame), size: Int8(clamping: size),
+        segmentOwner?.stackAccesses.append(StackAccess(pc: Int32(pc), frame: Int16(frame), size: Int16(size),
                                                        offset: Int16(offset)))
     }
 

@@ -222,7 +222,7 @@ extension Analysis {
             r.frame = pc + 1 + Int(ins.imm)
             st[d] = r
         case .btfID:
-            throw fail(.unsupported, pc, "cannot decide: lddw of a kernel variable by BTF id",
+            throw fail(.undecided, pc, "cannot decide: lddw of a kernel variable by BTF id",
                        "the Swift runtime has no kernel variables")
         case nil:
             throw fail(.invalidProgram, pc, "unknown lddw source \(ins.src)")
@@ -248,7 +248,7 @@ extension Analysis {
             case .local:
                 return try localCall(&st, pc, target: pc + 1 + Int(ins.imm))
             case .kfunc:
-                throw fail(.unsupported, pc, "cannot decide: kfunc call (BTF id \(ins.imm))", "the Swift runtime has no kfuncs")
+                throw fail(.undecided, pc, "cannot decide: kfunc call (BTF id \(ins.imm))", "the Swift runtime has no kfuncs")
             default:
                 try helperCall(&st, pc, ins, parent)
                 return .next(pc + 1)

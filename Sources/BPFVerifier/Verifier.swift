@@ -24,6 +24,7 @@ public struct Verifier: Sendable {
 
     /// Verifies one program.
     public func verify(_ program: VerifierProgram) -> VerificationResult {
+        if program.typeUndetermined { return inferType(program) }
         let start = Verifier.now()
         let analysis = Analysis(program: program, options: options)
         var error: VerifierError?
@@ -44,6 +45,67 @@ public struct Verifier: Sendable {
         return VerificationResult(error: error, instructionsProcessed: analysis.processed, peakStates: analysis.peakStates,
                                   timeMicroseconds: elapsed, provenAccesses: proven, log: analysis.log,
                                   stackDepth: analysis.maxStackDepth)
+    }
+
+    /// The types tried for a program whose section names none (their contexts differ).
+    static let inferenceCandidates: [ProgramType] = [.socketFilter, .kprobe, .schedCls, .tracepoint, .xdp, .perfEvent,
+                                                     .cgroupSkb, .rawTracepoint]
+
+    /// Verifies a program of unknown type under each candidate type: the type is inferred when
+    /// exactly one accepts it; otherwise the verifier says it cannot decide, and why.
+    func inferType(_ program: VerifierProgram) -> VerificationResult {
+        let start = Verifier.now()
+        var accepted: [(ProgramType, VerificationResult)] = []
+        var rejected: [(ProgramType, VerifierError)] = []
+        var processed = 0, peak = 0
+        for type in Verifier.inferenceCandidates {
+            var candidate = program
+            candidate.typeUndetermined = false
+            candidate.type = type
+            candidate.attachType = type == .xdp ? .xdp : type == .cgroupSkb ? .cgroupInetIngress : nil
+            let result = verify(candidate)
+            processed += result.instructionsProcessed
+            peak = max(peak, result.peakStates)
+            if let error = result.error {
+                // Undecidable for another reason (an extern...): the type does not matter.
+                if error.kind == .undecided { return result }
+                rejected.append((type, error))
+            } else {
+                accepted.append((type, result))
+            }
+        }
+        let elapsed = Double(Verifier.now() - start) / 1000
+        if accepted.count == 1 {
+            var result = accepted[0].1
+            result.inferredType = accepted[0].0
+            result.instructionsProcessed = processed
+            result.timeMicroseconds = elapsed
+            if options.logLevel >= 1 {
+                result.log = "section '\(program.section)' names no program type; only \(accepted[0].0.kernelName) accepts it\n" + result.log
+            }
+            return result
+        }
+        let section = program.section.isEmpty ? "the program's section" : "section '\(program.section)'"
+        var error: VerifierError
+        if accepted.isEmpty {
+            let first = rejected[0]
+            error = VerifierError(kind: .undecided, instruction: nil,
+                                  summary: "cannot decide: \(section) names no program type, and no type it could be accepts it (as \(first.0.kernelName): \(first.1.description))",
+                                  hint: "name the section after the program's type (e.g. SEC(\"xdp\"), SEC(\"socket\"), SEC(\"kprobe/...\")) to get that type's verdict")
+        } else {
+            let names = accepted.map { $0.0.kernelName }.joined(separator: ", ")
+            error = VerifierError(kind: .undecided, instruction: nil,
+                                  summary: "cannot decide: \(section) names no program type, and the program is safe as any of \(names)",
+                                  hint: "name the section after the program's type (e.g. SEC(\"xdp\")); its rules decide what it may do")
+        }
+        error.registers = nil
+        var log = ""
+        if options.logLevel >= 1 {
+            log = "UNDECIDED: \(error.description)\n"
+            for (type, e) in rejected { log += "  as \(type.kernelName): \(e.description)\n" }
+        }
+        return VerificationResult(error: error, instructionsProcessed: processed, peakStates: peak, timeMicroseconds: elapsed,
+                                  provenAccesses: [Bool](repeating: false, count: program.instructions.count), log: log, stackDepth: 0)
     }
 
     static func now() -> UInt64 {
@@ -191,7 +253,7 @@ final class Analysis {
             throw fail(.invalidProgram, error.index, error.message)
         }
         for (pc, what) in program.unresolved.sorted(by: { $0.key < $1.key }) {
-            throw fail(.unsupported, pc, "cannot decide: the program uses \(what)",
+            throw fail(.undecided, pc, "cannot decide: the program uses \(what)",
                        "the verifier checks only what it can resolve; load it where this is defined")
         }
         try checkControlFlow()

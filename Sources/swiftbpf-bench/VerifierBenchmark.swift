@@ -120,7 +120,7 @@ func kernelVerification(_ workload: VerifierWorkload, runs: Int) -> Result<(usec
         for _ in 0..<runs {
             let program = try KernelProgram.load(type: workload.program.type, instructions: instructions,
                                                  expectedAttachType: workload.program.attachType ?? (workload.program.type == .xdp ? .xdp : nil),
-                                                 name: "verify_bench", logLevel: 1 | 4, logSize: 1 << 20)
+                                                 name: "verify_bench", logLevel: 4, logSize: 1 << 20)
             defer { program.close() }
             let log = program.verifierLog ?? ""
             for line in log.split(separator: "\n") {

@@ -127,6 +127,8 @@ final class Checkpoint {
     /// The instruction executed just before (the end of the parent's segment); -1 at the start.
     let entryFrom: Int
     var branches = 1
+    /// Kept for pruning (moves to the instruction's list of explored states when complete).
+    var registered = false
     /// Prune attempts against this state that succeeded and failed (failing ones get evicted).
     var hits = 0, misses = 0
     /// Scalars whose values mattered below this state, per frame (see Precision.swift).
@@ -161,7 +163,12 @@ final class Analysis {
     var peakStates = 0
     var storedStates = 0
     var nextID: UInt32 = 1
+    /// Per instruction: stored states whose every path has been proven safe (they may prune).
     var explored: [[Checkpoint]]
+    /// Per instruction: stored states still being explored (for the loop check), and their
+    /// fingerprints side by side (scanned first); each moves to `explored` when its last path ends.
+    var inProgress: [[Checkpoint]]
+    var inProgressFingerprints: [[UInt64]]
     var prunePoint: [Bool]
     var live: [UInt16]
     var secondSlot: [Bool]
@@ -205,6 +212,8 @@ final class Analysis {
         }
         rules = ContextRules(type: program.type, attachType: program.attachType, contextSize: program.contextSize)
         explored = [[Checkpoint]](repeating: [], count: insns.count)
+        inProgress = [[Checkpoint]](repeating: [], count: insns.count)
+        inProgressFingerprints = [[UInt64]](repeating: [], count: insns.count)
         prunePoint = [Bool](repeating: false, count: insns.count)
         live = [UInt16](repeating: 0x7ff, count: insns.count)
         secondSlot = [Bool](repeating: false, count: insns.count)
@@ -296,6 +305,14 @@ final class Analysis {
         while let c = p {
             c.branches -= 1
             if c.branches > 0 { break }
+            if c.registered {
+                // Usually the most recent one: paths end in the reverse order they started.
+                if let i = inProgress[c.pc].lastIndex(where: { $0 === c }) {
+                    inProgress[c.pc].remove(at: i)
+                    inProgressFingerprints[c.pc].remove(at: i)
+                }
+                explored[c.pc].append(c)
+            }
             p = c.parent
         }
     }
@@ -324,7 +341,9 @@ final class Analysis {
                 }
                 let cp = Checkpoint(state: st, parent: parent, pc: pc, entryFrom: previousPC, fingerprint: fingerprint)
                 if explored[pc].count < Analysis.statesPerInstruction {
-                    explored[pc].append(cp)
+                    cp.registered = true
+                    inProgress[pc].append(cp)
+                    inProgressFingerprints[pc].append(fingerprint)
                     storedStates += 1
                     peakStates = max(peakStates, storedStates)
                 }
@@ -347,6 +366,10 @@ final class Analysis {
         }
     }
 
+    /// How many of the most recent states still being explored at an instruction the exact loop
+    /// check compares with.
+    static let loopCheckWindow = 256
+
     /// The most states kept for pruning at one instruction.
     static let statesPerInstruction = 4096
 
@@ -363,36 +386,42 @@ final class Analysis {
         }
         clearSingularIDs(&st)
         let fingerprint = st.fingerprint
+        // A state still being explored, met again unchanged: the path loops forever.
+        // Only the most recent ones are compared: a loop that repeats itself does so soon, and
+        // one that does not is stopped by the complexity limit (its verdict is the same).
+        let prints = inProgressFingerprints[pc]
+        var j = prints.count - 1
+        while j >= 0 && j >= prints.count - Analysis.loopCheckWindow {
+            if prints[j] == fingerprint && inProgress[pc][j].state == st {
+                throw fail(.loop, pc, "infinite loop: the program comes back to insn \(pc) in exactly the same state",
+                           "make sure the loop's condition changes on every iteration")
+            }
+            j -= 1
+        }
         // Work on the list alone (unshared), and put it back on every way out.
         var list = explored[pc]
         explored[pc] = []
         defer { explored[pc] = list }
-        var i = 0
-        while i < list.count {
+        // Newest first: the states completed last are the likeliest to match.
+        var i = list.count - 1
+        while i >= 0 {
             let cp = list[i]
-            if cp.branches == 0 {
-                if cp.state.subsumes(st, live: liveHere, preciseRegisters: cp.preciseRegisters, preciseSlots: cp.preciseSlots) {
-                    cp.hits += 1
-                    var set = PrecisionSet(registers: cp.preciseRegisters, slots: cp.preciseSlots)
-                    set.registers[top] &= liveHere
-                    if !set.isEmpty, let parent {
-                        backtrack(set, depth: st.frames.count, from: previousPC, node: parent)
-                    }
-                    return (true, fingerprint)
+            if cp.state.subsumes(st, live: liveHere, preciseRegisters: cp.preciseRegisters, preciseSlots: cp.preciseSlots) {
+                cp.hits += 1
+                var set = PrecisionSet(registers: cp.preciseRegisters, slots: cp.preciseSlots)
+                set.registers[top] &= liveHere
+                if !set.isEmpty, let parent {
+                    backtrack(set, depth: st.frames.count, from: previousPC, node: parent)
                 }
-                cp.misses += 1
-                if cp.misses > cp.hits * 3 + 3 {
-                    // It keeps failing: stop trying it (the kernel's heuristic).
-                    list.swapAt(i, list.count - 1)
-                    list.removeLast()
-                    storedStates -= 1
-                    continue
-                }
-            } else if cp.fingerprint == fingerprint, cp.state == st {
-                throw fail(.loop, pc, "infinite loop: the program comes back to insn \(pc) in exactly the same state",
-                           "make sure the loop's condition changes on every iteration")
+                return (true, fingerprint)
             }
-            i += 1
+            cp.misses += 1
+            if cp.misses > cp.hits * 3 + 3 {
+                // It keeps failing: stop trying it (the kernel's heuristic).
+                list.remove(at: i)
+                storedStates -= 1
+            }
+            i -= 1
         }
         return (false, fingerprint)
     }

@@ -309,7 +309,14 @@ extension Analysis {
         switch r.kind {
         case .stack:
             guard let v = r.value.constantValue else {
-                throw fail(.outOfBounds, pc, "variable offset stack pointer R\(regno) passed to \(helper)", state: st, registers: [regno])
+                // A variable offset, as the kernel allows root: every byte the helper may touch
+                // must already be initialized (reads and writes alike: the bytes a write covers
+                // are not known), and spills there are destroyed by a write.
+                guard n > 0 else { return }
+                let (f, lo, hi) = try stackRange(st, pc, regno: regno, off: 0, size: n, aligned: false)
+                _ = try readStackRange(st, pc, frame: f, lo: lo, hi: hi, size: n, regno: regno)
+                if write { try writeStackRange(&st, pc, frame: f, lo: lo, hi: hi, size: n, value: .unknownScalar) }
+                return
             }
             let o = r.offset + Int(Int64(bitPattern: v))
             guard o >= -512 && o + n <= 0 else {

@@ -115,7 +115,7 @@ extension Analysis {
     /// The frame and the lowest and highest start offsets of a stack access; checks that every
     /// offset the pointer may hold keeps the access inside the frame and aligned. A variable
     /// offset is allowed, as the kernel allows it to privileged loaders (the Swift runtime's case).
-    func stackRange(_ st: VerifierState, _ pc: Int, regno: Int, off: Int, size: Int) throws(VerifierError) -> (frame: Int, lo: Int, hi: Int) {
+    func stackRange(_ st: VerifierState, _ pc: Int, regno: Int, off: Int, size: Int, aligned: Bool = true) throws(VerifierError) -> (frame: Int, lo: Int, hi: Int) {
         let r = st[regno]
         let lo = r.offset + off + Int(r.value.smin), hi = r.offset + off + Int(r.value.smax)
         let variable = !r.value.isConstant
@@ -129,7 +129,7 @@ extension Analysis {
         // Every possible address must be aligned to the size (the kernel is strict on the stack).
         let address = r.value.tnum + Tnum.constant(UInt64(bitPattern: Int64(r.offset + off)))
         let low = UInt64(size - 1)
-        guard address.mask & low == 0 && address.value & low == 0 else {
+        guard !aligned || (address.mask & low == 0 && address.value & low == 0) else {
             throw fail(.outOfBounds, pc, variable
                        ? "misaligned stack access of \(size) bytes: the variable offset of R\(regno) (\(r.value)) is not a multiple of \(size)"
                        : "misaligned stack access of \(size) bytes at fp\(lo)", state: st, registers: [regno])

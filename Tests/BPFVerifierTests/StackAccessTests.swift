@@ -115,6 +115,27 @@ let stackRuleCases: [RuleCase] = [
         jlt %r2, 4, loop
         exit
         """),
+    RuleCase(name: "variable-offset buffer read by a helper", type: .xdp, source: variableOffset("stdw [%r10-16], 0\nstdw [%r10-8], 0") + """
+
+        mov %r2, 8
+        call 6
+        mov %r0, 0
+        exit
+        """),
+    RuleCase(name: "variable-offset buffer read by a helper past the frame", type: .xdp, source: variableOffset("stdw [%r10-16], 0\nstdw [%r10-8], 0") + """
+
+        mov %r2, 9
+        call 6
+        mov %r0, 0
+        exit
+        """, rejection: "may leave the 512-byte frame"),
+    RuleCase(name: "variable-offset buffer written by a helper", type: .kprobe, source: variableOffset("stdw [%r10-32], 0\nstdw [%r10-24], 0\nstdw [%r10-16], 0", base: -32) + """
+
+        mov %r2, 16
+        call 16
+        ldxdw %r0, [%r10-24]
+        exit
+        """),
     RuleCase(name: "partial spill of a pointer", type: .xdp, source: "stxw [%r10-8], %r1\nmov %r0, 0\nexit",
              rejection: "partial store of a pointer (4 bytes) to the stack"),
     RuleCase(name: "partial fill of a spilled pointer", type: .xdp, source: "stxdw [%r10-8], %r1\nldxw %r0, [%r10-8]\nexit",
@@ -166,7 +187,8 @@ struct KernelAgreementStackTests {
             let ours = Verifier().verify(try c.input())
             let kernel: String?
             do {
-                let program = try KernelProgram.load(type: c.type, instructions: try c.assemble(), expectedAttachType: .xdp, name: "stack_case")
+                let program = try KernelProgram.load(type: c.type, instructions: try c.assemble(), expectedAttachType: c.type == .xdp ? .xdp : nil,
+                                                   name: "stack_case")
                 program.close()
                 kernel = nil
             } catch let error as BPFError {

@@ -267,19 +267,20 @@ extension Analysis {
             src = .scalar(.constant(is32 ? UInt64(UInt32(bitPattern: ins.imm)) : UInt64(bitPattern: Int64(ins.imm))))
         }
         let target = pc + 1 + Int(ins.offset)
-        var taken = st, fall = st
-        let (takenOK, fallOK) = refine(&taken, &fall, op: op, is32: is32, d: d, s: fromRegister ? Int(ins.src) : nil, dst: st[d], src: src)
         if fromRegister && st[d].kind.isPointer != src.kind.isPointer {
             // A pointer compared with a scalar register: a NULL check only if the scalar is 0.
             needPrecise(st, pc, registers: [d, Int(ins.src)])
         }
+        // The state itself becomes the fall-through branch's (one copy, for the taken branch).
+        var taken = st
+        let dst = st[d]
+        let (takenOK, fallOK) = refine(&taken, &st, op: op, is32: is32, d: d, s: fromRegister ? Int(ins.src) : nil, dst: dst, src: src)
         if !(takenOK && fallOK) {
             // The operands' values decided the branch: a state with other values may go the other way.
-            needPrecise(st, pc, registers: fromRegister ? [d, Int(ins.src)] : [d])
+            needPrecise(takenOK ? taken : st, pc, registers: fromRegister ? [d, Int(ins.src)] : [d])
         }
         if takenOK && fallOK {
             fork(taken, at: target, parent: parent)
-            st = fall
             return .next(pc + 1)
         }
         if takenOK {
@@ -287,7 +288,6 @@ extension Analysis {
             return .next(target)
         }
         if fallOK {
-            st = fall
             return .next(pc + 1)
         }
         // Neither is possible: this path cannot happen.

@@ -110,16 +110,16 @@ private struct SlotChecker {
 
     private var name: String { String(format2: ins.opcode) }
 
-    private func zero(_ field: DecodeError.Field, what: String) throws(DecodeError) {
+    private func zero(_ field: DecodeError.Field, what: @autoclosure () -> String) throws(DecodeError) {
         switch field {
         case .dst where ins.dst != 0:
-            throw fail(field, "\(what) must have dst 0, found r\(ins.dst)")
+            throw fail(field, "\(what()) must have dst 0, found r\(ins.dst)")
         case .src where ins.src != 0:
-            throw fail(field, "\(what) must have src 0, found \(ins.src)")
+            throw fail(field, "\(what()) must have src 0, found \(ins.src)")
         case .offset where ins.offset != 0:
-            throw fail(field, "\(what) must have offset 0, found \(ins.offset)")
+            throw fail(field, "\(what()) must have offset 0, found \(ins.offset)")
         case .imm where ins.imm != 0:
-            throw fail(field, "\(what) must have imm 0, found \(ins.imm)")
+            throw fail(field, "\(what()) must have imm 0, found \(ins.imm)")
         default: break
         }
     }
@@ -134,13 +134,13 @@ private struct SlotChecker {
         }
     }
 
-    private func target(_ relative: Int, what: String) throws(DecodeError) {
+    private func target(_ relative: Int, what: @autoclosure () -> String) throws(DecodeError) {
         let t = index + 1 + relative
         guard t >= 0 && t < slots.count else {
-            throw fail(.target, "\(what) target \(t) (offset \(relative)) is outside the program (0..<\(slots.count))")
+            throw fail(.target, "\(what()) target \(t) (offset \(relative)) is outside the program (0..<\(slots.count))")
         }
         guard !secondSlot[t] else {
-            throw fail(.target, "\(what) target \(t) is the second half of a lddw")
+            throw fail(.target, "\(what()) target \(t) is the second half of a lddw")
         }
     }
 
@@ -169,7 +169,8 @@ private struct SlotChecker {
         guard let op = ALUOperation(rawValue: ins.opcode & 0xf0) else { throw unknownOpcode() }
         let fromRegister = ins.opcode & 0x08 != 0
         try register(.dst, writable: true)
-        let mnemonic = "\(op)\(is64 ? "64" : "32")"
+        // Built only for a message (interpolating an enum is slow, and validation is on every load).
+        var mnemonic: String { "\(op)\(is64 ? "64" : "32")" }
         switch op {
         case .neg:
             guard !fromRegister else { throw fail(.opcode, "neg has no register form (opcode 0x\(name))") }

@@ -117,7 +117,8 @@ struct MapReader {
             mapSectionIndices.insert(section.index)
             try readBTFMaps(section)
         }
-        if let section = elf.section(named: "maps") {
+        // Legacy definitions: all in "maps", or one per "maps/NAME" section (older loaders).
+        for section in elf.sections where section.name == "maps" || section.name.hasPrefix("maps/") {
             mapSectionIndices.insert(section.index)
             try readLegacyMaps(section)
         }
@@ -269,24 +270,37 @@ struct MapReader {
         return nil
     }
 
+    /// Reads pre-BTF map definitions: records of `__u32` fields, one per symbol of the section.
+    /// Each record's size is its symbol's size (records of different layouts may share the
+    /// section); without sizes, the distance to the next symbol or an equal share of the section.
+    /// Layouts: 20 bytes (`struct bpf_map_def`: type, key size, value size, max entries, flags);
+    /// 28 bytes (samples/bpf's with `inner_map_idx`, `numa_node`, or iproute2's older
+    /// `bpf_elf_map` with `id`, `pinning`: the field at 24 is read as pinning); 36 bytes or more
+    /// (iproute2's `struct bpf_elf_map`: `id`, `pinning`, `inner_id`, `inner_idx`).
     mutating func readLegacyMaps(_ section: ELFSection) throws(ObjectError) {
         let symbols = elf.symbols.filter { Int($0.sectionIndex) == section.index && !$0.name.isEmpty && $0.type != ELFSymbol.typeSection }
             .sorted { $0.value < $1.value }
         guard !symbols.isEmpty else { return }
         let data = elf.contents(of: section)
-        let definitionSize = data.count / symbols.count
-        guard definitionSize >= 20 else {
-            throw ObjectError(section.label, "map definitions of \(definitionSize) bytes are too small (at least 20)")
-        }
         let r = ByteReader(data, place: section.label)
-        for symbol in symbols {
+        for (i, symbol) in symbols.enumerated() {
             let o = Int(symbol.value)
             let place = "legacy map '\(symbol.name)' in \(section.label)"
+            var size = Int(symbol.size)
+            if size == 0 {
+                size = i + 1 < symbols.count ? Int(symbols[i + 1].value) - o : data.count / symbols.count
+            }
+            guard size >= 20 else {
+                throw ObjectError(place, "its definition of \(size) bytes is too small (a map definition has at least 20)")
+            }
+            guard o >= 0, o + size <= data.count else {
+                throw ObjectError(place, "its definition at offset \(o) (\(size) bytes) runs past the section's \(data.count) bytes")
+            }
             let raw = try r.u32(o)
             guard let type = MapType(rawValue: raw) else { throw ObjectError(place, "unknown map type \(raw)") }
             var spec = MapSpec(name: symbol.name, type: type, keySize: Int(try r.u32(o + 4)), valueSize: Int(try r.u32(o + 8)),
                                maxEntries: Int(try r.u32(o + 12)), flags: try r.u32(o + 16), origin: .legacy)
-            if definitionSize >= 28 { spec.pinning = try r.u32(o + 24) }
+            if size >= 28 { spec.pinning = try r.u32(o + 24) }
             maps.append(spec)
         }
     }

@@ -32,6 +32,8 @@ public struct SectionKind: Hashable, Sendable {
     public var isReturnProbe: Bool = false
     /// The matched convention, e.g. `xdp`, `tracepoint/`, `uprobe`.
     public var convention: String
+    /// Matched only as an older loader's loose prefix (e.g. `socket1`, `xdp_prog`).
+    public var isLegacyPrefix = false
 
     /// libbpf's section conventions: prefix, type, attach type. A prefix ending in `/` matches
     /// names starting with it; others match exactly or followed by `/`.
@@ -112,6 +114,24 @@ public struct SectionKind: Hashable, Sendable {
             self.isReturnProbe = prefix.hasPrefix("kret") || prefix.hasPrefix("uret")
             return
         }
+        // Loaders before libbpf 1.0 (samples/bpf's bpf_load, libbpf's "sloppy" prefixes,
+        // iproute2) took these names as prefixes: "socket1", "xdp_prog", "classifier_in".
+        for (prefix, type) in Self.legacyPrefixes where section.hasPrefix(prefix) && section.count > prefix.count {
+            self.type = type
+            self.attachType = type == .xdp ? .xdp : nil
+            self.attachTarget = ""
+            self.convention = prefix
+            self.isLegacyPrefix = true
+            return
+        }
         return nil
     }
+
+    /// Prefixes older loaders matched loosely, and the type each gives.
+    static let legacyPrefixes: [(String, ProgramType)] = [
+        ("socket", .socketFilter), ("xdp", .xdp), ("classifier", .schedCls), ("action", .schedAct),
+        ("perf_event", .perfEvent), ("sockops", .sockOps), ("sk_skb", .skSkb), ("sk_msg", .skMsg),
+        ("cgroup_skb", .cgroupSkb), ("lwt_in", .lwtIn), ("lwt_out", .lwtOut), ("lwt_xmit", .lwtXmit),
+        ("flow_dissector", .flowDissector),
+    ]
 }

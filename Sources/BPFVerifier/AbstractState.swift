@@ -221,6 +221,36 @@ struct VerifierState: Hashable, Sendable {
         }
     }
 
+    /// How many scalars (registers and spills, all frames) hold scalar id `id`, counting to 2.
+    func holders(of id: UInt32) -> Int {
+        var n = 0
+        for f in frames.indices {
+            for r in 0..<11 where frames[f].registers[r].id == id && frames[f].registers[r].kind == .scalar {
+                n += 1
+                if n > 1 { return n }
+            }
+            for s in frames[f].spills.indices {
+                if let spill = frames[f].spills[s], spill.kind == .scalar, spill.id == id {
+                    n += 1
+                    if n > 1 { return n }
+                }
+            }
+        }
+        return n
+    }
+
+    /// A hash of the innermost frame's registers: equal states have equal fingerprints.
+    var fingerprint: UInt64 {
+        let frame = frames[frames.count - 1]
+        var h = UInt64(frames.count) &* 0x9e37_79b9_7f4a_7c15 ^ UInt64(frame.bytes.count)
+        for r in frame.registers {
+            h ^= UInt64(r.kind.rawValue) ^ r.value.tnum.value ^ (r.value.tnum.mask << 1) ^ r.value.umin ^ (r.value.umax << 3)
+                ^ UInt64(bitPattern: Int64(r.offset)) ^ UInt64(r.id) << 32
+            h = (h ^ (h >> 29)) &* 0x0100_0000_01b3
+        }
+        return h
+    }
+
     /// The lowest callback frame's index (frames below it belong to the helper's caller).
     var lowestCallbackFrame: Int? { frames.firstIndex { $0.isCallback } }
 }
@@ -246,47 +276,65 @@ struct IDMap {
 extension VerifierState {
     /// Whether every concrete state `cur` describes is one `self` (already proven safe) describes,
     /// looking only at the registers `live` says may still be read (bit i: register i, main frame
-    /// of the innermost function).
-    func subsumes(_ cur: VerifierState, live: UInt16) -> Bool {
+    /// of the innermost function). Scalars not marked precise (per frame: `preciseRegisters`,
+    /// `preciseSlots` by 8-byte slot) never decided anything below `self`: any scalar will do.
+    func subsumes(_ cur: VerifierState, live: UInt16, preciseRegisters: SIMD8<UInt16>, preciseSlots: SIMD8<UInt64>) -> Bool {
         guard frames.count == cur.frames.count, references.count == cur.references.count,
               lock?.map == cur.lock?.map, lock?.offset == cur.lock?.offset else { return false }
         var ids = IDMap()
+        // The innermost frame's registers differ most often: compare them first.
+        let top = frames.count - 1
+        for r in 0..<11 where live & (1 << r) != 0 {
+            if !Self.registerSubsumes(frames[top].registers[r], cur.frames[top].registers[r],
+                                      precise: preciseRegisters[top] & (1 << r) != 0, &ids) { return false }
+        }
         for (a, b) in zip(references, cur.references) where !ids.check(a.id, b.id) { return false }
         for f in frames.indices {
-            let old = frames[f], new = cur.frames[f]
-            guard old.callSite == new.callSite, old.isCallback == new.isCallback else { return false }
-            let innermost = f == frames.count - 1
-            for r in 0..<11 {
-                if innermost && live & (1 << r) == 0 { continue }
-                if !Self.registerSubsumes(old.registers[r], new.registers[r], &ids) { return false }
+            guard frames[f].callSite == cur.frames[f].callSite, frames[f].isCallback == cur.frames[f].isCallback else { return false }
+            let preciseRegs = preciseRegisters[f]
+            let preciseStack = preciseSlots[f]
+            if f != top {
+                for r in 0..<11 {
+                    if !Self.registerSubsumes(frames[f].registers[r], cur.frames[f].registers[r], precise: preciseRegs & (1 << r) != 0, &ids) { return false }
+                }
             }
+            if frames[f].bytes.isEmpty { continue }
+            let old = frames[f], new = cur.frames[f]
             let count = Swift.max(old.bytes.count, new.bytes.count)
             var i = 0
             while i < count {
                 let ob: StackByte = i < old.bytes.count ? old.bytes[i] : .invalid
+                if ob == .invalid {
+                    i += 1
+                    continue
+                }
                 let nb: StackByte = i < new.bytes.count ? new.bytes[i] : .invalid
+                let precise = preciseStack & (1 << UInt64(i / 8)) != 0
+                let newScalarSpill = nb == .spill && new.spills[i / 8]?.kind == .scalar
                 switch ob {
                 case .invalid: break
                 case .misc:
-                    if nb == .misc || nb == .zero { break }
-                    if nb == .spill, let s = new.spills[i / 8], s.kind == .scalar { break }
+                    if nb == .misc || nb == .zero || newScalarSpill { break }
                     return false
                 case .zero:
                     if nb == .zero { break }
-                    if nb == .spill, let s = new.spills[i / 8], s.kind == .scalar, s.value.constantValue == 0 { break }
+                    if newScalarSpill && (!precise || new.spills[i / 8]!.value.constantValue == 0) { break }
+                    if !precise && nb == .misc { break }
                     return false
                 case .spill:
+                    let os = old.spills[i / 8]
+                    if !precise, let os, os.kind == .scalar, nb == .misc || nb == .zero || newScalarSpill { break }
                     guard nb == .spill else { return false }
                     if i % 8 == 0 {
-                        let os = old.spills[i / 8], ns = new.spills[i / 8]
+                        let ns = new.spills[i / 8]
                         if let os, let ns {
-                            if !Self.registerSubsumes(os, ns, &ids) { return false }
+                            if !Self.registerSubsumes(os, ns, precise: precise, &ids) { return false }
                         } else if (os == nil) != (ns == nil) {
                             return false
                         }
                     }
                 }
-                if i % 4 == 0, i / 4 < old.narrow.count, let o = old.narrow[i / 4] {
+                if precise, i % 4 == 0, i / 4 < old.narrow.count, let o = old.narrow[i / 4] {
                     guard i / 4 < new.narrow.count, let n = new.narrow[i / 4], o.contains(n) else { return false }
                 }
                 i += 1
@@ -295,10 +343,12 @@ extension VerifierState {
         return true
     }
 
-    static func registerSubsumes(_ old: Register, _ cur: Register, _ ids: inout IDMap) -> Bool {
+    static func registerSubsumes(_ old: Register, _ cur: Register, precise: Bool, _ ids: inout IDMap) -> Bool {
         if old.kind == .uninitialized { return true }
         if old.kind == .scalar {
-            guard cur.kind == .scalar, old.value.contains(cur.value) else { return false }
+            guard cur.kind == .scalar else { return false }
+            if !precise { return true }
+            guard old.value.contains(cur.value) else { return false }
             // Scalars linked in the old state must be linked the same way now (a range check on
             // one refined the others there).
             return old.id == 0 || (cur.id != 0 && ids.check(old.id, cur.id))

@@ -33,6 +33,7 @@ extension Analysis {
             let r0 = st[0]
             if frame.isCallback {
                 try readable(st, 0, pc, " (a callback's return value)")
+                needPrecise(st, pc, registers: [0])
                 guard r0.kind == .scalar, r0.value.smin >= 0, r0.value.smax <= 1 else {
                     throw fail(.returnValue, pc, "a callback must return 0 or 1, but R0 is \(r0.describe(maps: maps))",
                                "return 0 to continue, 1 to stop", state: st, registers: [0])
@@ -54,6 +55,7 @@ extension Analysis {
         if !st.references.isEmpty { throw referenceLeak(st, pc) }
         if let range = rules.returnRange {
             let r0 = st[0]
+            needPrecise(st, pc, registers: [0])
             guard r0.kind == .scalar, r0.value.smin >= range.lowerBound, r0.value.smax <= range.upperBound else {
                 throw fail(.returnValue, pc,
                            "\(program.type.kernelName) programs must return \(range.lowerBound)...\(range.upperBound), but R0 is \(r0.describe(maps: maps))",
@@ -123,12 +125,19 @@ extension Analysis {
                 guard let m = mapIndex else { throw bad("a pointer (the map argument is missing)") }
                 let spec = maps[m]
                 let size = kind == .mapKey ? spec.keySize : spec.valueSize
-                if kind == .mapKey { constantKey = knownKey(st, r, size: size) }
+                if kind == .mapKey {
+                    constantKey = knownKey(st, r, size: size)
+                    if [.array, .perCPUArray].contains(spec.type), r.kind == .stack, let v = r.value.constantValue {
+                        // The key's value may make the lookup non-NULL.
+                        needPrecise(st, pc, registers: [], slots: [(r.frame, r.offset + Int(Int64(bitPattern: v)), size)])
+                    }
+                }
                 if size > 0 {
                     try checkHelperMemory(&st, pc, regno: regno, size: Scalar.constant(UInt64(size)), write: kind == .mapValueOutput,
                                           helper: proto.name, what: kind == .mapKey ? "the key of map '\(spec.name)'" : "a value of map '\(spec.name)'")
                 }
             case .memory, .memoryOrNull, .memoryOutput:
+                if kind == .memoryOrNull && r.kind == .scalar { needPrecise(st, pc, registers: [regno]) }
                 if kind == .memoryOrNull && r.kind == .scalar && r.value.constantValue == 0 {
                     memoryArg = nil
                 } else {
@@ -137,6 +146,7 @@ extension Analysis {
                 }
             case .size, .sizeOrZero:
                 guard r.kind == .scalar else { throw bad("a size (scalar)") }
+                needPrecise(st, pc, registers: [regno])
                 if kind == .size && r.value.umin == 0 {
                     throw fail(.helperArgument, pc, "R\(regno), the size argument of \(proto.name), may be 0",
                                "check that the size is greater than 0 before the call", state: st, registers: [regno])
@@ -156,6 +166,7 @@ extension Analysis {
                 }
                 memoryArg = nil
             case .constantSize:
+                needPrecise(st, pc, registers: [regno])
                 guard r.kind == .scalar, let c = r.value.constantValue, c < 1 << 29 else {
                     throw bad("a constant size", "reserve a size known when the program is verified (sizeof)")
                 }
@@ -171,6 +182,7 @@ extension Analysis {
                 guard r.kind == .function else { throw bad("a callback function") }
                 callback = r.frame
             case .stackOrNull:
+                needPrecise(st, pc, registers: [regno])
                 if r.kind == .scalar && r.value.constantValue == 0 {
                     callbackContext = r
                 } else {
@@ -297,7 +309,14 @@ extension Analysis {
         switch r.kind {
         case .stack:
             guard let v = r.value.constantValue else {
-                throw fail(.outOfBounds, pc, "variable offset stack pointer R\(regno) passed to \(helper)", state: st, registers: [regno])
+                // A variable offset, as the kernel allows root: every byte the helper may touch
+                // must already be initialized (reads and writes alike: the bytes a write covers
+                // are not known), and spills there are destroyed by a write.
+                guard n > 0 else { return }
+                let (f, lo, hi) = try stackRange(st, pc, regno: regno, off: 0, size: n, aligned: false)
+                _ = try readStackRange(st, pc, frame: f, lo: lo, hi: hi, size: n, regno: regno)
+                if write { try writeStackRange(&st, pc, frame: f, lo: lo, hi: hi, size: n, value: .unknownScalar) }
+                return
             }
             let o = r.offset + Int(Int64(bitPattern: v))
             guard o >= -512 && o + n <= 0 else {

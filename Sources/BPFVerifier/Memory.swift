@@ -101,24 +101,96 @@ extension Analysis {
 
     // MARK: Stack
 
-    /// The frame and frame offset of a stack access; checks bounds and alignment.
+    /// The frame and frame offset of a stack access at a constant offset; checks bounds and alignment.
     func stackSlot(_ st: VerifierState, _ pc: Int, regno: Int, off: Int, size: Int) throws(VerifierError) -> (frame: Int, offset: Int) {
         let r = st[regno]
-        guard let v = r.value.constantValue else {
-            throw fail(.outOfBounds, pc, "variable offset stack access through R\(regno) (\(r.value))",
-                       "index stack arrays with constants, or keep the array in a map", state: st, registers: [regno])
+        guard r.value.isConstant else {
+            throw fail(.outOfBounds, pc, "variable offset stack access through R\(regno) (\(r.value)) in an atomic update",
+                       "update stack variables at constant offsets", state: st, registers: [regno])
         }
-        let o = r.offset + Int(Int64(bitPattern: v)) + off
-        guard o >= -512 && o + size <= 0 else {
-            throw fail(.outOfBounds, pc, "stack access of \(size) bytes at fp\(o) is outside the 512-byte frame",
-                       "the stack is fp-512 up to fp-1", state: st, registers: [regno])
+        let range = try stackRange(st, pc, regno: regno, off: off, size: size)
+        return (range.frame, range.lo)
+    }
+
+    /// The frame and the lowest and highest start offsets of a stack access; checks that every
+    /// offset the pointer may hold keeps the access inside the frame and aligned. A variable
+    /// offset is allowed, as the kernel allows it to privileged loaders (the Swift runtime's case).
+    func stackRange(_ st: VerifierState, _ pc: Int, regno: Int, off: Int, size: Int, aligned: Bool = true) throws(VerifierError) -> (frame: Int, lo: Int, hi: Int) {
+        let r = st[regno]
+        let lo = r.offset + off + Int(r.value.smin), hi = r.offset + off + Int(r.value.smax)
+        let variable = !r.value.isConstant
+        guard lo >= -512 && hi + size <= 0 else {
+            throw fail(.outOfBounds, pc, variable
+                       ? "stack access of \(size) bytes at fp\(lo)...fp\(hi) (variable offset \(r.value) of R\(regno)) may leave the 512-byte frame"
+                       : "stack access of \(size) bytes at fp\(lo) is outside the 512-byte frame",
+                       variable ? "bound the index so that every offset stays between fp-512 and fp-\(size)" : "the stack is fp-512 up to fp-1",
+                       state: st, registers: [regno])
         }
-        guard o % size == 0 else {
-            throw fail(.outOfBounds, pc, "misaligned stack access of \(size) bytes at fp\(o)", state: st, registers: [regno])
+        // Every possible address must be aligned to the size (the kernel is strict on the stack).
+        let address = r.value.tnum + Tnum.constant(UInt64(bitPattern: Int64(r.offset + off)))
+        let low = UInt64(size - 1)
+        guard !aligned || (address.mask & low == 0 && address.value & low == 0) else {
+            throw fail(.outOfBounds, pc, variable
+                       ? "misaligned stack access of \(size) bytes: the variable offset of R\(regno) (\(r.value)) is not a multiple of \(size)"
+                       : "misaligned stack access of \(size) bytes at fp\(lo)", state: st, registers: [regno])
         }
         let sub = st.frames[r.frame].subprogram
-        stackDepth[sub] = max(stackDepth[sub] ?? 0, -o)
-        return (r.frame, o)
+        stackDepth[sub] = max(stackDepth[sub] ?? 0, -lo)
+        return (r.frame, lo, hi)
+    }
+
+    /// A read through a variable offset: every byte it may touch (`lo..<end`) must be
+    /// initialized. Parts of spilled pointers read as unknown bytes (the kernel lets root do so).
+    func readStackRange(_ st: VerifierState, _ pc: Int, frame f: Int, lo: Int, hi: Int, size: Int, regno: Int) throws(VerifierError) -> Register {
+        let frame = st.frames[f]
+        var allZero = true
+        for o in lo..<(hi + size) {
+            switch frame.byte(o) {
+            case .invalid:
+                throw fail(.uninitializedStack, pc,
+                           "read of \(size) bytes at fp\(lo)...fp\(hi) through R\(regno) may read uninitialized stack (fp\(o))",
+                           "initialize every byte the offset can reach before reading through it", state: st, registers: [regno])
+            case .spill:
+                if let s = frame.spill(at: o), s.kind == .scalar, s.value.constantValue == 0 { break }
+                allZero = false
+            case .misc: allZero = false
+            case .zero: break
+            }
+        }
+        return .scalar(allZero ? .constant(0) : .loaded(bytes: size))
+    }
+
+    /// A store through a variable offset: spills it may touch are destroyed; bytes it certainly
+    /// writes (those every offset covers) become initialized; bytes it may skip keep what they
+    /// were unless the write could change them (then they hold unknown bytes).
+    func writeStackRange(_ st: inout VerifierState, _ pc: Int, frame f: Int, lo: Int, hi: Int, size: Int, value: Register) throws(VerifierError) {
+        let end = hi + size
+        if let lowest = st.lowestCallbackFrame, f < lowest {
+            if value.kind.isPointer {
+                throw fail(.invalidPointer, pc, "a callback may not store pointers into its caller's stack", state: st)
+            }
+            for o in lo..<end where st.frames[f].byte(o) == .spill {
+                if let s = st.frames[f].spill(at: o), s.kind != .scalar {
+                    throw fail(.invalidPointer, pc, "a callback may not overwrite a pointer the caller spilled at fp\(o)", state: st)
+                }
+            }
+        }
+        let writingZero = value.kind == .scalar && value.value.truncated(toBytes: size).constantValue == 0
+        var slot = lo - ((lo % 8) + 8) % 8
+        while slot < end {
+            if let s = st.frames[f].spill(at: slot) {
+                let zero = s.kind == .scalar && s.value.constantValue == 0
+                st.frames[f].setSpill(at: slot, nil)
+                for i in 0..<8 where st.frames[f].byte(slot + i) == .spill { st.frames[f].setByte(slot + i, zero ? .zero : .misc) }
+            }
+            slot += 8
+        }
+        for o in lo..<end {
+            let certain = o >= hi && o < lo + size
+            let old = st.frames[f].byte(o)
+            if old == .invalid && !certain { continue }
+            st.frames[f].setByte(o, writingZero && (certain || old == .zero) ? .zero : .misc)
+        }
     }
 
     func readStack(_ st: VerifierState, _ pc: Int, frame f: Int, offset o: Int, size: Int, regno: Int) throws(VerifierError) -> Register {
@@ -206,8 +278,10 @@ extension Analysis {
         var result = Register.scalar(.loaded(bytes: size, signExtend: signExtend))
         switch r.kind {
         case .stack:
-            let (f, o) = try stackSlot(st, pc, regno: s, off: off, size: size)
-            result = try readStack(st, pc, frame: f, offset: o, size: size, regno: s)
+            let (f, lo, hi) = try stackRange(st, pc, regno: s, off: off, size: size)
+            recordStackAccess(pc, frame: f, offset: lo, size: hi + size - lo)
+            result = lo == hi ? try readStack(st, pc, frame: f, offset: lo, size: size, regno: s)
+                : try readStackRange(st, pc, frame: f, lo: lo, hi: hi, size: size, regno: s)
             if signExtend, result.kind == .scalar {
                 result = .scalar(result.value.truncated(toBytes: size).signExtended(from: size * 8))
             }
@@ -264,9 +338,14 @@ extension Analysis {
         let r = st[d]
         switch r.kind {
         case .stack:
-            let (f, o) = try stackSlot(st, pc, regno: d, off: off, size: size)
+            let (f, lo, hi) = try stackRange(st, pc, regno: d, off: off, size: size)
+            recordStackAccess(pc, frame: f, offset: lo, size: hi + size - lo)
             if value.kind == .scalar && size < 8 { value = .scalar(value.value.truncated(toBytes: size)) }
-            try writeStack(&st, pc, frame: f, offset: o, size: size, value: value)
+            if lo == hi {
+                try writeStack(&st, pc, frame: f, offset: lo, size: size, value: value)
+            } else {
+                try writeStackRange(&st, pc, frame: f, lo: lo, hi: hi, size: size, value: value)
+            }
             markAccess(pc, proven: true)
         case .context:
             let o = try contextOffset(st, pc, regno: d, off: off)
@@ -295,6 +374,7 @@ extension Analysis {
         switch r.kind {
         case .stack:
             let (f, o) = try stackSlot(st, pc, regno: d, off: off, size: size)
+            recordStackAccess(pc, frame: f, offset: o, size: size)
             _ = try readStack(st, pc, frame: f, offset: o, size: size, regno: d)
             try writeStack(&st, pc, frame: f, offset: o, size: size, value: size == 8 ? .unknownScalar : nil)
             markAccess(pc, proven: true)

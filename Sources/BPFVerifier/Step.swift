@@ -141,6 +141,8 @@ extension Analysis {
         let pointer = dst.kind.isPointer ? dst : src
         let scalar = dst.kind.isPointer ? src.value : dst.value
         let pointerReg = dst.kind.isPointer ? d : s
+        // The scalar moves the pointer: its value matters.
+        needPrecise(st, pc, registers: fromRegister ? [d, s] : [d])
         switch pointer.kind {
         case .context, .stack, .mapValue, .packet, .packetMeta, .memory: break
         case .mapValueOrNull, .memoryOrNull, .mapPointerOrNull:
@@ -220,7 +222,7 @@ extension Analysis {
             r.frame = pc + 1 + Int(ins.imm)
             st[d] = r
         case .btfID:
-            throw fail(.unsupported, pc, "cannot decide: lddw of a kernel variable by BTF id",
+            throw fail(.undecided, pc, "cannot decide: lddw of a kernel variable by BTF id",
                        "the Swift runtime has no kernel variables")
         case nil:
             throw fail(.invalidProgram, pc, "unknown lddw source \(ins.src)")
@@ -246,7 +248,7 @@ extension Analysis {
             case .local:
                 return try localCall(&st, pc, target: pc + 1 + Int(ins.imm))
             case .kfunc:
-                throw fail(.unsupported, pc, "cannot decide: kfunc call (BTF id \(ins.imm))", "the Swift runtime has no kfuncs")
+                throw fail(.undecided, pc, "cannot decide: kfunc call (BTF id \(ins.imm))", "the Swift runtime has no kfuncs")
             default:
                 try helperCall(&st, pc, ins, parent)
                 return .next(pc + 1)
@@ -265,11 +267,20 @@ extension Analysis {
             src = .scalar(.constant(is32 ? UInt64(UInt32(bitPattern: ins.imm)) : UInt64(bitPattern: Int64(ins.imm))))
         }
         let target = pc + 1 + Int(ins.offset)
-        var taken = st, fall = st
-        let (takenOK, fallOK) = refine(&taken, &fall, op: op, is32: is32, d: d, s: fromRegister ? Int(ins.src) : nil, dst: st[d], src: src)
+        if fromRegister && st[d].kind.isPointer != src.kind.isPointer {
+            // A pointer compared with a scalar register: a NULL check only if the scalar is 0.
+            needPrecise(st, pc, registers: [d, Int(ins.src)])
+        }
+        // The state itself becomes the fall-through branch's (one copy, for the taken branch).
+        var taken = st
+        let dst = st[d]
+        let (takenOK, fallOK) = refine(&taken, &st, op: op, is32: is32, d: d, s: fromRegister ? Int(ins.src) : nil, dst: dst, src: src)
+        if !(takenOK && fallOK) {
+            // The operands' values decided the branch: a state with other values may go the other way.
+            needPrecise(takenOK ? taken : st, pc, registers: fromRegister ? [d, Int(ins.src)] : [d])
+        }
         if takenOK && fallOK {
             fork(taken, at: target, parent: parent)
-            st = fall
             return .next(pc + 1)
         }
         if takenOK {
@@ -277,7 +288,6 @@ extension Analysis {
             return .next(target)
         }
         if fallOK {
-            st = fall
             return .next(pc + 1)
         }
         // Neither is possible: this path cannot happen.
@@ -411,6 +421,18 @@ extension Analysis {
     /// The values of both operands when `a op b` holds; nil when it cannot. `op` nil is "not jset".
     func refineScalars(op: JumpOperation?, is32: Bool, _ a: Scalar, _ b: Scalar) -> (Scalar, Scalar)? {
         var a = a, b = b
+        if let op, let order = Ordering(op) {
+            // One check serves both widths and both signednesses: it narrows the pair of bounds
+            // the comparison speaks about.
+            let feasible = switch (is32, order.signed) {
+            case (true, false): Self.refine(order, &a.u32min, &a.u32max, &b.u32min, &b.u32max)
+            case (true, true): Self.refine(order, &a.s32min, &a.s32max, &b.s32min, &b.s32max)
+            case (false, false): Self.refine(order, &a.umin, &a.umax, &b.umin, &b.umax)
+            case (false, true): Self.refine(order, &a.smin, &a.smax, &b.smin, &b.smax)
+            }
+            guard feasible, a.sync(), b.sync() else { return nil }
+            return (a, b)
+        }
         if is32 {
             switch op {
             case .jeq:
@@ -428,26 +450,6 @@ extension Analysis {
                     let sc = Int32(bitPattern: c)
                     if a.s32min == sc && a.s32min < .max { a.s32min += 1 } else if a.s32max == sc && a.s32max > .min { a.s32max -= 1 }
                 }
-            case .jgt:
-                guard b.u32min < .max, a.u32max > 0 else { return nil }
-                a.u32min = max(a.u32min, b.u32min + 1); b.u32max = min(b.u32max, a.u32max - 1)
-            case .jge:
-                a.u32min = max(a.u32min, b.u32min); b.u32max = min(b.u32max, a.u32max)
-            case .jlt:
-                guard b.u32max > 0, a.u32min < .max else { return nil }
-                a.u32max = min(a.u32max, b.u32max - 1); b.u32min = max(b.u32min, a.u32min + 1)
-            case .jle:
-                a.u32max = min(a.u32max, b.u32max); b.u32min = max(b.u32min, a.u32min)
-            case .jsgt:
-                guard b.s32min < .max, a.s32max > .min else { return nil }
-                a.s32min = max(a.s32min, b.s32min + 1); b.s32max = min(b.s32max, a.s32max - 1)
-            case .jsge:
-                a.s32min = max(a.s32min, b.s32min); b.s32max = min(b.s32max, a.s32max)
-            case .jslt:
-                guard b.s32max > .min, a.s32min < .max else { return nil }
-                a.s32max = min(a.s32max, b.s32max - 1); b.s32min = max(b.s32min, a.s32min + 1)
-            case .jsle:
-                a.s32max = min(a.s32max, b.s32max); b.s32min = max(b.s32min, a.s32min)
             case .jset:
                 if let c = b.constantValue.map({ $0 & 0xffff_ffff }) {
                     if a.tnum.max & c == 0 { return nil }
@@ -480,26 +482,6 @@ extension Analysis {
                 if let c = a.constantValue {
                     if b.umin == c && b.umin < .max { b.umin += 1 } else if b.umax == c && b.umax > 0 { b.umax -= 1 }
                 }
-            case .jgt:
-                guard b.umin < .max, a.umax > 0 else { return nil }
-                a.umin = max(a.umin, b.umin + 1); b.umax = min(b.umax, a.umax - 1)
-            case .jge:
-                a.umin = max(a.umin, b.umin); b.umax = min(b.umax, a.umax)
-            case .jlt:
-                guard b.umax > 0, a.umin < .max else { return nil }
-                a.umax = min(a.umax, b.umax - 1); b.umin = max(b.umin, a.umin + 1)
-            case .jle:
-                a.umax = min(a.umax, b.umax); b.umin = max(b.umin, a.umin)
-            case .jsgt:
-                guard b.smin < .max, a.smax > .min else { return nil }
-                a.smin = max(a.smin, b.smin + 1); b.smax = min(b.smax, a.smax - 1)
-            case .jsge:
-                a.smin = max(a.smin, b.smin); b.smax = min(b.smax, a.smax)
-            case .jslt:
-                guard b.smax > .min, a.smin < .max else { return nil }
-                a.smax = min(a.smax, b.smax - 1); b.smin = max(b.smin, a.smin + 1)
-            case .jsle:
-                a.smax = min(a.smax, b.smax); b.smin = max(b.smin, a.smin)
             case .jset:
                 if let c = b.constantValue {
                     if a.tnum.max & c == 0 { return nil }
@@ -515,5 +497,45 @@ extension Analysis {
         }
         guard a.sync(), b.sync() else { return nil }
         return (a, b)
+    }
+
+    /// An ordered comparison: which way, and whether it is signed.
+    struct Ordering {
+        enum Relation { case greater, greaterOrEqual, less, lessOrEqual }
+        var relation: Relation
+        var signed: Bool
+
+        init?(_ op: JumpOperation) {
+            switch op {
+            case .jgt: (relation, signed) = (.greater, false)
+            case .jge: (relation, signed) = (.greaterOrEqual, false)
+            case .jlt: (relation, signed) = (.less, false)
+            case .jle: (relation, signed) = (.lessOrEqual, false)
+            case .jsgt: (relation, signed) = (.greater, true)
+            case .jsge: (relation, signed) = (.greaterOrEqual, true)
+            case .jslt: (relation, signed) = (.less, true)
+            case .jsle: (relation, signed) = (.lessOrEqual, true)
+            default: return nil
+            }
+        }
+    }
+
+    /// Narrows the bounds `aMin...aMax` and `bMin...bMax` (of one view: unsigned or signed, 32 or
+    /// 64 bits) to the values for which `a <relation> b` holds; false when none do.
+    static func refine<T: FixedWidthInteger>(_ order: Ordering, _ aMin: inout T, _ aMax: inout T,
+                                             _ bMin: inout T, _ bMax: inout T) -> Bool {
+        switch order.relation {
+        case .greater:
+            guard bMin < .max, aMax > .min else { return false }
+            aMin = max(aMin, bMin + 1); bMax = min(bMax, aMax - 1)
+        case .greaterOrEqual:
+            aMin = max(aMin, bMin); bMax = min(bMax, aMax)
+        case .less:
+            guard bMax > .min, aMin < .max else { return false }
+            aMax = min(aMax, bMax - 1); bMin = max(bMin, aMin + 1)
+        case .lessOrEqual:
+            aMax = min(aMax, bMax); bMin = max(bMin, aMin)
+        }
+        return true
     }
 }

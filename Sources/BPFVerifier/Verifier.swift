@@ -24,6 +24,7 @@ public struct Verifier: Sendable {
 
     /// Verifies one program.
     public func verify(_ program: VerifierProgram) -> VerificationResult {
+        if program.typeUndetermined { return inferType(program) }
         let start = Verifier.now()
         let analysis = Analysis(program: program, options: options)
         var error: VerifierError?
@@ -46,6 +47,67 @@ public struct Verifier: Sendable {
                                   stackDepth: analysis.maxStackDepth)
     }
 
+    /// The types tried for a program whose section names none (their contexts differ).
+    static let inferenceCandidates: [ProgramType] = [.socketFilter, .kprobe, .schedCls, .tracepoint, .xdp, .perfEvent,
+                                                     .cgroupSkb, .rawTracepoint]
+
+    /// Verifies a program of unknown type under each candidate type: the type is inferred when
+    /// exactly one accepts it; otherwise the verifier says it cannot decide, and why.
+    func inferType(_ program: VerifierProgram) -> VerificationResult {
+        let start = Verifier.now()
+        var accepted: [(ProgramType, VerificationResult)] = []
+        var rejected: [(ProgramType, VerifierError)] = []
+        var processed = 0, peak = 0
+        for type in Verifier.inferenceCandidates {
+            var candidate = program
+            candidate.typeUndetermined = false
+            candidate.type = type
+            candidate.attachType = type == .xdp ? .xdp : type == .cgroupSkb ? .cgroupInetIngress : nil
+            let result = verify(candidate)
+            processed += result.instructionsProcessed
+            peak = max(peak, result.peakStates)
+            if let error = result.error {
+                // Undecidable for another reason (an extern...): the type does not matter.
+                if error.kind == .undecided { return result }
+                rejected.append((type, error))
+            } else {
+                accepted.append((type, result))
+            }
+        }
+        let elapsed = Double(Verifier.now() - start) / 1000
+        if accepted.count == 1 {
+            var result = accepted[0].1
+            result.inferredType = accepted[0].0
+            result.instructionsProcessed = processed
+            result.timeMicroseconds = elapsed
+            if options.logLevel >= 1 {
+                result.log = "section '\(program.section)' names no program type; only \(accepted[0].0.kernelName) accepts it\n" + result.log
+            }
+            return result
+        }
+        let section = program.section.isEmpty ? "the program's section" : "section '\(program.section)'"
+        var error: VerifierError
+        if accepted.isEmpty {
+            let first = rejected[0]
+            error = VerifierError(kind: .undecided, instruction: nil,
+                                  summary: "cannot decide: \(section) names no program type, and no type it could be accepts it (as \(first.0.kernelName): \(first.1.description))",
+                                  hint: "name the section after the program's type (e.g. SEC(\"xdp\"), SEC(\"socket\"), SEC(\"kprobe/...\")) to get that type's verdict")
+        } else {
+            let names = accepted.map { $0.0.kernelName }.joined(separator: ", ")
+            error = VerifierError(kind: .undecided, instruction: nil,
+                                  summary: "cannot decide: \(section) names no program type, and the program is safe as any of \(names)",
+                                  hint: "name the section after the program's type (e.g. SEC(\"xdp\")); its rules decide what it may do")
+        }
+        error.registers = nil
+        var log = ""
+        if options.logLevel >= 1 {
+            log = "UNDECIDED: \(error.description)\n"
+            for (type, e) in rejected { log += "  as \(type.kernelName): \(e.description)\n" }
+        }
+        return VerificationResult(error: error, instructionsProcessed: processed, peakStates: peak, timeMicroseconds: elapsed,
+                                  provenAccesses: [Bool](repeating: false, count: program.instructions.count), log: log, stackDepth: 0)
+    }
+
     static func now() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
@@ -55,14 +117,34 @@ public struct Verifier: Sendable {
 
 /// A stored state at a prune point. `branches` counts the paths still being explored below it;
 /// at 0 everything reachable from it has been proven safe and it may prune other states.
+/// Every prune point a path reaches gets one (they chain the path for precision backtracking);
+/// only some are kept in the lists pruning searches.
 final class Checkpoint {
     let state: VerifierState
     let parent: Checkpoint?
+    /// The instruction this state is at.
+    let pc: Int
+    /// The instruction executed just before (the end of the parent's segment); -1 at the start.
+    let entryFrom: Int
     var branches = 1
+    /// Kept for pruning (moves to the instruction's list of explored states when complete).
+    var registered = false
+    /// Prune attempts against this state that succeeded and failed (failing ones get evicted).
+    var hits = 0, misses = 0
+    /// Scalars whose values mattered below this state, per frame (see Precision.swift).
+    var preciseRegisters = SIMD8<UInt16>()
+    var preciseSlots = SIMD8<UInt64>()
+    /// Stack loads and stores between this state and the next one on the path.
+    var stackAccesses: [StackAccess] = []
+    /// Equal states have equal fingerprints (a quick test before the exact loop check).
+    let fingerprint: UInt64
 
-    init(state: VerifierState, parent: Checkpoint?) {
+    init(state: VerifierState, parent: Checkpoint?, pc: Int, entryFrom: Int, fingerprint: UInt64) {
         self.state = state
+        self.fingerprint = fingerprint
         self.parent = parent
+        self.pc = pc
+        self.entryFrom = entryFrom
     }
 }
 
@@ -81,7 +163,12 @@ final class Analysis {
     var peakStates = 0
     var storedStates = 0
     var nextID: UInt32 = 1
+    /// Per instruction: stored states whose every path has been proven safe (they may prune).
     var explored: [[Checkpoint]]
+    /// Per instruction: stored states still being explored (for the loop check), and their
+    /// fingerprints side by side (scanned first); each moves to `explored` when its last path ends.
+    var inProgress: [[Checkpoint]]
+    var inProgressFingerprints: [[UInt64]]
     var prunePoint: [Bool]
     var live: [UInt16]
     var secondSlot: [Bool]
@@ -101,8 +188,16 @@ final class Analysis {
         var state: VerifierState
         var pc: Int
         var parent: Checkpoint?
+        /// The instruction that forked this path (-1 for the first).
+        var from: Int
     }
     var pending: [Path] = []
+    /// The checkpoint whose segment the instruction being executed belongs to.
+    var segmentOwner: Checkpoint?
+    /// The instruction executed before the current one on this path (-1 at the start).
+    var previousPC = -1
+    /// The instruction being executed.
+    var currentPC = 0
 
     init(program: VerifierProgram, options: VerifierOptions) {
         self.program = program
@@ -117,6 +212,8 @@ final class Analysis {
         }
         rules = ContextRules(type: program.type, attachType: program.attachType, contextSize: program.contextSize)
         explored = [[Checkpoint]](repeating: [], count: insns.count)
+        inProgress = [[Checkpoint]](repeating: [], count: insns.count)
+        inProgressFingerprints = [[UInt64]](repeating: [], count: insns.count)
         prunePoint = [Bool](repeating: false, count: insns.count)
         live = [UInt16](repeating: 0x7ff, count: insns.count)
         secondSlot = [Bool](repeating: false, count: insns.count)
@@ -165,7 +262,7 @@ final class Analysis {
             throw fail(.invalidProgram, error.index, error.message)
         }
         for (pc, what) in program.unresolved.sorted(by: { $0.key < $1.key }) {
-            throw fail(.unsupported, pc, "cannot decide: the program uses \(what)",
+            throw fail(.undecided, pc, "cannot decide: the program uses \(what)",
                        "the verifier checks only what it can resolve; load it where this is defined")
         }
         try checkControlFlow()
@@ -189,7 +286,7 @@ final class Analysis {
             ctx.kind = .context
             state[1] = ctx
         }
-        pending = [Path(state: state, pc: 0, parent: nil)]
+        pending = [Path(state: state, pc: 0, parent: nil, from: -1)]
         while let path = pending.popLast() {
             try explore(path)
         }
@@ -208,19 +305,28 @@ final class Analysis {
         while let c = p {
             c.branches -= 1
             if c.branches > 0 { break }
+            if c.registered {
+                // Usually the most recent one: paths end in the reverse order they started.
+                if let i = inProgress[c.pc].lastIndex(where: { $0 === c }) {
+                    inProgress[c.pc].remove(at: i)
+                    inProgressFingerprints[c.pc].remove(at: i)
+                }
+                explored[c.pc].append(c)
+            }
             p = c.parent
         }
     }
 
     func fork(_ state: VerifierState, at pc: Int, parent: Checkpoint?) {
         parent?.branches += 1
-        pending.append(Path(state: state, pc: pc, parent: parent))
+        pending.append(Path(state: state, pc: pc, parent: parent, from: currentPC))
     }
 
     func explore(_ path: Path) throws(VerifierError) {
         var st = path.state
         var pc = path.pc
         var parent = path.parent
+        previousPC = path.from
         while true {
             processed += 1
             if processed > options.instructionLimit {
@@ -228,34 +334,108 @@ final class Analysis {
                            "a loop may not terminate (its exit condition is never proven), or there are too many paths; bound loops with a constant or simplify the branches")
             }
             if prunePoint[pc] {
-                for cp in explored[pc] {
-                    if cp.branches == 0 {
-                        if cp.state.subsumes(st, live: live[pc]) {
-                            finish(parent)
-                            return
-                        }
-                    } else if cp.state == st {
-                        throw fail(.loop, pc, "infinite loop: the program comes back to insn \(pc) in exactly the same state",
-                                   "make sure the loop's condition changes on every iteration")
-                    }
+                let (pruned, fingerprint) = try prune(&st, pc, parent)
+                if pruned {
+                    finish(parent)
+                    return
                 }
-                if explored[pc].count < 64 {
-                    let cp = Checkpoint(state: st, parent: parent)
-                    explored[pc].append(cp)
+                let cp = Checkpoint(state: st, parent: parent, pc: pc, entryFrom: previousPC, fingerprint: fingerprint)
+                if explored[pc].count < Analysis.statesPerInstruction {
+                    cp.registered = true
+                    inProgress[pc].append(cp)
+                    inProgressFingerprints[pc].append(fingerprint)
                     storedStates += 1
                     peakStates = max(peakStates, storedStates)
-                    parent = cp
                 }
+                parent = cp
             }
+            segmentOwner = parent
+            currentPC = pc
             if options.logLevel >= 2 && log.utf8.count < options.logLimit {
                 log += "\(pc): \(Disassembler(syntax: .llvm).instruction(at: pc, in: insns)) ; \(describe(st))\n"
             }
-            switch try step(&st, pc, parent) {
+            let result = try step(&st, pc, parent)
+            previousPC = pc
+            switch result {
             case .next(let n):
                 pc = n
             case .exit:
                 finish(parent)
                 return
+            }
+        }
+    }
+
+    /// How many of the most recent states still being explored at an instruction the exact loop
+    /// check compares with.
+    static let loopCheckWindow = 256
+
+    /// The most states kept for pruning at one instruction.
+    static let statesPerInstruction = 4096
+
+    /// Looks for a stored state at `pc` that proves the current one safe (then its precise
+    /// scalars become precise on this path too); detects loops that come back unchanged.
+    /// Returns whether the state was pruned, and its fingerprint.
+    /// Prepares the state for storing: dead registers are cleared, and so are scalar ids no
+    /// other register shares.
+    func prune(_ st: inout VerifierState, _ pc: Int, _ parent: Checkpoint?) throws(VerifierError) -> (Bool, UInt64) {
+        let liveHere = live[pc]
+        let top = st.frames.count - 1
+        for r in 0..<10 where liveHere & (1 << UInt16(r)) == 0 && st.frames[top].registers[r].kind != .uninitialized {
+            st.frames[top].registers[r] = .uninitialized
+        }
+        clearSingularIDs(&st)
+        let fingerprint = st.fingerprint
+        // A state still being explored, met again unchanged: the path loops forever.
+        // Only the most recent ones are compared: a loop that repeats itself does so soon, and
+        // one that does not is stopped by the complexity limit (its verdict is the same).
+        let prints = inProgressFingerprints[pc]
+        var j = prints.count - 1
+        while j >= 0 && j >= prints.count - Analysis.loopCheckWindow {
+            if prints[j] == fingerprint && inProgress[pc][j].state == st {
+                throw fail(.loop, pc, "infinite loop: the program comes back to insn \(pc) in exactly the same state",
+                           "make sure the loop's condition changes on every iteration")
+            }
+            j -= 1
+        }
+        // Work on the list alone (unshared), and put it back on every way out.
+        var list = explored[pc]
+        explored[pc] = []
+        defer { explored[pc] = list }
+        // Newest first: the states completed last are the likeliest to match.
+        var i = list.count - 1
+        while i >= 0 {
+            let cp = list[i]
+            if cp.state.subsumes(st, live: liveHere, preciseRegisters: cp.preciseRegisters, preciseSlots: cp.preciseSlots) {
+                cp.hits += 1
+                var set = PrecisionSet(registers: cp.preciseRegisters, slots: cp.preciseSlots)
+                set.registers[top] &= liveHere
+                if !set.isEmpty, let parent {
+                    backtrack(set, depth: st.frames.count, from: previousPC, node: parent)
+                }
+                return (true, fingerprint)
+            }
+            cp.misses += 1
+            if cp.misses > cp.hits * 3 + 3 {
+                // It keeps failing: stop trying it (the kernel's heuristic).
+                list.remove(at: i)
+                storedStates -= 1
+            }
+            i -= 1
+        }
+        return (false, fingerprint)
+    }
+
+    /// Scalar ids link copies so that a range check on one refines all; an id held by one
+    /// scalar alone links nothing and would only make states look different.
+    func clearSingularIDs(_ st: inout VerifierState) {
+        for f in st.frames.indices {
+            for r in 0..<11 where st.frames[f].registers[r].kind == .scalar && st.frames[f].registers[r].id != 0 {
+                if st.holders(of: st.frames[f].registers[r].id) == 1 { st.frames[f].registers[r].id = 0 }
+            }
+            for s in st.frames[f].spills.indices {
+                guard let spill = st.frames[f].spills[s], spill.kind == .scalar, spill.id != 0 else { continue }
+                if st.holders(of: spill.id) == 1 { st.frames[f].spills[s]!.id = 0 }
             }
         }
     }

@@ -32,6 +32,10 @@ public struct VerifierProgram: Sendable {
     public var sourceLines: [Int: SourceLine]
     /// For `.unspecified` programs: the size of the memory given in r1 (its length is in r2).
     public var contextSize: Int?
+    /// The program comes from an object section that names no program type (`type` is then
+    /// ignored): the verifier infers the type from how the program uses its context, or says
+    /// it cannot decide.
+    public var typeUndetermined = false
 
     public init(name: String = "program", section: String = "", instructions: [Instruction], type: ProgramType = .unspecified,
                 attachType: AttachType? = nil, maps: [MapSpec] = [], mapReferences: [Int: MapReference] = [:],
@@ -52,6 +56,7 @@ public struct VerifierProgram: Sendable {
     public init(spec: ProgramSpec, maps: [MapSpec]) {
         self.init(name: spec.name, section: spec.section, instructions: spec.instructions, type: spec.type,
                   attachType: spec.attachType, maps: maps, sourceLines: spec.sourceLines)
+        typeUndetermined = spec.type == .unspecified
         for (index, reference) in spec.references {
             switch reference {
             case .map(let name):
@@ -130,6 +135,9 @@ public struct VerifierError: Error, Hashable, Sendable, CustomStringConvertible 
         case referenceLeak = "reference_leak"
         case lock = "lock"
         case unsupported = "unsupported"
+        /// The verifier cannot decide: the program uses what it cannot resolve (an extern, a
+        /// kfunc, a kernel variable) or its type is neither named nor inferable.
+        case undecided = "undecided"
     }
 
     public var kind: Kind
@@ -179,9 +187,20 @@ public struct VerifierError: Error, Hashable, Sendable, CustomStringConvertible 
 
 /// The outcome of verifying one program.
 public struct VerificationResult: Sendable {
+    /// The three possible answers.
+    public enum Verdict: String, Sendable {
+        case accept, reject, undecided
+    }
+
     /// nil when the program is accepted.
     public var error: VerifierError?
     public var accepted: Bool { error == nil }
+    /// Accept, reject, or undecided (an error of kind `.undecided`: the verifier could not
+    /// tell, and says why).
+    public var verdict: Verdict { error == nil ? .accept : error!.kind == .undecided ? .undecided : .reject }
+    /// For a program whose section names no type: the type it was verified as, inferred from
+    /// how it uses its context (the only type under which it is safe).
+    public var inferredType: ProgramType?
     /// Instructions processed over all paths.
     public var instructionsProcessed: Int
     /// The most states stored for pruning at once.

@@ -294,9 +294,9 @@ case "maps":
 case "jit-entry":
     try jitEntryBenchmark()
 case "verify":
-    try verifierBenchmark()
+    try verifierBenchmark(only: Set(arguments.dropFirst()))
 case "jit":
     try jitBenchmark(only: Set(arguments.dropFirst()))
 default:
-    print("usage: swiftbpf-bench [interpreter | maps | verify | jit [PROGRAM...] | jit-entry]")
+    print("usage: swiftbpf-bench [interpreter | maps | verify [PROGRAM...] | jit [PROGRAM...] | jit-entry]")
 }

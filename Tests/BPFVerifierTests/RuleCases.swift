@@ -633,4 +633,158 @@ let ruleCases: [RuleCase] = [
         mov %r0, 2
         exit
         """, rejection: "call to bpf_ktime_get_ns while holding a bpf_spin_lock", maps: [6: Maps.locked], kernel: false),
+    // Precision: a scalar whose value matters below a join keeps separating the states that
+    // reach the join (the path explored second is the unsafe one, so pruning it would hide it).
+    RuleCase(name: "precision: offset from a join", type: .xdp, source: precisionJoin(bad: "7", use: """
+        add %r0, %r7
+        ldxb %r1, [%r0+0]
+        """), maps: [1: Maps.counts]),
+    RuleCase(name: "precision: offset from a join past the value", type: .xdp, source: precisionJoin(bad: "8", use: """
+        add %r0, %r7
+        ldxb %r1, [%r0+0]
+        """), rejection: "outside the map 'counts' value", maps: [1: Maps.counts]),
+    RuleCase(name: "precision: offset through a stack spill", type: .xdp, source: precisionJoin(bad: "7", spill: true, use: """
+        ldxdw %r7, [%r10-16]
+        add %r0, %r7
+        ldxb %r1, [%r0+0]
+        """), maps: [1: Maps.counts]),
+    RuleCase(name: "precision: offset through a stack spill past the value", type: .xdp, source: precisionJoin(bad: "8", spill: true, use: """
+        ldxdw %r7, [%r10-16]
+        add %r0, %r7
+        ldxb %r1, [%r0+0]
+        """), rejection: "outside the map 'counts' value", maps: [1: Maps.counts]),
+    RuleCase(name: "precision: offset through a 4-byte stack store", type: .xdp, source: precisionJoin(bad: "7", narrow: true, use: """
+        ldxw %r7, [%r10-16]
+        add %r0, %r7
+        ldxb %r1, [%r0+0]
+        """), maps: [1: Maps.counts]),
+    RuleCase(name: "precision: offset through a 4-byte stack store past the value", type: .xdp, source: precisionJoin(bad: "8", narrow: true, use: """
+        ldxw %r7, [%r10-16]
+        add %r0, %r7
+        ldxb %r1, [%r0+0]
+        """), rejection: "outside the map 'counts' value", maps: [1: Maps.counts]),
+    RuleCase(name: "precision: offset through a call argument", type: .xdp, source: precisionCall(bad: "7"), maps: [1: Maps.counts]),
+    RuleCase(name: "precision: offset through a call argument past the value", type: .xdp, source: precisionCall(bad: "8"),
+             rejection: "outside the map 'counts' value", maps: [1: Maps.counts]),
+    RuleCase(name: "precision: offset derived by arithmetic", type: .xdp, source: precisionJoin(bad: "3", use: """
+        mov %r8, %r7
+        lsh %r8, 1
+        add %r8, 1
+        add %r0, %r8
+        ldxb %r1, [%r0+0]
+        """), maps: [1: Maps.counts]),
+    RuleCase(name: "precision: offset derived by arithmetic past the value", type: .xdp, source: precisionJoin(bad: "4", use: """
+        mov %r8, %r7
+        lsh %r8, 1
+        add %r8, 1
+        add %r0, %r8
+        ldxb %r1, [%r0+0]
+        """), rejection: "outside the map 'counts' value", maps: [1: Maps.counts]),
+    RuleCase(name: "precision: branch decided by a joined value", type: .xdp, source: precisionJoin(bad: "0", use: """
+        jeq %r7, 0, skip
+        ldxdw %r1, [%r6+0]
+        skip:
+        """), maps: [1: Maps.counts]),
+    RuleCase(name: "precision: branch decided by a joined value goes the other way", type: .xdp, source: precisionJoin(bad: "1", use: """
+        jeq %r7, 0, skip
+        ldxdw %r1, [%r6+0]
+        skip:
+        """), rejection: "R6 is a scalar, not a pointer", maps: [1: Maps.counts]),
+    RuleCase(name: "precision: helper size from a join", type: .xdp, source: precisionJoin(good: "8", bad: "4", use: """
+        stdw [%r10-8], 0
+        mov %r1, %r10
+        add %r1, -8
+        mov %r2, %r7
+        call 6
+        """), maps: [1: Maps.counts]),
+    RuleCase(name: "precision: helper size from a join past the buffer", type: .xdp, source: precisionJoin(good: "8", bad: "9", use: """
+        stdw [%r10-8], 0
+        mov %r1, %r10
+        add %r1, -8
+        mov %r2, %r7
+        call 6
+        """), rejection: "outside the 512-byte stack frame", maps: [1: Maps.counts]),
+    RuleCase(name: "precision: return value from a join", type: .cgroupSkb, attach: .cgroupInetIngress, source: """
+        ldxw %r6, [%r1+0]
+        mov %r0, 0
+        jeq %r6, 0, join
+        mov %r0, 1
+        join:
+        mov %r1, 0
+        exit
+        """),
+    RuleCase(name: "precision: return value from a join out of range", type: .cgroupSkb, attach: .cgroupInetIngress, source: """
+        ldxw %r6, [%r1+0]
+        mov %r0, 2
+        jeq %r6, 0, join
+        mov %r0, 1
+        join:
+        mov %r1, 0
+        exit
+        """, rejection: "cgroup_skb programs must return 0...1"),
+    RuleCase(name: "precision: bound through a linked copy", type: .xdp, source: precisionLinked(copyOnBothPaths: true), maps: [1: Maps.counts]),
+    RuleCase(name: "precision: bound through a copy linked on one path only", type: .xdp, source: precisionLinked(copyOnBothPaths: false),
+             rejection: "outside the map 'counts' value", maps: [1: Maps.counts]),
 ]
+
+/// r7 is `good` on the path explored first and `bad` on the one explored second; both meet at
+/// `join`, then a lookup of `counts` (never NULL: constant key 0) and `use` (r0: the value, r6:
+/// a scalar). With `spill`, r7 waits at fp-16 (8 bytes, or 4 with `narrow`) across the join.
+func precisionJoin(good: String = "0", bad: String, spill: Bool = false, narrow: Bool = false, use: String) -> String {
+    let store = spill ? "stxdw [%r10-16], %r7\n" : narrow ? "stxw [%r10-16], %r7\n" : ""
+    return """
+        ldxw %r6, [%r1+12]
+        mov %r7, \(bad)
+        jeq %r6, 0, join
+        mov %r7, \(good)
+        join:
+        \(store)
+        """ + lookup + "\n" + use + "\nmov %r0, 0\nexit"
+}
+
+/// As `precisionJoin`, with the offset passed to a function that moves the pointer with it.
+func precisionCall(bad: String) -> String {
+    """
+    ldxw %r6, [%r1+12]
+    mov %r7, \(bad)
+    jeq %r6, 0, join
+    mov %r7, 0
+    join:
+    mov %r1, %r7
+    call local f
+    mov %r0, 0
+    exit
+    f:
+    mov %r6, %r1
+    """ + "\n" + lookup + """
+
+    add %r0, %r6
+    ldxb %r1, [%r0+0]
+    mov %r0, 0
+    exit
+    """
+}
+
+/// r7 is bounded by the check on r6 only where it is r6's copy: on the path explored second it
+/// is an unrelated value unless `copyOnBothPaths`.
+func precisionLinked(copyOnBothPaths: Bool) -> String {
+    """
+    ldxw %r6, [%r1+12]
+    ldxw %r7, [%r1+16]
+    and %r7, 15
+    ldxw %r8, [%r1+16]
+    \(copyOnBothPaths ? "mov %r7, %r6" : "")
+    jeq %r8, 0, join
+    mov %r7, %r6
+    join:
+    jgt %r6, 7, out
+    """ + "\n" + lookup + """
+
+    add %r0, %r7
+    ldxb %r1, [%r0+0]
+    out:
+    mov %r0, 0
+    exit
+    """
+}
+

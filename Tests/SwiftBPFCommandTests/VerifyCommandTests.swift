@@ -38,6 +38,23 @@ struct VerifyCommandTests {
         #expect((error["source"] as? [String: Any])?["line"] as? Int == 70)
     }
 
+    @Test("an older loader's object: inferred types, and undecided (exit status 2) where the type cannot be told")
+    func legacyObject() throws {
+        let path = "Tests/BPFVerifierTests/Fixtures/legacy/legacy_loaders.o"
+        let inferred = try SwiftBPFTool.run(["verify", path, "--program", "parse_packet"])
+        #expect(inferred.status == 0, "\(inferred.stdout)\(inferred.stderr)")
+        #expect(inferred.stdout.contains("parse_packet (xdp, inferred from its use of the context): accept"), "\(inferred.stdout)")
+        let undecided = try SwiftBPFTool.run(["verify", path, "--program", "any_context", "--json"])
+        #expect(undecided.status == 2, "\(undecided.stdout)\(undecided.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(undecided.stdout.utf8)) as? [String: Any])
+        let program = try #require((object["programs"] as? [[String: Any]])?.first)
+        #expect(program["verdict"] as? String == "undecided")
+        #expect(program["type"] as? String == "unknown")
+        #expect((program["error"] as? [String: Any])?["kind"] as? String == "undecided")
+        let legacy = try SwiftBPFTool.run(["verify", path, "--program", "count_socket"])
+        #expect(legacy.stdout.contains("count_socket (socket_filter): accept"), "\(legacy.stdout)")
+    }
+
     @Test("--log-level 2 prints the state at each instruction; raw programs verify over their memory")
     func logAndRaw() throws {
         let result = try SwiftBPFTool.run(["verify", "Examples/asm/checksum.s", "--mem-size", "20", "--log-level", "2"])

@@ -15,7 +15,10 @@ struct VerifyCommand: ParsableCommand {
             stored states and the verification time. A rejection names the instruction, its disassembly, \
             the C source line, the registers involved and what to do. Raw program files (assembly, .bin, \
             .hex, .data) are verified as unspecified-type programs taking their input memory in r1 and \
-            its length in r2. The exit status is 1 when any program is rejected.
+            its length in r2. A program whose section names no type (an older loader's object) is \
+            verified as the one type under which it is safe, or reported "undecided" with the reason, as is \
+            one using an extern or kfunc the verifier cannot resolve. The exit status is 1 when any program \
+            is rejected, else 2 when any is undecided.
             """
     )
 
@@ -48,27 +51,31 @@ struct VerifyCommand: ParsableCommand {
                                           contextSize: size))
         }
         let verifier = Verifier(options: VerifierOptions(logLevel: logLevel))
-        var rejected = false
+        var rejected = false, undecided = false
         var entries: [JSONOutput] = []
         for input in inputs {
             let result = verifier.verify(input)
-            if !result.accepted { rejected = true }
+            switch result.verdict {
+            case .accept: break
+            case .reject: rejected = true
+            case .undecided: undecided = true
+            }
             if json {
                 entries.append(Self.json(input, result))
                 continue
             }
-            let type = input.type == .unspecified ? "raw" : input.type.kernelName
+            let type = result.inferredType.map { "\($0.kernelName), inferred from its use of the context" }
+                ?? (input.typeUndetermined ? "type unknown" : input.type == .unspecified ? "raw" : input.type.kernelName)
             let stats = "\(result.instructionsProcessed) insns processed, \(result.peakStates) peak states, \(Int(result.timeMicroseconds.rounded())) us"
+            print("\(input.name) (\(type)): \(result.verdict.rawValue) (\(stats))")
             if let error = result.error {
-                print("\(input.name) (\(type)): reject (\(stats))")
                 for line in error.detailed.split(separator: "\n") { print("  \(line)") }
-            } else {
-                print("\(input.name) (\(type)): accept (\(stats))")
             }
             if logLevel > 0 { print(result.log, terminator: "") }
         }
         if json { print(JSONOutput.object([("programs", .array(entries))])) }
         if rejected { throw ExitCode(1) }
+        if undecided { throw ExitCode(2) }
     }
 
     static func json(_ input: VerifierProgram, _ result: VerificationResult) -> JSONOutput {
@@ -94,8 +101,9 @@ struct VerifyCommand: ParsableCommand {
         return .object([
             ("name", .string(input.name)),
             ("section", .string(input.section)),
-            ("type", .string(input.type == .unspecified ? "unspec" : input.type.kernelName)),
-            ("verdict", .string(result.accepted ? "accept" : "reject")),
+            ("type", .string(result.inferredType?.kernelName ?? (input.typeUndetermined ? "unknown" : input.type == .unspecified ? "unspec" : input.type.kernelName))),
+            ("type_inferred", .bool(result.inferredType != nil)),
+            ("verdict", .string(result.verdict.rawValue)),
             ("error", error),
             ("instructions_processed", .number(UInt64(result.instructionsProcessed))),
             ("peak_states", .number(UInt64(result.peakStates))),

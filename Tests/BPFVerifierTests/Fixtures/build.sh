@@ -7,3 +7,9 @@ for src in *.c; do
 	echo "  CC  $src -> ${src%.c}.o"
 	../../../Scripts/bpf-cc.sh "$src" "${src%.c}.o"
 done
+# Objects for older loaders (legacy/): kept apart from the fixtures every verifier and kernel
+# test loads, since some of their programs have no type the kernel could load them as.
+for src in legacy/*.c; do
+	echo "  CC  $src -> ${src%.c}.o"
+	../../../Scripts/bpf-cc.sh "$src" "${src%.c}.o"
+done

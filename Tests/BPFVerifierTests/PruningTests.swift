@@ -1,0 +1,68 @@
+import BPFCore
+import BPFObject
+import BPFTestSupport
+import BPFVerifier
+import Testing
+
+/// State pruning with precision tracking: scalars whose values never matter let paths merge;
+/// scalars whose values do matter keep them apart.
+struct PruningTests {
+    /// The loops of the runtime benchmark: 256 iterations, each with a map lookup and a NULL
+    /// check. The kernel accepts them; so must we, without coming near the complexity limit.
+    @Test func runtimeBenchLoopsAreAccepted() throws {
+        let object = try ObjectFile(bytes: TestPaths.bytes("Benchmarks/bpf/runtime_bench.o"))
+        for name in ["loop_baseline", "hash_lookup", "hash_update", "array_lookup", "array_update"] {
+            let spec = try #require(object.program(named: name))
+            let result = Verifier().verify(VerifierProgram(spec: spec, maps: object.maps))
+            #expect(result.accepted, "\(name): \(result.error?.detailed ?? "")")
+            #expect(result.instructionsProcessed < 20_000, "\(name): \(result.instructionsProcessed) instructions processed")
+        }
+    }
+
+    /// `diamonds` random branches; r6 starts at the sum of 1...diamonds and the fall-through
+    /// side of branch i subtracts `i + 1`. The first path explored (all fall-through) ends with
+    /// 0, the last one (all taken) with the whole sum.
+    static func sumOfDiamonds(_ diamonds: Int) -> String {
+        var source = "mov %r6, \(diamonds * (diamonds + 1) / 2)\n"
+        for i in 0..<diamonds {
+            source += "call 7\njeq %r0, 5, l\(i)\nadd %r6, -\(i + 1)\nl\(i):\n"
+        }
+        return source
+    }
+
+    /// 300 independent branches feeding a sum that is only returned (XDP's return value is not
+    /// range-checked): the sum is imprecise, so both sides of each branch meet in one state.
+    /// Compared exactly, the sums would keep 2^300 paths apart.
+    @Test func imprecisePathsMerge() throws {
+        let source = Self.sumOfDiamonds(300) + "mov %r0, %r6\nexit"
+        let result = Verifier().verify(VerifierProgram(instructions: try Assembler().assemble(source), type: .xdp))
+        #expect(result.accepted, "\(result.error?.description ?? "")")
+        #expect(result.instructionsProcessed < 2_000, "\(result.instructionsProcessed) instructions processed")
+    }
+
+    /// The same sum, used as an offset into a map value: now every path's sum matters. Of the
+    /// 256 paths only the last one explored (sum 36) reads past a 36-byte value; pruning must
+    /// not hide it behind the 255 safe ones, and must not reject the 37-byte case.
+    @Test(arguments: [(36, false), (37, true)])
+    func precisePathsStayApart(valueSize: Int, accepted: Bool) throws {
+        let source = Self.sumOfDiamonds(8) + """
+            mov %r2, 0
+            stxw [%r10-4], %r2
+            mov %r2, %r10
+            add %r2, -4
+            lddw %r1, map_fd 1
+            call 1
+            add %r0, %r6
+            ldxb %r1, [%r0+0]
+            mov %r0, 0
+            exit
+            """
+        let map = MapSpec(name: "sized", type: .array, keySize: 4, valueSize: valueSize, maxEntries: 1)
+        let result = Verifier().verify(VerifierProgram(instructions: try Assembler().assemble(source), type: .xdp, mapsByHandle: [1: map]))
+        #expect(result.accepted == accepted, "\(result.error?.description ?? "accepted")")
+        if !accepted {
+            #expect(result.error?.description.contains("at offset 36 of R0 is outside the map 'sized' value") == true,
+                    "\(result.error?.description ?? "")")
+        }
+    }
+}

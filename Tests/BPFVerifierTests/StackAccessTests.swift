@@ -179,21 +179,13 @@ struct StackAccessTests {
     }
 }
 
-/// The same cases in the running kernel (raw BPF_PROG_LOAD; none of them uses a map).
+/// The same cases in the running kernel, loaded as the rule cases are (see ``KernelAgreementTests``).
 @Suite(.enabled(if: KernelAccess.available, "bpf() is not usable here (needs Linux and root or CAP_BPF)"))
 struct KernelAgreementStackTests {
     @Test func stackVerdictsAgree() throws {
         for c in stackRuleCases {
             let ours = Verifier().verify(try c.input())
-            let kernel: String?
-            do {
-                let program = try KernelProgram.load(type: c.type, instructions: try c.assemble(), expectedAttachType: c.type == .xdp ? .xdp : nil,
-                                                   name: "stack_case")
-                program.close()
-                kernel = nil
-            } catch let error as BPFError {
-                kernel = error.verifierLog.flatMap { KernelProgram.summary(of: $0) } ?? error.message
-            }
+            let kernel = try KernelAgreementTests.kernelVerdict(c)
             let agree = ours.accepted == (kernel == nil)
             print("\(agree ? "  " : "!=") \(c.name): ours \(ours.error.map { "reject (\($0))" } ?? "accept"), kernel \(kernel.map { "reject (\($0))" } ?? "accept")")
             if !agree && knownStackDisagreements[c.name] == nil {

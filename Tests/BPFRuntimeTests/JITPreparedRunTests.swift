@@ -72,6 +72,8 @@ struct JITPreparedRunTests {
         #expect(provenListing.contains("    3: goto -3\n    4: exit"))
         #expect(!plainListing.contains("    3: goto -3\n    4: exit"))
         #expect(provenListing.contains("jne L"))
+        // The backward jump is the two-byte form (75 rel8).
+        #expect(provenListing.split(separator: "\n").contains { $0.contains("jne L") && $0.contains(":  75 ") })
         #expect(try plain.run().returnValue == 50)
         #expect(try proven.run().returnValue == 50)
     }

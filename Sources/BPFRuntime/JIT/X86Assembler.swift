@@ -405,11 +405,24 @@ struct X86Assembler {
     // MARK: Control flow
 
     mutating func jmp(_ label: X86Label) {
+        if short(0xeb, label, "jmp L\(label.id)") { return }
         relative([0xe9], label, "jmp L\(label.id)")
     }
 
     mutating func jcc(_ cond: X86Cond, _ label: X86Label) {
+        if short(0x70 + cond.rawValue, label, "j\(cond.name) L\(label.id)") { return }
         relative([0x0f, 0x80 + cond.rawValue], label, "j\(cond.name) L\(label.id)")
+    }
+
+    /// The two-byte form of a jump to a label already bound (a backward jump, such as a loop's)
+    /// within reach of an 8-bit displacement; false when it does not apply.
+    private mutating func short(_ opcode: UInt8, _ label: X86Label, _ text: @autoclosure () -> String) -> Bool {
+        let target = labelOffsets[label.id]
+        guard target >= 0, let displacement = Int8(exactly: target - (bytes.count + 2)) else { return false }
+        let s = offset
+        bytes += [opcode, UInt8(bitPattern: displacement)]
+        note(s, text())
+        return true
     }
 
     mutating func call(_ label: X86Label) {

@@ -14,7 +14,7 @@ enum FixtureObjects {
         let verifier = (try? FileManager.default.contentsOfDirectory(atPath: TestPaths.repository.appendingPathComponent("Tests/BPFVerifierTests/Fixtures").path)) ?? []
         return fixtures.filter { $0.hasSuffix(".o") }.sorted().map { "Tests/Fixtures/bpf/obj/\($0)" }
             + verifier.filter { $0.hasSuffix(".o") }.sorted().map { "Tests/BPFVerifierTests/Fixtures/\($0)" }
-            + ["Examples/xdp-counter/xdp_counter.o", "Benchmarks/bpf/runtime_bench.o"]
+            + ["Examples/xdp-counter/xdp_counter.o", "Benchmarks/bpf/runtime_bench.o", "Benchmarks/bpf/jit_bench.o"]
     }()
 
     static func object(_ path: String) throws -> ObjectFile { try ObjectFile(bytes: TestPaths.bytes(path)) }
@@ -33,6 +33,9 @@ enum FixtureObjects {
         "leaked_record": "is neither submitted nor discarded",
         "uninit_key": "is uninitialized",
         "packet_overread": "bytes are checked against data_end",
+        // Safe, and the kernel accepts it, but our verifier runs out of its 1,000,000 instructions
+        // (a known gap, listed in Docs/verifier-agreement.md): the test notices when that changes.
+        "jit_bsearch": "the program is too complex",
     ]
 }
 

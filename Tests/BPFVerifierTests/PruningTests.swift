@@ -45,13 +45,8 @@ struct PruningTests {
     /// not hide it behind the 255 safe ones, and must not reject the 37-byte case.
     @Test(arguments: [(36, false), (37, true)])
     func precisePathsStayApart(valueSize: Int, accepted: Bool) throws {
-        let source = Self.sumOfDiamonds(8) + """
-            mov %r2, 0
-            stxw [%r10-4], %r2
-            mov %r2, %r10
-            add %r2, -4
-            lddw %r1, map_fd 1
-            call 1
+        let source = Self.sumOfDiamonds(8) + lookup + """
+
             add %r0, %r6
             ldxb %r1, [%r0+0]
             mov %r0, 0

@@ -45,7 +45,7 @@ enum Maps {
 }
 
 /// A lookup of key 0 in map handle 1 (`counts`); leaves the result in r0 (insn 6 is the call).
-private let lookup = """
+let lookup = """
     mov %r2, 0
     stxw [%r10-4], %r2
     mov %r2, %r10

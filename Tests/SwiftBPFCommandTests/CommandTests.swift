@@ -157,6 +157,11 @@ struct ConformancePluginTests {
         #expect(object.status == 0, "\(object.stdout) \(object.stderr)")
         #expect(object.stdout.contains("xdp_counter (xdp):"))
         #expect(object.stdout.contains("call r11"))
+        // A program the verifier refuses is still shown, compiled without proofs, with a note why.
+        let refused = try SwiftBPFTool.run(["disasm", "Tests/BPFVerifierTests/Fixtures/verifier_rules.o", "--jited", "--program", "unchecked_lookup"])
+        #expect(refused.status == 0, "\(refused.stderr)")
+        #expect(refused.stderr.contains("may be NULL") && refused.stderr.contains("without the verifier's proofs"), "\(refused.stderr)")
+        #expect(refused.stdout.contains("unchecked_lookup ("))
     }
 
     @Test("--jit runs the program through the JIT")

@@ -29,7 +29,13 @@ struct DisassembleCommand: ParsableCommand {
             do { object = try ObjectFile(bytes: [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))) } catch { throw CLIError("\(file): \(error)") }
             let names = program.map { [$0] } ?? object.programs.map(\.name)
             let loaded: LoadedObject
-            do { loaded = try LoadedObject(object, programs: Set(names), engine: .jit) } catch { throw CLIError("\(file): \(error)") }
+            do {
+                loaded = try LoadedObject(object, programs: Set(names), engine: .jit)
+            } catch {
+                // Show the code anyway: compiled without proofs, every access checked, as `run --no-verify` runs it.
+                FileHandle.standardError.write(Data("note: \(error)\nnote: showing the code compiled without the verifier's proofs\n".utf8))
+                do { loaded = try LoadedObject(object, programs: Set(names), verification: .off, engine: .jit) } catch { throw CLIError("\(file): \(error)") }
+            }
             for name in names {
                 guard let loadedProgram = loaded.program(named: name) else { throw CLIError("\(file): no program named '\(name)'") }
                 print("\(name) (\(loadedProgram.spec.section)):")

@@ -111,6 +111,11 @@ public struct MapSpec: Hashable, Sendable {
         if case .globalData = origin { return true }
         return false
     }
+
+    /// Whether this is constant data (`.rodata`, `.rodata.*`): read-only to programs and frozen by
+    /// both backends once loaded, so its bytes stay `initialValue` for good and the verifier may read
+    /// them as known values, as the kernel reads frozen read-only maps.
+    public var isConstantData: Bool { isGlobalData && readOnly && name.hasPrefix(".rodata") }
 }
 
 /// Map update flags (`BPF_ANY`, `BPF_NOEXIST`, `BPF_EXIST`, `BPF_F_LOCK`), the same for the Swift

@@ -310,6 +310,22 @@ extension Analysis {
         default:
             let isProven = try checkRegion(st, pc, regno: s, off: off, size: size, access: .read)
             markAccess(pc, proven: isProven)
+            // Constant data (.rodata, frozen once loaded) at a known offset: the value is known, as
+            // the kernel reads frozen read-only maps. (The offset is precise: it came through
+            // pointer arithmetic.)
+            if r.kind == .mapValue, maps[r.map].isConstantData, let variable = r.value.constantValue,
+               let bytes = maps[r.map].initialValue {
+                let start = r.offset + off + Int(truncatingIfNeeded: variable)
+                if start >= 0 && start + size <= bytes.count {
+                    var v: UInt64 = 0
+                    for i in 0..<size { v |= UInt64(bytes[start + i]) << (8 * UInt64(i)) }
+                    if signExtend && size < 8 {
+                        let shift = UInt64(64 - size * 8)
+                        v = UInt64(bitPattern: Int64(bitPattern: v << shift) >> Int64(shift))
+                    }
+                    result = .scalar(.constant(v))
+                }
+            }
         }
         st[d] = result
     }

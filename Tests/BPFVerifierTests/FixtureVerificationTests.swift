@@ -33,9 +33,6 @@ enum FixtureObjects {
         "leaked_record": "is neither submitted nor discarded",
         "uninit_key": "is uninitialized",
         "packet_overread": "bytes are checked against data_end",
-        // Safe, and the kernel accepts it, but our verifier runs out of its 1,000,000 instructions
-        // (a known gap, listed in Docs/verifier-agreement.md): the test notices when that changes.
-        "jit_bsearch": "the program is too complex",
     ]
 }
 

@@ -107,8 +107,10 @@ final class ArrayMap: RuntimeMap, @unchecked Sendable {
 
 extension RuntimeMap {
     /// Gives direct access to the memory of an array created with `BPF_F_MMAPABLE` or of global
-    /// data, as the kernel's mmap of such maps does. Programs see the changes immediately.
+    /// data, as the kernel's mmap of such maps does. Programs see the changes immediately. Constant
+    /// data (`.rodata`) is frozen and cannot be mapped writable (`EPERM`); read it with `lookup`.
     public func withMappedMemory<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) throws -> R {
+        try checkNotFrozen()
         guard let array = self as? ArrayMap, !array.perCPU,
               spec.flags & ArrayMap.mmapableFlag != 0 || spec.isGlobalData else {
             throw MapError(.invalid, "map '\(spec.name)' (\(spec.type)) cannot be mapped: only arrays created with BPF_F_MMAPABLE and global data can")

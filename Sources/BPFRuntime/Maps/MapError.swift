@@ -6,7 +6,7 @@ public struct MapError: Error, Hashable, Sendable, CustomStringConvertible {
 
     /// The errno a map operation fails with.
     public enum Code: Int32, Sendable {
-        case noEntry = 2, tooBig = 7, badDescriptor = 9, tryAgain = 11, noMemory = 12, fault = 14, busy = 16, exists = 17
+        case notPermitted = 1, noEntry = 2, tooBig = 7, badDescriptor = 9, tryAgain = 11, noMemory = 12, fault = 14, busy = 16, exists = 17
         case invalid = 22, noSpace = 28, outOfRange = 34, notSupported = 95
         public var name: String {
             switch self {
@@ -16,6 +16,7 @@ public struct MapError: Error, Hashable, Sendable, CustomStringConvertible {
             case .busy: "EBUSY"
             case .noSpace: "ENOSPC"
             case .outOfRange: "ERANGE"
+            case .notPermitted: "EPERM"
             case .noEntry: "ENOENT"
             case .tooBig: "E2BIG"
             case .noMemory: "ENOMEM"

@@ -136,12 +136,21 @@ public class RuntimeMap: @unchecked Sendable {
     /// The value under `key`, copied out; the same as ``lookup(key:)-([UInt8])``.
     public func value(forKey key: [UInt8]) throws(MapError) -> [UInt8]? { try lookup(key: key) }
 
-    /// Stores `value` under `key` (`BPF_ANY`, `BPF_NOEXIST`, `BPF_EXIST`, `BPF_F_LOCK`).
+    /// Stores `value` under `key` (`BPF_ANY`, `BPF_NOEXIST`, `BPF_EXIST`, `BPF_F_LOCK`). Constant
+    /// data (`.rodata`) is frozen, as the kernel's is after libbpf loads it: `EPERM`.
     public func update(key: [UInt8], value: [UInt8], flags: MapUpdateFlags = .any) throws(MapError) {
+        try checkNotFrozen()
         try checkKey(key.count)
         try checkValue(value.count)
         try Self.withBytes(key) { k throws(MapError) in
             try Self.withBytes(value) { v throws(MapError) in try updateValue(k, v, flags: flags) }
+        }
+    }
+
+    /// Constant data (`.rodata`) never changes once loaded: the verifier reads its bytes as known values.
+    func checkNotFrozen() throws(MapError) {
+        if spec.isConstantData {
+            throw MapError(.notPermitted, "map '\(spec.name)' is frozen: constant data cannot change after load (the verifier relies on its values)")
         }
     }
 

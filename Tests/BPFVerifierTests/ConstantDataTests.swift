@@ -20,12 +20,9 @@ struct ConstantDataTests {
     static let source = """
         lddw %r6, map_value 1 0
         ldxb %r6, [%r6+0]
-        mov %r2, 0
-        stxw [%r10-4], %r2
-        mov %r2, %r10
-        add %r2, -4
-        lddw %r1, map_fd 2
-        call 1
+
+        """ + lookupWide + """
+
         jeq %r0, 0, +3
         add %r0, %r6
         ldxw %r0, [%r0+0]

@@ -54,8 +54,8 @@ let lookup = """
     call 1
     """
 
-/// A lookup in map handle 2 (`wide`, 64-byte values).
-private let lookupWide = """
+/// A lookup of key 0 in map handle 2 (`wide`, 64-byte values, in the rule cases).
+let lookupWide = """
     mov %r2, 0
     stxw [%r10-4], %r2
     mov %r2, %r10

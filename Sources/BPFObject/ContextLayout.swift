@@ -42,7 +42,8 @@ public enum SKBLayout {
 
 /// What one program type may do with its `struct __sk_buff`, as the kernel's verifier allows
 /// (`net/core/filter.c`, the `*_is_valid_access` functions): the bytes it may read and write,
-/// whether it reaches the packet directly, where its packet starts, and the skb helpers it may call.
+/// whether it reaches the packet directly and where its packet starts (the helpers it may call are
+/// ``HelperPrototype``'s).
 ///
 /// ```swift
 /// let access = SKBAccess(.schedCls)!
@@ -78,8 +79,6 @@ public struct SKBAccess: Sendable, Hashable {
     /// Whether `data_meta` is readable (TC).
     public var dataMeta: Bool
     public var layout: Layout
-    /// The skb helper ids the kernel offers this type.
-    public var helpers: Set<Int32>
 
     /// The rules for `type`, or nil when it does not take a `struct __sk_buff`.
     public init?(_ type: ProgramType) {
@@ -92,27 +91,22 @@ public struct SKBAccess: Sendable, Hashable {
             denied += [r("tc_classid"), r("data"), r("data_end"), r("data_meta"), socketFields, r("tstamp"), r("wire_len")]
             writableFields = ["cb"]
             (packet, dataMeta, layout) = (.none, false, .networkLayer)
-            helpers = [26]
         case .schedCls, .schedAct:
             denied += [socketFields]
             writableFields = ["mark", "queue_mapping", "priority", "tc_index", "cb", "tc_classid", "tstamp"]
             (packet, dataMeta, layout) = (.readWrite, true, .linkLayer)
-            helpers = [9, 26, 38, 39, 41, 43, 49]
         case .cgroupSkb:
             denied += [r("tc_classid"), r("data_meta"), r("wire_len")]
             writableFields = ["mark", "priority", "cb", "tstamp"]
             (packet, dataMeta, layout) = (.readOnly, false, .networkLayer)
-            helpers = [26]
         case .lwtIn, .lwtOut, .lwtXmit, .lwtSeg6local:
             denied += [r("tc_classid"), socketFields, r("data_meta"), r("tstamp"), r("wire_len")]
             writableFields = ["mark", "priority", "cb"]
             (packet, dataMeta, layout) = (type == .lwtXmit ? .readWrite : .readOnly, false, .networkLayer)
-            helpers = type == .lwtXmit ? [9, 26, 38, 39, 41, 43] : [26, 39]
         case .skSkb:
             denied += [r("tc_classid"), r("data_meta"), r("tstamp"), r("wire_len"), r("mark")]
             writableFields = ["tc_index", "priority"]
             (packet, dataMeta, layout) = (.readWrite, false, .payload)
-            helpers = [9, 26, 38, 39, 43]
         default:
             return nil
         }

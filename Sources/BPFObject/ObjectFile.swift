@@ -44,7 +44,8 @@ public struct ObjectFile: Sendable {
 
     public init(bytes: [UInt8]) throws(ObjectError) {
         let elf = try ELFFile(bytes: bytes)
-        guard elf.machine == ELFFile.machineBPF else {
+        // Older LLVM wrote machine 0 (EM_NONE); libbpf accepts it, as we do.
+        guard elf.machine == ELFFile.machineBPF || elf.machine == 0 else {
             throw ObjectError("ELF header", "machine \(elf.machine) is not BPF (247): build with clang -target bpf")
         }
         var license = ""

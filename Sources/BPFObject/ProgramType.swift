@@ -135,3 +135,49 @@ public struct SectionKind: Hashable, Sendable {
         ("flow_dissector", .flowDissector),
     ]
 }
+
+extension ProgramType {
+    /// A type by the kernel's name (`sched_cls`, `socket_filter`, `xdp`, ...; `BPF_PROG_TYPE_` and
+    /// case optional, as `bpftool prog load ... type` takes it) or by a libbpf section name
+    /// (`tc`, `socket`, `kprobe/do_sys_open`, `cgroup/connect4`), with the attach type the section
+    /// name implies. Nil when neither matches.
+    ///
+    /// ```swift
+    /// ProgramType.parse("sched_cls")?.type        // .schedCls
+    /// ProgramType.parse("cgroup/connect4")?.attach // .cgroupInet4Connect
+    /// ```
+    public static func parse(_ name: String) -> (type: ProgramType, attach: AttachType?)? {
+        var lower = name.lowercased()
+        if lower.hasPrefix("bpf_prog_type_") { lower.removeFirst("bpf_prog_type_".count) }
+        if let type = ProgramType.allCases.first(where: { $0.kernelName == lower }) {
+            return (type, SectionKind.table.first { $0.1 == type && $0.2 != nil }.flatMap { $0.2 } ?? (type == .xdp ? .xdp : nil))
+        }
+        // bpftool's shorter spellings.
+        let aliases: [String: ProgramType] = ["socket": .socketFilter, "tc": .schedCls, "classifier": .schedCls, "action": .schedAct,
+                                              "sockops": .sockOps, "raw_tp": .rawTracepoint, "tp": .tracepoint]
+        if let type = aliases[lower] { return (type, nil) }
+        if let kind = SectionKind(section: name), !kind.isLegacyPrefix { return (kind.type, kind.attachType) }
+        return nil
+    }
+
+    /// The names ``parse(_:)`` takes, for messages.
+    public static var kernelNames: [String] { allCases.filter { $0 != .unspecified }.map(\.kernelName) }
+}
+
+extension ProgramSpec {
+    /// The program with its type given by the caller (an older loader's object whose section names
+    /// none, or `bpftool prog load ... type`): `type` as ``ProgramType/parse(_:)`` reads it.
+    ///
+    /// ```swift
+    /// let spec = try object.programs[0].withType("sched_cls")
+    /// ```
+    public func withType(_ name: String) throws(ObjectError) -> ProgramSpec {
+        guard let parsed = ProgramType.parse(name) else {
+            throw ObjectError("program '\(self.name)' (section '\(section)')", "unknown program type '\(name)': expected one of \(ProgramType.kernelNames.joined(separator: ", ")), or a section name such as tc, socket, kprobe/FUNCTION")
+        }
+        var spec = self
+        spec.type = parsed.type
+        spec.attachType = parsed.attach
+        return spec
+    }
+}

@@ -96,7 +96,7 @@ public final class LoadedObject: Sendable {
         var programs: [String: LoadedProgram] = [:]
         let regions = maps.flatMap(\.regions)
         for spec in object.programs where wanted?.contains(spec.name) ?? true {
-            programs[spec.name] = try LoadedProgram(spec: spec, maps: maps, helpers: helpers, regions: regions,
+            programs[spec.name] = try LoadedProgram(spec: spec, maps: maps, helpers: helpers, license: object.license, regions: regions,
                                                     verification: verification, engine: engine)
         }
         self.programs = programs
@@ -146,13 +146,14 @@ public final class LoadedProgram: Sendable {
     /// `provenAccesses` marks the loads and stores an engine may run without a bounds check.
     public let verification: VerificationResult?
 
-    init(spec: ProgramSpec, maps: [RuntimeMap], helpers: HelperRegistry, regions: [MemoryRegion],
+    init(spec: ProgramSpec, maps: [RuntimeMap], helpers: HelperRegistry, license: String? = nil, regions: [MemoryRegion],
          verification policy: VerificationPolicy = .strict, engine: ExecutionEngine = .default) throws(LoadError) {
         self.spec = spec
         self.engine = engine
         self.maps = maps
         if policy == .strict {
-            let result = Verifier().verify(VerifierProgram(spec: spec, maps: maps.map(\.spec)))
+            let verifier = Verifier(options: VerifierOptions(target: .runtime(helpers)))
+            let result = verifier.verify(VerifierProgram(spec: spec, maps: maps.map(\.spec), license: license))
             if let error = result.error {
                 var place = "program '\(spec.name)' (section '\(spec.section)')"
                 if let pc = error.instruction { place += ", instruction \(pc)" }

@@ -24,15 +24,36 @@ public enum RegisterKind: UInt8, Hashable, Sendable {
     case memoryOrNull
     /// A subprogram (`lddw` of a function), for callbacks; `frame` holds the target instruction.
     case function
+    /// A full socket (`struct bpf_sock *`, `size` readable bytes), and before its NULL check.
+    case socket, socketOrNull
+    /// A socket in any state (`struct bpf_sock *` of a request or time-wait socket too), and before its NULL check.
+    case socketCommon, socketCommonOrNull
+    /// A `struct bpf_tcp_sock *`, and before its NULL check.
+    case tcpSocket, tcpSocketOrNull
+    /// A typed kernel pointer (`PTR_TO_BTF_ID`): passed to helpers, not dereferenced here; and before its NULL check.
+    case kernelPointer, kernelPointerOrNull
 
     var isPointer: Bool { self != .uninitialized && self != .scalar }
-    var isNullable: Bool { self == .mapValueOrNull || self == .mapPointerOrNull || self == .memoryOrNull }
+    var isNullable: Bool {
+        switch self {
+        case .mapValueOrNull, .mapPointerOrNull, .memoryOrNull, .socketOrNull, .socketCommonOrNull, .tcpSocketOrNull,
+             .kernelPointerOrNull: true
+        default: false
+        }
+    }
+
+    /// The socket kinds (`struct bpf_sock *` and `struct bpf_tcp_sock *`), NULL-checked.
+    var isSocket: Bool { self == .socket || self == .socketCommon || self == .tcpSocket }
 
     var nonNull: RegisterKind {
         switch self {
         case .mapValueOrNull: .mapValue
         case .mapPointerOrNull: .mapPointer
         case .memoryOrNull: .memory
+        case .socketOrNull: .socket
+        case .socketCommonOrNull: .socketCommon
+        case .tcpSocketOrNull: .tcpSocket
+        case .kernelPointerOrNull: .kernelPointer
         default: self
         }
     }
@@ -53,6 +74,14 @@ public enum RegisterKind: UInt8, Hashable, Sendable {
         case .memory: "mem"
         case .memoryOrNull: "mem_or_null"
         case .function: "func"
+        case .socket: "sock"
+        case .socketOrNull: "sock_or_null"
+        case .socketCommon: "sock_common"
+        case .socketCommonOrNull: "sock_common_or_null"
+        case .tcpSocket: "tcp_sock"
+        case .tcpSocketOrNull: "tcp_sock_or_null"
+        case .kernelPointer: "ptr_"
+        case .kernelPointerOrNull: "ptr_or_null_"
         }
     }
 }
@@ -181,6 +210,8 @@ struct Frame: Hashable, Sendable {
 struct Reference: Hashable, Sendable {
     var id: UInt32
     var instruction: Int
+    /// The helper that acquired it (`bpf_ringbuf_reserve`, `bpf_sk_lookup_tcp`, ...).
+    var helper: Int32 = 131
 }
 
 /// The whole abstract machine state on one path.
@@ -361,7 +392,8 @@ extension VerifierState {
             // The old state's proven range must not exceed what the current one knows.
             guard old.size <= cur.size else { return false }
             return ids.check(old.id, cur.id)
-        case .memory, .memoryOrNull:
+        case .memory, .memoryOrNull, .socket, .socketOrNull, .socketCommon, .socketCommonOrNull, .tcpSocket, .tcpSocketOrNull,
+             .kernelPointer, .kernelPointerOrNull:
             guard old.size == cur.size else { return false }
             return ids.check(old.id, cur.id) && ids.check(old.referenceID, cur.referenceID)
         case .mapValueOrNull, .mapPointerOrNull:

@@ -67,20 +67,52 @@ extension Analysis {
 
     func referenceLeak(_ st: VerifierState, _ pc: Int) -> VerifierError {
         let ref = st.references.last!
-        return fail(.referenceLeak, pc, "the ringbuf record reserved at insn \(ref.instruction) is neither submitted nor discarded on this path",
-                    "call bpf_ringbuf_submit or bpf_ringbuf_discard on every path after a successful bpf_ringbuf_reserve", state: st)
+        if ref.helper == 131 {
+            return fail(.referenceLeak, pc, "the ringbuf record reserved at insn \(ref.instruction) is neither submitted nor discarded on this path",
+                        "call bpf_ringbuf_submit or bpf_ringbuf_discard on every path after a successful bpf_ringbuf_reserve", state: st)
+        }
+        return fail(.referenceLeak, pc, "\(referenceName(ref)) is not released on this path",
+                    "call bpf_sk_release on every path after a successful lookup", state: st)
+    }
+
+    func referenceName(_ ref: Reference) -> String {
+        ref.helper == 131 ? "the ringbuf record reserved at insn \(ref.instruction)"
+            : "the socket \(HelperPrototype[ref.helper]?.name ?? "a lookup") returned at insn \(ref.instruction)"
     }
 
     // MARK: Helpers
 
+    /// The prototype of the helper a call names, checked against the program type, the license
+    /// and the target backend.
+    func helperPrototype(_ st: VerifierState, _ pc: Int, id: Int32) throws(VerifierError) -> HelperPrototype {
+        if let known = prototypes[id] { return known }
+        guard let proto = HelperPrototype[id] else {
+            throw fail(.helperUnavailable, pc,
+                       id > HelperPrototype.lastID || id <= 0
+                        ? "call to helper \(id), past the last helper Linux 6.18 defines (\(HelperPrototype.lastID))"
+                        : "unknown helper \(id)",
+                       "helper ids come from bpf_helper_defs.h; a newer kernel's helper is not known here")
+        }
+        if !proto.isAvailable(to: program.type) {
+            throw fail(.helperUnavailable, pc, "\(proto.name) is not available to \(program.type.kernelName) programs",
+                       "the kernel offers each program type its own set of helpers", state: st)
+        }
+        if proto.gplOnly, let license = program.license, !HelperPrototype.isGPLCompatible(license) {
+            throw fail(.helperUnavailable, pc, "\(proto.name) is GPL-only, but the program's license is '\(license)'",
+                       "declare a GPL-compatible license: char LICENSE[] SEC(\"license\") = \"GPL\";", state: st)
+        }
+        if let implemented = options.target.helpers, !implemented.contains(id) {
+            throw fail(.helperUnavailable, pc, "\(proto.name) is not implemented by \(options.target.name)",
+                       "the kernel accepts it; run the program in the kernel, or see Docs/helpers.md for what the runtime implements",
+                       state: st)
+        }
+        prototypes[id] = proto
+        return proto
+    }
+
     func helperCall(_ st: inout VerifierState, _ pc: Int, _ ins: Instruction, _ parent: Checkpoint?) throws(VerifierError) {
-        guard let proto = HelperPrototype.table[ins.imm] else {
-            throw fail(.helperUnavailable, pc, "unknown helper \(ins.imm)",
-                       "the verifier knows the helpers the Swift runtime implements (see HelperPrototype.table)")
-        }
-        if let types = proto.programTypes, !types.contains(program.type) {
-            throw fail(.helperUnavailable, pc, "\(proto.name) is not available to \(program.type.kernelName) programs", state: st)
-        }
+        let proto = try helperPrototype(st, pc, id: ins.imm)
+        helpersCalled.insert(proto.id)
         if let lock = st.lock, proto.id != 94 {
             throw fail(.lock, pc, "call to \(proto.name) while holding a bpf_spin_lock (taken at insn \(lock.instruction))",
                        "only bpf_spin_unlock may be called while the lock is held", state: st)
@@ -92,6 +124,7 @@ extension Analysis {
         var callbackContext = Register.scalar(.constant(0))
         var reservedSize = 0
         var constantKey: UInt64?
+        var socketReference: UInt32 = 0
         for (i, kind) in proto.arguments.enumerated() {
             let regno = i + 1
             let r = st[regno]
@@ -221,6 +254,43 @@ extension Analysis {
                     }
                     st.lock = nil
                 }
+            case .contextOrNull:
+                if r.kind == .scalar && r.value.constantValue == 0 { break }
+                guard r.kind == .context, r.offset == 0, r.value.constantValue == 0 else {
+                    throw bad("the program's context or NULL")
+                }
+            case .mapValueOrNull:
+                if r.kind == .scalar && r.value.constantValue == 0 { needPrecise(st, pc, registers: [regno]); break }
+                guard let m = mapIndex else { throw bad("a pointer (the map argument is missing)") }
+                try checkHelperMemory(&st, pc, regno: regno, size: Scalar.constant(UInt64(maps[m].valueSize)), write: false,
+                                      helper: proto.name, what: "a value of map '\(maps[m].name)'")
+            case .timer, .kptr:
+                guard r.kind == .mapValue, r.value.isConstant else {
+                    throw bad(kind == .timer ? "a pointer to a struct bpf_timer in a map value" : "a pointer to a __kptr field of a map value")
+                }
+            case .socketCommon, .btfSocketCommon:
+                guard r.kind.isSocket || r.kind == .kernelPointer else { throw bad("a socket (struct bpf_sock *)") }
+                if socketReference == 0 { socketReference = r.referenceID }
+            case .socket:
+                guard r.kind == .socket || r.kind == .tcpSocket || r.kind == .kernelPointer else { throw bad("a full socket") }
+                if socketReference == 0 { socketReference = r.referenceID }
+            case .socketOrNull:
+                if r.kind == .scalar && r.value.constantValue == 0 { needPrecise(st, pc, registers: [regno]); break }
+                guard r.kind == .socket || r.kind == .tcpSocket || r.kind == .kernelPointer else { throw bad("a full socket or NULL") }
+            case .releasedSocket:
+                guard r.kind.isSocket, r.referenceID != 0 else {
+                    throw bad("a socket from bpf_sk_lookup_tcp/udp or bpf_skc_lookup_tcp", "only sockets the program looked up are released")
+                }
+                released = r.referenceID
+            case .btfID, .btfIDOrNull, .perCPUBTFID:
+                if case .btfIDOrNull = kind, r.kind == .scalar, r.value.constantValue == 0 { needPrecise(st, pc, registers: [regno]); break }
+                guard r.kind == .kernelPointer || r.kind.isSocket || r.kind == .context else { throw bad("a typed kernel pointer") }
+            case .dynptr, .dynptrOutput, .releasedDynptr:
+                guard r.kind == .stack, r.value.isConstant else { throw bad("a struct bpf_dynptr on the stack") }
+                try checkHelperMemory(&st, pc, regno: regno, size: .constant(16), write: kind == .dynptrOutput,
+                                      helper: proto.name, what: "a struct bpf_dynptr")
+            case .pointer:
+                guard r.kind.isPointer, !r.kind.isNullable else { throw bad("a pointer") }
             case .constantString:
                 guard r.kind == .mapValue, let v = r.value.constantValue, mapReadOnly(r.map) else {
                     throw bad("a constant string in read-only data (.rodata)", "use a string literal or a const global")
@@ -245,8 +315,8 @@ extension Analysis {
             }
         }
         if proto.id == 12 && !st.references.isEmpty {
-            throw fail(.referenceLeak, pc, "tail call while a ringbuf record is held (reserved at insn \(st.references[0].instruction))",
-                       "a successful tail call never returns: submit or discard the record first", state: st)
+            throw fail(.referenceLeak, pc, "tail call while \(referenceName(st.references[0])) is held",
+                       "a successful tail call never returns: release it first", state: st)
         }
         if let target = callback {
             try startCallback(&st, pc, target: target, helper: proto.id, map: mapIndex, context: callbackContext, parent: parent)
@@ -256,6 +326,30 @@ extension Analysis {
         switch proto.returns {
         case .unknown:
             r0 = .unknownScalar
+        case .void:
+            r0 = .uninitialized
+        case .mapValue:
+            guard let m = mapIndex else { r0 = .unknownScalar; break }
+            r0.kind = .mapValue
+            r0.map = m
+        case .socketOrNull, .tcpSocketOrNull, .socketCommonOrNull:
+            r0.kind = proto.returns == .socketOrNull ? .socketOrNull : proto.returns == .tcpSocketOrNull ? .tcpSocketOrNull : .socketCommonOrNull
+            r0.size = proto.returns == .tcpSocketOrNull ? 112 : 80
+            r0.id = freshID()
+            r0.origin = pc
+            if proto.acquires {
+                r0.referenceID = r0.id
+                st.references.append(Reference(id: r0.id, instruction: pc, helper: proto.id))
+            } else {
+                // bpf_sk_fullsock, bpf_tcp_sock...: the result is the argument's reference.
+                r0.referenceID = socketReference
+            }
+        case .btfID, .memory:
+            r0.kind = .kernelPointer
+        case .btfIDOrNull, .memoryOrNull, .sizedMemoryOrNull:
+            r0.kind = .kernelPointerOrNull
+            r0.id = freshID()
+            r0.origin = pc
         case let .integer(lo, hi):
             r0 = .scalar(.signed(lo, hi))
         case .mapValueOrNull:
@@ -281,7 +375,7 @@ extension Analysis {
             r0.id = id
             r0.referenceID = id
             r0.origin = pc
-            st.references.append(Reference(id: id, instruction: pc))
+            st.references.append(Reference(id: id, instruction: pc, helper: proto.id))
         }
         st[0] = r0
     }

@@ -55,6 +55,18 @@ extension Analysis {
                            state: st, registers: [regno])
             }
             return true
+        case .socket, .socketCommon, .tcpSocket:
+            // The kernel lets programs read the fields of `struct bpf_sock` / `struct bpf_tcp_sock`.
+            guard access == .read else {
+                throw fail(.invalidPointer, pc, "\(access.verb) through R\(regno) (\(r.kind.name)): socket fields are read-only",
+                           state: st, registers: [regno])
+            }
+            let start = r.offset + off
+            guard r.value.isConstant, start >= 0, start + size <= r.size else {
+                throw fail(.outOfBounds, pc, "read of \(size) bytes at offset \(start) of R\(regno) is outside the \(r.size)-byte \(r.kind == .tcpSocket ? "struct bpf_tcp_sock" : "struct bpf_sock")",
+                           state: st, registers: [regno])
+            }
+            return true
         case .packet, .packetMeta:
             if access == .atomic {
                 throw fail(.invalidPointer, pc, "atomic update of packet data is not allowed", state: st, registers: [regno])
@@ -91,7 +103,7 @@ extension Analysis {
             return fail(.invalidPointer, pc, "R\(regno) is a scalar, not a pointer (\(access.verb) through it)",
                         "only pointers to the context, stack, map values, packet or helper memory can be dereferenced",
                         state: st, registers: [regno])
-        case .mapValueOrNull, .memoryOrNull, .mapPointerOrNull:
+        case _ where r.kind.isNullable:
             return fail(.nullPointer, pc, "R\(regno) may be NULL",
                         "check the result of \(originName(r)) before dereferencing", state: st, registers: [regno])
         default:

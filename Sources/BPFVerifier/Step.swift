@@ -181,6 +181,15 @@ extension Analysis {
         st[d] = result
     }
 
+    /// For a target that implements only some map types (the Swift runtime): the map's type must be one.
+    func checkMapImplemented(_ pc: Int, _ map: Int) throws(VerifierError) {
+        let spec = maps[map]
+        if let types = options.target.mapTypes, !types.contains(spec.type) {
+            throw fail(.unsupported, pc, "map '\(spec.name)' is a \(spec.type.kernelName) map, which \(options.target.name) does not implement",
+                       "the kernel accepts it; run the program in the kernel")
+        }
+    }
+
     func originName(_ reg: Register) -> String {
         reg.origin >= 0 ? "\(helperName(reg.origin)) (insn \(reg.origin))" : "the lookup"
     }
@@ -197,6 +206,7 @@ extension Analysis {
             guard let ref = program.mapReferences[pc] else {
                 throw fail(.invalidProgram, pc, "lddw of map \(ins.imm), which the verifier was not given")
             }
+            try checkMapImplemented(pc, ref.map)
             var r = Register()
             r.kind = .mapPointer
             r.map = ref.map

@@ -44,7 +44,7 @@ public struct Verifier: Sendable {
         }
         return VerificationResult(error: error, instructionsProcessed: analysis.processed, peakStates: analysis.peakStates,
                                   timeMicroseconds: elapsed, provenAccesses: proven, log: analysis.log,
-                                  stackDepth: analysis.maxStackDepth)
+                                  stackDepth: analysis.maxStackDepth, helpersCalled: analysis.helpersCalled.sorted())
     }
 
     /// The types tried for a program whose section names none (their contexts differ).
@@ -176,6 +176,9 @@ final class Analysis {
     var subprogramOf: [Int]
     var subprograms: [Int] = [0]
     var stackDepth: [Int: Int] = [:]
+    /// The helpers called on the paths explored, and their prototypes (built once per run).
+    var helpersCalled = Set<Int32>()
+    var prototypes: [Int32: HelperPrototype] = [:]
     var callEdges: [Int: Set<Int>] = [:]
     var maxStackDepth = 0
     /// 0: not reached; 1: every access proven; 2: some access not proven.
@@ -252,7 +255,7 @@ final class Analysis {
     }
 
     func helperName(_ pc: Int) -> String {
-        HelperPrototype.table[insns[pc].imm]?.name ?? "helper \(insns[pc].imm)"
+        HelperPrototype[insns[pc].imm]?.name ?? "helper \(insns[pc].imm)"
     }
 
     // MARK: Driver

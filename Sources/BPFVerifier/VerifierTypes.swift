@@ -36,6 +36,9 @@ public struct VerifierProgram: Sendable {
     /// ignored): the verifier infers the type from how the program uses its context, or says
     /// it cannot decide.
     public var typeUndetermined = false
+    /// The object's license: GPL-only helpers are refused to programs whose license is not
+    /// GPL-compatible, as the kernel refuses them (nil: not checked).
+    public var license: String?
 
     public init(name: String = "program", section: String = "", instructions: [Instruction], type: ProgramType = .unspecified,
                 attachType: AttachType? = nil, maps: [MapSpec] = [], mapReferences: [Int: MapReference] = [:],
@@ -53,9 +56,10 @@ public struct VerifierProgram: Sendable {
     }
 
     /// A program of an object, with the object's maps.
-    public init(spec: ProgramSpec, maps: [MapSpec]) {
+    public init(spec: ProgramSpec, maps: [MapSpec], license: String? = nil) {
         self.init(name: spec.name, section: spec.section, instructions: spec.instructions, type: spec.type,
                   attachType: spec.attachType, maps: maps, sourceLines: spec.sourceLines)
+        self.license = license
         typeUndetermined = spec.type == .unspecified
         for (index, reference) in spec.references {
             switch reference {
@@ -101,10 +105,39 @@ public struct VerifierOptions: Sendable {
     public var logLevel = 0
     /// The log's size limit in bytes (level 2 grows fast).
     public var logLimit = 16 << 20
-    public init(instructionLimit: Int = 1_000_000, logLevel: Int = 0) {
+    /// The backend the program is verified for: the kernel's rules, or those and what the Swift
+    /// runtime implements.
+    public var target: VerificationTarget
+    public init(instructionLimit: Int = 1_000_000, logLevel: Int = 0, target: VerificationTarget = .kernel) {
         self.instructionLimit = instructionLimit
         self.logLevel = logLevel
+        self.target = target
     }
+}
+
+/// What a program is verified for. The kernel's rules decide safety and which helpers a program
+/// type may call (``HelperPrototype``); a backend that implements only some helpers and map types
+/// (the Swift runtime) also refuses the others.
+///
+/// ```swift
+/// Verifier(options: VerifierOptions(target: .kernel))     // what the kernel would accept
+/// ```
+public struct VerificationTarget: Sendable {
+    /// For messages: "the Linux kernel", "the Swift runtime".
+    public var name: String
+    /// The helper ids the backend implements (nil: every helper of the table).
+    public var helpers: Set<Int32>?
+    /// The map types the backend implements (nil: every type).
+    public var mapTypes: MapTypeSet?
+
+    public init(name: String, helpers: Set<Int32>? = nil, mapTypes: MapTypeSet? = nil) {
+        self.name = name
+        self.helpers = helpers
+        self.mapTypes = mapTypes
+    }
+
+    /// The Linux kernel's rules (Linux 6.18).
+    public static let kernel = VerificationTarget(name: "the Linux kernel")
 }
 
 /// Why a program was rejected: where (instruction, its disassembly, its C source line), the
@@ -216,4 +249,6 @@ public struct VerificationResult: Sendable {
     public var log: String
     /// The largest stack any chain of calls uses, in bytes.
     public var stackDepth: Int
+    /// The helpers the program calls on some path the verifier explored, by id (sorted).
+    public var helpersCalled: [Int32] = []
 }

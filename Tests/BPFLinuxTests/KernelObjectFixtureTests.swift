@@ -21,7 +21,6 @@ struct KernelObjectFixtureTests {
     static let refusedByTheKernel: [String: (Errno, String)] = [
         // The Swift runtime offers every helper to every type; Linux offers bpf_ktime_get_coarse_ns
         // to tracing and networking types but not to syscall programs.
-        "helpers_misc/misc_random_time": (.EINVAL, "cannot use helper bpf_ktime_get_coarse_ns"),
         // The loop counter lives in a stack slot whose address goes to bpf_map_update_elem, so the
         // verifier loses its value and cannot see the loop end.
         "helpers_misc/misc_for_each": (.EINVAL, "infinite loop detected"),

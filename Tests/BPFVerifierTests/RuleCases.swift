@@ -378,7 +378,7 @@ let ruleCases: [RuleCase] = [
              rejection: "only allowed in socket-buffer programs"),
 
     // Helpers.
-    RuleCase(name: "unknown helper", type: .xdp, source: "call 9999\nmov %r0, 0\nexit", rejection: "unknown helper 9999"),
+    RuleCase(name: "unknown helper", type: .xdp, source: "call 9999\nmov %r0, 0\nexit", rejection: "call to helper 9999, past the last helper Linux 6.18 defines (211)"),
     RuleCase(name: "helper map argument not a map", type: .xdp, source: "mov %r1, 0\nmov %r2, 0\ncall 1\nmov %r0, 0\nexit",
              rejection: "argument 1 of bpf_map_lookup_elem must be a map"),
     RuleCase(name: "helper not available to the type", type: .schedCls, source: "mov %r2, 0\ncall 44\nmov %r0, 0\nexit",

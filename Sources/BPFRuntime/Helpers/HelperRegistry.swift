@@ -1,3 +1,6 @@
+import BPFObject
+import BPFVerifier
+
 /// What a helper sees when a program calls it: the arguments r1–r5, the run's memory regions
 /// (so it can read and write program memory safely), and a way to stop the program.
 ///
@@ -204,4 +207,16 @@ public struct HelperRegistry: Sendable {
             return value
         },
     ])
+}
+
+extension VerificationTarget {
+    /// The Swift runtime: the kernel's rules, and only the helpers `helpers` implements and the map
+    /// types ``RuntimeMap`` implements.
+    ///
+    /// ```swift
+    /// Verifier(options: VerifierOptions(target: .runtime())).verify(program)
+    /// ```
+    public static func runtime(_ helpers: HelperRegistry = .kernel) -> VerificationTarget {
+        VerificationTarget(name: "the Swift runtime", helpers: Set(helpers.all.map(\.id)), mapTypes: RuntimeMap.implementedTypes)
+    }
 }

@@ -26,7 +26,7 @@ extension HelperRegistry {
     public static let kernel: HelperRegistry = {
         var registry = HelperRegistry()
         for helper in MapHelpers.all + EventHelpers.all + ControlHelpers.all + TimeHelpers.all + ProcessHelpers.all
-            + TraceHelpers.all + PacketHelpers.all + SKBHelpers.all + MiscHelpers.all {
+            + TraceHelpers.all + PacketHelpers.all + SKBHelpers.all + NetHelpers.all + MiscHelpers.all {
             registry.register(helper)
         }
         return registry

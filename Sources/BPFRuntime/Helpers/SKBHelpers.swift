@@ -1,7 +1,9 @@
+import BPFObject
+
 /// Kernel ids of the skb helpers.
 extension KernelHelperID {
     public static let skbStoreBytes: Int32 = 9, skbLoadBytes: Int32 = 26, skbChangeTail: Int32 = 38
-    public static let skbPullData: Int32 = 39, setHashInvalid: Int32 = 41, skbChangeHead: Int32 = 43, setHash: Int32 = 49
+    public static let skbPullData: Int32 = 39, setHashInvalid: Int32 = 41, skbChangeHead: Int32 = 43, setHash: Int32 = 48
 }
 
 /// The helpers of programs whose context is `struct __sk_buff`, with the kernel's semantics on the
@@ -15,11 +17,11 @@ enum SKBHelpers {
 
     /// The run's skb, after checking the program may call helper `id` and passed its context in r1.
     static func buffer(_ call: borrowing HelperCall, _ id: Int32) throws(HelperError) -> SKBBuffer {
-        var name: String { all.first { $0.id == id }?.name ?? "helper \(id)" }
+        var name: String { HelperPrototype[id]?.name ?? "helper \(id)" }
         guard let skb = call.environment?.skb else {
             throw HelperError("\(name) needs a struct __sk_buff context (socket filter, TC, cgroup_skb, LWT or sk_skb programs)")
         }
-        guard skb.access.helpers.contains(id) else {
+        guard HelperPrototype[id]?.isAvailable(to: skb.access.type) ?? false else {
             throw HelperError("\(name) is not offered to \(skb.access.type.kernelName) programs (the kernel's verifier refuses the call)")
         }
         guard call.argument(1) == UInt64(skb.contextAddress) else {

@@ -71,6 +71,7 @@ final class HashMap: RuntimeMap, @unchecked Sendable {
     }
 
     override func updateValue(_ key: UnsafeRawBufferPointer, _ source: UnsafeRawBufferPointer, flags: MapUpdateFlags) throws(MapError) {
+        try checkRedirectTarget(key)
         try store(key.baseAddress!, flags: flags) { (destination, fresh) throws(MapError) in
             if perCPU {
                 destination.copyMemory(from: source.baseAddress!, byteCount: entryStride)
@@ -79,6 +80,23 @@ final class HashMap: RuntimeMap, @unchecked Sendable {
                 try copyValue(into: destination, from: source.baseAddress!, count: spec.valueSize,
                               flags: fresh ? flags.subtracting(.lock) : flags, spinLockOffset: spinLockOffset)
             }
+        }
+    }
+
+    /// Redirect maps kept as hashes: devmap, cpumap and xskmap are indexed by a key below
+    /// `max_entries` (E2BIG past it, as the kernel's are); xskmap, sockmap and sockhash hold sockets,
+    /// which a process of the Swift runtime does not have.
+    func checkRedirectTarget(_ key: UnsafeRawBufferPointer) throws(MapError) {
+        switch spec.type {
+        case .xskmap, .sockmap, .sockhash:
+            throw MapError(.notSupported, "\(spec.type.kernelName) map '\(spec.name)': its values are sockets, and the Swift runtime has none")
+        case .devmap, .cpumap:
+            let index = key.loadUnaligned(as: UInt32.self)
+            guard index < UInt32(spec.maxEntries) else {
+                throw MapError(.tooBig, "\(spec.type.kernelName) map '\(spec.name)': index \(index) is past max_entries \(spec.maxEntries)")
+            }
+        default:
+            break
         }
     }
 

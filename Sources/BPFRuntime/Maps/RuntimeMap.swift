@@ -306,11 +306,23 @@ public class RuntimeMap: @unchecked Sendable {
 
     // MARK: Creation
 
+    /// The map types ``make(_:)`` implements.
+    public static let implementedTypes: MapTypeSet = [.array, .perCPUArray, .hash, .perCPUHash, .lruHash, .lruPerCPUHash, .lpmTrie,
+                                                      .queue, .stack, .bloomFilter, .ringBuffer, .perfEventArray,
+                                                      .arrayOfMaps, .hashOfMaps, .programArray,
+                                                      .devmap, .devmapHash, .cpumap, .xskmap, .sockmap, .sockhash]
+
     /// Makes the map the runtime backs for a spec.
     public static func make(_ spec: MapSpec) throws(MapError) -> RuntimeMap {
         switch spec.type {
         case .array, .perCPUArray: return try ArrayMap(spec: spec)
         case .hash, .perCPUHash, .lruHash, .lruPerCPUHash: return try HashMap(spec: spec)
+        // Redirect targets: entries by index or key, present only once set (see HashMap.checkRedirectTarget).
+        case .devmap, .devmapHash, .cpumap, .xskmap, .sockmap, .sockhash:
+            guard spec.keySize == 4 || spec.type == .sockhash || spec.type == .devmapHash else {
+                throw MapError(.invalid, "\(spec.type.kernelName) map '\(spec.name)': key size must be 4, found \(spec.keySize)")
+            }
+            return try HashMap(spec: spec)
         case .lpmTrie: return try LPMTrieMap(spec: spec)
         case .queue, .stack: return try QueueStackMap(spec: spec)
         case .bloomFilter: return try BloomFilterMap(spec: spec)

@@ -13,6 +13,8 @@ public final class RunEnvironment: @unchecked Sendable {
     public var contextAddress: UInt?
     /// The packet and `struct __sk_buff` of an skb run (socket filter, TC, cgroup_skb, ...), for the skb helpers.
     public var skb: SKBBuffer?
+    /// Where the program last asked the packet to be redirected (``Redirect``).
+    public var redirect: Redirect?
 
     /// Map handles are opaque values outside every memory region; helpers check them.
     public static let mapHandleBase: UInt64 = 0xffff_f000_0000_0000

@@ -280,6 +280,33 @@ public final class SKBBuffer: @unchecked Sendable {
         writeLength()
     }
 
+    /// Inserts `count` zero bytes at packet offset `at` (room for a header), or with a negative
+    /// `count` removes `-count` bytes there; the bytes before `at` move, as the kernel's
+    /// `skb_push`/`skb_pull` around a header do. The network header moves with them when it is at or after `at`.
+    func resize(at: Int, by count: Int) {
+        if count > 0 {
+            let oldNetwork = networkOffset
+            pushHead(count)
+            let base = storage.baseAddress! + dataStart
+            base.copyMemory(from: base + count, byteCount: at)
+            (base + at).initializeMemory(as: UInt8.self, repeating: 0, count: count)
+            networkOffset = oldNetwork >= at ? oldNetwork + count : oldNetwork
+        } else if count < 0 {
+            let n = -count
+            let base = storage.baseAddress! + dataStart
+            // copyMemory is a memmove: the regions may overlap.
+            (base + n).copyMemory(from: base, byteCount: at)
+            dataStart += n
+            if networkOffset >= at + n { networkOffset -= n } else if networkOffset > at { networkOffset = at }
+            writeLength()
+        }
+    }
+
+    /// Reads a `__u32` of the program's view of the context.
+    func field(_ offset: Int) -> UInt32 {
+        UInt32(littleEndian: context.load(fromByteOffset: offset, as: UInt32.self))
+    }
+
     /// Stores a `__u32` into the program's view of the context.
     func setField(_ offset: Int, _ value: UInt32) {
         context.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt32.self)

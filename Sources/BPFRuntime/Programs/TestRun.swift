@@ -14,12 +14,15 @@ public struct TestRunResult: Sendable, Hashable {
     public var trace: [String]
     /// Instructions executed by the last run.
     public var instructionsExecuted: UInt64
+    /// Where the program asked the packet to go (`bpf_redirect`, `bpf_redirect_map`, `bpf_clone_redirect`), last run.
+    public var redirect: Redirect? = nil
 }
 
 extension TestRunResult {
     init(_ run: (result: ExecutionResult, nanosecondsPerRun: Double), packetOut: [UInt8], contextOut: [UInt8], environment: RunEnvironment) {
         self.init(returnValue: run.result.returnValue, packetOut: packetOut, contextOut: contextOut,
-                  nanosecondsPerRun: run.nanosecondsPerRun, trace: environment.trace, instructionsExecuted: run.result.instructionsExecuted)
+                  nanosecondsPerRun: run.nanosecondsPerRun, trace: environment.trace, instructionsExecuted: run.result.instructionsExecuted,
+                  redirect: environment.redirect)
     }
 }
 

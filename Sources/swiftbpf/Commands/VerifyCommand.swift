@@ -1,11 +1,13 @@
 import ArgumentParser
 import BPFCore
 import BPFObject
+import BPFRuntime
 import BPFVerifier
 import Foundation
 
-/// `swiftbpf verify OBJ [--program NAME] [--log-level 1|2] [--json]`: runs the verifier on each
-/// program of an object (or on one raw program file) and prints accept or reject.
+/// `swiftbpf verify OBJ [--program NAME] [--type TYPE] [--backend kernel|runtime] [--log-level 1|2] [--json]`:
+/// runs the verifier on each program of an object (or on one raw program file) and prints accept or
+/// reject, and whether the Swift runtime can run it.
 struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
@@ -18,7 +20,11 @@ struct VerifyCommand: ParsableCommand {
             its length in r2. A program whose section names no type (an older loader's object) is \
             verified as the one type under which it is safe, or reported "undecided" with the reason, as is \
             one using an extern or kfunc the verifier cannot resolve. The exit status is 1 when any program \
-            is rejected, else 2 when any is undecided.
+            is rejected, else 2 when any is undecided. Programs are verified by the kernel's rules \
+            (every helper of Linux 6.18, by program type); each accepted program also says whether the \
+            Swift runtime can run it, or which helpers and map types it lacks. --backend runtime makes \
+            those a rejection. --type gives programs the type their section does not name (the kernel's \
+            names, e.g. sched_cls, socket_filter, xdp, kprobe, or a section name such as tc or socket).
             """
     )
 
@@ -26,6 +32,10 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: "Verify only the program with this name.") var program: String?
     @Option(name: .customLong("log-level"), help: "1: a summary per program; 2: the abstract state at each instruction.")
     var logLevel: Int = 0
+    @Option(help: "The program type, for sections that name none (sched_cls, socket_filter, xdp, kprobe, ... or a section name).")
+    var type: String?
+    @Option(help: "Verify for this backend: kernel (the kernel's rules, the default) or runtime (also what the Swift runtime implements).")
+    var backend: String = "kernel"
     @Option(name: .customLong("mem-size"), help: "Raw programs: the size of the input memory in r1 (default: the .data file's, else 0).")
     var memSize: Int?
     @Flag(help: "Print JSON.") var json = false
@@ -37,8 +47,11 @@ struct VerifyCommand: ParsableCommand {
         if bytes.starts(with: [0x7f, 0x45, 0x4c, 0x46]) {
             let object: ObjectFile
             do { object = try ObjectFile(bytes: bytes) } catch { throw CLIError("\(file): \(error)") }
-            for spec in object.programs where program == nil || spec.name == program {
-                inputs.append(VerifierProgram(spec: spec, maps: object.maps))
+            for var spec in object.programs where program == nil || spec.name == program {
+                if let type {
+                    do { spec = try spec.withType(type) } catch { throw CLIError("\(file): \(error)") }
+                }
+                inputs.append(VerifierProgram(spec: spec, maps: object.maps, license: object.license))
             }
             if inputs.isEmpty {
                 throw CLIError(program.map { "\(file): no program named '\($0)' (it has \(object.programs.map(\.name).joined(separator: ", ")))" }
@@ -47,10 +60,23 @@ struct VerifyCommand: ParsableCommand {
         } else {
             let input = try ProgramInput.load(path: file)
             let size = memSize ?? input.memory?.count
-            inputs.append(VerifierProgram(name: URL(fileURLWithPath: file).lastPathComponent, instructions: input.program.instructions,
-                                          contextSize: size))
+            var raw = VerifierProgram(name: URL(fileURLWithPath: file).lastPathComponent, instructions: input.program.instructions,
+                                      contextSize: size)
+            if let type {
+                guard let parsed = ProgramType.parse(type) else {
+                    throw CLIError("--type: unknown program type '\(type)': expected one of \(ProgramType.kernelNames.joined(separator: ", "))")
+                }
+                (raw.type, raw.attachType) = parsed
+            }
+            inputs.append(raw)
         }
-        let verifier = Verifier(options: VerifierOptions(logLevel: logLevel))
+        let target: VerificationTarget
+        switch backend {
+        case "kernel": target = .kernel
+        case "runtime": target = .runtime()
+        default: throw CLIError("--backend: '\(backend)' is not a backend: expected kernel or runtime")
+        }
+        let verifier = Verifier(options: VerifierOptions(logLevel: logLevel, target: target))
         var rejected = false, undecided = false
         var entries: [JSONOutput] = []
         for input in inputs {
@@ -60,8 +86,9 @@ struct VerifyCommand: ParsableCommand {
             case .reject: rejected = true
             case .undecided: undecided = true
             }
+            let support = RuntimeSupport(input, result)
             if json {
-                entries.append(Self.json(input, result))
+                entries.append(Self.json(input, result, support))
                 continue
             }
             let type = result.inferredType.map { "\($0.kernelName), inferred from its use of the context" }
@@ -70,6 +97,8 @@ struct VerifyCommand: ParsableCommand {
             print("\(input.name) (\(type)): \(result.verdict.rawValue) (\(stats))")
             if let error = result.error {
                 for line in error.detailed.split(separator: "\n") { print("  \(line)") }
+            } else if let support {
+                print(support.runs ? "  runs in the Swift runtime" : "  the Swift runtime cannot run it: it lacks \(support.missing.joined(separator: ", "))")
             }
             if logLevel > 0 { print(result.log, terminator: "") }
         }
@@ -78,7 +107,33 @@ struct VerifyCommand: ParsableCommand {
         if undecided { throw ExitCode(2) }
     }
 
-    static func json(_ input: VerifierProgram, _ result: VerificationResult) -> JSONOutput {
+    /// Whether the Swift runtime implements every helper and map type an accepted program uses.
+    struct RuntimeSupport {
+        var missingHelpers: [String] = []
+        var missingMapTypes: [String] = []
+        var runs: Bool { missingHelpers.isEmpty && missingMapTypes.isEmpty }
+        /// For messages: `bpf_redirect, devmap map 'tx_port'`.
+        var missing: [String] = []
+
+        init?(_ input: VerifierProgram, _ result: VerificationResult) {
+            guard result.error == nil else { return nil }
+            let implemented = VerificationTarget.runtime()
+            for id in result.helpersCalled where !(implemented.helpers?.contains(id) ?? true) {
+                let name = HelperPrototype[id]?.name ?? "helper \(id)"
+                missingHelpers.append(name)
+                missing.append(name)
+            }
+            let used = Set(input.mapReferences.values.map(\.map))
+            for index in used.sorted() {
+                let spec = input.maps[index]
+                guard !(implemented.mapTypes?.contains(spec.type) ?? true) else { continue }
+                if !missingMapTypes.contains(spec.type.kernelName) { missingMapTypes.append(spec.type.kernelName) }
+                missing.append("\(spec.type.kernelName) map '\(spec.name)'")
+            }
+        }
+    }
+
+    static func json(_ input: VerifierProgram, _ result: VerificationResult, _ support: RuntimeSupport?) -> JSONOutput {
         var error = JSONOutput.null
         if let e = result.error {
             var fields: [(String, JSONOutput)] = [
@@ -108,6 +163,10 @@ struct VerifyCommand: ParsableCommand {
             ("instructions_processed", .number(UInt64(result.instructionsProcessed))),
             ("peak_states", .number(UInt64(result.peakStates))),
             ("time_us", .double((result.timeMicroseconds * 10).rounded() / 10)),
+            ("runtime", support.map { s in
+                .object([("runs", .bool(s.runs)), ("missing_helpers", .array(s.missingHelpers.map { .string($0) })),
+                         ("missing_map_types", .array(s.missingMapTypes.map { .string($0) }))])
+            } ?? .null),
         ])
     }
 }

@@ -35,7 +35,7 @@
  *   misc_spin_lock SEC("syscall") locks locked_counter[0].lock, adds 5 to
  *                 .count, unlocks; returns the new count (5 on the first
  *                 run, 10 on the second).
- *   misc_random_time SEC("syscall") reads bpf_get_prandom_u32, ktime_get_ns
+ *   misc_random_time SEC("xdp") reads bpf_get_prandom_u32, ktime_get_ns
  *                 (twice), ktime_get_boot_ns, ktime_get_coarse_ns, jiffies64,
  *                 get_smp_processor_id and get_numa_node_id into .bss; the
  *                 values vary, but the program returns 1 when the second
@@ -205,8 +205,9 @@ int misc_spin_lock(void *ctx)
 	return (int)now;
 }
 
-SEC("syscall")
-int misc_random_time(void *ctx)
+/* XDP: Linux offers bpf_ktime_get_coarse_ns to networking programs only. */
+SEC("xdp")
+int misc_random_time(struct xdp_md *ctx)
 {
 	__u64 first = bpf_ktime_get_ns();
 

@@ -1,0 +1,243 @@
+/// What a helper argument must be: the kernel's `ARG_*` types (`include/linux/bpf.h`), as the
+/// verifier checks them.
+public enum HelperArgument: Hashable, Sendable {
+    /// Any initialized value (`ARG_ANYTHING`).
+    case anything
+    /// A scalar (flags and numbers where the verifier wants no pointer).
+    case scalar
+    /// A map (`ARG_CONST_MAP_PTR`: a `lddw` of a map, or an inner map).
+    case map
+    /// A pointer to the map's key (`ARG_PTR_TO_MAP_KEY`: key size bytes, initialized).
+    case mapKey
+    /// A pointer to a whole map value, read (`ARG_PTR_TO_MAP_VALUE`).
+    case mapValue
+    /// A pointer to a whole map value, or NULL (`ARG_PTR_TO_MAP_VALUE | PTR_MAYBE_NULL`, e.g. the
+    /// initial value of `bpf_sk_storage_get`).
+    case mapValueOrNull
+    /// A pointer to a whole map value the helper writes (`ARG_PTR_TO_MAP_VALUE | MEM_UNINIT`).
+    case mapValueOutput
+    /// A pointer to memory the helper reads; its size is the next argument (`ARG_PTR_TO_MEM | MEM_RDONLY`).
+    case memory
+    /// Like `memory`, or NULL when the size is 0.
+    case memoryOrNull
+    /// A pointer to memory the helper writes; its size is the next argument (`ARG_PTR_TO_UNINIT_MEM`,
+    /// `ARG_PTR_TO_MEM` without `MEM_RDONLY`).
+    case memoryOutput
+    /// The size of the previous memory argument (`ARG_CONST_SIZE`: greater than 0).
+    case size
+    /// The size of the previous memory argument, possibly 0 (`ARG_CONST_SIZE_OR_ZERO`).
+    case sizeOrZero
+    /// A constant size (`ARG_CONST_ALLOC_SIZE_OR_ZERO`: ringbuf reservations).
+    case constantSize
+    /// A pointer to memory of a fixed size the helper writes (`ARG_PTR_TO_LONG`: 8, `ARG_PTR_TO_INT`: 4).
+    case fixedOutput(Int)
+    /// The program's context (`ARG_PTR_TO_CTX`).
+    case context
+    /// The program's context or NULL (`ARG_PTR_TO_CTX_OR_NULL`).
+    case contextOrNull
+    /// A callback function (`ARG_PTR_TO_FUNC`: a `lddw` of a function).
+    case function
+    /// A stack pointer or NULL (`ARG_PTR_TO_STACK_OR_NULL`: the callback's context).
+    case stackOrNull
+    /// A ringbuf record from `bpf_ringbuf_reserve`, released by the call
+    /// (`ARG_PTR_TO_RINGBUF_MEM | OBJ_RELEASE`).
+    case releasedRecord
+    /// A `struct bpf_spin_lock` inside a map value (`ARG_PTR_TO_SPIN_LOCK`).
+    case spinLock
+    /// A `struct bpf_timer` inside a map value (`ARG_PTR_TO_TIMER`).
+    case timer
+    /// A NUL-terminated constant string in a read-only map (`ARG_PTR_TO_CONST_STR`).
+    case constantString
+    /// A socket the verifier tracks: any `struct bpf_sock *` or socket-lookup result
+    /// (`ARG_PTR_TO_SOCK_COMMON`).
+    case socketCommon
+    /// A full socket (`ARG_PTR_TO_SOCKET`: a lookup result or `bpf_sk_fullsock`).
+    case socket
+    /// A full socket or NULL (`ARG_PTR_TO_SOCKET | PTR_MAYBE_NULL`).
+    case socketOrNull
+    /// A socket the call releases (`bpf_sk_release`: `ARG_PTR_TO_BTF_ID_SOCK_COMMON | OBJ_RELEASE`).
+    case releasedSocket
+    /// A socket from a lookup, or a typed `struct sock_common *` (`ARG_PTR_TO_BTF_ID_SOCK_COMMON`).
+    case btfSocketCommon
+    /// A typed kernel pointer to the named struct (`ARG_PTR_TO_BTF_ID`: `task_struct`, `file`, ...).
+    case btfID(String)
+    /// A typed kernel pointer to the named struct, or NULL.
+    case btfIDOrNull(String)
+    /// A per-CPU kernel variable (`ARG_PTR_TO_PERCPU_BTF_ID`, from a typed `__ksym`).
+    case perCPUBTFID
+    /// A `struct bpf_dynptr` on the stack the helper initializes (`ARG_PTR_TO_DYNPTR | MEM_UNINIT`).
+    case dynptrOutput
+    /// An initialized `struct bpf_dynptr` (`ARG_PTR_TO_DYNPTR`).
+    case dynptr
+    /// A ringbuf dynptr the call releases (`bpf_ringbuf_submit_dynptr`, `bpf_ringbuf_discard_dynptr`).
+    case releasedDynptr
+    /// A pointer to a map value's `__kptr` field (`ARG_PTR_TO_KPTR`).
+    case kptr
+    /// Memory of a map value, a packet or the stack whose size the helper knows from BTF
+    /// (`ARG_PTR_TO_ALLOC_MEM`-like uses not covered above); checked as a readable pointer.
+    case pointer
+}
+
+/// What a helper returns: the kernel's `RET_*` types.
+public enum HelperReturn: Hashable, Sendable {
+    /// A scalar in `lo...hi` (signed) (`RET_INTEGER` with a range the kernel knows).
+    case integer(Int64, Int64)
+    /// Any scalar (`RET_INTEGER`).
+    case unknown
+    /// Nothing: R0 is unreadable after the call (`RET_VOID`, e.g. `bpf_tail_call`).
+    case void
+    /// The map's value or NULL (`RET_PTR_TO_MAP_VALUE_OR_NULL`; an inner map for maps of maps).
+    case mapValueOrNull
+    /// A map value, never NULL (`RET_PTR_TO_MAP_VALUE`: `bpf_get_local_storage`).
+    case mapValue
+    /// A ringbuf record of the reserved size, or NULL; an acquired reference (`RET_PTR_TO_RINGBUF_MEM_OR_NULL`).
+    case recordOrNull
+    /// A full socket or NULL (`RET_PTR_TO_SOCKET_OR_NULL`); `acquires` says whether it must be released.
+    case socketOrNull
+    /// A `struct bpf_tcp_sock *` or NULL (`RET_PTR_TO_TCP_SOCK_OR_NULL`).
+    case tcpSocketOrNull
+    /// A `struct bpf_sock *` of any state, or NULL (`RET_PTR_TO_SOCK_COMMON_OR_NULL`).
+    case socketCommonOrNull
+    /// A typed kernel pointer (`RET_PTR_TO_BTF_ID`), never NULL.
+    case btfID(String)
+    /// A typed kernel pointer or NULL (`RET_PTR_TO_BTF_ID_OR_NULL`).
+    case btfIDOrNull(String)
+    /// Memory of the size the argument's BTF type gives, or NULL (`RET_PTR_TO_MEM_OR_BTF_ID | PTR_MAYBE_NULL`:
+    /// `bpf_per_cpu_ptr`).
+    case memoryOrNull
+    /// Memory of the size the argument's BTF type gives (`RET_PTR_TO_MEM_OR_BTF_ID`: `bpf_this_cpu_ptr`).
+    case memory
+    /// Memory of the size given by the argument named in ``HelperPrototype/returnSizeArgument`` or NULL
+    /// (`RET_PTR_TO_DYNPTR_MEM_OR_NULL`, `RET_PTR_TO_ALLOC_MEM_OR_NULL`).
+    case sizedMemoryOrNull
+}
+
+/// A set of program types, as a bit mask of their kernel numbers.
+public struct ProgramTypeSet: Hashable, Sendable, SetAlgebra, ExpressibleByArrayLiteral {
+    public var bits: UInt64
+    public init() { bits = 0 }
+    public init(bits: UInt64) { self.bits = bits }
+    public init(arrayLiteral elements: ProgramType...) {
+        bits = 0
+        for e in elements { bits |= 1 << UInt64(e.rawValue) }
+    }
+    public init<S: Sequence>(_ elements: S) where S.Element == ProgramType {
+        bits = 0
+        for e in elements { bits |= 1 << UInt64(e.rawValue) }
+    }
+    public func contains(_ member: ProgramType) -> Bool { bits & (1 << UInt64(member.rawValue)) != 0 }
+    public func union(_ other: Self) -> Self { Self(bits: bits | other.bits) }
+    public func intersection(_ other: Self) -> Self { Self(bits: bits & other.bits) }
+    public func symmetricDifference(_ other: Self) -> Self { Self(bits: bits ^ other.bits) }
+    @discardableResult public mutating func insert(_ newMember: ProgramType) -> (inserted: Bool, memberAfterInsert: ProgramType) {
+        let had = contains(newMember)
+        bits |= 1 << UInt64(newMember.rawValue)
+        return (!had, newMember)
+    }
+    @discardableResult public mutating func remove(_ member: ProgramType) -> ProgramType? {
+        guard contains(member) else { return nil }
+        bits &= ~(1 << UInt64(member.rawValue))
+        return member
+    }
+    @discardableResult public mutating func update(with newMember: ProgramType) -> ProgramType? {
+        let had = contains(newMember)
+        insert(newMember)
+        return had ? newMember : nil
+    }
+    public mutating func formUnion(_ other: Self) { bits |= other.bits }
+    public mutating func formIntersection(_ other: Self) { bits &= other.bits }
+    public mutating func formSymmetricDifference(_ other: Self) { bits ^= other.bits }
+    /// The types, in kernel number order.
+    public var members: [ProgramType] { ProgramType.allCases.filter(contains) }
+    public static let all = ProgramTypeSet(ProgramType.allCases)
+}
+
+/// A set of map types, as a bit mask of their kernel numbers.
+public struct MapTypeSet: Hashable, Sendable, ExpressibleByArrayLiteral {
+    public var bits: UInt64
+    public init(bits: UInt64) { self.bits = bits }
+    public init(arrayLiteral elements: MapType...) {
+        bits = 0
+        for e in elements { bits |= 1 << UInt64(e.rawValue) }
+    }
+    public func contains(_ member: MapType) -> Bool { bits & (1 << UInt64(member.rawValue)) != 0 }
+    public func union(_ other: Self) -> Self { Self(bits: bits | other.bits) }
+    public func subtracting(_ other: Self) -> Self { Self(bits: bits & ~other.bits) }
+    /// The types, in kernel number order.
+    public var members: [MapType] { MapType.allCases.filter(contains) }
+}
+
+/// A helper's prototype, as the kernel's `struct bpf_func_proto` gives it: its id, name, arguments
+/// and result, whether it is GPL-only, which program types may call it and what it invalidates.
+/// ``HelperPrototype/table`` holds every helper of the Linux 6.18 UAPI; it is the one source the
+/// verifier, the runtime, the disassembler, the kernel backend's probes and the docs read.
+///
+/// ```swift
+/// let lookup = HelperPrototype[1]!          // bpf_map_lookup_elem(map, key) -> value or NULL
+/// HelperPrototype.named("bpf_redirect")?.id // 23
+/// ```
+public struct HelperPrototype: Sendable, Hashable {
+    public var id: Int32
+    /// The name as `bpf_helper_defs.h` spells it, e.g. `bpf_map_lookup_elem`.
+    public var name: String
+    public var arguments: [HelperArgument]
+    public var returns: HelperReturn
+    /// The kernel refuses it to programs whose license is not GPL-compatible.
+    public var gplOnly = false
+    /// The helper moves or resizes the packet: every packet pointer is invalidated.
+    public var changesPacket = false
+    /// The returned pointer is an acquired reference the program must release (socket lookups).
+    public var acquires = false
+    /// Map types the helper accepts for its map argument (nil: the ordinary key/value maps).
+    public var mapTypes: MapTypeSet?
+    /// For ``HelperReturn/sizedMemoryOrNull``: the (1-based) argument holding the size.
+    public var returnSizeArgument: Int?
+
+    public init(_ id: Int32, _ name: String, _ arguments: [HelperArgument], _ returns: HelperReturn = .unknown,
+                gplOnly: Bool = false, changesPacket: Bool = false, acquires: Bool = false,
+                mapTypes: MapTypeSet? = nil, returnSizeArgument: Int? = nil) {
+        self.id = id
+        self.name = name
+        self.arguments = arguments
+        self.returns = returns
+        self.gplOnly = gplOnly
+        self.changesPacket = changesPacket
+        self.acquires = acquires
+        self.mapTypes = mapTypes
+        self.returnSizeArgument = returnSizeArgument
+    }
+
+    /// Program types that may call it on Linux 6.18 (see ``HelperPrototype/availability(_:)``).
+    public var programTypes: ProgramTypeSet { Self.availability(id) }
+
+    /// Whether programs of `type` may call it.
+    public func isAvailable(to type: ProgramType) -> Bool { programTypes.contains(type) }
+
+    /// The helper with this id, or nil (an id past the table's end, or 0).
+    public static subscript(id: Int32) -> HelperPrototype? { prototype(id) }
+
+    /// The helper with this name (`bpf_` prefix optional).
+    public static func named(_ name: String) -> HelperPrototype? {
+        let full = name.hasPrefix("bpf_") ? name : "bpf_" + name
+        return table.first { $0.name == full }
+    }
+
+    /// Every helper, by id (1 ... ``lastID``).
+    public static var table: [HelperPrototype] { (1...lastID).compactMap(prototype) }
+
+    /// Whether the kernel counts a license string as GPL-compatible (`license_is_gpl_compatible`).
+    public static func isGPLCompatible(_ license: String) -> Bool {
+        ["GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL", "Dual MPL/GPL"].contains(license)
+    }
+
+    /// The ordinary key/value maps `bpf_map_lookup_elem` takes.
+    public static let keyValueMaps: MapTypeSet = [.hash, .array, .perCPUHash, .perCPUArray, .lruHash, .lruPerCPUHash, .lpmTrie,
+                                                  .arrayOfMaps, .hashOfMaps, .cgroupStorage, .perCPUCgroupStorage,
+                                                  .skStorage, .inodeStorage, .taskStorage, .cgrpStorage, .devmap, .devmapHash,
+                                                  .sockmap, .sockhash, .cpumap, .xskmap, .stackTrace, .cgroupArray,
+                                                  .reuseportSockarray]
+    public static let updatableMaps = keyValueMaps.subtracting([.arrayOfMaps, .hashOfMaps, .stackTrace])
+    public static let queueMaps: MapTypeSet = [.queue, .stack]
+    public static let forEachMaps: MapTypeSet = [.hash, .array, .perCPUHash, .perCPUArray, .lruHash, .lruPerCPUHash]
+    public static let perCPUMaps: MapTypeSet = [.perCPUHash, .perCPUArray, .lruPerCPUHash]
+}

@@ -57,6 +57,11 @@ struct DifferentialTests {
         let sample = (try? Frames.sample()) ?? []
         var rawTP = [UInt8](repeating: 0, count: 16)
         rawTP[8] = 59
+        // A UDP datagram with IP and UDP checksums set, for the checksum helpers.
+        var udp = Frames.ipv4(length: 60, proto: 17)
+        udp[24] = 0x9a; udp[25] = 0x3c; udp[40] = 0x12; udp[41] = 0x34
+        var udpNoChecksum = udp
+        udpNoChecksum[40] = 0; udpNoChecksum[41] = 0
         return [
             .packets("maps_hash_array", "count_by_proto", [tcp54, udp42, Frames.arp]),
             .packets("global_data", "global_update", [Frames.ipv4(length: 60), Frames.ipv4(length: 60)]),
@@ -96,6 +101,13 @@ struct DifferentialTests {
             .packets("maps_all", "maps_percpu_lru", [Frames.ipv4(length: 60), Frames.ipv4(length: 60)]),
             .contexts("tracing", "syscall_prog", [nil]),
             .contexts("tracing", "raw_tp_enter", [rawTP]),
+            .packets("net_helpers", "tc_nat", [udp, udpNoChecksum, tcp54]),
+            .packets("net_helpers", "tc_redirect", [tcp54]),
+            .packets("net_helpers", "tc_vlan", [tcp54]),
+            .packets("net_helpers", "tc_room", [tcp54, udp42]),
+            .packets("net_helpers", "tc_type", [tcp54]),
+            .packets("net_helpers", "tc_sk_lookup", [tcp54]),
+            .packets("net_helpers", "xdp_tx_port", [tcp54]),
         ]
     }()
 

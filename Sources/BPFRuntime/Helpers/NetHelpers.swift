@@ -13,6 +13,14 @@ public struct Redirect: Sendable, Hashable, CustomStringConvertible {
     public var key: UInt32?
     public var flags: UInt64
 
+    public init(helper: String, ifindex: UInt32? = nil, map: String? = nil, key: UInt32? = nil, flags: UInt64 = 0) {
+        self.helper = helper
+        self.ifindex = ifindex
+        self.map = map
+        self.key = key
+        self.flags = flags
+    }
+
     public var description: String {
         var text = helper
         if let map, let key { text += " to \(map)[\(key)]" }
@@ -144,39 +152,46 @@ enum NetHelpers {
             record(call, Redirect(helper: "bpf_clone_redirect", ifindex: UInt32(truncatingIfNeeded: call.argument(2)), flags: flags))
             return 0
         },
+        // The skb holds one tag outside the packet (the "accelerated" tag, `vlan_present`, `vlan_tci`,
+        // `vlan_proto`); a second push moves the held one into the packet, and a pop takes a tag
+        // from the packet back into the skb, as the kernel's skb_vlan_push/skb_vlan_pop do.
         Helper(id: 18, name: "bpf_skb_vlan_push") { call in
             let skb = try SKBHelpers.buffer(call, 18)
-            let proto = UInt16(truncatingIfNeeded: call.argument(2)).bigEndian, tci = UInt16(truncatingIfNeeded: call.argument(3))
-            guard proto == 0x8100 || proto == 0x88a8 else { return einval }
+            let proto = UInt16(truncatingIfNeeded: call.argument(2))   // network order, as the program passes it
+            guard proto.bigEndian == 0x8100 || proto.bigEndian == 0x88a8 else { return einval }
             let old = skb.packetRegion
             if skb.field(SKBContext.vlanPresentOffset) != 0 {
-                // The tag already held moves into the packet, after the MAC addresses.
-                guard skb.length >= 12 else { return einval }
+                guard skb.length >= 14 else { return einval }
+                let heldProto = UInt16(truncatingIfNeeded: skb.field(SKBContext.vlanProtoOffset))
                 skb.resize(at: 12, by: 4)
                 let p = skb.pointer(offset: 12, count: 4)!
-                p.storeBytes(of: UInt16(truncatingIfNeeded: skb.field(SKBContext.vlanProtoOffset)).bigEndian, as: UInt16.self)
+                p.storeBytes(of: heldProto, as: UInt16.self)
                 (p + 2).storeBytes(of: UInt16(truncatingIfNeeded: skb.field(SKBContext.vlanTCIOffset)).bigEndian, as: UInt16.self)
+                skb.setField(SKBContext.protocolOffset, UInt32(heldProto))
             }
             skb.setField(SKBContext.vlanPresentOffset, 1)
-            skb.setField(SKBContext.vlanTCIOffset, UInt32(tci))
-            skb.setField(SKBContext.vlanProtoOffset, UInt32(UInt16(truncatingIfNeeded: call.argument(2))))
+            skb.setField(SKBContext.vlanTCIOffset, UInt32(UInt16(truncatingIfNeeded: call.argument(3))))
+            skb.setField(SKBContext.vlanProtoOffset, UInt32(proto))
             SKBHelpers.packetChanged(call, skb, old: old)
             return 0
         },
         Helper(id: 19, name: "bpf_skb_vlan_pop") { call in
             let skb = try SKBHelpers.buffer(call, 19)
-            if skb.field(SKBContext.vlanPresentOffset) != 0 {
-                skb.setField(SKBContext.vlanPresentOffset, 0)
-                skb.setField(SKBContext.vlanTCIOffset, 0)
-                skb.setField(SKBContext.vlanProtoOffset, 0)
-                return 0
-            }
-            // A tag in the packet: removed, the EtherType after it becomes the frame's.
-            guard skb.length >= 18, let p = skb.pointer(offset: 12, count: 2) else { return 0 }
-            let type = UInt16(bigEndian: p.loadUnaligned(as: UInt16.self))
-            guard type == 0x8100 || type == 0x88a8 else { return 0 }
+            skb.setField(SKBContext.vlanPresentOffset, 0)
+            skb.setField(SKBContext.vlanTCIOffset, 0)
+            skb.setField(SKBContext.vlanProtoOffset, 0)
+            let proto = UInt16(truncatingIfNeeded: skb.field(SKBContext.protocolOffset))
+            guard proto.bigEndian == 0x8100 || proto.bigEndian == 0x88a8 else { return 0 }
+            // A tag in the packet: it becomes the skb's, and the EtherType after it the frame's.
+            guard skb.length >= 18, let p = skb.pointer(offset: 12, count: 6) else { return einval }
+            let tci = UInt16(bigEndian: (p + 2).loadUnaligned(as: UInt16.self))
+            let inner = (p + 4).loadUnaligned(as: UInt16.self)
             let old = skb.packetRegion
             skb.resize(at: 12, by: -4)
+            skb.setField(SKBContext.protocolOffset, UInt32(inner))
+            skb.setField(SKBContext.vlanPresentOffset, 1)
+            skb.setField(SKBContext.vlanTCIOffset, UInt32(tci))
+            skb.setField(SKBContext.vlanProtoOffset, UInt32(proto))
             SKBHelpers.packetChanged(call, skb, old: old)
             return 0
         },

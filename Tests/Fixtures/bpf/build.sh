@@ -63,7 +63,8 @@ for src in "${sources[@]}"; do
 	name="$(basename "$src" .c)"
 	obj="obj/$name.o"
 	mapfile -t secs < <(section_names "$obj")
-	have() { printf '%s\n' "${secs[@]}" | grep -qxF -- "$1"; }
+	# (no `printf | grep -q`: with pipefail, grep's early exit can fail printf with SIGPIPE)
+	have() { local x; for x in "${secs[@]}"; do [[ "$x" == "$1" ]] && return 0; done; return 1; }
 
 	missing=()
 	for s in .BTF .BTF.ext license; do

@@ -83,6 +83,7 @@ typedef __u32 __wsum;
 #define BPF_MAP_TYPE_ARRAY_OF_MAPS    12
 #define BPF_MAP_TYPE_HASH_OF_MAPS     13
 #define BPF_MAP_TYPE_DEVMAP           14
+#define BPF_MAP_TYPE_DEVMAP_HASH      25
 #define BPF_MAP_TYPE_SOCKMAP          15
 #define BPF_MAP_TYPE_CPUMAP           16
 #define BPF_MAP_TYPE_XSKMAP           17
@@ -152,6 +153,14 @@ typedef __u32 __wsum;
 
 struct bpf_flow_keys;
 struct bpf_sock;
+/* The IPv4 half of the UAPI's struct bpf_sock_tuple (addresses and ports, network order). */
+struct bpf_sock_tuple {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 ipv6_rest[24];
+};
 
 /* Context of XDP programs. The loader-visible layout is 6 x __u32. */
 struct xdp_md {
@@ -226,7 +235,18 @@ static long (* const bpf_trace_printk)(const char *fmt, __u32 fmt_size, ...) = (
 static __u32 (* const bpf_get_prandom_u32)(void) = (void *) 7;
 static __u32 (* const bpf_get_smp_processor_id)(void) = (void *) 8;
 static long (* const bpf_skb_store_bytes)(struct __sk_buff *skb, __u32 offset, const void *from, __u32 len, __u64 flags) = (void *) 9;
+static long (* const bpf_l3_csum_replace)(struct __sk_buff *skb, __u32 offset, __u64 from, __u64 to, __u64 size) = (void *) 10;
+static long (* const bpf_l4_csum_replace)(struct __sk_buff *skb, __u32 offset, __u64 from, __u64 to, __u64 flags) = (void *) 11;
 static long (* const bpf_tail_call)(void *ctx, void *prog_array_map, __u32 index) = (void *) 12;
+static long (* const bpf_clone_redirect)(struct __sk_buff *skb, __u32 ifindex, __u64 flags) = (void *) 13;
+static long (* const bpf_skb_vlan_push)(struct __sk_buff *skb, __be16 vlan_proto, __u16 vlan_tci) = (void *) 18;
+static long (* const bpf_skb_vlan_pop)(struct __sk_buff *skb) = (void *) 19;
+static long (* const bpf_redirect)(__u32 ifindex, __u64 flags) = (void *) 23;
+static long (* const bpf_skb_change_type)(struct __sk_buff *skb, __u32 type) = (void *) 32;
+static long (* const bpf_skb_adjust_room)(struct __sk_buff *skb, __s32 len_diff, __u32 mode, __u64 flags) = (void *) 50;
+static long (* const bpf_redirect_map)(void *map, __u64 key, __u64 flags) = (void *) 51;
+static struct bpf_sock *(* const bpf_sk_lookup_tcp)(void *ctx, struct bpf_sock_tuple *tuple, __u32 tuple_size, __u64 netns, __u64 flags) = (void *) 84;
+static long (* const bpf_sk_release)(void *sock) = (void *) 86;
 static __u64 (* const bpf_get_current_pid_tgid)(void) = (void *) 14;
 static __u64 (* const bpf_get_current_uid_gid)(void) = (void *) 15;
 static long (* const bpf_get_current_comm)(void *buf, __u32 size_of_buf) = (void *) 16;

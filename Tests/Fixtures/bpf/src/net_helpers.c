@@ -1,0 +1,108 @@
+/* Networking helpers the Swift runtime implements for real datapaths, each compared with the
+ * kernel's test run by the differential test:
+ *   tc_nat       SEC("tc") rewrites an IPv4/UDP destination address to 10.9.8.7 and fixes the IP
+ *                and UDP checksums with bpf_l3_csum_replace and bpf_l4_csum_replace
+ *                (BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | 4); returns TC_ACT_OK.
+ *   tc_redirect  SEC("tc") returns bpf_redirect(ifindex 1, 0): TC_ACT_REDIRECT (7).
+ *   tc_vlan      SEC("tc") pushes VLAN 100 (802.1Q), pushes VLAN 200 (the first tag moves into
+ *                the packet), pops once; returns skb->vlan_tci (200 -> popped: 0) plus the packet
+ *                length (grown by 4).
+ *   tc_room      SEC("tc") grows 8 bytes of room after the Ethernet header (BPF_ADJ_ROOM_MAC),
+ *                writes 0xab there, returns the new length.
+ *   tc_type      SEC("tc") bpf_skb_change_type to PACKET_OTHERHOST (3): returns the result and pkt_type.
+ *   tc_sk_lookup SEC("tc") looks up a TCP socket for the packet's addresses; releases it when found;
+ *                returns 1 when found, 0 when not (no such socket: 0).
+ *   xdp_tx_port  SEC("xdp") bpf_redirect_map(&tx_ports, 0, XDP_PASS): XDP_PASS while the devmap
+ *                slot is empty, XDP_REDIRECT (4) once user space sets it.
+ */
+#include "swiftbpf_helpers.h"
+
+#define BPF_F_PSEUDO_HDR (1ULL << 4)
+#define BPF_F_MARK_MANGLED_0 (1ULL << 5)
+#define BPF_ADJ_ROOM_MAC 1
+#define ETH_P_8021Q 0x8100
+#define TC_ACT_REDIRECT 7
+
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, __u32);
+} tx_ports SEC(".maps");
+
+SEC("tc")
+int tc_nat(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data, *data_end = (void *)(long)skb->data_end;
+	struct iphdr *ip = data + 14;
+	if ((void *)(ip + 1) > data_end || ip->protocol != 17)
+		return TC_ACT_OK;
+	__be32 old = ip->daddr, new = __builtin_bswap32(0x0a090807);
+	bpf_l4_csum_replace(skb, 14 + 20 + 6, old, new, BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | 4);
+	bpf_l3_csum_replace(skb, 14 + 10, old, new, 4);
+	bpf_skb_store_bytes(skb, 14 + 16, &new, 4, 0);
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int tc_redirect(struct __sk_buff *skb)
+{
+	return bpf_redirect(1, 0);
+}
+
+SEC("tc")
+int tc_vlan(struct __sk_buff *skb)
+{
+	if (bpf_skb_vlan_push(skb, __builtin_bswap16(ETH_P_8021Q), 100))
+		return -1;
+	if (bpf_skb_vlan_push(skb, __builtin_bswap16(ETH_P_8021Q), 200))
+		return -2;
+	__u32 tci = skb->vlan_tci;
+	if (bpf_skb_vlan_pop(skb))
+		return -3;
+	return tci + skb->vlan_present * 1000 + skb->len * 10000;
+}
+
+SEC("tc")
+int tc_room(struct __sk_buff *skb)
+{
+	if (bpf_skb_adjust_room(skb, 8, BPF_ADJ_ROOM_MAC, 0))
+		return -1;
+	__u8 mark = 0xab;
+	bpf_skb_store_bytes(skb, 14, &mark, 1, 0);
+	return skb->len;
+}
+
+SEC("tc")
+int tc_type(struct __sk_buff *skb)
+{
+	long r = bpf_skb_change_type(skb, 3);
+	return r * 100 + skb->pkt_type;
+}
+
+SEC("tc")
+int tc_sk_lookup(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data, *data_end = (void *)(long)skb->data_end;
+	struct iphdr *ip = data + 14;
+	if ((void *)(ip + 1) > data_end)
+		return TC_ACT_OK;
+	struct bpf_sock_tuple tuple = {};
+	tuple.saddr = ip->saddr;
+	tuple.daddr = ip->daddr;
+	tuple.sport = __builtin_bswap16(4242);
+	tuple.dport = __builtin_bswap16(4343);
+	struct bpf_sock *sk = bpf_sk_lookup_tcp(skb, &tuple, 12, -1, 0);
+	if (!sk)
+		return 0;
+	bpf_sk_release(sk);
+	return 1;
+}
+
+SEC("xdp")
+int xdp_tx_port(struct xdp_md *ctx)
+{
+	return bpf_redirect_map(&tx_ports, 0, XDP_PASS);
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -32,6 +32,7 @@ enum Maps {
     static let wide = MapSpec(name: "wide", type: .array, keySize: 4, valueSize: 64, maxEntries: 1)
     static let events = MapSpec(name: "events", type: .ringBuffer, keySize: 0, valueSize: 0, maxEntries: 4096)
     static let jump = MapSpec(name: "jump", type: .programArray, keySize: 4, valueSize: 4, maxEntries: 4)
+    static let devmap = MapSpec(name: "ports", type: .devmap, keySize: 4, valueSize: 4, maxEntries: 4)
     static let locked: MapSpec = {
         var spec = MapSpec(name: "locked", type: .array, keySize: 4, valueSize: 16, maxEntries: 1)
         spec.spinLockOffset = 0
@@ -378,6 +379,64 @@ let ruleCases: [RuleCase] = [
              rejection: "only allowed in socket-buffer programs"),
 
     // Helpers.
+    // The helper table: every helper's prototype and which program types may call it.
+    RuleCase(name: "R0 after bpf_tail_call", type: .xdp, source: """
+        lddw %r2, map_fd 1
+        mov %r3, 0
+        call 12
+        exit
+        """, rejection: "R0 is read before it is set", maps: [1: Maps.jump]),
+    RuleCase(name: "bpf_redirect from XDP", type: .xdp, source: "mov %r1, 1\nmov %r2, 0\ncall 23\nexit"),
+    RuleCase(name: "bpf_redirect from a socket filter", type: .socketFilter, source: "mov %r1, 1\nmov %r2, 0\ncall 23\nexit",
+             rejection: "bpf_redirect is not available to socket_filter programs"),
+    RuleCase(name: "bpf_redirect_map over a devmap", type: .xdp, source: """
+        lddw %r1, map_fd 1
+        mov %r2, 0
+        mov %r3, 2
+        call 51
+        exit
+        """, maps: [1: Maps.devmap]),
+    RuleCase(name: "bpf_l3_csum_replace from TC", type: .schedCls, source: """
+        mov %r2, 24
+        mov %r3, 1
+        mov %r4, 2
+        mov %r5, 4
+        call 10
+        mov %r0, 0
+        exit
+        """),
+    RuleCase(name: "a socket looked up and not released", type: .schedCls, source: """
+        mov %r6, %r1
+        stdw [%r10-8], 0
+        stdw [%r10-16], 0
+        mov %r2, %r10
+        add %r2, -16
+        mov %r3, 12
+        mov %r4, -1
+        mov %r5, 0
+        mov %r1, %r6
+        call 84
+        mov %r0, 0
+        exit
+        """, rejection: "is not released on this path"),
+    RuleCase(name: "a socket looked up, read and released", type: .schedCls, source: """
+        mov %r6, %r1
+        stdw [%r10-8], 0
+        stdw [%r10-16], 0
+        mov %r2, %r10
+        add %r2, -16
+        mov %r3, 12
+        mov %r4, -1
+        mov %r5, 0
+        mov %r1, %r6
+        call 84
+        jeq %r0, 0, +4
+        ldxw %r7, [%r0+4]
+        mov %r1, %r0
+        call 86
+        mov %r0, %r7
+        exit
+        """),
     RuleCase(name: "unknown helper", type: .xdp, source: "call 9999\nmov %r0, 0\nexit", rejection: "call to helper 9999, past the last helper Linux 6.18 defines (211)"),
     RuleCase(name: "helper map argument not a map", type: .xdp, source: "mov %r1, 0\nmov %r2, 0\ncall 1\nmov %r0, 0\nexit",
              rejection: "argument 1 of bpf_map_lookup_elem must be a map"),

@@ -63,3 +63,52 @@ struct VerifyCommandTests {
         #expect(result.stdout.contains("0: r0 = 0 ; R1=mem(size=20) R2=20 R10=fp(frame=0,off=0)"), "\(result.stdout)")
     }
 }
+
+@Suite("swiftbpf verify: backends and types")
+struct VerifyTargetCommandTests {
+    @Test("--json says per program whether the Swift runtime runs it; --backend runtime refuses what it lacks")
+    func runtimeField() throws {
+        let source = "stdw [%r10-8], 0\nmov %r2, %r10\nadd %r2, -8\nmov %r3, 8\ncall 29\nmov %r0, 0\nexit\n"
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("tunnel-opt-\(getpid()).s")
+        try source.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let kernel = try SwiftBPFTool.run(["verify", file.path, "--type", "sched_cls", "--json"])
+        #expect(kernel.status == 0, "\(kernel.stdout)\(kernel.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(kernel.stdout.utf8)) as? [String: Any])
+        let program = try #require((object["programs"] as? [[String: Any]])?.first)
+        #expect(program["type"] as? String == "sched_cls")
+        let runtime = try #require(program["runtime"] as? [String: Any])
+        #expect(runtime["runs"] as? Bool == false)
+        #expect(runtime["missing_helpers"] as? [String] == ["bpf_skb_get_tunnel_opt"])
+        let refused = try SwiftBPFTool.run(["verify", file.path, "--type", "sched_cls", "--backend", "runtime"])
+        #expect(refused.status == 1)
+        #expect(refused.stdout.contains("bpf_skb_get_tunnel_opt is not implemented by the Swift runtime"), "\(refused.stdout)")
+        let text = try SwiftBPFTool.run(["verify", file.path, "--type", "sched_cls"])
+        #expect(text.stdout.contains("the Swift runtime cannot run it: it lacks bpf_skb_get_tunnel_opt"), "\(text.stdout)")
+        let badType = try SwiftBPFTool.run(["verify", file.path, "--type", "nonsense"])
+        #expect(badType.status != 0 && badType.stderr.contains("unknown program type 'nonsense'"), "\(badType.stderr)")
+    }
+
+    @Test("every program of the network-helper fixture verifies and runs in the runtime")
+    func networkFixture() throws {
+        let result = try SwiftBPFTool.run(["verify", "Tests/Fixtures/bpf/obj/net_helpers.o", "--backend", "runtime", "--json"])
+        #expect(result.status == 0, "\(result.stdout)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let programs = try #require(object["programs"] as? [[String: Any]])
+        #expect(programs.count == 7)
+        #expect(programs.allSatisfy { ($0["runtime"] as? [String: Any])?["runs"] as? Bool == true })
+    }
+
+    @Test("an object whose ELF machine is 0 (older LLVM) loads, as libbpf loads it")
+    func machineZero() throws {
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: "Examples/xdp-counter/xdp_counter.o",
+                                                    relativeTo: SwiftBPFTool.repository)))
+        bytes[18] = 0; bytes[19] = 0
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("machine0-\(getpid()).o")
+        try Data(bytes).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let result = try SwiftBPFTool.run(["verify", file.path])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains("xdp_counter (xdp): accept"))
+    }
+}

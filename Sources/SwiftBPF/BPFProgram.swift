@@ -16,6 +16,9 @@ public struct RunResult: Sendable, Hashable {
     public var trace: [String]
     /// Instructions the last run executed (the runtime's count; nil from the kernel).
     public var instructionsExecuted: UInt64?
+    /// Where the program asked the packet to go (`bpf_redirect`, `bpf_redirect_map`, `bpf_clone_redirect`);
+    /// the runtime's report (the kernel's test run does not say).
+    public var redirect: Redirect? = nil
 }
 
 /// A program of either backend, with one API.
@@ -53,7 +56,7 @@ public struct BPFProgram: Sendable {
             let result = try program.testRun(packet: packet, context: context, repeat: count)
             return RunResult(returnValue: result.returnValue, packetOut: result.packetOut, contextOut: result.contextOut,
                              nanosecondsPerRun: result.nanosecondsPerRun, trace: result.trace,
-                             instructionsExecuted: result.instructionsExecuted)
+                             instructionsExecuted: result.instructionsExecuted, redirect: result.redirect)
         case .kernel(let program):
             let result = try program.testRun(data: packet, context: context, repeat: UInt32(max(count, 1)))
             return RunResult(returnValue: UInt64(result.returnValue), packetOut: result.dataOut, contextOut: result.contextOut,

@@ -112,3 +112,40 @@ struct VerifyTargetCommandTests {
         #expect(result.stdout.contains("xdp_counter (xdp): accept"))
     }
 }
+
+@Suite("swiftbpf helpers")
+struct HelpersCommandTests {
+    @Test("Docs/helpers.md holds the table `swiftbpf helpers --markdown` prints")
+    func docsTable() throws {
+        let result = try SwiftBPFTool.run(["helpers", "--markdown"])
+        #expect(result.status == 0)
+        let doc = try String(contentsOf: SwiftBPFTool.repository.appendingPathComponent("Docs/helpers.md"), encoding: .utf8)
+        #expect(doc.hasSuffix(result.stdout), "regenerate the table: swift run swiftbpf helpers --markdown")
+        #expect(result.stdout.split(separator: "\n").count == Int(211) + 2)
+    }
+
+    @Test("one helper by name or id, by program type, and an unknown one")
+    func lookup() throws {
+        let byName = try SwiftBPFTool.run(["helpers", "redirect"])
+        #expect(byName.stdout.contains("23 bpf_redirect(") && byName.stdout.contains("program types: sched_cls, sched_act, xdp, lwt_xmit"), "\(byName.stdout)")
+        #expect(try SwiftBPFTool.run(["helpers", "23"]).stdout == byName.stdout)
+        let json = try SwiftBPFTool.run(["helpers", "--type", "socket_filter", "--json"])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let helpers = try #require(object["helpers"] as? [[String: Any]])
+        #expect(!helpers.contains { $0["name"] as? String == "bpf_redirect" })
+        #expect(helpers.contains { $0["name"] as? String == "bpf_skb_load_bytes" && $0["runtime"] as? Bool == true })
+        let unknown = try SwiftBPFTool.run(["helpers", "999"])
+        #expect(unknown.status != 0 && unknown.stderr.contains("no helper '999'"), "\(unknown.stderr)")
+    }
+
+    @Test("run --json reports a redirect's target")
+    func redirectReported() throws {
+        let frame = "020000000002020000000001080045000028000000004006000" + "0c0a80001c0a80002" + String(repeating: "00", count: 20)
+        let result = try SwiftBPFTool.run(["run", "Tests/Fixtures/bpf/obj/net_helpers.o", "--program", "tc_redirect", "--packet-hex", frame, "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(object["return"] as? Int == 7)
+        let redirect = try #require(object["redirect"] as? [String: Any])
+        #expect(redirect["helper"] as? String == "bpf_redirect" && redirect["ifindex"] as? Int == 1)
+    }
+}

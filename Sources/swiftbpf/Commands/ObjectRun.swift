@@ -146,6 +146,11 @@ struct ObjectRun {
                 ("ctx_out", .string(Hex.string(result.contextOut, separator: ""))),
                 ("ns_per_run", .double(result.nanosecondsPerRun)),
                 ("trace", .array(result.trace.map { .string($0) })),
+                ("redirect", result.redirect.map { r in
+                    .object([("helper", .string(r.helper)), ("ifindex", r.ifindex.map { .number(UInt64($0)) } ?? .null),
+                             ("map", r.map.map { .string($0) } ?? .null), ("key", r.key.map { .number(UInt64($0)) } ?? .null),
+                             ("flags", .number(r.flags))])
+                } ?? .null),
             ]))
         } else {
             print("\(spec.name) (\(spec.section)) returned \(result.returnValue) (\(verdictName(result.returnValue, spec.type)))")
@@ -159,6 +164,7 @@ struct ObjectRun {
             } else {
                 print(String(format: "%.1f ns per run (kernel)", result.nanosecondsPerRun))
             }
+            if let redirect = result.redirect { print("redirect: \(redirect)") }
             for line in result.trace { print("trace: \(line)") }
             printMaps(loaded)
         }

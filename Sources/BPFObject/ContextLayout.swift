@@ -132,6 +132,16 @@ public enum XDPLayout {
     public static let ingressIfindexOffset = 12, rxQueueIndexOffset = 16, egressIfindexOffset = 20
 }
 
+/// A named field of a context, by byte range.
+public struct ContextField: Sendable, Hashable {
+    public var name: String
+    public var range: Range<Int>
+    public init(_ name: String, _ range: Range<Int>) {
+        self.name = name
+        self.range = range
+    }
+}
+
 /// The context of a program type without a packet (tracepoints, kprobes, tracing, syscall, the
 /// socket-less hooks): what it holds, its largest and fixed sizes, whether the program may write it.
 /// Shared by the verifier and the runtime.
@@ -147,8 +157,18 @@ public struct RawContextRules: Sendable, Hashable {
     public var maxSize: Int
     /// For a fixed struct: shorter contexts are zero-extended to this size.
     public var fixedSize: Int?
-    /// Whether the program may store to its context (only syscall programs may, as in the kernel).
+    /// Whether the program may store anywhere in its context (syscall programs, as in the kernel).
     public var writable: Bool
+    /// The fields a program of a socket hook may store to, as the kernel's `*_is_valid_access`
+    /// allows (`__u32` each): sock_ops' `reply`/`replylong` and `sk_txhash`; cgroup_sock's
+    /// `bound_dev_if`, `mark`, `priority`; cgroup_sock_addr's user and message addresses and port;
+    /// cgroup_sysctl's `file_pos`; cgroup_sockopt's `level`, `optname`, `optlen`, `retval`.
+    public var writableFields: [ContextField] = []
+
+    /// The field a store of `size` bytes at `offset` writes, when the type allows it.
+    public func writableField(offset: Int, size: Int) -> String? {
+        writableFields.first { $0.range.contains(offset) && offset + size <= $0.range.upperBound && size == 4 }?.name
+    }
 
     /// The rules for `type`, or nil when it has a packet (XDP, skb programs) or is not run.
     public init?(_ type: ProgramType) {
@@ -173,6 +193,21 @@ public struct RawContextRules: Sendable, Hashable {
         case .cgroupSock, .sockOps, .cgroupSockAddr, .cgroupSysctl, .cgroupSockopt, .cgroupDevice, .skLookup,
              .lircMode2, .structOps, .ext:
             (what, maxSize) = ("the context's bytes as given (its fields are not modelled; pointers in it lead nowhere)", 4096)
+            switch type {
+            case .sockOps:
+                writableFields = [.init("reply", 4..<20), .init("sk_txhash", 164..<168)]
+            case .cgroupSock:
+                writableFields = [.init("bound_dev_if", 0..<4), .init("mark", 16..<20), .init("priority", 20..<24)]
+            case .cgroupSockAddr:
+                writableFields = [.init("user_ip4", 4..<8), .init("user_ip6", 8..<24), .init("user_port", 24..<28),
+                                  .init("msg_src_ip4", 40..<44), .init("msg_src_ip6", 44..<60)]
+            case .cgroupSysctl:
+                writableFields = [.init("file_pos", 4..<8)]
+            case .cgroupSockopt:
+                writableFields = [.init("level", 24..<28), .init("optname", 28..<32), .init("optlen", 32..<36), .init("retval", 36..<40)]
+            default:
+                break
+            }
         default:
             return nil
         }

@@ -123,7 +123,12 @@ struct ContextRules {
             return offset + size <= memorySize ? nil : "offset \(offset) (\(size) bytes) is past the \(memorySize)-byte input memory"
         }
         if let rules = RawContextRules(type) {
-            guard rules.writable else { return "\(type.kernelName) programs may not write their context (\(rules.what))" }
+            if !rules.writable && rules.writableField(offset: offset, size: size) != nil { return nil }
+            guard rules.writable else {
+                let fields = rules.writableFields.map(\.name)
+                return "\(type.kernelName) programs may not write their context at offset \(offset) (\(size) bytes)"
+                    + (fields.isEmpty ? " (\(rules.what))" : ": only the __u32 fields \(fields.joined(separator: ", "))")
+            }
             return offset + size <= rules.maxSize ? nil : "offset \(offset) is past the largest context (\(rules.maxSize) bytes)"
         }
         return "\(type.kernelName) programs have no context the verifier knows"

@@ -437,6 +437,10 @@ let ruleCases: [RuleCase] = [
         mov %r0, %r7
         exit
         """),
+    RuleCase(name: "sock_ops writes its reply and sk_txhash", type: .sockOps,
+             source: "stw [%r1+4], 1\nstw [%r1+164], 7\nmov %r0, 1\nexit"),
+    RuleCase(name: "sock_ops may not write op", type: .sockOps, source: "stw [%r1+0], 1\nmov %r0, 1\nexit",
+             rejection: "only the __u32 fields reply, sk_txhash"),
     RuleCase(name: "unknown helper", type: .xdp, source: "call 9999\nmov %r0, 0\nexit", rejection: "call to helper 9999, past the last helper Linux 6.18 defines (211)"),
     RuleCase(name: "helper map argument not a map", type: .xdp, source: "mov %r1, 0\nmov %r2, 0\ncall 1\nmov %r0, 0\nexit",
              rejection: "argument 1 of bpf_map_lookup_elem must be a map"),

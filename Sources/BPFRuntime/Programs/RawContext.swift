@@ -26,7 +26,9 @@ public enum RawContext {
             return "\(access), but the run has no context: \(rules.type.kernelName) programs get \(rules.what) (give it as ctx_in, --ctx-file)"
         }
         if write && offset + UInt64(accessSize) <= UInt64(size) && !rules.writable {
-            return "\(access): \(rules.type.kernelName) programs may not write their context (only syscall programs may)"
+            let fields = rules.writableFields.map(\.name)
+            return "\(access): \(rules.type.kernelName) programs may not write their context there"
+                + (fields.isEmpty ? " (only syscall programs may)" : " (only the __u32 fields \(fields.joined(separator: ", ")))")
         }
         return "\(access), past the end of the \(size)-byte context (\(rules.type.kernelName) programs get \(rules.what))"
     }
@@ -56,7 +58,10 @@ extension LoadedProgram {
             // Like the kernel, an empty context is a NULL pointer.
             let address = buffer.isEmpty ? 0 : UInt(bitPattern: buffer.baseAddress)
             environment.contextAddress = buffer.isEmpty ? nil : address
-            let regions = buffer.isEmpty ? [] : [MemoryRegion(buffer, writable: rules.writable)]
+            var regions = buffer.isEmpty ? [] : [MemoryRegion(buffer, writable: rules.writable)]
+            for field in rules.writableFields where !buffer.isEmpty && field.range.upperBound <= buffer.count {
+                regions.append(MemoryRegion(start: address + UInt(field.range.lowerBound), count: field.range.count, writable: true))
+            }
             return try measuredRuns(count, environment: environment, explain: { RawContext.explain($0, context: address, size: buffer.count, rules: rules) }) {
                 RunRequest(r1: UInt64(address), regions: regions)
             }

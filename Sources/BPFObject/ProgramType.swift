@@ -94,12 +94,19 @@ public struct SectionKind: Hashable, Sendable {
     ]
 
     /// Classifies a section name; nil when no convention matches.
-    public init?(section: String) {
+    public init?(section rawSection: String) {
+        // libbpf: a leading '?' only turns off autoloading ("?tc").
+        let section = rawSection.hasPrefix("?") ? String(rawSection.dropFirst()) : rawSection
         for (prefix, type, attach) in Self.table {
             var target: Substring
             if prefix.hasSuffix("/") {
-                guard section.hasPrefix(prefix) else { continue }
-                target = section.dropFirst(prefix.count)
+                // libbpf's "name+" conventions: the target is optional ("tracepoint", "raw_tp", "kprobe").
+                if section == prefix.dropLast() {
+                    target = ""
+                } else {
+                    guard section.hasPrefix(prefix) else { continue }
+                    target = section.dropFirst(prefix.count)
+                }
             } else if section == prefix {
                 target = ""
             } else if section.hasPrefix(prefix + "/") {

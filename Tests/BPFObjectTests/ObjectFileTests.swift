@@ -55,6 +55,17 @@ struct ObjectFileTests {
         #expect(try Fixtures.object("maps_hash_array").program(named: "count_by_proto")?.attachType == .xdp)
     }
 
+    @Test("libbpf's optional targets and '?' (no autoload): tracepoint, raw_tp, kprobe alone; ?tc")
+    func optionalTargets() {
+        #expect(SectionKind(section: "tracepoint")?.type == .tracepoint)
+        #expect(SectionKind(section: "raw_tp")?.type == .rawTracepoint)
+        #expect(SectionKind(section: "kprobe")?.type == .kprobe)
+        #expect(SectionKind(section: "fentry")?.attachType == .traceFentry)
+        #expect(SectionKind(section: "?tc")?.type == .schedCls)
+        #expect(SectionKind(section: "?tracepoint/syscalls/sys_enter_openat")?.attachTarget == "syscalls/sys_enter_openat")
+        #expect(SectionKind(section: "tracepointless") == nil)
+    }
+
     @Test("BTF-defined maps: type, sizes from BTF types, entries")
     func btfMaps() throws {
         let object = try Fixtures.object("maps_hash_array")

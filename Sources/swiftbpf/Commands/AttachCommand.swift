@@ -42,6 +42,7 @@ struct AttachCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let pin { try PinLocation.prepare((pin as NSString).deletingLastPathComponent, option: "--pin") }
         let program: KernelProgram
         do {
             if let progPinned { program = try KernelProgram.pinned(at: progPinned) } else { program = try KernelProgram.open(id: progID!) }
@@ -51,9 +52,6 @@ struct AttachCommand: ParsableCommand {
         var linkID: UInt32?
         if link.kind == .bpfLink { linkID = try? link.info().id }
         if let pin {
-            do {
-                try BPFFileSystem.mountIfNeeded(at: (pin as NSString).deletingLastPathComponent)
-            } catch {}
             do { try link.pin(at: pin) } catch { throw CLIError("pinning the link: \(error)") }
         }
         let programID = (try? program.info().id) ?? progID ?? 0

@@ -38,12 +38,15 @@ struct LoadCommand: ParsableCommand {
             options.programs = Set(program)
         }
         options.kconfig = try KconfigOption.values(kconfig, object: object)
+        // Where the pins go is checked before anything is loaded.
+        if let pin { try PinLocation.prepare(pin, option: "--pin") }
         let loaded: KernelObject
         do { loaded = try KernelObject(object, options: options) } catch { throw CLIError("\(file): \(error)") }
         var pinned: (maps: [String: String], programs: [String: String]) = ([:], [:])
         if let pin {
-            if pin.hasPrefix(BPFFileSystem.defaultPath) { try? BPFFileSystem.mountIfNeeded() }
-            do { pinned = try loaded.pinAll(in: pin) } catch { throw CLIError("pinning under \(pin): \(error)") }
+            do { pinned = try loaded.pinAll(in: pin, objectName: KernelObject.objectName(forPath: file)) } catch {
+                throw CLIError("pinning under \(pin): \(error)")
+            }
         }
         let programs = object.programs.compactMap { spec in loaded.program(named: spec.name).map { (spec, $0) } }
         if json {

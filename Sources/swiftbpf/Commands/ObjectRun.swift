@@ -14,7 +14,7 @@ struct ObjectRunOptions: ParsableArguments {
     @Option(help: "Run the first program of this ELF section.") var section: String?
     @Option(help: "The packet as hex bytes.") var packetHex: String?
     @Option(help: "The packet from a file (raw bytes).") var packetFile: String?
-    @Option(help: "Run every packet of a pcap or pcapng capture.") var pcap: String?
+    @Option(help: "Run every packet of a pcap or pcapng capture (Ethernet; raw IP and Linux cooked get a synthetic Ethernet header).") var pcap: String?
     @Option(help: "The context (struct xdp_md, struct __sk_buff, a tracepoint record, ...) from a file, in the kernel's UAPI layout.") var ctxFile: String?
     @Option(help: "Run each input this many times (for timing).") var `repeat`: Int = 1
     @Option(help: "With --pcap: write the packets of each verdict to DIR/<VERDICT>.pcap.") var writeVerdicts: String?
@@ -85,8 +85,12 @@ struct ObjectRun {
 
         if let pcap = options.pcap {
             if RawContext.Rules(spec.type) != nil { throw CLIError("\(spec.name) is a \(spec.type) program: it takes no packets, only --ctx-file") }
+            // Test runs take Ethernet frames: raw IP and Linux cooked captures get a synthetic Ethernet header.
             let capture: PacketCapture
-            do { capture = try PacketCapture(bytes: try read(pcap)) } catch let error as PacketCapture.FormatError {
+            do {
+                let file = try PacketCapture(bytes: try read(pcap))
+                capture = PacketCapture(packets: try file.ethernetFrames(), linkType: PacketCapture.linkTypeEthernet)
+            } catch let error as PacketCapture.FormatError {
                 throw CLIError("\(pcap): \(error)")
             }
             var counts: [UInt64: Int] = [:]

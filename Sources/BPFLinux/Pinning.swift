@@ -1,4 +1,5 @@
 import CBPFLinuxSupport
+import Foundation
 
 /// Pinning objects in a BPF filesystem (`BPF_OBJ_PIN`, `BPF_OBJ_GET`) so they outlive the process.
 ///
@@ -41,8 +42,29 @@ public enum BPFFileSystem {
         }
         do { try result.get() } catch {
             var failure = error
-            failure.message = "\(path): " + failure.message
+            failure.message = "\(path): " + (pinHint(path: path, errno: error.errno) ?? failure.message)
             throw failure
+        }
+    }
+
+    /// What a failed BPF_OBJ_PIN at `path` means, where the generic hint would mislead (EPERM blames
+    /// privileges, but bpffs also refuses names with a `.`, and root gets EPERM for other reasons).
+    static func pinHint(path: String, errno: Errno?) -> String? {
+        let name = (path as NSString).lastPathComponent
+        let directory = (path as NSString).deletingLastPathComponent
+        switch errno {
+        case .EPERM?:
+            if name.contains(".") { return "bpffs refuses names with a '.' ('\(name)'): use '_' instead" }
+            #if os(Linux)
+            if geteuid() == 0 {
+                return "refused although this process is root (is \(directory) on a bpffs? a security module or lockdown may refuse pins)"
+            }
+            #endif
+            return nil
+        case .EEXIST?: return "the pin path is taken (remove it with rm, or pin elsewhere)"
+        case .ENOENT?: return "the directory \(directory) does not exist"
+        case .EINVAL?: return isMounted(at: directory) ? nil : "\(directory) is not on a BPF filesystem (pins must go in a bpffs, e.g. under /sys/fs/bpf)"
+        default: return nil
         }
     }
 

@@ -58,7 +58,10 @@ public struct BPFProgram: Sendable {
                              nanosecondsPerRun: result.nanosecondsPerRun, trace: result.trace,
                              instructionsExecuted: result.instructionsExecuted, redirect: result.redirect)
         case .kernel(let program):
-            let result = try program.testRun(data: packet, context: context, repeat: UInt32(max(count, 1)))
+            guard let times = UInt32(exactly: max(count, 1)) else {
+                throw SwiftBPFError("\(spec.name): repeat \(count) is more than the kernel's test run takes (at most \(UInt32.max))")
+            }
+            let result = try program.testRun(data: packet, context: context, repeat: times)
             return RunResult(returnValue: UInt64(result.returnValue), packetOut: result.dataOut, contextOut: result.contextOut,
                              nanosecondsPerRun: Double(result.duration), trace: [], instructionsExecuted: nil)
         }

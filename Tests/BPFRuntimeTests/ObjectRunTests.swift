@@ -104,7 +104,10 @@ struct ObjectRunTests {
     func sourceLineInErrors() throws {
         let loaded = try LoadedObject(try RuntimeFixtures.object("Examples/xdp-counter/xdp_counter.o"))
         let program = try #require(loaded.program(named: "xdp_counter"))
-        // A 3-byte frame: the program's bounds check (data + sizeof(eth) > data_end) passes it.
-        #expect(try program.testRun(packet: [1, 2, 3]).returnValue == 2)
+        // An Ethernet header of IPv4 and no IP header: the program's bounds check (data + sizeof(eth)
+        // + sizeof(iph) > data_end) passes it.
+        #expect(try program.testRun(packet: [UInt8](repeating: 0, count: 12) + [0x08, 0x00]).returnValue == 2)
+        // Shorter than an Ethernet header: refused, as the kernel's test run does (EINVAL).
+        #expect(throws: LoadError.self) { try program.testRun(packet: [1, 2, 3]) }
     }
 }

@@ -9,6 +9,8 @@ enum SwiftBPFTool {
 
     static let executable: URL? = {
         var candidates: [URL] = []
+        // SWIFTBPF_TOOL runs the tests against another build (e.g. an older one, to see a test fail before a fix).
+        if let tool = ProcessInfo.processInfo.environment["SWIFTBPF_TOOL"] { candidates.append(URL(fileURLWithPath: tool)) }
         if let first = ProcessInfo.processInfo.arguments.first {
             candidates.append(URL(fileURLWithPath: first).deletingLastPathComponent().appendingPathComponent("swiftbpf"))
         }

@@ -96,6 +96,80 @@ public enum KernelConfig {
         return (0..<size).map { UInt8(truncatingIfNeeded: number >> (8 * UInt64(min($0, 7)))) & ($0 < 8 ? 0xff : 0) }
     }
 
+    /// The bytes of `.kconfig` extern `name` of `object` for a value given as libbpf reads one from a
+    /// config file, strictly: `y`, `n` or `m` (bools take `y`/`n`, tristates all three, `char`s store the
+    /// letter), a quoted string (`"text"`, for char arrays), or an integer — decimal, `0x` hex or
+    /// `0` octal, with an optional `-` — that fits the extern's type (size and signedness). Throws a
+    /// sentence saying what does not fit; an extern without BTF takes integers, `y` and `n`.
+    public static func externValue(_ text: String, name: String, object: ObjectFile) throws(KconfigValueError) -> [UInt8] {
+        guard let entry = object.kconfigExterns[name] else {
+            let names = object.kconfigExterns.keys.sorted()
+            throw KconfigValueError("the object has no .kconfig extern '\(name)'"
+                                    + (names.isEmpty ? "" : " (its externs: \(names.joined(separator: ", ")))"))
+        }
+        let size = entry.size
+        var resolved: BTFType?
+        var typeName = "\(size)-byte value"
+        if let btf = object.btf, let variable = btf.typeID(named: name, kind: .variable).flatMap({ btf[$0] }) {
+            resolved = btf[btf.resolve(variable.referencedType)]
+            typeName = btf.typeName(variable.referencedType)
+        }
+        func fail(_ why: String) -> KconfigValueError { KconfigValueError("'\(text)' \(why) (\(name) is \(typeName))") }
+        // Char arrays: a quoted string.
+        if case let .array(element, _, _)? = resolved?.detail,
+           let btf = object.btf, btf[btf.resolve(element)].map({ $0.kind == .int && $0.sizeOrType == 1 }) == true {
+            guard text.count >= 2, text.hasPrefix("\""), text.hasSuffix("\"") else { throw fail("is not a quoted string \"...\"") }
+            let bytes = Array(text.utf8.dropFirst().dropLast())
+            guard bytes.count < size else { throw fail("is longer than \(size - 1) characters") }
+            return bytes + [UInt8](repeating: 0, count: size - bytes.count)
+        }
+        if resolved != nil, resolved?.kind != .int, resolved?.kind != .enumeration, resolved?.kind != .enumeration64 {
+            throw fail("cannot be set: only integers, bools, tristates and char arrays can")
+        }
+        var signed = false, isBool = false, isChar = false
+        if case let .integer(s, c, b, _, _)? = resolved?.detail { signed = s; isBool = b; isChar = c && size == 1 }
+        let isTristate = resolved?.kind == .enumeration || resolved?.kind == .enumeration64
+        if case let .enumerators(_, s)? = resolved?.detail { signed = s }
+        let number: UInt64
+        switch text {
+        case "y", "n", "m":
+            if isChar {
+                number = UInt64(text.utf8.first!)
+            } else if text == "m" {
+                guard isTristate else { throw fail("(module) needs a tristate") }
+                number = 2
+            } else {
+                guard isBool || isTristate || resolved == nil else { throw fail("needs a bool, tristate or char; give a number") }
+                number = text == "y" ? 1 : 0
+            }
+        default:
+            if text.hasPrefix("\"") { throw fail("is a string; only char arrays take strings") }
+            guard !isTristate else { throw fail("is not y, n or m") }
+            let negative = text.hasPrefix("-")
+            var digits = Substring(negative ? String(text.dropFirst()) : text)
+            var radix = 10
+            if digits.lowercased().hasPrefix("0x") { radix = 16; digits = digits.dropFirst(2) }
+            else if digits.count > 1 && digits.hasPrefix("0") { radix = 8; digits = digits.dropFirst() }
+            guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isHexDigit }), let magnitude = UInt64(digits, radix: radix) else {
+                throw fail("is not y, n, m, a quoted string or a number (decimal, 0x hex, 0 octal)")
+            }
+            let bits = UInt64(min(size, 8) * 8)
+            if isBool {
+                guard !negative, magnitude <= 1 else { throw fail("is not 0 or 1") }
+                number = magnitude
+            } else if signed {
+                let limit: UInt64 = 1 << (bits - 1)
+                guard negative ? magnitude <= limit : magnitude < limit else { throw fail("is out of range for \(bits)-bit signed") }
+                number = negative ? 0 &- magnitude : magnitude
+            } else {
+                let maximum: UInt64 = bits >= 64 ? .max : (1 << bits) - 1
+                guard !negative || magnitude == 0, magnitude <= maximum else { throw fail("is out of range for \(bits)-bit unsigned") }
+                number = magnitude
+            }
+        }
+        return (0..<size).map { $0 < 8 ? UInt8(truncatingIfNeeded: number >> (8 * UInt64($0))) : (signed && Int64(bitPattern: number) < 0 ? 0xff : 0) }
+    }
+
     /// The address of a kernel symbol from `/proc/kallsyms` (nil when absent or hidden as 0).
     public static func kernelSymbolAddress(_ name: String) -> UInt64? {
         guard let text = try? String(contentsOfFile: "/proc/kallsyms", encoding: .utf8) else { return nil }
@@ -106,4 +180,10 @@ public enum KernelConfig {
         }
         return nil
     }
+}
+
+/// Why a `.kconfig` value does not fit its extern.
+public struct KconfigValueError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }

@@ -7,6 +7,10 @@ public enum XDPContext {
     public static let dataOffset = XDPLayout.dataOffset, dataEndOffset = XDPLayout.dataEndOffset, dataMetaOffset = XDPLayout.dataMetaOffset
     public static let ingressIfindexOffset = XDPLayout.ingressIfindexOffset, rxQueueIndexOffset = XDPLayout.rxQueueIndexOffset
     public static let egressIfindexOffset = XDPLayout.egressIfindexOffset
+    /// The kernel's XDP test run with 4 KiB pages: 3520 bytes linear (4096 - XDP_PACKET_HEADROOM 256 -
+    /// the 320-byte aligned skb_shared_info), 73152 in all (plus MAX_SKB_FRAGS 17 page fragments).
+    public static let maxLinearSize = 3520
+    public static let maxPacketSize = maxLinearSize + 17 * 4096
 
     /// XDP verdicts.
     public static let verdictNames: [UInt64: String] = [0: "XDP_ABORTED", 1: "XDP_DROP", 2: "XDP_PASS", 3: "XDP_TX", 4: "XDP_REDIRECT"]

@@ -14,8 +14,8 @@ struct AttachCommand: ParsableCommand {
             kretprobe FUNCTION, uprobe BINARY:SYMBOL, uretprobe BINARY:SYMBOL, xdp INTERFACE \
             (--mode auto|skb|drv|hw), tcx-ingress INTERFACE, tcx-egress INTERFACE, cgroup CGROUP_DIR \
             (--attach-type, e.g. cgroup_inet_egress), tracing (fentry, fexit, tp_btf and lsm programs: \
-            the hook was fixed at load; TARGET is ignored). The link is pinned at --pin; with --wait it \
-            is held until Ctrl-C instead. --json prints {"link_id", "prog_id", "target", "pinned"}.
+            the hook was fixed at load; TARGET is ignored). The link is pinned at --pin; with --wait the \
+            process holds it until SIGINT (Ctrl-C) or SIGTERM, then detaches it and exits 0. --json prints {"link_id", "prog_id", "target", "pinned"}.
             """
     )
 
@@ -42,6 +42,14 @@ struct AttachCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let pin { try PinLocation.prepare((pin as NSString).deletingLastPathComponent, option: "--pin") }
+        // With --wait, SIGINT and SIGTERM are taken by sigwait below (blocked from here on, so one that
+        // comes while attaching waits for it rather than killing the process with the link half made).
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        sigaddset(&stopSignals, SIGINT)
+        sigaddset(&stopSignals, SIGTERM)
+        if wait { pthread_sigmask(SIG_BLOCK, &stopSignals, nil) }
         let program: KernelProgram
         do {
             if let progPinned { program = try KernelProgram.pinned(at: progPinned) } else { program = try KernelProgram.open(id: progID!) }
@@ -51,9 +59,6 @@ struct AttachCommand: ParsableCommand {
         var linkID: UInt32?
         if link.kind == .bpfLink { linkID = try? link.info().id }
         if let pin {
-            do {
-                try BPFFileSystem.mountIfNeeded(at: (pin as NSString).deletingLastPathComponent)
-            } catch {}
             do { try link.pin(at: pin) } catch { throw CLIError("pinning the link: \(error)") }
         }
         let programID = (try? program.info().id) ?? progID ?? 0
@@ -69,8 +74,16 @@ struct AttachCommand: ParsableCommand {
                   + (pin.map { ", pinned at \($0)" } ?? ""))
         }
         if wait {
-            print("holding the link; press Ctrl-C to detach")
-            while true { sleep(3600) }
+            if !json { print("holding the link; press Ctrl-C to detach") }
+            fflush(nil)   // every output stream: stdout may be a pipe
+            // The link is owned here until a signal comes: released earlier, its fd would close and the
+            // program detach while we claim to hold it.
+            var received: Int32 = 0
+            withExtendedLifetime(link) {
+                while sigwait(&stopSignals, &received) != 0 {}
+                if pin == nil { link.close() }
+            }
+            if !json { print("\(received == SIGINT ? "interrupted" : "terminated"): detached from \(link.target)" + (pin.map { " (the pin at \($0) still holds it)" } ?? "")) }
         }
     }
 

@@ -21,7 +21,7 @@ struct LoadCommand: ParsableCommand {
     @Argument(help: "An ELF object built by clang -target bpf.") var file: String
     @Option(help: "Pin maps and programs under this directory (on a bpffs, e.g. /sys/fs/bpf/NAME).") var pin: String?
     @Option(parsing: .upToNextOption, help: "Load only these programs (by function name).") var program: [String] = []
-    @Option(parsing: .upToNextOption, help: "A .kconfig value, NAME=NUMBER, over the running kernel's.") var kconfig: [String] = []
+    @Option(parsing: .upToNextOption, help: "A .kconfig value over the running kernel's, NAME=VALUE: y, n, m, a number (decimal, 0x hex, 0 octal) or a \"string\", checked against the extern's type.") var kconfig: [String] = []
     @Option(help: "Where LIBBPF_PIN_BY_NAME maps are reused from and pinned.") var pinMapsBy: String = BPFFileSystem.defaultPath
     @Flag(help: "Print JSON.") var json = false
 
@@ -37,19 +37,16 @@ struct LoadCommand: ParsableCommand {
             }
             options.programs = Set(program)
         }
-        for entry in kconfig {
-            let parts = entry.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2, let value = UInt64(parts[1]) ?? UInt64(parts[1].dropFirst(2), radix: 16) else {
-                throw CLIError("--kconfig \(entry): expected NAME=NUMBER")
-            }
-            options.kconfig[String(parts[0])] = withUnsafeBytes(of: value.littleEndian) { Array($0) }
-        }
+        options.kconfig = try KconfigOption.values(kconfig, object: object)
+        // Where the pins go is checked before anything is loaded.
+        if let pin { try PinLocation.prepare(pin, option: "--pin") }
         let loaded: KernelObject
         do { loaded = try KernelObject(object, options: options) } catch { throw CLIError("\(file): \(error)") }
         var pinned: (maps: [String: String], programs: [String: String]) = ([:], [:])
         if let pin {
-            if pin.hasPrefix(BPFFileSystem.defaultPath) { try? BPFFileSystem.mountIfNeeded() }
-            do { pinned = try loaded.pinAll(in: pin) } catch { throw CLIError("pinning under \(pin): \(error)") }
+            do { pinned = try loaded.pinAll(in: pin, objectName: KernelObject.objectName(forPath: file)) } catch {
+                throw CLIError("pinning under \(pin): \(error)")
+            }
         }
         let programs = object.programs.compactMap { spec in loaded.program(named: spec.name).map { (spec, $0) } }
         if json {

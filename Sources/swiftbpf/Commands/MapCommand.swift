@@ -36,6 +36,9 @@ struct MapDumpCommand: ParsableCommand {
 
     func run() throws {
         // A number that is not a file names a kernel map.
+        if let file, !FileManager.default.fileExists(atPath: file), !file.isEmpty, file.allSatisfy({ $0.isASCII && $0.isNumber }), UInt32(file) == nil {
+            throw ValidationError("map id \(file): expected an id from 0 to \(UInt32.max) (or an object file)")
+        }
         if let id = id ?? file.flatMap({ FileManager.default.fileExists(atPath: $0) ? nil : UInt32($0) }) {
             return try KernelMapDump(id: id, json: json).run()
         }

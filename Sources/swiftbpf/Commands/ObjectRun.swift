@@ -1,5 +1,6 @@
 import ArgumentParser
 import BPFCore
+import BPFLinux
 import BPFObject
 import BPFRuntime
 import Foundation
@@ -13,14 +14,21 @@ struct ObjectRunOptions: ParsableArguments {
     @Option(help: "Run the first program of this ELF section.") var section: String?
     @Option(help: "The packet as hex bytes.") var packetHex: String?
     @Option(help: "The packet from a file (raw bytes).") var packetFile: String?
-    @Option(help: "Run every packet of a pcap or pcapng capture.") var pcap: String?
+    @Option(help: "Run every packet of a pcap or pcapng capture (Ethernet; raw IP and Linux cooked get a synthetic Ethernet header).") var pcap: String?
     @Option(help: "The context (struct xdp_md, struct __sk_buff, a tracepoint record, ...) from a file, in the kernel's UAPI layout.") var ctxFile: String?
     @Option(help: "Run each input this many times (for timing).") var `repeat`: Int = 1
     @Option(help: "With --pcap: write the packets of each verdict to DIR/<VERDICT>.pcap.") var writeVerdicts: String?
     @Option(help: "Where the program runs: runtime (the Swift interpreter) or kernel (BPF_PROG_TEST_RUN; needs root or CAP_BPF).") var backend: Backend = .runtime
-    @Option(parsing: .upToNextOption, help: "A .kconfig value, NAME=NUMBER (e.g. LINUX_KERNEL_VERSION=394240).") var kconfig: [String] = []
+    @Option(parsing: .upToNextOption, help: "A .kconfig value, NAME=VALUE: y, n, m, a number (decimal, 0x hex, 0 octal) or a \"string\", checked against the extern's type (e.g. LINUX_KERNEL_VERSION=0x60c00).") var kconfig: [String] = []
     @Option(help: "What runs the program: jit (the default on x86-64) or interpreter.") var engine: ExecutionEngine = .default
     @Flag(help: "Trusted code: do not verify the program first in the Swift runtime (its checks stay on).") var noVerify = false
+
+    func validate() throws {
+        // The kernel's test run counts in a u32 (bpf_attr.test.repeat); the runtime takes the same range.
+        guard `repeat` >= 1 && `repeat` <= Int(UInt32.max) else {
+            throw ValidationError("--repeat \(`repeat`): expected a count from 1 to \(UInt32.max)")
+        }
+    }
 }
 
 extension ExecutionEngine: ExpressibleByArgument {}
@@ -64,14 +72,7 @@ struct ObjectRun {
         } else {
             throw CLIError("\(path) has \(object.programs.count) programs; choose one with --program (\(object.programs.map(\.name).joined(separator: ", ")))")
         }
-        var kconfig: [String: [UInt8]] = [:]
-        for entry in options.kconfig {
-            let parts = entry.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2, let value = UInt64(parts[1]) ?? UInt64(parts[1].dropFirst(2), radix: 16) else {
-                throw CLIError("--kconfig \(entry): expected NAME=NUMBER")
-            }
-            kconfig[String(parts[0])] = withUnsafeBytes(of: value.littleEndian) { Array($0) }
-        }
+        let kconfig = try KconfigOption.values(options.kconfig, object: object)
         let loaded: BPFCollection
         do {
             loaded = try BPFCollection(object, backend: options.backend, programs: [spec.name], kconfig: kconfig, engine: options.engine,
@@ -84,8 +85,12 @@ struct ObjectRun {
 
         if let pcap = options.pcap {
             if RawContext.Rules(spec.type) != nil { throw CLIError("\(spec.name) is a \(spec.type) program: it takes no packets, only --ctx-file") }
+            // Test runs take Ethernet frames: raw IP and Linux cooked captures get a synthetic Ethernet header.
             let capture: PacketCapture
-            do { capture = try PacketCapture(bytes: try read(pcap)) } catch let error as PacketCapture.FormatError {
+            do {
+                let file = try PacketCapture(bytes: try read(pcap))
+                capture = PacketCapture(packets: try file.ethernetFrames(), linkType: PacketCapture.linkTypeEthernet)
+            } catch let error as PacketCapture.FormatError {
                 throw CLIError("\(pcap): \(error)")
             }
             var counts: [UInt64: Int] = [:]
@@ -185,4 +190,22 @@ struct ObjectRun {
     func printMaps(_ loaded: BPFCollection) { MapDump(collection: loaded).printText() }
 
     func mapsJSON(_ loaded: BPFCollection) -> JSONOutput { MapDump(collection: loaded).json() }
+}
+
+/// `--kconfig NAME=VALUE` entries, parsed strictly as libbpf reads a config file and checked against
+/// the object's externs (see `KernelConfig.externValue`).
+enum KconfigOption {
+    static func values(_ entries: [String], object: ObjectFile) throws -> [String: [UInt8]] {
+        var values: [String: [UInt8]] = [:]
+        for entry in entries {
+            let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                throw CLIError("--kconfig \(entry): expected NAME=VALUE (y, n, m, a number or a \"string\")")
+            }
+            do { values[String(parts[0])] = try KernelConfig.externValue(String(parts[1]), name: String(parts[0]), object: object) } catch {
+                throw CLIError("--kconfig \(entry): \(error)")
+            }
+        }
+        return values
+    }
 }

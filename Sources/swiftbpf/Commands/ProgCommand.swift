@@ -82,8 +82,10 @@ struct ProgDumpCommand: ParsableCommand {
         discussion: """
             --xlated (the default) disassembles the kernel's translated instructions (map references \
             show map ids, helper calls the kernel's patched immediates). --jited prints the machine \
-            code in hex, 16 bytes a line with offsets. --json prints {"id", "xlated": [{"index", \
-            "insn", "text"}]} or {"id", "jited": "hex"}.
+            code in hex, 16 bytes a line with offsets. Calls to subprograms show their \
+            relative offset and the instruction they enter: `call local +12  (to 17)`. --json prints \
+            {"id", "xlated": [{"index", "insn", "text", "call_target" (calls to subprograms)}]} or \
+            {"id", "jited": "hex"}.
             """
     )
     @Argument(help: "The program's kernel id.") var id: UInt32
@@ -115,12 +117,19 @@ struct ProgDumpCommand: ParsableCommand {
         let instructions: [Instruction]
         do { instructions = try program.translatedInstructions() } catch { throw CLIError("program \(id): \(error)") }
         let lines = Disassembler().lines(for: instructions)
+        /// The instruction a bpf-to-bpf call at `slot` enters.
+        func callTarget(_ slot: Int) -> Int? {
+            let ins = instructions[slot]
+            return ins.opcode == Opcode.call && ins.src == CallKind.local.rawValue ? slot + Int(ins.imm) + 1 : nil
+        }
         if json {
             var items: [JSONOutput] = []
             var slot = 0
             for text in lines {
-                items.append(.object([("index", .number(UInt64(slot))), ("insn", .string(String(instructions[slot].rawValue, radix: 16))),
-                                      ("text", .string(text))]))
+                var fields: [(String, JSONOutput)] = [("index", .number(UInt64(slot))), ("insn", .string(String(instructions[slot].rawValue, radix: 16))),
+                                                      ("text", .string(text))]
+                if let target = callTarget(slot) { fields.append(("call_target", .number(UInt64(max(target, 0))))) }
+                items.append(.object(fields))
                 slot += instructions[slot].opcode == Opcode.lddw ? 2 : 1
                 if slot >= instructions.count { break }
             }
@@ -128,7 +137,8 @@ struct ProgDumpCommand: ParsableCommand {
         } else {
             var slot = 0
             for text in lines {
-                print(String(repeating: " ", count: max(0, 4 - String(slot).count)) + "\(slot): \(text)")
+                let target = callTarget(slot).map { "  (to \($0))" } ?? ""
+                print(String(repeating: " ", count: max(0, 4 - String(slot).count)) + "\(slot): \(text)\(target)")
                 slot += instructions[slot].opcode == Opcode.lddw ? 2 : 1
                 if slot >= instructions.count { break }
             }

@@ -38,7 +38,10 @@ struct TraceCommand: ParsableCommand {
     @Flag(help: "Print JSON lines.") var json = false
 
     func validate() throws {
-        if let duration, !(duration >= 0) { throw ValidationError("--duration must be a number of seconds >= 0") }
+        // DispatchTime counts nanoseconds in 64 bits: beyond ~292 years the deadline would not fit.
+        if let duration, !(duration >= 0 && duration <= 9_000_000_000) {
+            throw ValidationError("--duration \(duration): expected a number of seconds from 0 to 9000000000")
+        }
         if XDPMode(rawValue: mode) == nil { throw ValidationError("unknown XDP mode '\(mode)' (auto, skb, drv, hw)") }
     }
 

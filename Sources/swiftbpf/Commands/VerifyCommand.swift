@@ -40,6 +40,11 @@ struct VerifyCommand: ParsableCommand {
     var memSize: Int?
     @Flag(help: "Print JSON.") var json = false
 
+    func validate() throws {
+        guard (0...2).contains(logLevel) else { throw ValidationError("--log-level \(logLevel): expected 0, 1 or 2") }
+        if let memSize, memSize < 0 { throw ValidationError("--mem-size \(memSize): expected a size in bytes >= 0") }
+    }
+
     func run() throws {
         guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read '\(file)'") }
         let bytes = [UInt8](data)

@@ -27,8 +27,8 @@ public enum RawContext {
         }
         if write && offset + UInt64(accessSize) <= UInt64(size) && !rules.writable {
             let fields = rules.writableFields.map(\.name)
-            return "\(access): \(rules.type.kernelName) programs may not write their context there"
-                + (fields.isEmpty ? " (only syscall programs may)" : " (only the __u32 fields \(fields.joined(separator: ", ")))")
+            return "\(access): \(rules.type.kernelName) programs may not write their context"
+                + (fields.isEmpty ? " (only syscall programs may)" : " there (only the __u32 fields \(fields.joined(separator: ", ")))")
         }
         return "\(access), past the end of the \(size)-byte context (\(rules.type.kernelName) programs get \(rules.what))"
     }

@@ -290,16 +290,30 @@ struct VerifierState: Hashable, Sendable {
 
 /// Maps ids of an old state to ids of the current one, which must correspond one to one.
 struct IDMap {
-    var forward: [UInt32: UInt32] = [:]
-    var backward: [UInt32: UInt32] = [:]
+    // A one-to-one map of ids, as pairs: comparisons see few ids, so a scan of an inline buffer
+    // beats hashing (and a Dictionary's first use costs a runtime conformance lookup).
+    var olds = SIMD16<UInt32>(), curs = SIMD16<UInt32>()
+    var count = 0
+    var overflow: [(old: UInt32, cur: UInt32)] = []
 
     mutating func check(_ old: UInt32, _ cur: UInt32) -> Bool {
         if old == 0 && cur == 0 { return true }
         if old == 0 || cur == 0 { return false }
-        if let f = forward[old] { return f == cur }
-        if let b = backward[cur] { return b == old }
-        forward[old] = cur
-        backward[cur] = old
+        for i in 0..<min(count, 16) {
+            if olds[i] == old { return curs[i] == cur }
+            if curs[i] == cur { return false }
+        }
+        for pair in overflow {
+            if pair.old == old { return pair.cur == cur }
+            if pair.cur == cur { return false }
+        }
+        if count < 16 {
+            olds[count] = old
+            curs[count] = cur
+        } else {
+            overflow.append((old, cur))
+        }
+        count += 1
         return true
     }
 }

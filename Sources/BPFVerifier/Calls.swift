@@ -85,7 +85,7 @@ extension Analysis {
     /// The prototype of the helper a call names, checked against the program type, the license
     /// and the target backend.
     func helperPrototype(_ st: VerifierState, _ pc: Int, id: Int32) throws(VerifierError) -> HelperPrototype {
-        if let known = prototypes[id] { return known }
+        if id > 0 && id <= HelperPrototype.lastID, let known = prototypes[Int(id)] { return known }
         guard let proto = HelperPrototype[id] else {
             throw fail(.helperUnavailable, pc,
                        id > HelperPrototype.lastID || id <= 0
@@ -106,7 +106,7 @@ extension Analysis {
                        "the kernel accepts it; run the program in the kernel, or see Docs/helpers.md for what the runtime implements",
                        state: st)
         }
-        prototypes[id] = proto
+        prototypes[Int(id)] = proto
         return proto
     }
 
@@ -268,6 +268,7 @@ extension Analysis {
                 guard r.kind == .mapValue, r.value.isConstant else {
                     throw bad(kind == .timer ? "a pointer to a struct bpf_timer in a map value" : "a pointer to a __kptr field of a map value")
                 }
+                if kind == .timer && mapIndex == nil { mapIndex = r.map }
             case .socketCommon, .btfSocketCommon:
                 guard r.kind.isSocket || r.kind == .kernelPointer else { throw bad("a socket (struct bpf_sock *)") }
                 if socketReference == 0 { socketReference = r.referenceID }
@@ -353,7 +354,12 @@ extension Analysis {
         case let .integer(lo, hi):
             r0 = .scalar(.signed(lo, hi))
         case .mapValueOrNull:
-            let m = mapIndex!
+            guard let m = mapIndex else {
+                r0.kind = .kernelPointerOrNull
+                r0.id = freshID()
+                r0.origin = pc
+                break
+            }
             r0.id = freshID()
             r0.origin = pc
             if let inner = innerMap[m] {
@@ -456,8 +462,8 @@ extension Analysis {
         if helper == 181 {
             frame.registers[1] = .scalar(.unsigned(0, (1 << 23) - 1))
             frame.registers[2] = context
-        } else {
-            let m = map!
+        } else if let m = map, helper == 164 || helper == 170 {
+            // bpf_for_each_map_elem: (map, key, value, ctx); bpf_timer_set_callback: (map, key, value) of the timer's map.
             var mapReg = Register()
             mapReg.kind = .mapPointer
             mapReg.map = m
@@ -471,7 +477,11 @@ extension Analysis {
             frame.registers[1] = mapReg
             frame.registers[2] = key
             frame.registers[3] = value
-            frame.registers[4] = context
+            if helper == 164 { frame.registers[4] = context }
+        } else {
+            // Callbacks whose arguments are not modelled (bpf_find_vma, bpf_user_ringbuf_drain, ...):
+            // unknown scalars, so a callback that dereferences them is refused, never wrongly accepted.
+            for r in 1...5 { frame.registers[r] = .unknownScalar }
         }
         callEdges[st.current.subprogram, default: []].insert(target)
         var callbackState = st

@@ -178,7 +178,7 @@ final class Analysis {
     var stackDepth: [Int: Int] = [:]
     /// The helpers called on the paths explored, and their prototypes (built once per run).
     var helpersCalled = Set<Int32>()
-    var prototypes: [Int32: HelperPrototype] = [:]
+    var prototypes = [HelperPrototype?](repeating: nil, count: Int(HelperPrototype.lastID) + 1)
     var callEdges: [Int: Set<Int>] = [:]
     var maxStackDepth = 0
     /// 0: not reached; 1: every access proven; 2: some access not proven.

@@ -441,6 +441,20 @@ let ruleCases: [RuleCase] = [
              source: "stw [%r1+4], 1\nstw [%r1+164], 7\nmov %r0, 1\nexit"),
     RuleCase(name: "sock_ops may not write op", type: .sockOps, source: "stw [%r1+0], 1\nmov %r0, 1\nexit",
              rejection: "only the __u32 fields reply, sk_txhash"),
+    RuleCase(name: "a callback whose arguments are not modelled (bpf_find_vma)", type: .kprobe, source: """
+        call 158
+        mov %r1, %r0
+        mov %r2, 0
+        lddw %r3, func cb
+        mov %r4, 0
+        mov %r5, 0
+        call 180
+        mov %r0, 0
+        exit
+        cb:
+        mov %r0, 0
+        exit
+        """, kernel: false),   // the kernel wants BTF func_info for this callback
     RuleCase(name: "unknown helper", type: .xdp, source: "call 9999\nmov %r0, 0\nexit", rejection: "call to helper 9999, past the last helper Linux 6.18 defines (211)"),
     RuleCase(name: "helper map argument not a map", type: .xdp, source: "mov %r1, 0\nmov %r2, 0\ncall 1\nmov %r0, 0\nexit",
              rejection: "argument 1 of bpf_map_lookup_elem must be a map"),

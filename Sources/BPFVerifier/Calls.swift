@@ -112,7 +112,7 @@ extension Analysis {
 
     func helperCall(_ st: inout VerifierState, _ pc: Int, _ ins: Instruction, _ parent: Checkpoint?) throws(VerifierError) {
         let proto = try helperPrototype(st, pc, id: ins.imm)
-        helpersCalled.insert(proto.id)
+        helpersCalled[Int(proto.id) >> 6] |= 1 << UInt64(proto.id & 63)
         if let lock = st.lock, proto.id != 94 {
             throw fail(.lock, pc, "call to \(proto.name) while holding a bpf_spin_lock (taken at insn \(lock.instruction))",
                        "only bpf_spin_unlock may be called while the lock is held", state: st)

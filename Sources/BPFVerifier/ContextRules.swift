@@ -15,22 +15,30 @@ struct ContextRules {
     let guaranteedSize: Int?
     /// Unspecified-type programs: their context is plain memory of this many bytes.
     let memorySize: Int?
+    /// The `struct __sk_buff` rules of skb programs (built once per verification).
+    let skb: SKBAccess?
+    /// The rules of a context without a packet.
+    let raw: RawContextRules?
+    /// The 8-byte fields of `struct __sk_buff`: `tstamp`, `sk`, `hwtstamp`.
+    static let wideSKBFields = [SKBLayout.range("tstamp"), SKBLayout.range("sk"), SKBLayout.range("hwtstamp")]
 
     init(type: ProgramType, attachType: AttachType?, contextSize: Int?) {
         self.type = type
         self.attachType = attachType
+        skb = SKBAccess(type)
+        raw = RawContextRules(type)
         switch type {
         case .xdp:
             guaranteedSize = XDPLayout.size
             memorySize = nil
-        case _ where SKBAccess(type) != nil:
+        case _ where skb != nil:
             guaranteedSize = SKBLayout.size
             memorySize = nil
         case .unspecified:
             guaranteedSize = contextSize
             memorySize = contextSize ?? 0
         default:
-            guaranteedSize = RawContextRules(type)?.fixedSize
+            guaranteedSize = raw?.fixedSize
             memorySize = nil
         }
     }
@@ -41,8 +49,8 @@ struct ContextRules {
         guard let guaranteedSize, offset >= 0, offset + size <= guaranteedSize else { return false }
         switch type {
         case .xdp: return offset >= 12
-        case _ where SKBAccess(type) != nil:
-            return ![SKBLayout.dataOffset, SKBLayout.dataEndOffset, SKBLayout.dataMetaOffset].contains(offset)
+        case _ where skb != nil:
+            return offset != SKBLayout.dataOffset && offset != SKBLayout.dataEndOffset && offset != SKBLayout.dataMetaOffset
         default: return true
         }
     }
@@ -64,25 +72,26 @@ struct ContextRules {
             default: return .scalar
             }
         }
-        if let access = SKBAccess(type) {
-            let name = SKBLayout.fieldName(at: offset)
+        if let access = skb {
+            var name: String { SKBLayout.fieldName(at: offset) }
             guard offset + size <= SKBLayout.size else {
                 return .denied("offset \(offset) is past the end of struct __sk_buff (\(SKBLayout.size) bytes)")
             }
             guard access.readable.contains(where: { $0.contains(offset) && $0.contains(offset + size - 1) }) else {
                 return .denied("\(type.kernelName) programs may not read __sk_buff.\(name)")
             }
-            let pointers = [SKBLayout.dataOffset: LoadResult.packet, SKBLayout.dataEndOffset: .packetEnd, SKBLayout.dataMetaOffset: .packetMeta]
-            for (fieldOffset, result) in pointers where offset < fieldOffset + 4 && fieldOffset < offset + size {
+            for (fieldOffset, result) in [(SKBLayout.dataOffset, LoadResult.packet), (SKBLayout.dataEndOffset, .packetEnd),
+                                          (SKBLayout.dataMetaOffset, .packetMeta)]
+            where offset < fieldOffset + 4 && fieldOffset < offset + size {
                 guard offset == fieldOffset, size == 4 else {
                     return .denied("__sk_buff.\(SKBLayout.fieldName(at: fieldOffset)) must be read whole, as 4 bytes")
                 }
                 return result
             }
-            for wide in [SKBLayout.range("tstamp"), SKBLayout.range("hwtstamp"), SKBLayout.range("sk")] where wide.contains(offset) {
+            for wide in Self.wideSKBFields where wide.contains(offset) {
                 guard size == 8 else { return .denied("__sk_buff.\(name) must be read as 8 bytes") }
             }
-            if size == 8 && ![SKBLayout.range("tstamp"), SKBLayout.range("hwtstamp"), SKBLayout.range("sk")].contains(where: { $0.lowerBound == offset }) {
+            if size == 8 && !Self.wideSKBFields.contains(where: { $0.lowerBound == offset }) {
                 return .denied("__sk_buff.\(name) is a 4-byte field; an 8-byte load is not allowed")
             }
             return .scalar
@@ -93,7 +102,7 @@ struct ContextRules {
             }
             return .scalar
         }
-        if let rules = RawContextRules(type) {
+        if let rules = raw {
             let limit = rules.fixedSize ?? rules.maxSize
             guard offset + size <= limit else {
                 return .denied("offset \(offset) (\(size) bytes) is past the end of the context (\(rules.what), at most \(limit) bytes)")
@@ -107,8 +116,8 @@ struct ContextRules {
     func store(offset: Int, size: Int) -> String? {
         guard offset >= 0, offset % size == 0 else { return "misaligned or negative context store: offset \(offset), \(size) bytes" }
         if type == .xdp { return "xdp programs may not write struct xdp_md" }
-        if let access = SKBAccess(type) {
-            let name = SKBLayout.fieldName(at: offset)
+        if let access = skb {
+            var name: String { SKBLayout.fieldName(at: offset) }
             guard offset + size <= SKBLayout.size else {
                 return "offset \(offset) is past the end of struct __sk_buff (\(SKBLayout.size) bytes)"
             }
@@ -122,7 +131,7 @@ struct ContextRules {
         if let memorySize {
             return offset + size <= memorySize ? nil : "offset \(offset) (\(size) bytes) is past the \(memorySize)-byte input memory"
         }
-        if let rules = RawContextRules(type) {
+        if let rules = raw {
             if !rules.writable && rules.writableField(offset: offset, size: size) != nil { return nil }
             guard rules.writable else {
                 let fields = rules.writableFields.map(\.name)
@@ -137,18 +146,18 @@ struct ContextRules {
     /// Whether direct packet access is allowed, and writes.
     var packetReadable: Bool {
         if type == .xdp { return true }
-        if let access = SKBAccess(type) { return access.packet != .none }
+        if let access = skb { return access.packet != .none }
         return false
     }
 
     var packetWritable: Bool {
         if type == .xdp { return true }
-        if let access = SKBAccess(type) { return access.packet == .readWrite }
+        if let access = skb { return access.packet == .readWrite }
         return false
     }
 
     /// LD_ABS/LD_IND are allowed (socket-buffer programs).
-    var legacyPacketLoads: Bool { SKBAccess(type) != nil }
+    var legacyPacketLoads: Bool { skb != nil }
 
     /// The range r0 must be in at the program's exit, if the type restricts it.
     var returnRange: ClosedRange<Int64>? {

@@ -44,7 +44,8 @@ public struct Verifier: Sendable {
         }
         return VerificationResult(error: error, instructionsProcessed: analysis.processed, peakStates: analysis.peakStates,
                                   timeMicroseconds: elapsed, provenAccesses: proven, log: analysis.log,
-                                  stackDepth: analysis.maxStackDepth, helpersCalled: analysis.helpersCalled.sorted())
+                                  stackDepth: analysis.maxStackDepth,
+                                  helpersCalled: (1...HelperPrototype.lastID).filter { analysis.helpersCalled[Int($0) >> 6] & (1 << UInt64($0 & 63)) != 0 })
     }
 
     /// The types tried for a program whose section names none (their contexts differ).
@@ -177,7 +178,7 @@ final class Analysis {
     var subprograms: [Int] = [0]
     var stackDepth: [Int: Int] = [:]
     /// The helpers called on the paths explored, and their prototypes (built once per run).
-    var helpersCalled = Set<Int32>()
+    var helpersCalled = SIMD4<UInt64>()   // a bit per helper id (0...255)
     var prototypes = [HelperPrototype?](repeating: nil, count: Int(HelperPrototype.lastID) + 1)
     var callEdges: [Int: Set<Int>] = [:]
     var maxStackDepth = 0

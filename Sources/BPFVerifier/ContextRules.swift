@@ -163,7 +163,16 @@ struct ContextRules {
     var returnRange: ClosedRange<Int64>? {
         switch type {
         case .cgroupSkb: return attachType == .cgroupInetEgress ? 0...3 : 0...1
-        case .cgroupSock, .cgroupSockAddr, .cgroupDevice, .cgroupSysctl, .cgroupSockopt, .skLookup, .netfilter:
+        case .cgroupSockAddr:
+            // getpeername, getsockname and recvmsg hooks may not refuse: they must return 1.
+            switch attachType {
+            case .cgroupInet4Getpeername, .cgroupInet6Getpeername, .cgroupInet4Getsockname, .cgroupInet6Getsockname,
+                 .cgroupUdp4Recvmsg, .cgroupUdp6Recvmsg:
+                return 1...1
+            default:
+                return 0...1
+            }
+        case .cgroupSock, .cgroupDevice, .cgroupSysctl, .cgroupSockopt, .skLookup, .netfilter:
             return 0...1
         case .tracing:
             switch attachType {

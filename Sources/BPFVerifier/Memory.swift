@@ -37,6 +37,13 @@ extension Analysis {
                     throw fail(.invalidPointer, pc, "\(access.verb) into read-only memory R\(regno)", state: st, registers: [regno])
                 }
             }
+            if r.kind == .mapValue, let lock = maps[r.map].spinLockOffset {
+                let lo = Int64(r.offset + off) + r.value.smin, hi = Int64(r.offset + off) + r.value.smax + Int64(size)
+                if lo < Int64(lock + 4) && hi > Int64(lock) {
+                    throw fail(.lock, pc, "\(access.verb) of the struct bpf_spin_lock in the value of '\(maps[r.map].name)' (offset \(lock))",
+                               "a bpf_spin_lock is only touched through bpf_spin_lock and bpf_spin_unlock", state: st, registers: [regno])
+                }
+            }
             if access == .atomic && r.kind == .memory {
                 throw fail(.invalidPointer, pc, "atomic update of R\(regno) (\(r.kind.name)) is not allowed", state: st, registers: [regno])
             }

@@ -46,6 +46,10 @@ extension Analysis {
         let op = ALUOperation(rawValue: ins.opcode & 0xf0)!
         let fromRegister = ins.opcode & 0x08 != 0
         let d = Int(ins.dst), s = Int(ins.src)
+        if (op == .div || op == .mod) && !fromRegister && ins.imm == 0 {
+            // The kernel refuses a constant divisor of 0 (a register that may be 0 is defined: 0, or unchanged).
+            throw fail(.invalidProgram, pc, "division by zero: the divisor is the constant 0", state: st)
+        }
         if op == .mov {
             if fromRegister {
                 try readable(st, s, pc)

@@ -455,6 +455,11 @@ let ruleCases: [RuleCase] = [
         mov %r0, 0
         exit
         """, kernel: false),   // the kernel wants BTF func_info for this callback
+    RuleCase(name: "division by the constant 0", type: .xdp, source: "mov %r0, 7\ndiv %r0, 0\nexit",
+             rejection: "division by zero"),
+    RuleCase(name: "getpeername hooks must return 1", type: .cgroupSockAddr, attach: .cgroupInet4Getpeername,
+             source: "mov %r0, 0\nexit", rejection: "must return 1...1"),
+    RuleCase(name: "connect hooks may return 0", type: .cgroupSockAddr, attach: .cgroupInet4Connect, source: "mov %r0, 0\nexit"),
     RuleCase(name: "unknown helper", type: .xdp, source: "call 9999\nmov %r0, 0\nexit", rejection: "call to helper 9999, past the last helper Linux 6.18 defines (211)"),
     RuleCase(name: "helper map argument not a map", type: .xdp, source: "mov %r1, 0\nmov %r2, 0\ncall 1\nmov %r0, 0\nexit",
              rejection: "argument 1 of bpf_map_lookup_elem must be a map"),
@@ -688,6 +693,14 @@ let ruleCases: [RuleCase] = [
         mov %r0, 2
         exit
         """, maps: [6: Maps.locked], kernel: false),
+    RuleCase(name: "a bpf_spin_lock read directly", type: .xdp, source: lookup.replacingOccurrences(of: "map_fd 1", with: "map_fd 6") + """
+
+        jeq %r0, 0, out
+        ldxw %r1, [%r0+0]
+        out:
+        mov %r0, 2
+        exit
+        """, rejection: "read of the struct bpf_spin_lock", maps: [6: Maps.locked], kernel: false),
     RuleCase(name: "spin lock held at exit", type: .xdp, source: lookup.replacingOccurrences(of: "map_fd 1", with: "map_fd 6") + """
 
         jeq %r0, 0, out

@@ -108,6 +108,10 @@ struct DifferentialTests {
             .packets("net_helpers", "tc_type", [tcp54]),
             .packets("net_helpers", "tc_sk_lookup", [tcp54]),
             .packets("net_helpers", "xdp_tx_port", [tcp54]),
+            .packets("net_helpers", "tc_mtu", [tcp54]),
+            .packets("net_helpers", "xdp_mtu", [tcp54]),
+            .packets("net_helpers", "tc_tunnel", [tcp54]),
+            .packets("net_helpers", "xdp_bytes", [tcp54]),
         ]
     }()
 

@@ -263,9 +263,85 @@ enum NetHelpers {
         Helper(id: 20, name: "bpf_skb_get_tunnel_key") { call in
             _ = try SKBHelpers.buffer(call, 20)
             let size = Int(SKBHelpers.u32(call.argument(3)))
-            // No tunnel metadata on a test run's skb: the buffer is cleared and -ENOENT returned.
-            if size > 0 { try call.write([UInt8](repeating: 0, count: size), at: call.argument(2)) }
-            return enoent
+            guard let key = call.environment?.tunnelKey else {
+                // No tunnel metadata on a test run's skb: the buffer is cleared and -ENOENT returned.
+                if size > 0 { try call.write([UInt8](repeating: 0, count: size), at: call.argument(2)) }
+                return enoent
+            }
+            // The key describes a received packet: what was set as the remote address (where the
+            // tunnel sends) reads back as the local one, and the reverse.
+            var received = key + [UInt8](repeating: 0, count: max(0, 44 - key.count))
+            let remote = Array(received[4..<20]), local = Array(received[28..<44])
+            received.replaceSubrange(4..<20, with: local)
+            received.replaceSubrange(28..<44, with: remote)
+            try call.write(Array(received.prefix(size)), at: call.argument(2))
+            return 0
+        },
+        Helper(id: 21, name: "bpf_skb_set_tunnel_key") { call in
+            _ = try SKBHelpers.buffer(call, 21)
+            let size = Int(SKBHelpers.u32(call.argument(3)))
+            // struct bpf_tunnel_key: its IPv4-only and older sizes (28, 40) or the whole (44).
+            guard [28, 40, 44].contains(size), call.argument(4) & ~UInt64(0xf) == 0 else { return einval }
+            call.environment?.tunnelKey = try call.read(at: call.argument(2), size: size)
+            return 0
+        },
+        Helper(id: 152, name: "bpf_redirect_neigh") { call in
+            let plen = Int(SKBHelpers.u32(call.argument(3)))
+            // (ifindex, params or NULL, plen, flags): flags must be 0, plen 0 without params.
+            guard call.argument(4) == 0, (call.argument(2) == 0) == (plen == 0) else { return tcActShot }
+            record(call, Redirect(helper: "bpf_redirect_neigh", ifindex: UInt32(truncatingIfNeeded: call.argument(1))))
+            return tcActRedirect
+        },
+        Helper(id: 155, name: "bpf_redirect_peer") { call in
+            guard call.argument(2) == 0 else { return tcActShot }
+            record(call, Redirect(helper: "bpf_redirect_peer", ifindex: UInt32(truncatingIfNeeded: call.argument(1))))
+            return tcActRedirect
+        },
+        Helper(id: 163, name: "bpf_check_mtu") { call in
+            // (ctx, ifindex, &mtu_len, len_diff, flags) against the test run's device, loopback
+            // (ifindex 1, MTU 65536, 14-byte header); another interface does not exist here.
+            let ifindex = SKBHelpers.u32(call.argument(2)), flags = call.argument(5)
+            let lenDiff = Int(Int32(truncatingIfNeeded: call.argument(4)))
+            guard flags & ~1 == 0, !(flags & 1 != 0 && lenDiff != 0) else { return einval }   // BPF_MTU_CHK_SEGS
+            guard ifindex == 0 || ifindex == 1 else { return UInt64(bitPattern: -19) }       // -ENODEV
+            let mtu = 65536, header = 14
+            let slot = try call.memory(at: call.argument(3), size: 4, write: true)
+            let given = Int(slot.loadUnaligned(as: UInt32.self))
+            var length: Int
+            if let skb = call.environment?.skb {
+                length = given != 0 ? given : skb.length - header + lenDiff
+            } else if let packet = call.environment?.packet {
+                length = (given != 0 ? given + header : packet.bytes.count + lenDiff) - header
+            } else {
+                throw HelperError("bpf_check_mtu needs a packet (XDP or skb programs)")
+            }
+            slot.storeBytes(of: UInt32(mtu), as: UInt32.self)
+            return length > mtu ? 1 : 0   // BPF_MTU_CHK_RET_FRAG_NEEDED, SUCCESS
+        },
+        Helper(id: 189, name: "bpf_xdp_load_bytes") { call in
+            guard let packet = call.environment?.packet else { throw HelperError("bpf_xdp_load_bytes needs an XDP packet") }
+            let offset = Int(SKBHelpers.u32(call.argument(2))), count = Int(SKBHelpers.u32(call.argument(4)))
+            let bytes = packet.bytes
+            guard count > 0, offset + count <= bytes.count else { return einval }
+            try call.write(Array(bytes[offset..<(offset + count)]), at: call.argument(3))
+            return 0
+        },
+        Helper(id: 190, name: "bpf_xdp_store_bytes") { call in
+            guard let packet = call.environment?.packet else { throw HelperError("bpf_xdp_store_bytes needs an XDP packet") }
+            let offset = Int(SKBHelpers.u32(call.argument(2))), count = Int(SKBHelpers.u32(call.argument(4)))
+            guard count > 0, offset + count <= packet.bytes.count else { return einval }
+            let from = try call.read(at: call.argument(3), size: count)
+            let to = UnsafeMutableRawPointer(bitPattern: UInt(packet.data))! + offset
+            from.withUnsafeBytes { to.copyMemory(from: $0.baseAddress!, byteCount: count) }
+            return 0
+        },
+        Helper(id: 124, name: "bpf_sk_assign") { call in
+            // (ctx, sk or NULL, flags): the runtime has no sockets, so only NULL can reach it.
+            guard call.argument(3) == 0 else { return einval }
+            return call.argument(2) == 0 ? 0 : UInt64(bitPattern: -95)
+        },
+        Helper(id: 110, name: "bpf_tcp_gen_syncookie") { _ in
+            einval   // needs a listening socket from a lookup; the runtime has none
         },
     ]
 }

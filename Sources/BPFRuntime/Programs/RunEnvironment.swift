@@ -15,6 +15,8 @@ public final class RunEnvironment: @unchecked Sendable {
     public var skb: SKBBuffer?
     /// Where the program last asked the packet to be redirected (``Redirect``).
     public var redirect: Redirect?
+    /// The tunnel metadata `bpf_skb_set_tunnel_key` attached to the skb (`struct bpf_tunnel_key` bytes).
+    public var tunnelKey: [UInt8]?
 
     /// Map handles are opaque values outside every memory region; helpers check them.
     public static let mapHandleBase: UInt64 = 0xffff_f000_0000_0000

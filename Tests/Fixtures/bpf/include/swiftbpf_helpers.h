@@ -153,6 +153,18 @@ typedef __u32 __wsum;
 
 struct bpf_flow_keys;
 struct bpf_sock;
+/* The UAPI's struct bpf_tunnel_key (44 bytes), IPv4 view. */
+struct bpf_tunnel_key {
+	__u32 tunnel_id;
+	__u32 remote_ipv4;
+	__u32 remote_ipv6_rest[3];
+	__u8 tunnel_tos;
+	__u8 tunnel_ttl;
+	__u16 tunnel_ext;
+	__u32 tunnel_label;
+	__u32 local_ipv4;
+	__u32 local_ipv6_rest[3];
+};
 /* The IPv4 half of the UAPI's struct bpf_sock_tuple (addresses and ports, network order). */
 struct bpf_sock_tuple {
 	__be32 saddr;
@@ -241,12 +253,17 @@ static long (* const bpf_tail_call)(void *ctx, void *prog_array_map, __u32 index
 static long (* const bpf_clone_redirect)(struct __sk_buff *skb, __u32 ifindex, __u64 flags) = (void *) 13;
 static long (* const bpf_skb_vlan_push)(struct __sk_buff *skb, __be16 vlan_proto, __u16 vlan_tci) = (void *) 18;
 static long (* const bpf_skb_vlan_pop)(struct __sk_buff *skb) = (void *) 19;
+static long (* const bpf_skb_get_tunnel_key)(struct __sk_buff *skb, struct bpf_tunnel_key *key, __u32 size, __u64 flags) = (void *) 20;
+static long (* const bpf_skb_set_tunnel_key)(struct __sk_buff *skb, struct bpf_tunnel_key *key, __u32 size, __u64 flags) = (void *) 21;
 static long (* const bpf_redirect)(__u32 ifindex, __u64 flags) = (void *) 23;
 static long (* const bpf_skb_change_type)(struct __sk_buff *skb, __u32 type) = (void *) 32;
 static long (* const bpf_skb_adjust_room)(struct __sk_buff *skb, __s32 len_diff, __u32 mode, __u64 flags) = (void *) 50;
 static long (* const bpf_redirect_map)(void *map, __u64 key, __u64 flags) = (void *) 51;
 static struct bpf_sock *(* const bpf_sk_lookup_tcp)(void *ctx, struct bpf_sock_tuple *tuple, __u32 tuple_size, __u64 netns, __u64 flags) = (void *) 84;
 static long (* const bpf_sk_release)(void *sock) = (void *) 86;
+static long (* const bpf_check_mtu)(void *ctx, __u32 ifindex, __u32 *mtu_len, __s32 len_diff, __u64 flags) = (void *) 163;
+static long (* const bpf_xdp_load_bytes)(struct xdp_md *xdp_md, __u32 offset, void *buf, __u32 len) = (void *) 189;
+static long (* const bpf_xdp_store_bytes)(struct xdp_md *xdp_md, __u32 offset, void *buf, __u32 len) = (void *) 190;
 static __u64 (* const bpf_get_current_pid_tgid)(void) = (void *) 14;
 static __u64 (* const bpf_get_current_uid_gid)(void) = (void *) 15;
 static long (* const bpf_get_current_comm)(void *buf, __u32 size_of_buf) = (void *) 16;

@@ -14,6 +14,14 @@
  *                returns 1 when found, 0 when not (no such socket: 0).
  *   xdp_tx_port  SEC("xdp") bpf_redirect_map(&tx_ports, 0, XDP_PASS): XDP_PASS while the devmap
  *                slot is empty, XDP_REDIRECT (4) once user space sets it.
+ *   tc_mtu       SEC("tc") bpf_check_mtu on the test run's device, with the packet's length and with
+ *                9000 bytes: returns both results and the MTU (result1 * 2 + result2) * 1000000 + mtu.
+ *   xdp_mtu      SEC("xdp") the same for XDP.
+ *   tc_tunnel    SEC("tc") sets a tunnel key (id 42, remote 10.1.2.3, local 10.4.5.6, ttl 9) and
+ *                reads it back, where remote and local trade places (the key describes a received
+ *                packet): returns id + 3 * (remote & 0xffff) + (local & 0xffff) + ttl.
+ *   xdp_bytes    SEC("xdp") bpf_xdp_load_bytes of the EtherType, bpf_xdp_store_bytes of 0xbeef at
+ *                offset 0; returns the EtherType as loaded (network order bytes).
  */
 #include "swiftbpf_helpers.h"
 
@@ -103,6 +111,54 @@ SEC("xdp")
 int xdp_tx_port(struct xdp_md *ctx)
 {
 	return bpf_redirect_map(&tx_ports, 0, XDP_PASS);
+}
+
+SEC("tc")
+int tc_mtu(struct __sk_buff *skb)
+{
+	__u32 mtu = 0, big = 9000;
+	long a = bpf_check_mtu(skb, 0, &mtu, 0, 0);
+	long b = bpf_check_mtu(skb, 0, &big, 0, 0);
+	return (a * 2 + b) * 1000000 + mtu;
+}
+
+SEC("xdp")
+int xdp_mtu(struct xdp_md *ctx)
+{
+	__u32 mtu = 0, big = 70000;
+	long a = bpf_check_mtu(ctx, 0, &mtu, 0, 0);
+	long b = bpf_check_mtu(ctx, 0, &big, 0, 0);
+	return (a * 2 + b) * 1000000 + (mtu & 0xfffff);
+}
+
+SEC("tc")
+int tc_tunnel(struct __sk_buff *skb)
+{
+	struct bpf_tunnel_key key = {};
+	key.tunnel_id = 42;
+	key.remote_ipv4 = 0x0a010203;
+	key.local_ipv4 = 0x0a040506;
+	key.tunnel_ttl = 9;
+	long r = bpf_skb_set_tunnel_key(skb, &key, sizeof(key), 0);
+	if (r)
+		return r;
+	struct bpf_tunnel_key back = {};
+	r = bpf_skb_get_tunnel_key(skb, &back, sizeof(back), 0);
+	if (r)
+		return r;
+	/* What is sent to "remote" comes back as the packet's source: remote and local swap. */
+	return back.tunnel_id + (back.remote_ipv4 & 0xffff) * 3 + (back.local_ipv4 & 0xffff) + back.tunnel_ttl;
+}
+
+SEC("xdp")
+int xdp_bytes(struct xdp_md *ctx)
+{
+	__u16 type = 0, mark = 0xefbe;
+	if (bpf_xdp_load_bytes(ctx, 12, &type, 2))
+		return XDP_ABORTED;
+	if (bpf_xdp_store_bytes(ctx, 0, &mark, 2))
+		return XDP_ABORTED;
+	return type;
 }
 
 char LICENSE[] SEC("license") = "GPL";

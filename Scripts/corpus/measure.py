@@ -151,15 +151,26 @@ def our_verdicts(swiftbpf, obj, names, timeout):
 
 
 def runtime_run(swiftbpf, obj, name, timeout=120):
-    rc, out, err, _ = run([swiftbpf, "run", obj, "--program", name, "--packet-hex", FRAME, "--json"], timeout)
-    try:
-        j = json.loads(out)
-    except json.JSONDecodeError:
-        j = None
-    if rc == 0 and j and "return" in j:
-        return {"runs": True, "return": j["return"]}
-    why = (j or {}).get("error") if isinstance(j, dict) else None
-    return {"runs": False, "run_error": first_line(why or err or out) or "exit %s" % rc}
+    # Maps a tool leaves at max_entries 0 for its user space to size get the number of CPUs, as
+    # the kernel loader (kernel_verdicts.c) gives them.
+    sized = []
+    while True:
+        command = [swiftbpf, "run", obj, "--program", name, "--packet-hex", FRAME, "--json"]
+        if sized:
+            command += ["--max-entries"] + ["%s=%d" % (m, os.cpu_count() or 1) for m in sized]
+        rc, out, err, _ = run(command, timeout)
+        try:
+            j = json.loads(out)
+        except json.JSONDecodeError:
+            j = None
+        if rc == 0 and j and "return" in j:
+            return {"runs": True, "return": j["return"], "sized_maps": sized}
+        why = (j or {}).get("error") if isinstance(j, dict) else None
+        message = first_line(why or err or out) or "exit %s" % rc
+        unsized = re.search(r"map '([^']+)': max_entries 0", message)
+        if not unsized or unsized.group(1) in sized or len(sized) >= 8:
+            return {"runs": False, "run_error": message}
+        sized.append(unsized.group(1))
 
 
 def measure_object(args, project, obj):

@@ -12,7 +12,7 @@ public struct ObjectFile: Sendable {
     /// Programs in section order, each linked with its subprograms.
     public let programs: [ProgramSpec]
     /// Maps in the order the object defines them (BTF maps, legacy maps, then global data).
-    public let maps: [MapSpec]
+    public private(set) var maps: [MapSpec]
     public let license: String
     public let kernelVersion: UInt32?
     public let btf: BTF?
@@ -22,6 +22,25 @@ public struct ObjectFile: Sendable {
 
     /// The map with this name.
     public func map(named name: String) -> MapSpec? { maps.first { $0.name == name } }
+
+    /// Sizes a map before it is created, as libbpf's `bpf_map__set_max_entries` does (tools leave
+    /// `max_entries` 0 for their user space to fill in, e.g. with the number of CPUs).
+    ///
+    /// ```swift
+    /// try object.setMaxEntries(ofMap: "rx_cnt", to: 64)
+    /// ```
+    public mutating func setMaxEntries(ofMap name: String, to entries: Int) throws(ObjectError) {
+        guard let i = maps.firstIndex(where: { $0.name == name }) else {
+            throw ObjectError("map '\(name)'", "no such map (maps: \(maps.map(\.name).joined(separator: ", ")))")
+        }
+        guard entries > 0, entries <= Int(UInt32.max) else {
+            throw ObjectError("map '\(name)'", "max_entries \(entries) is out of range (1 to \(UInt32.max))")
+        }
+        if case .globalData = maps[i].origin {
+            throw ObjectError("map '\(name)'", "global data has one entry; its size cannot change")
+        }
+        maps[i].maxEntries = entries
+    }
 
     /// The program with this function name.
     public func program(named name: String) -> ProgramSpec? { programs.first { $0.name == name } }

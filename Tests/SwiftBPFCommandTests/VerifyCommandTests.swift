@@ -149,3 +149,18 @@ struct HelpersCommandTests {
         #expect(redirect["helper"] as? String == "bpf_redirect" && redirect["ifindex"] as? Int == 1)
     }
 }
+
+@Suite("swiftbpf run --max-entries")
+struct MaxEntriesCommandTests {
+    @Test("sizes a map before it is created; an unknown map or global data is refused by name")
+    func maxEntries() throws {
+        let frame = "020000000002020000000001080045000028000000004006000" + "0c0a80001c0a80002" + String(repeating: "00", count: 20)
+        let path = "Tests/Fixtures/bpf/obj/net_helpers.o"
+        let sized = try SwiftBPFTool.run(["run", path, "--program", "xdp_tx_port", "--packet-hex", frame, "--max-entries", "tx_ports=64"])
+        #expect(sized.status == 0, "\(sized.stderr)")
+        let unknown = try SwiftBPFTool.run(["run", path, "--program", "xdp_tx_port", "--packet-hex", frame, "--max-entries", "nosuch=4"])
+        #expect(unknown.status != 0 && unknown.stderr.contains("--max-entries nosuch=4: map 'nosuch': no such map"), "\(unknown.stderr)")
+        let zero = try SwiftBPFTool.run(["run", path, "--program", "xdp_tx_port", "--packet-hex", frame, "--max-entries", "tx_ports=0"])
+        #expect(zero.status != 0 && zero.stderr.contains("max_entries 0 is out of range"), "\(zero.stderr)")
+    }
+}

@@ -20,6 +20,8 @@ struct ObjectRunOptions: ParsableArguments {
     @Option(help: "With --pcap: write the packets of each verdict to DIR/<VERDICT>.pcap.") var writeVerdicts: String?
     @Option(help: "Where the program runs: runtime (the Swift interpreter) or kernel (BPF_PROG_TEST_RUN; needs root or CAP_BPF).") var backend: Backend = .runtime
     @Option(parsing: .upToNextOption, help: "A .kconfig value, NAME=VALUE: y, n, m, a number (decimal, 0x hex, 0 octal) or a \"string\", checked against the extern's type (e.g. LINUX_KERNEL_VERSION=0x60c00).") var kconfig: [String] = []
+    @Option(parsing: .upToNextOption, help: "Size a map before it is created, NAME=N (for maps an object leaves at max_entries 0 for its loader to fill in).")
+    var maxEntries: [String] = []
     @Option(help: "What runs the program: jit (the default on x86-64) or interpreter.") var engine: ExecutionEngine = .default
     @Flag(help: "Trusted code: do not verify the program first in the Swift runtime (its checks stay on).") var noVerify = false
 
@@ -53,7 +55,7 @@ struct ObjectRun {
     /// Runs the program and prints the results (unless `quiet`); returns the object for a map dump.
     @discardableResult
     func run(quiet: Bool = false) throws -> BPFCollection {
-        let object: ObjectFile
+        var object: ObjectFile
         do { object = try ObjectFile(bytes: try read(path)) } catch let error as ObjectError { throw CLIError("\(path): \(error)") }
         guard !object.programs.isEmpty else { throw CLIError("\(path): the object has no programs") }
         let spec: ProgramSpec
@@ -73,6 +75,11 @@ struct ObjectRun {
             throw CLIError("\(path) has \(object.programs.count) programs; choose one with --program (\(object.programs.map(\.name).joined(separator: ", ")))")
         }
         let kconfig = try KconfigOption.values(options.kconfig, object: object)
+        for entry in options.maxEntries {
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let n = Int(parts[1]) else { throw CLIError("--max-entries \(entry): expected NAME=N") }
+            do { try object.setMaxEntries(ofMap: parts[0], to: n) } catch { throw CLIError("--max-entries \(entry): \(error)") }
+        }
         let loaded: BPFCollection
         do {
             loaded = try BPFCollection(object, backend: options.backend, programs: [spec.name], kconfig: kconfig, engine: options.engine,

@@ -17,6 +17,9 @@ struct Linker {
         var section: ELFSection
         var start: Int   // instruction index in the section
         var end: Int
+        /// A static function: in a program's section it is a piece of that program (clang's
+        /// outlined `<name>.cold.N`), not a program of its own.
+        var isLocal = false
     }
 
     var functionsBySection: [Int: [Function]] = [:]
@@ -46,7 +49,8 @@ struct Linker {
             var functions = elf.symbols
                 .filter { Int($0.sectionIndex) == section.index && $0.type == ELFSymbol.typeFunc }
                 .sorted { $0.value < $1.value }
-                .map { Function(name: $0.name, section: section, start: Int($0.value) / 8, end: Int($0.value + $0.size) / 8) }
+                .map { Function(name: $0.name, section: section, start: Int($0.value) / 8, end: Int($0.value + $0.size) / 8,
+                                isLocal: $0.binding == ELFSymbol.bindingLocal) }
             if functions.isEmpty {
                 functions = [Function(name: section.name, section: section, start: 0, end: slots.count)]
             }
@@ -72,9 +76,23 @@ struct Linker {
         }
         var programs: [ProgramSpec] = []
         for section in elf.sections where section.isExecutable && section.name != ".text" {
-            for function in functionsBySection[section.index] ?? [] {
+            let functions = functionsBySection[section.index] ?? []
+            let entries = functions.contains { !$0.isLocal } ? functions.filter { !$0.isLocal } : functions
+            for function in entries {
                 programs.append(try link(function))
             }
+        }
+        return programs
+    }
+
+    /// The global functions of `.text`, linked as entry points of no type: an older loader's
+    /// programs, or functions a caller runs by name with a type it gives.
+    /// A function that cannot be linked on its own is left out (it stays a subprogram).
+    mutating func linkTextFunctions() -> [ProgramSpec] {
+        guard let text = elf.sections.first(where: { $0.name == ".text" && $0.isExecutable }) else { return [] }
+        var programs: [ProgramSpec] = []
+        for function in functionsBySection[text.index] ?? [] where !function.isLocal {
+            if let linked = try? link(function) { programs.append(linked) }
         }
         return programs
     }

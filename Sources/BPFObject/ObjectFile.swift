@@ -10,7 +10,11 @@ import BPFCore
 /// ```
 public struct ObjectFile: Sendable {
     /// Programs in section order, each linked with its subprograms.
-    public let programs: [ProgramSpec]
+    public private(set) var programs: [ProgramSpec]
+    /// The global functions of `.text`, each linked with what it calls, of no type: entry points a
+    /// caller names with a type (`swiftbpf verify OBJ --program NAME --type TYPE`,
+    /// ``entryPoint(named:type:)``).
+    public private(set) var textFunctions: [ProgramSpec] = []
     /// Maps in the order the object defines them (BTF maps, legacy maps, then global data).
     public private(set) var maps: [MapSpec]
     public let license: String
@@ -44,6 +48,35 @@ public struct ObjectFile: Sendable {
 
     /// The program with this function name.
     public func program(named name: String) -> ProgramSpec? { programs.first { $0.name == name } }
+
+    /// A program by name, given a type: a program of the object (retyped), or a global function
+    /// of `.text` run as an entry point, as `bpftool prog load ... type` loads one.
+    ///
+    /// ```swift
+    /// let entry = try object.entryPoint(named: "classify", type: "sched_cls")
+    /// ```
+    public func entryPoint(named name: String, type: String) throws(ObjectError) -> ProgramSpec {
+        guard let spec = program(named: name) ?? textFunctions.first(where: { $0.name == name }) else {
+            let names = (programs + textFunctions).map(\.name)
+            throw ObjectError("function '\(name)'", "not a program or global function of the object (it has \(names.joined(separator: ", ")))")
+        }
+        return try spec.withType(type)
+    }
+
+    /// Gives a program the type its section does not name (or another), in place; a global
+    /// function of `.text` becomes a program of the object. What `--type` does on the command line.
+    ///
+    /// ```swift
+    /// try object.setType("sched_cls", ofProgram: "classify")
+    /// ```
+    public mutating func setType(_ type: String, ofProgram name: String) throws(ObjectError) {
+        let spec = try entryPoint(named: name, type: type)
+        if let i = programs.firstIndex(where: { $0.name == name }) {
+            programs[i] = spec
+        } else {
+            programs.append(spec)
+        }
+    }
 
     /// An object made in memory from programs and maps rather than read from an ELF file, with no
     /// BTF: for programs assembled by hand that a backend loads as it loads a clang-built object.
@@ -104,6 +137,7 @@ public struct ObjectFile: Sendable {
 
         var linker = Linker(elf: elf, btf: btf, btfExt: btfExt, maps: reader, license: license, kernelVersion: kernelVersion)
         self.programs = try linker.linkAll()
+        self.textFunctions = linker.linkTextFunctions()
     }
 }
 

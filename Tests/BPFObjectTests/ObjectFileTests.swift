@@ -66,6 +66,20 @@ struct ObjectFileTests {
         #expect(SectionKind(section: "tracepointless") == nil)
     }
 
+    @Test("global functions of .text are entry points given a type; a static function in a program's section is part of it")
+    func entryPoints() throws {
+        var object = try Fixtures.object("entry_points")
+        #expect(object.programs.map(\.name) == ["tail_stage", "with_static"])
+        #expect(object.textFunctions.map(\.name) == ["classify"])
+        let classify = try object.entryPoint(named: "classify", type: "sched_cls")
+        #expect(classify.type == .schedCls && classify.section == ".text")
+        #expect(throws: ObjectError.self) { try object.entryPoint(named: "half_len", type: "sched_cls") }
+        try object.setType("tc", ofProgram: "tail_stage")
+        #expect(object.program(named: "tail_stage")?.type == .schedCls)
+        try object.setType("sched_cls", ofProgram: "classify")
+        #expect(object.program(named: "classify")?.type == .schedCls)
+    }
+
     @Test("BTF-defined maps: type, sizes from BTF types, entries")
     func btfMaps() throws {
         let object = try Fixtures.object("maps_hash_array")

@@ -164,3 +164,24 @@ struct MaxEntriesCommandTests {
         #expect(zero.status != 0 && zero.stderr.contains("max_entries 0 is out of range"), "\(zero.stderr)")
     }
 }
+
+@Suite("swiftbpf --type")
+struct TypeOptionCommandTests {
+    static let big = "020000000002020000000001080045000028000000004006000" + "0c0a80001c0a80002" + String(repeating: "00", count: 160)
+
+    @Test("verify and run a global function of .text, and a program whose section names no type, given --type")
+    func entryPoints() throws {
+        let path = "Tests/Fixtures/bpf/obj/entry_points.o"
+        let verified = try SwiftBPFTool.run(["verify", path, "--program", "classify", "--type", "sched_cls"])
+        #expect(verified.status == 0 && verified.stdout.contains("classify (sched_cls): accept"), "\(verified.stdout)\(verified.stderr)")
+        let untyped = try SwiftBPFTool.run(["verify", path, "--program", "classify"])
+        #expect(untyped.status != 0 && untyped.stderr.contains("'classify' is a global function in .text"), "\(untyped.stderr)")
+        let run = try SwiftBPFTool.run(["run", path, "--program", "classify", "--type", "sched_cls", "--packet-hex", Self.big, "--json"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("\"return\": 2"), "\(run.stdout)")
+        let tail = try SwiftBPFTool.run(["run", path, "--program", "tail_stage", "--type", "tc", "--packet-hex", Self.big, "--json"])
+        #expect(tail.status == 0 && tail.stdout.contains("\"return\": 0"), "\(tail.stdout)\(tail.stderr)")
+        let withoutProgram = try SwiftBPFTool.run(["run", path, "--type", "tc", "--packet-hex", Self.big])
+        #expect(withoutProgram.status != 0 && withoutProgram.stderr.contains("--type tc: name the program with --program"))
+    }
+}

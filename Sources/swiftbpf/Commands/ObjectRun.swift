@@ -20,6 +20,8 @@ struct ObjectRunOptions: ParsableArguments {
     @Option(help: "With --pcap: write the packets of each verdict to DIR/<VERDICT>.pcap.") var writeVerdicts: String?
     @Option(help: "Where the program runs: runtime (the Swift interpreter) or kernel (BPF_PROG_TEST_RUN; needs root or CAP_BPF).") var backend: Backend = .runtime
     @Option(parsing: .upToNextOption, help: "A .kconfig value, NAME=VALUE: y, n, m, a number (decimal, 0x hex, 0 octal) or a \"string\", checked against the extern's type (e.g. LINUX_KERNEL_VERSION=0x60c00).") var kconfig: [String] = []
+    @Option(help: "The program's type, for a section that names none or a global function of .text (sched_cls, socket_filter, xdp, ... or a section name); needs --program.")
+    var type: String?
     @Option(parsing: .upToNextOption, help: "Size a map before it is created, NAME=N (for maps an object leaves at max_entries 0 for its loader to fill in).")
     var maxEntries: [String] = []
     @Option(help: "What runs the program: jit (the default on x86-64) or interpreter.") var engine: ExecutionEngine = .default
@@ -59,6 +61,10 @@ struct ObjectRun {
         do { object = try ObjectFile(bytes: try read(path)) } catch let error as ObjectError { throw CLIError("\(path): \(error)") }
         guard !object.programs.isEmpty else { throw CLIError("\(path): the object has no programs") }
         let spec: ProgramSpec
+        if let type = options.type {
+            guard let name = options.program else { throw CLIError("--type \(type): name the program with --program") }
+            do { try object.setType(type, ofProgram: name) } catch { throw CLIError("\(path): \(error)") }
+        }
         if let name = options.program {
             guard let found = object.program(named: name) else {
                 throw CLIError("\(path): no program '\(name)' (programs: \(object.programs.map(\.name).joined(separator: ", ")))")

@@ -58,6 +58,15 @@ struct VerifyCommand: ParsableCommand {
                 }
                 inputs.append(VerifierProgram(spec: spec, maps: object.maps, license: object.license))
             }
+            // A global function of .text, named and given a type, is an entry point too.
+            if inputs.isEmpty, let program, let function = object.textFunctions.first(where: { $0.name == program }) {
+                guard let type else {
+                    throw CLIError("\(file): '\(program)' is a global function in .text, which names no program type: give one with --type (e.g. --type sched_cls)")
+                }
+                do {
+                    inputs.append(VerifierProgram(spec: try function.withType(type), maps: object.maps, license: object.license))
+                } catch { throw CLIError("\(file): \(error)") }
+            }
             if inputs.isEmpty {
                 throw CLIError(program.map { "\(file): no program named '\($0)' (it has \(object.programs.map(\.name).joined(separator: ", ")))" }
                                ?? "\(file): the object has no programs")

@@ -337,6 +337,8 @@ struct MapReader {
         guard !symbols.isEmpty else { return }
         let data = elf.contents(of: section)
         let r = ByteReader(data, place: section.label)
+        // (map index, record size, the u32 at 20: iproute2's id or samples/bpf's inner_map_idx, inner_id)
+        var records: [(index: Int, size: Int, id: UInt32, innerID: UInt32, place: String)] = []
         for (i, symbol) in symbols.enumerated() {
             let o = Int(symbol.value)
             let place = "legacy map '\(symbol.name)' in \(section.label)"
@@ -356,6 +358,22 @@ struct MapReader {
                                maxEntries: Int(try r.u32(o + 12)), flags: try r.u32(o + 16), origin: .legacy)
             if size >= 28 { spec.pinning = try r.u32(o + 24) }
             maps.append(spec)
+            records.append((maps.count - 1, size, size >= 28 ? try r.u32(o + 20) : 0, size >= 36 ? try r.u32(o + 28) : 0, place))
+        }
+        // Maps of maps: the inner map is the record whose `id` is the outer one's `inner_id`
+        // (iproute2's 36-byte `bpf_elf_map`), or the record at index `inner_map_idx` (samples/bpf's
+        // 28-byte layout).
+        for record in records where maps[record.index].type == .arrayOfMaps || maps[record.index].type == .hashOfMaps {
+            var inner: Int?
+            if record.size >= 36, record.innerID != 0 {
+                inner = records.first { $0.size >= 36 && $0.id == record.innerID && $0.index != record.index }?.index
+                guard inner != nil else {
+                    throw ObjectError(record.place, "inner_id \(record.innerID) names no map definition of the section (by its id)")
+                }
+            } else if record.size >= 28, record.size < 36, Int(record.id) < records.count, records[Int(record.id)].index != record.index {
+                inner = records[Int(record.id)].index
+            }
+            if let inner { maps[record.index].innerMap = MapSpec.Box(maps[inner]) }
         }
     }
 }

@@ -80,6 +80,15 @@ struct ObjectFileTests {
         #expect(object.program(named: "classify")?.type == .schedCls)
     }
 
+    @Test("a map of maps in the legacy maps section names its inner template (iproute2's inner_id)")
+    func legacyMapInMap() throws {
+        let object = try Fixtures.object("legacy_map_in_map")
+        let outer = try #require(object.map(named: "flows_outer"))
+        #expect(outer.type == .arrayOfMaps)
+        #expect(outer.innerMap?.spec.name == "flows_inner" && outer.innerMap?.spec.valueSize == 8)
+        #expect(object.map(named: "flows_inner")?.innerMap == nil)
+    }
+
     @Test("BTF-defined maps: type, sizes from BTF types, entries")
     func btfMaps() throws {
         let object = try Fixtures.object("maps_hash_array")

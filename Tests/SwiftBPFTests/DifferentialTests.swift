@@ -112,6 +112,7 @@ struct DifferentialTests {
             .packets("net_helpers", "xdp_mtu", [tcp54]),
             .packets("net_helpers", "tc_tunnel", [tcp54]),
             .packets("net_helpers", "xdp_bytes", [tcp54]),
+            .packets("legacy_map_in_map", "count_inner", [tcp54]),
         ]
     }()
 

@@ -81,3 +81,16 @@ struct KernelCommandTests {
         #expect(unpinned.stderr.contains("--pin"))
     }
 }
+
+@Suite("swiftbpf load --type", .enabled(if: KernelForCommands.available, "bpf() is not usable here (needs Linux and root)"))
+struct LoadTypeCommandTests {
+    @Test("loads a global function of .text and a typeless section's program into the kernel as the type given")
+    func loadWithType() throws {
+        let path = "Tests/Fixtures/bpf/obj/entry_points.o"
+        let result = try SwiftBPFTool.run(["load", path, "--program", "classify", "tail_stage", "--type", "sched_cls", "--json"])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains("classify") && result.stdout.contains("tail_stage"), "\(result.stdout)")
+        let missing = try SwiftBPFTool.run(["load", path, "--type", "sched_cls"])
+        #expect(missing.status != 0 && missing.stderr.contains("--type sched_cls: name the programs with --program"), "\(missing.stderr)")
+    }
+}

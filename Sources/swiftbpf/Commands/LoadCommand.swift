@@ -23,12 +23,20 @@ struct LoadCommand: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Load only these programs (by function name).") var program: [String] = []
     @Option(parsing: .upToNextOption, help: "A .kconfig value over the running kernel's, NAME=VALUE: y, n, m, a number (decimal, 0x hex, 0 octal) or a \"string\", checked against the extern's type.") var kconfig: [String] = []
     @Option(help: "Where LIBBPF_PIN_BY_NAME maps are reused from and pinned.") var pinMapsBy: String = BPFFileSystem.defaultPath
+    @Option(help: "The type of the --program programs, for sections that name none or global functions of .text (sched_cls, socket_filter, xdp, ... or a section name), as bpftool prog load ... type.")
+    var type: String?
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
         guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read '\(file)'") }
-        let object: ObjectFile
+        var object: ObjectFile
         do { object = try ObjectFile(bytes: [UInt8](data)) } catch { throw CLIError("\(file): \(error)") }
+        if let type {
+            guard !program.isEmpty else { throw CLIError("--type \(type): name the programs with --program") }
+            for name in program {
+                do { try object.setType(type, ofProgram: name) } catch { throw CLIError("\(file): \(error)") }
+            }
+        }
         var options = KernelLoadOptions()
         options.pinDirectory = pinMapsBy
         if !program.isEmpty {

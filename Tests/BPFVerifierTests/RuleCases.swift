@@ -55,6 +55,20 @@ let lookup = """
     call 1
     """
 
+/// bpf_sk_lookup_tcp (84) of a zeroed IPv4 tuple on the stack, from TC; r0 = the socket or NULL.
+let socketLookup = """
+    mov %r6, %r1
+    stdw [%r10-8], 0
+    stdw [%r10-16], 0
+    mov %r2, %r10
+    add %r2, -16
+    mov %r3, 12
+    mov %r4, -1
+    mov %r5, 0
+    mov %r1, %r6
+    call 84
+    """
+
 /// A lookup of key 0 in map handle 2 (`wide`, 64-byte values, in the rule cases).
 let lookupWide = """
     mov %r2, 0
@@ -405,31 +419,13 @@ let ruleCases: [RuleCase] = [
         mov %r0, 0
         exit
         """),
-    RuleCase(name: "a socket looked up and not released", type: .schedCls, source: """
-        mov %r6, %r1
-        stdw [%r10-8], 0
-        stdw [%r10-16], 0
-        mov %r2, %r10
-        add %r2, -16
-        mov %r3, 12
-        mov %r4, -1
-        mov %r5, 0
-        mov %r1, %r6
-        call 84
+    RuleCase(name: "a socket looked up and not released", type: .schedCls, source: socketLookup + """
+
         mov %r0, 0
         exit
         """, rejection: "is not released on this path"),
-    RuleCase(name: "a socket looked up, read and released", type: .schedCls, source: """
-        mov %r6, %r1
-        stdw [%r10-8], 0
-        stdw [%r10-16], 0
-        mov %r2, %r10
-        add %r2, -16
-        mov %r3, 12
-        mov %r4, -1
-        mov %r5, 0
-        mov %r1, %r6
-        call 84
+    RuleCase(name: "a socket looked up, read and released", type: .schedCls, source: socketLookup + """
+
         jeq %r0, 0, +4
         ldxw %r7, [%r0+4]
         mov %r1, %r0

@@ -6,6 +6,8 @@ struct ContextRules {
     enum LoadResult {
         case scalar
         case packet, packetEnd, packetMeta
+        /// `__sk_buff->sk`: a `struct bpf_sock *` of any state, or NULL.
+        case socketCommonOrNull
         case denied(String)
     }
 
@@ -94,6 +96,7 @@ struct ContextRules {
             if size == 8 && !Self.wideSKBFields.contains(where: { $0.lowerBound == offset }) {
                 return .denied("__sk_buff.\(name) is a 4-byte field; an 8-byte load is not allowed")
             }
+            if offset == SKBLayout.range("sk").lowerBound { return .socketCommonOrNull }
             return .scalar
         }
         if let memorySize {

@@ -324,6 +324,12 @@ extension Analysis {
                 }
                 result = Register()
                 result.kind = kind
+            case .socketCommonOrNull:
+                result = Register()
+                result.kind = .socketCommonOrNull
+                result.size = 80   // struct bpf_sock
+                result.id = freshID()
+                result.origin = pc
             }
             markAccess(pc, proven: rules.proven(offset: o, size: size))
         default:
@@ -384,8 +390,10 @@ extension Analysis {
             markAccess(pc, proven: true)
         case .context:
             let o = try contextOffset(st, pc, regno: d, off: off)
-            if value.kind.isPointer {
-                throw fail(.contextAccess, pc, "storing a pointer into the context is not allowed", state: st, registers: [d, s])
+            // A pointer stored into a writable field (cilium keeps addresses in skb->cb) is allowed
+            // to privileged loaders, as the kernel allows it (allow_ptr_leaks): it reads back as a number.
+            if value.kind.isPointer && (size != 8 && size != 4) {
+                throw fail(.contextAccess, pc, "storing part of a pointer into the context is not allowed", state: st, registers: [d, s])
             }
             if let why = rules.store(offset: o, size: size) {
                 throw fail(.contextAccess, pc, "invalid context store: \(why)", state: st, registers: [d])

@@ -195,7 +195,9 @@ extension Analysis {
     }
 
     func originName(_ reg: Register) -> String {
-        reg.origin >= 0 ? "\(helperName(reg.origin)) (insn \(reg.origin))" : "the lookup"
+        guard reg.origin >= 0 else { return "the lookup" }
+        if insns[reg.origin].opcode == Opcode.call { return "\(helperName(reg.origin)) (insn \(reg.origin))" }
+        return "the load at insn \(reg.origin)"
     }
 
     // MARK: 64-bit immediates

@@ -456,6 +456,26 @@ let ruleCases: [RuleCase] = [
     RuleCase(name: "getpeername hooks must return 1", type: .cgroupSockAddr, attach: .cgroupInet4Getpeername,
              source: "mov %r0, 0\nexit", rejection: "must return 1...1"),
     RuleCase(name: "connect hooks may return 0", type: .cgroupSockAddr, attach: .cgroupInet4Connect, source: "mov %r0, 0\nexit"),
+    RuleCase(name: "a map value's address stored into skb->cb", type: .schedCls, source: """
+        lddw %r2, map_value 1 0
+        stxw [%r1+48], %r2
+        mov %r0, 0
+        exit
+        """, maps: [1: Maps.wide]),
+    RuleCase(name: "skb->sk checked, made a full socket, a field read", type: .schedCls, source: """
+        ldxdw %r1, [%r1+168]
+        mov %r0, 0
+        jeq %r1, 0, +3
+        call 95
+        jeq %r0, 0, +1
+        ldxw %r0, [%r0+4]
+        exit
+        """),
+    RuleCase(name: "skb->sk used unchecked", type: .schedCls, source: """
+        ldxdw %r1, [%r1+168]
+        ldxw %r0, [%r1+4]
+        exit
+        """, rejection: "R1 may be NULL"),
     RuleCase(name: "unknown helper", type: .xdp, source: "call 9999\nmov %r0, 0\nexit", rejection: "call to helper 9999, past the last helper Linux 6.18 defines (211)"),
     RuleCase(name: "helper map argument not a map", type: .xdp, source: "mov %r1, 0\nmov %r2, 0\ncall 1\nmov %r0, 0\nexit",
              rejection: "argument 1 of bpf_map_lookup_elem must be a map"),

@@ -260,6 +260,10 @@ enum NetHelpers {
         Helper(id: 85, name: "bpf_sk_lookup_udp") { _ in 0 },
         Helper(id: 99, name: "bpf_skc_lookup_tcp") { _ in 0 },
         Helper(id: 86, name: "bpf_sk_release") { _ in 0 },
+        // The runtime's skb has no socket (`skb->sk` reads NULL) and lookups find none, so these
+        // are reached only through a socket the verifier proved non-NULL, which cannot exist here.
+        Helper(id: 95, name: "bpf_sk_fullsock") { _ in 0 },
+        Helper(id: 96, name: "bpf_tcp_sock") { _ in 0 },
         Helper(id: 20, name: "bpf_skb_get_tunnel_key") { call in
             _ = try SKBHelpers.buffer(call, 20)
             let size = Int(SKBHelpers.u32(call.argument(3)))

@@ -165,6 +165,10 @@ public struct RawContextRules: Sendable, Hashable {
     /// cgroup_sysctl's `file_pos`; cgroup_sockopt's `level`, `optname`, `optlen`, `retval`.
     public var writableFields: [ContextField] = []
 
+    /// Pointer fields (`__bpf_md_ptr`), which a program may load only whole, as 8 bytes:
+    /// `bpf_sock_addr.sk`, `bpf_sock_ops.sk`/`skb_data`/`skb_data_end`, `bpf_sockopt.sk`/`optval`/`optval_end`.
+    public var pointerFields: [ContextField] = []
+
     /// The field a store of `size` bytes at `offset` writes, when the type allows it.
     public func writableField(offset: Int, size: Int) -> String? {
         writableFields.first { $0.range.contains(offset) && offset + size <= $0.range.upperBound && size == 4 }?.name
@@ -196,15 +200,18 @@ public struct RawContextRules: Sendable, Hashable {
             switch type {
             case .sockOps:
                 writableFields = [.init("reply", 4..<20), .init("sk_txhash", 164..<168)]
+                pointerFields = [.init("sk", 184..<192), .init("skb_data", 192..<200), .init("skb_data_end", 200..<208)]
             case .cgroupSock:
                 writableFields = [.init("bound_dev_if", 0..<4), .init("mark", 16..<20), .init("priority", 20..<24)]
             case .cgroupSockAddr:
                 writableFields = [.init("user_ip4", 4..<8), .init("user_ip6", 8..<24), .init("user_port", 24..<28),
                                   .init("msg_src_ip4", 40..<44), .init("msg_src_ip6", 44..<60)]
+                pointerFields = [.init("sk", 64..<72)]
             case .cgroupSysctl:
                 writableFields = [.init("file_pos", 4..<8)]
             case .cgroupSockopt:
                 writableFields = [.init("level", 24..<28), .init("optname", 28..<32), .init("optlen", 32..<36), .init("retval", 36..<40)]
+                pointerFields = [.init("sk", 0..<8), .init("optval", 8..<16), .init("optval_end", 16..<24)]
             default:
                 break
             }

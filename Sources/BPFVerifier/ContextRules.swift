@@ -106,6 +106,10 @@ struct ContextRules {
             return .scalar
         }
         if let rules = raw {
+            if let field = rules.pointerFields.first(where: { $0.range.overlaps(offset..<(offset + size)) }),
+               offset != field.range.lowerBound || size != 8 {
+                return .denied("\(type.kernelName) context field '\(field.name)' is a pointer: it is read whole, as 8 bytes at offset \(field.range.lowerBound)")
+            }
             let limit = rules.fixedSize ?? rules.maxSize
             guard offset + size <= limit else {
                 return .denied("offset \(offset) (\(size) bytes) is past the end of the context (\(rules.what), at most \(limit) bytes)")

@@ -8,8 +8,14 @@ struct ContextRules {
         case packet, packetEnd, packetMeta
         /// `__sk_buff->sk`: a `struct bpf_sock *` of any state, or NULL.
         case socketCommonOrNull
+        /// `sk_msg_md->sk`: a full socket.
+        case socket
         case denied(String)
     }
+
+    /// `struct sk_msg_md` (80 bytes): `data` and `data_end` (packet pointers, 8 bytes), `__u32`
+    /// fields from `family` to `size`, and `sk` at 72.
+    static let skMsgSize = 80
 
     let type: ProgramType
     let attachType: AttachType?
@@ -74,6 +80,19 @@ struct ContextRules {
             default: return .scalar
             }
         }
+        if type == .skMsg {
+            guard offset + size <= Self.skMsgSize else {
+                return .denied("offset \(offset) is past the end of struct sk_msg_md (\(Self.skMsgSize) bytes)")
+            }
+            switch offset {
+            case 0, 8, 72:
+                guard size == 8 else { return .denied("sk_msg_md pointer fields are read whole, as 8 bytes") }
+                return offset == 0 ? .packet : offset == 8 ? .packetEnd : .socket
+            default:
+                guard offset >= 16, offset < 72 else { return .denied("offset \(offset) of struct sk_msg_md is inside a pointer field") }
+                return size <= 4 ? .scalar : .denied("sk_msg_md fields from family to size are 4 bytes; this load is \(size)")
+            }
+        }
         if let access = skb {
             var name: String { SKBLayout.fieldName(at: offset) }
             guard offset + size <= SKBLayout.size else {
@@ -123,6 +142,7 @@ struct ContextRules {
     func store(offset: Int, size: Int) -> String? {
         guard offset >= 0, offset % size == 0 else { return "misaligned or negative context store: offset \(offset), \(size) bytes" }
         if type == .xdp { return "xdp programs may not write struct xdp_md" }
+        if type == .skMsg { return "sk_msg programs may not write struct sk_msg_md" }
         if let access = skb {
             var name: String { SKBLayout.fieldName(at: offset) }
             guard offset + size <= SKBLayout.size else {
@@ -152,13 +172,13 @@ struct ContextRules {
 
     /// Whether direct packet access is allowed, and writes.
     var packetReadable: Bool {
-        if type == .xdp { return true }
+        if type == .xdp || type == .skMsg { return true }
         if let access = skb { return access.packet != .none }
         return false
     }
 
     var packetWritable: Bool {
-        if type == .xdp { return true }
+        if type == .xdp || type == .skMsg { return true }
         if let access = skb { return access.packet == .readWrite }
         return false
     }

@@ -330,6 +330,10 @@ extension Analysis {
                 result.size = 80   // struct bpf_sock
                 result.id = freshID()
                 result.origin = pc
+            case .socket:
+                result = Register()
+                result.kind = .socket
+                result.size = 80
             }
             markAccess(pc, proven: rules.proven(offset: o, size: size))
         default:

@@ -478,6 +478,21 @@ let ruleCases: [RuleCase] = [
         """, rejection: "R1 may be NULL"),
     RuleCase(name: "a narrow load of bpf_sock_addr's sk", type: .cgroupSockAddr, attach: .cgroupInet4Connect,
              source: "ldxw %r2, [%r1+64]\nmov %r0, 1\nexit", rejection: "context field 'sk' is a pointer"),
+    RuleCase(name: "sk_msg reads its data after a bounds check", type: .skMsg, attach: .skMsgVerdict, source: """
+        ldxdw %r2, [%r1+0]
+        ldxdw %r3, [%r1+8]
+        mov %r0, 1
+        mov %r4, %r2
+        add %r4, 4
+        jgt %r4, %r3, +1
+        ldxw %r0, [%r2+0]
+        exit
+        """),
+    RuleCase(name: "sk_msg reads its data without a bounds check", type: .skMsg, attach: .skMsgVerdict, source: """
+        ldxdw %r2, [%r1+0]
+        ldxw %r0, [%r2+0]
+        exit
+        """, rejection: "checked against data_end"),
     RuleCase(name: "unknown helper", type: .xdp, source: "call 9999\nmov %r0, 0\nexit", rejection: "call to helper 9999, past the last helper Linux 6.18 defines (211)"),
     RuleCase(name: "helper map argument not a map", type: .xdp, source: "mov %r1, 0\nmov %r2, 0\ncall 1\nmov %r0, 0\nexit",
              rejection: "argument 1 of bpf_map_lookup_elem must be a map"),

@@ -213,6 +213,9 @@ public struct HelperPrototype: Sendable, Hashable {
     /// Whether programs of `type` may call it.
     public func isAvailable(to type: ProgramType) -> Bool { programTypes.contains(type) }
 
+    /// Whether programs of `type` may call helper `id`, without building its prototype (for hot paths).
+    public static func isAvailable(_ id: Int32, to type: ProgramType) -> Bool { availability(id).contains(type) }
+
     /// The helper with this id, or nil (an id past the table's end, or 0).
     public static subscript(id: Int32) -> HelperPrototype? { prototype(id) }
 

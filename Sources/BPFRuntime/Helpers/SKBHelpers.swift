@@ -21,7 +21,7 @@ enum SKBHelpers {
         guard let skb = call.environment?.skb else {
             throw HelperError("\(name) needs a struct __sk_buff context (socket filter, TC, cgroup_skb, LWT or sk_skb programs)")
         }
-        guard HelperPrototype[id]?.isAvailable(to: skb.access.type) ?? false else {
+        guard HelperPrototype.isAvailable(id, to: skb.access.type) else {
             throw HelperError("\(name) is not offered to \(skb.access.type.kernelName) programs (the kernel's verifier refuses the call)")
         }
         guard call.argument(1) == UInt64(skb.contextAddress) else {

@@ -362,7 +362,13 @@ extension Analysis {
             }
             r0.id = freshID()
             r0.origin = pc
-            if let inner = innerMap[m] {
+            if maps[m].type == .sockmap || maps[m].type == .sockhash {
+                // A socket map's lookup gives the socket, referenced: it must be released.
+                r0.kind = .socketOrNull
+                r0.size = 80
+                r0.referenceID = r0.id
+                st.references.append(Reference(id: r0.id, instruction: pc, helper: proto.id))
+            } else if let inner = innerMap[m] {
                 r0.kind = .mapPointerOrNull
                 r0.map = inner
             } else if proto.id == 1, [.array, .perCPUArray].contains(maps[m].type), let key = constantKey,

@@ -73,7 +73,9 @@ extension Analysis {
                 throw fail(.outOfBounds, pc, "read of \(size) bytes at offset \(start) of R\(regno) is outside the \(r.size)-byte \(r.kind == .tcpSocket ? "struct bpf_tcp_sock" : "struct bpf_sock")",
                            state: st, registers: [regno])
             }
-            return true
+            // Safe for the kernel, but never proven for an engine: the Swift runtime has no sockets,
+            // so its checks stay on for whatever such a pointer holds.
+            return false
         case .packet, .packetMeta:
             if access == .atomic {
                 throw fail(.invalidPointer, pc, "atomic update of packet data is not allowed", state: st, registers: [regno])

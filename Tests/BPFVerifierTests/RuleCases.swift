@@ -33,6 +33,7 @@ enum Maps {
     static let events = MapSpec(name: "events", type: .ringBuffer, keySize: 0, valueSize: 0, maxEntries: 4096)
     static let jump = MapSpec(name: "jump", type: .programArray, keySize: 4, valueSize: 4, maxEntries: 4)
     static let devmap = MapSpec(name: "ports", type: .devmap, keySize: 4, valueSize: 4, maxEntries: 4)
+    static let sockets = MapSpec(name: "sockets", type: .sockmap, keySize: 4, valueSize: 4, maxEntries: 4)
     static let locked: MapSpec = {
         var spec = MapSpec(name: "locked", type: .array, keySize: 4, valueSize: 16, maxEntries: 1)
         spec.spinLockOffset = 0
@@ -493,6 +494,19 @@ let ruleCases: [RuleCase] = [
         ldxw %r0, [%r2+0]
         exit
         """, rejection: "checked against data_end"),
+    RuleCase(name: "a sockmap lookup released", type: .schedCls, source: lookup + """
+
+        jeq %r0, 0, +2
+        mov %r1, %r0
+        call 86
+        mov %r0, 0
+        exit
+        """, maps: [1: Maps.sockets]),
+    RuleCase(name: "a sockmap lookup not released", type: .schedCls, source: lookup + """
+
+        mov %r0, 0
+        exit
+        """, rejection: "is not released on this path", maps: [1: Maps.sockets]),
     RuleCase(name: "unknown helper", type: .xdp, source: "call 9999\nmov %r0, 0\nexit", rejection: "call to helper 9999, past the last helper Linux 6.18 defines (211)"),
     RuleCase(name: "helper map argument not a map", type: .xdp, source: "mov %r1, 0\nmov %r2, 0\ncall 1\nmov %r0, 0\nexit",
              rejection: "argument 1 of bpf_map_lookup_elem must be a map"),

@@ -49,7 +49,8 @@ public struct BPFProgram: Sendable {
     public var section: String { spec.section }
 
     /// Runs the program as `BPF_PROG_TEST_RUN` does for its type, on `packet` and/or `context`
-    /// (in the kernel's UAPI layout), `repeat` times.
+    /// (in the kernel's UAPI layout), `repeat` times. Programs of `struct __sk_buff` types run
+    /// without a context get a zeroed one on both backends, so `contextOut` and `wire_len` agree.
     public func testRun(packet: [UInt8] = [], context: [UInt8]? = nil, repeat count: Int = 1) throws -> RunResult {
         switch storage {
         case .runtime(let program):
@@ -61,6 +62,10 @@ public struct BPFProgram: Sendable {
             guard let times = UInt32(exactly: max(count, 1)) else {
                 throw SwiftBPFError("\(spec.name): repeat \(count) is more than the kernel's test run takes (at most \(UInt32.max))")
             }
+            // An skb program run without a context gets a zeroed one, as the runtime does: the kernel
+            // then fills wire_len and returns the context, so both backends answer alike.
+            var context = context
+            if context == nil, SKBAccess(spec.type) != nil { context = [UInt8](repeating: 0, count: SKBLayout.size) }
             let result = try program.testRun(data: packet, context: context, repeat: times)
             return RunResult(returnValue: UInt64(result.returnValue), packetOut: result.dataOut, contextOut: result.contextOut,
                              nanosecondsPerRun: Double(result.duration), trace: [], instructionsExecuted: nil)

@@ -95,7 +95,7 @@ struct VerifyTargetCommandTests {
         #expect(result.status == 0, "\(result.stdout)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         let programs = try #require(object["programs"] as? [[String: Any]])
-        #expect(programs.count == 11)
+        #expect(programs.count == 12)
         #expect(programs.allSatisfy { ($0["runtime"] as? [String: Any])?["runs"] as? Bool == true })
     }
 

@@ -61,6 +61,9 @@ struct DifferentialTests {
         // A UDP datagram with IP and UDP checksums set, for the checksum helpers.
         var udp = Frames.ipv4(length: 60, proto: 17)
         udp[24] = 0x9a; udp[25] = 0x3c; udp[40] = 0x12; udp[41] = 0x34
+        // Longer than the first page: the kernel's XDP program sees 3520 bytes, the rest in fragments.
+        var big = Frames.ipv4(length: 5000, proto: 17)
+        for i in 34..<5000 { big[i] = UInt8(truncatingIfNeeded: i &* 7) }
         var udpNoChecksum = udp
         udpNoChecksum[40] = 0; udpNoChecksum[41] = 0
         return [
@@ -114,6 +117,8 @@ struct DifferentialTests {
             .packets("net_helpers", "tc_tunnel", [tcp54]),
             .packets("net_helpers", "xdp_bytes", [tcp54]),
             .packets("legacy_map_in_map", "count_inner", [tcp54]),
+            .packets("net_helpers", "xdp_frags", [tcp54, big, Frames.ipv4(length: 3520), Frames.ipv4(length: 3521)]),
+            .packets("xdp_packets", "xdp_filter", [big]),
         ]
     }()
 

@@ -315,7 +315,7 @@ enum NetHelpers {
             if let skb = call.environment?.skb {
                 length = given != 0 ? given : skb.length - header + lenDiff
             } else if let packet = call.environment?.packet {
-                length = (given != 0 ? given + header : packet.bytes.count + lenDiff) - header
+                length = (given != 0 ? given + header : packet.frame.count + lenDiff) - header
             } else {
                 throw HelperError("bpf_check_mtu needs a packet (XDP or skb programs)")
             }
@@ -325,19 +325,19 @@ enum NetHelpers {
         Helper(id: 189, name: "bpf_xdp_load_bytes") { call in
             guard let packet = call.environment?.packet else { throw HelperError("bpf_xdp_load_bytes needs an XDP packet") }
             let offset = Int(SKBHelpers.u32(call.argument(2))), count = Int(SKBHelpers.u32(call.argument(4)))
-            let bytes = packet.bytes
-            guard count > 0, offset + count <= bytes.count else { return einval }
-            try call.write(Array(bytes[offset..<(offset + count)]), at: call.argument(3))
+            guard let bytes = packet.load(offset: offset, count: count) else { return einval }
+            try call.write(bytes, at: call.argument(3))
             return 0
         },
         Helper(id: 190, name: "bpf_xdp_store_bytes") { call in
             guard let packet = call.environment?.packet else { throw HelperError("bpf_xdp_store_bytes needs an XDP packet") }
             let offset = Int(SKBHelpers.u32(call.argument(2))), count = Int(SKBHelpers.u32(call.argument(4)))
-            guard count > 0, offset + count <= packet.bytes.count else { return einval }
-            let from = try call.read(at: call.argument(3), size: count)
-            let to = UnsafeMutableRawPointer(bitPattern: UInt(packet.data))! + offset
-            from.withUnsafeBytes { to.copyMemory(from: $0.baseAddress!, byteCount: count) }
-            return 0
+            guard count > 0, offset + count <= packet.frame.count else { return einval }
+            return packet.store(try call.read(at: call.argument(3), size: count), offset: offset) ? 0 : einval
+        },
+        Helper(id: 188, name: "bpf_xdp_get_buff_len") { call in
+            guard let packet = call.environment?.packet else { throw HelperError("bpf_xdp_get_buff_len needs an XDP packet") }
+            return UInt64(packet.frame.count)
         },
         Helper(id: 124, name: "bpf_sk_assign") { call in
             // (ctx, sk or NULL, flags): the runtime has no sockets, so only NULL can reach it.

@@ -43,13 +43,42 @@ public final class PacketBuffer: @unchecked Sendable {
     public private(set) var dataStart: Int
     public private(set) var dataEnd: Int
 
-    public init(_ bytes: [UInt8]) {
-        buffer = .allocate(byteCount: Self.headroom + bytes.count + Self.tailroom, alignment: 16)
+    /// The bytes past the linear part (the kernel's page fragments): not reachable through
+    /// `data`..`data_end`, only through `bpf_xdp_load_bytes`/`store_bytes`.
+    public private(set) var fragments: [UInt8] = []
+
+    /// A packet of `bytes`; past `linearLimit` bytes the rest is kept as fragments, as the kernel's
+    /// XDP test run keeps what does not fit its first page.
+    public init(_ bytes: [UInt8], linearLimit: Int = .max) {
+        let linear = bytes.count > linearLimit ? Array(bytes.prefix(linearLimit)) : bytes
+        if bytes.count > linearLimit { fragments = Array(bytes[linearLimit...]) }
+        buffer = .allocate(byteCount: Self.headroom + linear.count + Self.tailroom, alignment: 16)
         buffer.initializeMemory(as: UInt8.self, repeating: 0)
         dataStart = Self.headroom
         metaStart = dataStart
-        dataEnd = dataStart + bytes.count
-        if !bytes.isEmpty { bytes.withUnsafeBytes { (buffer.baseAddress! + dataStart).copyMemory(from: $0.baseAddress!, byteCount: bytes.count) } }
+        dataEnd = dataStart + linear.count
+        if !linear.isEmpty { linear.withUnsafeBytes { (buffer.baseAddress! + dataStart).copyMemory(from: $0.baseAddress!, byteCount: linear.count) } }
+    }
+
+    /// The whole packet: the linear part, then the fragments.
+    public var frame: [UInt8] { fragments.isEmpty ? bytes : bytes + fragments }
+
+    /// Copies `count` bytes at `offset` of the whole packet out (nil when they are not all inside).
+    func load(offset: Int, count: Int) -> [UInt8]? {
+        let whole = frame
+        guard offset >= 0, count > 0, offset + count <= whole.count else { return nil }
+        return Array(whole[offset..<(offset + count)])
+    }
+
+    /// Copies `source` into the whole packet at `offset`; false when it does not fit.
+    func store(_ source: [UInt8], offset: Int) -> Bool {
+        let linear = dataEnd - dataStart
+        guard offset >= 0, !source.isEmpty, offset + source.count <= linear + fragments.count else { return false }
+        for (i, byte) in source.enumerated() {
+            let at = offset + i
+            if at < linear { buffer[dataStart + at] = byte } else { fragments[at - linear] = byte }
+        }
+        return true
     }
 
     deinit { buffer.deallocate() }
@@ -90,7 +119,19 @@ public final class PacketBuffer: @unchecked Sendable {
     }
 
     /// `bpf_xdp_adjust_tail`: move the end by `delta`; at least an Ethernet header must remain.
+    /// With fragments, the last fragment grows into its page's room or shrinks, as the kernel's do.
     func adjustTail(_ delta: Int) -> Bool {
+        if !fragments.isEmpty {
+            if delta >= 0 {
+                let last = fragments.count % 4096 == 0 ? 4096 : fragments.count % 4096
+                guard delta <= 4096 - last else { return false }
+                fragments += [UInt8](repeating: 0, count: delta)
+            } else {
+                guard -delta <= fragments.count else { return false }
+                fragments.removeLast(-delta)
+            }
+            return true
+        }
         let end = dataEnd + delta
         guard end >= dataStart + 14, end <= buffer.count else { return false }
         if delta > 0 { (buffer.baseAddress! + dataEnd).initializeMemory(as: UInt8.self, repeating: 0, count: delta) }

@@ -61,7 +61,8 @@ extension LoadedProgram {
         if bytes.count > XDPContext.maxPacketSize {
             throw LoadError(place: "program '\(spec.name)'", message: "ENOMEM: the packet is \(bytes.count) bytes; BPF_PROG_TEST_RUN takes at most \(XDPContext.maxPacketSize) for xdp programs (\(XDPContext.maxLinearSize) linear + 17 fragments of 4096)")
         }
-        let packet = PacketBuffer(bytes)
+        // Past 3520 bytes the kernel's program sees only the first page's 3520 as data..data_end.
+        let packet = PacketBuffer(bytes, linearLimit: XDPContext.maxLinearSize)
         let ctx = UnsafeMutableRawBufferPointer.allocate(byteCount: XDPContext.size, alignment: 8)
         defer { ctx.deallocate() }
         let input = context ?? [UInt8](repeating: 0, count: XDPContext.size)
@@ -74,7 +75,7 @@ extension LoadedProgram {
             RunRequest(r1: UInt64(address), regions: [MemoryRegion(ctx, writable: false), packet.region],
                        virtualFields: XDPContext.virtualFields(context: address, packet: packet))
         }
-        return TestRunResult(run, packetOut: packet.bytes, contextOut: XDPContext.contextOut(Array(ctx), packet: packet), environment: environment)
+        return TestRunResult(run, packetOut: packet.frame, contextOut: XDPContext.contextOut(Array(ctx), packet: packet), environment: environment)
     }
 
     /// What one run is given: r1, the regions besides the stack (the context first, then the

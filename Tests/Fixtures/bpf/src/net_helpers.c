@@ -22,6 +22,9 @@
  *                packet): returns id + 3 * (remote & 0xffff) + (local & 0xffff) + ttl.
  *   xdp_bytes    SEC("xdp") bpf_xdp_load_bytes of the EtherType, bpf_xdp_store_bytes of 0xbeef at
  *                offset 0; returns the EtherType as loaded (network order bytes).
+ *   xdp_frags    SEC("xdp.frags") on a packet longer than the first page's 3520 bytes: returns
+ *                (data_end - data) << 16 | bpf_xdp_get_buff_len, and copies the byte at 4000 (in a
+ *                fragment) plus 1 to 4001 with bpf_xdp_load_bytes/store_bytes.
  */
 #include "swiftbpf_helpers.h"
 
@@ -159,6 +162,21 @@ int xdp_bytes(struct xdp_md *ctx)
 	if (bpf_xdp_store_bytes(ctx, 0, &mark, 2))
 		return XDP_ABORTED;
 	return type;
+}
+
+SEC("xdp.frags")
+int xdp_frags(struct xdp_md *ctx)
+{
+	__u8 b = 0;
+	__u64 len = bpf_xdp_get_buff_len(ctx);
+	if (len > 4001) {
+		if (bpf_xdp_load_bytes(ctx, 4000, &b, 1))
+			return XDP_ABORTED;
+		b += 1;
+		if (bpf_xdp_store_bytes(ctx, 4001, &b, 1))
+			return XDP_ABORTED;
+	}
+	return ((ctx->data_end - ctx->data) << 16) | (len & 0xffff);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -8,7 +8,7 @@ struct SwiftBPFCommand: ParsableCommand {
         abstract: "Assemble, disassemble, verify and run eBPF programs.",
         subcommands: [
             AssembleCommand.self, DisassembleCommand.self, RunCommand.self, ConformancePluginCommand.self, BTFCommand.self, MapCommand.self, LoadCommand.self,
-            ProgCommand.self, LinkCommand.self, AttachCommand.self, TraceCommand.self, VerifyCommand.self, HelpersCommand.self,
+            ProgCommand.self, LinkCommand.self, AttachCommand.self, TraceCommand.self, VerifyCommand.self, HelpersCommand.self, FeatureCommand.self,
         ]
     )
 }

@@ -137,15 +137,7 @@ struct KernelMapTypeTests {
         }
     }
 
-    /// Why this kernel refuses an arena map, or nil when it creates one (kernels differ: some refuse
-    /// arenas with EPERM).
-    static let arenaRefusal: String? = {
-        guard Kernel.available else { return "bpf() is not usable here" }
-        let spec = MapSpec(name: "probe_arena", type: .arena, keySize: 0, valueSize: 0, maxEntries: 4, flags: KernelMap.Flag.mmapable)
-        do { _ = try KernelMap(spec); return nil } catch { return "\(error)" }
-    }()
-
-    @Test(.enabled(if: arenaRefusal == nil, "this kernel refuses to create arena maps"))
+    @Test(.enabled(if: KernelFeatures.mapType(.arena) == .supported, "this kernel does not create arena maps (probed)"))
     func arenaCreates() throws {
         let m = try map(.arena, key: 0, value: 0, entries: 4, flags: KernelMap.Flag.mmapable)
         let info = try m.info()

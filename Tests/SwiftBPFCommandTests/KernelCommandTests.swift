@@ -94,3 +94,21 @@ struct LoadTypeCommandTests {
         #expect(missing.status != 0 && missing.stderr.contains("--type sched_cls: name the programs with --program"), "\(missing.stderr)")
     }
 }
+
+@Suite("swiftbpf feature probe", .enabled(if: KernelForCommands.available, "bpf() is not usable here (needs Linux and root)"))
+struct FeatureProbeCommandTests {
+    @Test("--json lists program types, map types and each type's helpers")
+    func probeJSON() throws {
+        let result = try SwiftBPFTool.run(["feature", "probe", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let programs = try #require(object["program_types"] as? [[String: Any]])
+        #expect(programs.contains { $0["name"] as? String == "xdp" && $0["supported"] as? Bool == true })
+        #expect(programs.contains { $0["name"] as? String == "tracing" && $0["supported"] is NSNull && $0["reason"] is String })
+        let maps = try #require(object["map_types"] as? [[String: Any]])
+        #expect(maps.contains { $0["name"] as? String == "hash" && $0["supported"] as? Bool == true })
+        let helpers = try #require(object["helpers"] as? [String: [String]])
+        #expect(helpers["xdp"]?.contains("bpf_redirect") == true)
+        #expect(helpers["socket_filter"]?.contains("bpf_redirect") == false)
+    }
+}

@@ -185,3 +185,25 @@ struct TypeOptionCommandTests {
         #expect(withoutProgram.status != 0 && withoutProgram.stderr.contains("--type tc: name the program with --program"))
     }
 }
+
+@Suite("swiftbpf disasm OBJ.o and --version")
+struct ObjectDisassemblyCommandTests {
+    @Test("an object's programs in llvm syntax, with C lines, helper names and maps")
+    func objectListing() throws {
+        let result = try SwiftBPFTool.run(["disasm", "Tests/Fixtures/bpf/obj/net_helpers.o", "--program", "tc_redirect"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("tc_redirect (tc, sched_cls):"), "\(result.stdout)")
+        #expect(result.stdout.contains("; return bpf_redirect(1, 0); [net_helpers.c:"), "\(result.stdout)")
+        #expect(result.stdout.contains("2: call 23  ; bpf_redirect"), "\(result.stdout)")
+        let all = try SwiftBPFTool.run(["disasm", "Examples/xdp-counter/xdp_counter.o"])
+        #expect(all.stdout.contains("; map 'proto_stats'"), "\(all.stdout)")
+        let missing = try SwiftBPFTool.run(["disasm", "Examples/xdp-counter/xdp_counter.o", "--program", "nosuch"])
+        #expect(missing.status != 0 && missing.stderr.contains("no program named 'nosuch'"))
+    }
+
+    @Test("--version names the tool and its helper table")
+    func version() throws {
+        let result = try SwiftBPFTool.run(["--version"])
+        #expect(result.status == 0 && result.stdout.hasPrefix("swiftbpf 0.") && result.stdout.contains("Linux 6.18"), "\(result.stdout)")
+    }
+}

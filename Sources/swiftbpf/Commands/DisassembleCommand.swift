@@ -10,9 +10,10 @@ struct DisassembleCommand: ParsableCommand {
         commandName: "disasm",
         abstract: "Disassemble eBPF bytecode (.bin, .hex), assembly or a conformance test; --jited also shows the x86-64 code.",
         discussion: """
-            --jited compiles the program with the JIT and prints each eBPF instruction followed by the \
-            x86-64 instructions generated for it (offset, bytes, Intel syntax). It also takes clang-built \
-            ELF objects: every program, or the one named by --program.
+            A clang-built ELF object is disassembled program by program (every one, or the one named \
+            by --program) in llvm syntax, with the C source lines from its BTF line info, helper names on \
+            calls and the maps lddw loads. --jited compiles the program with the JIT and prints each eBPF \
+            instruction followed by the x86-64 instructions generated for it (offset, bytes, Intel syntax).
             """
     )
 
@@ -20,14 +21,22 @@ struct DisassembleCommand: ParsableCommand {
     @Option(help: "conformance (reassemblable) or llvm (kernel/llvm-objdump style).")
     var syntax: Disassembler.Syntax?
     @Flag(help: "Show the x86-64 code the JIT generates, interleaved with the eBPF instructions.") var jited = false
-    @Option(help: "With --jited and an ELF object: the program to show.") var program: String?
+    @Option(help: "With an ELF object: the program to show.") var program: String?
 
     func run() throws {
         if ObjectRun.isELF(path: file) {
-            guard jited else { throw CLIError("\(file): ELF objects are disassembled with --jited (or use llvm-objdump -d)") }
             let object: ObjectFile
             do { object = try ObjectFile(bytes: [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))) } catch { throw CLIError("\(file): \(error)") }
             let names = program.map { [$0] } ?? object.programs.map(\.name)
+            guard jited else {
+                for name in names {
+                    guard let spec = object.program(named: name) else {
+                        throw CLIError("\(file): no program named '\(name)' (programs: \(object.programs.map(\.name).joined(separator: ", ")))")
+                    }
+                    print(Self.listing(spec), terminator: "")
+                }
+                return
+            }
             let loaded: LoadedObject
             do {
                 loaded = try LoadedObject(object, programs: Set(names), engine: .jit)
@@ -57,6 +66,37 @@ struct DisassembleCommand: ParsableCommand {
             let jit = try JITProgram(interpreter: try Interpreter(program: input.program, helpers: helpers))
             print(try jit.annotatedDisassembly(syntax: syntax ?? .llvm), terminator: "")
         } catch { throw CLIError("\(file): \(error)") }
+    }
+}
+
+extension DisassembleCommand {
+    /// A program of an object in llvm syntax, with its C source lines (BTF line info) before the
+    /// instructions they produced, helper and kfunc names on calls, and the maps `lddw` loads.
+    static func listing(_ spec: ProgramSpec) -> String {
+        let disassembler = Disassembler(syntax: .llvm)
+        var text = "\(spec.name) (\(spec.section), \(spec.type.kernelName)):\n"
+        var lastLine: SourceLine?
+        var index = 0
+        let slots = spec.instructions
+        while index < slots.count {
+            if let line = spec.sourceLines[index], line.line != lastLine?.line || line.file != lastLine?.file {
+                text += "; \(line.text.trimmingCharacters(in: .whitespaces)) [\(line.file.split(separator: "/").last.map(String.init) ?? line.file):\(line.line)]\n"
+                lastLine = line
+            }
+            var row = String(repeating: " ", count: max(0, 5 - String(index).count)) + "\(index): " + disassembler.instruction(at: index, in: slots)
+            let ins = slots[index]
+            switch spec.references[index] {
+            case .map(let name): row += "  ; map '\(name)'"
+            case let .mapValue(name, offset): row += "  ; '\(name)' + \(offset)"
+            case .external(let name): row += "  ; extern '\(name)'"
+            case .kfunc(let name): row += "  ; kfunc \(name)"
+            case nil:
+                if ins.opcode == Opcode.call && ins.src == 0, let helper = HelperPrototype[ins.imm] { row += "  ; \(helper.name)" }
+            }
+            text += row + "\n"
+            index += ins.opcode == Opcode.lddw ? 2 : 1
+        }
+        return text
     }
 }
 

@@ -112,3 +112,42 @@ struct FeatureProbeCommandTests {
         #expect(helpers["socket_filter"]?.contains("bpf_redirect") == false)
     }
 }
+
+@Suite("swiftbpf map verbs on kernel maps", .enabled(if: KernelForCommands.available, "bpf() is not usable here (needs Linux and root)"))
+struct KernelMapVerbCommandTests {
+    @Test("update, lookup, getnext, delete, show by id, pinned path and name; queue push, peek, pop; freeze")
+    func verbs() throws {
+        let name = "swb_verbs_\(getpid() % 10000)"
+        let hash = try KernelMap(MapSpec(name: name, type: .hash, keySize: 4, valueSize: 8, maxEntries: 8))
+        let pin = "/sys/fs/bpf/\(name)"
+        try hash.pin(at: pin)
+        defer { unlink(pin) }
+        let id = String(try hash.info().id)
+        #expect(try SwiftBPFTool.run(["map", "update", "pinned", pin, "--key", "06000000", "--value", "0500000000000000"]).status == 0)
+        let found = try SwiftBPFTool.run(["map", "lookup", "id", id, "--key", "06 00 00 00", "--json"])
+        #expect(found.stdout.contains("\"value\": \"0500000000000000\""), "\(found.stdout)\(found.stderr)")
+        let missing = try SwiftBPFTool.run(["map", "lookup", "name", name, "--key", "07000000"])
+        #expect(missing.status == 1 && missing.stdout.contains("not found"), "\(missing.stdout)\(missing.stderr)")
+        #expect(try SwiftBPFTool.run(["map", "getnext", "id", id]).stdout.contains("next key: 06000000"))
+        let exists = try SwiftBPFTool.run(["map", "update", "id", id, "--key", "06000000", "--value", "0100000000000000", "--flags", "noexist"])
+        #expect(exists.status != 0 && exists.stderr.contains("EEXIST"), "\(exists.stderr)")
+        let short = try SwiftBPFTool.run(["map", "lookup", "id", id, "--key", "0600"])
+        #expect(short.status != 0 && short.stderr.contains("takes 4 bytes, given 2"), "\(short.stderr)")
+        #expect(try SwiftBPFTool.run(["map", "delete", "id", id, "--key", "06000000"]).status == 0)
+        #expect(try hash.lookup(key: [6, 0, 0, 0]) == nil)
+        let show = try SwiftBPFTool.run(["map", "show", "pinned", pin, "--json"])
+        #expect(show.stdout.contains("\"type\": \"hash\"") && show.stdout.contains("\"name\": \"\(name)\""), "\(show.stdout)")
+
+        let queue = try KernelMap(MapSpec(name: "swb_queue", type: .queue, keySize: 0, valueSize: 4, maxEntries: 4))
+        let qid = String(try queue.info().id)
+        #expect(try SwiftBPFTool.run(["map", "push", "id", qid, "--value", "2a000000"]).status == 0)
+        #expect(try SwiftBPFTool.run(["map", "peek", "id", qid]).stdout.contains("value: 2a000000"))
+        #expect(try SwiftBPFTool.run(["map", "pop", "id", qid, "--json"]).stdout.contains("\"value\": \"2a000000\""))
+        #expect(try SwiftBPFTool.run(["map", "pop", "id", qid]).stdout.contains("empty"))
+        #expect(try SwiftBPFTool.run(["map", "freeze", "id", qid]).status == 0)
+        let frozen = try SwiftBPFTool.run(["map", "push", "id", qid, "--value", "01000000"])
+        #expect(frozen.status != 0 && frozen.stderr.contains("EPERM"), "\(frozen.stderr)")
+        let badSelector = try SwiftBPFTool.run(["map", "show", "tag", "x"])
+        #expect(badSelector.status != 0 && badSelector.stderr.contains("selected by id N, pinned PATH or name NAME"))
+    }
+}

@@ -9,7 +9,9 @@ struct MapCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "map",
         abstract: "Show maps: an object's (in the Swift runtime) or the running kernel's.",
-        subcommands: [MapDumpCommand.self, MapListCommand.self]
+        subcommands: [MapDumpCommand.self, MapListCommand.self, MapShowCommand.self, MapLookupCommand.self, MapUpdateCommand.self,
+                      MapDeleteCommand.self, MapGetNextCommand.self, MapPushCommand.self, MapPopCommand.self, MapPeekCommand.self,
+                      MapFreezeCommand.self]
     )
 }
 

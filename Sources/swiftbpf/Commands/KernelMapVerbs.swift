@@ -1,0 +1,185 @@
+import ArgumentParser
+import BPFCore
+import BPFLinux
+import BPFObject
+import Foundation
+
+/// bpftool's selectors for a kernel map: `id N`, `pinned PATH`, `name NAME`.
+struct MapSelector: ParsableArguments {
+    @Argument(help: "How the map is named: id, pinned or name.") var kind: String
+    @Argument(help: "The map's id, pin path or name.") var target: String
+
+    /// Opens the map; the label names it in messages.
+    func open() throws -> (map: KernelMap, label: String) {
+        switch kind {
+        case "id":
+            guard let id = UInt32(target) else { throw CLIError("id \(target): expected a map id (a number up to \(UInt32.max))") }
+            do { return (try KernelMap.open(id: id), "map \(id)") } catch { throw CLIError("map \(id): \(error)") }
+        case "pinned":
+            do { return (try KernelMap.pinned(at: target), "map pinned at \(target)") } catch { throw CLIError("pinned \(target): \(error)") }
+        case "name":
+            let ids: [UInt32]
+            do { ids = try KernelObjects.mapIDs() } catch { throw CLIError("listing maps: \(error)") }
+            let matches = ids.filter { id in (try? KernelMap.open(id: id).info().name) == target }
+            guard let id = matches.first else { throw CLIError("name \(target): no map of that name is loaded") }
+            guard matches.count == 1 else {
+                throw CLIError("name \(target): \(matches.count) maps have that name (ids \(matches.map(String.init).joined(separator: ", "))); choose one with id N")
+            }
+            do { return (try KernelMap.open(id: id), "map '\(target)' (id \(id))") } catch { throw CLIError("map \(id): \(error)") }
+        default:
+            throw CLIError("'\(kind)': a map is selected by id N, pinned PATH or name NAME")
+        }
+    }
+}
+
+/// Hex bytes from an option, sized for the map.
+func mapBytes(_ text: String, option: String, size: Int, label: String) throws -> [UInt8] {
+    let bytes: [UInt8]
+    do { bytes = try Hex.bytes(text) } catch { throw CLIError("\(option) \(text): \(error)") }
+    guard bytes.count == size else { throw CLIError("\(option): \(label) takes \(size) bytes, given \(bytes.count)") }
+    return bytes
+}
+
+/// `swiftbpf map lookup|update|delete|getnext|push|pop|peek|freeze|show SELECTOR ...`.
+struct MapLookupCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "lookup", abstract: "Look a key up in a kernel map (id N | pinned PATH | name NAME).")
+    @OptionGroup var map: MapSelector
+    @Option(help: "The key, as hex bytes (e.g. 06000000).") var key: String
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let (m, label) = try map.open()
+        let key = try mapBytes(self.key, option: "--key", size: m.keySize, label: label)
+        let value: [UInt8]?
+        do { value = try m.lookup(key: key) } catch { throw CLIError("\(label): lookup: \(error)") }
+        if json {
+            print(JSONOutput.object([("key", .string(hexString(key))), ("value", value.map { .string(hexString($0)) } ?? .null)]))
+        } else if let value {
+            print("key: \(hexString(key))  value: \(hexString(value))")
+        } else {
+            print("key: \(hexString(key))  not found")
+        }
+        if value == nil { throw ExitCode(1) }
+    }
+}
+
+struct MapUpdateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "update", abstract: "Set a key's value in a kernel map.")
+    @OptionGroup var map: MapSelector
+    @Option(help: "The key, as hex bytes.") var key: String
+    @Option(help: "The value, as hex bytes (per-CPU maps: one 8-byte-aligned slot per possible CPU).") var value: String
+    @Option(help: "any (create or replace), noexist (create only) or exist (replace only).") var flags: String = "any"
+
+    func run() throws {
+        let (m, label) = try map.open()
+        let key = try mapBytes(self.key, option: "--key", size: m.keySize, label: label)
+        let slots = m.type.isPerCPU ? ((m.valueSize + 7) & ~7) * (try PossibleCPUs.count) : m.valueSize
+        let value = try mapBytes(self.value, option: "--value", size: slots, label: label)
+        let mode: KernelMap.UpdateFlags
+        switch flags {
+        case "any": mode = .any
+        case "noexist": mode = .noExist
+        case "exist": mode = .exist
+        default: throw CLIError("--flags \(flags): expected any, noexist or exist")
+        }
+        do { try m.update(key: key, value: value, flags: mode) } catch { throw CLIError("\(label): update: \(error)") }
+    }
+}
+
+struct MapDeleteCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a key from a kernel map.")
+    @OptionGroup var map: MapSelector
+    @Option(help: "The key, as hex bytes.") var key: String
+
+    func run() throws {
+        let (m, label) = try map.open()
+        let key = try mapBytes(self.key, option: "--key", size: m.keySize, label: label)
+        do { try m.delete(key: key) } catch { throw CLIError("\(label): delete: \(error)") }
+    }
+}
+
+struct MapGetNextCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "getnext", abstract: "The key after --key in a kernel map (the first key without one).")
+    @OptionGroup var map: MapSelector
+    @Option(help: "The key, as hex bytes.") var key: String?
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let (m, label) = try map.open()
+        let key = try self.key.map { try mapBytes($0, option: "--key", size: m.keySize, label: label) }
+        let next: [UInt8]?
+        do { next = try m.nextKey(after: key) } catch { throw CLIError("\(label): getnext: \(error)") }
+        if json {
+            print(JSONOutput.object([("key", key.map { .string(hexString($0)) } ?? .null), ("next_key", next.map { .string(hexString($0)) } ?? .null)]))
+        } else {
+            print(next.map { "next key: \(hexString($0))" } ?? "no next key")
+        }
+    }
+}
+
+struct MapPushCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "push", abstract: "Push a value onto a kernel queue or stack map.")
+    @OptionGroup var map: MapSelector
+    @Option(help: "The value, as hex bytes.") var value: String
+
+    func run() throws {
+        let (m, label) = try map.open()
+        let value = try mapBytes(self.value, option: "--value", size: m.valueSize, label: label)
+        do { try m.push(value) } catch { throw CLIError("\(label): push: \(error)") }
+    }
+}
+
+struct MapPopCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "pop", abstract: "Pop a value from a kernel queue or stack map.")
+    @OptionGroup var map: MapSelector
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws { try MapPeekCommand.show(map, remove: true, json: json) }
+}
+
+struct MapPeekCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "peek", abstract: "The value a pop would take from a kernel queue or stack map.")
+    @OptionGroup var map: MapSelector
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws { try Self.show(map, remove: false, json: json) }
+
+    static func show(_ selector: MapSelector, remove: Bool, json: Bool) throws {
+        let (m, label) = try selector.open()
+        let value: [UInt8]?
+        do { value = remove ? try m.pop() : try m.peek() } catch { throw CLIError("\(label): \(remove ? "pop" : "peek"): \(error)") }
+        if json {
+            print(JSONOutput.object([("value", value.map { .string(hexString($0)) } ?? .null)]))
+        } else {
+            print(value.map { "value: \(hexString($0))" } ?? "empty")
+        }
+    }
+}
+
+struct MapFreezeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "freeze", abstract: "Freeze a kernel map: user space may no longer change it.")
+    @OptionGroup var map: MapSelector
+
+    func run() throws {
+        let (m, label) = try map.open()
+        do { try m.freeze() } catch { throw CLIError("\(label): freeze: \(error)") }
+    }
+}
+
+struct MapShowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one kernel map's type, sizes, flags and BTF id.")
+    @OptionGroup var map: MapSelector
+    @Flag(help: "Print JSON (the fields of map list).") var json = false
+
+    func run() throws {
+        let (m, label) = try map.open()
+        let info: MapInfo
+        do { info = try m.info() } catch { throw CLIError("\(label): \(error)") }
+        if json {
+            print(KernelMapDump.json(info))
+        } else {
+            print("\(info.id): \(info.typeName)  name \(info.name.isEmpty ? "-" : info.name)  flags 0x\(String(info.flags, radix: 16))")
+            print("\tkey \(info.keySize)B  value \(info.valueSize)B  max_entries \(info.maxEntries)" + (info.btfID != 0 ? "  btf_id \(info.btfID)" : ""))
+        }
+    }
+}

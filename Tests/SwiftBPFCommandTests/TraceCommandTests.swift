@@ -77,9 +77,11 @@ struct TraceCommandTests {
         let result = try SwiftBPFTool.run(["trace", "Tests/Fixtures/bpf/obj/xdp_packets.o", "--duration", "0", "--json"])
         #expect(result.status != 0)
         #expect(result.stderr.contains("no program was attached"))
-        let skipped = result.stdout.split(separator: "\n").compactMap {
+        var skipped = result.stdout.split(separator: "\n").compactMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
         }
+        // Under --json the failure ends the stream as {"error": ...}.
+        #expect((skipped.popLast()?["error"] as? String)?.contains("no program was attached") == true)
         #expect(skipped.count == 3)
         #expect(skipped.allSatisfy { $0["event"] as? String == "skipped" && ($0["reason"] as? String)?.contains("--interface IFNAME") == true })
     }

@@ -207,3 +207,32 @@ struct ObjectDisassemblyCommandTests {
         #expect(result.status == 0 && result.stdout.hasPrefix("swiftbpf 0.") && result.stdout.contains("Linux 6.18"), "\(result.stdout)")
     }
 }
+
+@Suite("swiftbpf conventions: JSON errors, unknown commands, completion scripts")
+struct ConventionCommandTests {
+    @Test("under --json a failure is also {\"error\": ...} on standard output, with the same exit status")
+    func jsonErrors() throws {
+        let result = try SwiftBPFTool.run(["verify", "/nonexistent/object.o", "--json"])
+        #expect(result.status == 1 && result.stderr.contains("cannot read"))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stdout)")
+        #expect(object["error"] as? String == "cannot read '/nonexistent/object.o'")
+        let plain = try SwiftBPFTool.run(["verify", "/nonexistent/object.o"])
+        #expect(plain.status == 1 && plain.stdout.isEmpty && plain.stderr.contains("cannot read '/nonexistent/object.o'"))
+    }
+
+    @Test("an unknown command is answered with the list of commands")
+    func unknownCommand() throws {
+        let result = try SwiftBPFTool.run(["frob"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("unknown command 'frob': the commands are asm, disasm, run"), "\(result.stderr)")
+        #expect(result.stderr.contains("verify, helpers, feature"), "\(result.stderr)")
+    }
+
+    @Test("completion scripts for bash, zsh and fish")
+    func completion() throws {
+        for shell in ["bash", "zsh", "fish"] {
+            let result = try SwiftBPFTool.run(["--generate-completion-script", shell])
+            #expect(result.status == 0 && result.stdout.contains("swiftbpf") && result.stdout.contains("verify"), "\(shell)")
+        }
+    }
+}

@@ -1,6 +1,7 @@
 import BPFCore
 import BPFLinux
 import BPFObject
+import BPFTestSupport
 import Foundation
 import Testing
 
@@ -149,5 +150,42 @@ struct KernelMapVerbCommandTests {
         #expect(frozen.status != 0 && frozen.stderr.contains("EPERM"), "\(frozen.stderr)")
         let badSelector = try SwiftBPFTool.run(["map", "show", "tag", "x"])
         #expect(badSelector.status != 0 && badSelector.stderr.contains("selected by id N, pinned PATH or name NAME"))
+    }
+}
+
+@Suite("swiftbpf prog run/pin, map pin, link show/pin/detach", .enabled(if: KernelForCommands.available, "bpf() is not usable here (needs Linux and root)"))
+struct KernelObjectVerbCommandTests {
+    @Test("a loaded program test-runs by pin path, name and id; pins of programs, maps and links; a link detached")
+    func verbs() throws {
+        let dir = "/sys/fs/bpf/swb_verbs_\(getpid() % 10000)"
+        let load = try SwiftBPFTool.run(["load", "Tests/Fixtures/bpf/obj/maps_hash_array.o", "--pin", dir])
+        #expect(load.status == 0, "\(load.stderr)")
+        defer { _ = try? FileManager.default.removeItem(atPath: dir) }
+        let frame = Frames.ipv4(length: 54)
+        let packet = FileManager.default.temporaryDirectory.appendingPathComponent("swb-packet-\(getpid())")
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("swb-out-\(getpid())")
+        try Data(frame).write(to: packet)
+        defer { try? FileManager.default.removeItem(at: packet); try? FileManager.default.removeItem(at: out) }
+        let run = try SwiftBPFTool.run(["prog", "run", "pinned", "\(dir)/progs/count_by_proto", "--data-in", packet.path,
+                                       "--data-out", out.path, "--json"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("\"retval\": 2"), "\(run.stdout)")
+        #expect(try Data(contentsOf: out) == Data(frame))
+        let byName = try SwiftBPFTool.run(["prog", "run", "pinned", "\(dir)/progs/count_by_proto", "--data-in", packet.path, "--repeat", "5"])
+        #expect(byName.stdout.contains("Return value: 2, duration (average):"), "\(byName.stdout)")
+        #expect(try SwiftBPFTool.run(["prog", "pin", "pinned", "\(dir)/progs/count_by_proto", "\(dir)/again"]).status == 0)
+        #expect(FileManager.default.fileExists(atPath: "\(dir)/again"))
+        #expect(try SwiftBPFTool.run(["map", "pin", "pinned", "\(dir)/maps/proto_packets", "\(dir)/packets"]).status == 0)
+        #expect(FileManager.default.fileExists(atPath: "\(dir)/packets"))
+
+        // An XDP link on loopback: shown, pinned, detached.
+        let attach = try SwiftBPFTool.run(["attach", "xdp", "lo", "--prog-pinned", "\(dir)/progs/count_by_proto", "--pin", "\(dir)/link"])
+        try #require(attach.status == 0, "\(attach.stderr)")
+        let show = try SwiftBPFTool.run(["link", "show", "pinned", "\(dir)/link", "--json"])
+        #expect(show.stdout.contains("\"type\": \"xdp\""), "\(show.stdout)")
+        let detach = try SwiftBPFTool.run(["link", "detach", "pinned", "\(dir)/link"])
+        #expect(detach.status == 0, "\(detach.stderr)")
+        let bad = try SwiftBPFTool.run(["prog", "run", "tag", "0000000000000000", "--data-in", packet.path])
+        #expect(bad.status != 0 && bad.stderr.contains("no loaded program has that tag"))
     }
 }

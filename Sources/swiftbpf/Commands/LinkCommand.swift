@@ -7,7 +7,7 @@ struct LinkCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "link",
         abstract: "Inspect the BPF links in the running kernel.",
-        subcommands: [LinkListCommand.self]
+        subcommands: [LinkListCommand.self, LinkShowCommand.self, LinkPinCommand.self, LinkDetachCommand.self]
     )
 }
 

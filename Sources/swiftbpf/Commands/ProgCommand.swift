@@ -8,7 +8,7 @@ struct ProgCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prog",
         abstract: "Inspect the programs loaded in the running kernel (needs root or CAP_SYS_ADMIN).",
-        subcommands: [ProgListCommand.self, ProgShowCommand.self, ProgDumpCommand.self]
+        subcommands: [ProgListCommand.self, ProgShowCommand.self, ProgDumpCommand.self, ProgRunCommand.self, ProgPinCommand.self]
     )
 
     static func open(_ id: UInt32) throws -> KernelProgram {

@@ -222,6 +222,11 @@ public struct RawContextRules: Sendable, Hashable {
 }
 
 
+/// Program types print as the kernel and bpftool spell them, in every message.
+extension ProgramType: CustomStringConvertible {
+    public var description: String { kernelName }
+}
+
 extension ProgramType {
     /// The kernel's name for the type, as in `BPF_PROG_TYPE_<NAME>`, lower-cased.
     public var kernelName: String {

@@ -18,6 +18,8 @@ public enum MapType: UInt32, Sendable, Hashable, CaseIterable {
     public var kernelName: String {
         switch self {
         case .unspecified: "unspec"
+        case .hash: "hash"
+        case .array: "array"
         case .programArray: "prog_array"
         case .perfEventArray: "perf_event_array"
         case .perCPUHash: "percpu_hash"
@@ -29,11 +31,18 @@ public enum MapType: UInt32, Sendable, Hashable, CaseIterable {
         case .lpmTrie: "lpm_trie"
         case .arrayOfMaps: "array_of_maps"
         case .hashOfMaps: "hash_of_maps"
-        case .devmapHash: "devmap_hash"
+        case .devmap: "devmap"
+        case .sockmap: "sockmap"
+        case .cpumap: "cpumap"
+        case .xskmap: "xskmap"
+        case .sockhash: "sockhash"
         case .cgroupStorage: "cgroup_storage"
         case .reuseportSockarray: "reuseport_sockarray"
         case .perCPUCgroupStorage: "percpu_cgroup_storage"
+        case .queue: "queue"
+        case .stack: "stack"
         case .skStorage: "sk_storage"
+        case .devmapHash: "devmap_hash"
         case .structOps: "struct_ops"
         case .ringBuffer: "ringbuf"
         case .inodeStorage: "inode_storage"
@@ -41,9 +50,14 @@ public enum MapType: UInt32, Sendable, Hashable, CaseIterable {
         case .bloomFilter: "bloom_filter"
         case .userRingBuffer: "user_ringbuf"
         case .cgrpStorage: "cgrp_storage"
-        default: "\(self)"
+        case .arena: "arena"
         }
     }
+}
+
+/// Map types print as the kernel and bpftool spell them, in every message.
+extension MapType: CustomStringConvertible {
+    public var description: String { kernelName }
 }
 
 /// Where a map definition came from.

@@ -148,6 +148,11 @@ struct KernelMapVerbCommandTests {
         #expect(try SwiftBPFTool.run(["map", "freeze", "id", qid]).status == 0)
         let frozen = try SwiftBPFTool.run(["map", "push", "id", qid, "--value", "01000000"])
         #expect(frozen.status != 0 && frozen.stderr.contains("EPERM"), "\(frozen.stderr)")
+        // Types are spelled as the kernel and bpftool spell them.
+        let perCPU = try KernelMap(MapSpec(name: "swb_percpu", type: .perCPUHash, keySize: 4, valueSize: 8, maxEntries: 2))
+        let typed = try SwiftBPFTool.run(["map", "show", "id", String(try perCPU.info().id)])
+        #expect(typed.stdout.contains(": percpu_hash  name swb_percpu"), "\(typed.stdout)")
+        #expect("\(MapType.ringBuffer)" == "ringbuf" && "\(ProgramType.schedCls)" == "sched_cls")
         let badSelector = try SwiftBPFTool.run(["map", "show", "tag", "x"])
         #expect(badSelector.status != 0 && badSelector.stderr.contains("selected by id N, pinned PATH or name NAME"))
     }

@@ -1,7 +1,7 @@
 import BPFLinux
 import BPFObject
 
-/// bpftool-style snake_case names of kernel enums: `schedCls` → `sched_cls`.
+/// bpftool-style snake_case names of attach types: `cgroupInetIngress` → `cgroup_inet_ingress`.
 func snakeCase(_ name: String) -> String {
     var out = ""
     for character in name {
@@ -15,11 +15,13 @@ func snakeCase(_ name: String) -> String {
 }
 
 extension ProgramInfo {
-    var typeName: String { type.map { snakeCase("\($0)") } ?? "type \(rawType)" }
+    /// The type as the kernel and bpftool spell it (`sched_cls`, `tracepoint`).
+    var typeName: String { type?.kernelName ?? "type \(rawType)" }
 }
 
 extension MapInfo {
-    var typeName: String { type.map { snakeCase("\($0)") } ?? "type \(rawType)" }
+    /// The type as the kernel and bpftool spell it (`percpu_hash`, `prog_array`, `ringbuf`).
+    var typeName: String { type?.kernelName ?? "type \(rawType)" }
 }
 
 func hexString(_ bytes: [UInt8]) -> String {

@@ -194,3 +194,29 @@ struct KernelObjectVerbCommandTests {
         #expect(bad.status != 0 && bad.stderr.contains("no loaded program has that tag"))
     }
 }
+
+@Suite("swiftbpf btf list|show|dump id|map", .enabled(if: KernelForCommands.available, "bpf() is not usable here (needs Linux and root)"))
+struct KernelBTFCommandTests {
+    @Test("a loaded object's map BTF is listed, shown and dumped (raw and C)")
+    func btfOfMap() throws {
+        let dir = "/sys/fs/bpf/swb_btf_\(getpid() % 10000)"
+        #expect(try SwiftBPFTool.run(["load", "Tests/Fixtures/bpf/obj/maps_hash_array.o", "--pin", dir]).status == 0)
+        defer { _ = try? FileManager.default.removeItem(atPath: dir) }
+        let show = try SwiftBPFTool.run(["map", "show", "pinned", "\(dir)/maps/proto_packets", "--json"])
+        let info = try #require(try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])
+        let btfID = try #require(info["btf_id"] as? Int)
+        #expect(btfID > 0)
+        let list = try SwiftBPFTool.run(["btf", "list", "--json"])
+        let objects = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
+        #expect(objects.contains { $0["id"] as? Int == btfID })
+        #expect(try SwiftBPFTool.run(["btf", "show", "id", String(btfID)]).stdout.hasPrefix("\(btfID): "))
+        let raw = try SwiftBPFTool.run(["btf", "dump", "map", "pinned", "\(dir)/maps/proto_packets"])
+        #expect(raw.status == 0 && raw.stdout.contains("[1] "), "\(raw.stderr)")
+        let same = try SwiftBPFTool.run(["btf", "dump", "id", String(btfID)])
+        #expect(same.stdout == raw.stdout)
+        let c = try SwiftBPFTool.run(["btf", "dump", "id", String(btfID), "--format", "c"])
+        #expect(c.stdout.contains("#ifndef __VMLINUX_H__"))
+        let bad = try SwiftBPFTool.run(["btf", "dump", "id", "abc"])
+        #expect(bad.status != 0 && bad.stderr.contains("expected a BTF id"))
+    }
+}

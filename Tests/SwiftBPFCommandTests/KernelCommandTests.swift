@@ -220,3 +220,55 @@ struct KernelBTFCommandTests {
         #expect(bad.status != 0 && bad.stderr.contains("expected a BTF id"))
     }
 }
+
+/// `ip` and `tc` (iproute2) attach the way most users attach; the net tests use them when present.
+enum IPRoute2 {
+    static let available = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip"].contains { FileManager.default.isExecutableFile(atPath: $0) }
+        && ["/usr/sbin/tc", "/sbin/tc", "/usr/bin/tc"].contains { FileManager.default.isExecutableFile(atPath: $0) }
+
+    @discardableResult
+    static func run(_ arguments: [String]) throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        process.currentDirectoryURL = SwiftBPFTool.repository
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+}
+
+@Suite("swiftbpf net list|detach", .enabled(if: KernelForCommands.available && IPRoute2.available, "needs bpf() as root and iproute2's ip and tc"))
+struct NetCommandTests {
+    @Test("programs attached by ip and tc, and by a link, are listed and detached")
+    func listAndDetach() throws {
+        let name = "swbn\(getpid() % 10000)"
+        try #require(IPRoute2.run(["ip", "link", "add", name, "type", "veth", "peer", "name", name + "p"]) == 0)
+        defer { try? IPRoute2.run(["ip", "link", "del", name]) }
+        try IPRoute2.run(["ip", "link", "set", name, "up"])
+        try #require(IPRoute2.run(["ip", "link", "set", "dev", name, "xdpgeneric", "obj", "Tests/Fixtures/bpf/obj/xdp_packets.o", "sec", "xdp"]) == 0)
+        try #require(IPRoute2.run(["tc", "qdisc", "add", "dev", name, "clsact"]) == 0)
+        try #require(IPRoute2.run(["tc", "filter", "add", "dev", name, "ingress", "bpf", "da", "obj", "Tests/Fixtures/bpf/obj/tc_skb.o", "sec", "tc"]) == 0)
+        let list = try SwiftBPFTool.run(["net", "list", "--interface", name, "--json"])
+        let entries = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]], "\(list.stdout)\(list.stderr)")
+        #expect(entries.contains { $0["hook"] as? String == "xdp/generic" && $0["link_id"] is NSNull })
+        #expect(entries.contains { $0["hook"] as? String == "tc/ingress" && ($0["name"] as? String)?.contains("tc_skb.o") == true })
+        #expect(try SwiftBPFTool.run(["net", "detach", name, "tc/ingress"]).status == 0)
+        #expect(try SwiftBPFTool.run(["net", "detach", name, "xdp"]).status == 0)
+        #expect(try SwiftBPFTool.run(["net", "list", "--interface", name]).stdout.isEmpty)
+        let none = try SwiftBPFTool.run(["net", "detach", name, "xdp"])
+        #expect(none.status != 0 && none.stderr.contains("no program on xdp"))
+
+        // Attached through a link (swiftbpf attach): listed with its link, detached through it.
+        let dir = "/sys/fs/bpf/\(name)"
+        #expect(try SwiftBPFTool.run(["load", "Tests/Fixtures/bpf/obj/maps_hash_array.o", "--pin", dir]).status == 0)
+        defer { _ = try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try SwiftBPFTool.run(["attach", "xdp", name, "--prog-pinned", "\(dir)/progs/count_by_proto", "--pin", "\(dir)/link"]).status == 0)
+        let linked = try SwiftBPFTool.run(["net", "list", "--interface", name])
+        #expect(linked.stdout.contains("(link "), "\(linked.stdout)")
+        #expect(try SwiftBPFTool.run(["net", "detach", name, "xdp"]).status == 0)
+        #expect(try SwiftBPFTool.run(["net", "list", "--interface", name]).stdout.isEmpty)
+    }
+}

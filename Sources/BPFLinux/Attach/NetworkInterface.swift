@@ -30,6 +30,12 @@ public struct NetworkInterface: Sendable, Hashable, CustomStringConvertible {
         self.name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// An interface known by both (as a listing gives them).
+    public init(index: UInt32, name: String) {
+        self.index = index
+        self.name = name
+    }
+
     public var description: String { "\(name) (ifindex \(index))" }
 }
 

@@ -90,7 +90,7 @@ public enum KernelFeatures {
             return .supported
         } catch {
             let log = error.verifierLog ?? ""
-            if let helper {
+            if helper != nil {
                 // The verifier checks availability before the arguments: any other complaint means
                 // the type may call the helper.
                 if log.contains("unknown func") || log.contains("invalid func") || log.contains("cannot use helper")

@@ -264,6 +264,7 @@ static inline int cbpf_mount_bpffs(const char *path) {
 // Attaching programs and reading events (separate headers, part of this module).
 #include "CBPFLinuxAttach.h"
 #include "CBPFLinuxEvents.h"
+#include "CBPFLinuxNet.h"
 
 /// Pins the calling thread to the CPU it runs on; the previous affinity mask goes to `saved`
 /// (at least 128 bytes). Returns the CPU, or -1.

@@ -236,3 +236,26 @@ struct ConventionCommandTests {
         }
     }
 }
+
+@Suite("swiftbpf --json on asm, disasm and btf dump")
+struct MoreJSONCommandTests {
+    static func object(_ output: SwiftBPFTool.Output) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any], "\(output.stdout)\(output.stderr)")
+    }
+
+    @Test("asm, disasm (raw and object) and btf dump print the documented JSON")
+    func json() throws {
+        let asm = try Self.object(try SwiftBPFTool.run(["asm", "Examples/asm/checksum.s", "--json"]))
+        #expect((asm["slots"] as? [String])?.first == "b700000000000000")
+        let raw = try Self.object(try SwiftBPFTool.run(["disasm", "Examples/asm/checksum.s", "--json"]))
+        let rawProgram = try #require((raw["programs"] as? [[String: Any]])?.first)
+        #expect(((rawProgram["instructions"] as? [[String: Any]])?.first?["text"] as? String) == "r0 = 0")
+        let object = try Self.object(try SwiftBPFTool.run(["disasm", "Tests/Fixtures/bpf/obj/net_helpers.o", "--program", "tc_redirect", "--json"]))
+        let program = try #require((object["programs"] as? [[String: Any]])?.first)
+        #expect(program["type"] as? String == "sched_cls")
+        let first = try #require((program["instructions"] as? [[String: Any]])?.first)
+        #expect((first["source"] as? [String: Any])?["line"] as? Int == 61)
+        let btf = try Self.object(try SwiftBPFTool.run(["btf", "dump", "Tests/Fixtures/bpf/obj/net_helpers.o", "--json"]))
+        #expect((btf["types"] as? [String])?.first?.hasPrefix("[1] ") == true)
+    }
+}

@@ -32,6 +32,7 @@ struct BTFDumpCommand: ParsableCommand {
     var file: String
     @Argument(help: "With id or map: which.") var selector: [String] = []
     @Option(help: "raw (one line per type, as bpftool) or c (C declarations).") var format: Format = .raw
+    @Flag(help: "Print JSON: {\"types\": [raw lines]} or {\"c\": text}.") var json = false
 
     /// The BTF bytes the arguments name, and a label for messages.
     func source() throws -> (bytes: [UInt8], label: String) {
@@ -72,6 +73,11 @@ struct BTFDumpCommand: ParsableCommand {
             }
         } catch {
             throw CLIError("\(file): \(error)")
+        }
+        if json {
+            print(format == .c ? JSONOutput.object([("c", .string(text))])
+                  : JSONOutput.object([("types", .array(text.split(separator: "\n").map { .string(String($0)) }))]))
+            return
         }
         print(text, terminator: "")
     }

@@ -22,6 +22,7 @@ struct DisassembleCommand: ParsableCommand {
     var syntax: Disassembler.Syntax?
     @Flag(help: "Show the x86-64 code the JIT generates, interleaved with the eBPF instructions.") var jited = false
     @Option(help: "With an ELF object: the program to show.") var program: String?
+    @Flag(help: "Print JSON: {\"programs\": [{\"name\", \"section\", \"type\", \"instructions\": [{\"index\", \"text\", \"source\"}]}]} (one unnamed program for a raw file).") var json = false
 
     func run() throws {
         if ObjectRun.isELF(path: file) {
@@ -29,12 +30,19 @@ struct DisassembleCommand: ParsableCommand {
             do { object = try ObjectFile(bytes: [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))) } catch { throw CLIError("\(file): \(error)") }
             let names = program.map { [$0] } ?? object.programs.map(\.name)
             guard jited else {
+                var programs: [JSONOutput] = []
                 for name in names {
                     guard let spec = object.program(named: name) else {
                         throw CLIError("\(file): no program named '\(name)' (programs: \(object.programs.map(\.name).joined(separator: ", ")))")
                     }
-                    print(Self.listing(spec), terminator: "")
+                    if json {
+                        programs.append(Self.json(name: spec.name, section: spec.section, type: spec.type.kernelName,
+                                                  instructions: spec.instructions) { spec.sourceLines[$0] })
+                    } else {
+                        print(Self.listing(spec), terminator: "")
+                    }
                 }
+                if json { print(JSONOutput.object([("programs", .array(programs))])) }
                 return
             }
             let loaded: LoadedObject
@@ -57,6 +65,11 @@ struct DisassembleCommand: ParsableCommand {
         }
         let input = try ProgramInput.load(path: file)
         guard jited else {
+            if json {
+                let program = Self.json(name: nil, section: nil, type: nil, instructions: input.program.instructions) { _ in nil }
+                print(JSONOutput.object([("programs", .array([program]))]))
+                return
+            }
             print(Disassembler(syntax: syntax ?? .conformance).text(for: input.program), terminator: "")
             return
         }
@@ -70,6 +83,22 @@ struct DisassembleCommand: ParsableCommand {
 }
 
 extension DisassembleCommand {
+    /// One program's instructions as JSON (llvm syntax, with their C source lines when known).
+    static func json(name: String?, section: String?, type: String?, instructions slots: [Instruction],
+                     source: (Int) -> SourceLine?) -> JSONOutput {
+        let disassembler = Disassembler(syntax: .llvm)
+        var rows: [JSONOutput] = []
+        var index = 0
+        while index < slots.count {
+            let line = source(index)
+            rows.append(.object([("index", .number(UInt64(index))), ("text", .string(disassembler.instruction(at: index, in: slots))),
+                                 ("source", line.map { .object([("file", .string($0.file)), ("line", .number(UInt64($0.line))), ("text", .string($0.text))]) } ?? .null)]))
+            index += slots[index].opcode == Opcode.lddw ? 2 : 1
+        }
+        return .object([("name", name.map { .string($0) } ?? .null), ("section", section.map { .string($0) } ?? .null),
+                        ("type", type.map { .string($0) } ?? .null), ("instructions", .array(rows))])
+    }
+
     /// A program of an object in llvm syntax, with its C source lines (BTF line info) before the
     /// instructions they produced, helper and kfunc names on calls, and the maps `lddw` loads.
     static func listing(_ spec: ProgramSpec) -> String {

@@ -69,6 +69,7 @@ struct MapUpdateCommand: ParsableCommand {
     @Option(help: "The key, as hex bytes.") var key: String
     @Option(help: "The value, as hex bytes (per-CPU maps: one 8-byte-aligned slot per possible CPU).") var value: String
     @Option(help: "any (create or replace), noexist (create only) or exist (replace only).") var flags: String = "any"
+    @Flag(help: "Print JSON: {\"key\", \"value\"} as stored.") var json = false
 
     func run() throws {
         let (m, label) = try map.open()
@@ -83,6 +84,7 @@ struct MapUpdateCommand: ParsableCommand {
         default: throw CLIError("--flags \(flags): expected any, noexist or exist")
         }
         do { try m.update(key: key, value: value, flags: mode) } catch { throw CLIError("\(label): update: \(error)") }
+        if json { print(JSONOutput.object([("key", .string(hexString(key))), ("value", .string(hexString(value)))])) }
     }
 }
 
@@ -90,11 +92,13 @@ struct MapDeleteCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a key from a kernel map.")
     @OptionGroup var map: MapSelector
     @Option(help: "The key, as hex bytes.") var key: String
+    @Flag(help: "Print JSON: {\"key\"} deleted.") var json = false
 
     func run() throws {
         let (m, label) = try map.open()
         let key = try mapBytes(self.key, option: "--key", size: m.keySize, label: label)
         do { try m.delete(key: key) } catch { throw CLIError("\(label): delete: \(error)") }
+        if json { print(JSONOutput.object([("key", .string(hexString(key)))])) }
     }
 }
 
@@ -121,11 +125,13 @@ struct MapPushCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "push", abstract: "Push a value onto a kernel queue or stack map.")
     @OptionGroup var map: MapSelector
     @Option(help: "The value, as hex bytes.") var value: String
+    @Flag(help: "Print JSON: {\"value\"} pushed.") var json = false
 
     func run() throws {
         let (m, label) = try map.open()
         let value = try mapBytes(self.value, option: "--value", size: m.valueSize, label: label)
         do { try m.push(value) } catch { throw CLIError("\(label): push: \(error)") }
+        if json { print(JSONOutput.object([("value", .string(hexString(value)))])) }
     }
 }
 
@@ -159,10 +165,12 @@ struct MapPeekCommand: ParsableCommand {
 struct MapFreezeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "freeze", abstract: "Freeze a kernel map: user space may no longer change it.")
     @OptionGroup var map: MapSelector
+    @Flag(help: "Print JSON: {\"frozen\": true}.") var json = false
 
     func run() throws {
         let (m, label) = try map.open()
         do { try m.freeze() } catch { throw CLIError("\(label): freeze: \(error)") }
+        if json { print(JSONOutput.object([("frozen", .bool(true))])) }
     }
 }
 

@@ -85,11 +85,13 @@ struct ProgPinCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "pin", abstract: "Pin a loaded program on a bpffs so it outlives every process.")
     @OptionGroup var program: ProgramSelector
     @Argument(help: "The pin path (on a bpffs, e.g. /sys/fs/bpf/NAME).") var path: String
+    @Flag(help: "Print JSON: {\"pinned\": PATH}.") var json = false
 
     func run() throws {
         let (p, label) = try program.open()
         try PinLocation.prepare((path as NSString).deletingLastPathComponent, option: "pin path")
         do { try p.pin(at: path) } catch { throw CLIError("\(label): pin at \(path): \(error)") }
+        if json { print(JSONOutput.object([("pinned", .string(path))])) }
     }
 }
 
@@ -97,11 +99,13 @@ struct MapPinCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "pin", abstract: "Pin a kernel map on a bpffs so it outlives every process.")
     @OptionGroup var map: MapSelector
     @Argument(help: "The pin path (on a bpffs).") var path: String
+    @Flag(help: "Print JSON: {\"pinned\": PATH}.") var json = false
 
     func run() throws {
         let (m, label) = try map.open()
         try PinLocation.prepare((path as NSString).deletingLastPathComponent, option: "pin path")
         do { try m.pin(at: path) } catch { throw CLIError("\(label): pin at \(path): \(error)") }
+        if json { print(JSONOutput.object([("pinned", .string(path))])) }
     }
 }
 
@@ -140,20 +144,24 @@ struct LinkPinCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "pin", abstract: "Pin a link on a bpffs: the attachment outlives every process.")
     @OptionGroup var link: LinkSelector
     @Argument(help: "The pin path (on a bpffs).") var path: String
+    @Flag(help: "Print JSON: {\"pinned\": PATH}.") var json = false
 
     func run() throws {
         let (l, label) = try link.open()
         try PinLocation.prepare((path as NSString).deletingLastPathComponent, option: "pin path")
         do { try l.pin(at: path) } catch { throw CLIError("\(label): pin at \(path): \(error)") }
+        if json { print(JSONOutput.object([("pinned", .string(path))])) }
     }
 }
 
 struct LinkDetachCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "detach", abstract: "Detach a link's program even while it is pinned or held (BPF_LINK_DETACH).")
     @OptionGroup var link: LinkSelector
+    @Flag(help: "Print JSON: {\"detached\": true}.") var json = false
 
     func run() throws {
         let (l, label) = try link.open()
         do { try l.detach() } catch { throw CLIError("\(label): detach: \(error)") }
+        if json { print(JSONOutput.object([("detached", .bool(true))])) }
     }
 }

@@ -46,6 +46,7 @@ struct NetDetachCommand: ParsableCommand {
     @Argument(help: "The interface.") var interface: String
     @Argument(help: "The hook: xdp, tc/ingress, tc/egress, tcx/ingress or tcx/egress.") var hook: String
     @Option(help: "The program's id, when the hook has several.") var id: UInt32?
+    @Flag(help: "Print JSON: {\"ifname\", \"hook\", \"prog_id\"} detached.") var json = false
 
     func run() throws {
         guard ["xdp", "tc/ingress", "tc/egress", "tcx/ingress", "tcx/egress"].contains(hook) else {
@@ -60,5 +61,9 @@ struct NetDetachCommand: ParsableCommand {
             throw CLIError("\(interface) \(hook) has \(entries.count) programs (ids \(entries.map { String($0.programID) }.joined(separator: ", "))): choose one with --id")
         }
         do { try NetworkAttachments.detach(entries[0]) } catch { throw CLIError("\(error)") }
+        if json {
+            print(JSONOutput.object([("ifname", .string(interface)), ("hook", .string(entries[0].hook)),
+                                     ("prog_id", .number(UInt64(entries[0].programID)))]))
+        }
     }
 }

@@ -48,6 +48,9 @@ public struct MapInfo: Sendable, Hashable {
     public var name: String
     public var mapExtra: UInt64
     public var btfID: UInt32
+    /// The key and value types in the map's BTF (0: none).
+    public var btfKeyTypeID: UInt32 = 0
+    public var btfValueTypeID: UInt32 = 0
 }
 
 /// Kernel-wide object ids and opening objects by id (`BPF_*_GET_NEXT_ID`, `BPF_*_GET_FD_BY_ID`).
@@ -141,7 +144,8 @@ extension KernelMap {
         try KernelObjects.info(fd: fd, &raw)
         return MapInfo(id: raw.id, type: MapType(rawValue: raw.type), rawType: raw.type, keySize: Int(raw.key_size),
                        valueSize: Int(raw.value_size), maxEntries: Int(raw.max_entries), flags: raw.map_flags,
-                       name: nameString(raw.name), mapExtra: raw.map_extra, btfID: raw.btf_id)
+                       name: nameString(raw.name), mapExtra: raw.map_extra, btfID: raw.btf_id,
+                       btfKeyTypeID: raw.btf_key_type_id, btfValueTypeID: raw.btf_value_type_id)
     }
 
     /// Opens the map with kernel id `id` (`BPF_MAP_GET_FD_BY_ID`).

@@ -216,6 +216,12 @@ struct KernelBTFCommandTests {
         #expect(same.stdout == raw.stdout)
         let c = try SwiftBPFTool.run(["btf", "dump", "id", String(btfID), "--format", "c"])
         #expect(c.stdout.contains("#ifndef __VMLINUX_H__"))
+        // The kernel map is dumped by its BTF types too, as the runtime's maps are.
+        let mapID = String(try #require(info["id"] as? Int))
+        #expect(try SwiftBPFTool.run(["map", "update", "id", mapID, "--key", "06000000", "--value", "0500000000000000"]).status == 0)
+        let dump = try SwiftBPFTool.run(["map", "dump", mapID, "--json"])
+        #expect(dump.stdout.contains("\"formatted\": \"{key: 6, value: 5}\""), "\(dump.stdout)")
+        #expect(try SwiftBPFTool.run(["map", "dump", mapID]).stdout.contains("{key: 6, value: 5}"))
         let bad = try SwiftBPFTool.run(["btf", "dump", "id", "abc"])
         #expect(bad.status != 0 && bad.stderr.contains("expected a BTF id"))
     }

@@ -70,6 +70,17 @@ struct KernelMapDump {
         }
         let perCPU = info.type?.isPerCPU == true
         let slot = (info.valueSize + 7) & ~7
+        // Maps created with BTF key and value types are also printed by them, as the runtime's are.
+        var formatter: BTFValueFormatter?
+        if info.btfID != 0, info.btfValueTypeID != 0, let btf = try? KernelBTF.open(id: info.btfID),
+           let bytes = try? btf.bytes(), let parsed = try? BTF(bytes: bytes) {
+            formatter = BTFValueFormatter(btf: parsed)
+            btf.close()
+        }
+        func formatted(_ bytes: [UInt8], _ type: UInt32) -> String? {
+            guard let formatter, type != 0 else { return nil }
+            return formatter.format(bytes, type: Int(type))
+        }
         func split(_ value: [UInt8]) -> [[UInt8]] {
             stride(from: 0, to: value.count, by: slot).map { Array(value[$0..<min($0 + info.valueSize, value.count)]) }
         }
@@ -82,11 +93,25 @@ struct KernelMapDump {
                     fields.append(("value", .string(hexString(value))))
                 }
             }
+            if formatter != nil {
+                var text: [String] = []
+                if let key = entry.key, let k = formatted(key, info.btfKeyTypeID) { text.append("key: \(k)") }
+                if let value = entry.value {
+                    let values = perCPU ? split(value) : [value]
+                    text.append("value: " + values.compactMap { formatted($0, info.btfValueTypeID) }.joined(separator: ", "))
+                }
+                fields.append(("formatted", .string("{" + text.joined(separator: ", ") + "}")))
+            }
             if let error = entry.error { fields.append(("error", .string(error))) }
             return .object(fields)
         }
         var lines = ["map \(info.id) \(info.name.isEmpty ? "-" : info.name) (\(info.typeName)): \(entries.count) entries"]
         for entry in entries {
+            if formatter != nil, let value = entry.value, !perCPU, let v = formatted(value, info.btfValueTypeID) {
+                let k = entry.key.flatMap { formatted($0, info.btfKeyTypeID) }
+                lines.append("  {" + (k.map { "key: \($0), " } ?? "") + "value: \(v)}")
+                continue
+            }
             let key = entry.key.map { "key \(hexString($0))" } ?? "head"
             if let value = entry.value {
                 if perCPU {

@@ -22,6 +22,67 @@ public enum AttachType: UInt32, Sendable, Hashable, CaseIterable {
     case traceUprobeMulti, cgroupUnixConnect
 }
 
+extension AttachType: CustomStringConvertible {
+    /// The name as libbpf and bpftool spell it (`cgroup_inet_ingress`, `trace_fentry`, `tcx_ingress`).
+    public var kernelName: String {
+        switch self {
+        case .cgroupInetIngress: "cgroup_inet_ingress"
+        case .cgroupInetEgress: "cgroup_inet_egress"
+        case .cgroupInetSockCreate: "cgroup_inet_sock_create"
+        case .cgroupSockOps: "cgroup_sock_ops"
+        case .skSkbStreamParser: "sk_skb_stream_parser"
+        case .skSkbStreamVerdict: "sk_skb_stream_verdict"
+        case .cgroupDevice: "cgroup_device"
+        case .skMsgVerdict: "sk_msg_verdict"
+        case .cgroupInet4Bind: "cgroup_inet4_bind"
+        case .cgroupInet6Bind: "cgroup_inet6_bind"
+        case .cgroupInet4Connect: "cgroup_inet4_connect"
+        case .cgroupInet6Connect: "cgroup_inet6_connect"
+        case .cgroupInet4PostBind: "cgroup_inet4_post_bind"
+        case .cgroupInet6PostBind: "cgroup_inet6_post_bind"
+        case .cgroupUdp4Sendmsg: "cgroup_udp4_sendmsg"
+        case .cgroupUdp6Sendmsg: "cgroup_udp6_sendmsg"
+        case .lircMode2: "lirc_mode2"
+        case .flowDissector: "flow_dissector"
+        case .cgroupSysctl: "cgroup_sysctl"
+        case .cgroupUdp4Recvmsg: "cgroup_udp4_recvmsg"
+        case .cgroupUdp6Recvmsg: "cgroup_udp6_recvmsg"
+        case .cgroupGetsockopt: "cgroup_getsockopt"
+        case .cgroupSetsockopt: "cgroup_setsockopt"
+        case .traceRawTp: "trace_raw_tp"
+        case .traceFentry: "trace_fentry"
+        case .traceFexit: "trace_fexit"
+        case .modifyReturn: "modify_return"
+        case .lsmMac: "lsm_mac"
+        case .traceIter: "trace_iter"
+        case .cgroupInet4Getpeername: "cgroup_inet4_getpeername"
+        case .cgroupInet6Getpeername: "cgroup_inet6_getpeername"
+        case .cgroupInet4Getsockname: "cgroup_inet4_getsockname"
+        case .cgroupInet6Getsockname: "cgroup_inet6_getsockname"
+        case .xdpDevmap: "xdp_devmap"
+        case .cgroupInetSockRelease: "cgroup_inet_sock_release"
+        case .xdpCpumap: "xdp_cpumap"
+        case .skLookup: "sk_lookup"
+        case .xdp: "xdp"
+        case .skSkbVerdict: "sk_skb_verdict"
+        case .skReuseportSelect: "sk_reuseport_select"
+        case .skReuseportSelectOrMigrate: "sk_reuseport_select_or_migrate"
+        case .perfEvent: "perf_event"
+        case .traceKprobeMulti: "trace_kprobe_multi"
+        case .lsmCgroup: "lsm_cgroup"
+        case .structOps: "struct_ops"
+        case .netfilter: "netfilter"
+        case .tcxIngress: "tcx_ingress"
+        case .tcxEgress: "tcx_egress"
+        case .traceUprobeMulti: "trace_uprobe_multi"
+        case .cgroupUnixConnect: "cgroup_unix_connect"
+        }
+    }
+
+    public var description: String { kernelName }
+}
+
+
 /// What a section name (libbpf's `SEC()` conventions) says about a program.
 public struct SectionKind: Hashable, Sendable {
     public var type: ProgramType

@@ -278,3 +278,28 @@ struct NetCommandTests {
         #expect(try SwiftBPFTool.run(["net", "list", "--interface", name]).stdout.isEmpty)
     }
 }
+
+@Suite("swiftbpf cgroup show|tree", .enabled(if: KernelForCommands.available && Cgroup.unifiedMountPoint() != nil, "needs bpf() as root and a cgroup2 mount"))
+struct CgroupCommandTests {
+    @Test("a program attached to a new cgroup is shown there and in the tree, with its attach type as bpftool spells it")
+    func showAndTree() throws {
+        let root = try #require(Cgroup.unifiedMountPoint())
+        let cgroup = "\(root)/swb_cg_\(getpid() % 10000)"
+        try FileManager.default.createDirectory(atPath: cgroup, withIntermediateDirectories: false)
+        defer { rmdir(cgroup) }
+        let dir = "/sys/fs/bpf/swb_cg_\(getpid() % 10000)"
+        #expect(try SwiftBPFTool.run(["load", "Tests/Fixtures/bpf/obj/tc_skb.o", "--program", "cgroup_ingress", "--pin", dir]).status == 0)
+        defer { _ = try? FileManager.default.removeItem(atPath: dir) }
+        let attach = try SwiftBPFTool.run(["attach", "cgroup", cgroup, "--attach-type", "cgroup_inet_ingress",
+                                          "--prog-pinned", "\(dir)/progs/cgroup_ingress", "--pin", "\(dir)/link"])
+        try #require(attach.status == 0, "\(attach.stderr)")
+        #expect(attach.stdout.contains("cgroup_inet_ingress"), "\(attach.stdout)")
+        let show = try SwiftBPFTool.run(["cgroup", "show", cgroup, "--json"])
+        #expect(show.stdout.contains("\"attach_type\": \"cgroup_inet_ingress\"") && show.stdout.contains("\"name\": \"cgroup_ingress\""), "\(show.stdout)")
+        let tree = try SwiftBPFTool.run(["cgroup", "tree", root])
+        #expect(tree.stdout.contains(cgroup), "\(tree.stdout)")
+        // Detached (the link's pin removed), the cgroup shows nothing.
+        #expect(try SwiftBPFTool.run(["link", "detach", "pinned", "\(dir)/link"]).status == 0)
+        #expect(try SwiftBPFTool.run(["cgroup", "show", cgroup]).stdout.isEmpty)
+    }
+}

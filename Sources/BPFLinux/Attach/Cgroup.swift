@@ -66,3 +66,26 @@ extension KernelProgram {
         }
     }
 }
+
+extension Cgroup {
+    /// The attach types a cgroup's programs use.
+    public static let attachTypes: [AttachType] = AttachType.allCases.filter {
+        "\($0)".hasPrefix("cgroup") || $0 == .lsmCgroup
+    }
+
+    /// The programs attached to this cgroup (not those it inherits), by attach type, in the order
+    /// they run (`BPF_PROG_QUERY`), as `bpftool cgroup show` lists them.
+    public func attachedPrograms() throws(BPFError) -> [(attachType: AttachType, programID: UInt32)] {
+        let target = try fd.checked(.progQuery)
+        var result: [(AttachType, UInt32)] = []
+        for type in Self.attachTypes {
+            var ids = [UInt32](repeating: 0, count: 64)
+            var count = UInt32(ids.count)
+            let r = cbpf_prog_query_ifindex(target, type.rawValue, &ids, &count)
+            // EINVAL: a type this kernel does not know; nothing attached for it.
+            guard r == 0 else { continue }
+            for id in ids.prefix(Int(count)) { result.append((type, id)) }
+        }
+        return result
+    }
+}

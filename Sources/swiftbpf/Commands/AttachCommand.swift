@@ -107,7 +107,7 @@ struct AttachCommand: ParsableCommand {
         case .tcxIngress, .tcxEgress:
             return try program.attachTCX(to: NetworkInterface(named: target), direction: kind == .tcxIngress ? .ingress : .egress)
         case .cgroup:
-            guard let name = attachType, let type = AttachType.allCases.first(where: { snakeCase("\($0)") == name }) else {
+            guard let name = attachType, let type = AttachType.allCases.first(where: { $0.kernelName == name }) else {
                 throw CLIError("cgroup needs --attach-type (e.g. cgroup_inet_ingress, cgroup_inet_egress, cgroup_inet_sock_create)")
             }
             return try program.attachCgroup(Cgroup(path: target), attachType: type)

@@ -1,19 +1,6 @@
 import BPFLinux
 import BPFObject
 
-/// bpftool-style snake_case names of attach types: `cgroupInetIngress` → `cgroup_inet_ingress`.
-func snakeCase(_ name: String) -> String {
-    var out = ""
-    for character in name {
-        if character.isUppercase {
-            out += "_" + character.lowercased()
-        } else {
-            out.append(character)
-        }
-    }
-    return out
-}
-
 extension ProgramInfo {
     /// The type as the kernel and bpftool spell it (`sched_cls`, `tracepoint`).
     var typeName: String { type?.kernelName ?? "type \(rawType)" }

@@ -21,7 +21,7 @@ struct LinkListCommand: ParsableCommand {
             ("id", .number(UInt64(info.id))),
             ("type", .string(info.type?.name ?? "type \(info.rawType)")),
             ("prog_id", .number(UInt64(info.programID))),
-            ("attach_type", info.attachType.map { .string(snakeCase("\($0)")) } ?? .null),
+            ("attach_type", info.attachType.map { .string($0.kernelName) } ?? .null),
             ("tracepoint", info.tracepoint.map { .string($0) } ?? .null),
             ("perf_event_type", info.perfEventType.map { .string($0) } ?? .null),
             ("ifindex", optional(info.ifindex)),
@@ -34,7 +34,7 @@ struct LinkListCommand: ParsableCommand {
 
     static func text(_ info: LinkInfo) -> String {
         var line = "\(info.id): \(info.type?.name ?? "type \(info.rawType)")  prog \(info.programID)"
-        if let attachType = info.attachType { line += "  attach_type \(snakeCase("\(attachType)"))" }
+        if let attachType = info.attachType { line += "  attach_type \(attachType.kernelName)" }
         if let kind = info.perfEventType { line += "  \(kind)" }
         if let name = info.tracepoint { line += "  \(name)" }
         if let offset = info.probeOffset, offset != 0 { line += "+0x\(String(offset, radix: 16))" }

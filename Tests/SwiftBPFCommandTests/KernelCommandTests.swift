@@ -303,3 +303,27 @@ struct CgroupCommandTests {
         #expect(try SwiftBPFTool.run(["cgroup", "show", cgroup]).stdout.isEmpty)
     }
 }
+
+@Suite("swiftbpf map create, prog show/dump by selector, btf dump prog", .enabled(if: KernelForCommands.available, "bpf() is not usable here (needs Linux and root)"))
+struct SelectorCommandTests {
+    @Test("a map created and pinned; a program shown and dumped by name and pin path; its BTF dumped")
+    func selectors() throws {
+        let dir = "/sys/fs/bpf/swb_sel_\(getpid() % 10000)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
+        defer { _ = try? FileManager.default.removeItem(atPath: dir) }
+        let created = try SwiftBPFTool.run(["map", "create", "\(dir)/counts", "--type", "percpu_hash", "--key", "4", "--value", "8", "--entries", "4", "--json"])
+        #expect(created.status == 0 && created.stdout.contains("\"type\": \"percpu_hash\""), "\(created.stdout)\(created.stderr)")
+        let bogus = try SwiftBPFTool.run(["map", "create", "\(dir)/x", "--type", "bogus", "--entries", "1"])
+        #expect(bogus.status != 0 && bogus.stderr.contains("--type bogus: not a map type"))
+        #expect(try SwiftBPFTool.run(["load", "Tests/Fixtures/bpf/obj/maps_hash_array.o", "--pin", "\(dir)/obj"]).status == 0)
+        let pinned = "\(dir)/obj/progs/count_by_proto"
+        let show = try SwiftBPFTool.run(["prog", "show", "pinned", pinned, "--json"])
+        let info = try #require(try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any], "\(show.stdout)\(show.stderr)")
+        let id = try #require(info["id"] as? Int)
+        #expect(try SwiftBPFTool.run(["prog", "show", String(id)]).stdout == (try SwiftBPFTool.run(["prog", "show", "id", String(id)])).stdout)
+        let dump = try SwiftBPFTool.run(["prog", "dump", "pinned", pinned])
+        #expect(dump.status == 0 && dump.stdout.contains("   0: "), "\(dump.stderr)")
+        let btf = try SwiftBPFTool.run(["btf", "dump", "prog", "pinned", pinned])
+        #expect(btf.status == 0 && btf.stdout.contains("[1] "), "\(btf.stderr)")
+    }
+}

@@ -47,6 +47,12 @@ struct BTFDumpCommand: ParsableCommand {
         case ("id", 1):
             guard let id = UInt32(selector[0]) else { throw CLIError("id \(selector[0]): expected a BTF id (btf list)") }
             return (try kernelBTF(id), "BTF \(id)")
+        case ("prog", 1), ("prog", 2):
+            let (program, id) = try ProgCommand.open(selector)
+            let btfID: UInt32
+            do { btfID = try program.info().btfID } catch { throw CLIError("program \(id): \(error)") }
+            guard btfID != 0 else { throw CLIError("program \(id) has no BTF (loaded without func and line info)") }
+            return (try kernelBTF(btfID), "program \(id)'s BTF \(btfID)")
         case ("map", 2):
             let (map, label) = try MapSelector.parse(selector).open()
             let info: MapInfo
@@ -57,7 +63,7 @@ struct BTFDumpCommand: ParsableCommand {
             guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read '\(file)'") }
             return ([UInt8](data), file)
         default:
-            throw CLIError("expected FILE, id N, or map id N | pinned PATH | name NAME")
+            throw CLIError("expected FILE, id N, prog SELECTOR or map id N | pinned PATH | name NAME")
         }
     }
 

@@ -191,3 +191,42 @@ struct MapShowCommand: ParsableCommand {
         }
     }
 }
+
+/// `swiftbpf map create PATH --type T --key N --value N --entries N [--name NAME] [--flags N] [--inner-map SELECTOR...]`.
+struct MapCreateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create",
+        abstract: "Create a kernel map and pin it at PATH (as bpftool map create).",
+        discussion: "Types as the kernel spells them (hash, array, percpu_hash, lru_hash, ringbuf, queue, ...). Maps of maps take their inner map's shape from --inner-map (id N | pinned PATH | name NAME)."
+    )
+    @Argument(help: "The pin path (on a bpffs).") var path: String
+    @Option(help: "The map type (hash, array, percpu_array, ringbuf, ...).") var type: String
+    @Option(help: "The key size in bytes.") var key: Int = 4
+    @Option(help: "The value size in bytes.") var value: Int = 4
+    @Option(help: "max_entries.") var entries: Int
+    @Option(help: "The map's name (at most 15 characters).") var name: String = ""
+    @Option(help: "map_flags (BPF_F_*), as a number.") var flags: UInt32 = 0
+    @Option(parsing: .upToNextOption, help: "For maps of maps: the inner map, id N | pinned PATH | name NAME.") var innerMap: [String] = []
+    @Flag(help: "Print JSON: the fields of map list.") var json = false
+
+    func run() throws {
+        guard let mapType = MapType.allCases.first(where: { $0.kernelName == type && $0 != .unspecified }) else {
+            throw CLIError("--type \(type): not a map type (\(MapType.allCases.dropFirst().map(\.kernelName).joined(separator: ", ")))")
+        }
+        guard key >= 0, value >= 0, entries >= 0, key <= Int(UInt32.max), value <= Int(UInt32.max), entries <= Int(UInt32.max) else {
+            throw CLIError("--key, --value and --entries are sizes from 0 to \(UInt32.max)")
+        }
+        var inner: KernelMap?
+        if mapType == .arrayOfMaps || mapType == .hashOfMaps {
+            guard innerMap.count == 2 else { throw CLIError("--inner-map: a \(mapType) needs its inner map: id N | pinned PATH | name NAME") }
+            inner = try MapSelector.parse(innerMap).open().map
+        }
+        try PinLocation.prepare((path as NSString).deletingLastPathComponent, option: "pin path")
+        let spec = MapSpec(name: name.isEmpty ? (path as NSString).lastPathComponent : name, type: mapType, keySize: key,
+                           valueSize: value, maxEntries: entries, flags: flags)
+        let map: KernelMap
+        do { map = try KernelMap(spec, innerMap: inner) } catch { throw CLIError("creating \(mapType) map: \(error)") }
+        do { try map.pin(at: path) } catch { throw CLIError("pin at \(path): \(error)") }
+        if json, let info = try? map.info() { print(KernelMapDump.json(info)) }
+    }
+}

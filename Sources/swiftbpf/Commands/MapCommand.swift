@@ -11,7 +11,7 @@ struct MapCommand: ParsableCommand {
         abstract: "Show maps: an object's (in the Swift runtime) or the running kernel's.",
         subcommands: [MapDumpCommand.self, MapListCommand.self, MapShowCommand.self, MapLookupCommand.self, MapUpdateCommand.self,
                       MapDeleteCommand.self, MapGetNextCommand.self, MapPushCommand.self, MapPopCommand.self, MapPeekCommand.self,
-                      MapFreezeCommand.self, MapPinCommand.self]
+                      MapFreezeCommand.self, MapPinCommand.self, MapCreateCommand.self]
     )
 }
 

@@ -15,6 +15,15 @@ struct ProgCommand: ParsableCommand {
         do { return try KernelProgram.open(id: id) } catch { throw CLIError("program \(id): \(error)") }
     }
 
+    /// A program named by `ID` alone, or by bpftool's selectors (`id N`, `pinned PATH`, `name NAME`,
+    /// `tag TAG`), and its id.
+    static func open(_ arguments: [String]) throws -> (program: KernelProgram, id: UInt32) {
+        if arguments.count == 1, let id = UInt32(arguments[0]) { return (try open(id), id) }
+        guard arguments.count == 2 else { throw CLIError("expected ID, or id N | pinned PATH | name NAME | tag TAG") }
+        let (program, label) = try ProgramSelector.parse(arguments).open()
+        do { return (program, try program.info().id) } catch { throw CLIError("\(label): \(error)") }
+    }
+
     /// One program as a text line and a JSON object.
     static func describe(_ program: KernelProgram) throws -> (text: String, json: JSONOutput) {
         let info = try program.info()
@@ -62,14 +71,14 @@ struct ProgListCommand: ParsableCommand {
     }
 }
 
-/// `swiftbpf prog show ID [--json]`.
+/// `swiftbpf prog show (ID | id N | pinned PATH | name NAME | tag TAG) [--json]`.
 struct ProgShowCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one program by its kernel id.")
-    @Argument(help: "The program's kernel id (see `prog list`).") var id: UInt32
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one program: ID, or id N | pinned PATH | name NAME | tag TAG.")
+    @Argument(help: "The program's kernel id (see `prog list`), or a selector and its value.") var selector: [String]
     @Flag(help: "Print a JSON object.") var json = false
 
     func run() throws {
-        let (text, object) = try ProgCommand.describe(try ProgCommand.open(id))
+        let (text, object) = try ProgCommand.describe(try ProgCommand.open(selector).program)
         print(json ? object.description : text)
     }
 }
@@ -88,7 +97,7 @@ struct ProgDumpCommand: ParsableCommand {
             {"id", "jited": "hex"}.
             """
     )
-    @Argument(help: "The program's kernel id.") var id: UInt32
+    @Argument(help: "The program's kernel id, or id N | pinned PATH | name NAME | tag TAG.") var selector: [String]
     @Flag(help: "The translated instructions (default).") var xlated = false
     @Flag(help: "The JIT-compiled machine code.") var jited = false
     @Flag(help: "Print JSON.") var json = false
@@ -98,7 +107,7 @@ struct ProgDumpCommand: ParsableCommand {
     }
 
     func run() throws {
-        let program = try ProgCommand.open(id)
+        let (program, id) = try ProgCommand.open(selector)
         if jited {
             let code: [UInt8]
             do { code = try program.jitedCode() } catch { throw CLIError("program \(id): \(error)") }

@@ -327,3 +327,30 @@ struct SelectorCommandTests {
         #expect(btf.status == 0 && btf.stdout.contains("[1] "), "\(btf.stderr)")
     }
 }
+
+@Suite("swiftbpf perf list", .enabled(if: KernelForCommands.available, "bpf() is not usable here (needs Linux and root)"))
+struct PerfListCommandTests {
+    @Test("a tracepoint attachment held by another process is listed with its pid, fd, program and tracepoint")
+    func perfList() throws {
+        let dir = "/sys/fs/bpf/swb_perf_\(getpid() % 10000)"
+        #expect(try SwiftBPFTool.run(["load", "Tests/Fixtures/bpf/obj/trace_getppid.o", "--pin", dir]).status == 0)
+        defer { _ = try? FileManager.default.removeItem(atPath: dir) }
+        let holder = Process()
+        holder.executableURL = try #require(SwiftBPFTool.executable)
+        holder.arguments = ["attach", "tracepoint", "syscalls:sys_enter_getppid", "--prog-pinned", "\(dir)/progs/count_getppid", "--wait"]
+        holder.standardOutput = FileHandle.nullDevice
+        holder.standardError = FileHandle.nullDevice
+        try holder.run()
+        defer { holder.interrupt(); holder.waitUntilExit() }
+        var entry: [String: Any]?
+        for _ in 0..<50 where entry == nil {
+            usleep(100_000)
+            let list = try SwiftBPFTool.run(["perf", "list", "--json"])
+            let entries = (try? JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]]) ?? []
+            entry = entries.first { $0["pid"] as? Int == Int(holder.processIdentifier) }
+        }
+        let found = try #require(entry, "the holder's attachment never showed in perf list")
+        #expect(found["fd_type"] as? String == "tracepoint")
+        #expect(found["name"] as? String == "sys_enter_getppid")
+    }
+}

@@ -270,6 +270,28 @@ static inline int cbpf_prog_query_ifindex(uint32_t ifindex, uint32_t attach_type
     *count = attr.prog_cnt;
     return 0;
 }
+
+/// BPF_TASK_FD_QUERY: what BPF program a process's fd (a perf event or raw tracepoint) runs.
+/// 0 or -errno; `name` gets the tracepoint, function or file (NUL-terminated, truncated).
+static inline int cbpf_task_fd_query(uint32_t pid, uint32_t fd, char *name, uint32_t name_len, uint32_t *prog_id,
+                                     uint32_t *fd_type, uint64_t *probe_offset, uint64_t *probe_addr) {
+    struct {
+        uint32_t pid; uint32_t fd; uint32_t flags; uint32_t buf_len; CBPF_ALIGNED_U64 buf;
+        uint32_t prog_id; uint32_t fd_type; CBPF_ALIGNED_U64 probe_offset; CBPF_ALIGNED_U64 probe_addr;
+    } attr;
+    memset(&attr, 0, sizeof attr);
+    attr.pid = pid;
+    attr.fd = fd;
+    attr.buf_len = name_len;
+    attr.buf = (uint64_t)(uintptr_t)name;
+    int64_t r = cbpf_bpf(20 /* BPF_TASK_FD_QUERY */, &attr, sizeof attr);
+    if (r < 0) return (int)r;
+    *prog_id = attr.prog_id;
+    *fd_type = attr.fd_type;
+    *probe_offset = attr.probe_offset;
+    *probe_addr = attr.probe_addr;
+    return 0;
+}
 #endif
 
 #endif

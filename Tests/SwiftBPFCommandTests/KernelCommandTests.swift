@@ -323,6 +323,12 @@ struct SelectorCommandTests {
         #expect(try SwiftBPFTool.run(["prog", "show", String(id)]).stdout == (try SwiftBPFTool.run(["prog", "show", "id", String(id)])).stdout)
         let dump = try SwiftBPFTool.run(["prog", "dump", "pinned", pinned])
         #expect(dump.status == 0 && dump.stdout.contains("   0: "), "\(dump.stderr)")
+        // The C source lines of the program's line info, and helper calls named by kallsyms.
+        #expect(dump.stdout.contains("[maps_hash_array.c:"), "\(dump.stdout)")
+        let xlated = try SwiftBPFTool.run(["prog", "dump", "pinned", pinned, "--json"])
+        let rows = try #require((try JSONSerialization.jsonObject(with: Data(xlated.stdout.utf8)) as? [String: Any])?["xlated"] as? [[String: Any]])
+        #expect(rows.contains { ($0["helper"] as? String)?.isEmpty == false }, "no helper call was named")
+        #expect(rows.contains { ($0["source"] as? [String: Any])?["file"] as? String == "maps_hash_array.c" })
         let btf = try SwiftBPFTool.run(["btf", "dump", "prog", "pinned", pinned])
         #expect(btf.status == 0 && btf.stdout.contains("[1] "), "\(btf.stderr)")
     }

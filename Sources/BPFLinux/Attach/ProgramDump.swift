@@ -43,6 +43,20 @@ extension KernelProgram {
         }
     }
 
+    /// The program's line info, as the kernel keeps it for the translated instructions:
+    /// (instruction, file name and source line as offsets into the program's BTF strings, line).
+    public func lineInfo() throws(BPFError) -> [(instruction: Int, fileNameOffset: Int, lineOffset: Int, line: Int)] {
+        let bytes = try infoBuffer(length: { Int($0.nr_line_info) * 16 }) { raw, pointer, length in
+            raw.nr_line_info = UInt32(length / 16)
+            raw.line_info_rec_size = 16
+            raw.line_info = pointer
+        }
+        func u32(_ i: Int) -> UInt32 { (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[i + $1]) << (8 * $1) } }
+        return stride(from: 0, to: bytes.count - bytes.count % 16, by: 16).map { i in
+            (Int(u32(i)), Int(u32(i + 4)), Int(u32(i + 8)), Int(u32(i + 12) >> 10))
+        }
+    }
+
     /// The ids of the maps the program uses.
     public func mapIDs() throws(BPFError) -> [UInt32] {
         let bytes = try infoBuffer(length: { Int($0.nr_map_ids) * 4 }) { raw, pointer, length in

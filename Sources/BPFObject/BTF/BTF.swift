@@ -72,6 +72,14 @@ public struct BTF: Sendable {
     /// Types by id; index 0 is a placeholder for `void`.
     public let types: [BTFType]
     let strings: [UInt8]
+
+    /// The NUL-terminated string at `offset` of the string section (line info's file names and
+    /// source lines), or nil past its end.
+    public func string(at offset: Int) -> String? {
+        guard offset >= 0, offset < strings.count else { return nil }
+        let end = strings[offset...].firstIndex(of: 0) ?? strings.count
+        return String(decoding: strings[offset..<end], as: UTF8.self)
+    }
     let nameIndex: [String: [Int]]
 
     public static let magic: UInt16 = 0xeb9f

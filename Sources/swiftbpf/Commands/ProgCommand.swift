@@ -2,6 +2,7 @@ import ArgumentParser
 import BPFCore
 import BPFLinux
 import BPFObject
+import Foundation
 
 /// `swiftbpf prog list | show ID | dump ID`: programs in the running kernel (any program, not only ours).
 struct ProgCommand: ParsableCommand {
@@ -90,10 +91,12 @@ struct ProgDumpCommand: ParsableCommand {
         abstract: "Print a program's instructions as the kernel translated them, or its JIT code.",
         discussion: """
             --xlated (the default) disassembles the kernel's translated instructions (map references \
-            show map ids, helper calls the kernel's patched immediates). --jited prints the machine \
+            show map ids; helper calls are named by the kernel function they enter, from /proc/kallsyms; \
+            the C source lines come from the program's BTF line info). --jited prints the machine \
             code in hex, 16 bytes a line with offsets. Calls to subprograms show their \
             relative offset and the instruction they enter: `call local +12  (to 17)`. --json prints \
-            {"id", "xlated": [{"index", "insn", "text", "call_target" (calls to subprograms)}]} or \
+            {"id", "xlated": [{"index", "insn", "text", "call_target" (calls to subprograms), "helper", \
+            "source": {"file", "line", "text"}}]} or \
             {"id", "jited": "hex"}.
             """
     )
@@ -131,6 +134,23 @@ struct ProgDumpCommand: ParsableCommand {
             let ins = instructions[slot]
             return ins.opcode == Opcode.call && ins.src == CallKind.local.rawValue ? slot + Int(ins.imm) + 1 : nil
         }
+        // Helper calls by the kernel function they enter (kallsyms, for root), and the C source lines
+        // of the program's BTF line info, as bpftool prints them.
+        let symbols = KernelSymbols.load()
+        func helper(_ slot: Int) -> String? {
+            let ins = instructions[slot]
+            guard ins.opcode == Opcode.call, ins.src == 0 else { return nil }
+            return symbols?.helperName(imm: ins.imm)
+        }
+        var sources: [Int: (file: String, line: Int, text: String)] = [:]
+        if let info = try? program.info(), info.btfID != 0, let lineInfo = try? program.lineInfo(), !lineInfo.isEmpty,
+           let btfObject = try? KernelBTF.open(id: info.btfID), let raw = try? btfObject.bytes(), let btf = try? BTF(bytes: raw) {
+            btfObject.close()
+            for record in lineInfo {
+                let file = btf.string(at: record.fileNameOffset) ?? "?"
+                sources[record.instruction] = ((file as NSString).lastPathComponent, record.line, btf.string(at: record.lineOffset) ?? "")
+            }
+        }
         if json {
             var items: [JSONOutput] = []
             var slot = 0
@@ -138,6 +158,10 @@ struct ProgDumpCommand: ParsableCommand {
                 var fields: [(String, JSONOutput)] = [("index", .number(UInt64(slot))), ("insn", .string(String(instructions[slot].rawValue, radix: 16))),
                                                       ("text", .string(text))]
                 if let target = callTarget(slot) { fields.append(("call_target", .number(UInt64(max(target, 0))))) }
+                if let name = helper(slot) { fields.append(("helper", .string(name))) }
+                if let source = sources[slot] {
+                    fields.append(("source", .object([("file", .string(source.file)), ("line", .number(UInt64(source.line))), ("text", .string(source.text))])))
+                }
                 items.append(.object(fields))
                 slot += instructions[slot].opcode == Opcode.lddw ? 2 : 1
                 if slot >= instructions.count { break }
@@ -145,9 +169,15 @@ struct ProgDumpCommand: ParsableCommand {
             print(JSONOutput.object([("id", .number(UInt64(id))), ("xlated", .array(items))]))
         } else {
             var slot = 0
+            var lastLine: (String, Int)?
             for text in lines {
+                if let source = sources[slot], lastLine == nil || lastLine! != (source.file, source.line) {
+                    print("; \(source.text.trimmingCharacters(in: .whitespaces)) [\(source.file):\(source.line)]")
+                    lastLine = (source.file, source.line)
+                }
                 let target = callTarget(slot).map { "  (to \($0))" } ?? ""
-                print(String(repeating: " ", count: max(0, 4 - String(slot).count)) + "\(slot): \(text)\(target)")
+                let name = helper(slot).map { "  ; \($0)" } ?? ""
+                print(String(repeating: " ", count: max(0, 4 - String(slot).count)) + "\(slot): \(text)\(target)\(name)")
                 slot += instructions[slot].opcode == Opcode.lddw ? 2 : 1
                 if slot >= instructions.count { break }
             }

@@ -222,6 +222,11 @@ struct KernelBTFCommandTests {
         let dump = try SwiftBPFTool.run(["map", "dump", mapID, "--json"])
         #expect(dump.stdout.contains("\"formatted\": \"{key: 6, value: 5}\""), "\(dump.stdout)")
         #expect(try SwiftBPFTool.run(["map", "dump", mapID]).stdout.contains("{key: 6, value: 5}"))
+        // With BTF, integer keys and values may be given as numbers.
+        #expect(try SwiftBPFTool.run(["map", "update", "id", mapID, "--key", "17", "--value", "3"]).status == 0)
+        #expect(try SwiftBPFTool.run(["map", "lookup", "id", mapID, "--key", "17"]).stdout.contains("value: 0300000000000000"))
+        let tooBig = try SwiftBPFTool.run(["map", "update", "id", mapID, "--key", "4294967296", "--value", "1"])
+        #expect(tooBig.status != 0 && tooBig.stderr.contains("does not fit the 4-byte key"), "\(tooBig.stderr)")
         let bad = try SwiftBPFTool.run(["btf", "dump", "id", "abc"])
         #expect(bad.status != 0 && bad.stderr.contains("expected a BTF id"))
     }

@@ -40,16 +40,45 @@ func mapBytes(_ text: String, option: String, size: Int, label: String) throws -
     return bytes
 }
 
+/// A key or value given as hex bytes of the map's size, or — when the map has BTF and the type is
+/// an integer or enum (through typedefs and qualifiers) — as a number (`--key 6`, `--value 0x10`, `-3`),
+/// encoded little-endian in the type's size, as `bpftool map` takes typed values.
+func mapBytes(_ text: String, option: String, size: Int, label: String, map: KernelMap, value: Bool) throws -> [UInt8] {
+    if let bytes = try? Hex.bytes(text), bytes.count == size { return bytes }
+    let trimmed = text.trimmingCharacters(in: .whitespaces)
+    let negative = trimmed.hasPrefix("-")
+    let digits = negative ? String(trimmed.dropFirst()) : trimmed
+    let magnitude = digits.lowercased().hasPrefix("0x") ? UInt64(digits.dropFirst(2), radix: 16) : UInt64(digits)
+    guard let magnitude, let info = try? map.info(), info.btfID != 0,
+          let btfObject = try? KernelBTF.open(id: info.btfID), let raw = try? btfObject.bytes(), let btf = try? BTF(bytes: raw) else {
+        return try mapBytes(text, option: option, size: size, label: label)
+    }
+    btfObject.close()
+    var id = Int(value ? info.btfValueTypeID : info.btfKeyTypeID)
+    while let type = btf[id], [.typedef, .const, .volatile, .restrict, .typeTag].contains(type.kind) { id = type.referencedType }
+    guard let type = btf[id], [.int, .enumeration, .enumeration64].contains(type.kind), type.sizeOrType == size else {
+        throw CLIError("\(option) \(text): \(label)'s \(value ? "value" : "key") is not an integer type; give \(size) hex bytes")
+    }
+    let encoded = negative ? UInt64(bitPattern: -Int64(bitPattern: magnitude)) : magnitude
+    if size < 8 {
+        let limit = UInt64(1) << UInt64(size * 8)
+        guard negative ? magnitude <= limit / 2 : magnitude < limit else {
+            throw CLIError("\(option) \(text): does not fit the \(size)-byte \(value ? "value" : "key") of \(label)")
+        }
+    }
+    return (0..<size).map { UInt8(truncatingIfNeeded: encoded >> (8 * UInt64($0))) }
+}
+
 /// `swiftbpf map lookup|update|delete|getnext|push|pop|peek|freeze|show SELECTOR ...`.
 struct MapLookupCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "lookup", abstract: "Look a key up in a kernel map (id N | pinned PATH | name NAME).")
     @OptionGroup var map: MapSelector
-    @Option(help: "The key, as hex bytes (e.g. 06000000).") var key: String
+    @Option(help: "The key, as hex bytes (e.g. 06000000), or a number when the key's BTF type is an integer.") var key: String
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
         let (m, label) = try map.open()
-        let key = try mapBytes(self.key, option: "--key", size: m.keySize, label: label)
+        let key = try mapBytes(self.key, option: "--key", size: m.keySize, label: label, map: m, value: false)
         let value: [UInt8]?
         do { value = try m.lookup(key: key) } catch { throw CLIError("\(label): lookup: \(error)") }
         if json {
@@ -73,9 +102,10 @@ struct MapUpdateCommand: ParsableCommand {
 
     func run() throws {
         let (m, label) = try map.open()
-        let key = try mapBytes(self.key, option: "--key", size: m.keySize, label: label)
+        let key = try mapBytes(self.key, option: "--key", size: m.keySize, label: label, map: m, value: false)
         let slots = m.type.isPerCPU ? ((m.valueSize + 7) & ~7) * (try PossibleCPUs.count) : m.valueSize
-        let value = try mapBytes(self.value, option: "--value", size: slots, label: label)
+        let value = m.type.isPerCPU ? try mapBytes(self.value, option: "--value", size: slots, label: label)
+            : try mapBytes(self.value, option: "--value", size: slots, label: label, map: m, value: true)
         let mode: KernelMap.UpdateFlags
         switch flags {
         case "any": mode = .any
@@ -96,7 +126,7 @@ struct MapDeleteCommand: ParsableCommand {
 
     func run() throws {
         let (m, label) = try map.open()
-        let key = try mapBytes(self.key, option: "--key", size: m.keySize, label: label)
+        let key = try mapBytes(self.key, option: "--key", size: m.keySize, label: label, map: m, value: false)
         do { try m.delete(key: key) } catch { throw CLIError("\(label): delete: \(error)") }
         if json { print(JSONOutput.object([("key", .string(hexString(key)))])) }
     }
@@ -110,7 +140,7 @@ struct MapGetNextCommand: ParsableCommand {
 
     func run() throws {
         let (m, label) = try map.open()
-        let key = try self.key.map { try mapBytes($0, option: "--key", size: m.keySize, label: label) }
+        let key = try self.key.map { try mapBytes($0, option: "--key", size: m.keySize, label: label, map: m, value: false) }
         let next: [UInt8]?
         do { next = try m.nextKey(after: key) } catch { throw CLIError("\(label): getnext: \(error)") }
         if json {

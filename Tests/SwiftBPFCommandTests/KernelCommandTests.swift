@@ -365,3 +365,23 @@ struct PerfListCommandTests {
         #expect(found["name"] as? String == "sys_enter_getppid")
     }
 }
+
+@Suite("swiftbpf load --reuse-map", .enabled(if: KernelForCommands.available, "bpf() is not usable here (needs Linux and root)"))
+struct ReuseMapCommandTests {
+    @Test("a second load shares a pinned map by name; a map of another definition is refused")
+    func reuse() throws {
+        let dir = "/sys/fs/bpf/swb_reuse_\(getpid() % 10000)"
+        #expect(try SwiftBPFTool.run(["load", "Tests/Fixtures/bpf/obj/maps_hash_array.o", "--pin", dir]).status == 0)
+        defer { _ = try? FileManager.default.removeItem(atPath: dir) }
+        let pin = "\(dir)/maps/proto_packets"
+        let shared = try SwiftBPFTool.run(["load", "Tests/Fixtures/bpf/obj/maps_hash_array.o", "--reuse-map", "proto_packets=\(pin)", "--json"])
+        #expect(shared.status == 0, "\(shared.stderr)")
+        let show = try SwiftBPFTool.run(["map", "show", "pinned", pin, "--json"])
+        let id = try #require((try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])?["id"] as? Int)
+        #expect(shared.stdout.contains("\(id)"), "the second load's proto_packets is the pinned map: \(shared.stdout)")
+        let mismatch = try SwiftBPFTool.run(["load", "Tests/Fixtures/bpf/obj/maps_hash_array.o", "--reuse-map", "total_bytes=\(pin)"])
+        #expect(mismatch.status != 0 && mismatch.stderr.contains("does not match its definition"), "\(mismatch.stderr)")
+        let unknown = try SwiftBPFTool.run(["load", "Tests/Fixtures/bpf/obj/maps_hash_array.o", "--reuse-map", "nosuch=\(pin)"])
+        #expect(unknown.status != 0 && unknown.stderr.contains("expected NAME=PATH with a map of the object"))
+    }
+}

@@ -17,6 +17,9 @@ public struct KernelLoadOptions: Sendable {
     public var kconfig: [String: [UInt8]] = [:]
     /// Where `LIBBPF_PIN_BY_NAME` maps are reused from and pinned to.
     public var pinDirectory = BPFFileSystem.defaultPath
+    /// Maps to reuse rather than create: map name → the path of a pinned map of the same
+    /// definition (`bpftool prog load ... map name NAME pinned PATH`).
+    public var reuseMaps: [String: String] = [:]
     /// The verifier log level of every program load (0: a log only when the kernel refuses one).
     /// At level 1 or more a loaded program keeps its log in `KernelProgram.verifierLog`; with
     /// `BPF_LOG_STATS` (4) it ends with the kernel's "processed N insns" and "verification time" lines.
@@ -111,6 +114,11 @@ public final class KernelObject: Sendable {
         for var spec in object.maps {
             if spec.type == .perfEventArray && spec.maxEntries == 0 { spec.maxEntries = try PossibleCPUs.count }
             if spec.readOnly { spec.flags |= KernelMap.Flag.rdonlyProg }
+            if let given = options.reuseMaps[spec.name] {
+                maps.append((spec, try KernelObject.reusePinnedMap(spec, at: given)))
+                reused.insert(spec.name)
+                continue
+            }
             let pinPath = spec.pinning == 1 ? options.pinDirectory + "/" + spec.name : nil
             if let pinPath, FileManager.default.fileExists(atPath: pinPath) {
                 let map = try KernelObject.reusePinnedMap(spec, at: pinPath)
@@ -394,7 +402,7 @@ public final class KernelObject: Sendable {
         let map: KernelMap
         do { map = try KernelMap.pinned(at: path) } catch {
             var failure = error
-            failure.message = "map '\(spec.name)' (pinned by name): " + failure.message
+            failure.message = "map '\(spec.name)' (reused from \(path)): " + failure.message
             throw failure
         }
         let info = try map.info()

@@ -23,6 +23,8 @@ struct LoadCommand: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Load only these programs (by function name).") var program: [String] = []
     @Option(parsing: .upToNextOption, help: "A .kconfig value over the running kernel's, NAME=VALUE: y, n, m, a number (decimal, 0x hex, 0 octal) or a \"string\", checked against the extern's type.") var kconfig: [String] = []
     @Option(help: "Where LIBBPF_PIN_BY_NAME maps are reused from and pinned.") var pinMapsBy: String = BPFFileSystem.defaultPath
+    @Option(parsing: .upToNextOption, help: "Reuse a pinned map instead of creating one, NAME=PATH (its definition must match).")
+    var reuseMap: [String] = []
     @Option(help: "The type of the --program programs, for sections that name none or global functions of .text (sched_cls, socket_filter, xdp, ... or a section name), as bpftool prog load ... type.")
     var type: String?
     @Flag(help: "Print JSON.") var json = false
@@ -46,6 +48,13 @@ struct LoadCommand: ParsableCommand {
             options.programs = Set(program)
         }
         options.kconfig = try KconfigOption.values(kconfig, object: object)
+        for entry in reuseMap {
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, object.map(named: parts[0]) != nil else {
+                throw CLIError("--reuse-map \(entry): expected NAME=PATH with a map of the object (maps: \(object.maps.map(\.name).joined(separator: ", ")))")
+            }
+            options.reuseMaps[parts[0]] = parts[1]
+        }
         // Where the pins go is checked before anything is loaded.
         if let pin { try PinLocation.prepare(pin, option: "--pin") }
         let loaded: KernelObject

@@ -281,6 +281,16 @@ struct NetCommandTests {
         #expect(linked.stdout.contains("(link "), "\(linked.stdout)")
         #expect(try SwiftBPFTool.run(["net", "detach", name, "xdp"]).status == 0)
         #expect(try SwiftBPFTool.run(["net", "list", "--interface", name]).stdout.isEmpty)
+
+        // net attach: over rtnetlink, held by no link; a second one is refused unless replacing.
+        let program = "\(dir)/progs/count_by_proto"
+        #expect(try SwiftBPFTool.run(["net", "attach", name, "xdp", "pinned", program, "--mode", "generic"]).status == 0)
+        let again = try SwiftBPFTool.run(["net", "attach", name, "xdp", "pinned", program, "--mode", "generic"])
+        #expect(again.status != 0 && again.stderr.contains("EBUSY"), "\(again.stderr)")
+        #expect(try SwiftBPFTool.run(["net", "attach", name, "xdp", "pinned", program, "--mode", "generic", "--replace"]).status == 0)
+        let attached = try SwiftBPFTool.run(["net", "list", "--interface", name])
+        #expect(attached.stdout.contains("xdp/generic") && !attached.stdout.contains("(link "), "\(attached.stdout)")
+        #expect(try SwiftBPFTool.run(["net", "detach", name, "xdp"]).status == 0)
     }
 }
 

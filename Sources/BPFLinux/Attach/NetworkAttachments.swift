@@ -86,6 +86,32 @@ public enum NetworkAttachments {
         }
     }
 
+    /// XDP attach modes, as `ip link set dev IF xdpgeneric|xdpdrv|xdpoffload` chooses them.
+    public enum XDPMode: String, Sendable, CaseIterable {
+        case auto, generic, driver, offload
+        var flag: UInt32 {
+            switch self {
+            case .auto: 0
+            case .generic: 1 << 1
+            case .driver: 1 << 2
+            case .offload: 1 << 3
+            }
+        }
+    }
+
+    /// Attaches `program` as `interface`'s XDP program over rtnetlink: it stays after this process
+    /// exits, until `detach` (or `ip link set dev IF xdp off`) removes it. Unless `replace`, an
+    /// interface that already has one is refused (EBUSY).
+    public static func attachXDP(_ program: KernelProgram, to interface: NetworkInterface, mode: XDPMode = .auto,
+                                 replace: Bool = false) throws(BPFError) {
+        let fd = Int32(bitPattern: try program.fd.checked())
+        let result = cbpf_net_xdp_attach(Int32(interface.index), fd, mode.flag | (replace ? 0 : 1))
+        guard result == 0 else {
+            throw BPFError(command: nil, errno: Errno(rawValue: -result),
+                           message: "attaching \(program.name) as the XDP program of \(interface)" + (result == -16 ? ": it has one already (detach it, or replace it)" : ""))
+        }
+    }
+
     /// The BPF link holding an attachment, if one does.
     public static func holdingLink(_ entry: Entry) throws(BPFError) -> UInt32? {
         for id in try KernelObjects.linkIDs() {

@@ -141,6 +141,36 @@ static inline int cbpf_net_xdp_dump(struct cbpf_xdp_entry *entries, int capacity
     return r < 0 ? r : state.count;
 }
 
+/// Attaches `prog_fd` as an interface's XDP program over rtnetlink, as `ip link set dev IF xdp` does
+/// (it stays until removed; no link holds it). `flags`: XDP_FLAGS_UPDATE_IF_NOEXIST 1, SKB_MODE 2,
+/// DRV_MODE 4, HW_MODE 8. 0 or -errno.
+static inline int cbpf_net_xdp_attach(int ifindex, int prog_fd, uint32_t flags) {
+    int fd = cbpf_netlink_open();
+    if (fd < 0) return fd;
+    char buffer[256];
+    memset(buffer, 0, sizeof buffer);
+    struct nlmsghdr *h = (struct nlmsghdr *)buffer;
+    struct cbpf_ifinfomsg *info = NLMSG_DATA(h);
+    info->family = AF_UNSPEC;
+    info->index = ifindex;
+    uint32_t length = NLMSG_LENGTH(sizeof *info);
+    struct cbpf_rtattr *nest = (struct cbpf_rtattr *)(buffer + length);
+    uint32_t start = length;
+    nest->type = CBPF_IFLA_XDP | 0x8000;
+    length += sizeof *nest;
+    int32_t program = prog_fd;
+    cbpf_rta_put(buffer, &length, CBPF_IFLA_XDP_FD, &program, 4);
+    if (flags) cbpf_rta_put(buffer, &length, CBPF_IFLA_XDP_FLAGS, &flags, 4);
+    nest->len = (uint16_t)(length - start);
+    h->nlmsg_len = length;
+    h->nlmsg_type = CBPF_RTM_SETLINK;
+    h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+    h->nlmsg_seq = 5;
+    int r = cbpf_netlink_talk(fd, h, 0, 0);
+    close(fd);
+    return r;
+}
+
 /// Removes the XDP program of `mode_flags` (XDP_FLAGS_SKB_MODE 2, DRV_MODE 4, HW_MODE 8, or 0) from
 /// an interface, as `ip link set dev IF xdp off` does. 0 or -errno.
 static inline int cbpf_net_xdp_detach(int ifindex, uint32_t mode_flags) {

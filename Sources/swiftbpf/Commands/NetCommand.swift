@@ -7,8 +7,8 @@ struct NetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "net",
         abstract: "List and detach the XDP, tc and tcx programs of network interfaces (as bpftool net).",
-        discussion: "Attach with swiftbpf attach xdp|tcx-ingress|tcx-egress IF ...; programs attached by ip, tc or bpftool are listed and detached here too.",
-        subcommands: [NetListCommand.self, NetDetachCommand.self]
+        discussion: "net attach IF xdp attaches as ip does (it stays until detached, no link or pin needed); swiftbpf attach xdp|tcx-ingress|tcx-egress attaches through a link. Programs attached by ip, tc or bpftool are listed and detached here too.",
+        subcommands: [NetListCommand.self, NetAttachCommand.self, NetDetachCommand.self]
     )
 }
 
@@ -65,5 +65,29 @@ struct NetDetachCommand: ParsableCommand {
             print(JSONOutput.object([("ifname", .string(interface)), ("hook", .string(entries[0].hook)),
                                      ("prog_id", .number(UInt64(entries[0].programID)))]))
         }
+    }
+}
+
+struct NetAttachCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "attach",
+        abstract: "Attach a loaded program as an interface's XDP program over rtnetlink (as bpftool net attach xdp).",
+        discussion: "The attachment stays after swiftbpf exits, until net detach removes it. --replace replaces a program already there."
+    )
+    @Argument(help: "The interface.") var interface: String
+    @Argument(help: "The hook: xdp.") var hook: String
+    @Argument(help: "The program: id N, pinned PATH, name NAME or tag TAG.") var program: [String]
+    @Option(help: "auto, generic, driver or offload.") var mode: String = "auto"
+    @Flag(help: "Replace a program already attached.") var replace = false
+    @Flag(help: "Print JSON: {\"ifname\", \"hook\", \"prog_id\"}.") var json = false
+
+    func run() throws {
+        guard hook == "xdp" else { throw CLIError("'\(hook)': net attach attaches xdp; attach tcx programs with swiftbpf attach tcx-ingress|tcx-egress") }
+        guard let xdpMode = NetworkAttachments.XDPMode(rawValue: mode) else { throw CLIError("--mode \(mode): expected auto, generic, driver or offload") }
+        let (prog, id) = try ProgCommand.open(program)
+        let target: NetworkInterface
+        do { target = try NetworkInterface(named: interface) } catch { throw CLIError("\(error)") }
+        do { try NetworkAttachments.attachXDP(prog, to: target, mode: xdpMode, replace: replace) } catch { throw CLIError("\(error)") }
+        if json { print(JSONOutput.object([("ifname", .string(interface)), ("hook", .string("xdp")), ("prog_id", .number(UInt64(id)))])) }
     }
 }

@@ -36,7 +36,7 @@ struct KernelCommandTests {
 
         let dump = try SwiftBPFTool.run(["prog", "dump", String(id), "--xlated"])
         #expect(dump.status == 0)
-        #expect(dump.stdout.contains("mov %r0, 2"))
+        #expect(dump.stdout.contains("r0 = 2"))
         #expect(dump.stdout.contains("exit"))
         let jited = try #require(try json(SwiftBPFTool.run(["prog", "dump", String(id), "--jited", "--json"])) as? [String: Any])
         #expect(((jited["jited"] as? String)?.count ?? 0) == 2 * (try program.info().jitedLength))
@@ -100,7 +100,7 @@ struct LoadTypeCommandTests {
 struct FeatureProbeCommandTests {
     @Test("--json lists program types, map types and each type's helpers")
     func probeJSON() throws {
-        let result = try SwiftBPFTool.run(["feature", "probe", "--json"])
+        let result = try SwiftBPFTool.run(["feature", "probe", "kernel", "--json"])
         #expect(result.status == 0, "\(result.stderr)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         let programs = try #require(object["program_types"] as? [[String: Any]])
@@ -152,6 +152,13 @@ struct KernelMapVerbCommandTests {
         let perCPU = try KernelMap(MapSpec(name: "swb_percpu", type: .perCPUHash, keySize: 4, valueSize: 8, maxEntries: 2))
         let typed = try SwiftBPFTool.run(["map", "show", "id", String(try perCPU.info().id)])
         #expect(typed.stdout.contains(": percpu_hash  name swb_percpu"), "\(typed.stdout)")
+        let cpus = try PossibleCPUs.count
+        let perCPUID = String(try perCPU.info().id)
+        let slots = String(repeating: "0100000000000000", count: cpus)
+        #expect(try SwiftBPFTool.run(["map", "update", "id", perCPUID, "--key", "01000000", "--value", slots]).status == 0)
+        let perCPULookup = try SwiftBPFTool.run(["map", "lookup", "id", perCPUID, "--key", "01000000", "--json"])
+        let perCPUValues = (try JSONSerialization.jsonObject(with: Data(perCPULookup.stdout.utf8)) as? [String: Any])?["values"] as? [String]
+        #expect(perCPUValues == Array(repeating: "0100000000000000", count: cpus), "\(perCPULookup.stdout)")
         #expect("\(MapType.ringBuffer)" == "ringbuf" && "\(ProgramType.schedCls)" == "sched_cls")
         let badSelector = try SwiftBPFTool.run(["map", "show", "tag", "x"])
         #expect(badSelector.status != 0 && badSelector.stderr.contains("selected by id N, pinned PATH or name NAME"))

@@ -19,15 +19,15 @@ struct ProgDumpCommandTests {
         #expect(result.status == 0, "\(result.stderr)")
         let dump = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         let items = try #require(dump["xlated"] as? [[String: Any]])
-        let calls = items.filter { ($0["text"] as? String)?.hasPrefix("call local") == true }
+        let calls = items.filter { ($0["text"] as? String)?.hasPrefix("call pc") == true }
         // sub_xdp calls clamp_len, scale_global and chain_level1; chain_level1 → chain_level2 → chain_level3.
         #expect(calls.map { $0["index"] as? Int } == [4, 6, 10, 25, 28])
         #expect(calls.map { $0["call_target"] as? Int } == [17, 21, 25, 28, 31])
-        #expect(calls.map { $0["text"] as? String } == ["call local +12", "call local +14", "call local +14", "call local +2", "call local +2"])
+        #expect(calls.map { $0["text"] as? String } == ["call pc+12", "call pc+14", "call pc+14", "call pc+2", "call pc+2"])
         // Every target starts a subprogram: the instruction before it is an exit.
         let exits = Set(items.filter { $0["text"] as? String == "exit" }.compactMap { $0["index"] as? Int })
         #expect(calls.allSatisfy { exits.contains(($0["call_target"] as? Int ?? 0) - 1) })
         let text = try SwiftBPFTool.run(["prog", "dump", String(id)])
-        #expect(text.stdout.contains("   4: call local +12  (to 17)"), "\(text.stdout)")
+        #expect(text.stdout.contains("   4: call pc+12  (to 17)"), "\(text.stdout)")
     }
 }

@@ -25,9 +25,11 @@ struct FeatureProbeCommand: ParsableCommand {
             """
     )
 
+    @Argument(help: "What to probe: kernel (the default; bpftool's spelling).") var target: String = "kernel"
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
+        guard target == "kernel" else { throw CLIError("'\(target)': swiftbpf probes the running kernel (feature probe kernel)") }
         let programTypes = ProgramType.allCases.filter { $0 != .unspecified }
         let programs = programTypes.map { ($0, KernelFeatures.programType($0)) }
         let maps = MapType.allCases.filter { $0 != .unspecified }.map { ($0, KernelFeatures.mapType($0)) }

@@ -81,8 +81,15 @@ struct MapLookupCommand: ParsableCommand {
         let key = try mapBytes(self.key, option: "--key", size: m.keySize, label: label, map: m, value: false)
         let value: [UInt8]?
         do { value = try m.lookup(key: key) } catch { throw CLIError("\(label): lookup: \(error)") }
+        // Per-CPU maps: one value per possible CPU (8-byte-aligned slots).
+        let slot = (m.valueSize + 7) & ~7
+        let perCPU = m.type.isPerCPU ? value.map { v in stride(from: 0, to: v.count, by: slot).map { Array(v[$0..<min($0 + m.valueSize, v.count)]) } } : nil
         if json {
-            print(JSONOutput.object([("key", .string(hexString(key))), ("value", value.map { .string(hexString($0)) } ?? .null)]))
+            var fields: [(String, JSONOutput)] = [("key", .string(hexString(key))), ("value", value.map { .string(hexString($0)) } ?? .null)]
+            if let perCPU { fields.append(("values", .array(perCPU.map { .string(hexString($0)) }))) }
+            print(JSONOutput.object(fields))
+        } else if let perCPU {
+            print("key: \(hexString(key))  " + perCPU.enumerated().map { "cpu\($0.offset) \(hexString($0.element))" }.joined(separator: "  "))
         } else if let value {
             print("key: \(hexString(key))  value: \(hexString(value))")
         } else {

@@ -94,7 +94,7 @@ struct ProgDumpCommand: ParsableCommand {
             show map ids; helper calls are named by the kernel function they enter, from /proc/kallsyms; \
             the C source lines come from the program's BTF line info). --jited prints the machine \
             code in hex, 16 bytes a line with offsets. Calls to subprograms show their \
-            relative offset and the instruction they enter: `call local +12  (to 17)`. --json prints \
+            relative offset and the instruction they enter: `call pc+12  (to 17)`. --json prints \
             {"id", "xlated": [{"index", "insn", "text", "call_target" (calls to subprograms), "helper", \
             "source": {"file", "line", "text"}}]} or \
             {"id", "jited": "hex"}.
@@ -102,6 +102,8 @@ struct ProgDumpCommand: ParsableCommand {
     )
     @Argument(help: "The program's kernel id, or id N | pinned PATH | name NAME | tag TAG.") var selector: [String]
     @Flag(help: "The translated instructions (default).") var xlated = false
+    @Option(help: "llvm (the default, as bpftool and the verifier log print) or conformance (reassemblable).")
+    var syntax: Disassembler.Syntax = .llvm
     @Flag(help: "The JIT-compiled machine code.") var jited = false
     @Flag(help: "Print JSON.") var json = false
 
@@ -128,7 +130,14 @@ struct ProgDumpCommand: ParsableCommand {
         }
         let instructions: [Instruction]
         do { instructions = try program.translatedInstructions() } catch { throw CLIError("program \(id): \(error)") }
-        let lines = Disassembler().lines(for: instructions)
+        // Without slot indices: the dump prints its own.
+        let disassembler = Disassembler(syntax: syntax)
+        var lines: [String] = []
+        var at = 0
+        while at < instructions.count {
+            lines.append(disassembler.instruction(at: at, in: instructions))
+            at += instructions[at].opcode == Opcode.lddw ? 2 : 1
+        }
         /// The instruction a bpf-to-bpf call at `slot` enters.
         func callTarget(_ slot: Int) -> Int? {
             let ins = instructions[slot]

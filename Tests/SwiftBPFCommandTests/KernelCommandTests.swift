@@ -402,3 +402,51 @@ struct ReuseMapCommandTests {
         #expect(unknown.status != 0 && unknown.stderr.contains("expected NAME=PATH with a map of the object"))
     }
 }
+
+/// Issue 16's bpftool user, end to end with swiftbpf alone, every step with --json: load and pin an
+/// object with global data, attach it to XDP on a veth pair and see it in net list, read and change
+/// its maps, test-run the loaded program, detach it, probe the kernel's features.
+@Suite("a bpftool user's session with swiftbpf alone", .enabled(if: KernelForCommands.available && IPRoute2.available, "needs bpf() as root and iproute2's ip (for the veth pair)"))
+struct BpftoolUserScenarioTests {
+    static func object(_ output: SwiftBPFTool.Output) throws -> Any {
+        #expect(output.status == 0, "\(output.stderr)")
+        return try JSONSerialization.jsonObject(with: Data(output.stdout.utf8))
+    }
+
+    @Test func scenario() throws {
+        let name = "swbu\(getpid() % 10000)"
+        let dir = "/sys/fs/bpf/\(name)"
+        try #require(IPRoute2.run(["ip", "link", "add", name, "type", "veth", "peer", "name", name + "p"]) == 0)
+        defer { try? IPRoute2.run(["ip", "link", "del", name]) }
+        defer { _ = try? FileManager.default.removeItem(atPath: dir) }
+        // Load and pin an object with global data.
+        _ = try Self.object(try SwiftBPFTool.run(["load", "Tests/Fixtures/bpf/obj/global_data.o", "--pin", dir, "--json"]))
+        let program = "\(dir)/progs/global_update"
+        #expect(FileManager.default.fileExists(atPath: program))
+        // Attach it to XDP on the veth and see it in net list.
+        _ = try Self.object(try SwiftBPFTool.run(["net", "attach", name, "xdp", "pinned", program, "--mode", "generic", "--json"]))
+        let listed = try #require(try Self.object(try SwiftBPFTool.run(["net", "list", "--interface", name, "--json"])) as? [[String: Any]])
+        #expect(listed.contains { $0["hook"] as? String == "xdp/generic" })
+        // Read and change its maps (its .data global data map).
+        let maps = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/maps")
+        let data = try #require(maps.first { $0.hasSuffix("_data") || $0.contains("data") }, "\(maps)")
+        let info = try #require(try Self.object(try SwiftBPFTool.run(["map", "show", "pinned", "\(dir)/maps/\(data)", "--json"])) as? [String: Any])
+        let size = try #require(info["value_size"] as? Int)
+        let value = String(repeating: "00", count: size)
+        _ = try Self.object(try SwiftBPFTool.run(["map", "update", "pinned", "\(dir)/maps/\(data)", "--key", "00000000", "--value", value, "--json"]))
+        let read = try #require(try Self.object(try SwiftBPFTool.run(["map", "lookup", "pinned", "\(dir)/maps/\(data)", "--key", "00000000", "--json"])) as? [String: Any])
+        #expect(read["value"] as? String == value)
+        // Test-run the loaded program.
+        let packet = FileManager.default.temporaryDirectory.appendingPathComponent("\(name).bin")
+        try Data(Frames.ipv4(length: 60)).write(to: packet)
+        defer { try? FileManager.default.removeItem(at: packet) }
+        let run = try #require(try Self.object(try SwiftBPFTool.run(["prog", "run", "pinned", program, "--data-in", packet.path, "--json"])) as? [String: Any])
+        #expect(run["retval"] is Int)
+        // Detach it.
+        _ = try Self.object(try SwiftBPFTool.run(["net", "detach", name, "xdp", "--json"]))
+        #expect((try Self.object(try SwiftBPFTool.run(["net", "list", "--interface", name, "--json"])) as? [Any])?.isEmpty == true)
+        // Probe the kernel's features.
+        let features = try #require(try Self.object(try SwiftBPFTool.run(["feature", "probe", "kernel", "--json"])) as? [String: Any])
+        #expect((features["helpers"] as? [String: [String]])?["xdp"]?.isEmpty == false)
+    }
+}

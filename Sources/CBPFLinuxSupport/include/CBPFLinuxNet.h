@@ -172,32 +172,9 @@ static inline int cbpf_net_xdp_attach(int ifindex, int prog_fd, uint32_t flags) 
 }
 
 /// Removes the XDP program of `mode_flags` (XDP_FLAGS_SKB_MODE 2, DRV_MODE 4, HW_MODE 8, or 0) from
-/// an interface, as `ip link set dev IF xdp off` does. 0 or -errno.
+/// an interface, as `ip link set dev IF xdp off` does: an attach of fd -1. 0 or -errno.
 static inline int cbpf_net_xdp_detach(int ifindex, uint32_t mode_flags) {
-    int fd = cbpf_netlink_open();
-    if (fd < 0) return fd;
-    char buffer[256];
-    memset(buffer, 0, sizeof buffer);
-    struct nlmsghdr *h = (struct nlmsghdr *)buffer;
-    struct cbpf_ifinfomsg *info = NLMSG_DATA(h);
-    info->family = AF_UNSPEC;
-    info->index = ifindex;
-    uint32_t length = NLMSG_LENGTH(sizeof *info);
-    struct cbpf_rtattr *nest = (struct cbpf_rtattr *)(buffer + length);
-    uint32_t start = length;
-    nest->type = CBPF_IFLA_XDP | 0x8000 /* NLA_F_NESTED */;
-    length += sizeof *nest;
-    int32_t none = -1;
-    cbpf_rta_put(buffer, &length, CBPF_IFLA_XDP_FD, &none, 4);
-    if (mode_flags) cbpf_rta_put(buffer, &length, CBPF_IFLA_XDP_FLAGS, &mode_flags, 4);
-    nest->len = (uint16_t)(length - start);
-    h->nlmsg_len = length;
-    h->nlmsg_type = CBPF_RTM_SETLINK;
-    h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-    h->nlmsg_seq = 2;
-    int r = cbpf_netlink_talk(fd, h, 0, 0);
-    close(fd);
-    return r;
+    return cbpf_net_xdp_attach(ifindex, -1, mode_flags);
 }
 
 struct cbpf_tc_dump_state { struct cbpf_tc_entry *entries; int capacity; int count; uint32_t ifindex; uint32_t parent; };

@@ -18,18 +18,28 @@ struct MapSelector: ParsableArguments {
         case "pinned":
             do { return (try KernelMap.pinned(at: target), "map pinned at \(target)") } catch { throw CLIError("pinned \(target): \(error)") }
         case "name":
-            let ids: [UInt32]
-            do { ids = try KernelObjects.mapIDs() } catch { throw CLIError("listing maps: \(error)") }
-            let matches = ids.filter { id in (try? KernelMap.open(id: id).info().name) == target }
-            guard let id = matches.first else { throw CLIError("name \(target): no map of that name is loaded") }
-            guard matches.count == 1 else {
-                throw CLIError("name \(target): \(matches.count) maps have that name (ids \(matches.map(String.init).joined(separator: ", "))); choose one with id N")
+            let id = try uniqueKernelObject(kind: "map", selector: "name", target, ids: { () throws(BPFError) in try KernelObjects.mapIDs() }) {
+                (try? KernelMap.open(id: $0).info().name) == target
             }
             do { return (try KernelMap.open(id: id), "map '\(target)' (id \(id))") } catch { throw CLIError("map \(id): \(error)") }
         default:
             throw CLIError("'\(kind)': a map is selected by id N, pinned PATH or name NAME")
         }
     }
+}
+
+/// The one kernel object whose id `matches` accepts, among `ids()`: an error names the selector
+/// when none or several match (several: their ids, to choose one with `id N`).
+func uniqueKernelObject(kind: String, selector: String, _ target: String, ids: () throws(BPFError) -> [UInt32],
+                        matches: (UInt32) -> Bool) throws -> UInt32 {
+    let all: [UInt32]
+    do { all = try ids() } catch { throw CLIError("listing \(kind)s: \(error)") }
+    let found = all.filter(matches)
+    guard let id = found.first else { throw CLIError("\(selector) \(target): no loaded \(kind) has that \(selector)") }
+    guard found.count == 1 else {
+        throw CLIError("\(selector) \(target): \(found.count) \(kind)s match (ids \(found.map(String.init).joined(separator: ", "))); choose one with id N")
+    }
+    return id
 }
 
 /// Hex bytes from an option, sized for the map.

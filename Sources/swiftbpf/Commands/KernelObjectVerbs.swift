@@ -18,15 +18,9 @@ struct ProgramSelector: ParsableArguments {
         case "pinned":
             do { return (try KernelProgram.pinned(at: target), "program pinned at \(target)") } catch { throw CLIError("pinned \(target): \(error)") }
         case "name", "tag":
-            let ids: [UInt32]
-            do { ids = try KernelObjects.programIDs() } catch { throw CLIError("listing programs: \(error)") }
-            let matches = ids.filter { id in
-                guard let info = try? KernelProgram.open(id: id).info() else { return false }
+            let id = try uniqueKernelObject(kind: "program", selector: kind, target, ids: { () throws(BPFError) in try KernelObjects.programIDs() }) {
+                guard let info = try? KernelProgram.open(id: $0).info() else { return false }
                 return kind == "name" ? info.name == target : info.tag == target.lowercased()
-            }
-            guard let id = matches.first else { throw CLIError("\(kind) \(target): no loaded program has that \(kind)") }
-            guard matches.count == 1 else {
-                throw CLIError("\(kind) \(target): \(matches.count) programs match (ids \(matches.map(String.init).joined(separator: ", "))); choose one with id N")
             }
             do { return (try KernelProgram.open(id: id), "program '\(target)' (id \(id))") } catch { throw CLIError("program \(id): \(error)") }
         default:

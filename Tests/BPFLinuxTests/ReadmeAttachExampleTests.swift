@@ -4,7 +4,7 @@ import BPFObject
 import Foundation
 import Testing
 
-/// The README's tracing and XDP examples, compiled and run against the kernel. Skipped (with the
+/// The tracing and XDP examples of Docs/swift-api.md, compiled and run against the kernel. Skipped (with the
 /// reason printed) where bpf() is not usable.
 @Suite(.enabled(if: Kernel.available, "bpf() is not usable here (needs Linux and root or CAP_BPF)"))
 struct ReadmeAttachExampleTests {

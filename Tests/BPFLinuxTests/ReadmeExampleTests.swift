@@ -3,7 +3,7 @@ import BPFLinux
 import BPFObject
 import Testing
 
-/// The README's BPFLinux example, compiled and run. Skipped (with the reason printed) where bpf() is not usable.
+/// The BPFLinux example of Docs/swift-api.md, compiled and run. Skipped (with the reason printed) where bpf() is not usable.
 @Suite(.enabled(if: Kernel.available, "bpf() is not usable here (needs Linux and root or CAP_BPF)"))
 struct ReadmeExampleTests {
     @Test func kernelBackendExample() throws {

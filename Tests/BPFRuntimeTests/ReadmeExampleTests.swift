@@ -2,8 +2,8 @@ import BPFCore
 import BPFRuntime
 import Testing
 
-/// The Swift API examples of README.md, as written there.
-@Suite("README examples")
+/// The Swift API examples of Docs/swift-api.md, as written there.
+@Suite("Swift API guide examples")
 struct ReadmeExampleTests {
     @Test("the interpreter example returns 17")
     func interpreterExample() throws {

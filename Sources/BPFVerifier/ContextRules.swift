@@ -10,6 +10,8 @@ struct ContextRules {
         case socketCommonOrNull
         /// `sk_msg_md->sk`: a full socket.
         case socket
+        /// `__sk_buff->flow_keys` of a flow dissector: its `struct bpf_flow_keys` (56 bytes, writable).
+        case flowKeys
         case denied(String)
     }
 
@@ -80,6 +82,16 @@ struct ContextRules {
             default: return .scalar
             }
         }
+        if type == .flowDissector {
+            // A flow dissector reads only its packet (data, data_end) and writes its flow keys.
+            switch (offset, size) {
+            case (SKBLayout.dataOffset, 4): return .packet
+            case (SKBLayout.dataEndOffset, 4): return .packetEnd
+            case (SKBLayout.range("flow_keys").lowerBound, 8): return .flowKeys
+            default:
+                return .denied("flow_dissector programs read only data, data_end (4 bytes) and flow_keys (8 bytes) of __sk_buff, not offset \(offset) (\(size) bytes)")
+            }
+        }
         if type == .skMsg {
             guard offset + size <= Self.skMsgSize else {
                 return .denied("offset \(offset) is past the end of struct sk_msg_md (\(Self.skMsgSize) bytes)")
@@ -143,6 +155,7 @@ struct ContextRules {
         guard offset >= 0, offset % size == 0 else { return "misaligned or negative context store: offset \(offset), \(size) bytes" }
         if type == .xdp { return "xdp programs may not write struct xdp_md" }
         if type == .skMsg { return "sk_msg programs may not write struct sk_msg_md" }
+        if type == .flowDissector { return "flow_dissector programs may not write __sk_buff (they write their flow_keys)" }
         if let access = skb {
             var name: String { SKBLayout.fieldName(at: offset) }
             guard offset + size <= SKBLayout.size else {
@@ -172,7 +185,7 @@ struct ContextRules {
 
     /// Whether direct packet access is allowed, and writes.
     var packetReadable: Bool {
-        if type == .xdp || type == .skMsg { return true }
+        if type == .xdp || type == .skMsg || type == .flowDissector { return true }
         if let access = skb { return access.packet != .none }
         return false
     }

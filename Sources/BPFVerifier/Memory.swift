@@ -336,6 +336,10 @@ extension Analysis {
                 result = Register()
                 result.kind = .socket
                 result.size = 80
+            case .flowKeys:
+                result = Register()
+                result.kind = .memory
+                result.size = 56   // struct bpf_flow_keys
             }
             markAccess(pc, proven: rules.proven(offset: o, size: size))
         default:

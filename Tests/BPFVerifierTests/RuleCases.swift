@@ -507,6 +507,21 @@ let ruleCases: [RuleCase] = [
         mov %r0, 0
         exit
         """, rejection: "is not released on this path", maps: [1: Maps.sockets]),
+    RuleCase(name: "a flow dissector writes its flow keys from a checked packet", type: .flowDissector, attach: .flowDissector, source: """
+        ldxw %r2, [%r1+76]
+        ldxw %r3, [%r1+80]
+        ldxdw %r4, [%r1+144]
+        mov %r0, 1
+        mov %r5, %r2
+        add %r5, 14
+        jgt %r5, %r3, +3
+        ldxh %r5, [%r2+12]
+        stxh [%r4+10], %r5
+        mov %r0, 0
+        exit
+        """),
+    RuleCase(name: "a flow dissector reads __sk_buff->len", type: .flowDissector, attach: .flowDissector,
+             source: "ldxw %r2, [%r1+0]\nmov %r0, 0\nexit", rejection: "flow_dissector programs read only data, data_end"),
     RuleCase(name: "unknown helper", type: .xdp, source: "call 9999\nmov %r0, 0\nexit", rejection: "call to helper 9999, past the last helper Linux 6.18 defines (211)"),
     RuleCase(name: "helper map argument not a map", type: .xdp, source: "mov %r1, 0\nmov %r2, 0\ncall 1\nmov %r0, 0\nexit",
              rejection: "argument 1 of bpf_map_lookup_elem must be a map"),

@@ -171,7 +171,11 @@ public struct RawContextRules: Sendable, Hashable {
 
     /// The field a store of `size` bytes at `offset` writes, when the type allows it.
     public func writableField(offset: Int, size: Int) -> String? {
-        writableFields.first { $0.range.contains(offset) && offset + size <= $0.range.upperBound && size == 4 }?.name
+        // __u32 stores; an IPv6 address (16 bytes) may also be written 8 bytes at a time, aligned.
+        writableFields.first {
+            $0.range.contains(offset) && offset + size <= $0.range.upperBound
+                && (size == 4 || (size == 8 && $0.range.count == 16 && (offset - $0.range.lowerBound) % 8 == 0))
+        }?.name
     }
 
     /// The rules for `type`, or nil when it has a packet (XDP, skb programs) or is not run.

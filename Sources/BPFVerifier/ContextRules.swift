@@ -137,9 +137,13 @@ struct ContextRules {
             return .scalar
         }
         if let rules = raw {
-            if let field = rules.pointerFields.first(where: { $0.range.overlaps(offset..<(offset + size)) }),
-               offset != field.range.lowerBound || size != 8 {
-                return .denied("\(type.kernelName) context field '\(field.name)' is a pointer: it is read whole, as 8 bytes at offset \(field.range.lowerBound)")
+            if let field = rules.pointerFields.first(where: { $0.range.overlaps(offset..<(offset + size)) }) {
+                guard offset == field.range.lowerBound && size == 8 else {
+                    return .denied("\(type.kernelName) context field '\(field.name)' is a pointer: it is read whole, as 8 bytes at offset \(field.range.lowerBound)")
+                }
+                // The socket: bpf_sock_addr's and bpf_sockopt's always there, bpf_sock_ops' maybe NULL.
+                // (Packet pointers of these contexts stay numbers: the runtime does not model them.)
+                if field.name == "sk" { return type == .sockOps ? .socketCommonOrNull : .socket }
             }
             let limit = rules.fixedSize ?? rules.maxSize
             guard offset + size <= limit else {
@@ -204,8 +208,11 @@ struct ContextRules {
         switch type {
         case .cgroupSkb: return attachType == .cgroupInetEgress ? 0...3 : 0...1
         case .cgroupSockAddr:
-            // getpeername, getsockname and recvmsg hooks may not refuse: they must return 1.
+            // getpeername, getsockname and recvmsg hooks may not refuse: they must return 1; bind
+            // hooks may also set bit 1 (BPF_RET_BIND_NO_CAP_NET_BIND_SERVICE).
             switch attachType {
+            case .cgroupInet4Bind, .cgroupInet6Bind:
+                return 0...3
             case .cgroupInet4Getpeername, .cgroupInet6Getpeername, .cgroupInet4Getsockname, .cgroupInet6Getsockname,
                  .cgroupUdp4Recvmsg, .cgroupUdp6Recvmsg:
                 return 1...1

@@ -129,9 +129,12 @@ struct VerifyCommand: ParsableCommand {
         /// For messages: `bpf_redirect, devmap map 'tx_port'`.
         var missing: [String] = []
 
+        /// The runtime's helpers and map types, built once.
+        static let runtime = VerificationTarget.runtime()
+
         init?(_ input: VerifierProgram, _ result: VerificationResult) {
             guard result.error == nil else { return nil }
-            let implemented = VerificationTarget.runtime()
+            let implemented = Self.runtime
             for id in result.helpersCalled where !(implemented.helpers?.contains(id) ?? true) {
                 let name = HelperPrototype[id]?.name ?? "helper \(id)"
                 missingHelpers.append(name)

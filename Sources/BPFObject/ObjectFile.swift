@@ -23,6 +23,11 @@ public struct ObjectFile: Sendable {
     public let btfExt: BTFExt?
     /// `.kconfig` externs: name → (offset, size) in the `.kconfig` map's value.
     public let kconfigExterns: [String: (offset: Int, size: Int)]
+    /// The global variables of `.rodata`, `.data` and `.bss` (see ``GlobalVariable``).
+    public private(set) var globals: [GlobalVariable] = []
+
+    /// Replaces the initial bytes of the map at `index` (a global variable's section).
+    mutating func setInitialValue(_ value: [UInt8], ofMap index: Int) { maps[index].initialValue = value }
 
     /// The map with this name.
     public func map(named name: String) -> MapSpec? { maps.first { $0.name == name } }
@@ -134,6 +139,7 @@ public struct ObjectFile: Sendable {
         try reader.readAll()
         self.maps = reader.maps
         self.kconfigExterns = reader.kconfig
+        self.globals = reader.globalVariables()
 
         var linker = Linker(elf: elf, btf: btf, btfExt: btfExt, maps: reader, license: license, kernelVersion: kernelVersion)
         self.programs = try linker.linkAll()

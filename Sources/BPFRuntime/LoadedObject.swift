@@ -20,6 +20,8 @@ public enum VerificationPolicy: Sendable, Hashable {
 public struct LoadError: Error, Hashable, Sendable, CustomStringConvertible {
     public var place: String
     public var message: String
+    /// The verifier's structured explanation, when the verifier rejected a program.
+    public var verifierError: VerifierError? = nil
     public var description: String { "\(place): \(message)" }
 }
 
@@ -157,7 +159,7 @@ public final class LoadedProgram: Sendable {
             if let error = result.error {
                 var place = "program '\(spec.name)' (section '\(spec.section)')"
                 if let pc = error.instruction { place += ", instruction \(pc)" }
-                throw LoadError(place: place, message: "rejected by the verifier: \(error.description)")
+                throw LoadError(place: place, message: "rejected by the verifier: \(error.description)", verifierError: error)
             }
             verification = result
         } else {

@@ -166,7 +166,7 @@ struct MapContents: Equatable {
     var entries: [[UInt8]: [UInt8]] = [:]
     var sequence: [[UInt8]] = []
 
-    init(_ map: BPFMap) throws {
+    init(_ map: AnyBPFMap) throws {
         switch map.spec.type {
         case .ringBuffer, .perfEventArray, .bloomFilter, .userRingBuffer:
             return

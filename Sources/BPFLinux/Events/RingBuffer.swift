@@ -147,6 +147,16 @@ public final class RingBuffer: @unchecked Sendable {
         return try consume(body)
     }
 
+    /// Waits up to `timeoutMilliseconds` (-1: forever) until records may be ready (at once when
+    /// bytes are pending); false on timeout or after `close()`. Consumes nothing.
+    public func waitForRecords(timeoutMilliseconds: Int32 = -1) throws(BPFError) -> Bool {
+        if pendingBytes > 0 { return true }
+        return try wait(timeoutMilliseconds: timeoutMilliseconds)
+    }
+
+    /// Whether `close()` was called.
+    public var isClosed: Bool { lock.withLock { $0 } }
+
     /// Waits for the kernel's wake-up; false on timeout or when closed.
     private func wait(timeoutMilliseconds: Int32) throws(BPFError) -> Bool {
         var tags = [UInt64](repeating: 0, count: 4)

@@ -1,5 +1,6 @@
 import BPFObject
 import CBPFRuntimeSupport
+import Synchronization
 
 /// `BPF_MAP_TYPE_RINGBUF`: a multi-producer, single-consumer ring of variable-length records in the
 /// kernel's layout. `max_entries` is the data size (a power of two, a multiple of 4096). Each record
@@ -21,6 +22,10 @@ final class RingBufferMap: RuntimeMap, @unchecked Sendable {
     let positions: UnsafeMutablePointer<UInt64>
     /// Ring offsets of records reserved and not yet submitted or discarded.
     private var outstanding: Set<Int> = []
+    /// Consumers waiting for a record (``RuntimeMap/waitForRingBufferRecord()``), and whether there are any:
+    /// the flag keeps the producer's path to one atomic load when nobody waits.
+    private let waiters = Mutex<[CheckedContinuation<Void, Never>]>([])
+    private let hasWaiters = Atomic<Bool>(false)
 
     override init(spec: MapSpec) throws(MapError) {
         guard spec.keySize == 0, spec.valueSize == 0 else {
@@ -81,6 +86,38 @@ final class RingBufferMap: RuntimeMap, @unchecked Sendable {
             data.baseAddress!.copyMemory(from: data.baseAddress! + size, byteCount: end - size)
         }
         _ = cbpf_atomic_exchange32(h, UInt32(length) | (discard ? Self.discardBit : 0))
+        if hasWaiters.load(ordering: .sequentiallyConsistent) { wakeWaiters() }
+    }
+
+    func wakeWaiters() {
+        let woken = waiters.withLock { list in
+            let all = list
+            list.removeAll()
+            hasWaiters.store(false, ordering: .sequentiallyConsistent)
+            return all
+        }
+        for waiter in woken { waiter.resume() }
+    }
+
+    /// Whether the record at the consumer position is complete (submitted or discarded).
+    var hasCompleteRecord: Bool {
+        let consumer = consumerPosition
+        guard consumer < producerPosition else { return false }
+        return cbpf_atomic_fetch_add32(header(Int(consumer & UInt64(size - 1))), 0) & Self.busyBit == 0
+    }
+
+    /// Returns once a complete record is at the consumer position (at once if one is).
+    func waitForRecord() async {
+        if hasCompleteRecord { return }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready = waiters.withLock { list -> Bool in
+                hasWaiters.store(true, ordering: .sequentiallyConsistent)
+                if hasCompleteRecord { return true }
+                list.append(continuation)
+                return false
+            }
+            if ready { continuation.resume() }
+        }
     }
 
     /// Copies a record in (`bpf_ringbuf_output`); false when there is no room.
@@ -107,15 +144,15 @@ final class RingBufferMap: RuntimeMap, @unchecked Sendable {
 
     /// Hands each committed record to `body`, in order, and advances the consumer position past it;
     /// stops at a record still being written. Returns the number of records delivered.
-    func consume(_ body: (UnsafeRawBufferPointer) throws -> Void) rethrows -> Int {
-        try walk(advance: true, body)
+    func consume(limit: Int = .max, _ body: (UnsafeRawBufferPointer) throws -> Void) rethrows -> Int {
+        try walk(advance: true, limit: limit, body)
     }
 
     /// Visits committed records from the consumer position, moving it past each when `advance`.
-    private func walk(advance: Bool, _ body: (UnsafeRawBufferPointer) throws -> Void) rethrows -> Int {
+    private func walk(advance: Bool, limit: Int = .max, _ body: (UnsafeRawBufferPointer) throws -> Void) rethrows -> Int {
         var delivered = 0
         var consumer = consumerPosition
-        while consumer < producerPosition {
+        while consumer < producerPosition, delivered < limit {
             let offset = Int(consumer & UInt64(size - 1))
             let word = cbpf_atomic_fetch_add32(header(offset), 0)
             if word & Self.busyBit != 0 { break }
@@ -135,9 +172,22 @@ extension RuntimeMap {
     /// For a ring buffer: hands each committed record to `body` without copying (the bytes are valid
     /// only inside the call), in order, and frees its space. Returns the number of records.
     @discardableResult
-    public func consumeRingBuffer(_ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+    public func consumeRingBuffer(limit: Int = .max, _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
         guard let ring = self as? RingBufferMap else { throw MapError(.invalid, "map '\(spec.name)' (\(spec.type)) is not a ring buffer") }
-        return try ring.consume(body)
+        return try ring.consume(limit: limit, body)
+    }
+
+    /// For a ring buffer: returns once a submitted record waits to be consumed (at once if one does),
+    /// without polling: a program's submit wakes the waiter.
+    public func waitForRingBufferRecord() async throws {
+        guard let ring = self as? RingBufferMap else { throw MapError(.invalid, "map '\(spec.name)' (\(spec.type)) is not a ring buffer") }
+        await ring.waitForRecord()
+    }
+
+    /// For a ring buffer: wakes every ``waitForRingBufferRecord()`` now, record or not (to end a wait
+    /// whose task was cancelled).
+    public func wakeRingBufferWaiters() {
+        (self as? RingBufferMap)?.wakeWaiters()
     }
 
     /// For a ring buffer: the committed records not yet consumed, copied out, left in the ring.

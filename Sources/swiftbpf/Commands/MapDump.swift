@@ -27,7 +27,7 @@ struct MapDump {
     func u32(_ bytes: [UInt8]) -> UInt32 { bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) } }
 
     /// The entries of one map, formatted.
-    func entries(_ map: BPFMap) -> [Entry] {
+    func entries(_ map: AnyBPFMap) -> [Entry] {
         switch map.storage {
         case .runtime(let runtimeMap): return entries(runtimeMap)
         case .kernel(let kernelMap): return entries(kernelMap, spec: map.spec)
@@ -123,7 +123,7 @@ struct MapDump {
     }
 
     /// A map's heading: name, kind and how much it holds.
-    func heading(_ map: BPFMap, count: Int) -> String {
+    func heading(_ map: AnyBPFMap, count: Int) -> String {
         let kind = map.spec.type.kernelName
         let kernel = map.backend == .kernel
         switch map.spec.type {
@@ -136,7 +136,7 @@ struct MapDump {
         }
     }
 
-    func maps(named name: String?) -> [BPFMap] {
+    func maps(named name: String?) -> [AnyBPFMap] {
         guard let name else { return collection.maps }
         return collection.maps.filter { $0.spec.name == name }
     }

@@ -168,7 +168,7 @@ def runtime_run(swiftbpf, obj, name, timeout=120):
         why = (j or {}).get("error") if isinstance(j, dict) else None
         message = first_line(why or err or out) or "exit %s" % rc
         unsized = re.search(r"map '([^']+)': max_entries 0", message)
-        if not unsized or unsized.group(1) in sized or len(sized) >= 8:
+        if not unsized or unsized.group(1) in sized or len(sized) >= 32:
             return {"runs": False, "run_error": message}
         sized.append(unsized.group(1))
 

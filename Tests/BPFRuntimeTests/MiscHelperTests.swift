@@ -19,12 +19,12 @@ struct MiscHelperFixtureTests {
         try LoadedObject(try RuntimeFixtures.object("Tests/Fixtures/bpf/obj/helpers_misc.o"), programs: names)
     }
 
-    @Test("misc_printk writes its three trace lines in order")
+    @Test("misc_printk writes its four trace lines in order (the last through bpf_trace_vprintk)")
     func printk() throws {
         let loaded = try Self.load(["misc_printk"])
         let result = try #require(loaded.program(named: "misc_printk")).testRun(packet: [UInt8](repeating: 0, count: 64))
         #expect(result.returnValue == 2)
-        #expect(result.trace == ["d=-5 u=7 x=beef", "s=swift llu=1234567890123", "raw printk 3"])
+        #expect(result.trace == ["d=-5 u=7 x=beef", "s=swift llu=1234567890123", "raw printk 3", "vprintk 1 2 3 4 five"])
     }
 
     @Test("misc_snprintf formats \"%s-%d-%x\" into .bss and returns the length with the NUL")

@@ -98,6 +98,7 @@ struct ObjectRunTests {
         let result = try program.testRun(packet: [UInt8](repeating: 0, count: 64))
         #expect(result.trace.contains("d=-5 u=7 x=beef"), "\(result.trace)")
         #expect(result.trace.contains("s=swift llu=1234567890123"), "\(result.trace)")
+        #expect(result.trace.contains("vprintk 1 2 3 4 five"), "\(result.trace)")
     }
 
     @Test("out-of-bounds packet access is stopped with the C source line")

@@ -8,7 +8,7 @@ import Darwin
 /// The kernel helpers the Swift runtime provides, by their kernel ids and with kernel semantics.
 public enum KernelHelperID {
     public static let mapLookupElem: Int32 = 1, mapUpdateElem: Int32 = 2, mapDeleteElem: Int32 = 3
-    public static let ktimeGetNs: Int32 = 5, tracePrintk: Int32 = 6, getPrandomU32: Int32 = 7
+    public static let ktimeGetNs: Int32 = 5, tracePrintk: Int32 = 6, traceVprintk: Int32 = 177, getPrandomU32: Int32 = 7
     public static let getSmpProcessorID: Int32 = 8, getCurrentPidTgid: Int32 = 14, getCurrentUidGid: Int32 = 15
     public static let getCurrentComm: Int32 = 16, getNumaNodeID: Int32 = 42, xdpAdjustHead: Int32 = 44
     public static let xdpAdjustMeta: Int32 = 54, xdpAdjustTail: Int32 = 65, jiffies64: Int32 = 118
@@ -95,6 +95,23 @@ enum TraceHelpers {
             let raw = try call.read(at: call.argument(1), size: size)
             let format = String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             let text = try TraceFormat.render(format, arguments: [call.argument(3), call.argument(4), call.argument(5)], call: call)
+            var line = text
+            if line.hasSuffix("\n") { line.removeLast() }
+            call.environment?.trace.append(line)
+            return UInt64(text.utf8.count)
+        },
+        // bpf_trace_vprintk(fmt, fmt_size, data, data_len): the arguments as an array of u64, at most 12.
+        Helper(id: KernelHelperID.traceVprintk, name: "bpf_trace_vprintk") { call in
+            let size = Int(call.argument(2)), dataLength = Int(call.argument(4))
+            guard size > 0, size <= 1024, dataLength % 8 == 0, dataLength <= 12 * 8,
+                  dataLength == 0 || call.argument(3) != 0 else { return UInt64(bitPattern: -22) }
+            let raw = try call.read(at: call.argument(1), size: size)
+            let format = String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            let data = dataLength == 0 ? [] : try call.read(at: call.argument(3), size: dataLength)
+            let arguments = stride(from: 0, to: data.count, by: 8).map { o in
+                (0..<8).reduce(UInt64(0)) { $0 | UInt64(data[o + $1]) << (8 * UInt64($1)) }
+            }
+            let text = try TraceFormat.render(format, arguments: arguments, call: call)
             var line = text
             if line.hasSuffix("\n") { line.removeLast() }
             call.environment?.trace.append(line)

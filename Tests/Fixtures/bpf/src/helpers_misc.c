@@ -11,6 +11,8 @@
  *                   "d=-5 u=7 x=beef"
  *                   "s=swift llu=1234567890123"
  *                   "raw printk 3"
+ *                   "vprintk 1 2 3 4 five"  (bpf_trace_vprintk: more than
+ *                                            three arguments, as an array)
  *   misc_snprintf SEC("syscall") formats "%s-%d-%x" with ("swift", 42, 255)
  *                 into .bss snprintf_buf[32] = "swift-42-ff"; returns 12
  *                 (bytes written including the NUL).
@@ -79,6 +81,8 @@ struct {
 	__type(value, __u64);
 } numbers SEC(".maps");
 
+static long (* const bpf_trace_vprintk)(const char *fmt, __u32 fmt_size, const void *data, __u32 data_len) = (void *) 177;
+
 SEC("xdp")
 int misc_printk(struct xdp_md *ctx)
 {
@@ -89,6 +93,11 @@ int misc_printk(struct xdp_md *ctx)
 
 	char raw[] = "raw printk %d";
 	bpf_trace_printk(raw, sizeof(raw), 3);
+
+	char many[] = "vprintk %d %d %d %d %s";
+	char five[] = "five";
+	__u64 args[5] = {1, 2, 3, 4, (__u64)(unsigned long)five};
+	bpf_trace_vprintk(many, sizeof(many), args, sizeof(args));
 	return XDP_PASS;
 }
 

@@ -53,6 +53,11 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "BPFLinuxTests", dependencies: ["BPFCore", "BPFObject", "BPFLinux", "BPFTestSupport"]),
         .testTarget(name: "SwiftBPFTests", dependencies: ["SwiftBPF", "BPFLinux", "BPFRuntime", "BPFTestSupport"]),
+        // Every ```swift block of README.md and Docs/ compiled (the DocExamples plugin).
+        .testTarget(name: "DocExampleTests",
+                    dependencies: ["BPFCore", "BPFObject", "BPFVerifier", "BPFRuntime", "BPFLinux", "SwiftBPF"],
+                    plugins: ["DocExamples"]),
+        .plugin(name: "DocExamples", capability: .buildTool()),
         .testTarget(name: "SwiftBPFCommandTests", dependencies: ["swiftbpf", "BPFCore", "BPFObject", "BPFLinux", "BPFTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -18,7 +18,7 @@ struct SwiftBPFCommand: ParsableCommand {
         version: "swiftbpf \(SwiftBPFCommand.version) (eBPF helpers of Linux 6.18)",
         subcommands: [
             AssembleCommand.self, DisassembleCommand.self, RunCommand.self, ConformancePluginCommand.self, BTFCommand.self, MapCommand.self, LoadCommand.self,
-            ProgCommand.self, LinkCommand.self, AttachCommand.self, TraceCommand.self, VerifyCommand.self, HelpersCommand.self, FeatureCommand.self, NetCommand.self, CgroupCommand.self, PerfCommand.self,
+            ProgCommand.self, LinkCommand.self, AttachCommand.self, TraceCommand.self, VerifyCommand.self, HelpersCommand.self, FeatureCommand.self, GenCommand.self, NetCommand.self, CgroupCommand.self, PerfCommand.self,
         ]
     )
 

@@ -91,4 +91,15 @@ enum KernelForCommands {
             return .missing("no bpffs at /sys/fs/bpf and mounting one failed: \(error)")
         }
     }())
+
+    /// The syscalls:sys_enter_getppid tracepoint exists and trace_pipe is readable (`swiftbpf trace`).
+    static let traceFS: Availability = {
+        do {
+            _ = try TraceFS.eventID(category: "syscalls", name: "sys_enter_getppid")
+            let pipe = try TraceFS.tracePipePath()
+            return Availability(FileManager.default.isReadableFile(atPath: pipe), else: "\(pipe) is not readable")
+        } catch {
+            return .missing("no tracefs with the syscalls:sys_enter_getppid tracepoint: \(error)")
+        }
+    }()
 }

@@ -1,6 +1,7 @@
 import BPFCore
 import BPFLinux
 import BPFObject
+import BPFTestSupport
 import Foundation
 import Testing
 
@@ -60,6 +61,12 @@ enum TracedChild {
         return .success(out.path)
     }()
 
+    /// The child could be built (tests that trace it require this).
+    static var built: Availability {
+        if case .failure(let why) = binary { return .missing(why.description) }
+        return .available
+    }
+
     /// A started child: `go()` lets it run, `wait()` returns its output.
     final class Running {
         let process: Process
@@ -88,16 +95,11 @@ enum TracedChild {
     }
 }
 
-/// Why a kernel test could not run here; printed, then the test returns without asserting.
+/// What this machine lacks for a test (a compiler, the `ip` command, veth support); a condition's
+/// reason when probed (`TracedChild.built`, `VethPair.available`), a failure when thrown from a test.
 struct TestSkip: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
-}
-
-/// Prints `reason` as a skip and returns true when `error` says the kernel refused for a reason of
-/// this machine (not ours): EPERM under lockdown, missing PMUs or features.
-func skipped(_ test: String, _ reason: String) {
-    print("BPFLinuxTests: skipping \(test): \(reason)")
 }
 
 /// Runs a command; its exit status (-1 when it cannot start).
@@ -189,14 +191,6 @@ func sendAndReceive(_ count: Int, from sender: Int32, to receiver: Int32) -> Int
     return received
 }
 
-/// The text to print when `error` is a `BPFError` with one of `errnos` (a refusal of this machine,
-/// not a bug); any other error is rethrown.
-func skipReason(_ error: any Error, _ errnos: [Errno], mustMention: String? = nil) throws -> String {
-    guard let failure = error as? BPFError, let code = failure.errno, errnos.contains(code) else { throw error }
-    if let mustMention, !failure.description.contains(mustMention) { throw error }
-    return failure.description
-}
-
 /// A veth pair: `outside` in this network namespace (10.213.N.1), `inside` in a namespace the test
 /// creates (10.213.N.2). Made with `ip`; removed (with the namespace) on `remove()`.
 struct VethPair {
@@ -235,13 +229,21 @@ struct VethPair {
         run(ip, ["netns", "del", namespace])
     }
 
-    /// Runs `body` with a new pair (tagged `tag`: each test its own), removed afterwards. Where this
-    /// machine cannot make one (no traced child to send with, no `ip`, no root, no veth or netns
-    /// support) it prints why `test` is skipped and returns without running `body`.
-    static func with(tag: Int, skipping test: String, _ body: (VethPair) throws -> Void) throws {
-        guard case .success = TracedChild.binary else { return skipped(test, "\(TracedChild.binary)") }
-        let pair: VethPair
-        do { pair = try make(tag: tag) } catch { return skipped(test, error.description) }
+    /// Whether this machine makes veth pairs in a new network namespace (the `ip` command, root,
+    /// veth and netns support): probed once by making one (tag 0) and removing it.
+    static let available: Availability = {
+        do {
+            try make(tag: 0).remove()
+            return .available
+        } catch {
+            return .missing("cannot make a veth pair in a network namespace: \(error)")
+        }
+    }()
+
+    /// Runs `body` with a new pair (tagged `tag`: each test its own), removed afterwards. Tests that
+    /// use it require `VethPair.available` (and `TracedChild.built`, which sends the packets).
+    static func with(tag: Int, _ body: (VethPair) throws -> Void) throws {
+        let pair = try make(tag: tag)
         defer { pair.remove() }
         try body(pair)
     }

@@ -83,7 +83,7 @@ struct AutoAttachParsingTests {
     }
 }
 
-@Suite(.enabled(if: Kernel.available, "bpf() is not usable here (needs Linux and root or CAP_BPF)"))
+@Suite(.requires(Kernel.bpf))
 struct AutoAttachKernelTests {
     @Test("attachAll attaches trace_getppid.o's tracepoint, which counts, records and prints our getppid calls")
     func traceGetppid() throws {

@@ -1,12 +1,13 @@
 import BPFCore
 import BPFLinux
 import BPFObject
+import BPFTestSupport
 import Foundation
 import Testing
 
 /// Ring buffer and perf buffer readers over kernel maps, fed by XDP programs run with
-/// BPF_PROG_TEST_RUN. Skipped with the reason printed where bpf() is not usable.
-@Suite(.enabled(if: Kernel.available, "bpf() is not usable here (needs Linux and root or CAP_BPF)"))
+/// BPF_PROG_TEST_RUN. Skipped, with the reason, where bpf() is not usable.
+@Suite(.requires(Kernel.bpf))
 struct EventReaderTests {
     static let packet = [UInt8](repeating: 0, count: 64)
 

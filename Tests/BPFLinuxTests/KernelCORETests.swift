@@ -7,12 +7,14 @@ import Testing
 
 /// The kernel's BTF, for the rootless CO-RE tests (skipped, saying so, where it is absent).
 enum VMLinux {
-    static let btf: BTF? = {
-        do { return try KernelBTF.vmlinux() } catch {
-            print("BPFLinuxTests: skipping the CO-RE tests against vmlinux: \(error)")
-            return nil
-        }
-    }()
+    static let loaded = Result { () throws(BPFError) -> BTF in try KernelBTF.vmlinux() }
+    static var btf: BTF? { try? loaded.get() }
+
+    /// The kernel's BTF can be read; else why not.
+    static var availability: Availability {
+        if case .failure(let error) = loaded { return .missing("no readable kernel BTF: \(error)") }
+        return .available
+    }
 
     static func member(_ structName: String, _ memberName: String) -> (index: Int, member: BTFMember, structID: Int)? {
         guard let btf, let id = btf.typeID(named: structName, kind: .structure),
@@ -23,7 +25,7 @@ enum VMLinux {
 }
 
 /// CO-RE relocations resolved against the running kernel's BTF (rootless: reads /sys/kernel/btf/vmlinux).
-@Suite(.enabled(if: VMLinux.btf != nil, "no readable /sys/kernel/btf/vmlinux"))
+@Suite(.requires(VMLinux.availability))
 struct CORERelocatorTests {
     static func object() throws -> ObjectFile {
         try ObjectFile(bytes: TestPaths.bytes("Tests/Fixtures/bpf/kernel/core_task.o"))
@@ -120,7 +122,7 @@ struct CORERelocatorTests {
 }
 
 /// The CO-RE fixture loaded into and run by the running kernel.
-@Suite(.enabled(if: Kernel.available && VMLinux.btf != nil, "bpf() is not usable here, or the kernel has no BTF"))
+@Suite(.requires(Kernel.bpf.and(VMLinux.availability)))
 struct KernelCORETests {
     @Test func taskFieldsThroughCORE() throws {
         let object = try CORERelocatorTests.object()
@@ -152,7 +154,7 @@ struct KernelCORETests {
 }
 
 /// `LIBBPF_PIN_BY_NAME` maps: pinned at the first load, reused by the next.
-@Suite(.enabled(if: Kernel.bpffsAvailable, "no bpffs at /sys/fs/bpf and mounting one failed"))
+@Suite(.requires(Kernel.bpffs))
 struct PinByNameTests {
     @Test func secondLoadReusesThePinnedMap() throws {
         let object = try ObjectFile(bytes: TestPaths.bytes("Tests/Fixtures/bpf/kernel/pin_by_name.o"))

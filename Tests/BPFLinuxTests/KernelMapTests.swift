@@ -1,9 +1,10 @@
 import BPFLinux
 import BPFObject
+import BPFTestSupport
 import Testing
 
-/// Map round trips against the running kernel. Skipped (with the reason printed) where bpf() is not usable.
-@Suite(.enabled(if: Kernel.available, "bpf() is not usable here (needs Linux and root or CAP_BPF)"))
+/// Map round trips against the running kernel. Skipped, with the reason, where bpf() is not usable.
+@Suite(.requires(Kernel.bpf))
 struct KernelMapTests {
     func map(_ type: MapType, key: Int = 4, value: Int = 8, entries: Int = 16, flags: UInt32 = 0) throws -> KernelMap {
         try KernelMap(MapSpec(name: "t_\(type.kernelName)", type: type, keySize: key, valueSize: value, maxEntries: entries, flags: flags))

@@ -7,7 +7,7 @@ import Testing
 /// Round trips for the kernel map types KernelMapTests does not cover: device, CPU and socket maps,
 /// LRU per-CPU hashes, bloom filters, stack traces, cgroup arrays, socket storage (with BTF), and
 /// the types user space can only create (XSK, perf event array, user ring buffer, arena).
-@Suite(.enabled(if: Kernel.available, "bpf() is not usable here (needs Linux and root or CAP_BPF)"))
+@Suite(.requires(Kernel.bpf))
 struct KernelMapTypeTests {
     func map(_ type: MapType, key: Int = 4, value: Int = 4, entries: Int = 4, flags: UInt32 = 0, extra: UInt64 = 0) throws -> KernelMap {
         var spec = MapSpec(name: "t_\(type.kernelName)", type: type, keySize: key, valueSize: value, maxEntries: entries, flags: flags)
@@ -81,17 +81,11 @@ struct KernelMapTypeTests {
         }
     }
 
-    /// A cgroup v2 mount (cgroup arrays hold cgroup v2 fds), or nil.
-    static let cgroup2: String? = {
-        let path = Cgroup.unifiedMountPoint()
-        if path == nil { print("BPFLinuxTests: skipping the cgroup array test: no cgroup v2 mount") }
-        return path
-    }()
-
-    @Test(.enabled(if: cgroup2 != nil, "no cgroup v2 mount (cgroup arrays hold cgroup v2 fds)"))
+    /// Cgroup arrays hold cgroup v2 fds.
+    @Test(.requires(Kernel.cgroup2))
     func cgroupArray() throws {
         let m = try map(.cgroupArray, entries: 1)
-        let fd = open(try #require(Self.cgroup2), O_RDONLY)
+        let fd = open(try #require(Cgroup.unifiedMountPoint()), O_RDONLY)
         try #require(fd >= 0, "cannot open the cgroup v2 mount")
         defer { close(fd) }
         try m.update(key: UInt32(0), value: UInt32(fd))
@@ -137,7 +131,7 @@ struct KernelMapTypeTests {
         }
     }
 
-    @Test(.enabled(if: KernelFeatures.mapType(.arena) == .supported, "this kernel does not create arena maps (probed)"))
+    @Test(.requires(Kernel.creates(.arena)))
     func arenaCreates() throws {
         let m = try map(.arena, key: 0, value: 0, entries: 4, flags: KernelMap.Flag.mmapable)
         let info = try m.info()

@@ -1,11 +1,12 @@
 import BPFCore
 import BPFLinux
 import BPFObject
+import BPFTestSupport
 import Foundation
 import Testing
 
-/// Programs loaded into and run by the running kernel. Skipped (with the reason printed) where bpf() is not usable.
-@Suite(.enabled(if: Kernel.available, "bpf() is not usable here (needs Linux and root or CAP_BPF)"))
+/// Programs loaded into and run by the running kernel. Skipped, with the reason, where bpf() is not usable.
+@Suite(.requires(Kernel.bpf))
 struct KernelProgramTests {
     static let packet: [UInt8] = (0..<64).map { UInt8(truncatingIfNeeded: $0 * 7 + 3) }
 
@@ -103,7 +104,7 @@ struct KernelProgramTests {
 
     // Pinning needs a bpffs at /sys/fs/bpf; it is mounted when missing, and the test is skipped (saying
     // why) when that fails.
-    @Test(.enabled(if: Kernel.bpffsAvailable, "no bpffs at /sys/fs/bpf and mounting one failed"))
+    @Test(.requires(Kernel.bpffs))
     func pinAndGet() throws {
         let directory = "\(BPFFileSystem.defaultPath)/swiftbpf-test-\(getpid())"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

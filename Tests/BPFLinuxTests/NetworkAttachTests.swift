@@ -1,12 +1,14 @@
 import BPFCore
 import BPFLinux
 import BPFObject
+import BPFTestSupport
 import Foundation
 import Testing
 
 /// Packet attachments against the running kernel: socket filters, XDP and tcx on a veth pair in a
-/// network namespace the test creates. Skipped with the reason printed where bpf() or `ip` is missing.
-@Suite(.serialized, .enabled(if: Kernel.available, "bpf() is not usable here (needs Linux and root or CAP_BPF)"))
+/// network namespace the test creates. Skipped, with the reason, where bpf() is not usable, no veth pair
+/// can be made, or the kernel does not attach the kind (tcx) or has no cgroup v2.
+@Suite(.serialized, .requires(Kernel.bpf))
 struct NetworkAttachTests {
     /// Counts IPv4 UDP packets into slot 0 of MAP0 and returns `hit`; everything else gets `miss`.
     /// `dataOffset`/`endOffset` locate data and data_end in the context (XDP: 0/4, __sk_buff: 76/80).
@@ -43,8 +45,9 @@ struct NetworkAttachTests {
         #expect(try map.lookup(key: UInt32(0), as: UInt64.self) == 4)
     }
 
-    @Test func xdpOnAVethCountsAndDropsUDP() throws {
-        try VethPair.with(tag: 1, skipping: "XDP veth test") { pair in try xdpCountsAndDropsUDP(pair) }
+    @Test(.requires(TracedChild.built), .requires(VethPair.available))
+    func xdpOnAVethCountsAndDropsUDP() throws {
+        try VethPair.with(tag: 1) { pair in try xdpCountsAndDropsUDP(pair) }
     }
 
     func xdpCountsAndDropsUDP(_ pair: VethPair) throws {
@@ -69,8 +72,9 @@ struct NetworkAttachTests {
         #expect(try map.lookup(key: UInt32(0), as: UInt64.self) == 5)
     }
 
-    @Test func tcxIngressCountsAndPasses() throws {
-        try VethPair.with(tag: 2, skipping: "tcx test") { pair in try tcxCountsAndPasses(pair) }
+    @Test(.requires(Kernel.attaches(.tcx)), .requires(TracedChild.built), .requires(VethPair.available))
+    func tcxIngressCountsAndPasses() throws {
+        try VethPair.with(tag: 2) { pair in try tcxCountsAndPasses(pair) }
     }
 
     func tcxCountsAndPasses(_ pair: VethPair) throws {
@@ -79,10 +83,7 @@ struct NetworkAttachTests {
         let program = try KernelProgram.load(type: .schedCls, instructions: assemble(Self.udpCounter(dataOffset: 76, endOffset: 80, hit: 0, miss: -1), maps: [map]),
                                              expectedAttachType: .tcxIngress, name: "tcx_udp")
         let receiver = try UDPReceiver(address: pair.outsideAddress, port: 9998)
-        let link: KernelLink
-        do { link = try program.attachTCX(to: NetworkInterface(named: pair.outside), direction: .ingress) } catch {
-            return skipped("tcx test", "this kernel has no tcx (6.6+): " + (try skipReason(error, [.EINVAL])))
-        }
+        let link = try program.attachTCX(to: NetworkInterface(named: pair.outside), direction: .ingress)
         #expect(try link.info().type == .tcx)
         #expect(try link.info().attachType == .tcxIngress)
         #expect(try pair.sendFromInside(port: 9998, count: 6) == 0)
@@ -96,8 +97,9 @@ struct NetworkAttachTests {
         #expect(receiver.drain() == 2)
     }
 
-    @Test func cgroupSkbLinkCountsEgress() throws {
-        guard let root = Cgroup.unifiedMountPoint() else { return skipped("cgroup test", "no cgroup2 mount") }
+    @Test(.requires(Kernel.cgroup2))
+    func cgroupSkbLinkCountsEgress() throws {
+        let root = try #require(Cgroup.unifiedMountPoint())
         let map = try counterMap("cg_counts")
         let program = try KernelProgram.load(type: .cgroupSkb, instructions: assemble(slotCounterSource(verdict: 1), maps: [map]),
                                              expectedAttachType: .cgroupInetEgress, name: "cg_egress")

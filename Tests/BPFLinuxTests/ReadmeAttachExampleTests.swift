@@ -1,12 +1,13 @@
 import BPFCore
 import BPFLinux
 import BPFObject
+import BPFTestSupport
 import Foundation
 import Testing
 
-/// The tracing and XDP examples of Docs/swift-api.md, compiled and run against the kernel. Skipped (with the
-/// reason printed) where bpf() is not usable.
-@Suite(.enabled(if: Kernel.available, "bpf() is not usable here (needs Linux and root or CAP_BPF)"))
+/// The tracing and XDP examples of Docs/swift-api.md, compiled and run against the kernel. Skipped, with the
+/// reason, where bpf() is not usable.
+@Suite(.requires(Kernel.bpf))
 struct ReadmeAttachExampleTests {
     @Test func tracingExample() async throws {
         let events = try KernelMap(MapSpec(name: "events", type: .ringBuffer, keySize: 0, valueSize: 0, maxEntries: 1 << 16))

@@ -1,10 +1,11 @@
 import BPFCore
 import BPFLinux
 import BPFObject
+import BPFTestSupport
 import Testing
 
-/// The BPFLinux example of Docs/swift-api.md, compiled and run. Skipped (with the reason printed) where bpf() is not usable.
-@Suite(.enabled(if: Kernel.available, "bpf() is not usable here (needs Linux and root or CAP_BPF)"))
+/// The BPFLinux example of Docs/swift-api.md, compiled and run. Skipped, with the reason, where bpf() is not usable.
+@Suite(.requires(Kernel.bpf))
 struct ReadmeExampleTests {
     @Test func kernelBackendExample() throws {
         let counts = try KernelMap(MapSpec(name: "counts", type: .array, keySize: 4, valueSize: 8, maxEntries: 1))

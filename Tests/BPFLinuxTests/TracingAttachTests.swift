@@ -6,9 +6,10 @@ import Foundation
 import Testing
 
 /// Tracing attachments against the running kernel: tracepoints, raw tracepoints, uprobes, kprobes,
-/// fentry, LSM, perf_event sampling; links pinned, updated, listed and detached. Skipped with the
-/// reason printed where bpf() is not usable; kinds this kernel refuses skip on their own, saying why.
-@Suite(.enabled(if: Kernel.available, "bpf() is not usable here (needs Linux and root or CAP_BPF)"))
+/// fentry, LSM, perf_event sampling; links pinned, updated, listed and detached. Skipped, with the
+/// reason, where bpf() is not usable; a test of a kind this kernel does not attach (probed by
+/// `KernelFeatures.attachment`) is skipped with the kernel's error.
+@Suite(.requires(Kernel.bpf))
 struct TracingAttachTests {
     func counter(_ type: ProgramType, name: String, map: KernelMap, attachType: AttachType? = nil, attachBTFID: UInt32 = 0) throws -> KernelProgram {
         try KernelProgram.load(type: type, instructions: assemble(pidCounterSource(), maps: [map]),
@@ -25,8 +26,10 @@ struct TracingAttachTests {
         return try map.lookup(key: UInt32(1), as: UInt64.self) ?? 0
     }
 
-    @Test func tracepointCountsTheChildsSyscalls() throws {
-        guard case .success = TracedChild.binary else { return skipped("tracepoint test", "\(TracedChild.binary)") }
+    static let getppidTracepoint = Kernel.tracepoint("syscalls", "sys_enter_getppid")
+
+    @Test(.requires(TracedChild.built), .requires(getppidTracepoint))
+    func tracepointCountsTheChildsSyscalls() throws {
         let map = try pidCounterMap("tp_counts")
         let program = try counter(.tracepoint, name: "tp_getppid", map: map)
         let link = try program.attachTracepoint(category: "syscalls", name: "sys_enter_getppid")
@@ -54,8 +57,8 @@ struct TracingAttachTests {
         #expect(throws: BPFError.self) { try program.attachTracepoint(category: "../x", name: "y") }
     }
 
-    @Test func rawTracepointCountsEverySyscall() throws {
-        guard case .success = TracedChild.binary else { return skipped("raw tracepoint test", "\(TracedChild.binary)") }
+    @Test(.requires(TracedChild.built))
+    func rawTracepointCountsEverySyscall() throws {
         let map = try pidCounterMap("rawtp_counts")
         let program = try counter(.rawTracepoint, name: "rawtp_enter", map: map)
         let link = try program.attachRawTracepoint("sys_enter")
@@ -72,9 +75,8 @@ struct TracingAttachTests {
         #expect(try runChild(iterations: 2, map: map) == count)
     }
 
-    @Test func pinnedLinkOutlivesItsObject() throws {
-        guard Kernel.bpffsAvailable else { return skipped("pinned link test", "no bpffs") }
-        guard case .success = TracedChild.binary else { return skipped("pinned link test", "\(TracedChild.binary)") }
+    @Test(.requires(Kernel.bpffs), .requires(TracedChild.built), .requires(getppidTracepoint))
+    func pinnedLinkOutlivesItsObject() throws {
         let map = try pidCounterMap("pin_counts")
         let path = "/sys/fs/bpf/swiftbpf_test_link_\(getpid())"
         do {
@@ -90,19 +92,15 @@ struct TracingAttachTests {
         #expect(try runChild(iterations: 2, map: map) == 5)
     }
 
-    @Test func uprobeAndUretprobeOnAnExecutable() throws {
-        guard case .success(let binary) = TracedChild.binary else { return skipped("uprobe test", "\(TracedChild.binary)") }
+    @Test(.requires(TracedChild.built), .requires(Kernel.attaches(.uprobe)))
+    func uprobeAndUretprobeOnAnExecutable() throws {
+        let binary = try TracedChild.binary.get()
         let entries = try pidCounterMap("up_counts")
         let returns = try pidCounterMap("uret_counts")
         let entry = try counter(.kprobe, name: "up_probed", map: entries)
         let exit = try counter(.kprobe, name: "uret_probed", map: returns)
-        let links: [KernelLink]
-        do {
-            links = [try entry.attachUprobe(binary: binary, symbol: "swiftbpf_probed"),
+        let links = [try entry.attachUprobe(binary: binary, symbol: "swiftbpf_probed"),
                      try exit.attachUprobe(binary: binary, symbol: "swiftbpf_probed", returnProbe: true)]
-        } catch {
-            return skipped("uprobe test", try skipReason(error, [.ENOENT], mustMention: "PMU"))
-        }
         let child = try TracedChild.Running(iterations: 6)
         try entries.update(key: UInt32(0), value: UInt64(child.pid))
         try returns.update(key: UInt32(0), value: UInt64(child.pid))
@@ -114,13 +112,15 @@ struct TracingAttachTests {
         #expect(try links[0].info().tracepoint == binary)
     }
 
-    @Test func uprobeOffsetsInASharedLibraryMatchTheLoader() throws {
+    static let sharedLibc = Availability(UprobeTarget.libraryPath("libc.so") != nil, else: "this process maps no libc.so (a static build?)")
+
+    @Test(.requires(sharedLibc))
+    func uprobeOffsetsInASharedLibraryMatchTheLoader() throws {
         // Where the dynamic loader put getppid, mapped back to a file offset through /proc/self/maps,
         // must be the offset the symbol table gives.
-        guard let libc = UprobeTarget.libraryPath("libc.so") else { return skipped("shared library offsets", "no libc.so mapped") }
-        guard let handle = dlopen(libc, RTLD_NOW | RTLD_NOLOAD), let symbol = dlsym(handle, "getppid") else {
-            return skipped("shared library offsets", "dlsym(getppid) failed")
-        }
+        let libc = try #require(UprobeTarget.libraryPath("libc.so"))
+        let handle = try #require(dlopen(libc, RTLD_NOW | RTLD_NOLOAD), "dlopen(\(libc)) of the mapped libc failed")
+        let symbol = try #require(dlsym(handle, "getppid"), "libc has no getppid")
         let address = UInt64(UInt(bitPattern: symbol))
         // Read to the end: /proc files report size 0, and this process maps many regions.
         let data = try #require(FileHandle(forReadingAtPath: "/proc/self/maps")).readDataToEndOfFile()
@@ -138,49 +138,32 @@ struct TracingAttachTests {
         #expect(error?.description.contains("no function symbol 'no_such_function_swiftbpf'") == true)
     }
 
-    @Test func kprobeAttachesWhereTheKernelHasTheKprobePMU() throws {
+    @Test(.requires(Kernel.attaches(.kprobe)), .requires(TracedChild.built))
+    func kprobeCountsTheChildsCalls() throws {
         let map = try pidCounterMap("kp_counts")
         let program = try counter(.kprobe, name: "kp_getppid", map: map)
-        let link: KernelLink
-        do {
-            link = try program.attachKprobe(function: "__x64_sys_getppid")
-        } catch {
-            return skipped("kprobe test", try skipReason(error, [.ENOENT, .EOPNOTSUPP, .ENODEV], mustMention: "kprobe"))
-        }
-        guard case .success = TracedChild.binary else { return skipped("kprobe test", "\(TracedChild.binary)") }
+        let link = try program.attachKprobe(function: "__x64_sys_getppid")
         #expect(try runChild(iterations: 4, map: map) == 4)
         link.close()
     }
 
-    @Test func fentryLoadsAndAttachesWhereTheKernelAllowsIt() throws {
+    @Test(.requires(Kernel.attaches(.fentry)), .requires(TracedChild.built))
+    func fentryCountsTheChildsCalls() throws {
         let id = try KernelBTF.attachID(for: .traceFentry, target: "__do_sys_getppid")
         #expect(id > 0)
         let map = try pidCounterMap("fentry_counts")
-        let program: KernelProgram
-        do {
-            program = try counter(.tracing, name: "fentry_getppid", map: map, attachType: .traceFentry, attachBTFID: id)
-        } catch {
-            return skipped("fentry test", "the kernel refuses fentry programs here: " + (try skipReason(error, [.EPERM, .EINVAL, .ENOTSUPP])))
-        }
+        let program = try counter(.tracing, name: "fentry_getppid", map: map, attachType: .traceFentry, attachBTFID: id)
         let link = try program.attachTracing(description: "fentry __do_sys_getppid")
         #expect(try link.info().type == .tracing)
-        guard case .success = TracedChild.binary else { return skipped("fentry test", "\(TracedChild.binary)") }
         #expect(try runChild(iterations: 3, map: map) == 3)
     }
 
-    @Test func lsmHookCountsSocketCreation() throws {
-        let id: UInt32
-        do { id = try KernelBTF.attachID(for: .lsmMac, target: "socket_create") } catch {
-            return skipped("LSM test", error.description)
-        }
+    @Test(.requires(Kernel.attaches(.lsm)))
+    func lsmHookCountsSocketCreation() throws {
+        let id = try KernelBTF.attachID(for: .lsmMac, target: "socket_create")
         let map = try pidCounterMap("lsm_counts")
-        let link: KernelLink
-        do {
-            let program = try counter(.lsm, name: "lsm_socket", map: map, attachType: .lsmMac, attachBTFID: id)
-            link = try program.attachLSM(hook: "socket_create")
-        } catch {
-            return skipped("LSM test", "the kernel refuses BPF LSM programs here: " + (try skipReason(error, [.EPERM, .EINVAL, .EOPNOTSUPP, .ENOTSUPP])))
-        }
+        let program = try counter(.lsm, name: "lsm_socket", map: map, attachType: .lsmMac, attachBTFID: id)
+        let link = try program.attachLSM(hook: "socket_create")
         try map.update(key: UInt32(0), value: UInt64(getpid()))
         for _ in 0..<3 {
             let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
@@ -192,13 +175,11 @@ struct TracingAttachTests {
         #expect(try link.info().type == .tracing)
     }
 
-    @Test func perfEventSamplingRunsTheProgram() throws {
+    @Test(.requires(Kernel.attaches(.perfEventSampling)))
+    func perfEventSamplingRunsTheProgram() throws {
         let map = try counterMap("samples")
         let program = try KernelProgram.load(type: .perfEvent, instructions: assemble(slotCounterSource(verdict: 0), maps: [map]), name: "sampler")
-        let links: [KernelLink]
-        do { links = try program.attachPerfEvent(frequency: 1000) } catch {
-            return skipped("perf_event sampling test", try skipReason(error, [.ENOENT, .EOPNOTSUPP]))
-        }
+        let links = try program.attachPerfEvent(frequency: 1000)
         #expect(links.count == (try OnlineCPUs.list().count))
         // Spin until the CPU clock has sampled us (a bounded loop: fails rather than hangs).
         var spins = 0
@@ -212,8 +193,8 @@ struct TracingAttachTests {
         for link in links { link.close() }
     }
 
-    @Test func runTimeStatisticsCountRuns() throws {
-        guard case .success = TracedChild.binary else { return skipped("statistics test", "\(TracedChild.binary)") }
+    @Test(.requires(TracedChild.built), .requires(getppidTracepoint))
+    func runTimeStatisticsCountRuns() throws {
         let stats = try KernelStatistics.enableRunTime()
         defer { stats.close() }
         let map = try pidCounterMap("stat_counts")
@@ -235,11 +216,17 @@ struct TracingAttachTests {
     }
 }
 
-/// trace_pipe lines from bpf_trace_printk. Skipped with the reason printed where bpf() is not usable.
-@Suite(.enabled(if: Kernel.available, "bpf() is not usable here (needs Linux and root or CAP_BPF)"))
+/// trace_pipe lines from bpf_trace_printk. Skipped, with the reason, where bpf() is not usable, there
+/// is no readable trace_pipe or tracepoint programs may not call bpf_trace_printk.
+@Suite(.requires(Kernel.bpf))
 struct TracePipeTests {
-    @Test func printkLinesArrive() async throws {
-        guard case .success = TracedChild.binary else { return skipped("trace_pipe test", "\(TracedChild.binary)") }
+    static let printk: Availability = {
+        let support = KernelFeatures.helper(6, programType: .tracepoint)
+        return Availability(support.isSupported, else: "tracepoint programs may not call bpf_trace_printk here (probed): \(support)")
+    }()
+
+    @Test(.requires(TracedChild.built), .requires(TracingAttachTests.getppidTracepoint), .requires(Kernel.tracePipe), .requires(printk))
+    func printkLinesArrive() async throws {
         let map = try pidCounterMap("printk_pid")
         // If the tgid is the child's, bpf_trace_printk("swiftbpf-printk\n").
         let marker = Array("swiftbpf-printk\n\0".utf8)

@@ -1,19 +1,16 @@
 import BPFCore
 import BPFLinux
 import BPFObject
+import BPFTestSupport
 import BPFVerifier
 import Foundation
 import Testing
 
-/// Whether bpf() works here, decided once; kernel tests skip (saying why) when it does not.
+/// Whether bpf() works here, decided once: kernel tests are skipped, with the reason, when it does not.
 enum KernelAccess {
-    static let probeError: BPFError? = BPFSyscall.probe()
-    static let available: Bool = {
-        if let probeError {
-            print("BPFVerifierTests: skipping the kernel agreement tests: bpf() is not usable here: \(probeError)")
-            return false
-        }
-        return true
+    static let bpf: Availability = {
+        if let error = BPFSyscall.probe() { return .missing("bpf() is not usable here (needs Linux and root or CAP_BPF): \(error)") }
+        return .available
     }()
 }
 
@@ -32,7 +29,7 @@ let uninitializedStack = "the kernel lets root read uninitialized stack (allow_u
 let needsBTF = "the kernel needs BTF (func_info for callbacks, the map's BTF for bpf_spin_lock); the rule cases are assembled by hand and loaded without BTF, so the kernel cannot even decide"
 
 /// Loads every rule case into the running kernel with BPF_PROG_LOAD and compares verdicts.
-@Suite(.enabled(if: KernelAccess.available, "bpf() is not usable here (needs Linux and root or CAP_BPF)"))
+@Suite(.requires(KernelAccess.bpf))
 struct KernelAgreementTests {
     /// The kernel's verdict: nil when it loads the program, else its log's last line.
     static func kernelVerdict(_ c: RuleCase) throws -> String? {
@@ -93,8 +90,18 @@ extension RuleCase {
 }
 
 /// The clang-built fixtures, loaded into the kernel with their maps: the verdicts must agree.
-@Suite(.enabled(if: KernelAccess.available, "bpf() is not usable here (needs Linux and root or CAP_BPF)"))
+@Suite(.requires(KernelAccess.bpf))
 struct KernelFixtureAgreementTests {
+    /// The attachment a program loaded by BTF needs (fentry, fexit, LSM), or nil.
+    static func btfAttachment(_ spec: ProgramSpec) -> KernelFeatures.Attachment? {
+        switch (spec.type, spec.attachType) {
+        case (.tracing, .traceFentry?): .fentry
+        case (.tracing, .traceFexit?): .fexit
+        case (.lsm, _): .lsm
+        default: nil
+        }
+    }
+
     @Test(arguments: FixtureObjects.paths)
     func fixtureVerdictsAgree(_ path: String) throws {
         let object = try FixtureObjects.object(path)
@@ -104,9 +111,10 @@ struct KernelFixtureAgreementTests {
         for spec in object.programs {
             let ours = Verifier().verify(VerifierProgram(spec: spec, maps: object.maps))
             let refusal = loaded.refusedPrograms[spec.name]
-            // fentry/fexit/LSM programs are refused before verification under lockdown or without the BPF LSM.
-            if let refusal, refusal.errno == .EPERM {
-                print("   \(path) \(spec.name): not compared (refused with EPERM before verification: lockdown, or no BPF LSM)")
+            // fentry/fexit/LSM programs are refused before verification where the kernel does not
+            // attach that kind (lockdown, no BPF LSM; probed): there is no verdict to compare.
+            if let refusal, refusal.errno == .EPERM, let kind = Self.btfAttachment(spec), !KernelFeatures.attachment(kind).isSupported {
+                print("   \(path) \(spec.name): not compared (refused with EPERM before verification; the kernel does not attach \(kind) here)")
                 continue
             }
             let kernel = refusal.map { $0.verifierLog.flatMap { KernelProgram.verifierSummary($0) } ?? $0.message }

@@ -1,6 +1,7 @@
 import BPFCore
 import BPFLinux
 import BPFObject
+import BPFTestSupport
 import BPFVerifier
 import Testing
 
@@ -180,7 +181,7 @@ struct StackAccessTests {
 }
 
 /// The same cases in the running kernel, loaded as the rule cases are (see ``KernelAgreementTests``).
-@Suite(.enabled(if: KernelAccess.available, "bpf() is not usable here (needs Linux and root or CAP_BPF)"))
+@Suite(.requires(KernelAccess.bpf))
 struct KernelAgreementStackTests {
     @Test func stackVerdictsAgree() throws {
         for c in stackRuleCases {

@@ -1,12 +1,13 @@
 import BPFCore
 import BPFLinux
 import BPFObject
+import BPFTestSupport
 import Foundation
 import Testing
 
 /// `attach --wait`: the process holds the link until it is signalled (issue 16: the link was
 /// released before the wait, so the program was detached while the command said it held it).
-@Suite("swiftbpf attach --wait", .enabled(if: KernelBackendCommandTests.bpffs, "bpf() or a bpffs at /sys/fs/bpf is not usable here (needs Linux and root)"))
+@Suite("swiftbpf attach --wait", .requires(KernelForCommands.bpffs))
 struct AttachWaitCommandTests {
     /// Starts `swiftbpf attach … --wait --json`, reads its JSON line, and returns the process and the link id.
     func startWaiting(_ arguments: [String]) throws -> (process: Process, linkID: UInt32) {
@@ -70,8 +71,7 @@ struct AttachWaitCommandTests {
     }
 
     @Test("an XDP link on a veth stays while the process waits, and goes at SIGTERM",
-          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") || FileManager.default.isExecutableFile(atPath: "/sbin/ip"),
-                   "no ip(8) to make a veth pair"))
+          .requires(IPRoute2.veth))
     func xdpOnVeth() throws {
         let name = "sbw\(getpid() % 100000)"
         let ip = FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") ? "/usr/sbin/ip" : "/sbin/ip"

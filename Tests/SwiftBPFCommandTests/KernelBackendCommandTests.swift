@@ -4,10 +4,9 @@ import Foundation
 import Testing
 
 /// `swiftbpf run --backend kernel`, `swiftbpf map dump --backend kernel` and `swiftbpf load`, against
-/// the running kernel. Skipped (with the reason printed) where bpf() is not usable.
-@Suite("swiftbpf with the kernel backend", .enabled(if: KernelForCommands.available, "bpf() is not usable here (needs Linux and root or CAP_BPF)"))
+/// the running kernel. Skipped, with the reason, where bpf() is not usable.
+@Suite("swiftbpf with the kernel backend", .requires(KernelForCommands.bpf))
 struct KernelBackendCommandTests {
-    static let bpffs: Bool = KernelForCommands.available && ((try? BPFFileSystem.mountIfNeeded()) != nil)
     static let tcp = "0200000000020200000000010800450000280000000040060000c0a80001c0a800020000000000000000000000000000000000000000"
 
     func json(_ text: String) throws -> [String: Any] {
@@ -52,7 +51,7 @@ struct KernelBackendCommandTests {
         #expect(dump.stdout.contains("program: tail_stage1 (id "))
     }
 
-    @Test("load --pin pins maps and programs and prints their ids", .enabled(if: KernelBackendCommandTests.bpffs, "no bpffs at /sys/fs/bpf"))
+    @Test("load --pin pins maps and programs and prints their ids", .requires(KernelForCommands.bpffs))
     func loadAndPin() throws {
         let dir = "/sys/fs/bpf/swiftbpf-cli-test-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -74,14 +73,33 @@ struct KernelBackendCommandTests {
     }
 }
 
-/// Whether the kernel command tests can run here (each skipped suite says why).
+/// What the kernel command tests need, probed once: suites and tests that need one are skipped,
+/// with the reason, where it is missing.
 enum KernelForCommands {
-    static let available: Bool = {
-        if let error = BPFSyscall.probe() {
-            print("SwiftBPFCommandTests: skipping the kernel command tests: bpf() is not usable here: \(error)")
-            return false
-        }
-        return true
+    /// bpf() works (a one-entry array map can be created).
+    static let bpf: Availability = {
+        if let error = BPFSyscall.probe() { return .missing("bpf() is not usable here (needs Linux and root or CAP_BPF): \(error)") }
+        return .available
     }()
 
+    /// bpf() works and /sys/fs/bpf is a bpffs (mounted when it is not): the commands' pins go there.
+    static let bpffs: Availability = bpf.and({
+        do {
+            try BPFFileSystem.mountIfNeeded()
+            return .available
+        } catch {
+            return .missing("no bpffs at /sys/fs/bpf and mounting one failed: \(error)")
+        }
+    }())
+
+    /// The syscalls:sys_enter_getppid tracepoint exists and trace_pipe is readable (`swiftbpf trace`).
+    static let traceFS: Availability = {
+        do {
+            _ = try TraceFS.eventID(category: "syscalls", name: "sys_enter_getppid")
+            let pipe = try TraceFS.tracePipePath()
+            return Availability(FileManager.default.isReadableFile(atPath: pipe), else: "\(pipe) is not readable")
+        } catch {
+            return .missing("no tracefs with the syscalls:sys_enter_getppid tracepoint: \(error)")
+        }
+    }()
 }

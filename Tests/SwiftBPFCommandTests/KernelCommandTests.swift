@@ -6,7 +6,7 @@ import Foundation
 import Testing
 
 /// `swiftbpf prog`, `map list`/`map dump ID`, `link list` and `attach` against the running kernel.
-@Suite("swiftbpf kernel commands", .enabled(if: KernelForCommands.available, "bpf() is not usable here (needs Linux and root)"))
+@Suite("swiftbpf kernel commands", .requires(KernelForCommands.bpf))
 struct KernelCommandTests {
     func json(_ output: SwiftBPFTool.Output) throws -> Any {
         #expect(output.status == 0, "\(output.stderr)")
@@ -56,8 +56,8 @@ struct KernelCommandTests {
         #expect(missing.stderr.contains("BPF_PROG_GET_FD_BY_ID failed: ENOENT"))
     }
 
-    @Test func attachPinsALinkThatLinkListShows() throws {
-        guard BPFFileSystem.isMounted() else { return print("SwiftBPFCommandTests: skipping the attach command test: no bpffs at /sys/fs/bpf") }
+    @Test(.requires(KernelForCommands.bpffs))
+    func attachPinsALinkThatLinkListShows() throws {
         let program = try KernelProgram.load(type: .rawTracepoint, instructions: Assembler().assemble("mov %r0, 0\nexit"), name: "cli_rawtp")
         let programPath = "/sys/fs/bpf/swiftbpf_cli_prog_\(getpid())"
         let linkPath = "/sys/fs/bpf/swiftbpf_cli_link_\(getpid())"
@@ -83,7 +83,7 @@ struct KernelCommandTests {
     }
 }
 
-@Suite("swiftbpf load --type", .enabled(if: KernelForCommands.available, "bpf() is not usable here (needs Linux and root)"))
+@Suite("swiftbpf load --type", .requires(KernelForCommands.bpf))
 struct LoadTypeCommandTests {
     @Test("loads a global function of .text and a typeless section's program into the kernel as the type given")
     func loadWithType() throws {
@@ -96,7 +96,7 @@ struct LoadTypeCommandTests {
     }
 }
 
-@Suite("swiftbpf feature probe", .enabled(if: KernelForCommands.available, "bpf() is not usable here (needs Linux and root)"))
+@Suite("swiftbpf feature probe", .requires(KernelForCommands.bpf))
 struct FeatureProbeCommandTests {
     @Test("--json lists program types, map types and each type's helpers")
     func probeJSON() throws {
@@ -114,7 +114,7 @@ struct FeatureProbeCommandTests {
     }
 }
 
-@Suite("swiftbpf map verbs on kernel maps", .enabled(if: KernelForCommands.available, "bpf() is not usable here (needs Linux and root)"))
+@Suite("swiftbpf map verbs on kernel maps", .requires(KernelForCommands.bpffs))
 struct KernelMapVerbCommandTests {
     @Test("update, lookup, getnext, delete, show by id, pinned path and name; queue push, peek, pop; freeze")
     func verbs() throws {
@@ -165,7 +165,7 @@ struct KernelMapVerbCommandTests {
     }
 }
 
-@Suite("swiftbpf prog run/pin, map pin, link show/pin/detach", .enabled(if: KernelForCommands.available, "bpf() is not usable here (needs Linux and root)"))
+@Suite("swiftbpf prog run/pin, map pin, link show/pin/detach", .requires(KernelForCommands.bpffs))
 struct KernelObjectVerbCommandTests {
     @Test("a loaded program test-runs by pin path, name and id; pins of programs, maps and links; a link detached")
     func verbs() throws {
@@ -202,7 +202,7 @@ struct KernelObjectVerbCommandTests {
     }
 }
 
-@Suite("swiftbpf btf list|show|dump id|map", .enabled(if: KernelForCommands.available, "bpf() is not usable here (needs Linux and root)"))
+@Suite("swiftbpf btf list|show|dump id|map", .requires(KernelForCommands.bpffs))
 struct KernelBTFCommandTests {
     @Test("a loaded object's map BTF is listed, shown and dumped (raw and C)")
     func btfOfMap() throws {
@@ -241,8 +241,18 @@ struct KernelBTFCommandTests {
 
 /// `ip` and `tc` (iproute2) attach the way most users attach; the net tests use them when present.
 enum IPRoute2 {
-    static let available = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip"].contains { FileManager.default.isExecutableFile(atPath: $0) }
-        && ["/usr/sbin/tc", "/sbin/tc", "/usr/bin/tc"].contains { FileManager.default.isExecutableFile(atPath: $0) }
+    static let tools = Availability(
+        ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip"].contains { FileManager.default.isExecutableFile(atPath: $0) }
+            && ["/usr/sbin/tc", "/sbin/tc", "/usr/bin/tc"].contains { FileManager.default.isExecutableFile(atPath: $0) },
+        else: "iproute2's ip and tc are not installed")
+
+    /// `ip link add ... type veth` works here (root, veth support): probed once with a pair made and deleted.
+    static let veth: Availability = tools.and({
+        let name = "swbprobe\(getpid() % 10000)"
+        let status = (try? run(["ip", "link", "add", name, "type", "veth", "peer", "name", name + "p"])) ?? -1
+        _ = try? run(["ip", "link", "del", name])
+        return Availability(status == 0, else: "`ip link add \(name) type veth peer name \(name)p` failed (exit \(status)): needs root and veth support")
+    }())
 
     @discardableResult
     static func run(_ arguments: [String]) throws -> Int32 {
@@ -258,7 +268,7 @@ enum IPRoute2 {
     }
 }
 
-@Suite("swiftbpf net list|detach", .enabled(if: KernelForCommands.available && IPRoute2.available, "needs bpf() as root and iproute2's ip and tc"))
+@Suite("swiftbpf net list|detach", .requires(KernelForCommands.bpffs), .requires(IPRoute2.veth))
 struct NetCommandTests {
     @Test("programs attached by ip and tc, and by a link, are listed and detached")
     func listAndDetach() throws {
@@ -301,7 +311,7 @@ struct NetCommandTests {
     }
 }
 
-@Suite("swiftbpf cgroup show|tree", .enabled(if: KernelForCommands.available && Cgroup.unifiedMountPoint() != nil, "needs bpf() as root and a cgroup2 mount"))
+@Suite("swiftbpf cgroup show|tree", .requires(KernelForCommands.bpffs), .requires(Availability(Cgroup.unifiedMountPoint() != nil, else: "no cgroup v2 mount")))
 struct CgroupCommandTests {
     @Test("a program attached to a new cgroup is shown there and in the tree, with its attach type as bpftool spells it")
     func showAndTree() throws {
@@ -326,7 +336,7 @@ struct CgroupCommandTests {
     }
 }
 
-@Suite("swiftbpf map create, prog show/dump by selector, btf dump prog", .enabled(if: KernelForCommands.available, "bpf() is not usable here (needs Linux and root)"))
+@Suite("swiftbpf map create, prog show/dump by selector, btf dump prog", .requires(KernelForCommands.bpffs))
 struct SelectorCommandTests {
     @Test("a map created and pinned; a program shown and dumped by name and pin path; its BTF dumped")
     func selectors() throws {
@@ -356,7 +366,7 @@ struct SelectorCommandTests {
     }
 }
 
-@Suite("swiftbpf perf list", .enabled(if: KernelForCommands.available, "bpf() is not usable here (needs Linux and root)"))
+@Suite("swiftbpf perf list", .requires(KernelForCommands.bpffs))
 struct PerfListCommandTests {
     @Test("a tracepoint attachment held by another process is listed with its pid, fd, program and tracepoint")
     func perfList() throws {
@@ -383,7 +393,7 @@ struct PerfListCommandTests {
     }
 }
 
-@Suite("swiftbpf load --reuse-map", .enabled(if: KernelForCommands.available, "bpf() is not usable here (needs Linux and root)"))
+@Suite("swiftbpf load --reuse-map", .requires(KernelForCommands.bpffs))
 struct ReuseMapCommandTests {
     @Test("a second load shares a pinned map by name; a map of another definition is refused")
     func reuse() throws {
@@ -406,7 +416,7 @@ struct ReuseMapCommandTests {
 /// Issue 16's bpftool user, end to end with swiftbpf alone, every step with --json: load and pin an
 /// object with global data, attach it to XDP on a veth pair and see it in net list, read and change
 /// its maps, test-run the loaded program, detach it, probe the kernel's features.
-@Suite("a bpftool user's session with swiftbpf alone", .enabled(if: KernelForCommands.available && IPRoute2.available, "needs bpf() as root and iproute2's ip (for the veth pair)"))
+@Suite("a bpftool user's session with swiftbpf alone", .requires(KernelForCommands.bpffs), .requires(IPRoute2.veth))
 struct BpftoolUserScenarioTests {
     static func object(_ output: SwiftBPFTool.Output) throws -> Any {
         #expect(output.status == 0, "\(output.stderr)")

@@ -1,11 +1,12 @@
 import BPFCore
 import BPFLinux
 import BPFObject
+import BPFTestSupport
 import Foundation
 import Testing
 
 /// `load --pin` with global data, its rollback and its refusals (issue 16).
-@Suite("swiftbpf load --pin", .enabled(if: KernelBackendCommandTests.bpffs, "bpf() or a bpffs at /sys/fs/bpf is not usable here (needs Linux and root)"))
+@Suite("swiftbpf load --pin", .requires(KernelForCommands.bpffs))
 struct PinCommandTests {
     static let object = "Tests/Fixtures/bpf/obj/global_data.o"
 

@@ -7,7 +7,7 @@ import Testing
 
 /// `prog dump` of a program with bpf-to-bpf calls (issue 16: the targets were the subprogram index
 /// read as an offset).
-@Suite("swiftbpf prog dump: calls to subprograms", .enabled(if: KernelForCommands.available, "bpf() is not usable here (needs Linux and root)"))
+@Suite("swiftbpf prog dump: calls to subprograms", .requires(KernelForCommands.bpf))
 struct ProgDumpCommandTests {
     @Test("each call shows its relative offset and the instruction it enters, as bpftool's call pc+N")
     func callTargets() throws {

@@ -1,4 +1,5 @@
 import BPFLinux
+import BPFTestSupport
 import Foundation
 import Testing
 
@@ -34,7 +35,7 @@ struct TestRunLimitCommandTests {
         }
     }
 
-    @Test("the kernel's limits are the ones the runtime applies", .enabled(if: KernelForCommands.available, "bpf() is not usable here (needs Linux and root)"))
+    @Test("the kernel's limits are the ones the runtime applies", .requires(KernelForCommands.bpf))
     func kernel() throws {
         for (object, size, errno) in Self.cases {
             let result = try run(object, size: size, backend: "kernel")

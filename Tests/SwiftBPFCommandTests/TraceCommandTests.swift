@@ -5,7 +5,7 @@ import Synchronization
 import Testing
 
 /// `swiftbpf trace` against the running kernel, with the trace_getppid fixture while this process calls getppid().
-@Suite("swiftbpf trace", .enabled(if: KernelForCommands.available, "bpf() is not usable here (needs Linux and root or CAP_BPF)"))
+@Suite("swiftbpf trace", .requires(KernelForCommands.bpf), .requires(KernelForCommands.traceFS))
 struct TraceCommandTests {
     final class Running: Sendable {
         let flag = Atomic<Bool>(true)

@@ -6,14 +6,12 @@ import Foundation
 import SwiftBPF
 import Testing
 
-/// Whether the kernel backend can be used here (decided once, printing why not).
+/// Whether the kernel backend can be used here, decided once: tests that need it are skipped, with
+/// the reason, where it cannot.
 enum KernelBackend {
-    static let available: Bool = {
-        if let error = BPFSyscall.probe() {
-            print("SwiftBPFTests: skipping the kernel backend tests: bpf() is not usable here: \(error)")
-            return false
-        }
-        return true
+    static let bpf: Availability = {
+        if let error = BPFSyscall.probe() { return .missing("bpf() is not usable here (needs Linux and root or CAP_BPF): \(error)") }
+        return .available
     }()
 }
 
@@ -49,7 +47,7 @@ struct DifferentialCase: CustomTestStringConvertible, Sendable {
 
 /// Every fixture program that runs on both backends gives the same return values, output packets
 /// (and contexts, where one is given) and map contents for the same inputs.
-@Suite(.enabled(if: KernelBackend.available, "bpf() is not usable here (needs Linux and root or CAP_BPF)"))
+@Suite(.requires(KernelBackend.bpf))
 struct DifferentialTests {
     static let version = withUnsafeBytes(of: UInt32(0x060c00).littleEndian) { Array($0) }
 

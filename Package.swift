@@ -1,4 +1,4 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 import PackageDescription
 
 let package = Package(
@@ -12,6 +12,8 @@ let package = Package(
         .library(name: "BPFLinux", targets: ["BPFLinux"]),
         .library(name: "SwiftBPF", targets: ["SwiftBPF"]),
         .executable(name: "swiftbpf", targets: ["swiftbpf"]),
+        // Compiles a target's *.bpf.c with clang and generates their Swift skeletons.
+        .plugin(name: "BPFSkeletons", targets: ["BPFSkeletons"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -58,6 +60,13 @@ let package = Package(
                     dependencies: ["BPFCore", "BPFObject", "BPFVerifier", "BPFRuntime", "BPFLinux", "SwiftBPF"],
                     plugins: ["DocExamples"]),
         .plugin(name: "DocExamples", capability: .buildTool()),
+        // `*.bpf.c` → clang -target bpf → `swiftbpf gen skeleton --embed`, for any target that applies it.
+        .plugin(name: "BPFSkeletons", capability: .buildTool(), dependencies: ["swiftbpf-skeleton"]),
+        // The plugin's tool: the skeleton generator and vmlinux.h writer, without the CLI's dependencies.
+        .executableTarget(name: "swiftbpf-skeleton", dependencies: ["BPFObject", "SwiftBPF"]),
+        // A target built by the BPFSkeletons plugin, as a user's would be.
+        .testTarget(name: "SkeletonPluginTests", dependencies: ["SwiftBPF", "BPFTestSupport"],
+                    exclude: ["counter.bpf.c"], plugins: ["BPFSkeletons"]),
         .testTarget(name: "SwiftBPFCommandTests", dependencies: ["swiftbpf", "BPFCore", "BPFObject", "BPFLinux", "BPFTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

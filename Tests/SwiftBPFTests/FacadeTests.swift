@@ -179,10 +179,7 @@ struct FacadeRuntimeTests {
     }
 }
 
-/// Whether bpf() can be used here (root or CAP_BPF, a kernel with it).
-private let kernelUsable = BPFSyscall.probe() == nil
-
-@Suite("The SwiftBPF façade on the kernel", .enabled(if: kernelUsable, "bpf() is not usable here (needs root or CAP_BPF)"))
+@Suite("The SwiftBPF façade on the kernel", .requires(KernelBackend.bpf))
 struct FacadeKernelTests {
     @Test("configure, load, attach and read: the tracer receives this process's getppid() through the ring buffer")
     func tracerEndToEnd() async throws {

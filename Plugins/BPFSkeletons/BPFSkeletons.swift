@@ -11,7 +11,9 @@ import PackagePlugin
 ///    gives `Tracer`) with the object embedded, its maps, programs and globals typed.
 ///
 /// A source that includes `vmlinux.h` gets one made from the running kernel's BTF
-/// (`/sys/kernel/btf/vmlinux`) unless the target ships its own `vmlinux.h`.
+/// (`/sys/kernel/btf/vmlinux`) unless the target ships its own `vmlinux.h`. SwiftBPF's own
+/// `swiftbpf_helpers.h` (every helper used by our fixtures, the map macros, the UAPI contexts and
+/// packet headers) is on the include path too.
 @main
 struct BPFSkeletons: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: Target) throws -> [Command] {
@@ -33,6 +35,10 @@ struct BPFSkeletons: BuildToolPlugin {
 
         var commands: [Command] = []
         var includes = [directory, directory.appending(path: "include")]
+        // SwiftBPF's own header (`#include "swiftbpf_helpers.h"`): helpers, map macros, UAPI structs.
+        let ours = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appending(path: "Tests/Fixtures/bpf/include")
+        if FileManager.default.fileExists(atPath: ours.appending(path: "swiftbpf_helpers.h").path) { includes.append(ours) }
         var generatedHeaders: [URL] = []
         let needsVmlinux = sources.contains { (try? String(contentsOf: $0, encoding: .utf8))?.contains("vmlinux.h") == true }
         if needsVmlinux && !headers.contains(where: { $0.lastPathComponent == "vmlinux.h" }) {

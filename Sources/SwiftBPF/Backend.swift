@@ -1,4 +1,5 @@
 @_exported import BPFObject
+import BPFRuntime
 import Foundation
 
 /// Where an object's programs run: the Swift runtime (anywhere, no privileges) or the Linux kernel
@@ -25,3 +26,6 @@ extension ObjectFile {
         do { try self.init(bytes: [UInt8](data)) } catch { throw SwiftBPFError(error, place: path) }
     }
 }
+
+/// A pcap or pcapng capture read into frames, to run XDP and TC programs on (`packets[i].data`).
+public typealias PacketCapture = BPFRuntime.PacketCapture

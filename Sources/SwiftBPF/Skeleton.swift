@@ -3,7 +3,8 @@ import Foundation
 
 /// Writes Swift source for an object, as `bpftool gen skeleton`, cilium's bpf2go and `aya-tool` do
 /// for C, Go and Rust: layout-exact structs for the BTF types of its maps' keys and values, its
-/// global variables and any type asked for by name; and a skeleton type with a typed property per
+/// global variables (and those globals point to: `struct event *unused;` puts a ring buffer record's
+/// type in the object, as bpf2go users do) and any type asked for by name; and a skeleton type with a typed property per
 /// map, program and global variable. `swiftbpf gen skeleton OBJ.o` prints it; the SwiftBPF build
 /// plugin writes it for each `*.bpf.c` of a target.
 ///
@@ -53,6 +54,12 @@ public struct SkeletonGenerator: Sendable {
         var globals: [(variable: GlobalVariable, type: String)] = []
         for variable in object.globals {
             globals.append((variable, try types.swiftType(variable.type, size: variable.size)))
+            // `struct event *unused __attribute__((unused));`: the bpf2go convention to put a type
+            // (a ring buffer record) in the object's BTF; its struct is generated too.
+            if let btf = object.btf, let id = variable.type, let pointer = btf[btf.resolve(id)], pointer.kind == .pointer,
+               let pointee = btf[btf.resolve(pointer.referencedType)], pointee.kind == .structure {
+                _ = try types.swiftType(pointee.id, size: nil)
+            }
         }
         for requested in extraTypes {
             guard let btf = object.btf else {

@@ -58,7 +58,7 @@ let package = Package(
         // Every ```swift block of README.md and Docs/ compiled (the DocExamples plugin).
         .testTarget(name: "DocExampleTests",
                     dependencies: ["BPFCore", "BPFObject", "BPFVerifier", "BPFRuntime", "BPFLinux", "SwiftBPF"],
-                    plugins: ["DocExamples"]),
+                    exclude: ["counter.bpf.c"], plugins: ["DocExamples", "BPFSkeletons"]),
         .plugin(name: "DocExamples", capability: .buildTool()),
         // `*.bpf.c` → clang -target bpf → `swiftbpf gen skeleton --embed`, for any target that applies it.
         .plugin(name: "BPFSkeletons", capability: .buildTool(), dependencies: ["swiftbpf-skeleton"]),

@@ -219,4 +219,18 @@ public final class BPFCollection: Sendable {
         }
         return try BPFRingBuffer(map)
     }
+
+    /// The perf event array map `name` as an `AsyncSequence` of `Record`s, with lost samples
+    /// counted (see ``BPFPerfBuffer``); on the kernel, `pagesPerCPU` data pages per CPU.
+    ///
+    /// ```swift
+    /// for try await event in try bpf.perfBuffer("events", of: Event.self) { print(event.pid) }
+    /// ```
+    public func perfBuffer<Record: BitwiseCopyable>(_ name: String, of type: Record.Type = Record.self,
+                                                    pagesPerCPU: Int = 8) throws(SwiftBPFError) -> BPFPerfBuffer<Record> {
+        guard let map = map(named: name) else {
+            throw SwiftBPFError(.notFound, place: "map '\(name)'", "no such map (maps: \(maps.map(\.name).joined(separator: ", ")))")
+        }
+        return try BPFPerfBuffer(map, pagesPerCPU: pagesPerCPU)
+    }
 }

@@ -146,6 +146,20 @@ struct FacadeRuntimeTests {
         #expect(try events.drain().isEmpty)
     }
 
+    @Test("the runtime's perf event array is an AsyncSequence too, with lost samples counted")
+    func runtimePerfBuffer() async throws {
+        let bpf = try BPFCollection(try facadeObject(), backend: .runtime)
+        let program = try #require(bpf.program(named: "xdp_count"))
+        let perf = try bpf.perfBuffer("perf_events", of: FacadeEvent.self)
+        for size in [64, 70] { _ = try program.testRun(packet: [UInt8](repeating: 0, count: size)) }
+        var iterator = perf.makeAsyncIterator()
+        #expect(try await iterator.next() == FacadeEvent(pid: 64, target: 0, seen: 1))
+        #expect(try await iterator.next() == FacadeEvent(pid: 70, target: 0, seen: 2))
+        #expect(perf.lostRecords == 0)
+        let notPerf = #expect(throws: SwiftBPFError.self) { _ = try bpf.perfBuffer("events", of: FacadeEvent.self) }
+        #expect(notPerf?.description.contains("not a perf_event_array") == true)
+    }
+
     @Test("a cancelled wait on the runtime's ring buffer ends the sequence")
     func runtimeRingBufferCancel() async throws {
         let bpf = try BPFCollection(try facadeObject(), backend: .runtime)
@@ -189,6 +203,7 @@ struct FacadeKernelTests {
         let bpf = try BPFCollection(object, backend: .kernel, programs: ["on_getppid"])
         let counts = try bpf.map("counts", key: UInt32.self, value: UInt64.self)
         let events = try bpf.ringBuffer("events", of: FacadeEvent.self)
+        let perf = try bpf.perfBuffer("perf_events", of: FacadeEvent.self)
         let links = try bpf.attachAll()
         #expect(links.map(\.program) == ["on_getppid"])
         #expect(links.first?.target.contains("sys_enter_getppid") == true)
@@ -199,6 +214,10 @@ struct FacadeKernelTests {
         #expect(event.pid == pid)
         #expect(event.target == pid)
         #expect(event.seen >= 1)
+        var samples = perf.makeAsyncIterator()
+        let sample = try #require(try await samples.next())
+        #expect(sample.pid == pid)
+        #expect(perf.lostRecords == 0)
         let count = try counts[pid] ?? 0
         #expect(count >= 1)
         #expect(try bpf.global("events_seen", as: UInt64.self) >= 1)

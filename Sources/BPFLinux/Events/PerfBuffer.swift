@@ -122,6 +122,9 @@ public final class PerfBuffer: @unchecked Sendable {
     /// The CPUs with a ring.
     public var cpus: [Int] { rings.map(\.cpu) }
 
+    /// Whether `close()` was called.
+    public var isClosed: Bool { lock.withLock { $0 } }
+
     /// Samples the kernel reported lost (`PERF_RECORD_LOST`) so far.
     public var lostSamples: UInt64 { lostTotal.load(ordering: .relaxed) }
 

@@ -12,10 +12,12 @@
  *   counts       hash u32 -> u64, 1024 entries
  *   percpu_hits  percpu_array u32 -> u64, 1 entry
  *   events       ringbuf 64 KiB of struct facade_event {u32 pid; u32 target; u64 seen;}
+ *   perf_events  perf_event_array: the same event, with bpf_perf_event_output
  *
  * on_getppid  SEC("tp/syscalls/sys_enter_getppid"): for a getppid() of the
  *   process target_pid (or any, when 0): events_seen += step, counts[tgid] += 1,
- *   percpu_hits[0] += 1, and an event {tgid, target_pid, events_seen}. Returns 0.
+ *   percpu_hits[0] += 1, and an event {tgid, target_pid, events_seen} to both
+ *   the ring buffer and the perf event array. Returns 0.
  * xdp_count   SEC("xdp"): the same with the packet's length in place of the
  *   tgid, for packets whose length is target_pid (or any, when 0). Returns
  *   XDP_PASS (2).
@@ -54,7 +56,13 @@ struct {
 	__uint(max_entries, 4096 * 16);
 } events SEC(".maps");
 
-static __always_inline void record(__u32 pid)
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} perf_events SEC(".maps");
+
+static __always_inline void record(void *ctx, __u32 pid)
 {
 	__u64 one = 1, *count;
 	__u32 zero = 0;
@@ -68,6 +76,9 @@ static __always_inline void record(__u32 pid)
 	count = bpf_map_lookup_elem(&percpu_hits, &zero);
 	if (count)
 		*count += 1;
+
+	struct facade_event copy = {pid, target_pid, events_seen};
+	bpf_perf_event_output(ctx, &perf_events, BPF_F_CURRENT_CPU, &copy, sizeof(copy));
 
 	struct facade_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e)
@@ -85,7 +96,7 @@ int on_getppid(void *ctx)
 
 	if (target_pid && tgid != target_pid)
 		return 0;
-	record(tgid);
+	record(ctx, tgid);
 	return 0;
 }
 
@@ -96,7 +107,7 @@ int xdp_count(struct xdp_md *ctx)
 
 	if (target_pid && len != target_pid)
 		return XDP_PASS;
-	record(len);
+	record(ctx, len);
 	return XDP_PASS;
 }
 

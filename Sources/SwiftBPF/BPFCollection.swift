@@ -27,6 +27,8 @@ public final class BPFCollection: Sendable {
     /// The kernel's loaded object, when the backend is the kernel.
     public let kernelObject: KernelObject?
     private let attached = Mutex<[BPFLink]>([])
+    /// Kernel global-data maps mapped into memory (created `BPF_F_MMAPABLE`), by section.
+    private let globalMemory: [String: KernelMapMemory]
 
     /// Loads `object` into `backend`. `programs` limits loading to these programs (and those their
     /// program arrays name); `kconfig` sets `.kconfig` externs by name (little-endian bytes; the
@@ -41,6 +43,7 @@ public final class BPFCollection: Sendable {
             let loaded = try bridged { try LoadedObject(object, kconfig: kconfig, programs: only, verification: verification, engine: engine) }
             runtimeObject = loaded
             kernelObject = nil
+            globalMemory = [:]
             maps = loaded.maps.map { AnyBPFMap(.runtime($0), spec: $0.spec, btf: object.btf) }
             programs = loaded.programs.mapValues { BPFProgram(.runtime($0), spec: $0.spec) }
         case .kernel:
@@ -51,6 +54,12 @@ public final class BPFCollection: Sendable {
             kernelObject = loaded
             runtimeObject = nil
             maps = loaded.maps.map { AnyBPFMap(.kernel($0.map), spec: $0.spec, btf: object.btf) }
+            // .data/.bss (and .rodata, read-only) in place, as libbpf skeletons reach them.
+            var memory: [String: KernelMapMemory] = [:]
+            for (spec, map) in loaded.maps where spec.isGlobalData && map.flags & KernelMap.Flag.mmapable != 0 {
+                memory[spec.name] = try? map.mapMemory(writable: !spec.readOnly)
+            }
+            globalMemory = memory
             programs = Dictionary(uniqueKeysWithValues: loaded.programs.compactMap { name, program in
                 object.program(named: name).map { (name, BPFProgram(.kernel(program), spec: $0)) }
             })
@@ -98,7 +107,9 @@ public final class BPFCollection: Sendable {
         }
     }
 
-    /// The current value of a global variable, read from its section's map (what the programs see now).
+    /// The current value of a global variable, read from its section's map (what the programs see
+    /// now): in place on the kernel, where its data is mapped into memory (`BPF_F_MMAPABLE`), else
+    /// by a map lookup.
     ///
     /// ```swift
     /// let seen = try bpf.global("events_seen", as: UInt64.self)
@@ -106,6 +117,9 @@ public final class BPFCollection: Sendable {
     public func global<T: BitwiseCopyable>(_ name: String, as type: T.Type = T.self) throws(SwiftBPFError) -> T {
         let (variable, map) = try globalPlace(name)
         try checkSize(variable, T.self)
+        if let memory = globalMemory[variable.section], variable.offset + variable.size <= memory.bytes.count {
+            return UnsafeRawBufferPointer(memory.bytes).loadUnaligned(fromByteOffset: variable.offset, as: T.self)
+        }
         guard let bytes = try map.value(forKey: [0, 0, 0, 0]), variable.offset + variable.size <= bytes.count else {
             throw SwiftBPFError(.failed, place: "global '\(name)'", "its section \(variable.section) could not be read")
         }
@@ -124,6 +138,10 @@ public final class BPFCollection: Sendable {
         guard !variable.isConstant else {
             throw SwiftBPFError(.permissionDenied, place: "global '\(name)'",
                                 "is a constant (\(variable.section)), frozen once loaded: set it with ObjectFile.setGlobal before loading")
+        }
+        if let memory = globalMemory[variable.section], memory.writable, variable.offset + variable.size <= memory.bytes.count {
+            memory.bytes.storeBytes(of: value, toByteOffset: variable.offset, as: T.self)
+            return
         }
         guard var bytes = try map.value(forKey: [0, 0, 0, 0]), variable.offset + variable.size <= bytes.count else {
             throw SwiftBPFError(.failed, place: "global '\(name)'", "its section \(variable.section) could not be read")

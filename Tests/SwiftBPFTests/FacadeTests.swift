@@ -245,6 +245,22 @@ struct FacadeKernelTests {
         #expect(plain?.description.contains("needs") == true || plain?.description.contains("interface") == true)
     }
 
+    @Test(".data and .bss are mapped into memory on the kernel: written and read in place while programs run")
+    func kernelGlobalsInPlace() throws {
+        let bpf = try BPFCollection(try facadeObject(), backend: .kernel, programs: ["xdp_count"])
+        for section in [".data", ".bss", ".rodata"] {
+            guard case .kernel(let map) = try #require(bpf.map(named: section)).storage else { Issue.record("not a kernel map"); return }
+            #expect(map.flags & KernelMap.Flag.mmapable != 0, "\(section)")
+        }
+        try bpf.setGlobal("step", to: UInt32(7))
+        let program = try #require(bpf.program(named: "xdp_count"))
+        _ = try program.testRun(packet: frame64)
+        _ = try program.testRun(packet: frame64)
+        #expect(try bpf.global("events_seen", as: UInt64.self) == 14)
+        #expect(try bpf.global("step", as: UInt32.self) == 7)
+        #expect(try bpf.global("target_pid", as: UInt32.self) == 0)
+    }
+
     @Test("typed maps on the kernel: per-CPU values per possible CPU, batch update, sizes checked")
     func kernelTypedMaps() throws {
         let bpf = try BPFCollection(try facadeObject(), backend: .kernel, programs: ["xdp_count"])

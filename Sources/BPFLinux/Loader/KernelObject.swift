@@ -114,6 +114,8 @@ public final class KernelObject: Sendable {
         for var spec in object.maps {
             if spec.type == .perfEventArray && spec.maxEntries == 0 { spec.maxEntries = try PossibleCPUs.count }
             if spec.readOnly { spec.flags |= KernelMap.Flag.rdonlyProg }
+            // Global data is mmapable, as libbpf makes it: user space reads and writes it in place.
+            if spec.isGlobalData && spec.type == .array { spec.flags |= KernelMap.Flag.mmapable }
             if let given = options.reuseMaps[spec.name] {
                 maps.append((spec, try KernelObject.reusePinnedMap(spec, at: given)))
                 reused.insert(spec.name)
@@ -134,13 +136,19 @@ public final class KernelObject: Sendable {
                 inner = try KernelMap(innerSpec)
             }
             let map: KernelMap
-            if let kernelBTF = uploaded?.btf, KernelObject.takesBTFTypes(spec) {
-                do { map = try KernelMap(spec, innerMap: inner, btf: kernelBTF) } catch where error.errno != .EPERM {
-                    map = try KernelMap(spec, innerMap: inner)
-                    warnings.append("map '\(spec.name)' was created without its BTF types: \(error)")
+            func create(_ spec: MapSpec) throws(BPFError) -> KernelMap {
+                if let kernelBTF = uploaded?.btf, KernelObject.takesBTFTypes(spec) {
+                    do { return try KernelMap(spec, innerMap: inner, btf: kernelBTF) } catch where error.errno != .EPERM {
+                        warnings.append("map '\(spec.name)' was created without its BTF types: \(error)")
+                        return try KernelMap(spec, innerMap: inner)
+                    }
                 }
-            } else {
-                map = try KernelMap(spec, innerMap: inner)
+                return try KernelMap(spec, innerMap: inner)
+            }
+            do { map = try create(spec) } catch where error.errno == .EINVAL && spec.flags & KernelMap.Flag.mmapable != 0 {
+                // Kernels before 5.5 refuse BPF_F_MMAPABLE: then the data is reached by syscalls only.
+                spec.flags &= ~KernelMap.Flag.mmapable
+                map = try create(spec)
             }
             inner?.close()
             if var value = spec.initialValue {

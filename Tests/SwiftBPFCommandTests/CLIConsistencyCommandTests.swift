@@ -18,7 +18,7 @@ struct CLIConsistencyCommandTests {
     static let swiftCaseNames = ["perCPUHash", "perCPUArray", "lruPerCPUHash", "programArray", "perfEventArray", "ringBuffer",
                                  "lruHash", "lpmTrie", "arrayOfMaps", "hashOfMaps", "bloomFilter", "devmapHash", "stackTrace",
                                  "schedCls", "schedAct", "socketFilter", "cgroupSkb", "rawTracepoint", "perfEvent", "cgroupSockAddr",
-                                 "cgroupInetIngress", "cgroupInetEgress", "tcxIngress", "tcxEgress", "traceFentry"]
+                                 "cgroupInetIngress", "cgroupInetEgress", "tcxIngress", "tcxEgress", "traceFentry", "taskStorage", "skStorage"]
 
     static func expectKernelSpelling(_ output: String, _ context: String, sourceLocation: SourceLocation = #_sourceLocation) {
         for name in swiftCaseNames {
@@ -189,6 +189,40 @@ struct CLIConsistencyCommandTests {
         for output in [disasm.stdout, jited.stdout, verify.stdout] { Self.expectKernelSpelling(output, "program types") }
     }
 
+    @Test("errors and verdicts name a map type the Swift runtime lacks as the kernel does (task_storage)",
+          .enabled(if: BPFClang.executable != nil, Comment(rawValue: BPFClang.skipReason)))
+    func unsupportedMapTypeMessages() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("swiftbpf-maptype-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let source = directory.appendingPathComponent("task_store.c"), object = directory.appendingPathComponent("task_store.o")
+        // A task storage map (BPF_MAP_TYPE_TASK_STORAGE, 29) that the program references (the asm keeps the lddw).
+        try """
+            #define SEC(n) __attribute__((section(n), used))
+            #define __uint(name, val) int (*name)[val]
+            #define __type(name, val) typeof(val) *name
+            struct { __uint(type, 29); __uint(map_flags, 1); __type(key, int); __type(value, long); } task_store SEC(".maps");
+            SEC("xdp") int prog(void *ctx) { asm volatile("" : : "r"(&task_store)); return 2; }
+            char LICENSE[] SEC("license") = "GPL";
+            """.write(to: source, atomically: true, encoding: .utf8)
+        let clang = Process()
+        clang.executableURL = try #require(BPFClang.executable)
+        clang.arguments = ["-target", "bpf", "-O2", "-g", "-c", source.path, "-o", object.path]
+        try clang.run()
+        clang.waitUntilExit()
+        try #require(clang.terminationStatus == 0)
+
+        let run = try SwiftBPFTool.run(["run", object.path, "--packet-hex", Self.frame])
+        #expect(run.status != 0)
+        #expect(run.stderr.contains("type task_storage is not available in the Swift runtime"), "\(run.stderr)")
+        let verify = try SwiftBPFTool.run(["verify", object.path, "--backend", "runtime"])
+        #expect(verify.stdout.contains("is a task_storage map, which the Swift runtime does not implement"), "\(verify.stdout)")
+        let json = try Self.object(SwiftBPFTool.run(["verify", object.path, "--json"]))
+        let runtime = (json["programs"] as? [[String: Any]])?.first?["runtime"] as? [String: Any]
+        #expect(runtime?["missing_map_types"] as? [String] == ["task_storage"])
+        for output in [run.stderr, verify.stdout] { Self.expectKernelSpelling(output, "task_storage") }
+    }
+
     @Test("--type options take the kernel's names, BPF_PROG_TYPE_ names, bpftool's short ones and section names")
     func typeOptions() throws {
         for (given, expected) in [("sched_cls", "sched_cls"), ("BPF_PROG_TYPE_SCHED_CLS", "sched_cls"), ("tc", "sched_cls"),
@@ -320,6 +354,7 @@ struct CLIConsistencyCommandTests {
     func kernelListingsJSON() throws {
         let vectors: [[String]] = [
             ["prog", "list"], ["map", "list"], ["link", "list"], ["btf", "list"], ["perf", "list"], ["net", "list"], ["cgroup", "tree"],
+            ["feature", "probe"],
             ["load", Self.tcObject], ["run", Self.tcObject, "--program", "tc_mark", "--packet-hex", Self.frame, "--backend", "kernel"],
             ["map", "dump", "Tests/Fixtures/bpf/obj/tail_calls.o", "--backend", "kernel"],
         ]
@@ -329,6 +364,15 @@ struct CLIConsistencyCommandTests {
             #expect(result.status == 0, "\(label): \(result.stderr)")
             #expect((try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) != nil, "\(label): not JSON: \(result.stdout.prefix(300))")
             Self.expectKernelSpelling(result.stdout, label)
+        }
+        // feature probe: every entry has the same fields, types by the kernel's names.
+        let features = try Self.object(SwiftBPFTool.run(["feature", "probe", "--json"]))
+        let programTypes = try #require(features["program_types"] as? [[String: Any]])
+        let mapTypes = try #require(features["map_types"] as? [[String: Any]])
+        #expect((programTypes + mapTypes).allSatisfy { $0.keys.sorted() == ["name", "reason", "supported"] })
+        #expect(programTypes.contains { $0["name"] as? String == "sched_cls" })
+        for name in ["percpu_hash", "ringbuf", "prog_array", "devmap_hash"] {
+            #expect(mapTypes.contains { $0["name"] as? String == name }, "\(name)")
         }
     }
 }

@@ -1,3 +1,4 @@
+import BPFCore
 import BPFLinux
 import BPFObject
 import BPFTestSupport
@@ -348,6 +349,56 @@ struct CLIConsistencyCommandTests {
         let text = try SwiftBPFTool.run(["load", Self.mapsObject])
         #expect(text.stdout.contains("map pcpu_hash (percpu_hash, key 4"), "\(text.stdout)")
         Self.expectKernelSpelling(text.stdout, "load")
+    }
+
+    @Test("the kernel object verbs print JSON that parses under --json", .requires(KernelForCommands.bpffs))
+    func kernelVerbsJSON() throws {
+        let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        let directory = "/sys/fs/bpf/swiftbpf-cli-\(suffix)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let hash = try KernelMap(MapSpec(name: "clih" + suffix, type: .hash, keySize: 4, valueSize: 8, maxEntries: 4))
+        let hashID = String(try hash.info().id)
+        let queue = try KernelMap(MapSpec(name: "cliq" + suffix, type: .queue, keySize: 0, valueSize: 4, maxEntries: 4))
+        let queueID = String(try queue.info().id)
+        let program = try KernelProgram.load(type: .rawTracepoint, instructions: Assembler().assemble("mov %r0, 0\nexit"), name: "cli_json")
+        let programID = String(try program.info().id)
+        let btf = try #require(try JSONSerialization.jsonObject(with: Data(SwiftBPFTool.run(["btf", "list", "--json"]).stdout.utf8)) as? [[String: Any]])
+        let btfID = try #require(btf.first?["id"] as? Int)
+        let vectors: [[String]] = [
+            ["map", "update", "id", hashID, "--key", "06000000", "--value", "0500000000000000"],
+            ["map", "lookup", "id", hashID, "--key", "06000000"],
+            ["map", "getnext", "id", hashID],
+            ["map", "show", "id", hashID],
+            ["map", "dump", "id", hashID],
+            ["map", "pin", "id", hashID, "\(directory)/hash"],
+            ["map", "dump", "pinned", "\(directory)/hash"],
+            ["map", "delete", "pinned", "\(directory)/hash", "--key", "06000000"],
+            ["map", "push", "id", queueID, "--value", "2a000000"],
+            ["map", "peek", "id", queueID],
+            ["map", "pop", "id", queueID],
+            ["map", "freeze", "id", queueID],
+            ["map", "create", "\(directory)/created", "--type", "BPF_MAP_TYPE_PERCPU_ARRAY", "--key", "4", "--value", "8", "--entries", "2"],
+            ["prog", "show", "id", programID],
+            ["prog", "dump", "id", programID],
+            ["prog", "pin", "id", programID, "\(directory)/prog"],
+            ["attach", "raw_tracepoint", "sys_enter", "--prog-id", programID, "--pin", "\(directory)/link"],
+            ["link", "show", "pinned", "\(directory)/link"],
+            ["link", "pin", "pinned", "\(directory)/link", "\(directory)/link2"],
+            ["btf", "show", "id", String(btfID)],
+        ]
+        for vector in vectors {
+            let result = try SwiftBPFTool.run(vector + ["--json"])
+            let label = "swiftbpf \(vector.joined(separator: " ")) --json"
+            #expect(result.status == 0, "\(label): \(result.stderr)")
+            #expect((try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) != nil, "\(label): not JSON: \(result.stdout.prefix(300))")
+            Self.expectKernelSpelling(result.stdout, label)
+        }
+        let created = try Self.object(SwiftBPFTool.run(["map", "show", "pinned", "\(directory)/created", "--json"]))
+        #expect(created["type"] as? String == "percpu_array")
+        let link = try Self.object(SwiftBPFTool.run(["link", "show", "pinned", "\(directory)/link", "--json"]))
+        #expect(link["type"] as? String == "raw_tracepoint")
+        for pin in ["hash", "created", "prog", "link", "link2"] { unlink("\(directory)/\(pin)") }
     }
 
     @Test("kernel listings print JSON that parses under --json", .requires(KernelForCommands.bpf))

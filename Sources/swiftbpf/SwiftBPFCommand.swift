@@ -11,9 +11,12 @@ struct SwiftBPFCommand: ParsableCommand {
         commandName: "swiftbpf",
         abstract: "Assemble, disassemble, verify and run eBPF programs.",
         discussion: """
-            Shell completion: swiftbpf --generate-completion-script bash|zsh|fish. With --json, a \
+            Shell completion: swiftbpf --generate-completion-script bash|zsh|fish. Every command takes \
+            --json (field names documented in Docs/cli.md, added to but never renamed); with --json, a \
             failure is also printed as {"error": MESSAGE} on standard output (the last line of a \
-            streaming command's output), with the same exit status.
+            streaming command's output), with the same exit status. Program, map and attach types are \
+            spelled as the kernel and bpftool spell them (sched_cls, percpu_hash, ringbuf, prog_array, \
+            cgroup_inet_ingress), in output and in the options that take them.
             """,
         version: "swiftbpf \(SwiftBPFCommand.version) (eBPF helpers of Linux 6.18)",
         subcommands: [

@@ -24,11 +24,12 @@ enum SwiftBPFTool {
         var stderr: String
     }
 
-    static func run(_ arguments: [String], stdin: String? = nil) throws -> Output {
+    /// Runs `swiftbpf arguments` in `directory` (the repository by default).
+    static func run(_ arguments: [String], stdin: String? = nil, in directory: URL? = nil) throws -> Output {
         let process = Process()
         process.executableURL = try #require(executable, "the swiftbpf executable was not built next to the tests")
         process.arguments = arguments
-        process.currentDirectoryURL = repository
+        process.currentDirectoryURL = directory ?? repository
         let out = Pipe(), err = Pipe(), input = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -157,7 +158,7 @@ struct ConformancePluginTests {
         #expect(text.stdout.contains("ret"))
         let object = try SwiftBPFTool.run(["disasm", "Examples/xdp-counter/xdp_counter.o", "--jited", "--program", "xdp_counter"])
         #expect(object.status == 0, "\(object.stdout) \(object.stderr)")
-        #expect(object.stdout.contains("xdp_counter (xdp):"))
+        #expect(object.stdout.contains("xdp_counter (xdp, xdp):"))
         #expect(object.stdout.contains("call r11"))
         // A program the verifier refuses is still shown, compiled without proofs, with a note why.
         let refused = try SwiftBPFTool.run(["disasm", "Tests/BPFVerifierTests/Fixtures/verifier_rules.o", "--jited", "--program", "unchecked_lookup"])

@@ -10,10 +10,12 @@ struct AttachCommand: ParsableCommand {
         commandName: "attach",
         abstract: "Attach a loaded program (by pin path or id) to a kernel hook and pin the link.",
         discussion: """
-            Kinds and targets: tracepoint CATEGORY:NAME, raw-tracepoint NAME, kprobe FUNCTION, \
+            Kinds and targets (raw_tracepoint, tcx_ingress and tcx_egress as the kernel spells them are \
+            taken too): tracepoint CATEGORY:NAME, raw-tracepoint NAME, kprobe FUNCTION, \
             kretprobe FUNCTION, uprobe BINARY:SYMBOL, uretprobe BINARY:SYMBOL, xdp INTERFACE \
             (--mode auto|skb|drv|hw), tcx-ingress INTERFACE, tcx-egress INTERFACE, cgroup CGROUP_DIR \
-            (--attach-type, e.g. cgroup_inet_egress), tracing (fentry, fexit, tp_btf and lsm programs: \
+            (--attach-type as libbpf and bpftool spell it, e.g. cgroup_inet_egress, or a section name \
+            such as cgroup/connect4), tracing (fentry, fexit, tp_btf and lsm programs: \
             the hook was fixed at load; TARGET is ignored). The link is pinned at --pin; with --wait the \
             process holds it until SIGINT (Ctrl-C) or SIGTERM, then detaches it and exits 0. --json prints {"link_id", "prog_id", "target", "pinned"}.
             """
@@ -22,6 +24,11 @@ struct AttachCommand: ParsableCommand {
     enum Kind: String, ExpressibleByArgument, CaseIterable {
         case tracepoint, rawTracepoint = "raw-tracepoint", kprobe, kretprobe, uprobe, uretprobe, xdp
         case tcxIngress = "tcx-ingress", tcxEgress = "tcx-egress", cgroup, tracing
+
+        /// The kernel's spellings too: `raw_tracepoint`, `tcx_ingress`, `tcx_egress`.
+        init?(argument: String) {
+            self.init(rawValue: argument.lowercased().replacingOccurrences(of: "_", with: "-"))
+        }
     }
 
     @Argument(help: "The kind of hook.") var kind: Kind
@@ -32,13 +39,27 @@ struct AttachCommand: ParsableCommand {
     @Flag(help: "Hold the link until interrupted instead of pinning it.") var wait = false
     @Option(help: "XDP mode: auto, skb (generic), drv (native) or hw.") var mode: String = "auto"
     @Option(help: "uprobe: only this process.") var pid: Int32?
-    @Option(help: "cgroup: the attach type, e.g. cgroup_inet_ingress, cgroup_inet_egress, cgroup_inet_sock_create.") var attachType: String?
+    @Option(help: "cgroup: the attach type, e.g. cgroup_inet_ingress, cgroup_inet_egress, cgroup_inet_sock_create (BPF_ and case optional), or a section name such as cgroup/connect4.") var attachType: String?
     @Flag(help: "Print JSON.") var json = false
 
     func validate() throws {
         if (progPinned == nil) == (progID == nil) { throw ValidationError("give exactly one of --prog-pinned PATH and --prog-id ID") }
         if pin == nil && !wait { throw ValidationError("the link would detach when swiftbpf exits: give --pin PATH (bpffs) or --wait") }
         if kind != .tracing && target.isEmpty { throw ValidationError("\(kind.rawValue) needs a target") }
+        if kind == .cgroup { _ = try cgroupAttachType() }
+    }
+
+    /// `--attach-type` read as libbpf and bpftool spell attach types (or as a section name), checked
+    /// before anything touches the kernel.
+    func cgroupAttachType() throws -> AttachType {
+        guard let name = attachType else {
+            throw ValidationError("cgroup needs --attach-type (e.g. cgroup_inet_ingress, cgroup_inet_egress, cgroup_inet_sock_create)")
+        }
+        guard let type = AttachType.parse(name) else {
+            let cgroupTypes = AttachType.allCases.map(\.kernelName).filter { $0.hasPrefix("cgroup_") }
+            throw ValidationError("--attach-type \(name): not an attach type (the cgroup ones: \(cgroupTypes.joined(separator: ", ")); or a section name such as cgroup/connect4)")
+        }
+        return type
     }
 
     func run() throws {
@@ -107,10 +128,7 @@ struct AttachCommand: ParsableCommand {
         case .tcxIngress, .tcxEgress:
             return try program.attachTCX(to: NetworkInterface(named: target), direction: kind == .tcxIngress ? .ingress : .egress)
         case .cgroup:
-            guard let name = attachType, let type = AttachType.allCases.first(where: { $0.kernelName == name }) else {
-                throw CLIError("cgroup needs --attach-type (e.g. cgroup_inet_ingress, cgroup_inet_egress, cgroup_inet_sock_create)")
-            }
-            return try program.attachCgroup(Cgroup(path: target), attachType: type)
+            return try program.attachCgroup(Cgroup(path: target), attachType: try cgroupAttachType())
         case .tracing:
             return try program.attachTracing()
         }

@@ -8,23 +8,37 @@ import Foundation
 /// Started once per test with argv `[MEMORY] [options...] [--elf]`; MEMORY is hex bytes separated by
 /// spaces (absent or empty when the test has none). The program arrives on stdin as one line of hex
 /// bytes. Success: exit 0 with r0 in hex alone on stdout. Failure: a non-zero exit with the error.
+/// With `--json` (not a runner option: for people and scripts), `{"r0": N, "engine": "jit" |
+/// "interpreter"}` or `{"error": MESSAGE}`.
 struct ConformancePluginCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "conformance-plugin",
-        abstract: "Act as a bpf_conformance plugin (program as hex on stdin, r0 in hex on stdout)."
+        abstract: "Act as a bpf_conformance plugin (program as hex on stdin, r0 in hex on stdout).",
+        discussion: """
+            --json prints {"r0": N, "engine": "jit" | "interpreter"} instead of r0 in hex, and \
+            {"error": MESSAGE} on failure.
+            """
     )
 
-    @Argument(parsing: .captureForPassthrough, help: "[MEMORY] [--jit] [--elf]")
+    @Argument(parsing: .captureForPassthrough, help: "[MEMORY] [--jit] [--elf] [--json]")
     var arguments: [String] = []
 
+    /// Set from the arguments before anything can fail (the runner's argv is parsed by hand).
+    private var json: Bool { arguments.contains { $0.trimmingCharacters(in: .whitespaces) == "--json" } }
+
     func run() throws {
+        // Everything is passed through to the protocol's own parsing, so --help is answered here.
+        if arguments.contains(where: { ["--help", "-h"].contains($0.trimmingCharacters(in: .whitespaces)) }) {
+            print(Self.helpMessage())
+            return
+        }
         var memoryText = ""
         var jit = false
         var elf = false
         for argument in arguments {
             let trimmed = argument.trimmingCharacters(in: .whitespaces)
             switch trimmed {
-            case "": continue
+            case "", "--json": continue
             case "--jit": jit = true
             case "--elf": elf = true
             case "--interpret", "--interpreter": jit = false
@@ -46,14 +60,18 @@ struct ConformancePluginCommand: ParsableCommand {
         do {
             let interpreter = try Interpreter(program: program, helpers: .conformance)
             let result = jit ? try JITProgram(interpreter: interpreter).run(memory: &memory) : try interpreter.run(memory: &memory)
-            print(String(result.returnValue, radix: 16))
+            if json {
+                print(JSONOutput.object([("r0", .number(result.returnValue)), ("engine", .string(jit ? "jit" : "interpreter"))]))
+            } else {
+                print(String(result.returnValue, radix: 16))
+            }
         } catch {
             throw fail("\(error)")
         }
     }
 
     private func fail(_ message: String) -> Error {
-        print(message)
+        print(json ? JSONOutput.object([("error", .string(message))]).description : message)
         FileHandle.standardError.write(Data((message + "\n").utf8))
         return ExitCode.failure
     }

@@ -22,7 +22,7 @@ struct DisassembleCommand: ParsableCommand {
     var syntax: Disassembler.Syntax?
     @Flag(help: "Show the x86-64 code the JIT generates, interleaved with the eBPF instructions.") var jited = false
     @Option(help: "With an ELF object: the program to show.") var program: String?
-    @Flag(help: "Print JSON: {\"programs\": [{\"name\", \"section\", \"type\", \"instructions\": [{\"index\", \"text\", \"source\"}]}]} (one unnamed program for a raw file).") var json = false
+    @Flag(help: "Print JSON: {\"programs\": [{\"name\", \"section\", \"type\", \"instructions\": [{\"index\", \"text\", \"source\"}]}]} (one unnamed program for a raw file); with --jited, \"jited\": [lines] instead of \"instructions\".") var json = false
 
     func run() throws {
         if ObjectRun.isELF(path: file) {
@@ -53,14 +53,23 @@ struct DisassembleCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("note: \(error)\nnote: showing the code compiled without the verifier's proofs\n".utf8))
                 do { loaded = try LoadedObject(object, programs: Set(names), verification: .off, engine: .jit) } catch { throw CLIError("\(file): \(error)") }
             }
+            var programs: [JSONOutput] = []
             for name in names {
                 guard let loadedProgram = loaded.program(named: name) else { throw CLIError("\(file): no program named '\(name)'") }
-                print("\(name) (\(loadedProgram.spec.section)):")
+                let spec = loadedProgram.spec
+                let listing: String
                 do {
                     let jit = try loadedProgram.jit ?? JITProgram(interpreter: loadedProgram.interpreter)
-                    print(try jit.annotatedDisassembly(syntax: syntax ?? .llvm), terminator: "")
+                    listing = try jit.annotatedDisassembly(syntax: syntax ?? .llvm)
                 } catch { throw CLIError("\(file): program '\(name)': \(error)") }
+                if json {
+                    programs.append(Self.jitedJSON(name: name, section: spec.section, type: spec.type.kernelName, listing: listing))
+                } else {
+                    print("\(name) (\(spec.section), \(spec.type.kernelName)):")
+                    print(listing, terminator: "")
+                }
             }
+            if json { print(JSONOutput.object([("programs", .array(programs))])) }
             return
         }
         let input = try ProgramInput.load(path: file)
@@ -77,12 +86,25 @@ struct DisassembleCommand: ParsableCommand {
         for helper in HelperRegistry.conformance.all { helpers.register(helper) }
         do {
             let jit = try JITProgram(interpreter: try Interpreter(program: input.program, helpers: helpers))
-            print(try jit.annotatedDisassembly(syntax: syntax ?? .llvm), terminator: "")
+            let listing = try jit.annotatedDisassembly(syntax: syntax ?? .llvm)
+            if json {
+                print(JSONOutput.object([("programs", .array([Self.jitedJSON(name: nil, section: nil, type: nil, listing: listing)]))]))
+            } else {
+                print(listing, terminator: "")
+            }
         } catch { throw CLIError("\(file): \(error)") }
     }
 }
 
 extension DisassembleCommand {
+    /// One program's JIT listing as JSON: `{"name", "section", "type", "jited": [line]}`, the lines of
+    /// the text listing (eBPF instructions, each followed by its machine code).
+    static func jitedJSON(name: String?, section: String?, type: String?, listing: String) -> JSONOutput {
+        .object([("name", name.map { .string($0) } ?? .null), ("section", section.map { .string($0) } ?? .null),
+                 ("type", type.map { .string($0) } ?? .null),
+                 ("jited", .array(listing.split(separator: "\n", omittingEmptySubsequences: false).dropLast(listing.hasSuffix("\n") ? 1 : 0).map { .string(String($0)) }))])
+    }
+
     /// One program's instructions as JSON (llvm syntax, with their C source lines when known).
     static func json(name: String?, section: String?, type: String?, instructions slots: [Instruction],
                      source: (Int) -> SourceLine?) -> JSONOutput {

@@ -43,7 +43,7 @@ struct FeatureProbeCommand: ParsableCommand {
         func entry(_ name: String, _ support: KernelFeatures.Support) -> JSONOutput {
             var fields: [(String, JSONOutput)] = [("name", .string(name))]
             switch support {
-            case .supported: fields.append(("supported", .bool(true)))
+            case .supported: fields += [("supported", .bool(true)), ("reason", .null)]   // every entry has the same fields
             case .unsupported(let why): fields += [("supported", .bool(false)), ("reason", .string(why))]
             case .unknown(let why): fields += [("supported", .null), ("reason", .string(why))]
             }

@@ -22,7 +22,10 @@ struct GenSkeletonCommand: ParsableCommand {
             global variable (set before loading), load(backend:), and a Loaded class with a typed \
             BPFMap per map, a BPFProgram per program and the .data/.bss variables live. Structs for \
             the BTF types of map keys and values and of globals are generated with their C layout; \
-            --type adds others (ring buffer records). Without --output it prints to standard output.
+            --type adds others (ring buffer records). Without --output it prints to standard output. \
+            --json prints {"skeleton": the type name, "output": path or null, "bytes": the source's size \
+            in UTF-8, "source": the source (null when written to --output), "maps": [{"name", "type"}], \
+            "programs": [{"name", "section", "type"}]} (types as the kernel spells them).
             """
     )
 
@@ -32,6 +35,7 @@ struct GenSkeletonCommand: ParsableCommand {
     @Option(help: "The path the skeleton reads the object from by default (default: FILE).") var resource: String?
     @Option(name: [.short, .long], help: "Write the source to this file.") var output: String?
     @Flag(help: "Embed the object in the skeleton (base64): its init() needs no file.") var embed = false
+    @Flag(help: "Print JSON: what was generated, with the source (or the --output path).") var json = false
 
     func run() throws {
         let object: ObjectFile
@@ -47,8 +51,20 @@ struct GenSkeletonCommand: ParsableCommand {
         }
         if let output {
             do { try Data(source.utf8).write(to: URL(fileURLWithPath: output)) } catch { throw CLIError("\(output): \(error.localizedDescription)") }
-        } else {
+        } else if !json {
             print(source, terminator: "")
+        }
+        if json {
+            print(JSONOutput.object([
+                ("skeleton", .string(typeName)),
+                ("output", output.map { .string($0) } ?? .null),
+                ("bytes", .number(UInt64(source.utf8.count))),
+                ("source", output == nil ? .string(source) : .null),
+                ("maps", .array(object.maps.map { .object([("name", .string($0.name)), ("type", .string($0.type.kernelName))]) })),
+                ("programs", .array(object.programs.map {
+                    .object([("name", .string($0.name)), ("section", .string($0.section)), ("type", .string($0.type.kernelName))])
+                })),
+            ]))
         }
     }
 

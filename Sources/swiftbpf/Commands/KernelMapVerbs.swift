@@ -244,7 +244,7 @@ struct MapCreateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "create",
         abstract: "Create a kernel map and pin it at PATH (as bpftool map create).",
-        discussion: "Types as the kernel spells them (hash, array, percpu_hash, lru_hash, ringbuf, queue, ...). Maps of maps take their inner map's shape from --inner-map (id N | pinned PATH | name NAME)."
+        discussion: "Types as the kernel spells them (hash, array, percpu_hash, lru_hash, ringbuf, queue, ...; BPF_MAP_TYPE_ and case optional). --json prints the fields of map list. Maps of maps take their inner map's shape from --inner-map (id N | pinned PATH | name NAME)."
     )
     @Argument(help: "The pin path (on a bpffs).") var path: String
     @Option(help: "The map type (hash, array, percpu_array, ringbuf, ...).") var type: String
@@ -257,8 +257,8 @@ struct MapCreateCommand: ParsableCommand {
     @Flag(help: "Print JSON: the fields of map list.") var json = false
 
     func run() throws {
-        guard let mapType = MapType.allCases.first(where: { $0.kernelName == type && $0 != .unspecified }) else {
-            throw CLIError("--type \(type): not a map type (\(MapType.allCases.dropFirst().map(\.kernelName).joined(separator: ", ")))")
+        guard let mapType = MapType.parse(type) else {
+            throw CLIError("--type \(type): not a map type (\(MapType.kernelNames.joined(separator: ", ")))")
         }
         guard key >= 0, value >= 0, entries >= 0, key <= Int(UInt32.max), value <= Int(UInt32.max), entries <= Int(UInt32.max) else {
             throw CLIError("--key, --value and --entries are sizes from 0 to \(UInt32.max)")

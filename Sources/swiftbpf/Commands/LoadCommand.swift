@@ -13,7 +13,7 @@ struct LoadCommand: ParsableCommand {
             CO-RE against /sys/kernel/btf/vmlinux, .kconfig, ksyms) and loaded. With --pin DIR, maps are \
             pinned at DIR/maps/NAME and programs at DIR/progs/NAME (DIR on a bpffs), so they outlive the \
             command; without it they are unloaded when it exits. --json prints {"object", "programs": \
-            [{"name", "section", "type", "id", "tag", "pinned"}], "maps": [{"name", "type", "id", \
+            [{"name", "section", "type", "id", "tag", "pinned", "attach_type"}], "maps": [{"name", "type", "id", \
             "key_size", "value_size", "max_entries", "pinned"}], "warnings"}.
             """
     )
@@ -72,9 +72,10 @@ struct LoadCommand: ParsableCommand {
                 ("programs", .array(try programs.map { spec, program in
                     let info = try program.info()
                     return .object([
-                        ("name", .string(spec.name)), ("section", .string(spec.section)), ("type", .string("\(spec.type)")),
+                        ("name", .string(spec.name)), ("section", .string(spec.section)), ("type", .string(spec.type.kernelName)),
                         ("id", .number(UInt64(info.id))), ("tag", .string(info.tag)),
                         ("pinned", pinned.programs[spec.name].map(JSONOutput.string) ?? JSONOutput.null),
+                        ("attach_type", spec.attachType.map { .string($0.kernelName) } ?? .null),
                     ])
                 })),
                 ("maps", .array(try loaded.maps.map { spec, map in
@@ -93,7 +94,7 @@ struct LoadCommand: ParsableCommand {
         print("loaded \(file) into the kernel:")
         for (spec, program) in programs {
             let info = try program.info()
-            var line = "  program \(spec.name) (\(spec.section), \(spec.type)): id \(info.id), tag \(info.tag)"
+            var line = "  program \(spec.name) (\(spec.section), \(spec.type.kernelName)): id \(info.id), tag \(info.tag)"
             if let path = pinned.programs[spec.name] { line += ", pinned at \(path)" }
             print(line)
         }

@@ -136,6 +136,7 @@ struct ObjectRun {
                     ("verdicts", .object(sorted.map { (verdictName($0.key, spec.type), .number(UInt64($0.value))) })),
                     ("ns_per_run", .double(perRun)),
                     ("maps", mapsJSON(loaded)),
+                    ("section", .string(spec.section)), ("type", .string(spec.type.kernelName)),
                 ]))
             } else {
                 print("\(capture.packets.count) packets through \(spec.name) (\(spec.section)):")
@@ -169,6 +170,7 @@ struct ObjectRun {
                              ("map", r.map.map { .string($0) } ?? .null), ("key", r.key.map { .number(UInt64($0)) } ?? .null),
                              ("flags", .number(r.flags))])
                 } ?? .null),
+                ("section", .string(spec.section)), ("type", .string(spec.type.kernelName)),
             ]))
         } else {
             print("\(spec.name) (\(spec.section)) returned \(result.returnValue) (\(verdictName(result.returnValue, spec.type)))")

@@ -69,22 +69,24 @@ struct TraceCommand: ParsableCommand {
 
         // Attach.
         var results = loaded.attachAll(attachOptions)
+        // The program's type as the kernel spells it, in every attach event.
+        func type(_ program: String) -> JSONOutput { object.program(named: program).map { .string($0.type.kernelName) } ?? .null }
         for result in results {
             switch result.outcome {
             case .attached(let link):
                 out.emit(json, .object([("event", .string("attached")), ("program", .string(result.program)),
-                                        ("section", .string(result.section)), ("target", .string(link.target))]),
+                                        ("section", .string(result.section)), ("target", .string(link.target)), ("type", type(result.program))]),
                          "attached \(result.program) (\(result.section)) to \(link.target)")
             case .skipped(let reason):
                 var hint = reason
                 if reason.contains("network interface") { hint += "; give --interface IFNAME" }
                 if reason.contains("a cgroup") { hint += "; give --cgroup DIR" }
                 out.emit(json, .object([("event", .string("skipped")), ("program", .string(result.program)),
-                                        ("section", .string(result.section)), ("reason", .string(hint))]),
+                                        ("section", .string(result.section)), ("reason", .string(hint)), ("type", type(result.program))]),
                          "skipped \(result.program) (\(result.section)): \(hint)")
             case .failed(let error):
                 out.emit(json, .object([("event", .string("attach_failed")), ("program", .string(result.program)),
-                                        ("section", .string(result.section)), ("error", .string("\(error)"))]),
+                                        ("section", .string(result.section)), ("error", .string("\(error)")), ("type", type(result.program))]),
                          "could not attach \(result.program) (\(result.section)): \(error)")
             }
         }

@@ -53,7 +53,7 @@ let package = Package(
         .testTarget(name: "BPFVerifierTests",
                     dependencies: ["BPFCore", "BPFObject", "BPFVerifier", "BPFRuntime", "BPFLinux", "BPFTestSupport"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "BPFLinuxTests", dependencies: ["BPFCore", "BPFObject", "BPFLinux", "BPFTestSupport"]),
+        .testTarget(name: "BPFLinuxTests", dependencies: ["BPFCore", "BPFObject", "BPFLinux", "BPFTestSupport", "CBPFLinuxSupport"]),
         .testTarget(name: "SwiftBPFTests", dependencies: ["SwiftBPF", "BPFLinux", "BPFRuntime", "BPFTestSupport"]),
         // Every ```swift block of README.md and Docs/ compiled (the DocExamples plugin).
         .testTarget(name: "DocExampleTests",

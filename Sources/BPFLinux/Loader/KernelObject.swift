@@ -215,7 +215,7 @@ public final class KernelObject: Sendable {
                 }
                 if relocator == nil {
                     let targetTypes = try targetBTF("program '\(spec.name)' has CO-RE relocations")
-                    relocator = CORERelocator(local: local, target: targetTypes, targetIndex: KernelObject.index(for: targetTypes))
+                    relocator = CORERelocator(local: local, target: targetTypes, index: KernelObject.index(for: targetTypes))
                 }
                 for relocation in spec.coreRelocations {
                     do {
@@ -473,15 +473,16 @@ public final class KernelObject: Sendable {
     }
 
     /// The candidate index of a target BTF, computed once for the running kernel's.
-    static func index(for btf: BTF) -> [Substring: [Int]] {
-        if let vmlinux = try? KernelBTF.vmlinux(), vmlinux.types.count == btf.types.count, vmlinux.types.last == btf.types.last {
-            return vmlinuxIndex
+    static func index(for btf: BTF) -> CORERelocator.CandidateIndex {
+        if let vmlinux = try? KernelBTF.vmlinux(), vmlinux.types.count == btf.types.count, vmlinux.types.last == btf.types.last,
+           let index = vmlinuxIndex {
+            return index
         }
-        return CORERelocator.index(btf)
+        return CORERelocator.CandidateIndex(btf)
     }
 
-    static let vmlinuxIndex: [Substring: [Int]] = {
-        guard let btf = try? KernelBTF.vmlinux() else { return [:] }
-        return CORERelocator.index(btf)
+    static let vmlinuxIndex: CORERelocator.CandidateIndex? = {
+        guard let btf = try? KernelBTF.vmlinux() else { return nil }
+        return CORERelocator.CandidateIndex(btf)
     }()
 }

@@ -1,5 +1,4 @@
 import BPFCore
-import BPFObject
 
 /// The kinds of CO-RE relocation (`enum bpf_core_relo_kind`).
 public enum CORERelocationKind: UInt32, Sendable, CaseIterable {
@@ -16,7 +15,7 @@ public enum CORERelocationKind: UInt32, Sendable, CaseIterable {
 /// and every candidate that matches must give the same answer.
 ///
 /// ```swift
-/// let relocator = CORERelocator(local: object.btf!, target: try KernelBTF.vmlinux())
+/// let relocator = CORERelocator(local: object.btf!, target: vmlinux)   // e.g. KernelBTF.vmlinux() in BPFLinux
 /// let value = try relocator.resolve(relocation)   // .value(2344) for task_struct->pid
 /// ```
 public struct CORERelocator: Sendable {
@@ -28,6 +27,18 @@ public struct CORERelocator: Sendable {
         self.local = local
         self.target = target
         self.targetIndex = Self.index(target)
+    }
+
+    /// The target's types by name, the candidates of relocations: build it once for a BTF that many
+    /// objects are relocated against (the running kernel's).
+    public struct CandidateIndex: Sendable {
+        let names: [Substring: [Int]]
+        public init(_ target: BTF) { names = CORERelocator.index(target) }
+    }
+
+    /// A relocator whose target's index is already built.
+    public init(local: BTF, target: BTF, index: CandidateIndex) {
+        self.init(local: local, target: target, targetIndex: index.names)
     }
 
     init(local: BTF, target: BTF, targetIndex: [Substring: [Int]]) {

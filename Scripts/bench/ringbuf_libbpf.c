@@ -9,9 +9,9 @@
  *   ringbuf_libbpf MAP_PIN PROG_PIN drain  FILL ROUNDS
  *   ringbuf_libbpf MAP_PIN PROG_PIN stream BATCH ROUNDS PRODUCER_CPU CONSUMER_CPU poll|spin
  *
- * drain:  ROUNDS times, the producer writes FILL records (the ring is empty
- *         before), then ring_buffer__consume drains them; only the draining
- *         is timed.
+ * drain:  ROUNDS times (after one untimed round), the producer writes FILL
+ *         records (the ring is empty before), then ring_buffer__consume
+ *         drains them; only the draining is timed.
  * stream: a producer thread (pinned to PRODUCER_CPU) runs the program ROUNDS
  *         times with BATCH records each while this thread (pinned to
  *         CONSUMER_CPU) reads with ring_buffer__poll (epoll) or spins on
@@ -154,12 +154,12 @@ int main(int argc, char **argv)
 	reader = (struct reader){ 0 };
 
 	if (strcmp(argv[3], "drain") == 0) {
-		for (uint32_t i = 0; i < rounds; i++) {
+		/* Round 0 warms up and is not counted. */
+		for (uint32_t i = 0; i <= rounds; i++) {
 			long written = produce(prog_fd, count, 0);
 
 			if (written < 0)
 				return 1;
-			drops += count - (uint64_t)written;
 			expected += (uint64_t)written;
 			uint64_t start = now_ns();
 
@@ -171,6 +171,12 @@ int main(int argc, char **argv)
 					return 1;
 				}
 			}
+			if (i == 0) {
+				expected = 0;
+				reader = (struct reader){ 0 };
+				continue;
+			}
+			drops += count - (uint64_t)written;
 			elapsed += now_ns() - start;
 		}
 	} else if (strcmp(argv[3], "stream") == 0 && argc >= 9) {

@@ -96,18 +96,24 @@ private func onThread<T: Sendable>(cpu: Int?, _ body: @escaping @Sendable () thr
 }
 
 /// Drain mode: `rounds` times, the producer fills the empty ring with `fill` records, then `read`
-/// takes records until the tally reaches the total written; only `read` is timed.
+/// takes records until the tally reaches the total written; only `read` is timed. One round before
+/// them warms up and is not counted.
 private func drainRounds(_ producer: RingProducer, fill: UInt32, rounds: Int,
                          read: (inout Tally, UInt64) async throws -> Void) async throws -> RingMeasurement {
     var tally = Tally()
     var result = RingMeasurement()
     var expected: UInt64 = 0
-    for _ in 0..<rounds {
+    for round in 0...rounds {
         let written = try producer.run(count: fill)
-        result.drops += UInt64(fill - written)
         expected += UInt64(written)
         let start = monotonicNanoseconds()
         try await read(&tally, expected)
+        if round == 0 {
+            expected = 0
+            tally = Tally()
+            continue
+        }
+        result.drops += UInt64(fill - written)
         result.nanoseconds += monotonicNanoseconds() - start
     }
     result.records = tally.records
@@ -262,7 +268,7 @@ func ringBufferBenchmark() async throws {
 
     print("Ring buffer throughput, records/s (best of 3 passes); \(machineDescription())")
     print("ring: \(kernelMap.maxEntries >> 20) MiB; reference reader: \(libbpf.description)")
-    print("drain: the producer fills the empty ring, then the reader empties it (only that is timed), 10 times")
+    print("drain: the producer fills the empty ring, then the reader empties it (only that is timed), 10 times after one untimed round")
     print("stream: producer (CPU \(producerCPU.map(String.init) ?? "any")) and reader (CPU \(consumerCPU.map(String.init) ?? "any"); the AsyncSequence any) concurrently")
     let direct = try RingBuffer(map: kernelMap)
     defer { direct.close() }

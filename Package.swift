@@ -44,7 +44,7 @@ let package = Package(
             ]
         ),
         // Release benchmarks: `swift run -c release swiftbpf-bench`.
-        .executableTarget(name: "swiftbpf-bench", dependencies: ["BPFCore", "BPFObject", "BPFVerifier", "BPFRuntime", "BPFLinux"]),
+        .executableTarget(name: "swiftbpf-bench", dependencies: ["BPFCore", "BPFObject", "BPFVerifier", "BPFRuntime", "BPFLinux", "SwiftBPF"]),
         // Paths and helpers shared by the test targets.
         .target(name: "BPFTestSupport", path: "Tests/BPFTestSupport"),
         .testTarget(name: "BPFCoreTests", dependencies: ["BPFCore", "BPFTestSupport"]),

@@ -22,12 +22,14 @@ import Dispatch
 public final class BPFRingBuffer<Record: BitwiseCopyable>: AsyncSequence, Sendable {
     public typealias Element = Record
 
-    enum Source: Sendable {
+    // Usable from inlinable code: `consume` and the iterator's `next()` are inlined into their
+    // callers, specialised for `Record` and with the caller's closure in the loop over records.
+    @usableFromInline enum Source: Sendable {
         case runtime(RuntimeMap)
         case kernel(RingBuffer)
     }
 
-    let source: Source
+    @usableFromInline let source: Source
     /// The map's name.
     public let name: String
     /// Where the kernel reader blocks in epoll, off Swift's cooperative threads.
@@ -52,7 +54,7 @@ public final class BPFRingBuffer<Record: BitwiseCopyable>: AsyncSequence, Sendab
     /// ```swift
     /// let n = try events.consume { bytes in total += bytes.count }
     /// ```
-    @discardableResult
+    @inlinable @discardableResult
     public func consume(limit: Int = .max, _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
         switch source {
         case .runtime(let map): try map.consumeRingBuffer(limit: limit, body)
@@ -75,21 +77,23 @@ public final class BPFRingBuffer<Record: BitwiseCopyable>: AsyncSequence, Sendab
         }
     }
 
-    func decode(_ bytes: UnsafeRawBufferPointer) throws(SwiftBPFError) -> Record {
-        guard bytes.count >= MemoryLayout<Record>.size else {
-            throw SwiftBPFError(.invalidArgument, place: "ring buffer '\(name)'",
-                                "a record of \(bytes.count) bytes is shorter than \(Record.self) (\(MemoryLayout<Record>.size) bytes)")
-        }
+    @inlinable func decode(_ bytes: UnsafeRawBufferPointer) throws(SwiftBPFError) -> Record {
+        guard bytes.count >= MemoryLayout<Record>.size else { throw shortRecord(bytes.count) }
         return bytes.loadUnaligned(as: Record.self)
     }
 
-    var isClosed: Bool {
+    @usableFromInline func shortRecord(_ count: Int) -> SwiftBPFError {
+        SwiftBPFError(.invalidArgument, place: "ring buffer '\(name)'",
+                      "a record of \(count) bytes is shorter than \(Record.self) (\(MemoryLayout<Record>.size) bytes)")
+    }
+
+    @inlinable var isClosed: Bool {
         if case .kernel(let ring) = source { return ring.isClosed }
         return false
     }
 
     /// Returns when records may be ready (or after at most 100 ms, so cancellation is noticed).
-    func waitForRecords() async throws {
+    @usableFromInline func waitForRecords() async throws {
         switch source {
         case .runtime(let map):
             try await withTaskCancellationHandler {
@@ -115,11 +119,13 @@ public final class BPFRingBuffer<Record: BitwiseCopyable>: AsyncSequence, Sendab
 
     /// Takes one record per `next()`, waiting for it when the ring is empty.
     public struct AsyncIterator: AsyncIteratorProtocol {
-        let ring: BPFRingBuffer
-        var idleWakeups = 0
+        @usableFromInline let ring: BPFRingBuffer
+        @usableFromInline var idleWakeups = 0
 
-        public mutating func next() async throws -> Record? {
-            while !Task.isCancelled && !ring.isClosed {
+        @usableFromInline init(ring: BPFRingBuffer) { self.ring = ring }
+
+        @inlinable public mutating func next() async throws -> Record? {
+            while !Task.isCancelled {
                 var record: Record?
                 var failure: SwiftBPFError?
                 let seen = try ring.consume(limit: 1) { bytes in
@@ -127,6 +133,8 @@ public final class BPFRingBuffer<Record: BitwiseCopyable>: AsyncSequence, Sendab
                 }
                 if let failure { throw failure }
                 if seen > 0, let record { idleWakeups = 0; return record }
+                // A closed kernel ring consumes nothing, so closing is checked only when idle.
+                if ring.isClosed { break }
                 // A record still being written wakes the reader early: back off instead of spinning.
                 idleWakeups += 1
                 if idleWakeups > 2 { try await Task.sleep(nanoseconds: 1_000_000) }

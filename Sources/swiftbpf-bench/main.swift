@@ -1,4 +1,4 @@
-// Release benchmarks: `swift run -c release swiftbpf-bench [interpreter | maps | verify | jit]`.
+// Release benchmarks: `swift run -c release swiftbpf-bench [interpreter | maps | verify | jit | ringbuf]`.
 //
 // The interpreter benchmark runs loops that stress one kind of instruction each and reports the
 // cost per executed eBPF instruction, beside the same loop written in Swift and compiled natively
@@ -297,6 +297,8 @@ case "verify":
     try verifierBenchmark(only: Set(arguments.dropFirst()))
 case "jit":
     try jitBenchmark(only: Set(arguments.dropFirst()))
+case "ringbuf":
+    try await ringBufferBenchmark()
 default:
-    print("usage: swiftbpf-bench [interpreter | maps | verify [PROGRAM...] | jit [PROGRAM...] | jit-entry]")
+    print("usage: swiftbpf-bench [interpreter | maps | verify [PROGRAM...] | jit [PROGRAM...] | jit-entry | ringbuf]")
 }

@@ -19,18 +19,20 @@ import Synchronization
 public final class RingBuffer: @unchecked Sendable {
     /// The ring map.
     public let map: KernelMap
-    private let pageSize: Int
-    private let mask: UInt64
-    private let consumer: UnsafeMutableRawPointer
-    private let producer: UnsafeMutableRawPointer
+    // Internal but usable from inlinable code: `consume` is inlined into its callers, so the
+    // caller's closure is inlined into the loop over records instead of being called per record.
+    @usableFromInline let pageSize: Int
+    @usableFromInline let mask: UInt64
+    @usableFromInline let consumer: UnsafeMutableRawPointer
+    @usableFromInline let producer: UnsafeMutableRawPointer
     private let producerLength: Int
     private let epoll: BPFFileDescriptor
     private let wakeup: BPFFileDescriptor
-    private let lock = Mutex(false)   // true once closed
+    @usableFromInline let lock = Mutex(false)   // true once closed
 
-    static let busyBit: UInt32 = 1 << 31
-    static let discardBit: UInt32 = 1 << 30
-    static let headerSize = 8
+    @usableFromInline static let busyBit: UInt32 = 1 << 31
+    @usableFromInline static let discardBit: UInt32 = 1 << 30
+    @usableFromInline static let headerSize = 8
 
     /// Maps the ring of `map` (a `.ringbuf` map) for reading.
     public init(map: KernelMap) throws(BPFError) {
@@ -99,7 +101,7 @@ public final class RingBuffer: @unchecked Sendable {
     /// bytes are valid only during the call. Stops at a record still being written (busy), skips
     /// discarded ones, and releases each record to the kernel after `body` returns. Returns how
     /// many records `body` saw. `limit` bounds the records handled in one call.
-    @discardableResult
+    @inlinable @discardableResult
     public func consume(limit: Int = .max, _ body: (UnsafeRawBufferPointer) throws -> Void) rethrows -> Int {
         try lock.withLock { closed -> Int in
             guard !closed else { return 0 }
@@ -155,7 +157,7 @@ public final class RingBuffer: @unchecked Sendable {
     }
 
     /// Whether `close()` was called.
-    public var isClosed: Bool { lock.withLock { $0 } }
+    @inlinable public var isClosed: Bool { lock.withLock { $0 } }
 
     /// Waits for the kernel's wake-up; false on timeout or when closed.
     private func wait(timeoutMilliseconds: Int32) throws(BPFError) -> Bool {

@@ -3,8 +3,6 @@ import BPFObject
 
 /// How an XDP program runs on an interface: `.automatic`, `.generic`, `.driver`, `.hardware`.
 public typealias XDPMode = BPFLinux.XDPMode
-/// The direction of a TC program: `.ingress`, `.egress`.
-public typealias TCDirection = BPFLinux.TCDirection
 
 /// Where ``BPFCollection/attach(_:to:)`` attaches a program.
 ///

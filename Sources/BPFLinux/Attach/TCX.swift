@@ -1,12 +1,5 @@
 import BPFObject
 
-/// The direction of a TC program.
-public enum TCDirection: String, Sendable, Hashable, CaseIterable {
-    case ingress, egress
-
-    var tcxAttachType: AttachType { self == .ingress ? .tcxIngress : .tcxEgress }
-}
-
 extension KernelProgram {
     /// Attaches a `sched_cls` program to `interface` with a tcx link (`BPF_LINK_CREATE`,
     /// `BPF_TCX_INGRESS`/`EGRESS`, kernels 6.6 and later). Several tcx programs chain in order; the

@@ -77,19 +77,8 @@ public final class KernelProgram: Sendable {
     /// Closes the program's fd now.
     public func close() { fd.close() }
 
-    /// The outcome of `BPF_PROG_TEST_RUN`.
-    public struct TestRunResult: Sendable, Hashable {
-        /// The program's return value (r0, truncated to 32 bits by the kernel).
-        public var returnValue: UInt32
-        /// The packet after the run (XDP, TC, ...), as long as the kernel says it is.
-        public var dataOut: [UInt8]
-        /// The context after the run, when a context was passed.
-        public var contextOut: [UInt8]
-        /// Nanoseconds per run, averaged over `repeat` runs, as the kernel reports.
-        public var duration: UInt32
-    }
-
-    /// Runs the program in the kernel with `BPF_PROG_TEST_RUN` on `data` (a packet) and/or `context`.
+    /// Runs the program in the kernel with `BPF_PROG_TEST_RUN` on `data` (a packet) and/or `context`;
+    /// the result is the runtime's type (`returnValue` is the kernel's 32 bits, `instructionsExecuted` nil).
     /// `dataOutCapacity` bounds the output packet (programs may grow it); the default leaves 4 KiB room.
     public func testRun(data: [UInt8] = [], context: [UInt8]? = nil, repeat count: UInt32 = 1, flags: UInt32 = 0,
                         dataOutCapacity: Int? = nil) throws(BPFError) -> TestRunResult {
@@ -128,9 +117,10 @@ public final class KernelProgram: Sendable {
             failure.message = "program \(name) (\(type)), \(data.count)-byte data\(context.map { ", \($0.count)-byte context" } ?? ""): " + failure.message
             throw failure
         }
-        return TestRunResult(returnValue: attr.retval,
-                             dataOut: Array(dataOut.prefix(Int(attr.data_size_out))),
+        // The kernel reports r0 in 32 bits and a whole number of nanoseconds per run.
+        return TestRunResult(returnValue: UInt64(attr.retval),
+                             packetOut: Array(dataOut.prefix(Int(attr.data_size_out))),
                              contextOut: Array(contextOut.prefix(Int(attr.ctx_size_out))),
-                             duration: attr.duration)
+                             nanosecondsPerRun: Double(attr.duration))
     }
 }

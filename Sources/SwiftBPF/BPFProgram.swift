@@ -2,25 +2,6 @@ import BPFLinux
 import BPFObject
 import BPFRuntime
 
-/// The outcome of a test run, the same from either backend (`BPF_PROG_TEST_RUN` in the kernel).
-public struct RunResult: Sendable, Hashable {
-    /// The program's return value (the kernel reports 32 bits).
-    public var returnValue: UInt64
-    /// The packet as the program left it.
-    public var packetOut: [UInt8]
-    /// The context as the program left it (the kernel returns one only when one was given).
-    public var contextOut: [UInt8]
-    /// Mean nanoseconds per run, as the backend measured it.
-    public var nanosecondsPerRun: Double
-    /// `bpf_trace_printk` lines (the runtime's; the kernel writes them to the trace pipe instead).
-    public var trace: [String]
-    /// Instructions the last run executed (the runtime's count; nil from the kernel).
-    public var instructionsExecuted: UInt64?
-    /// Where the program asked the packet to go (`bpf_redirect`, `bpf_redirect_map`, `bpf_clone_redirect`);
-    /// the runtime's report (the kernel's test run does not say).
-    public var redirect: Redirect? = nil
-}
-
 /// A program of either backend, with one API.
 ///
 /// ```swift
@@ -51,13 +32,10 @@ public struct BPFProgram: Sendable {
     /// Runs the program as `BPF_PROG_TEST_RUN` does for its type, on `packet` and/or `context`
     /// (in the kernel's UAPI layout), `repeat` times. Programs of `struct __sk_buff` types run
     /// without a context get a zeroed one on both backends, so `contextOut` and `wire_len` agree.
-    public func testRun(packet: [UInt8] = [], context: [UInt8]? = nil, repeat count: Int = 1) throws -> RunResult {
+    public func testRun(packet: [UInt8] = [], context: [UInt8]? = nil, repeat count: Int = 1) throws -> TestRunResult {
         switch storage {
         case .runtime(let program):
-            let result = try program.testRun(packet: packet, context: context, repeat: count)
-            return RunResult(returnValue: result.returnValue, packetOut: result.packetOut, contextOut: result.contextOut,
-                             nanosecondsPerRun: result.nanosecondsPerRun, trace: result.trace,
-                             instructionsExecuted: result.instructionsExecuted, redirect: result.redirect)
+            return try program.testRun(packet: packet, context: context, repeat: count)
         case .kernel(let program):
             guard let times = UInt32(exactly: max(count, 1)) else {
                 throw SwiftBPFError("\(spec.name): repeat \(count) is more than the kernel's test run takes (at most \(UInt32.max))")
@@ -66,9 +44,7 @@ public struct BPFProgram: Sendable {
             // then fills wire_len and returns the context, so both backends answer alike.
             var context = context
             if context == nil, SKBAccess(spec.type) != nil { context = [UInt8](repeating: 0, count: SKBLayout.size) }
-            let result = try program.testRun(data: packet, context: context, repeat: times)
-            return RunResult(returnValue: UInt64(result.returnValue), packetOut: result.dataOut, contextOut: result.contextOut,
-                             nanosecondsPerRun: Double(result.duration), trace: [], instructionsExecuted: nil)
+            return try program.testRun(data: packet, context: context, repeat: times)
         }
     }
 }

@@ -110,7 +110,7 @@ struct KernelBench {
 
     /// r0 of one run.
     func firstReturnValue(_ name: String, packet: [UInt8]) -> UInt32? {
-        try? loaded?.program(named: name)?.testRun(data: packet, repeat: 1).returnValue
+        (try? loaded?.program(named: name)?.testRun(data: packet, repeat: 1).returnValue).flatMap { UInt32(truncatingIfNeeded: $0) }
     }
 
     /// Mean ns per run as the kernel reports it (best of 5), and r0.
@@ -120,8 +120,8 @@ struct KernelBench {
         var r0: UInt32 = 0
         for _ in 0..<5 {
             guard let result = try? program.testRun(data: packet, repeat: UInt32(count)) else { return nil }
-            best = min(best, Double(result.duration))
-            r0 = result.returnValue
+            best = min(best, result.nanosecondsPerRun)
+            r0 = UInt32(truncatingIfNeeded: result.returnValue)
         }
         return (best, r0)
     }

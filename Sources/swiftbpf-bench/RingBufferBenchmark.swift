@@ -63,7 +63,7 @@ struct RingProducer: Sendable {
         var context = [UInt8](repeating: 0, count: 16)
         withUnsafeBytes(of: count.littleEndian) { context.replaceSubrange(0..<4, with: $0) }
         withUnsafeBytes(of: firstSeq.littleEndian) { context.replaceSubrange(8..<16, with: $0) }
-        return try program.testRun(context: context).returnValue
+        return UInt32(truncatingIfNeeded: try program.testRun(context: context).returnValue)
     }
 }
 

@@ -226,7 +226,7 @@ func fmt(_ v: Double, _ digits: Int = 2) -> String {
     func kernelPerRun(_ name: String, repeat count: Int) throws -> Double? {
         guard let program = kernel?.program(named: name) else { return nil }
         var best = Double.infinity
-        for _ in 0..<5 { best = min(best, Double(try program.testRun(data: packet, repeat: UInt32(count)).duration)) }
+        for _ in 0..<5 { best = min(best, Double(try program.testRun(data: packet, repeat: UInt32(count)).nanosecondsPerRun)) }
         return best
     }
     /// One table row; the ratio is runtime/kernel, or kernel/runtime with `kernelOverRuntime`.

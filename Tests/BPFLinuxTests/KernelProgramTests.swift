@@ -19,7 +19,7 @@ struct KernelProgramTests {
         let program = try xdpPass()
         let run = try program.testRun(data: Self.packet, repeat: 10)
         #expect(run.returnValue == 2)
-        #expect(run.dataOut == Self.packet)
+        #expect(run.packetOut == Self.packet)
         #expect(program.verifierLog == nil)
     }
 

@@ -15,7 +15,7 @@ extension KernelProgram {
         guard data.isEmpty else {
             throw BPFError.invalidArgument("program \(name) (\(type)): this type takes a context, not data", command: .progTestRun)
         }
-        var result = TestRunResult(returnValue: 0, dataOut: [], contextOut: [], duration: 0)
+        var result = TestRunResult(returnValue: 0, packetOut: [], contextOut: [], nanosecondsPerRun: 0)
         let clock = ContinuousClock()
         let start = clock.now
         for _ in 0..<max(count, 1) {
@@ -33,12 +33,12 @@ extension KernelProgram {
                 failure.message = "program \(name) (\(type)), \(ctx.count)-byte context: " + failure.message
                 throw failure
             }
-            result.returnValue = attr.retval
+            result.returnValue = UInt64(attr.retval)
             result.contextOut = type == .syscall ? ctx : []
         }
         let elapsed = clock.now - start
         let ns = Double(elapsed.components.seconds) * 1e9 + Double(elapsed.components.attoseconds) / 1e9
-        result.duration = UInt32(min(ns / Double(max(count, 1)), Double(UInt32.max)))
+        result.nanosecondsPerRun = ns / Double(max(count, 1))
         return result
     }
 }

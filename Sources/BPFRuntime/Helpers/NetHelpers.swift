@@ -1,35 +1,5 @@
 import BPFObject
 
-/// Where a program asked its packet to go: `bpf_redirect` (an interface), `bpf_redirect_map` (a
-/// devmap, cpumap or xskmap entry) or `bpf_clone_redirect` (a copy). A test run reports it beside
-/// the verdict; nothing is sent (the kernel's test run does not send either).
-public struct Redirect: Sendable, Hashable, CustomStringConvertible {
-    /// The helper that asked: `bpf_redirect`, `bpf_redirect_map`, `bpf_clone_redirect`.
-    public var helper: String
-    /// The interface index (`bpf_redirect`, `bpf_clone_redirect`, a devmap entry's value).
-    public var ifindex: UInt32?
-    /// The map and key (`bpf_redirect_map`).
-    public var map: String?
-    public var key: UInt32?
-    public var flags: UInt64
-
-    public init(helper: String, ifindex: UInt32? = nil, map: String? = nil, key: UInt32? = nil, flags: UInt64 = 0) {
-        self.helper = helper
-        self.ifindex = ifindex
-        self.map = map
-        self.key = key
-        self.flags = flags
-    }
-
-    public var description: String {
-        var text = helper
-        if let map, let key { text += " to \(map)[\(key)]" }
-        if let ifindex { text += (map == nil ? " to" : ",") + " ifindex \(ifindex)" }
-        if flags & 1 != 0 && helper != "bpf_redirect_map" { text += " (ingress)" }
-        return text
-    }
-}
-
 /// Helpers of networking programs whose meaning in a test run is the packet and the skb:
 /// checksum updates, redirects (recorded, see ``Redirect``), VLAN tags, protocol changes, room
 /// adjustments, the flow hash, tunnel metadata, and lookups that find nothing in a process with no

@@ -1,22 +1,5 @@
 import BPFObject
 
-/// The outcome of a test run, as BPF_PROG_TEST_RUN reports it.
-public struct TestRunResult: Sendable, Hashable {
-    /// The program's return value (r0).
-    public var returnValue: UInt64
-    /// The packet as the program left it.
-    public var packetOut: [UInt8]
-    /// The context as the program left it, in the kernel's UAPI layout.
-    public var contextOut: [UInt8]
-    /// Mean nanoseconds per run.
-    public var nanosecondsPerRun: Double
-    /// Lines written by `bpf_trace_printk` (of the last run).
-    public var trace: [String]
-    /// Instructions executed by the last run.
-    public var instructionsExecuted: UInt64
-    /// Where the program asked the packet to go (`bpf_redirect`, `bpf_redirect_map`, `bpf_clone_redirect`), last run.
-    public var redirect: Redirect? = nil
-}
 
 extension TestRunResult {
     init(_ run: (result: ExecutionResult, nanosecondsPerRun: Double), packetOut: [UInt8], contextOut: [UInt8], environment: RunEnvironment) {

@@ -57,19 +57,19 @@ struct ProgRunCommand: ParsableCommand {
         let data = try read(dataIn, "--data-in") ?? []
         let context = try read(ctxIn, "--ctx-in")
         let (program, label) = try self.program.open()
-        let result: KernelProgram.TestRunResult
+        let result: TestRunResult
         do { result = try program.testRun(data: data, context: context, repeat: UInt32(`repeat`)) } catch { throw CLIError("\(label): test run: \(error)") }
         func write(_ bytes: [UInt8], _ path: String?, _ option: String) throws {
             guard let path else { return }
             guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { throw CLIError("\(option) \(path): cannot write the file") }
         }
-        try write(result.dataOut, dataOut, "--data-out")
+        try write(result.packetOut, dataOut, "--data-out")
         try write(result.contextOut, ctxOut, "--ctx-out")
         if json {
-            print(JSONOutput.object([("retval", .number(UInt64(result.returnValue))), ("duration", .number(UInt64(result.duration))),
-                                     ("data_out", .string(hexString(result.dataOut))), ("ctx_out", .string(hexString(result.contextOut)))]))
+            print(JSONOutput.object([("retval", .number(UInt64(result.returnValue))), ("duration", .number(UInt64(result.nanosecondsPerRun))),
+                                     ("data_out", .string(hexString(result.packetOut))), ("ctx_out", .string(hexString(result.contextOut)))]))
         } else {
-            print("Return value: \(result.returnValue), duration\(`repeat` > 1 ? " (average)" : ""): \(result.duration)ns")
+            print("Return value: \(result.returnValue), duration\(`repeat` > 1 ? " (average)" : ""): \(UInt64(result.nanosecondsPerRun))ns")
         }
     }
 }

@@ -110,7 +110,7 @@ struct ObjectRun {
             var byVerdict: [UInt64: [PacketCapture.Packet]] = [:]
             var totalNs = 0.0
             for (i, packet) in capture.packets.enumerated() {
-                let result: RunResult
+                let result: TestRunResult
                 do { result = try program.testRun(packet: packet.data, context: context, repeat: options.repeat) } catch {
                     throw CLIError("packet \(i + 1) of \(pcap): \(error)")
                 }
@@ -155,7 +155,7 @@ struct ObjectRun {
         } else if context == nil && RawContext.Rules(spec.type) == nil {
             throw CLIError("give the input: --packet-hex, --packet-file, --pcap or --ctx-file")
         }
-        let result: RunResult
+        let result: TestRunResult
         do { result = try program.testRun(packet: packet, context: context, repeat: options.repeat) } catch { throw CLIError("\(error)") }
         if quiet { return loaded }
         if json {

@@ -5,7 +5,7 @@ import BPFTestSupport
 import Foundation
 import Testing
 
-/// The tracing and XDP examples of Docs/swift-api.md, compiled and run against the kernel. Skipped, with the
+/// The tracing and XDP examples of Docs/kernel.md, compiled and run against the kernel. Skipped, with the
 /// reason, where bpf() is not usable.
 @Suite(.requires(Kernel.bpf))
 struct ReadmeAttachExampleTests {

@@ -4,7 +4,7 @@ import BPFObject
 import BPFTestSupport
 import Testing
 
-/// The BPFLinux example of Docs/swift-api.md, compiled and run. Skipped, with the reason, where bpf() is not usable.
+/// The BPFLinux example of Docs/kernel.md, compiled and run. Skipped, with the reason, where bpf() is not usable.
 @Suite(.requires(Kernel.bpf))
 struct ReadmeExampleTests {
     @Test func kernelBackendExample() throws {

@@ -2,7 +2,7 @@ import BPFCore
 import BPFRuntime
 import Testing
 
-/// The Swift API examples of Docs/swift-api.md, as written there.
+/// The Swift API examples of Docs/runtime.md, as written there.
 @Suite("Swift API guide examples")
 struct ReadmeExampleTests {
     @Test("the interpreter example returns 17")

@@ -19,6 +19,15 @@ final class FakeKernel: Sendable {
         case other(BPFCommand)
     }
 
+    /// A map type and a program type this fake kernel refuses with EINVAL, as a kernel without them does.
+    let refusedMapType: UInt32?
+    let refusedProgramType: UInt32?
+
+    init(refusingMapType map: MapType? = nil, programType program: ProgramType? = nil) {
+        refusedMapType = map?.rawValue
+        refusedProgramType = program?.rawValue
+    }
+
     private let calls = Mutex<[Call]>([])
     private let valueSizes = Mutex<[Int32: (key: Int, value: Int)]>([:])
     var recorded: [Call] { calls.withLock { $0 } }
@@ -37,6 +46,7 @@ final class FakeKernel: Sendable {
                 return newFD()
             case .mapCreate:
                 let a = attr.load(as: cbpf_map_create_attr.self)
+                if a.map_type == refusedMapType { return -22 }
                 let fd = Int32(newFD())
                 valueSizes.withLock { $0[fd] = (Int(a.key_size), Int(a.value_size)) }
                 calls.withLock { $0.append(.mapCreate(fd: fd, name: Self.name(a.map_name), type: a.map_type, key: a.key_size,
@@ -56,6 +66,7 @@ final class FakeKernel: Sendable {
                 return 0
             case .progLoad:
                 let a = attr.load(as: cbpf_prog_load_attr.self)
+                if a.prog_type == refusedProgramType { return -22 }
                 let raw = UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: UInt(a.insns)), count: Int(a.insn_cnt) * 8)
                 let instructions = (0..<Int(a.insn_cnt)).map { Instruction(rawValue: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)) }
                 calls.withLock { $0.append(.progLoad(type: a.prog_type, name: Self.name(a.prog_name), instructions: instructions)) }
@@ -141,6 +152,21 @@ struct LoaderPlanTests {
             #expect(references > 0)
         }
         #expect(loaded.programs.count == 2)
+    }
+
+    @Test("a map or program type the kernel lacks is named as such in the error (probed, not guessed)")
+    func missingTypesAreNamed() throws {
+        let object = try Self.object("Tests/Fixtures/bpf/obj/facade.o")
+        let noRing = FakeKernel(refusingMapType: .ringBuffer)
+        let mapError = #expect(throws: BPFError.self) { try noRing.run { _ = try KernelObject(object) } }
+        #expect(mapError?.description.contains("this kernel does not create ringbuf maps (probed:") == true, "\(String(describing: mapError))")
+
+        let noXDP = FakeKernel(programType: .xdp)
+        let programError = #expect(throws: BPFError.self) { try noXDP.run { _ = try KernelObject(object) } }
+        #expect(programError?.description.contains("program 'xdp_count'") == true)
+        #expect(programError?.description.contains("this kernel does not load xdp programs (probed:") == true, "\(String(describing: programError))")
+        // The real kernel's answers are not cached from a fake's.
+        if BPFSyscall.probe() == nil { #expect(KernelFeatures.mapType(.ringBuffer) == .supported) }
     }
 
     @Test("CO-RE: field offsets, type sizes and enum values come from the target BTF, not the object's own layout",

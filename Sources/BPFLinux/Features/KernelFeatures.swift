@@ -37,6 +37,8 @@ public enum KernelFeatures {
         var helpers: [Int64: Support] = [:]
     }
     private static let cache = Mutex(Cache())
+    /// The cache is the real kernel's: probes answered by a stand-in (`BPFSyscall.handler`) bypass it.
+    private static var cached: Bool { BPFSyscall.handler == nil }
 
     /// `r0 = 0` and `exit`: the smallest program every type accepts.
     static let returnZero = Instruction(opcode: 0xb7)   // BPF_ALU64 | BPF_MOV | BPF_K, r0 = 0
@@ -47,29 +49,29 @@ public enum KernelFeatures {
 
     /// Whether the kernel loads programs of `type`.
     public static func programType(_ type: ProgramType) -> Support {
-        if let known = cache.withLock({ $0.programs[type.rawValue] }) { return known }
+        if cached, let known = cache.withLock({ $0.programs[type.rawValue] }) { return known }
         let answer = probeProgram(type, instructions: [returnZero, exitInstruction])
-        cache.withLock { $0.programs[type.rawValue] = answer }
+        if cached { cache.withLock { $0.programs[type.rawValue] = answer } }
         return answer
     }
 
     /// Whether programs of `type` may call helper `id` (loaded with a GPL license).
     public static func helper(_ id: Int32, programType type: ProgramType) -> Support {
         let key = Int64(type.rawValue) << 32 | Int64(UInt32(bitPattern: id))
-        if let known = cache.withLock({ $0.helpers[key] }) { return known }
+        if cached, let known = cache.withLock({ $0.helpers[key] }) { return known }
         var answer = programType(type)
         if answer.isSupported {
             answer = probeProgram(type, instructions: [Instruction(opcode: Opcode.call, imm: id), returnZero, exitInstruction], helper: id)
         }
-        cache.withLock { $0.helpers[key] = answer }
+        if cached { cache.withLock { $0.helpers[key] = answer } }
         return answer
     }
 
     /// Whether the kernel creates maps of `type`.
     public static func mapType(_ type: MapType) -> Support {
-        if let known = cache.withLock({ $0.maps[type.rawValue] }) { return known }
+        if cached, let known = cache.withLock({ $0.maps[type.rawValue] }) { return known }
         let answer = probeMap(type)
-        cache.withLock { $0.maps[type.rawValue] = answer }
+        if cached { cache.withLock { $0.maps[type.rawValue] = answer } }
         return answer
     }
 

@@ -145,10 +145,19 @@ public final class KernelObject: Sendable {
                 }
                 return try KernelMap(spec, innerMap: inner)
             }
-            do { map = try create(spec) } catch where error.errno == .EINVAL && spec.flags & KernelMap.Flag.mmapable != 0 {
-                // Kernels before 5.5 refuse BPF_F_MMAPABLE: then the data is reached by syscalls only.
-                spec.flags &= ~KernelMap.Flag.mmapable
-                map = try create(spec)
+            do {
+                do { map = try create(spec) } catch where error.errno == .EINVAL && spec.flags & KernelMap.Flag.mmapable != 0 {
+                    // Kernels before 5.5 refuse BPF_F_MMAPABLE: then the data is reached by syscalls only.
+                    spec.flags &= ~KernelMap.Flag.mmapable
+                    map = try create(spec)
+                }
+            } catch {
+                // Say so when this kernel lacks the map type altogether (the probe creates the smallest one).
+                var failure = error
+                if error.errno != .EPERM, case .unsupported(let why) = KernelFeatures.mapType(spec.type) {
+                    failure.message += " — this kernel does not create \(spec.type.kernelName) maps (probed: \(why))"
+                }
+                throw failure
             }
             inner?.close()
             if var value = spec.initialValue {
@@ -288,6 +297,10 @@ public final class KernelObject: Sendable {
             } catch {
                 var failure = error
                 failure.message = "program '\(spec.name)' (section '\(spec.section)'): " + failure.message
+                // A refusal that is not the verifier's: say so when this kernel lacks the program type.
+                if error.errno != .EACCES, error.errno != .EPERM, case .unsupported(let why) = KernelFeatures.programType(spec.type) {
+                    failure.message += " — this kernel does not load \(spec.type.kernelName) programs (probed: \(why))"
+                }
                 throw failure
             }
         }

@@ -39,6 +39,42 @@ enum ConformancePrograms {
         }
     }
 
+    /// Mutates `mutants` programs from `seeds` (a few fields each: immediates, offsets, registers,
+    /// opcodes); every mutant the verifier accepts runs on random memories with all runtime checks
+    /// on, and a check that fires is recorded as an issue. Returns how many mutants were accepted.
+    static func mutationFuzz(seeds: [Entry], mutants count: Int, seed: UInt64) -> Int {
+        var rng = SplitMix(state: seed)
+        var accepted = 0
+        for _ in 0..<count {
+            let seed = seeds[Int(rng.next() % UInt64(seeds.count))]
+            var slots = seed.instructions
+            for _ in 0...(rng.next() % 3) {
+                let i = Int(rng.next() % UInt64(slots.count))
+                switch rng.next() % 6 {
+                case 0: slots[i].imm = Int32(truncatingIfNeeded: Int64(rng.next() % 64) - 16)
+                case 1: slots[i].offset = Int16(truncatingIfNeeded: Int64(slots[i].offset) + Int64(rng.next() % 17) - 8)
+                case 2: slots[i].dst = UInt8(rng.next() % 11)
+                case 3: slots[i].src = UInt8(rng.next() % 11)
+                case 4: slots[i].imm = Int32(truncatingIfNeeded: rng.next())
+                default:
+                    let other = slots[Int(rng.next() % UInt64(slots.count))]
+                    slots[i].opcode = other.opcode
+                }
+            }
+            let mutant = Entry(name: seed.name + "-mutant", instructions: slots, memory: seed.memory)
+            guard verify(mutant, limit: 100_000).accepted else { continue }
+            accepted += 1
+            for _ in 0..<3 {
+                let memory = (0..<seed.memory.count).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                if let error = run(slots, memory: memory), !ConformanceVerificationTests.benign(error) {
+                    Issue.record("mutant of \(seed.name) was accepted but failed: \(error)\n\(Disassembler(syntax: .llvm).lines(for: slots).joined(separator: "\n"))")
+                    return accepted
+                }
+            }
+        }
+        return accepted
+    }
+
     /// Rejections we expect, by reason: what the kernel refuses too.
     static func expectedRejection(_ error: VerifierError) -> Bool {
         [.unsupported, .uninitializedRegister, .uninitializedStack, .helperUnavailable, .helperArgument, .outOfBounds,
@@ -104,35 +140,7 @@ struct ConformanceVerificationTests {
         let count = Int(ProcessInfo.processInfo.environment["SWIFTBPF_VERIFIER_FUZZ"] ?? "") ?? 400
         let seeds = ConformancePrograms.all.filter { ConformancePrograms.verify($0, limit: 100_000).accepted }
         try #require(!seeds.isEmpty, "no conformance program verifies: nothing to mutate")
-        var rng = SplitMix(state: 0xF022)
-        var accepted = 0
-        for _ in 0..<count {
-            let seed = seeds[Int(rng.next() % UInt64(seeds.count))]
-            var slots = seed.instructions
-            for _ in 0...(rng.next() % 3) {
-                let i = Int(rng.next() % UInt64(slots.count))
-                switch rng.next() % 6 {
-                case 0: slots[i].imm = Int32(truncatingIfNeeded: Int64(rng.next() % 64) - 16)
-                case 1: slots[i].offset = Int16(truncatingIfNeeded: Int64(slots[i].offset) + Int64(rng.next() % 17) - 8)
-                case 2: slots[i].dst = UInt8(rng.next() % 11)
-                case 3: slots[i].src = UInt8(rng.next() % 11)
-                case 4: slots[i].imm = Int32(truncatingIfNeeded: rng.next())
-                default:
-                    let other = slots[Int(rng.next() % UInt64(slots.count))]
-                    slots[i].opcode = other.opcode
-                }
-            }
-            let mutant = ConformancePrograms.Entry(name: seed.name + "-mutant", instructions: slots, memory: seed.memory)
-            guard ConformancePrograms.verify(mutant, limit: 100_000).accepted else { continue }
-            accepted += 1
-            for _ in 0..<3 {
-                let memory = (0..<seed.memory.count).map { _ in UInt8.random(in: 0...255, using: &rng) }
-                if let error = ConformancePrograms.run(slots, memory: memory), !Self.benign(error) {
-                    Issue.record("mutant of \(seed.name) was accepted but failed: \(error)\n\(Disassembler(syntax: .llvm).lines(for: slots).joined(separator: "\n"))")
-                    return
-                }
-            }
-        }
+        let accepted = ConformancePrograms.mutationFuzz(seeds: seeds, mutants: count, seed: 0xF022)
         print("verifier fuzz: \(accepted) of \(count) mutants accepted and ran cleanly")
         #expect(accepted > 0)
     }

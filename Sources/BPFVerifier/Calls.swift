@@ -18,7 +18,7 @@ extension Analysis {
         for r in 1...5 { frame.registers[r] = st[r] }
         frame.registers[10] = stackPointer(frame: st.frames.count)
         for r in 0...5 { st[r] = .uninitialized }
-        callEdges[st.current.subprogram, default: []].insert(target)
+        addCallEdge(st.current.subprogram, target)
         st.frames.append(frame)
         return .next(target)
     }
@@ -368,10 +368,11 @@ extension Analysis {
                 r0.size = 80
                 r0.referenceID = r0.id
                 st.references.append(Reference(id: r0.id, instruction: pc, helper: proto.id))
-            } else if let inner = innerMap[m] {
+            } else if m < innerMap.count && innerMap[m] >= 0 {
+                let inner = innerMap[m]
                 r0.kind = .mapPointerOrNull
                 r0.map = inner
-            } else if proto.id == 1, [.array, .perCPUArray].contains(maps[m].type), let key = constantKey,
+            } else if proto.id == 1, (maps[m].type == .array || maps[m].type == .perCPUArray), let key = constantKey,
                       key < UInt64(maps[m].maxEntries) {
                 // An array lookup with a constant key in range always finds its element.
                 r0.kind = .mapValue
@@ -430,7 +431,7 @@ extension Analysis {
                            "make the buffer at least as large as the size passed", state: st, registers: [regno])
             }
             let sub = st.frames[r.frame].subprogram
-            stackDepth[sub] = max(stackDepth[sub] ?? 0, -o)
+            stackDepth[sub] = max(stackDepth[sub], -o)
             if write {
                 if n > 0 { try writeStack(&st, pc, frame: r.frame, offset: o, size: n, value: nil) }
             } else {
@@ -489,7 +490,7 @@ extension Analysis {
             // unknown scalars, so a callback that dereferences them is refused, never wrongly accepted.
             for r in 1...5 { frame.registers[r] = .unknownScalar }
         }
-        callEdges[st.current.subprogram, default: []].insert(target)
+        addCallEdge(st.current.subprogram, target)
         var callbackState = st
         callbackState.frames.append(frame)
         fork(callbackState, at: target, parent: parent)

@@ -111,6 +111,29 @@ func verifyFirstChild(path: String, program: String) {
     }
     let input = VerifierProgram(spec: spec, maps: object.maps, license: object.license)
     let verifier = Verifier()
+    // For analysis: SWIFTBPF_BENCH_PREWARM=1 first verifies a two-instruction program of no type
+    // (the core's metadata and code warm, not this program's paths).
+    if ProcessInfo.processInfo.environment["SWIFTBPF_BENCH_PREWARM"] != nil {
+        let tiny = [Instruction(opcode: 0xb7), Instruction(opcode: Opcode.exit)]
+        _ = verifier.verify(VerifierProgram(name: "tiny", instructions: tiny))
+    }
+    // For analysis: SWIFTBPF_BENCH_PREFAULT=1 first touches every page of the executable's code,
+    // so that the first verification takes no page faults on it (its caches stay cold).
+    if ProcessInfo.processInfo.environment["SWIFTBPF_BENCH_PREFAULT"] != nil,
+       let maps = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
+        var sum: UInt8 = 0
+        for line in maps.split(separator: "\n") where line.contains("r-xp") && line.hasSuffix(exe) {
+            let bounds = line.split(separator: " ")[0].split(separator: "-").compactMap { UInt(String($0), radix: 16) }
+            guard bounds.count == 2 else { continue }
+            var address = bounds[0]
+            while address < bounds[1] {
+                sum &+= UnsafePointer<UInt8>(bitPattern: address)!.pointee
+                address += 4096
+            }
+        }
+        if sum == 1 { print("", terminator: "") }
+    }
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
     let faults = usage.ru_minflt

@@ -85,7 +85,7 @@ extension Analysis {
     /// The prototype of the helper a call names, checked against the program type, the license
     /// and the target backend.
     func helperPrototype(_ st: VerifierState, _ pc: Int, id: Int32) throws(VerifierError) -> HelperPrototype {
-        if id > 0 && id <= HelperPrototype.lastID, let known = prototypes[Int(id)] { return known }
+        if id > 0 && id <= HelperPrototype.lastID, prototypeSlot[Int(id)] != 0 { return prototypes[Int(prototypeSlot[Int(id)]) - 1] }
         guard let proto = HelperPrototype[id] else {
             throw fail(.helperUnavailable, pc,
                        id > HelperPrototype.lastID || id <= 0
@@ -106,7 +106,10 @@ extension Analysis {
                        "the kernel accepts it; run the program in the kernel, or see Docs/helpers.md for what the runtime implements",
                        state: st)
         }
-        prototypes[Int(id)] = proto
+        if id > 0 && id <= HelperPrototype.lastID && prototypes.count < 255 {
+            prototypes.append(proto)
+            prototypeSlot[Int(id)] = UInt8(prototypes.count)
+        }
         return proto
     }
 

@@ -181,7 +181,10 @@ final class Analysis {
     var stackDepth: [Int]
     /// The helpers called on the paths explored, and their prototypes (built once per run).
     var helpersCalled = SIMD4<UInt64>()   // a bit per helper id (0...255)
-    var prototypes = [HelperPrototype?](repeating: nil, count: Int(HelperPrototype.lastID) + 1)
+    /// The prototypes checked so far, and per helper id its place in that list plus 1 (0: not yet):
+    /// a few hundred bytes per run rather than an optional prototype for every helper id.
+    var prototypes: [HelperPrototype] = []
+    var prototypeSlot = [UInt8](repeating: 0, count: Int(HelperPrototype.lastID) + 1)
     /// Calls between subprograms, as (caller, callee) pairs of first instructions, each once.
     var callEdges: [Int] = []
     var maxStackDepth = 0

@@ -23,10 +23,64 @@ public enum SKBLayout {
         ("tstamp_type", 180, 4), ("hwtstamp", 184, 8),
     ]
 
-    /// The byte range of a field by name.
+    /// The byte range of a field by name. (A switch, so that the verifier's first program does not
+    /// build the table.)
     public static func range(_ name: String) -> Range<Int> {
-        let field = fields.first { $0.name == name }!
-        return field.offset..<(field.offset + field.size)
+        switch name {
+        case "len": return 0..<4
+        case "pkt_type": return 4..<8
+        case "mark": return 8..<12
+        case "queue_mapping": return 12..<16
+        case "protocol": return 16..<20
+        case "vlan_present": return 20..<24
+        case "vlan_tci": return 24..<28
+        case "vlan_proto": return 28..<32
+        case "priority": return 32..<36
+        case "ingress_ifindex": return 36..<40
+        case "ifindex": return 40..<44
+        case "tc_index": return 44..<48
+        case "cb": return 48..<68
+        case "hash": return 68..<72
+        case "tc_classid": return 72..<76
+        case "data": return 76..<80
+        case "data_end": return 80..<84
+        case "napi_id": return 84..<88
+        case "family": return 88..<92
+        case "remote_ip4": return 92..<96
+        case "local_ip4": return 96..<100
+        case "remote_ip6": return 100..<116
+        case "local_ip6": return 116..<132
+        case "remote_port": return 132..<136
+        case "local_port": return 136..<140
+        case "data_meta": return 140..<144
+        case "flow_keys": return 144..<152
+        case "tstamp": return 152..<160
+        case "wire_len": return 160..<164
+        case "gso_segs": return 164..<168
+        case "sk": return 168..<176
+        case "gso_size": return 176..<180
+        case "tstamp_type": return 180..<184
+        case "hwtstamp": return 184..<192
+        default:
+            let field = fields.first { $0.name == name }!
+            return field.offset..<(field.offset + field.size)
+        }
+    }
+
+    /// Whether a field of `fields` starts at `offset` (0..<192): a bit per byte, 64 bytes a word.
+    static func isFieldStart(_ offset: Int) -> Bool {
+        let words: (UInt64, UInt64, UInt64) = (0x1111111111111, 0x10001111111110, 0x111011101011110)
+        let word = offset < 64 ? words.0 : offset < 128 ? words.1 : words.2
+        return word & (1 << UInt64(offset % 64)) != 0
+    }
+
+    /// The field holding the byte at `offset` (0..<192).
+    static func fieldRange(containing offset: Int) -> Range<Int> {
+        var start = offset
+        while !isFieldStart(start) { start -= 1 }
+        var end = offset + 1
+        while end < size && !isFieldStart(end) { end += 1 }
+        return start..<end
     }
 
     /// The C name of the field at `offset`, e.g. `mark`, `cb[2]`, `remote_ip6[1]`.
@@ -71,10 +125,48 @@ public struct SKBAccess: Sendable, Hashable {
     }
 
     public var type: ProgramType
+    /// The bytes the program may load, and the bytes of the fields it may store to, a bit each:
+    /// bit sets rather than arrays of ranges, so that the verifier's first program builds no
+    /// `[Range<Int>]` (whose first use costs a scan of every protocol conformance in the binary).
+    var readableBytes: ByteSet
+    var writableBytes: ByteSet
     /// Byte ranges of the context the program may load (merged).
-    public var readable: [Range<Int>]
-    /// Fields the program may store to, one range each (`cb` is one range).
-    public var writable: [Range<Int>]
+    public var readable: [Range<Int>] {
+        var runs: [Range<Int>] = []
+        var start: Int?
+        for offset in 0...SKBLayout.size {
+            let open = offset < SKBLayout.size && readableBytes.contains(offset)
+            if open, start == nil { start = offset }
+            if !open, let s = start { runs.append(s..<offset); start = nil }
+        }
+        return runs
+    }
+    /// Fields the program may store to, one range each (`cb` is one range), by offset.
+    public var writable: [Range<Int>] {
+        var fields: [Range<Int>] = []
+        var offset = 0
+        while offset < SKBLayout.size {
+            let field = SKBLayout.fieldRange(containing: offset)
+            if writableBytes.contains(offset) { fields.append(field) }
+            offset = field.upperBound
+        }
+        return fields
+    }
+
+    /// Whether the program may load `size` bytes at `offset`.
+    public func canRead(offset: Int, size: Int) -> Bool {
+        guard offset >= 0, size > 0, offset + size <= SKBLayout.size else { return false }
+        for byte in offset..<(offset + size) where !readableBytes.contains(byte) { return false }
+        return true
+    }
+
+    /// The writable field holding all `size` bytes at `offset`, or nil when the program may not store there.
+    public func writableField(offset: Int, size: Int) -> Range<Int>? {
+        guard offset >= 0, size > 0, offset + size <= SKBLayout.size, writableBytes.contains(offset) else { return nil }
+        let field = SKBLayout.fieldRange(containing: offset)
+        return offset + size <= field.upperBound ? field : nil
+    }
+
     public var packet: PacketAccess
     /// Whether `data_meta` is readable (TC).
     public var dataMeta: Bool
@@ -84,42 +176,71 @@ public struct SKBAccess: Sendable, Hashable {
     public init?(_ type: ProgramType) {
         let r = SKBLayout.range
         let socketFields = r("family").lowerBound..<r("local_port").upperBound
-        var denied: [Range<Int>] = [r("flow_keys")]
-        var writableFields: [String]
+        var readable = ByteSet(0..<SKBLayout.size)
+        readable.remove(r("flow_keys"))
+        var writable = ByteSet()
         switch type {
         case .socketFilter:
-            denied += [r("tc_classid"), r("data"), r("data_end"), r("data_meta"), socketFields, r("tstamp"), r("wire_len")]
-            writableFields = ["cb"]
+            readable.remove(socketFields)
+            for denied in ["tc_classid", "data", "data_end", "data_meta", "tstamp", "wire_len"] { readable.remove(r(denied)) }
+            writable.insert(r("cb"))
             (packet, dataMeta, layout) = (.none, false, .networkLayer)
         case .schedCls, .schedAct:
-            denied += [socketFields]
-            writableFields = ["mark", "queue_mapping", "priority", "tc_index", "cb", "tc_classid", "tstamp"]
+            readable.remove(socketFields)
+            for field in ["mark", "queue_mapping", "priority", "tc_index", "cb", "tc_classid", "tstamp"] { writable.insert(r(field)) }
             (packet, dataMeta, layout) = (.readWrite, true, .linkLayer)
         case .cgroupSkb:
-            denied += [r("tc_classid"), r("data_meta"), r("wire_len")]
-            writableFields = ["mark", "priority", "cb", "tstamp"]
+            for denied in ["tc_classid", "data_meta", "wire_len"] { readable.remove(r(denied)) }
+            for field in ["mark", "priority", "cb", "tstamp"] { writable.insert(r(field)) }
             (packet, dataMeta, layout) = (.readOnly, false, .networkLayer)
         case .lwtIn, .lwtOut, .lwtXmit, .lwtSeg6local:
-            denied += [r("tc_classid"), socketFields, r("data_meta"), r("tstamp"), r("wire_len")]
-            writableFields = ["mark", "priority", "cb"]
+            readable.remove(socketFields)
+            for denied in ["tc_classid", "data_meta", "tstamp", "wire_len"] { readable.remove(r(denied)) }
+            for field in ["mark", "priority", "cb"] { writable.insert(r(field)) }
             (packet, dataMeta, layout) = (type == .lwtXmit ? .readWrite : .readOnly, false, .networkLayer)
         case .skSkb:
-            denied += [r("tc_classid"), r("data_meta"), r("tstamp"), r("wire_len"), r("mark")]
-            writableFields = ["tc_index", "priority"]
+            for denied in ["tc_classid", "data_meta", "tstamp", "wire_len", "mark"] { readable.remove(r(denied)) }
+            for field in ["tc_index", "priority"] { writable.insert(r(field)) }
             (packet, dataMeta, layout) = (.readWrite, false, .payload)
         default:
             return nil
         }
         self.type = type
-        writable = writableFields.map(r)
-        var runs: [Range<Int>] = []
-        var start: Int?
-        for offset in 0...SKBLayout.size {
-            let open = offset < SKBLayout.size && !denied.contains { $0.contains(offset) }
-            if open, start == nil { start = offset }
-            if !open, let s = start { runs.append(s..<offset); start = nil }
+        readableBytes = readable
+        writableBytes = writable
+    }
+}
+
+/// A set of byte offsets below 192 (`struct __sk_buff`), a bit each.
+struct ByteSet: Sendable, Hashable {
+    var words: (UInt64, UInt64, UInt64) = (0, 0, 0)
+
+    init() {}
+    init(_ range: Range<Int>) { insert(range) }
+
+    func contains(_ offset: Int) -> Bool {
+        guard offset >= 0, offset < 192 else { return false }
+        let word = offset < 64 ? words.0 : offset < 128 ? words.1 : words.2
+        return word & (1 << UInt64(offset % 64)) != 0
+    }
+
+    mutating func set(_ offset: Int, _ on: Bool) {
+        let bit = UInt64(1) << UInt64(offset % 64)
+        switch offset / 64 {
+        case 0: words.0 = on ? words.0 | bit : words.0 & ~bit
+        case 1: words.1 = on ? words.1 | bit : words.1 & ~bit
+        default: words.2 = on ? words.2 | bit : words.2 & ~bit
         }
-        readable = runs
+    }
+
+    mutating func insert(_ range: Range<Int>) { for offset in range where offset >= 0 && offset < 192 { set(offset, true) } }
+    mutating func remove(_ range: Range<Int>) { for offset in range where offset >= 0 && offset < 192 { set(offset, false) } }
+
+    static func == (a: ByteSet, b: ByteSet) -> Bool { a.words == b.words }
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(words.0)
+        hasher.combine(words.1)
+        hasher.combine(words.2)
     }
 }
 

@@ -18,7 +18,7 @@ extension Analysis {
         for r in 1...5 { frame.registers[r] = st[r] }
         frame.registers[10] = stackPointer(frame: st.frames.count)
         for r in 0...5 { st[r] = .uninitialized }
-        callEdges[st.current.subprogram, default: []].insert(target)
+        addCallEdge(st.current.subprogram, target)
         st.frames.append(frame)
         return .next(target)
     }
@@ -85,7 +85,7 @@ extension Analysis {
     /// The prototype of the helper a call names, checked against the program type, the license
     /// and the target backend.
     func helperPrototype(_ st: VerifierState, _ pc: Int, id: Int32) throws(VerifierError) -> HelperPrototype {
-        if id > 0 && id <= HelperPrototype.lastID, let known = prototypes[Int(id)] { return known }
+        if id > 0 && id <= HelperPrototype.lastID, prototypeSlot[Int(id)] != 0 { return prototypes[Int(prototypeSlot[Int(id)]) - 1] }
         guard let proto = HelperPrototype[id] else {
             throw fail(.helperUnavailable, pc,
                        id > HelperPrototype.lastID || id <= 0
@@ -106,7 +106,10 @@ extension Analysis {
                        "the kernel accepts it; run the program in the kernel, or see Docs/helpers.md for what the runtime implements",
                        state: st)
         }
-        prototypes[Int(id)] = proto
+        if id > 0 && id <= HelperPrototype.lastID && prototypes.count < 255 {
+            prototypes.append(proto)
+            prototypeSlot[Int(id)] = UInt8(prototypes.count)
+        }
         return proto
     }
 
@@ -368,10 +371,11 @@ extension Analysis {
                 r0.size = 80
                 r0.referenceID = r0.id
                 st.references.append(Reference(id: r0.id, instruction: pc, helper: proto.id))
-            } else if let inner = innerMap[m] {
+            } else if m < innerMap.count && innerMap[m] >= 0 {
+                let inner = innerMap[m]
                 r0.kind = .mapPointerOrNull
                 r0.map = inner
-            } else if proto.id == 1, [.array, .perCPUArray].contains(maps[m].type), let key = constantKey,
+            } else if proto.id == 1, (maps[m].type == .array || maps[m].type == .perCPUArray), let key = constantKey,
                       key < UInt64(maps[m].maxEntries) {
                 // An array lookup with a constant key in range always finds its element.
                 r0.kind = .mapValue
@@ -430,7 +434,7 @@ extension Analysis {
                            "make the buffer at least as large as the size passed", state: st, registers: [regno])
             }
             let sub = st.frames[r.frame].subprogram
-            stackDepth[sub] = max(stackDepth[sub] ?? 0, -o)
+            stackDepth[sub] = max(stackDepth[sub], -o)
             if write {
                 if n > 0 { try writeStack(&st, pc, frame: r.frame, offset: o, size: n, value: nil) }
             } else {
@@ -489,7 +493,7 @@ extension Analysis {
             // unknown scalars, so a callback that dereferences them is refused, never wrongly accepted.
             for r in 1...5 { frame.registers[r] = .unknownScalar }
         }
-        callEdges[st.current.subprogram, default: []].insert(target)
+        addCallEdge(st.current.subprogram, target)
         var callbackState = st
         callbackState.frames.append(frame)
         fork(callbackState, at: target, parent: parent)

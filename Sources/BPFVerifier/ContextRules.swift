@@ -29,8 +29,16 @@ struct ContextRules {
     let skb: SKBAccess?
     /// The rules of a context without a packet.
     let raw: RawContextRules?
-    /// The 8-byte fields of `struct __sk_buff`: `tstamp`, `sk`, `hwtstamp`.
-    static let wideSKBFields = [SKBLayout.range("tstamp"), SKBLayout.range("sk"), SKBLayout.range("hwtstamp")]
+    /// Whether `offset` is inside an 8-byte field of `struct __sk_buff`: `tstamp`, `sk`, `hwtstamp`.
+    static func insideWideSKBField(_ offset: Int) -> Bool {
+        SKBLayout.range("tstamp").contains(offset) || SKBLayout.range("sk").contains(offset) || SKBLayout.range("hwtstamp").contains(offset)
+    }
+
+    /// Whether an 8-byte field of `struct __sk_buff` starts at `offset`.
+    static func startsWideSKBField(_ offset: Int) -> Bool {
+        offset == SKBLayout.range("tstamp").lowerBound || offset == SKBLayout.range("sk").lowerBound
+            || offset == SKBLayout.range("hwtstamp").lowerBound
+    }
 
     init(type: ProgramType, attachType: AttachType?, contextSize: Int?) {
         self.type = type
@@ -110,21 +118,20 @@ struct ContextRules {
             guard offset + size <= SKBLayout.size else {
                 return .denied("offset \(offset) is past the end of struct __sk_buff (\(SKBLayout.size) bytes)")
             }
-            guard access.readable.contains(where: { $0.contains(offset) && $0.contains(offset + size - 1) }) else {
+            guard access.canRead(offset: offset, size: size) else {
                 return .denied("\(type.kernelName) programs may not read __sk_buff.\(name)")
             }
-            for (fieldOffset, result) in [(SKBLayout.dataOffset, LoadResult.packet), (SKBLayout.dataEndOffset, .packetEnd),
-                                          (SKBLayout.dataMetaOffset, .packetMeta)]
+            for fieldOffset in [SKBLayout.dataOffset, SKBLayout.dataEndOffset, SKBLayout.dataMetaOffset]
             where offset < fieldOffset + 4 && fieldOffset < offset + size {
                 guard offset == fieldOffset, size == 4 else {
                     return .denied("__sk_buff.\(SKBLayout.fieldName(at: fieldOffset)) must be read whole, as 4 bytes")
                 }
-                return result
+                return fieldOffset == SKBLayout.dataOffset ? .packet : fieldOffset == SKBLayout.dataEndOffset ? .packetEnd : .packetMeta
             }
-            for wide in Self.wideSKBFields where wide.contains(offset) {
+            if Self.insideWideSKBField(offset) {
                 guard size == 8 else { return .denied("__sk_buff.\(name) must be read as 8 bytes") }
             }
-            if size == 8 && !Self.wideSKBFields.contains(where: { $0.lowerBound == offset }) {
+            if size == 8 && !Self.startsWideSKBField(offset) {
                 return .denied("__sk_buff.\(name) is a 4-byte field; an 8-byte load is not allowed")
             }
             if offset == SKBLayout.range("sk").lowerBound { return .socketCommonOrNull }
@@ -165,7 +172,7 @@ struct ContextRules {
             guard offset + size <= SKBLayout.size else {
                 return "offset \(offset) is past the end of struct __sk_buff (\(SKBLayout.size) bytes)"
             }
-            guard let field = access.writable.first(where: { $0.contains(offset) && $0.contains(offset + size - 1) }) else {
+            guard let field = access.writableField(offset: offset, size: size) else {
                 return "\(type.kernelName) programs may not write __sk_buff.\(name)"
             }
             if field == SKBLayout.range("tstamp") { return size == 8 ? nil : "__sk_buff.tstamp must be written as 8 bytes" }

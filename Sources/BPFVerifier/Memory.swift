@@ -156,7 +156,7 @@ extension Analysis {
                        : "misaligned stack access of \(size) bytes at fp\(lo)", state: st, registers: [regno])
         }
         let sub = st.frames[r.frame].subprogram
-        stackDepth[sub] = max(stackDepth[sub] ?? 0, -lo)
+        stackDepth[sub] = max(stackDepth[sub], -lo)
         return (r.frame, lo, hi)
     }
 

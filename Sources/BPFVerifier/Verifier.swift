@@ -156,8 +156,9 @@ final class Analysis {
     let insns: [Instruction]
     /// The program's maps, then the inner maps of maps of maps.
     var maps: [MapSpec]
-    /// Map index → its inner map's index.
-    var innerMap: [Int: Int] = [:]
+    /// Map index → its inner map's index, -1 for none. (Arrays, not dictionaries or sets, here and
+    /// below: a process's first `[Int: Int]` costs a scan of every protocol conformance in the binary.)
+    var innerMap: [Int]
     let rules: ContextRules
 
     var processed = 0
@@ -176,11 +177,16 @@ final class Analysis {
     /// Subprogram entry for each instruction.
     var subprogramOf: [Int]
     var subprograms: [Int] = [0]
-    var stackDepth: [Int: Int] = [:]
+    /// Per subprogram (indexed by its first instruction): the stack it uses.
+    var stackDepth: [Int]
     /// The helpers called on the paths explored, and their prototypes (built once per run).
     var helpersCalled = SIMD4<UInt64>()   // a bit per helper id (0...255)
-    var prototypes = [HelperPrototype?](repeating: nil, count: Int(HelperPrototype.lastID) + 1)
-    var callEdges: [Int: Set<Int>] = [:]
+    /// The prototypes checked so far, and per helper id its place in that list plus 1 (0: not yet):
+    /// a few hundred bytes per run rather than an optional prototype for every helper id.
+    var prototypes: [HelperPrototype] = []
+    var prototypeSlot = [UInt8](repeating: 0, count: Int(HelperPrototype.lastID) + 1)
+    /// Calls between subprograms, as (caller, callee) pairs of first instructions, each once.
+    var callEdges: [Int] = []
     var maxStackDepth = 0
     /// 0: not reached; 1: every access proven; 2: some access not proven.
     var proven: [UInt8]
@@ -208,12 +214,14 @@ final class Analysis {
         self.options = options
         insns = program.instructions
         maps = program.maps
-        for (i, spec) in program.maps.enumerated() {
-            if let inner = spec.innerMap?.spec {
+        innerMap = [Int](repeating: -1, count: program.maps.count)
+        for i in program.maps.indices {
+            if let inner = program.maps[i].innerMap?.spec {
                 innerMap[i] = maps.count
                 maps.append(inner)
             }
         }
+        while innerMap.count < maps.count { innerMap.append(-1) }
         rules = ContextRules(type: program.type, attachType: program.attachType, contextSize: program.contextSize)
         explored = [[Checkpoint]](repeating: [], count: insns.count)
         inProgress = [[Checkpoint]](repeating: [], count: insns.count)
@@ -223,6 +231,18 @@ final class Analysis {
         secondSlot = [Bool](repeating: false, count: insns.count)
         subprogramOf = [Int](repeating: 0, count: insns.count)
         proven = [UInt8](repeating: 0, count: insns.count)
+        stackDepth = [Int](repeating: 0, count: insns.count)
+    }
+
+    /// Records a call from the subprogram at `caller` to the one at `callee`.
+    func addCallEdge(_ caller: Int, _ callee: Int) {
+        var i = 0
+        while i < callEdges.count {
+            if callEdges[i] == caller && callEdges[i + 1] == callee { return }
+            i += 2
+        }
+        callEdges.append(caller)
+        callEdges.append(callee)
     }
 
     func freshID() -> UInt32 {
@@ -497,22 +517,30 @@ final class Analysis {
 
     func checkControlFlow() throws(VerifierError) {
         var i = 0
-        var starts: Set<Int> = [0]
+        // Subprogram starts, marked per instruction (a start outside the program is kept aside:
+        // it is caught below as a jump off the end or into another function).
+        var isStart = [Bool](repeating: false, count: insns.count)
+        var outside: [Int] = []
+        func addStart(_ s: Int) {
+            if s >= 0 && s < insns.count { isStart[s] = true } else if !outside.contains(s) { outside.append(s) }
+        }
+        addStart(0)
         while i < insns.count {
             let ins = insns[i]
             if ins.opcode == Opcode.lddw {
                 secondSlot[i + 1] = true
-                if ins.src == LoadImmediateSource.function.rawValue { starts.insert(i + 1 + Int(ins.imm)) }
+                if ins.src == LoadImmediateSource.function.rawValue { addStart(i + 1 + Int(ins.imm)) }
                 i += 2
                 continue
             }
-            if ins.opcode == Opcode.call && ins.src == CallKind.local.rawValue { starts.insert(i + 1 + Int(ins.imm)) }
+            if ins.opcode == Opcode.call && ins.src == CallKind.local.rawValue { addStart(i + 1 + Int(ins.imm)) }
             i += 1
         }
-        subprograms = starts.sorted()
+        func startsContains(_ s: Int) -> Bool { s >= 0 && s < insns.count ? isStart[s] : outside.contains(s) }
+        subprograms = outside.filter { $0 < 0 }.sorted() + insns.indices.filter { isStart[$0] } + outside.filter { $0 >= insns.count }.sorted()
         var current = 0
         for pc in insns.indices {
-            if starts.contains(pc) { current = pc }
+            if isStart[pc] { current = pc }
             subprogramOf[pc] = current
         }
         // Each jump stays in its function; nothing falls off a function's end.
@@ -522,7 +550,7 @@ final class Analysis {
                     throw fail(.controlFlow, pc, "execution falls off the end of the program after insn \(pc)",
                                "the last instruction must be an exit or a jump")
                 }
-                if subprogramOf[s] != subprogramOf[pc] || (starts.contains(s) && s != subprogramOf[pc]) {
+                if subprogramOf[s] != subprogramOf[pc] || (startsContains(s) && s != subprogramOf[pc]) {
                     let isFallthrough = s == pc + 1 || (insns[pc].opcode == Opcode.lddw && s == pc + 2)
                     throw fail(.controlFlow, pc, isFallthrough
                                ? "execution falls from the function at insn \(subprogramOf[pc]) into the next one at insn \(s)"
@@ -536,7 +564,7 @@ final class Analysis {
             }
             if insns[pc].opcode == Opcode.call && pc + 1 < insns.count { prunePoint[pc + 1] = true }
         }
-        for s in starts { prunePoint[s] = true }
+        for s in subprograms where s >= 0 && s < insns.count { prunePoint[s] = true }
         // Every instruction is reachable.
         var seen = [Bool](repeating: false, count: insns.count)
         var work = [0]
@@ -613,16 +641,20 @@ final class Analysis {
 
     func checkStackDepth() throws(VerifierError) {
         func rounded(_ d: Int) -> Int { (max(d, 0) + 15) / 16 * 16 }
-        var memo: [Int: Int] = [:]
-        var visiting: Set<Int> = []
+        var memo = [Int](repeating: -1, count: insns.count)
+        var visiting = [Bool](repeating: false, count: insns.count)
         func deepest(_ sub: Int) -> Int {
-            if let m = memo[sub] { return m }
-            if visiting.contains(sub) { return 0 }
-            visiting.insert(sub)
+            if memo[sub] >= 0 { return memo[sub] }
+            if visiting[sub] { return 0 }
+            visiting[sub] = true
             var best = 0
-            for callee in callEdges[sub] ?? [] { best = max(best, deepest(callee)) }
-            visiting.remove(sub)
-            let total = rounded(stackDepth[sub] ?? 0) + best
+            var i = 0
+            while i < callEdges.count {
+                if callEdges[i] == sub { best = max(best, deepest(callEdges[i + 1])) }
+                i += 2
+            }
+            visiting[sub] = false
+            let total = rounded(stackDepth[sub]) + best
             memo[sub] = total
             return total
         }

@@ -294,11 +294,13 @@ case "maps":
 case "jit-entry":
     try jitEntryBenchmark()
 case "verify":
-    try verifierBenchmark(only: Set(arguments.dropFirst()))
+    try verifierBenchmark(arguments: Array(arguments.dropFirst()))
+case "verify-first" where arguments.count == 3:
+    verifyFirstChild(path: arguments.dropFirst().first!, program: arguments.last!)
 case "jit":
     try jitBenchmark(only: Set(arguments.dropFirst()))
 case "ringbuf":
     try await ringBufferBenchmark()
 default:
-    print("usage: swiftbpf-bench [interpreter | maps | verify [PROGRAM...] | jit [PROGRAM...] | jit-entry | ringbuf]")
+    print("usage: swiftbpf-bench [interpreter | maps | verify [PROGRAM... | OBJECT-OR-DIR...] [--no-first] | jit [PROGRAM...] | jit-entry | ringbuf]")
 }

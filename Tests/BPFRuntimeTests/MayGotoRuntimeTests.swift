@@ -1,5 +1,7 @@
 import BPFCore
+import BPFObject
 import BPFRuntime
+import BPFTestSupport
 import BPFVerifier
 import Testing
 
@@ -133,5 +135,26 @@ struct MayGotoRuntimeTests {
         #expect(try run(Self.scan, budget: Opcode.mayGotoBudget, memory: memory, engine: engine) == 11)
         memory[11] = 1
         #expect(try run(Self.scan, budget: 50, memory: memory, engine: engine) == 0xffff)
+    }
+}
+
+/// The C fixture (`may_goto.c`) in the runtime: the results its comment gives.
+@Suite("may_goto.c fixture")
+struct MayGotoFixtureTests {
+    @Test func resultsOfTheFixture() throws {
+        let loaded = try LoadedObject(try RuntimeFixtures.object("Tests/Fixtures/bpf/obj/may_goto.o"))
+        func run(_ name: String, _ packet: [UInt8]) throws -> UInt64 {
+            try #require(loaded.program(named: name)).testRun(packet: packet).returnValue
+        }
+        let tcp = Frames.ipv4(length: 54), udp = Frames.ipv4(length: 42, proto: 17)
+        #expect(try run("mg_scan", tcp) == 1)
+        #expect(try run("mg_scan", [UInt8](repeating: 0xff, count: 40)) == 1026)
+        #expect(try run("mg_scan", Frames.arp) == 0)
+        #expect(try run("mg_collatz", tcp) == 16)
+        #expect(try run("mg_collatz", udp) == 12)
+        #expect(try run("mg_collatz", Frames.ipv4(length: 60, proto: 1)) == 0)
+        #expect(try run("mg_collatz", [UInt8](repeating: 0, count: 20)) == 0xffff)
+        #expect(try run("mg_nested", tcp) == 11760)
+        #expect(try run("mg_budget", tcp) == 1)
     }
 }

@@ -156,5 +156,18 @@ struct MayGotoFixtureTests {
         #expect(try run("mg_collatz", [UInt8](repeating: 0, count: 20)) == 0xffff)
         #expect(try run("mg_nested", tcp) == 11760)
         #expect(try run("mg_budget", tcp) == 1)
+        #expect(try run("mg_callback", tcp) == 173)
+    }
+
+    @Test func theInterpreterAgrees() throws {
+        let object = try RuntimeFixtures.object("Tests/Fixtures/bpf/obj/may_goto.o")
+        let jit = try LoadedObject(object)
+        let interpreted = try LoadedObject(object, engine: .interpreter)
+        for name in ["mg_scan", "mg_collatz", "mg_nested", "mg_callback"] {
+            let packet = Frames.ipv4(length: 54)
+            let a = try #require(jit.program(named: name)).testRun(packet: packet).returnValue
+            let b = try #require(interpreted.program(named: name)).testRun(packet: packet).returnValue
+            #expect(a == b, "\(name)")
+        }
     }
 }

@@ -123,6 +123,7 @@ struct DifferentialTests {
             .packets("may_goto", "mg_collatz", [tcp54, udp42, Frames.ipv4(length: 60, proto: 1)]),
             .packets("may_goto", "mg_nested", [tcp54]),
             .packets("may_goto", "mg_budget", [tcp54]),
+            .packets("may_goto", "mg_callback", [tcp54]),
         ]
     }()
 

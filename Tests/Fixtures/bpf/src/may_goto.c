@@ -21,6 +21,9 @@
  *               grid[i * 8 + j] = i * 8 + j -> returns 11760.
  *   mg_budget   a loop with no bound but the budget: counts its iterations and
  *               returns 1 when more than 1000 ran (both backends), else 0.
+ *   mg_callback bpf_loop(4, cb): cb(index) adds index * j for j < 8 (can_loop;
+ *               each callback call is a frame with its own budget), then
+ *               steps a subprogram's can_loop loop 5 times -> 6 * 28 + 5 = 173.
  */
 #include "swiftbpf_helpers.h"
 
@@ -121,6 +124,37 @@ int mg_budget(struct xdp_md *ctx)
 		n++;
 	}
 	return n > 1000 ? 1 : 0;
+}
+
+struct cb_ctx {
+	__u64 sum;
+};
+
+static int mg_step(__u32 index, struct cb_ctx *c)
+{
+	__u32 j;
+
+	for (j = zero; j < 8 && can_loop; j++)
+		c->sum += index * j;
+	return 0;
+}
+
+static __noinline __u64 mg_count(__u32 n)
+{
+	__u64 k = 0;
+
+	while (k < n && can_loop)
+		k++;
+	return k;
+}
+
+SEC("xdp")
+int mg_callback(struct xdp_md *ctx)
+{
+	struct cb_ctx c = { 0 };
+
+	bpf_loop(4, mg_step, &c, 0);
+	return c.sum + mg_count(5 + zero);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -321,6 +321,10 @@ private struct AssemblerState {
             try expect(operands, 1, mnemonic, "target")
             let offset = try jumpTarget(operands[0], inImmediate: false)
             emit(Instruction(opcode: Opcode.ja, offset: Int16(offset)))
+        case "may_goto":
+            try expect(operands, 1, mnemonic, "target")
+            let offset = try jumpTarget(operands[0], inImmediate: false)
+            emit(Instruction(opcode: Opcode.mayGoto, offset: Int16(offset)))
         case "ja32", "gotol":
             try expect(operands, 1, mnemonic, "target")
             emit(Instruction(opcode: Opcode.ja32, imm: try jumpTarget(operands[0], inImmediate: true)))

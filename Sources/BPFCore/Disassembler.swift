@@ -80,7 +80,7 @@ private enum Shape {
     case alu(op: ALUOperation, is64: Bool, register: Bool)
     case end(kind: String, width: Int32)
     case jump(op: JumpOperation, is32: Bool, register: Bool)
-    case ja, ja32, call(CallKind?), callx, exit
+    case ja, ja32, mayGoto, call(CallKind?), callx, exit
     case lddw(LoadImmediateSource?)
     case legacyLoad(absolute: Bool, size: MemorySize)
     case load(size: MemorySize, signExtend: Bool)
@@ -102,6 +102,10 @@ private enum Shape {
             }
         case .jmp, .jmp32:
             let is32 = ins.instructionClass == .jmp32
+            if ins.opcode == Opcode.mayGoto {
+                self = ins.src == 0 ? .mayGoto : .invalid
+                return
+            }
             guard let op = JumpOperation(rawValue: ins.opcode & 0xf0) else { self = .invalid; return }
             switch op {
             case .ja: self = is32 ? .ja32 : .ja
@@ -163,6 +167,7 @@ private struct ConformanceText {
             return "\(jumpNames[op]!)\(is32 ? "32" : "") \(r(ins.dst)), \(source), \(signedOffset(Int(ins.offset)))"
         case .ja: return "ja \(signedOffset(Int(ins.offset)))"
         case .ja32: return "ja32 \(signedOffset(Int(ins.imm)))"
+        case .mayGoto: return "may_goto \(signedOffset(Int(ins.offset)))"
         case let .call(kind):
             switch kind {
             case .helper?: return "call \(ins.imm)"
@@ -263,6 +268,7 @@ private struct LLVMText {
             return "if \(d) \(symbol) \(s) goto \(signedOffset(Int(ins.offset)))"
         case .ja: return "goto \(signedOffset(Int(ins.offset)))"
         case .ja32: return "gotol \(signedOffset(Int(ins.imm)))"
+        case .mayGoto: return "may_goto \(signedOffset(Int(ins.offset)))"
         case let .call(kind):
             switch kind {
             case .helper?: return "call \(ins.imm)"

@@ -59,6 +59,11 @@ public struct Instruction: Hashable, Sendable {
 
     /// Whether this is the first slot of a two-slot `lddw`.
     @inlinable public var isLoadImmediate64: Bool { opcode == Opcode.lddw }
+
+    /// Whether this is `may_goto` (`BPF_JMP | BPF_JCOND`, src `BPF_MAY_GOTO`): a conditional
+    /// jump to `offset` taken when the frame's loop budget (``Opcode/mayGotoBudget`` per call
+    /// frame) is spent; otherwise it spends one unit and falls through.
+    @inlinable public var isMayGoto: Bool { opcode == Opcode.mayGoto }
 }
 
 extension Instruction {

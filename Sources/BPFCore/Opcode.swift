@@ -117,6 +117,11 @@ public enum Opcode {
     public static let exit: UInt8 = 0x95
     public static let ja: UInt8 = 0x05
     public static let ja32: UInt8 = 0x06
+    /// `BPF_JMP | BPF_JCOND` (0xe5), whose only form is `may_goto` (src `BPF_MAY_GOTO` = 0, dst 0,
+    /// imm 0): a jump taken once the call frame's loop budget is spent (see ``Instruction/isMayGoto``).
+    public static let mayGoto: UInt8 = 0xe5
+    /// The budget each call frame starts with for its `may_goto`s (the kernel's `BPF_MAX_LOOPS`).
+    public static let mayGotoBudget: UInt64 = 8 * 1024 * 1024
 
     /// The class of an opcode byte.
     @inlinable public static func instructionClass(_ opcode: UInt8) -> InstructionClass {

@@ -208,6 +208,14 @@ private struct SlotChecker {
 
     private mutating func checkJump() throws(DecodeError) {
         let is32 = ins.instructionClass == .jmp32
+        if ins.opcode == Opcode.mayGoto {
+            // BPF_JCOND: src selects the condition; BPF_MAY_GOTO (0) is the only one.
+            guard ins.src == 0 else { throw fail(.src, "may_goto must have src 0 (BPF_MAY_GOTO), found \(ins.src)") }
+            try zero(.dst, what: "may_goto")
+            try zero(.imm, what: "may_goto")
+            try target(Int(ins.offset), what: "may_goto")
+            return
+        }
         guard let op = JumpOperation(rawValue: ins.opcode & 0xf0) else { throw unknownOpcode() }
         let fromRegister = ins.opcode & 0x08 != 0
         switch op {

@@ -15,9 +15,15 @@ public struct ExecutionOptions: Sendable, Hashable {
     /// bytes in executable memory. Costs an instruction or two per constant.
     public var constantBlinding: Bool
 
-    public init(instructionLimit: UInt64 = 1_000_000, constantBlinding: Bool = false) {
+    /// The loop budget each call frame starts with: its `may_goto`s fall through this many times,
+    /// then jump. The kernel's `BPF_MAX_LOOPS` (8M) by default; smaller values make tests of the
+    /// exhausted path quick (at most `Int32.max`).
+    public var mayGotoBudget: UInt64
+
+    public init(instructionLimit: UInt64 = 1_000_000, constantBlinding: Bool = false, mayGotoBudget: UInt64 = Opcode.mayGotoBudget) {
         self.instructionLimit = instructionLimit
         self.constantBlinding = constantBlinding
+        self.mayGotoBudget = min(mayGotoBudget, UInt64(Int32.max))
     }
 }
 
@@ -52,6 +58,9 @@ public final class Interpreter: Sendable {
     /// The same slots at a fixed address for the engine's loop (freed with the interpreter).
     nonisolated(unsafe) private let code: UnsafeMutablePointer<Instruction>
     let denseHelpers: [Helper?]
+    /// Whether the program has `may_goto`: each call frame then keeps a loop budget (in the
+    /// frame's save area, outside the program's stack; the kernel keeps it below the program's stack).
+    let usesMayGoto: Bool
     /// The helpers' functions by id, so a call copies no name string.
     let denseFunctions: ContiguousArray<HelperFunction?>
 
@@ -111,6 +120,7 @@ public final class Interpreter: Sendable {
         var dense = [Helper?](repeating: nil, count: Int(maxID) + 1)
         for helper in helpers.all where helper.id >= 0 && helper.id <= maxID { dense[Int(helper.id)] = helper }
         self.denseHelpers = dense
+        self.usesMayGoto = instructions.contains { $0.opcode == Opcode.mayGoto }
         self.denseFunctions = ContiguousArray(dense.map { $0?.function })
     }
 
@@ -149,7 +159,14 @@ public final class Interpreter: Sendable {
 
     // MARK: - The engine
 
-    static let frameWords = 6  // return pc, r6-r9, r10
+    /// Where the `may_goto` budget of the frame at call depth `depth` lives: the last word of the
+    /// depth's save area (a call saves the caller's registers in the others).
+    @inline(__always)
+    static func mayGotoSlot(_ frames: UnsafeMutablePointer<UInt64>, _ depth: Int) -> UnsafeMutablePointer<UInt64> {
+        frames + depth * frameWords + 6
+    }
+
+    static let frameWords = 7  // return pc, r6-r9, r10; the may_goto budget
     private static let registerBytes = 16 * 8
     static let frameBytes = ExecutionOptions.maxCallFrames * frameWords * 8
     static let stackBytes = ExecutionOptions.maxCallFrames * ExecutionOptions.stackSizePerFrame
@@ -292,6 +309,8 @@ public final class Interpreter: Sendable {
         let frames = state.pointee.frames
         let packet = state.pointee.packet
         let insts = UnsafePointer(code)
+        // A new frame (the program's, a callback's, a tail call's): a full loop budget.
+        if usesMayGoto { Self.mayGotoSlot(frames, depth).pointee = options.mayGotoBudget }
 
         @inline(__always) func lo(_ v: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: v) }
         @inline(__always) func sx(_ v: UInt64) -> Int64 { Int64(bitPattern: v) }
@@ -402,6 +421,10 @@ public final class Interpreter: Sendable {
             case 0xcd: if sx(r[d]) < sx(r[s]) { pc &+= Int(ins.offset) }
             case 0xd5: if sx(r[d]) <= sx(imm64) { pc &+= Int(ins.offset) }
             case 0xdd: if sx(r[d]) <= sx(r[s]) { pc &+= Int(ins.offset) }
+            case 0xe5:
+                // may_goto: jump once the frame's budget is spent, else spend one unit.
+                let slot = Self.mayGotoSlot(frames, depth)
+                if slot.pointee == 0 { pc &+= Int(ins.offset) } else { slot.pointee &-= 1 }
 
             // JMP32: comparisons of the low 32 bits.
             case 0x16: if lo(r[d]) == imm32 { pc &+= Int(ins.offset) }
@@ -441,6 +464,7 @@ public final class Interpreter: Sendable {
                     let frameSize = ExecutionOptions.stackSizePerFrame
                     (UnsafeMutableRawPointer(bitPattern: UInt(r[10]))! - frameSize)
                         .initializeMemory(as: UInt8.self, repeating: 0, count: frameSize)
+                    if usesMayGoto { Self.mayGotoSlot(frames, depth).pointee = options.mayGotoBudget }
                     pc &+= Int(ins.imm)
                     continue
                 }

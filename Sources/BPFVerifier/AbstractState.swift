@@ -161,6 +161,9 @@ struct Frame: Hashable, Sendable {
     var isCallback = false
     /// References held when a callback frame started (it must release what it acquires).
     var referencesAtEntry = 0
+    /// `may_goto` fall-throughs taken in this frame (the kernel's `may_goto_depth`): states that
+    /// differ only here are not the same loop state, and a loop converges only across them.
+    var mayGotoDepth: Int32 = 0
 
     init(callSite: Int, subprogram: Int) {
         registers = [Register](repeating: .uninitialized, count: 11)

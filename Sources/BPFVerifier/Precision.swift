@@ -64,7 +64,9 @@ extension Analysis {
 
     /// Marks scalars of the current state whose values matter at `pc` (before it executes):
     /// `registers` of the innermost frame and the stack bytes `slots` cover.
-    func needPrecise(_ st: VerifierState, _ pc: Int, registers: [Int], slots: [(frame: Int, offset: Int, size: Int)] = []) {
+    /// `strong`: the values matter for more than a pointer offset (see `Checkpoint.strongRegisters`).
+    func needPrecise(_ st: VerifierState, _ pc: Int, registers: [Int], slots: [(frame: Int, offset: Int, size: Int)] = [],
+                     strong: Bool = true) {
         var set = PrecisionSet()
         let top = st.frames.count - 1
         for r in registers where st[r].kind == .scalar { set.add(top, r) }
@@ -73,6 +75,22 @@ extension Analysis {
         expandLinked(&set, in: st)
         guard let owner = segmentOwner else { return }
         backtrack(set, depth: st.frames.count, from: owner.pc == pc ? nil : previousPC, node: owner)
+        if strong && hasMayGoto {
+            markingStrong = true
+            backtrack(set, depth: st.frames.count, from: owner.pc == pc ? nil : previousPC, node: owner)
+            markingStrong = false
+        }
+    }
+
+    /// After a prune by `cp`: its strong marks become strong on this path too.
+    func backtrackStrong(_ cp: Checkpoint, top: Int, live: UInt16, parent: Checkpoint, depth: Int) {
+        guard hasMayGoto else { return }
+        var strong = PrecisionSet(registers: cp.strongRegisters, slots: cp.strongSlots)
+        strong.registers[top] &= live
+        if strong.isEmpty { return }
+        markingStrong = true
+        backtrack(strong, depth: depth, from: previousPC, node: parent)
+        markingStrong = false
     }
 
     /// Adds every scalar sharing an id with a scalar in the set (a range check on one refines
@@ -135,6 +153,13 @@ extension Analysis {
             for r in 0..<11 where frame.registers[r].kind == .scalar { scalars |= 1 << UInt16(r) }
             let slotCount = frame.spills.count
             let slotBits: UInt64 = slotCount >= 64 ? ~0 : (UInt64(1) << UInt64(slotCount)) - 1
+            if markingStrong {
+                fresh.registers[f] = set.registers[f] & scalars & ~c.strongRegisters[f]
+                fresh.slots[f] = set.slots[f] & slotBits & ~c.strongSlots[f]
+                c.strongRegisters[f] |= fresh.registers[f]
+                c.strongSlots[f] |= fresh.slots[f]
+                continue
+            }
             fresh.registers[f] = set.registers[f] & scalars & ~c.preciseRegisters[f]
             fresh.slots[f] = set.slots[f] & slotBits & ~c.preciseSlots[f]
             c.preciseRegisters[f] |= fresh.registers[f]
@@ -222,6 +247,7 @@ extension Analysis {
             if !atomic && a.size == 8 && Int(a.offset) % 8 == 0 { set.slots[f] &= ~mask }
             if ins.instructionClass == .stx { set.add(top, s) }
         case .jmp, .jmp32:
+            if ins.opcode == Opcode.mayGoto { return }
             let op = JumpOperation(rawValue: ins.opcode & 0xf0)!
             switch op {
             case .call:

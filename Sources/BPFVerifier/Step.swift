@@ -145,8 +145,9 @@ extension Analysis {
         let pointer = dst.kind.isPointer ? dst : src
         let scalar = dst.kind.isPointer ? src.value : dst.value
         let pointerReg = dst.kind.isPointer ? d : s
-        // The scalar moves the pointer: its value matters.
-        needPrecise(st, pc, registers: fromRegister ? [d, s] : [d])
+        // The scalar moves the pointer: its value matters (for pruning; the kernel checks the
+        // pointer's range instead, so it is not `strong`).
+        needPrecise(st, pc, registers: fromRegister ? [d, s] : [d], strong: false)
         switch pointer.kind {
         case .context, .stack, .mapValue, .packet, .packetMeta, .memory: break
         case .mapValueOrNull, .memoryOrNull, .mapPointerOrNull:
@@ -248,6 +249,7 @@ extension Analysis {
     // MARK: Jumps
 
     func jump(_ st: inout VerifierState, _ pc: Int, _ ins: Instruction, _ parent: Checkpoint?) throws(VerifierError) -> StepResult {
+        if ins.opcode == Opcode.mayGoto { return mayGoto(&st, pc, ins, parent) }
         let is32 = ins.instructionClass == .jmp32
         let op = JumpOperation(rawValue: ins.opcode & 0xf0)!
         switch op {

@@ -139,6 +139,14 @@ final class Checkpoint {
     var stackAccesses: [StackAccess] = []
     /// Equal states have equal fingerprints (a quick test before the exact loop check).
     let fingerprint: UInt64
+    /// The part of the precise scalars whose values matter for more than a pointer offset (a
+    /// branch they decide, a helper argument...): what `may_goto` loops keep exact (MayGoto.swift).
+    var strongRegisters = SIMD8<UInt16>()
+    var strongSlots = SIMD8<UInt64>()
+    /// Set when this state's future may run through a `may_goto` loop that converged (see
+    /// MayGoto.swift): its precision marks may then be incomplete, so it prunes only states all of
+    /// whose scalars it contains.
+    var exact = false
 
     init(state: VerifierState, parent: Checkpoint?, pc: Int, entryFrom: Int, fingerprint: UInt64) {
         self.state = state
@@ -204,6 +212,10 @@ final class Analysis {
     var pending: [Path] = []
     /// The checkpoint whose segment the instruction being executed belongs to.
     var segmentOwner: Checkpoint?
+    /// While set, backtracking marks the checkpoints' strong precision (see `Checkpoint.strongRegisters`).
+    var markingStrong = false
+    /// Whether the program has `may_goto` (only its loops need strong precision).
+    let hasMayGoto: Bool
     /// The instruction executed before the current one on this path (-1 at the start).
     var previousPC = -1
     /// The instruction being executed.
@@ -213,6 +225,7 @@ final class Analysis {
         self.program = program
         self.options = options
         insns = program.instructions
+        hasMayGoto = program.instructions.contains { $0.opcode == Opcode.mayGoto }
         maps = program.maps
         innerMap = [Int](repeating: -1, count: program.maps.count)
         for i in program.maps.indices {
@@ -422,6 +435,19 @@ final class Analysis {
             }
             j -= 1
         }
+        if insns[pc].opcode == Opcode.mayGoto, let loop = convergedLoop(st, pc, parent, live: liveHere) {
+            loop.hits += 1
+            var set = PrecisionSet(registers: loop.preciseRegisters, slots: loop.preciseSlots)
+            set.registers[top] &= liveHere
+            if let parent {
+                markLoopDependent(parent)
+                if !set.isEmpty {
+                    backtrack(set, depth: st.frames.count, from: previousPC, node: parent)
+                    backtrackStrong(loop, top: top, live: liveHere, parent: parent, depth: st.frames.count)
+                }
+            }
+            return (true, fingerprint)
+        }
         // Work on the list alone (unshared), and put it back on every way out.
         var list = explored[pc]
         explored[pc] = []
@@ -430,12 +456,15 @@ final class Analysis {
         var i = list.count - 1
         while i >= 0 {
             let cp = list[i]
-            if cp.state.subsumes(st, live: liveHere, preciseRegisters: cp.preciseRegisters, preciseSlots: cp.preciseSlots) {
+            if cp.state.subsumes(st, live: liveHere, preciseRegisters: cp.exact ? Analysis.allRegisters : cp.preciseRegisters,
+                                 preciseSlots: cp.exact ? Analysis.allSlots : cp.preciseSlots) {
                 cp.hits += 1
+                if cp.exact, let parent { markLoopDependent(parent) }
                 var set = PrecisionSet(registers: cp.preciseRegisters, slots: cp.preciseSlots)
                 set.registers[top] &= liveHere
                 if !set.isEmpty, let parent {
                     backtrack(set, depth: st.frames.count, from: previousPC, node: parent)
+                    backtrackStrong(cp, top: top, live: liveHere, parent: parent, depth: st.frames.count)
                 }
                 return (true, fingerprint)
             }
@@ -506,6 +535,7 @@ final class Analysis {
         let cls = ins.instructionClass
         if ins.opcode == Opcode.lddw { return [pc + 2] }
         guard cls == .jmp || cls == .jmp32 else { return [pc + 1] }
+        if ins.opcode == Opcode.mayGoto { return [pc + 1, pc + 1 + Int(ins.offset)] }
         let op = JumpOperation(rawValue: ins.opcode & 0xf0)!
         switch op {
         case .exit: return []
@@ -561,6 +591,11 @@ final class Analysis {
                 if insns[pc].instructionClass == .jmp || insns[pc].instructionClass == .jmp32 {
                     if JumpOperation(rawValue: insns[pc].opcode & 0xf0)?.isConditional == true { prunePoint[s] = true }
                 }
+                if insns[pc].opcode == Opcode.mayGoto {
+                    // Both outcomes, and the instruction itself (where loops converge), as the kernel's forced checkpoint.
+                    prunePoint[s] = true
+                    prunePoint[pc] = true
+                }
             }
             if insns[pc].opcode == Opcode.call && pc + 1 < insns.count { prunePoint[pc + 1] = true }
         }
@@ -597,6 +632,7 @@ final class Analysis {
             if op == ALUOperation.mov.rawValue { return (reg ? s : 0, d) }
             return (d | (reg && op != ALUOperation.end.rawValue ? s : 0), d)
         case .jmp, .jmp32:
+            if ins.opcode == Opcode.mayGoto { return (0, 0) }
             let op = JumpOperation(rawValue: ins.opcode & 0xf0)!
             switch op {
             case .exit: return (1, 0)

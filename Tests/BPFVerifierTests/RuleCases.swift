@@ -701,6 +701,127 @@ let ruleCases: [RuleCase] = [
         jne %r0, 0, loop
         exit
         """, rejection: "too complex", limit: 50_000),
+    // may_goto (can_loop, cond_break): loops bounded by the frame's budget converge.
+    RuleCase(name: "loop bounded only by may_goto", type: .xdp, source: """
+        mov %r0, 0
+        loop:
+        may_goto out
+        add %r0, 1
+        ja loop
+        out:
+        mov %r0, 2
+        exit
+        """),
+    RuleCase(name: "may_goto loop indexing a map value", type: .xdp, source: lookup + """
+
+        jeq %r0, 0, out
+        mov %r6, 0
+        loop:
+        may_goto out
+        jge %r6, 8, out
+        mov %r1, %r0
+        add %r1, %r6
+        ldxb %r2, [%r1]
+        add %r6, 1
+        ja loop
+        out:
+        mov %r0, 2
+        exit
+        """, maps: [1: Maps.counts]),
+    RuleCase(name: "may_goto loop reading one byte past a map value", type: .xdp, source: lookup + """
+
+        jeq %r0, 0, out
+        mov %r6, 0
+        loop:
+        may_goto out
+        jgt %r6, 8, out
+        mov %r1, %r0
+        add %r1, %r6
+        ldxb %r2, [%r1]
+        add %r6, 1
+        ja loop
+        out:
+        mov %r0, 2
+        exit
+        """, rejection: "outside", maps: [1: Maps.counts]),
+    RuleCase(name: "may_goto loop counter used as an offset after the loop", type: .xdp, source: lookup + """
+
+        jeq %r0, 0, out
+        mov %r6, 0
+        loop:
+        may_goto done
+        add %r6, 1
+        ja loop
+        done:
+        add %r0, %r6
+        ldxb %r2, [%r0]
+        out:
+        mov %r0, 2
+        exit
+        """, rejection: "no usable bound", maps: [1: Maps.counts]),
+    RuleCase(name: "may_goto jumping back to itself", type: .xdp, source: """
+        call 7
+        loop:
+        may_goto loop
+        jgt %r0, 10, loop
+        mov %r0, 2
+        exit
+        """, rejection: "infinite loop"),
+    RuleCase(name: "may_goto with a negative offset", type: .xdp, source: """
+        call 7
+        ja l0
+        ja l1
+        l0:
+        may_goto -2
+        jgt %r0, 10, l0
+        l1:
+        mov %r0, 2
+        exit
+        """),
+    RuleCase(name: "may_goto loops in a function called twice", type: .xdp, source: """
+        call local f
+        call local f
+        mov %r0, 2
+        exit
+        f:
+        mov %r0, 0
+        loop:
+        may_goto out
+        add %r0, 1
+        ja loop
+        out:
+        exit
+        """),
+    RuleCase(name: "nested loops with can_loop and cond_break", type: .xdp, source: """
+        call 7
+        mov %r6, %r0
+        mov %r7, %r0
+        outer:
+        may_goto done
+        jge %r7, 1000, done
+        mov %r8, %r6
+        inner:
+        may_goto next
+        jge %r8, 1000, next
+        add %r6, %r8
+        add %r8, 1
+        ja inner
+        next:
+        add %r7, 1
+        ja outer
+        done:
+        mov %r0, 2
+        exit
+        """),
+    RuleCase(name: "may_goto in a function using its whole stack", type: .xdp, source: """
+        stdw [%r10-512], 0
+        loop:
+        may_goto out
+        ja loop
+        out:
+        mov %r0, 2
+        exit
+        """),
 
     // Return values and references.
     RuleCase(name: "cgroup_skb returns 1", type: .cgroupSkb, attach: .cgroupInetIngress, source: "mov %r0, 1\nexit"),

@@ -117,6 +117,13 @@ struct DifferentialTests {
             .packets("legacy_map_in_map", "count_inner", [tcp54]),
             .packets("net_helpers", "xdp_frags", [tcp54, big, Frames.ipv4(length: 3520), Frames.ipv4(length: 3521)]),
             .packets("xdp_packets", "xdp_filter", [big]),
+            // Loops bounded by may_goto (can_loop, cond_break): data-dependent, nested, and one that
+            // runs until the budget is spent (the kernel's x86-64 JIT renews it for ~250 ms).
+            .packets("may_goto", "mg_scan", [tcp54, [UInt8](repeating: 0xff, count: 40), Frames.arp]),
+            .packets("may_goto", "mg_collatz", [tcp54, udp42, Frames.ipv4(length: 60, proto: 1)]),
+            .packets("may_goto", "mg_nested", [tcp54]),
+            .packets("may_goto", "mg_budget", [tcp54]),
+            .packets("may_goto", "mg_callback", [tcp54]),
         ]
     }()
 

@@ -52,6 +52,12 @@ struct JITCompiler {
     /// names a callback function.
     private(set) var callbackEntryOffset = -1
     private var hasCallbacks = false
+    /// Whether the program has `may_goto`: every function (and the entries) then reserves 16 bytes
+    /// of the host stack, whose upper word is the frame's loop budget (`[rsp+8]` in the body).
+    private var usesMayGoto = false
+    /// The budget each frame starts with (``ExecutionOptions/mayGotoBudget``).
+    var mayGotoBudget = Opcode.mayGotoBudget
+    private static let mayGotoSlot = X86Mem(base: .rsp, disp: 8)
 
     /// The first instruction of the callback function a `lddw` value names, if it names one.
     static func callbackTarget(_ value: UInt64) -> Int? {
@@ -112,6 +118,7 @@ struct JITCompiler {
             } else if cls == 5 || cls == 6, ins.opcode != 0x85, ins.opcode != 0x8d, ins.opcode != 0x95 {
                 jumpTargets.insert(i + 1 + (ins.opcode == 0x06 ? Int(ins.imm) : Int(ins.offset)))
             }
+            if ins.opcode == Opcode.mayGoto { usesMayGoto = true }
             // r10 used other than as the base of a load or store makes every frame fully addressable.
             switch cls {
             case 1: if ins.src == 10 { minOffset = min(minOffset, Int(ins.offset)) }
@@ -213,12 +220,15 @@ struct JITCompiler {
             return
         }
         for r: X86Reg in [.rbx, .rbp, .r12, .r13, .r14, .r15] { asm.push(r) }
+        if usesMayGoto { asm.alu(.sub, true, .rsp, imm: 16) }
         asm.push(X86Mem(base: .rdi, disp: JITFrame.savedRSP))
         asm.store(X86Mem(base: .rdi, disp: JITFrame.savedRSP), .rsp, bits: 64)
         asm.mov(true, Self.ctx, .rdi)
         for (i, r) in Self.bpfRegisters.enumerated() { asm.load(r, frame(JITFrame.registers + Int32(i * 8)), bits: 64) }
         asm.load(Self.budget, frame(JITFrame.budget), bits: 64)
         if mainInline {
+            // Function 0's budget: the word above the saved savedRSP.
+            if usesMayGoto { initMayGoto() }
             asm.jmp(labels[0])
         } else {
             asm.alu(.add, true, .rbp, imm: 512)
@@ -227,6 +237,7 @@ struct JITCompiler {
         asm.bind(finish)
         asm.store(frame(JITFrame.budget), Self.budget, bits: 64)
         asm.pop(frame(JITFrame.savedRSP))
+        if usesMayGoto { asm.alu(.add, true, .rsp, imm: 16) }
         for r: X86Reg in [.r15, .r14, .r13, .r12, .rbp, .rbx] { asm.pop(r) }
         asm.ret()
     }
@@ -238,6 +249,7 @@ struct JITCompiler {
     private mutating func emitCallbackEntry() {
         callbackEntryOffset = asm.offset
         for r: X86Reg in [.rbx, .rbp, .r12, .r13, .r14, .r15] { asm.push(r) }
+        if usesMayGoto { asm.alu(.sub, true, .rsp, imm: 16) }  // as the entry, which `finish` unwinds
         asm.push(X86Mem(base: .rdi, disp: JITFrame.savedRSP))
         asm.store(X86Mem(base: .rdi, disp: JITFrame.savedRSP), .rsp, bits: 64)
         asm.mov(true, Self.ctx, .rdi)
@@ -272,11 +284,14 @@ struct JITCompiler {
     private mutating func emitLeanEntry() {
         let saves = leanSaves
         for r in saves { asm.push(r) }
+        if usesMayGoto { asm.alu(.sub, true, .rsp, imm: 16) }
         asm.load(.rsi, X86Mem(base: .rdi, disp: JITFrame.registers + 16), bits: 64)
         if saves.contains(.rbp) { asm.load(.rbp, X86Mem(base: .rdi, disp: JITFrame.registers + 80), bits: 64) }
         asm.load(.rdi, X86Mem(base: .rdi, disp: JITFrame.registers + 8), bits: 64)
+        if usesMayGoto { initMayGoto() }
         asm.jmp(labels[0])
         asm.bind(finish)
+        if usesMayGoto { asm.alu(.add, true, .rsp, imm: 16) }
         for r in saves.reversed() { asm.pop(r) }
         asm.ret()
     }
@@ -294,9 +309,19 @@ struct JITCompiler {
                 o -= 16
             }
         }
+        if usesMayGoto {
+            asm.alu(.sub, true, .rsp, imm: 16)
+            initMayGoto()
+        }
+    }
+
+    /// A new frame's `may_goto` budget.
+    private mutating func initMayGoto() {
+        asm.storeImm(Self.mayGotoSlot, Int32(clamping: mayGotoBudget), bits: 64)
     }
 
     private mutating func emitEpilogue() {
+        if usesMayGoto { asm.alu(.add, true, .rsp, imm: 16) }
         for r: X86Reg in [.rbp, .r15, .r14, .r13, .rbx] { asm.pop(r) }
         asm.ret()
     }
@@ -545,6 +570,14 @@ struct JITCompiler {
             return
         case 0x8d:
             emitHelperCall(pc: pc)
+            return
+        case Opcode.mayGoto:
+            // Jump once the frame's budget is spent, else spend one unit.
+            let target = pc + 1 + Int(ins.offset)
+            emitBudget(target: target, pc: pc)
+            asm.alu(.cmp, Self.mayGotoSlot, imm: 0)
+            asm.jcc(.e, labels[target])
+            asm.alu(.sub, Self.mayGotoSlot, imm: 1)
             return
         case 0x95:
             if mainInline && pc < mainEnd { asm.jmp(finish) } else { emitEpilogue() }

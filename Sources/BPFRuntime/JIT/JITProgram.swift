@@ -106,7 +106,7 @@ public final class JITProgram: Sendable {
     /// the entry sequence comes first and the out-of-line code (slow paths, the call into Swift) last.
     public func annotatedDisassembly(syntax: Disassembler.Syntax = .llvm) throws(RuntimeError) -> String {
         let listed = try JITCode(slots: Array(interpreter.slots.dropLast()), proven: provenAccesses, maps: maps,
-                                 blinding: interpreter.options.constantBlinding, listing: true)
+                                 blinding: interpreter.options.constantBlinding, mayGotoBudget: interpreter.options.mayGotoBudget, listing: true)
         let listing = listed.listing ?? []
         let bytes = listed.bytes
         let instructions = interpreter.program.instructions

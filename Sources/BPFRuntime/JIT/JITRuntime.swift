@@ -28,9 +28,11 @@ final class JITCode: Sendable {
     /// The maps the code calls or reads directly (kept alive with it).
     let maps: JITMaps
 
-    init(slots: [Instruction], proven: [Bool]?, maps: JITMaps = JITMaps(), blinding: Bool = false, listing: Bool) throws(RuntimeError) {
+    init(slots: [Instruction], proven: [Bool]?, maps: JITMaps = JITMaps(), blinding: Bool = false,
+         mayGotoBudget: UInt64 = Opcode.mayGotoBudget, listing: Bool) throws(RuntimeError) {
         self.maps = maps
         var compiler = JITCompiler(slots: slots, proven: proven, maps: maps, blinding: blinding, listing: listing)
+        compiler.mayGotoBudget = mayGotoBudget
         let bytes = compiler.compile()
         memory = try ExecutableMemory(code: bytes)
         pcOffsets = compiler.pcOffsets
@@ -52,7 +54,7 @@ final class JITCache: Sendable {
     func code(for interpreter: Interpreter, proven: [Bool]?, maps: JITMaps = JITMaps()) throws(RuntimeError) -> JITCode {
         if let existing = code.withLock({ $0 }) { return existing }
         let made = try JITCode(slots: Array(interpreter.slots.dropLast()), proven: proven, maps: maps,
-                               blinding: interpreter.options.constantBlinding, listing: false)
+                               blinding: interpreter.options.constantBlinding, mayGotoBudget: interpreter.options.mayGotoBudget, listing: false)
         return code.withLock { slot in
             if let existing = slot { return existing }
             slot = made

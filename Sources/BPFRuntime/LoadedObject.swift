@@ -202,7 +202,11 @@ public final class LoadedProgram: Sendable {
         }
         do {
             let program = try Program(validating: instructions)
-            interpreter = try Interpreter(program: program, helpers: helpers, permanentRegions: regions)
+            // A verified program's loops end; those bounded by may_goto may run 8M times per frame,
+            // past the instruction limit meant for unverified code (the JIT has no budget for them either).
+            let options = verification != nil && program.instructions.contains(where: \.isMayGoto)
+                ? ExecutionOptions(instructionLimit: .max) : ExecutionOptions()
+            interpreter = try Interpreter(program: program, helpers: helpers, options: options, permanentRegions: regions)
             jit = engine == .jit ? try JITProgram(interpreter: interpreter, provenAccesses: verification?.provenAccesses, maps: maps) : nil
         } catch let error as DecodeError {
             throw LoadError(place: place(error.index), message: error.message)

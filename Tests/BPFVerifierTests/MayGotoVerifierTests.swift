@@ -116,6 +116,13 @@ struct MayGotoVerifierTests {
         }
     }
 
+    static func returnValue(_ slots: [Instruction], memory: [UInt8]) -> UInt64? {
+        let options = ExecutionOptions(instructionLimit: 2_000_000, mayGotoBudget: 40)
+        guard let interpreter = try? Interpreter(program: Program(unchecked: slots), helpers: .conformance, options: options) else { return nil }
+        var bytes = memory
+        return try? interpreter.run(memory: &bytes).returnValue
+    }
+
     @Test func seedsVerifyQuicklyAndRunCleanly() throws {
         for seed in Self.seeds {
             let slots = try Assembler().assemble(seed.source)
@@ -179,13 +186,24 @@ struct MayGotoVerifierTests {
                 }
             }
             let mutant = Self.entry(seed.name + "-mutant", slots)
-            guard ConformancePrograms.verify(mutant, limit: 100_000).accepted else { continue }
+            let verification = ConformancePrograms.verify(mutant, limit: 20_000)
+            guard verification.accepted else { continue }
             accepted += 1
             for _ in 0..<3 {
                 let memory = (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }
                 if let error = Self.run(slots, memory: memory) {
                     Issue.record("mutant of \(seed.name) was accepted but failed: \(error)\n\(Disassembler(syntax: .llvm).lines(for: slots).joined(separator: "\n"))")
                     return
+                }
+                // It ran cleanly with every check on: the JIT with the proofs (no checks, no loop
+                // budget but may_goto's) must give the same r0 (unless r0 is an address: the runs'
+                // buffers differ).
+                if JITProgram.isSupported, let expected = Self.returnValue(slots, memory: memory), expected < 1 << 40 {
+                    let interpreter = try Interpreter(program: Program(unchecked: slots), helpers: .conformance,
+                                                      options: ExecutionOptions(mayGotoBudget: 40))
+                    var bytes = memory
+                    let r0 = try JITProgram(interpreter: interpreter, provenAccesses: verification.provenAccesses).run(memory: &bytes).returnValue
+                    #expect(r0 == expected, "mutant of \(seed.name): the JIT returned \(r0), the interpreter \(expected)")
                 }
             }
         }

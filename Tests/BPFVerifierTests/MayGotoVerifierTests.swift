@@ -10,25 +10,7 @@ import Testing
 struct MayGotoVerifierTests {
     /// Programs over 16 bytes of input memory (r1), with loops bounded by `may_goto`.
     static let seeds: [(name: String, source: String)] = [
-        ("scan", """
-            mov %r3, 0
-            loop:
-            may_goto out
-            mov %r4, %r3
-            and %r4, 15
-            mov %r5, %r1
-            add %r5, %r4
-            ldxb %r5, [%r5]
-            jeq %r5, 0, found
-            add %r3, 1
-            ja loop
-            found:
-            mov %r0, %r3
-            exit
-            out:
-            mov %r0, 0xffff
-            exit
-            """),
+        ("scan", MayGotoPrograms.scan),
         ("stack counter", """
             stdw [%r10-8], 0
             mov %r0, 0

@@ -126,10 +126,11 @@ public struct MapSpec: Hashable, Sendable {
         return false
     }
 
-    /// Whether this is constant data (`.rodata`, `.rodata.*`): read-only to programs and frozen by
-    /// both backends once loaded, so its bytes stay `initialValue` for good and the verifier may read
-    /// them as known values, as the kernel reads frozen read-only maps.
-    public var isConstantData: Bool { isGlobalData && readOnly && name.hasPrefix(".rodata") }
+    /// Whether this is constant data (`.rodata`, `.rodata.*`, `.kconfig`): read-only to programs and
+    /// frozen by both backends once loaded, so its bytes stay `initialValue` for good and the verifier
+    /// may read them as known values, as the kernel reads frozen read-only maps (`.kconfig` as filled
+    /// for the backend: the running kernel's configuration, or the values given to the runtime).
+    public var isConstantData: Bool { isGlobalData && readOnly && (name.hasPrefix(".rodata") || name == ".kconfig") }
 }
 
 /// Map update flags (`BPF_ANY`, `BPF_NOEXIST`, `BPF_EXIST`, `BPF_F_LOCK`), the same for the Swift

@@ -131,6 +131,10 @@ public struct Register: Hashable, Sendable {
             if !value.isConstant || value.constantValue != 0 { parts.append("var=\(value)") }
             if kind == .packet || kind == .packetMeta { parts.append("range=\(size)") }
             if kind == .memory || kind == .memoryOrNull { parts.append("size=\(size)") }
+            if kind == .kernelPointer || kind == .kernelPointerOrNull {
+                if btfType != 0 { parts.append("btf_id=\(btfType)") }
+                if !kernelFlags.prefix.isEmpty { parts.append(String(kernelFlags.prefix.dropLast())) }
+            }
             if id != 0 { parts.append("id=\(id)") }
             if referenceID != 0 { parts.append("ref=\(referenceID)") }
             return "\(kind.name)(" + parts.joined(separator: ",") + ")"

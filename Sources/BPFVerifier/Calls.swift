@@ -86,7 +86,7 @@ extension Analysis {
     /// and the target backend.
     func helperPrototype(_ st: VerifierState, _ pc: Int, id: Int32) throws(VerifierError) -> HelperPrototype {
         if id > 0 && id <= HelperPrototype.lastID, prototypeSlot[Int(id)] != 0 { return prototypes[Int(prototypeSlot[Int(id)]) - 1] }
-        guard let proto = HelperPrototype[id] else {
+        guard let proto = HelperPrototype[id, for: program.type] else {
             throw fail(.helperUnavailable, pc,
                        id > HelperPrototype.lastID || id <= 0
                         ? "call to helper \(id), past the last helper Linux 6.18 defines (\(HelperPrototype.lastID))"
@@ -289,6 +289,18 @@ extension Analysis {
             case .btfID, .btfIDOrNull, .perCPUBTFID:
                 if case .btfIDOrNull = kind, r.kind == .scalar, r.value.constantValue == 0 { needPrecise(st, pc, registers: [regno]); break }
                 guard r.kind == .kernelPointer || r.kind.isSocket || r.kind == .context else { throw bad("a typed kernel pointer") }
+                if r.kind == .kernelPointer {
+                    guard !r.kernelFlags.contains(.untrusted) else {
+                        throw bad("a trusted kernel pointer", "a pointer read through another kernel pointer is untrusted: only reads go through it")
+                    }
+                    let expected: String? = switch kind {
+                    case .btfID(let n), .btfIDOrNull(let n): n
+                    default: nil
+                    }
+                    if let expected, r.btfType != 0, !kernelType(r.btfType, offset: r.offset, is: expected) {
+                        throw bad("a pointer to struct \(expected), not to \(kernelTypeName(r.btfType))")
+                    }
+                }
             case .dynptr, .dynptrOutput, .releasedDynptr:
                 guard r.kind == .stack, r.value.isConstant else { throw bad("a struct bpf_dynptr on the stack") }
                 try checkHelperMemory(&st, pc, regno: regno, size: .constant(16), write: kind == .dynptrOutput,
@@ -348,9 +360,13 @@ extension Analysis {
                 // bpf_sk_fullsock, bpf_tcp_sock...: the result is the argument's reference.
                 r0.referenceID = socketReference
             }
-        case .btfID, .memory:
+        case .btfID(let name):
+            r0 = helperKernelPointer(name, helper: proto.id, nullable: false, pc: pc)
+        case .btfIDOrNull(let name):
+            r0 = helperKernelPointer(name, helper: proto.id, nullable: true, pc: pc)
+        case .memory:
             r0.kind = .kernelPointer
-        case .btfIDOrNull, .memoryOrNull, .sizedMemoryOrNull:
+        case .memoryOrNull, .sizedMemoryOrNull:
             r0.kind = .kernelPointerOrNull
             r0.id = freshID()
             r0.origin = pc
@@ -449,6 +465,14 @@ extension Analysis {
             }
         case .context:
             throw fail(.helperArgument, pc, "\(helper) may not access the context through R\(regno) as memory", state: st, registers: [regno])
+        case .kernelPointer:
+            // A trusted kernel pointer is memory a helper may read, within its struct's fields.
+            guard r.isTrustedKernelPointer, !write else {
+                throw fail(.helperArgument, pc, "\(helper) may not \(write ? "write" : "read") \(what) through R\(regno) (\(r.kernelFlags.prefix)ptr_ to \(kernelTypeName(r.btfType)))",
+                           write ? "kernel memory is read-only to programs" : "only trusted kernel pointers are memory to helpers; copy the field with bpf_probe_read_kernel",
+                           state: st, registers: [regno])
+            }
+            if n > 0 { _ = try kernelPointerLoad(st, pc, regno: regno, off: 0, size: n) }
         default:
             // Map values, packet, memory: the same bounds as a direct access of `n` bytes.
             if n > 0 {

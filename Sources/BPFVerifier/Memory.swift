@@ -309,6 +309,11 @@ extension Analysis {
             markAccess(pc, proven: true)
         case .context:
             let o = try contextOffset(st, pc, regno: s, off: off)
+            if case .untyped = tracingContext {} else {
+                result = try tracingContextLoad(st, pc, regno: s, offset: o, size: size)
+                markAccess(pc, proven: rules.proven(offset: o, size: size))
+                break
+            }
             switch rules.load(offset: o, size: size) {
             case .denied(let why):
                 throw fail(.contextAccess, pc, "invalid context load: \(why)", state: st, registers: [s])
@@ -342,6 +347,10 @@ extension Analysis {
                 result.size = 56   // struct bpf_flow_keys
             }
             markAccess(pc, proven: rules.proven(offset: o, size: size))
+        case .kernelPointer:
+            // Read by the kernel with an exception handler; never run by an engine of ours unchecked.
+            result = try kernelPointerLoad(st, pc, regno: s, off: off, size: size)
+            markAccess(pc, proven: false)
         default:
             let isProven = try checkRegion(st, pc, regno: s, off: off, size: size, access: .read)
             markAccess(pc, proven: isProven)

@@ -149,8 +149,8 @@ extension Analysis {
         // pointer's range instead, so it is not `strong`).
         needPrecise(st, pc, registers: fromRegister ? [d, s] : [d], strong: false)
         switch pointer.kind {
-        case .context, .stack, .mapValue, .packet, .packetMeta, .memory: break
-        case .mapValueOrNull, .memoryOrNull, .mapPointerOrNull:
+        case .context, .stack, .mapValue, .packet, .packetMeta, .memory, .kernelPointer: break
+        case .mapValueOrNull, .memoryOrNull, .mapPointerOrNull, .kernelPointerOrNull:
             throw fail(.nullPointer, pc, "arithmetic on R\(pointerReg), which may be NULL",
                        "check the result of \(originName(pointer)) against NULL first", state: st, registers: [pointerReg])
         default:
@@ -341,8 +341,9 @@ extension Analysis {
             // A pointer that cannot be NULL compared with 0.
             let pointer = dst.kind.isPointer ? dst : src
             let other = dst.kind.isPointer ? src : dst
+            // (Typed kernel pointers other than trusted ones may be NULL: both branches are explored.)
             if pointer.kind.isPointer && !pointer.kind.isNullable && other.kind == .scalar && other.value.constantValue == 0
-                && pointer.kind != .function {
+                && pointer.kind != .function && (pointer.kind != .kernelPointer || pointer.isTrustedKernelPointer) {
                 return op == .jeq ? (false, true) : (true, false)
             }
         }

@@ -168,6 +168,8 @@ final class Analysis {
     /// below: a process's first `[Int: Int]` costs a scan of every protocol conformance in the binary.)
     var innerMap: [Int]
     let rules: ContextRules
+    /// What a BTF-typed program's context holds (read on its first context access).
+    lazy var tracingContext = TracingContext(program)
 
     var processed = 0
     var peakStates = 0

@@ -39,6 +39,15 @@ public struct VerifierProgram: Sendable {
     /// The object's license: GPL-only helpers are refused to programs whose license is not
     /// GPL-compatible, as the kernel refuses them (nil: not checked).
     public var license: String?
+    /// What a tracing program attaches to (`tp_btf/NAME`, `fentry/NAME`, `lsm/NAME`, `iter/NAME`): its
+    /// arguments are typed by that target's prototype in ``kernelBTF``.
+    public var attachTarget = ""
+    /// The kernel's BTF (`/sys/kernel/btf/vmlinux`): types the arguments of BTF-typed programs
+    /// (tp_btf, fentry/fexit, iter, lsm) and what they read through typed kernel pointers. Without it
+    /// such programs' pointer arguments cannot be decided.
+    public var kernelBTF: BTF?
+    /// A sleepable program (`fentry.s/`, `lsm.s/`...): it does not run in an RCU read-side section.
+    public var sleepable = false
 
     public init(name: String = "program", section: String = "", instructions: [Instruction], type: ProgramType = .unspecified,
                 attachType: AttachType? = nil, maps: [MapSpec] = [], mapReferences: [Int: MapReference] = [:],
@@ -61,6 +70,8 @@ public struct VerifierProgram: Sendable {
                   attachType: spec.attachType, maps: maps, sourceLines: spec.sourceLines)
         self.license = license
         typeUndetermined = spec.type == .unspecified
+        attachTarget = spec.attachTarget
+        sleepable = spec.section.split(separator: "/").first.map { $0.hasSuffix(".s") } ?? false
         for (index, reference) in spec.references {
             switch reference {
             case .map(let name):

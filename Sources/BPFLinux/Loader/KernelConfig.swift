@@ -66,6 +66,14 @@ public enum KernelConfig {
     /// The bytes of a `.kconfig` extern of BTF type `type` and `size` bytes for config text `text`
     /// (`y`/`n`/`m` for bools and tristates, numbers, quoted strings for char arrays); nil when the
     /// text does not fit the type.
+    /// The `.kconfig` map's value for `object` on the running kernel, as the loader fills it (nil when
+    /// the object has no `.kconfig` externs).
+    public static func kconfigValue(for object: ObjectFile, overrides: [String: [UInt8]] = [:]) throws(BPFError) -> [UInt8]? {
+        guard var value = object.maps.first(where: { $0.name == ".kconfig" })?.initialValue else { return nil }
+        try KernelObject.fillKconfig(&value, object: object, btf: object.btf, overrides: overrides)
+        return value
+    }
+
     public static func value(_ text: String, type: Int, size: Int, btf: BTF) -> [UInt8]? {
         let resolved = btf[btf.resolve(type)]
         if case let .array(element, _, _)? = resolved?.detail {

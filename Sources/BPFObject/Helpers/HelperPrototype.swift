@@ -219,6 +219,15 @@ public struct HelperPrototype: Sendable, Hashable {
     /// The helper with this id, or nil (an id past the table's end, or 0).
     public static subscript(id: Int32) -> HelperPrototype? { prototype(id) }
 
+    /// The helper with this id as programs of `type` see it: where the kernel gives a program type its
+    /// own prototype, that one (BTF-typed programs' `bpf_get_socket_cookie` takes a typed socket
+    /// pointer, not the context).
+    public static subscript(id: Int32, for type: ProgramType) -> HelperPrototype? {
+        guard var proto = prototype(id) else { return nil }
+        if id == 46 && (type == .tracing || type == .lsm) { proto.arguments = [.btfSocketCommon] }
+        return proto
+    }
+
     /// The helper with this name (`bpf_` prefix optional).
     public static func named(_ name: String) -> HelperPrototype? {
         let full = name.hasPrefix("bpf_") ? name : "bpf_" + name

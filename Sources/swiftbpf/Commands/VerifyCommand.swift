@@ -1,5 +1,6 @@
 import ArgumentParser
 import BPFCore
+import BPFLinux
 import BPFObject
 import BPFRuntime
 import BPFVerifier
@@ -38,7 +39,17 @@ struct VerifyCommand: ParsableCommand {
     var backend: String = "kernel"
     @Option(name: .customLong("mem-size"), help: "Raw programs: the size of the input memory in r1 (default: the .data file's, else 0).")
     var memSize: Int?
+    @Option(help: "The kernel BTF that types tp_btf, fentry/fexit, iter and lsm programs (default: /sys/kernel/btf/vmlinux).")
+    var btf: String?
     @Flag(help: "Print JSON.") var json = false
+
+    /// The kernel BTF given with --btf, else the running kernel's (nil when it has none: those
+    /// programs are then undecided, with the reason).
+    func loadKernelBTF() throws -> BTF? {
+        guard let btf else { return try? KernelBTF.vmlinux() }
+        guard let data = FileManager.default.contents(atPath: btf) else { throw CLIError("--btf: cannot read '\(btf)'") }
+        do { return try BTF(fileBytes: [UInt8](data)) } catch { throw CLIError("--btf \(btf): \(error)") }
+    }
 
     func validate() throws {
         guard (0...2).contains(logLevel) else { throw ValidationError("--log-level \(logLevel): expected 0, 1 or 2") }
@@ -52,11 +63,17 @@ struct VerifyCommand: ParsableCommand {
         if bytes.starts(with: [0x7f, 0x45, 0x4c, 0x46]) {
             let object: ObjectFile
             do { object = try ObjectFile(bytes: bytes) } catch { throw CLIError("\(file): \(error)") }
+            // .kconfig externs hold the running kernel's values, as the loader gives them (read-only,
+            // so the verifier knows them and prunes the branches they decide).
+            var maps = object.maps
+            if let i = maps.firstIndex(where: { $0.name == ".kconfig" }), let value = try? KernelConfig.kconfigValue(for: object) {
+                maps[i].initialValue = value
+            }
             for var spec in object.programs where program == nil || spec.name == program {
                 if let type {
                     do { spec = try spec.withType(type) } catch { throw CLIError("\(file): \(error)") }
                 }
-                inputs.append(VerifierProgram(spec: spec, maps: object.maps, license: object.license))
+                inputs.append(VerifierProgram(spec: spec, maps: maps, license: object.license))
             }
             // A global function of .text, named and given a type, is an entry point too.
             if inputs.isEmpty, let program, let function = object.textFunctions.first(where: { $0.name == program }) {
@@ -64,7 +81,7 @@ struct VerifyCommand: ParsableCommand {
                     throw CLIError("\(file): '\(program)' is a global function in .text, which names no program type: give one with --type (e.g. --type sched_cls)")
                 }
                 do {
-                    inputs.append(VerifierProgram(spec: try function.withType(type), maps: object.maps, license: object.license))
+                    inputs.append(VerifierProgram(spec: try function.withType(type), maps: maps, license: object.license))
                 } catch { throw CLIError("\(file): \(error)") }
             }
             if inputs.isEmpty {
@@ -83,6 +100,11 @@ struct VerifyCommand: ParsableCommand {
                 (raw.type, raw.attachType) = parsed
             }
             inputs.append(raw)
+        }
+        // BTF-typed programs read their arguments through the kernel's types.
+        if inputs.contains(where: { $0.type == .tracing || $0.type == .lsm }) {
+            let kernelBTF = try loadKernelBTF()
+            for i in inputs.indices { inputs[i].kernelBTF = kernelBTF }
         }
         let target: VerificationTarget
         switch backend {

@@ -418,6 +418,10 @@ extension Analysis {
                 throw fail(.contextAccess, pc, "invalid context store: \(why)", state: st, registers: [d])
             }
             markAccess(pc, proven: rules.proven(offset: o, size: size))
+        case .kernelPointer:
+            throw fail(.invalidPointer, pc, "R\(d) (\(r.kernelFlags.prefix)ptr_ to \(kernelTypeName(r.btfType))) is a typed kernel pointer: programs only read through it",
+                       "kernel objects are read-only to tracing programs; keep what you compute in a map or on the stack",
+                       state: st, registers: [d])
         default:
             let isProven = try checkRegion(st, pc, regno: d, off: off, size: size, access: .write)
             markAccess(pc, proven: isProven)

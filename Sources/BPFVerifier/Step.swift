@@ -198,6 +198,7 @@ extension Analysis {
     func originName(_ reg: Register) -> String {
         guard reg.origin >= 0 else { return "the lookup" }
         if insns[reg.origin].opcode == Opcode.call { return "\(helperName(reg.origin)) (insn \(reg.origin))" }
+        if reg.kind == .kernelPointerOrNull { return "the kernel pointer read at insn \(reg.origin) (the kernel says it may be NULL)" }
         return "the load at insn \(reg.origin)"
     }
 

@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * btf_pointers.c - BTF-typed programs (tp_btf, fentry, fexit) reading kernel
+ * objects through typed pointers, verified against kernel_types.o's BTF as the
+ * kernel's. Programs named ok_* are safe (the kernel's rules accept them);
+ * bad_* are refused for the reason in their comment.
+ *
+ *  ok_tp_fields      tp_btf/sb_event: task->pid, the bitfield, comm[3], files.count,
+ *                    files.fd[2]->f_pos, task->real_parent->tgid (RCU-safe),
+ *                    flags (a number argument); returns 0
+ *  ok_fentry         fentry/sb_traced: task->tgid + flags; name (char *) is a number
+ *  ok_fexit_ret      fexit/sb_traced: the return value (ctx slot 3)
+ *  ok_null_check     fentry/sb_nullable: task__nullable checked before the read
+ *  ok_pair           fentry/sb_pair: the struct argument takes slots 1-2; slot 0 is task
+ *  ok_current_task   tp_btf/sb_event: bpf_get_current_task_btf()->pid, and the task
+ *                    passed to bpf_get_task_stack (a trusted pointer)
+ *  ok_walk_null      fentry/sb_traced: a loaded pointer compared with NULL (both branches)
+ *  ok_flex           tp_btf/sb_event: task->extra[5] (past the struct, in its flexible array)
+ *  bad_past_end      reads 4 bytes past struct sb_file through a pointer into it
+ *  bad_write         writes task->pid
+ *  bad_partial_ptr   reads 4 bytes of the pointer field real_parent
+ *  bad_nullable      fentry/sb_nullable: reads task__nullable without a NULL check
+ *  bad_slot          fentry/sb_traced: ctx slot 5 (sb_traced has 3 arguments)
+ *  bad_untrusted     passes task->other (walked through a union: untrusted) to bpf_get_task_stack
+ *  bad_misaligned    tp_btf/sb_event: a context read at offset 4
+ *  bad_no_target     tp_btf/sb_missing: the kernel has no such tracepoint
+ */
+#include "swiftbpf_helpers.h"
+#include "kernel_types.h"
+
+/* What the ok_* programs read, kept so the compiler keeps the reads. */
+long sink;
+
+static struct task_struct *(* const bpf_get_current_task_btf)(void) = (void *) 158;
+static long (* const bpf_get_task_stack)(struct task_struct *task, void *buf, __u32 size, __u64 flags) = (void *) 141;
+
+SEC("tp_btf/sb_event")
+int ok_tp_fields(unsigned long long *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx[0];
+	unsigned long flags = ctx[1];
+	struct task_struct *parent = task->real_parent;
+	sink = task->pid + task->state + task->comm[3] + task->files.count + task->files.fd[2]->f_pos
+		+ parent->tgid + (long)flags;
+	return 0;
+}
+
+SEC("fentry/sb_traced")
+int ok_fentry(unsigned long long *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx[0];
+	int flags = (int)ctx[1];
+	char *name = (char *)ctx[2];
+	sink = task->tgid + flags + (name != 0);
+	return 0;
+}
+
+SEC("fexit/sb_traced")
+int ok_fexit_ret(unsigned long long *ctx)
+{
+	sink = (long)ctx[3];
+	return 0;
+}
+
+SEC("fentry/sb_nullable")
+int ok_null_check(unsigned long long *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx[0];
+	if (!task)
+		return 0;
+	sink = task->pid;
+	return 0;
+}
+
+SEC("fentry/sb_pair")
+int ok_pair(unsigned long long *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx[0];
+	long pos = (long)ctx[2];
+	sink = task->pid + pos;
+	return 0;
+}
+
+SEC("tp_btf/sb_event")
+int ok_current_task(unsigned long long *ctx)
+{
+	char stack[64];
+	struct task_struct *task = bpf_get_current_task_btf();
+	bpf_get_task_stack(task, stack, sizeof(stack), 0);
+	sink = task->pid;
+	return 0;
+}
+
+SEC("fentry/sb_traced")
+int ok_walk_null(unsigned long long *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx[0];
+	struct task_struct *leader = task->group_leader;
+	if (!leader)
+		return 0;
+	sink = leader->pid;
+	return 0;
+}
+
+SEC("tp_btf/sb_event")
+int ok_flex(unsigned long long *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx[0];
+	sink = task->extra[5];
+	return 0;
+}
+
+SEC("tp_btf/sb_event")
+int bad_past_end(unsigned long long *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx[0];
+	struct sb_file *file = task->files.fd[0];
+	return *(volatile int *)((char *)file + sizeof(struct sb_file));
+}
+
+SEC("tp_btf/sb_event")
+int bad_write(unsigned long long *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx[0];
+	task->pid = 1;
+	return 0;
+}
+
+SEC("tp_btf/sb_event")
+int bad_partial_ptr(unsigned long long *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx[0];
+	return *(volatile int *)&task->real_parent;
+}
+
+SEC("fentry/sb_nullable")
+int bad_nullable(unsigned long long *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx[0];
+	sink = task->pid;
+	return 0;
+}
+
+SEC("fentry/sb_traced")
+int bad_slot(unsigned long long *ctx)
+{
+	sink = ctx[5];
+	return 0;
+}
+
+SEC("tp_btf/sb_event")
+int bad_untrusted(unsigned long long *ctx)
+{
+	char stack[64];
+	struct task_struct *task = (struct task_struct *)ctx[0];
+	bpf_get_task_stack(task->other, stack, sizeof(stack), 0);
+	return 0;
+}
+
+SEC("tp_btf/sb_event")
+int bad_misaligned(unsigned long long *ctx)
+{
+	return *(volatile int *)((char *)ctx + 4);
+}
+
+SEC("tp_btf/sb_missing")
+int bad_no_target(unsigned long long *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx[0];
+	return task->pid;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kernel_types.c - not a program to run: its BTF stands in for a kernel's in the
+ * verifier's typed-pointer tests (struct task_struct and friends from
+ * kernel_types.h, the tracepoint typedef btf_trace_sb_event, the
+ * published task_struct__safe_rcu, and the functions sb_traced and
+ * sb_nullable that fentry/fexit programs attach to).
+ *
+ *   sb_traced(struct task_struct *task, int flags, char *name) -> long
+ *   sb_nullable(struct task_struct *task__nullable) -> int
+ *   sb_pair(struct task_struct *task, struct sb_file pair) -> int   (a 16-byte struct by value: two slots)
+ */
+#include "swiftbpf_helpers.h"
+#include "kernel_types.h"
+
+btf_trace_sb_event sb_event_prototype;
+struct task_struct__safe_rcu sb_safe_rcu;
+
+__attribute__((noinline)) long sb_traced(struct task_struct *task, int flags, char *name)
+{
+	return task ? task->pid + flags + (name ? 1 : 0) : 0;
+}
+
+__attribute__((noinline)) int sb_nullable(struct task_struct *task__nullable)
+{
+	return task__nullable ? 1 : 0;
+}
+
+__attribute__((noinline)) int sb_pair(struct task_struct *task, struct sb_file pair)
+{
+	return task ? (int)pair.f_pos : 0;
+}
+
+SEC("socket")
+int kernel_types_user(struct __sk_buff *skb)
+{
+	struct task_struct t = {};
+	struct sb_file f = {};
+	return sb_traced(&t, skb->len, 0) + sb_nullable(&t) + sb_pair(&t, f) + (sb_event_prototype ? 1 : 0)
+		+ (sb_safe_rcu.real_parent ? 1 : 0);
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,113 @@
+import BPFObject
+import BPFTestSupport
+import BPFVerifier
+import Foundation
+import Testing
+
+/// BTF-typed programs (tp_btf, fentry, fexit) read kernel objects through typed pointers, checked
+/// against a kernel BTF: here the BTF of our own stand-in kernel (typed/kernel_types.c), so the
+/// verdicts hold on any machine; the corpus measurement checks the same rules against the real
+/// kernel's verdicts.
+struct KernelPointerTests {
+    static let directory = "Tests/BPFVerifierTests/Fixtures/typed/"
+
+    static func kernelBTF() throws -> BTF {
+        try #require(try ObjectFile(bytes: TestPaths.bytes(directory + "kernel_types.o")).btf)
+    }
+
+    static func verify(_ name: String, btf: BTF?) throws -> VerificationResult {
+        let object = try ObjectFile(bytes: TestPaths.bytes(directory + "btf_pointers.o"))
+        let spec = try #require(object.program(named: name))
+        var input = VerifierProgram(spec: spec, maps: object.maps, license: object.license)
+        input.kernelBTF = btf
+        return Verifier().verify(input)
+    }
+
+    static let accepted = ["ok_tp_fields", "ok_fentry", "ok_fexit_ret", "ok_null_check", "ok_pair", "ok_current_task",
+                           "ok_walk_null", "ok_flex"]
+
+    /// Each refused program and a part of the reason it must get.
+    static let refused: [String: String] = [
+        "bad_past_end": "access beyond struct sb_file at offset 16",
+        "bad_write": "is a typed kernel pointer: programs only read through it",
+        "bad_partial_ptr": "cannot read pointer field 'real_parent' of struct task_struct (offset 16) partially",
+        "bad_nullable": "R1 may be NULL",
+        "bad_slot": "func 'sb_traced' has no argument 5 (it has 3)",
+        "bad_untrusted": "argument 1 of bpf_get_task_stack must be a trusted kernel pointer",
+        "bad_misaligned": "context offset 4 is not a multiple of 8",
+        "bad_no_target": "the kernel's BTF has no tracepoint 'sb_missing'",
+    ]
+
+    @Test("typed reads the kernel allows are accepted", arguments: accepted)
+    func accepts(_ name: String) throws {
+        let result = try Self.verify(name, btf: Self.kernelBTF())
+        #expect(result.accepted, "\(name): \(result.error?.detailed ?? "")")
+    }
+
+    @Test("typed reads the kernel refuses are refused, with the reason and the C line", arguments: Array(refused.keys).sorted())
+    func refuses(_ name: String) throws {
+        let result = try Self.verify(name, btf: Self.kernelBTF())
+        let error = try #require(result.error, "\(name) must be refused")
+        #expect(result.verdict == .reject)
+        #expect(error.description.contains(Self.refused[name]!), "\(name): \(error.detailed)")
+        #expect(error.sourceLine != nil, "\(name): the C line is named")
+    }
+
+    /// Without the kernel's BTF the arguments' types are unknown: undecided, with the reason.
+    @Test func withoutKernelBTFTheVerdictIsUndecided() throws {
+        let result = try Self.verify("ok_tp_fields", btf: nil)
+        #expect(result.verdict == .undecided)
+        #expect(result.error?.description.contains("typed by the kernel's BTF") == true, "\(result.error?.detailed ?? "")")
+    }
+
+    /// The register dump names the pointer's trust: arguments of a BTF tracepoint are trusted,
+    /// pointers walked from a union untrusted.
+    @Test func registersNameTheirTrust() throws {
+        let partial = try #require(try Self.verify("bad_partial_ptr", btf: Self.kernelBTF()).error)
+        #expect(partial.description.contains("trusted_ptr_ to struct task_struct"), "\(partial.detailed)")
+        let untrusted = try #require(try Self.verify("bad_untrusted", btf: Self.kernelBTF()).error)
+        #expect(untrusted.registers?.contains("untrusted") == true, "\(untrusted.detailed)")
+    }
+
+    /// The struct walk itself, on the stand-in kernel's task_struct.
+    @Test func fieldAccessFollowsTheKernelsWalk() throws {
+        let btf = try Self.kernelBTF()
+        let task = try #require(btf.typeID(named: "task_struct", kind: .structure))
+        #expect(btf.fieldAccess(in: task, offset: 0, size: 4) == .success(.scalar))                  // pid
+        #expect(btf.fieldAccess(in: task, offset: 8, size: 4) == .success(.scalar))                  // the bitfields' word
+        guard case .success(.pointer(let parent, _, "real_parent", false)) = btf.fieldAccess(in: task, offset: 16, size: 8) else {
+            Issue.record("real_parent must be a pointer field")
+            return
+        }
+        #expect(parent == task)
+        guard case .success(.pointer(_, _, "other", true)) = btf.fieldAccess(in: task, offset: 32, size: 8) else {
+            Issue.record("a pointer inside a two-member union is reached through the union")
+            return
+        }
+        // files.fd[2] (files at 40: count, then fd[4] from 48).
+        guard case .success(.pointer(let file, _, "fd", false)) = btf.fieldAccess(in: task, offset: 48 + 16, size: 8) else {
+            Issue.record("an element of an array of pointers is a pointer")
+            return
+        }
+        #expect(btf.typeName(file) == "struct sb_file")
+        #expect(btf.fieldAccess(in: task, offset: 84, size: 4) == .success(.scalar))                 // comm[4...7]
+        if case .success = btf.fieldAccess(in: task, offset: 16, size: 4) { Issue.record("half a pointer field must be refused") }
+        let size = try btf.size(of: task)
+        #expect(btf.fieldAccess(in: task, offset: size + 40, size: 8) == .success(.scalar))          // extra[5]
+        let sbFile = try #require(btf.typeID(named: "sb_file", kind: .structure))
+        if case .success = btf.fieldAccess(in: sbFile, offset: 16, size: 4) { Issue.record("a read past struct sb_file must be refused") }
+    }
+
+    /// The prototypes tracing programs take their arguments from.
+    @Test func tracingPrototypes() throws {
+        let btf = try Self.kernelBTF()
+        let event = try #require(btf.tracingPrototype(.tracepoint, target: "sb_event"))
+        #expect(event.parameters.count == 2)          // `void *__data` dropped
+        let traced = try #require(btf.tracingPrototype(.function, target: "sb_traced"))
+        #expect(traced.parameters.map(\.name) == ["task", "flags", "name"])
+        #expect(btf.typeName(traced.returnType) == "long")
+        #expect(btf.tracingPrototype(.tracepoint, target: "sb_missing") == nil)
+        #expect(btf.declaresSafeField("task_struct", "real_parent", suffix: "safe_rcu"))
+        #expect(!btf.declaresSafeField("task_struct", "group_leader", suffix: "safe_rcu"))
+    }
+}

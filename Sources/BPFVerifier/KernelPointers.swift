@@ -210,6 +210,10 @@ extension Analysis {
         }
         let typeName = btf.typeName(r.btfType)
         let name = "\(r.kernelFlags.prefix)ptr_ to \(typeName)"
+        if let license = program.license, !HelperPrototype.isGPLCompatible(license) {
+            throw fail(.invalidPointer, pc, "R\(regno) (\(name)): kernel structs are readable only by GPL-compatible programs, and this one's license is '\(license)'",
+                       "declare a GPL-compatible license: char LICENSE[] SEC(\"license\") = \"GPL\";", state: st, registers: [regno])
+        }
         if r.kernelFlags.contains(.user) {
             throw fail(.invalidPointer, pc, "R\(regno) is a \(name) in user memory: read it with bpf_probe_read_user",
                        state: st, registers: [regno])
@@ -262,13 +266,18 @@ extension Analysis {
                 } else if !flags.isDisjoint(with: [.user, .percpu]) {
                     // kept as they are
                 } else {
+                    // Linux 6.18 gives a field outside the published lists an untrusted pointer
+                    // (readable, never passed to a helper or kfunc).
                     flags.subtract([.trusted, .rcu])
+                    flags.insert(.untrusted)
                 }
             } else {
                 flags = .untrusted
             }
         } else {
+            // Walked from a plain (fentry argument, helper result) pointer: untrusted too.
             flags.subtract([.trusted, .rcu])
+            flags.insert(.untrusted)
         }
         var result = Register()
         result.kind = nullable ? .kernelPointerOrNull : .kernelPointer

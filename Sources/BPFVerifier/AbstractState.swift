@@ -217,7 +217,7 @@ struct Frame: Hashable, Sendable {
 struct Reference: Hashable, Sendable {
     var id: UInt32
     var instruction: Int
-    /// The helper that acquired it (`bpf_ringbuf_reserve`, `bpf_sk_lookup_tcp`, ...).
+    /// The helper that acquired it (`bpf_ringbuf_reserve`, `bpf_sk_lookup_tcp`, ...); 0: a kfunc.
     var helper: Int32 = 131
 }
 

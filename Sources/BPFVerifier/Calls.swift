@@ -71,12 +71,18 @@ extension Analysis {
             return fail(.referenceLeak, pc, "the ringbuf record reserved at insn \(ref.instruction) is neither submitted nor discarded on this path",
                         "call bpf_ringbuf_submit or bpf_ringbuf_discard on every path after a successful bpf_ringbuf_reserve", state: st)
         }
+        if ref.helper == 0 || ref.helper == 194 {
+            return fail(.referenceLeak, pc, "\(referenceName(ref)) is not released on this path",
+                        "release what an acquiring kfunc returned (e.g. bpf_task_release) on every path, or store it in a map as a kptr", state: st)
+        }
         return fail(.referenceLeak, pc, "\(referenceName(ref)) is not released on this path",
                     "call bpf_sk_release on every path after a successful lookup", state: st)
     }
 
     func referenceName(_ ref: Reference) -> String {
-        ref.helper == 131 ? "the ringbuf record reserved at insn \(ref.instruction)"
+        if ref.helper == 0 { return kfuncReferenceName(ref) }
+        if ref.helper == 194 { return "the object bpf_kptr_xchg returned at insn \(ref.instruction)" }
+        return ref.helper == 131 ? "the ringbuf record reserved at insn \(ref.instruction)"
             : "the socket \(HelperPrototype[ref.helper]?.name ?? "a lookup") returned at insn \(ref.instruction)"
     }
 
@@ -128,6 +134,7 @@ extension Analysis {
         var reservedSize = 0
         var constantKey: UInt64?
         var socketReference: UInt32 = 0
+        var kptrType = 0
         for (i, kind) in proto.arguments.enumerated() {
             let regno = i + 1
             let r = st[regno]
@@ -297,8 +304,17 @@ extension Analysis {
                     case .btfID(let n), .btfIDOrNull(let n): n
                     default: nil
                     }
-                    if let expected, r.btfType != 0, !kernelType(r.btfType, offset: r.offset, is: expected) {
+                    if let expected, !expected.isEmpty, r.btfType != 0, !kernelType(r.btfType, offset: r.offset, is: expected) {
                         throw bad("a pointer to struct \(expected), not to \(kernelTypeName(r.btfType))")
+                    }
+                    if proto.id == 194 {
+                        // bpf_kptr_xchg moves a referenced object into the map: the program's
+                        // reference goes with it.
+                        guard r.referenceID != 0 else {
+                            throw bad("an object the program holds a reference to", "store what an acquiring kfunc returned")
+                        }
+                        released = r.referenceID
+                        kptrType = r.btfType
                     }
                 }
             case .dynptr, .dynptrOutput, .releasedDynptr:
@@ -364,6 +380,13 @@ extension Analysis {
             r0 = helperKernelPointer(name, helper: proto.id, nullable: false, pc: pc)
         case .btfIDOrNull(let name):
             r0 = helperKernelPointer(name, helper: proto.id, nullable: true, pc: pc)
+            if proto.id == 194 {
+                // The old object of the kptr field, referenced: released or stored back on every path.
+                r0.btfType = kptrType
+                r0.kernelFlags = .trusted
+                r0.referenceID = r0.id
+                st.references.append(Reference(id: r0.id, instruction: pc, helper: proto.id))
+            }
         case .memory:
             r0.kind = .kernelPointer
         case .memoryOrNull, .sizedMemoryOrNull:

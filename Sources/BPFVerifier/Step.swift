@@ -267,7 +267,15 @@ extension Analysis {
             case .local:
                 return try localCall(&st, pc, target: pc + 1 + Int(ins.imm))
             case .kfunc:
-                throw fail(.undecided, pc, "cannot decide: kfunc call (BTF id \(ins.imm))", "the Swift runtime has no kfuncs")
+                guard let name = program.kfuncs[pc] else {
+                    throw fail(.undecided, pc, "cannot decide: kfunc call (BTF id \(ins.imm))", "the verifier names kfuncs by the object's relocations")
+                }
+                if options.target.helpers != nil {
+                    throw fail(.helperUnavailable, pc, "kfunc '\(name)' is not implemented by \(options.target.name)",
+                               "the kernel may accept it; run the program in the kernel", state: st)
+                }
+                try kfuncCall(&st, pc, name: name)
+                return .next(pc + 1)
             default:
                 try helperCall(&st, pc, ins, parent)
                 return .next(pc + 1)

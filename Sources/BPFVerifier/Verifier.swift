@@ -304,6 +304,10 @@ final class Analysis {
             throw fail(.undecided, pc, "cannot decide: the program uses \(what)",
                        "the verifier checks only what it can resolve; load it where this is defined")
         }
+        if program.kernelBTF == nil, let (pc, name) = program.kfuncs.min(by: { $0.key < $1.key }) {
+            throw fail(.undecided, pc, "cannot decide: the program uses kfunc '\(name)'",
+                       "kfuncs are typed by the kernel's BTF: give it (verify --btf, or the running kernel's)")
+        }
         try checkControlFlow()
         computeLiveness()
 

@@ -27,8 +27,10 @@ public struct VerifierProgram: Sendable {
     public var maps: [MapSpec]
     /// `lddw` instruction index → map.
     public var mapReferences: [Int: MapReference]
-    /// `lddw`/call instruction index → what the verifier cannot resolve (externs, kfuncs).
+    /// `lddw`/call instruction index → what the verifier cannot resolve (externs, maps the object lacks).
     public var unresolved: [Int: String]
+    /// Call instruction index → the kfunc it calls (checked against ``kernelBTF``'s prototype).
+    public var kfuncs: [Int: String] = [:]
     public var sourceLines: [Int: SourceLine]
     /// For `.unspecified` programs: the size of the memory given in r1 (its length is in r2).
     public var contextSize: Int?
@@ -83,7 +85,7 @@ public struct VerifierProgram: Sendable {
             case .external(let name):
                 unresolved[index] = "extern '\(name)' (a .ksyms or unresolved symbol)"
             case .kfunc(let name):
-                unresolved[index] = "kfunc '\(name)'"
+                kfuncs[index] = name
             }
         }
     }

@@ -1,0 +1,73 @@
+/// What the kernel says about a kfunc beyond its BTF prototype: the flags of its `BTF_ID_FLAGS`
+/// registration (acquire, release, may return NULL, trusted or RCU arguments...). The kernel's BTF
+/// carries the prototype but not these, so they come from this table, which follows Linux 6.18's
+/// generic, task, cgroup and cpumask kfunc sets. A kfunc missing here is checked by its prototype
+/// alone (no references, arguments as the prototype types them).
+public struct KfuncFlags: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt16
+    public init(rawValue: UInt16) { self.rawValue = rawValue }
+
+    /// Returns a referenced object the program must release (`KF_ACQUIRE`).
+    public static let acquire = KfuncFlags(rawValue: 1 << 0)
+    /// Releases the referenced object passed as its first argument (`KF_RELEASE`).
+    public static let release = KfuncFlags(rawValue: 1 << 1)
+    /// May return NULL (`KF_RET_NULL`).
+    public static let returnsNull = KfuncFlags(rawValue: 1 << 2)
+    /// Pointer arguments must be trusted or referenced (`KF_TRUSTED_ARGS`).
+    public static let trustedArguments = KfuncFlags(rawValue: 1 << 3)
+    /// Pointer arguments may also be RCU-protected (`KF_RCU`).
+    public static let rcuArguments = KfuncFlags(rawValue: 1 << 4)
+    /// May sleep: only sleepable programs call it (`KF_SLEEPABLE`).
+    public static let sleepable = KfuncFlags(rawValue: 1 << 5)
+    /// Destructive (`KF_DESTRUCTIVE`): needs CAP_SYS_BOOT.
+    public static let destructive = KfuncFlags(rawValue: 1 << 6)
+    /// Its result is RCU-protected (`KF_RCU_PROTECTED`).
+    public static let rcuProtected = KfuncFlags(rawValue: 1 << 7)
+
+    /// The flags of kfunc `name` on Linux 6.18, nil when the table does not know it.
+    public static func of(_ name: String) -> KfuncFlags? {
+        switch name {
+        case "bpf_task_acquire", "bpf_cgroup_acquire", "bpf_cgroup_ancestor", "bpf_task_get_cgroup1":
+            [.acquire, .rcuArguments, .returnsNull]
+        case "bpf_task_from_pid", "bpf_task_from_vpid", "bpf_cgroup_from_id", "bpf_cpumask_create", "bpf_get_task_exe_file":
+            [.acquire, .returnsNull]
+        case "bpf_cpumask_acquire":
+            [.acquire, .trustedArguments]
+        case "bpf_task_release", "bpf_cgroup_release", "bpf_cpumask_release", "bpf_put_file":
+            [.release]
+        case "bpf_task_under_cgroup", "bpf_cpumask_first", "bpf_cpumask_first_zero", "bpf_cpumask_first_and",
+             "bpf_cpumask_set_cpu", "bpf_cpumask_clear_cpu", "bpf_cpumask_test_cpu", "bpf_cpumask_test_and_set_cpu",
+             "bpf_cpumask_test_and_clear_cpu", "bpf_cpumask_setall", "bpf_cpumask_clear", "bpf_cpumask_and", "bpf_cpumask_or",
+             "bpf_cpumask_xor", "bpf_cpumask_equal", "bpf_cpumask_intersects", "bpf_cpumask_subset", "bpf_cpumask_empty",
+             "bpf_cpumask_full", "bpf_cpumask_copy", "bpf_cpumask_any_distribute", "bpf_cpumask_any_and_distribute",
+             "bpf_cpumask_weight", "bpf_cpumask_populate":
+            [.rcuArguments]
+        case "bpf_path_d_path": [.trustedArguments]
+        case "crash_kexec": [.destructive]
+        case "bpf_copy_from_user_str", "bpf_copy_from_user_task_str", "bpf_get_file_xattr", "bpf_get_dentry_xattr":
+            [.sleepable]
+        case "bpf_session_cookie", "bpf_session_is_return", "bpf_get_cpu_time_counter", "bpf_cpu_time_counter_to_ns",
+             "bpf_task_get_cgroup", "bpf_send_signal_task", "bpf_probe_read_kernel_dynptr", "bpf_cast_to_kern_ctx",
+             "bpf_rdonly_cast", "bpf_get_kmem_cache":
+            []
+        default: nil
+        }
+    }
+
+    /// kfunc families whose objects the verifier does not model yet (open-coded iterators, dynptrs,
+    /// graph objects, exceptions, RCU and preemption sections, timers and work queues, arena): a
+    /// program calling one is undecided, with the family named.
+    public static func unmodelledFamily(_ name: String) -> String? {
+        let families: [(String, String)] = [
+            ("bpf_iter_", "open-coded iterators"), ("bpf_dynptr_", "dynptrs"), ("bpf_list_", "linked lists"),
+            ("bpf_rbtree_", "rbtrees"), ("bpf_obj_", "allocated objects"), ("bpf_percpu_obj_", "allocated objects"),
+            ("bpf_refcount_", "allocated objects"), ("bpf_throw", "exceptions"), ("bpf_rcu_read_", "RCU read sections"),
+            ("bpf_preempt_", "preemption sections"), ("bpf_local_irq_", "IRQ sections"), ("bpf_res_spin_", "resilient locks"),
+            ("bpf_wq_", "work queues"), ("bpf_timer_", "timers"), ("bpf_arena_", "arena"), ("bpf_crypto_", "crypto contexts"),
+            ("bpf_skb_ct_", "conntrack"), ("bpf_xdp_ct_", "conntrack"), ("bpf_ct_", "conntrack"), ("bpf_sock_destroy", "socket iterators"),
+            ("bpf_verify_pkcs7_signature", "dynptrs"), ("bpf_get_fsverity_digest", "dynptrs"), ("bpf_xdp_metadata_", "device metadata"),
+            ("bpf_stream_", "streams"), ("scx_bpf_", "sched_ext"),
+        ]
+        return families.first { name.hasPrefix($0.0) }?.1
+    }
+}

@@ -1,0 +1,211 @@
+import BPFObject
+
+extension Analysis {
+    /// A call to kfunc `name`, checked as the kernel's `check_kfunc_call` checks it: the prototype
+    /// comes from the kernel's BTF, the flags (acquire, release, may return NULL, trusted or RCU
+    /// arguments) from ``KfuncFlags``. Numbers must be numbers (`__k`: constants), struct pointers
+    /// typed kernel pointers of that struct (trusted where the kfunc asks; `__nullable`/`__opt`: or
+    /// NULL), memory followed by a `__sz` size readable for that size, and the program's context
+    /// where the kfunc takes it. An acquired result must be released on every path.
+    func kfuncCall(_ st: inout VerifierState, _ pc: Int, name: String) throws(VerifierError) {
+        if let family = KfuncFlags.unmodelledFamily(name) ?? (name == "bpf_rdonly_cast" ? "casts to program types" : nil) {
+            throw fail(.undecided, pc, "cannot decide: kfunc '\(name)' (\(family)) is not modelled by this verifier yet",
+                       "the kernel decides it; load the object to get its verdict")
+        }
+        guard let btf = kernelBTF else {
+            throw fail(.undecided, pc, "cannot decide: the program calls kfunc '\(name)', whose prototype is in the kernel's BTF, which the verifier was not given")
+        }
+        guard let function = btf.typeID(named: name, kind: .function), let f = btf[function],
+              let proto = btf[f.referencedType], case .parameters(let parameters) = proto.detail else {
+            throw fail(.invalidProgram, pc, "kfunc '\(name)' is not in the kernel's BTF",
+                       "the kernel refuses to load a program calling a kfunc it does not have (declare it __weak and guard the call with bpf_ksym_exists)",
+                       state: st)
+        }
+        let flags = KfuncFlags.of(name) ?? []
+        if flags.contains(.sleepable) && !program.sleepable {
+            throw fail(.helperUnavailable, pc, "kfunc '\(name)' may sleep: only sleepable programs (SEC(\"...s/...\")) may call it", state: st)
+        }
+        guard parameters.count <= 5 else {
+            throw fail(.unsupported, pc, "kfunc '\(name)' takes \(parameters.count) arguments; calls pass at most 5", state: st)
+        }
+        var released: UInt32?
+        var i = 0
+        while i < parameters.count {
+            let parameter = parameters[i]
+            let regno = i + 1
+            let r = st[regno]
+            if r.kind == .uninitialized {
+                throw fail(.uninitializedRegister, pc, "argument \(regno) of \(name) (R\(regno), '\(parameter.name)') is not set",
+                           "set R\(regno) before the call", state: st, registers: [regno])
+            }
+            func bad(_ what: String, _ hint: String? = nil) -> VerifierError {
+                if r.kind.isNullable {
+                    return fail(.nullPointer, pc, "R\(regno) may be NULL (argument \(regno) of \(name), '\(parameter.name)')",
+                                "check the result of \(originName(r)) before passing it", state: st, registers: [regno])
+                }
+                return fail(.helperArgument, pc, "argument \(regno) of \(name) ('\(parameter.name)') must be \(what), but R\(regno) is \(r.describe(maps: maps))",
+                            hint, state: st, registers: [regno])
+            }
+            let type = btf.resolve(parameter.type)
+            let t = btf[type]
+            if parameter.name.hasSuffix("__ign") { i += 1; continue }
+            switch t?.kind {
+            case .int?, .enumeration?, .enumeration64?:
+                guard r.kind == .scalar else { throw bad("a number") }
+                if parameter.name.hasSuffix("__k") {
+                    guard r.value.isConstant else { throw bad("a constant", "'\(parameter.name)' is a __k argument: pass a value known when the program is verified") }
+                    needPrecise(st, pc, registers: [regno])
+                }
+            case .pointer?:
+                let pointee = btf.resolve(t!.referencedType)
+                let target = btf[pointee]
+                let optional = parameter.name.hasSuffix("__nullable") || parameter.name.hasSuffix("__opt")
+                if optional && r.kind == .scalar && r.value.constantValue == 0 {
+                    needPrecise(st, pc, registers: [regno])
+                    break
+                }
+                if let target, target.kind == .structure || target.kind == .union {
+                    if Self.contextStructs.contains(target.name) {
+                        guard r.kind == .context, r.offset == 0, r.value.constantValue == 0 else { throw bad("the program's context") }
+                        break
+                    }
+                    if target.name.hasPrefix("bpf_") && Self.objectStructs.contains(target.name) {
+                        throw fail(.undecided, pc, "cannot decide: kfunc '\(name)' takes a struct \(target.name), which this verifier does not model yet")
+                    }
+                    guard r.kind == .kernelPointer || r.kind.isSocket else {
+                        throw bad("a pointer to \(btf.typeName(pointee))")
+                    }
+                    if r.kind == .kernelPointer {
+                        if r.btfType != 0 && !kernelType(r.btfType, offset: r.offset, is: target.name) {
+                            throw bad("a pointer to \(btf.typeName(pointee)), not to \(kernelTypeName(r.btfType))")
+                        }
+                        let trusted = r.isTrustedKernelPointer || r.referenceID != 0
+                        let rcu = r.kernelFlags.contains(.rcu) && !r.kernelFlags.contains(.untrusted)
+                        if r.kernelFlags.contains(.untrusted) {
+                            throw bad("a trusted kernel pointer", "a pointer read through another kernel pointer is untrusted")
+                        }
+                        if flags.contains(.trustedArguments) || flags.contains(.release) || flags.contains(.rcuArguments) {
+                            guard trusted || (rcu && flags.contains(.rcuArguments)) else {
+                                throw bad("a referenced or trusted pointer", flags.contains(.rcuArguments) ? "or an RCU-protected one" : nil)
+                            }
+                        }
+                        if i == 0 && flags.contains(.release) {
+                            guard r.referenceID != 0 else {
+                                throw bad("an object the program acquired", "only what an acquiring kfunc returned is released")
+                            }
+                            guard r.offset == 0, r.value.constantValue == 0 else { throw bad("the acquired pointer itself (offset 0)") }
+                            released = r.referenceID
+                        }
+                    }
+                } else {
+                    // Memory: sized by the next argument (`__sz`), or the pointee's size.
+                    let next = i + 1 < parameters.count ? parameters[i + 1] : nil
+                    if let next, next.name.hasSuffix("__sz") || next.name.hasSuffix("__szk") {
+                        let size = st[regno + 1]
+                        guard size.kind == .scalar else {
+                            throw fail(.helperArgument, pc, "argument \(regno + 1) of \(name) ('\(next.name)') must be a size", state: st, registers: [regno + 1])
+                        }
+                        needPrecise(st, pc, registers: [regno + 1])
+                        guard size.value.umax < 1 << 29 else {
+                            throw fail(.helperArgument, pc, "R\(regno + 1), the size argument of \(name), has no upper bound (\(size.value))",
+                                       state: st, registers: [regno + 1])
+                        }
+                        if size.value.umax > 0 {
+                            guard r.kind.isPointer else { throw bad("a pointer to memory") }
+                            try checkHelperMemory(&st, pc, regno: regno, size: size.value, write: false, helper: name,
+                                                  what: "\(size.value.umax) bytes")
+                        }
+                        i += 2
+                        continue
+                    }
+                    guard pointee != 0, let size = try? btf.size(of: pointee), size > 0 else {
+                        throw fail(.undecided, pc, "cannot decide: kfunc '\(name)' argument '\(parameter.name)' is memory of no known size")
+                    }
+                    guard r.kind.isPointer else { throw bad("a pointer to \(size) bytes") }
+                    try checkHelperMemory(&st, pc, regno: regno, size: .constant(UInt64(size)), write: !btf.typeName(t!.referencedType).hasPrefix("const"),
+                                          helper: name, what: "\(size) bytes")
+                }
+            default:
+                throw fail(.undecided, pc, "cannot decide: kfunc '\(name)' argument '\(parameter.name)' has type \(btf.typeName(parameter.type))")
+            }
+            i += 1
+        }
+        if let id = released {
+            st.references.removeAll { $0.id == id }
+            st.forEachRegister { r in
+                if r.referenceID == id { r = .unknownScalar }
+            }
+        }
+        for r in 1...5 { st[r] = .uninitialized }
+        // The result.
+        var r0 = Register.uninitialized
+        let returnType = btf.resolve(proto.referencedType)
+        if name == "bpf_cast_to_kern_ctx" {
+            guard let kernelContext = Self.kernelContextStruct(program.type), let id = btf.typeID(named: kernelContext, kind: .structure) else {
+                throw fail(.undecided, pc, "cannot decide: bpf_cast_to_kern_ctx for \(program.type.kernelName) programs")
+            }
+            r0 = Register()
+            r0.kind = .kernelPointer
+            r0.btfType = id
+            r0.kernelFlags = .trusted
+        } else if let t = btf[returnType] {
+            switch t.kind {
+            case .int, .enumeration, .enumeration64:
+                r0 = t.kind == .int && t.sizeOrType == 1 ? .scalar(.unsigned(0, 1)) : .unknownScalar
+            case .pointer:
+                let target = btf.resolve(t.referencedType)
+                guard let s = btf[target], s.kind == .structure || s.kind == .union else {
+                    throw fail(.undecided, pc, "cannot decide: kfunc '\(name)' returns \(btf.typeName(proto.referencedType))")
+                }
+                r0 = Register()
+                r0.kind = flags.contains(.returnsNull) ? .kernelPointerOrNull : .kernelPointer
+                r0.btfType = target
+                if flags.contains(.acquire) {
+                    r0.kernelFlags = .trusted
+                } else if flags.contains(.rcuProtected) {
+                    r0.kernelFlags = .rcu
+                }
+                if flags.contains(.returnsNull) || flags.contains(.acquire) {
+                    r0.id = freshID()
+                    r0.origin = pc
+                }
+                if flags.contains(.acquire) {
+                    r0.referenceID = r0.id
+                    st.references.append(Reference(id: r0.id, instruction: pc, helper: 0))
+                }
+            default:
+                r0 = .unknownScalar
+            }
+        }
+        st[0] = r0
+    }
+
+    /// The UAPI context structs a kfunc may take as the program's context.
+    static let contextStructs: Set<String> = ["__sk_buff", "xdp_md", "bpf_sock_addr", "bpf_sock_ops", "sk_msg_md", "bpf_sk_lookup",
+                                              "bpf_sockopt", "bpf_sysctl", "bpf_perf_event_data", "bpf_raw_tracepoint_args"]
+
+    /// BPF-side objects kfuncs take (iterators, dynptrs, graph nodes...), not modelled yet.
+    static let objectStructs: Set<String> = ["bpf_dynptr", "bpf_list_head", "bpf_list_node", "bpf_rb_root", "bpf_rb_node",
+                                             "bpf_refcount", "bpf_timer", "bpf_wq", "bpf_res_spin_lock", "bpf_task_work"]
+
+    /// The kernel struct `bpf_cast_to_kern_ctx` gives a program type's context as.
+    static func kernelContextStruct(_ type: ProgramType) -> String? {
+        switch type {
+        case .schedCls, .schedAct, .socketFilter, .cgroupSkb, .lwtIn, .lwtOut, .lwtXmit, .lwtSeg6local, .skSkb: "sk_buff"
+        case .xdp: "xdp_buff"
+        case .cgroupSockAddr: "bpf_sock_addr_kern"
+        case .sockOps: "bpf_sock_ops_kern"
+        case .cgroupSockopt: "bpf_sockopt_kern"
+        case .cgroupSysctl: "bpf_sysctl_kern"
+        case .skLookup: "bpf_sk_lookup_kern"
+        case .cgroupSock: "sock"
+        default: nil
+        }
+    }
+
+    /// For messages: what acquired reference `ref` is.
+    func kfuncReferenceName(_ ref: Reference) -> String {
+        let name = program.kfuncs[ref.instruction] ?? "a kfunc"
+        return "the object \(name) returned at insn \(ref.instruction)"
+    }
+}

@@ -291,7 +291,8 @@ final class Analysis {
     }
 
     func helperName(_ pc: Int) -> String {
-        HelperPrototype[insns[pc].imm]?.name ?? "helper \(insns[pc].imm)"
+        if insns[pc].src == CallKind.kfunc.rawValue { return program.kfuncs[pc] ?? "kfunc \(insns[pc].imm)" }
+        return HelperPrototype[insns[pc].imm]?.name ?? "helper \(insns[pc].imm)"
     }
 
     // MARK: Driver

@@ -1,4 +1,5 @@
 import BPFObject
+import BPFRuntime
 import BPFTestSupport
 import BPFVerifier
 import Foundation
@@ -24,7 +25,7 @@ struct KernelPointerTests {
     }
 
     static let accepted = ["ok_tp_fields", "ok_fentry", "ok_fexit_ret", "ok_null_check", "ok_pair", "ok_current_task",
-                           "ok_walk_null", "ok_flex"]
+                           "ok_walk_null", "ok_flex", "ok_kfunc_acquire"]
 
     /// Each refused program and a part of the reason it must get.
     static let refused: [String: String] = [
@@ -36,6 +37,10 @@ struct KernelPointerTests {
         "bad_untrusted": "argument 1 of bpf_get_task_stack must be a trusted kernel pointer",
         "bad_misaligned": "context offset 4 is not a multiple of 8",
         "bad_no_target": "the kernel's BTF has no tracepoint 'sb_missing'",
+        "bad_kfunc_leak": "the object bpf_task_acquire returned at insn 1 is not released on this path",
+        "bad_kfunc_null": "check the result of bpf_task_acquire (insn 1)",
+        "bad_kfunc_release": "argument 1 of bpf_task_release ('p') must be an object the program acquired",
+        "bad_kfunc_missing": "kfunc 'bpf_sb_missing' is not in the kernel's BTF",
     ]
 
     @Test("typed reads the kernel allows are accepted", arguments: accepted)
@@ -58,6 +63,21 @@ struct KernelPointerTests {
         let result = try Self.verify("ok_tp_fields", btf: nil)
         #expect(result.verdict == .undecided)
         #expect(result.error?.description.contains("typed by the kernel's BTF") == true, "\(result.error?.detailed ?? "")")
+    }
+
+    /// kfuncs are typed by the kernel's BTF: without it a program calling one is undecided, and the
+    /// Swift runtime (which has no kfuncs) refuses it.
+    @Test func kfuncsNeedTheKernelsBTF() throws {
+        let withoutBTF = try Self.verify("ok_kfunc_acquire", btf: nil)
+        #expect(withoutBTF.verdict == .undecided)
+        #expect(withoutBTF.error?.description.contains("kfunc 'bpf_task_acquire'") == true, "\(withoutBTF.error?.detailed ?? "")")
+        let object = try ObjectFile(bytes: TestPaths.bytes(Self.directory + "btf_pointers.o"))
+        var input = VerifierProgram(spec: try #require(object.program(named: "ok_kfunc_acquire")), maps: object.maps, license: object.license)
+        input.kernelBTF = try Self.kernelBTF()
+        let runtime = Verifier(options: VerifierOptions(target: .runtime())).verify(input)
+        #expect(runtime.error?.description.contains("is not implemented by the Swift runtime") == true, "\(runtime.error?.detailed ?? "")")
+        #expect(KfuncFlags.of("bpf_task_acquire") == [.acquire, .rcuArguments, .returnsNull])
+        #expect(KfuncFlags.unmodelledFamily("bpf_iter_num_new") == "open-coded iterators")
     }
 
     /// The register dump names the pointer's trust: arguments of a BTF tracepoint are trusted,

@@ -147,7 +147,9 @@ struct VerifyCommand: ParsableCommand {
     struct RuntimeSupport {
         var missingHelpers: [String] = []
         var missingMapTypes: [String] = []
-        var runs: Bool { missingHelpers.isEmpty && missingMapTypes.isEmpty }
+        /// kfuncs the program calls: the runtime has none.
+        var missingKfuncs: [String] = []
+        var runs: Bool { missingHelpers.isEmpty && missingMapTypes.isEmpty && missingKfuncs.isEmpty }
         /// For messages: `bpf_redirect, devmap map 'tx_port'`.
         var missing: [String] = []
 
@@ -161,6 +163,10 @@ struct VerifyCommand: ParsableCommand {
                 let name = HelperPrototype[id]?.name ?? "helper \(id)"
                 missingHelpers.append(name)
                 missing.append(name)
+            }
+            for name in Set(input.kfuncs.values).sorted() {
+                missingKfuncs.append(name)
+                missing.append("kfunc \(name)")
             }
             let used = Set(input.mapReferences.values.map(\.map))
             for index in used.sorted() {
@@ -204,7 +210,8 @@ struct VerifyCommand: ParsableCommand {
             ("time_us", .double((result.timeMicroseconds * 10).rounded() / 10)),
             ("runtime", support.map { s in
                 .object([("runs", .bool(s.runs)), ("missing_helpers", .array(s.missingHelpers.map { .string($0) })),
-                         ("missing_map_types", .array(s.missingMapTypes.map { .string($0) }))])
+                         ("missing_map_types", .array(s.missingMapTypes.map { .string($0) })),
+                         ("missing_kfuncs", .array(s.missingKfuncs.map { .string($0) }))])
             } ?? .null),
         ])
     }

@@ -24,12 +24,25 @@
  *  bad_untrusted     passes task->other (walked through a union: untrusted) to bpf_get_task_stack
  *  bad_misaligned    tp_btf/sb_event: a context read at offset 4
  *  bad_no_target     tp_btf/sb_missing: the kernel has no such tracepoint
+ *
+ * kfuncs (declared __ksym; kernel_types.o's BTF has bpf_task_acquire and
+ * bpf_task_release, not bpf_sb_missing):
+ *  ok_kfunc_acquire  acquires the tracepoint's task, checks it, reads it, releases it
+ *  bad_kfunc_leak    acquires and never releases
+ *  bad_kfunc_null    reads the acquired task without a NULL check
+ *  bad_kfunc_release releases a task it never acquired
+ *  bad_kfunc_missing calls a kfunc the kernel does not have
  */
 #include "swiftbpf_helpers.h"
 #include "kernel_types.h"
 
 /* What the ok_* programs read, kept so the compiler keeps the reads. */
 long sink;
+
+#define __ksym __attribute__((section(".ksyms")))
+extern struct task_struct *bpf_task_acquire(struct task_struct *p) __ksym;
+extern void bpf_task_release(struct task_struct *p) __ksym;
+extern int bpf_sb_missing(int x) __ksym;
 
 static struct task_struct *(* const bpf_get_current_task_btf)(void) = (void *) 158;
 static long (* const bpf_get_task_stack)(struct task_struct *task, void *buf, __u32 size, __u64 flags) = (void *) 141;
@@ -168,6 +181,51 @@ int bad_no_target(unsigned long long *ctx)
 {
 	struct task_struct *task = (struct task_struct *)ctx[0];
 	return task->pid;
+}
+
+SEC("tp_btf/sb_event")
+int ok_kfunc_acquire(unsigned long long *ctx)
+{
+	struct task_struct *task = bpf_task_acquire((struct task_struct *)ctx[0]);
+	if (!task)
+		return 0;
+	sink = task->pid;
+	bpf_task_release(task);
+	return 0;
+}
+
+SEC("tp_btf/sb_event")
+int bad_kfunc_leak(unsigned long long *ctx)
+{
+	struct task_struct *task = bpf_task_acquire((struct task_struct *)ctx[0]);
+	if (!task)
+		return 0;
+	sink = task->pid;
+	return 0;
+}
+
+SEC("tp_btf/sb_event")
+int bad_kfunc_null(unsigned long long *ctx)
+{
+	struct task_struct *task = bpf_task_acquire((struct task_struct *)ctx[0]);
+	sink = task->pid;
+	if (task)
+		bpf_task_release(task);
+	return 0;
+}
+
+SEC("tp_btf/sb_event")
+int bad_kfunc_release(unsigned long long *ctx)
+{
+	bpf_task_release((struct task_struct *)ctx[0]);
+	return 0;
+}
+
+SEC("tp_btf/sb_event")
+int bad_kfunc_missing(unsigned long long *ctx)
+{
+	sink = bpf_sb_missing(1);
+	return 0;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -9,6 +9,10 @@
  *   sb_traced(struct task_struct *task, int flags, char *name) -> long
  *   sb_nullable(struct task_struct *task__nullable) -> int
  *   sb_pair(struct task_struct *task, struct sb_file pair) -> int   (a 16-byte struct by value: two slots)
+ *
+ * and two kfuncs under the kernel's names, so the verifier's kfunc flags apply:
+ *   bpf_task_acquire(struct task_struct *p) -> struct task_struct *   (acquire, may return NULL)
+ *   bpf_task_release(struct task_struct *p)                           (release)
  */
 #include "swiftbpf_helpers.h"
 #include "kernel_types.h"
@@ -31,13 +35,25 @@ __attribute__((noinline)) int sb_pair(struct task_struct *task, struct sb_file p
 	return task ? (int)pair.f_pos : 0;
 }
 
+__attribute__((noinline)) struct task_struct *bpf_task_acquire(struct task_struct *p)
+{
+	return p;
+}
+
+__attribute__((noinline)) void bpf_task_release(struct task_struct *p)
+{
+	if (p)
+		p->flags = 0;
+}
+
 SEC("socket")
 int kernel_types_user(struct __sk_buff *skb)
 {
 	struct task_struct t = {};
 	struct sb_file f = {};
+	bpf_task_release(&t);
 	return sb_traced(&t, skb->len, 0) + sb_nullable(&t) + sb_pair(&t, f) + (sb_event_prototype ? 1 : 0)
-		+ (sb_safe_rcu.real_parent ? 1 : 0);
+		+ (sb_safe_rcu.real_parent ? 1 : 0) + (bpf_task_acquire(&t) ? 1 : 0);
 }
 
 char LICENSE[] SEC("license") = "GPL";

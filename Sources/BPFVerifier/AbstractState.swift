@@ -227,6 +227,9 @@ struct VerifierState: Hashable, Sendable {
     var references: [Reference] = []
     /// The held spin lock: (map, offset), and where it was taken.
     var lock: (map: Int, offset: Int, instruction: Int)?
+    /// Open `bpf_rcu_read_lock` sections, and `bpf_preempt_disable` ones.
+    var rcuDepth: UInt8 = 0
+    var preemptDepth: UInt8 = 0
 
     var current: Frame {
         get { frames[frames.count - 1] }
@@ -240,6 +243,7 @@ struct VerifierState: Hashable, Sendable {
 
     static func == (a: VerifierState, b: VerifierState) -> Bool {
         a.frames == b.frames && a.references == b.references && a.lock?.map == b.lock?.map && a.lock?.offset == b.lock?.offset
+            && a.rcuDepth == b.rcuDepth && a.preemptDepth == b.preemptDepth
     }
 
     func hash(into hasher: inout Hasher) {
@@ -332,7 +336,8 @@ extension VerifierState {
     /// `preciseSlots` by 8-byte slot) never decided anything below `self`: any scalar will do.
     func subsumes(_ cur: VerifierState, live: UInt16, preciseRegisters: SIMD8<UInt16>, preciseSlots: SIMD8<UInt64>) -> Bool {
         guard frames.count == cur.frames.count, references.count == cur.references.count,
-              lock?.map == cur.lock?.map, lock?.offset == cur.lock?.offset else { return false }
+              lock?.map == cur.lock?.map, lock?.offset == cur.lock?.offset,
+              rcuDepth == cur.rcuDepth, preemptDepth == cur.preemptDepth else { return false }
         var ids = IDMap()
         // The innermost frame's registers differ most often: compare them first.
         let top = frames.count - 1

@@ -28,6 +28,14 @@ extension Analysis {
             throw fail(.lock, pc, "exit while holding a bpf_spin_lock (taken at insn \(lock.instruction))",
                        "call bpf_spin_unlock on every path before returning", state: st)
         }
+        if st.frames.count == 1 && st.rcuDepth > 0 {
+            throw fail(.lock, pc, "the program ends inside a bpf_rcu_read_lock section: bpf_rcu_read_unlock is missing on this path",
+                       "call bpf_rcu_read_unlock once for every bpf_rcu_read_lock", state: st)
+        }
+        if st.frames.count == 1 && st.preemptDepth > 0 {
+            throw fail(.lock, pc, "the program ends with preemption disabled: bpf_preempt_enable is missing on this path",
+                       "call bpf_preempt_enable once for every bpf_preempt_disable", state: st)
+        }
         let frame = st.current
         if st.frames.count > 1 {
             let r0 = st[0]

@@ -249,7 +249,7 @@ extension Analysis {
         if parent.contains(.untrusted) {
             flags.insert(.untrusted)
         } else if parent.contains(.trusted) || parent.contains(.rcu) {
-            let inRCU = !program.sleepable
+            let inRCU = !program.sleepable || st.rcuDepth > 0
             if btf.declaresSafeField(parentName, field, suffix: "safe_trusted") {
                 flags.insert(.trusted)
             } else if btf.declaresSafeField(parentName, field, suffix: "safe_trusted_or_null") {

@@ -21,9 +21,14 @@ extension Analysis {
                        "the kernel refuses to load a program calling a kfunc it does not have (declare it __weak and guard the call with bpf_ksym_exists)",
                        state: st)
         }
+        if try section(&st, pc, name: name) { return }
         let flags = KfuncFlags.of(name) ?? []
         if flags.contains(.sleepable) && !program.sleepable {
             throw fail(.helperUnavailable, pc, "kfunc '\(name)' may sleep: only sleepable programs (SEC(\"...s/...\")) may call it", state: st)
+        }
+        if flags.contains(.sleepable) && (st.rcuDepth > 0 || st.preemptDepth > 0) {
+            throw fail(.lock, pc, "kfunc '\(name)' may sleep, but it is called inside a \(st.rcuDepth > 0 ? "bpf_rcu_read_lock section" : "bpf_preempt_disable section")",
+                       state: st)
         }
         guard parameters.count <= 5 else {
             throw fail(.unsupported, pc, "kfunc '\(name)' takes \(parameters.count) arguments; calls pass at most 5", state: st)
@@ -178,6 +183,41 @@ extension Analysis {
             }
         }
         st[0] = r0
+    }
+
+    /// `bpf_rcu_read_lock`/`unlock` and `bpf_preempt_disable`/`enable`: sections that must close on every
+    /// path; leaving the last RCU section makes the RCU-protected pointers untrusted. True when `name`
+    /// is one of them.
+    func section(_ st: inout VerifierState, _ pc: Int, name: String) throws(VerifierError) -> Bool {
+        switch name {
+        case "bpf_rcu_read_lock":
+            guard st.rcuDepth < 64 else { throw fail(.lock, pc, "too many nested bpf_rcu_read_lock sections", state: st) }
+            st.rcuDepth += 1
+        case "bpf_rcu_read_unlock":
+            guard st.rcuDepth > 0 else {
+                throw fail(.lock, pc, "bpf_rcu_read_unlock without a matching bpf_rcu_read_lock", state: st)
+            }
+            st.rcuDepth -= 1
+            if st.rcuDepth == 0 {
+                st.forEachRegister { r in
+                    if (r.kind == .kernelPointer || r.kind == .kernelPointerOrNull) && r.kernelFlags.contains(.rcu) {
+                        r.kernelFlags = .untrusted
+                    }
+                }
+            }
+        case "bpf_preempt_disable":
+            guard st.preemptDepth < 64 else { throw fail(.lock, pc, "too many nested bpf_preempt_disable sections", state: st) }
+            st.preemptDepth += 1
+        case "bpf_preempt_enable":
+            guard st.preemptDepth > 0 else {
+                throw fail(.lock, pc, "bpf_preempt_enable without a matching bpf_preempt_disable", state: st)
+            }
+            st.preemptDepth -= 1
+        default:
+            return false
+        }
+        for r in 0...5 { st[r] = .uninitialized }
+        return true
     }
 
     /// The UAPI context structs a kfunc may take as the program's context.

@@ -25,7 +25,7 @@ struct KernelPointerTests {
     }
 
     static let accepted = ["ok_tp_fields", "ok_fentry", "ok_fexit_ret", "ok_null_check", "ok_pair", "ok_current_task",
-                           "ok_walk_null", "ok_flex", "ok_kfunc_acquire"]
+                           "ok_walk_null", "ok_flex", "ok_kfunc_acquire", "ok_rcu_section"]
 
     /// Each refused program and a part of the reason it must get.
     static let refused: [String: String] = [
@@ -41,6 +41,8 @@ struct KernelPointerTests {
         "bad_kfunc_null": "check the result of bpf_task_acquire (insn 1)",
         "bad_kfunc_release": "argument 1 of bpf_task_release ('p') must be an object the program acquired",
         "bad_kfunc_missing": "kfunc 'bpf_sb_missing' is not in the kernel's BTF",
+        "bad_rcu_open": "bpf_rcu_read_unlock is missing on this path",
+        "bad_rcu_unmatched": "bpf_rcu_read_unlock without a matching bpf_rcu_read_lock",
     ]
 
     @Test("typed reads the kernel allows are accepted", arguments: accepted)

@@ -32,6 +32,9 @@
  *  bad_kfunc_null    reads the acquired task without a NULL check
  *  bad_kfunc_release releases a task it never acquired
  *  bad_kfunc_missing calls a kfunc the kernel does not have
+ *  ok_rcu_section    reads real_parent->tgid inside bpf_rcu_read_lock/unlock
+ *  bad_rcu_open      returns inside an RCU read section on one path
+ *  bad_rcu_unmatched calls bpf_rcu_read_unlock without a lock
  */
 #include "swiftbpf_helpers.h"
 #include "kernel_types.h"
@@ -43,6 +46,8 @@ long sink;
 extern struct task_struct *bpf_task_acquire(struct task_struct *p) __ksym;
 extern void bpf_task_release(struct task_struct *p) __ksym;
 extern int bpf_sb_missing(int x) __ksym;
+extern void bpf_rcu_read_lock(void) __ksym;
+extern void bpf_rcu_read_unlock(void) __ksym;
 
 static struct task_struct *(* const bpf_get_current_task_btf)(void) = (void *) 158;
 static long (* const bpf_get_task_stack)(struct task_struct *task, void *buf, __u32 size, __u64 flags) = (void *) 141;
@@ -225,6 +230,34 @@ SEC("tp_btf/sb_event")
 int bad_kfunc_missing(unsigned long long *ctx)
 {
 	sink = bpf_sb_missing(1);
+	return 0;
+}
+
+SEC("tp_btf/sb_event")
+int ok_rcu_section(unsigned long long *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx[0];
+	bpf_rcu_read_lock();
+	sink = task->real_parent->tgid;
+	bpf_rcu_read_unlock();
+	return 0;
+}
+
+SEC("tp_btf/sb_event")
+int bad_rcu_open(unsigned long long *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx[0];
+	bpf_rcu_read_lock();
+	if (task->pid == 1)
+		return 0;
+	bpf_rcu_read_unlock();
+	return 0;
+}
+
+SEC("tp_btf/sb_event")
+int bad_rcu_unmatched(unsigned long long *ctx)
+{
+	bpf_rcu_read_unlock();
 	return 0;
 }
 

@@ -13,6 +13,7 @@
  * and two kfuncs under the kernel's names, so the verifier's kfunc flags apply:
  *   bpf_task_acquire(struct task_struct *p) -> struct task_struct *   (acquire, may return NULL)
  *   bpf_task_release(struct task_struct *p)                           (release)
+ *   bpf_rcu_read_lock(), bpf_rcu_read_unlock()                        (an RCU read section)
  */
 #include "swiftbpf_helpers.h"
 #include "kernel_types.h"
@@ -46,12 +47,24 @@ __attribute__((noinline)) void bpf_task_release(struct task_struct *p)
 		p->flags = 0;
 }
 
+__attribute__((noinline)) void bpf_rcu_read_lock(void)
+{
+	sb_safe_rcu.real_parent = 0;
+}
+
+__attribute__((noinline)) void bpf_rcu_read_unlock(void)
+{
+	sb_safe_rcu.real_parent = 0;
+}
+
 SEC("socket")
 int kernel_types_user(struct __sk_buff *skb)
 {
 	struct task_struct t = {};
 	struct sb_file f = {};
 	bpf_task_release(&t);
+	bpf_rcu_read_lock();
+	bpf_rcu_read_unlock();
 	return sb_traced(&t, skb->len, 0) + sb_nullable(&t) + sb_pair(&t, f) + (sb_event_prototype ? 1 : 0)
 		+ (sb_safe_rcu.real_parent ? 1 : 0) + (bpf_task_acquire(&t) ? 1 : 0);
 }

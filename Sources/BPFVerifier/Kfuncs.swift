@@ -220,6 +220,45 @@ extension Analysis {
         return true
     }
 
+    /// What `lddw` of kernel symbol `name` (a `__ksym` extern) gives, as the kernel's `check_pseudo_btf_id`
+    /// types it: a kfunc's address is non-NULL read-only memory of size 0 (what `bpf_ksym_exists` tests);
+    /// a per-CPU variable a per-CPU typed pointer (read through `bpf_per_cpu_ptr`); another struct
+    /// variable a typed pointer; any other variable read-only memory of its size; a symbol the BTF does
+    /// not type (found in /proc/kallsyms by the loader) its address, a number.
+    func kernelSymbol(_ st: VerifierState, _ pc: Int, name: String) throws(VerifierError) -> Register {
+        guard let btf = kernelBTF else {
+            throw fail(.undecided, pc, "cannot decide: the program uses extern '\(name)' (a .ksyms or unresolved symbol)")
+        }
+        var r = Register()
+        if btf.typeID(named: name, kind: .function) != nil {
+            r.kind = .memory
+            r.size = 0
+            r.readOnly = true
+            return r
+        }
+        guard let variable = btf.typeID(named: name, kind: .variable), let v = btf[variable] else {
+            // A kfunc the kernel lacks: only a __weak one loads (libbpf then gives its address as
+            // 0, so `bpf_ksym_exists` is false and the call is dead code).
+            if program.kfuncs.values.contains(name) { return .scalar(.constant(0)) }
+            return .unknownScalar
+        }
+        let type = btf.resolve(v.referencedType)
+        let percpu = percpuVariables.contains(variable)
+        if let t = btf[type], t.kind == .structure || t.kind == .union {
+            r.kind = .kernelPointer
+            r.btfType = type
+            r.kernelFlags = percpu ? .percpu : []
+            return r
+        }
+        if percpu {
+            throw fail(.undecided, pc, "cannot decide: per-CPU kernel variable '\(name)' of type \(btf.typeName(v.referencedType))")
+        }
+        r.kind = .memory
+        r.size = (try? btf.size(of: type)) ?? 0
+        r.readOnly = true
+        return r
+    }
+
     /// The UAPI context structs a kfunc may take as the program's context.
     static let contextStructs: Set<String> = ["__sk_buff", "xdp_md", "bpf_sock_addr", "bpf_sock_ops", "sk_msg_md", "bpf_sk_lookup",
                                               "bpf_sockopt", "bpf_sysctl", "bpf_perf_event_data", "bpf_raw_tracepoint_args"]

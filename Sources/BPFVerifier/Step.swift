@@ -208,6 +208,10 @@ extension Analysis {
         let d = Int(ins.dst)
         switch LoadImmediateSource(rawValue: ins.src) {
         case .constant:
+            if let name = program.externs[pc] {
+                st[d] = try kernelSymbol(st, pc, name: name)
+                return
+            }
             let low = UInt64(UInt32(bitPattern: ins.imm)), high = UInt64(UInt32(bitPattern: insns[pc + 1].imm))
             st[d] = .scalar(.constant(low | high << 32))
         case .mapFD, .mapIndex:
@@ -240,6 +244,10 @@ extension Analysis {
             r.frame = pc + 1 + Int(ins.imm)
             st[d] = r
         case .btfID:
+            if let name = program.externs[pc] {
+                st[d] = try kernelSymbol(st, pc, name: name)
+                return
+            }
             throw fail(.undecided, pc, "cannot decide: lddw of a kernel variable by BTF id",
                        "the Swift runtime has no kernel variables")
         case nil:

@@ -170,6 +170,15 @@ final class Analysis {
     let rules: ContextRules
     /// What a BTF-typed program's context holds (read on its first context access).
     lazy var tracingContext = TracingContext(program)
+    /// The kernel's per-CPU variables (`.data..percpu`), by BTF id (read on the first kernel symbol).
+    lazy var percpuVariables: Set<Int> = {
+        guard let btf = program.kernelBTF else { return [] }
+        var ids: Set<Int> = []
+        for t in btf.types where t.kind == .dataSection && t.name == ".data..percpu" {
+            if case .variables(let vars) = t.detail { for v in vars { ids.insert(v.type) } }
+        }
+        return ids
+    }()
 
     var processed = 0
     var peakStates = 0
@@ -304,6 +313,10 @@ final class Analysis {
         for (pc, what) in program.unresolved.sorted(by: { $0.key < $1.key }) {
             throw fail(.undecided, pc, "cannot decide: the program uses \(what)",
                        "the verifier checks only what it can resolve; load it where this is defined")
+        }
+        if program.kernelBTF == nil, let (pc, name) = program.externs.min(by: { $0.key < $1.key }) {
+            throw fail(.undecided, pc, "cannot decide: the program uses extern '\(name)' (a .ksyms or unresolved symbol)",
+                       "kernel symbols are typed by the kernel's BTF: give it (verify --btf, or the running kernel's)")
         }
         if program.kernelBTF == nil, let (pc, name) = program.kfuncs.min(by: { $0.key < $1.key }) {
             throw fail(.undecided, pc, "cannot decide: the program uses kfunc '\(name)'",

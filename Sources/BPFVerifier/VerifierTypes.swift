@@ -31,6 +31,8 @@ public struct VerifierProgram: Sendable {
     public var unresolved: [Int: String]
     /// Call instruction index → the kfunc it calls (checked against ``kernelBTF``'s prototype).
     public var kfuncs: [Int: String] = [:]
+    /// `lddw` instruction index → the kernel symbol (`__ksym` extern) it loads, typed by ``kernelBTF``.
+    public var externs: [Int: String] = [:]
     public var sourceLines: [Int: SourceLine]
     /// For `.unspecified` programs: the size of the memory given in r1 (its length is in r2).
     public var contextSize: Int?
@@ -83,7 +85,7 @@ public struct VerifierProgram: Sendable {
                 if let i = maps.firstIndex(where: { $0.name == name }) { mapReferences[index] = MapReference(map: i, valueOffset: offset) }
                 else { unresolved[index] = "map '\(name)', which the object does not define" }
             case .external(let name):
-                unresolved[index] = "extern '\(name)' (a .ksyms or unresolved symbol)"
+                externs[index] = name
             case .kfunc(let name):
                 kfuncs[index] = name
             }

@@ -25,7 +25,7 @@ struct KernelPointerTests {
     }
 
     static let accepted = ["ok_tp_fields", "ok_fentry", "ok_fexit_ret", "ok_null_check", "ok_pair", "ok_current_task",
-                           "ok_walk_null", "ok_flex", "ok_kfunc_acquire", "ok_rcu_section"]
+                           "ok_walk_null", "ok_flex", "ok_kfunc_acquire", "ok_rcu_section", "ok_ksym_exists"]
 
     /// Each refused program and a part of the reason it must get.
     static let refused: [String: String] = [

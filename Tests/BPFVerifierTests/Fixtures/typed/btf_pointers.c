@@ -35,6 +35,8 @@
  *  ok_rcu_section    reads real_parent->tgid inside bpf_rcu_read_lock/unlock
  *  bad_rcu_open      returns inside an RCU read section on one path
  *  bad_rcu_unmatched calls bpf_rcu_read_unlock without a lock
+ *  ok_ksym_exists    calls bpf_task_acquire only if bpf_ksym_exists says the kernel has it, and
+ *                    the __weak bpf_sb_weak_missing (absent) only behind its own check: dead code
  */
 #include "swiftbpf_helpers.h"
 #include "kernel_types.h"
@@ -47,6 +49,8 @@ extern struct task_struct *bpf_task_acquire(struct task_struct *p) __ksym;
 extern void bpf_task_release(struct task_struct *p) __ksym;
 extern int bpf_sb_missing(int x) __ksym;
 extern void bpf_rcu_read_lock(void) __ksym;
+extern int bpf_sb_weak_missing(int x) __ksym __attribute__((weak));
+#define bpf_ksym_exists(sym) (!!(sym))
 extern void bpf_rcu_read_unlock(void) __ksym;
 
 static struct task_struct *(* const bpf_get_current_task_btf)(void) = (void *) 158;
@@ -258,6 +262,19 @@ SEC("tp_btf/sb_event")
 int bad_rcu_unmatched(unsigned long long *ctx)
 {
 	bpf_rcu_read_unlock();
+	return 0;
+}
+
+SEC("tp_btf/sb_event")
+int ok_ksym_exists(unsigned long long *ctx)
+{
+	if (bpf_ksym_exists(bpf_sb_weak_missing))
+		sink = bpf_sb_weak_missing(2);
+	if (bpf_ksym_exists(bpf_task_acquire)) {
+		struct task_struct *task = bpf_task_acquire((struct task_struct *)ctx[0]);
+		if (task)
+			bpf_task_release(task);
+	}
 	return 0;
 }
 

@@ -3,7 +3,7 @@ import BPFObject
 import BPFRuntime
 import Foundation
 
-// `swiftbpf-bench interpreter [--ubpf RUNNER] [PROGRAM...]`: the interpreter's cost per eBPF
+// `swiftbpf-bench interpreter [--ubpf RUNNER] [--rounds N] [PROGRAM...]`: the interpreter's cost per eBPF
 // instruction on four loops against the same loops in native Swift, then every program (the four
 // loops and Benchmarks/bpf/interp_bench.o) in our interpreter and — with `--ubpf` — in uBPF's
 // interpreter through the runner Benchmarks/ubpf/build-runner.sh builds, in the same run.
@@ -228,10 +228,10 @@ struct BenchError: Error, CustomStringConvertible {
 
 /// The comparison table: ns per run of every program in our interpreter (no verifier: every access
 /// checked, as uBPF checks every access) and in uBPF's, same run, same bytes, same buffer.
-@MainActor func interpreterComparison(ubpf: UBPFRunner?, only names: Set<String>) throws {
+@MainActor func interpreterComparison(ubpf: UBPFRunner?, rounds: Int, only names: Set<String>) throws {
     let buffer = comparisonBuffer()
     print("")
-    print("Programs: ns per run (r1 = a 512-byte buffer, r2 = 512; best of 5 batches; unverified, every access checked)"
+    print("Programs: ns per run (r1 = a 512-byte buffer, r2 = 512; best of \(rounds) rounds of 5 batches, the engines alternating; unverified, every access checked)"
           + (ubpf == nil ? "" : "; ratio = ours / uBPF's interpreter"))
     print(pad("program", 18) + pad("insns run", 11) + pad("ours ns", 12) + pad("uBPF ns", 12) + "ours/uBPF")
     var ratios: [Double] = []
@@ -245,17 +245,26 @@ struct BenchError: Error, CustomStringConvertible {
         _ = try interpreter.run(memory: &memory)
         let once = max(nanoseconds(clock.now - start), 20)
         let runs = max(1, min(1_000_000, Int(20_000_000 / once)))
-        let time = try measure { for _ in 0..<runs { _ = try interpreter.run(memory: &memory) } }
-        let ours = nanoseconds(time) / Double(runs)
+        // Rounds alternate our batches and uBPF's process, so both see the same machine; each
+        // engine's best round counts.
+        var ours = Double.infinity, theirs = Double.infinity, theirR0: UInt64?
+        for _ in 0..<rounds {
+            let time = try measure { for _ in 0..<runs { _ = try interpreter.run(memory: &memory) } }
+            ours = min(ours, nanoseconds(time) / Double(runs))
+            if let ubpf {
+                let result = try ubpf.run(program, memory: buffer, runs: runs)
+                theirs = min(theirs, result.ns)
+                theirR0 = result.r0
+            }
+        }
         var ubpfText = "-", ratioText = "-"
-        if let ubpf {
-            let theirs = try ubpf.run(program, memory: buffer, runs: runs)
-            ubpfText = fmt(theirs.ns, 1)
-            if theirs.r0 != first.returnValue {
-                ubpfText += " (r0 \(theirs.r0) ≠ ours \(first.returnValue))"
+        if let theirR0 {
+            ubpfText = fmt(theirs, 1)
+            if theirR0 != first.returnValue {
+                ubpfText += " (r0 \(theirR0) ≠ ours \(first.returnValue))"
             } else {
-                ratios.append(ours / theirs.ns)
-                ratioText = fmt(ours / theirs.ns, 2) + "x"
+                ratios.append(ours / theirs)
+                ratioText = fmt(ours / theirs, 2) + "x"
             }
         }
         print(pad(program.name, 18) + pad(String(first.instructionsExecuted), 11) + pad(fmt(ours, 1), 12) + pad(ubpfText, 12) + ratioText)
@@ -273,11 +282,18 @@ struct BenchError: Error, CustomStringConvertible {
     #endif
     var ubpf: UBPFRunner?
     var names = Set<String>()
+    var rounds = 3
     var rest = arguments[...]
     while let argument = rest.popFirst() {
-        if argument == "--ubpf", let path = rest.popFirst() { ubpf = UBPFRunner(path: path) } else { names.insert(argument) }
+        if argument == "--ubpf", let path = rest.popFirst() {
+            ubpf = UBPFRunner(path: path)
+        } else if argument == "--rounds", let count = rest.popFirst().flatMap({ Int($0) }), count > 0 {
+            rounds = count
+        } else {
+            names.insert(argument)
+        }
     }
     if names.isEmpty { try interpreterLoopTable() }
     if ubpf == nil { print("\n(no uBPF column: pass --ubpf RUNNER, built by Benchmarks/ubpf/build-runner.sh UBPF_SOURCE_DIR)") }
-    try interpreterComparison(ubpf: ubpf, only: names)
+    try interpreterComparison(ubpf: ubpf, rounds: rounds, only: names)
 }

@@ -156,5 +156,5 @@ case "jit":
 case "ringbuf":
     try await ringBufferBenchmark()
 default:
-    print("usage: swiftbpf-bench [interpreter [--ubpf RUNNER] [PROGRAM...] | maps | verify [PROGRAM... | OBJECT-OR-DIR...] [--no-first] | jit [PROGRAM...] | jit-entry | ringbuf]")
+    print("usage: swiftbpf-bench [interpreter [--ubpf RUNNER] [--rounds N] [PROGRAM...] | maps | verify [PROGRAM... | OBJECT-OR-DIR...] [--no-first] | jit [PROGRAM...] | jit-entry | ringbuf]")
 }

@@ -1,5 +1,6 @@
 import BPFCore
 import CBPFRuntimeSupport
+import Synchronization
 
 /// Limits for one run of a program.
 public struct ExecutionOptions: Sendable, Hashable {
@@ -74,6 +75,9 @@ public final class Interpreter: Sendable {
     public let permanentRegions: [MemoryRegion]
     /// The program compiled by the JIT, once something asked for it (tail calls into this program use it).
     let jitCache = JITCache()
+    /// One run's memory (registers, call frames, stack, run state) kept for the next run, so a run
+    /// allocates nothing; a run that finds it taken (another thread is running) allocates its own.
+    private let spareScratch = Atomic<UInt>(0)
 
     public init(program: Program, helpers: HelperRegistry = HelperRegistry(), options: ExecutionOptions = ExecutionOptions(),
                 permanentRegions: [MemoryRegion] = []) throws(RuntimeError) {
@@ -131,7 +135,10 @@ public final class Interpreter: Sendable {
         self.denseFunctions = ContiguousArray(dense.map { $0?.function })
     }
 
-    deinit { code.deallocate() }
+    deinit {
+        code.deallocate()
+        if let spare = UnsafeMutableRawPointer(bitPattern: spareScratch.load(ordering: .acquiring)) { spare.deallocate() }
+    }
 
     /// Runs over raw memory the bpf_conformance way: r1 points at the memory, r2 holds its length.
     /// The program may read and write the memory; legacy packet loads read it as the packet.
@@ -184,41 +191,50 @@ public final class Interpreter: Sendable {
         try execute(r1: r1, r2: 0, input: input, packet: nil, second: second, extra: [], environment: environment, virtualFields: virtualFields)
     }
 
+    private static let stateOffset = (registerBytes + frameBytes + stackBytes + 15) & ~15
+    private static let scratchBytes = stateOffset + MemoryLayout<RunState>.stride
+
     private func execute(r1: UInt64, r2: UInt64, input: MemoryRegion, packet: UnsafeRawBufferPointer?, second: MemoryRegion = .empty,
                          extra: [MemoryRegion],
                          environment: RunEnvironment?, virtualFields: [(address: UInt, value: UInt64)]) throws(RuntimeError) -> ExecutionResult {
-        let total = Self.registerBytes + Self.frameBytes + Self.stackBytes
-        let outcome: Result<ExecutionResult, RuntimeError> = withUnsafeTemporaryAllocation(byteCount: total, alignment: 16) { scratch in
-            let base = scratch.baseAddress!
-            let regs = base.bindMemory(to: UInt64.self, capacity: 16)
-            let frames = (base + Self.registerBytes).bindMemory(to: UInt64.self, capacity: Self.frameBytes / 8)
-            let stack = base + Self.registerBytes + Self.frameBytes
-            for i in 0..<16 { regs[i] = 0 }
-            let frameSize = ExecutionOptions.stackSizePerFrame
-            // Frame 0 occupies the top 512 bytes; callees grow downwards.
-            let stackTop = stack + Self.stackBytes
-            (stackTop - frameSize).initializeMemory(as: UInt8.self, repeating: 0, count: frameSize)
-            regs[1] = r1
-            regs[2] = r2
-            regs[10] = UInt64(UInt(bitPattern: stackTop))
-            var regions = MemoryRegions(
-                stack: MemoryRegion(start: UInt(bitPattern: stack), count: Self.stackBytes, writable: true),
-                input: input)
-            regions.second = second
-            regions.extra = extra
-            regions.permanent = permanentRegions
-            regions.virtualFields = virtualFields
-            regions.hasVirtualFields = !virtualFields.isEmpty
-            var state = RunState(regions: regions, frames: frames, packet: packet, environment: environment)
-            return withUnsafeMutablePointer(to: &state) { statePointer in
-                defer { statePointer.pointee.finish() }
-                return Result { () throws(RuntimeError) -> ExecutionResult in
-                    let r0 = try loop(start: 0, baseDepth: 0, regs: regs, state: statePointer)
-                    return ExecutionResult(returnValue: r0, instructionsExecuted: statePointer.pointee.executed)
-                }
+        let base = UnsafeMutableRawPointer(bitPattern: spareScratch.exchange(0, ordering: .acquiring)) ?? {
+            // Fresh memory starts zeroed, so no run sees what the allocator left there.
+            let fresh = UnsafeMutableRawPointer.allocate(byteCount: Self.scratchBytes, alignment: max(16, MemoryLayout<RunState>.alignment))
+            fresh.initializeMemory(as: UInt8.self, repeating: 0, count: Self.stateOffset)
+            return fresh
+        }()
+        defer {
+            if !spareScratch.compareExchange(expected: 0, desired: UInt(bitPattern: base), ordering: .releasing).exchanged {
+                base.deallocate()
             }
         }
-        return try outcome.get()
+        let regs = base.bindMemory(to: UInt64.self, capacity: 16)
+        let frames = (base + Self.registerBytes).bindMemory(to: UInt64.self, capacity: Self.frameBytes / 8)
+        let stack = base + Self.registerBytes + Self.frameBytes
+        for i in 0..<16 { regs[i] = 0 }
+        let frameSize = ExecutionOptions.stackSizePerFrame
+        // Frame 0 occupies the top 512 bytes; callees grow downwards.
+        let stackTop = stack + Self.stackBytes
+        (stackTop - frameSize).initializeMemory(as: UInt8.self, repeating: 0, count: frameSize)
+        regs[1] = r1
+        regs[2] = r2
+        regs[10] = UInt64(UInt(bitPattern: stackTop))
+        var regions = MemoryRegions(
+            stack: MemoryRegion(start: UInt(bitPattern: stack), count: Self.stackBytes, writable: true),
+            input: input)
+        regions.second = second
+        regions.extra = extra
+        regions.permanent = permanentRegions
+        regions.virtualFields = virtualFields
+        regions.hasVirtualFields = !virtualFields.isEmpty
+        let state = (base + Self.stateOffset).bindMemory(to: RunState.self, capacity: 1)
+        state.initialize(to: RunState(regions: regions, frames: frames, packet: packet, environment: environment))
+        defer {
+            state.pointee.finish()
+            state.deinitialize(count: 1)
+        }
+        let r0 = try loop(start: 0, baseDepth: 0, regs: regs, state: state)
+        return ExecutionResult(returnValue: r0, instructionsExecuted: state.pointee.executed)
     }
 
     /// Handles of callback functions (`lddw` of a `BPF_PSEUDO_FUNC`): this base plus the first instruction.
@@ -386,19 +402,22 @@ public final class Interpreter: Sendable {
         @inline(__always) func sx32(_ v: UInt64) -> Int32 { Int32(truncatingIfNeeded: v) }
         /// Counts the run ending with the instruction at `last` and checks the budget (the error
         /// names the instruction that went past it).
-        @inline(__always) func account(_ last: Int) throws(RuntimeError) {
+        // (The helpers below take what they change as arguments: a local function capturing a
+        // `var` costs a dynamic exclusivity check per run.)
+        @inline(__always) func account(_ last: Int, _ executed: inout UInt64, _ runStart: Int) throws(RuntimeError) {
             let before = executed
             executed &+= UInt64(truncatingIfNeeded: last &+ 1 &- runStart)
             if executed > limit { throw limitExceeded(before: before, runStart: runStart, last: last) }
         }
         /// A taken jump from `here`: the run ends.
-        @inline(__always) func jump(from here: Int, to target: Int32) throws(RuntimeError) {
-            try account(here)
+        @inline(__always) func jump(from here: Int, to target: Int32, _ pc: inout Int, _ executed: inout UInt64, _ runStart: inout Int) throws(RuntimeError) {
+            try account(here, &executed, runStart)
             pc = Int(target)
             runStart = pc
         }
         /// A checked access: inline against the stack, input and second region, else every region.
-        @inline(__always) func pointer(_ address: UInt64, _ size: Int, write: Bool, pc: Int) throws(RuntimeError) -> UnsafeMutableRawPointer {
+        @inline(__always) func pointer(_ address: UInt64, _ size: Int, write: Bool, pc: Int,
+                                       _ inline: InlineRegions) throws(RuntimeError) -> UnsafeMutableRawPointer {
             let a = UInt(truncatingIfNeeded: address)
             if inline.allows(a, UInt(size), write: write), let p = UnsafeMutableRawPointer(bitPattern: a) { return p }
             return try checkedPointer(address, size, write: write, regions, pc: pc)
@@ -408,10 +427,10 @@ public final class Interpreter: Sendable {
             UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: r[10] &+ UInt64(bitPattern: Int64(ins.target))))!
         }
         /// A checked store's address (the converted context fields are read-only).
-        @inline(__always) func store(_ ins: DecodedInstruction, _ size: Int, pc: Int) throws(RuntimeError) -> UnsafeMutableRawPointer {
+        @inline(__always) func store(_ ins: DecodedInstruction, _ size: Int, pc: Int, _ inline: InlineRegions) throws(RuntimeError) -> UnsafeMutableRawPointer {
             let a = r[Int(ins.dst)] &+ UInt64(bitPattern: Int64(ins.target))
             if hasVirtualFields && regions.pointee.touchesVirtualField(a, size) { throw Self.contextStore(pc: pc, address: a) }
-            return try pointer(a, size, write: true, pc: pc)
+            return try pointer(a, size, write: true, pc: pc, inline)
         }
 
         while true {
@@ -493,58 +512,58 @@ public final class Interpreter: Sendable {
             case .le32: r[d] &= 0xffff_ffff
             case .nop: break
 
-            case .ja: try jump(from: here, to: ins.target)
-            case .jeq64i: if r[d] == ins.imm { try jump(from: here, to: ins.target) }
-            case .jeq64r: if r[d] == r[s] { try jump(from: here, to: ins.target) }
-            case .jgt64i: if r[d] > ins.imm { try jump(from: here, to: ins.target) }
-            case .jgt64r: if r[d] > r[s] { try jump(from: here, to: ins.target) }
-            case .jge64i: if r[d] >= ins.imm { try jump(from: here, to: ins.target) }
-            case .jge64r: if r[d] >= r[s] { try jump(from: here, to: ins.target) }
-            case .jset64i: if r[d] & ins.imm != 0 { try jump(from: here, to: ins.target) }
-            case .jset64r: if r[d] & r[s] != 0 { try jump(from: here, to: ins.target) }
-            case .jne64i: if r[d] != ins.imm { try jump(from: here, to: ins.target) }
-            case .jne64r: if r[d] != r[s] { try jump(from: here, to: ins.target) }
-            case .jsgt64i: if sx(r[d]) > sx(ins.imm) { try jump(from: here, to: ins.target) }
-            case .jsgt64r: if sx(r[d]) > sx(r[s]) { try jump(from: here, to: ins.target) }
-            case .jsge64i: if sx(r[d]) >= sx(ins.imm) { try jump(from: here, to: ins.target) }
-            case .jsge64r: if sx(r[d]) >= sx(r[s]) { try jump(from: here, to: ins.target) }
-            case .jlt64i: if r[d] < ins.imm { try jump(from: here, to: ins.target) }
-            case .jlt64r: if r[d] < r[s] { try jump(from: here, to: ins.target) }
-            case .jle64i: if r[d] <= ins.imm { try jump(from: here, to: ins.target) }
-            case .jle64r: if r[d] <= r[s] { try jump(from: here, to: ins.target) }
-            case .jslt64i: if sx(r[d]) < sx(ins.imm) { try jump(from: here, to: ins.target) }
-            case .jslt64r: if sx(r[d]) < sx(r[s]) { try jump(from: here, to: ins.target) }
-            case .jsle64i: if sx(r[d]) <= sx(ins.imm) { try jump(from: here, to: ins.target) }
-            case .jsle64r: if sx(r[d]) <= sx(r[s]) { try jump(from: here, to: ins.target) }
-            case .jeq32i: if lo(r[d]) == lo(ins.imm) { try jump(from: here, to: ins.target) }
-            case .jeq32r: if lo(r[d]) == lo(r[s]) { try jump(from: here, to: ins.target) }
-            case .jgt32i: if lo(r[d]) > lo(ins.imm) { try jump(from: here, to: ins.target) }
-            case .jgt32r: if lo(r[d]) > lo(r[s]) { try jump(from: here, to: ins.target) }
-            case .jge32i: if lo(r[d]) >= lo(ins.imm) { try jump(from: here, to: ins.target) }
-            case .jge32r: if lo(r[d]) >= lo(r[s]) { try jump(from: here, to: ins.target) }
-            case .jset32i: if lo(r[d]) & lo(ins.imm) != 0 { try jump(from: here, to: ins.target) }
-            case .jset32r: if lo(r[d]) & lo(r[s]) != 0 { try jump(from: here, to: ins.target) }
-            case .jne32i: if lo(r[d]) != lo(ins.imm) { try jump(from: here, to: ins.target) }
-            case .jne32r: if lo(r[d]) != lo(r[s]) { try jump(from: here, to: ins.target) }
-            case .jsgt32i: if sx32(r[d]) > sx32(ins.imm) { try jump(from: here, to: ins.target) }
-            case .jsgt32r: if sx32(r[d]) > sx32(r[s]) { try jump(from: here, to: ins.target) }
-            case .jsge32i: if sx32(r[d]) >= sx32(ins.imm) { try jump(from: here, to: ins.target) }
-            case .jsge32r: if sx32(r[d]) >= sx32(r[s]) { try jump(from: here, to: ins.target) }
-            case .jlt32i: if lo(r[d]) < lo(ins.imm) { try jump(from: here, to: ins.target) }
-            case .jlt32r: if lo(r[d]) < lo(r[s]) { try jump(from: here, to: ins.target) }
-            case .jle32i: if lo(r[d]) <= lo(ins.imm) { try jump(from: here, to: ins.target) }
-            case .jle32r: if lo(r[d]) <= lo(r[s]) { try jump(from: here, to: ins.target) }
-            case .jslt32i: if sx32(r[d]) < sx32(ins.imm) { try jump(from: here, to: ins.target) }
-            case .jslt32r: if sx32(r[d]) < sx32(r[s]) { try jump(from: here, to: ins.target) }
-            case .jsle32i: if sx32(r[d]) <= sx32(ins.imm) { try jump(from: here, to: ins.target) }
-            case .jsle32r: if sx32(r[d]) <= sx32(r[s]) { try jump(from: here, to: ins.target) }
+            case .ja: try jump(from: here, to: ins.target, &pc, &executed, &runStart)
+            case .jeq64i: if r[d] == ins.imm { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jeq64r: if r[d] == r[s] { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jgt64i: if r[d] > ins.imm { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jgt64r: if r[d] > r[s] { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jge64i: if r[d] >= ins.imm { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jge64r: if r[d] >= r[s] { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jset64i: if r[d] & ins.imm != 0 { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jset64r: if r[d] & r[s] != 0 { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jne64i: if r[d] != ins.imm { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jne64r: if r[d] != r[s] { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jsgt64i: if sx(r[d]) > sx(ins.imm) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jsgt64r: if sx(r[d]) > sx(r[s]) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jsge64i: if sx(r[d]) >= sx(ins.imm) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jsge64r: if sx(r[d]) >= sx(r[s]) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jlt64i: if r[d] < ins.imm { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jlt64r: if r[d] < r[s] { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jle64i: if r[d] <= ins.imm { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jle64r: if r[d] <= r[s] { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jslt64i: if sx(r[d]) < sx(ins.imm) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jslt64r: if sx(r[d]) < sx(r[s]) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jsle64i: if sx(r[d]) <= sx(ins.imm) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jsle64r: if sx(r[d]) <= sx(r[s]) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jeq32i: if lo(r[d]) == lo(ins.imm) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jeq32r: if lo(r[d]) == lo(r[s]) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jgt32i: if lo(r[d]) > lo(ins.imm) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jgt32r: if lo(r[d]) > lo(r[s]) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jge32i: if lo(r[d]) >= lo(ins.imm) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jge32r: if lo(r[d]) >= lo(r[s]) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jset32i: if lo(r[d]) & lo(ins.imm) != 0 { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jset32r: if lo(r[d]) & lo(r[s]) != 0 { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jne32i: if lo(r[d]) != lo(ins.imm) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jne32r: if lo(r[d]) != lo(r[s]) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jsgt32i: if sx32(r[d]) > sx32(ins.imm) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jsgt32r: if sx32(r[d]) > sx32(r[s]) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jsge32i: if sx32(r[d]) >= sx32(ins.imm) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jsge32r: if sx32(r[d]) >= sx32(r[s]) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jlt32i: if lo(r[d]) < lo(ins.imm) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jlt32r: if lo(r[d]) < lo(r[s]) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jle32i: if lo(r[d]) <= lo(ins.imm) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jle32r: if lo(r[d]) <= lo(r[s]) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jslt32i: if sx32(r[d]) < sx32(ins.imm) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jslt32r: if sx32(r[d]) < sx32(r[s]) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jsle32i: if sx32(r[d]) <= sx32(ins.imm) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jsle32r: if sx32(r[d]) <= sx32(r[s]) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
             case .mayGoto:
                 // Jump once the frame's budget is spent, else spend one unit.
                 let slot = Self.mayGotoSlot(frames, depth)
-                if slot.pointee == 0 { try jump(from: here, to: ins.target) } else { slot.pointee &-= 1 }
+                if slot.pointee == 0 { try jump(from: here, to: ins.target, &pc, &executed, &runStart) } else { slot.pointee &-= 1 }
 
             case .callLocal:
-                try account(here)
+                try account(here, &executed, runStart)
                 guard depth + 1 < ExecutionOptions.maxCallFrames else {
                     throw .callDepthExceeded(pc: here, limit: ExecutionOptions.maxCallFrames)
                 }
@@ -561,7 +580,7 @@ public final class Interpreter: Sendable {
                 runStart = pc
             case .callHelper:
                 // Resolved when the interpreter was made.
-                try account(here)
+                try account(here, &executed, runStart)
                 runStart = pc
                 state.pointee.executed = executed
                 let outcome = try helperCall(Int(Int32(truncatingIfNeeded: ins.imm)), pc: here, regs: r, state: state, depth: depth)
@@ -581,7 +600,7 @@ public final class Interpreter: Sendable {
                 // The register holds a helper id (the uBPF and bpf_conformance convention).
                 let id = sx(r[d])
                 guard let target = helper(id) else { throw .unknownHelper(pc: here, id: id) }
-                try account(here)
+                try account(here, &executed, runStart)
                 runStart = pc
                 state.pointee.executed = executed
                 let stops = try callHelper(target, regs: r, state: state, pc: here, depth: depth)
@@ -589,7 +608,7 @@ public final class Interpreter: Sendable {
                 inline = InlineRegions(regions.pointee)
                 if stops { state.pointee.executed = executed; return r[0] }
             case .exit:
-                try account(here)
+                try account(here, &executed, runStart)
                 if depth == baseDepth { state.pointee.executed = executed; return r[0] }
                 depth -= 1
                 let frame = frames + depth * Self.frameWords
@@ -607,7 +626,7 @@ public final class Interpreter: Sendable {
                 if ins.op == .ldInd { offset &+= sx(r[s]) }
                 guard let packet, offset >= 0, offset <= Int64(packet.count) - Int64(size) else {
                     // As in Linux: an out-of-bounds legacy load ends the program with r0 = 0.
-                    try account(here)
+                    try account(here, &executed, runStart)
                     r[0] = 0
                     state.pointee.executed = executed
                     return 0
@@ -620,26 +639,26 @@ public final class Interpreter: Sendable {
 
             case .ldx32:
                 let a = r[s] &+ UInt64(bitPattern: Int64(ins.target))
-                let p = try pointer(a, 4, write: false, pc: here)
+                let p = try pointer(a, 4, write: false, pc: here, inline)
                 if hasVirtualFields, let converted = regions.pointee.virtualField(at: a) {
                     r[d] = converted
                 } else {
                     r[d] = UInt64(p.loadUnaligned(as: UInt32.self))
                 }
             case .ldx16:
-                r[d] = UInt64(try pointer(r[s] &+ UInt64(bitPattern: Int64(ins.target)), 2, write: false, pc: here).loadUnaligned(as: UInt16.self))
+                r[d] = UInt64(try pointer(r[s] &+ UInt64(bitPattern: Int64(ins.target)), 2, write: false, pc: here, inline).loadUnaligned(as: UInt16.self))
             case .ldx8:
-                r[d] = UInt64(try pointer(r[s] &+ UInt64(bitPattern: Int64(ins.target)), 1, write: false, pc: here).load(as: UInt8.self))
+                r[d] = UInt64(try pointer(r[s] &+ UInt64(bitPattern: Int64(ins.target)), 1, write: false, pc: here, inline).load(as: UInt8.self))
             case .ldx64:
-                r[d] = try pointer(r[s] &+ UInt64(bitPattern: Int64(ins.target)), 8, write: false, pc: here).loadUnaligned(as: UInt64.self)
+                r[d] = try pointer(r[s] &+ UInt64(bitPattern: Int64(ins.target)), 8, write: false, pc: here, inline).loadUnaligned(as: UInt64.self)
             case .ldxs32:
-                let p = try pointer(r[s] &+ UInt64(bitPattern: Int64(ins.target)), 4, write: false, pc: here)
+                let p = try pointer(r[s] &+ UInt64(bitPattern: Int64(ins.target)), 4, write: false, pc: here, inline)
                 r[d] = UInt64(bitPattern: Int64(p.loadUnaligned(as: Int32.self)))
             case .ldxs16:
-                let p = try pointer(r[s] &+ UInt64(bitPattern: Int64(ins.target)), 2, write: false, pc: here)
+                let p = try pointer(r[s] &+ UInt64(bitPattern: Int64(ins.target)), 2, write: false, pc: here, inline)
                 r[d] = UInt64(bitPattern: Int64(p.loadUnaligned(as: Int16.self)))
             case .ldxs8:
-                let p = try pointer(r[s] &+ UInt64(bitPattern: Int64(ins.target)), 1, write: false, pc: here)
+                let p = try pointer(r[s] &+ UInt64(bitPattern: Int64(ins.target)), 1, write: false, pc: here, inline)
                 r[d] = UInt64(bitPattern: Int64(p.load(as: Int8.self)))
             case .ldxFrame32: r[d] = UInt64(frame(ins).loadUnaligned(as: UInt32.self))
             case .ldxFrame16: r[d] = UInt64(frame(ins).loadUnaligned(as: UInt16.self))
@@ -649,18 +668,18 @@ public final class Interpreter: Sendable {
             case .ldxsFrame16: r[d] = UInt64(bitPattern: Int64(frame(ins).loadUnaligned(as: Int16.self)))
             case .ldxsFrame8: r[d] = UInt64(bitPattern: Int64(frame(ins).load(as: Int8.self)))
 
-            case .st8: try store(ins, 1, pc: here).storeBytes(of: UInt8(truncatingIfNeeded: ins.imm), as: UInt8.self)
-            case .st16: try store(ins, 2, pc: here).storeBytes(of: UInt16(truncatingIfNeeded: ins.imm), as: UInt16.self)
-            case .st32: try store(ins, 4, pc: here).storeBytes(of: UInt32(truncatingIfNeeded: ins.imm), as: UInt32.self)
-            case .st64: try store(ins, 8, pc: here).storeBytes(of: ins.imm, as: UInt64.self)
+            case .st8: try store(ins, 1, pc: here, inline).storeBytes(of: UInt8(truncatingIfNeeded: ins.imm), as: UInt8.self)
+            case .st16: try store(ins, 2, pc: here, inline).storeBytes(of: UInt16(truncatingIfNeeded: ins.imm), as: UInt16.self)
+            case .st32: try store(ins, 4, pc: here, inline).storeBytes(of: UInt32(truncatingIfNeeded: ins.imm), as: UInt32.self)
+            case .st64: try store(ins, 8, pc: here, inline).storeBytes(of: ins.imm, as: UInt64.self)
             case .stFrame8: frame(ins).storeBytes(of: UInt8(truncatingIfNeeded: ins.imm), as: UInt8.self)
             case .stFrame16: frame(ins).storeBytes(of: UInt16(truncatingIfNeeded: ins.imm), as: UInt16.self)
             case .stFrame32: frame(ins).storeBytes(of: UInt32(truncatingIfNeeded: ins.imm), as: UInt32.self)
             case .stFrame64: frame(ins).storeBytes(of: ins.imm, as: UInt64.self)
-            case .stx8: try store(ins, 1, pc: here).storeBytes(of: UInt8(truncatingIfNeeded: r[s]), as: UInt8.self)
-            case .stx16: try store(ins, 2, pc: here).storeBytes(of: UInt16(truncatingIfNeeded: r[s]), as: UInt16.self)
-            case .stx32: try store(ins, 4, pc: here).storeBytes(of: UInt32(truncatingIfNeeded: r[s]), as: UInt32.self)
-            case .stx64: try store(ins, 8, pc: here).storeBytes(of: r[s], as: UInt64.self)
+            case .stx8: try store(ins, 1, pc: here, inline).storeBytes(of: UInt8(truncatingIfNeeded: r[s]), as: UInt8.self)
+            case .stx16: try store(ins, 2, pc: here, inline).storeBytes(of: UInt16(truncatingIfNeeded: r[s]), as: UInt16.self)
+            case .stx32: try store(ins, 4, pc: here, inline).storeBytes(of: UInt32(truncatingIfNeeded: r[s]), as: UInt32.self)
+            case .stx64: try store(ins, 8, pc: here, inline).storeBytes(of: r[s], as: UInt64.self)
             case .stxFrame8: frame(ins).storeBytes(of: UInt8(truncatingIfNeeded: r[s]), as: UInt8.self)
             case .stxFrame16: frame(ins).storeBytes(of: UInt16(truncatingIfNeeded: r[s]), as: UInt16.self)
             case .stxFrame32: frame(ins).storeBytes(of: UInt32(truncatingIfNeeded: r[s]), as: UInt32.self)
@@ -669,7 +688,7 @@ public final class Interpreter: Sendable {
             case .atomic:
                 let size = Int(ins.aux)
                 let a = r[d] &+ UInt64(bitPattern: Int64(ins.target))
-                let p = try pointer(a, size, write: true, pc: here)
+                let p = try pointer(a, size, write: true, pc: here, inline)
                 guard a % UInt64(size) == 0 else { throw .misalignedAtomic(pc: here, address: a, size: size) }
                 let op = Int32(truncatingIfNeeded: ins.imm)
                 if size == 8 {

@@ -1,5 +1,6 @@
 import BPFCore
 @testable import BPFRuntime
+import Synchronization
 import Testing
 
 /// The interpreter's pre-decoder and what its fast paths must keep: checks on every access an
@@ -162,5 +163,69 @@ struct InterpreterDecodeTests {
         #expect(throws: RuntimeError.instructionLimitExceeded(pc: 7, limit: 4)) {
             _ = try Interpreter(program: program, options: ExecutionOptions(instructionLimit: 4)).run()
         }
+    }
+
+    /// Holds the interpreter a helper runs again from inside a run.
+    final class Holder: Sendable {
+        let interpreter = Mutex<Interpreter?>(nil)
+    }
+
+    @Test("a run nested in a run of the same interpreter (from a helper) gets memory of its own")
+    func nestedRun() throws {
+        let holder = Holder()
+        var helpers = HelperRegistry.conformance
+        helpers.register(Helper(id: 1000, name: "nested") { call in
+            guard call.argument(1) == 1, let interpreter = holder.interpreter.withLock({ $0 }) else { return 1000 }
+            return try interpreter.run(r1: 0, regions: []).returnValue + 100
+        })
+        // r6 = r1; the stack slot and r6 hold values that differ between the outer and the nested run.
+        let program = try Assembler().assembleProgram("""
+            mov %r6, %r1
+            mov %r2, %r6
+            mul %r2, 10
+            add %r2, 77
+            stxdw [%r10-8], %r2
+            mov %r1, %r6
+            call 1000
+            ldxdw %r1, [%r10-8]
+            add %r0, %r1
+            add %r0, %r6
+            exit
+            """)
+        let interpreter = try Interpreter(program: program, helpers: helpers)
+        holder.interpreter.withLock { $0 = interpreter }
+        // Nested: 1000 + 77 + 0; outer: (1077 + 100) + 87 + 1.
+        #expect(try interpreter.run(r1: 1, regions: []).returnValue == 1265)
+        #expect(try interpreter.run(r1: 1, regions: []).returnValue == 1265)
+        holder.interpreter.withLock { $0 = nil }
+    }
+
+    @Test("runs of one interpreter on several threads at once each get their own memory")
+    func concurrentRuns() async throws {
+        let program = try Assembler().assembleProgram("""
+            mov %r0, 0
+            mov %r3, %r1
+            loop:
+            stxdw [%r10-8], %r3
+            ldxdw %r4, [%r10-8]
+            add %r0, %r4
+            sub %r3, 1
+            jne %r3, 0, loop
+            exit
+            """)
+        let interpreter = try Interpreter(program: program)
+        let sums = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for task in 1...4 {
+                group.addTask {
+                    for run in 0..<200 {
+                        let n = UInt64(task * 100 + run)
+                        if try interpreter.run(r1: n, regions: []).returnValue != n * (n + 1) / 2 { return false }
+                    }
+                    return true
+                }
+            }
+            return try await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(sums == [true, true, true, true])
     }
 }

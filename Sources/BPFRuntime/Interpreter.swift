@@ -1,5 +1,6 @@
 import BPFCore
 import CBPFRuntimeSupport
+import Synchronization
 
 /// Limits for one run of a program.
 public struct ExecutionOptions: Sendable, Hashable {
@@ -56,7 +57,8 @@ public final class Interpreter: Sendable {
     // Slots plus one sentinel (opcode 0, never valid) that catches running off the end.
     let slots: [Instruction]
     /// The same slots at a fixed address for the engine's loop (freed with the interpreter).
-    nonisolated(unsafe) private let code: UnsafeMutablePointer<Instruction>
+    /// The slots pre-decoded for the loop (`DecodedInstruction`), at a fixed address (freed with the interpreter).
+    nonisolated(unsafe) private let code: UnsafeMutablePointer<DecodedInstruction>
     let denseHelpers: [Helper?]
     /// Whether the program has `may_goto`: each call frame then keeps a loop budget (in the
     /// frame's save area, outside the program's stack; the kernel keeps it below the program's stack).
@@ -73,6 +75,9 @@ public final class Interpreter: Sendable {
     public let permanentRegions: [MemoryRegion]
     /// The program compiled by the JIT, once something asked for it (tail calls into this program use it).
     let jitCache = JITCache()
+    /// One run's memory (registers, call frames, stack, run state) kept for the next run, so a run
+    /// allocates nothing; a run that finds it taken (another thread is running) allocates its own.
+    private let spareScratch = Atomic<UInt>(0)
 
     public init(program: Program, helpers: HelperRegistry = HelperRegistry(), options: ExecutionOptions = ExecutionOptions(),
                 permanentRegions: [MemoryRegion] = []) throws(RuntimeError) {
@@ -113,9 +118,15 @@ public final class Interpreter: Sendable {
         self.permanentRegions = permanentRegions
         self.options = options
         self.helpers = helpers
+        let decoded: [DecodedInstruction]
+        do {
+            decoded = try DecodedInstruction.decode(resolved)
+        } catch {
+            throw .invalidProgram(error)
+        }
         self.slots = resolved + [Instruction(opcode: 0)]
-        self.code = .allocate(capacity: slots.count)
-        self.code.initialize(from: slots, count: slots.count)
+        self.code = .allocate(capacity: decoded.count)
+        self.code.initialize(from: decoded, count: decoded.count)
         let maxID = helpers.all.map(\.id).filter { $0 >= 0 && $0 < 4096 }.max() ?? -1
         var dense = [Helper?](repeating: nil, count: Int(maxID) + 1)
         for helper in helpers.all where helper.id >= 0 && helper.id <= maxID { dense[Int(helper.id)] = helper }
@@ -124,7 +135,10 @@ public final class Interpreter: Sendable {
         self.denseFunctions = ContiguousArray(dense.map { $0?.function })
     }
 
-    deinit { code.deallocate() }
+    deinit {
+        code.deallocate()
+        if let spare = UnsafeMutableRawPointer(bitPattern: spareScratch.load(ordering: .acquiring)) { spare.deallocate() }
+    }
 
     /// Runs over raw memory the bpf_conformance way: r1 points at the memory, r2 holds its length.
     /// The program may read and write the memory; legacy packet loads read it as the packet.
@@ -177,41 +191,50 @@ public final class Interpreter: Sendable {
         try execute(r1: r1, r2: 0, input: input, packet: nil, second: second, extra: [], environment: environment, virtualFields: virtualFields)
     }
 
+    private static let stateOffset = (registerBytes + frameBytes + stackBytes + 15) & ~15
+    private static let scratchBytes = stateOffset + MemoryLayout<RunState>.stride
+
     private func execute(r1: UInt64, r2: UInt64, input: MemoryRegion, packet: UnsafeRawBufferPointer?, second: MemoryRegion = .empty,
                          extra: [MemoryRegion],
                          environment: RunEnvironment?, virtualFields: [(address: UInt, value: UInt64)]) throws(RuntimeError) -> ExecutionResult {
-        let total = Self.registerBytes + Self.frameBytes + Self.stackBytes
-        let outcome: Result<ExecutionResult, RuntimeError> = withUnsafeTemporaryAllocation(byteCount: total, alignment: 16) { scratch in
-            let base = scratch.baseAddress!
-            let regs = base.bindMemory(to: UInt64.self, capacity: 16)
-            let frames = (base + Self.registerBytes).bindMemory(to: UInt64.self, capacity: Self.frameBytes / 8)
-            let stack = base + Self.registerBytes + Self.frameBytes
-            for i in 0..<16 { regs[i] = 0 }
-            let frameSize = ExecutionOptions.stackSizePerFrame
-            // Frame 0 occupies the top 512 bytes; callees grow downwards.
-            let stackTop = stack + Self.stackBytes
-            (stackTop - frameSize).initializeMemory(as: UInt8.self, repeating: 0, count: frameSize)
-            regs[1] = r1
-            regs[2] = r2
-            regs[10] = UInt64(UInt(bitPattern: stackTop))
-            var regions = MemoryRegions(
-                stack: MemoryRegion(start: UInt(bitPattern: stack), count: Self.stackBytes, writable: true),
-                input: input)
-            regions.second = second
-            regions.extra = extra
-            regions.permanent = permanentRegions
-            regions.virtualFields = virtualFields
-            regions.hasVirtualFields = !virtualFields.isEmpty
-            var state = RunState(regions: regions, frames: frames, packet: packet, environment: environment)
-            return withUnsafeMutablePointer(to: &state) { statePointer in
-                defer { statePointer.pointee.finish() }
-                return Result { () throws(RuntimeError) -> ExecutionResult in
-                    let r0 = try loop(start: 0, baseDepth: 0, regs: regs, state: statePointer)
-                    return ExecutionResult(returnValue: r0, instructionsExecuted: statePointer.pointee.executed)
-                }
+        let base = UnsafeMutableRawPointer(bitPattern: spareScratch.exchange(0, ordering: .acquiring)) ?? {
+            // Fresh memory starts zeroed, so no run sees what the allocator left there.
+            let fresh = UnsafeMutableRawPointer.allocate(byteCount: Self.scratchBytes, alignment: max(16, MemoryLayout<RunState>.alignment))
+            fresh.initializeMemory(as: UInt8.self, repeating: 0, count: Self.stateOffset)
+            return fresh
+        }()
+        defer {
+            if !spareScratch.compareExchange(expected: 0, desired: UInt(bitPattern: base), ordering: .releasing).exchanged {
+                base.deallocate()
             }
         }
-        return try outcome.get()
+        let regs = base.bindMemory(to: UInt64.self, capacity: 16)
+        let frames = (base + Self.registerBytes).bindMemory(to: UInt64.self, capacity: Self.frameBytes / 8)
+        let stack = base + Self.registerBytes + Self.frameBytes
+        for i in 0..<16 { regs[i] = 0 }
+        let frameSize = ExecutionOptions.stackSizePerFrame
+        // Frame 0 occupies the top 512 bytes; callees grow downwards.
+        let stackTop = stack + Self.stackBytes
+        (stackTop - frameSize).initializeMemory(as: UInt8.self, repeating: 0, count: frameSize)
+        regs[1] = r1
+        regs[2] = r2
+        regs[10] = UInt64(UInt(bitPattern: stackTop))
+        var regions = MemoryRegions(
+            stack: MemoryRegion(start: UInt(bitPattern: stack), count: Self.stackBytes, writable: true),
+            input: input)
+        regions.second = second
+        regions.extra = extra
+        regions.permanent = permanentRegions
+        regions.virtualFields = virtualFields
+        regions.hasVirtualFields = !virtualFields.isEmpty
+        let state = (base + Self.stateOffset).bindMemory(to: RunState.self, capacity: 1)
+        state.initialize(to: RunState(regions: regions, frames: frames, packet: packet, environment: environment))
+        defer {
+            state.pointee.finish()
+            state.deinitialize(count: 1)
+        }
+        let r0 = try loop(start: 0, baseDepth: 0, regs: regs, state: state)
+        return ExecutionResult(returnValue: r0, instructionsExecuted: state.pointee.executed)
     }
 
     /// Handles of callback functions (`lddw` of a `BPF_PSEUDO_FUNC`): this base plus the first instruction.
@@ -235,15 +258,6 @@ public final class Interpreter: Sendable {
         (UnsafeMutableRawPointer(bitPattern: UInt(regs[10]))! - frameSize).initializeMemory(as: UInt8.self, repeating: 0, count: frameSize)
         for i in 0..<5 { regs[i + 1] = i < arguments.count ? arguments[i] : 0 }
         return try loop(start: pc, baseDepth: depth + 1, regs: regs, state: state)
-    }
-
-    @inline(__always)
-    private func pointer(_ address: UInt64, _ size: Int, write: Bool, _ regions: UnsafeMutablePointer<MemoryRegions>, pc: Int) throws(RuntimeError) -> UnsafeMutableRawPointer {
-        guard regions.pointee.allows(address, size, write: write),
-              let p = UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address)) else {
-            throw .outOfBounds(pc: pc, address: address, size: size, write: write)
-        }
-        return p
     }
 
     func callHelper(_ helper: Helper, regs: UnsafeMutablePointer<UInt64>, state: UnsafeMutablePointer<RunState>,
@@ -297,181 +311,281 @@ public final class Interpreter: Sendable {
         return helpers[id32]
     }
 
+    /// The slow path of a checked access: every region of the run (the fast path in `loop` tried the
+    /// stack, the input and the second region as they were when the loop last looked).
+    @inline(never)
+    private func checkedPointer(_ address: UInt64, _ size: Int, write: Bool, _ regions: UnsafeMutablePointer<MemoryRegions>,
+                                pc: Int) throws(RuntimeError) -> UnsafeMutableRawPointer {
+        guard regions.pointee.allows(address, size, write: write),
+              let p = UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address)) else {
+            throw .outOfBounds(pc: pc, address: address, size: size, write: write)
+        }
+        return p
+    }
+
+    /// The budget ran out during the straight-line run that ended at `last` (`before` instructions
+    /// had run before it): names the instruction that went past it, as if counted one by one.
+    @inline(never)
+    private func limitExceeded(before: UInt64, runStart: Int, last: Int) -> RuntimeError {
+        // The run's instructions, walking back from its last (a lddw's second slot is no instruction).
+        let length = last + 1 - runStart
+        var positions: [Int] = []
+        var p = last
+        while positions.count < length && p >= 0 {
+            if p > 0 && code[p].op == .fellOff && code[p - 1].op == .lddw { p -= 1 }
+            positions.append(p)
+            p -= 1
+        }
+        positions.reverse()
+        let index = Int(options.instructionLimit - before)
+        return .instructionLimitExceeded(pc: index < positions.count ? positions[index] : last, limit: options.instructionLimit)
+    }
+
+    /// A store to a converted context field (read-only): an error naming the address.
+    @inline(never)
+    private static func contextStore(pc: Int, address: UInt64) -> RuntimeError {
+        .unsupported(pc: pc, message: "store to a read-only context field at 0x\(String(address, radix: 16))")
+    }
+
+    /// The regions the loop checks inline, copied out of the run's regions (and copied again after
+    /// anything that may change them: a helper call, a tail call).
+    struct InlineRegions {
+        var stackStart: UInt, stackCount: UInt
+        var inputStart: UInt, inputCount: UInt, inputWritable: Bool
+        var secondStart: UInt, secondCount: UInt, secondWritable: Bool
+
+        @inline(__always)
+        init(_ regions: MemoryRegions) {
+            stackStart = regions.stack.start
+            stackCount = regions.stack.end &- regions.stack.start
+            inputStart = regions.input.start
+            inputCount = regions.input.end &- regions.input.start
+            inputWritable = regions.input.writable
+            secondStart = regions.second.start
+            secondCount = regions.second.end &- regions.second.start
+            secondWritable = regions.second.writable
+        }
+
+        /// Whether `size` bytes at `address` lie in the stack, the input or the second region.
+        @inline(__always)
+        func allows(_ address: UInt, _ size: UInt, write: Bool) -> Bool {
+            let inStack = address &- stackStart
+            if inStack < stackCount && stackCount &- inStack >= size { return true }
+            let inInput = address &- inputStart
+            if inInput < inputCount && inputCount &- inInput >= size && (!write || inputWritable) { return true }
+            let inSecond = address &- secondStart
+            return inSecond < secondCount && secondCount &- inSecond >= size && (!write || secondWritable)
+        }
+    }
+
     // swiftlint:disable:next cyclomatic_complexity function_body_length
     func loop(start: Int, baseDepth: Int, regs r: UnsafeMutablePointer<UInt64>,
                       state: UnsafeMutablePointer<RunState>) throws(RuntimeError) -> UInt64 {
         var pc = start
+        // Instructions are counted per straight-line run (from `runStart` to the instruction that
+        // jumps, calls or exits), and the budget checked there: no count or check per instruction.
         var executed = state.pointee.executed
+        var runStart = start
         let limit = options.instructionLimit
         var depth = baseDepth
-        let lastSlot = slots.count - 1
         let regions = RunState.regions(state)
         let frames = state.pointee.frames
         let packet = state.pointee.packet
-        let insts = UnsafePointer(code)
+        let code = UnsafePointer(self.code)
+        var inline = InlineRegions(regions.pointee)
+        let hasVirtualFields = regions.pointee.hasVirtualFields
         // A new frame (the program's, a callback's, a tail call's): a full loop budget.
         if usesMayGoto { Self.mayGotoSlot(frames, depth).pointee = options.mayGotoBudget }
 
         @inline(__always) func lo(_ v: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: v) }
         @inline(__always) func sx(_ v: UInt64) -> Int64 { Int64(bitPattern: v) }
         @inline(__always) func sx32(_ v: UInt64) -> Int32 { Int32(truncatingIfNeeded: v) }
+        /// Counts the run ending with the instruction at `last` and checks the budget (the error
+        /// names the instruction that went past it).
+        // (The helpers below take what they change as arguments: a local function capturing a
+        // `var` costs a dynamic exclusivity check per run.)
+        @inline(__always) func account(_ last: Int, _ executed: inout UInt64, _ runStart: Int) throws(RuntimeError) {
+            let before = executed
+            executed &+= UInt64(truncatingIfNeeded: last &+ 1 &- runStart)
+            if executed > limit { throw limitExceeded(before: before, runStart: runStart, last: last) }
+        }
+        /// A taken jump from `here`: the run ends.
+        @inline(__always) func jump(from here: Int, to target: Int32, _ pc: inout Int, _ executed: inout UInt64, _ runStart: inout Int) throws(RuntimeError) {
+            try account(here, &executed, runStart)
+            pc = Int(target)
+            runStart = pc
+        }
+        /// A checked access: inline against the stack, input and second region, else every region.
+        @inline(__always) func pointer(_ address: UInt64, _ size: Int, write: Bool, pc: Int,
+                                       _ inline: InlineRegions) throws(RuntimeError) -> UnsafeMutableRawPointer {
+            let a = UInt(truncatingIfNeeded: address)
+            if inline.allows(a, UInt(size), write: write), let p = UnsafeMutableRawPointer(bitPattern: a) { return p }
+            return try checkedPointer(address, size, write: write, regions, pc: pc)
+        }
+        /// An access at r10 plus a constant inside the frame: always inside the stack.
+        @inline(__always) func frame(_ ins: DecodedInstruction) -> UnsafeMutableRawPointer {
+            UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: r[10] &+ UInt64(bitPattern: Int64(ins.target))))!
+        }
+        /// A checked store's address (the converted context fields are read-only).
+        @inline(__always) func store(_ ins: DecodedInstruction, _ size: Int, pc: Int, _ inline: InlineRegions) throws(RuntimeError) -> UnsafeMutableRawPointer {
+            let a = r[Int(ins.dst)] &+ UInt64(bitPattern: Int64(ins.target))
+            if hasVirtualFields && regions.pointee.touchesVirtualField(a, size) { throw Self.contextStore(pc: pc, address: a) }
+            return try pointer(a, size, write: true, pc: pc, inline)
+        }
 
         while true {
-            let ins = insts[pc]
+            let ins = code[pc]
             let d = Int(ins.dst)
             let s = Int(ins.src)
-            let imm64 = UInt64(bitPattern: Int64(ins.imm))
-            let imm32 = UInt32(bitPattern: ins.imm)
             let here = pc
-            executed &+= 1
-            if executed > limit { throw .instructionLimitExceeded(pc: here, limit: limit) }
             pc &+= 1
 
-            switch ins.opcode {
-            // ALU64, immediate and register forms.
-            case 0x07: r[d] = r[d] &+ imm64
-            case 0x0f: r[d] = r[d] &+ r[s]
-            case 0x17: r[d] = r[d] &- imm64
-            case 0x1f: r[d] = r[d] &- r[s]
-            case 0x27: r[d] = r[d] &* imm64
-            case 0x2f: r[d] = r[d] &* r[s]
-            case 0x37: r[d] = Arith.div64(r[d], imm64, signed: ins.offset == 1)
-            case 0x3f: r[d] = Arith.div64(r[d], r[s], signed: ins.offset == 1)
-            case 0x47: r[d] |= imm64
-            case 0x4f: r[d] |= r[s]
-            case 0x57: r[d] &= imm64
-            case 0x5f: r[d] &= r[s]
-            case 0x67: r[d] = r[d] << (imm64 & 63)
-            case 0x6f: r[d] = r[d] << (r[s] & 63)
-            case 0x77: r[d] = r[d] >> (imm64 & 63)
-            case 0x7f: r[d] = r[d] >> (r[s] & 63)
-            case 0x87: r[d] = 0 &- r[d]
-            case 0x97: r[d] = Arith.mod64(r[d], imm64, signed: ins.offset == 1)
-            case 0x9f: r[d] = Arith.mod64(r[d], r[s], signed: ins.offset == 1)
-            case 0xa7: r[d] ^= imm64
-            case 0xaf: r[d] ^= r[s]
-            case 0xb7: r[d] = imm64
-            case 0xbf:
-                switch ins.offset {
-                case 8: r[d] = UInt64(bitPattern: Int64(Int8(truncatingIfNeeded: r[s])))
-                case 16: r[d] = UInt64(bitPattern: Int64(Int16(truncatingIfNeeded: r[s])))
-                case 32: r[d] = UInt64(bitPattern: Int64(Int32(truncatingIfNeeded: r[s])))
-                default: r[d] = r[s]
-                }
-            case 0xc7: r[d] = UInt64(bitPattern: sx(r[d]) >> Int64(imm64 & 63))
-            case 0xcf: r[d] = UInt64(bitPattern: sx(r[d]) >> Int64(r[s] & 63))
-            case 0xd7: r[d] = Arith.byteSwap(r[d], width: ins.imm)
+            switch ins.op {
+            case .add64i: r[d] = r[d] &+ ins.imm
+            case .add64r: r[d] = r[d] &+ r[s]
+            case .sub64i: r[d] = r[d] &- ins.imm
+            case .sub64r: r[d] = r[d] &- r[s]
+            case .mul64i: r[d] = r[d] &* ins.imm
+            case .mul64r: r[d] = r[d] &* r[s]
+            case .div64i: r[d] = Arith.div64(r[d], ins.imm, signed: false)
+            case .div64r: r[d] = Arith.div64(r[d], r[s], signed: false)
+            case .sdiv64i: r[d] = Arith.div64(r[d], ins.imm, signed: true)
+            case .sdiv64r: r[d] = Arith.div64(r[d], r[s], signed: true)
+            case .mod64i: r[d] = Arith.mod64(r[d], ins.imm, signed: false)
+            case .mod64r: r[d] = Arith.mod64(r[d], r[s], signed: false)
+            case .smod64i: r[d] = Arith.mod64(r[d], ins.imm, signed: true)
+            case .smod64r: r[d] = Arith.mod64(r[d], r[s], signed: true)
+            case .or64i: r[d] |= ins.imm
+            case .or64r: r[d] |= r[s]
+            case .and64i: r[d] &= ins.imm
+            case .and64r: r[d] &= r[s]
+            case .xor64i: r[d] ^= ins.imm
+            case .xor64r: r[d] ^= r[s]
+            case .lsh64i: r[d] = r[d] &<< ins.imm
+            case .lsh64r: r[d] = r[d] &<< r[s]
+            case .rsh64i: r[d] = r[d] &>> ins.imm
+            case .rsh64r: r[d] = r[d] &>> r[s]
+            case .arsh64i: r[d] = UInt64(bitPattern: sx(r[d]) &>> Int64(ins.imm))
+            case .arsh64r: r[d] = UInt64(bitPattern: sx(r[d]) &>> Int64(r[s] & 63))
+            case .neg64: r[d] = 0 &- r[d]
+            case .mov64i: r[d] = ins.imm
+            case .mov64r: r[d] = r[s]
+            case .movsx8to64: r[d] = UInt64(bitPattern: Int64(Int8(truncatingIfNeeded: r[s])))
+            case .movsx16to64: r[d] = UInt64(bitPattern: Int64(Int16(truncatingIfNeeded: r[s])))
+            case .movsx32to64: r[d] = UInt64(bitPattern: Int64(Int32(truncatingIfNeeded: r[s])))
+            case .bswap16: r[d] = UInt64(UInt16(truncatingIfNeeded: r[d]).byteSwapped)
+            case .bswap32: r[d] = UInt64(UInt32(truncatingIfNeeded: r[d]).byteSwapped)
+            case .bswap64: r[d] = r[d].byteSwapped
 
-            // ALU (32-bit): results zero-extend into the 64-bit register.
-            case 0x04: r[d] = UInt64(lo(r[d]) &+ imm32)
-            case 0x0c: r[d] = UInt64(lo(r[d]) &+ lo(r[s]))
-            case 0x14: r[d] = UInt64(lo(r[d]) &- imm32)
-            case 0x1c: r[d] = UInt64(lo(r[d]) &- lo(r[s]))
-            case 0x24: r[d] = UInt64(lo(r[d]) &* imm32)
-            case 0x2c: r[d] = UInt64(lo(r[d]) &* lo(r[s]))
-            case 0x34: r[d] = UInt64(Arith.div32(lo(r[d]), imm32, signed: ins.offset == 1))
-            case 0x3c: r[d] = UInt64(Arith.div32(lo(r[d]), lo(r[s]), signed: ins.offset == 1))
-            case 0x44: r[d] = UInt64(lo(r[d]) | imm32)
-            case 0x4c: r[d] = UInt64(lo(r[d]) | lo(r[s]))
-            case 0x54: r[d] = UInt64(lo(r[d]) & imm32)
-            case 0x5c: r[d] = UInt64(lo(r[d]) & lo(r[s]))
-            case 0x64: r[d] = UInt64(lo(r[d]) << (imm32 & 31))
-            case 0x6c: r[d] = UInt64(lo(r[d]) << (lo(r[s]) & 31))
-            case 0x74: r[d] = UInt64(lo(r[d]) >> (imm32 & 31))
-            case 0x7c: r[d] = UInt64(lo(r[d]) >> (lo(r[s]) & 31))
-            case 0x84: r[d] = UInt64(0 &- lo(r[d]))
-            case 0x94: r[d] = UInt64(Arith.mod32(lo(r[d]), imm32, signed: ins.offset == 1))
-            case 0x9c: r[d] = UInt64(Arith.mod32(lo(r[d]), lo(r[s]), signed: ins.offset == 1))
-            case 0xa4: r[d] = UInt64(lo(r[d]) ^ imm32)
-            case 0xac: r[d] = UInt64(lo(r[d]) ^ lo(r[s]))
-            case 0xb4: r[d] = UInt64(imm32)
-            case 0xbc:
-                switch ins.offset {
-                case 8: r[d] = UInt64(UInt32(bitPattern: Int32(Int8(truncatingIfNeeded: r[s]))))
-                case 16: r[d] = UInt64(UInt32(bitPattern: Int32(Int16(truncatingIfNeeded: r[s]))))
-                default: r[d] = UInt64(lo(r[s]))
-                }
-            case 0xc4: r[d] = UInt64(UInt32(bitPattern: sx32(r[d]) >> Int32(imm32 & 31)))
-            case 0xcc: r[d] = UInt64(UInt32(bitPattern: sx32(r[d]) >> Int32(lo(r[s]) & 31)))
-            case 0xd4: r[d] = Arith.toLittleEndian(r[d], width: ins.imm)
-            case 0xdc: r[d] = Arith.byteSwap(r[d], width: ins.imm)
+            case .add32i: r[d] = UInt64(lo(r[d]) &+ lo(ins.imm))
+            case .add32r: r[d] = UInt64(lo(r[d]) &+ lo(r[s]))
+            case .sub32i: r[d] = UInt64(lo(r[d]) &- lo(ins.imm))
+            case .sub32r: r[d] = UInt64(lo(r[d]) &- lo(r[s]))
+            case .mul32i: r[d] = UInt64(lo(r[d]) &* lo(ins.imm))
+            case .mul32r: r[d] = UInt64(lo(r[d]) &* lo(r[s]))
+            case .div32i: r[d] = UInt64(Arith.div32(lo(r[d]), lo(ins.imm), signed: false))
+            case .div32r: r[d] = UInt64(Arith.div32(lo(r[d]), lo(r[s]), signed: false))
+            case .sdiv32i: r[d] = UInt64(Arith.div32(lo(r[d]), lo(ins.imm), signed: true))
+            case .sdiv32r: r[d] = UInt64(Arith.div32(lo(r[d]), lo(r[s]), signed: true))
+            case .mod32i: r[d] = UInt64(Arith.mod32(lo(r[d]), lo(ins.imm), signed: false))
+            case .mod32r: r[d] = UInt64(Arith.mod32(lo(r[d]), lo(r[s]), signed: false))
+            case .smod32i: r[d] = UInt64(Arith.mod32(lo(r[d]), lo(ins.imm), signed: true))
+            case .smod32r: r[d] = UInt64(Arith.mod32(lo(r[d]), lo(r[s]), signed: true))
+            case .or32i: r[d] = UInt64(lo(r[d]) | lo(ins.imm))
+            case .or32r: r[d] = UInt64(lo(r[d]) | lo(r[s]))
+            case .and32i: r[d] = UInt64(lo(r[d]) & lo(ins.imm))
+            case .and32r: r[d] = UInt64(lo(r[d]) & lo(r[s]))
+            case .xor32i: r[d] = UInt64(lo(r[d]) ^ lo(ins.imm))
+            case .xor32r: r[d] = UInt64(lo(r[d]) ^ lo(r[s]))
+            case .lsh32i: r[d] = UInt64(lo(r[d]) &<< lo(ins.imm))
+            case .lsh32r: r[d] = UInt64(lo(r[d]) &<< lo(r[s]))
+            case .rsh32i: r[d] = UInt64(lo(r[d]) &>> lo(ins.imm))
+            case .rsh32r: r[d] = UInt64(lo(r[d]) &>> lo(r[s]))
+            case .arsh32i: r[d] = UInt64(UInt32(bitPattern: sx32(r[d]) &>> Int32(lo(ins.imm))))
+            case .arsh32r: r[d] = UInt64(UInt32(bitPattern: sx32(r[d]) &>> Int32(lo(r[s]) & 31)))
+            case .neg32: r[d] = UInt64(0 &- lo(r[d]))
+            case .mov32i: r[d] = UInt64(lo(ins.imm))
+            case .mov32r: r[d] = UInt64(lo(r[s]))
+            case .movsx8to32: r[d] = UInt64(UInt32(bitPattern: Int32(Int8(truncatingIfNeeded: r[s]))))
+            case .movsx16to32: r[d] = UInt64(UInt32(bitPattern: Int32(Int16(truncatingIfNeeded: r[s]))))
+            case .le16: r[d] &= 0xffff
+            case .le32: r[d] &= 0xffff_ffff
+            case .nop: break
 
-            // JMP: 64-bit comparisons.
-            case 0x05: pc &+= Int(ins.offset)
-            case 0x06: pc &+= Int(ins.imm)
-            case 0x15: if r[d] == imm64 { pc &+= Int(ins.offset) }
-            case 0x1d: if r[d] == r[s] { pc &+= Int(ins.offset) }
-            case 0x25: if r[d] > imm64 { pc &+= Int(ins.offset) }
-            case 0x2d: if r[d] > r[s] { pc &+= Int(ins.offset) }
-            case 0x35: if r[d] >= imm64 { pc &+= Int(ins.offset) }
-            case 0x3d: if r[d] >= r[s] { pc &+= Int(ins.offset) }
-            case 0x45: if r[d] & imm64 != 0 { pc &+= Int(ins.offset) }
-            case 0x4d: if r[d] & r[s] != 0 { pc &+= Int(ins.offset) }
-            case 0x55: if r[d] != imm64 { pc &+= Int(ins.offset) }
-            case 0x5d: if r[d] != r[s] { pc &+= Int(ins.offset) }
-            case 0x65: if sx(r[d]) > sx(imm64) { pc &+= Int(ins.offset) }
-            case 0x6d: if sx(r[d]) > sx(r[s]) { pc &+= Int(ins.offset) }
-            case 0x75: if sx(r[d]) >= sx(imm64) { pc &+= Int(ins.offset) }
-            case 0x7d: if sx(r[d]) >= sx(r[s]) { pc &+= Int(ins.offset) }
-            case 0xa5: if r[d] < imm64 { pc &+= Int(ins.offset) }
-            case 0xad: if r[d] < r[s] { pc &+= Int(ins.offset) }
-            case 0xb5: if r[d] <= imm64 { pc &+= Int(ins.offset) }
-            case 0xbd: if r[d] <= r[s] { pc &+= Int(ins.offset) }
-            case 0xc5: if sx(r[d]) < sx(imm64) { pc &+= Int(ins.offset) }
-            case 0xcd: if sx(r[d]) < sx(r[s]) { pc &+= Int(ins.offset) }
-            case 0xd5: if sx(r[d]) <= sx(imm64) { pc &+= Int(ins.offset) }
-            case 0xdd: if sx(r[d]) <= sx(r[s]) { pc &+= Int(ins.offset) }
-            case 0xe5:
-                // may_goto: jump once the frame's budget is spent, else spend one unit.
+            case .ja: try jump(from: here, to: ins.target, &pc, &executed, &runStart)
+            case .jeq64i: if r[d] == ins.imm { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jeq64r: if r[d] == r[s] { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jgt64i: if r[d] > ins.imm { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jgt64r: if r[d] > r[s] { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jge64i: if r[d] >= ins.imm { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jge64r: if r[d] >= r[s] { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jset64i: if r[d] & ins.imm != 0 { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jset64r: if r[d] & r[s] != 0 { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jne64i: if r[d] != ins.imm { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jne64r: if r[d] != r[s] { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jsgt64i: if sx(r[d]) > sx(ins.imm) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jsgt64r: if sx(r[d]) > sx(r[s]) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jsge64i: if sx(r[d]) >= sx(ins.imm) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jsge64r: if sx(r[d]) >= sx(r[s]) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jlt64i: if r[d] < ins.imm { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jlt64r: if r[d] < r[s] { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jle64i: if r[d] <= ins.imm { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jle64r: if r[d] <= r[s] { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jslt64i: if sx(r[d]) < sx(ins.imm) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jslt64r: if sx(r[d]) < sx(r[s]) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jsle64i: if sx(r[d]) <= sx(ins.imm) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jsle64r: if sx(r[d]) <= sx(r[s]) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jeq32i: if lo(r[d]) == lo(ins.imm) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jeq32r: if lo(r[d]) == lo(r[s]) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jgt32i: if lo(r[d]) > lo(ins.imm) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jgt32r: if lo(r[d]) > lo(r[s]) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jge32i: if lo(r[d]) >= lo(ins.imm) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jge32r: if lo(r[d]) >= lo(r[s]) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jset32i: if lo(r[d]) & lo(ins.imm) != 0 { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jset32r: if lo(r[d]) & lo(r[s]) != 0 { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jne32i: if lo(r[d]) != lo(ins.imm) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jne32r: if lo(r[d]) != lo(r[s]) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jsgt32i: if sx32(r[d]) > sx32(ins.imm) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jsgt32r: if sx32(r[d]) > sx32(r[s]) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jsge32i: if sx32(r[d]) >= sx32(ins.imm) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jsge32r: if sx32(r[d]) >= sx32(r[s]) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jlt32i: if lo(r[d]) < lo(ins.imm) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jlt32r: if lo(r[d]) < lo(r[s]) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jle32i: if lo(r[d]) <= lo(ins.imm) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jle32r: if lo(r[d]) <= lo(r[s]) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jslt32i: if sx32(r[d]) < sx32(ins.imm) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jslt32r: if sx32(r[d]) < sx32(r[s]) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jsle32i: if sx32(r[d]) <= sx32(ins.imm) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .jsle32r: if sx32(r[d]) <= sx32(r[s]) { try jump(from: here, to: ins.target, &pc, &executed, &runStart) }
+            case .mayGoto:
+                // Jump once the frame's budget is spent, else spend one unit.
                 let slot = Self.mayGotoSlot(frames, depth)
-                if slot.pointee == 0 { pc &+= Int(ins.offset) } else { slot.pointee &-= 1 }
+                if slot.pointee == 0 { try jump(from: here, to: ins.target, &pc, &executed, &runStart) } else { slot.pointee &-= 1 }
 
-            // JMP32: comparisons of the low 32 bits.
-            case 0x16: if lo(r[d]) == imm32 { pc &+= Int(ins.offset) }
-            case 0x1e: if lo(r[d]) == lo(r[s]) { pc &+= Int(ins.offset) }
-            case 0x26: if lo(r[d]) > imm32 { pc &+= Int(ins.offset) }
-            case 0x2e: if lo(r[d]) > lo(r[s]) { pc &+= Int(ins.offset) }
-            case 0x36: if lo(r[d]) >= imm32 { pc &+= Int(ins.offset) }
-            case 0x3e: if lo(r[d]) >= lo(r[s]) { pc &+= Int(ins.offset) }
-            case 0x46: if lo(r[d]) & imm32 != 0 { pc &+= Int(ins.offset) }
-            case 0x4e: if lo(r[d]) & lo(r[s]) != 0 { pc &+= Int(ins.offset) }
-            case 0x56: if lo(r[d]) != imm32 { pc &+= Int(ins.offset) }
-            case 0x5e: if lo(r[d]) != lo(r[s]) { pc &+= Int(ins.offset) }
-            case 0x66: if sx32(r[d]) > ins.imm { pc &+= Int(ins.offset) }
-            case 0x6e: if sx32(r[d]) > sx32(r[s]) { pc &+= Int(ins.offset) }
-            case 0x76: if sx32(r[d]) >= ins.imm { pc &+= Int(ins.offset) }
-            case 0x7e: if sx32(r[d]) >= sx32(r[s]) { pc &+= Int(ins.offset) }
-            case 0xa6: if lo(r[d]) < imm32 { pc &+= Int(ins.offset) }
-            case 0xae: if lo(r[d]) < lo(r[s]) { pc &+= Int(ins.offset) }
-            case 0xb6: if lo(r[d]) <= imm32 { pc &+= Int(ins.offset) }
-            case 0xbe: if lo(r[d]) <= lo(r[s]) { pc &+= Int(ins.offset) }
-            case 0xc6: if sx32(r[d]) < ins.imm { pc &+= Int(ins.offset) }
-            case 0xce: if sx32(r[d]) < sx32(r[s]) { pc &+= Int(ins.offset) }
-            case 0xd6: if sx32(r[d]) <= ins.imm { pc &+= Int(ins.offset) }
-            case 0xde: if sx32(r[d]) <= sx32(r[s]) { pc &+= Int(ins.offset) }
-
-            // Calls and exit.
-            case 0x85:
-                if ins.src == CallKind.local.rawValue {
-                    guard depth + 1 < ExecutionOptions.maxCallFrames else {
-                        throw .callDepthExceeded(pc: here, limit: ExecutionOptions.maxCallFrames)
-                    }
-                    let frame = frames + depth * Self.frameWords
-                    frame[0] = UInt64(pc)
-                    frame[1] = r[6]; frame[2] = r[7]; frame[3] = r[8]; frame[4] = r[9]; frame[5] = r[10]
-                    depth += 1
-                    r[10] = r[10] &- UInt64(ExecutionOptions.stackSizePerFrame)
-                    let frameSize = ExecutionOptions.stackSizePerFrame
-                    (UnsafeMutableRawPointer(bitPattern: UInt(r[10]))! - frameSize)
-                        .initializeMemory(as: UInt8.self, repeating: 0, count: frameSize)
-                    if usesMayGoto { Self.mayGotoSlot(frames, depth).pointee = options.mayGotoBudget }
-                    pc &+= Int(ins.imm)
-                    continue
+            case .callLocal:
+                try account(here, &executed, runStart)
+                guard depth + 1 < ExecutionOptions.maxCallFrames else {
+                    throw .callDepthExceeded(pc: here, limit: ExecutionOptions.maxCallFrames)
                 }
+                let frame = frames + depth * Self.frameWords
+                frame[0] = UInt64(pc)
+                frame[1] = r[6]; frame[2] = r[7]; frame[3] = r[8]; frame[4] = r[9]; frame[5] = r[10]
+                depth += 1
+                r[10] = r[10] &- UInt64(ExecutionOptions.stackSizePerFrame)
+                let frameSize = ExecutionOptions.stackSizePerFrame
+                (UnsafeMutableRawPointer(bitPattern: UInt(r[10]))! - frameSize)
+                    .initializeMemory(as: UInt8.self, repeating: 0, count: frameSize)
+                if usesMayGoto { Self.mayGotoSlot(frames, depth).pointee = options.mayGotoBudget }
+                pc = Int(ins.target)
+                runStart = pc
+            case .callHelper:
                 // Resolved when the interpreter was made.
+                try account(here, &executed, runStart)
+                runStart = pc
                 state.pointee.executed = executed
-                let outcome = try helperCall(Int(ins.imm), pc: here, regs: r, state: state, depth: depth)
+                let outcome = try helperCall(Int(Int32(truncatingIfNeeded: ins.imm)), pc: here, regs: r, state: state, depth: depth)
                 executed = state.pointee.executed
+                inline = InlineRegions(regions.pointee)
                 if outcome == .finish { return r[0] }
                 if outcome == .returnFromFrame {
                     // A tail call replaced this frame's program; its r0 is this frame's result.
@@ -479,33 +593,40 @@ public final class Interpreter: Sendable {
                     depth -= 1
                     let frame = frames + depth * Self.frameWords
                     pc = Int(frame[0])
+                    runStart = pc
                     r[6] = frame[1]; r[7] = frame[2]; r[8] = frame[3]; r[9] = frame[4]; r[10] = frame[5]
                 }
-            case 0x8d:
-                // callx: the register holds a helper id (the uBPF and bpf_conformance convention).
+            case .callx:
+                // The register holds a helper id (the uBPF and bpf_conformance convention).
                 let id = sx(r[d])
                 guard let target = helper(id) else { throw .unknownHelper(pc: here, id: id) }
+                try account(here, &executed, runStart)
+                runStart = pc
                 state.pointee.executed = executed
                 let stops = try callHelper(target, regs: r, state: state, pc: here, depth: depth)
                 executed = state.pointee.executed
+                inline = InlineRegions(regions.pointee)
                 if stops { state.pointee.executed = executed; return r[0] }
-            case 0x95:
+            case .exit:
+                try account(here, &executed, runStart)
                 if depth == baseDepth { state.pointee.executed = executed; return r[0] }
                 depth -= 1
                 let frame = frames + depth * Self.frameWords
                 pc = Int(frame[0])
+                runStart = pc
                 r[6] = frame[1]; r[7] = frame[2]; r[8] = frame[3]; r[9] = frame[4]; r[10] = frame[5]
 
-            // LD: 64-bit immediates and legacy packet loads.
-            case 0x18:
-                r[d] = UInt64(imm32) | UInt64(UInt32(bitPattern: insts[pc].imm)) << 32
+            case .lddw:
+                r[d] = ins.imm
                 pc &+= 1
-            case 0x20, 0x28, 0x30, 0x40, 0x48, 0x50:
-                let size = MemorySize(rawValue: ins.opcode & 0x18)!.bytes
-                var offset = Int64(ins.imm)
-                if ins.opcode >= 0x40 { offset &+= sx(r[s]) }
+                runStart &+= 1  // two slots, one instruction
+            case .ldAbs, .ldInd:
+                let size = Int(ins.aux)
+                var offset = sx(ins.imm)
+                if ins.op == .ldInd { offset &+= sx(r[s]) }
                 guard let packet, offset >= 0, offset <= Int64(packet.count) - Int64(size) else {
                     // As in Linux: an out-of-bounds legacy load ends the program with r0 = 0.
+                    try account(here, &executed, runStart)
                     r[0] = 0
                     state.pointee.executed = executed
                     return 0
@@ -516,101 +637,68 @@ public final class Interpreter: Sendable {
                 default: r[0] = UInt64(UInt32(bigEndian: packet.loadUnaligned(fromByteOffset: Int(offset), as: UInt32.self)))
                 }
 
-            // LDX, plain and sign-extending.
-            case 0x61:
-                let a = r[s] &+ UInt64(bitPattern: Int64(ins.offset))
-                let p = try pointer(a, 4, write: false, regions, pc: here)
-                if regions.pointee.hasVirtualFields, let converted = regions.pointee.virtualField(at: a) {
+            case .ldx32:
+                let a = r[s] &+ UInt64(bitPattern: Int64(ins.target))
+                let p = try pointer(a, 4, write: false, pc: here, inline)
+                if hasVirtualFields, let converted = regions.pointee.virtualField(at: a) {
                     r[d] = converted
                 } else {
                     r[d] = UInt64(p.loadUnaligned(as: UInt32.self))
                 }
-            case 0x69:
-                let a = r[s] &+ UInt64(bitPattern: Int64(ins.offset))
-                r[d] = UInt64(try pointer(a, 2, write: false, regions, pc: here).loadUnaligned(as: UInt16.self))
-            case 0x71:
-                let a = r[s] &+ UInt64(bitPattern: Int64(ins.offset))
-                r[d] = UInt64(try pointer(a, 1, write: false, regions, pc: here).load(as: UInt8.self))
-            case 0x79:
-                let a = r[s] &+ UInt64(bitPattern: Int64(ins.offset))
-                r[d] = try pointer(a, 8, write: false, regions, pc: here).loadUnaligned(as: UInt64.self)
-            case 0x81:
-                let a = r[s] &+ UInt64(bitPattern: Int64(ins.offset))
-                r[d] = UInt64(bitPattern: Int64(try pointer(a, 4, write: false, regions, pc: here).loadUnaligned(as: Int32.self)))
-            case 0x89:
-                let a = r[s] &+ UInt64(bitPattern: Int64(ins.offset))
-                r[d] = UInt64(bitPattern: Int64(try pointer(a, 2, write: false, regions, pc: here).loadUnaligned(as: Int16.self)))
-            case 0x91:
-                let a = r[s] &+ UInt64(bitPattern: Int64(ins.offset))
-                r[d] = UInt64(bitPattern: Int64(try pointer(a, 1, write: false, regions, pc: here).load(as: Int8.self)))
+            case .ldx16:
+                r[d] = UInt64(try pointer(r[s] &+ UInt64(bitPattern: Int64(ins.target)), 2, write: false, pc: here, inline).loadUnaligned(as: UInt16.self))
+            case .ldx8:
+                r[d] = UInt64(try pointer(r[s] &+ UInt64(bitPattern: Int64(ins.target)), 1, write: false, pc: here, inline).load(as: UInt8.self))
+            case .ldx64:
+                r[d] = try pointer(r[s] &+ UInt64(bitPattern: Int64(ins.target)), 8, write: false, pc: here, inline).loadUnaligned(as: UInt64.self)
+            case .ldxs32:
+                let p = try pointer(r[s] &+ UInt64(bitPattern: Int64(ins.target)), 4, write: false, pc: here, inline)
+                r[d] = UInt64(bitPattern: Int64(p.loadUnaligned(as: Int32.self)))
+            case .ldxs16:
+                let p = try pointer(r[s] &+ UInt64(bitPattern: Int64(ins.target)), 2, write: false, pc: here, inline)
+                r[d] = UInt64(bitPattern: Int64(p.loadUnaligned(as: Int16.self)))
+            case .ldxs8:
+                let p = try pointer(r[s] &+ UInt64(bitPattern: Int64(ins.target)), 1, write: false, pc: here, inline)
+                r[d] = UInt64(bitPattern: Int64(p.load(as: Int8.self)))
+            case .ldxFrame32: r[d] = UInt64(frame(ins).loadUnaligned(as: UInt32.self))
+            case .ldxFrame16: r[d] = UInt64(frame(ins).loadUnaligned(as: UInt16.self))
+            case .ldxFrame8: r[d] = UInt64(frame(ins).load(as: UInt8.self))
+            case .ldxFrame64: r[d] = frame(ins).loadUnaligned(as: UInt64.self)
+            case .ldxsFrame32: r[d] = UInt64(bitPattern: Int64(frame(ins).loadUnaligned(as: Int32.self)))
+            case .ldxsFrame16: r[d] = UInt64(bitPattern: Int64(frame(ins).loadUnaligned(as: Int16.self)))
+            case .ldxsFrame8: r[d] = UInt64(bitPattern: Int64(frame(ins).load(as: Int8.self)))
 
-            // ST: immediate stores.
-            case 0x62:
-                let a = r[d] &+ UInt64(bitPattern: Int64(ins.offset))
-                if regions.pointee.hasVirtualFields && regions.pointee.touchesVirtualField(a, 4) {
-                    throw .unsupported(pc: here, message: "store to a read-only context field at 0x\(String(a, radix: 16))")
-                }
-                try pointer(a, 4, write: true, regions, pc: here).storeBytes(of: imm32, as: UInt32.self)
-            case 0x6a:
-                let a = r[d] &+ UInt64(bitPattern: Int64(ins.offset))
-                if regions.pointee.hasVirtualFields && regions.pointee.touchesVirtualField(a, 2) {
-                    throw .unsupported(pc: here, message: "store to a read-only context field at 0x\(String(a, radix: 16))")
-                }
-                try pointer(a, 2, write: true, regions, pc: here).storeBytes(of: UInt16(truncatingIfNeeded: imm32), as: UInt16.self)
-            case 0x72:
-                let a = r[d] &+ UInt64(bitPattern: Int64(ins.offset))
-                if regions.pointee.hasVirtualFields && regions.pointee.touchesVirtualField(a, 1) {
-                    throw .unsupported(pc: here, message: "store to a read-only context field at 0x\(String(a, radix: 16))")
-                }
-                try pointer(a, 1, write: true, regions, pc: here).storeBytes(of: UInt8(truncatingIfNeeded: imm32), as: UInt8.self)
-            case 0x7a:
-                let a = r[d] &+ UInt64(bitPattern: Int64(ins.offset))
-                if regions.pointee.hasVirtualFields && regions.pointee.touchesVirtualField(a, 8) {
-                    throw .unsupported(pc: here, message: "store to a read-only context field at 0x\(String(a, radix: 16))")
-                }
-                try pointer(a, 8, write: true, regions, pc: here).storeBytes(of: imm64, as: UInt64.self)
+            case .st8: try store(ins, 1, pc: here, inline).storeBytes(of: UInt8(truncatingIfNeeded: ins.imm), as: UInt8.self)
+            case .st16: try store(ins, 2, pc: here, inline).storeBytes(of: UInt16(truncatingIfNeeded: ins.imm), as: UInt16.self)
+            case .st32: try store(ins, 4, pc: here, inline).storeBytes(of: UInt32(truncatingIfNeeded: ins.imm), as: UInt32.self)
+            case .st64: try store(ins, 8, pc: here, inline).storeBytes(of: ins.imm, as: UInt64.self)
+            case .stFrame8: frame(ins).storeBytes(of: UInt8(truncatingIfNeeded: ins.imm), as: UInt8.self)
+            case .stFrame16: frame(ins).storeBytes(of: UInt16(truncatingIfNeeded: ins.imm), as: UInt16.self)
+            case .stFrame32: frame(ins).storeBytes(of: UInt32(truncatingIfNeeded: ins.imm), as: UInt32.self)
+            case .stFrame64: frame(ins).storeBytes(of: ins.imm, as: UInt64.self)
+            case .stx8: try store(ins, 1, pc: here, inline).storeBytes(of: UInt8(truncatingIfNeeded: r[s]), as: UInt8.self)
+            case .stx16: try store(ins, 2, pc: here, inline).storeBytes(of: UInt16(truncatingIfNeeded: r[s]), as: UInt16.self)
+            case .stx32: try store(ins, 4, pc: here, inline).storeBytes(of: UInt32(truncatingIfNeeded: r[s]), as: UInt32.self)
+            case .stx64: try store(ins, 8, pc: here, inline).storeBytes(of: r[s], as: UInt64.self)
+            case .stxFrame8: frame(ins).storeBytes(of: UInt8(truncatingIfNeeded: r[s]), as: UInt8.self)
+            case .stxFrame16: frame(ins).storeBytes(of: UInt16(truncatingIfNeeded: r[s]), as: UInt16.self)
+            case .stxFrame32: frame(ins).storeBytes(of: UInt32(truncatingIfNeeded: r[s]), as: UInt32.self)
+            case .stxFrame64: frame(ins).storeBytes(of: r[s], as: UInt64.self)
 
-            // STX: register stores.
-            case 0x63:
-                let a = r[d] &+ UInt64(bitPattern: Int64(ins.offset))
-                if regions.pointee.hasVirtualFields && regions.pointee.touchesVirtualField(a, 4) {
-                    throw .unsupported(pc: here, message: "store to a read-only context field at 0x\(String(a, radix: 16))")
-                }
-                try pointer(a, 4, write: true, regions, pc: here).storeBytes(of: lo(r[s]), as: UInt32.self)
-            case 0x6b:
-                let a = r[d] &+ UInt64(bitPattern: Int64(ins.offset))
-                if regions.pointee.hasVirtualFields && regions.pointee.touchesVirtualField(a, 2) {
-                    throw .unsupported(pc: here, message: "store to a read-only context field at 0x\(String(a, radix: 16))")
-                }
-                try pointer(a, 2, write: true, regions, pc: here).storeBytes(of: UInt16(truncatingIfNeeded: r[s]), as: UInt16.self)
-            case 0x73:
-                let a = r[d] &+ UInt64(bitPattern: Int64(ins.offset))
-                if regions.pointee.hasVirtualFields && regions.pointee.touchesVirtualField(a, 1) {
-                    throw .unsupported(pc: here, message: "store to a read-only context field at 0x\(String(a, radix: 16))")
-                }
-                try pointer(a, 1, write: true, regions, pc: here).storeBytes(of: UInt8(truncatingIfNeeded: r[s]), as: UInt8.self)
-            case 0x7b:
-                let a = r[d] &+ UInt64(bitPattern: Int64(ins.offset))
-                if regions.pointee.hasVirtualFields && regions.pointee.touchesVirtualField(a, 8) {
-                    throw .unsupported(pc: here, message: "store to a read-only context field at 0x\(String(a, radix: 16))")
-                }
-                try pointer(a, 8, write: true, regions, pc: here).storeBytes(of: r[s], as: UInt64.self)
-
-            // Atomics.
-            case 0xc3, 0xdb:
-                let size = ins.opcode == 0xdb ? 8 : 4
-                let a = r[d] &+ UInt64(bitPattern: Int64(ins.offset))
-                let p = try pointer(a, size, write: true, regions, pc: here)
+            case .atomic:
+                let size = Int(ins.aux)
+                let a = r[d] &+ UInt64(bitPattern: Int64(ins.target))
+                let p = try pointer(a, size, write: true, pc: here, inline)
                 guard a % UInt64(size) == 0 else { throw .misalignedAtomic(pc: here, address: a, size: size) }
+                let op = Int32(truncatingIfNeeded: ins.imm)
                 if size == 8 {
-                    Atomics.run64(p, op: ins.imm, src: s, regs: r)
+                    Atomics.run64(p, op: op, src: s, regs: r)
                 } else {
-                    Atomics.run32(p, op: ins.imm, src: s, regs: r)
+                    Atomics.run32(p, op: op, src: s, regs: r)
                 }
 
-            default:
-                if here == lastSlot { throw .fellOffEnd(pc: here) }
-                throw .unsupported(pc: here, message: "opcode 0x\(String(ins.opcode, radix: 16)) cannot run")
+            case .fellOff:
+                throw .fellOffEnd(pc: here)
             }
         }
     }

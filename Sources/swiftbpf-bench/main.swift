@@ -9,123 +9,6 @@ import BPFObject
 import BPFRuntime
 import Foundation
 
-struct Workload {
-    var name: String
-    var source: String
-    var native: @Sendable (UInt64) -> UInt64
-}
-
-let iterations: UInt64 = 200_000
-
-/// The callee of the native "calls" loop, kept out of line like an eBPF bpf-to-bpf call.
-@inline(never) func nativeCallee(_ x: UInt64) -> UInt64 { x &+ 1 }
-
-let workloads: [Workload] = [
-    Workload(name: "arithmetic", source: """
-        mov %r0, 1
-        lddw %r1, \(iterations)
-        loop:
-        mul %r0, 3
-        add %r0, 7
-        xor %r0, %r1
-        rsh32 %r0, 1
-        sub %r1, 1
-        jne %r1, 0, loop
-        exit
-        """, native: { n in
-            var r0: UInt64 = 1
-            var r1 = n
-            repeat {
-                r0 = r0 &* 3 &+ 7
-                r0 ^= r1
-                r0 = UInt64(UInt32(truncatingIfNeeded: r0) >> 1)
-                r1 -= 1
-            } while r1 != 0
-            return r0
-        }),
-    Workload(name: "memory", source: """
-        mov %r0, 0
-        lddw %r1, \(iterations)
-        stdw [%r10-8], 0
-        loop:
-        ldxdw %r2, [%r10-8]
-        add %r2, %r1
-        stxdw [%r10-8], %r2
-        ldxw %r3, [%r10-8]
-        add %r0, %r3
-        sub %r1, 1
-        jne %r1, 0, loop
-        exit
-        """, native: { n in
-            var slot: UInt64 = 0
-            var r0: UInt64 = 0
-            var r1 = n
-            repeat {
-                slot = slot &+ r1
-                r0 = r0 &+ UInt64(UInt32(truncatingIfNeeded: slot))
-                r1 -= 1
-            } while r1 != 0
-            return r0
-        }),
-    Workload(name: "branches", source: """
-        mov %r0, 0
-        lddw %r1, \(iterations)
-        loop:
-        mov %r2, %r1
-        and %r2, 3
-        jeq %r2, 0, a
-        jeq %r2, 1, b
-        jsgt %r2, 2, c
-        add %r0, 1
-        ja next
-        a:
-        add %r0, 2
-        ja next
-        b:
-        add %r0, 3
-        ja next
-        c:
-        add %r0, 5
-        next:
-        sub %r1, 1
-        jne %r1, 0, loop
-        exit
-        """, native: { n in
-            var r0: UInt64 = 0
-            var r1 = n
-            repeat {
-                switch r1 & 3 {
-                case 0: r0 &+= 2
-                case 1: r0 &+= 3
-                case 3: r0 &+= 5
-                default: r0 &+= 1
-                }
-                r1 -= 1
-            } while r1 != 0
-            return r0
-        }),
-    Workload(name: "calls", source: """
-        mov %r0, 0
-        lddw %r6, \(iterations)
-        loop:
-        mov %r1, %r0
-        xor %r1, %r6
-        call local f
-        sub %r6, 1
-        jne %r6, 0, loop
-        exit
-        f:
-        mov %r0, %r1
-        add %r0, 1
-        exit
-        """, native: { n in
-            var r0: UInt64 = 0
-            var r6 = n
-            repeat { r0 = nativeCallee(r0 ^ r6); r6 -= 1 } while r6 != 0
-            return r0
-        }),
-]
-
 func measure(_ body: () throws -> Void) rethrows -> Duration {
     var best = Duration.seconds(1_000)
     for _ in 0..<5 {
@@ -145,35 +28,6 @@ func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: ma
 func fmt(_ v: Double, _ digits: Int = 2) -> String {
     let scale = (0..<digits).reduce(1.0) { r, _ in r * 10 }
     return String((v * scale).rounded() / scale)
-}
-
-@MainActor func interpreterBenchmark() throws {
-    #if DEBUG
-    print("warning: built in debug mode; run `swift run -c release swiftbpf-bench` for meaningful numbers")
-    #endif
-    print("Interpreter: ns per executed eBPF instruction (best of 5 runs, \(iterations) loop iterations)")
-    print(pad("workload", 12) + pad("instructions", 14) + pad("ns/insn", 10) + pad("native ns/iter", 16) + "interp/native")
-    for workload in workloads {
-        let program = try Assembler().assembleProgram(workload.source)
-        let interpreter = try Interpreter(program: program, options: ExecutionOptions(instructionLimit: .max))
-        var executed: UInt64 = 0
-        var value: UInt64 = 0
-        let time = try measure {
-            let result = try interpreter.run()
-            executed = result.instructionsExecuted
-            value = result.returnValue
-        }
-        var nativeValue: UInt64 = 0
-        let nativeTime = measure { nativeValue = workload.native(iterations) }
-        if nativeValue != value {
-            print("  (note: \(workload.name) native result \(nativeValue) differs from eBPF result \(value))")
-        }
-        let perInsn = nanoseconds(time) / Double(executed)
-        let perIterInterp = nanoseconds(time) / Double(iterations)
-        let perIterNative = nanoseconds(nativeTime) / Double(iterations)
-        print(pad(workload.name, 12) + pad(String(executed), 14) + pad(fmt(perInsn), 10)
-              + pad(fmt(perIterNative, 3), 16) + fmt(perIterInterp / max(perIterNative, 0.001), 1) + "x")
-    }
 }
 
 /// Map operations from inside a running program and the per-run cost of an empty XDP test run, in
@@ -288,7 +142,7 @@ func fmt(_ v: Double, _ digits: Int = 2) -> String {
 let arguments = CommandLine.arguments.dropFirst()
 switch arguments.first ?? "interpreter" {
 case "interpreter":
-    try interpreterBenchmark()
+    try interpreterBenchmark(arguments: Array(arguments.dropFirst()))
 case "maps":
     try mapsBenchmark()
 case "jit-entry":
@@ -302,5 +156,5 @@ case "jit":
 case "ringbuf":
     try await ringBufferBenchmark()
 default:
-    print("usage: swiftbpf-bench [interpreter | maps | verify [PROGRAM... | OBJECT-OR-DIR...] [--no-first] | jit [PROGRAM...] | jit-entry | ringbuf]")
+    print("usage: swiftbpf-bench [interpreter [--ubpf RUNNER] [--rounds N] [PROGRAM...] | maps | verify [PROGRAM... | OBJECT-OR-DIR...] [--no-first] | jit [PROGRAM...] | jit-entry | ringbuf]")
 }

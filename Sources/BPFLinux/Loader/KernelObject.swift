@@ -437,8 +437,8 @@ public final class KernelObject: Sendable {
 
     /// The object's BTF types, fixed for the kernel: data sections sorted and sized (`.kconfig`
     /// laid out as the loader places its externs), extern variables made global (or, outside
-    /// `.kconfig`, replaced by plain ints), extern functions made static, and sections without a
-    /// map (`.ksyms`) replaced by plain ints.
+    /// `.kconfig`, replaced by plain ints), extern functions (kfuncs) made global with every
+    /// parameter named, and sections without a map (`.ksyms`) replaced by plain ints.
     public static func sanitisedTypes(_ object: ObjectFile) -> [BTFType] {
         guard let btf = object.btf else { return [] }
         var types = btf.types
@@ -479,7 +479,16 @@ public final class KernelObject: Sendable {
                     makeInt(i)
                 }
             } else if type.kind == .function, case .linkage(let linkage) = type.detail, linkage == 2 {
-                types[i].detail = .linkage(0)
+                // An extern function (a kfunc): global, its unnamed parameters named, as libbpf sends
+                // it (the kernel refuses a function whose parameters have no names).
+                types[i].detail = .linkage(1)
+                let proto = type.referencedType
+                if proto > 0 && proto < types.count, case .parameters(var parameters) = types[proto].detail {
+                    for j in parameters.indices where parameters[j].type != 0 && parameters[j].name.isEmpty {
+                        parameters[j].name = "dummy_ksym"
+                    }
+                    types[proto].detail = .parameters(parameters)
+                }
             }
         }
         return types

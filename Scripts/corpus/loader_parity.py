@@ -15,7 +15,8 @@ An outcome is "accept" (loaded), "reject" (the kernel's verifier refused it, wit
 "error" (it never reached the verifier: a map, a relocation, a missing attach target, EPERM).
 For programs both load, the kernel's tags are compared: the tag is a hash of the relocated
 instructions as the kernel holds them (map fds left out), so equal tags mean both loaders sent
-the same instructions. The expected attach types are compared too (they are not in the tag).
+the same instructions. The expected attach types and the flags each map was created with are
+compared too (they are not in the tag).
 Writes OUT/loader-parity.jsonl (one line per program) and OUT/loader-parity.md; OUT defaults
 to OBJ_DIR/results. Needs root.
 """
@@ -88,6 +89,12 @@ def compare(project, obj, libbpf, ours, our_error):
         row["same_outcome"] = (row["libbpf"] == "accept") == (row["ours"] == "accept")
         row["same_tag"] = both and row["libbpf_tag"] == row["ours_tag"] and row["libbpf_tag"] != ""
         row["same_attach_type"] = not both or row["libbpf_attach_type"] == row["ours_attach_type"]
+        # Map flags, by map name (libbpf names global data maps by a prefix of the object's name
+        # and the section, e.g. "runqslow.rodata"; compare by the section part).
+        def flags(maps):
+            return {m["name"][m["name"].rfind("."):] if "." in m["name"] else m["name"]: m["flags"] for m in maps or []}
+        lf, of = flags(k.get("maps")), flags((o or {}).get("maps"))
+        row["map_flag_differences"] = sorted("%s: libbpf 0x%x, ours 0x%x" % (n, lf[n], of[n]) for n in lf if n in of and lf[n] != of[n]) if both else []
         rows.append(row)
     # Programs libbpf did not list (it could not open the object) but we did.
     listed = {k.get("program") for k in libbpf}
@@ -97,29 +104,30 @@ def compare(project, obj, libbpf, ours, our_error):
                          "libbpf": "error", "libbpf_message": libbpf[0].get("message", "") if libbpf else "", "libbpf_tag": "",
                          "libbpf_attach_type": -1, "ours": o["outcome"], "ours_message": o.get("message", ""),
                          "ours_tag": o.get("tag") or "", "ours_attach_type": o.get("expected_attach_type", -1),
-                         "same_outcome": o["outcome"] != "accept", "same_tag": False, "same_attach_type": True})
+                         "same_outcome": o["outcome"] != "accept", "same_tag": False, "same_attach_type": True,
+                         "map_flag_differences": []})
     return [r for r in rows if r["program"] is not None or r["ours"] == "accept"]
 
 
 def summary(rows):
     lines = ["# Loader parity: SwiftBPF's loader against libbpf", ""]
-    lines.append("| project | programs | same outcome | both load | identical tags | same attach type | libbpf only | ours only |")
-    lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    lines.append("| project | programs | same outcome | both load | identical tags | same attach type | same map flags | libbpf only | ours only |")
+    lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     by_project = collections.OrderedDict()
     for r in rows:
         by_project.setdefault(r["project"], []).append(r)
     for p, rs in list(by_project.items()) + [("**all**", rows)]:
         both = [r for r in rs if r["libbpf"] == "accept" and r["ours"] == "accept"]
-        lines.append("| %s | %d | %d | %d | %d | %d | %d | %d |" % (
+        lines.append("| %s | %d | %d | %d | %d | %d | %d | %d | %d |" % (
             p, len(rs), sum(r["same_outcome"] for r in rs), len(both), sum(r["same_tag"] for r in both),
-            sum(r["same_attach_type"] for r in both),
+            sum(r["same_attach_type"] for r in both), sum(not r["map_flag_differences"] for r in both),
             sum(r["libbpf"] == "accept" and r["ours"] != "accept" for r in rs),
             sum(r["libbpf"] != "accept" and r["ours"] == "accept" for r in rs)))
     lines += ["", "Outcomes (libbpf → ours):", ""]
     pairs = collections.Counter((r["libbpf"], r["ours"]) for r in rows)
     for (a, b), n in sorted(pairs.items()):
         lines.append("- %s → %s: %d" % (a, b, n))
-    diffs = [r for r in rows if not r["same_outcome"] or not r["same_attach_type"]
+    diffs = [r for r in rows if not r["same_outcome"] or not r["same_attach_type"] or r["map_flag_differences"]
              or (r["libbpf"] == "accept" and r["ours"] == "accept" and not r["same_tag"])]
     lines += ["", "## Differences (%d)" % len(diffs), ""]
     for r in diffs:
@@ -128,6 +136,8 @@ def summary(rows):
             what.append("libbpf %s (%s), ours %s (%s)" % (r["libbpf"], r["libbpf_message"][:160], r["ours"], r["ours_message"][:160]))
         elif not r["same_tag"]:
             what.append("tags differ: libbpf %s, ours %s" % (r["libbpf_tag"], r["ours_tag"]))
+        if r["map_flag_differences"]:
+            what.append("map flags: " + ", ".join(r["map_flag_differences"]))
         if not r["same_attach_type"]:
             what.append("expected attach type: libbpf %s, ours %s" % (r["libbpf_attach_type"], r["ours_attach_type"]))
         lines.append("- %s/%s `%s` (%s): %s" % (r["project"], r["object"], r["program"], r["section"], "; ".join(what)))
@@ -158,7 +168,7 @@ def main():
         ours, error = our_outcomes(swiftbpf, obj)
         rs = compare(project, obj, libbpf, ours, error)
         rows += rs
-        bad = [r["program"] for r in rs if not (r["same_outcome"] and r["same_attach_type"]
+        bad = [r["program"] for r in rs if not (r["same_outcome"] and r["same_attach_type"] and not r["map_flag_differences"]
                and (r["same_tag"] or r["libbpf"] != "accept" or r["ours"] != "accept"))]
         print("[%d/%d] %s/%s: %d programs%s" % (i, len(work), project, os.path.basename(obj), len(rs),
               ", differ: " + ", ".join(map(str, bad)) if bad else ""), file=sys.stderr)

@@ -20,7 +20,7 @@ struct LoadCommand: ParsableCommand {
             that program enabled, as Scripts/corpus/kernel_verdicts.c does with libbpf), and one line is \
             printed per program; with --json each line is {"program", "section", "type", "attach_type", \
             "expected_attach_type" (the number sent in BPF_PROG_LOAD), "outcome": "accept" | "reject" (the kernel's verifier refused it) | "error" (it never reached \
-            the verifier), "errno", "message", "tag"}. --size-empty-maps gives maps the object leaves at \
+            the verifier), "errno", "message", "tag", "maps": [{"name", "flags"}] (the flags each map was created with)}. --size-empty-maps gives maps the object leaves at \
             max_entries 0 for its user space to size (hashes, arrays, devmaps, program arrays, ...) one \
             entry per possible CPU first.
             """
@@ -85,9 +85,13 @@ struct LoadCommand: ParsableCommand {
                 var one = options
                 one.programs = [spec.name]
                 var outcome = "accept", errno: Int32 = 0, message = "", tag: String?
+                var maps: [JSONOutput] = []
                 do {
                     let loaded = try KernelObject(object, options: one)
                     tag = try loaded.program(named: spec.name)?.info().tag
+                    for (mapSpec, map) in loaded.maps {
+                        maps.append(.object([("name", .string(mapSpec.name)), ("flags", .number(UInt64(try map.info().flags)))]))
+                    }
                 } catch {
                     errno = error.errno?.rawValue ?? 0
                     message = error.verifierLog.flatMap(KernelProgram.verifierSummary) ?? error.message
@@ -97,9 +101,9 @@ struct LoadCommand: ParsableCommand {
                     print(JSONOutput.object([
                         ("program", .string(spec.name)), ("section", .string(spec.section)), ("type", .string(spec.type.kernelName)),
                         ("attach_type", spec.attachType.map { .string($0.kernelName) } ?? .null),
-                        ("expected_attach_type", .number(UInt64(spec.attachType?.rawValue ?? 0))),
+                        ("expected_attach_type", .number(UInt64(KernelObject.expectedAttachType(for: spec)?.rawValue ?? 0))),
                         ("outcome", .string(outcome)), ("errno", .number(UInt64(errno))), ("message", .string(message)),
-                        ("tag", tag.map(JSONOutput.string) ?? .null),
+                        ("tag", tag.map(JSONOutput.string) ?? .null), ("maps", .array(maps)),
                     ]))
                 } else {
                     print("\(spec.name) (\(spec.section)): \(outcome)" + (tag.map { ", tag \($0)" } ?? "") + (message.isEmpty ? "" : ": \(message)"))

@@ -246,20 +246,17 @@ public final class KernelObject: Sendable {
                     let localVariable = object.btf?.typeID(named: name, kind: .variable).flatMap { object.btf?[$0] }
                     if localFunction || (localVariable.map { $0.referencedType != 0 } ?? false) {
                         // A typed ksym, or a kfunc's address (`bpf_ksym_exists`): its kernel BTF id (src 3).
-                        let kind: BTFKind = localFunction ? .function : .variable
-                        let what = localFunction ? "kfunc" : "ksym"
-                        let kernel = try targetBTF("\(place(index)): \(what) '\(name)'")
-                        if let id = kernel.typeID(named: name, kind: kind) {
+                        let kernel = try targetBTF("\(place(index)): \(localFunction ? "kfunc" : "ksym") '\(name)'")
+                        switch try KernelObject.resolveKsym(name, function: localFunction, object: object, kernel: kernel, place: place(index)) {
+                        case .some(let id):
                             request.instructions[index].src = LoadImmediateSource.btfID.rawValue
                             request.instructions[index].imm = Int32(id)
                             request.instructions[index + 1].imm = 0   // vmlinux: no BTF object fd
-                        } else if isWeak {
+                        case .none:
                             // A __weak extern missing from this kernel is 0, so `if (bpf_ksym_exists(f))` is dead code.
                             request.instructions[index].src = 0
                             request.instructions[index].imm = 0
                             request.instructions[index + 1].imm = 0
-                        } else {
-                            throw BPFError.invalidArgument("\(place(index)): \(what) '\(name)' is not a \(localFunction ? "function" : "variable") in the kernel's BTF (declare it __weak to load without it)")
                         }
                     } else {
                         let address = KernelConfig.kernelSymbolAddress(name)
@@ -272,17 +269,16 @@ public final class KernelObject: Sendable {
                     }
                 case .kfunc(let name):
                     let kernel = try targetBTF("\(place(index)): kfunc '\(name)'")
-                    if let id = kernel.typeID(named: name, kind: .function) {
+                    if let id = try KernelObject.resolveKsym(name, function: true, object: object, kernel: kernel, place: place(index)) {
                         request.instructions[index].imm = Int32(id)
                         request.instructions[index].offset = 0
-                    } else if let ext = object.externs.firstIndex(where: { $0.name == name }), object.externs[ext].isWeak {
+                    } else {
                         // A __weak kfunc missing from this kernel: the call becomes a call of helper
                         // 2002000000 + its extern index, as libbpf poisons it; the verifier refuses it
                         // only if it is reachable (behind `bpf_ksym_exists`, it is not).
+                        let ext = object.externs.firstIndex { $0.name == name } ?? 0
                         request.instructions[index] = Instruction(opcode: Opcode.call, dst: 0, src: 0, offset: 0,
                                                                   imm: KernelObject.poisonedKfuncCall + Int32(ext))
-                    } else {
-                        throw BPFError.invalidArgument("\(place(index)): kfunc '\(name)' is not a function in the kernel's BTF (declare it __weak to load without it)")
                     }
                 default:
                     break
@@ -377,6 +373,27 @@ public final class KernelObject: Sendable {
         case .array, .perCPUArray, .bloomFilter: return true
         default: return spec.keyType != nil
         }
+    }
+
+    /// The kernel BTF id of extern `name` (a kfunc when `function`, else a typed ksym variable), as
+    /// libbpf resolves it: found by name and kind in the kernel's BTF, its type compatible with the
+    /// object's declaration (`CORERelocator.typesCompatible`). nil when it is missing or incompatible
+    /// and the extern is `__weak`; an error naming the place otherwise.
+    static func resolveKsym(_ name: String, function: Bool, object: ObjectFile, kernel: BTF, place: String) throws(BPFError) -> Int? {
+        let kind: BTFKind = function ? .function : .variable
+        let what = function ? "kfunc" : "ksym"
+        let isWeak = object.externs.first { $0.name == name }?.isWeak ?? false
+        guard let id = kernel.typeID(named: name, kind: kind) else {
+            if isWeak { return nil }
+            throw BPFError.invalidArgument("\(place): \(what) '\(name)' is not a \(function ? "function" : "variable") in the kernel's BTF (declare it __weak to load without it)")
+        }
+        if let local = object.btf, let localID = local.typeID(named: name, kind: kind), let localType = local[localID],
+           let kernelType = kernel[id],
+           !CORERelocator.typesCompatible(localType.referencedType, in: local, kernelType.referencedType, in: kernel) {
+            if isWeak { return nil }
+            throw BPFError.invalidArgument("\(place): \(what) '\(name)': its declaration (\(local.typeName(localType.referencedType))) is incompatible with the kernel's (\(kernel.typeName(kernelType.referencedType)), BTF id \(kernelType.referencedType))")
+        }
+        return id
     }
 
     /// The helper id a call of a missing `__weak` kfunc gets, plus the extern's index (libbpf's

@@ -89,6 +89,18 @@ struct KernelKfuncTests {
         #expect(!CORERelocator.typesCompatible(releaseProto, in: local, kernelProto, in: kernel))
     }
 
+    /// `btf dump --format c --kfuncs`: the kernel's kfuncs declared as bpftool 7.4+ declares them.
+    @Test(.requires(VMLinux.availability))
+    func vmlinuxHeaderDeclaresKfuncs() throws {
+        let btf = try #require(VMLinux.btf)
+        let header = try BTFCFormatter(btf: btf, options: BTFCFormatter.Options(kfuncPrototypes: true)).format()
+        #expect(header.contains("#ifndef BPF_NO_KFUNC_PROTOTYPES\n"))
+        #expect(header.contains("extern struct task_struct *bpf_task_from_pid(s32 pid) __weak __ksym;\n"))
+        #expect(header.contains("extern void bpf_task_release(struct task_struct *p) __weak __ksym;\n"))
+        let plain = try BTFCFormatter(btf: btf).format()
+        #expect(!plain.contains("__ksym;"), "kfuncs only when asked for")
+    }
+
     @Test func kallsymsTextIsParsedWithModules() {
         let text = "ffffffff81000000 T _stext\nffffffffc0a01000 t nf_hook_thing\t[nf_tables]\n0000000000000000 T hidden\nffffffff81000010 T _stext\n"
         let symbols = KernelConfig.parseKallsyms(text)

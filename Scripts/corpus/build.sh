@@ -178,13 +178,28 @@ if wants xdp-tools; then
 fi
 
 # bcc's libbpf-tools: every *.bpf.c as its Makefile builds them (vmlinux.h of the running kernel
-# instead of the committed x86/vmlinux.h).
+# instead of the committed x86/vmlinux.h). Their vmlinux.h, as bpftool 7.4+ writes it, declares the
+# kernel's kfuncs (sigsnoop calls bpf_task_from_pid behind bpf_ksym_exists): INC/kfuncs/vmlinux.h
+# is the same header with the kfunc prototypes (`swiftbpf btf dump --format c --kfuncs`), used
+# for bcc only (the selftests declare their kfuncs themselves).
 if wants bcc; then
 	d="$SRC/bcc/libbpf-tools"
 	if [[ -d "$d" ]]; then
 		rm -rf "$OUT/bcc"; mkdir -p "$OUT/bcc"
 		uapi=""; [[ -d "$SRC/libbpf/include/uapi" ]] && uapi="-I$SRC/libbpf/include/uapi"
-		flags="-g -O2 -Wall -target bpf -D__TARGET_ARCH_x86 -I$INC -I$LIBBPF_INC -I$d $uapi ${SYSINC[*]}"
+		bccinc="$INC"
+		if [[ ! -s "$INC/kfuncs/vmlinux.h" ]]; then
+			mkdir -p "$INC/kfuncs"
+			SWIFTBPF="${SWIFTBPF:-$repo/.build/debug/swiftbpf}"
+			if [[ -x "$SWIFTBPF" ]] && "$SWIFTBPF" btf dump --format c --kfuncs /sys/kernel/btf/vmlinux > "$INC/kfuncs/vmlinux.h.tmp" 2>/dev/null; then
+				mv "$INC/kfuncs/vmlinux.h.tmp" "$INC/kfuncs/vmlinux.h"
+			else
+				rm -f "$INC/kfuncs/vmlinux.h.tmp"
+				echo "bcc: no vmlinux.h with kfunc prototypes (needs a swiftbpf with btf dump --kfuncs); sigsnoop will not build"
+			fi
+		fi
+		[[ -s "$INC/kfuncs/vmlinux.h" ]] && bccinc="$INC/kfuncs"
+		flags="-g -O2 -Wall -target bpf -D__TARGET_ARCH_x86 -I$bccinc -I$LIBBPF_INC -I$d $uapi ${SYSINC[*]}"
 		for s in "$d"/*.bpf.c; do job bcc "$(basename "${s%.c}").o" "$d" "$(basename "$s")" "$flags"; done
 	else missing bcc "$d"; fi
 fi

@@ -6,7 +6,11 @@
 // (libbpf: maps created, CO-RE relocated against the running kernel), so a program the kernel
 // refuses does not hide the verdicts of the others. Prints one JSON object per line:
 //   {"program", "section", "type", "kernel": "accept"|"reject"|"error", "errno",
-//    "message", "verified_insns", "verification_time_us"}
+//    "message", "verified_insns", "verification_time_us", "tag", "expected_attach_type", "maps"}
+// "tag" is the kernel's tag of the loaded program (BPF_OBJ_GET_INFO_BY_FD: a hash of its relocated
+// instructions with map fds left out), empty when it did not load; "expected_attach_type" is the
+// number libbpf sent in BPF_PROG_LOAD (it may change it while loading, e.g. usdt programs); "maps"
+// lists the object's maps with the flags the kernel created them with ({"name", "flags"}).
 // "reject" means the kernel's verifier refused the program (its log says why; "message" is the
 // log's last meaningful line); "error" means the program could not be given to the verifier at
 // all (libbpf could not open the object or type the section, a map or relocation failed, the
@@ -211,6 +215,10 @@ int main(int argc, char **argv) {
 		const char *verdict = "accept";
 		int error = 0;
 		unsigned long long verified = 0, time_us = 0;
+		char tag[2 * BPF_TAG_SIZE + 1] = "";
+		int attach_type = -1;
+		static char maps_json[1 << 14];
+		maps_json[0] = 0;
 
 		messages_len = 0;
 		messages[0] = 0;
@@ -232,7 +240,22 @@ int main(int argc, char **argv) {
 			if (rc == 0) {
 				struct bpf_prog_info info = {0};
 				__u32 len = sizeof(info);
-				if (bpf_prog_get_info_by_fd(bpf_program__fd(wanted), &info, &len) == 0) verified = info.verified_insns;
+				if (bpf_prog_get_info_by_fd(bpf_program__fd(wanted), &info, &len) == 0) {
+					verified = info.verified_insns;
+					for (int i = 0; i < BPF_TAG_SIZE; i++) snprintf(tag + 2 * i, 3, "%02x", info.tag[i]);
+				}
+				attach_type = (int)bpf_program__expected_attach_type(wanted);
+				// The flags each map was created with (BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, ...).
+				struct bpf_map *map;
+				size_t used = 0;
+				bpf_object__for_each_map(map, object) {
+					struct bpf_map_info map_info = {0};
+					__u32 map_len = sizeof(map_info);
+					if (bpf_map__fd(map) < 0 || bpf_map_get_info_by_fd(bpf_map__fd(map), &map_info, &map_len) != 0) continue;
+					used += (size_t)snprintf(maps_json + used, sizeof(maps_json) - used, "%s{\"name\": \"%s\", \"flags\": %u}",
+						used ? ", " : "", bpf_map__name(map), map_info.map_flags);
+					if (used >= sizeof(maps_json)) break;
+				}
 				const char *t = strstr(log, "verification time ");
 				if (t) time_us = strtoull(t + 18, NULL, 10);
 			} else {
@@ -268,7 +291,9 @@ int main(int argc, char **argv) {
 		json_string(libbpf_bpf_prog_type_str(bpf_program__type(listed)));
 		printf(", \"kernel\": \"%s\", \"errno\": %d, \"message\": ", verdict, error);
 		json_string(message);
-		printf(", \"verified_insns\": %llu, \"verification_time_us\": %llu}\n", verified, time_us);
+		printf(", \"verified_insns\": %llu, \"verification_time_us\": %llu, \"tag\": ", verified, time_us);
+		json_string(tag);
+		printf(", \"expected_attach_type\": %d, \"maps\": [%s]}\n", attach_type, maps_json);
 		fflush(stdout);
 	}
 	bpf_object__close(listing);

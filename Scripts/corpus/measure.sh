@@ -18,13 +18,7 @@ swiftbpf="$here/../../.build/debug/swiftbpf"
 if [[ $# -ge 1 && "$1" != --* ]]; then swiftbpf="$1"; shift; fi
 [[ -x "$swiftbpf" ]] || { echo "measure.sh: no swiftbpf binary at $swiftbpf (swift build --product swiftbpf)" >&2; exit 1; }
 
-loader="$obj/.tools/kernel_verdicts"
-mkdir -p "$obj/.tools"
-if [[ ! -x "$loader" || "$here/kernel_verdicts.c" -nt "$loader" ]]; then
-	if [[ -f "$obj/.libbpf/root/lib/libbpf.a" ]]; then
-		cc -O2 -Wall -I"$obj/.libbpf/root/include" "$here/kernel_verdicts.c" "$obj/.libbpf/root/lib/libbpf.a" -lelf -lz -o "$loader"
-	else
-		cc -O2 -Wall "$here/kernel_verdicts.c" -lbpf -o "$loader"
-	fi
-fi
+# shellcheck source=kernel_verdicts.sh
+source "$here/kernel_verdicts.sh"
+loader="$(build_kernel_verdicts "$obj")"
 exec python3 "$here/measure.py" "$obj" "$swiftbpf" --loader "$loader" "$@"

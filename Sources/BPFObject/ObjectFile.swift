@@ -23,6 +23,13 @@ public struct ObjectFile: Sendable {
     public let btfExt: BTFExt?
     /// `.kconfig` externs: name → (offset, size) in the `.kconfig` map's value.
     public let kconfigExterns: [String: (offset: Int, size: Int)]
+    /// Every extern the object declares (undefined global or weak symbols without a type: `.kconfig`
+    /// values, ksyms and kfuncs), in libbpf's order: `.kconfig` ones first, then the others by name.
+    /// An extern's index in this list is libbpf's extern index (it numbers poisoned kfunc calls).
+    public private(set) var externs: [ExternSymbol] = []
+    /// Global functions with hidden or internal visibility (`__hidden`): loaders send their BTF
+    /// `FUNC` as static, so the kernel verifies them with their callers' context, as libbpf does.
+    public private(set) var hiddenFunctions: Set<String> = []
     /// The global variables of `.rodata`, `.data` and `.bss` (see ``GlobalVariable``).
     public private(set) var globals: [GlobalVariable] = []
 
@@ -140,6 +147,12 @@ public struct ObjectFile: Sendable {
         self.maps = reader.maps
         self.kconfigExterns = reader.kconfig
         self.globals = reader.globalVariables()
+
+        externs = ExternSymbol.collect(elf: elf, btf: btf)
+        hiddenFunctions = Set(elf.symbols.filter {
+            $0.type == ELFSymbol.typeFunc && $0.binding != ELFSymbol.bindingLocal && $0.sectionIndex != ELFSymbol.undefinedSection
+                && ($0.visibility == 2 || $0.visibility == 1)   // STV_HIDDEN, STV_INTERNAL
+        }.map(\.name))
 
         var linker = Linker(elf: elf, btf: btf, btfExt: btfExt, maps: reader, license: license, kernelVersion: kernelVersion)
         self.programs = try linker.linkAll()
@@ -380,6 +393,48 @@ struct MapReader {
                 inner = records[Int(record.id)].index
             }
             if let inner { maps[record.index].innerMap = MapSpec.Box(maps[inner]) }
+        }
+    }
+}
+
+/// An extern of an object: a symbol it uses but does not define, which the loader supplies (a
+/// `.kconfig` value, a kernel variable or a kernel function).
+public struct ExternSymbol: Hashable, Sendable {
+    public var name: String
+    /// Declared `__weak`: a loader that cannot find it gives 0 (a kfunc call is poisoned) rather
+    /// than failing.
+    public var isWeak: Bool
+    /// A function (a kfunc), by its BTF (`FUNC` with extern linkage).
+    public var isFunction: Bool
+    /// A `.kconfig` value.
+    public var isKconfig: Bool
+
+    public init(name: String, isWeak: Bool, isFunction: Bool, isKconfig: Bool) {
+        self.name = name
+        self.isWeak = isWeak
+        self.isFunction = isFunction
+        self.isKconfig = isKconfig
+    }
+
+    /// The externs of an ELF object in libbpf's order (`.kconfig` first, then by name; within
+    /// `.kconfig` libbpf sorts by alignment and size, which no index we compute depends on, so by name).
+    static func collect(elf: ELFFile, btf: BTF?) -> [ExternSymbol] {
+        var kconfigNames: Set<String> = []
+        if let btf, let id = btf.typeID(named: ".kconfig", kind: .dataSection), case let .variables(vars)? = btf[id]?.detail {
+            for v in vars { if let name = btf[v.type]?.name { kconfigNames.insert(name) } }
+        }
+        var seen: Set<String> = []
+        var result: [ExternSymbol] = []
+        for symbol in elf.symbols where symbol.sectionIndex == ELFSymbol.undefinedSection && symbol.type == ELFSymbol.typeNone
+            && (symbol.binding == ELFSymbol.bindingGlobal || symbol.binding == ELFSymbol.bindingWeak) && !symbol.name.isEmpty {
+            guard seen.insert(symbol.name).inserted else { continue }
+            let isFunction = btf?.typeID(named: symbol.name, kind: .function) != nil
+            result.append(ExternSymbol(name: symbol.name, isWeak: symbol.binding == ELFSymbol.bindingWeak,
+                                       isFunction: isFunction, isKconfig: kconfigNames.contains(symbol.name)))
+        }
+        return result.sorted { a, b in
+            if a.isKconfig != b.isKconfig { return a.isKconfig }
+            return Array(a.name.utf8).lexicographicallyPrecedes(Array(b.name.utf8))
         }
     }
 }

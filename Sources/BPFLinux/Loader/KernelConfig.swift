@@ -178,15 +178,56 @@ public enum KernelConfig {
         return (0..<size).map { $0 < 8 ? UInt8(truncatingIfNeeded: number >> (8 * UInt64($0))) : (signed && Int64(bitPattern: number) < 0 ? 0xff : 0) }
     }
 
-    /// The address of a kernel symbol from `/proc/kallsyms` (nil when absent or hidden as 0).
+    /// The address of a kernel symbol from `/proc/kallsyms` (nil when absent or hidden as 0, as it is
+    /// without CAP_SYSLOG). The file is read whole, once per process (`kernelSymbols`).
     public static func kernelSymbolAddress(_ name: String) -> UInt64? {
-        guard let text = try? String(contentsOfFile: "/proc/kallsyms", encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") {
-            let fields = line.split(separator: " ", maxSplits: 3)
-            guard fields.count >= 3, fields[2] == name, let address = UInt64(fields[0], radix: 16), address != 0 else { continue }
-            return address
+        guard let address = kernelSymbols[name], address != 0 else { return nil }
+        return address
+    }
+
+    /// Every symbol of `/proc/kallsyms` → its address (the first one listed when a name repeats;
+    /// module symbols by their name, without the `[module]` suffix). Read once per process.
+    public static var kernelSymbols: [String: UInt64] { kallsyms }
+
+    private static let kallsyms: [String: UInt64] = {
+        guard let bytes = readWhole("/proc/kallsyms") else { return [:] }
+        return parseKallsyms(String(decoding: bytes, as: UTF8.self))
+    }()
+
+    /// Parses `/proc/kallsyms` text: `ADDRESS TYPE NAME [MODULE]` lines.
+    public static func parseKallsyms(_ text: String) -> [String: UInt64] {
+        var symbols: [String: UInt64] = [:]
+        symbols.reserveCapacity(1 << 18)
+        for line in text.utf8.split(separator: UInt8(ascii: "\n")) {
+            let fields = line.split(omittingEmptySubsequences: true) { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+            guard fields.count >= 3, let address = UInt64(String(decoding: fields[0], as: UTF8.self), radix: 16) else { continue }
+            let name = String(decoding: fields[2], as: UTF8.self)
+            if symbols[name] == nil { symbols[name] = address }
         }
-        return nil
+        return symbols
+    }
+
+    /// A file read to its end with read(2) in a loop: procfs files report size 0 and return at most a
+    /// page per read, so reading "the file's size" (or once) gets only the first few kilobytes.
+    public static func readWhole(_ path: String) -> [UInt8]? {
+        #if os(Linux)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return nil
+            }
+            if n == 0 { return result }
+            result.append(contentsOf: chunk[0..<n])
+        }
+        #else
+        return FileManager.default.contents(atPath: path).map { [UInt8]($0) }
+        #endif
     }
 }
 

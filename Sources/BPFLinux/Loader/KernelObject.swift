@@ -114,8 +114,8 @@ public final class KernelObject: Sendable {
         for var spec in object.maps {
             if spec.type == .perfEventArray && spec.maxEntries == 0 { spec.maxEntries = try PossibleCPUs.count }
             if spec.readOnly { spec.flags |= KernelMap.Flag.rdonlyProg }
-            // Global data is mmapable, as libbpf makes it: user space reads and writes it in place.
-            if spec.isGlobalData && spec.type == .array { spec.flags |= KernelMap.Flag.mmapable }
+            // Global data is mmapable, as libbpf makes it, so user space reads and writes it in place.
+            if KernelObject.isMmapable(spec, btf: object.btf) { spec.flags |= KernelMap.Flag.mmapable }
             if let given = options.reuseMaps[spec.name] {
                 maps.append((spec, try KernelObject.reusePinnedMap(spec, at: given)))
                 reused.insert(spec.name)
@@ -236,34 +236,50 @@ public final class KernelObject: Sendable {
                     }
                 }
             }
-            // Externs: ksyms and kfuncs.
+            // Externs: ksyms and kfuncs, as libbpf resolves them.
             for (index, reference) in spec.references.sorted(by: { $0.key < $1.key }) {
                 switch reference {
                 case .external(let name):
+                    let ext = object.externs.first { $0.name == name }
+                    let isWeak = ext?.isWeak ?? false
+                    let localFunction = object.btf?.typeID(named: name, kind: .function) != nil
                     let localVariable = object.btf?.typeID(named: name, kind: .variable).flatMap { object.btf?[$0] }
-                    if let localVariable, localVariable.referencedType != 0 {
-                        let kernel = try targetBTF("\(place(index)): typed ksym '\(name)'")
-                        guard let id = kernel.typeID(named: name, kind: .variable) else {
-                            throw BPFError.invalidArgument("\(place(index)): ksym '\(name)' is not a variable in the kernel's BTF")
+                    if localFunction || (localVariable.map { $0.referencedType != 0 } ?? false) {
+                        // A typed ksym, or a kfunc's address (`bpf_ksym_exists`): its kernel BTF id (src 3).
+                        let kernel = try targetBTF("\(place(index)): \(localFunction ? "kfunc" : "ksym") '\(name)'")
+                        switch try KernelObject.resolveKsym(name, function: localFunction, object: object, kernel: kernel, place: place(index)) {
+                        case .some(let id):
+                            request.instructions[index].src = LoadImmediateSource.btfID.rawValue
+                            request.instructions[index].imm = Int32(id)
+                            request.instructions[index + 1].imm = 0   // vmlinux: no BTF object fd
+                        case .none:
+                            // A __weak extern missing from this kernel is 0, so `if (bpf_ksym_exists(f))` is dead code.
+                            request.instructions[index].src = 0
+                            request.instructions[index].imm = 0
+                            request.instructions[index + 1].imm = 0
                         }
-                        request.instructions[index].src = LoadImmediateSource.btfID.rawValue
-                        request.instructions[index].imm = Int32(id)
-                        request.instructions[index + 1].imm = 0
                     } else {
-                        guard let address = KernelConfig.kernelSymbolAddress(name) else {
+                        let address = KernelConfig.kernelSymbolAddress(name)
+                        guard address != nil || isWeak else {
                             throw BPFError.invalidArgument("\(place(index)): extern '\(name)' is neither a .kconfig value nor a symbol in /proc/kallsyms")
                         }
                         request.instructions[index].src = 0
-                        request.instructions[index].imm = Int32(bitPattern: UInt32(truncatingIfNeeded: address))
-                        request.instructions[index + 1].imm = Int32(bitPattern: UInt32(truncatingIfNeeded: address >> 32))
+                        request.instructions[index].imm = Int32(bitPattern: UInt32(truncatingIfNeeded: address ?? 0))
+                        request.instructions[index + 1].imm = Int32(bitPattern: UInt32(truncatingIfNeeded: (address ?? 0) >> 32))
                     }
                 case .kfunc(let name):
                     let kernel = try targetBTF("\(place(index)): kfunc '\(name)'")
-                    guard let id = kernel.typeID(named: name, kind: .function) else {
-                        throw BPFError.invalidArgument("\(place(index)): kfunc '\(name)' is not a function in the kernel's BTF")
+                    if let id = try KernelObject.resolveKsym(name, function: true, object: object, kernel: kernel, place: place(index)) {
+                        request.instructions[index].imm = Int32(id)
+                        request.instructions[index].offset = 0
+                    } else {
+                        // A __weak kfunc missing from this kernel: the call becomes a call of helper
+                        // 2002000000 + its extern index, as libbpf poisons it; the verifier refuses it
+                        // only if it is reachable (behind `bpf_ksym_exists`, it is not).
+                        let ext = object.externs.firstIndex { $0.name == name } ?? 0
+                        request.instructions[index] = Instruction(opcode: Opcode.call, dst: 0, src: 0, offset: 0,
+                                                                  imm: KernelObject.poisonedKfuncCall + Int32(ext))
                     }
-                    request.instructions[index].imm = Int32(id)
-                    request.instructions[index].offset = 0
                 default:
                     break
                 }
@@ -335,6 +351,19 @@ public final class KernelObject: Sendable {
         self.warnings = warnings
     }
 
+    /// Whether a map is created `BPF_F_MMAPABLE`: global data (`.data`, `.bss`, `.rodata`, `.kconfig`,
+    /// their `.*` variants) whose BTF data section holds a variable that is not static — libbpf's
+    /// `map_is_mmapable` (sections of string literals, such as `.rodata.str1.1`, have none).
+    public static func isMmapable(_ spec: MapSpec, btf: BTF?) -> Bool {
+        guard spec.isGlobalData, spec.type == .array, let btf, spec.valueType != nil,
+              let section = btf[spec.valueType!], section.kind == .dataSection,
+              case let .variables(variables) = section.detail else { return false }
+        return variables.contains { v in
+            guard let variable = btf[v.type], variable.kind == .variable, case .linkage(let linkage) = variable.detail else { return false }
+            return linkage != 0
+        }
+    }
+
     /// Whether the kernel takes BTF key/value types for this map: it needs a value type, and a key
     /// type unless the map kind has no keys it checks (arrays, bloom filters); queues and stacks take none.
     static func takesBTFTypes(_ spec: MapSpec) -> Bool {
@@ -346,6 +375,31 @@ public final class KernelObject: Sendable {
         }
     }
 
+    /// The kernel BTF id of extern `name` (a kfunc when `function`, else a typed ksym variable), as
+    /// libbpf resolves it: found by name and kind in the kernel's BTF, its type compatible with the
+    /// object's declaration (`CORERelocator.typesCompatible`). nil when it is missing or incompatible
+    /// and the extern is `__weak`; an error naming the place otherwise.
+    static func resolveKsym(_ name: String, function: Bool, object: ObjectFile, kernel: BTF, place: String) throws(BPFError) -> Int? {
+        let kind: BTFKind = function ? .function : .variable
+        let what = function ? "kfunc" : "ksym"
+        let isWeak = object.externs.first { $0.name == name }?.isWeak ?? false
+        guard let id = kernel.typeID(named: name, kind: kind) else {
+            if isWeak { return nil }
+            throw BPFError.invalidArgument("\(place): \(what) '\(name)' is not a \(function ? "function" : "variable") in the kernel's BTF (declare it __weak to load without it)")
+        }
+        if let local = object.btf, let localID = local.typeID(named: name, kind: kind), let localType = local[localID],
+           let kernelType = kernel[id],
+           !CORERelocator.typesCompatible(localType.referencedType, in: local, kernelType.referencedType, in: kernel) {
+            if isWeak { return nil }
+            throw BPFError.invalidArgument("\(place): \(what) '\(name)': its declaration (\(local.typeName(localType.referencedType))) is incompatible with the kernel's (\(kernel.typeName(kernelType.referencedType)), BTF id \(kernelType.referencedType))")
+        }
+        return id
+    }
+
+    /// The helper id a call of a missing `__weak` kfunc gets, plus the extern's index (libbpf's
+    /// `POISON_CALL_KFUNC_BASE`): no helper has it, so the verifier refuses the call if it is reachable.
+    public static let poisonedKfuncCall: Int32 = 2_002_000_000
+
     static func u32(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value.littleEndian) { Array($0) } }
 
     /// The load request of one program: its instructions with map fds patched in, its types and flags.
@@ -356,7 +410,7 @@ public final class KernelObject: Sendable {
         var request = ProgramLoadRequest(type: spec.type, instructions: spec.instructions)
         request.name = spec.name
         request.license = spec.license.isEmpty ? "GPL" : spec.license
-        request.expectedAttachType = spec.attachType
+        request.expectedAttachType = KernelObject.expectedAttachType(for: spec)
         request.kernelVersion = spec.kernelVersion ?? KernelConfig.runningVersionCode
         request.logLevel = options.logLevel
         request.logSize = options.logSize
@@ -383,6 +437,20 @@ public final class KernelObject: Sendable {
         }
         return request
     }
+
+    /// The expected attach type a program is loaded with: its section's, except that `usdt` programs
+    /// get `BPF_TRACE_UPROBE_MULTI` on kernels with uprobe-multi links (6.6 and newer), as libbpf
+    /// sends them — they are then attached through one uprobe-multi link per binary.
+    public static func expectedAttachType(for spec: ProgramSpec) -> AttachType? {
+        if spec.type == .kprobe, SectionKind(section: spec.section)?.convention.hasPrefix("usdt") == true,
+           KernelObject.hasUprobeMultiLinks {
+            return .traceUprobeMulti
+        }
+        return spec.attachType
+    }
+
+    /// Whether the running kernel has uprobe-multi links (Linux 6.6, `BPF_TRACE_UPROBE_MULTI`).
+    public static var hasUprobeMultiLinks: Bool { KernelConfig.runningVersionCode >= 0x06_06_00 }
 
     /// Whether programs of this attach type name their hook by BTF id at load.
     static func attachesByBTF(_ attach: AttachType) -> Bool {
@@ -478,6 +546,11 @@ public final class KernelObject: Sendable {
                 } else {
                     makeInt(i)
                 }
+            } else if type.kind == .function, case .linkage(let linkage) = type.detail, linkage == 1,
+                      object.hiddenFunctions.contains(type.name) {
+                // A __hidden global function: static, as libbpf sends it, so the kernel verifies it
+                // with its caller's context rather than under the rules for global functions.
+                types[i].detail = .linkage(0)
             } else if type.kind == .function, case .linkage(let linkage) = type.detail, linkage == 2 {
                 // An extern function (a kfunc): global, its unnamed parameters named, as libbpf sends
                 // it (the kernel refuses a function whose parameters have no names).

@@ -34,8 +34,15 @@ public struct BTFCFormatter: Sendable {
         /// Write BTF type tags as `__attribute__((btf_type_tag("name")))` (clang 14 and newer accept
         /// them); when false they are dropped, which changes no layout.
         public var typeTags: Bool
+        /// Also declare the kernel's kfuncs (the functions BTF tags `bpf_kfunc`) as `extern ...
+        /// __weak __ksym;`, inside `#ifndef BPF_NO_KFUNC_PROTOTYPES`, as bpftool 7.4 and newer do,
+        /// so programs can call them (and test them with `bpf_ksym_exists`) without declaring them.
+        public var kfuncPrototypes: Bool
 
-        public init(typeTags: Bool = true) { self.typeTags = typeTags }
+        public init(typeTags: Bool = true, kfuncPrototypes: Bool = false) {
+            self.typeTags = typeTags
+            self.kfuncPrototypes = kfuncPrototypes
+        }
     }
 
     public let btf: BTF
@@ -50,6 +57,7 @@ public struct BTFCFormatter: Sendable {
     /// data section) as a type, or nests too deeply (a loop in corrupt BTF).
     public func format() throws(ObjectError) -> String {
         var writer = try CHeaderWriter(types: btf.types, typeTags: options.typeTags)
+        writer.kfuncPrototypes = options.kfuncPrototypes
         try writer.writeHeader()
         return writer.output
     }
@@ -116,6 +124,7 @@ struct CHeaderWriter {
 
     let types: [BTFType]
     let typeTags: Bool
+    var kfuncPrototypes = false
     private(set) var output = ""
     private var state: [UInt8]
     private var names: [String?]
@@ -213,6 +222,7 @@ struct CHeaderWriter {
                 break
             }
         }
+        if kfuncPrototypes { try writeKfuncPrototypes() }
         output += """
             #ifndef BPF_NO_PRESERVE_ACCESS_INDEX
             #pragma clang attribute pop
@@ -221,6 +231,36 @@ struct CHeaderWriter {
             #endif /* __VMLINUX_H__ */
 
             """
+    }
+
+    /// `extern <prototype> __weak __ksym;` for every function tagged `bpf_kfunc`, in id order.
+    private mutating func writeKfuncPrototypes() throws(ObjectError) {
+        var kfuncs: [Int] = []
+        var seen = Set<Int>()
+        for t in types where t.kind == .declTag && t.name == "bpf_kfunc" {
+            guard case .componentIndex(-1) = t.detail, t.referencedType > 0, t.referencedType < types.count,
+                  types[t.referencedType].kind == .function, seen.insert(t.referencedType).inserted else { continue }
+            kfuncs.append(t.referencedType)
+        }
+        guard !kfuncs.isEmpty else { return }
+        output += """
+            #ifndef __ksym
+            #define __ksym __attribute__((section(".ksyms")))
+            #endif
+
+            #ifndef __weak
+            #define __weak __attribute__((weak))
+            #endif
+
+            /* BPF kfuncs */
+            #ifndef BPF_NO_KFUNC_PROTOTYPES
+
+            """
+        for id in kfuncs.sorted() {
+            let function = types[id]
+            output += "extern " + (try declaration(of: function.referencedType, named: BTFCFormatter.identifier(function.name), level: 0)) + " __weak __ksym;\n"
+        }
+        output += "#endif\n\n"
     }
 
     // MARK: - Ordering

@@ -320,6 +320,15 @@ public struct CORERelocator: Sendable {
 
     /// Whether a local type and a target type are compatible for type-based relocations.
     func typesCompatible(_ localID: Int, _ targetID: Int, depth: Int) -> Bool {
+        Self.typesCompatible(localID, in: local, targetID, in: target, depth: depth)
+    }
+
+    /// libbpf's `bpf_core_types_are_compat`: whether type `localID` of `local` and `targetID` of
+    /// `target` are compatible — the same kind through typedefs and qualifiers (any enums together),
+    /// structs, unions and forwards by kind alone, integers that are not bitfields, pointers and
+    /// arrays by what they hold, function prototypes by return and parameter types. A loader checks
+    /// an extern function (a kfunc) or typed ksym against the kernel's with it.
+    public static func typesCompatible(_ localID: Int, in local: BTF, _ targetID: Int, in target: BTF, depth: Int = 0) -> Bool {
         guard depth < 16 else { return false }
         let l = local.resolve(localID)
         let t = target.resolve(targetID)
@@ -328,19 +337,19 @@ public struct CORERelocator: Sendable {
         let tEnum = tt.kind == .enumeration || tt.kind == .enumeration64
         if lEnum && tEnum { return true }
         guard lt.kind == tt.kind else { return false }
+        func compatible(_ a: Int, _ b: Int) -> Bool { typesCompatible(a, in: local, b, in: target, depth: depth + 1) }
         switch lt.kind {
         case .structure, .union, .forward, .float: return true
         case .int:
             guard case let .integer(_, _, _, lo, _) = lt.detail, case let .integer(_, _, _, to, _) = tt.detail else { return false }
             return lo == 0 && to == 0
-        case .pointer: return typesCompatible(lt.referencedType, tt.referencedType, depth: depth + 1)
+        case .pointer: return compatible(lt.referencedType, tt.referencedType)
         case .array:
             guard case let .array(le, _, _) = lt.detail, case let .array(te, _, _) = tt.detail else { return false }
-            return typesCompatible(le, te, depth: depth + 1)
+            return compatible(le, te)
         case .functionPrototype:
             guard case let .parameters(lp) = lt.detail, case let .parameters(tp) = tt.detail, lp.count == tp.count else { return false }
-            return typesCompatible(lt.referencedType, tt.referencedType, depth: depth + 1)
-                && zip(lp, tp).allSatisfy { typesCompatible($0.type, $1.type, depth: depth + 1) }
+            return compatible(lt.referencedType, tt.referencedType) && zip(lp, tp).allSatisfy { compatible($0.type, $1.type) }
         default: return false
         }
     }

@@ -33,6 +33,8 @@ struct BTFDumpCommand: ParsableCommand {
     @Argument(help: "With id or map: which.") var selector: [String] = []
     @Option(help: "raw (one line per type, as bpftool) or c (C declarations).") var format: Format = .raw
     @Flag(help: "Print JSON: {\"types\": [raw lines]} or {\"c\": text}.") var json = false
+    @Flag(help: "With --format c: also declare the kernel's kfuncs (functions tagged bpf_kfunc) as extern __weak __ksym, as bpftool 7.4+ does.")
+    var kfuncs = false
 
     /// The BTF bytes the arguments name, and a label for messages.
     func source() throws -> (bytes: [UInt8], label: String) {
@@ -75,7 +77,7 @@ struct BTFDumpCommand: ParsableCommand {
             let btf = try BTF(fileBytes: data)
             switch format {
             case .raw: text = BTFRawFormatter(btf: btf).format()
-            case .c: text = try BTFCFormatter(btf: btf).format()
+            case .c: text = try BTFCFormatter(btf: btf, options: BTFCFormatter.Options(kfuncPrototypes: kfuncs)).format()
             }
         } catch {
             throw CLIError("\(file): \(error)")

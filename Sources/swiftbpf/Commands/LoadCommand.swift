@@ -15,6 +15,14 @@ struct LoadCommand: ParsableCommand {
             command; without it they are unloaded when it exits. --json prints {"object", "programs": \
             [{"name", "section", "type", "id", "tag", "pinned", "attach_type"}], "maps": [{"name", "type", "id", \
             "key_size", "value_size", "max_entries", "pinned"}], "warnings"}.
+
+            With --each, every program is loaded on its own (the object loaded once per program, only \
+            that program enabled, as Scripts/corpus/kernel_verdicts.c does with libbpf), and one line is \
+            printed per program; with --json each line is {"program", "section", "type", "attach_type", \
+            "expected_attach_type" (the number sent in BPF_PROG_LOAD), "outcome": "accept" | "reject" (the kernel's verifier refused it) | "error" (it never reached \
+            the verifier), "errno", "message", "tag", "maps": [{"name", "flags"}] (the flags each map was created with)}. --size-empty-maps gives maps the object leaves at \
+            max_entries 0 for its user space to size (hashes, arrays, devmaps, program arrays, ...) one \
+            entry per possible CPU first.
             """
     )
 
@@ -28,6 +36,15 @@ struct LoadCommand: ParsableCommand {
     @Option(help: "The type of the --program programs, for sections that name none or global functions of .text (sched_cls, socket_filter, xdp, ... or a section name), as bpftool prog load ... type.")
     var type: String?
     @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "Load each program on its own and report every program's outcome (accept, reject, error) and kernel tag.")
+    var each = false
+    @Flag(help: "Give maps left at max_entries 0 for user space to size one entry per possible CPU.")
+    var sizeEmptyMaps = false
+
+    /// Map types a tool's user space sizes when the object leaves `max_entries` 0 (local storage
+    /// maps must stay at 0), as Scripts/corpus/kernel_verdicts.c sizes them.
+    static let sizedByUserSpace: Set<MapType> = [.array, .perCPUArray, .hash, .perCPUHash, .lruHash, .lruPerCPUHash,
+                                                 .devmap, .devmapHash, .cpumap, .xskmap, .programArray]
 
     func run() throws {
         guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read '\(file)'") }
@@ -54,6 +71,45 @@ struct LoadCommand: ParsableCommand {
                 throw CLIError("--reuse-map \(entry): expected NAME=PATH with a map of the object (maps: \(object.maps.map(\.name).joined(separator: ", ")))")
             }
             options.reuseMaps[parts[0]] = parts[1]
+        }
+        if sizeEmptyMaps {
+            let cpus = try PossibleCPUs.count
+            for spec in object.maps where spec.maxEntries == 0 && !spec.isGlobalData && Self.sizedByUserSpace.contains(spec.type) {
+                do { try object.setMaxEntries(ofMap: spec.name, to: cpus) } catch { throw CLIError("\(file): \(error)") }
+            }
+        }
+        if each {
+            guard pin == nil else { throw CLIError("--each loads and unloads each program; it does not pin (--pin)") }
+            let names = options.programs.map { wanted in object.programs.filter { wanted.contains($0.name) } } ?? object.programs
+            for spec in names {
+                var one = options
+                one.programs = [spec.name]
+                var outcome = "accept", errno: Int32 = 0, message = "", tag: String?
+                var maps: [JSONOutput] = []
+                do {
+                    let loaded = try KernelObject(object, options: one)
+                    tag = try loaded.program(named: spec.name)?.info().tag
+                    for (mapSpec, map) in loaded.maps {
+                        maps.append(.object([("name", .string(mapSpec.name)), ("flags", .number(UInt64(try map.info().flags)))]))
+                    }
+                } catch {
+                    errno = error.errno?.rawValue ?? 0
+                    message = error.verifierLog.flatMap(KernelProgram.verifierSummary) ?? error.message
+                    outcome = error.command == .progLoad && !(error.verifierLog ?? "").isEmpty ? "reject" : "error"
+                }
+                if json {
+                    print(JSONOutput.object([
+                        ("program", .string(spec.name)), ("section", .string(spec.section)), ("type", .string(spec.type.kernelName)),
+                        ("attach_type", spec.attachType.map { .string($0.kernelName) } ?? .null),
+                        ("expected_attach_type", .number(UInt64(KernelObject.expectedAttachType(for: spec)?.rawValue ?? 0))),
+                        ("outcome", .string(outcome)), ("errno", .number(UInt64(errno))), ("message", .string(message)),
+                        ("tag", tag.map(JSONOutput.string) ?? .null), ("maps", .array(maps)),
+                    ]))
+                } else {
+                    print("\(spec.name) (\(spec.section)): \(outcome)" + (tag.map { ", tag \($0)" } ?? "") + (message.isEmpty ? "" : ": \(message)"))
+                }
+            }
+            return
         }
         // Where the pins go is checked before anything is loaded.
         if let pin { try PinLocation.prepare(pin, option: "--pin") }

@@ -130,7 +130,7 @@ extension Analysis {
                 }
                 type = proto.returnType
             default:
-                throw fail(.contextAccess, pc, "func '\(name)' has no argument \(argument + 1) (it has \(proto.parameters.count)): context offset \(offset)",
+                throw fail(.contextAccess, pc, "func '\(name)' has \(proto.parameters.count) arguments: context offset \(offset) (slot \(offset / 8)) is past them",
                            state: st, registers: [regno])
             }
         }

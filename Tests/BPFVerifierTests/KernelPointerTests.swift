@@ -1,3 +1,4 @@
+import BPFLinux
 import BPFObject
 import BPFRuntime
 import BPFTestSupport
@@ -33,7 +34,7 @@ struct KernelPointerTests {
         "bad_write": "is a typed kernel pointer: programs only read through it",
         "bad_partial_ptr": "cannot read pointer field 'real_parent' of struct task_struct (offset 16) partially",
         "bad_nullable": "R1 may be NULL",
-        "bad_slot": "func 'sb_traced' has no argument 5 (it has 3)",
+        "bad_slot": "func 'sb_traced' has 3 arguments: context offset 40 (slot 5) is past them",
         "bad_untrusted": "argument 1 of bpf_get_task_stack must be a trusted kernel pointer",
         "bad_misaligned": "context offset 4 is not a multiple of 8",
         "bad_no_target": "the kernel's BTF has no tracepoint 'sb_missing'",
@@ -131,5 +132,45 @@ struct KernelPointerTests {
         #expect(btf.tracingPrototype(.tracepoint, target: "sb_missing") == nil)
         #expect(btf.declaresSafeField("task_struct", "real_parent", suffix: "safe_rcu"))
         #expect(!btf.declaresSafeField("task_struct", "group_leader", suffix: "safe_rcu"))
+    }
+}
+
+/// The running kernel's BTF, for the typed-program agreement test (skipped, saying so, without it).
+enum RunningKernelBTF {
+    static let loaded = Result { () throws(BPFError) -> BTF in try KernelBTF.vmlinux() }
+    static var availability: Availability {
+        if case .failure(let error) = loaded { return .missing("no readable kernel BTF: \(error)") }
+        return .available
+    }
+}
+
+/// BTF-typed programs built against the running kernel's types (typed/kernel/typed_kernel.c), loaded
+/// into the kernel: its verdicts and ours (CO-RE relocated against its BTF, as the loader does) must
+/// agree — typed arguments and fields, trust, kfunc references and RCU sections.
+@Suite(.requires(KernelAccess.bpf), .requires(RunningKernelBTF.availability))
+struct KernelTypedAgreementTests {
+    @Test func typedVerdictsAgreeWithTheKernel() throws {
+        let object = try ObjectFile(bytes: TestPaths.bytes("Tests/BPFVerifierTests/Fixtures/typed/kernel/typed_kernel.o"))
+        let vmlinux = try RunningKernelBTF.loaded.get()
+        let local = try #require(object.btf)
+        let relocator = CORERelocator(local: local, target: vmlinux, index: CORERelocator.CandidateIndex(vmlinux))
+        var options = KernelLoadOptions()
+        options.continueAfterRefusal = true
+        let loaded = try KernelObject(object, options: options)
+        var compared = 0
+        for spec in object.programs {
+            let (relocated, failures) = spec.relocated(with: relocator)
+            #expect(failures.isEmpty, "\(spec.name): \(failures)")
+            var input = VerifierProgram(spec: relocated, maps: object.maps, license: object.license)
+            input.kernelBTF = vmlinux
+            let ours = Verifier().verify(input)
+            let refusal = loaded.refusedPrograms[spec.name]
+            let kernel = refusal.map { $0.verifierLog.flatMap { KernelProgram.verifierSummary($0) } ?? $0.message }
+            #expect(ours.accepted == (kernel == nil),
+                    "\(spec.name): ours \(ours.error.map { "reject (\($0))" } ?? "accept"), kernel \(kernel.map { "reject (\($0))" } ?? "accept")")
+            #expect(ours.accepted == spec.name.hasPrefix("ok_"), "\(spec.name): \(ours.error?.detailed ?? "accepted")")
+            compared += 1
+        }
+        #expect(compared == 10)
     }
 }

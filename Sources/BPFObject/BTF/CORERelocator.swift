@@ -426,3 +426,28 @@ public struct CORERelocator: Sendable {
         }
     }
 }
+
+extension ProgramSpec {
+    /// The program with its CO-RE relocations applied against `relocator`'s target (the kernel's BTF),
+    /// as a loader gives it to the kernel. A relocation that cannot be resolved poisons its
+    /// instruction as libbpf does (a call to helper 0xbad2310, which the kernel refuses if reached),
+    /// and is reported.
+    public func relocated(with relocator: CORERelocator) -> (spec: ProgramSpec, failures: [String]) {
+        var copy = self
+        var failures: [String] = []
+        for relocation in coreRelocations {
+            guard let kind = CORERelocationKind(rawValue: relocation.kind) else { continue }
+            do {
+                let resolution = try relocator.resolve(relocation)
+                try CORERelocator.patch(&copy.instructions, at: relocation.instruction, with: resolution, kind: kind)
+            } catch {
+                failures.append("instruction \(relocation.instruction): CO-RE relocation (access \(relocation.accessString)): \(error.message)")
+                let i = relocation.instruction
+                if i >= 0 && i < copy.instructions.count && copy.instructions[i].opcode != Opcode.lddw {
+                    copy.instructions[i] = Instruction(opcode: Opcode.call, dst: 0, src: 0, offset: 0, imm: 0xbad2310)
+                }
+            }
+        }
+        return (copy, failures)
+    }
+}

@@ -58,6 +58,14 @@ struct VerifyCommand: ParsableCommand {
 
     func run() throws {
         guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read '\(file)'") }
+        // The kernel's BTF, read once when something needs it.
+        var loaded: BTF??
+        func kernelBTF() throws -> BTF? {
+            if let loaded { return loaded }
+            let btf = try loadKernelBTF()
+            loaded = .some(btf)
+            return btf
+        }
         let bytes = [UInt8](data)
         var inputs: [VerifierProgram] = []
         if bytes.starts(with: [0x7f, 0x45, 0x4c, 0x46]) {
@@ -69,11 +77,21 @@ struct VerifyCommand: ParsableCommand {
             if let i = maps.firstIndex(where: { $0.name == ".kconfig" }), let value = try? KernelConfig.kconfigValue(for: object) {
                 maps[i].initialValue = value
             }
+            // CO-RE relocations applied against the kernel's BTF, as the loader applies them: the
+            // verdict is the one for this kernel's layouts.
+            var relocator: CORERelocator?
+            if let local = object.btf, object.programs.contains(where: { !$0.coreRelocations.isEmpty }), let kernel = try kernelBTF() {
+                relocator = CORERelocator(local: local, target: kernel, index: CORERelocator.CandidateIndex(kernel))
+            }
+            func relocated(_ spec: ProgramSpec) -> ProgramSpec {
+                guard let relocator, !spec.coreRelocations.isEmpty else { return spec }
+                return spec.relocated(with: relocator).spec
+            }
             for var spec in object.programs where program == nil || spec.name == program {
                 if let type {
                     do { spec = try spec.withType(type) } catch { throw CLIError("\(file): \(error)") }
                 }
-                inputs.append(VerifierProgram(spec: spec, maps: maps, license: object.license))
+                inputs.append(VerifierProgram(spec: relocated(spec), maps: maps, license: object.license))
             }
             // A global function of .text, named and given a type, is an entry point too.
             if inputs.isEmpty, let program, let function = object.textFunctions.first(where: { $0.name == program }) {
@@ -81,7 +99,7 @@ struct VerifyCommand: ParsableCommand {
                     throw CLIError("\(file): '\(program)' is a global function in .text, which names no program type: give one with --type (e.g. --type sched_cls)")
                 }
                 do {
-                    inputs.append(VerifierProgram(spec: try function.withType(type), maps: maps, license: object.license))
+                    inputs.append(VerifierProgram(spec: relocated(try function.withType(type)), maps: maps, license: object.license))
                 } catch { throw CLIError("\(file): \(error)") }
             }
             if inputs.isEmpty {
@@ -103,8 +121,8 @@ struct VerifyCommand: ParsableCommand {
         }
         // BTF-typed programs read their arguments through the kernel's types; kfuncs are typed there too.
         if inputs.contains(where: { $0.type == .tracing || $0.type == .lsm || !$0.kfuncs.isEmpty || !$0.externs.isEmpty }) {
-            let kernelBTF = try loadKernelBTF()
-            for i in inputs.indices { inputs[i].kernelBTF = kernelBTF }
+            let kernel = try kernelBTF()
+            for i in inputs.indices { inputs[i].kernelBTF = kernel }
         }
         let target: VerificationTarget
         switch backend {

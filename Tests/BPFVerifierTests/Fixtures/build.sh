@@ -19,3 +19,16 @@ for src in typed/*.c; do
 	echo "  CC  $src -> ${src%.c}.o"
 	../../../Scripts/bpf-cc.sh "$src" "${src%.c}.o"
 done
+# typed/kernel/*.c are built against the running kernel's types: a vmlinux.h our own
+# `swiftbpf btf dump` generates (set SWIFTBPF, or it runs `swift run swiftbpf`), never committed.
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+if [[ -n "${SWIFTBPF:-}" ]]; then
+	"$SWIFTBPF" btf dump /sys/kernel/btf/vmlinux --format c > "$tmp/vmlinux.h"
+else
+	(cd ../../.. && swift run -q swiftbpf btf dump /sys/kernel/btf/vmlinux --format c) > "$tmp/vmlinux.h"
+fi
+for src in typed/kernel/*.c; do
+	echo "  CC  $src -> ${src%.c}.o"
+	../../../Scripts/bpf-cc.sh "$src" "${src%.c}.o" -I "$tmp" "-fdebug-prefix-map=$tmp=vmlinux"
+done

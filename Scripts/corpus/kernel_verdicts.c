@@ -233,6 +233,8 @@ int main(int argc, char **argv) {
 				if (strcmp(bpf_program__name(program), name) == 0) wanted = program;
 				else bpf_program__set_autoload(program, false);
 			}
+			// A "?" section turns autoloading off: the program asked for is loaded all the same.
+			bpf_program__set_autoload(wanted, true);
 			log[0] = 0;
 			bpf_program__set_log_buf(wanted, log, sizeof(log));
 			bpf_program__set_log_level(wanted, 4); // BPF_LOG_STATS: the time and instruction count
@@ -269,6 +271,7 @@ int main(int argc, char **argv) {
 					if (strcmp(bpf_program__name(program), name) == 0) wanted = program;
 					else bpf_program__set_autoload(program, false);
 				}
+				bpf_program__set_autoload(wanted, true);
 				log[0] = 0;
 				bpf_program__set_log_buf(wanted, log, sizeof(log));
 				bpf_program__set_log_level(wanted, 1);

@@ -32,6 +32,9 @@ public enum RegisterKind: UInt8, Hashable, Sendable {
     case tcpSocket, tcpSocketOrNull
     /// A typed kernel pointer (`PTR_TO_BTF_ID`): passed to helpers, not dereferenced here; and before its NULL check.
     case kernelPointer, kernelPointerOrNull
+    /// An open-coded iterator's state, in the stack slots it occupies (`STACK_ITER`): `btfType` is
+    /// its struct (`bpf_iter_num`...), `referenceID` the reference `bpf_iter_*_destroy` releases.
+    case iterator
 
     var isPointer: Bool { self != .uninitialized && self != .scalar }
     var isNullable: Bool {
@@ -82,6 +85,7 @@ public enum RegisterKind: UInt8, Hashable, Sendable {
         case .tcpSocketOrNull: "tcp_sock_or_null"
         case .kernelPointer: "ptr_"
         case .kernelPointerOrNull: "ptr_or_null_"
+        case .iterator: "iter"
         }
     }
 }
@@ -419,7 +423,7 @@ extension VerifierState {
             guard old.size <= cur.size else { return false }
             return ids.check(old.id, cur.id)
         case .memory, .memoryOrNull, .socket, .socketOrNull, .socketCommon, .socketCommonOrNull, .tcpSocket, .tcpSocketOrNull,
-             .kernelPointer, .kernelPointerOrNull:
+             .kernelPointer, .kernelPointerOrNull, .iterator:
             guard old.size == cur.size else { return false }
             return ids.check(old.id, cur.id) && ids.check(old.referenceID, cur.referenceID)
         case .mapValueOrNull, .mapPointerOrNull:

@@ -7,7 +7,11 @@ extension Analysis {
     /// typed kernel pointers of that struct (trusted where the kfunc asks; `__nullable`/`__opt`: or
     /// NULL), memory followed by a `__sz` size readable for that size, and the program's context
     /// where the kfunc takes it. An acquired result must be released on every path.
-    func kfuncCall(_ st: inout VerifierState, _ pc: Int, name: String) throws(VerifierError) {
+    func kfuncCall(_ st: inout VerifierState, _ pc: Int, name: String, parent: Checkpoint? = nil) throws(VerifierError) {
+        if let (type, operation) = Analysis.iteratorCall(name) {
+            try iteratorCall(&st, pc, name: name, type: type, operation: operation, parent: parent)
+            return
+        }
         if let family = KfuncFlags.unmodelledFamily(name) ?? (name == "bpf_rdonly_cast" ? "casts to program types" : nil) {
             throw fail(.undecided, pc, "cannot decide: kfunc '\(name)' (\(family)) is not modelled by this verifier yet",
                        "the kernel decides it; load the object to get its verdict")
@@ -285,6 +289,9 @@ extension Analysis {
     /// For messages: what acquired reference `ref` is.
     func kfuncReferenceName(_ ref: Reference) -> String {
         let name = program.kfuncs[ref.instruction] ?? "a kfunc"
+        if let iterator = Analysis.iteratorCall(name), iterator.operation == "new" {
+            return "the iterator \(name) created at insn \(ref.instruction) (destroy it with bpf_iter_\(iterator.type)_destroy)"
+        }
         return "the object \(name) returned at insn \(ref.instruction)"
     }
 }

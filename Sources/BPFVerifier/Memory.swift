@@ -216,6 +216,10 @@ extension Analysis {
 
     func readStack(_ st: VerifierState, _ pc: Int, frame f: Int, offset o: Int, size: Int, regno: Int) throws(VerifierError) -> Register {
         let frame = st.frames[f]
+        for slot in stride(from: o - ((o % 8) + 8) % 8, to: o + size, by: 8) where frame.spill(at: slot)?.kind == .iterator {
+            throw fail(.invalidPointer, pc, "read of \(size) bytes at fp\(o) reads the state of an iterator (at fp\(slot))",
+                       "an iterator's stack slots are used only through its bpf_iter_* kfuncs", state: st, registers: [regno])
+        }
         if size == 8 && o % 8 == 0, let spilled = frame.spill(at: o), (0..<8).allSatisfy({ frame.byte(o + $0) == .spill }) {
             return spilled
         }

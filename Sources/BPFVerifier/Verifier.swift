@@ -236,7 +236,9 @@ final class Analysis {
         self.program = program
         self.options = options
         insns = program.instructions
+        // Loops that converge (may_goto, open-coded iterators) need the strong precision marks.
         hasMayGoto = program.instructions.contains { $0.opcode == Opcode.mayGoto }
+            || program.kfuncs.values.contains { Analysis.iteratorCall($0)?.operation == "next" }
         maps = program.maps
         innerMap = [Int](repeating: -1, count: program.maps.count)
         for i in program.maps.indices {
@@ -455,7 +457,7 @@ final class Analysis {
             }
             j -= 1
         }
-        if insns[pc].opcode == Opcode.mayGoto, let loop = convergedLoop(st, pc, parent, live: liveHere) {
+        if insns[pc].opcode == Opcode.mayGoto || (hasMayGoto && isIteratorNext(pc)), let loop = convergedLoop(st, pc, parent, live: liveHere) {
             loop.hits += 1
             var set = PrecisionSet(registers: loop.preciseRegisters, slots: loop.preciseSlots)
             set.registers[top] &= liveHere
@@ -618,6 +620,8 @@ final class Analysis {
                 }
             }
             if insns[pc].opcode == Opcode.call && pc + 1 < insns.count { prunePoint[pc + 1] = true }
+            // An iterator's next: where its loop converges.
+            if hasMayGoto && isIteratorNext(pc) { prunePoint[pc] = true }
         }
         for s in subprograms where s >= 0 && s < insns.count { prunePoint[s] = true }
         // Every instruction is reachable.

@@ -54,12 +54,12 @@ public struct KfuncFlags: OptionSet, Hashable, Sendable {
         }
     }
 
-    /// kfunc families whose objects the verifier does not model yet (open-coded iterators, dynptrs,
+    /// kfunc families whose objects the verifier does not model yet (dynptrs,
     /// graph objects, exceptions, IRQ sections, timers and work queues, arena): a
     /// program calling one is undecided, with the family named.
     public static func unmodelledFamily(_ name: String) -> String? {
         let families: [(String, String)] = [
-            ("bpf_iter_", "open-coded iterators"), ("bpf_dynptr_", "dynptrs"), ("bpf_list_", "linked lists"),
+            ("bpf_dynptr_", "dynptrs"), ("bpf_list_", "linked lists"),
             ("bpf_rbtree_", "rbtrees"), ("bpf_obj_", "allocated objects"), ("bpf_percpu_obj_", "allocated objects"),
             ("bpf_refcount_", "allocated objects"), ("bpf_throw", "exceptions"), ("bpf_local_irq_", "IRQ sections"), ("bpf_res_spin_", "resilient locks"),
             ("bpf_wq_", "work queues"), ("bpf_timer_", "timers"), ("bpf_arena_", "arena"), ("bpf_crypto_", "crypto contexts"),

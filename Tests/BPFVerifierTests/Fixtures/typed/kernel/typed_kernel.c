@@ -19,6 +19,10 @@
  *  bad_release_arg    releases a task it never acquired
  *  bad_rcu_open       leaves an RCU read section open on one path
  *  bad_slot           reads argument 9 of sched_switch (it has 4)
+ *  ok_iter_num        sums 0..99 with an open-coded number iterator (bpf_iter_num_*), into sink
+ *  bad_iter_leak      creates a number iterator and never destroys it
+ *  bad_iter_slot      reads the iterator's stack slot directly
+ *  bad_iter_element   reads 8 bytes of the 4-byte element bpf_iter_num_next returns
  */
 #include "vmlinux.h"
 
@@ -31,6 +35,9 @@ extern struct task_struct *bpf_task_acquire(struct task_struct *p) __ksym;
 extern void bpf_task_release(struct task_struct *p) __ksym;
 extern void bpf_rcu_read_lock(void) __ksym;
 extern void bpf_rcu_read_unlock(void) __ksym;
+extern int bpf_iter_num_new(struct bpf_iter_num *it, int start, int end) __ksym;
+extern int *bpf_iter_num_next(struct bpf_iter_num *it) __ksym;
+extern void bpf_iter_num_destroy(struct bpf_iter_num *it) __ksym;
 
 long sink;
 
@@ -120,6 +127,59 @@ SEC("tp_btf/sched_switch")
 int bad_slot(unsigned long long *ctx)
 {
 	sink = ctx[9];
+	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int ok_iter_num(unsigned long long *ctx)
+{
+	struct bpf_iter_num it;
+	long sum = 0;
+	int *v;
+
+	bpf_iter_num_new(&it, 0, 100);
+	while ((v = bpf_iter_num_next(&it)))
+		sum += *v;
+	bpf_iter_num_destroy(&it);
+	sink = sum;
+	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int bad_iter_leak(unsigned long long *ctx)
+{
+	struct bpf_iter_num it;
+	int *v;
+
+	bpf_iter_num_new(&it, 0, 10);
+	v = bpf_iter_num_next(&it);
+	if (v)
+		sink = *v;
+	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int bad_iter_slot(unsigned long long *ctx)
+{
+	struct bpf_iter_num it;
+
+	bpf_iter_num_new(&it, 0, 10);
+	sink = *(volatile long *)&it;
+	bpf_iter_num_destroy(&it);
+	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int bad_iter_element(unsigned long long *ctx)
+{
+	struct bpf_iter_num it;
+	int *v;
+
+	bpf_iter_num_new(&it, 0, 10);
+	v = bpf_iter_num_next(&it);
+	if (v)
+		sink = *(volatile long *)v;
+	bpf_iter_num_destroy(&it);
 	return 0;
 }
 

@@ -1,0 +1,164 @@
+import BPFCore
+import BPFObject
+
+// Open-coded iterators (`bpf_for`, `bpf_repeat`, `bpf_iter_num_*`, `bpf_iter_task_*`...): a
+// `struct bpf_iter_X` on the stack, created by `bpf_iter_X_new`, advanced by `bpf_iter_X_next` (an
+// element, or NULL once the iteration is over) and released by `bpf_iter_X_destroy`, as the kernel's
+// `process_iter_arg` and `process_iter_next_call` check them:
+//
+// - `new` takes uninitialized stack of the iterator's size at a constant offset; the slots then hold
+//   the iterator (not readable or writable directly) and it is a reference: it must be destroyed on
+//   every path, and only a created iterator is advanced or destroyed.
+// - `next` forks: one path gets NULL (the loop ends); the other an element (`int *` for numbers: 4
+//   read-only bytes; a typed kernel pointer for kernel objects) with the frame's loop depth one
+//   higher. The kernel trusts iterators to end; their loops converge as `may_goto` loops do
+//   (`MayGoto.swift`): the element path is widened against the previous visit of the same `next`,
+//   and a state an earlier visit (at a lower depth) contains is pruned.
+extension Analysis {
+    /// `bpf_iter_X_new|next|destroy`, split: (X, the operation), or nil for another name.
+    static func iteratorCall(_ name: String) -> (type: String, operation: Substring)? {
+        guard name.hasPrefix("bpf_iter_") else { return nil }
+        for operation in ["_new", "_next", "_destroy"] where name.hasSuffix(operation) {
+            let type = name.dropFirst("bpf_iter_".count).dropLast(operation.count)
+            guard !type.isEmpty else { return nil }
+            return (String(type), operation.dropFirst())
+        }
+        return nil
+    }
+
+    /// Whether the call at `pc` advances an iterator (its loop converges there).
+    func isIteratorNext(_ pc: Int) -> Bool {
+        guard insns[pc].opcode == Opcode.call, insns[pc].src == CallKind.kfunc.rawValue, let name = program.kfuncs[pc] else { return false }
+        return Analysis.iteratorCall(name)?.operation == "next"
+    }
+
+    /// Checks an iterator kfunc call; for `next`, forks the element path (returned true: the caller
+    /// continues with the NULL path).
+    func iteratorCall(_ st: inout VerifierState, _ pc: Int, name: String, type: String, operation: Substring,
+                      parent: Checkpoint?) throws(VerifierError) {
+        guard let btf = kernelBTF else {
+            throw fail(.undecided, pc, "cannot decide: the program calls kfunc '\(name)', whose prototype is in the kernel's BTF, which the verifier was not given")
+        }
+        guard let function = btf.typeID(named: name, kind: .function), let f = btf[function],
+              let proto = btf[f.referencedType], case .parameters(let parameters) = proto.detail, !parameters.isEmpty else {
+            throw fail(.invalidProgram, pc, "kfunc '\(name)' is not in the kernel's BTF",
+                       "the kernel refuses to load a program calling a kfunc it does not have", state: st)
+        }
+        guard let structID = btf.typeID(named: "bpf_iter_" + type, kind: .structure), let size = try? btf.size(of: structID), size > 0 else {
+            throw fail(.undecided, pc, "cannot decide: the kernel's BTF has no struct bpf_iter_\(type) for \(name)")
+        }
+        let slots = (size + 7) / 8
+        let r1 = st[1]
+        guard r1.kind == .stack, let v = r1.value.constantValue else {
+            throw fail(.helperArgument, pc, "argument 1 of \(name) must be a struct bpf_iter_\(type) on the stack at a constant offset, but R1 is \(r1.describe(maps: maps))",
+                       state: st, registers: [1])
+        }
+        let offset = r1.offset + Int(Int64(bitPattern: v))
+        guard offset % 8 == 0, offset >= -512, offset + slots * 8 <= 0 else {
+            throw fail(.outOfBounds, pc, "the struct bpf_iter_\(type) at fp\(offset) (\(size) bytes) must be 8-byte aligned inside the stack frame",
+                       state: st, registers: [1])
+        }
+        let f1 = r1.frame
+        let existing = st.frames[f1].spill(at: offset)
+        let held = existing?.kind == .iterator && existing?.btfType == structID ? existing : nil
+        if operation == "new" {
+            if held != nil {
+                throw fail(.helperArgument, pc, "\(name) on the struct bpf_iter_\(type) at fp\(offset), which already holds an iterator",
+                           "destroy it with bpf_iter_\(type)_destroy first", state: st, registers: [1])
+            }
+            // The other arguments, as any kfunc's (numbers, typed pointers...).
+            try checkIteratorArguments(&st, pc, name: name, parameters: parameters, btf: btf)
+            var it = Register()
+            it.kind = .iterator
+            it.btfType = structID
+            it.id = freshID()
+            it.referenceID = it.id
+            it.origin = pc
+            for s in 0..<slots {
+                try writeStack(&st, pc, frame: f1, offset: offset + s * 8, size: 8, value: it)
+            }
+            let sub = st.frames[f1].subprogram
+            stackDepth[sub] = max(stackDepth[sub], -offset)
+            st.references.append(Reference(id: it.id, instruction: pc, helper: 0))
+            for r in 1...5 { st[r] = .uninitialized }
+            st[0] = .unknownScalar
+            return
+        }
+        guard let iterator = held else {
+            throw fail(.helperArgument, pc, "\(name) needs the iterator bpf_iter_\(type)_new created at fp\(offset), but there is none",
+                       "create it with bpf_iter_\(type)_new (bpf_for, bpf_repeat) first", state: st, registers: [1])
+        }
+        if operation == "destroy" {
+            st.references.removeAll { $0.id == iterator.referenceID }
+            for s in 0..<slots {
+                st.frames[f1].setSpill(at: offset + s * 8, nil)
+                for i in 0..<8 { st.frames[f1].setByte(offset + s * 8 + i, .invalid) }
+            }
+            for r in 0...5 { st[r] = .uninitialized }
+            return
+        }
+        // next: the element path (forked) and the end (this path).
+        var element = st
+        for r in 1...5 { element[r] = .uninitialized }
+        let top = element.frames.count - 1
+        element.frames[top].mayGotoDepth += 1
+        var r0 = Register()
+        let returnType = btf.resolve(proto.referencedType)
+        if let t = btf[returnType], t.kind == .pointer, let target = btf[btf.resolve(t.referencedType)] {
+            if target.kind == .structure || target.kind == .union {
+                r0.kind = .kernelPointer
+                r0.btfType = btf.resolve(t.referencedType)
+                r0.kernelFlags = .trusted
+            } else {
+                r0.kind = .memory
+                r0.size = (try? btf.size(of: btf.resolve(t.referencedType))) ?? 0
+                r0.readOnly = true
+            }
+        } else {
+            throw fail(.undecided, pc, "cannot decide: \(name) returns \(btf.typeName(proto.referencedType))")
+        }
+        element[0] = r0
+        if let previous = previousVisit(of: pc, depth: element.frames.count, from: parent) {
+            widen(&element, against: previous)
+        }
+        fork(element, at: pc + 1, parent: parent)
+        for r in 1...5 { st[r] = .uninitialized }
+        st[0] = .scalar(.constant(0))
+    }
+
+    /// The arguments of an iterator's `new` after the iterator itself: numbers, typed kernel
+    /// pointers (trusted), or NULL where the parameter may be.
+    func checkIteratorArguments(_ st: inout VerifierState, _ pc: Int, name: String, parameters: [BTFParameter], btf: BTF) throws(VerifierError) {
+        for i in 1..<min(parameters.count, 5) {
+            let regno = i + 1
+            let r = st[regno]
+            let parameter = parameters[i]
+            if r.kind == .uninitialized {
+                throw fail(.uninitializedRegister, pc, "argument \(regno) of \(name) (R\(regno), '\(parameter.name)') is not set", state: st, registers: [regno])
+            }
+            guard let t = btf[btf.resolve(parameter.type)] else { continue }
+            switch t.kind {
+            case .int, .enumeration, .enumeration64:
+                guard r.kind == .scalar else {
+                    throw fail(.helperArgument, pc, "argument \(regno) of \(name) ('\(parameter.name)') must be a number, but R\(regno) is \(r.describe(maps: maps))",
+                               state: st, registers: [regno])
+                }
+                needPrecise(st, pc, registers: [regno])
+            case .pointer:
+                if r.kind == .scalar && r.value.constantValue == 0 && (parameter.name.hasSuffix("__nullable") || parameter.name.hasSuffix("__opt")) { break }
+                if r.kind == .kernelPointer || r.kind.isSocket {
+                    if r.kernelFlags.contains(.untrusted) {
+                        throw fail(.helperArgument, pc, "argument \(regno) of \(name) ('\(parameter.name)') must be a trusted kernel pointer, but R\(regno) is \(r.describe(maps: maps))",
+                                   state: st, registers: [regno])
+                    }
+                    break
+                }
+                if r.kind.isPointer && !r.kind.isNullable { break }
+                throw fail(.helperArgument, pc, "argument \(regno) of \(name) ('\(parameter.name)') must be a pointer, but R\(regno) is \(r.describe(maps: maps))",
+                           state: st, registers: [regno])
+            default:
+                break
+            }
+        }
+    }
+}

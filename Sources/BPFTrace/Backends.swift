@@ -143,7 +143,9 @@ public final class KernelTraceBackend: TraceBackend {
     }
 
     public func detach() {
-        for link in links { link.close() }
+        // Each close waits for an RCU grace period: overlap them.
+        let closing = links
         links.removeAll()
+        DispatchQueue.concurrentPerform(iterations: closing.count) { closing[$0].close() }
     }
 }

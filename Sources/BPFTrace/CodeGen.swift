@@ -898,7 +898,7 @@ struct ProbeCodeGen {
             }
             let conversions = try PrintfFormat.conversions(in: format).get()
             guard conversions.count == arguments.count - 1 else {
-                throw fail("printf(): the format has \(conversions.count) conversion\(conversions.count == 1 ? "" : "s") but \(arguments.count - 1) argument\(arguments.count == 2 ? "" : "s") follow", location)
+                throw fail("printf(): the format has \(conversions.count) conversion\(conversions.count == 1 ? "" : "s") but \(arguments.count - 1) argument\(arguments.count == 2 ? " follows" : "s follow")", location)
             }
             var slots: [EventArgument] = []
             var size = 8

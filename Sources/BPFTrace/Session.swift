@@ -45,6 +45,14 @@ public final class TraceSink: Sendable {
     public func warn(_ text: String) { note(text) }
 }
 
+/// Ends a run as Ctrl-C does; set from any thread.
+public final class TraceStopSignal: Sendable {
+    private let flag = Atomic<Bool>(false)
+    public init() {}
+    public func request() { flag.store(true, ordering: .relaxed) }
+    public var isRequested: Bool { flag.load(ordering: .relaxed) }
+}
+
 /// Options of a run.
 public struct TraceOptions: Sendable {
     /// bpftrace's JSON lines instead of text.
@@ -69,7 +77,7 @@ public final class TraceSession {
     public let sink: TraceSink
     public var options: TraceOptions
     /// Set (from a signal handler's queue, another thread) to end the run as Ctrl-C does.
-    public let stopRequested = Atomic<Bool>(false)
+    public let stopSignal = TraceStopSignal()
     private var exitRequested = false
 
     public init(_ compiled: CompiledScript, backend: TraceBackend, sink: TraceSink, options: TraceOptions = TraceOptions()) {
@@ -114,7 +122,7 @@ public final class TraceSession {
             let period = Duration.nanoseconds(Int64(ns))
             return (probe, period, start + period)
         }
-        while !exitRequested && !stopRequested.load(ordering: .relaxed) {
+        while !exitRequested && !stopSignal.isRequested {
             let now = clock.now
             if let duration = options.duration, now - start >= duration { break }
             for i in intervals.indices where intervals[i].next <= now {

@@ -245,9 +245,10 @@ extension TraceCommand {
         if let duration { session.options.duration = .nanoseconds(Int64(duration * 1e9)) }
         signal(SIGINT, SIG_IGN)
         signal(SIGTERM, SIG_IGN)
+        let stop = session.stopSignal
         let sources = [SIGINT, SIGTERM].map { number in
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { session.stopRequested.store(true, ordering: .relaxed) }
+            source.setEventHandler { stop.request() }
             source.resume()
             return source
         }

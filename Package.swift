@@ -47,7 +47,7 @@ let package = Package(
             ]
         ),
         // Release benchmarks: `swift run -c release swiftbpf-bench`.
-        .executableTarget(name: "swiftbpf-bench", dependencies: ["BPFCore", "BPFObject", "BPFVerifier", "BPFRuntime", "BPFLinux", "SwiftBPF"]),
+        .executableTarget(name: "swiftbpf-bench", dependencies: ["BPFCore", "BPFObject", "BPFVerifier", "BPFRuntime", "BPFLinux", "SwiftBPF", "BPFTrace"]),
         // Paths and helpers shared by the test targets.
         .target(name: "BPFTestSupport", path: "Tests/BPFTestSupport"),
         .testTarget(name: "BPFCoreTests", dependencies: ["BPFCore", "BPFTestSupport"]),
@@ -61,7 +61,7 @@ let package = Package(
         .testTarget(name: "SwiftBPFTests", dependencies: ["SwiftBPF", "BPFLinux", "BPFRuntime", "BPFTestSupport"]),
         // Every ```swift block of README.md and Docs/ compiled (the DocExamples plugin).
         .testTarget(name: "DocExampleTests",
-                    dependencies: ["BPFCore", "BPFObject", "BPFVerifier", "BPFRuntime", "BPFLinux", "SwiftBPF"],
+                    dependencies: ["BPFCore", "BPFObject", "BPFVerifier", "BPFRuntime", "BPFLinux", "SwiftBPF", "BPFTrace"],
                     exclude: ["counter.bpf.c"], plugins: ["DocExamples", "BPFSkeletons"]),
         .plugin(name: "DocExamples", capability: .buildTool()),
         // `*.bpf.c` → clang -target bpf → `swiftbpf gen skeleton --embed`, for any target that applies it.

@@ -77,10 +77,12 @@ public final class TraceSession {
     public let sink: TraceSink
     public var options: TraceOptions
     /// Set (from a signal handler's queue, another thread) to end the run as Ctrl-C does.
-    public let stopSignal = TraceStopSignal()
+    public let stopSignal: TraceStopSignal
     private var exitRequested = false
 
-    public init(_ compiled: CompiledScript, backend: TraceBackend, sink: TraceSink, options: TraceOptions = TraceOptions()) {
+    public init(_ compiled: CompiledScript, backend: TraceBackend, sink: TraceSink, options: TraceOptions = TraceOptions(),
+                stopSignal: TraceStopSignal = TraceStopSignal()) {
+        self.stopSignal = stopSignal
         self.compiled = compiled
         self.backend = backend
         self.sink = sink

@@ -17,9 +17,14 @@ let traceOneLiners: [(name: String, program: String)] = [
     ("sys_enter_* (wildcard)", "tracepoint:syscalls:sys_enter_* { @[probe] = count(); }"),
 ]
 
+/// The program with a BEGIN probe that prints `ready` (bpftrace takes one BEGIN probe only).
+func withReadyProbe(_ program: String) -> String {
+    program.hasPrefix("BEGIN") ? #"BEGIN { printf("ready\n"); }"# : program + #" BEGIN { printf("ready\n"); }"#
+}
+
 /// Milliseconds from start to the BEGIN probe's `ready` line, in this process.
 func swiftbpfStartup(_ program: String) -> Result<Double, any Error> {
-    let source = program + #" BEGIN { printf("ready\n"); }"#
+    let source = withReadyProbe(program)
     let clock = ContinuousClock()
     let start = clock.now
     let ready = Mutex<ContinuousClock.Instant?>(nil)
@@ -41,53 +46,62 @@ func swiftbpfStartup(_ program: String) -> Result<Double, any Error> {
     return .success(Double((at - start).components.attoseconds) / 1e15 + Double((at - start).components.seconds) * 1000)
 }
 
-/// Milliseconds from spawning bpftrace to its BEGIN's `ready` line; nil when it is not installed
-/// or fails.
-func bpftraceStartup(_ program: String, path: String) -> Double? {
+/// The program with a BEGIN probe that exits (bpftrace takes one BEGIN probe only).
+func withExitProbe(_ program: String) -> String {
+    program.hasPrefix("BEGIN") ? #"BEGIN { printf("hello world\n"); exit(); }"# : program + " BEGIN { exit(); }"
+}
+
+/// Milliseconds from start to the end of a whole run that exits in BEGIN, in this process.
+func swiftbpfWholeRun(_ program: String) -> Double? {
+    let source = withExitProbe(program)
+    let clock = ContinuousClock()
+    let start = clock.now
+    do {
+        let compiled = try TraceCompiler().compile(try TraceScript(parsing: source), source: source)
+        try TraceSession(compiled, backend: KernelTraceBackend(), sink: TraceSink(write: { _ in }, note: { _ in })).run()
+    } catch {
+        return nil
+    }
+    let d = clock.now - start
+    return Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+}
+
+/// Milliseconds from spawning bpftrace to its exit, for a run that exits in BEGIN (bpftrace runs
+/// BEGIN once every probe is attached; its output to a pipe is buffered, so the end is what we
+/// can time); nil when it fails.
+func bpftraceWholeRun(_ program: String, path: String) -> Double? {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = ["-e", program + #" BEGIN { printf("ready\n"); }"#]
-    let pipe = Pipe()
-    process.standardOutput = pipe
+    process.arguments = ["-e", withExitProbe(program)]
+    process.standardOutput = FileHandle.nullDevice
     process.standardError = FileHandle.nullDevice
     let clock = ContinuousClock()
     let start = clock.now
     do { try process.run() } catch { return nil }
-    var seen = ""
-    var elapsed: Double?
-    while true {
-        let data = pipe.fileHandleForReading.availableData
-        if data.isEmpty { break }
-        seen += String(decoding: data, as: UTF8.self)
-        if seen.contains("ready") {
-            let d = clock.now - start
-            elapsed = Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
-            break
-        }
-    }
-    process.interrupt()
     process.waitUntilExit()
-    return elapsed
+    guard process.terminationStatus == 0 else { return nil }
+    let d = clock.now - start
+    return Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
 }
+
+/// A line to standard output, unbuffered.
+func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
 
 func runTraceBenchmark() {
     let bpftrace = ["/usr/bin/bpftrace", "/usr/local/bin/bpftrace"].first { FileManager.default.isExecutableFile(atPath: $0) }
-    print("Startup: command to probes attached (ms, best of 3), bpftrace \(bpftrace == nil ? "not installed" : "from \(bpftrace!)")")
-    print("one-liner".padding(toLength: 26, withPad: " ", startingAt: 0) + "swiftbpf".padding(toLength: 12, withPad: " ", startingAt: 0) + "bpftrace")
+    say("Startup (ms, best of 3): swiftbpf from compile to probes attached (its BEGIN printing), and whole runs that exit()")
+    say("in BEGIN (compile, load, attach, BEGIN, detach, print) for swiftbpf and bpftrace (\(bpftrace ?? "not installed"))")
+    say("one-liner".padding(toLength: 26, withPad: " ", startingAt: 0) + "attached    run: swiftbpf  bpftrace")
+    func best(_ f: () -> Double?) -> String {
+        let runs = (0..<3).compactMap { _ in f() }
+        return runs.min().map { String(format: "%.1f", $0) } ?? "failed"
+    }
     for (name, program) in traceOneLiners {
-        var ours: [Double] = []
-        var failure: String?
-        for _ in 0..<3 {
-            switch swiftbpfStartup(program) {
-            case .success(let ms): ours.append(ms)
-            case .failure(let error): failure = "\(error)"
-            }
-        }
-        var theirs: [Double] = []
-        if let bpftrace { for _ in 0..<3 { if let ms = bpftraceStartup(program, path: bpftrace) { theirs.append(ms) } } }
-        let oursText = ours.min().map { String(format: "%.1f", $0) } ?? "failed: \(failure ?? "")"
-        let theirsText = theirs.min().map { String(format: "%.1f", $0) } ?? (bpftrace == nil ? "-" : "failed")
-        print(name.padding(toLength: 26, withPad: " ", startingAt: 0) + oursText.padding(toLength: 12, withPad: " ", startingAt: 0) + theirsText)
+        let attached = best { try? swiftbpfStartup(program).get() }
+        let ours = best { swiftbpfWholeRun(program) }
+        let theirs = bpftrace.map { path in best { bpftraceWholeRun(program, path: path) } } ?? "-"
+        say(name.padding(toLength: 26, withPad: " ", startingAt: 0) + attached.padding(toLength: 17, withPad: " ", startingAt: 0)
+            + ours.padding(toLength: 10, withPad: " ", startingAt: 0) + theirs)
     }
     // A 1,000-line script: parse and compile (two passes), no kernel.
     var lines: [String] = ["BEGIN {"]
@@ -107,10 +121,10 @@ func runTraceBenchmark() {
         remaining = probes.joined(separator: "\n")
         let compiled = try TraceCompiler().compile(try TraceScript(parsing: remaining), source: remaining)
         let d = clock.now - start
-        print(String(format: "1,000-line script: parsed and compiled (%d programs, %d instructions) in %.1f ms", compiled.object.programs.count,
+        say(String(format: "1,000-line script: parsed and compiled (%d programs, %d instructions) in %.1f ms", compiled.object.programs.count,
                      compiled.object.programs.reduce(0) { $0 + $1.instructions.count },
                      Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15))
     } catch {
-        print("1,000-line script: \(error)")
+        say("1,000-line script: \(error)")
     }
 }

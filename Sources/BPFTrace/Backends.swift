@@ -23,8 +23,18 @@ public final class RuntimeTraceBackend: TraceBackend {
         }
     }
 
+    private var appLinks: [(probe: AppProbe, handle: Int)] = []
+
     public func attach(_ probe: CompiledProbe) throws -> String {
-        throw TraceError("\(probe.probe.name) fires in the kernel; the Swift runtime runs BEGIN, END and interval probes (use the kernel backend)")
+        guard case .app(let name) = probe.probe.kind else {
+            throw TraceError("\(probe.probe.name) fires in the kernel; the Swift runtime runs BEGIN, END, interval and app probes (use the kernel backend)")
+        }
+        guard let appProbe = AppProbe.named(name) else {
+            throw TraceError("no app probe '\(name)' is registered in this process (probes: \(AppProbe.names.joined(separator: ", ")))")
+        }
+        guard let program = loaded?.program(named: probe.programName) else { throw TraceError("\(probe.probe.name): its program was not loaded") }
+        appLinks.append((appProbe, appProbe.attach(program)))
+        return probe.probe.name
     }
 
     public func run(_ probe: CompiledProbe) throws {
@@ -56,7 +66,10 @@ public final class RuntimeTraceBackend: TraceBackend {
         return TraceSession.u64(value, 0)
     }
 
-    public func detach() {}
+    public func detach() {
+        for link in appLinks { link.probe.detach(link.handle) }
+        appLinks.removeAll()
+    }
 
     /// A per-CPU value as one slot per CPU (slots rounded up to 8 bytes).
     static func split(_ value: [UInt8], valueSize: Int, perCPU: Bool) -> [[UInt8]] {
@@ -102,6 +115,7 @@ public final class KernelTraceBackend: TraceBackend {
         case .uretprobe(let binary, let symbol): new = [try program.attachUprobe(binary: binary, symbol: symbol, returnProbe: true)]
         case .profile(let hertz): new = try program.attachPerfEvent(frequency: hertz)
         case .begin, .end, .interval: new = []
+        case .app(let name): throw TraceError("app:\(name) is fired by a Swift app in the Swift runtime; the kernel cannot attach it")
         }
         links += new
         return new.map(\.target).joined(separator: ", ")

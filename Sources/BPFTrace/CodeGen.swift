@@ -209,11 +209,11 @@ struct ProbeCodeGen {
             let offsets = [112, 104, 96, 88, 72, 64]   // di, si, dx, cx, r8, r9
             guard n < offsets.count else { throw fail("arg\(n): only arg0 to arg5 are in registers", location) }
             return offsets[n]
-        case .rawTracepoint:
-            guard n < 12 else { throw fail("arg\(n): a raw tracepoint has at most 12 arguments", location) }
+        case .rawTracepoint, .app:
+            guard n < 12 else { throw fail("arg\(n): a raw tracepoint or app probe has at most 12 arguments", location) }
             return 8 * n
         default:
-            throw fail("arg\(n) is not available in \(probe.name) (kprobe, uprobe and rawtracepoint probes have it; tracepoints have args.NAME)", location)
+            throw fail("arg\(n) is not available in \(probe.name) (kprobe, uprobe, rawtracepoint and app probes have it; tracepoints have args.NAME)", location)
         }
     }
 

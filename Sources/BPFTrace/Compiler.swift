@@ -116,6 +116,7 @@ public struct TraceCompiler: Sendable {
         case .uprobe: (.kprobe, "uprobe")
         case .uretprobe: (.kprobe, "uretprobe")
         case .profile: (.perfEvent, "perf_event")
+        case .app(let n): (.rawTracepoint, "raw_tracepoint/app_\(n)")
         }
     }
 

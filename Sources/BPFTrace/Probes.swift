@@ -14,6 +14,8 @@ public enum ProbeKind: Sendable, Hashable {
     case uretprobe(binary: String, symbol: String)
     /// `profile:hz:N`: on every CPU, N times a second.
     case profile(hertz: UInt64)
+    /// `app:NAME`: an `AppProbe` a Swift app fires (the Swift runtime only); `arg0`... are its arguments.
+    case app(String)
 
     /// Whether the probe runs from user space (a test run) rather than from a kernel hook.
     public var runsFromUserSpace: Bool {
@@ -203,13 +205,16 @@ public struct ProbeCatalog: Sendable {
             return functions.map {
                 ResolvedProbe(kind: isReturn ? .kretprobe($0) : .kprobe($0), name: (isReturn ? "kretprobe:" : "kprobe:") + $0)
             }
+        case "app":
+            guard parts.count == 2, !parts[1].isEmpty else { throw fail("'\(point.text)': expected app:NAME") }
+            return [ResolvedProbe(kind: .app(parts[1]), name: "app:\(parts[1])")]
         case "uprobe", "u", "uretprobe", "ur":
             guard parts.count == 3, !parts[1].isEmpty, !parts[2].isEmpty else { throw fail("'\(point.text)': expected \(provider):BINARY:SYMBOL") }
             let isReturn = provider.hasPrefix("ur")
             return [ResolvedProbe(kind: isReturn ? .uretprobe(binary: parts[1], symbol: parts[2]) : .uprobe(binary: parts[1], symbol: parts[2]),
                                   name: (isReturn ? "uretprobe:" : "uprobe:") + parts[1] + ":" + parts[2])]
         default:
-            throw fail("unknown probe type '\(provider)' (BEGIN, END, interval, profile, tracepoint, rawtracepoint, kprobe, kretprobe, uprobe, uretprobe)")
+            throw fail("unknown probe type '\(provider)' (BEGIN, END, interval, profile, tracepoint, rawtracepoint, kprobe, kretprobe, uprobe, uretprobe, app)")
         }
     }
 

@@ -85,7 +85,7 @@ import Testing
     @Test(arguments: [
         ("BEGIN { foo }", "stdin:1:9: unknown builtin 'foo'"),
         ("BEGIN { foo(1); }", "stdin:1:9: unknown function 'foo'"),
-        ("bogus:x { }", "stdin:1:1: unknown probe type 'bogus' (BEGIN, END, interval, profile, tracepoint, rawtracepoint, kprobe, kretprobe, uprobe, uretprobe)"),
+        ("bogus:x { }", "stdin:1:1: unknown probe type 'bogus' (BEGIN, END, interval, profile, tracepoint, rawtracepoint, kprobe, kretprobe, uprobe, uretprobe, app)"),
         ("tracepoint:nope:nope { }", "stdin:1:1: tracepoint 'nope:nope' does not exist on this kernel (see swiftbpf trace -l 'tracepoint:nope:*')"),
         ("interval:m:1 { }", "stdin:1:1: 'interval:m:1': unknown interval unit 'm' (s, ms, us, hz)"),
         ("BEGIN { @x = count(); @x = sum(3); }", "stdin:1:28: map @x holds count() (assigned at 1:14); here it is assigned sum()"),

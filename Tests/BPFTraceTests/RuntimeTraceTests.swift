@@ -1,3 +1,4 @@
+import Foundation
 import BPFRuntime
 import Synchronization
 import Testing
@@ -177,5 +178,39 @@ func runInRuntime(_ source: String, json: Bool = false, duration: Duration? = ni
         let session = TraceSession(compiled, backend: RuntimeTraceBackend(), sink: captured.sink)
         #expect(throws: TraceError.self) { try session.run() }
         #expect(captured.notes.withLock { $0 }.contains("rawtracepoint:sched_switch fires in the kernel"))
+    }
+}
+
+/// Probes a Swift app defines: scripts attach with `app:NAME`, the app fires them, rootless.
+@Suite struct AppProbeTests {
+    @Test func scriptsCountAnAppProbesFirings() throws {
+        let probe = AppProbe(named: "swiftbpf_test_request")
+        probe.fire(1, 2)   // nothing attached: nothing runs
+        #expect(!probe.isAttached)
+        let source = #"app:swiftbpf_test_request /arg0 == 200/ { @bytes[arg0] = sum(arg1); @n = count(); } app:swiftbpf_test_request /arg0 == 500/ { printf("error %d\n", arg1); }"#
+        let compiled = try TraceCompiler(catalog: ProbeCatalog(tracefs: "/nonexistent")).compile(try TraceScript(parsing: source), source: source)
+        let captured = CapturedOutput()
+        let session = TraceSession(compiled, backend: RuntimeTraceBackend(), sink: captured.sink)
+        let stop = session.stopSignal
+        let firer = Thread {
+            while !probe.isAttached { usleep(1000) }
+            usleep(10_000)
+            for bytes in [100, 200, 300] as [UInt64] { probe.fire(200, bytes) }
+            probe.fire(500, 7)
+            usleep(150_000)
+            stop.request()
+        }
+        firer.start()
+        try session.run()
+        #expect(!probe.isAttached)
+        #expect(captured.output == "Attaching 2 probes...\nerror 7\n\n\n@bytes[200]: 600\n@n: 3\n")
+    }
+
+    @Test func anUnknownAppProbeIsNamed() throws {
+        let source = "app:swiftbpf_test_missing { @ = count(); }"
+        let compiled = try TraceCompiler(catalog: ProbeCatalog(tracefs: "/nonexistent")).compile(try TraceScript(parsing: source), source: source)
+        let captured = CapturedOutput()
+        #expect(throws: TraceError.self) { try TraceSession(compiled, backend: RuntimeTraceBackend(), sink: captured.sink).run() }
+        #expect(captured.notes.withLock { $0 }.contains("no app probe 'swiftbpf_test_missing' is registered"))
     }
 }

@@ -55,7 +55,14 @@ public final class AppProbe: Sendable {
     }
 
     /// Fires the probe: every attached program runs with the arguments as its context (up to 12).
-    @inlinable public func fire(_ arguments: UInt64...) {
+    /// Nothing is allocated unless a program is attached.
+    @inlinable public func fire(_ a0: UInt64 = 0, _ a1: UInt64 = 0, _ a2: UInt64 = 0, _ a3: UInt64 = 0) {
+        guard isAttached else { return }
+        run([a0, a1, a2, a3])
+    }
+
+    /// Fires the probe with up to 12 arguments.
+    @inlinable public func fire(arguments: [UInt64]) {
         guard isAttached else { return }
         run(arguments)
     }

@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "BPFRuntime", targets: ["BPFRuntime"]),
         .library(name: "BPFLinux", targets: ["BPFLinux"]),
         .library(name: "SwiftBPF", targets: ["SwiftBPF"]),
+        .library(name: "BPFTrace", targets: ["BPFTrace"]),
         .executable(name: "swiftbpf", targets: ["swiftbpf"]),
         // Compiles a target's *.bpf.c with clang and generates their Swift skeletons.
         .plugin(name: "BPFSkeletons", targets: ["BPFSkeletons"]),
@@ -35,16 +36,18 @@ let package = Package(
         .target(name: "CBPFLinuxSupport"),
         // The public API: one object, loaded into the Swift runtime or the kernel, one maps/programs API.
         .target(name: "SwiftBPF", dependencies: ["BPFCore", "BPFObject", "BPFRuntime", "BPFLinux"]),
+        // The tracing language: bpftrace's scripts compiled by Swift to eBPF, run on either backend.
+        .target(name: "BPFTrace", dependencies: ["BPFCore", "BPFObject", "BPFVerifier", "BPFRuntime", "BPFLinux"]),
         // The command-line tool.
         .executableTarget(
             name: "swiftbpf",
             dependencies: [
-                "BPFCore", "BPFObject", "BPFVerifier", "BPFRuntime", "BPFLinux", "SwiftBPF",
+                "BPFCore", "BPFObject", "BPFVerifier", "BPFRuntime", "BPFLinux", "SwiftBPF", "BPFTrace",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // Release benchmarks: `swift run -c release swiftbpf-bench`.
-        .executableTarget(name: "swiftbpf-bench", dependencies: ["BPFCore", "BPFObject", "BPFVerifier", "BPFRuntime", "BPFLinux", "SwiftBPF"]),
+        .executableTarget(name: "swiftbpf-bench", dependencies: ["BPFCore", "BPFObject", "BPFVerifier", "BPFRuntime", "BPFLinux", "SwiftBPF", "BPFTrace"]),
         // Paths and helpers shared by the test targets.
         .target(name: "BPFTestSupport", path: "Tests/BPFTestSupport"),
         .testTarget(name: "BPFCoreTests", dependencies: ["BPFCore", "BPFTestSupport"]),
@@ -54,10 +57,11 @@ let package = Package(
                     dependencies: ["BPFCore", "BPFObject", "BPFVerifier", "BPFRuntime", "BPFLinux", "BPFTestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "BPFLinuxTests", dependencies: ["BPFCore", "BPFObject", "BPFLinux", "BPFTestSupport", "CBPFLinuxSupport"]),
+        .testTarget(name: "BPFTraceTests", dependencies: ["BPFTrace", "BPFCore", "BPFObject", "BPFRuntime", "BPFLinux", "BPFTestSupport"]),
         .testTarget(name: "SwiftBPFTests", dependencies: ["SwiftBPF", "BPFLinux", "BPFRuntime", "BPFTestSupport"]),
         // Every ```swift block of README.md and Docs/ compiled (the DocExamples plugin).
         .testTarget(name: "DocExampleTests",
-                    dependencies: ["BPFCore", "BPFObject", "BPFVerifier", "BPFRuntime", "BPFLinux", "SwiftBPF"],
+                    dependencies: ["BPFCore", "BPFObject", "BPFVerifier", "BPFRuntime", "BPFLinux", "SwiftBPF", "BPFTrace"],
                     exclude: ["counter.bpf.c"], plugins: ["DocExamples", "BPFSkeletons"]),
         .plugin(name: "DocExamples", capability: .buildTool()),
         // `*.bpf.c` → clang -target bpf → `swiftbpf gen skeleton --embed`, for any target that applies it.

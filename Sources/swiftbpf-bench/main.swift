@@ -1,4 +1,4 @@
-// Release benchmarks: `swift run -c release swiftbpf-bench [interpreter | maps | verify | jit | ringbuf]`.
+// Release benchmarks: `swift run -c release swiftbpf-bench [interpreter | maps | verify | jit | ringbuf | trace]`.
 //
 // The interpreter benchmark runs loops that stress one kind of instruction each and reports the
 // cost per executed eBPF instruction, beside the same loop written in Swift and compiled natively
@@ -153,8 +153,10 @@ case "verify-first" where arguments.count == 3:
     verifyFirstChild(path: arguments.dropFirst().first!, program: arguments.last!)
 case "jit":
     try jitBenchmark(only: Set(arguments.dropFirst()))
+case "trace":
+    runTraceBenchmark()
 case "ringbuf":
     try await ringBufferBenchmark()
 default:
-    print("usage: swiftbpf-bench [interpreter [--ubpf RUNNER] [--rounds N] [PROGRAM...] | maps | verify [PROGRAM... | OBJECT-OR-DIR...] [--no-first] | jit [PROGRAM...] | jit-entry | ringbuf]")
+    print("usage: swiftbpf-bench [interpreter [--ubpf RUNNER] [--rounds N] [PROGRAM...] | maps | verify [PROGRAM... | OBJECT-OR-DIR...] [--no-first] | jit [PROGRAM...] | jit-entry | ringbuf | trace]")
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BPFLinux
 import BPFObject
+import BPFTrace
 import Dispatch
 import Foundation
 import Synchronization
@@ -29,7 +30,14 @@ struct TraceCommand: ParsableCommand {
             """
     )
 
-    @Argument(help: "An ELF object built by clang -target bpf.") var file: String
+    @Argument(help: "An ELF object built by clang -target bpf, or a bpftrace script (.bt); with -l, a probe pattern.") var file: String?
+    @Option(name: .customShort("e"), help: "A bpftrace program to compile and run, e.g. 'tracepoint:syscalls:sys_enter_openat { @[comm] = count(); }'.")
+    var program_: String?
+    @Option(name: .customShort("f"), help: "Output format of a script, text or json (as bpftrace's -f); any other value is a script file.")
+    var format: String?
+    @Flag(name: .customShort("l"), help: "List the probes matching the pattern given as the argument (tracepoints, kprobes).") var list = false
+    @Option(help: "Where a script runs: kernel, runtime (the Swift runtime, rootless: BEGIN, END, interval), or auto (kernel when root).")
+    var backend: String = "auto"
     @Option(help: "Stop after this many seconds (default: at Ctrl-C).") var duration: Double?
     @Option(parsing: .upToNextOption, help: "Load and attach only these programs (by function name).") var program: [String] = []
     @Option(help: "Attach XDP and TC programs to this network interface.") var interface: String?
@@ -38,6 +46,10 @@ struct TraceCommand: ParsableCommand {
     @Flag(help: "Print JSON lines.") var json = false
 
     func validate() throws {
+        if !["auto", "kernel", "runtime"].contains(backend) { throw ValidationError("unknown backend '\(backend)' (auto, kernel, runtime)") }
+        if !list && program_ == nil && file == nil && !(format.map { $0 != "json" && $0 != "text" } ?? false) {
+            throw ValidationError("give an object file, a script file, -e PROGRAM or -l PATTERN")
+        }
         // DispatchTime counts nanoseconds in 64 bits: beyond ~292 years the deadline would not fit.
         if let duration, !(duration >= 0 && duration <= 9_000_000_000) {
             throw ValidationError("--duration \(duration): expected a number of seconds from 0 to 9000000000")
@@ -46,6 +58,23 @@ struct TraceCommand: ParsableCommand {
     }
 
     func run() throws {
+        if list {
+            for name in ProbeCatalog().list(matching: file ?? "*") { print(name) }
+            return
+        }
+        var scriptFile: String?
+        if let format, format != "json", format != "text" { scriptFile = format }
+        if let program_ {
+            return try runScript(program_, name: "stdin")
+        }
+        if scriptFile == nil, let file, let head = FileHandle(forReadingAtPath: file)?.readData(ofLength: 4), head != Data([0x7f, 0x45, 0x4c, 0x46]) {
+            scriptFile = file
+        }
+        if let scriptFile {
+            guard let data = FileManager.default.contents(atPath: scriptFile) else { throw CLIError("cannot read '\(scriptFile)'") }
+            return try runScript(String(decoding: data, as: UTF8.self), name: scriptFile)
+        }
+        guard let file else { throw CLIError("give an object file, a script file, -e PROGRAM or -l PATTERN") }
         guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read '\(file)'") }
         let object: ObjectFile
         do { object = try ObjectFile(bytes: [UInt8](data)) } catch { throw CLIError("\(file): \(error)") }
@@ -193,6 +222,42 @@ struct TraceCommand: ParsableCommand {
             } catch {
                 out.note("\(error)")
             }
+        }
+    }
+}
+
+extension TraceCommand {
+    /// Compiles and runs a bpftrace script until exit(), --duration or Ctrl-C.
+    func runScript(_ source: String, name: String) throws {
+        let json = self.json || format == "json"
+        let script: TraceScript
+        let compiled: CompiledScript
+        do {
+            script = try TraceScript(parsing: source, name: name)
+            compiled = try TraceCompiler().compile(script, source: source, name: name)
+        } catch {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode.failure
+        }
+        let useKernel = backend == "kernel" || (backend == "auto" && geteuid() == 0)
+        let session = TraceSession(compiled, backend: useKernel ? KernelTraceBackend() : RuntimeTraceBackend(), sink: .standard)
+        session.options.json = json
+        if let duration { session.options.duration = .nanoseconds(Int64(duration * 1e9)) }
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let stop = session.stopSignal
+        let sources = [SIGINT, SIGTERM].map { number in
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { stop.request() }
+            source.resume()
+            return source
+        }
+        defer { for source in sources { source.cancel() } }
+        do {
+            try session.run()
+        } catch let error as TraceError {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode.failure
         }
     }
 }

@@ -58,6 +58,10 @@ struct KernelStructOpsTests {
 
     @Test(.requires(KernelStructOpsTests.tcpCongestionOps))
     func bpfCongestionControlIsRegisteredSelectedOnASocketAndUnregistered() throws {
+        try KernelLocks.tcpCongestionControl.withLock { _ in try registeredSelectedAndUnregistered() }
+    }
+
+    func registeredSelectedAndUnregistered() throws {
         let loaded = try KernelObject(try Self.object("tcp_cc"))
         let layout = try #require(loaded.structOpsLayouts["swiftbpf_cc"])
         #expect(loaded.map(named: "swiftbpf_cc")?.valueSize == layout.value.count, "the map takes the kernel's value type")
@@ -81,6 +85,10 @@ struct KernelStructOpsTests {
 
     @Test(.requires(KernelStructOpsTests.tcpCongestionOps))
     func structOpsLinkRegistersUntilClosed() throws {
+        try KernelLocks.tcpCongestionControl.withLock { _ in try linkRegistersUntilClosed() }
+    }
+
+    func linkRegistersUntilClosed() throws {
         let loaded = try KernelObject(try Self.object("tcp_cc"))
         let link = try loaded.registerStructOps("swiftbpf_cc_link")
         #expect(link.kind == .bpfLink)

@@ -7,7 +7,9 @@ extension KernelObject {
     /// `close()`) unregisters. A `.struct_ops` map is registered by updating its element with the
     /// value the loader prepared (program fds at their members) and unregistered by deleting it; a
     /// `.struct_ops.link` map is updated, then registered through a struct_ops link
-    /// (`BPF_LINK_CREATE`, `BPF_STRUCT_OPS`) that unregisters when closed and can be pinned.
+    /// (`BPF_LINK_CREATE`, `BPF_STRUCT_OPS`) that unregisters when closed and can be pinned. The
+    /// kernel registers a `.struct_ops` map once; a `.struct_ops.link` map can take a new link after
+    /// its last one closed.
     ///
     /// ```swift
     /// let loaded = try KernelObject(try ObjectFile(bytes: bytes))
@@ -24,13 +26,16 @@ extension KernelObject {
         guard let value = prepared.value else {
             throw BPFError.invalidArgument("\(place): cannot be registered: \(prepared.missing ?? "a program is missing")")
         }
-        do { try map.update(key: [0, 0, 0, 0], value: value) } catch {
+        do { try map.update(key: [0, 0, 0, 0], value: value) } catch where spec.isLink && error.errno == .EBUSY {
+            // A `.struct_ops.link` map keeps its value once set: registered before (a link since
+            // closed), it takes a new link as it is — libbpf skips EBUSY here too.
+        } catch {
             var failure = error
             // The kernel checks the value at registration: say what it most likely refused.
             switch error.errno {
             case .EEXIST: failure.message += " — a \(spec.kernelTypeName) of the same name is already registered"
             case .EINVAL: failure.message += " — the kernel refused the value (a required member missing, a data member it does not accept, or a name already in use)"
-            case .EBUSY: failure.message += " — the map is already registered (a struct_ops map registers once)"
+            case .EBUSY: failure.message += " — the map was registered before: a .struct_ops map registers once (load the object again to register it anew; a .struct_ops.link map can be registered again)"
             default: break
             }
             failure.message = "\(place): registering: " + failure.message

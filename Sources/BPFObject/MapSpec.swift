@@ -68,6 +68,8 @@ public enum MapOrigin: Hashable, Sendable {
     case legacy
     /// Global data: `.data`, `.rodata`, `.bss`, `.data.*`, `.rodata.*`, `.kconfig`.
     case globalData(section: String)
+    /// A struct_ops map: a variable of `.struct_ops` or `.struct_ops.link` (see ``StructOpsSpec``).
+    case structOps(section: String)
 }
 
 /// A map as an object describes it: pure data, before any runtime or kernel creates it.
@@ -101,6 +103,10 @@ public struct MapSpec: Hashable, Sendable {
     /// Whether the contents are read-only to programs once loaded (`.rodata`, `.kconfig`).
     public var readOnly = false
     public var origin: MapOrigin
+    /// For a struct_ops map, its kernel struct type, data and the programs its function pointers
+    /// name. Its `valueSize` is the object's struct size until a loader resizes it to the kernel's
+    /// value type (`bpf_struct_ops_<type>`).
+    public var structOps: StructOpsSpec?
 
     /// Indirection so a spec can hold its inner map.
     public final class Box: Hashable, Sendable {

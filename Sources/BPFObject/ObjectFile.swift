@@ -157,6 +157,10 @@ public struct ObjectFile: Sendable {
         var linker = Linker(elf: elf, btf: btf, btfExt: btfExt, maps: reader, license: license, kernelVersion: kernelVersion)
         self.programs = try linker.linkAll()
         self.textFunctions = linker.linkTextFunctions()
+        let implementations = ObjectFile.structOpsImplementations(maps)
+        if !implementations.isEmpty {
+            for i in programs.indices { programs[i].structOps = implementations[programs[i].name] }
+        }
     }
 }
 
@@ -233,6 +237,8 @@ struct MapReader {
                 maps.append(spec)
             }
         }
+        // struct_ops maps last, as libbpf numbers them.
+        try readStructOps()
     }
 
     mutating func readBTFMaps(_ section: ELFSection) throws(ObjectError) {

@@ -44,6 +44,9 @@ public struct ProgramSpec: Hashable, Sendable {
     /// CO-RE relocations (from `.BTF.ext`), by their instruction index after linking; a loader
     /// resolves them against the target kernel's BTF.
     public var coreRelocations: [CORERelocation] = []
+    /// For a struct_ops program, the struct_ops map, type and member it implements (from the map
+    /// that names it); nil for other programs and for struct_ops programs no map names.
+    public var structOps: StructOpsImplementation?
 
     /// The source line nearest at or before `instruction`.
     public func sourceLine(at instruction: Int) -> SourceLine? {

@@ -211,8 +211,39 @@ public final class BPFCollection: Sendable {
                 throw SwiftBPFError(error, place: "program '\(result.program)' (section '\(result.section)')")
             }
         }
+        // struct_ops maps are registered too, as a skeleton's attach registers them.
+        for spec in object.structOpsMaps {
+            do { made.append(try registerStructOps(spec.name, keeping: false)) } catch {
+                for link in made { link.close() }
+                throw error
+            }
+        }
         attached.withLock { $0 += made }
         return made
+    }
+
+    /// Registers the struct_ops map `name` (a TCP congestion control, a scheduler, ...) with the
+    /// kernel and keeps the registration until the collection is released or ``detachAll()``; the
+    /// link's `program` is the map's name. ``attachAll(interface:cgroup:)`` registers every
+    /// struct_ops map.
+    ///
+    /// ```swift
+    /// let bpf = try BPFCollection(try ObjectFile(contentsOf: "tcp_cc.o"), backend: .kernel)
+    /// let registration = try bpf.registerStructOps("swiftbpf_cc")   // now in tcp_available_congestion_control
+    /// registration.close()                                         // unregistered
+    /// ```
+    @discardableResult
+    public func registerStructOps(_ name: String) throws(SwiftBPFError) -> BPFLink {
+        try registerStructOps(name, keeping: true)
+    }
+
+    private func registerStructOps(_ name: String, keeping: Bool) throws(SwiftBPFError) -> BPFLink {
+        guard let kernelObject else {
+            throw SwiftBPFError(.unsupported, place: "struct_ops map '\(name)'", "the Swift runtime has no kernel structs to register: load the object with backend: .kernel")
+        }
+        let link = try bridged("struct_ops map '\(name)'") { BPFLink(program: name, try kernelObject.registerStructOps(name)) }
+        if keeping { attached.withLock { $0.append(link) } }
+        return link
     }
 
     /// Detaches every program this collection attached (pinned links stay attached).

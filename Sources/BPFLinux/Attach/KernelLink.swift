@@ -21,6 +21,8 @@ public final class KernelLink: Sendable, CustomStringConvertible {
         case socketFilter = "socket_filter"
         /// `BPF_PROG_ATTACH` (cgroup, flow dissector, ...): detached with `BPF_PROG_DETACH` on release.
         case programAttachment = "prog_attach"
+        /// A struct_ops map registered by `BPF_MAP_UPDATE_ELEM`: unregistered on release by deleting its element.
+        case structOpsMap = "struct_ops_map"
     }
 
     public let kind: Kind

@@ -65,6 +65,10 @@ public final class KernelObject: Sendable {
     public let warnings: [String]
     /// Maps that were reused from their pin (`LIBBPF_PIN_BY_NAME`) rather than created.
     public let reusedPins: Set<String>
+    /// The struct_ops maps laid out for this kernel (kernel type ids, value, function slots), by map name.
+    public var structOpsLayouts: [String: StructOpsKernelLayout] { structOps.mapValues(\.layout) }
+    /// The struct_ops maps' registration values, by map name (see `registerStructOps(_:)`).
+    let structOps: [String: PreparedStructOps]
 
     /// The map with this name.
     public func map(named name: String) -> KernelMap? { maps.first { $0.spec.name == name }?.map }
@@ -108,10 +112,21 @@ public final class KernelObject: Sendable {
         }
         btf = uploaded?.btf
 
+        // struct_ops maps: laid out against the kernel's BTF (its types and value sizes).
+        var structOpsLayouts: [String: StructOpsKernelLayout] = [:]
+        if object.maps.contains(where: { $0.structOps != nil }) {
+            structOpsLayouts = try KernelObject.structOpsLayouts(object, kernel: try targetBTF("the object has struct_ops maps"))
+        }
+
         // Maps.
         var maps: [(spec: MapSpec, map: KernelMap)] = []
         var reused: Set<String> = []
         for var spec in object.maps {
+            if let layout = structOpsLayouts[spec.name] {
+                spec.valueSize = layout.value.count
+                maps.append((spec, try KernelMap.structOps(spec, layout: layout, btf: uploaded?.btf)))
+                continue
+            }
             if spec.type == .perfEventArray && spec.maxEntries == 0 { spec.maxEntries = try PossibleCPUs.count }
             if spec.readOnly { spec.flags |= KernelMap.Flag.rdonlyProg }
             // Global data is mmapable, as libbpf makes it, so user space reads and writes it in place.
@@ -284,6 +299,12 @@ public final class KernelObject: Sendable {
                     break
                 }
             }
+            // struct_ops: the kernel struct and the member the program implements.
+            if spec.type == .structOps {
+                let target = try KernelObject.structOpsTarget(of: spec, layouts: structOpsLayouts, object: object)
+                request.attachBTFID = UInt32(target.typeID)
+                request.structOpsMemberIndex = UInt32(target.memberIndex)
+            }
             // The attach target's BTF id.
             if let attach = spec.attachType, KernelObject.attachesByBTF(attach), !spec.attachTarget.isEmpty {
                 if let target = options.targetBTF {
@@ -330,6 +351,7 @@ public final class KernelObject: Sendable {
         }
         self.programs = programs
         self.refusedPrograms = refused
+        self.structOps = KernelObject.prepareStructOps(structOpsLayouts, programs: programs)
 
         // Program arrays start with the programs the object names.
         for (spec, map) in maps where spec.type == .programArray && !reused.contains(spec.name) {

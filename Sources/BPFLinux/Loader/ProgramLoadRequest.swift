@@ -27,8 +27,12 @@ public struct ProgramLoadRequest: Sendable {
     public var functionInfo: [(instruction: Int, typeID: Int)] = []
     /// `struct bpf_line_info` records, with string offsets into `btf`'s string table.
     public var lineInfo: [(instruction: Int, fileNameOffset: UInt32, lineOffset: UInt32, line: Int, column: Int)] = []
-    /// The BTF id the program attaches to (fentry/fexit/tp_btf/lsm/iter targets).
+    /// The BTF id the program attaches to (fentry/fexit/tp_btf/lsm/iter targets; for struct_ops,
+    /// the kernel struct).
     public var attachBTFID: UInt32 = 0
+    /// For a struct_ops program, the index of the member it implements in the kernel struct: sent
+    /// as the expected attach type, in place of `expectedAttachType`.
+    public var structOpsMemberIndex: UInt32?
     /// The verifier log level for the first attempt (a failing load is retried with level 1).
     public var logLevel: UInt32 = 0
     /// The first log buffer size.
@@ -73,7 +77,7 @@ extension KernelProgram {
             var attr = cbpf_prog_load_attr()
             attr.prog_type = request.type.rawValue
             attr.insn_cnt = UInt32(code.count)
-            attr.expected_attach_type = request.expectedAttachType?.rawValue ?? 0
+            attr.expected_attach_type = request.structOpsMemberIndex ?? request.expectedAttachType?.rawValue ?? 0
             attr.prog_flags = request.flags
             attr.kern_version = request.kernelVersion
             attr.attach_btf_id = request.attachBTFID

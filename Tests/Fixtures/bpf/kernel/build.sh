@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Rebuilds the kernel loader's fixtures: pin_by_name.o, kfuncs.o, and core_task.o, the CO-RE fixture, against a vmlinux.h generated from the running kernel's
+# Rebuilds the kernel loader's fixtures: pin_by_name.o, kfuncs.o, struct_ops_bad.o, and core_task.o (the CO-RE
+# fixture) and tcp_cc.o (a BPF TCP congestion control, struct_ops) against a vmlinux.h generated from the running kernel's
 # BTF by our own `swiftbpf btf dump /sys/kernel/btf/vmlinux --format c`. The header (several MB) is
 # written to a temporary directory and never committed.
 #
@@ -19,6 +20,10 @@ echo "  GEN $tmp/vmlinux.h ($(wc -c < "$tmp/vmlinux.h") bytes)"
 cd "$here"
 "$repo/Scripts/bpf-cc.sh" core_task.c core_task.o -I "$tmp" "-fdebug-prefix-map=$tmp=vmlinux"
 echo "  CC  core_task.c -> core_task.o"
+"$repo/Scripts/bpf-cc.sh" tcp_cc.c tcp_cc.o -I "$tmp" "-fdebug-prefix-map=$tmp=vmlinux"
+echo "  CC  tcp_cc.c -> tcp_cc.o"
+"$repo/Scripts/bpf-cc.sh" struct_ops_bad.c struct_ops_bad.o
+echo "  CC  struct_ops_bad.c -> struct_ops_bad.o"
 "$repo/Scripts/bpf-cc.sh" pin_by_name.c pin_by_name.o
 echo "  CC  pin_by_name.c -> pin_by_name.o"
 "$repo/Scripts/bpf-cc.sh" kfuncs.c kfuncs.o

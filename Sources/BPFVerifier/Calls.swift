@@ -59,6 +59,9 @@ extension Analysis {
             st[0] = r0
             return .next(frame.callSite + 1)
         }
+        if program.type == .structOps, case .typed(let proto, _, let btf) = tracingContext, btf[btf.resolve(proto.returnType)] == nil {
+            return .exit   // a struct_ops member returning void: R0 is not read
+        }
         try readable(st, 0, pc, " (the program's return value)")
         if !st.references.isEmpty { throw referenceLeak(st, pc) }
         if let range = rules.returnRange {

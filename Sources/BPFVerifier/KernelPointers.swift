@@ -60,6 +60,23 @@ enum TracingContext {
         case (.tracing, .traceFentry?), (.tracing, .traceFexit?), (.tracing, .modifyReturn?): (kind, what) = (.function, "fentry/fexit")
         case (.tracing, .traceIter?): (kind, what) = (.iterator, "iter")
         case (.lsm, _): (kind, what) = (.lsmHook, "lsm")
+        case (.structOps, _):
+            guard let implemented = program.structOps else {
+                self = .missingTarget("struct_ops program '\(program.name)' is not named by any member of a struct_ops map")
+                return
+            }
+            guard let btf = program.kernelBTF else {
+                self = .noBTF("the arguments of struct_ops programs are typed by the kernel's BTF, which the verifier was not given")
+                return
+            }
+            guard let found = btf.structOpsPrototype(type: implemented.kernelTypeName, member: implemented.member) else {
+                self = .missingTarget("the kernel's BTF has no function member '\(implemented.member)' in struct \(implemented.kernelTypeName)")
+                return
+            }
+            var proto = found.prototype
+            proto.name = "\(implemented.kernelTypeName).\(implemented.member)"
+            self = .typed(proto, .structOps, btf)
+            return
         default:
             self = .untyped
             return
@@ -78,6 +95,7 @@ enum TracingContext {
             case .function: "function '\(program.attachTarget)'"
             case .iterator: "iterator '\(program.attachTarget)' (no bpf_iter_\(program.attachTarget))"
             case .lsmHook: "LSM hook '\(program.attachTarget)' (no bpf_lsm_\(program.attachTarget))"
+            case .structOps: "struct_ops member '\(program.attachTarget)'"
             }
             self = .missingTarget("the kernel's BTF has no \(name)")
             return
@@ -156,7 +174,7 @@ extension Analysis {
         var flags: KernelPointerFlags = []
         var nullable = false
         switch kind {
-        case .tracepoint, .iterator, .lsmHook: flags.insert(.trusted)
+        case .tracepoint, .iterator, .lsmHook, .structOps: flags.insert(.trusted)
         case .function: break
         }
         if argument < proto.parameters.count && proto.parameters[argument].name.hasSuffix("__nullable") { nullable = true }
@@ -176,6 +194,11 @@ extension Analysis {
         var r = Register()
         r.kind = nullable ? .kernelPointerOrNull : .kernelPointer
         r.btfType = target
+        // A TCP congestion control's `struct sock *` is a `struct tcp_sock` (the kernel promotes it).
+        if kind == .structOps, program.structOps?.kernelTypeName == "tcp_congestion_ops", btf[target]?.name == "sock",
+           let tcp = btf.typeID(named: "tcp_sock", kind: .structure) {
+            r.btfType = tcp
+        }
         r.kernelFlags = flags
         if nullable {
             r.id = freshID()
@@ -324,5 +347,40 @@ extension Analysis {
             r.origin = pc
         }
         return r
+    }
+
+    /// The fields a TCP congestion control (a `tcp_congestion_ops` struct_ops program) may write
+    /// through its `struct tcp_sock *`, as the kernel's `bpf_tcp_ca_btf_struct_access` allows: the
+    /// pacing rate and status, the congestion-control private area, the pending ACK flags, and the
+    /// window fields of `struct tcp_sock`.
+    func isWritableKernelField(_ r: Register, off: Int, size: Int) -> Bool {
+        guard program.type == .structOps, program.structOps?.kernelTypeName == "tcp_congestion_ops", let btf = kernelBTF,
+              btf[r.btfType]?.name == "tcp_sock", r.value.constantValue == 0 else { return false }
+        let start = r.offset + off
+        func field(_ structName: String, _ path: [String]) -> Range<Int>? {
+            guard var type = btf.typeID(named: structName, kind: .structure) else { return nil }
+            var offset = 0
+            for (i, name) in path.enumerated() {
+                guard case .members(let members)? = btf[btf.resolve(type)]?.detail,
+                      let m = members.first(where: { $0.name == name }) else { return nil }
+                offset += m.bitOffset / 8
+                type = m.type
+                if i == path.count - 1 {
+                    let bytes = m.bitfieldSize > 0 ? (m.bitOffset % 8 + m.bitfieldSize + 7) / 8 : ((try? btf.size(of: m.type)) ?? 0)
+                    return offset..<(offset + bytes)
+                }
+            }
+            return nil
+        }
+        let allowed: [Range<Int>?] = [
+            field("sock", ["sk_pacing_rate"]), field("sock", ["sk_pacing_status"]),
+            field("inet_connection_sock", ["icsk_ca_priv"]), field("inet_connection_sock", ["icsk_ack", "pending"]),
+            field("tcp_sock", ["snd_cwnd"]), field("tcp_sock", ["snd_cwnd_cnt"]), field("tcp_sock", ["snd_cwnd_stamp"]),
+            field("tcp_sock", ["snd_ssthresh"]), field("tcp_sock", ["ecn_flags"]), field("tcp_sock", ["app_limited"]),
+        ]
+        return allowed.contains { range in
+            guard let range else { return false }
+            return start >= range.lowerBound && start + size <= range.upperBound
+        }
     }
 }

@@ -422,6 +422,11 @@ extension Analysis {
                 throw fail(.contextAccess, pc, "invalid context store: \(why)", state: st, registers: [d])
             }
             markAccess(pc, proven: rules.proven(offset: o, size: size))
+        case .kernelPointer where isWritableKernelField(r, off: off, size: size):
+            guard value.kind == .scalar else {
+                throw fail(.invalidPointer, pc, "only numbers are stored into kernel objects", state: st, registers: [d])
+            }
+            markAccess(pc, proven: false)
         case .kernelPointer:
             throw fail(.invalidPointer, pc, "R\(d) (\(r.kernelFlags.prefix)ptr_ to \(kernelTypeName(r.btfType))) is a typed kernel pointer: programs only read through it",
                        "kernel objects are read-only to tracing programs; keep what you compute in a map or on the stack",

@@ -52,6 +52,9 @@ public struct VerifierProgram: Sendable {
     public var kernelBTF: BTF?
     /// A sleepable program (`fentry.s/`, `lsm.s/`...): it does not run in an RCU read-side section.
     public var sleepable = false
+    /// A struct_ops program: the struct_ops member it implements (its arguments are typed by the
+    /// member's prototype in ``kernelBTF``).
+    public var structOps: StructOpsImplementation?
 
     public init(name: String = "program", section: String = "", instructions: [Instruction], type: ProgramType = .unspecified,
                 attachType: AttachType? = nil, maps: [MapSpec] = [], mapReferences: [Int: MapReference] = [:],
@@ -75,6 +78,7 @@ public struct VerifierProgram: Sendable {
         self.license = license
         typeUndetermined = spec.type == .unspecified
         attachTarget = spec.attachTarget
+        structOps = spec.structOps
         sleepable = spec.section.split(separator: "/").first.map { $0.hasSuffix(".s") } ?? false
         for (index, reference) in spec.references {
             switch reference {

@@ -175,3 +175,29 @@ struct KernelTypedAgreementTests {
         #expect(compared == 14)
     }
 }
+
+/// struct_ops programs are typed by the member they implement: a TCP congestion control's
+/// callbacks (Tests/Fixtures/bpf/kernel/tcp_cc.c) read their `struct sock *` as the kernel's
+/// `struct tcp_sock`, call the kernel's Reno kfuncs, and `init` (which returns void) has no R0 to check.
+@Suite(.requires(RunningKernelBTF.availability))
+struct StructOpsVerifierTests {
+    @Test func tcpCongestionControlCallbacksAreAccepted() throws {
+        let object = try ObjectFile(bytes: TestPaths.bytes("Tests/Fixtures/bpf/kernel/tcp_cc.o"))
+        let vmlinux = try RunningKernelBTF.loaded.get()
+        let relocator = try #require(object.btf).map { CORERelocator(local: $0, target: vmlinux, index: CORERelocator.CandidateIndex(vmlinux)) }
+        var checked = 0
+        for spec in object.programs where spec.type == .structOps {
+            let structOps = try #require(spec.structOps, "\(spec.name) implements a struct_ops member")
+            #expect(structOps.kernelTypeName == "tcp_congestion_ops")
+            var input = VerifierProgram(spec: relocator.map { spec.relocated(with: $0).spec } ?? spec, maps: object.maps, license: object.license)
+            input.kernelBTF = vmlinux
+            let result = Verifier().verify(input)
+            #expect(result.accepted, "\(spec.name): \(result.error?.detailed ?? "")")
+            var untyped = input
+            untyped.kernelBTF = nil
+            #expect(Verifier().verify(untyped).verdict != .accept || spec.name.hasSuffix("_init"), "\(spec.name) needs the kernel's BTF")
+            checked += 1
+        }
+        #expect(checked >= 4)
+    }
+}

@@ -146,6 +146,8 @@ extension BTF {
             guard let typedef = typeID(named: "btf_trace_" + target, kind: .typedef),
                   let pointer = self[resolve(typedef)], pointer.kind == .pointer else { return nil }
             protoID = resolve(pointer.referencedType)
+        case .structOps:
+            return nil
         case .function, .iterator, .lsmHook:
             let name = kind == .iterator ? "bpf_iter_" + target : kind == .lsmHook ? "bpf_lsm_" + target : target
             guard let function = typeID(named: name, kind: .function), let f = self[function] else { return nil }
@@ -161,6 +163,8 @@ extension BTF {
     /// What names a tracing program's target.
     public enum TracingTargetKind: Hashable, Sendable {
         case tracepoint, function, iterator, lsmHook
+        /// A struct_ops member (its prototype comes from ``BTF/structOpsPrototype(type:member:)``).
+        case structOps
     }
 
     /// Whether the kernel declares field `field` of struct `structName` safe to inherit its parent's

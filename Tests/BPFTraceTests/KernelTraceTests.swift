@@ -59,9 +59,14 @@ enum TraceKernel {
             for _ in 0..<3 { _ = open("/swiftbpf-trace-test-missing", O_RDONLY) }
         }
         #expect(output.contains(#"{"type": "attached_probes", "data": {"probes": 1}}"#))
-        // open() of a missing file returns -ENOENT: the negative bucket.
-        #expect(output.contains(#"{"type": "hist", "data": {"@ret": [{"max": -1, "count": 3}"#), "\(output)")
-        #expect(output.contains(#"{"type": "map", "data": {"@n": 3}}"#))
+        // open() of a missing file returns -ENOENT: the negative bucket. (Other tests of this
+        // process may open files meanwhile, so at least 3.)
+        func count(_ pattern: String) -> Int? {
+            guard let r = output.range(of: pattern, options: .regularExpression) else { return nil }
+            return Int(output[r].split(separator: " ").last!.filter(\.isNumber))
+        }
+        #expect((count(#"\{"type": "hist", "data": \{"@ret": \[\{"max": -1, "count": [0-9]+"#) ?? 0) >= 3, "\(output)")
+        #expect((count(#"\{"type": "map", "data": \{"@n": [0-9]+"#) ?? 0) >= 3, "\(output)")
     }
 
     @Test(.requires(TraceKernel.bpf))

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuilds the kernel loader's fixtures: pin_by_name.o, kfuncs.o, and core_task.o, the CO-RE fixture, against a vmlinux.h generated from the running kernel's
+# Rebuilds the kernel loader's fixtures: pin_by_name.o, kfuncs.o, usdt.o (usdt_probes.c, the host program it traces, is built by the tests), and core_task.o, the CO-RE fixture, against a vmlinux.h generated from the running kernel's
 # BTF by our own `swiftbpf btf dump /sys/kernel/btf/vmlinux --format c`. The header (several MB) is
 # written to a temporary directory and never committed.
 #
@@ -23,3 +23,5 @@ echo "  CC  core_task.c -> core_task.o"
 echo "  CC  pin_by_name.c -> pin_by_name.o"
 "$repo/Scripts/bpf-cc.sh" kfuncs.c kfuncs.o
 echo "  CC  kfuncs.c -> kfuncs.o"
+"$repo/Scripts/bpf-cc.sh" usdt.c usdt.o
+echo "  CC  usdt.c -> usdt.o"

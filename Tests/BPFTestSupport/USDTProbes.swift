@@ -47,5 +47,6 @@ public enum USDTProbes {
 /// Why the USDT probe program could not be built.
 public struct USDTProbesUnavailable: Error, CustomStringConvertible {
     public var reason: String
+    public init(reason: String) { self.reason = reason }
     public var description: String { reason }
 }

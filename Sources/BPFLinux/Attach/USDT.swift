@@ -297,8 +297,8 @@ extension KernelObject {
 
 extension KernelProgram {
     /// The `__bpf_usdt_specs` and `__bpf_usdt_ip_to_spec_id` maps this program uses, found by the
-    /// names the kernel holds (15 bytes: `__bpf_usdt_spec`, `__bpf_usdt_ip_t`).
-    func usdtMaps() throws(BPFError) -> (specs: KernelMap?, ipToSpecID: KernelMap?) {
+    /// names the kernel holds (15 bytes: `__bpf_usdt_spec`, `__bpf_usdt_ip_t`); nil for one it does not use.
+    public func usdtMaps() throws(BPFError) -> (specs: KernelMap?, ipToSpecID: KernelMap?) {
         var specs: KernelMap?, ips: KernelMap?
         for id in try mapIDs() {
             let map = try KernelMap.open(id: id)

@@ -30,11 +30,13 @@ struct USDTAttachTests {
             process.standardInput = input
             process.standardOutput = output
             try process.run()
-            // Process.run() may return before the exec is complete: wait until the binary's code is mapped.
+            // Process.run() may return before the exec is complete: a waiting child's pid is attached
+            // to, so wait until the binary's code is mapped in it.
+            guard waiting else { return }
             let binary = URL(fileURLWithPath: try USDTProbes.binary.get()).resolvingSymlinksInPath().path
             let deadline = Date().addingTimeInterval(5)
             func mapped() -> Bool {
-                guard let maps = FileHandle(forReadingAtPath: "/proc/\(pid)/maps")?.readDataToEndOfFile() else { return false }
+                guard let file = FileHandle(forReadingAtPath: "/proc/\(pid)/maps"), let maps = try? file.readToEnd() else { return false }
                 return String(decoding: maps, as: UTF8.self).split(separator: "\n").contains { $0.contains(" r-xp ") && $0.hasSuffix(binary) }
             }
             while !mapped(), Date() < deadline { usleep(1_000) }

@@ -30,6 +30,9 @@ public enum AutoAttach: Sendable, Hashable {
     case kprobe(function: String, offset: UInt64, returnProbe: Bool)
     /// `uprobe/PATH:SYMBOL[+OFFSET]`, `uretprobe/...`, `uprobe.s/...` (PATH may be a library name such as `libc.so.6`).
     case uprobe(binary: String, symbol: String?, offset: UInt64, returnProbe: Bool)
+    /// `usdt/PATH:PROVIDER:NAME`: every site of the USDT probe `PROVIDER:NAME` in the binary (PATH
+    /// may be a library name such as `libc.so.6`).
+    case usdt(binary: String, provider: String, name: String)
     /// `xdp`, `xdp.frags`: needs a network interface.
     case xdp
     /// `tcx/ingress`, `tc/egress`, ...: needs a network interface.
@@ -109,7 +112,17 @@ public enum AutoAttach: Sendable, Hashable {
         case "socket":
             self = .manual(reason: "socket filters need a socket; attach them with attachSocketFilter")
         case "usdt":
-            self = .manual(reason: "usdt probes are not attached automatically")
+            // libbpf's usdt/PATH:PROVIDER:NAME; the path cannot contain ':'.
+            guard !target.isEmpty else {
+                self = .manual(reason: "section '\(section)' names no binary and probe (expected usdt/PATH:PROVIDER:NAME); attach it with attachUSDT")
+                return
+            }
+            let parts = target.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 3, parts.allSatisfy({ !$0.isEmpty }) else {
+                self = .manual(reason: "section '\(section)': expected usdt/PATH:PROVIDER:NAME")
+                return
+            }
+            self = .usdt(binary: String(parts[0]), provider: String(parts[1]), name: String(parts[2]))
         case "syscall":
             self = .manual(reason: "syscall programs are run (BPF_PROG_TEST_RUN), not attached")
         default:

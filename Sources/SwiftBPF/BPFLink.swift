@@ -24,6 +24,9 @@ public enum AttachPoint: Sendable, Hashable {
     case kretprobe(function: String)
     /// A user-space function of `binary` (a path, or a library name such as `libc.so.6`), or its return.
     case uprobe(binary: String, symbol: String, returnProbe: Bool = false)
+    /// Every site of the USDT probe `provider:name` in `binary` (a path, or a library name), for a
+    /// program reading its arguments through the object's `__bpf_usdt_specs` map (libbpf's `usdt.bpf.h`).
+    case usdt(binary: String, provider: String, name: String)
     /// An XDP program on a network interface.
     case xdp(interface: String, mode: XDPMode = .automatic)
     /// A TC program (tcx) on a network interface.
@@ -55,6 +58,7 @@ public enum AttachPoint: Sendable, Hashable {
         case .kretprobe(let function): (.kprobe(function: function, offset: 0, returnProbe: true), Targets())
         case .uprobe(let binary, let symbol, let returnProbe):
             (.uprobe(binary: binary, symbol: symbol, offset: 0, returnProbe: returnProbe), Targets())
+        case .usdt(let binary, let provider, let name): (.usdt(binary: binary, provider: provider, name: name), Targets())
         case .xdp(let interface, let mode): (.xdp, Targets(interface: interface, xdpMode: mode))
         case .tc(let interface, let direction): (.tcx(direction), Targets(interface: interface))
         case .cgroup(let path):

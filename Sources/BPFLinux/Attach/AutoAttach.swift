@@ -80,6 +80,13 @@ extension KernelProgram {
                 path = found
             }
             return try attachUprobe(binary: path, symbol: symbol, offset: offset, returnProbe: returnProbe)
+        case .usdt(let binary, let provider, let probe):
+            // The spec maps this program uses (KernelObject.attachUSDT takes the object's).
+            let maps = try usdtMaps()
+            guard let specs = maps.specs else {
+                throw BPFError.invalidArgument("program \(name): a usdt program must use the '\(USDTAttach.specsMap)' map (usdt.bpf.h's), and this one does not")
+            }
+            return try attachUSDT(binary: binary, provider: provider, name: probe, specs: specs, ipToSpecID: maps.ipToSpecID)
         case .xdp:
             guard let interface = options.interface else { throw BPFError.invalidArgument("program \(name): XDP needs a network interface") }
             return try attachXDP(to: interface, mode: options.xdpMode)
@@ -117,7 +124,13 @@ extension KernelObject {
             } else if let needs = plan.missing(in: options) {
                 outcome = .skipped("needs \(needs) to attach to (none given)")
             } else {
-                do { outcome = .attached(try program.attach(plan, options: options)) } catch { outcome = .failed(error) }
+                do {
+                    if case .usdt(let binary, let provider, let probe) = plan {
+                        outcome = .attached(try attachUSDT(program: spec.name, binary: binary, provider: provider, name: probe))
+                    } else {
+                        outcome = .attached(try program.attach(plan, options: options))
+                    }
+                } catch { outcome = .failed(error) }
             }
             results.append(AutoAttachResult(program: spec.name, section: spec.section, outcome: outcome))
         }

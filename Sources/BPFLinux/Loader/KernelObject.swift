@@ -496,6 +496,9 @@ public final class KernelObject: Sendable {
                 bytes = override
             } else if name == "LINUX_KERNEL_VERSION" {
                 bytes = withUnsafeBytes(of: KernelConfig.runningVersionCode.littleEndian) { Array($0) }
+            } else if name == "LINUX_HAS_BPF_COOKIE" {
+                // usdt.bpf.h: spec ids travel as BPF cookies (Linux 5.15), else by address.
+                bytes = [USDTAttach.kernelHasBPFCookies ? 1 : 0]
             } else if let text = KernelConfig.running[name], let btf,
                       let variable = btf.typeID(named: name, kind: .variable).flatMap({ btf[$0] }) {
                 bytes = KernelConfig.value(text, type: variable.referencedType, size: entry.size, btf: btf)

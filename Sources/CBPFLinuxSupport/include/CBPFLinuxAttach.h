@@ -28,6 +28,16 @@ struct cbpf_link_create_attr {
         struct { uint32_t relative_fd; uint32_t pad; CBPF_ALIGNED_U64 expected_revision; } tcx;
         /* BPF_TRACE_ITER */
         struct { CBPF_ALIGNED_U64 iter_info; uint32_t iter_info_len; } iter;
+        /* BPF_TRACE_UPROBE_MULTI: a path, and per probe a file offset, a ref_ctr_offset and a cookie */
+        struct {
+            CBPF_ALIGNED_U64 path;
+            CBPF_ALIGNED_U64 offsets;
+            CBPF_ALIGNED_U64 ref_ctr_offsets;
+            CBPF_ALIGNED_U64 cookies;
+            uint32_t cnt;
+            uint32_t flags;
+            uint32_t pid;
+        } uprobe_multi;
     };
 };
 
@@ -80,6 +90,8 @@ struct cbpf_link_info {
 _Static_assert(offsetof(struct cbpf_link_create_attr, tracing.cookie) == 24, "tracing.cookie");
 _Static_assert(offsetof(struct cbpf_link_create_attr, perf_event.bpf_cookie) == 16, "perf_event.bpf_cookie");
 _Static_assert(offsetof(struct cbpf_link_create_attr, tcx.expected_revision) == 24, "tcx.expected_revision");
+_Static_assert(offsetof(struct cbpf_link_create_attr, uprobe_multi.cookies) == 40, "uprobe_multi.cookies");
+_Static_assert(offsetof(struct cbpf_link_create_attr, uprobe_multi.pid) == 56, "uprobe_multi.pid");
 _Static_assert(offsetof(struct cbpf_prog_attach_attr, expected_revision) == 24, "expected_revision");
 _Static_assert(offsetof(struct cbpf_raw_tracepoint_attr, cookie) == 16, "raw_tp cookie");
 _Static_assert(offsetof(struct cbpf_link_info, words) == 16, "link info union");

@@ -12,7 +12,8 @@ struct AttachCommand: ParsableCommand {
         discussion: """
             Kinds and targets (raw_tracepoint, tcx_ingress and tcx_egress as the kernel spells them are \
             taken too): tracepoint CATEGORY:NAME, raw-tracepoint NAME, kprobe FUNCTION, \
-            kretprobe FUNCTION, uprobe BINARY:SYMBOL, uretprobe BINARY:SYMBOL, xdp INTERFACE \
+            kretprobe FUNCTION, uprobe BINARY:SYMBOL, uretprobe BINARY:SYMBOL, usdt BINARY:PROVIDER:NAME \
+            (every site of the probe; the program's __bpf_usdt_specs map gets the argument specs), xdp INTERFACE \
             (--mode auto|skb|drv|hw), tcx-ingress INTERFACE, tcx-egress INTERFACE, cgroup CGROUP_DIR \
             (--attach-type as libbpf and bpftool spell it, e.g. cgroup_inet_egress, or a section name \
             such as cgroup/connect4), tracing (fentry, fexit, tp_btf and lsm programs: \
@@ -22,7 +23,7 @@ struct AttachCommand: ParsableCommand {
     )
 
     enum Kind: String, ExpressibleByArgument, CaseIterable {
-        case tracepoint, rawTracepoint = "raw-tracepoint", kprobe, kretprobe, uprobe, uretprobe, xdp
+        case tracepoint, rawTracepoint = "raw-tracepoint", kprobe, kretprobe, uprobe, uretprobe, usdt, xdp
         case tcxIngress = "tcx-ingress", tcxEgress = "tcx-egress", cgroup, tracing
 
         /// The kernel's spellings too: `raw_tracepoint`, `tcx_ingress`, `tcx_egress`.
@@ -38,7 +39,7 @@ struct AttachCommand: ParsableCommand {
     @Option(help: "Pin the link here (in bpffs) so it outlives swiftbpf.") var pin: String?
     @Flag(help: "Hold the link until interrupted instead of pinning it.") var wait = false
     @Option(help: "XDP mode: auto, skb (generic), drv (native) or hw.") var mode: String = "auto"
-    @Option(help: "uprobe: only this process.") var pid: Int32?
+    @Option(help: "uprobe, usdt: only this process.") var pid: Int32?
     @Option(help: "cgroup: the attach type, e.g. cgroup_inet_ingress, cgroup_inet_egress, cgroup_inet_sock_create (BPF_ and case optional), or a section name such as cgroup/connect4.") var attachType: String?
     @Flag(help: "Print JSON.") var json = false
 
@@ -122,6 +123,18 @@ struct AttachCommand: ParsableCommand {
             guard let colon = target.lastIndex(of: ":") else { throw CLIError("uprobe target '\(target)': expected BINARY:SYMBOL") }
             return try program.attachUprobe(binary: String(target[..<colon]), symbol: String(target[target.index(after: colon)...]),
                                             returnProbe: kind == .uretprobe, pid: pid)
+        case .usdt:
+            // BINARY:PROVIDER:NAME; the binary may contain ':' only before the last two.
+            let parts = target.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count >= 3, parts.suffix(2).allSatisfy({ !$0.isEmpty }), !parts.dropLast(2).joined(separator: ":").isEmpty else {
+                throw CLIError("usdt target '\(target)': expected BINARY:PROVIDER:NAME, e.g. /usr/bin/app:app:request")
+            }
+            let maps = try program.usdtMaps()
+            guard let specs = maps.specs else {
+                throw CLIError("program \(program.name) uses no '\(USDTAttach.specsMap)' map: it is not a usdt program (libbpf's usdt.bpf.h declares the map)")
+            }
+            return try program.attachUSDT(binary: parts.dropLast(2).joined(separator: ":"), provider: String(parts[parts.count - 2]),
+                                          name: String(parts[parts.count - 1]), pid: pid, specs: specs, ipToSpecID: maps.ipToSpecID)
         case .xdp:
             guard let xdpMode = XDPMode(rawValue: mode) else { throw CLIError("unknown XDP mode '\(mode)' (auto, skb, drv, hw)") }
             return try program.attachXDP(to: NetworkInterface(named: target), mode: xdpMode)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Rebuilds the kernel loader's fixtures: pin_by_name.o, kfuncs.o, struct_ops_bad.o, and core_task.o (the CO-RE
-# fixture) and tcp_cc.o (a BPF TCP congestion control, struct_ops) against a vmlinux.h generated from the running kernel's
+# Rebuilds the kernel loader's fixtures: pin_by_name.o, kfuncs.o, struct_ops_bad.o, usdt.o (usdt_probes.c, the host
+# program it traces, is built by the tests), and core_task.o (the CO-RE fixture) and tcp_cc.o (a BPF TCP congestion
+# control, struct_ops) against a vmlinux.h generated from the running kernel's
 # BTF by our own `swiftbpf btf dump /sys/kernel/btf/vmlinux --format c`. The header (several MB) is
 # written to a temporary directory and never committed.
 #
@@ -28,3 +29,5 @@ echo "  CC  struct_ops_bad.c -> struct_ops_bad.o"
 echo "  CC  pin_by_name.c -> pin_by_name.o"
 "$repo/Scripts/bpf-cc.sh" kfuncs.c kfuncs.o
 echo "  CC  kfuncs.c -> kfuncs.o"
+"$repo/Scripts/bpf-cc.sh" usdt.c usdt.o
+echo "  CC  usdt.c -> usdt.o"

@@ -67,7 +67,7 @@ extension Analysis {
                            "destroy it with bpf_iter_\(type)_destroy first", state: st, registers: [1])
             }
             // The other arguments, as any kfunc's (numbers, typed pointers...).
-            try checkIteratorArguments(&st, pc, name: name, parameters: parameters, btf: btf)
+            _ = try checkKfuncArguments(&st, pc, name: name, parameters: parameters, flags: KfuncFlags.of(name) ?? [], btf: btf, from: 1)
             var it = Register()
             it.kind = .iterator
             it.btfType = structID
@@ -124,41 +124,5 @@ extension Analysis {
         fork(element, at: pc + 1, parent: parent)
         for r in 1...5 { st[r] = .uninitialized }
         st[0] = .scalar(.constant(0))
-    }
-
-    /// The arguments of an iterator's `new` after the iterator itself: numbers, typed kernel
-    /// pointers (trusted), or NULL where the parameter may be.
-    func checkIteratorArguments(_ st: inout VerifierState, _ pc: Int, name: String, parameters: [BTFParameter], btf: BTF) throws(VerifierError) {
-        for i in 1..<min(parameters.count, 5) {
-            let regno = i + 1
-            let r = st[regno]
-            let parameter = parameters[i]
-            if r.kind == .uninitialized {
-                throw fail(.uninitializedRegister, pc, "argument \(regno) of \(name) (R\(regno), '\(parameter.name)') is not set", state: st, registers: [regno])
-            }
-            guard let t = btf[btf.resolve(parameter.type)] else { continue }
-            switch t.kind {
-            case .int, .enumeration, .enumeration64:
-                guard r.kind == .scalar else {
-                    throw fail(.helperArgument, pc, "argument \(regno) of \(name) ('\(parameter.name)') must be a number, but R\(regno) is \(r.describe(maps: maps))",
-                               state: st, registers: [regno])
-                }
-                needPrecise(st, pc, registers: [regno])
-            case .pointer:
-                if r.kind == .scalar && r.value.constantValue == 0 && (parameter.name.hasSuffix("__nullable") || parameter.name.hasSuffix("__opt")) { break }
-                if r.kind == .kernelPointer || r.kind.isSocket {
-                    if r.kernelFlags.contains(.untrusted) {
-                        throw fail(.helperArgument, pc, "argument \(regno) of \(name) ('\(parameter.name)') must be a trusted kernel pointer, but R\(regno) is \(r.describe(maps: maps))",
-                                   state: st, registers: [regno])
-                    }
-                    break
-                }
-                if r.kind.isPointer && !r.kind.isNullable { break }
-                throw fail(.helperArgument, pc, "argument \(regno) of \(name) ('\(parameter.name)') must be a pointer, but R\(regno) is \(r.describe(maps: maps))",
-                           state: st, registers: [regno])
-            default:
-                break
-            }
-        }
     }
 }

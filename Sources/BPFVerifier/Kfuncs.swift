@@ -34,11 +34,66 @@ extension Analysis {
             throw fail(.lock, pc, "kfunc '\(name)' may sleep, but it is called inside a \(st.rcuDepth > 0 ? "bpf_rcu_read_lock section" : "bpf_preempt_disable section")",
                        state: st)
         }
+        let released = try checkKfuncArguments(&st, pc, name: name, parameters: parameters, flags: flags, btf: btf, from: 0)
+        if let id = released {
+            st.references.removeAll { $0.id == id }
+            st.forEachRegister { r in
+                if r.referenceID == id { r = .unknownScalar }
+            }
+        }
+        for r in 1...5 { st[r] = .uninitialized }
+        // The result.
+        var r0 = Register.uninitialized
+        let returnType = btf.resolve(proto.referencedType)
+        if name == "bpf_cast_to_kern_ctx" {
+            guard let kernelContext = Self.kernelContextStruct(program.type), let id = btf.typeID(named: kernelContext, kind: .structure) else {
+                throw fail(.undecided, pc, "cannot decide: bpf_cast_to_kern_ctx for \(program.type.kernelName) programs")
+            }
+            r0 = Register()
+            r0.kind = .kernelPointer
+            r0.btfType = id
+            r0.kernelFlags = .trusted
+        } else if let t = btf[returnType] {
+            switch t.kind {
+            case .int, .enumeration, .enumeration64:
+                r0 = t.kind == .int && t.sizeOrType == 1 ? .scalar(.unsigned(0, 1)) : .unknownScalar
+            case .pointer:
+                let target = btf.resolve(t.referencedType)
+                guard let s = btf[target], s.kind == .structure || s.kind == .union else {
+                    throw fail(.undecided, pc, "cannot decide: kfunc '\(name)' returns \(btf.typeName(proto.referencedType))")
+                }
+                r0 = Register()
+                r0.kind = flags.contains(.returnsNull) ? .kernelPointerOrNull : .kernelPointer
+                r0.btfType = target
+                if flags.contains(.acquire) {
+                    r0.kernelFlags = .trusted
+                } else if flags.contains(.rcuProtected) {
+                    r0.kernelFlags = .rcu
+                }
+                if flags.contains(.returnsNull) || flags.contains(.acquire) {
+                    r0.id = freshID()
+                    r0.origin = pc
+                }
+                if flags.contains(.acquire) {
+                    r0.referenceID = r0.id
+                    st.references.append(Reference(id: r0.id, instruction: pc, helper: 0))
+                }
+            default:
+                r0 = .unknownScalar
+            }
+        }
+        st[0] = r0
+    }
+
+    /// The arguments of a kfunc call from parameter `first` on, checked against its prototype and
+    /// flags; returns the reference a releasing kfunc releases.
+    func checkKfuncArguments(_ st: inout VerifierState, _ pc: Int, name: String, parameters: [BTFParameter], flags: KfuncFlags,
+                             btf: BTF, from first: Int) throws(VerifierError) -> UInt32? {
         guard parameters.count <= 5 else {
             throw fail(.unsupported, pc, "kfunc '\(name)' takes \(parameters.count) arguments; calls pass at most 5", state: st)
         }
         var released: UInt32?
-        var i = 0
+        var i = first
         while i < parameters.count {
             let parameter = parameters[i]
             let regno = i + 1
@@ -139,54 +194,7 @@ extension Analysis {
             }
             i += 1
         }
-        if let id = released {
-            st.references.removeAll { $0.id == id }
-            st.forEachRegister { r in
-                if r.referenceID == id { r = .unknownScalar }
-            }
-        }
-        for r in 1...5 { st[r] = .uninitialized }
-        // The result.
-        var r0 = Register.uninitialized
-        let returnType = btf.resolve(proto.referencedType)
-        if name == "bpf_cast_to_kern_ctx" {
-            guard let kernelContext = Self.kernelContextStruct(program.type), let id = btf.typeID(named: kernelContext, kind: .structure) else {
-                throw fail(.undecided, pc, "cannot decide: bpf_cast_to_kern_ctx for \(program.type.kernelName) programs")
-            }
-            r0 = Register()
-            r0.kind = .kernelPointer
-            r0.btfType = id
-            r0.kernelFlags = .trusted
-        } else if let t = btf[returnType] {
-            switch t.kind {
-            case .int, .enumeration, .enumeration64:
-                r0 = t.kind == .int && t.sizeOrType == 1 ? .scalar(.unsigned(0, 1)) : .unknownScalar
-            case .pointer:
-                let target = btf.resolve(t.referencedType)
-                guard let s = btf[target], s.kind == .structure || s.kind == .union else {
-                    throw fail(.undecided, pc, "cannot decide: kfunc '\(name)' returns \(btf.typeName(proto.referencedType))")
-                }
-                r0 = Register()
-                r0.kind = flags.contains(.returnsNull) ? .kernelPointerOrNull : .kernelPointer
-                r0.btfType = target
-                if flags.contains(.acquire) {
-                    r0.kernelFlags = .trusted
-                } else if flags.contains(.rcuProtected) {
-                    r0.kernelFlags = .rcu
-                }
-                if flags.contains(.returnsNull) || flags.contains(.acquire) {
-                    r0.id = freshID()
-                    r0.origin = pc
-                }
-                if flags.contains(.acquire) {
-                    r0.referenceID = r0.id
-                    st.references.append(Reference(id: r0.id, instruction: pc, helper: 0))
-                }
-            default:
-                r0 = .unknownScalar
-            }
-        }
-        st[0] = r0
+        return released
     }
 
     /// `bpf_rcu_read_lock`/`unlock` and `bpf_preempt_disable`/`enable`: sections that must close on every

@@ -76,6 +76,23 @@ extension Analysis {
         return .exit
     }
 
+    /// A call's argument R`regno` (`label`: "argument 2 of bpf_map_lookup_elem") is not set.
+    func argumentUnset(_ st: VerifierState, _ pc: Int, regno: Int, label: String) -> VerifierError {
+        fail(.uninitializedRegister, pc, "\(label) (R\(regno)) is not set", "set R\(regno) before the call", state: st, registers: [regno])
+    }
+
+    /// A call's argument R`regno` is not `what` (a helper's and a kfunc's alike): NULL-able values are
+    /// named as such, with what produced them.
+    func argumentError(_ st: VerifierState, _ pc: Int, regno: Int, label: String, what: String, hint: String?) -> VerifierError {
+        let r = st[regno]
+        if r.kind.isNullable {
+            return fail(.nullPointer, pc, "R\(regno) may be NULL (\(label))",
+                        "check the result of \(originName(r)) before passing it", state: st, registers: [regno])
+        }
+        return fail(.helperArgument, pc, "\(label) must be \(what), but R\(regno) is \(r.describe(maps: maps))",
+                    hint, state: st, registers: [regno])
+    }
+
     func referenceLeak(_ st: VerifierState, _ pc: Int) -> VerifierError {
         let ref = st.references.last!
         if ref.helper == 131 {
@@ -149,17 +166,10 @@ extension Analysis {
         for (i, kind) in proto.arguments.enumerated() {
             let regno = i + 1
             let r = st[regno]
-            if r.kind == .uninitialized {
-                throw fail(.uninitializedRegister, pc, "argument \(regno) of \(proto.name) (R\(regno)) is not set",
-                           "set R\(regno) before the call", state: st, registers: [regno])
-            }
+            let label = "argument \(regno) of \(proto.name)"
+            if r.kind == .uninitialized { throw argumentUnset(st, pc, regno: regno, label: label) }
             func bad(_ what: String, _ hint: String? = nil) -> VerifierError {
-                if r.kind.isNullable {
-                    return fail(.nullPointer, pc, "R\(regno) may be NULL (argument \(regno) of \(proto.name))",
-                                "check the result of \(originName(r)) before passing it", state: st, registers: [regno])
-                }
-                return fail(.helperArgument, pc, "argument \(regno) of \(proto.name) must be \(what), but R\(regno) is \(r.describe(maps: maps))",
-                            hint, state: st, registers: [regno])
+                argumentError(st, pc, regno: regno, label: label, what: what, hint: hint)
             }
             switch kind {
             case .anything:

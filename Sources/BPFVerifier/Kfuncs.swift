@@ -98,17 +98,10 @@ extension Analysis {
             let parameter = parameters[i]
             let regno = i + 1
             let r = st[regno]
-            if r.kind == .uninitialized {
-                throw fail(.uninitializedRegister, pc, "argument \(regno) of \(name) (R\(regno), '\(parameter.name)') is not set",
-                           "set R\(regno) before the call", state: st, registers: [regno])
-            }
+            let label = "argument \(regno) of \(name) ('\(parameter.name)')"
+            if r.kind == .uninitialized { throw argumentUnset(st, pc, regno: regno, label: label) }
             func bad(_ what: String, _ hint: String? = nil) -> VerifierError {
-                if r.kind.isNullable {
-                    return fail(.nullPointer, pc, "R\(regno) may be NULL (argument \(regno) of \(name), '\(parameter.name)')",
-                                "check the result of \(originName(r)) before passing it", state: st, registers: [regno])
-                }
-                return fail(.helperArgument, pc, "argument \(regno) of \(name) ('\(parameter.name)') must be \(what), but R\(regno) is \(r.describe(maps: maps))",
-                            hint, state: st, registers: [regno])
+                argumentError(st, pc, regno: regno, label: label, what: what, hint: hint)
             }
             let type = btf.resolve(parameter.type)
             let t = btf[type]

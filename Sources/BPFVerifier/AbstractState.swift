@@ -35,6 +35,11 @@ public enum RegisterKind: UInt8, Hashable, Sendable {
     /// An open-coded iterator's state, in the stack slots it occupies (`STACK_ITER`): `btfType` is
     /// its struct (`bpf_iter_num`...), `referenceID` the reference `bpf_iter_*_destroy` releases.
     case iterator
+    /// A dynptr's state, in the two stack slots it occupies (`STACK_DYNPTR`): see `Dynptrs.swift`.
+    case dynptr
+    /// A pointer to a dynptr the program may read but not change or release (`CONST_PTR_TO_DYNPTR`:
+    /// a `bpf_user_ringbuf_drain` callback's sample).
+    case constDynptr
 
     var isPointer: Bool { self != .uninitialized && self != .scalar }
     var isNullable: Bool {
@@ -86,6 +91,8 @@ public enum RegisterKind: UInt8, Hashable, Sendable {
         case .kernelPointer: "ptr_"
         case .kernelPointerOrNull: "ptr_or_null_"
         case .iterator: "iter"
+        case .dynptr: "dynptr"
+        case .constDynptr: "const_dynptr"
         }
     }
 }
@@ -423,7 +430,7 @@ extension VerifierState {
             guard old.size <= cur.size else { return false }
             return ids.check(old.id, cur.id)
         case .memory, .memoryOrNull, .socket, .socketOrNull, .socketCommon, .socketCommonOrNull, .tcpSocket, .tcpSocketOrNull,
-             .kernelPointer, .kernelPointerOrNull, .iterator:
+             .kernelPointer, .kernelPointerOrNull, .iterator, .dynptr, .constDynptr:
             guard old.size == cur.size else { return false }
             return ids.check(old.id, cur.id) && ids.check(old.referenceID, cur.referenceID)
         case .mapValueOrNull, .mapPointerOrNull:

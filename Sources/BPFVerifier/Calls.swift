@@ -110,6 +110,9 @@ extension Analysis {
     func referenceName(_ ref: Reference) -> String {
         if ref.helper == 0 { return kfuncReferenceName(ref) }
         if ref.helper == 194 { return "the object bpf_kptr_xchg returned at insn \(ref.instruction)" }
+        if ref.helper == 198 {
+            return "the ringbuf dynptr reserved at insn \(ref.instruction) (submit or discard it: bpf_ringbuf_submit_dynptr, bpf_ringbuf_discard_dynptr)"
+        }
         return ref.helper == 131 ? "the ringbuf record reserved at insn \(ref.instruction)"
             : "the socket \(HelperPrototype[ref.helper]?.name ?? "a lookup") returned at insn \(ref.instruction)"
     }
@@ -163,6 +166,7 @@ extension Analysis {
         var constantKey: UInt64?
         var socketReference: UInt32 = 0
         var kptrType = 0
+        var helperDynptr: Register?
         for (i, kind) in proto.arguments.enumerated() {
             let regno = i + 1
             let r = st[regno]
@@ -338,10 +342,24 @@ extension Analysis {
                         kptrType = r.btfType
                     }
                 }
-            case .dynptr, .dynptrOutput, .releasedDynptr:
-                guard r.kind == .stack, r.value.isConstant else { throw bad("a struct bpf_dynptr on the stack") }
-                try checkHelperMemory(&st, pc, regno: regno, size: .constant(16), write: kind == .dynptrOutput,
-                                      helper: proto.name, what: "a struct bpf_dynptr")
+            case .dynptrOutput:
+                if proto.id == 197 && st[1].kind != .mapValue {
+                    throw fail(.helperArgument, pc, "bpf_dynptr_from_mem makes a dynptr of a map value, but R1 is \(st[1].describe(maps: maps))",
+                               "point it at (part of) a map value or global data", state: st, registers: [1])
+                }
+                try createDynptr(&st, pc, regno: regno, label: label, kind: proto.id == 198 ? .ringbuf : .local, readOnly: false,
+                                 acquiredBy: proto.id == 198 ? proto.id : nil)
+            case .dynptr:
+                helperDynptr = try initializedDynptr(st, pc, regno: regno, label: label, mutable: false).state
+            case .releasedDynptr:
+                if r.kind == .constDynptr { throw bad("a ringbuf dynptr the program reserved", "a callback's dynptr is not the program's to release") }
+                let (f, offset) = try dynptrSlot(st, pc, regno: regno, label: label)
+                guard let d = st.frames[f].spill(at: offset), d.kind == .dynptr, d.offset == 0, d.referenceID != 0 else {
+                    throw bad("a ringbuf dynptr from bpf_ringbuf_reserve_dynptr, not yet submitted or discarded",
+                              "only a dynptr that holds a reference is released, once")
+                }
+                guard d.dynptrKind == .ringbuf else { throw bad("a ringbuf dynptr, not a \(d.dynptrKind?.name ?? "") one") }
+                released = d.referenceID
             case .pointer:
                 guard r.kind.isPointer, !r.kind.isNullable else { throw bad("a pointer") }
             case .constantString:
@@ -357,15 +375,15 @@ extension Analysis {
             }
         }
         if let id = released {
+            releaseDynptrs(&st, reference: id)
             st.references.removeAll { $0.id == id }
             st.forEachRegister { r in
                 if r.referenceID == id { r = .unknownScalar }
             }
         }
-        if proto.changesPacket {
-            st.forEachRegister { r in
-                if r.kind == .packet || r.kind == .packetEnd || r.kind == .packetMeta { r = .unknownScalar }
-            }
+        // bpf_dynptr_write to an skb dynptr writes the packet, as the packet helpers do.
+        if proto.changesPacket || (proto.id == 202 && helperDynptr?.dynptrKind == .skb) {
+            invalidatePacketPointers(&st)
         }
         if proto.id == 12 && !st.references.isEmpty {
             throw fail(.referenceLeak, pc, "tail call while \(referenceName(st.references[0])) is held",
@@ -410,6 +428,8 @@ extension Analysis {
             }
         case .memory:
             r0.kind = .kernelPointer
+        case .sizedMemoryOrNull where helperDynptr != nil:
+            r0 = dynptrSlice(of: helperDynptr!, size: reservedSize, readOnly: false, pc: pc)
         case .memoryOrNull, .sizedMemoryOrNull:
             r0.kind = .kernelPointerOrNull
             r0.id = freshID()
@@ -471,6 +491,16 @@ extension Analysis {
         return nil
     }
 
+    /// Packet pointers and slices of packet dynptrs die when a call may move the packet.
+    func invalidatePacketPointers(_ st: inout VerifierState) {
+        st.forEachRegister { r in
+            if r.kind == .packet || r.kind == .packetEnd || r.kind == .packetMeta
+                || ((r.kind == .memory || r.kind == .memoryOrNull) && r.sliceOf & Register.packetSlice != 0) {
+                r = .unknownScalar
+            }
+        }
+    }
+
     /// Checks that a helper may read (or write) `size` bytes at `regno`; marks written stack bytes.
     func checkHelperMemory(_ st: inout VerifierState, _ pc: Int, regno: Int, size: Scalar, write: Bool,
                            helper: String, what: String) throws(VerifierError) {
@@ -484,6 +514,7 @@ extension Analysis {
                 // are not known), and spills there are destroyed by a write.
                 guard n > 0 else { return }
                 let (f, lo, hi) = try stackRange(st, pc, regno: regno, off: 0, size: n, aligned: false)
+                if write, let error = stackObjectWrite(st, pc, frame: f, lo: lo, end: hi + n, regno: regno, helper: helper) { throw error }
                 _ = try readStackRange(st, pc, frame: f, lo: lo, hi: hi, size: n, regno: regno)
                 if write { try writeStackRange(&st, pc, frame: f, lo: lo, hi: hi, size: n, value: .unknownScalar) }
                 return
@@ -496,8 +527,12 @@ extension Analysis {
             let sub = st.frames[r.frame].subprogram
             stackDepth[sub] = max(stackDepth[sub], -o)
             if write {
+                if let error = stackObjectWrite(st, pc, frame: r.frame, lo: o, end: o + n, regno: regno, helper: helper) { throw error }
                 if n > 0 { try writeStack(&st, pc, frame: r.frame, offset: o, size: n, value: nil) }
             } else {
+                if let error = stackObjectRead(st, pc, frame: r.frame, lo: o, end: o + n, regno: regno, what: "\(helper) (R\(regno), \(what))") {
+                    throw error
+                }
                 for i in 0..<n {
                     let b = st.frames[r.frame].byte(o + i)
                     if b == .invalid {
@@ -556,8 +591,16 @@ extension Analysis {
             frame.registers[2] = key
             frame.registers[3] = value
             if helper == 164 { frame.registers[4] = context }
+        } else if helper == 209 {
+            // bpf_user_ringbuf_drain: (the sample as a constant local dynptr, ctx).
+            var sample = Register()
+            sample.kind = .constDynptr
+            sample.dynptrKind = .local
+            sample.id = freshID()
+            frame.registers[1] = sample
+            frame.registers[2] = context
         } else {
-            // Callbacks whose arguments are not modelled (bpf_find_vma, bpf_user_ringbuf_drain, ...):
+            // Callbacks whose arguments are not modelled (bpf_find_vma, ...):
             // unknown scalars, so a callback that dereferences them is refused, never wrongly accepted.
             for r in 1...5 { frame.registers[r] = .unknownScalar }
         }

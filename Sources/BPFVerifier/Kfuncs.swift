@@ -34,6 +34,21 @@ extension Analysis {
             throw fail(.lock, pc, "kfunc '\(name)' may sleep, but it is called inside a \(st.rcuDepth > 0 ? "bpf_rcu_read_lock section" : "bpf_preempt_disable section")",
                        state: st)
         }
+        try checkDynptrKfuncAvailable(st, pc, name: name)
+        // A slice of a dynptr: the dynptr and the constant size, taken before the arguments are checked.
+        var slice: (source: Register, size: Int)?
+        if name == "bpf_dynptr_slice" || name == "bpf_dynptr_slice_rdwr" {
+            let source = try initializedDynptr(st, pc, regno: 1, label: "argument 1 of \(name)", mutable: false).state
+            guard st[4].kind == .scalar, let size = st[4].value.constantValue, size < 1 << 29 else {
+                throw fail(.helperArgument, pc, "argument 4 of \(name) ('buffer__szk') must be a constant size, but R4 is \(st[4].describe(maps: maps))",
+                           "slice a size known when the program is verified (sizeof)", state: st, registers: [4])
+            }
+            if name == "bpf_dynptr_slice_rdwr" && !rules.packetWritable {
+                throw fail(.helperUnavailable, pc, "bpf_dynptr_slice_rdwr gives writable memory, but \(program.type.kernelName) programs may not write packet data",
+                           "use bpf_dynptr_slice", state: st)
+            }
+            slice = (source, Int(size))
+        }
         let released = try checkKfuncArguments(&st, pc, name: name, parameters: parameters, flags: flags, btf: btf, from: 0)
         if let id = released {
             st.references.removeAll { $0.id == id }
@@ -45,7 +60,9 @@ extension Analysis {
         // The result.
         var r0 = Register.uninitialized
         let returnType = btf.resolve(proto.referencedType)
-        if name == "bpf_cast_to_kern_ctx" {
+        if let slice {
+            r0 = dynptrSlice(of: slice.source, size: slice.size, readOnly: name == "bpf_dynptr_slice", pc: pc)
+        } else if name == "bpf_cast_to_kern_ctx" {
             guard let kernelContext = Self.kernelContextStruct(program.type), let id = btf.typeID(named: kernelContext, kind: .structure) else {
                 throw fail(.undecided, pc, "cannot decide: bpf_cast_to_kern_ctx for \(program.type.kernelName) programs")
             }
@@ -93,6 +110,7 @@ extension Analysis {
             throw fail(.unsupported, pc, "kfunc '\(name)' takes \(parameters.count) arguments; calls pass at most 5", state: st)
         }
         var released: UInt32?
+        var dynptrs: [DynptrLocation] = []
         var i = first
         while i < parameters.count {
             let parameter = parameters[i]
@@ -109,7 +127,7 @@ extension Analysis {
             switch t?.kind {
             case .int?, .enumeration?, .enumeration64?:
                 guard r.kind == .scalar else { throw bad("a number") }
-                if parameter.name.hasSuffix("__k") {
+                if parameter.name.hasSuffix("__k") || parameter.name.hasSuffix("__szk") {
                     guard r.value.isConstant else { throw bad("a constant", "'\(parameter.name)' is a __k argument: pass a value known when the program is verified") }
                     needPrecise(st, pc, registers: [regno])
                 }
@@ -122,7 +140,15 @@ extension Analysis {
                     break
                 }
                 if let target, target.kind == .structure || target.kind == .union {
+                    if target.name == "bpf_dynptr" {
+                        try kfuncDynptrArgument(&st, pc, name: name, parameter: parameter, const: btf.typeName(t!.referencedType).hasPrefix("const"),
+                                                regno: regno, label: label, seen: &dynptrs)
+                        break
+                    }
                     if Self.contextStructs.contains(target.name) {
+                        // A tracing program passes the kernel's sk_buff where others pass their context.
+                        if target.name == "__sk_buff", r.kind == .kernelPointer, r.isTrustedKernelPointer,
+                           kernelType(r.btfType, offset: r.offset, is: "sk_buff") { break }
                         guard r.kind == .context, r.offset == 0, r.value.constantValue == 0 else { throw bad("the program's context") }
                         break
                     }
@@ -163,6 +189,10 @@ extension Analysis {
                             throw fail(.helperArgument, pc, "argument \(regno + 1) of \(name) ('\(next.name)') must be a size", state: st, registers: [regno + 1])
                         }
                         needPrecise(st, pc, registers: [regno + 1])
+                        if next.name.hasSuffix("__szk") && !size.value.isConstant {
+                            throw fail(.helperArgument, pc, "argument \(regno + 1) of \(name) ('\(next.name)') must be a constant, but R\(regno + 1) is \(size.value)",
+                                       state: st, registers: [regno + 1])
+                        }
                         guard size.value.umax < 1 << 29 else {
                             throw fail(.helperArgument, pc, "R\(regno + 1), the size argument of \(name), has no upper bound (\(size.value))",
                                        state: st, registers: [regno + 1])
@@ -268,8 +298,8 @@ extension Analysis {
     static let contextStructs: Set<String> = ["__sk_buff", "xdp_md", "bpf_sock_addr", "bpf_sock_ops", "sk_msg_md", "bpf_sk_lookup",
                                               "bpf_sockopt", "bpf_sysctl", "bpf_perf_event_data", "bpf_raw_tracepoint_args"]
 
-    /// BPF-side objects kfuncs take (iterators, dynptrs, graph nodes...), not modelled yet.
-    static let objectStructs: Set<String> = ["bpf_dynptr", "bpf_list_head", "bpf_list_node", "bpf_rb_root", "bpf_rb_node",
+    /// BPF-side objects kfuncs take (graph nodes, timers...), not modelled yet.
+    static let objectStructs: Set<String> = ["bpf_list_head", "bpf_list_node", "bpf_rb_root", "bpf_rb_node",
                                              "bpf_refcount", "bpf_timer", "bpf_wq", "bpf_res_spin_lock", "bpf_task_work"]
 
     /// The kernel struct `bpf_cast_to_kern_ctx` gives a program type's context as.

@@ -164,6 +164,9 @@ extension Analysis {
     /// initialized. Parts of spilled pointers read as unknown bytes (the kernel lets root do so).
     func readStackRange(_ st: VerifierState, _ pc: Int, frame f: Int, lo: Int, hi: Int, size: Int, regno: Int) throws(VerifierError) -> Register {
         let frame = st.frames[f]
+        if let error = stackObjectRead(st, pc, frame: f, lo: lo, end: hi + size, regno: regno, what: "read of \(size) bytes at fp\(lo)...fp\(hi)") {
+            throw error
+        }
         var allZero = true
         for o in lo..<(hi + size) {
             switch frame.byte(o) {
@@ -196,6 +199,7 @@ extension Analysis {
                 }
             }
         }
+        try destroyStackObjects(&st, pc, frame: f, lo: lo, end: end)
         let writingZero = value.kind == .scalar && value.value.truncated(toBytes: size).constantValue == 0
         var slot = lo - ((lo % 8) + 8) % 8
         while slot < end {
@@ -216,9 +220,8 @@ extension Analysis {
 
     func readStack(_ st: VerifierState, _ pc: Int, frame f: Int, offset o: Int, size: Int, regno: Int) throws(VerifierError) -> Register {
         let frame = st.frames[f]
-        for slot in stride(from: o - ((o % 8) + 8) % 8, to: o + size, by: 8) where frame.spill(at: slot)?.kind == .iterator {
-            throw fail(.invalidPointer, pc, "read of \(size) bytes at fp\(o) reads the state of an iterator (at fp\(slot))",
-                       "an iterator's stack slots are used only through its bpf_iter_* kfuncs", state: st, registers: [regno])
+        if let error = stackObjectRead(st, pc, frame: f, lo: o, end: o + size, regno: regno, what: "read of \(size) bytes at fp\(o)") {
+            throw error
         }
         if size == 8 && o % 8 == 0, let spilled = frame.spill(at: o), (0..<8).allSatisfy({ frame.byte(o + $0) == .spill }) {
             return spilled
@@ -266,7 +269,8 @@ extension Analysis {
             throw fail(.invalidPointer, pc, "storing a pointer to a callee's stack into its caller's stack",
                        "the callee's frame is gone after it returns", state: st)
         }
-        // Any spill the store touches is destroyed (what is left becomes plain bytes).
+        // A dynptr the store touches is destroyed, and any spill (what is left becomes plain bytes).
+        try destroyStackObjects(&st, pc, frame: f, lo: o, end: o + size)
         var slot = o - ((o % 8) + 8) % 8
         while slot < o + size {
             if st.frames[f].spill(at: slot) != nil {

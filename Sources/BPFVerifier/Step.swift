@@ -415,7 +415,9 @@ extension Analysis {
 
     func markNull(_ st: inout VerifierState, _ p: Register, isNull: Bool) {
         let id = p.id
-        if isNull && p.referenceID != 0 {
+        // Only a pointer that is itself the reference (not a pointer derived from one: a dynptr's
+        // slice, bpf_sk_fullsock's socket) releases it by being NULL.
+        if isNull && p.referenceID != 0 && p.referenceID == p.id {
             st.references.removeAll { $0.id == p.referenceID }
         }
         st.forEachRegister { r in

@@ -80,7 +80,8 @@ struct KernelPointerTests {
         let runtime = Verifier(options: VerifierOptions(target: .runtime())).verify(input)
         #expect(runtime.error?.description.contains("is not implemented by the Swift runtime") == true, "\(runtime.error?.detailed ?? "")")
         #expect(KfuncFlags.of("bpf_task_acquire") == [.acquire, .rcuArguments, .returnsNull])
-        #expect(KfuncFlags.unmodelledFamily("bpf_dynptr_from_skb") == "dynptrs")
+        #expect(KfuncFlags.unmodelledFamily("bpf_wq_init") == "work queues")
+        #expect(KfuncFlags.unmodelledFamily("bpf_dynptr_from_skb") == nil)
         #expect(KfuncFlags.unmodelledFamily("bpf_iter_num_new") == nil)
     }
 

@@ -54,17 +54,16 @@ public struct KfuncFlags: OptionSet, Hashable, Sendable {
         }
     }
 
-    /// kfunc families whose objects the verifier does not model yet (dynptrs,
-    /// graph objects, exceptions, IRQ sections, timers and work queues, arena): a
+    /// kfunc families whose objects the verifier does not model yet (graph objects, exceptions, IRQ sections, timers and work queues, arena): a
     /// program calling one is undecided, with the family named.
     public static func unmodelledFamily(_ name: String) -> String? {
         let families: [(String, String)] = [
-            ("bpf_dynptr_", "dynptrs"), ("bpf_list_", "linked lists"),
+            ("bpf_list_", "linked lists"),
             ("bpf_rbtree_", "rbtrees"), ("bpf_obj_", "allocated objects"), ("bpf_percpu_obj_", "allocated objects"),
             ("bpf_refcount_", "allocated objects"), ("bpf_throw", "exceptions"), ("bpf_local_irq_", "IRQ sections"), ("bpf_res_spin_", "resilient locks"),
             ("bpf_wq_", "work queues"), ("bpf_timer_", "timers"), ("bpf_arena_", "arena"), ("bpf_crypto_", "crypto contexts"),
             ("bpf_skb_ct_", "conntrack"), ("bpf_xdp_ct_", "conntrack"), ("bpf_ct_", "conntrack"), ("bpf_sock_destroy", "socket iterators"),
-            ("bpf_verify_pkcs7_signature", "dynptrs"), ("bpf_get_fsverity_digest", "dynptrs"), ("bpf_xdp_metadata_", "device metadata"),
+            ("bpf_xdp_metadata_", "device metadata"),
             ("bpf_stream_", "streams"), ("scx_bpf_", "sched_ext"),
         ]
         return families.first { name.hasPrefix($0.0) }?.1

@@ -1,0 +1,92 @@
+import BPFLinux
+import BPFObject
+import BPFTestSupport
+import BPFVerifier
+import Foundation
+import Testing
+
+/// Dynptrs (typed/kernel/dynptrs.c): local, ringbuf, skb and xdp dynptrs, their slices, clones,
+/// references and stack slots, verified against the running kernel's BTF. ok_* programs are
+/// accepted, bad_* refused, for the reason each names.
+@Suite(.requires(RunningKernelBTF.availability))
+struct DynptrTests {
+    static let path = "Tests/BPFVerifierTests/Fixtures/typed/kernel/dynptrs.o"
+
+    /// Each program verified as the loader gives it: CO-RE relocated against the kernel's BTF.
+    static func verified() throws -> [(spec: ProgramSpec, input: VerifierProgram, result: VerificationResult)] {
+        let object = try ObjectFile(bytes: TestPaths.bytes(path))
+        let vmlinux = try RunningKernelBTF.loaded.get()
+        let relocator = CORERelocator(local: try #require(object.btf), target: vmlinux, index: CORERelocator.CandidateIndex(vmlinux))
+        return object.programs.map { spec in
+            var input = VerifierProgram(spec: spec.relocated(with: relocator).spec, maps: object.maps, license: object.license)
+            input.kernelBTF = vmlinux
+            return (spec, input, Verifier().verify(input))
+        }
+    }
+
+    @Test func verdictsFollowTheProgramNames() throws {
+        let vmlinux = try RunningKernelBTF.loaded.get()
+        let results = try Self.verified()
+        #expect(results.count == 23)
+        for (spec, input, result) in results {
+            // A kernel without one of the kfuncs refuses the program, and so do we.
+            let missing = input.kfuncs.values.filter { vmlinux.typeID(named: $0, kind: .function) == nil }
+            let expected = spec.name.hasPrefix("ok_") && missing.isEmpty
+            #expect(result.accepted == expected, "\(spec.name): \(result.error?.detailed ?? "accepted")")
+        }
+    }
+
+    @Test func refusalsNameWhatIsWrong() throws {
+        let messages = Dictionary(uniqueKeysWithValues: try Self.verified().map { ($0.spec.name, $0.result.error?.summary ?? "") })
+        let expected: [String: String] = [
+            "bad_ringbuf_leak": "ringbuf dynptr reserved at insn",
+            "bad_ringbuf_overwrite": "dynptr that holds a reference",
+            "bad_read_slot": "reads the state of a dynptr",
+            "bad_submit_twice": "not yet submitted or discarded",
+            "bad_uninit": "must be an initialized dynptr",
+            "bad_from_stack": "dynptr of a map value",
+            "bad_helper_writes_slot": "where a dynptr is",
+            "bad_slice_write": "read-only",
+            "bad_slice_var_size": "must be a constant size",
+            "bad_xdp_in_tc": "may not be called from sched_cls",
+            "bad_callback_release": "the program reserved, but R1 is const_dynptr",
+        ]
+        for (name, fragment) in expected {
+            let message = try #require(messages[name], "\(name) is in the fixture")
+            #expect(message.contains(fragment), "\(name): \(message)")
+        }
+    }
+
+    /// Without the kernel's BTF, the programs that call only helpers are still decided.
+    @Test func helperOnlyProgramsNeedNoKernelBTF() throws {
+        var decided = 0
+        for (spec, input, _) in try Self.verified() where input.kfuncs.isEmpty {
+            var untyped = input
+            untyped.kernelBTF = nil
+            let result = Verifier().verify(untyped)
+            #expect(result.accepted == spec.name.hasPrefix("ok_"), "\(spec.name): \(result.error?.detailed ?? "accepted")")
+            decided += 1
+        }
+        #expect(decided >= 15)
+    }
+}
+
+/// The same programs loaded into the running kernel: its verdict and ours agree on each.
+@Suite(.requires(KernelAccess.bpf), .requires(RunningKernelBTF.availability))
+struct DynptrAgreementTests {
+    @Test func dynptrVerdictsAgreeWithTheKernel() throws {
+        let object = try ObjectFile(bytes: TestPaths.bytes(DynptrTests.path))
+        var options = KernelLoadOptions()
+        options.continueAfterRefusal = true
+        let loaded = try KernelObject(object, options: options)
+        var compared = 0
+        for (spec, _, ours) in try DynptrTests.verified() {
+            let refusal = loaded.refusedPrograms[spec.name]
+            let kernel = refusal.map { $0.verifierLog.flatMap { KernelProgram.verifierSummary($0) } ?? $0.message }
+            #expect(ours.accepted == (kernel == nil),
+                    "\(spec.name): ours \(ours.error.map { "reject (\($0))" } ?? "accept"), kernel \(kernel.map { "reject (\($0))" } ?? "accept")")
+            compared += 1
+        }
+        #expect(compared == 23)
+    }
+}

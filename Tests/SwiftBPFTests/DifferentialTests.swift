@@ -124,6 +124,11 @@ struct DifferentialTests {
             .packets("may_goto", "mg_nested", [tcp54]),
             .packets("may_goto", "mg_budget", [tcp54]),
             .packets("may_goto", "mg_callback", [tcp54]),
+            // Dynptrs over a map value and ringbuf records (the count of records submitted is compared).
+            .packets("dynptrs", "dp_local", [Frames.ipv4(length: 60)]),
+            .packets("dynptrs", "dp_bounds", [Frames.ipv4(length: 60)]),
+            .packets("dynptrs", "dp_ringbuf", [Frames.ipv4(length: 60), tcp54]),
+            .packets("dynptrs", "dp_discard", [tcp54]),
         ]
     }()
 

@@ -19,13 +19,15 @@ public enum KernelHelperID {
     public static let ringbufOutput: Int32 = 130, ringbufReserve: Int32 = 131, ringbufSubmit: Int32 = 132
     public static let ringbufDiscard: Int32 = 133, ringbufQuery: Int32 = 134
     public static let forEachMapElem: Int32 = 164, loop: Int32 = 181, mapLookupPercpuElem: Int32 = 195
+    public static let dynptrFromMem: Int32 = 197, ringbufReserveDynptr: Int32 = 198, ringbufSubmitDynptr: Int32 = 199
+    public static let ringbufDiscardDynptr: Int32 = 200, dynptrRead: Int32 = 201, dynptrWrite: Int32 = 202, dynptrData: Int32 = 203
 }
 
 extension HelperRegistry {
     /// The kernel helpers available to programs loaded from objects.
     public static let kernel: HelperRegistry = {
         var registry = HelperRegistry()
-        for helper in MapHelpers.all + EventHelpers.all + ControlHelpers.all + TimeHelpers.all + ProcessHelpers.all
+        for helper in MapHelpers.all + EventHelpers.all + DynptrHelpers.all + ControlHelpers.all + TimeHelpers.all + ProcessHelpers.all
             + TraceHelpers.all + PacketHelpers.all + SKBHelpers.all + NetHelpers.all + MiscHelpers.all {
             registry.register(helper)
         }

@@ -12,7 +12,11 @@ extension Analysis {
             try iteratorCall(&st, pc, name: name, type: type, operation: operation, parent: parent)
             return
         }
-        if let family = KfuncFlags.unmodelledFamily(name) ?? (name == "bpf_rdonly_cast" ? "casts to program types" : nil) {
+        if name == "bpf_rdonly_cast" {
+            try rdonlyCast(&st, pc)
+            return
+        }
+        if let family = KfuncFlags.unmodelledFamily(name) {
             throw fail(.undecided, pc, "cannot decide: kfunc '\(name)' (\(family)) is not modelled by this verifier yet",
                        "the kernel decides it; load the object to get its verdict")
         }
@@ -99,6 +103,38 @@ extension Analysis {
                 r0 = .unknownScalar
             }
         }
+        st[0] = r0
+    }
+
+    /// `bpf_rdonly_cast(obj, btf_id)` (`bpf_core_cast`): anything, seen as the kernel struct the
+    /// constant `btf_id` names (a CO-RE relocated id of the kernel's BTF), untrusted — read only, never
+    /// passed on; a `void` id gives read-only memory of size 0.
+    func rdonlyCast(_ st: inout VerifierState, _ pc: Int) throws(VerifierError) {
+        guard let btf = kernelBTF else {
+            throw fail(.undecided, pc, "cannot decide: the program calls bpf_rdonly_cast, whose type ids are the kernel's BTF, which the verifier was not given")
+        }
+        if st[1].kind == .uninitialized { throw argumentUnset(st, pc, regno: 1, label: "argument 1 of bpf_rdonly_cast") }
+        guard st[2].kind == .scalar, let id = st[2].value.constantValue else {
+            throw fail(.helperArgument, pc, "argument 2 of bpf_rdonly_cast ('btf_id__k') must be a constant type id, but R2 is \(st[2].describe(maps: maps))",
+                       state: st, registers: [2])
+        }
+        needPrecise(st, pc, registers: [2])
+        var r0 = Register()
+        if id == 0 {
+            r0.kind = .memory
+            r0.size = 0
+            r0.readOnly = true
+        } else {
+            let type = btf.resolve(Int(id))
+            guard let t = btf[type], t.kind == .structure || t.kind == .union else {
+                throw fail(.helperArgument, pc, "argument 2 of bpf_rdonly_cast names type \(id) of the kernel's BTF, which is not a struct",
+                           "cast to a struct type (bpf_core_cast(ptr, struct name))", state: st, registers: [2])
+            }
+            r0.kind = .kernelPointer
+            r0.btfType = type
+            r0.kernelFlags = .untrusted
+        }
+        for r in 1...5 { st[r] = .uninitialized }
         st[0] = r0
     }
 

@@ -11,9 +11,12 @@ import Testing
 @Suite(.requires(RunningKernelBTF.availability))
 struct DynptrTests {
     static let path = "Tests/BPFVerifierTests/Fixtures/typed/kernel/dynptrs.o"
+    /// The fixtures built against the running kernel's types this file checks, with their program counts:
+    /// dynptrs, and bpf_rdonly_cast (`casts.c`).
+    static let fixtures = [("dynptrs", 23), ("casts", 5)]
 
     /// Each program verified as the loader gives it: CO-RE relocated against the kernel's BTF.
-    static func verified() throws -> [(spec: ProgramSpec, input: VerifierProgram, result: VerificationResult)] {
+    static func verified(_ path: String = path) throws -> [(spec: ProgramSpec, input: VerifierProgram, result: VerificationResult)] {
         let object = try ObjectFile(bytes: TestPaths.bytes(path))
         let vmlinux = try RunningKernelBTF.loaded.get()
         let relocator = CORERelocator(local: try #require(object.btf), target: vmlinux, index: CORERelocator.CandidateIndex(vmlinux))
@@ -24,10 +27,11 @@ struct DynptrTests {
         }
     }
 
-    @Test func verdictsFollowTheProgramNames() throws {
+    @Test(arguments: fixtures)
+    func verdictsFollowTheProgramNames(_ fixture: String, _ count: Int) throws {
         let vmlinux = try RunningKernelBTF.loaded.get()
-        let results = try Self.verified()
-        #expect(results.count == 23)
+        let results = try Self.verified("Tests/BPFVerifierTests/Fixtures/typed/kernel/\(fixture).o")
+        #expect(results.count == count)
         for (spec, input, result) in results {
             // A kernel without one of the kfuncs refuses the program, and so do we.
             let missing = input.kfuncs.values.filter { vmlinux.typeID(named: $0, kind: .function) == nil }
@@ -51,6 +55,10 @@ struct DynptrTests {
             "bad_xdp_in_tc": "may not be called from sched_cls",
             "bad_callback_release": "the program reserved, but R1 is const_dynptr",
         ]
+        let casts = Dictionary(uniqueKeysWithValues: try Self.verified("Tests/BPFVerifierTests/Fixtures/typed/kernel/casts.o")
+            .map { ($0.spec.name, $0.result.error?.summary ?? "") })
+        #expect(casts["bad_cast_pass"]?.contains("untrusted") == true, "\(casts["bad_cast_pass"] ?? "")")
+        #expect(casts["bad_cast_not_const"]?.contains("must be a constant type id") == true, "\(casts["bad_cast_not_const"] ?? "")")
         for (name, fragment) in expected {
             let message = try #require(messages[name], "\(name) is in the fixture")
             #expect(message.contains(fragment), "\(name): \(message)")
@@ -74,19 +82,21 @@ struct DynptrTests {
 /// The same programs loaded into the running kernel: its verdict and ours agree on each.
 @Suite(.requires(KernelAccess.bpf), .requires(RunningKernelBTF.availability))
 struct DynptrAgreementTests {
-    @Test func dynptrVerdictsAgreeWithTheKernel() throws {
-        let object = try ObjectFile(bytes: TestPaths.bytes(DynptrTests.path))
+    @Test(arguments: DynptrTests.fixtures)
+    func verdictsAgreeWithTheKernel(_ fixture: String, _ count: Int) throws {
+        let path = "Tests/BPFVerifierTests/Fixtures/typed/kernel/\(fixture).o"
+        let object = try ObjectFile(bytes: TestPaths.bytes(path))
         var options = KernelLoadOptions()
         options.continueAfterRefusal = true
         let loaded = try KernelObject(object, options: options)
         var compared = 0
-        for (spec, _, ours) in try DynptrTests.verified() {
+        for (spec, _, ours) in try DynptrTests.verified(path) {
             let refusal = loaded.refusedPrograms[spec.name]
             let kernel = refusal.map { $0.verifierLog.flatMap { KernelProgram.verifierSummary($0) } ?? $0.message }
             #expect(ours.accepted == (kernel == nil),
                     "\(spec.name): ours \(ours.error.map { "reject (\($0))" } ?? "accept"), kernel \(kernel.map { "reject (\($0))" } ?? "accept")")
             compared += 1
         }
-        #expect(compared == 23)
+        #expect(compared == count)
     }
 }

@@ -76,6 +76,35 @@ extension Analysis {
         return .exit
     }
 
+    /// `bpf_throw(cookie)`: the program ends here, from any frame, as the kernel's exception exit
+    /// checks it: nothing held — no lock, RCU or preemption section, no reference.
+    func throwException(_ st: inout VerifierState, _ pc: Int) throws(VerifierError) -> StepResult {
+        guard let btf = kernelBTF else {
+            throw fail(.undecided, pc, "cannot decide: the program calls kfunc 'bpf_throw', whose prototype is in the kernel's BTF, which the verifier was not given")
+        }
+        guard btf.typeID(named: "bpf_throw", kind: .function) != nil else {
+            throw fail(.invalidProgram, pc, "kfunc 'bpf_throw' is not in the kernel's BTF", "this kernel has no BPF exceptions", state: st)
+        }
+        if st[1].kind != .scalar {
+            throw st[1].kind == .uninitialized ? argumentUnset(st, pc, regno: 1, label: "argument 1 of bpf_throw ('cookie')")
+                : argumentError(st, pc, regno: 1, label: "argument 1 of bpf_throw ('cookie')", what: "a number", hint: nil)
+        }
+        if st.lowestCallbackFrame != nil {
+            throw fail(.helperUnavailable, pc, "bpf_throw in a callback (a function a helper calls)",
+                       "throw from the program or the functions it calls directly", state: st)
+        }
+        if let lock = st.lock {
+            throw fail(.lock, pc, "bpf_throw while holding a bpf_spin_lock (taken at insn \(lock.instruction))",
+                       "unlock before throwing", state: st)
+        }
+        if st.rcuDepth > 0 || st.preemptDepth > 0 {
+            throw fail(.lock, pc, "bpf_throw inside a \(st.rcuDepth > 0 ? "bpf_rcu_read_lock" : "bpf_preempt_disable") section",
+                       "close the section before throwing", state: st)
+        }
+        if !st.references.isEmpty { throw referenceLeak(st, pc) }
+        return .exit
+    }
+
     /// A call's argument R`regno` (`label`: "argument 2 of bpf_map_lookup_elem") is not set.
     func argumentUnset(_ st: VerifierState, _ pc: Int, regno: Int, label: String) -> VerifierError {
         fail(.uninitializedRegister, pc, "\(label) (R\(regno)) is not set", "set R\(regno) before the call", state: st, registers: [regno])

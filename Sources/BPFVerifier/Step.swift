@@ -282,6 +282,7 @@ extension Analysis {
                     throw fail(.helperUnavailable, pc, "kfunc '\(name)' is not implemented by \(options.target.name)",
                                "the kernel may accept it; run the program in the kernel", state: st)
                 }
+                if name == "bpf_throw" { return try throwException(&st, pc) }
                 try kfuncCall(&st, pc, name: name, parent: parent)
                 return .next(pc + 1)
             default:

@@ -60,7 +60,7 @@ public struct KfuncFlags: OptionSet, Hashable, Sendable {
         let families: [(String, String)] = [
             ("bpf_list_", "linked lists"),
             ("bpf_rbtree_", "rbtrees"), ("bpf_obj_", "allocated objects"), ("bpf_percpu_obj_", "allocated objects"),
-            ("bpf_refcount_", "allocated objects"), ("bpf_throw", "exceptions"), ("bpf_local_irq_", "IRQ sections"), ("bpf_res_spin_", "resilient locks"),
+            ("bpf_refcount_", "allocated objects"), ("bpf_local_irq_", "IRQ sections"), ("bpf_res_spin_", "resilient locks"),
             ("bpf_wq_", "work queues"), ("bpf_timer_", "timers"), ("bpf_arena_", "arena"), ("bpf_crypto_", "crypto contexts"),
             ("bpf_skb_ct_", "conntrack"), ("bpf_xdp_ct_", "conntrack"), ("bpf_ct_", "conntrack"), ("bpf_sock_destroy", "socket iterators"),
             ("bpf_xdp_metadata_", "device metadata"),

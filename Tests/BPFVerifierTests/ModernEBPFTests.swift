@@ -5,15 +5,16 @@ import BPFVerifier
 import Foundation
 import Testing
 
-/// Dynptrs (typed/kernel/dynptrs.c): local, ringbuf, skb and xdp dynptrs, their slices, clones,
-/// references and stack slots, verified against the running kernel's BTF. ok_* programs are
+/// Programs of modern eBPF built against the running kernel's types (typed/kernel/): dynptrs (local,
+/// ringbuf, skb and xdp dynptrs, their slices, clones, references and stack slots), `bpf_rdonly_cast`
+/// and exceptions (`bpf_throw`), verified against the running kernel's BTF. ok_* programs are
 /// accepted, bad_* refused, for the reason each names.
 @Suite(.requires(RunningKernelBTF.availability))
-struct DynptrTests {
+struct ModernEBPFTests {
     static let path = "Tests/BPFVerifierTests/Fixtures/typed/kernel/dynptrs.o"
     /// The fixtures built against the running kernel's types this file checks, with their program counts:
-    /// dynptrs, and bpf_rdonly_cast (`casts.c`).
-    static let fixtures = [("dynptrs", 23), ("casts", 5)]
+    /// dynptrs, bpf_rdonly_cast (`casts.c`) and bpf_throw (`exceptions.c`).
+    static let fixtures = [("dynptrs", 23), ("casts", 5), ("exceptions", 7)]
 
     /// Each program verified as the loader gives it: CO-RE relocated against the kernel's BTF.
     static func verified(_ path: String = path) throws -> [(spec: ProgramSpec, input: VerifierProgram, result: VerificationResult)] {
@@ -59,6 +60,11 @@ struct DynptrTests {
             .map { ($0.spec.name, $0.result.error?.summary ?? "") })
         #expect(casts["bad_cast_pass"]?.contains("untrusted") == true, "\(casts["bad_cast_pass"] ?? "")")
         #expect(casts["bad_cast_not_const"]?.contains("must be a constant type id") == true, "\(casts["bad_cast_not_const"] ?? "")")
+        let exceptions = Dictionary(uniqueKeysWithValues: try Self.verified("Tests/BPFVerifierTests/Fixtures/typed/kernel/exceptions.o")
+            .map { ($0.spec.name, $0.result.error?.summary ?? "") })
+        #expect(exceptions["bad_throw_lock"]?.contains("bpf_throw while holding a bpf_spin_lock") == true, "\(exceptions["bad_throw_lock"] ?? "")")
+        #expect(exceptions["bad_throw_reference"]?.contains("not released") == true, "\(exceptions["bad_throw_reference"] ?? "")")
+        #expect(exceptions["bad_throw_rcu"]?.contains("bpf_rcu_read_lock section") == true, "\(exceptions["bad_throw_rcu"] ?? "")")
         for (name, fragment) in expected {
             let message = try #require(messages[name], "\(name) is in the fixture")
             #expect(message.contains(fragment), "\(name): \(message)")
@@ -81,8 +87,8 @@ struct DynptrTests {
 
 /// The same programs loaded into the running kernel: its verdict and ours agree on each.
 @Suite(.requires(KernelAccess.bpf), .requires(RunningKernelBTF.availability))
-struct DynptrAgreementTests {
-    @Test(arguments: DynptrTests.fixtures)
+struct ModernEBPFAgreementTests {
+    @Test(arguments: ModernEBPFTests.fixtures)
     func verdictsAgreeWithTheKernel(_ fixture: String, _ count: Int) throws {
         let path = "Tests/BPFVerifierTests/Fixtures/typed/kernel/\(fixture).o"
         let object = try ObjectFile(bytes: TestPaths.bytes(path))
@@ -90,7 +96,7 @@ struct DynptrAgreementTests {
         options.continueAfterRefusal = true
         let loaded = try KernelObject(object, options: options)
         var compared = 0
-        for (spec, _, ours) in try DynptrTests.verified(path) {
+        for (spec, _, ours) in try ModernEBPFTests.verified(path) {
             let refusal = loaded.refusedPrograms[spec.name]
             let kernel = refusal.map { $0.verifierLog.flatMap { KernelProgram.verifierSummary($0) } ?? $0.message }
             #expect(ours.accepted == (kernel == nil),

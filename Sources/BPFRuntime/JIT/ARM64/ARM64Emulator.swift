@@ -152,6 +152,39 @@ public enum ARM64Emulator {
         return .failure(.unsupported(pc: 0, message: "cannot build the arm64 runner (clang with the aarch64 target and lld needed): \(last)"))
     }
 
+    /// The text of each 4-byte instruction of `code`, by `llvm-objdump` (found on `PATH` or beside
+    /// `swift`, with `llvm-objcopy`), or nil when there is none.
+    public static func disassemble(_ code: [UInt8]) -> [String]? {
+        func tool(_ name: String) -> String? {
+            var candidates = searchPath(name)
+            for swift in searchPath("swift") {
+                if let resolved = realpath(swift, nil) {
+                    let path = String(cString: resolved)
+                    free(resolved)
+                    candidates.append(String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)]) + "/" + name)
+                }
+            }
+            return candidates.first(where: executable)
+        }
+        guard let objcopy = tool("llvm-objcopy"), let objdump = tool("llvm-objdump") else { return nil }
+        let base = (environment("TMPDIR") ?? "/tmp") + "/swiftbpf-arm64-code-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        guard writeFile(base + ".bin", code) else { return nil }
+        defer { unlink(base + ".bin"); unlink(base + ".o") }
+        guard let copied = try? spawn([objcopy, "-I", "binary", "-O", "elf64-littleaarch64", base + ".bin", base + ".o"], input: []),
+              copied.status == 0,
+              let dumped = try? spawn([objdump, "-D", "--no-show-raw-insn", base + ".o"], input: []), dumped.status == 0 else { return nil }
+        var texts = [String](repeating: "", count: code.count / 4)
+        for line in String(decoding: dumped.output, as: UTF8.self).split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, let offset = Int(parts[0].trimmingCharacters(in: " \t"), radix: 16), offset % 4 == 0, offset / 4 < texts.count else { continue }
+            var text = parts[1].trimmingCharacters(in: " \t").replacingTabs()
+            // Branch targets are offsets already; drop objdump's symbol for them.
+            if let symbol = text.firstRange(of: " <") { text = String(text[..<symbol.lowerBound]) }
+            texts[offset / 4] = text
+        }
+        return texts
+    }
+
     private static func fnv(_ s: String) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
@@ -206,4 +239,17 @@ public enum ARM64Emulator {
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         return (readFile(outPath), status)
     }
+}
+
+extension Substring {
+    fileprivate func trimmingCharacters(in set: String) -> String {
+        var s = self[...]
+        while let c = s.first, set.contains(c) { s = s.dropFirst() }
+        while let c = s.last, set.contains(c) { s = s.dropLast() }
+        return String(s)
+    }
+}
+
+extension String {
+    fileprivate func replacingTabs() -> String { String(map { $0 == "\t" ? " " : $0 }) }
 }

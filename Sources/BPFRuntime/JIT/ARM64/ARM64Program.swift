@@ -44,3 +44,37 @@ public struct ARM64Program: Sendable {
         return ExecutionResult(returnValue: try outcome.result.get(), instructionsExecuted: 0)
     }
 }
+
+extension ARM64Program {
+    /// The AArch64 code interleaved with the eBPF instructions it was generated from: each eBPF
+    /// instruction (in `syntax`), then its machine code as offset, word and text (from
+    /// `llvm-objdump` where one is found, else the word alone); the entry sequence comes first and
+    /// the out-of-line code (epilogue, slow paths, the thunk) last.
+    public func annotatedDisassembly(syntax: Disassembler.Syntax = .llvm) -> String {
+        let texts = ARM64Emulator.disassemble(machineCode)
+        let instructions = interpreter.program.instructions
+        let disassembler = Disassembler(syntax: syntax)
+        var starts: [Int: [Int]] = [:]
+        for (pc, offset) in pcOffsets.enumerated() where offset >= 0 { starts[offset, default: []].append(pc) }
+        var out = "; entry: save the host's registers, load r0-r10 from the run's frame, call the program\n"
+        var offset = 0
+        while offset + 4 <= machineCode.count {
+            // Instructions that generated no code share the offset of the next.
+            for pc in starts[offset] ?? [] {
+                if pc < instructions.count {
+                    out += String(repeating: " ", count: max(0, 5 - String(pc).count)) + "\(pc): " + disassembler.instruction(at: pc, in: instructions) + "\n"
+                } else {
+                    out += "; after the last instruction: running off the end, the epilogue, the out-of-line code\n"
+                }
+            }
+            let word = UInt32(machineCode[offset]) | UInt32(machineCode[offset + 1]) << 8 | UInt32(machineCode[offset + 2]) << 16 | UInt32(machineCode[offset + 3]) << 24
+            var hex = String(word, radix: 16)
+            hex = String(repeating: "0", count: 8 - hex.count) + hex
+            var position = String(offset, radix: 16)
+            position = String(repeating: "0", count: max(0, 4 - position.count)) + position
+            out += "        \(position):  \(hex)  \(texts?[offset / 4] ?? "")\n"
+            offset += 4
+        }
+        return out
+    }
+}

@@ -193,3 +193,54 @@ struct ARM64DifferentialTests {
         }
     }
 }
+
+@Suite("arm64 JIT under qemu-aarch64: limits and errors", .enabled(if: ARM64Emulation.available, ARM64Emulation.skipReason))
+struct ARM64LimitTests {
+    func run(_ source: String, memory: [UInt8] = [], limit: UInt64 = 10_000) throws -> ARM64Emulator.Outcome {
+        let interpreter = try Interpreter(program: Assembler().assembleProgram(source), helpers: .conformance,
+                                          options: ExecutionOptions(instructionLimit: limit, mayGotoBudget: 1000))
+        return try ARM64Emulator.run([(try ARM64Program(interpreter: interpreter), memory)])[0]
+    }
+
+    @Test("a runaway loop stops with the instruction limit at its backward jump")
+    func runawayLoop() throws {
+        let result = try run("mov %r0, 0\nadd %r0, 1\nja -2\nexit", limit: 500).result
+        guard case .failure(.instructionLimitExceeded(let pc, 500)) = result else {
+            Issue.record("expected the instruction limit, got \(result)")
+            return
+        }
+        #expect(pc == 2)
+    }
+
+    @Test("unbounded recursion stops at the call-depth limit")
+    func recursion() throws {
+        let outcome = try run("call local f\nexit\nf:\ncall local f\nexit")
+        guard case .failure(.callDepthExceeded(let pc, _)) = outcome.result else {
+            Issue.record("expected the call-depth limit, got \(outcome.result)")
+            return
+        }
+        #expect(pc == 2)
+    }
+
+    @Test("may_goto bounds a loop: the scan finds a zero byte, or gives up when the budget is spent")
+    func mayGoto() throws {
+        var input = [UInt8](repeating: 1, count: 16)
+        input[5] = 0
+        #expect(try run(MayGotoPrograms.scan, memory: input).result.get() == 5)
+        #expect(try run(MayGotoPrograms.scan, memory: [UInt8](repeating: 1, count: 16)).result.get() == 0xffff)
+    }
+
+    @Test("an unknown helper and a misaligned atomic are errors at their pc")
+    func errors() throws {
+        let unknown = try run("mov %r2, 77\ncall %r2\nexit").result
+        guard case .failure(.unknownHelper(1, 77)) = unknown else {
+            Issue.record("expected an unknown helper, got \(unknown)")
+            return
+        }
+        let misaligned = try run("mov %r2, 1\nlock add32 [%r1+1], %r2\nexit", memory: [UInt8](repeating: 0, count: 16)).result
+        guard case .failure(.misalignedAtomic(1, _, 4)) = misaligned else {
+            Issue.record("expected a misaligned atomic, got \(misaligned)")
+            return
+        }
+    }
+}

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CBPFRuntimeSupport
 
 /// Machine code in pages of its own: written while the pages are read+write, then switched to
 /// read+execute (never writable and executable at once), unmapped when the value is freed.
@@ -25,6 +26,7 @@ final class ExecutableMemory: @unchecked Sendable {
         // Pad with int3 so a stray jump past the end traps instead of running garbage.
         mapped.initializeMemory(as: UInt8.self, repeating: 0xcc, count: size)
         code.withUnsafeBytes { mapped.copyMemory(from: $0.baseAddress!, byteCount: code.count) }
+        cbpf_clear_cache(mapped, mapped + code.count)
         guard mprotect(mapped, size, PROT_READ | PROT_EXEC) == 0 else {
             let error = errno
             munmap(mapped, size)

@@ -64,9 +64,9 @@ public final class JITProgram: Sendable {
 
     let code: JITCode
 
-    /// Whether this machine can run JIT code (x86-64).
+    /// Whether this machine can run JIT code (x86-64; arm64 through the arm64 back end).
     public static var isSupported: Bool {
-        #if arch(x86_64)
+        #if arch(x86_64) || arch(arm64)
         true
         #else
         false

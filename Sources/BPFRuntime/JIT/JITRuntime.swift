@@ -31,6 +31,17 @@ final class JITCode: Sendable {
     init(slots: [Instruction], proven: [Bool]?, maps: JITMaps = JITMaps(), blinding: Bool = false,
          mayGotoBudget: UInt64 = Opcode.mayGotoBudget, listing: Bool) throws(RuntimeError) {
         self.maps = maps
+        #if arch(arm64)
+        // On an arm64 host the arm64 back end is the JIT (no inlined maps, lean entry or callbacks yet).
+        var compiler = ARM64Compiler(slots: slots, proven: proven, blinding: blinding, serviceAddress: JITCompiler.serviceAddress)
+        compiler.mayGotoBudget = mayGotoBudget
+        memory = try ExecutableMemory(code: compiler.compile())
+        pcOffsets = compiler.pcOffsets
+        functionOffsets = compiler.functionOffsets
+        lean = false
+        callbackEntryOffset = -1
+        self.listing = nil
+        #else
         var compiler = JITCompiler(slots: slots, proven: proven, maps: maps, blinding: blinding, listing: listing)
         compiler.mayGotoBudget = mayGotoBudget
         let bytes = compiler.compile()
@@ -40,6 +51,7 @@ final class JITCode: Sendable {
         lean = compiler.lean
         callbackEntryOffset = compiler.callbackEntryOffset
         self.listing = compiler.asm.listing
+        #endif
     }
 
     /// The machine code bytes.

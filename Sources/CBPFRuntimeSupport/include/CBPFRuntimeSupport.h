@@ -18,6 +18,11 @@ static inline int64_t cbpf_thread_id(void) {
 #endif
 }
 
+/// Makes freshly written machine code visible to instruction fetch (needed on arm64; a no-op on x86-64).
+static inline void cbpf_clear_cache(void *begin, void *end) {
+    __builtin___clear_cache((char *)begin, (char *)end);
+}
+
 #define CBPF_ATOMIC_OPS(bits)                                                                         \
     static inline uint##bits##_t cbpf_atomic_fetch_add##bits(void *p, uint##bits##_t v) {             \
         return __atomic_fetch_add((uint##bits##_t *)p, v, __ATOMIC_SEQ_CST);                          \

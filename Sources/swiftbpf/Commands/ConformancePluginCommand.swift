@@ -9,7 +9,8 @@ import Foundation
 /// spaces (absent or empty when the test has none). The program arrives on stdin as one line of hex
 /// bytes. Success: exit 0 with r0 in hex alone on stdout. Failure: a non-zero exit with the error.
 /// With `--json` (not a runner option: for people and scripts), `{"r0": N, "engine": "jit" |
-/// "interpreter"}` or `{"error": MESSAGE}`.
+/// "interpreter"}` or `{"error": MESSAGE}`. `--arch arm64` (with `--jit`) runs the arm64 JIT's code,
+/// under `qemu-aarch64` on an x86-64 host.
 struct ConformancePluginCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "conformance-plugin",
@@ -20,7 +21,7 @@ struct ConformancePluginCommand: ParsableCommand {
             """
     )
 
-    @Argument(parsing: .captureForPassthrough, help: "[MEMORY] [--jit] [--elf] [--json]")
+    @Argument(parsing: .captureForPassthrough, help: "[MEMORY] [--jit [--arch x86-64|arm64]] [--elf] [--json]")
     var arguments: [String] = []
 
     /// Set from the arguments before anything can fail (the runner's argv is parsed by hand).
@@ -35,10 +36,21 @@ struct ConformancePluginCommand: ParsableCommand {
         var memoryText = ""
         var jit = false
         var elf = false
-        for argument in arguments {
+        var arch = JITArchitecture.host
+        var expectArch = false
+        // The runner may pass its options as one argument ("--jit --arch arm64"): every word counts.
+        for argument in arguments.flatMap({ $0.split(whereSeparator: \.isWhitespace).map(String.init) }) {
             let trimmed = argument.trimmingCharacters(in: .whitespaces)
+            if expectArch || trimmed.hasPrefix("--arch=") {
+                let name = expectArch ? trimmed : String(trimmed.dropFirst("--arch=".count))
+                expectArch = false
+                guard let chosen = JITArchitecture(rawValue: name) else { throw fail("unknown --arch \(name) (x86-64 or arm64)") }
+                arch = chosen
+                continue
+            }
             switch trimmed {
             case "", "--json": continue
+            case "--arch": expectArch = true
             case "--jit": jit = true
             case "--elf": elf = true
             case "--interpret", "--interpreter": jit = false
@@ -47,7 +59,10 @@ struct ConformancePluginCommand: ParsableCommand {
                 memoryText += " " + trimmed
             }
         }
-        if jit && !JITProgram.isSupported { throw fail("the JIT needs an x86-64 machine; run without --jit to use the interpreter") }
+        let emulated = jit && arch?.isEmulated == true
+        if emulated && arch != .arm64 { throw fail("the x86-64 JIT needs an x86-64 machine") }
+        if emulated, let reason = ARM64Emulator.unavailableReason { throw fail("--arch arm64: \(reason)") }
+        if jit && !emulated && !JITProgram.isSupported { throw fail("the JIT needs an x86-64 or arm64 machine; run without --jit to use the interpreter") }
         if elf { throw fail("ELF input is not supported by the plugin yet") }
         var memory: [UInt8]
         do { memory = try Hex.bytes(memoryText) } catch { throw fail("memory argument: \(error)") }
@@ -59,9 +74,12 @@ struct ConformancePluginCommand: ParsableCommand {
         do { program = try Program(bytes: bytes) } catch { throw fail("\(error)") }
         do {
             let interpreter = try Interpreter(program: program, helpers: .conformance)
-            let result = jit ? try JITProgram(interpreter: interpreter).run(memory: &memory) : try interpreter.run(memory: &memory)
+            let result = emulated ? try ARM64Program(interpreter: interpreter).runEmulated(memory: &memory)
+                : jit ? try JITProgram(interpreter: interpreter).run(memory: &memory) : try interpreter.run(memory: &memory)
             if json {
-                print(JSONOutput.object([("r0", .number(result.returnValue)), ("engine", .string(jit ? "jit" : "interpreter"))]))
+                var fields: [(String, JSONOutput)] = [("r0", .number(result.returnValue)), ("engine", .string(jit ? "jit" : "interpreter"))]
+                if jit, let arch { fields.append(("arch", .string(arch.rawValue))) }
+                print(JSONOutput.object(fields))
             } else {
                 print(String(result.returnValue, radix: 16))
             }

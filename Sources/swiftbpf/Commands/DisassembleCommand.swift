@@ -21,11 +21,15 @@ struct DisassembleCommand: ParsableCommand {
     @Option(help: "conformance (reassemblable) or llvm (kernel/llvm-objdump style).")
     var syntax: Disassembler.Syntax?
     @Flag(help: "Show the x86-64 code the JIT generates, interleaved with the eBPF instructions.") var jited = false
+    @Option(help: "With --jited: the back end whose code to show, x86-64 or arm64 (arm64 text from llvm-objdump when found, else the words).")
+    var arch: JITArchitecture?
     @Option(help: "With an ELF object: the program to show.") var program: String?
     @Flag(help: "Print JSON: {\"programs\": [{\"name\", \"section\", \"type\", \"instructions\": [{\"index\", \"text\", \"source\"}]}]} (one unnamed program for a raw file); with --jited, \"jited\": [lines] instead of \"instructions\".") var json = false
 
     func run() throws {
+        if arch == .arm64 && !jited { throw ValidationError("--arch goes with --jited") }
         if ObjectRun.isELF(path: file) {
+            if arch == .arm64 { throw CLIError("--arch arm64 shows bytecode, assembly and conformance tests; not ELF objects yet") }
             let object: ObjectFile
             do { object = try ObjectFile(bytes: [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))) } catch { throw CLIError("\(file): \(error)") }
             let names = program.map { [$0] } ?? object.programs.map(\.name)
@@ -85,8 +89,9 @@ struct DisassembleCommand: ParsableCommand {
         var helpers = HelperRegistry.kernel
         for helper in HelperRegistry.conformance.all { helpers.register(helper) }
         do {
-            let jit = try JITProgram(interpreter: try Interpreter(program: input.program, helpers: helpers))
-            let listing = try jit.annotatedDisassembly(syntax: syntax ?? .llvm)
+            let interpreter = try Interpreter(program: input.program, helpers: helpers)
+            let listing = arch == .arm64 ? try ARM64Program(interpreter: interpreter).annotatedDisassembly(syntax: syntax ?? .llvm)
+                : try JITProgram(interpreter: interpreter).annotatedDisassembly(syntax: syntax ?? .llvm)
             if json {
                 print(JSONOutput.object([("programs", .array([Self.jitedJSON(name: nil, section: nil, type: nil, listing: listing)]))]))
             } else {

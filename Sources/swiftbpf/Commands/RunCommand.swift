@@ -12,7 +12,8 @@ struct RunCommand: ParsableCommand {
             Bytecode and assembly: the input memory is given to the program in r1, its length in r2 (as \
             bpf_conformance does), and the conformance helpers are available (5: unwind). --json prints \
             {"r0": <u64>, "engine": "jit"|"interpreter", "instructions": <count, interpreter only>} or \
-            {"error": "...", "pc": <index>}. --engine chooses the JIT (the default on x86-64) or the interpreter.
+            {"error": "...", "pc": <index>}. --engine chooses the JIT (the default on x86-64) or the interpreter; \
+            --arch arm64 runs the arm64 JIT's code (under qemu-aarch64 on an x86-64 host).
 
             ELF objects (clang -target bpf): one program runs on a packet (--packet-hex, --packet-file) or \
             on every packet of a capture (--pcap, pcap or pcapng), as BPF_PROG_TEST_RUN would; the maps are \
@@ -25,6 +26,8 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Input memory from a file (raw bytes).") var memFile: String?
     @Option(help: "Stop after this many executed instructions.") var instructionLimit: UInt64 = 1_000_000
     @Flag(help: "Print JSON.") var json = false
+    @Option(help: "With the JIT: the machine code to generate, x86-64 or arm64 (run under qemu-aarch64 on other hosts). Default: this machine's.")
+    var arch: JITArchitecture?
     @OptionGroup var object: ObjectRunOptions
 
     func validate() throws {
@@ -33,6 +36,7 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         if ObjectRun.isELF(path: file) {
+            if let arch, arch.isEmulated { throw CLIError("--arch \(arch.rawValue) runs bytecode, assembly and conformance tests; ELF objects run on this machine's JIT") }
             try ObjectRun(path: file, options: object, json: json).run()
             return
         }
@@ -47,10 +51,13 @@ struct RunCommand: ParsableCommand {
             memory = [UInt8](data)
         }
         let limit = instructionLimit
-        let engine = object.engine
+        let engine = arch != nil ? .jit : object.engine
+        let emulated = arch?.isEmulated == true
+        if emulated, let reason = ARM64Emulator.unavailableReason { throw CLIError("--arch arm64: \(reason)") }
         let outcome = Result { () throws(RuntimeError) -> ExecutionResult in
             let interpreter = try Interpreter(program: input.program, helpers: .conformance,
                                               options: ExecutionOptions(instructionLimit: limit))
+            if emulated { return try ARM64Program(interpreter: interpreter).runEmulated(memory: &memory) }
             if engine == .jit { return try JITProgram(interpreter: interpreter).run(memory: &memory) }
             return try interpreter.run(memory: &memory)
         }
@@ -58,6 +65,7 @@ struct RunCommand: ParsableCommand {
         case .success(let result):
             if json {
                 var fields: [(String, JSONOutput)] = [("r0", .number(result.returnValue)), ("engine", .string(engine.rawValue))]
+                if let arch { fields.append(("arch", .string(arch.rawValue))) }
                 if engine == .interpreter { fields.append(("instructions", .number(result.instructionsExecuted))) }
                 print(JSONOutput.object(fields))
             } else {
@@ -79,3 +87,5 @@ struct RunCommand: ParsableCommand {
         }
     }
 }
+
+extension JITArchitecture: ExpressibleByArgument {}

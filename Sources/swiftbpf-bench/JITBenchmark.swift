@@ -41,6 +41,9 @@ import Foundation
 
     let kernel = KernelBench(object: object)
     if let reason = kernel.unavailable { print("kernel JIT: not measured (\(reason))") }
+    let benchDirectory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+    let native = NativeBench(source: benchDirectory + "/jit_bench.c", shimDirectory: benchDirectory + "/native")
+    if let reason = native.unavailable { print("native: not measured (\(reason))") }
     for (name, reason) in kernel.refused.sorted(by: { $0.key < $1.key }) { print("kernel JIT: \(name) not measured (\(reason))") }
     let repeatCount = 20_000
     func best(_ body: () throws -> Double) rethrows -> Double {
@@ -48,9 +51,10 @@ import Foundation
         for _ in 0..<5 { best = min(best, try body()) }
         return best
     }
-    print("ns per run (best of 5 × \(repeatCount) runs, 512-byte packet); ratio = our JIT / kernel JIT")
-    print(pad("program", 16) + pad("our JIT", 10) + pad("interp", 10) + pad("kernel", 10) + pad("ours/kernel", 13) + "interp/JIT")
-    var ratios: [Double] = []
+    print("ns per run (best of 5 × \(repeatCount) runs, 512-byte packet); native = the same C by clang -O2 for the host, called in-process")
+    print(pad("program", 16) + pad("our JIT", 10) + pad("interp", 10) + pad("kernel", 10) + pad("native", 10) + pad("ours/kernel", 13)
+          + pad("ours/native", 13) + "interp/JIT")
+    var ratios: [Double] = [], nativeRatios: [Double] = [], kernelNativeRatios: [Double] = []
     for spec in object.programs.sorted(by: { $0.name < $1.name }) where names.isEmpty || names.contains(spec.name) {
         let a = try load(spec.name, engine: .jit), b = try load(spec.name, engine: .interpreter)
         // r0 of each engine's first run, on fresh maps (a program with map state returns what the
@@ -61,23 +65,34 @@ import Foundation
         let ours = try best { try a.testRun(packet: packet, repeat: repeatCount).nanosecondsPerRun }
         let interpreted = try best { try b.testRun(packet: packet, repeat: max(repeatCount / 20, 1)).nanosecondsPerRun }
         var kernelText = "-", ratioText = "-"
-        if let result = kernel.run(spec.name, packet: packet, repeat: repeatCount) {
+        let kernelResult = kernel.run(spec.name, packet: packet, repeat: repeatCount)
+        if let result = kernelResult {
             kernelText = fmt(result.ns, 1)
             if let r0Kernel, UInt64(r0Kernel) != r0 { kernelText += " (r0 \(r0Kernel) ≠ \(r0))" }
             let ratio = ours / result.ns
             ratios.append(ratio)
             ratioText = fmt(ratio, 2) + "x"
         }
+        var nativeText = "-", nativeRatioText = "-"
+        if let result = native.run(spec.name, packet: packet, repeat: repeatCount) {
+            nativeText = fmt(result.ns, 1)
+            if UInt64(result.r0) != r0 { nativeText += " (r0 \(result.r0) ≠ \(r0))" }
+            nativeRatios.append(ours / result.ns)
+            nativeRatioText = fmt(ours / result.ns, 2) + "x"
+            if let k = kernelResult { kernelNativeRatios.append(k.ns / result.ns) }
+        }
         if r0 != r0Interpreter { print("  note: \(spec.name): JIT r0 \(r0), interpreter r0 \(r0Interpreter)") }
-        print(pad(spec.name + (unverified[spec.name] == nil ? "" : "*"), 16) + pad(fmt(ours, 1), 10) + pad(fmt(interpreted, 1), 10) + pad(kernelText, 10) + pad(ratioText, 13)
-              + fmt(interpreted / ours, 1) + "x")
+        print(pad(spec.name + (unverified[spec.name] == nil ? "" : "*"), 16) + pad(fmt(ours, 1), 10) + pad(fmt(interpreted, 1), 10) + pad(kernelText, 10)
+              + pad(nativeText, 10) + pad(ratioText, 13) + pad(nativeRatioText, 13) + fmt(interpreted / ours, 1) + "x")
     }
     for (name, reason) in unverified.sorted(by: { $0.key < $1.key }) {
         print("* \(name): run without the verifier's proofs (every access checked): \(reason.prefix(160))")
     }
-    if !ratios.isEmpty {
-        let geomean = exp(ratios.map { log($0) }.reduce(0, +) / Double(ratios.count))
-        print("geometric mean of ours/kernel over \(ratios.count) programs: \(fmt(geomean, 2))x")
+    func geomean(_ values: [Double]) -> Double { exp(values.map { log($0) }.reduce(0, +) / Double(values.count)) }
+    if !ratios.isEmpty { print("geometric mean of ours/kernel over \(ratios.count) programs: \(fmt(geomean(ratios), 2))x") }
+    if !nativeRatios.isEmpty { print("geometric mean of ours/native over \(nativeRatios.count) programs: \(fmt(geomean(nativeRatios), 2))x") }
+    if !kernelNativeRatios.isEmpty {
+        print("geometric mean of kernel/native over \(kernelNativeRatios.count) programs: \(fmt(geomean(kernelNativeRatios), 2))x")
     }
 }
 

@@ -48,8 +48,45 @@ enum OptPasses {
     static func run(_ p: inout OptProgram) {
         propagateConstants(&p)
         eliminateDeadCode(&p)
+        widenZeroExtendedMoves(&p)
         formSelects(&p)
         eliminateDeadCode(&p)
+    }
+
+    // MARK: - Copies
+
+    /// A 32-bit move of a register whose every definition already leaves the upper half zero (a
+    /// 32-bit operation, a narrow unsigned load, ...) is a plain copy: it becomes a 64-bit move, which
+    /// the register allocator then coalesces away.
+    static func widenZeroExtendedMoves(_ p: inout OptProgram) {
+        var narrow = [Bool](repeating: true, count: p.registerCount)
+        let entry = OptLiveness(p).liveIn[0]
+        for r in 0..<p.registerCount where OptLiveness.contains(entry, r) { narrow[r] = false }  // values from the frame at entry
+        for block in p.blocks {
+            for op in block.ops {
+                for w in op.writes { narrow[w.vreg] = false }
+                guard op.dst >= 0 else { continue }
+                let zeroExtends: Bool
+                switch op.kind {
+                case .mov: zeroExtends = !op.w || (op.args[0].constant.map { $0 >> 32 == 0 } ?? false)
+                case .alu(let alu): zeroExtends = !op.w || (alu == .and && (op.args[1].constant.map { $0 >> 31 == 0 } ?? false))
+                case .neg: zeroExtends = !op.w
+                case .load(let size, let signed): zeroExtends = size < 8 && !signed
+                case .extend(let bits, let signed): zeroExtends = !signed ? bits <= 32 : !op.w
+                case .swap(let bits): zeroExtends = bits <= 32
+                default: zeroExtends = false
+                }
+                if !zeroExtends { narrow[op.dst] = false }
+            }
+        }
+        for b in p.blocks.indices {
+            for i in p.blocks[b].ops.indices {
+                let op = p.blocks[b].ops[i]
+                if case .mov = op.kind, !op.w, let source = op.args[0].register, narrow[source] {
+                    p.blocks[b].ops[i].w = true
+                }
+            }
+        }
     }
 
     // MARK: - Constants
@@ -91,10 +128,15 @@ enum OptPasses {
             guard var state = entry[b] else { continue }
             for i in p.blocks[b].ops.indices {
                 var op = p.blocks[b].ops[i]
+                var resolved = op
                 for j in op.args.indices {
-                    if let r = op.args[j].register, case .constant(let c) = state[r] { op.args[j] = .k(c) }
+                    if let r = op.args[j].register, case .constant(let c) = state[r] {
+                        resolved.args[j] = .k(c)
+                        // A constant that needs a 64-bit immediate stays in its register (one load outside a loop).
+                        if fitsImmediate(c, w: op.w) { op.args[j] = .k(c) }
+                    }
                 }
-                if op.dst >= 0, op.writes.isEmpty, let folded = fold(op) {
+                if op.dst >= 0, op.writes.isEmpty, let folded = fold(resolved) {
                     op = OptOp(kind: .mov, dst: op.dst, args: [.k(folded)], pc: op.pc)
                 }
                 p.blocks[b].ops[i] = op
@@ -106,9 +148,15 @@ enum OptPasses {
             }
             switch p.blocks[b].terminator {
             case let .branch(cond, w, a, c, t, e):
-                let x = resolve(a), y = resolve(c)
+                var x = resolve(a), y = resolve(c)
                 if let kx = x.constant, let ky = y.constant {
                     p.blocks[b].terminator = .jump(cond.holds(kx, ky, w: w) ? t : e)
+                    continue
+                }
+                if let k = x.constant, !fitsImmediate(k, w: w) { x = a }
+                if let k = y.constant, !fitsImmediate(k, w: w) { y = c }
+                if x.constant != nil && y.constant != nil {
+                    p.blocks[b].terminator = .branch(cond, w: w, a, c, then: t, else: e)
                 } else if x.constant != nil {
                     p.blocks[b].terminator = .branch(cond.swapped, w: w, y, x, then: t, else: e)
                 } else {
@@ -120,6 +168,9 @@ enum OptPasses {
             }
         }
     }
+
+    /// Whether an operation can take `c` as an immediate (32 bits, sign-extended in 64-bit operations).
+    static func fitsImmediate(_ c: UInt64, w: Bool) -> Bool { !w || Int32(exactly: Int64(bitPattern: c)) != nil }
 
     private static func evaluate(_ op: OptOp, _ state: inout [Lattice]) {
         for w in op.writes { state[w.vreg] = .varying }
@@ -216,13 +267,18 @@ enum OptPasses {
                 guard op.isPure, op.dst >= 0, op.writes.isEmpty else { continue }
                 if case .alu(let alu) = op.kind, [.div, .sdiv, .mod, .smod].contains(alu) { continue }
                 if case .select = op.kind { continue }
-                let temporary = p.newRegister()
-                var computed = op
-                computed.dst = temporary
+                var temporary = p.newRegister()
+                var computed: OptOp? = op
+                computed!.dst = temporary
+                if case .mov = op.kind, op.w, let source = op.args[0].register, source != op.dst {
+                    // A copy: select from its source.
+                    temporary = source
+                    computed = nil
+                }
                 // x = cond ? (taken: x, else t) — `taken` says whether the branch skips the operation.
                 let select = OptOp(kind: .select(cond, cmpW: w), dst: op.dst,
                                    args: [a, c, taken ? .v(op.dst) : .v(temporary), taken ? .v(temporary) : .v(op.dst)], pc: op.pc)
-                p.blocks[b].ops.append(computed)
+                if let computed { p.blocks[b].ops.append(computed) }
                 p.blocks[b].ops.append(select)
                 p.blocks[b].terminator = .jump(join)
                 p.blocks[b].terminatorPC = block.terminatorPC

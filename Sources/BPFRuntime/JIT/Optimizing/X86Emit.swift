@@ -137,7 +137,7 @@ struct OptX86Emitter {
         case .k(let c): asm.movImm(target, w ? c : c & 0xffff_ffff)
         case .v(let r):
             switch location(r) {
-            case .register(let c): if Self.allocatable[c] != target || !w { asm.mov(w, target, Self.allocatable[c]) }
+            case .register(let c): if Self.allocatable[c] != target { asm.mov(w, target, Self.allocatable[c]) }
             case .slot(let s): asm.load(target, slotMem(s), bits: w ? 64 : 32)
             }
         }
@@ -167,6 +167,8 @@ struct OptX86Emitter {
         case .mov:
             let d = target(op.dst)
             move(op.args[0], to: d, w: w)
+            // A 32-bit move to itself still clears the upper half.
+            if !w, case .v(let r) = op.args[0], register(of: r) == d { asm.mov(false, d, d) }
             write(op.dst, from: d)
         case .alu(let alu):
             emitALU(alu, op, w: w)
@@ -193,6 +195,19 @@ struct OptX86Emitter {
             let a = op.args[0], b = op.args[1]
             let aInRegister = a.register.flatMap { register(of: $0) } != nil
             let bSimple = immediate(b, w: cmpW) != nil || b.register.flatMap { register(of: $0) } != nil
+            let d = register(of: op.dst)
+            func inRegister(_ v: OptValue) -> X86Reg? { v.register.flatMap { register(of: $0) } }
+            if let d, aInRegister, bSimple, op.args[3] == .v(op.dst), let trueValue = inRegister(op.args[2]) {
+                // x = cond ? t : x: one cmov into x's register.
+                let x86 = compare(cond, cmpW, a, b)
+                asm.cmov(x86, true, d, trueValue)
+                return
+            }
+            if let d, aInRegister, bSimple, op.args[2] == .v(op.dst), let falseValue = inRegister(op.args[3]) {
+                let x86 = compare(cond, cmpW, a, b)
+                asm.cmov(x86.inverted, true, d, falseValue)
+                return
+            }
             if case .v(let t) = op.args[2], let trueValue = register(of: t), aInRegister, bSimple {
                 // False value first, the comparison (which needs no scratch), the true value moved in on the condition.
                 move(op.args[3], to: Self.s2)
@@ -306,7 +321,7 @@ struct OptX86Emitter {
                 let d = target(op.dst)
                 move(a, to: d, w: w)
                 let count = UInt8(truncatingIfNeeded: c) & (w ? 63 : 31)
-                if count != 0 { asm.shift(kind, w, d, imm: count) }
+                if count != 0 { asm.shift(kind, w, d, imm: count) } else if !w { asm.mov(false, d, d) }
                 write(op.dst, from: d)
             } else {
                 move(a, to: Self.s2, w: w)

@@ -538,7 +538,7 @@ extension X86Assembler {
     mutating func data32(_ value: Int32) {
         let s = offset
         imm32(value)
-        note(s, ".long \(value)")
+        note(s, ".long (a jump-table entry)")
     }
 
     mutating func patch32(at position: Int, _ value: Int32) {

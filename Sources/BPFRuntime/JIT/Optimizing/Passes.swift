@@ -49,7 +49,10 @@ enum OptPasses {
         propagateConstants(&p)
         eliminateDeadCode(&p)
         widenZeroExtendedMoves(&p)
+        combineByteLoads(&p)
+        eliminateDeadCode(&p)
         formSelects(&p)
+        formJumpTables(&p)
         eliminateDeadCode(&p)
     }
 

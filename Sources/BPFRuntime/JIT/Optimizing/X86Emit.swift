@@ -32,6 +32,14 @@ struct OptX86Emitter {
     mutating func emit() -> [UInt8] {
         var allocator = OptRegisterAllocator(program: program, colors: Self.allocatable.count)
         allocator.preferred = (0..<program.registerCount).map { $0 < 11 ? Self.allocatable.firstIndex(of: JITCompiler.bpfRegisters[$0]) ?? -1 : -1 }
+        // Shift counts in rcx (cl), so a shift by a register needs no save of rcx.
+        for block in program.blocks {
+            for op in block.ops {
+                if case .alu(let alu) = op.kind, alu == .shl || alu == .shr || alu == .sar, let r = op.args[1].register {
+                    allocator.preferred[r] = Self.allocatable.firstIndex(of: .rcx)!
+                }
+            }
+        }
         (locations, slotCount) = allocator.allocate()
         let order = program.reversePostOrder()
         blockLabels = program.blocks.map { _ in asm.newLabel() }

@@ -247,4 +247,72 @@ int jit_mix32(struct xdp_md *ctx)
 	return (h32 ^ (__u32)h64) & 0xff;
 }
 
+struct flow_stats {
+	__u64 packets, bytes;
+	__u32 first_seen, last_seen;
+	__u16 min_len, max_len;
+	__u8 flags, ttl;
+	__u16 window;
+};
+
+/* Clusters of neighbouring struct-field loads and stores: a flow record on the stack
+ * updated from the packet's header fields, 64 times. */
+SEC("xdp")
+int jit_fields(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	if (data + 64 > end) return XDP_ABORTED;
+	struct iphdr *ip = data + sizeof(struct ethhdr);
+	struct tcphdr *tcp = (void *)(ip + 1);
+	volatile struct flow_stats s = {};
+	for (__u32 i = 0; i < 64; i++) {
+		__u16 len = __builtin_bswap16(ip->tot_len) + i;
+		s.packets += 1;
+		s.bytes += len;
+		if (s.first_seen == 0) s.first_seen = i + 1;
+		s.last_seen = i + 1;
+		if (s.min_len == 0 || len < s.min_len) s.min_len = len;
+		if (len > s.max_len) s.max_len = len;
+		s.flags |= tcp->doff_flags >> 8;
+		s.ttl = ip->ttl ^ i;
+		s.window = tcp->window + s.ttl;
+	}
+	return (s.packets + s.bytes + s.first_seen + s.last_seen + s.min_len + s.max_len + s.flags + s.window) & 0xff;
+}
+
+/* log2 of derived words, folded the branch-free way (shifts, compares and ors). */
+SEC("xdp")
+int jit_log2(struct xdp_md *ctx)
+{
+	__u64 x = (ctx->data_end - ctx->data) * 0x9e3779b97f4a7c15ULL, total = 0;
+	for (int i = 0; i < 256; i++) {
+		__u64 v = (x >> (i & 63)) | 1, r = 0, s;
+		s = (v > 0xffffffffULL) << 5; v >>= s; r |= s;
+		s = (v > 0xffff) << 4; v >>= s; r |= s;
+		s = (v > 0xff) << 3; v >>= s; r |= s;
+		s = (v > 0xf) << 2; v >>= s; r |= s;
+		s = (v > 0x3) << 1; v >>= s; r |= s;
+		r |= v >> 1;
+		total += r;
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+	}
+	return total & 0xff;
+}
+
+/* Strided loads: 32-bit words every 12 bytes of the packet, and a column sum of 16-bit words. */
+SEC("xdp")
+int jit_strided(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	if (data + PKT_LEN > end) return XDP_ABORTED;
+	__u64 sum = 0;
+	for (int round = 0; round < 4; round++) {
+		for (int i = 0; i + 4 <= PKT_LEN; i += 12)
+			sum += *(__u32 *)(data + i) >> round;
+		for (int i = round * 2; i + 2 <= PKT_LEN; i += 32)
+			sum ^= *(__u16 *)(data + i) << round;
+	}
+	return sum & 0xff;
+}
+
 char LICENSE[] SEC("license") = "GPL";

@@ -47,10 +47,10 @@ public final class LoadedObject: Sendable {
     /// With `verification` `.strict` (the default) every loaded program is verified first; the
     /// result, with the accesses it proved in bounds, is each program's ``LoadedProgram/verification``.
     /// `engine` chooses what runs the programs: the JIT by default on x86-64, else the interpreter;
-    /// the JIT skips the bounds checks of the accesses the verifier proved.
+    /// the JIT skips the bounds checks of the accesses the verifier proved. `jitTier` picks the JIT's tier.
     public init(_ object: ObjectFile, kconfig: [String: [UInt8]] = [:], extraHelpers: [Helper] = [],
                 programs only: Set<String>? = nil, verification: VerificationPolicy = .strict,
-                engine: ExecutionEngine = .default) throws(LoadError) {
+                engine: ExecutionEngine = .default, jitTier: JITTier = .default) throws(LoadError) {
         self.object = object
         // A map type the runtime lacks fails the load only when a loaded program uses the map.
         let used = Set(object.programs.filter { only?.contains($0.name) ?? true }.flatMap { program in
@@ -99,7 +99,7 @@ public final class LoadedObject: Sendable {
         let regions = maps.flatMap(\.regions)
         for spec in object.programs where wanted?.contains(spec.name) ?? true {
             programs[spec.name] = try LoadedProgram(spec: spec, maps: maps, helpers: helpers, license: object.license, regions: regions,
-                                                    verification: verification, engine: engine)
+                                                    verification: verification, engine: engine, jitTier: jitTier)
         }
         self.programs = programs
         for map in maps where map.spec.type == .programArray {
@@ -149,7 +149,7 @@ public final class LoadedProgram: Sendable {
     public let verification: VerificationResult?
 
     init(spec: ProgramSpec, maps: [RuntimeMap], helpers: HelperRegistry, license: String? = nil, regions: [MemoryRegion],
-         verification policy: VerificationPolicy = .strict, engine: ExecutionEngine = .default) throws(LoadError) {
+         verification policy: VerificationPolicy = .strict, engine: ExecutionEngine = .default, jitTier: JITTier = .default) throws(LoadError) {
         self.spec = spec
         self.engine = engine
         self.maps = maps
@@ -207,7 +207,7 @@ public final class LoadedProgram: Sendable {
             let options = verification != nil && program.instructions.contains(where: \.isMayGoto)
                 ? ExecutionOptions(instructionLimit: .max) : ExecutionOptions()
             interpreter = try Interpreter(program: program, helpers: helpers, options: options, permanentRegions: regions)
-            jit = engine == .jit ? try JITProgram(interpreter: interpreter, provenAccesses: verification?.provenAccesses, maps: maps) : nil
+            jit = engine == .jit ? try JITProgram(interpreter: interpreter, provenAccesses: verification?.provenAccesses, maps: maps, tier: jitTier) : nil
         } catch let error as DecodeError {
             throw LoadError(place: place(error.index), message: error.message)
         } catch let error as RuntimeError {

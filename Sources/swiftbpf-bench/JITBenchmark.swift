@@ -22,12 +22,12 @@ import Foundation
     // Each program is verified and compiled with the verifier's proofs; one our verifier refuses
     // runs compiled without them (every access checked) and is marked.
     var unverified: [String: String] = [:]
-    func load(_ name: String, engine: ExecutionEngine) throws -> LoadedProgram {
+    func load(_ name: String, engine: ExecutionEngine, tier: JITTier = .baseline) throws -> LoadedProgram {
         do {
-            return try LoadedObject(object, programs: [name], engine: engine).program(named: name)!
+            return try LoadedObject(object, programs: [name], engine: engine, jitTier: tier).program(named: name)!
         } catch {
             unverified[name] = "\(error)"
-            return try LoadedObject(object, programs: [name], verification: .off, engine: engine).program(named: name)!
+            return try LoadedObject(object, programs: [name], verification: .off, engine: engine, jitTier: tier).program(named: name)!
         }
     }
     // An Ethernet + IPv4 + TCP packet with options, padded to 512 bytes with a pattern.
@@ -41,6 +41,9 @@ import Foundation
 
     let kernel = KernelBench(object: object)
     if let reason = kernel.unavailable { print("kernel JIT: not measured (\(reason))") }
+    let benchDirectory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+    let native = NativeBench(source: benchDirectory + "/jit_bench.c", shimDirectory: benchDirectory + "/native")
+    if let reason = native.unavailable { print("native: not measured (\(reason))") }
     for (name, reason) in kernel.refused.sorted(by: { $0.key < $1.key }) { print("kernel JIT: \(name) not measured (\(reason))") }
     let repeatCount = 20_000
     func best(_ body: () throws -> Double) rethrows -> Double {
@@ -48,11 +51,33 @@ import Foundation
         for _ in 0..<5 { best = min(best, try body()) }
         return best
     }
-    print("ns per run (best of 5 × \(repeatCount) runs, 512-byte packet); ratio = our JIT / kernel JIT")
-    print(pad("program", 16) + pad("our JIT", 10) + pad("interp", 10) + pad("kernel", 10) + pad("ours/kernel", 13) + "interp/JIT")
-    var ratios: [Double] = []
+    print("ns per run (best of 5 × \(repeatCount) runs, 512-byte packet); native = the same C by clang -O2 for the host, called in-process")
+    print("opt = the optimizing tier; JIT = the single-pass first tier; compile = µs per 1,000 instructions, first tier / optimizing")
+    print(pad("program", 14) + pad("opt", 9) + pad("JIT", 9) + pad("interp", 10) + pad("kernel", 9) + pad("native", 9) + pad("opt/kern", 10)
+          + pad("opt/nat", 9) + pad("JIT/kern", 10) + pad("JIT/nat", 9) + "compile")
+    var ratios: [Double] = [], nativeRatios: [Double] = [], kernelNativeRatios: [Double] = []
+    var optKernel: [Double] = [], optNative: [Double] = [], optJIT: [Double] = []
+    var compileBaseline: [Double] = [], compileOptimizing: [Double] = []
     for spec in object.programs.sorted(by: { $0.name < $1.name }) where names.isEmpty || names.contains(spec.name) {
         let a = try load(spec.name, engine: .jit), b = try load(spec.name, engine: .interpreter)
+        let o = try load(spec.name, engine: .jit, tier: .optimizing)
+        let optimizedText = o.jit?.tier == .optimizing ? "" : "(declined: \(o.jit?.declineReason ?? "?")) "
+        let r0Optimized = try o.testRun(packet: packet).returnValue
+        // Compile times: each tier compiling the verified program afresh (best of 5).
+        let instructions = Double(spec.instructions.count)
+        func compileTime(_ tier: JITTier) throws -> Double {
+            try best {
+                let interpreter = try Interpreter(program: b.interpreter.program, helpers: b.interpreter.helpers)
+                let clock = ContinuousClock()
+                let start = clock.now
+                _ = try JITProgram(interpreter: interpreter, provenAccesses: b.verification?.provenAccesses, tier: tier)
+                return nanoseconds(clock.now - start) / 1000 / instructions * 1000
+            }
+        }
+        let compiled = (try compileTime(.baseline), try compileTime(.optimizing))
+        compileBaseline.append(compiled.0)
+        compileOptimizing.append(compiled.1)
+        let optimizedNs = try best { try o.testRun(packet: packet, repeat: repeatCount).nanosecondsPerRun }
         // r0 of each engine's first run, on fresh maps (a program with map state returns what the
         // runs before it left).
         let r0 = try a.testRun(packet: packet).returnValue
@@ -61,23 +86,50 @@ import Foundation
         let ours = try best { try a.testRun(packet: packet, repeat: repeatCount).nanosecondsPerRun }
         let interpreted = try best { try b.testRun(packet: packet, repeat: max(repeatCount / 20, 1)).nanosecondsPerRun }
         var kernelText = "-", ratioText = "-"
-        if let result = kernel.run(spec.name, packet: packet, repeat: repeatCount) {
+        let kernelResult = kernel.run(spec.name, packet: packet, repeat: repeatCount)
+        if let result = kernelResult {
             kernelText = fmt(result.ns, 1)
             if let r0Kernel, UInt64(r0Kernel) != r0 { kernelText += " (r0 \(r0Kernel) ≠ \(r0))" }
             let ratio = ours / result.ns
             ratios.append(ratio)
             ratioText = fmt(ratio, 2) + "x"
         }
+        var nativeText = "-", nativeRatioText = "-", optNativeText = "-", optKernelText = "-"
+        if let result = native.run(spec.name, packet: packet, repeat: repeatCount) {
+            nativeText = fmt(result.ns, 1)
+            if UInt64(result.r0) != r0 { nativeText += " (r0 \(result.r0) ≠ \(r0))" }
+            nativeRatios.append(ours / result.ns)
+            nativeRatioText = fmt(ours / result.ns, 2) + "x"
+            optNative.append(optimizedNs / result.ns)
+            optNativeText = fmt(optimizedNs / result.ns, 2) + "x"
+            if let k = kernelResult { kernelNativeRatios.append(k.ns / result.ns) }
+        }
+        if let k = kernelResult {
+            optKernel.append(optimizedNs / k.ns)
+            optKernelText = fmt(optimizedNs / k.ns, 2) + "x"
+        }
+        optJIT.append(optimizedNs / ours)
         if r0 != r0Interpreter { print("  note: \(spec.name): JIT r0 \(r0), interpreter r0 \(r0Interpreter)") }
-        print(pad(spec.name + (unverified[spec.name] == nil ? "" : "*"), 16) + pad(fmt(ours, 1), 10) + pad(fmt(interpreted, 1), 10) + pad(kernelText, 10) + pad(ratioText, 13)
-              + fmt(interpreted / ours, 1) + "x")
+        if r0Optimized != r0Interpreter { print("  note: \(spec.name): optimizing tier r0 \(r0Optimized), interpreter r0 \(r0Interpreter)") }
+        print(pad(spec.name + (unverified[spec.name] == nil ? "" : "*"), 14) + pad(fmt(optimizedNs, 1), 9) + pad(fmt(ours, 1), 9)
+              + pad(fmt(interpreted, 0), 10) + pad(kernelText, 9) + pad(nativeText, 9) + pad(optKernelText, 10) + pad(optNativeText, 9)
+              + pad(ratioText, 10) + pad(nativeRatioText, 9) + fmt(compiled.0, 0) + " / " + fmt(compiled.1, 0) + " " + optimizedText)
     }
     for (name, reason) in unverified.sorted(by: { $0.key < $1.key }) {
         print("* \(name): run without the verifier's proofs (every access checked): \(reason.prefix(160))")
     }
-    if !ratios.isEmpty {
-        let geomean = exp(ratios.map { log($0) }.reduce(0, +) / Double(ratios.count))
-        print("geometric mean of ours/kernel over \(ratios.count) programs: \(fmt(geomean, 2))x")
+    func geomean(_ values: [Double]) -> Double { exp(values.map { log($0) }.reduce(0, +) / Double(values.count)) }
+    print("geometric means over \(optJIT.count) programs:")
+    if !optKernel.isEmpty { print("  optimizing tier / kernel JIT: \(fmt(geomean(optKernel), 2))x") }
+    if !optNative.isEmpty { print("  optimizing tier / native: \(fmt(geomean(optNative), 2))x") }
+    if !optJIT.isEmpty { print("  optimizing tier / first tier: \(fmt(geomean(optJIT), 2))x") }
+    if !compileBaseline.isEmpty {
+        print("  compile time, µs per 1,000 instructions: first tier \(fmt(geomean(compileBaseline), 0)), optimizing \(fmt(geomean(compileOptimizing), 0))")
+    }
+    if !ratios.isEmpty { print("  first tier / kernel JIT over \(ratios.count) programs: \(fmt(geomean(ratios), 2))x") }
+    if !nativeRatios.isEmpty { print("  first tier / native over \(nativeRatios.count) programs: \(fmt(geomean(nativeRatios), 2))x") }
+    if !kernelNativeRatios.isEmpty {
+        print("  kernel JIT / native over \(kernelNativeRatios.count) programs: \(fmt(geomean(kernelNativeRatios), 2))x")
     }
 }
 

@@ -30,9 +30,9 @@ struct JITDifferentialTests {
     /// Returns whether both finished.
     @discardableResult
     static func compare(_ program: Program, input: [UInt8], helpers: HelperRegistry = .conformance, limit: UInt64 = 10_000,
-                        context: String) throws -> Bool {
+                        context: String, tier: JITTier = .baseline) throws -> Bool {
         let interpreter = try Interpreter(program: program, helpers: helpers, options: ExecutionOptions(instructionLimit: limit))
-        let jit = try JITProgram(interpreter: interpreter)
+        let jit = try JITProgram(interpreter: interpreter, tier: tier)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(input.count, 1), alignment: 16)
         defer { buffer.deallocate() }
         let region = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<input.count])

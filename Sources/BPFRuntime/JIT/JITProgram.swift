@@ -79,8 +79,18 @@ public final class JITProgram: Sendable {
         try self.init(interpreter: interpreter, provenAccesses: provenAccesses, maps: [])
     }
 
+    /// Compiles with `tier` (the optimizing tier falls back to the first for what it declines).
+    public convenience init(interpreter: Interpreter, provenAccesses: [Bool]? = nil, tier: JITTier) throws(RuntimeError) {
+        try self.init(interpreter: interpreter, provenAccesses: provenAccesses, maps: [], tier: tier)
+    }
+
+    /// The tier that compiled the code.
+    public let tier: JITTier
+    /// Why the optimizing tier, when asked for, declined the program (the first tier compiled it).
+    public let declineReason: String?
+
     /// Compiles with the program's maps known, so lookups of plain array maps are inlined.
-    init(interpreter: Interpreter, provenAccesses: [Bool]?, maps: [RuntimeMap]) throws(RuntimeError) {
+    init(interpreter: Interpreter, provenAccesses: [Bool]?, maps: [RuntimeMap], tier: JITTier = .default) throws(RuntimeError) {
         guard Self.isSupported else { throw .unsupported(pc: 0, message: "the JIT generates x86-64 code; this machine is not x86-64") }
         if let provenAccesses, provenAccesses.count != interpreter.program.instructions.count {
             throw .unsupported(pc: 0, message: "provenAccesses has \(provenAccesses.count) entries for \(interpreter.program.instructions.count) instruction slots")
@@ -88,7 +98,18 @@ public final class JITProgram: Sendable {
         self.interpreter = interpreter
         self.provenAccesses = provenAccesses
         self.maps = Self.directMaps(maps, helpers: interpreter.helpers)
-        code = try interpreter.jitCache.code(for: interpreter, proven: provenAccesses, maps: self.maps)
+        var optimized: JITCode?
+        var reason: String?
+        if tier == .optimizing {
+            do {
+                optimized = try OptimizingCompiler.code(for: interpreter, proven: provenAccesses, maps: self.maps)
+            } catch {
+                reason = error.description
+            }
+        }
+        self.tier = optimized == nil ? .baseline : .optimizing
+        declineReason = reason
+        if let optimized { code = optimized } else { code = try interpreter.jitCache.code(for: interpreter, proven: provenAccesses, maps: self.maps) }
     }
 
     /// Prepares and compiles a program (see ``Interpreter/init(program:helpers:options:permanentRegions:)``).
@@ -105,6 +126,7 @@ public final class JITProgram: Sendable {
     /// instruction (in `syntax`), then its machine code as offset, bytes and Intel-syntax text;
     /// the entry sequence comes first and the out-of-line code (slow paths, the call into Swift) last.
     public func annotatedDisassembly(syntax: Disassembler.Syntax = .llvm) throws(RuntimeError) -> String {
+        if tier == .optimizing, let text = try? OptimizingCompiler.listing(for: interpreter, proven: provenAccesses, maps: maps) { return text }
         let listed = try JITCode(slots: Array(interpreter.slots.dropLast()), proven: provenAccesses, maps: maps,
                                  blinding: interpreter.options.constantBlinding, mayGotoBudget: interpreter.options.mayGotoBudget, listing: true)
         let listing = listed.listing ?? []

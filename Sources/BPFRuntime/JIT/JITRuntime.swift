@@ -54,6 +54,17 @@ final class JITCode: Sendable {
         #endif
     }
 
+    /// Code the optimizing tier made (``OptimizingCompiler``): same entry convention, no per-instruction offsets.
+    init(optimized bytes: [UInt8], maps: JITMaps, listing: [(offset: Int, text: String)]?) throws(RuntimeError) {
+        self.maps = maps
+        memory = try ExecutableMemory(code: bytes)
+        pcOffsets = []
+        functionOffsets = [:]
+        lean = false
+        callbackEntryOffset = -1
+        self.listing = listing
+    }
+
     /// The machine code bytes.
     var bytes: [UInt8] { Array(UnsafeRawBufferPointer(start: memory.base, count: memory.count)) }
 }

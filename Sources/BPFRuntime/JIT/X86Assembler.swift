@@ -499,3 +499,57 @@ struct X86Assembler {
         memoryForm([0x0f, 0x11], reg: 0, m, "movups \(m.text(nil)), xmm0")
     }
 }
+
+// MARK: - For the optimizing tier (jump tables, selects)
+
+extension X86Assembler {
+    /// `cmovcc dst, src`.
+    mutating func cmov(_ cond: X86Cond, _ w: Bool, _ dst: X86Reg, _ src: X86Reg) {
+        let s = offset
+        encode(w: w, opcode: [0x0f, 0x40 + cond.rawValue], reg: dst.rawValue, rm: src)
+        note(s, "cmov\(cond.name) \(dst.name(w ? 64 : 32)), \(src.name(w ? 64 : 32))")
+    }
+
+    /// `jmp reg`.
+    mutating func jmpRegister(_ r: X86Reg) {
+        let s = offset
+        encode(w: false, opcode: [0xff], reg: 4, rm: r)
+        note(s, "jmp \(r.name(64))")
+    }
+
+    /// `lea dst, [rip + label]`.
+    mutating func leaLabel(_ dst: X86Reg, _ label: X86Label) {
+        let s = offset
+        bytes.append(Self.rex(w: true, r: dst.rawValue, b: 0))
+        bytes += [0x8d, 0x05 | (dst.rawValue & 7) << 3]
+        fixups.append((bytes.count, label))
+        imm32(0)
+        note(s, "lea \(dst.name(64)), [rip+L\(label.id)]")
+    }
+
+    /// `movsxd dst, dword [mem]`.
+    mutating func loadSigned32(_ dst: X86Reg, _ m: X86Mem) {
+        let s = offset
+        encode(w: true, opcode: [0x63], reg: dst.rawValue, mem: m)
+        note(s, "movsxd \(dst.name(64)), \(m.text(32))")
+    }
+
+    /// A 32-bit data word (a jump table's entry), patched later with ``patch32(at:_:)``.
+    mutating func data32(_ value: Int32) {
+        let s = offset
+        imm32(value)
+        note(s, ".long (a jump-table entry)")
+    }
+
+    mutating func patch32(at position: Int, _ value: Int32) {
+        withUnsafeBytes(of: value.littleEndian) { for i in 0..<4 { bytes[position + i] = $0[i] } }
+    }
+
+    /// `setcc dst8` then `movzx dst32, dst8`.
+    mutating func setFlag(_ cond: X86Cond, _ dst: X86Reg) {
+        let s = offset
+        encodeByteRegs(w: false, opcode: [0x0f, 0x90 + cond.rawValue], reg: 0, rm: dst, regIsRegister: false)
+        note(s, "set\(cond.name) \(dst.name(8))")
+        extend(dst, dst, bits: 8, signed: false, w: false)
+    }
+}

@@ -24,10 +24,17 @@ struct DisassembleCommand: ParsableCommand {
     @Option(help: "With --jited: the back end whose code to show, x86-64 or arm64 (arm64 text from llvm-objdump when found, else the words).")
     var arch: JITArchitecture?
     @Option(help: "With an ELF object: the program to show.") var program: String?
+    @Option(help: "With --jited: the JIT tier, baseline (single-pass) or optimizing (default: $SWIFTBPF_JIT_TIER, else baseline).")
+    var tier: String?
     @Flag(help: "Print JSON: {\"programs\": [{\"name\", \"section\", \"type\", \"instructions\": [{\"index\", \"text\", \"source\"}]}]} (one unnamed program for a raw file); with --jited, \"jited\": [lines] instead of \"instructions\".") var json = false
 
     func run() throws {
         if arch == .arm64 && !jited { throw ValidationError("--arch goes with --jited") }
+        var jitTier = JITTier.default
+        if let tier {
+            guard let chosen = JITTier(rawValue: tier) else { throw CLIError("--tier must be baseline or optimizing, not '\(tier)'") }
+            jitTier = chosen
+        }
         if ObjectRun.isELF(path: file) {
             if arch == .arm64 { throw CLIError("--arch arm64 shows bytecode, assembly and conformance tests; not ELF objects yet") }
             let object: ObjectFile
@@ -51,11 +58,11 @@ struct DisassembleCommand: ParsableCommand {
             }
             let loaded: LoadedObject
             do {
-                loaded = try LoadedObject(object, programs: Set(names), engine: .jit)
+                loaded = try LoadedObject(object, programs: Set(names), engine: .jit, jitTier: jitTier)
             } catch {
                 // Show the code anyway: compiled without proofs, every access checked, as `run --no-verify` runs it.
                 FileHandle.standardError.write(Data("note: \(error)\nnote: showing the code compiled without the verifier's proofs\n".utf8))
-                do { loaded = try LoadedObject(object, programs: Set(names), verification: .off, engine: .jit) } catch { throw CLIError("\(file): \(error)") }
+                do { loaded = try LoadedObject(object, programs: Set(names), verification: .off, engine: .jit, jitTier: jitTier) } catch { throw CLIError("\(file): \(error)") }
             }
             var programs: [JSONOutput] = []
             for name in names {
@@ -63,7 +70,10 @@ struct DisassembleCommand: ParsableCommand {
                 let spec = loadedProgram.spec
                 let listing: String
                 do {
-                    let jit = try loadedProgram.jit ?? JITProgram(interpreter: loadedProgram.interpreter)
+                    let jit = try loadedProgram.jit ?? JITProgram(interpreter: loadedProgram.interpreter, tier: jitTier)
+                    if let reason = jit.declineReason {
+                        FileHandle.standardError.write(Data("note: the optimizing tier declined '\(name)' (\(reason)); showing the first tier's code\n".utf8))
+                    }
                     listing = try jit.annotatedDisassembly(syntax: syntax ?? .llvm)
                 } catch { throw CLIError("\(file): program '\(name)': \(error)") }
                 if json {
@@ -91,7 +101,7 @@ struct DisassembleCommand: ParsableCommand {
         do {
             let interpreter = try Interpreter(program: input.program, helpers: helpers)
             let listing = arch == .arm64 ? try ARM64Program(interpreter: interpreter).annotatedDisassembly(syntax: syntax ?? .llvm)
-                : try JITProgram(interpreter: interpreter).annotatedDisassembly(syntax: syntax ?? .llvm)
+                : try JITProgram(interpreter: interpreter, tier: jitTier).annotatedDisassembly(syntax: syntax ?? .llvm)
             if json {
                 print(JSONOutput.object([("programs", .array([Self.jitedJSON(name: nil, section: nil, type: nil, listing: listing)]))]))
             } else {

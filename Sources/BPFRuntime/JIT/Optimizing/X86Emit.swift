@@ -1,0 +1,647 @@
+/// Emits x86-64 from ``OptProgram`` after register allocation. The code has the first tier's
+/// entry convention (`entry(frame) -> r0`, r12 the run's ``JITFrame``), so runs, prepared runs and
+/// the service into Swift work unchanged; r10 and r11 are scratch, the other twelve registers
+/// (but rsp and r12) hold virtual registers.
+struct OptX86Emitter {
+    static let allocatable: [X86Reg] = [.rax, .rdi, .rsi, .rdx, .rcx, .r8, .rbx, .r13, .r14, .r15, .rbp, .r9]
+    static let callerSaved: Set<X86Reg> = [.rax, .rcx, .rdx, .rsi, .rdi, .r8, .r9]
+    static let s1 = X86Reg.r11, s2 = X86Reg.r10, frameReg = X86Reg.r12
+
+    let program: OptProgram
+    var asm: X86Assembler
+    var locations: [OptLocation?] = []
+    var slotCount = 0
+    private var blockLabels: [X86Label] = []
+    private var finish: X86Label!
+    private var unwind: X86Label!
+    private var cold: [(label: X86Label, emit: ColdCode)] = []
+
+    private enum ColdCode {
+        case service(op: OptOp, resume: X86Label, liveAfter: [UInt64], result: X86Reg?)
+        case virtual(dst: X86Reg, slow: X86Label, resume: X86Label)
+        case budget(pc: Int, resume: X86Label)
+    }
+
+    init(program: OptProgram, listing: Bool) {
+        self.program = program
+        asm = X86Assembler(listing: listing)
+    }
+
+    private func frame(_ offset: Int32) -> X86Mem { X86Mem(base: Self.frameReg, disp: offset) }
+
+    mutating func emit() -> [UInt8] {
+        var allocator = OptRegisterAllocator(program: program, colors: Self.allocatable.count)
+        allocator.preferred = (0..<program.registerCount).map { $0 < 11 ? Self.allocatable.firstIndex(of: JITCompiler.bpfRegisters[$0]) ?? -1 : -1 }
+        // Shift counts in rcx (cl), so a shift by a register needs no save of rcx.
+        for block in program.blocks {
+            for op in block.ops {
+                if case .alu(let alu) = op.kind, alu == .shl || alu == .shr || alu == .sar, let r = op.args[1].register {
+                    allocator.preferred[r] = Self.allocatable.firstIndex(of: .rcx)!
+                }
+            }
+        }
+        (locations, slotCount) = allocator.allocate()
+        let order = program.reversePostOrder()
+        blockLabels = program.blocks.map { _ in asm.newLabel() }
+        finish = asm.newLabel()
+        unwind = asm.newLabel()
+        var rpoIndex = [Int](repeating: -1, count: program.blocks.count)
+        for (i, b) in order.enumerated() { rpoIndex[b] = i }
+        let liveness = OptLiveness(program)
+
+        // Entry.
+        asm.comment("entry: save the host's registers, load the live eBPF registers from the frame")
+        for r: X86Reg in [.rbx, .rbp, .r12, .r13, .r14, .r15] { asm.push(r) }
+        asm.push(X86Mem(base: .rdi, disp: JITFrame.savedRSP))
+        asm.store(X86Mem(base: .rdi, disp: JITFrame.savedRSP), .rsp, bits: 64)
+        asm.mov(true, Self.frameReg, .rdi)
+        if slotCount > 0 { asm.alu(.sub, true, .rsp, imm: Int32((slotCount * 8 + 15) / 16 * 16)) }
+        for r in 0..<min(11, program.registerCount) where OptLiveness.contains(liveness.liveIn[0], r) {
+            asm.load(Self.s1, frame(JITFrame.registers + Int32(r * 8)), bits: 64)
+            write(r, from: Self.s1)
+        }
+        for (i, b) in order.enumerated() {
+            asm.bind(blockLabels[b])
+            let block = program.blocks[b]
+            // Live sets after each operation.
+            var live = liveness.liveOut[b]
+            for v in block.terminator.uses { if let r = v.register { OptLiveness.set(&live, r) } }
+            var after = [[UInt64]](repeating: [], count: block.ops.count)
+            for j in block.ops.indices.reversed() {
+                after[j] = live
+                OptLiveness.step(block.ops[j], &live)
+            }
+            for (j, op) in block.ops.enumerated() { emitOp(op, liveAfter: after[j]) }
+            let next = i + 1 < order.count ? order[i + 1] : -1
+            emitTerminator(block, next: next, backEdge: { rpoIndex[$0] <= i })
+        }
+        // Exit.
+        asm.bind(unwind)
+        asm.load(.rax, frame(JITFrame.registers), bits: 64)
+        asm.bind(finish)
+        asm.load(.rsp, frame(JITFrame.savedRSP), bits: 64)
+        asm.pop(frame(JITFrame.savedRSP))
+        for r: X86Reg in [.r15, .r14, .r13, .r12, .rbp, .rbx] { asm.pop(r) }
+        asm.ret()
+        var k = 0
+        while k < cold.count {
+            let item = cold[k]
+            asm.bind(item.label)
+            switch item.emit {
+            case let .service(op, resume, liveAfter, result):
+                emitService(op, liveAfter: liveAfter, result: result)
+                asm.jmp(resume)
+            case let .virtual(dst, slow, resume):
+                for s in 0..<JITFrame.virtualSlots {
+                    let nextSlot = asm.newLabel()
+                    asm.alu(.cmp, Self.s1, frame(JITFrame.virtualTable + Int32(s * 16)))
+                    asm.jcc(.ne, nextSlot)
+                    asm.load(dst, frame(JITFrame.virtualTable + Int32(s * 16 + 8)), bits: 64)
+                    asm.jmp(resume)
+                    asm.bind(nextSlot)
+                }
+                asm.jmp(slow)
+            case let .budget(pc, resume):
+                emitService(OptOp(kind: .service, pc: pc), liveAfter: [], result: nil)
+                asm.jmp(resume)
+            }
+            k += 1
+        }
+        asm.resolve()
+        patchTables()
+        return asm.bytes
+    }
+
+    // MARK: - Locations
+
+    private func location(_ r: Int) -> OptLocation { locations[r] ?? .slot(0) }
+
+    private func slotMem(_ s: Int) -> X86Mem { X86Mem(base: .rsp, disp: Int32(s * 8)) }
+
+    private func register(of r: Int) -> X86Reg? {
+        if case .register(let c) = location(r) { return Self.allocatable[c] }
+        return nil
+    }
+
+    /// The register holding `v`, loading it into `scratch` when it is not in one.
+    private mutating func read(_ v: OptValue, into scratch: X86Reg) -> X86Reg {
+        switch v {
+        case .k(let c):
+            asm.movImm(scratch, c)
+            return scratch
+        case .v(let r):
+            switch location(r) {
+            case .register(let c): return Self.allocatable[c]
+            case .slot(let s):
+                asm.load(scratch, slotMem(s), bits: 64)
+                return scratch
+            }
+        }
+    }
+
+    /// `v` into exactly `target`.
+    private mutating func move(_ v: OptValue, to target: X86Reg, w: Bool = true) {
+        switch v {
+        case .k(let c): asm.movImm(target, w ? c : c & 0xffff_ffff)
+        case .v(let r):
+            switch location(r) {
+            case .register(let c): if Self.allocatable[c] != target { asm.mov(w, target, Self.allocatable[c]) }
+            case .slot(let s): asm.load(target, slotMem(s), bits: w ? 64 : 32)
+            }
+        }
+    }
+
+    /// Where to compute the value of `r`: its register, or scratch.
+    private func target(_ r: Int, scratch: X86Reg = Self.s1) -> X86Reg { register(of: r) ?? scratch }
+
+    private mutating func write(_ r: Int, from source: X86Reg) {
+        switch location(r) {
+        case .register(let c): if Self.allocatable[c] != source { asm.mov(true, Self.allocatable[c], source) }
+        case .slot(let s): asm.store(slotMem(s), source, bits: 64)
+        }
+    }
+
+    private func immediate(_ v: OptValue, w: Bool) -> Int32? {
+        guard let c = v.constant else { return nil }
+        if !w { return Int32(truncatingIfNeeded: c) }
+        return Int32(exactly: Int64(bitPattern: c))
+    }
+
+    // MARK: - Operations
+
+    private mutating func emitOp(_ op: OptOp, liveAfter: [UInt64]) {
+        let w = op.w
+        switch op.kind {
+        case .mov:
+            let d = target(op.dst)
+            move(op.args[0], to: d, w: w)
+            // A 32-bit move to itself still clears the upper half.
+            if !w, case .v(let r) = op.args[0], register(of: r) == d { asm.mov(false, d, d) }
+            write(op.dst, from: d)
+        case .alu(let alu):
+            emitALU(alu, op, w: w)
+        case .neg:
+            let d = target(op.dst)
+            move(op.args[0], to: d, w: w)
+            asm.unary(3, w, d)
+            write(op.dst, from: d)
+        case let .extend(bits, signed):
+            let d = target(op.dst)
+            let a = read(op.args[0], into: Self.s2)
+            if bits == 32 && !signed { asm.mov(false, d, a) } else { asm.extend(d, a, bits: bits, signed: signed, w: w) }
+            write(op.dst, from: d)
+        case .swap(let bits):
+            let d = target(op.dst)
+            move(op.args[0], to: d)
+            switch bits {
+            case 16: asm.swap16(d); asm.extend(d, d, bits: 16, signed: false, w: false)
+            case 32: asm.bswap(false, d)
+            default: asm.bswap(true, d)
+            }
+            write(op.dst, from: d)
+        case let .select(cond, cmpW):
+            let a = op.args[0], b = op.args[1]
+            let aInRegister = a.register.flatMap { register(of: $0) } != nil
+            let bSimple = immediate(b, w: cmpW) != nil || b.register.flatMap { register(of: $0) } != nil
+            let d = register(of: op.dst)
+            func inRegister(_ v: OptValue) -> X86Reg? { v.register.flatMap { register(of: $0) } }
+            if let d, aInRegister, bSimple, op.args[3] == .v(op.dst), let trueValue = inRegister(op.args[2]) {
+                // x = cond ? t : x: one cmov into x's register.
+                let x86 = compare(cond, cmpW, a, b)
+                asm.cmov(x86, true, d, trueValue)
+                return
+            }
+            if let d, aInRegister, bSimple, op.args[2] == .v(op.dst), let falseValue = inRegister(op.args[3]) {
+                let x86 = compare(cond, cmpW, a, b)
+                asm.cmov(x86.inverted, true, d, falseValue)
+                return
+            }
+            if case .v(let t) = op.args[2], let trueValue = register(of: t), aInRegister, bSimple {
+                // False value first, the comparison (which needs no scratch), the true value moved in on the condition.
+                move(op.args[3], to: Self.s2)
+                let x86 = compare(cond, cmpW, a, b)
+                asm.cmov(x86, true, Self.s2, trueValue)
+            } else {
+                let x86 = compare(cond, cmpW, a, b)
+                let taken = asm.newLabel(), done = asm.newLabel()
+                asm.jcc(x86, taken)
+                move(op.args[3], to: Self.s2)
+                asm.jmp(done)
+                asm.bind(taken)
+                move(op.args[2], to: Self.s2)
+                asm.bind(done)
+            }
+            write(op.dst, from: Self.s2)
+        case let .load(size, signed):
+            let result = target(op.dst, scratch: Self.s2)
+            let resume = asm.newLabel()
+            if op.checked || op.mayBeVirtual {
+                let base = read(op.args[0], into: Self.s1)
+                asm.lea(Self.s1, X86Mem(base: base, disp: op.offset))
+                let slow = coldService(op, resume: resume, liveAfter: liveAfter, result: result)
+                if op.mayBeVirtual {
+                    let virtual = asm.newLabel()
+                    asm.mov(true, Self.s2, Self.s1)
+                    asm.alu(.sub, Self.s2, frame(JITFrame.virtualLow))
+                    asm.alu(.cmp, Self.s2, frame(JITFrame.virtualLength))
+                    asm.jcc(.b, virtual)
+                    cold.append((virtual, .virtual(dst: result, slow: slow, resume: resume)))
+                }
+                if op.checked { emitRegionCheck(size: size, write: false, slow: slow) }
+                asm.load(result, X86Mem(base: Self.s1), bits: size * 8, signed: signed)
+            } else {
+                let base = read(op.args[0], into: Self.s1)
+                asm.load(result, X86Mem(base: base, disp: op.offset), bits: size * 8, signed: signed)
+            }
+            asm.bind(resume)
+            write(op.dst, from: result)
+        case .store(let size):
+            var address = X86Mem(base: Self.s1)
+            let resume = asm.newLabel()
+            let value: X86Reg? = immediate(op.args[1], w: size == 8) == nil ? read(op.args[1], into: Self.s2) : nil
+            let base = read(op.args[0], into: Self.s1)
+            if op.checked {
+                asm.lea(Self.s1, X86Mem(base: base, disp: op.offset))
+                emitRegionCheck(size: size, write: true, slow: coldService(op, resume: resume, liveAfter: liveAfter, result: nil))
+            } else {
+                address = X86Mem(base: base, disp: op.offset)
+            }
+            if let value { asm.store(address, value, bits: size * 8) } else { asm.storeImm(address, immediate(op.args[1], w: size == 8)!, bits: size * 8) }
+            asm.bind(resume)
+        case let .atomic(size, atomicOp):
+            emitAtomic(op, size: size, atomicOp: atomicOp, liveAfter: liveAfter)
+        case .arrayLookup(let array):
+            let key = read(op.args[0], into: Self.s1)
+            let after = asm.newLabel(), null = asm.newLabel()
+            asm.load(Self.s1, X86Mem(base: key), bits: 32)
+            asm.alu(.cmp, false, Self.s1, imm: Int32(bitPattern: array.maxEntries))
+            asm.jcc(.ae, null)
+            if array.stride & (array.stride - 1) == 0 {
+                if array.stride > 1 { asm.shift(.shl, true, Self.s1, imm: UInt8(array.stride.trailingZeroBitCount)) }
+            } else {
+                asm.imul(true, Self.s1, Self.s1, imm: Int32(array.stride))
+            }
+            asm.movImm(Self.s2, array.valueBase)
+            asm.alu(.add, true, Self.s2, Self.s1)
+            asm.jmp(after)
+            asm.bind(null)
+            asm.movImm(Self.s2, 0)
+            asm.bind(after)
+            write(op.dst, from: Self.s2)
+        case let .directCall(function, object):
+            for (i, a) in op.args.enumerated() {
+                let r = read(a, into: Self.s1)
+                asm.store(frame(JITFrame.registers + Int32((2 + i) * 8)), r, bits: 64)
+            }
+            let saved = savedAround(op, liveAfter: liveAfter)
+            push(saved)
+            asm.movImm(.rdi, object)
+            asm.load(.rsi, frame(JITFrame.registers + 16), bits: 64)
+            asm.load(.rdx, frame(JITFrame.registers + 24), bits: 64)
+            asm.load(.rcx, frame(JITFrame.registers + 32), bits: 64)
+            asm.movImm(Self.s1, function)
+            asm.callRegister(Self.s1)
+            asm.mov(true, Self.s2, .rax)
+            pop(saved)
+            write(op.dst, from: Self.s2)
+        case .service:
+            emitService(op, liveAfter: liveAfter, result: nil)
+        case .zeroFrame:
+            let top = read(op.args[0], into: Self.s1)
+            asm.zeroXMM0()
+            var o: Int32 = -16
+            while o >= -512 {
+                asm.storeXMM0(X86Mem(base: top, disp: o))
+                o -= 16
+            }
+        }
+    }
+
+    private mutating func emitALU(_ alu: OptALU, _ op: OptOp, w: Bool) {
+        let a = op.args[0], b = op.args[1]
+        switch alu {
+        case .div, .sdiv, .mod, .smod:
+            emitDivMod(alu, op, w: w)
+            return
+        case .shl, .shr, .sar:
+            let kind: X86Shift = alu == .shl ? .shl : alu == .shr ? .shr : .sar
+            if let c = b.constant {
+                let d = target(op.dst)
+                move(a, to: d, w: w)
+                let count = UInt8(truncatingIfNeeded: c) & (w ? 63 : 31)
+                if count != 0 { asm.shift(kind, w, d, imm: count) } else if !w { asm.mov(false, d, d) }
+                write(op.dst, from: d)
+            } else {
+                move(a, to: Self.s2, w: w)
+                let count = read(b, into: Self.s1)
+                if count == .rcx {
+                    asm.shiftCL(kind, w, Self.s2)
+                } else {
+                    asm.push(.rcx)
+                    asm.mov(true, .rcx, count)
+                    asm.shiftCL(kind, w, Self.s2)
+                    asm.pop(.rcx)
+                }
+                if !w { asm.mov(false, Self.s2, Self.s2) }
+                write(op.dst, from: Self.s2)
+            }
+            return
+        default: break
+        }
+        var d = target(op.dst)
+        let bRegister: X86Reg? = b.register.flatMap { register(of: $0) }
+        if bRegister == d, a != b {
+            if alu.commutative {
+                applyALU(alu, w: w, d, a)
+                write(op.dst, from: d)
+                return
+            }
+            d = Self.s1
+        }
+        if alu == .mul, let k = immediate(b, w: w) {
+            let source = read(a, into: Self.s2)
+            asm.imul(w, d, source, imm: k)
+            write(op.dst, from: d)
+            return
+        }
+        if alu == .add, w, d != Self.s1, case .v(let ar) = a, let aReg = register(of: ar), aReg != d {
+            // Three-address add: lea.
+            if let k = immediate(b, w: true) {
+                asm.lea(d, X86Mem(base: aReg, disp: k))
+                write(op.dst, from: d)
+                return
+            }
+            if let bReg = bRegister, bReg != .rsp {
+                asm.lea(d, X86Mem(base: aReg, index: bReg))
+                write(op.dst, from: d)
+                return
+            }
+        }
+        move(a, to: d, w: w)
+        applyALU(alu, w: w, d, b)
+        write(op.dst, from: d)
+    }
+
+    /// d = d op v.
+    private mutating func applyALU(_ alu: OptALU, w: Bool, _ d: X86Reg, _ v: OptValue) {
+        if alu == .mul {
+            if let k = immediate(v, w: w) { asm.imul(w, d, d, imm: k) } else { asm.imul(w, d, read(v, into: Self.s2)) }
+            return
+        }
+        let x86: X86ALU = [OptALU.add: X86ALU.add, .sub: .sub, .or: .or, .and: .and, .xor: .xor][alu]!
+        if let k = immediate(v, w: w) { asm.alu(x86, w, d, imm: k) } else { asm.alu(x86, w, d, read(v, into: Self.s2)) }
+    }
+
+    /// eBPF's division rules: x/0 = 0, x%0 = x, INT_MIN/-1 = INT_MIN, INT_MIN%-1 = 0.
+    private mutating func emitDivMod(_ alu: OptALU, _ op: OptOp, w: Bool) {
+        let signed = alu == .sdiv || alu == .smod, isMod = alu == .mod || alu == .smod
+        move(op.args[1], to: Self.s1, w: w)
+        move(op.args[0], to: Self.s2, w: w)
+        let zero = asm.newLabel(), done = asm.newLabel()
+        asm.test(w, Self.s1, Self.s1)
+        asm.jcc(.e, zero)
+        var minusOne: X86Label?
+        if signed {
+            minusOne = asm.newLabel()
+            asm.alu(.cmp, w, Self.s1, imm: -1)
+            asm.jcc(.e, minusOne!)
+        }
+        asm.push(.rax)
+        asm.push(.rdx)
+        asm.mov(true, .rax, Self.s2)
+        if signed { asm.signExtendAccumulator(w) } else { asm.movImm(.rdx, 0) }
+        asm.unary(signed ? 7 : 6, w, Self.s1)
+        asm.mov(true, Self.s2, isMod ? .rdx : .rax)
+        asm.pop(.rdx)
+        asm.pop(.rax)
+        asm.jmp(done)
+        asm.bind(zero)
+        if !isMod { asm.movImm(Self.s2, 0) }
+        if let minusOne {
+            asm.jmp(done)
+            asm.bind(minusOne)
+            if isMod { asm.movImm(Self.s2, 0) } else { asm.unary(3, w, Self.s2) }
+        }
+        asm.bind(done)
+        write(op.dst, from: Self.s2)
+    }
+
+    /// Compares a with b and returns the x86 condition for `cond`; `avoid` is a register the
+    /// comparison must not clobber.
+    private mutating func compare(_ cond: OptCond, _ w: Bool, _ a: OptValue, _ b: OptValue) -> X86Cond {
+        var cond = cond, a = a, b = b
+        if a.constant != nil && b.constant == nil { swap(&a, &b); cond = cond.swapped }
+        let scratchA = Self.s1, scratchB = Self.s2
+        let aReg = read(a, into: scratchA)
+        if cond == .set {
+            if let k = immediate(b, w: w) { asm.test(w, aReg, imm: k) } else { asm.test(w, aReg, read(b, into: scratchB)) }
+            return .ne
+        }
+        if let k = immediate(b, w: w) {
+            if k == 0 && (cond == .eq || cond == .ne) { asm.test(w, aReg, aReg) } else { asm.alu(.cmp, w, aReg, imm: k) }
+        } else {
+            asm.alu(.cmp, w, aReg, read(b, into: scratchB))
+        }
+        switch cond {
+        case .eq: return .e
+        case .ne: return .ne
+        case .gt: return .a
+        case .ge: return .ae
+        case .lt: return .b
+        case .le: return .be
+        case .sgt: return .g
+        case .sge: return .ge
+        case .slt: return .l
+        case .sle: return .le
+        case .set: return .ne
+        }
+    }
+
+    private mutating func emitTerminator(_ block: OptBlock, next: Int, backEdge: (Int) -> Bool) {
+        let term = block.terminator
+        if !program.verified, term.successors.contains(where: backEdge) {
+            // Unverified loops spend the run's budget.
+            let resume = asm.newLabel(), stub = asm.newLabel()
+            asm.alu(.sub, frame(JITFrame.budget), imm: 1)
+            asm.jcc(.e, stub)
+            asm.bind(resume)
+            cold.append((stub, .budget(pc: block.terminatorPC, resume: resume)))
+        }
+        switch term {
+        case .jump(let t):
+            if t != next { asm.jmp(blockLabels[t]) }
+        case let .branch(cond, w, a, b, t, e):
+            let x86 = compare(cond, w, a, b)
+            if t == next {
+                asm.jcc(x86.inverted, blockLabels[e])
+            } else {
+                asm.jcc(x86, blockLabels[t])
+                if e != next { asm.jmp(blockLabels[e]) }
+            }
+        case let .table(index, w, targets, otherwise):
+            let i = read(index, into: Self.s1)
+            if !w || i != Self.s1 { asm.mov(w, Self.s1, i) }
+            asm.alu(.cmp, true, Self.s1, imm: Int32(targets.count))
+            asm.jcc(.ae, blockLabels[otherwise])
+            let table = asm.newLabel()
+            asm.leaLabel(Self.s2, table)
+            asm.loadSigned32(Self.s1, X86Mem(base: Self.s2, index: Self.s1, scale: 4))
+            asm.alu(.add, true, Self.s1, Self.s2)
+            asm.jmpRegister(Self.s1)
+            asm.bind(table)
+            tables.append((asm.offset, targets))
+            for _ in targets { asm.data32(0) }
+        case .exit(let v):
+            move(v, to: .rax)
+            asm.jmp(finish)
+        case .fail(let pc):
+            emitService(OptOp(kind: .service, pc: pc), liveAfter: [], result: nil)
+            asm.jmp(finish)
+        }
+    }
+
+    var tables: [(offset: Int, targets: [Int])] = []
+
+    /// Fills the jump tables once every block is placed.
+    mutating func patchTables() {
+        for (start, targets) in tables {
+            for (i, t) in targets.enumerated() {
+                asm.patch32(at: start + i * 4, Int32(asm.offset(of: blockLabels[t]) - start))
+            }
+        }
+    }
+
+    // MARK: - Memory
+
+    /// Falls through when the `size` bytes at r11 lie in the packet, the input or the stack (or the
+    /// region cached last); jumps to `slow` otherwise.
+    private mutating func emitRegionCheck(size: Int, write: Bool, slow: X86Label) {
+        let table = write ? JITFrame.storeRegions : JITFrame.loadRegions
+        let ok = asm.newLabel()
+        for i in 0..<JITFrame.regionCount {
+            let entry = table + Int32(i) * JITFrame.regionEntryBytes
+            let last = i == JITFrame.regionCount - 1
+            let next = last ? slow : asm.newLabel()
+            asm.alu(.cmp, Self.s1, frame(entry))
+            asm.jcc(.b, next)
+            asm.alu(.cmp, Self.s1, frame(entry + JITFrame.limitOffset(size: size)))
+            if last { asm.jcc(.a, slow) } else { asm.jcc(.be, ok); asm.bind(next) }
+        }
+        asm.bind(ok)
+    }
+
+    private mutating func coldService(_ op: OptOp, resume: X86Label, liveAfter: [UInt64], result: X86Reg?) -> X86Label {
+        let label = asm.newLabel()
+        cold.append((label, .service(op: op, resume: resume, liveAfter: liveAfter, result: result)))
+        return label
+    }
+
+    private mutating func emitAtomic(_ op: OptOp, size: Int, atomicOp: Int32, liveAfter: [UInt64]) {
+        let w = size == 8
+        let resume = asm.newLabel()
+        // The operand first (it may live in r11), then the address in r11.
+        move(op.args[1], to: Self.s2)
+        let base = read(op.args[0], into: Self.s1)
+        asm.lea(Self.s1, X86Mem(base: base, disp: op.offset))
+        if !op.onStack {
+            let slow = coldService(op, resume: resume, liveAfter: liveAfter, result: op.dst >= 0 ? Self.s2 : nil)
+            if op.checked { emitRegionCheck(size: size, write: true, slow: slow) }
+            asm.test(false, Self.s1, imm: Int32(size - 1))
+            asm.jcc(.ne, slow)
+        }
+        let m = X86Mem(base: Self.s1)
+        switch atomicOp {
+        case 0x00: asm.lockALU(.add, w, m, Self.s2)
+        case 0x40: asm.lockALU(.or, w, m, Self.s2)
+        case 0x50: asm.lockALU(.and, w, m, Self.s2)
+        case 0xa0: asm.lockALU(.xor, w, m, Self.s2)
+        case 0x01: asm.lockXadd(w, m, Self.s2)
+        case 0xe1: asm.xchg(w, m, Self.s2)
+        case 0xf1:
+            asm.push(.rax)
+            asm.push(.rax)
+            // rax = r0 (it may be in a slot addressed from rsp: two pushes moved it 16 bytes).
+            if case .v(let r) = op.args[2], case .slot(let s) = location(r) {
+                asm.load(.rax, X86Mem(base: .rsp, disp: Int32(s * 8 + 16)), bits: 64)
+            } else if case .v(let r) = op.args[2], let reg = register(of: r) {
+                asm.mov(true, .rax, reg == .rax ? .rax : reg)
+                if reg == .rax { asm.load(.rax, X86Mem(base: .rsp), bits: 64) }
+            } else {
+                move(op.args[2], to: .rax)
+            }
+            asm.lockCmpxchg(w, m, Self.s2)
+            if !w { asm.mov(false, .rax, .rax) }
+            asm.mov(true, Self.s2, .rax)
+            asm.pop(.rax)
+            asm.pop(.rax)
+        default:
+            let aluOp: X86ALU = atomicOp == 0x41 ? .or : atomicOp == 0x51 ? .and : .xor
+            asm.push(.rax)
+            asm.push(.r9)
+            asm.load(.rax, m, bits: w ? 64 : 32)
+            let again = asm.newLabel()
+            asm.bind(again)
+            asm.mov(true, .r9, .rax)
+            asm.alu(aluOp, w, .r9, Self.s2)
+            asm.lockCmpxchg(w, m, .r9)
+            asm.jcc(.ne, again)
+            asm.mov(true, Self.s2, .rax)
+            asm.pop(.r9)
+            asm.pop(.rax)
+        }
+        asm.bind(resume)
+        if op.dst >= 0 {
+            if !w && atomicOp != 0xf1 { asm.mov(false, Self.s2, Self.s2) }
+            write(op.dst, from: Self.s2)
+        }
+    }
+
+    // MARK: - Calls into Swift
+
+    /// Caller-saved registers holding values live after `op` (other than what it defines).
+    private func savedAround(_ op: OptOp, liveAfter: [UInt64]) -> [X86Reg] {
+        var saved = Set<X86Reg>()
+        let defs = Set(op.defs)
+        for r in 0..<program.registerCount where !liveAfter.isEmpty && OptLiveness.contains(liveAfter, r) && !defs.contains(r) {
+            if let reg = register(of: r), Self.callerSaved.contains(reg) { saved.insert(reg) }
+        }
+        return Self.allocatable.filter { saved.contains($0) }
+    }
+
+    private mutating func push(_ saved: [X86Reg]) {
+        for r in saved { asm.push(r) }
+        if saved.count % 2 == 1 { asm.alu(.sub, true, .rsp, imm: 8) }
+    }
+
+    private mutating func pop(_ saved: [X86Reg]) {
+        if saved.count % 2 == 1 { asm.alu(.add, true, .rsp, imm: 8) }
+        for r in saved.reversed() { asm.pop(r) }
+    }
+
+    /// The service for `op.pc`: the operands stored as the eBPF registers it reads, the call, an
+    /// unwind when it ends the run, then what it wrote read back (`result`: the register a
+    /// load's or a fetching atomic's value goes to).
+    private mutating func emitService(_ op: OptOp, liveAfter: [UInt64], result: X86Reg?) {
+        for (reg, value) in zip(op.reads, op.args) {
+            let r = read(value, into: Self.s2)
+            asm.store(frame(JITFrame.registers + Int32(reg) * 8), r, bits: 64)
+        }
+        var saved = savedAround(op, liveAfter: liveAfter)
+        if let result { saved.removeAll { $0 == result } }
+        push(saved)
+        asm.mov(true, .rdi, Self.frameReg)
+        asm.movImm32(.rsi, UInt32(op.pc))
+        asm.movImm(Self.s1, JITCompiler.serviceAddress)
+        asm.callRegister(Self.s1)
+        asm.test(true, .rax, .rax)
+        asm.jcc(.ne, unwind)
+        pop(saved)
+        if let result {
+            asm.load(result, frame(JITFrame.registers + Int32(op.serviceDst) * 8), bits: 64)
+        }
+        for (reg, vreg) in op.writes {
+            asm.load(Self.s1, frame(JITFrame.registers + Int32(reg) * 8), bits: 64)
+            write(vreg, from: Self.s1)
+        }
+    }
+}

@@ -86,6 +86,34 @@ func bpftraceWholeRun(_ program: String, path: String) -> Double? {
     return Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
 }
 
+/// Milliseconds from spawning `swiftbpf trace -e PROGRAM` to the `ready` line of its BEGIN probe
+/// (then it is interrupted, as Ctrl-C does); nil when it fails.
+func commandStartup(_ swiftbpf: String, _ program: String) -> Double? {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: swiftbpf)
+    process.arguments = ["trace", "-e", program]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = FileHandle.nullDevice
+    let clock = ContinuousClock()
+    let start = clock.now
+    do { try process.run() } catch { return nil }
+    var seen = Data()
+    var at: ContinuousClock.Instant?
+    while at == nil {
+        let chunk = pipe.fileHandleForReading.availableData
+        if chunk.isEmpty { break }
+        seen.append(chunk)
+        if String(decoding: seen, as: UTF8.self).contains("ready\n") { at = clock.now }
+    }
+    process.interrupt()
+    _ = try? pipe.fileHandleForReading.readToEnd()
+    process.waitUntilExit()
+    guard let at else { return nil }
+    let d = at - start
+    return Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+}
+
 /// A line to standard output, unbuffered.
 func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
 
@@ -106,6 +134,14 @@ func runTraceBenchmark() {
             + ours.padding(toLength: 10, withPad: " ", startingAt: 0) + theirs)
     }
     appProbeBenchmark()
+    // From the command: the release swiftbpf beside this binary, spawned, to its BEGIN's line.
+    let swiftbpf = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("swiftbpf").path
+    if FileManager.default.isExecutableFile(atPath: swiftbpf) {
+        say("From the command (ms, best of 3): \(swiftbpf) spawned until its BEGIN probe's line arrives (every probe attached)")
+        for (name, program) in traceOneLiners {
+            say(name.padding(toLength: 26, withPad: " ", startingAt: 0) + best { commandStartup(swiftbpf, withReadyProbe(program)) })
+        }
+    }
     // A 1,000-line script: parse and compile (two passes), no kernel.
     var lines: [String] = ["BEGIN {"]
     for i in 0..<998 { lines.append("  @m\(i % 50)[\(i)] = count(); $v\(i % 20) = \(i) * 3 + nsecs % 7;") }
@@ -136,6 +172,10 @@ func runTraceBenchmark() {
 @_cdecl("swiftbpf_bench_uprobe_target") @inline(never)
 public func swiftbpfBenchUprobeTarget(_ x: UInt64) -> UInt64 { x &* 3 &+ 1 }
 
+/// The uprobe target called through its C entry point (a direct Swift call would go to the Swift
+/// function, not to the `@_cdecl` symbol the uprobe is on).
+nonisolated(unsafe) var benchUprobeTarget: @convention(c) (UInt64) -> UInt64 = swiftbpfBenchUprobeTarget
+
 /// Keeps a value alive so the optimizer does not remove the loop that made it.
 @inline(never) func benchKeep(_ x: UInt64) { if x == 0x5eed_5eed { say("") } }
 
@@ -159,21 +199,24 @@ func appProbeBenchmark() {
     let idle = ns(n) { for i in 0..<n { probe.fire(UInt64(i)) } }
     let plain = ns(n) {
         var acc: UInt64 = 0
-        for i in 0..<n { acc &+= swiftbpfBenchUprobeTarget(UInt64(i)) }
+        let target = benchUprobeTarget
+        for i in 0..<n { acc &+= target(UInt64(i)) }
         benchKeep(acc)
     }
-    let source = "app:bench { @[arg0 & 7] = count(); }"
     var attached: [(String, Double)] = []
-    for engine in [ExecutionEngine.jit, .interpreter] where engine != .jit || JITProgram.isSupported {
-        do {
-            let compiled = try TraceCompiler().compile(try TraceScript(parsing: source), source: source)
-            let loaded = try LoadedObject(compiled.object, engine: engine)
-            let handle = probe.attach(loaded.program(named: compiled.probes[0].programName)!)
-            let m = 500_000
-            attached.append((engine.rawValue, ns(m) { for i in 0..<m { probe.fire(UInt64(i)) } }))
-            probe.detach(handle)
-        } catch {
-            say("app probe (\(engine.rawValue)): \(error)")
+    let programs = [("count()", "app:bench { @[arg0 & 7] = count(); }"), ("empty", "app:bench { }")]
+    for (what, source) in programs {
+        for engine in [ExecutionEngine.jit, .interpreter] where engine != .jit || JITProgram.isSupported {
+            do {
+                let compiled = try TraceCompiler().compile(try TraceScript(parsing: source), source: source)
+                let loaded = try LoadedObject(compiled.object, engine: engine)
+                let handle = probe.attach(loaded.program(named: compiled.probes[0].programName)!)
+                let m = 500_000
+                attached.append(("\(what) program attached, \(engine.rawValue)", ns(m) { for i in 0..<m { probe.fire(UInt64(i)) } }))
+                probe.detach(handle)
+            } catch {
+                say("app probe (\(engine.rawValue)): \(error)")
+            }
         }
     }
     // The same program as a kernel uprobe on swiftbpf_bench_uprobe_target, this process only.
@@ -189,7 +232,8 @@ func appProbeBenchmark() {
         let m = 200_000
         let fired = ns(m) {
             var acc: UInt64 = 0
-            for i in 0..<m { acc &+= swiftbpfBenchUprobeTarget(UInt64(i)) }
+            let target = benchUprobeTarget
+            for i in 0..<m { acc &+= target(UInt64(i)) }
             benchKeep(acc)
         }
         link.close()
@@ -206,7 +250,7 @@ func appProbeBenchmark() {
     }
     say(String(format: "App probe, ns per firing (best of 5): nothing attached %.2f; a plain call of the uprobe target %.2f", idle, plain))
     for (engine, t) in attached {
-        say(String(format: "  count() program attached, %@: %.1f ns (%.2fx bpftime's published ~190 ns userspace uprobe)", engine, t, t / 190))
+        say(String(format: "  %@: %.1f ns (%.2fx bpftime's published ~190 ns userspace uprobe)", engine, t, t / 190))
     }
-    say("  kernel uprobe, same program, same run: \(kernel)")
+    say("  kernel uprobe, count() program, same run: \(kernel)")
 }

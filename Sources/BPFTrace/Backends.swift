@@ -145,7 +145,8 @@ public final class KernelTraceBackend: TraceBackend {
 
     public func drainEvents() throws -> [[UInt8]] {
         var records: [[UInt8]] = []
-        _ = ring?.consume { records.append([UInt8]($0)) }
+        // Bounded, so a flood of events cannot keep the session from seeing a stop request.
+        _ = ring?.consume(limit: 65_536) { records.append([UInt8]($0)) }
         return records
     }
 

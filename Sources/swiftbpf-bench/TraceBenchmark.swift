@@ -107,8 +107,13 @@ func commandStartup(_ swiftbpf: String, _ program: String) -> Double? {
         if String(decoding: seen, as: UTF8.self).contains("ready\n") { at = clock.now }
     }
     process.interrupt()
+    // A run that does not end within 5 s of the interrupt is killed (its time is already taken).
+    let pid = process.processIdentifier
+    let watchdog = DispatchWorkItem { kill(pid, SIGKILL) }
+    DispatchQueue.global().asyncAfter(deadline: .now() + 5, execute: watchdog)
     _ = try? pipe.fileHandleForReading.readToEnd()
     process.waitUntilExit()
+    watchdog.cancel()
     guard let at else { return nil }
     let d = at - start
     return Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15

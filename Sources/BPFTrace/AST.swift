@@ -41,6 +41,8 @@ public indirect enum ExpressionKind: Sendable {
     case call(String, arguments: [Expression])
     /// `base.field` or `base->field`
     case field(Expression, String)
+    /// `(struct NAME *)expr`: a pointer typed by the kernel's BTF (`type` is `struct NAME`).
+    case cast(type: String, Expression)
     case unary(String, Expression)
     case binary(String, Expression, Expression)
     case ternary(Expression, Expression, Expression)

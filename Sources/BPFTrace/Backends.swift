@@ -97,7 +97,11 @@ public final class KernelTraceBackend: TraceBackend {
             object = loaded
             if let events = loaded.map(named: ProbeCodeGen.eventsMap) { ring = try RingBuffer(map: events) }
         } catch {
-            throw TraceError("the kernel refuses the script: \(error)", sourceName: compiled.sourceName)
+            var hint = ""
+            if error.errno == .EPERM, getuid() == 0, compiled.object.programs.contains(where: { $0.type == .tracing }) {
+                hint = " (fentry/fexit: this kernel refuses BTF-trampoline programs even to root, as under lockdown or without ftrace direct calls; use tracepoint: or kprobe: probes)"
+            }
+            throw TraceError("the kernel refuses the script: \(error)\(hint)", sourceName: compiled.sourceName)
         }
     }
 
@@ -114,6 +118,15 @@ public final class KernelTraceBackend: TraceBackend {
         case .uprobe(let binary, let symbol): new = [try program.attachUprobe(binary: binary, symbol: symbol)]
         case .uretprobe(let binary, let symbol): new = [try program.attachUprobe(binary: binary, symbol: symbol, returnProbe: true)]
         case .profile(let hertz): new = try program.attachPerfEvent(frequency: hertz)
+        case .software(let event, let period):
+            let config = ProbeCatalog.softwareEvents.first { $0.name == event }?.config ?? 0
+            new = try program.attachPerfEvent(period: period, event: (PerfEvent.typeSoftware, config))
+        case .fentry(let f), .fexit(let f):
+            do { new = [try program.attachTracing(description: "\(probe.probe.name) (\(f))")] } catch {
+                var failure = error
+                failure.message += " (the kernel cannot attach BTF trampolines here: fentry/fexit need CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS and no lockdown)"
+                throw failure
+            }
         case .begin, .end, .interval: new = []
         case .app(let name): throw TraceError("app:\(name) is fired by a Swift app in the Swift runtime; the kernel cannot attach it")
         }
@@ -132,7 +145,8 @@ public final class KernelTraceBackend: TraceBackend {
 
     public func drainEvents() throws -> [[UInt8]] {
         var records: [[UInt8]] = []
-        _ = ring?.consume { records.append([UInt8]($0)) }
+        // Bounded, so a flood of events cannot keep the session from seeing a stop request.
+        _ = ring?.consume(limit: 65_536) { records.append([UInt8]($0)) }
         return records
     }
 
@@ -149,6 +163,19 @@ public final class KernelTraceBackend: TraceBackend {
     public func clear(_ map: MapLayout) throws {
         guard let kernelMap = object?.map(named: map.bpfName) else { return }
         for key in try kernelMap.keys() { try? kernelMap.delete(key: key) }
+    }
+
+    public func stack(_ id: UInt32) throws -> [UInt64] {
+        guard let map = object?.map(named: ProbeCodeGen.stacksMap), let value = try map.lookup(key: withUnsafeBytes(of: id.littleEndian, Array.init)) else {
+            return []
+        }
+        var addresses: [UInt64] = []
+        for offset in stride(from: 0, to: value.count - 7, by: 8) {
+            let address = TraceSession.u64(value, offset)
+            if address == 0 { break }
+            addresses.append(address)
+        }
+        return addresses
     }
 
     public func lostEvents() throws -> UInt64 {

@@ -1,11 +1,13 @@
 import BPFCore
+import BPFLinux
 import BPFObject
+import Foundation
 
 /// Helper ids the generated code calls.
 enum HelperID {
     static let mapLookup: Int32 = 1, mapUpdate: Int32 = 2, mapDelete: Int32 = 3, ktimeGetNs: Int32 = 5, prandom: Int32 = 7
-    static let smpProcessorID: Int32 = 8, currentPidTgid: Int32 = 14, currentUidGid: Int32 = 15, currentComm: Int32 = 16
-    static let currentTask: Int32 = 35, probeReadString: Int32 = 45, currentCgroupID: Int32 = 80, ringbufOutput: Int32 = 130
+    static let smpProcessorID: Int32 = 8, getStackID: Int32 = 27, currentPidTgid: Int32 = 14, currentUidGid: Int32 = 15, currentComm: Int32 = 16
+    static let currentTask: Int32 = 35, probeReadString: Int32 = 45, probeReadKernel: Int32 = 113, currentCgroupID: Int32 = 80, ringbufOutput: Int32 = 130
 }
 
 /// What every probe of one script shares while it compiles: maps and events.
@@ -14,10 +16,29 @@ final class CompilationState {
     var events: [EventKind] = []
     /// The second pass: every map's layout is known (the first pass collects them).
     var finalPass = false
+    /// Whether a probe uses `kstack`/`ustack` (the object then has a stack map).
+    var usesStacks = false
     /// `elapsed` counts from here (CLOCK_MONOTONIC, as `bpf_ktime_get_ns`).
     let startTime: UInt64
 
-    init(startTime: UInt64) { self.startTime = startTime }
+    /// The kernel's types (given, or read from /sys/kernel/btf/vmlinux when a script first needs them).
+    var kernelTypes: KernelTypes?
+
+    init(startTime: UInt64, btf: BTF? = nil) {
+        self.startTime = startTime
+        kernelTypes = btf.map(KernelTypes.init)
+    }
+
+    func types(_ location: SourceLocation) throws(TraceError) -> KernelTypes {
+        if let kernelTypes { return kernelTypes }
+        do {
+            let types = KernelTypes(btf: try KernelBTF.vmlinux())
+            kernelTypes = types
+            return types
+        } catch {
+            throw TraceError("struct member access needs the kernel's BTF: \(error.message)", at: location)
+        }
+    }
 
     func event(_ kind: EventKind) -> Int32 {
         events.append(kind)
@@ -34,6 +55,9 @@ enum Operand {
 /// Generates one probe's program.
 struct ProbeCodeGen {
     static let eventsMap = "events"
+    static let stacksMap = "stacks"
+    /// Frames kept per stack (the kernel's default `perf_event_max_stack`, as bpftrace keeps).
+    static let stackDepth = 127
     static let lostMap = "lost"
     static let stringSize = 64
 
@@ -44,6 +68,10 @@ struct ProbeCodeGen {
     var tempTop = 0
     var variableTop = 0
     var variables: [String: (type: ValueType, offset: Int)] = [:]
+    /// The kernel types of variables assigned typed pointers (`$t = (struct task_struct *)curtask`).
+    var variableShapes: [String: KernelTypes.Shape] = [:]
+    /// Variables assigned `curtask` (typed only when a member is read, so BTF is read only then).
+    var taskVariables: Set<String> = []
     /// The program's `return 0`, where `exit()` jumps after its event.
     var epilogue = Label(id: 0)
 
@@ -156,7 +184,22 @@ struct ProbeCodeGen {
             default:
                 throw fail("unknown function '\(name)'", x.location)
             }
+        case .cast:
+            _ = try shapeOf(x)
+            return .integer(signed: false)
         case .field(let base, let name):
+            if !isTracepointArgument(base) {
+                let shape = isFunctionArgument(base) ? try functionParameter(name, x.location).shape : try memberOf(base, name, x.location).shape
+                switch shape {
+                case .integer(_, let signed): return .integer(signed: signed)
+                case .pointer: return .integer(signed: false)
+                case .characters(let n): return .string(n)
+                case .record(let id):
+                    let typeName = try state.types(x.location).name(of: id)
+                    throw fail("\(typeName) is a struct: use one of its members", x.location)
+                case .unsupported(let what): throw fail("\(name) is \(what): only integers, pointers and char arrays can be read", x.location)
+                }
+            }
             let field = try tracepointField(base, name, x.location)
             if let n = field.arrayLength, field.type.hasPrefix("char") || field.type.hasPrefix("unsigned char") { return .string(n) }
             if field.isDataLocation || field.arrayLength != nil || field.size > 8 {
@@ -195,7 +238,7 @@ struct ProbeCodeGen {
 
     var functionName: String? {
         switch probe.kind {
-        case .kprobe(let f), .kretprobe(let f): f
+        case .kprobe(let f), .kretprobe(let f), .fentry(let f), .fexit(let f): f
         case .uprobe(_, let s), .uretprobe(_, let s): s
         default: nil
         }
@@ -205,11 +248,11 @@ struct ProbeCodeGen {
     /// u64 array of raw tracepoints.
     func argumentOffset(_ n: Int, _ location: SourceLocation) throws(TraceError) -> Int {
         switch probe.kind {
-        case .kprobe, .uprobe, .profile, .kretprobe, .uretprobe:
+        case .kprobe, .uprobe, .profile, .kretprobe, .uretprobe, .software:
             let offsets = [112, 104, 96, 88, 72, 64]   // di, si, dx, cx, r8, r9
             guard n < offsets.count else { throw fail("arg\(n): only arg0 to arg5 are in registers", location) }
             return offsets[n]
-        case .rawTracepoint, .app:
+        case .rawTracepoint, .app, .fentry, .fexit:
             guard n < 12 else { throw fail("arg\(n): a raw tracepoint or app probe has at most 12 arguments", location) }
             return 8 * n
         default:
@@ -219,8 +262,9 @@ struct ProbeCodeGen {
 
     func builtinType(_ name: String, _ location: SourceLocation) throws(TraceError) -> ValueType {
         switch name {
-        case "pid", "tid", "uid", "gid", "nsecs", "elapsed", "cpu", "curtask", "rand", "cgroup": return .integer(signed: false)
+        case "pid", "tid", "uid", "gid", "nsecs", "elapsed", "cpu", "curtask", "rand", "cgroup", "ctx": return .integer(signed: false)
         case "comm": return .string(16)
+        case "kstack", "ustack": return .stack(user: name == "ustack")
         case "probe": return .string(probe.name.utf8.count + 1)
         case "func":
             guard let f = functionName else { throw fail("func is only available in kprobe, kretprobe, uprobe and uretprobe probes", location) }
@@ -228,10 +272,20 @@ struct ProbeCodeGen {
         case "retval":
             switch probe.kind {
             case .kretprobe, .uretprobe: return .integer(signed: true)
-            default: throw fail("retval is only available in kretprobe and uretprobe probes", location)
+            case .fexit:
+                let shape = try state.types(location).shape(of: try functionPrototype(location).returnType)
+                switch shape {
+                case .integer(_, let signed): return .integer(signed: signed)
+                case .pointer: return .integer(signed: false)
+                default: throw fail("retval of \(probe.name) is \(shape): not an integer or a pointer", location)
+                }
+            default: throw fail("retval is only available in kretprobe, uretprobe and fexit probes", location)
             }
         case "args":
-            guard case .tracepoint = probe.kind else { throw fail("args is only available in tracepoint probes", location) }
+            switch probe.kind {
+            case .tracepoint, .fentry, .fexit: break
+            default: throw fail("args is only available in tracepoint, fentry and fexit probes", location)
+            }
             throw fail("args needs a field: args.NAME", location)
         default:
             if name.hasPrefix("arg"), let n = Int(name.dropFirst(3)) {
@@ -243,13 +297,195 @@ struct ProbeCodeGen {
     }
 
     func tracepointField(_ base: Expression, _ name: String, _ location: SourceLocation) throws(TraceError) -> TracepointField {
-        guard case .builtin("args") = base.kind else { throw fail("only args.NAME has fields (struct access through BTF is not supported)", location) }
+        guard case .builtin("args") = base.kind else { throw fail("only args.NAME has tracepoint fields", location) }
         guard case .tracepoint(let category, let tp) = probe.kind else { throw fail("args is only available in tracepoint probes", base.location) }
         guard let field = fields[name] else {
             let names = fields.keys.filter { !$0.hasPrefix("common_") }.sorted().joined(separator: ", ")
             throw fail("tracepoint \(category):\(tp) has no field '\(name)' (fields: \(names))", location)
         }
         return field
+    }
+
+    // MARK: Kernel types
+
+    /// Whether `base` is the `args` of an fentry/fexit probe (its fields are the function's parameters).
+    func isFunctionArgument(_ base: Expression) -> Bool {
+        guard case .builtin("args") = base.kind else { return false }
+        switch probe.kind {
+        case .fentry, .fexit: return true
+        default: return false
+        }
+    }
+
+    /// The BTF prototype of the fentry/fexit probe's function: its parameters and return type.
+    func functionPrototype(_ location: SourceLocation) throws(TraceError) -> (parameters: [BTFParameter], returnType: Int) {
+        let function: String
+        switch probe.kind {
+        case .fentry(let f), .fexit(let f): function = f
+        default: throw fail("args.NAME and retval by BTF are only available in fentry and fexit probes", location)
+        }
+        let btf = try state.types(location).btf
+        guard let id = btf.typeID(named: function, kind: .function), let f = btf[id], let proto = btf[f.referencedType],
+              case .parameters(let parameters) = proto.detail else {
+            throw fail("the kernel's BTF has no function '\(function)'", location)
+        }
+        return (parameters, proto.referencedType)
+    }
+
+    /// The parameter `name` of the fentry/fexit probe's function: its slot and kernel type.
+    func functionParameter(_ name: String, _ location: SourceLocation) throws(TraceError) -> (index: Int, shape: KernelTypes.Shape) {
+        let (parameters, _) = try functionPrototype(location)
+        guard let index = parameters.firstIndex(where: { $0.name == name }) else {
+            throw fail("\(probe.name) has no argument '\(name)' (arguments: \(parameters.map(\.name).joined(separator: ", ")))", location)
+        }
+        return (index, try state.types(location).shape(of: parameters[index].type))
+    }
+
+    /// Loads a function argument (or the return value) from the tracing context's u64 slot `index`,
+    /// narrowed to its type.
+    mutating func genFunctionSlot(_ index: Int, _ shape: KernelTypes.Shape, _ name: String, _ location: SourceLocation) throws(TraceError) -> Operand {
+        e.load(.doubleWord, .r0, .r6, 8 * index)
+        switch shape {
+        case .integer(let size, let signed):
+            if size < 8 {
+                e.alu(.lsh, .r0, Int32(64 - size * 8))
+                e.alu(signed ? .arsh : .rsh, .r0, Int32(64 - size * 8))
+            }
+            return .integer(signed: signed)
+        case .pointer:
+            return .integer(signed: false)
+        default:
+            throw fail("\(name) is not an integer or a pointer: it cannot be read", location)
+        }
+    }
+
+    /// Whether `base` is a tracepoint's `args` (its fields come from tracefs).
+    func isTracepointArgument(_ base: Expression) -> Bool {
+        guard case .builtin("args") = base.kind, case .tracepoint = probe.kind else { return false }
+        return true
+    }
+
+    /// The kernel type of a typed-pointer expression (a cast, `curtask`, a member, a variable
+    /// assigned one), or nil for plain values.
+    func shapeOf(_ x: Expression) throws(TraceError) -> KernelTypes.Shape? {
+        switch x.kind {
+        case .cast(let type, let inner):
+            try requireInteger(inner, "the operand of (\(type) *)")
+            let types = try state.types(x.location)
+            guard let id = types.record(named: type) else { throw fail("the kernel's BTF has no \(type)", x.location) }
+            return .pointer(pointee: id)
+        case .builtin("curtask"):
+            return try taskPointer(x.location)
+        case .variable(let name):
+            if taskVariables.contains(name) { return try taskPointer(x.location) }
+            return variableShapes[name]
+        case .field(let base, let name) where isFunctionArgument(base):
+            return try functionParameter(name, x.location).shape
+        case .builtin("retval"):
+            guard case .fexit = probe.kind else { return nil }
+            return try state.types(x.location).shape(of: try functionPrototype(x.location).returnType)
+        case .field(let base, let name):
+            if isTracepointArgument(base) {
+                // A tracefs field typed `struct NAME *` points into the kernel's types.
+                let field = try tracepointField(base, name, x.location)
+                let type = field.type.replacingOccurrences(of: "const ", with: "")
+                guard field.arrayLength == nil, type.hasPrefix("struct "), type.hasSuffix("*"), !type.dropLast().hasSuffix("*") else { return nil }
+                let record = String(type.dropLast()).trimmingCharacters(in: .whitespaces)
+                guard let id = try state.types(x.location).record(named: record) else { return nil }
+                return .pointer(pointee: id)
+            }
+            return try memberOf(base, name, x.location).shape
+        default:
+            return nil
+        }
+    }
+
+    func taskPointer(_ location: SourceLocation) throws(TraceError) -> KernelTypes.Shape {
+        guard let id = try state.types(location).record(named: "struct task_struct") else {
+            throw fail("the kernel's BTF has no struct task_struct", location)
+        }
+        return .pointer(pointee: id)
+    }
+
+    /// The member `name` of what `base` is (a struct pointer, or a struct reached through one).
+    func memberOf(_ base: Expression, _ name: String, _ location: SourceLocation) throws(TraceError) -> (member: KernelTypes.Member, shape: KernelTypes.Shape, throughPointer: Bool) {
+        guard let baseShape = try shapeOf(base) else {
+            if case .builtin("args") = base.kind {
+                throw fail("args is only available in tracepoint probes", base.location)
+            }
+            throw fail("only args, curtask, (struct NAME *) casts and their members have fields; this has no kernel type", location)
+        }
+        let types = try state.types(location)
+        let record: Int, throughPointer: Bool
+        switch baseShape {
+        case .pointer(let pointee):
+            guard case .record(let id) = types.shape(of: pointee) else {
+                throw fail("\(types.name(of: pointee)) * is not a pointer to a struct: it has no member '\(name)'", location)
+            }
+            record = id
+            throughPointer = true
+        case .record(let id):
+            record = id
+            throughPointer = false
+        default:
+            throw fail("this value is not a struct or a pointer to one: it has no member '\(name)'", location)
+        }
+        guard let member = types.member(name, of: record) else {
+            let names = types.memberNames(of: record)
+            let list = names.count <= 24 ? " (members: \(names.joined(separator: ", ")))" : ""
+            throw fail("\(types.name(of: record)) has no member '\(name)'\(list)", location)
+        }
+        if member.bitfieldSize > 0 { throw fail("\(types.name(of: record)).\(name) is a bitfield: not supported yet", location) }
+        return (member, types.shape(of: member.type), throughPointer)
+    }
+
+    /// Leaves in r0 the kernel address of the member `x` (`base->name`) names.
+    mutating func genMemberAddress(_ x: Expression) throws(TraceError) {
+        guard case .field(let base, let name) = x.kind else { throw fail("expected a member", x.location) }
+        let (member, _, throughPointer) = try memberOf(base, name, x.location)
+        if throughPointer {
+            try genInteger(base)
+        } else {
+            try genMemberAddress(base)
+        }
+        if member.offset != 0 { e.alu(.add, .r0, Int32(member.offset)) }
+    }
+
+    /// Reads a member through `bpf_probe_read_kernel`: an integer (sign-extended), a pointer, or a
+    /// `char[N]` as a string.
+    mutating func genMemberRead(_ x: Expression, _ base: Expression, _ name: String, _ type: ValueType) throws(TraceError) -> Operand {
+        let shape = try memberOf(base, name, x.location).shape
+        let size: Int
+        switch shape {
+        case .integer(let n, _): size = n
+        case .pointer: size = 8
+        case .characters(let n): size = n
+        default: throw fail("\(name) cannot be read as a value", x.location)
+        }
+        let buffer = try temp(size)
+        if case .characters = shape { zero(buffer, (size + 7) & ~7) }
+        let mark = tempTop
+        try genMemberAddress(x)
+        tempTop = mark
+        e.mov(.r3, .r0)
+        e.stackAddress(.r1, buffer)
+        e.mov(.r2, Int32(size))
+        e.call(HelperID.probeReadKernel)
+        if case .characters(let n) = shape {
+            return .string(offset: buffer, size: n)
+        }
+        let width: MemorySize = switch size {
+        case 1: .byte
+        case 2: .half
+        case 4: .word
+        default: .doubleWord
+        }
+        e.load(width, .r0, .r10, buffer)
+        if case .integer(let n, true) = shape, n < 8 {
+            e.alu(.lsh, .r0, Int32(64 - n * 8))
+            e.alu(.arsh, .r0, Int32(64 - n * 8))
+        }
+        return .integer(signed: type == .integer(signed: true))
     }
 
     // MARK: Expressions
@@ -322,6 +558,14 @@ struct ProbeCodeGen {
             e.mov(.r2, Int32(n))
             e.call(HelperID.probeReadString)
             return .string(offset: buffer, size: n)
+        case .cast(_, let inner):
+            try genInteger(inner)
+            return .integer(signed: false)
+        case .field(let base, let name) where isFunctionArgument(base):
+            let (index, shape) = try functionParameter(name, x.location)
+            return try genFunctionSlot(index, shape, name, x.location)
+        case .field(let base, let name) where !isTracepointArgument(base):
+            return try genMemberRead(x, base, name, type)
         case .field(let base, let name):
             let field = try tracepointField(base, name, x.location)
             if case .string(let n) = type {
@@ -447,6 +691,7 @@ struct ProbeCodeGen {
             e.alu(.sub, .r0, .r1)
         case "cpu": e.call(HelperID.smpProcessorID)
         case "curtask": e.call(HelperID.currentTask)
+        case "ctx": e.mov(.r0, .r6)
         case "rand": e.call(HelperID.prandom)
         case "cgroup": e.call(HelperID.currentCgroupID)
         case "comm":
@@ -457,7 +702,30 @@ struct ProbeCodeGen {
             return .string(offset: buffer, size: 16)
         case "probe": return try genStringConstant(probe.name)
         case "func": return try genStringConstant(functionName ?? "")
-        case "retval": e.load(.doubleWord, .r0, .r6, 80)   // pt_regs->ax
+        case "kstack", "ustack":
+            // bpf_get_stackid(ctx, &stacks, flags); ustack keeps the process id above the id.
+            state.usesStacks = true
+            e.mov(.r1, .r6)
+            e.loadMap(.r2, ProbeCodeGen.stacksMap)
+            e.mov(.r3, name == "ustack" ? 1 << 8 : 0)   // BPF_F_USER_STACK
+            e.call(HelperID.getStackID)
+            if name == "ustack" {
+                let id = try temp(8)
+                e.store(.doubleWord, .r10, id, .r0)
+                e.call(HelperID.currentPidTgid)
+                e.alu(.rsh, .r0, 32)
+                e.alu(.lsh, .r0, 32)
+                e.load(.doubleWord, .r1, .r10, id)
+                e.zeroExtend32(.r1)
+                e.alu(.or, .r0, .r1)
+            }
+            return .integer(signed: false)
+        case "retval":
+            if case .fexit = probe.kind {
+                let (parameters, returnType) = try functionPrototype(location)
+                return try genFunctionSlot(parameters.count, try state.types(location).shape(of: returnType), "retval", location)
+            }
+            e.load(.doubleWord, .r0, .r6, 80)   // pt_regs->ax
         default:
             let n = Int(name.dropFirst(3))!
             e.load(.doubleWord, .r0, .r6, try argumentOffset(n, location))
@@ -709,6 +977,14 @@ struct ProbeCodeGen {
             try checkStack()
             variables[name] = (t, offset)
         }
+        variableShapes[name] = nil
+        taskVariables.remove(name)
+        switch value.kind {
+        case .builtin("curtask"): taskVariables.insert(name)
+        case .variable(let source) where taskVariables.contains(source): taskVariables.insert(name)
+        case .cast, .field, .variable: variableShapes[name] = try shapeOf(value)
+        default: break
+        }
         let v = variables[name]!
         guard v.type.isString == t.isString else { throw fail("$\(name) is \(v.type) (first assigned as such); here it is assigned \(t)", location) }
         switch try gen(value) {
@@ -906,7 +1182,7 @@ struct ProbeCodeGen {
                 let t = try typeOf(argument)
                 let wantsString = conversions[i] == "s"
                 if t == .none { throw fail("printf(): argument \(i + 1) has no value", argument.location) }
-                if wantsString != t.isString {
+                if wantsString != !t.isInteger {
                     throw fail("printf(): %\(conversions[i]) needs \(wantsString ? "a string" : "an integer"); argument \(i + 1) is \(t)", argument.location)
                 }
                 slots.append(EventArgument(type: t, offset: size))

@@ -1,4 +1,5 @@
 import BPFCore
+import BPFLinux
 import BPFObject
 import BPFVerifier
 import Foundation
@@ -30,6 +31,9 @@ public struct CompiledScript: Sendable {
     /// The script's text and name, for errors found after compiling (the verifier's).
     public var source: String
     public var sourceName: String
+    /// The kernel types the script was compiled against, when it used them (struct members,
+    /// fentry/fexit arguments).
+    public var kernelBTF: BTF?
 
     /// The error for instruction `index` of `program`, at the script place that generated it.
     public func error(_ message: String, program: String, instruction: Int?) -> TraceError {
@@ -51,6 +55,9 @@ public struct TraceCompiler: Sendable {
     public var catalog: ProbeCatalog
     /// Ring buffer size for printf and the other events.
     public var eventBufferSize = 1 << 20
+    /// The kernel types struct member access uses (nil: `/sys/kernel/btf/vmlinux`, read when a
+    /// script first needs it).
+    public var btf: BTF?
 
     public init(catalog: ProbeCatalog = ProbeCatalog()) { self.catalog = catalog }
 
@@ -78,7 +85,7 @@ public struct TraceCompiler: Sendable {
                 }
             }
         }
-        let state = CompilationState(startTime: TraceCompiler.monotonicNanoseconds())
+        let state = CompilationState(startTime: TraceCompiler.monotonicNanoseconds(), btf: btf)
         // First pass: types and map layouts; second: the code, with every layout final.
         for expansion in expansions {
             var generator = ProbeCodeGen(probe: expansion.probe, fields: expansion.fields, state: state)
@@ -93,16 +100,27 @@ public struct TraceCompiler: Sendable {
             let code = try generator.generate(expansion.definition)
             let programName = "bt\(index)"
             let (type, section) = TraceCompiler.programType(expansion.probe.kind)
-            programs.append(ProgramSpec(name: programName, section: section, type: type, instructions: code.instructions,
-                                        references: code.references))
+            var spec = ProgramSpec(name: programName, section: section, type: type, instructions: code.instructions, references: code.references)
+            switch expansion.probe.kind {
+            case .fentry(let f): spec.attachType = .traceFentry; spec.attachTarget = f
+            case .fexit(let f): spec.attachType = .traceFexit; spec.attachTarget = f
+            default: break
+            }
+            programs.append(spec)
             probes.append(CompiledProbe(probe: expansion.probe, programName: programName, locations: code.locations))
         }
         let layouts = state.maps.values.sorted { $0.name < $1.name }
         var specs = layouts.map(\.spec)
         specs.append(MapSpec(name: ProbeCodeGen.eventsMap, type: .ringBuffer, keySize: 0, valueSize: 0, maxEntries: eventBufferSize, origin: .legacy))
         specs.append(MapSpec(name: ProbeCodeGen.lostMap, type: .array, keySize: 4, valueSize: 8, maxEntries: 1, origin: .legacy))
-        return CompiledScript(object: ObjectFile(programs: programs, maps: specs), probes: probes, maps: layouts, events: state.events,
-                              source: source, sourceName: name)
+        if state.usesStacks {
+            specs.append(MapSpec(name: ProbeCodeGen.stacksMap, type: .stackTrace, keySize: 4, valueSize: 8 * ProbeCodeGen.stackDepth,
+                                 maxEntries: 4096, origin: .legacy))
+        }
+        var compiled = CompiledScript(object: ObjectFile(programs: programs, maps: specs), probes: probes, maps: layouts, events: state.events,
+                                      source: source, sourceName: name)
+        compiled.kernelBTF = state.kernelTypes?.btf
+        return compiled
     }
 
     /// The program type a probe is loaded as, and a section name in libbpf's convention.
@@ -117,6 +135,9 @@ public struct TraceCompiler: Sendable {
         case .uretprobe: (.kprobe, "uretprobe")
         case .profile: (.perfEvent, "perf_event")
         case .app(let n): (.rawTracepoint, "raw_tracepoint/app_\(n)")
+        case .fentry(let f): (.tracing, "fentry/\(f)")
+        case .fexit(let f): (.tracing, "fexit/\(f)")
+        case .software: (.perfEvent, "perf_event")
         }
     }
 
@@ -125,7 +146,9 @@ public struct TraceCompiler: Sendable {
     public static func verify(_ compiled: CompiledScript, target: VerificationTarget = .kernel) throws(TraceError) {
         let verifier = Verifier(options: VerifierOptions(target: target))
         for program in compiled.object.programs {
-            let result = verifier.verify(VerifierProgram(spec: program, maps: compiled.object.maps))
+            var input = VerifierProgram(spec: program, maps: compiled.object.maps)
+            if program.type == .tracing { input.kernelBTF = compiled.kernelBTF ?? (try? KernelBTF.vmlinux()) }
+            let result = verifier.verify(input)
             if let error = result.error {
                 throw compiled.error("the verifier refuses this code: \(error.summary)", program: program.name, instruction: error.instruction)
             }

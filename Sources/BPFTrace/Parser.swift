@@ -363,6 +363,16 @@ struct Parser {
                 try expect(")", "after the cast's type")
                 return try parseUnary()
             }
+            if case .identifier(let keyword) = try peek().0, keyword == "struct" || keyword == "union" {
+                // `(struct NAME *)x`: a typed pointer.
+                try take()
+                let (token, nameLocation) = try take()
+                guard case .identifier(let name) = token else { throw TraceError("expected the \(keyword)'s name, found \(token.text)", at: nameLocation) }
+                guard try accept("*") else { throw TraceError("only pointer casts are supported: (\(keyword) \(name) *)", at: nameLocation) }
+                try expect(")", "after the cast's type")
+                let operand = try parseUnary()
+                return Expression(kind: .cast(type: "\(keyword) \(name)", operand), location: location)
+            }
             let inner = try parseExpression()
             try expect(")", "to close '('")
             return try parsePostfix(inner)

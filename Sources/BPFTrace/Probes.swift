@@ -1,3 +1,4 @@
+import BPFLinux
 import Foundation
 
 /// Where a compiled probe fires.
@@ -16,6 +17,12 @@ public enum ProbeKind: Sendable, Hashable {
     case profile(hertz: UInt64)
     /// `app:NAME`: an `AppProbe` a Swift app fires (the Swift runtime only); `arg0`... are its arguments.
     case app(String)
+    /// `fentry:FUNC` / `fexit:FUNC`: a kernel function's entry and return through BTF trampolines;
+    /// `args.NAME` from its BTF prototype.
+    case fentry(String)
+    case fexit(String)
+    /// `software:EVENT:N`: every N occurrences of a perf software event on each CPU.
+    case software(event: String, period: UInt64)
 
     /// Whether the probe runs from user space (a test run) rather than from a kernel hook.
     public var runsFromUserSpace: Bool {
@@ -136,6 +143,15 @@ public struct ProbeCatalog: Sendable {
         return names.filter { seen.insert($0).inserted }.sorted()
     }
 
+    /// perf's software events as bpftrace names them: the `perf_sw_ids` value and the default
+    /// count between firings.
+    static let softwareEvents: [(name: String, alias: String?, config: UInt64, period: UInt64)] = [
+        ("cpu-clock", "cpu", 0, 1_000_000), ("task-clock", nil, 1, 1_000_000), ("page-faults", "faults", 2, 100),
+        ("context-switches", "cs", 3, 1000), ("cpu-migrations", nil, 4, 1), ("minor-faults", nil, 5, 100),
+        ("major-faults", nil, 6, 1), ("alignment-faults", nil, 7, 1), ("emulation-faults", nil, 8, 1), ("dummy", nil, 9, 1),
+        ("bpf-output", nil, 10, 1),
+    ]
+
     static func isGlob(_ text: String) -> Bool { text.contains("*") || text.contains("?") || text.contains("[") }
 
     /// Shell-style matching: `*` any run, `?` one character.
@@ -205,6 +221,30 @@ public struct ProbeCatalog: Sendable {
             return functions.map {
                 ResolvedProbe(kind: isReturn ? .kretprobe($0) : .kprobe($0), name: (isReturn ? "kretprobe:" : "kprobe:") + $0)
             }
+        case "fentry", "f", "kfunc", "fexit", "fr", "kretfunc":
+            let name = parts.count == 3 ? parts[2] : parts.count == 2 ? parts[1] : ""   // fentry:MODULE:FUNC takes vmlinux only
+            guard !name.isEmpty, parts.count <= 3 else { throw fail("'\(point.text)': expected \(provider):FUNCTION") }
+            let isReturn = ["fexit", "fr", "kretfunc"].contains(provider)
+            var functions = [name]
+            if ProbeCatalog.isGlob(name) {
+                guard let btf = try? KernelBTF.vmlinux() else { throw fail("\(provider) wildcards need the kernel's BTF (\(KernelBTF.vmlinuxPath))") }
+                functions = btf.types.filter { $0.kind == .function && ProbeCatalog.matches(name, $0.name) }.map(\.name).sorted()
+                if functions.isEmpty { throw fail("no kernel function in BTF matches '\(name)'") }
+            }
+            return functions.map {
+                ResolvedProbe(kind: isReturn ? .fexit($0) : .fentry($0), name: (isReturn ? "fexit:" : "fentry:") + $0)
+            }
+        case "software", "s":
+            guard parts.count == 2 || parts.count == 3, let event = ProbeCatalog.softwareEvents.first(where: { $0.name == parts[1] || $0.alias == parts[1] }) else {
+                let names = ProbeCatalog.softwareEvents.map(\.name).joined(separator: ", ")
+                throw fail("'\(point.text)': expected software:EVENT[:COUNT] with an event of \(names)")
+            }
+            var period = event.period
+            if parts.count == 3 {
+                guard let n = UInt64(parts[2]), n > 0 else { throw fail("'\(point.text)': the count must be a positive integer") }
+                period = n
+            }
+            return [ResolvedProbe(kind: .software(event: event.name, period: period), name: "software:\(event.name):\(period)")]
         case "app":
             guard parts.count == 2, !parts[1].isEmpty else { throw fail("'\(point.text)': expected app:NAME") }
             return [ResolvedProbe(kind: .app(parts[1]), name: "app:\(parts[1])")]
@@ -214,7 +254,7 @@ public struct ProbeCatalog: Sendable {
             return [ResolvedProbe(kind: isReturn ? .uretprobe(binary: parts[1], symbol: parts[2]) : .uprobe(binary: parts[1], symbol: parts[2]),
                                   name: (isReturn ? "uretprobe:" : "uprobe:") + parts[1] + ":" + parts[2])]
         default:
-            throw fail("unknown probe type '\(provider)' (BEGIN, END, interval, profile, tracepoint, rawtracepoint, kprobe, kretprobe, uprobe, uretprobe, app)")
+            throw fail("unknown probe type '\(provider)' (BEGIN, END, interval, profile, software, tracepoint, rawtracepoint, kprobe, kretprobe, fentry, fexit, uprobe, uretprobe, app)")
         }
     }
 

@@ -22,6 +22,12 @@ public protocol TraceBackend: AnyObject {
     func lostEvents() throws -> UInt64
     /// Detaches every probe.
     func detach()
+    /// The addresses of stack `id` of the script's stack map (`kstack`, `ustack`), innermost first.
+    func stack(_ id: UInt32) throws -> [UInt64]
+}
+
+extension TraceBackend {
+    public func stack(_ id: UInt32) throws -> [UInt64] { [] }
 }
 
 /// Where output goes: whole lines to standard output (or a test's buffer), notes to standard error.
@@ -78,6 +84,8 @@ public final class TraceSession {
     public var options: TraceOptions
     /// Set (from a signal handler's queue, another thread) to end the run as Ctrl-C does.
     public let stopSignal: TraceStopSignal
+    /// Names stack addresses (`kstack`, `ustack`).
+    public var symbolizer = Symbolizer()
     private var exitRequested = false
 
     public init(_ compiled: CompiledScript, backend: TraceBackend, sink: TraceSink, options: TraceOptions = TraceOptions(),
@@ -178,7 +186,7 @@ public final class TraceSession {
                 case .unsigned(let v): text = String(v)
                 case .string(let s): text = s
                 }
-                sink.output(options.json ? TraceFormatter.jsonEvent("value", argument.type.isString ? TraceFormatter.jsonString(text) : text) + "\n" : text + "\n")
+                sink.output(options.json ? TraceFormatter.jsonEvent("value", argument.type.isInteger ? text : TraceFormatter.jsonString(text)) + "\n" : text + "\n")
             case .time(let format):
                 let text = TraceSession.strftime(format)
                 sink.output(options.json ? TraceFormatter.jsonEvent("time", TraceFormatter.jsonString(text)) + "\n" : text)
@@ -202,6 +210,8 @@ public final class TraceSession {
             return signed ? .signed(Int64(bitPattern: v)) : .unsigned(v)
         case .string(let n):
             return .string(TraceSession.cString(record, argument.offset, n))
+        case .stack(let user):
+            return .string(Symbolizer.render(stackFrames(TraceSession.u64(record, argument.offset), user: user), indent: 8))
         case .none:
             return .signed(0)
         }
@@ -209,11 +219,20 @@ public final class TraceSession {
 
     /// A map's entries, combined over CPUs, as printed.
     public func read(_ map: MapLayout) throws -> PrintedMap {
-        try TraceSession.combine(map, try backend.entries(of: map))
+        TraceSession.combine(map, try backend.entries(of: map)) { self.stackFrames($0, user: $1) }
     }
 
-    /// Decodes a map's raw entries.
-    public static func combine(_ map: MapLayout, _ raw: [(key: [UInt8], values: [[UInt8]])]) -> PrintedMap {
+    /// The symbolized frames of a `kstack`/`ustack` value (`ustack`: the process id in the upper 32 bits).
+    func stackFrames(_ value: UInt64, user: Bool) -> [String] {
+        let id = Int32(truncatingIfNeeded: value)
+        guard id >= 0, let addresses = try? backend.stack(UInt32(id)) else { return [] }
+        let pid = Int32(truncatingIfNeeded: value >> 32)
+        return addresses.map { user ? symbolizer.user($0, pid: pid) : symbolizer.kernel($0) }
+    }
+
+    /// Decodes a map's raw entries; `frames` symbolizes stacks.
+    public static func combine(_ map: MapLayout, _ raw: [(key: [UInt8], values: [[UInt8]])],
+                               frames: (UInt64, Bool) -> [String] = { _, _ in [] }) -> PrintedMap {
         var entries: [(keys: [KeyValue], value: AggregateValue)] = []
         var histograms: [[KeyValue]: [Int: UInt64]] = [:]
         var histogramOrder: [[KeyValue]] = []
@@ -225,6 +244,7 @@ public final class TraceSession {
                     let v = u64(key, offset)
                     keys.append(signed ? .signed(Int64(bitPattern: v)) : .unsigned(v))
                 case .string(let n): keys.append(.string(cString(key, offset, n)))
+                case .stack(let user): keys.append(.string(Symbolizer.render(frames(u64(key, offset), user), indent: 4)))
                 case .none: break
                 }
             }
@@ -251,6 +271,7 @@ public final class TraceSession {
                     let v = u64(values.first ?? [], 0)
                     entries.append((keys, signed ? .signed(Int64(bitPattern: v)) : .unsigned(v)))
                 case .string(let n): entries.append((keys, .string(cString(values.first ?? [], 0, n))))
+                case .stack(let user): entries.append((keys, .string(Symbolizer.render(frames(u64(values.first ?? [], 0), user), indent: 8))))
                 case .none: break
                 }
             }

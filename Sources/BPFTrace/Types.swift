@@ -5,6 +5,9 @@ public enum ValueType: Hashable, Sendable, CustomStringConvertible {
     case integer(signed: Bool)
     /// A NUL-terminated string in a buffer of this many bytes.
     case string(Int)
+    /// `kstack` / `ustack`: a stack id of the script's stack map (for `ustack`, the process id in
+    /// the upper 32 bits), printed symbolized.
+    case stack(user: Bool)
     /// Statements such as `printf()` have no value.
     case none
 
@@ -12,6 +15,7 @@ public enum ValueType: Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .integer(let signed): signed ? "int64" : "uint64"
         case .string(let n): "string[\(n)]"
+        case .stack(let user): user ? "ustack" : "kstack"
         case .none: "none"
         }
     }
@@ -22,7 +26,7 @@ public enum ValueType: Hashable, Sendable, CustomStringConvertible {
     /// Bytes the value takes in a record or map (strings rounded up to 8).
     var storageSize: Int {
         switch self {
-        case .integer: 8
+        case .integer, .stack: 8
         case .string(let n): (n + 7) & ~7
         case .none: 0
         }
@@ -33,6 +37,7 @@ public enum ValueType: Hashable, Sendable, CustomStringConvertible {
         switch (self, other) {
         case let (.integer(a), .integer(b)): .integer(signed: a && b)
         case let (.string(a), .string(b)): .string(max(a, b))
+        case let (.stack(a), .stack(b)) where a == b: .stack(user: a)
         default: nil
         }
     }
@@ -54,7 +59,7 @@ public enum MapKind: Hashable, Sendable, CustomStringConvertible {
         case .stats: "stats()"
         case .hist: "hist()"
         case .lhist: "lhist()"
-        case .value(let t): t.isString ? "a string" : "an integer"
+        case .value(let t): t.isString ? "a string" : t.isInteger ? "an integer" : "a \(t)"
         }
     }
 

@@ -2,6 +2,7 @@
 // (the ones this kernel can attach), ours beside bpftrace's when it is installed, same machine, same
 // run. Both are timed to the moment a `BEGIN` probe's printf arrives: bpftrace runs BEGIN once every
 // probe is attached, and so does `TraceSession`.
+import BPFLinux
 import BPFRuntime
 import BPFTrace
 import Foundation
@@ -85,6 +86,39 @@ func bpftraceWholeRun(_ program: String, path: String) -> Double? {
     return Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
 }
 
+/// Milliseconds from spawning `swiftbpf trace -e PROGRAM` to the `ready` line of its BEGIN probe
+/// (then it is interrupted, as Ctrl-C does); nil when it fails.
+func commandStartup(_ swiftbpf: String, _ program: String) -> Double? {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: swiftbpf)
+    process.arguments = ["trace", "-e", program]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = FileHandle.nullDevice
+    let clock = ContinuousClock()
+    let start = clock.now
+    do { try process.run() } catch { return nil }
+    var seen = Data()
+    var at: ContinuousClock.Instant?
+    while at == nil {
+        let chunk = pipe.fileHandleForReading.availableData
+        if chunk.isEmpty { break }
+        seen.append(chunk)
+        if String(decoding: seen, as: UTF8.self).contains("ready\n") { at = clock.now }
+    }
+    process.interrupt()
+    // A run that does not end within 5 s of the interrupt is killed (its time is already taken).
+    let pid = process.processIdentifier
+    let watchdog = DispatchWorkItem { kill(pid, SIGKILL) }
+    DispatchQueue.global().asyncAfter(deadline: .now() + 5, execute: watchdog)
+    _ = try? pipe.fileHandleForReading.readToEnd()
+    process.waitUntilExit()
+    watchdog.cancel()
+    guard let at else { return nil }
+    let d = at - start
+    return Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+}
+
 /// A line to standard output, unbuffered.
 func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
 
@@ -104,24 +138,13 @@ func runTraceBenchmark() {
         say(name.padding(toLength: 26, withPad: " ", startingAt: 0) + attached.padding(toLength: 17, withPad: " ", startingAt: 0)
             + ours.padding(toLength: 10, withPad: " ", startingAt: 0) + theirs)
     }
-    // An app probe: nothing attached, then a count() program attached (Swift runtime).
-    let probe = AppProbe(named: "bench")
-    let clock0 = ContinuousClock()
-    let n = 200_000
-    var t0 = clock0.now
-    for i in 0..<n { probe.fire(UInt64(i)) }
-    let idle = clock0.now - t0
-    let appSource = "app:bench { @[arg0 & 7] = count(); }"
-    if let compiled = try? TraceCompiler().compile(try TraceScript(parsing: appSource), source: appSource) {
-        let backend = RuntimeTraceBackend()
-        if (try? backend.load(compiled)) != nil, (try? backend.attach(compiled.probes[0])) != nil {
-            let m = 20_000
-            t0 = clock0.now
-            for i in 0..<m { probe.fire(UInt64(i)) }
-            let busy = clock0.now - t0
-            backend.detach()
-            func ns(_ d: Duration, _ k: Int) -> Double { (Double(d.components.seconds) * 1e18 + Double(d.components.attoseconds)) / 1e9 / Double(k) }
-            say(String(format: "App probe fired: %.2f ns with nothing attached, %.0f ns with a count() program attached (bpftime's published userspace uprobe: ~190 ns)", ns(idle, n), ns(busy, m)))
+    appProbeBenchmark()
+    // From the command: the release swiftbpf beside this binary, spawned, to its BEGIN's line.
+    let swiftbpf = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("swiftbpf").path
+    if FileManager.default.isExecutableFile(atPath: swiftbpf) {
+        say("From the command (ms, best of 3): \(swiftbpf) spawned until its BEGIN probe's line arrives (every probe attached)")
+        for (name, program) in traceOneLiners {
+            say(name.padding(toLength: 26, withPad: " ", startingAt: 0) + best { commandStartup(swiftbpf, withReadyProbe(program)) })
         }
     }
     // A 1,000-line script: parse and compile (two passes), no kernel.
@@ -148,4 +171,91 @@ func runTraceBenchmark() {
     } catch {
         say("1,000-line script: \(error)")
     }
+}
+
+/// The function the kernel uprobe of ``appProbeBenchmark()`` is attached to (a symbol of this executable).
+@_cdecl("swiftbpf_bench_uprobe_target") @inline(never)
+public func swiftbpfBenchUprobeTarget(_ x: UInt64) -> UInt64 { x &* 3 &+ 1 }
+
+/// The uprobe target called through its C entry point (a direct Swift call would go to the Swift
+/// function, not to the `@_cdecl` symbol the uprobe is on).
+nonisolated(unsafe) var benchUprobeTarget: @convention(c) (UInt64) -> UInt64 = swiftbpfBenchUprobeTarget
+
+/// Keeps a value alive so the optimizer does not remove the loop that made it.
+@inline(never) func benchKeep(_ x: UInt64) { if x == 0x5eed_5eed { say("") } }
+
+/// `swiftbpf-bench app-probe`: ns per firing of an app probe with nothing attached and with a
+/// count() program attached (the JIT's direct entry, and the interpreter's), against a kernel uprobe
+/// with the same program on a function of this executable, called from here, and a plain call of it.
+func appProbeBenchmark() {
+    let clock = ContinuousClock()
+    func ns(_ n: Int, _ body: () -> Void) -> Double {
+        var best = Double.infinity
+        for _ in 0..<5 {
+            let start = clock.now
+            body()
+            let d = clock.now - start
+            best = min(best, (Double(d.components.seconds) * 1e18 + Double(d.components.attoseconds)) / 1e9 / Double(n))
+        }
+        return best
+    }
+    let probe = AppProbe(named: "bench")
+    let n = 2_000_000
+    let idle = ns(n) { for i in 0..<n { probe.fire(UInt64(i)) } }
+    let plain = ns(n) {
+        var acc: UInt64 = 0
+        let target = benchUprobeTarget
+        for i in 0..<n { acc &+= target(UInt64(i)) }
+        benchKeep(acc)
+    }
+    var attached: [(String, Double)] = []
+    let programs = [("count()", "app:bench { @[arg0 & 7] = count(); }"), ("empty", "app:bench { }")]
+    for (what, source) in programs {
+        for engine in [ExecutionEngine.jit, .interpreter] where engine != .jit || JITProgram.isSupported {
+            do {
+                let compiled = try TraceCompiler().compile(try TraceScript(parsing: source), source: source)
+                let loaded = try LoadedObject(compiled.object, engine: engine)
+                let handle = probe.attach(loaded.program(named: compiled.probes[0].programName)!)
+                let m = 500_000
+                attached.append(("\(what) program attached, \(engine.rawValue)", ns(m) { for i in 0..<m { probe.fire(UInt64(i)) } }))
+                probe.detach(handle)
+            } catch {
+                say("app probe (\(engine.rawValue)): \(error)")
+            }
+        }
+    }
+    // The same program as a kernel uprobe on swiftbpf_bench_uprobe_target, this process only.
+    var kernel = "not measured"
+    let uprobeSource = "uprobe:/proc/self/exe:swiftbpf_bench_uprobe_target { @[arg0 & 7] = count(); }"
+    do {
+        let compiled = try TraceCompiler().compile(try TraceScript(parsing: uprobeSource), source: uprobeSource)
+        try TraceCompiler.verify(compiled)
+        let object = try KernelObject(compiled.object)
+        let binary = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        let link = try object.program(named: compiled.probes[0].programName)!.attachUprobe(binary: binary, symbol: "swiftbpf_bench_uprobe_target",
+                                                                                        pid: getpid())
+        let m = 200_000
+        let fired = ns(m) {
+            var acc: UInt64 = 0
+            let target = benchUprobeTarget
+            for i in 0..<m { acc &+= target(UInt64(i)) }
+            benchKeep(acc)
+        }
+        link.close()
+        let layout = compiled.maps[0]
+        let map = object.map(named: layout.bpfName)!
+        var counted: UInt64 = 0
+        for key in try map.keys() {
+            let value = try map.lookup(key: key) ?? []
+            for slot in stride(from: 0, to: value.count, by: 8) { counted &+= value[slot..<slot + 8].reversed().reduce(0) { $0 << 8 | UInt64($1) } }
+        }
+        kernel = String(format: "%.0f ns per call (the program counted %llu calls of %d)", fired, counted, 5 * m)
+    } catch {
+        kernel = "not measured: \(error)"
+    }
+    say(String(format: "App probe, ns per firing (best of 5): nothing attached %.2f; a plain call of the uprobe target %.2f", idle, plain))
+    for (engine, t) in attached {
+        say(String(format: "  %@: %.1f ns (%.2fx bpftime's published ~190 ns userspace uprobe)", engine, t, t / 190))
+    }
+    say("  kernel uprobe, count() program, same run: \(kernel)")
 }

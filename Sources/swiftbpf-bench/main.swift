@@ -1,4 +1,4 @@
-// Release benchmarks: `swift run -c release swiftbpf-bench [interpreter | maps | verify | jit | ringbuf | trace]`.
+// Release benchmarks: `swift run -c release swiftbpf-bench [interpreter | maps | verify | jit | ringbuf | trace | app-probe]`.
 //
 // The interpreter benchmark runs loops that stress one kind of instruction each and reports the
 // cost per executed eBPF instruction, beside the same loop written in Swift and compiled natively
@@ -155,8 +155,10 @@ case "jit":
     try jitBenchmark(only: Set(arguments.dropFirst()))
 case "trace":
     runTraceBenchmark()
+case "app-probe":
+    appProbeBenchmark()
 case "ringbuf":
     try await ringBufferBenchmark()
 default:
-    print("usage: swiftbpf-bench [interpreter [--ubpf RUNNER] [--rounds N] [PROGRAM...] | maps | verify [PROGRAM... | OBJECT-OR-DIR...] [--no-first] | jit [PROGRAM...] | jit-entry | ringbuf | trace]")
+    print("usage: swiftbpf-bench [interpreter [--ubpf RUNNER] [--rounds N] [PROGRAM...] | maps | verify [PROGRAM... | OBJECT-OR-DIR...] [--no-first] | jit [PROGRAM...] | jit-entry | ringbuf | trace | app-probe]")
 }

@@ -85,7 +85,7 @@ import Testing
     @Test(arguments: [
         ("BEGIN { foo }", "stdin:1:9: unknown builtin 'foo'"),
         ("BEGIN { foo(1); }", "stdin:1:9: unknown function 'foo'"),
-        ("bogus:x { }", "stdin:1:1: unknown probe type 'bogus' (BEGIN, END, interval, profile, tracepoint, rawtracepoint, kprobe, kretprobe, uprobe, uretprobe, app)"),
+        ("bogus:x { }", "stdin:1:1: unknown probe type 'bogus' (BEGIN, END, interval, profile, software, tracepoint, rawtracepoint, kprobe, kretprobe, fentry, fexit, uprobe, uretprobe, app)"),
         ("tracepoint:nope:nope { }", "stdin:1:1: tracepoint 'nope:nope' does not exist on this kernel (see swiftbpf trace -l 'tracepoint:nope:*')"),
         ("interval:m:1 { }", "stdin:1:1: 'interval:m:1': unknown interval unit 'm' (s, ms, us, hz)"),
         ("BEGIN { @x = count(); @x = sum(3); }", "stdin:1:28: map @x holds count() (assigned at 1:14); here it is assigned sum()"),
@@ -96,7 +96,7 @@ import Testing
         ("BEGIN { printf(\"%d %d\\n\", 1); }", "stdin:1:9: printf(): the format has 2 conversions but 1 argument follows"),
         ("BEGIN { $x = 1 + \"a\"; }", "stdin:1:16: '+' needs integers, not int64 and string[2]"),
         ("BEGIN { print($y); }", "stdin:1:15: variable $y is used before it is assigned"),
-        ("BEGIN { print(retval); }", "stdin:1:15: retval is only available in kretprobe and uretprobe probes"),
+        ("BEGIN { print(retval); }", "stdin:1:15: retval is only available in kretprobe, uretprobe and fexit probes"),
         ("BEGIN { $n = count(); }", "stdin:1:14: count() can only be assigned to a map (@x = count(...))"),
         ("BEGIN { @h = hist(1); print(@h[1] + 1); }", "stdin:1:29: map @h holds hist(): it can be printed, not read as a value"),
         ("BEGIN { @c = count(); print(@c[1] + 1); }", "stdin:1:29: map @c is used with 0 keys at 1:14; here with 1"),

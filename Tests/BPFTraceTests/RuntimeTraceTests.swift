@@ -214,3 +214,45 @@ func runInRuntime(_ source: String, json: Bool = false, duration: Duration? = ni
         #expect(captured.notes.withLock { $0 }.contains("no app probe 'swiftbpf_test_missing' is registered"))
     }
 }
+
+/// The direct entry of app probes: a run context prepared at attach, reused by every firing,
+/// shared safely between threads, on the JIT and on the interpreter.
+@Suite struct AppProbeEntryTests {
+    /// Counts and sums a probe's firings with each engine; 4 threads fire at once, so some firings
+    /// find the prepared context taken and run on their own.
+    @Test(arguments: ExecutionEngine.allCases.filter { $0 != .jit || JITProgram.isSupported })
+    func everyFiringRunsOnce(engine: ExecutionEngine) throws {
+        let name = "swiftbpf_test_entry_\(engine.rawValue)"
+        let probe = AppProbe(named: name)
+        let source = "app:\(name) { @n[arg0] = count(); @s = sum(arg1 + arg11); }"
+        let compiled = try TraceCompiler(catalog: ProbeCatalog(tracefs: "/nonexistent")).compile(try TraceScript(parsing: source), source: source)
+        let loaded = try LoadedObject(compiled.object, engine: engine)
+        let handle = probe.attach(try #require(loaded.program(named: compiled.probes[0].programName)))
+        let threads = 4, perThread = 2_000
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            for i in 0..<perThread {
+                if i % 2 == 0 {
+                    probe.fire(UInt64(t), 3)
+                } else {
+                    probe.fire(arguments: [UInt64(t), 1] + [UInt64](repeating: 0, count: 9) + [2])
+                }
+            }
+        }
+        probe.detach(handle)
+        probe.fire(0, 1000)   // detached: not counted
+        func read(_ mapName: String) throws -> PrintedMap {
+            let layout = try #require(compiled.maps.first { $0.name == mapName })
+            let map = try #require(loaded.map(named: layout.bpfName))
+            let raw = map.entries().map { ($0.key, RuntimeTraceBackend.split($0.value, valueSize: layout.kind.valueSize, perCPU: true)) }
+            return TraceSession.combine(layout, raw)
+        }
+        let counts = try read("@n").entries.map { entry -> UInt64 in
+            guard case .unsigned(let n) = entry.value else { return 0 }
+            return n
+        }
+        #expect(counts == [UInt64](repeating: UInt64(perThread), count: threads))
+        let sums = try read("@s").entries.map(\.value)
+        guard case .signed(let total)? = sums.first else { Issue.record("no sum: \(sums)"); return }
+        #expect(total == Int64(threads * perThread * 3))
+    }
+}

@@ -24,3 +24,28 @@ extension KernelProgram {
         return links
     }
 }
+
+extension KernelProgram {
+    /// Attaches a perf_event program to a counting event on every CPU in `cpus` (default: all
+    /// online CPUs) that runs it once every `period` events (`event`: type, config — a software
+    /// event such as page faults or context switches). One link per CPU.
+    ///
+    /// ```swift
+    /// let links = try program.attachPerfEvent(period: 100, event: (PerfEvent.typeSoftware, 2))   // every 100 page faults
+    /// ```
+    public func attachPerfEvent(period: UInt64, event: (type: UInt32, config: UInt64), cpus: [Int]? = nil,
+                                pid: Int32 = -1) throws(BPFError) -> [KernelLink] {
+        guard period > 0 else { throw BPFError.invalidArgument("perf_event sampling: the period must be positive") }
+        var links: [KernelLink] = []
+        let chosen: [Int]
+        if let cpus { chosen = cpus } else { chosen = try OnlineCPUs.list() }
+        for cpu in chosen {
+            var attributes = PerfEvent.Attributes(type: event.type, config: event.config)
+            attributes.samplePeriod = period
+            let target = "perf_event type \(event.type) config \(event.config) every \(period) events on cpu \(cpu)"
+            let perf = try PerfEvent.open(attributes, pid: pid, cpu: Int32(cpu), what: target)
+            links.append(try PerfEvent.attach(self, to: perf, target: target))
+        }
+        return links
+    }
+}

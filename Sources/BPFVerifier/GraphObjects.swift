@@ -180,6 +180,11 @@ final class GraphRecords {
     }
 
     private func finish(_ record: inout GraphRecord) {
+        let kinds = Set(record.fields.map(\.kind))
+        if kinds.contains(.listNode) && kinds.contains(.rbNode) && !kinds.contains(.refcount) && record.problem == nil {
+            // The kernel refuses such a struct in the object's BTF (btf_parse_fields).
+            record.problem = "it is a node of both a list and an rbtree but has no struct bpf_refcount"
+        }
         let locks = record.fields.filter { $0.kind == .spinLock }.count
         if record.hasRoots && locks != 1 && record.problem == nil {
             record.problem = locks == 0 ? "it holds a bpf_list_head or bpf_rb_root but no bpf_spin_lock"
@@ -402,6 +407,10 @@ extension Analysis {
         }
         guard let record, let field = record.field(at: offset), field.kind == kind else {
             throw fail(.helperArgument, pc, "there is no struct \(kind.rawValue) at offset \(offset) of \(place) (R\(regno))", state: st, registers: [regno])
+        }
+        if let problem = graphRecords.type(field.valueType).problem {
+            throw fail(.invalidProgram, pc, "the \(kind.rawValue) of \(place) holds \(localTypeName(field.valueType)), which the kernel refuses: \(problem)",
+                       state: st, registers: [regno])
         }
         // The lock of the same value (the same lookup) or object must be held.
         let lockOffset = record.spinLock?.offset ?? 0

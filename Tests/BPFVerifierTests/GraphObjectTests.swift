@@ -89,7 +89,7 @@ enum GraphFixtureInKernel {
         case .failure(let error): return .missing("the kernel did not load graph_objects.o: \(error)")
         case .success(let object):
             if let refused = object.warnings.first(where: { $0.contains("refused the object's BTF") }) {
-                return .missing("the kernel refused the fixture's BTF (our loader's BTF upload, not the verifier): \(refused.prefix(160))")
+                return .missing("the kernel refused the fixture's BTF: \(refused.prefix(160))")
             }
             return .available
         }

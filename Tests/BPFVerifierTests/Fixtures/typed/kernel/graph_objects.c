@@ -50,13 +50,18 @@ extern struct bpf_rb_node *bpf_rbtree_remove(struct bpf_rb_root *root, struct bp
 struct item {
 	long value;
 	struct bpf_list_node link;
+};
+
+/* A node of an rbtree (a struct in both a list and an rbtree would need a bpf_refcount). */
+struct leaf {
+	long value;
 	struct bpf_rb_node rb;
 };
 
 private(LIST) struct bpf_spin_lock list_lock;
 private(LIST) struct bpf_list_head items __contains(item, link);
 private(TREE) struct bpf_spin_lock tree_lock;
-private(TREE) struct bpf_rb_root tree __contains(item, rb);
+private(TREE) struct bpf_rb_root tree __contains(leaf, rb);
 
 struct shelf {
 	struct bpf_spin_lock lock;
@@ -83,7 +88,7 @@ static struct item *new_item(long value)
 
 static bool before(struct bpf_rb_node *a, const struct bpf_rb_node *b)
 {
-	return container_of(a, struct item, rb)->value < container_of(b, struct item, rb)->value;
+	return container_of(a, struct leaf, rb)->value < container_of(b, struct leaf, rb)->value;
 }
 
 SEC("tc")
@@ -132,10 +137,11 @@ SEC("tc")
 int ok_rbtree(void *ctx)
 {
 	struct bpf_rb_node *first;
-	struct item *it = new_item(9);
+	struct leaf *it = bpf_obj_new_impl(local_type_id(struct leaf), 0);
 
 	if (!it)
 		return 0;
+	it->value = 9;
 	bpf_spin_lock(&tree_lock);
 	bpf_rbtree_add_impl(&tree, &it->rb, before, 0, 0);
 	first = bpf_rbtree_first(&tree);
@@ -146,7 +152,7 @@ int ok_rbtree(void *ctx)
 	first = bpf_rbtree_remove(&tree, first);
 	bpf_spin_unlock(&tree_lock);
 	if (first)
-		bpf_obj_drop_impl(container_of(first, struct item, rb), 0);
+		bpf_obj_drop_impl(container_of(first, struct leaf, rb), 0);
 	return 0;
 }
 

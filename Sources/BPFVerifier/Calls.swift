@@ -261,6 +261,7 @@ extension Analysis {
                 }
                 released = r.referenceID
             case .spinLock:
+                try checkNotInRbtreeCallback(st, pc, proto.name)
                 if r.kind == .kernelPointer && r.kernelFlags.contains(.allocated) {
                     try allocatedSpinLock(&st, pc, regno: regno, lock: proto.id == 93)
                     break

@@ -247,6 +247,7 @@ extension Analysis {
             throw fail(.lock, pc, "call to kfunc '\(name)' while holding a bpf_spin_lock (taken at insn \(lock.instruction))",
                        "only the list, rbtree and refcount kfuncs may be called while the lock is held", state: st)
         }
+        if name.hasPrefix("bpf_list_") || name.hasPrefix("bpf_rbtree_") { try checkNotInRbtreeCallback(st, pc, name) }
         var r0 = Register.uninitialized
         switch name {
         case "bpf_obj_new_impl", "bpf_percpu_obj_new_impl":
@@ -505,6 +506,15 @@ extension Analysis {
         callbackState.lockID = 0
         callbackState.frames.append(frame)
         fork(callbackState, at: target, parent: parent)
+    }
+
+    /// `bpf_rbtree_add_impl`'s `less` runs under the tree's lock: it may not take or release a lock,
+    /// nor call the kfuncs that need one.
+    func checkNotInRbtreeCallback(_ st: VerifierState, _ pc: Int, _ name: String) throws(VerifierError) {
+        if st.frames.contains(where: { $0.isCallback && program.kfuncs[$0.callSite] == "bpf_rbtree_add_impl" }) {
+            throw fail(.lock, pc, "\(name) in the less() callback of bpf_rbtree_add_impl, which runs with the tree's lock held",
+                       "compare the two nodes only", state: st)
+        }
     }
 
     /// `bpf_spin_lock`/`bpf_spin_unlock` of the lock inside an allocated object.

@@ -21,6 +21,10 @@
  *  bad_wrong_lock     holds the lock of another section than the list's
  *  bad_direct_node    writes the item's list node directly
  *  bad_drop_in_list   drops an item that is in the list (a non-owning pointer)
+ *  ok_refcount        takes a second reference to a refcounted item (bpf_refcount_acquire
+ *                     cannot fail on an owning one), pushes the first, writes and drops
+ *                     through the second after the unlock
+ *  bad_less_locks     an rbtree's less() callback takes a lock
  */
 #include "vmlinux.h"
 
@@ -40,6 +44,7 @@ static long (*bpf_spin_unlock)(struct bpf_spin_lock *lock) = (void *)94;
 
 extern void *bpf_obj_new_impl(__u64 local_type_id, void *meta) __ksym;
 extern void bpf_obj_drop_impl(void *kptr, void *meta) __ksym;
+extern void *bpf_refcount_acquire_impl(void *kptr, void *meta) __ksym;
 extern int bpf_list_push_back_impl(struct bpf_list_head *head, struct bpf_list_node *node, void *meta, __u64 off) __ksym;
 extern struct bpf_list_node *bpf_list_pop_front(struct bpf_list_head *head) __ksym;
 extern int bpf_rbtree_add_impl(struct bpf_rb_root *root, struct bpf_rb_node *node,
@@ -62,6 +67,16 @@ private(LIST) struct bpf_spin_lock list_lock;
 private(LIST) struct bpf_list_head items __contains(item, link);
 private(TREE) struct bpf_spin_lock tree_lock;
 private(TREE) struct bpf_rb_root tree __contains(leaf, rb);
+
+/* A refcounted list item: more than one owning reference may exist. */
+struct counted {
+	long value;
+	struct bpf_list_node link;
+	struct bpf_refcount ref;
+};
+
+private(COUNTED) struct bpf_spin_lock counted_lock;
+private(COUNTED) struct bpf_list_head counted_list __contains(counted, link);
 
 struct shelf {
 	struct bpf_spin_lock lock;
@@ -268,6 +283,42 @@ int bad_drop_in_list(void *ctx)
 	bpf_list_push_back_impl(&items, &it->link, 0, 0);
 	bpf_spin_unlock(&list_lock);
 	bpf_obj_drop_impl(it, 0);
+	return 0;
+}
+
+SEC("tc")
+int ok_refcount(void *ctx)
+{
+	struct counted *c = bpf_obj_new_impl(local_type_id(struct counted), 0), *extra;
+
+	if (!c)
+		return 0;
+	extra = bpf_refcount_acquire_impl(c, 0);
+	bpf_spin_lock(&counted_lock);
+	bpf_list_push_back_impl(&counted_list, &c->link, 0, 0);
+	bpf_spin_unlock(&counted_lock);
+	extra->value = 1;
+	bpf_obj_drop_impl(extra, 0);
+	return 0;
+}
+
+static bool before_locking(struct bpf_rb_node *a, const struct bpf_rb_node *b)
+{
+	bpf_spin_lock(&list_lock);
+	bpf_spin_unlock(&list_lock);
+	return container_of(a, struct leaf, rb)->value < container_of(b, struct leaf, rb)->value;
+}
+
+SEC("tc")
+int bad_less_locks(void *ctx)
+{
+	struct leaf *it = bpf_obj_new_impl(local_type_id(struct leaf), 0);
+
+	if (!it)
+		return 0;
+	bpf_spin_lock(&tree_lock);
+	bpf_rbtree_add_impl(&tree, &it->rb, before_locking, 0, 0);
+	bpf_spin_unlock(&tree_lock);
 	return 0;
 }
 

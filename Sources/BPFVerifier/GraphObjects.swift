@@ -71,6 +71,9 @@ final class GraphRecords {
     private var byType: [(Int, GraphRecord)] = []
     private var byMap: [GraphRecord?]
     private var tags: [Int: [(component: Int32, value: String)]]?
+    /// Per drop/refcount_acquire call instruction: the struct (with special fields; 0 for a plain
+    /// one) it was first reached with. The kernel patches each such call for one type.
+    var callTypes: [Int: Int] = [:]
 
     init(btf: BTF?, maps: [MapSpec]) {
         self.btf = btf
@@ -293,6 +296,7 @@ extension Analysis {
                 throw fail(.helperArgument, pc, "R1 must point to the start of the object passed to \(name) (its offset is \(r1.offset))",
                            "drop the pointer bpf_obj_new returned (container_of a node pointer first)", state: st, registers: [1])
             }
+            try checkOneTypePerCall(st, pc, name: name, type: r1.btfType)
             release(&st, r1.referenceID)
         case "bpf_refcount_acquire_impl":
             let r1 = st[1]
@@ -308,6 +312,7 @@ extension Analysis {
             guard r1.offset == 0, r1.value.constantValue == 0 else {
                 throw fail(.helperArgument, pc, "R1 must point to the start of the object passed to \(name) (its offset is \(r1.offset))", state: st, registers: [1])
             }
+            try checkOneTypePerCall(st, pc, name: name, type: r1.btfType)
             r0 = r1
             // On an owning reference it cannot fail (the object is alive); on a non-owning one the
             // object may be on its way out: NULL then.
@@ -369,6 +374,21 @@ extension Analysis {
                                 hint: "a node in a list or rbtree belongs to it: pop or remove it first")
         }
         return r
+    }
+
+    /// The kernel fixes each bpf_obj_drop/bpf_refcount_acquire call for one struct (its special
+    /// fields): the same call reached with objects of different structs is refused.
+    func checkOneTypePerCall(_ st: VerifierState, _ pc: Int, name: String, type: Int) throws(VerifierError) {
+        let key = graphRecords.type(type).fields.isEmpty ? 0 : type
+        if let previous = graphRecords.callTypes[pc] {
+            guard previous == key else {
+                throw fail(.helperArgument, pc, "this call to \(name) is reached with objects of different types (\(localTypeName(type)) here)",
+                           "the kernel fixes each call for one type: inline the function that holds it, or mark it __attribute__((nomerge))",
+                           state: st, registers: [1])
+            }
+        } else {
+            graphRecords.callTypes[pc] = key
+        }
     }
 
     /// Releases reference `id`: every copy becomes an unknown scalar.

@@ -209,7 +209,10 @@ struct MapReader {
             spec.initialValue = section.type == ELFSection.typeNoBits
                 ? [UInt8](repeating: 0, count: section.size) : elf.contents(of: section)
             spec.readOnly = section.name.hasPrefix(".rodata")
-            if let btf, let id = btf.typeID(named: section.name, kind: .dataSection) { spec.valueType = id }
+            if let btf, let id = btf.typeID(named: section.name, kind: .dataSection) {
+                spec.valueType = id
+                spec.spinLockOffset = Self.spinLockOffset(in: id, btf: btf)
+            }
             maps.append(spec)
             globalDataMaps[section.index] = section.name
         }
@@ -340,11 +343,23 @@ struct MapReader {
         return (spec, valuesOffset)
     }
 
-    /// The offset of a top-level `struct bpf_spin_lock` member of a value type, if it has one.
-    static func spinLockOffset(in type: Int, btf: BTF) -> Int? {
-        guard let value = btf[btf.resolve(type)], case let .members(members) = value.detail else { return nil }
+    /// The offset of a top-level `struct bpf_spin_lock` member of a value type (or variable of a
+    /// global-data section: `private(X) struct bpf_spin_lock lock;`), if it has one.
+    static func spinLockOffset(in type: Int, btf: BTF, depth: Int = 0) -> Int? {
+        if let section = btf[type], section.kind == .dataSection, case let .variables(vars) = section.detail {
+            for v in vars {
+                guard let variable = btf[v.type], let t = btf[btf.resolve(variable.referencedType)], t.kind == .structure else { continue }
+                if t.name == "bpf_spin_lock" { return v.offset }
+                if let inner = spinLockOffset(in: t.id, btf: btf, depth: depth + 1) { return v.offset + inner }
+            }
+            return nil
+        }
+        guard depth < 8, let value = btf[btf.resolve(type)], case let .members(members) = value.detail else { return nil }
         for member in members {
-            if let t = btf[btf.resolve(member.type)], t.kind == .structure, t.name == "bpf_spin_lock" { return member.bitOffset / 8 }
+            guard let t = btf[btf.resolve(member.type)], t.kind == .structure else { continue }
+            if t.name == "bpf_spin_lock" { return member.bitOffset / 8 }
+            // A struct of the value holding the lock (the kernel finds it in nested structs too).
+            if depth < 7, let inner = spinLockOffset(in: t.id, btf: btf, depth: depth + 1) { return member.bitOffset / 8 + inner }
         }
         return nil
     }

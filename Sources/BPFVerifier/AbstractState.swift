@@ -238,6 +238,8 @@ struct VerifierState: Hashable, Sendable {
     var references: [Reference] = []
     /// The held spin lock: (map, offset), and where it was taken.
     var lock: (map: Int, offset: Int, instruction: Int)?
+    /// The id of the map value (its lookup) or allocated object whose lock is held (0: global data).
+    var lockID: UInt32 = 0
     /// Open `bpf_rcu_read_lock` sections, and `bpf_preempt_disable` ones.
     var rcuDepth: UInt8 = 0
     var preemptDepth: UInt8 = 0
@@ -254,6 +256,7 @@ struct VerifierState: Hashable, Sendable {
 
     static func == (a: VerifierState, b: VerifierState) -> Bool {
         a.frames == b.frames && a.references == b.references && a.lock?.map == b.lock?.map && a.lock?.offset == b.lock?.offset
+            && a.lockID == b.lockID
             && a.rcuDepth == b.rcuDepth && a.preemptDepth == b.preemptDepth
     }
 
@@ -357,6 +360,7 @@ extension VerifierState {
                                       precise: preciseRegisters[top] & (1 << r) != 0, &ids) { return false }
         }
         for (a, b) in zip(references, cur.references) where !ids.check(a.id, b.id) { return false }
+        if !ids.check(lockID, cur.lockID) { return false }
         for f in frames.indices {
             guard frames[f].callSite == cur.frames[f].callSite, frames[f].isCallback == cur.frames[f].isCallback else { return false }
             let preciseRegs = preciseRegisters[f]

@@ -196,6 +196,7 @@ extension Analysis {
         var socketReference: UInt32 = 0
         var kptrType = 0
         var helperDynptr: Register?
+        var heldKptr: Register?
         for (i, kind) in proto.arguments.enumerated() {
             let regno = i + 1
             let r = st[regno]
@@ -293,6 +294,11 @@ extension Analysis {
                 }
                 released = r.referenceID
             case .spinLock:
+                try checkNotInRbtreeCallback(st, pc, proto.name)
+                if r.kind == .kernelPointer && r.kernelFlags.contains(.allocated) {
+                    try allocatedSpinLock(&st, pc, regno: regno, lock: proto.id == 93)
+                    break
+                }
                 guard r.kind == .mapValue, let v = r.value.constantValue else { throw bad("a pointer to a struct bpf_spin_lock in a map value") }
                 let offset = r.offset + Int(Int64(bitPattern: v))
                 let spec = maps[r.map]
@@ -309,14 +315,16 @@ extension Analysis {
                         throw fail(.lock, pc, "bpf_spin_lock is already held (taken at insn \(lock.instruction))", state: st)
                     }
                     st.lock = (r.map, offset, pc)
+                    st.lockID = r.id
                 } else {
                     guard let lock = st.lock else {
                         throw fail(.lock, pc, "bpf_spin_unlock without a held lock", "call bpf_spin_lock first", state: st)
                     }
-                    guard lock.map == r.map, lock.offset == offset else {
+                    guard lock.map == r.map, lock.offset == offset, st.lockID == r.id else {
                         throw fail(.lock, pc, "bpf_spin_unlock of a different lock than the one taken at insn \(lock.instruction)", state: st)
                     }
                     st.lock = nil
+                    lockReleased(&st)
                 }
             case .contextOrNull:
                 if r.kind == .scalar && r.value.constantValue == 0 { break }
@@ -329,6 +337,10 @@ extension Analysis {
                 try checkHelperMemory(&st, pc, regno: regno, size: Scalar.constant(UInt64(maps[m].valueSize)), write: false,
                                       helper: proto.name, what: "a value of map '\(maps[m].name)'")
             case .timer, .kptr:
+                if kind == .kptr, let field = kptrField(st, r) {
+                    heldKptr = field
+                    break
+                }
                 guard r.kind == .mapValue, r.value.isConstant else {
                     throw bad(kind == .timer ? "a pointer to a struct bpf_timer in a map value" : "a pointer to a __kptr field of a map value")
                 }
@@ -369,6 +381,7 @@ extension Analysis {
                         }
                         released = r.referenceID
                         kptrType = r.btfType
+                        try checkKptrStore(st, pc, regno: regno, field: heldKptr)
                     }
                 }
             case .dynptrOutput:
@@ -450,8 +463,8 @@ extension Analysis {
             r0 = helperKernelPointer(name, helper: proto.id, nullable: true, pc: pc)
             if proto.id == 194 {
                 // The old object of the kptr field, referenced: released or stored back on every path.
-                r0.btfType = kptrType
-                r0.kernelFlags = .trusted
+                r0.btfType = heldKptr?.btfType ?? kptrType
+                r0.kernelFlags = heldKptr?.kernelFlags ?? .trusted
                 r0.referenceID = r0.id
                 st.references.append(Reference(id: r0.id, instruction: pc, helper: proto.id))
             }

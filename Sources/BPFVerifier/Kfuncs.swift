@@ -8,6 +8,14 @@ extension Analysis {
     /// NULL), memory followed by a `__sz` size readable for that size, and the program's context
     /// where the kfunc takes it. An acquired result must be released on every path.
     func kfuncCall(_ st: inout VerifierState, _ pc: Int, name: String, parent: Checkpoint? = nil) throws(VerifierError) {
+        if Self.isGraphKfunc(name) {
+            try graphCall(&st, pc, name: name, parent: parent)
+            return
+        }
+        if let lock = st.lock, !Self.isAllowedUnderLock(name) {
+            throw fail(.lock, pc, "call to kfunc '\(name)' while holding a bpf_spin_lock (taken at insn \(lock.instruction))",
+                       "release the lock with bpf_spin_unlock first", state: st)
+        }
         if let (type, operation) = Analysis.iteratorCall(name) {
             try iteratorCall(&st, pc, name: name, type: type, operation: operation, parent: parent)
             return

@@ -39,6 +39,7 @@ extension Analysis {
             }
             if r.kind == .mapValue, let lock = maps[r.map].spinLockOffset {
                 let lo = Int64(r.offset + off) + r.value.smin, hi = Int64(r.offset + off) + r.value.smax + Int64(size)
+                try checkGraphFieldAccess(st, pc, regno: regno, lo: lo, hi: hi, verb: access.verb)
                 if lo < Int64(lock + 4) && hi > Int64(lock) {
                     throw fail(.lock, pc, "\(access.verb) of the struct bpf_spin_lock in the value of '\(maps[r.map].name)' (offset \(lock))",
                                "a bpf_spin_lock is only touched through bpf_spin_lock and bpf_spin_unlock", state: st, registers: [regno])
@@ -355,6 +356,9 @@ extension Analysis {
                 result.size = 56   // struct bpf_flow_keys
             }
             markAccess(pc, proven: rules.proven(offset: o, size: size))
+        case .kernelPointer where r.kernelFlags.contains(.allocated):
+            try allocatedAccess(st, pc, regno: s, off: off, size: size, access: "read")
+            markAccess(pc, proven: false)
         case .kernelPointer:
             // Read by the kernel with an exception handler; never run by an engine of ours unchecked.
             result = try kernelPointerLoad(st, pc, regno: s, off: off, size: size)
@@ -426,6 +430,9 @@ extension Analysis {
                 throw fail(.contextAccess, pc, "invalid context store: \(why)", state: st, registers: [d])
             }
             markAccess(pc, proven: rules.proven(offset: o, size: size))
+        case .kernelPointer where r.kernelFlags.contains(.allocated):
+            try allocatedAccess(st, pc, regno: d, off: off, size: size, access: "write")
+            markAccess(pc, proven: false)
         case .kernelPointer where isWritableKernelField(r, off: off, size: size):
             guard value.kind == .scalar else {
                 throw fail(.invalidPointer, pc, "only numbers are stored into kernel objects", state: st, registers: [d])
@@ -459,6 +466,9 @@ extension Analysis {
             markAccess(pc, proven: true)
         case .context:
             throw fail(.invalidPointer, pc, "atomic update of the context is not allowed", state: st, registers: [d])
+        case .kernelPointer where r.kernelFlags.contains(.allocated):
+            try allocatedAccess(st, pc, regno: d, off: off, size: size, access: "atomic update")
+            markAccess(pc, proven: false)
         default:
             let isProven = try checkRegion(st, pc, regno: d, off: off, size: size, access: .atomic)
             markAccess(pc, proven: isProven)

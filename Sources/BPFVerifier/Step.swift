@@ -219,6 +219,7 @@ extension Analysis {
                 throw fail(.invalidProgram, pc, "lddw of map \(ins.imm), which the verifier was not given")
             }
             try checkMapImplemented(pc, ref.map)
+            try checkGraphMapUse(st, pc, map: ref.map)
             var r = Register()
             r.kind = .mapPointer
             r.map = ref.map
@@ -233,6 +234,7 @@ extension Analysis {
                 throw fail(.invalidProgram, pc, "direct value access to map '\(spec.name)' at offset \(offset) is not allowed",
                            "only array maps have value addresses, inside their \(spec.valueSize)-byte value")
             }
+            try checkGraphMapUse(st, pc, map: ref.map)
             var r = Register()
             r.kind = .mapValue
             r.map = ref.map

@@ -170,6 +170,8 @@ final class Analysis {
     let rules: ContextRules
     /// What a BTF-typed program's context holds (read on its first context access).
     lazy var tracingContext = TracingContext(program)
+    /// The special fields (locks, lists, rbtrees) of map values and allocated objects (GraphObjects.swift).
+    lazy var graphRecords = GraphRecords(btf: program.programBTF, maps: maps)
     /// The kernel's per-CPU variables (`.data..percpu`), by BTF id (read on the first kernel symbol).
     lazy var percpuVariables: Set<Int> = {
         guard let btf = program.kernelBTF else { return [] }

@@ -50,6 +50,9 @@ public struct VerifierProgram: Sendable {
     /// (tp_btf, fentry/fexit, iter, lsm) and what they read through typed kernel pointers. Without it
     /// such programs' pointer arguments cannot be decided.
     public var kernelBTF: BTF?
+    /// The object's own BTF: types the objects `bpf_obj_new` allocates and the lists and rbtrees of
+    /// map values (their `__contains` tags). Without it, programs using them are undecided.
+    public var programBTF: BTF?
     /// A sleepable program (`fentry.s/`, `lsm.s/`...): it does not run in an RCU read-side section.
     public var sleepable = false
     /// A struct_ops program: the struct_ops member it implements (its arguments are typed by the

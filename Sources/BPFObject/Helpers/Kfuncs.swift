@@ -43,6 +43,14 @@ public struct KfuncFlags: OptionSet, Hashable, Sendable {
              "bpf_cpumask_weight", "bpf_cpumask_populate":
             [.rcuArguments]
         case "bpf_path_d_path": [.trustedArguments]
+        // Allocated objects, lists and rbtrees (checked by the verifier's GraphObjects.swift).
+        case "bpf_obj_new_impl", "bpf_percpu_obj_new_impl", "bpf_list_pop_front", "bpf_list_pop_back", "bpf_rbtree_remove":
+            [.acquire, .returnsNull]
+        case "bpf_refcount_acquire_impl": [.acquire, .returnsNull, .rcuArguments]
+        case "bpf_obj_drop_impl", "bpf_percpu_obj_drop_impl": [.release]
+        case "bpf_list_front", "bpf_list_back", "bpf_rbtree_first", "bpf_rbtree_root", "bpf_rbtree_left", "bpf_rbtree_right":
+            [.returnsNull]
+        case "bpf_list_push_front_impl", "bpf_list_push_back_impl", "bpf_rbtree_add_impl": []
         case "crash_kexec": [.destructive]
         case "bpf_copy_from_user_str", "bpf_copy_from_user_task_str", "bpf_get_file_xattr", "bpf_get_dentry_xattr":
             [.sleepable]
@@ -54,13 +62,11 @@ public struct KfuncFlags: OptionSet, Hashable, Sendable {
         }
     }
 
-    /// kfunc families whose objects the verifier does not model yet (graph objects, exceptions, IRQ sections, timers and work queues, arena): a
-    /// program calling one is undecided, with the family named.
+    /// kfunc families whose objects the verifier does not model yet (IRQ sections, timers and work
+    /// queues, arena...): a program calling one is undecided, with the family named.
     public static func unmodelledFamily(_ name: String) -> String? {
         let families: [(String, String)] = [
-            ("bpf_list_", "linked lists"),
-            ("bpf_rbtree_", "rbtrees"), ("bpf_obj_", "allocated objects"), ("bpf_percpu_obj_", "allocated objects"),
-            ("bpf_refcount_", "allocated objects"), ("bpf_local_irq_", "IRQ sections"), ("bpf_res_spin_", "resilient locks"),
+            ("bpf_local_irq_", "IRQ sections"), ("bpf_res_spin_", "resilient locks"),
             ("bpf_wq_", "work queues"), ("bpf_timer_", "timers"), ("bpf_arena_", "arena"), ("bpf_crypto_", "crypto contexts"),
             ("bpf_skb_ct_", "conntrack"), ("bpf_xdp_ct_", "conntrack"), ("bpf_ct_", "conntrack"), ("bpf_sock_destroy", "socket iterators"),
             ("bpf_xdp_metadata_", "device metadata"),

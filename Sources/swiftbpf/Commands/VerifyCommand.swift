@@ -92,6 +92,7 @@ struct VerifyCommand: ParsableCommand {
                     do { spec = try spec.withType(type) } catch { throw CLIError("\(file): \(error)") }
                 }
                 inputs.append(VerifierProgram(spec: relocated(spec), maps: maps, license: object.license))
+                inputs[inputs.count - 1].programBTF = object.btf
             }
             // A global function of .text, named and given a type, is an entry point too.
             if inputs.isEmpty, let program, let function = object.textFunctions.first(where: { $0.name == program }) {
@@ -100,6 +101,7 @@ struct VerifyCommand: ParsableCommand {
                 }
                 do {
                     inputs.append(VerifierProgram(spec: relocated(try function.withType(type)), maps: maps, license: object.license))
+                    inputs[inputs.count - 1].programBTF = object.btf
                 } catch { throw CLIError("\(file): \(error)") }
             }
             if inputs.isEmpty {

@@ -124,6 +124,12 @@ struct Linker {
             return at
         }
         _ = place(entry)
+        // The exception callback the program names (`__exception_cb`): the kernel finds it among the
+        // program's functions, so it is linked in though nothing calls it (as libbpf does).
+        if let name = btf?.functionTags(of: entry.name, prefix: BTF.exceptionCallbackTag).first,
+           let callback = functionsBySection.values.lazy.flatMap({ $0 }).first(where: { $0.name == name }) {
+            _ = place(callback)
+        }
         var cursor = 0
         while cursor < queue.count {
             let function = queue[cursor]

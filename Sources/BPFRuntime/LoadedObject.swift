@@ -98,7 +98,7 @@ public final class LoadedObject: Sendable {
         var programs: [String: LoadedProgram] = [:]
         let regions = maps.flatMap(\.regions)
         for spec in object.programs where wanted?.contains(spec.name) ?? true {
-            programs[spec.name] = try LoadedProgram(spec: spec, maps: maps, helpers: helpers, license: object.license, regions: regions,
+            programs[spec.name] = try LoadedProgram(spec: spec, maps: maps, helpers: helpers, license: object.license, programBTF: object.btf, regions: regions,
                                                     verification: verification, engine: engine, jitTier: jitTier)
         }
         self.programs = programs
@@ -148,14 +148,16 @@ public final class LoadedProgram: Sendable {
     /// `provenAccesses` marks the loads and stores an engine may run without a bounds check.
     public let verification: VerificationResult?
 
-    init(spec: ProgramSpec, maps: [RuntimeMap], helpers: HelperRegistry, license: String? = nil, regions: [MemoryRegion],
+    init(spec: ProgramSpec, maps: [RuntimeMap], helpers: HelperRegistry, license: String? = nil, programBTF: BTF? = nil, regions: [MemoryRegion],
          verification policy: VerificationPolicy = .strict, engine: ExecutionEngine = .default, jitTier: JITTier = .default) throws(LoadError) {
         self.spec = spec
         self.engine = engine
         self.maps = maps
         if policy == .strict {
             let verifier = Verifier(options: VerifierOptions(target: .runtime(helpers)))
-            let result = verifier.verify(VerifierProgram(spec: spec, maps: maps.map(\.spec), license: license))
+            var input = VerifierProgram(spec: spec, maps: maps.map(\.spec), license: license)
+            input.programBTF = programBTF
+            let result = verifier.verify(input)
             if let error = result.error {
                 var place = "program '\(spec.name)' (section '\(spec.section)')"
                 if let pc = error.instruction { place += ", instruction \(pc)" }

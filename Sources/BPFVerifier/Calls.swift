@@ -89,8 +89,8 @@ extension Analysis {
             throw st[1].kind == .uninitialized ? argumentUnset(st, pc, regno: 1, label: "argument 1 of bpf_throw ('cookie')")
                 : argumentError(st, pc, regno: 1, label: "argument 1 of bpf_throw ('cookie')", what: "a number", hint: nil)
         }
-        if st.lowestCallbackFrame != nil {
-            throw fail(.helperUnavailable, pc, "bpf_throw in a callback (a function a helper calls)",
+        if st.lowestCallbackFrame != nil || exploringExceptionCallback {
+            throw fail(.helperUnavailable, pc, "bpf_throw in a callback (a function a helper, or after a throw the kernel, calls)",
                        "throw from the program or the functions it calls directly", state: st)
         }
         if let lock = st.lock {

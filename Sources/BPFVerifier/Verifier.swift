@@ -229,6 +229,10 @@ final class Analysis {
     var markingStrong = false
     /// Whether the program has `may_goto` (only its loops need strong precision).
     let hasMayGoto: Bool
+    /// The first instruction of the program's exception callback (`__exception_cb`), if it names one.
+    var exceptionCallbackStart: Int?
+    /// Whether the exception callback is being explored (it may not throw).
+    var exploringExceptionCallback = false
     /// The instruction executed before the current one on this path (-1 at the start).
     var previousPC = -1
     /// The instruction being executed.
@@ -326,6 +330,7 @@ final class Analysis {
             throw fail(.undecided, pc, "cannot decide: the program uses kfunc '\(name)'",
                        "kfuncs are typed by the kernel's BTF: give it (verify --btf, or the running kernel's)")
         }
+        try checkExceptionCallback()
         try checkControlFlow()
         computeLiveness()
 
@@ -350,6 +355,18 @@ final class Analysis {
         pending = [Path(state: state, pc: 0, parent: nil, from: -1)]
         while let path = pending.popLast() {
             try explore(path)
+        }
+        if let start = exceptionCallbackStart {
+            // The exception callback: called by the kernel after a throw, with the cookie.
+            var callback = VerifierState(frames: [Frame(callSite: -1, subprogram: start)])
+            callback[10] = stackPointer(frame: 0)
+            callback[1] = .unknownScalar
+            exploringExceptionCallback = true
+            pending = [Path(state: callback, pc: start, parent: nil, from: -1)]
+            while let path = pending.popLast() {
+                try explore(path)
+            }
+            exploringExceptionCallback = false
         }
         try checkStackDepth()
     }
@@ -579,6 +596,7 @@ final class Analysis {
             if s >= 0 && s < insns.count { isStart[s] = true } else if !outside.contains(s) { outside.append(s) }
         }
         addStart(0)
+        if let start = exceptionCallbackStart { addStart(start) }
         while i < insns.count {
             let ins = insns[i]
             if ins.opcode == Opcode.lddw {
@@ -630,6 +648,10 @@ final class Analysis {
         var seen = [Bool](repeating: false, count: insns.count)
         var work = [0]
         seen[0] = true
+        if let start = exceptionCallbackStart, start < insns.count, !seen[start] {
+            seen[start] = true
+            work.append(start)
+        }
         while let pc = work.popLast() {
             var next = successors(pc)
             let ins = insns[pc]

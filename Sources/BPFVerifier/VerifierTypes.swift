@@ -53,6 +53,9 @@ public struct VerifierProgram: Sendable {
     /// The object's own BTF: types the objects `bpf_obj_new` allocates and the lists and rbtrees of
     /// map values (their `__contains` tags). Without it, programs using them are undecided.
     public var programBTF: BTF?
+    /// The functions of the program and where they start (`.BTF.ext` func_info), for the rules that
+    /// name functions (the exception callback's).
+    public var functionInfos: [FunctionInfo] = []
     /// A sleepable program (`fentry.s/`, `lsm.s/`...): it does not run in an RCU read-side section.
     public var sleepable = false
     /// A struct_ops program: the struct_ops member it implements (its arguments are typed by the
@@ -82,6 +85,7 @@ public struct VerifierProgram: Sendable {
         typeUndetermined = spec.type == .unspecified
         attachTarget = spec.attachTarget
         structOps = spec.structOps
+        functionInfos = spec.functionInfos
         sleepable = spec.section.split(separator: "/").first.map { $0.hasSuffix(".s") } ?? false
         for (index, reference) in spec.references {
             switch reference {
@@ -97,6 +101,13 @@ public struct VerifierProgram: Sendable {
                 kfuncs[index] = name
             }
         }
+    }
+
+    /// A program of `object`, with its maps, license and BTF (which types its allocated objects and
+    /// names its exception callback).
+    public init(spec: ProgramSpec, object: ObjectFile) {
+        self.init(spec: spec, maps: object.maps, license: object.license)
+        programBTF = object.btf
     }
 
     /// Raw instructions whose `lddw src=1` immediates are map file descriptors (or any handles)

@@ -89,7 +89,7 @@ func objectWorkloads(paths given: [String] = []) -> [VerifierWorkload] {
         guard let data = FileManager.default.contents(atPath: url.path),
               let object = try? ObjectFile(bytes: [UInt8](data)) else { continue }
         for spec in object.programs {
-            let input = VerifierProgram(spec: spec, maps: object.maps, license: object.license)
+            let input = VerifierProgram(spec: spec, object: object)
             var workload = VerifierWorkload(name: "\(url.deletingPathExtension().lastPathComponent)/\(spec.name)",
                                             program: input, kernel: (object, spec.name))
             workload.path = url.path
@@ -109,7 +109,7 @@ func verifyFirstChild(path: String, program: String) {
         print("error: cannot read program \(program) of \(path)")
         return
     }
-    let input = VerifierProgram(spec: spec, maps: object.maps, license: object.license)
+    let input = VerifierProgram(spec: spec, object: object)
     let verifier = Verifier()
     // For analysis: SWIFTBPF_BENCH_PREWARM=1 first verifies a two-instruction program of no type
     // (the core's metadata and code warm, not this program's paths).

@@ -14,7 +14,7 @@ struct ModernEBPFTests {
     static let path = "Tests/BPFVerifierTests/Fixtures/typed/kernel/dynptrs.o"
     /// The fixtures built against the running kernel's types this file checks, with their program counts:
     /// dynptrs, bpf_rdonly_cast (`casts.c`) and bpf_throw (`exceptions.c`).
-    static let fixtures = [("dynptrs", 23), ("casts", 5), ("exceptions", 7)]
+    static let fixtures = [("dynptrs", 23), ("casts", 5), ("exceptions", 11)]
 
     /// Each program verified as the loader gives it: CO-RE relocated against the kernel's BTF.
     static func verified(_ path: String = path) throws -> [(spec: ProgramSpec, input: VerifierProgram, result: VerificationResult)] {
@@ -22,7 +22,7 @@ struct ModernEBPFTests {
         let vmlinux = try RunningKernelBTF.loaded.get()
         let relocator = CORERelocator(local: try #require(object.btf), target: vmlinux, index: CORERelocator.CandidateIndex(vmlinux))
         return object.programs.map { spec in
-            var input = VerifierProgram(spec: spec.relocated(with: relocator).spec, maps: object.maps, license: object.license)
+            var input = VerifierProgram(spec: spec.relocated(with: relocator).spec, object: object)
             input.kernelBTF = vmlinux
             return (spec, input, Verifier().verify(input))
         }
@@ -65,6 +65,9 @@ struct ModernEBPFTests {
         #expect(exceptions["bad_throw_lock"]?.contains("bpf_throw while holding a bpf_spin_lock") == true, "\(exceptions["bad_throw_lock"] ?? "")")
         #expect(exceptions["bad_throw_reference"]?.contains("not released") == true, "\(exceptions["bad_throw_reference"] ?? "")")
         #expect(exceptions["bad_throw_rcu"]?.contains("bpf_rcu_read_lock section") == true, "\(exceptions["bad_throw_rcu"] ?? "")")
+        #expect(exceptions["bad_callback_args"]?.contains("takes 2 arguments") == true, "\(exceptions["bad_callback_args"] ?? "")")
+        #expect(exceptions["bad_callback_called"]?.contains("calls its exception callback") == true, "\(exceptions["bad_callback_called"] ?? "")")
+        #expect(exceptions["bad_callback_throws"]?.contains("bpf_throw in a callback") == true, "\(exceptions["bad_callback_throws"] ?? "")")
         for (name, fragment) in expected {
             let message = try #require(messages[name], "\(name) is in the fixture")
             #expect(message.contains(fragment), "\(name): \(message)")

@@ -10,6 +10,10 @@
  *  bad_throw_rcu       throws inside a bpf_rcu_read_lock section
  *  bad_throw_pointer   throws a pointer as the cookie
  *  bad_throw_callback  throws from a bpf_loop callback
+ *  ok_callback         names an exception callback (__exception_cb) that returns the cookie's low bit
+ *  bad_callback_args   names an exception callback taking two arguments
+ *  bad_callback_called calls its own exception callback
+ *  bad_callback_throws names an exception callback that throws
  */
 #include "vmlinux.h"
 
@@ -42,6 +46,9 @@ struct {
 } values SEC(".maps");
 
 long sink;
+
+/* Our spelling of libbpf's __exception_cb: the BTF tag that names a program's exception callback. */
+#define exception_callback(name) __attribute__((btf_decl_tag("exception_callback:" #name)))
 
 SEC("tc")
 int ok_throw(struct __sk_buff *skb)
@@ -123,6 +130,59 @@ SEC("tc")
 int bad_throw_callback(struct __sk_buff *skb)
 {
 	bpf_loop(8, throw_at_three, 0, 0);
+	return 0;
+}
+
+__attribute__((noinline)) int low_bit(__u64 cookie)
+{
+	return cookie & 1;
+}
+
+__attribute__((noinline)) int two_arguments(__u64 cookie, __u64 other)
+{
+	return (cookie + other) & 1;
+}
+
+__attribute__((noinline)) int throws_again(__u64 cookie)
+{
+	if (cookie > 10)
+		bpf_throw(cookie);
+	return 0;
+}
+
+SEC("tc")
+exception_callback(low_bit)
+int ok_callback(struct __sk_buff *skb)
+{
+	if (skb->len > 100)
+		bpf_throw(7);
+	return 0;
+}
+
+SEC("tc")
+exception_callback(two_arguments)
+int bad_callback_args(struct __sk_buff *skb)
+{
+	if (skb->len > 100)
+		bpf_throw(8);
+	return 0;
+}
+
+SEC("tc")
+exception_callback(low_bit)
+int bad_callback_called(struct __sk_buff *skb)
+{
+	if (skb->len > 100)
+		bpf_throw(9);
+	return low_bit(skb->len);
+}
+
+SEC("tc")
+exception_callback(throws_again)
+int bad_callback_throws(struct __sk_buff *skb)
+{
+	if (skb->len > 100)
+		bpf_throw(10);
 	return 0;
 }
 

@@ -19,7 +19,7 @@ public enum AttachType: UInt32, Sendable, Hashable, CaseIterable {
     case cgroupInet4Getsockname, cgroupInet6Getsockname, xdpDevmap, cgroupInetSockRelease
     case xdpCpumap, skLookup, xdp, skSkbVerdict, skReuseportSelect, skReuseportSelectOrMigrate
     case perfEvent, traceKprobeMulti, lsmCgroup, structOps, netfilter, tcxIngress, tcxEgress
-    case traceUprobeMulti, cgroupUnixConnect
+    case traceUprobeMulti, cgroupUnixConnect, cgroupUnixSendmsg, cgroupUnixRecvmsg, cgroupUnixGetpeername, cgroupUnixGetsockname
 }
 
 extension AttachType: CustomStringConvertible {
@@ -76,6 +76,10 @@ extension AttachType: CustomStringConvertible {
         case .tcxEgress: "tcx_egress"
         case .traceUprobeMulti: "trace_uprobe_multi"
         case .cgroupUnixConnect: "cgroup_unix_connect"
+        case .cgroupUnixSendmsg: "cgroup_unix_sendmsg"
+        case .cgroupUnixRecvmsg: "cgroup_unix_recvmsg"
+        case .cgroupUnixGetpeername: "cgroup_unix_getpeername"
+        case .cgroupUnixGetsockname: "cgroup_unix_getsockname"
         }
     }
 
@@ -141,7 +145,9 @@ public struct SectionKind: Hashable, Sendable {
         ("cgroup/post_bind4", .cgroupSock, .cgroupInet4PostBind), ("cgroup/post_bind6", .cgroupSock, .cgroupInet6PostBind),
         ("cgroup/bind4", .cgroupSockAddr, .cgroupInet4Bind), ("cgroup/bind6", .cgroupSockAddr, .cgroupInet6Bind),
         ("cgroup/connect4", .cgroupSockAddr, .cgroupInet4Connect), ("cgroup/connect6", .cgroupSockAddr, .cgroupInet6Connect),
-        ("cgroup/connect_unix", .cgroupSockAddr, .cgroupUnixConnect),
+        ("cgroup/connect_unix", .cgroupSockAddr, .cgroupUnixConnect), ("cgroup/sendmsg_unix", .cgroupSockAddr, .cgroupUnixSendmsg),
+        ("cgroup/recvmsg_unix", .cgroupSockAddr, .cgroupUnixRecvmsg), ("cgroup/getpeername_unix", .cgroupSockAddr, .cgroupUnixGetpeername),
+        ("cgroup/getsockname_unix", .cgroupSockAddr, .cgroupUnixGetsockname),
         ("cgroup/sendmsg4", .cgroupSockAddr, .cgroupUdp4Sendmsg), ("cgroup/sendmsg6", .cgroupSockAddr, .cgroupUdp6Sendmsg),
         ("cgroup/recvmsg4", .cgroupSockAddr, .cgroupUdp4Recvmsg), ("cgroup/recvmsg6", .cgroupSockAddr, .cgroupUdp6Recvmsg),
         ("cgroup/getpeername4", .cgroupSockAddr, .cgroupInet4Getpeername), ("cgroup/getpeername6", .cgroupSockAddr, .cgroupInet6Getpeername),

@@ -221,7 +221,7 @@ struct ContextRules {
             case .cgroupInet4Bind, .cgroupInet6Bind:
                 return 0...3
             case .cgroupInet4Getpeername, .cgroupInet6Getpeername, .cgroupInet4Getsockname, .cgroupInet6Getsockname,
-                 .cgroupUdp4Recvmsg, .cgroupUdp6Recvmsg:
+                 .cgroupUdp4Recvmsg, .cgroupUdp6Recvmsg, .cgroupUnixGetpeername, .cgroupUnixGetsockname, .cgroupUnixRecvmsg:
                 return 1...1
             default:
                 return 0...1

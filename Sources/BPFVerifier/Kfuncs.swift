@@ -47,6 +47,12 @@ extension Analysis {
                        state: st)
         }
         try checkDynptrKfuncAvailable(st, pc, name: name)
+        if name == "bpf_cast_to_kern_ctx" {
+            // Its `void *obj` is the program's context, unmoved.
+            guard st[1].kind == .context, st[1].offset == 0, st[1].value.constantValue == 0 else {
+                throw argumentError(st, pc, regno: 1, label: "argument 1 of bpf_cast_to_kern_ctx ('obj')", what: "the program's context", hint: nil)
+            }
+        }
         // A slice of a dynptr: the dynptr and the constant size, taken before the arguments are checked.
         var slice: (source: Register, size: Int)?
         if name == "bpf_dynptr_slice" || name == "bpf_dynptr_slice_rdwr" {
@@ -61,7 +67,8 @@ extension Analysis {
             }
             slice = (source, Int(size))
         }
-        let released = try checkKfuncArguments(&st, pc, name: name, parameters: parameters, flags: flags, btf: btf, from: 0)
+        let released = name == "bpf_cast_to_kern_ctx" ? nil
+            : try checkKfuncArguments(&st, pc, name: name, parameters: parameters, flags: flags, btf: btf, from: 0)
         if let id = released {
             st.references.removeAll { $0.id == id }
             st.forEachRegister { r in

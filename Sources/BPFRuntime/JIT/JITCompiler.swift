@@ -691,18 +691,7 @@ struct JITCompiler {
     /// Falls through when the `size` bytes at r11 lie in the packet, the input or the stack;
     /// jumps to `slow` otherwise.
     private mutating func emitRegionCheck(size: Int, write: Bool, slow: X86Label) {
-        let table = write ? JITFrame.storeRegions : JITFrame.loadRegions
-        let ok = asm.newLabel()
-        for i in 0..<JITFrame.regionCount {
-            let entry = table + Int32(i) * JITFrame.regionEntryBytes
-            let last = i == JITFrame.regionCount - 1
-            let next = last ? slow : asm.newLabel()
-            asm.alu(.cmp, Self.scratch, frame(entry))
-            asm.jcc(.b, next)
-            asm.alu(.cmp, Self.scratch, frame(entry + JITFrame.limitOffset(size: size)))
-            if last { asm.jcc(.a, slow) } else { asm.jcc(.be, ok); asm.bind(next) }
-        }
-        asm.bind(ok)
+        asm.regionCheck(address: Self.scratch, frameBase: Self.ctx, size: size, write: write, slow: slow)
     }
 
     /// `bpf_map_lookup_elem` of an array map named by the `lddw r1` just before the call:

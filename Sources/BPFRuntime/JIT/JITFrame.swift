@@ -114,3 +114,23 @@ struct JITRunInfo {
     /// The error that stopped the run.
     var error: RuntimeError?
 }
+
+extension X86Assembler {
+    /// Falls through when the `size` bytes at `address` lie in one of the frame's regions (the
+    /// packet, the input, the stack, or the region cached last; the frame at `frameBase`), jumps to
+    /// `slow` otherwise. Both JIT tiers check unproven accesses with it.
+    mutating func regionCheck(address: X86Reg, frameBase: X86Reg, size: Int, write: Bool, slow: X86Label) {
+        let table = write ? JITFrame.storeRegions : JITFrame.loadRegions
+        let ok = newLabel()
+        for i in 0..<JITFrame.regionCount {
+            let entry = table + Int32(i) * JITFrame.regionEntryBytes
+            let last = i == JITFrame.regionCount - 1
+            let next = last ? slow : newLabel()
+            alu(.cmp, address, X86Mem(base: frameBase, disp: entry))
+            jcc(.b, next)
+            alu(.cmp, address, X86Mem(base: frameBase, disp: entry + JITFrame.limitOffset(size: size)))
+            if last { jcc(.a, slow) } else { jcc(.be, ok); bind(next) }
+        }
+        bind(ok)
+    }
+}

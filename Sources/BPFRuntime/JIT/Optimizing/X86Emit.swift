@@ -516,18 +516,7 @@ struct OptX86Emitter {
     /// Falls through when the `size` bytes at r11 lie in the packet, the input or the stack (or the
     /// region cached last); jumps to `slow` otherwise.
     private mutating func emitRegionCheck(size: Int, write: Bool, slow: X86Label) {
-        let table = write ? JITFrame.storeRegions : JITFrame.loadRegions
-        let ok = asm.newLabel()
-        for i in 0..<JITFrame.regionCount {
-            let entry = table + Int32(i) * JITFrame.regionEntryBytes
-            let last = i == JITFrame.regionCount - 1
-            let next = last ? slow : asm.newLabel()
-            asm.alu(.cmp, Self.s1, frame(entry))
-            asm.jcc(.b, next)
-            asm.alu(.cmp, Self.s1, frame(entry + JITFrame.limitOffset(size: size)))
-            if last { asm.jcc(.a, slow) } else { asm.jcc(.be, ok); asm.bind(next) }
-        }
-        asm.bind(ok)
+        asm.regionCheck(address: Self.s1, frameBase: Self.frameReg, size: size, write: write, slow: slow)
     }
 
     private mutating func coldService(_ op: OptOp, resume: X86Label, liveAfter: [UInt64], result: X86Reg?) -> X86Label {

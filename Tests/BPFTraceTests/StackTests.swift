@@ -28,7 +28,8 @@ func swiftbpfTestSymbol(_ x: Int) -> Int { x &* 7 &+ 1 }
         #expect(symbols.kernel(0x1000) == "0x1000")
     }
 
-    @Test func userSymbolsOfThisProcess() throws {
+    @Test(.requires(Availability(FileManager.default.fileExists(atPath: "/proc/self/maps"), else: "no /proc/self/maps (not Linux)")))
+    func userSymbolsOfThisProcess() throws {
         let function: @convention(c) (Int) -> Int = swiftbpfTestSymbol
         let address = UInt64(UInt(bitPattern: unsafeBitCast(function, to: UnsafeRawPointer.self)))
         #expect(Symbolizer().user(address + 2, pid: getpid()) == "swiftbpf_test_symbol+2")

@@ -93,22 +93,32 @@ public final class KernelTraceBackend: TraceBackend {
         self.compiled = compiled
         try TraceCompiler.verify(compiled)
         do {
-            let loaded = try KernelObject(compiled.object)
+            // A probe whose program the kernel refuses (fentry where trampolines are not allowed) is
+            // reported when it is attached or run; the others still run.
+            var options = KernelLoadOptions()
+            options.continueAfterRefusal = true
+            let loaded = try KernelObject(compiled.object, options: options)
             object = loaded
             if let events = loaded.map(named: ProbeCodeGen.eventsMap) { ring = try RingBuffer(map: events) }
         } catch {
-            var hint = ""
-            if error.errno == .EPERM, getuid() == 0, compiled.object.programs.contains(where: { $0.type == .tracing }) {
-                hint = " (fentry/fexit: this kernel refuses BTF-trampoline programs even to root, as under lockdown or without ftrace direct calls; use tracepoint: or kprobe: probes)"
-            }
-            throw TraceError("the kernel refuses the script: \(error)\(hint)", sourceName: compiled.sourceName)
+            throw TraceError("the kernel refuses the script: \(error)", sourceName: compiled.sourceName)
         }
     }
 
-    public func attach(_ probe: CompiledProbe) throws -> String {
-        guard let program = object?.program(named: probe.programName) else {
+    /// The loaded program of a probe, or the kernel's refusal of it (with a hint for fentry/fexit).
+    func program(_ probe: CompiledProbe) throws -> KernelProgram {
+        if let program = object?.program(named: probe.programName) { return program }
+        guard var refusal = object?.refusedPrograms[probe.programName] else {
             throw TraceError("\(probe.probe.name): its program was not loaded")
         }
+        if compiled?.object.programs.first(where: { $0.name == probe.programName })?.type == .tracing, refusal.errno == .EPERM, getuid() == 0 {
+            refusal.message += " (fentry/fexit: this kernel refuses BTF-trampoline programs even to root, as under lockdown or without ftrace direct calls; use tracepoint: or kprobe: probes)"
+        }
+        throw refusal
+    }
+
+    public func attach(_ probe: CompiledProbe) throws -> String {
+        let program = try program(probe)
         var new: [KernelLink]
         switch probe.probe.kind {
         case .tracepoint(let category, let name): new = [try program.attachTracepoint(category: category, name: name)]
@@ -135,8 +145,7 @@ public final class KernelTraceBackend: TraceBackend {
     }
 
     public func run(_ probe: CompiledProbe) throws {
-        guard let program = object?.program(named: probe.programName) else { return }
-        _ = try program.testRun(context: nil)
+        _ = try program(probe).testRun(context: nil)
     }
 
     public func waitForEvents(milliseconds: Int) {

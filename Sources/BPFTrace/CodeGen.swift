@@ -166,6 +166,11 @@ struct ProbeCodeGen {
             }
         case .call(let name, let arguments):
             switch name {
+            case "kstack", "ustack":
+                guard arguments.count == 1, case .integer(let n) = arguments[0].kind, n > 0, n <= ProbeCodeGen.stackDepth else {
+                    throw fail("\(name)(N) takes a constant number of frames from 1 to \(ProbeCodeGen.stackDepth)", x.location)
+                }
+                return .stack(user: name == "ustack", frames: Int(n))
             case "str":
                 guard arguments.count == 1 || arguments.count == 2 else { throw fail("str() takes a value and an optional length", x.location) }
                 let inner = try typeOf(arguments[0])
@@ -264,7 +269,7 @@ struct ProbeCodeGen {
         switch name {
         case "pid", "tid", "uid", "gid", "nsecs", "elapsed", "cpu", "curtask", "rand", "cgroup", "ctx": return .integer(signed: false)
         case "comm": return .string(16)
-        case "kstack", "ustack": return .stack(user: name == "ustack")
+        case "kstack", "ustack": return .stack(user: name == "ustack", frames: ProbeCodeGen.stackDepth)
         case "probe": return .string(probe.name.utf8.count + 1)
         case "func":
             guard let f = functionName else { throw fail("func is only available in kprobe, kretprobe, uprobe and uretprobe probes", location) }
@@ -544,6 +549,7 @@ struct ProbeCodeGen {
             e.bind(done)
             return .integer(signed: type == .integer(signed: true))
         case .call(let name, let arguments):
+            if name == "kstack" || name == "ustack" { return try genBuiltin(name, type, x.location) }
             guard name == "str" else { throw fail("\(name)() has no value", x.location) }
             let inner = try typeOf(arguments[0])
             if inner.isString { return try gen(arguments[0]) }

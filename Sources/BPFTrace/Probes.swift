@@ -278,6 +278,13 @@ public struct ProbeCatalog: Sendable {
             let function = parts.count == 2 ? parts[1] : "*"
             for f in kernelFunctions(matching: function) where ProbeCatalog.matches(pattern, "kprobe:" + f) { names.append("kprobe:" + f) }
         }
+        for event in ProbeCatalog.softwareEvents where ProbeCatalog.matches(pattern, "software:\(event.name):") {
+            names.append("software:\(event.name):")
+        }
+        // The kernel's BTF functions only when fentry/fexit are asked for by name (there are tens of thousands).
+        if !ProbeCatalog.isGlob(provider), ["fentry", "fexit"].contains(provider), let btf = try? KernelBTF.vmlinux() {
+            for t in btf.types where t.kind == .function && ProbeCatalog.matches(pattern, provider + ":" + t.name) { names.append(provider + ":" + t.name) }
+        }
         return names
     }
 }

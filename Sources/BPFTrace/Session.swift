@@ -210,8 +210,8 @@ public final class TraceSession {
             return signed ? .signed(Int64(bitPattern: v)) : .unsigned(v)
         case .string(let n):
             return .string(TraceSession.cString(record, argument.offset, n))
-        case .stack(let user):
-            return .string(Symbolizer.render(stackFrames(TraceSession.u64(record, argument.offset), user: user), indent: 8))
+        case .stack(let user, let limit):
+            return .string(Symbolizer.render(Array(stackFrames(TraceSession.u64(record, argument.offset), user: user).prefix(limit)), indent: 8))
         case .none:
             return .signed(0)
         }
@@ -244,7 +244,7 @@ public final class TraceSession {
                     let v = u64(key, offset)
                     keys.append(signed ? .signed(Int64(bitPattern: v)) : .unsigned(v))
                 case .string(let n): keys.append(.string(cString(key, offset, n)))
-                case .stack(let user): keys.append(.string(Symbolizer.render(frames(u64(key, offset), user), indent: 4)))
+                case .stack(let user, let limit): keys.append(.string(Symbolizer.render(Array(frames(u64(key, offset), user).prefix(limit)), indent: 4)))
                 case .none: break
                 }
             }
@@ -271,7 +271,8 @@ public final class TraceSession {
                     let v = u64(values.first ?? [], 0)
                     entries.append((keys, signed ? .signed(Int64(bitPattern: v)) : .unsigned(v)))
                 case .string(let n): entries.append((keys, .string(cString(values.first ?? [], 0, n))))
-                case .stack(let user): entries.append((keys, .string(Symbolizer.render(frames(u64(values.first ?? [], 0), user), indent: 8))))
+                case .stack(let user, let limit):
+                    entries.append((keys, .string(Symbolizer.render(Array(frames(u64(values.first ?? [], 0), user).prefix(limit)), indent: 8))))
                 case .none: break
                 }
             }

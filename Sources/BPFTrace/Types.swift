@@ -5,9 +5,9 @@ public enum ValueType: Hashable, Sendable, CustomStringConvertible {
     case integer(signed: Bool)
     /// A NUL-terminated string in a buffer of this many bytes.
     case string(Int)
-    /// `kstack` / `ustack`: a stack id of the script's stack map (for `ustack`, the process id in
-    /// the upper 32 bits), printed symbolized.
-    case stack(user: Bool)
+    /// `kstack` / `ustack` (`kstack(N)`: its innermost N frames): a stack id of the script's stack
+    /// map (for `ustack`, the process id in the upper 32 bits), printed symbolized.
+    case stack(user: Bool, frames: Int)
     /// Statements such as `printf()` have no value.
     case none
 
@@ -15,7 +15,7 @@ public enum ValueType: Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .integer(let signed): signed ? "int64" : "uint64"
         case .string(let n): "string[\(n)]"
-        case .stack(let user): user ? "ustack" : "kstack"
+        case .stack(let user, let frames): (user ? "ustack" : "kstack") + (frames == ProbeCodeGen.stackDepth ? "" : "(\(frames))")
         case .none: "none"
         }
     }
@@ -37,7 +37,7 @@ public enum ValueType: Hashable, Sendable, CustomStringConvertible {
         switch (self, other) {
         case let (.integer(a), .integer(b)): .integer(signed: a && b)
         case let (.string(a), .string(b)): .string(max(a, b))
-        case let (.stack(a), .stack(b)) where a == b: .stack(user: a)
+        case let (.stack(a, n), .stack(b, m)) where a == b && n == m: .stack(user: a, frames: n)
         default: nil
         }
     }

@@ -17,6 +17,7 @@ let traceOneLiners: [(name: String, program: String)] = [
     ("block I/O hist", "tracepoint:block:block_rq_issue { @ = hist(args->bytes); }"),
     ("profile", "profile:hz:99 { @[cpu] = count(); }"),
     ("sys_enter_* (wildcard)", "tracepoint:syscalls:sys_enter_* { @[probe] = count(); }"),
+    ("task member (BTF)", "tracepoint:raw_syscalls:sys_enter { @[curtask->real_parent->comm] = count(); }"),
 ]
 
 /// The program with a BEGIN probe that prints `ready` (bpftrace takes one BEGIN probe only).
@@ -122,7 +123,9 @@ func commandStartup(_ swiftbpf: String, _ program: String) -> Double? {
 /// A line to standard output, unbuffered.
 func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
 
-func runTraceBenchmark() {
+/// `only`: the names of the one-liners to time (all when empty).
+func runTraceBenchmark(only: Set<String> = []) {
+    let chosen = traceOneLiners.filter { only.isEmpty || only.contains($0.name) }
     let bpftrace = ["/usr/bin/bpftrace", "/usr/local/bin/bpftrace"].first { FileManager.default.isExecutableFile(atPath: $0) }
     say("Startup (ms, best of 3): swiftbpf from compile to probes attached (its BEGIN printing), and whole runs that exit()")
     say("in BEGIN (compile, load, attach, BEGIN, detach, print) for swiftbpf and bpftrace (\(bpftrace ?? "not installed"))")
@@ -131,7 +134,7 @@ func runTraceBenchmark() {
         let runs = (0..<3).compactMap { _ in f() }
         return runs.min().map { String(format: "%.1f", $0) } ?? "failed"
     }
-    for (name, program) in traceOneLiners {
+    for (name, program) in chosen {
         let attached = best { try? swiftbpfStartup(program).get() }
         let ours = best { swiftbpfWholeRun(program) }
         let theirs = bpftrace.map { path in best { bpftraceWholeRun(program, path: path) } } ?? "-"
@@ -143,7 +146,7 @@ func runTraceBenchmark() {
     let swiftbpf = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("swiftbpf").path
     if FileManager.default.isExecutableFile(atPath: swiftbpf) {
         say("From the command (ms, best of 3): \(swiftbpf) spawned until its BEGIN probe's line arrives (every probe attached)")
-        for (name, program) in traceOneLiners {
+        for (name, program) in chosen {
             say(name.padding(toLength: 26, withPad: " ", startingAt: 0) + best { commandStartup(swiftbpf, withReadyProbe(program)) })
         }
     }

@@ -154,11 +154,11 @@ case "verify-first" where arguments.count == 3:
 case "jit":
     try jitBenchmark(only: Set(arguments.dropFirst()))
 case "trace":
-    runTraceBenchmark()
+    runTraceBenchmark(only: Set(arguments.dropFirst()))
 case "app-probe":
     appProbeBenchmark()
 case "ringbuf":
     try await ringBufferBenchmark()
 default:
-    print("usage: swiftbpf-bench [interpreter [--ubpf RUNNER] [--rounds N] [PROGRAM...] | maps | verify [PROGRAM... | OBJECT-OR-DIR...] [--no-first] | jit [PROGRAM...] | jit-entry | ringbuf | trace | app-probe]")
+    print("usage: swiftbpf-bench [interpreter [--ubpf RUNNER] [--rounds N] [PROGRAM...] | maps | verify [PROGRAM... | OBJECT-OR-DIR...] [--no-first] | jit [PROGRAM...] | jit-entry | ringbuf | trace [ONE-LINER...] | app-probe]")
 }

@@ -18,6 +18,8 @@ import Testing
         #expect(throws: TraceError.self) { try resolve("software:cs:0") }
         #expect(try resolve("fexit:vfs_read") == [ResolvedProbe(kind: .fexit("vfs_read"), name: "fexit:vfs_read")])
         #expect(try resolve("kfunc:vfs_read").first?.kind == .fentry("vfs_read"))
+        #expect(catalog.list(matching: "software:*faults*") == ["software:page-faults:", "software:minor-faults:", "software:major-faults:",
+                                                                "software:alignment-faults:", "software:emulation-faults:"])
     }
 
     /// Page faults of this process, counted every fault, in the kernel.
@@ -69,5 +71,20 @@ import Testing
             for _ in 0..<3 { _ = open("/swiftbpf-fentry-test-missing", O_RDONLY) }
         }
         #expect(output.contains("@[/swiftbpf-fentry-test-missing]: 3"), "\(output)")
+    }
+
+    /// A probe the kernel refuses (fentry here, where trampolines are not allowed) is a warning;
+    /// the script's other probes still run.
+    @Test(.requires(StackTests.getppidTracepoint))
+    func otherProbesRunWhenOneIsRefused() throws {
+        let output = try KernelTraceTests.run("""
+            fentry:do_sys_openat2 /pid == \(getpid())/ { @opens = count(); }
+            tracepoint:syscalls:sys_enter_getppid /pid == \(getpid())/ { @calls = count(); }
+            """) {
+            for _ in 0..<3 { _ = getppid() }
+        }
+        let calls = output.split(separator: "\n").first { $0.hasPrefix("@calls: ") }.flatMap { Int($0.dropFirst(8)) } ?? 0
+        #expect(calls >= 3, "\(output)")
+        #expect(output.hasPrefix(ProbeKindTests.fentry.isAvailable ? "Attaching 2 probes..." : "Attaching 1 probe..."), "\(output)")
     }
 }

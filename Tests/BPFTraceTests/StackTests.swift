@@ -28,7 +28,8 @@ func swiftbpfTestSymbol(_ x: Int) -> Int { x &* 7 &+ 1 }
         #expect(symbols.kernel(0x1000) == "0x1000")
     }
 
-    @Test func userSymbolsOfThisProcess() throws {
+    @Test(.requires(Availability(FileManager.default.fileExists(atPath: "/proc/self/maps"), else: "no /proc/self/maps (not Linux)")))
+    func userSymbolsOfThisProcess() throws {
         let function: @convention(c) (Int) -> Int = swiftbpfTestSymbol
         let address = UInt64(UInt(bitPattern: unsafeBitCast(function, to: UnsafeRawPointer.self)))
         #expect(Symbolizer().user(address + 2, pid: getpid()) == "swiftbpf_test_symbol+2")
@@ -45,9 +46,11 @@ func swiftbpfTestSymbol(_ x: Int) -> Int { x &* 7 &+ 1 }
         let catalog = ProbeCatalog(tracefs: "/nonexistent")
         #expect(throws: TraceError.self) { try TraceCompiler(catalog: catalog).compile(try TraceScript(parsing: "BEGIN { @x = kstack + 1; }")) }
         #expect(throws: TraceError.self) { try TraceCompiler(catalog: catalog).compile(try TraceScript(parsing: #"BEGIN { printf("%d", kstack); }"#)) }
-        let compiled = try TraceCompiler(catalog: catalog).compile(try TraceScript(parsing: #"BEGIN { @[kstack, ustack] = count(); printf("%s", ustack); }"#))
+        #expect(throws: TraceError.self) { try TraceCompiler(catalog: catalog).compile(try TraceScript(parsing: "BEGIN { @[kstack(0)] = count(); }")) }
+        #expect(throws: TraceError.self) { try TraceCompiler(catalog: catalog).compile(try TraceScript(parsing: "BEGIN { @[kstack] = count(); @[kstack(3)] = count(); }")) }
+        let compiled = try TraceCompiler(catalog: catalog).compile(try TraceScript(parsing: #"BEGIN { @[kstack, ustack(3)] = count(); printf("%s", ustack); }"#))
         #expect(compiled.object.maps.contains { $0.name == ProbeCodeGen.stacksMap && $0.type == .stackTrace })
-        #expect(compiled.maps.first?.keys == [.stack(user: false), .stack(user: true)])
+        #expect(compiled.maps.first?.keys == [.stack(user: false, frames: 127), .stack(user: true, frames: 3)])
     }
 
     static let getppidTracepoint = TraceKernel.bpf.and(Availability(ProbeCatalog().format(category: "syscalls", name: "sys_enter_getppid") != nil,
@@ -102,7 +105,7 @@ extension StackTests {
     /// The whole path from records and maps to text: printf's and print's stacks indented by 8,
     /// map keys by 4, as bpftrace 0.17 prints them.
     @Test func stacksInPrintfPrintAndKeys() throws {
-        let source = #"BEGIN { printf("at:%s", kstack); print(kstack); @[kstack] = count(); exit(); }"#
+        let source = #"BEGIN { printf("at:%s", kstack); print(kstack(1)); @[kstack] = count(); exit(); }"#
         let compiled = try TraceCompiler(catalog: ProbeCatalog(tracefs: "/nonexistent")).compile(try TraceScript(parsing: source), source: source)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("swiftbpf-stacks-\(getpid())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -124,7 +127,6 @@ extension StackTests {
                     do_syscall_64+16
 
                     do_one_thing+5
-                    do_syscall_64+16
 
 
 

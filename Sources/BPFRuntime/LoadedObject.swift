@@ -157,6 +157,11 @@ public final class LoadedProgram: Sendable {
             let verifier = Verifier(options: VerifierOptions(target: .runtime(helpers)))
             var input = VerifierProgram(spec: spec, maps: maps.map(\.spec), license: license)
             input.programBTF = programBTF
+            if !input.kfuncs.isEmpty {
+                // The runtime's kfuncs are typed by the prototypes the object declares them with
+                // (there is no kernel here to give its BTF).
+                input.kernelBTF = programBTF
+            }
             let result = verifier.verify(input)
             if let error = result.error {
                 var place = "program '\(spec.name)' (section '\(spec.section)')"
@@ -196,7 +201,13 @@ public final class LoadedProgram: Sendable {
             case .external(let name):
                 throw LoadError(place: place(index), message: "extern '\(name)' cannot be resolved in the Swift runtime")
             case .kfunc(let name):
-                throw LoadError(place: place(index), message: "kfunc '\(name)' is not available in the Swift runtime")
+                guard let id = helpers.kfuncID(name) else {
+                    throw LoadError(place: place(index), message: "kfunc '\(name)' is not available in the Swift runtime")
+                }
+                // A call of the runtime's kfunc becomes a call of the helper that implements it.
+                instructions[index].src = 0
+                instructions[index].imm = id
+                continue
             }
             instructions[index].src = 0
             instructions[index].imm = Int32(bitPattern: UInt32(truncatingIfNeeded: value))
@@ -204,9 +215,10 @@ public final class LoadedProgram: Sendable {
         }
         do {
             let program = try Program(validating: instructions)
-            // A verified program's loops end; those bounded by may_goto may run 8M times per frame,
+            // A verified program's loops end; those bounded by may_goto (or open-coded iterators) may run 8M times per frame,
             // past the instruction limit meant for unverified code (the JIT has no budget for them either).
-            let options = verification != nil && program.instructions.contains(where: \.isMayGoto)
+            let iterates = spec.references.values.contains { if case .kfunc(let name) = $0 { name.hasPrefix("bpf_iter_") } else { false } }
+            let options = verification != nil && (iterates || program.instructions.contains(where: \.isMayGoto))
                 ? ExecutionOptions(instructionLimit: .max) : ExecutionOptions()
             interpreter = try Interpreter(program: program, helpers: helpers, options: options, permanentRegions: regions)
             jit = engine == .jit ? try JITProgram(interpreter: interpreter, provenAccesses: verification?.provenAccesses, maps: maps, tier: jitTier) : nil

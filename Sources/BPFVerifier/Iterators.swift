@@ -40,10 +40,11 @@ extension Analysis {
             throw fail(.undecided, pc, "cannot decide: the program calls kfunc '\(name)', whose prototype is in the kernel's BTF, which the verifier was not given")
         }
         guard let function = btf.typeID(named: name, kind: .function), let f = btf[function],
-              let proto = btf[f.referencedType], case .parameters(let parameters) = proto.detail, !parameters.isEmpty else {
+              let proto = btf[f.referencedType], case .parameters(let declared) = proto.detail, !declared.isEmpty else {
             throw fail(.invalidProgram, pc, "kfunc '\(name)' is not in the kernel's BTF",
                        "the kernel refuses to load a program calling a kfunc it does not have", state: st)
         }
+        let parameters = Self.named(declared, kfunc: name)
         guard let structID = btf.typeID(named: "bpf_iter_" + type, kind: .structure), let size = try? btf.size(of: structID), size > 0 else {
             throw fail(.undecided, pc, "cannot decide: the kernel's BTF has no struct bpf_iter_\(type) for \(name)")
         }

@@ -32,11 +32,12 @@ extension Analysis {
             throw fail(.undecided, pc, "cannot decide: the program calls kfunc '\(name)', whose prototype is in the kernel's BTF, which the verifier was not given")
         }
         guard let function = btf.typeID(named: name, kind: .function), let f = btf[function],
-              let proto = btf[f.referencedType], case .parameters(let parameters) = proto.detail else {
+              let proto = btf[f.referencedType], case .parameters(let declared) = proto.detail else {
             throw fail(.invalidProgram, pc, "kfunc '\(name)' is not in the kernel's BTF",
                        "the kernel refuses to load a program calling a kfunc it does not have (declare it __weak and guard the call with bpf_ksym_exists)",
                        state: st)
         }
+        let parameters = Self.named(declared, kfunc: name)
         if try section(&st, pc, name: name) { return }
         let flags = KfuncFlags.of(name) ?? []
         if flags.contains(.sleepable) && !program.sleepable {
@@ -343,6 +344,14 @@ extension Analysis {
         r.size = (try? btf.size(of: type)) ?? 0
         r.readOnly = true
         return r
+    }
+
+    /// A kfunc's parameters, named from ``KfuncFlags/parameterNames(of:)`` where the BTF that declares
+    /// it gives no names (an object's own `extern` declaration).
+    static func named(_ parameters: [BTFParameter], kfunc name: String) -> [BTFParameter] {
+        guard parameters.contains(where: { $0.name.isEmpty }), let names = KfuncFlags.parameterNames(of: name),
+              names.count == parameters.count else { return parameters }
+        return zip(parameters, names).map { BTFParameter(name: $0.name.isEmpty ? $1 : $0.name, type: $0.type) }
     }
 
     /// The UAPI context structs a kfunc may take as the program's context.

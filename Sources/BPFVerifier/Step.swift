@@ -280,7 +280,7 @@ extension Analysis {
                 guard let name = program.kfuncs[pc] else {
                     throw fail(.undecided, pc, "cannot decide: kfunc call (BTF id \(ins.imm))", "the verifier names kfuncs by the object's relocations")
                 }
-                if options.target.helpers != nil {
+                if let implemented = options.target.kfuncs, !implemented.contains(name) {
                     throw fail(.helperUnavailable, pc, "kfunc '\(name)' is not implemented by \(options.target.name)",
                                "the kernel may accept it; run the program in the kernel", state: st)
                 }

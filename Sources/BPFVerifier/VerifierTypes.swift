@@ -162,11 +162,14 @@ public struct VerificationTarget: Sendable {
     public var helpers: Set<Int32>?
     /// The map types the backend implements (nil: every type).
     public var mapTypes: MapTypeSet?
+    /// The kfuncs the backend implements, by name (nil: every kfunc the kernel's BTF has).
+    public var kfuncs: Set<String>?
 
-    public init(name: String, helpers: Set<Int32>? = nil, mapTypes: MapTypeSet? = nil) {
+    public init(name: String, helpers: Set<Int32>? = nil, mapTypes: MapTypeSet? = nil, kfuncs: Set<String>? = nil) {
         self.name = name
         self.helpers = helpers
         self.mapTypes = mapTypes
+        self.kfuncs = kfuncs ?? (helpers == nil ? nil : [])
     }
 
     /// The Linux kernel's rules (Linux 6.18).

@@ -8,7 +8,7 @@ import Testing
 /// Every program of every fixture object, loaded into the running kernel with its maps.
 @Suite(.requires(Kernel.bpf))
 struct KernelObjectFixtureTests {
-    static let fixtures = ["contexts", "dynptrs", "global_data", "helpers_misc", "legacy_maps", "license_version", "maps_all",
+    static let fixtures = ["contexts", "dynptrs", "global_data", "kfuncs", "helpers_misc", "legacy_maps", "license_version", "maps_all",
                            "maps_hash_array", "subprograms", "tail_calls", "tc_skb", "trace_getppid", "tracing", "xdp_packets"]
 
     /// Programs written to be refused by a verifier (see Tests/Fixtures/bpf/README.md): the kernel must say EACCES.

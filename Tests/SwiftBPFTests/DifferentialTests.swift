@@ -129,6 +129,10 @@ struct DifferentialTests {
             .packets("dynptrs", "dp_bounds", [Frames.ipv4(length: 60)]),
             .packets("dynptrs", "dp_ringbuf", [Frames.ipv4(length: 60), tcp54]),
             .packets("dynptrs", "dp_discard", [tcp54]),
+            // kfuncs the runtime implements: number iterators, RCU sections, dynptr kfuncs.
+            .packets("kfuncs", "kf_iter_sum", [tcp54]),
+            .packets("kfuncs", "kf_nested", [tcp54]),
+            .packets("kfuncs", "kf_dynptr", [tcp54]),
         ]
     }()
 

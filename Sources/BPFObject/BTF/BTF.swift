@@ -25,6 +25,11 @@ public struct BTFEnumerator: Hashable, Sendable {
 public struct BTFParameter: Hashable, Sendable {
     public var name: String
     public var type: Int
+
+    public init(name: String, type: Int) {
+        self.name = name
+        self.type = type
+    }
 }
 
 /// A variable placed in a data section.

@@ -62,6 +62,25 @@ public struct KfuncFlags: OptionSet, Hashable, Sendable {
         }
     }
 
+    /// The parameter names of a kfunc as Linux 6.18 declares it, where the kernel's suffixes carry
+    /// meaning (`__uninit`, `__szk`, `__opt`...): an object's own declaration of a kfunc has a
+    /// prototype without names, so a program typed by its object's BTF (in the Swift runtime, which
+    /// has no kernel BTF) gets them from here. nil for kfuncs this table does not know.
+    public static func parameterNames(of name: String) -> [String]? {
+        switch name {
+        case "bpf_iter_num_new": ["it", "start", "end"]
+        case "bpf_iter_num_next", "bpf_iter_num_destroy": ["it"]
+        case "bpf_dynptr_size", "bpf_dynptr_is_null", "bpf_dynptr_is_rdonly": ["p"]
+        case "bpf_dynptr_adjust": ["p", "start", "end"]
+        case "bpf_dynptr_clone": ["p", "clone__uninit"]
+        case "bpf_dynptr_slice", "bpf_dynptr_slice_rdwr": ["p", "offset", "buffer__opt", "buffer__szk"]
+        case "bpf_dynptr_from_skb": ["s", "flags", "ptr__uninit"]
+        case "bpf_dynptr_from_xdp": ["x", "flags", "ptr__uninit"]
+        case "bpf_rcu_read_lock", "bpf_rcu_read_unlock", "bpf_preempt_disable", "bpf_preempt_enable": []
+        default: nil
+        }
+    }
+
     /// kfunc families whose objects the verifier does not model yet (IRQ sections, timers and work
     /// queues, arena...): a program calling one is undecided, with the family named.
     public static func unmodelledFamily(_ name: String) -> String? {

@@ -182,6 +182,12 @@ public struct Helper: Sendable {
 /// ```
 public struct HelperRegistry: Sendable {
     private(set) var helpers: [Int32: Helper] = [:]
+    /// kfuncs the runtime implements, by name: a loader rewrites a call to one into a call of its
+    /// helper (kfuncs have no fixed ids; these get ids from ``kfuncIDs``).
+    private(set) var kfuncs: [String: Int32] = [:]
+
+    /// The helper ids kfuncs are given, above every kernel helper id.
+    public static let kfuncIDs: ClosedRange<Int32> = 2048...4095
 
     public init(_ helpers: [Helper] = []) {
         for helper in helpers { register(helper) }
@@ -191,6 +197,21 @@ public struct HelperRegistry: Sendable {
     public mutating func register(_ helper: Helper) {
         helpers[helper.id] = helper
     }
+
+    /// Adds a kfunc the runtime implements, under its kernel name (`bpf_iter_num_new`): the call is
+    /// given the next free id of ``kfuncIDs``.
+    public mutating func register(kfunc name: String, _ function: @escaping @Sendable (inout HelperCall) throws -> UInt64) {
+        let id = kfuncs[name] ?? (Self.kfuncIDs.lowerBound + Int32(kfuncs.count))
+        precondition(Self.kfuncIDs.contains(id), "too many kfuncs")
+        kfuncs[name] = id
+        helpers[id] = Helper(id: id, name: name, function: function)
+    }
+
+    /// The helper id a call to kfunc `name` becomes, if the runtime implements it.
+    public func kfuncID(_ name: String) -> Int32? { kfuncs[name] }
+
+    /// The names of the kfuncs the runtime implements.
+    public var kfuncNames: Set<String> { Set(kfuncs.keys) }
 
     /// The helper with this id.
     public subscript(id: Int32) -> Helper? { helpers[id] }
@@ -217,6 +238,7 @@ extension VerificationTarget {
     /// Verifier(options: VerifierOptions(target: .runtime())).verify(program)
     /// ```
     public static func runtime(_ helpers: HelperRegistry = .kernel) -> VerificationTarget {
-        VerificationTarget(name: "the Swift runtime", helpers: Set(helpers.all.map(\.id)), mapTypes: RuntimeMap.implementedTypes)
+        VerificationTarget(name: "the Swift runtime", helpers: Set(helpers.all.map(\.id)), mapTypes: RuntimeMap.implementedTypes,
+                           kfuncs: helpers.kfuncNames)
     }
 }

@@ -31,6 +31,7 @@ extension HelperRegistry {
             + TraceHelpers.all + PacketHelpers.all + SKBHelpers.all + NetHelpers.all + MiscHelpers.all {
             registry.register(helper)
         }
+        RuntimeKfuncs.register(into: &registry)
         return registry
     }()
 }

@@ -167,7 +167,7 @@ struct VerifyCommand: ParsableCommand {
     struct RuntimeSupport {
         var missingHelpers: [String] = []
         var missingMapTypes: [String] = []
-        /// kfuncs the program calls: the runtime has none.
+        /// kfuncs the program calls that the runtime does not implement.
         var missingKfuncs: [String] = []
         var runs: Bool { missingHelpers.isEmpty && missingMapTypes.isEmpty && missingKfuncs.isEmpty }
         /// For messages: `bpf_redirect, devmap map 'tx_port'`.
@@ -184,7 +184,7 @@ struct VerifyCommand: ParsableCommand {
                 missingHelpers.append(name)
                 missing.append(name)
             }
-            for name in Set(input.kfuncs.values).sorted() {
+            for name in Set(input.kfuncs.values).sorted() where !(implemented.kfuncs?.contains(name) ?? true) {
                 missingKfuncs.append(name)
                 missing.append("kfunc \(name)")
             }

@@ -54,10 +54,10 @@ struct ARM64ConformanceTests {
 }
 
 /// The arm64 JIT under qemu against the interpreter: the same r0, memory and errors.
-/// `SWIFTBPF_ARM64_ITERATIONS` raises the number of random programs (default 1500, one qemu launch).
+/// `SWIFTBPF_ARM64_ITERATIONS` raises the number of random programs (default 3000, one qemu launch).
 @Suite("arm64 JIT under qemu-aarch64 against the interpreter", .enabled(if: ARM64Emulation.available, ARM64Emulation.skipReason))
 struct ARM64DifferentialTests {
-    static let iterations = Int(ProcessInfo.processInfo.environment["SWIFTBPF_ARM64_ITERATIONS"] ?? "") ?? 1500
+    static let iterations = Int(ProcessInfo.processInfo.environment["SWIFTBPF_ARM64_ITERATIONS"] ?? "") ?? 3000
 
     /// Memory at ``ARM64Emulation/memoryAddress`` in this process, as the runner places it, so
     /// pointers into the input agree between the engines.
@@ -127,6 +127,7 @@ struct ARM64DifferentialTests {
             cases.append((program, input, "seed \(seed) iteration \(iteration)"))
         }
         let finished = try Self.compare(cases, address: ARM64Emulation.memoryAddress)
+        print("arm64 differential: \(cases.count) random programs compared, \(finished) finished on both engines")
         #expect(cases.count > Self.iterations / 4, "compared \(cases.count)")
         #expect(finished > Self.iterations / 20, "finished \(finished)")
     }

@@ -245,3 +245,24 @@ struct ARM64LimitTests {
         }
     }
 }
+
+@Suite("arm64 JIT: code over the short branches' reach", .enabled(if: ARM64Emulation.available, ARM64Emulation.skipReason))
+struct ARM64FarBranchTests {
+    @Test("a conditional jump over more than 1 MiB of code still lands (far branches)")
+    func farConditionalJump() throws {
+        // 12,000 checked loads (about 100 bytes of code each), jumped over forwards and backwards.
+        let loads = 12_000
+        var source = "mov %r0, 1\njeq %r0, 1, +\(loads + 2)\n"
+        source += String(repeating: "ldxb %r2, [%r1+0]\n", count: loads)
+        source += "mov %r0, 9\nexit\nmov %r0, 2\n"
+        source += "jeq %r0, 2, -\(loads + 4)\nexit\n"
+        let interpreter = try Interpreter(program: Assembler().assembleProgram(source), helpers: .conformance)
+        let program = try ARM64Program(interpreter: interpreter)
+        #expect(program.machineCode.count > 1 << 20)
+        var memory: [UInt8] = [1, 2]
+        var reference = memory
+        let expected = try interpreter.run(memory: &reference).returnValue
+        #expect(try program.runEmulated(memory: &memory).returnValue == expected)
+        #expect(expected == 9)
+    }
+}

@@ -81,6 +81,16 @@ struct ARM64AssemblerTests {
         a.bind(forward)
         a.resolve()
         #expect(a.words == [0x5400_0041, 0x17ff_ffff])
+        // Far: b.eq over a `b` to the label (b.ne +8 ... as `b.eq +8; b label`).
+        var far = ARM64Assembler()
+        far.farBranches = true
+        let target = far.newLabel()
+        far.bcond(.ne, target)
+        far.cbz(true, .x(9), target)
+        far.bind(target)
+        let resolved = far.resolve()
+        #expect(resolved)
+        #expect(far.words == [0x5400_0040, 0x1400_0003, 0xB500_0049, 0x1400_0001])
     }
 }
 

@@ -54,10 +54,10 @@ struct ARM64ConformanceTests {
 }
 
 /// The arm64 JIT under qemu against the interpreter: the same r0, memory and errors.
-/// `SWIFTBPF_ARM64_ITERATIONS` raises the number of random programs (default 1500, one qemu launch).
+/// `SWIFTBPF_ARM64_ITERATIONS` raises the number of random programs (default 3000, one qemu launch).
 @Suite("arm64 JIT under qemu-aarch64 against the interpreter", .enabled(if: ARM64Emulation.available, ARM64Emulation.skipReason))
 struct ARM64DifferentialTests {
-    static let iterations = Int(ProcessInfo.processInfo.environment["SWIFTBPF_ARM64_ITERATIONS"] ?? "") ?? 1500
+    static let iterations = Int(ProcessInfo.processInfo.environment["SWIFTBPF_ARM64_ITERATIONS"] ?? "") ?? 3000
 
     /// Memory at ``ARM64Emulation/memoryAddress`` in this process, as the runner places it, so
     /// pointers into the input agree between the engines.
@@ -127,6 +127,7 @@ struct ARM64DifferentialTests {
             cases.append((program, input, "seed \(seed) iteration \(iteration)"))
         }
         let finished = try Self.compare(cases, address: ARM64Emulation.memoryAddress)
+        print("arm64 differential: \(cases.count) random programs compared, \(finished) finished on both engines")
         #expect(cases.count > Self.iterations / 4, "compared \(cases.count)")
         #expect(finished > Self.iterations / 20, "finished \(finished)")
     }
@@ -134,34 +135,9 @@ struct ARM64DifferentialTests {
     @Test("random arithmetic over every ALU opcode, 32- and 64-bit, with edge-case operands")
     func randomArithmetic() throws {
         var rng = SplitMix(state: 0xa64)
-        let specials: [UInt64] = [0, 1, 2, 31, 32, 63, 64, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff, 0x1_0000_0000,
-                                  0x7fff_ffff_ffff_ffff, 0x8000_0000_0000_0000, .max, .max - 1]
-        let ops: [UInt8] = [0x00, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x80, 0x90, 0xa0, 0xb0, 0xc0]
         var cases: [(program: Program, input: [UInt8], context: String)] = []
         for iteration in 0..<(Self.iterations / 3) {
-            var slots: [Instruction] = []
-            for r: UInt8 in 0...9 {
-                let v = rng.next() % 3 == 0 ? rng.next() : specials[Int(rng.next() % UInt64(specials.count))]
-                slots.append(Instruction(opcode: 0x18, dst: r, imm: Int32(bitPattern: UInt32(truncatingIfNeeded: v))))
-                slots.append(Instruction(opcode: 0, imm: Int32(bitPattern: UInt32(truncatingIfNeeded: v >> 32))))
-            }
-            for _ in 0..<20 {
-                let op = ops[Int(rng.next() % UInt64(ops.count))]
-                let cls: UInt8 = rng.next() % 2 == 0 ? 0x07 : 0x04
-                let useReg = rng.next() % 2 == 0
-                var ins = Instruction(opcode: op | cls | (useReg ? 8 : 0), dst: UInt8(rng.next() % 10), src: useReg ? UInt8(rng.next() % 10) : 0)
-                if !useReg { ins.imm = rng.next() % 2 == 0 ? Int32(truncatingIfNeeded: specials[Int(rng.next() % UInt64(specials.count))]) : Int32(truncatingIfNeeded: rng.next()) }
-                if op == 0x30 || op == 0x90 { ins.offset = Int16(rng.next() % 2) }
-                if op == 0x80 { ins.src = 0; ins.imm = 0; ins.opcode = op | cls }
-                if op == 0xb0 && useReg { ins.offset = cls == 0x07 ? [0, 8, 16, 32][Int(rng.next() % 4)] : [0, 8, 16][Int(rng.next() % 3)] }
-                slots.append(ins)
-                if rng.next() % 6 == 0 {
-                    slots.append(Instruction(opcode: [0xd4, 0xdc, 0xd7][Int(rng.next() % 3)], dst: UInt8(rng.next() % 10), imm: [16, 32, 64][Int(rng.next() % 3)]))
-                }
-            }
-            // Fold every register into r0 so each result is observed.
-            for r: UInt8 in 1...9 { slots.append(Instruction(opcode: 0xaf, dst: 0, src: r)); slots.append(Instruction(opcode: 0x27, dst: 0, imm: 31)) }
-            slots.append(Instruction(opcode: 0x95))
+            let slots = JITDifferentialTests.randomArithmeticProgram(&rng)
             cases.append((try Program(validating: slots), [], "arithmetic iteration \(iteration)"))
         }
         #expect(try Self.compare(cases, address: ARM64Emulation.memoryAddress + 0x1_0000_0000) == cases.count)
@@ -242,5 +218,26 @@ struct ARM64LimitTests {
             Issue.record("expected a misaligned atomic, got \(misaligned)")
             return
         }
+    }
+}
+
+@Suite("arm64 JIT: code over the short branches' reach", .enabled(if: ARM64Emulation.available, ARM64Emulation.skipReason))
+struct ARM64FarBranchTests {
+    @Test("a conditional jump over more than 1 MiB of code still lands (far branches)")
+    func farConditionalJump() throws {
+        // 12,000 checked loads (about 100 bytes of code each), jumped over forwards and backwards.
+        let loads = 12_000
+        var source = "mov %r0, 1\njeq %r0, 1, +\(loads + 2)\n"
+        source += String(repeating: "ldxb %r2, [%r1+0]\n", count: loads)
+        source += "mov %r0, 9\nexit\nmov %r0, 2\n"
+        source += "jeq %r0, 2, -\(loads + 4)\nexit\n"
+        let interpreter = try Interpreter(program: Assembler().assembleProgram(source), helpers: .conformance)
+        let program = try ARM64Program(interpreter: interpreter)
+        #expect(program.machineCode.count > 1 << 20)
+        var memory: [UInt8] = [1, 2]
+        var reference = memory
+        let expected = try interpreter.run(memory: &reference).returnValue
+        #expect(try program.runEmulated(memory: &memory).returnValue == expected)
+        #expect(expected == 9)
     }
 }

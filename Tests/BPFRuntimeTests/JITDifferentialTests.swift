@@ -105,37 +105,44 @@ struct JITDifferentialTests {
         #expect(finished > Self.iterations / 20, "finished \(finished)")
     }
 
+    /// A straight-line program of random ALU operations (every opcode, 32- and 64-bit, edge-case
+    /// operands) that folds every register into r0, so each result is observed.
+    static func randomArithmeticProgram(_ rng: inout SplitMix) -> [Instruction] {
+        let specials: [UInt64] = [0, 1, 2, 31, 32, 63, 64, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff, 0x1_0000_0000,
+                                  0x7fff_ffff_ffff_ffff, 0x8000_0000_0000_0000, .max, .max - 1]
+        let ops: [UInt8] = [0x00, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x80, 0x90, 0xa0, 0xb0, 0xc0]
+        var slots: [Instruction] = []
+        for r: UInt8 in 0...9 {
+            let v = rng.next() % 3 == 0 ? rng.next() : specials[Int(rng.next() % UInt64(specials.count))]
+            slots.append(Instruction(opcode: 0x18, dst: r, imm: Int32(bitPattern: UInt32(truncatingIfNeeded: v))))
+            slots.append(Instruction(opcode: 0, imm: Int32(bitPattern: UInt32(truncatingIfNeeded: v >> 32))))
+        }
+        for _ in 0..<20 {
+            let op = ops[Int(rng.next() % UInt64(ops.count))]
+            let cls: UInt8 = rng.next() % 2 == 0 ? 0x07 : 0x04
+            let useReg = rng.next() % 2 == 0
+            var ins = Instruction(opcode: op | cls | (useReg ? 8 : 0), dst: UInt8(rng.next() % 10), src: useReg ? UInt8(rng.next() % 10) : 0)
+            if !useReg { ins.imm = rng.next() % 2 == 0 ? Int32(truncatingIfNeeded: specials[Int(rng.next() % UInt64(specials.count))]) : Int32(truncatingIfNeeded: rng.next()) }
+            if op == 0x30 || op == 0x90 { ins.offset = Int16(rng.next() % 2) }
+            if op == 0x80 { ins.src = 0; ins.imm = 0; ins.opcode = op | cls }
+            if op == 0xb0 && useReg { ins.offset = cls == 0x07 ? [0, 8, 16, 32][Int(rng.next() % 4)] : [0, 8, 16][Int(rng.next() % 3)] }
+            slots.append(ins)
+            if rng.next() % 6 == 0 {
+                slots.append(Instruction(opcode: [0xd4, 0xdc, 0xd7][Int(rng.next() % 3)], dst: UInt8(rng.next() % 10), imm: [16, 32, 64][Int(rng.next() % 3)]))
+            }
+        }
+        // Fold every register into r0 so each result is observed.
+        for r: UInt8 in 1...9 { slots.append(Instruction(opcode: 0xaf, dst: 0, src: r)); slots.append(Instruction(opcode: 0x27, dst: 0, imm: 31)) }
+        slots.append(Instruction(opcode: 0x95))
+        return slots
+    }
+
     /// Straight-line programs of every ALU operation with random operands, read back through r0.
     @Test("random arithmetic over every ALU opcode, 32- and 64-bit, with edge-case operands")
     func randomArithmetic() throws {
         var rng = SplitMix(state: 77)
-        let specials: [UInt64] = [0, 1, 2, 31, 32, 63, 64, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff, 0x1_0000_0000,
-                                  0x7fff_ffff_ffff_ffff, 0x8000_0000_0000_0000, .max, .max - 1]
-        let ops: [UInt8] = [0x00, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x80, 0x90, 0xa0, 0xb0, 0xc0]
         for iteration in 0..<(Self.iterations / 3) {
-            var slots: [Instruction] = []
-            for r: UInt8 in 0...9 {
-                let v = rng.next() % 3 == 0 ? rng.next() : specials[Int(rng.next() % UInt64(specials.count))]
-                slots.append(Instruction(opcode: 0x18, dst: r, imm: Int32(bitPattern: UInt32(truncatingIfNeeded: v))))
-                slots.append(Instruction(opcode: 0, imm: Int32(bitPattern: UInt32(truncatingIfNeeded: v >> 32))))
-            }
-            for _ in 0..<20 {
-                let op = ops[Int(rng.next() % UInt64(ops.count))]
-                let cls: UInt8 = rng.next() % 2 == 0 ? 0x07 : 0x04
-                let useReg = rng.next() % 2 == 0
-                var ins = Instruction(opcode: op | cls | (useReg ? 8 : 0), dst: UInt8(rng.next() % 10), src: useReg ? UInt8(rng.next() % 10) : 0)
-                if !useReg { ins.imm = rng.next() % 2 == 0 ? Int32(truncatingIfNeeded: specials[Int(rng.next() % UInt64(specials.count))]) : Int32(truncatingIfNeeded: rng.next()) }
-                if op == 0x30 || op == 0x90 { ins.offset = Int16(rng.next() % 2) }
-                if op == 0x80 { ins.src = 0; ins.imm = 0; ins.opcode = op | cls }
-                if op == 0xb0 && useReg { ins.offset = cls == 0x07 ? [0, 8, 16, 32][Int(rng.next() % 4)] : [0, 8, 16][Int(rng.next() % 3)] }
-                slots.append(ins)
-                if rng.next() % 6 == 0 {
-                    slots.append(Instruction(opcode: [0xd4, 0xdc, 0xd7][Int(rng.next() % 3)], dst: UInt8(rng.next() % 10), imm: [16, 32, 64][Int(rng.next() % 3)]))
-                }
-            }
-            // Fold every register into r0 so each result is observed.
-            for r: UInt8 in 1...9 { slots.append(Instruction(opcode: 0xaf, dst: 0, src: r)); slots.append(Instruction(opcode: 0x27, dst: 0, imm: 31)) }
-            slots.append(Instruction(opcode: 0x95))
+            let slots = Self.randomArithmeticProgram(&rng)
             try Self.compare(try Program(validating: slots), input: [], context: "arithmetic iteration \(iteration)")
         }
     }

@@ -41,6 +41,7 @@ struct VerifiedARM64JITTests {
                 Issue.record("\(e.name): \(error)")
             }
         }
+        print("verified arm64 JIT: \(jobs.count) conformance programs, \(unchecked) with shorter code")
         #expect(jobs.count >= 300)
         #expect(unchecked > 50, "proofs shortened \(unchecked) programs' code")
     }

@@ -35,7 +35,8 @@ final class JITCode: Sendable {
         // On an arm64 host the arm64 back end is the JIT (no inlined maps, lean entry or callbacks yet).
         var compiler = ARM64Compiler(slots: slots, proven: proven, blinding: blinding, serviceAddress: JITCompiler.serviceAddress)
         compiler.mayGotoBudget = mayGotoBudget
-        memory = try ExecutableMemory(code: compiler.compile())
+        guard let code = compiler.compile() else { throw .unsupported(pc: 0, message: "the program is too large for the arm64 JIT (over 128 MiB of code)") }
+        memory = try ExecutableMemory(code: code)
         pcOffsets = compiler.pcOffsets
         functionOffsets = compiler.functionOffsets
         lean = false

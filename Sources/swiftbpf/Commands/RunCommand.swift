@@ -53,6 +53,7 @@ struct RunCommand: ParsableCommand {
         let limit = instructionLimit
         let engine = arch != nil ? .jit : object.engine
         let emulated = arch?.isEmulated == true
+        if emulated && arch != .arm64 { throw CLIError("--arch \(arch!.rawValue): that code runs only on an x86-64 machine") }
         if emulated, let reason = ARM64Emulator.unavailableReason { throw CLIError("--arch arm64: \(reason)") }
         let outcome = Result { () throws(RuntimeError) -> ExecutionResult in
             let interpreter = try Interpreter(program: input.program, helpers: .conformance,

@@ -27,6 +27,9 @@ struct ARM64Assembler {
     private var labelOffsets: [Int] = []
     /// (instruction index, label, kind): 26-bit (`b`, `bl`) or 19-bit (`b.cond`, `cbz`) fields.
     private var fixups: [(at: Int, label: ARM64Label, wide: Bool)] = []
+    /// Conditional branches as the opposite condition over a `b` (±128 MiB instead of ±1 MiB),
+    /// for code too large for the short forms.
+    var farBranches = false
 
     /// Byte offset of the next instruction.
     var offset: Int { words.count * 4 }
@@ -48,11 +51,16 @@ struct ARM64Assembler {
     mutating func bind(_ label: ARM64Label) { labelOffsets[label.id] = words.count }
 
     /// Patches every branch with its label's distance. A label never bound traps (`brk`) instead.
-    mutating func resolve() {
+    /// Returns false when a distance does not fit its field (the code is then unusable).
+    @discardableResult
+    mutating func resolve() -> Bool {
+        var fits = true
         for fixup in fixups {
             let target = labelOffsets[fixup.label.id]
             guard target >= 0 else { words[fixup.at] = 0xD420_0000; continue }
-            let delta = Int32(target - fixup.at)
+            let distance = target - fixup.at
+            if fixup.wide ? abs(distance) >= 1 << 25 : abs(distance) >= 1 << 18 { fits = false; continue }
+            let delta = Int32(distance)
             if fixup.wide {
                 words[fixup.at] |= UInt32(bitPattern: delta) & 0x03FF_FFFF
             } else {
@@ -60,6 +68,7 @@ struct ARM64Assembler {
             }
         }
         fixups = []
+        return fits
     }
 
     private static func sf(_ w: Bool) -> UInt32 { w ? 1 << 31 : 0 }
@@ -198,8 +207,20 @@ struct ARM64Assembler {
 
     mutating func b(_ label: ARM64Label) { fixups.append((words.count, label, true)); emit(0x1400_0000) }
     mutating func bl(_ label: ARM64Label) { fixups.append((words.count, label, true)); emit(0x9400_0000) }
-    mutating func bcond(_ cond: ARM64Cond, _ label: ARM64Label) { fixups.append((words.count, label, false)); emit(0x5400_0000 | cond.rawValue) }
+    mutating func bcond(_ cond: ARM64Cond, _ label: ARM64Label) {
+        if farBranches {
+            // b.!cond over the next instruction (conditions pair up by their lowest bit).
+            emit(0x5400_0000 | 2 << 5 | (cond.rawValue ^ 1))
+            return b(label)
+        }
+        fixups.append((words.count, label, false))
+        emit(0x5400_0000 | cond.rawValue)
+    }
     mutating func cbz(_ w: Bool, _ t: ARM64Reg, _ label: ARM64Label, nonZero: Bool = false) {
+        if farBranches {
+            emit((nonZero ? 0x3400_0000 : 0x3500_0000) | Self.sf(w) | 2 << 5 | t.n)
+            return b(label)
+        }
         fixups.append((words.count, label, false))
         emit((nonZero ? 0x3500_0000 : 0x3400_0000) | Self.sf(w) | t.n)
     }

@@ -97,7 +97,17 @@ struct ARM64Compiler {
 
     // MARK: - Driver
 
-    mutating func compile() -> [UInt8] {
+    /// The code, or nil when even far branches cannot reach (code over 128 MiB).
+    mutating func compile() -> [UInt8]? {
+        let start = self
+        if let code = compileOnce() { return code }
+        // Short conditional branches reach ±1 MiB: compile again with far ones.
+        self = start
+        asm.farBranches = true
+        return compileOnce()
+    }
+
+    private mutating func compileOnce() -> [UInt8]? {
         analyze()
         labels = (0..<slots.count).map { _ in asm.newLabel() }
         thunk = asm.newLabel()
@@ -132,7 +142,7 @@ struct ARM64Compiler {
             asm.b(stub.resume)
         }
         emitThunk()
-        asm.resolve()
+        guard asm.resolve() else { return nil }
         return asm.bytes
     }
 

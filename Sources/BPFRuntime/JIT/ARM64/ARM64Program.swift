@@ -29,7 +29,8 @@ public struct ARM64Program: Sendable {
         var compiler = ARM64Compiler(slots: Array(interpreter.slots.dropLast()), proven: provenAccesses,
                                      blinding: interpreter.options.constantBlinding)
         compiler.mayGotoBudget = interpreter.options.mayGotoBudget
-        machineCode = compiler.compile()
+        guard let code = compiler.compile() else { throw .unsupported(pc: 0, message: "the program is too large for the arm64 JIT (over 128 MiB of code)") }
+        machineCode = code
         pcOffsets = compiler.pcOffsets
     }
 

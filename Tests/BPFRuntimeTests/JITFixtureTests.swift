@@ -57,8 +57,8 @@ struct JITFixtureTests {
         return words.flatMap { word in (0..<8).map { UInt8(truncatingIfNeeded: word >> (8 * UInt64($0))) } }
     }
 
-    @Test("same results and maps for every program, packet and context")
-    func everyFixture() throws {
+    @Test("same results and maps for every program, packet and context", arguments: JITTier.allCases)
+    func everyFixture(tier: JITTier) throws {
         let packets = try RuntimeFixtures.capture("Examples/xdp-counter/sample.pcap").packets.map(\.data)
         var runs = 0, programs = 0
         for path in try Self.objects() {
@@ -67,7 +67,7 @@ struct JITFixtureTests {
             // (MayGotoFixtureTests compares it once).
             for spec in object.programs where spec.name != "mg_budget" {
                 guard let reference = try? LoadedObject(object, programs: [spec.name], engine: .interpreter) else { continue }
-                let compiled = try LoadedObject(object, programs: [spec.name], engine: .jit)
+                let compiled = try LoadedObject(object, programs: [spec.name], engine: .jit, jitTier: tier)
                 let a = try #require(reference.program(named: spec.name)), b = try #require(compiled.program(named: spec.name))
                 #expect(b.jit != nil && a.jit == nil)
                 let deterministic = !spec.instructions.contains { $0.opcode == 0x85 && $0.src == 0 && Self.nondeterministic.contains($0.imm) }

@@ -34,4 +34,28 @@ struct VerifiedJITTests {
         #expect(ran >= 300)
         #expect(lean > 100)
     }
+
+    /// The optimizing tier with the proofs: unchecked loads let it recombine bytes, and none is declined.
+    @Test func acceptedConformanceProgramsRunInTheOptimizingTier() throws {
+        var ran = 0
+        var declined: [String] = []
+        for url in TestPaths.conformanceFiles("tests") {
+            let test = try ConformanceTest(parsing: String(contentsOf: url, encoding: .utf8))
+            let name = url.deletingPathExtension().lastPathComponent
+            let entry = ConformancePrograms.Entry(name: name, instructions: try test.program(), memory: test.memory)
+            let verification = ConformancePrograms.verify(entry)
+            guard verification.accepted else { continue }
+            let interpreter = try Interpreter(program: Program(unchecked: entry.instructions), helpers: .conformance)
+            let jit = try JITProgram(interpreter: interpreter, provenAccesses: verification.provenAccesses, tier: .optimizing)
+            if let reason = jit.declineReason { declined.append("\(name): \(reason)") }
+            var memory = test.memory, reference = test.memory
+            let result = try jit.run(memory: &memory)
+            _ = try interpreter.run(memory: &reference)
+            #expect(result.returnValue == test.expectedResult, "\(name): r0 = 0x\(String(result.returnValue, radix: 16))")
+            #expect(memory == reference, "\(name): memory differs from the interpreter's")
+            ran += 1
+        }
+        #expect(ran >= 300)
+        #expect(declined.isEmpty, "declined: \(declined.joined(separator: "; "))")
+    }
 }

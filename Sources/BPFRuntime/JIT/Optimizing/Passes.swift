@@ -270,17 +270,21 @@ enum OptPasses {
                 guard op.isPure, op.dst >= 0, op.writes.isEmpty else { continue }
                 if case .alu(let alu) = op.kind, [.div, .sdiv, .mod, .smod].contains(alu) { continue }
                 if case .select = op.kind { continue }
-                var temporary = p.newRegister()
+                let temporary = p.newRegister()
                 var computed: OptOp? = op
                 computed!.dst = temporary
+                var chosen = OptValue.v(temporary)
                 if case .mov = op.kind, op.w, let source = op.args[0].register, source != op.dst {
                     // A copy: select from its source.
-                    temporary = source
+                    chosen = .v(source)
+                    computed = nil
+                } else if case .mov = op.kind, let k = op.args[0].constant {
+                    chosen = .k(op.w ? k : k & 0xffff_ffff)
                     computed = nil
                 }
                 // x = cond ? (taken: x, else t) — `taken` says whether the branch skips the operation.
                 let select = OptOp(kind: .select(cond, cmpW: w), dst: op.dst,
-                                   args: [a, c, taken ? .v(op.dst) : .v(temporary), taken ? .v(temporary) : .v(op.dst)], pc: op.pc)
+                                   args: [a, c, taken ? .v(op.dst) : chosen, taken ? chosen : .v(op.dst)], pc: op.pc)
                 if let computed { p.blocks[b].ops.append(computed) }
                 p.blocks[b].ops.append(select)
                 p.blocks[b].terminator = .jump(join)

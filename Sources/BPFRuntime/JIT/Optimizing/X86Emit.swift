@@ -179,7 +179,7 @@ struct OptX86Emitter {
             if !w, case .v(let r) = op.args[0], register(of: r) == d { asm.mov(false, d, d) }
             write(op.dst, from: d)
         case .alu(let alu):
-            emitALU(alu, op, w: w)
+            emitALU(alu, op, w: w, liveAfter: liveAfter)
         case .neg:
             let d = target(op.dst)
             move(op.args[0], to: d, w: w)
@@ -201,26 +201,26 @@ struct OptX86Emitter {
             write(op.dst, from: d)
         case let .select(cond, cmpW):
             let a = op.args[0], b = op.args[1]
-            let aInRegister = a.register.flatMap { register(of: $0) } != nil
-            let bSimple = immediate(b, w: cmpW) != nil || b.register.flatMap { register(of: $0) } != nil
-            let d = register(of: op.dst)
             func inRegister(_ v: OptValue) -> X86Reg? { v.register.flatMap { register(of: $0) } }
-            if let d, aInRegister, bSimple, op.args[3] == .v(op.dst), let trueValue = inRegister(op.args[2]) {
+            let simple = inRegister(a) != nil && (immediate(b, w: cmpW) != nil || inRegister(b) != nil)
+            // The value a cmov can take: a register, or a constant loaded into r11 before the compare.
+            func source(_ v: OptValue) -> X86Reg {
+                if let r = inRegister(v) { return r }
+                move(v, to: Self.s1)
+                return Self.s1
+            }
+            if simple, let d = register(of: op.dst), op.args[3] == .v(op.dst) {
                 // x = cond ? t : x: one cmov into x's register.
-                let x86 = compare(cond, cmpW, a, b)
-                asm.cmov(x86, true, d, trueValue)
-                return
-            }
-            if let d, aInRegister, bSimple, op.args[2] == .v(op.dst), let falseValue = inRegister(op.args[3]) {
-                let x86 = compare(cond, cmpW, a, b)
-                asm.cmov(x86.inverted, true, d, falseValue)
-                return
-            }
-            if case .v(let t) = op.args[2], let trueValue = register(of: t), aInRegister, bSimple {
-                // False value first, the comparison (which needs no scratch), the true value moved in on the condition.
+                let t = source(op.args[2])
+                asm.cmov(compare(cond, cmpW, a, b), true, d, t)
+            } else if simple, let d = register(of: op.dst), op.args[2] == .v(op.dst) {
+                let f = source(op.args[3])
+                asm.cmov(compare(cond, cmpW, a, b).inverted, true, d, f)
+            } else if simple {
                 move(op.args[3], to: Self.s2)
-                let x86 = compare(cond, cmpW, a, b)
-                asm.cmov(x86, true, Self.s2, trueValue)
+                let t = source(op.args[2])
+                asm.cmov(compare(cond, cmpW, a, b), true, Self.s2, t)
+                write(op.dst, from: Self.s2)
             } else {
                 let x86 = compare(cond, cmpW, a, b)
                 let taken = asm.newLabel(), done = asm.newLabel()
@@ -230,8 +230,8 @@ struct OptX86Emitter {
                 asm.bind(taken)
                 move(op.args[2], to: Self.s2)
                 asm.bind(done)
+                write(op.dst, from: Self.s2)
             }
-            write(op.dst, from: Self.s2)
         case let .load(size, signed):
             let result = target(op.dst, scratch: Self.s2)
             let resume = asm.newLabel()
@@ -317,7 +317,7 @@ struct OptX86Emitter {
         }
     }
 
-    private mutating func emitALU(_ alu: OptALU, _ op: OptOp, w: Bool) {
+    private mutating func emitALU(_ alu: OptALU, _ op: OptOp, w: Bool, liveAfter: [UInt64]) {
         let a = op.args[0], b = op.args[1]
         switch alu {
         case .div, .sdiv, .mod, .smod:
@@ -334,7 +334,13 @@ struct OptX86Emitter {
             } else {
                 move(a, to: Self.s2, w: w)
                 let count = read(b, into: Self.s1)
+                // rcx needs saving only when it holds a value that is still needed.
+                var rcxBusy = false
+                for r in 0..<program.registerCount where r != op.dst && OptLiveness.contains(liveAfter, r) && register(of: r) == .rcx { rcxBusy = true }
                 if count == .rcx {
+                    asm.shiftCL(kind, w, Self.s2)
+                } else if !rcxBusy {
+                    asm.mov(true, .rcx, count)
                     asm.shiftCL(kind, w, Self.s2)
                 } else {
                     asm.push(.rcx)

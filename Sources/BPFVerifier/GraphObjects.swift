@@ -316,7 +316,7 @@ extension Analysis {
             r0 = r1
             // On an owning reference it cannot fail (the object is alive); on a non-owning one the
             // object may be on its way out: NULL then.
-            r0.kind = r1.kernelFlags.contains(.nonOwning) ? .kernelPointerOrNull : .kernelPointer
+            r0.kind = r1.referenceID != 0 ? .kernelPointer : .kernelPointerOrNull
             r0.kernelFlags = [.trusted, .allocated]
             r0.id = freshID()
             r0.referenceID = r0.id
@@ -594,6 +594,9 @@ extension Analysis {
                        state: st, registers: [regno])
         }
         if let field = graphRecords.type(r.btfType).overlapping(o, o + size) {
+            if field.kind == .kptr && access == "read" {
+                throw fail(.undecided, pc, "cannot decide: a read of the __kptr field at offset \(field.offset) of \(name) (loads of kptr fields are not modelled yet)")
+            }
             throw fail(.invalidPointer, pc, "\(access) of the \(field.name) at offset \(field.offset) of \(name) directly is not allowed",
                        "it is only used through its kfuncs and helpers", state: st, registers: [regno])
         }
@@ -640,6 +643,18 @@ extension Analysis {
             throw fail(.helperArgument, pc, "the __kptr field holds \(name) objects, but R\(regno) is \(r.describe(maps: maps))",
                        "store the object itself (offset 0) that bpf_obj_new or an acquiring kfunc returned", state: st, registers: [regno])
         }
+    }
+
+    /// A read of a map value's __kptr field holding an object of the program's BTF (a local kptr):
+    /// the kernel types the loaded pointer, which this verifier does not model yet.
+    func checkLocalKptrLoad(_ st: VerifierState, _ pc: Int, regno: Int, off: Int, size: Int) throws(VerifierError) {
+        let r = st[regno]
+        guard r.kind == .mapValue, let record = graphRecords.map(r.map), let v = r.value.constantValue,
+              let btf = program.programBTF else { return }
+        let o = r.offset + off + Int(Int64(bitPattern: v))
+        guard let field = record.overlapping(o, o + size), field.kind == .kptr, let target = btf[field.kptrTarget],
+              kernelBTF?.typeID(named: target.name, kind: .structure) == nil else { return }
+        throw fail(.undecided, pc, "cannot decide: a read of the __kptr field at offset \(field.offset) of the value of '\(maps[r.map].name)', which holds \(btf.typeName(field.kptrTarget)) objects (loads of local kptrs are not modelled yet)")
     }
 
     /// Map values: the special fields (lists, rbtrees, nodes, refcounts) are not accessed directly.

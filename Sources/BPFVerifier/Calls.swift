@@ -329,6 +329,9 @@ extension Analysis {
             case .btfID, .btfIDOrNull, .perCPUBTFID:
                 if case .btfIDOrNull = kind, r.kind == .scalar, r.value.constantValue == 0 { needPrecise(st, pc, registers: [regno]); break }
                 guard r.kind == .kernelPointer || r.kind.isSocket || r.kind == .context else { throw bad("a typed kernel pointer") }
+                if r.kind == .kernelPointer && r.kernelFlags.contains(.allocated) && proto.id != 194 {
+                    throw bad("a kernel object, not an object of the program's BTF (\(localTypeName(r.btfType)))")
+                }
                 if r.kind == .kernelPointer {
                     guard !r.kernelFlags.contains(.untrusted) else {
                         throw bad("a trusted kernel pointer", "a pointer read through another kernel pointer is untrusted: only reads go through it")
@@ -522,6 +525,9 @@ extension Analysis {
             }
         case .context:
             throw fail(.helperArgument, pc, "\(helper) may not access the context through R\(regno) as memory", state: st, registers: [regno])
+        case .kernelPointer where r.kernelFlags.contains(.allocated):
+            // An allocated object: its plain fields, as a direct access of `n` bytes would reach them.
+            if n > 0 { try allocatedAccess(st, pc, regno: regno, off: 0, size: n, access: write ? "write" : "read") }
         case .kernelPointer:
             // A trusted kernel pointer is memory a helper may read, within its struct's fields.
             guard r.isTrustedKernelPointer, !write else {

@@ -277,22 +277,7 @@ extension Analysis {
                     throw fail(.lock, pc, "R\(regno) points at offset \(offset) of the value of '\(spec.name)', not at its bpf_spin_lock (offset \(lockOffset))",
                                state: st, registers: [regno])
                 }
-                if proto.id == 93 {
-                    if let lock = st.lock {
-                        throw fail(.lock, pc, "bpf_spin_lock is already held (taken at insn \(lock.instruction))", state: st)
-                    }
-                    st.lock = (r.map, offset, pc)
-                    st.lockID = r.id
-                } else {
-                    guard let lock = st.lock else {
-                        throw fail(.lock, pc, "bpf_spin_unlock without a held lock", "call bpf_spin_lock first", state: st)
-                    }
-                    guard lock.map == r.map, lock.offset == offset, st.lockID == r.id else {
-                        throw fail(.lock, pc, "bpf_spin_unlock of a different lock than the one taken at insn \(lock.instruction)", state: st)
-                    }
-                    st.lock = nil
-                    lockReleased(&st)
-                }
+                try spinLock(&st, pc, take: proto.id == 93, map: r.map, offset: offset, id: r.id)
             case .contextOrNull:
                 if r.kind == .scalar && r.value.constantValue == 0 { break }
                 guard r.kind == .context, r.offset == 0, r.value.constantValue == 0 else {

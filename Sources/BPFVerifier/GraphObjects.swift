@@ -548,22 +548,30 @@ extension Analysis {
             throw fail(.lock, pc, "R\(regno) points at offset \(offset) of \(localTypeName(r.btfType)), which has no struct bpf_spin_lock there",
                        state: st, registers: [regno])
         }
-        if lock {
+        try spinLock(&st, pc, take: lock, map: Self.allocatedLockMap, offset: offset, id: r.id)
+    }
+
+    /// Takes (`bpf_spin_lock`) or releases (`bpf_spin_unlock`) the lock at `offset` of a map value
+    /// (`map`; `id`: the lookup it came from, 0 for global data) or an allocated object
+    /// (``allocatedLockMap``; `id`: the allocation). One lock is held at a time, and the unlock must
+    /// name the same lock of the same value or object.
+    func spinLock(_ st: inout VerifierState, _ pc: Int, take: Bool, map: Int, offset: Int, id: UInt32) throws(VerifierError) {
+        if take {
             if let held = st.lock {
                 throw fail(.lock, pc, "bpf_spin_lock is already held (taken at insn \(held.instruction))", state: st)
             }
-            st.lock = (Self.allocatedLockMap, offset, pc)
-            st.lockID = r.id
-        } else {
-            guard let held = st.lock else {
-                throw fail(.lock, pc, "bpf_spin_unlock without a held lock", "call bpf_spin_lock first", state: st)
-            }
-            guard held.map == Self.allocatedLockMap, held.offset == offset, st.lockID == r.id else {
-                throw fail(.lock, pc, "bpf_spin_unlock of a different lock than the one taken at insn \(held.instruction)", state: st)
-            }
-            st.lock = nil
-            lockReleased(&st)
+            st.lock = (map, offset, pc)
+            st.lockID = id
+            return
         }
+        guard let held = st.lock else {
+            throw fail(.lock, pc, "bpf_spin_unlock without a held lock", "call bpf_spin_lock first", state: st)
+        }
+        guard held.map == map, held.offset == offset, st.lockID == id else {
+            throw fail(.lock, pc, "bpf_spin_unlock of a different lock than the one taken at insn \(held.instruction)", state: st)
+        }
+        st.lock = nil
+        lockReleased(&st)
     }
 
     /// After `bpf_spin_unlock`: the non-owning references the lock protected become unknown scalars.

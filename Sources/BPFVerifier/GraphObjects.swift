@@ -73,7 +73,7 @@ final class GraphRecords {
     private var tags: [Int: [(component: Int32, value: String)]]?
     /// Per drop/refcount_acquire call instruction: the struct (with special fields; 0 for a plain
     /// one) it was first reached with. The kernel patches each such call for one type.
-    var callTypes: [Int: Int] = [:]
+    var callTypes: [(pc: Int, type: Int)] = []
 
     init(btf: BTF?, maps: [MapSpec]) {
         self.btf = btf
@@ -380,14 +380,14 @@ extension Analysis {
     /// fields): the same call reached with objects of different structs is refused.
     func checkOneTypePerCall(_ st: VerifierState, _ pc: Int, name: String, type: Int) throws(VerifierError) {
         let key = graphRecords.type(type).fields.isEmpty ? 0 : type
-        if let previous = graphRecords.callTypes[pc] {
+        if let previous = graphRecords.callTypes.first(where: { $0.pc == pc })?.type {
             guard previous == key else {
                 throw fail(.helperArgument, pc, "this call to \(name) is reached with objects of different types (\(localTypeName(type)) here)",
                            "the kernel fixes each call for one type: inline the function that holds it, or mark it __attribute__((nomerge))",
                            state: st, registers: [1])
             }
         } else {
-            graphRecords.callTypes[pc] = key
+            graphRecords.callTypes.append((pc, key))
         }
     }
 

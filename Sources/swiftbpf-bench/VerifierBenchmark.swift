@@ -89,7 +89,8 @@ func objectWorkloads(paths given: [String] = []) -> [VerifierWorkload] {
         guard let data = FileManager.default.contents(atPath: url.path),
               let object = try? ObjectFile(bytes: [UInt8](data)) else { continue }
         for spec in object.programs {
-            let input = VerifierProgram(spec: spec, maps: object.maps, license: object.license)
+            var input = VerifierProgram(spec: spec, maps: object.maps, license: object.license)
+            input.programBTF = object.btf   // as `swiftbpf verify` gives it
             var workload = VerifierWorkload(name: "\(url.deletingPathExtension().lastPathComponent)/\(spec.name)",
                                             program: input, kernel: (object, spec.name))
             workload.path = url.path
@@ -109,7 +110,8 @@ func verifyFirstChild(path: String, program: String) {
         print("error: cannot read program \(program) of \(path)")
         return
     }
-    let input = VerifierProgram(spec: spec, maps: object.maps, license: object.license)
+    var input = VerifierProgram(spec: spec, maps: object.maps, license: object.license)
+    input.programBTF = object.btf
     let verifier = Verifier()
     // For analysis: SWIFTBPF_BENCH_PREWARM=1 first verifies a two-instruction program of no type
     // (the core's metadata and code warm, not this program's paths).

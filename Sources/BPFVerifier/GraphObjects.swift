@@ -82,11 +82,20 @@ final class GraphRecords {
         byMap = maps.map { spec in spec.valueType.flatMap { record(valueType: $0) } }
     }
 
-    static let specialStructs: [String: GraphField.Kind] = [
-        "bpf_spin_lock": .spinLock, "bpf_list_head": .listHead, "bpf_list_node": .listNode, "bpf_rb_root": .rbRoot,
-        "bpf_rb_node": .rbNode, "bpf_refcount": .refcount, "bpf_timer": .other, "bpf_wq": .other, "bpf_res_spin_lock": .other,
-        "bpf_task_work": .other,
-    ]
+    /// The kind of a special struct by name (a switch, not a dictionary: no one-time set-up on the
+    /// verifier's first program).
+    static func specialStruct(_ name: String) -> GraphField.Kind? {
+        switch name {
+        case "bpf_spin_lock": .spinLock
+        case "bpf_list_head": .listHead
+        case "bpf_list_node": .listNode
+        case "bpf_rb_root": .rbRoot
+        case "bpf_rb_node": .rbNode
+        case "bpf_refcount": .refcount
+        case "bpf_timer", "bpf_wq", "bpf_res_spin_lock", "bpf_task_work": .other
+        default: nil
+        }
+    }
 
     /// The record of map `m`'s value (nil: no BTF, or no special fields).
     func map(_ m: Int) -> GraphRecord? { m >= 0 && m < byMap.count ? byMap[m] : nil }
@@ -129,8 +138,8 @@ final class GraphRecords {
         guard let t = btf[resolved] else { return }
         let size = (try? btf.size(of: resolved)) ?? 0
         switch t.kind {
-        case .structure where Self.specialStructs[t.name] != nil:
-            var field = GraphField(kind: Self.specialStructs[t.name]!, offset: offset, size: size, name: t.name)
+        case .structure where Self.specialStruct(t.name) != nil:
+            var field = GraphField(kind: Self.specialStruct(t.name)!, offset: offset, size: size, name: t.name)
             if field.isRoot {
                 guard let tag = contains(tagTarget, component) else {
                     record.problem = record.problem ?? "a \(t.name) at offset \(offset) has no __contains(struct, field) declaration tag"
@@ -183,8 +192,8 @@ final class GraphRecords {
     }
 
     private func finish(_ record: inout GraphRecord) {
-        let kinds = Set(record.fields.map(\.kind))
-        if kinds.contains(.listNode) && kinds.contains(.rbNode) && !kinds.contains(.refcount) && record.problem == nil {
+        func has(_ kind: GraphField.Kind) -> Bool { record.fields.contains { $0.kind == kind } }
+        if has(.listNode) && has(.rbNode) && !has(.refcount) && record.problem == nil {
             // The kernel refuses such a struct in the object's BTF (btf_parse_fields).
             record.problem = "it is a node of both a list and an rbtree but has no struct bpf_refcount"
         }

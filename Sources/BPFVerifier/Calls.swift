@@ -310,22 +310,7 @@ extension Analysis {
                     throw fail(.lock, pc, "R\(regno) points at offset \(offset) of the value of '\(spec.name)', not at its bpf_spin_lock (offset \(lockOffset))",
                                state: st, registers: [regno])
                 }
-                if proto.id == 93 {
-                    if let lock = st.lock {
-                        throw fail(.lock, pc, "bpf_spin_lock is already held (taken at insn \(lock.instruction))", state: st)
-                    }
-                    st.lock = (r.map, offset, pc)
-                    st.lockID = r.id
-                } else {
-                    guard let lock = st.lock else {
-                        throw fail(.lock, pc, "bpf_spin_unlock without a held lock", "call bpf_spin_lock first", state: st)
-                    }
-                    guard lock.map == r.map, lock.offset == offset, st.lockID == r.id else {
-                        throw fail(.lock, pc, "bpf_spin_unlock of a different lock than the one taken at insn \(lock.instruction)", state: st)
-                    }
-                    st.lock = nil
-                    lockReleased(&st)
-                }
+                try spinLock(&st, pc, take: proto.id == 93, map: r.map, offset: offset, id: r.id)
             case .contextOrNull:
                 if r.kind == .scalar && r.value.constantValue == 0 { break }
                 guard r.kind == .context, r.offset == 0, r.value.constantValue == 0 else {
@@ -362,6 +347,9 @@ extension Analysis {
             case .btfID, .btfIDOrNull, .perCPUBTFID:
                 if case .btfIDOrNull = kind, r.kind == .scalar, r.value.constantValue == 0 { needPrecise(st, pc, registers: [regno]); break }
                 guard r.kind == .kernelPointer || r.kind.isSocket || r.kind == .context else { throw bad("a typed kernel pointer") }
+                if r.kind == .kernelPointer && r.kernelFlags.contains(.allocated) && proto.id != 194 {
+                    throw bad("a kernel object, not an object of the program's BTF (\(localTypeName(r.btfType)))")
+                }
                 if r.kind == .kernelPointer {
                     guard !r.kernelFlags.contains(.untrusted) else {
                         throw bad("a trusted kernel pointer", "a pointer read through another kernel pointer is untrusted: only reads go through it")
@@ -586,6 +574,9 @@ extension Analysis {
             }
         case .context:
             throw fail(.helperArgument, pc, "\(helper) may not access the context through R\(regno) as memory", state: st, registers: [regno])
+        case .kernelPointer where r.kernelFlags.contains(.allocated):
+            // An allocated object: its plain fields, as a direct access of `n` bytes would reach them.
+            if n > 0 { try allocatedAccess(st, pc, regno: regno, off: 0, size: n, access: write ? "write" : "read") }
         case .kernelPointer:
             // A trusted kernel pointer is memory a helper may read, within its struct's fields.
             guard r.isTrustedKernelPointer, !write else {

@@ -73,7 +73,7 @@ final class GraphRecords {
     private var tags: [Int: [(component: Int32, value: String)]]?
     /// Per drop/refcount_acquire call instruction: the struct (with special fields; 0 for a plain
     /// one) it was first reached with. The kernel patches each such call for one type.
-    var callTypes: [Int: Int] = [:]
+    var callTypes: [(pc: Int, type: Int)] = []
 
     init(btf: BTF?, maps: [MapSpec]) {
         self.btf = btf
@@ -82,11 +82,20 @@ final class GraphRecords {
         byMap = maps.map { spec in spec.valueType.flatMap { record(valueType: $0) } }
     }
 
-    static let specialStructs: [String: GraphField.Kind] = [
-        "bpf_spin_lock": .spinLock, "bpf_list_head": .listHead, "bpf_list_node": .listNode, "bpf_rb_root": .rbRoot,
-        "bpf_rb_node": .rbNode, "bpf_refcount": .refcount, "bpf_timer": .other, "bpf_wq": .other, "bpf_res_spin_lock": .other,
-        "bpf_task_work": .other,
-    ]
+    /// The kind of a special struct by name (a switch, not a dictionary: no one-time set-up on the
+    /// verifier's first program).
+    static func specialStruct(_ name: String) -> GraphField.Kind? {
+        switch name {
+        case "bpf_spin_lock": .spinLock
+        case "bpf_list_head": .listHead
+        case "bpf_list_node": .listNode
+        case "bpf_rb_root": .rbRoot
+        case "bpf_rb_node": .rbNode
+        case "bpf_refcount": .refcount
+        case "bpf_timer", "bpf_wq", "bpf_res_spin_lock", "bpf_task_work": .other
+        default: nil
+        }
+    }
 
     /// The record of map `m`'s value (nil: no BTF, or no special fields).
     func map(_ m: Int) -> GraphRecord? { m >= 0 && m < byMap.count ? byMap[m] : nil }
@@ -129,8 +138,8 @@ final class GraphRecords {
         guard let t = btf[resolved] else { return }
         let size = (try? btf.size(of: resolved)) ?? 0
         switch t.kind {
-        case .structure where Self.specialStructs[t.name] != nil:
-            var field = GraphField(kind: Self.specialStructs[t.name]!, offset: offset, size: size, name: t.name)
+        case .structure where Self.specialStruct(t.name) != nil:
+            var field = GraphField(kind: Self.specialStruct(t.name)!, offset: offset, size: size, name: t.name)
             if field.isRoot {
                 guard let tag = contains(tagTarget, component) else {
                     record.problem = record.problem ?? "a \(t.name) at offset \(offset) has no __contains(struct, field) declaration tag"
@@ -183,8 +192,8 @@ final class GraphRecords {
     }
 
     private func finish(_ record: inout GraphRecord) {
-        let kinds = Set(record.fields.map(\.kind))
-        if kinds.contains(.listNode) && kinds.contains(.rbNode) && !kinds.contains(.refcount) && record.problem == nil {
+        func has(_ kind: GraphField.Kind) -> Bool { record.fields.contains { $0.kind == kind } }
+        if has(.listNode) && has(.rbNode) && !has(.refcount) && record.problem == nil {
             // The kernel refuses such a struct in the object's BTF (btf_parse_fields).
             record.problem = "it is a node of both a list and an rbtree but has no struct bpf_refcount"
         }
@@ -316,7 +325,7 @@ extension Analysis {
             r0 = r1
             // On an owning reference it cannot fail (the object is alive); on a non-owning one the
             // object may be on its way out: NULL then.
-            r0.kind = r1.kernelFlags.contains(.nonOwning) ? .kernelPointerOrNull : .kernelPointer
+            r0.kind = r1.referenceID != 0 ? .kernelPointer : .kernelPointerOrNull
             r0.kernelFlags = [.trusted, .allocated]
             r0.id = freshID()
             r0.referenceID = r0.id
@@ -380,14 +389,14 @@ extension Analysis {
     /// fields): the same call reached with objects of different structs is refused.
     func checkOneTypePerCall(_ st: VerifierState, _ pc: Int, name: String, type: Int) throws(VerifierError) {
         let key = graphRecords.type(type).fields.isEmpty ? 0 : type
-        if let previous = graphRecords.callTypes[pc] {
+        if let previous = graphRecords.callTypes.first(where: { $0.pc == pc })?.type {
             guard previous == key else {
                 throw fail(.helperArgument, pc, "this call to \(name) is reached with objects of different types (\(localTypeName(type)) here)",
                            "the kernel fixes each call for one type: inline the function that holds it, or mark it __attribute__((nomerge))",
                            state: st, registers: [1])
             }
         } else {
-            graphRecords.callTypes[pc] = key
+            graphRecords.callTypes.append((pc, key))
         }
     }
 
@@ -548,22 +557,30 @@ extension Analysis {
             throw fail(.lock, pc, "R\(regno) points at offset \(offset) of \(localTypeName(r.btfType)), which has no struct bpf_spin_lock there",
                        state: st, registers: [regno])
         }
-        if lock {
+        try spinLock(&st, pc, take: lock, map: Self.allocatedLockMap, offset: offset, id: r.id)
+    }
+
+    /// Takes (`bpf_spin_lock`) or releases (`bpf_spin_unlock`) the lock at `offset` of a map value
+    /// (`map`; `id`: the lookup it came from, 0 for global data) or an allocated object
+    /// (``allocatedLockMap``; `id`: the allocation). One lock is held at a time, and the unlock must
+    /// name the same lock of the same value or object.
+    func spinLock(_ st: inout VerifierState, _ pc: Int, take: Bool, map: Int, offset: Int, id: UInt32) throws(VerifierError) {
+        if take {
             if let held = st.lock {
                 throw fail(.lock, pc, "bpf_spin_lock is already held (taken at insn \(held.instruction))", state: st)
             }
-            st.lock = (Self.allocatedLockMap, offset, pc)
-            st.lockID = r.id
-        } else {
-            guard let held = st.lock else {
-                throw fail(.lock, pc, "bpf_spin_unlock without a held lock", "call bpf_spin_lock first", state: st)
-            }
-            guard held.map == Self.allocatedLockMap, held.offset == offset, st.lockID == r.id else {
-                throw fail(.lock, pc, "bpf_spin_unlock of a different lock than the one taken at insn \(held.instruction)", state: st)
-            }
-            st.lock = nil
-            lockReleased(&st)
+            st.lock = (map, offset, pc)
+            st.lockID = id
+            return
         }
+        guard let held = st.lock else {
+            throw fail(.lock, pc, "bpf_spin_unlock without a held lock", "call bpf_spin_lock first", state: st)
+        }
+        guard held.map == map, held.offset == offset, st.lockID == id else {
+            throw fail(.lock, pc, "bpf_spin_unlock of a different lock than the one taken at insn \(held.instruction)", state: st)
+        }
+        st.lock = nil
+        lockReleased(&st)
     }
 
     /// After `bpf_spin_unlock`: the non-owning references the lock protected become unknown scalars.
@@ -594,6 +611,9 @@ extension Analysis {
                        state: st, registers: [regno])
         }
         if let field = graphRecords.type(r.btfType).overlapping(o, o + size) {
+            if field.kind == .kptr && access == "read" {
+                throw fail(.undecided, pc, "cannot decide: a read of the __kptr field at offset \(field.offset) of \(name) (loads of kptr fields are not modelled yet)")
+            }
             throw fail(.invalidPointer, pc, "\(access) of the \(field.name) at offset \(field.offset) of \(name) directly is not allowed",
                        "it is only used through its kfuncs and helpers", state: st, registers: [regno])
         }
@@ -640,6 +660,18 @@ extension Analysis {
             throw fail(.helperArgument, pc, "the __kptr field holds \(name) objects, but R\(regno) is \(r.describe(maps: maps))",
                        "store the object itself (offset 0) that bpf_obj_new or an acquiring kfunc returned", state: st, registers: [regno])
         }
+    }
+
+    /// A read of a map value's __kptr field holding an object of the program's BTF (a local kptr):
+    /// the kernel types the loaded pointer, which this verifier does not model yet.
+    func checkLocalKptrLoad(_ st: VerifierState, _ pc: Int, regno: Int, off: Int, size: Int) throws(VerifierError) {
+        let r = st[regno]
+        guard r.kind == .mapValue, let record = graphRecords.map(r.map), let v = r.value.constantValue,
+              let btf = program.programBTF else { return }
+        let o = r.offset + off + Int(Int64(bitPattern: v))
+        guard let field = record.overlapping(o, o + size), field.kind == .kptr, let target = btf[field.kptrTarget],
+              kernelBTF?.typeID(named: target.name, kind: .structure) == nil else { return }
+        throw fail(.undecided, pc, "cannot decide: a read of the __kptr field at offset \(field.offset) of the value of '\(maps[r.map].name)', which holds \(btf.typeName(field.kptrTarget)) objects (loads of local kptrs are not modelled yet)")
     }
 
     /// Map values: the special fields (lists, rbtrees, nodes, refcounts) are not accessed directly.

@@ -210,6 +210,9 @@ extension Analysis {
                     guard r.kind == .kernelPointer || r.kind.isSocket else {
                         throw bad("a pointer to \(btf.typeName(pointee))")
                     }
+                    if r.kind == .kernelPointer && r.kernelFlags.contains(.allocated) {
+                        throw bad("a pointer to \(btf.typeName(pointee)), not an object of the program's BTF (\(localTypeName(r.btfType)))")
+                    }
                     if r.kind == .kernelPointer {
                         if r.btfType != 0 && !kernelType(r.btfType, offset: r.offset, is: target.name) {
                             throw bad("a pointer to \(btf.typeName(pointee)), not to \(kernelTypeName(r.btfType))")

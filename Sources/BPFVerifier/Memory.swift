@@ -366,6 +366,7 @@ extension Analysis {
         default:
             let isProven = try checkRegion(st, pc, regno: s, off: off, size: size, access: .read)
             markAccess(pc, proven: isProven)
+            if r.kind == .mapValue { try checkLocalKptrLoad(st, pc, regno: s, off: off, size: size) }
             // Constant data (.rodata, frozen once loaded) at a known offset: the value is known, as
             // the kernel reads frozen read-only maps. (The offset is precise: it came through
             // pointer arithmetic.)

@@ -65,13 +65,18 @@ struct GraphObjectTests {
         #expect(result.error?.description.contains("kfunc 'bpf_obj_new_impl'") == true, "\(result.error?.description ?? "")")
     }
 
-    @Test func recordsFollowTheContainsTags() throws {
-        let object = try ObjectFile(bytes: TestPaths.bytes(Self.path))
-        // The lock of each private section, found in its data section's BTF.
-        let list = try #require(object.maps.first { $0.name == ".data.LIST" })
-        let shelves = try #require(object.maps.first { $0.name == "shelves" })
-        #expect(list.spinLockOffset == 0)
-        #expect(shelves.spinLockOffset == 0)
+}
+
+/// What needs no kernel: the locks of global-data sections (`private(X)`), found in their BTF.
+struct GraphObjectLockTests {
+    @Test func globalDataSectionsHaveTheirLocks() throws {
+        let object = try ObjectFile(bytes: TestPaths.bytes(GraphObjectTests.path))
+        for name in [".data.LIST", ".data.TREE", ".data.COUNTED", "shelves"] {
+            let map = try #require(object.maps.first { $0.name == name })
+            #expect(map.spinLockOffset == 0, "\(name)")
+        }
+        // A section without a lock has none.
+        #expect(object.maps.first { $0.name == ".bss" }?.spinLockOffset == nil)
     }
 }
 

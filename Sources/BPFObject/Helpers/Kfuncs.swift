@@ -1,8 +1,9 @@
 /// What the kernel says about a kfunc beyond its BTF prototype: the flags of its `BTF_ID_FLAGS`
 /// registration (acquire, release, may return NULL, trusted or RCU arguments...). The kernel's BTF
 /// carries the prototype but not these, so they come from this table, which follows Linux 6.18's
-/// generic, task, cgroup and cpumask kfunc sets. A kfunc missing here is checked by its prototype
-/// alone (no references, arguments as the prototype types them).
+/// generic (with allocated objects, lists and rbtrees), task, cgroup and cpumask kfunc sets. A kfunc
+/// missing here is checked by its prototype alone (no references, arguments as the prototype types
+/// them).
 public struct KfuncFlags: OptionSet, Hashable, Sendable {
     public let rawValue: UInt16
     public init(rawValue: UInt16) { self.rawValue = rawValue }

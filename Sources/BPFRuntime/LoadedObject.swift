@@ -156,12 +156,7 @@ public final class LoadedProgram: Sendable {
         if policy == .strict {
             let verifier = Verifier(options: VerifierOptions(target: .runtime(helpers)))
             var input = VerifierProgram(spec: spec, maps: maps.map(\.spec), license: license)
-            input.programBTF = programBTF
-            if !input.kfuncs.isEmpty {
-                // The runtime's kfuncs are typed by the prototypes the object declares them with
-                // (there is no kernel here to give its BTF).
-                input.kernelBTF = programBTF
-            }
+            input.programBTF = programBTF   // types its kfuncs too: there is no kernel here to give its BTF
             let result = verifier.verify(input)
             if let error = result.error {
                 var place = "program '\(spec.name)' (section '\(spec.section)')"

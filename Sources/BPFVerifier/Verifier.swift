@@ -25,6 +25,14 @@ public struct Verifier: Sendable {
     /// Verifies one program.
     public func verify(_ program: VerifierProgram) -> VerificationResult {
         if program.typeUndetermined { return inferType(program) }
+        var program = program
+        if program.kernelBTF == nil, let own = program.programBTF, !program.kfuncs.isEmpty, ![.tracing, .lsm, .structOps, .ext].contains(program.type),
+           program.kfuncs.values.allSatisfy({ KfuncFlags.parameterNames(of: $0) != nil }) {
+            // Without a kernel's BTF, kfuncs whose kernel declarations this verifier knows (iterators,
+            // dynptrs, RCU sections) are typed by the object's own declarations: how the Swift
+            // runtime, which has no kernel, verifies them.
+            program.kernelBTF = own
+        }
         let start = Verifier.now()
         let analysis = Analysis(program: program, options: options)
         var error: VerifierError?

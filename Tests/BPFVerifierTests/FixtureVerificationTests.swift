@@ -44,7 +44,7 @@ struct FixtureVerificationTests {
     func objectVerifies(_ path: String) throws {
         let object = try FixtureObjects.object(path)
         for spec in object.programs {
-            let result = Verifier().verify(VerifierProgram(spec: spec, maps: object.maps))
+            let result = Verifier().verify(VerifierProgram(spec: spec, object: object))
             if FixtureObjects.untyped.contains(spec.name) {
                 #expect(result.verdict == .undecided, "\(path): \(spec.name)")
                 #expect(Verifier().verify(VerifierProgram(spec: try spec.withType("sched_cls"), maps: object.maps)).accepted)

@@ -22,7 +22,7 @@ struct HelperTableTests {
 
     @Test("every helper the runtime implements is the table's helper of that id and name")
     func runtimeNamesMatch() {
-        for helper in HelperRegistry.kernel.all {
+        for helper in HelperRegistry.kernel.all where !HelperRegistry.kfuncIDs.contains(helper.id) {
             #expect(HelperPrototype[helper.id]?.name == helper.name, "helper \(helper.id) \(helper.name)")
         }
     }

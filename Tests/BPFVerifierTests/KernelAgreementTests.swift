@@ -109,7 +109,7 @@ struct KernelFixtureAgreementTests {
         options.continueAfterRefusal = true
         let loaded = try KernelObject(object, options: options)
         for spec in object.programs {
-            let ours = Verifier().verify(VerifierProgram(spec: spec, maps: object.maps))
+            let ours = Verifier().verify(VerifierProgram(spec: spec, object: object))
             let refusal = loaded.refusedPrograms[spec.name]
             // fentry/fexit/LSM programs are refused before verification where the kernel does not
             // attach that kind (lockdown, no BPF LSM; probed): there is no verdict to compare.

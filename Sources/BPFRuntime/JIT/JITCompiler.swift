@@ -770,19 +770,8 @@ struct JITCompiler {
         default:
             // fetch_or / fetch_and / fetch_xor: a compare-exchange loop.
             let aluOp: X86ALU = op == 0x41 ? .or : op == 0x51 ? .and : .xor
-            asm.push(.rax)
-            asm.push(.r9)
             asm.mov(true, Self.scratch2, s)
-            asm.load(.rax, m, bits: w ? 64 : 32)
-            let again = asm.newLabel()
-            asm.bind(again)
-            asm.mov(true, .r9, .rax)
-            asm.alu(aluOp, w, .r9, Self.scratch2)
-            asm.lockCmpxchg(w, m, .r9)
-            asm.jcc(.ne, again)
-            asm.mov(true, Self.scratch2, .rax)
-            asm.pop(.r9)
-            asm.pop(.rax)
+            asm.fetchLogicLoop(aluOp, wide: w, at: m, operand: Self.scratch2)
             asm.mov(w, s, Self.scratch2)
         }
     }

@@ -134,3 +134,23 @@ extension X86Assembler {
         bind(ok)
     }
 }
+
+extension X86Assembler {
+    /// `fetch_or`/`fetch_and`/`fetch_xor` at `m`: a `lock cmpxchg` loop that leaves the old value in
+    /// `operand` (which holds the value to combine). rax and r9 are saved and restored. Both JIT tiers
+    /// emit it.
+    mutating func fetchLogicLoop(_ op: X86ALU, wide w: Bool, at m: X86Mem, operand: X86Reg) {
+        push(.rax)
+        push(.r9)
+        load(.rax, m, bits: w ? 64 : 32)
+        let again = newLabel()
+        bind(again)
+        mov(true, .r9, .rax)
+        alu(op, w, .r9, operand)
+        lockCmpxchg(w, m, .r9)
+        jcc(.ne, again)
+        mov(true, operand, .rax)
+        pop(.r9)
+        pop(.rax)
+    }
+}

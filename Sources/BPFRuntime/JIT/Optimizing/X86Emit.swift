@@ -571,18 +571,7 @@ struct OptX86Emitter {
             asm.pop(.rax)
         default:
             let aluOp: X86ALU = atomicOp == 0x41 ? .or : atomicOp == 0x51 ? .and : .xor
-            asm.push(.rax)
-            asm.push(.r9)
-            asm.load(.rax, m, bits: w ? 64 : 32)
-            let again = asm.newLabel()
-            asm.bind(again)
-            asm.mov(true, .r9, .rax)
-            asm.alu(aluOp, w, .r9, Self.s2)
-            asm.lockCmpxchg(w, m, .r9)
-            asm.jcc(.ne, again)
-            asm.mov(true, Self.s2, .rax)
-            asm.pop(.r9)
-            asm.pop(.rax)
+            asm.fetchLogicLoop(aluOp, wide: w, at: m, operand: Self.s2)
         }
         asm.bind(resume)
         if op.dst >= 0 {

@@ -200,7 +200,7 @@ extension Analysis {
         for (i, kind) in proto.arguments.enumerated() {
             let regno = i + 1
             let r = st[regno]
-            let label = "argument \(regno) of \(proto.name)"
+            var label: String { "argument \(regno) of \(proto.name)" }
             if r.kind == .uninitialized { throw argumentUnset(st, pc, regno: regno, label: label) }
             func bad(_ what: String, _ hint: String? = nil) -> VerifierError {
                 argumentError(st, pc, regno: regno, label: label, what: what, hint: hint)
@@ -533,7 +533,7 @@ extension Analysis {
 
     /// Checks that a helper may read (or write) `size` bytes at `regno`; marks written stack bytes.
     func checkHelperMemory(_ st: inout VerifierState, _ pc: Int, regno: Int, size: Scalar, write: Bool,
-                           helper: String, what: String) throws(VerifierError) {
+                           helper: String, what: @autoclosure () -> String) throws(VerifierError) {
         let r = st[regno]
         let n = Int(size.umax)
         switch r.kind {
@@ -551,7 +551,7 @@ extension Analysis {
             }
             let o = r.offset + Int(Int64(bitPattern: v))
             guard o >= -512 && o + n <= 0 else {
-                throw fail(.outOfBounds, pc, "\(helper) would access \(what) at fp\(o) through R\(regno), outside the 512-byte stack frame",
+                throw fail(.outOfBounds, pc, "\(helper) would access \(what()) at fp\(o) through R\(regno), outside the 512-byte stack frame",
                            "make the buffer at least as large as the size passed", state: st, registers: [regno])
             }
             let sub = st.frames[r.frame].subprogram
@@ -560,13 +560,13 @@ extension Analysis {
                 if let error = stackObjectWrite(st, pc, frame: r.frame, lo: o, end: o + n, regno: regno, helper: helper) { throw error }
                 if n > 0 { try writeStack(&st, pc, frame: r.frame, offset: o, size: n, value: nil) }
             } else {
-                if let error = stackObjectRead(st, pc, frame: r.frame, lo: o, end: o + n, regno: regno, what: "\(helper) (R\(regno), \(what))") {
+                if let error = stackObjectRead(st, pc, frame: r.frame, lo: o, end: o + n, regno: regno, what: "\(helper) (R\(regno), \(what()))") {
                     throw error
                 }
                 for i in 0..<n {
                     let b = st.frames[r.frame].byte(o + i)
                     if b == .invalid {
-                        throw fail(.uninitializedStack, pc, "\(helper) reads \(what) at fp\(o) (R\(regno)), but fp\(o + i) is uninitialized",
+                        throw fail(.uninitializedStack, pc, "\(helper) reads \(what()) at fp\(o) (R\(regno)), but fp\(o + i) is uninitialized",
                                    "initialize the whole buffer (e.g. with __builtin_memset or = {}) before the call",
                                    state: st, registers: [regno])
                     }
@@ -580,7 +580,7 @@ extension Analysis {
         case .kernelPointer:
             // A trusted kernel pointer is memory a helper may read, within its struct's fields.
             guard r.isTrustedKernelPointer, !write else {
-                throw fail(.helperArgument, pc, "\(helper) may not \(write ? "write" : "read") \(what) through R\(regno) (\(r.kernelFlags.prefix)ptr_ to \(kernelTypeName(r.btfType)))",
+                throw fail(.helperArgument, pc, "\(helper) may not \(write ? "write" : "read") \(what()) through R\(regno) (\(r.kernelFlags.prefix)ptr_ to \(kernelTypeName(r.btfType)))",
                            write ? "kernel memory is read-only to programs" : "only trusted kernel pointers are memory to helpers; copy the field with bpf_probe_read_kernel",
                            state: st, registers: [regno])
             }

@@ -186,12 +186,12 @@ extension Analysis {
     }
 
     /// The error for a read of stack bytes `lo..<end` that are a dynptr's or an iterator's, if any.
-    func stackObjectRead(_ st: VerifierState, _ pc: Int, frame f: Int, lo: Int, end: Int, regno: Int, what: String) -> VerifierError? {
+    func stackObjectRead(_ st: VerifierState, _ pc: Int, frame f: Int, lo: Int, end: Int, regno: Int, what: @autoclosure () -> String) -> VerifierError? {
         var slot = lo - ((lo % 8) + 8) % 8
         while slot < end {
             if let s = st.frames[f].spill(at: slot), s.kind == .iterator || s.kind == .dynptr {
                 let object = s.kind == .iterator ? "an iterator" : "a dynptr"
-                return fail(.invalidPointer, pc, "\(what) reads the state of \(object) (at fp\(slot))",
+                return fail(.invalidPointer, pc, "\(what()) reads the state of \(object) (at fp\(slot))",
                             "\(object)'s stack slots are used only through its kfuncs and helpers", state: st, registers: [regno])
             }
             slot += 8

@@ -50,7 +50,7 @@ extension Analysis {
             }
             let lo = Int64(r.offset + off) + r.value.smin
             let hi = Int64(r.offset + off) + r.value.smax + Int64(size)
-            let what = r.kind == .mapValue ? "map '\(maps[r.map].name)' value (\(limit) bytes)" : "memory of \(limit) bytes"
+            var what: String { r.kind == .mapValue ? "map '\(maps[r.map].name)' value (\(limit) bytes)" : "memory of \(limit) bytes" }
             if r.value.smin < 0 && !r.value.isConstant {
                 throw fail(.outOfBounds, pc, "R\(regno) may point before the start of the \(what): its variable offset may be negative (\(r.value))",
                            "use an unsigned index or check that it is >= 0", state: st, registers: [regno])

@@ -579,22 +579,30 @@ final class Analysis {
 
     // MARK: Control flow graph
 
-    func successors(_ pc: Int) -> [Int] {
+    func successors(_ pc: Int) -> Successors {
         let ins = insns[pc]
         let cls = ins.instructionClass
-        if ins.opcode == Opcode.lddw { return [pc + 2] }
-        guard cls == .jmp || cls == .jmp32 else { return [pc + 1] }
-        if ins.opcode == Opcode.mayGoto { return [pc + 1, pc + 1 + Int(ins.offset)] }
+        if ins.opcode == Opcode.lddw { return Successors(pc + 2) }
+        guard cls == .jmp || cls == .jmp32 else { return Successors(pc + 1) }
+        if ins.opcode == Opcode.mayGoto { return Successors(pc + 1, pc + 1 + Int(ins.offset)) }
         let op = JumpOperation(rawValue: ins.opcode & 0xf0)!
         switch op {
-        case .exit: return []
-        case .call: return [pc + 1]
-        case .ja: return [pc + 1 + (cls == .jmp32 ? Int(ins.imm) : Int(ins.offset))]
-        default: return [pc + 1, pc + 1 + Int(ins.offset)]
+        case .exit: return Successors()
+        case .call: return Successors(pc + 1)
+        case .ja: return Successors(pc + 1 + (cls == .jmp32 ? Int(ins.imm) : Int(ins.offset)))
+        default: return Successors(pc + 1, pc + 1 + Int(ins.offset))
         }
     }
 
     func checkControlFlow() throws(VerifierError) {
+        // Built in locals and stored once at the end: each store to the analysis's own arrays
+        // is a dynamic exclusivity check.
+        var secondSlot = self.secondSlot, prunePoint = self.prunePoint, subprogramOf = self.subprogramOf
+        defer {
+            self.secondSlot = secondSlot
+            self.prunePoint = prunePoint
+            self.subprogramOf = subprogramOf
+        }
         var i = 0
         // Subprogram starts, marked per instruction (a start outside the program is kept aside:
         // it is caught below as a jump off the end or into another function).
@@ -714,13 +722,12 @@ final class Analysis {
     func computeLiveness() {
         var liveIn = [UInt16](repeating: 0, count: insns.count)
         let ud = insns.indices.map { secondSlot[$0] ? (use: UInt16(0), def: UInt16(0)) : usesAndDefs($0) }
-        let succ = insns.indices.map { secondSlot[$0] ? [] : successors($0).filter { $0 < insns.count } }
         var changed = true
         while changed {
             changed = false
             for pc in insns.indices.reversed() where !secondSlot[pc] {
                 var out: UInt16 = 0
-                for s in succ[pc] { out |= liveIn[s] }
+                for s in successors(pc) where s < insns.count { out |= liveIn[s] }
                 let new = ud[pc].use | (out & ~ud[pc].def) | (1 << 10)
                 if new != liveIn[pc] {
                     liveIn[pc] = new
@@ -759,5 +766,36 @@ final class Analysis {
 
     func markAccess(_ pc: Int, proven isProven: Bool) {
         if !isProven { proven[pc] = 2 } else if proven[pc] == 0 { proven[pc] = 1 }
+    }
+}
+
+/// The instructions control may move to from one instruction (up to three: a jump's two and a
+/// call's target), kept inline so the pre-passes allocate nothing per instruction.
+struct Successors: Sequence, IteratorProtocol {
+    private var slots: (Int, Int, Int) = (0, 0, 0)
+    private(set) var count = 0
+    private var position = 0
+
+    init() {}
+    init(_ a: Int) { slots.0 = a; count = 1 }
+    init(_ a: Int, _ b: Int) { slots = (a, b, 0); count = 2 }
+
+    mutating func append(_ s: Int) {
+        switch count {
+        case 0: slots.0 = s
+        case 1: slots.1 = s
+        default: slots.2 = s
+        }
+        count = Swift.min(count + 1, 3)
+    }
+
+    mutating func next() -> Int? {
+        guard position < count else { return nil }
+        defer { position += 1 }
+        switch position {
+        case 0: return slots.0
+        case 1: return slots.1
+        default: return slots.2
+        }
     }
 }

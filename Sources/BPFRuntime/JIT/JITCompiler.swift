@@ -96,48 +96,21 @@ struct JITCompiler {
 
     /// Call targets (function entries) and how much of each frame a program can address.
     private mutating func analyze() {
-        var minOffset = 0
-        var escapes = false
-        var i = 0
+        let facts = JITProgramFacts(slots: slots, verified: proven != nil)
         functionEntries[0] = asm.newLabel()
-        while i < slots.count {
-            let ins = slots[i]
-            let cls = ins.opcode & 7
-            if ins.opcode == 0x85 && ins.src == 1 {
-                let target = i + 1 + Int(ins.imm)
-                if functionEntries[target] == nil { functionEntries[target] = asm.newLabel() }
-                jumpTargets.insert(target)
-            } else if ins.opcode == 0x18, i + 1 < slots.count,
-                      let target = Self.callbackTarget(UInt64(UInt32(bitPattern: ins.imm)) | UInt64(UInt32(bitPattern: slots[i + 1].imm)) << 32),
-                      target < slots.count {
-                // A callback (bpf_loop, for_each_map_elem) is compiled as a function, which
-                // helpers enter through the callback entry.
-                if functionEntries[target] == nil { functionEntries[target] = asm.newLabel() }
-                hasCallbacks = true
-                jumpTargets.insert(target)
-            } else if cls == 5 || cls == 6, ins.opcode != 0x85, ins.opcode != 0x8d, ins.opcode != 0x95 {
-                jumpTargets.insert(i + 1 + (ins.opcode == 0x06 ? Int(ins.imm) : Int(ins.offset)))
-            }
-            if ins.opcode == Opcode.mayGoto { usesMayGoto = true }
-            // r10 used other than as the base of a load or store makes every frame fully addressable.
-            switch cls {
-            case 1: if ins.src == 10 { minOffset = min(minOffset, Int(ins.offset)) }
-            case 2, 3: if ins.dst == 10 { minOffset = min(minOffset, Int(ins.offset)) }
-                if cls == 3 && ins.src == 10 { escapes = true }
-            case 4, 5, 6, 7:
-                if ins.opcode & 8 != 0 && ins.src == 10 { escapes = true }
-                if ins.dst == 10 && ins.opcode != 0x85 && ins.opcode != 0x95 && ins.opcode != 0x05 && ins.opcode != 0x06 { escapes = true }
-            case 0: if ins.opcode >= 0x40 && ins.opcode != 0x18 && ins.src == 10 { escapes = true }
-            default: break
-            }
-            i += ins.opcode == 0x18 ? 2 : 1
+        for (target, callback) in facts.functions {
+            // A callback (bpf_loop, for_each_map_elem) is compiled as a function, which
+            // helpers enter through the callback entry.
+            if functionEntries[target] == nil { functionEntries[target] = asm.newLabel() }
+            if callback { hasCallbacks = true }
         }
+        jumpTargets = facts.jumpTargets
+        usesMayGoto = facts.usesMayGoto
+        zeroBytes = facts.zeroBytes
         // The verifier keeps every jump inside its function and refuses recursion, so function 0
         // is the instructions before the first other function.
         mainInline = proven != nil
         mainEnd = functionEntries.keys.filter { $0 > 0 }.min() ?? slots.count
-        // A verified program never reads stack it did not write, so its frames need no zeroing.
-        zeroBytes = proven != nil ? 0 : escapes ? 512 : min(512, ((-minOffset) + 15) / 16 * 16)
     }
 
     // MARK: - Driver

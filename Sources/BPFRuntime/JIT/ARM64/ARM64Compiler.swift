@@ -68,31 +68,13 @@ struct ARM64Compiler {
 
     /// Function entries and how much of each frame the program can address (as ``JITCompiler``).
     private mutating func analyze() {
-        var minOffset = 0
-        var escapes = false
-        var i = 0
+        let facts = JITProgramFacts(slots: slots, verified: proven != nil)
         functionEntries[0] = asm.newLabel()
-        while i < slots.count {
-            let ins = slots[i]
-            let cls = ins.opcode & 7
-            if ins.opcode == 0x85 && ins.src == 1 {
-                let target = i + 1 + Int(ins.imm)
-                if target >= 0 && target < slots.count && functionEntries[target] == nil { functionEntries[target] = asm.newLabel() }
-            }
-            if ins.opcode == Opcode.mayGoto { usesMayGoto = true }
-            switch cls {
-            case 1: if ins.src == 10 { minOffset = min(minOffset, Int(ins.offset)) }
-            case 2, 3: if ins.dst == 10 { minOffset = min(minOffset, Int(ins.offset)) }
-                if cls == 3 && ins.src == 10 { escapes = true }
-            case 4, 5, 6, 7:
-                if ins.opcode & 8 != 0 && ins.src == 10 { escapes = true }
-                if ins.dst == 10 && ins.opcode != 0x85 && ins.opcode != 0x95 && ins.opcode != 0x05 && ins.opcode != 0x06 { escapes = true }
-            case 0: if ins.opcode >= 0x40 && ins.opcode != 0x18 && ins.src == 10 { escapes = true }
-            default: break
-            }
-            i += ins.opcode == 0x18 ? 2 : 1
+        for (target, callback) in facts.functions where !callback && target >= 0 && target < slots.count && functionEntries[target] == nil {
+            functionEntries[target] = asm.newLabel()
         }
-        zeroBytes = proven != nil ? 0 : escapes ? 512 : min(512, ((-minOffset) + 15) / 16 * 16)
+        usesMayGoto = facts.usesMayGoto
+        zeroBytes = facts.zeroBytes
     }
 
     // MARK: - Driver

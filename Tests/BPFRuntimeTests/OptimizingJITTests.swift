@@ -70,6 +70,11 @@ struct OptimizingJITTests {
                 let a = try optimized.testRun(packet: packet).returnValue, b = try reference.testRun(packet: packet).returnValue
                 #expect(a == b, "\(spec.name) run \(round): optimizing r0 \(a), interpreter r0 \(b)")
             }
+            // A program that calls nothing and has no out-of-line path gets the lean entry;
+            // one that calls helpers keeps the full one (it may unwind from a call).
+            let lean = try optimized.jit?.annotatedDisassembly().contains("entry (lean") ?? false
+            if spec.name == "jit_empty" { #expect(lean, "jit_empty: no lean entry") }
+            if spec.name == "jit_maps" { #expect(!lean, "jit_maps calls helpers but got the lean entry") }
         }
     }
 

@@ -29,7 +29,27 @@ struct OptX86Emitter {
 
     private func frame(_ offset: Int32) -> X86Mem { X86Mem(base: Self.frameReg, disp: offset) }
 
+    /// The code. A verified program that calls nothing and has no out-of-line paths gets a lean
+    /// entry and exit (found by emitting it once in full): only the host registers its allocation
+    /// uses are saved, and nothing of the run's frame is touched but its live-in registers.
     mutating func emit() -> [UInt8] {
+        let start = self
+        let full = emit(lean: false)
+        let calls = program.blocks.contains { block in
+            if case .fail = block.terminator { return true }
+            return block.ops.contains { op in
+                switch op.kind {
+                case .directCall, .service: return true
+                default: return false
+                }
+            }
+        }
+        guard program.verified, cold.isEmpty, !calls else { return full }
+        self = start
+        return emit(lean: true)
+    }
+
+    private mutating func emit(lean: Bool) -> [UInt8] {
         var allocator = OptRegisterAllocator(program: program, colors: Self.allocatable.count)
         allocator.preferred = (0..<program.registerCount).map { $0 < 11 ? Self.allocatable.firstIndex(of: JITCompiler.bpfRegisters[$0]) ?? -1 : -1 }
         // Shift counts in rcx (cl), so a shift by a register needs no save of rcx.
@@ -50,14 +70,28 @@ struct OptX86Emitter {
         let liveness = OptLiveness(program)
 
         // Entry.
-        asm.comment("entry: save the host's registers, load the live eBPF registers from the frame")
-        for r: X86Reg in [.rbx, .rbp, .r12, .r13, .r14, .r15] { asm.push(r) }
-        asm.push(X86Mem(base: .rdi, disp: JITFrame.savedRSP))
-        asm.store(X86Mem(base: .rdi, disp: JITFrame.savedRSP), .rsp, bits: 64)
-        asm.mov(true, Self.frameReg, .rdi)
-        if slotCount > 0 { asm.alu(.sub, true, .rsp, imm: Int32((slotCount * 8 + 15) / 16 * 16)) }
+        let slotBytes = Int32((slotCount * 8 + 15) / 16 * 16)
+        // Lean: the callee-saved registers the allocation uses, in allocation order.
+        let hostSaved: [X86Reg] = lean
+            ? Self.allocatable.indices.filter { c in locations.contains { $0 == .register(c) } }
+                .map { Self.allocatable[$0] }.filter { [.rbx, .rbp, .r13, .r14, .r15].contains($0) }
+            : [.rbx, .rbp, .r12, .r13, .r14, .r15]
+        if lean {
+            asm.comment("entry (lean: no calls, no out-of-line paths): save the host registers used, load the live eBPF registers")
+            for r in hostSaved { asm.push(r) }
+            if slotCount > 0 { asm.alu(.sub, true, .rsp, imm: slotBytes) }
+            asm.mov(true, Self.s2, .rdi)
+        } else {
+            asm.comment("entry: save the host's registers, load the live eBPF registers from the frame")
+            for r in hostSaved { asm.push(r) }
+            asm.push(X86Mem(base: .rdi, disp: JITFrame.savedRSP))
+            asm.store(X86Mem(base: .rdi, disp: JITFrame.savedRSP), .rsp, bits: 64)
+            asm.mov(true, Self.frameReg, .rdi)
+            if slotCount > 0 { asm.alu(.sub, true, .rsp, imm: slotBytes) }
+        }
+        let base = lean ? Self.s2 : Self.frameReg
         for r in 0..<min(11, program.registerCount) where OptLiveness.contains(liveness.liveIn[0], r) {
-            asm.load(Self.s1, frame(JITFrame.registers + Int32(r * 8)), bits: 64)
+            asm.load(Self.s1, X86Mem(base: base, disp: JITFrame.registers + Int32(r * 8)), bits: 64)
             write(r, from: Self.s1)
         }
         for (i, b) in order.enumerated() {
@@ -76,12 +110,18 @@ struct OptX86Emitter {
             emitTerminator(block, next: next, backEdge: { rpoIndex[$0] <= i })
         }
         // Exit.
-        asm.bind(unwind)
-        asm.load(.rax, frame(JITFrame.registers), bits: 64)
-        asm.bind(finish)
-        asm.load(.rsp, frame(JITFrame.savedRSP), bits: 64)
-        asm.pop(frame(JITFrame.savedRSP))
-        for r: X86Reg in [.r15, .r14, .r13, .r12, .rbp, .rbx] { asm.pop(r) }
+        if lean {
+            asm.bind(unwind)
+            asm.bind(finish)
+            if slotCount > 0 { asm.alu(.add, true, .rsp, imm: slotBytes) }
+        } else {
+            asm.bind(unwind)
+            asm.load(.rax, frame(JITFrame.registers), bits: 64)
+            asm.bind(finish)
+            asm.load(.rsp, frame(JITFrame.savedRSP), bits: 64)
+            asm.pop(frame(JITFrame.savedRSP))
+        }
+        for r in hostSaved.reversed() { asm.pop(r) }
         asm.ret()
         var k = 0
         while k < cold.count {

@@ -9,12 +9,24 @@ struct BTFBuilder {
     private(set) var count = 0
     private var typeBytes: [UInt8] = []
     private var strings: [UInt8] = [0]
+    /// Where this blob's strings start in the string space (a split blob's follow its base's).
+    private var stringBase = 0
 
     var nextID: Int { count + 1 }
 
+    init() {}
+
+    /// Split BTF on a base built with `base`: ids continue after its types, string offsets after
+    /// its strings (a module's BTF on the kernel's).
+    init(splitOn base: BTFBuilder) {
+        count = base.count
+        strings = []
+        stringBase = base.stringBase + base.strings.count
+    }
+
     private mutating func string(_ s: String) -> UInt32 {
         guard !s.isEmpty else { return 0 }
-        let offset = UInt32(strings.count)
+        let offset = UInt32(stringBase + strings.count)
         strings += Array(s.utf8) + [0]
         return offset
     }

@@ -1,6 +1,7 @@
 import BPFObject
 import CBPFLinuxSupport
 import Foundation
+import Synchronization
 
 /// BTF in the kernel, loaded with `BPF_BTF_LOAD` (or opened by id) and owned through its fd. Maps
 /// and programs of an object refer to it for their key/value types, function and line info.
@@ -102,6 +103,34 @@ public final class KernelBTF: Sendable {
 
     /// Closes the fd now.
     public func close() { fd.close() }
+
+    /// A kernel module's BTF that declares `name` as `kind` (a kfunc, a ksym), searched as libbpf
+    /// does: every kernel BTF object but vmlinux, parsed as split BTF on the kernel's. Returns the
+    /// module's BTF object (open), its types (vmlinux's and the module's) and the id of `name`; nil
+    /// when no module declares it. Each module's types are parsed once per process.
+    public static func module(declaring name: String, kind: BTFKind) throws(BPFError) -> (btf: KernelBTF, types: BTF, id: Int)? {
+        let base = try vmlinux()
+        for id in try ids() {
+            guard let btf = try? open(id: id), let info = try? btf.info(), info.isKernel, info.name != "vmlinux" else { continue }
+            let types: BTF
+            if let cached = moduleTypes.withLock({ $0[info.name] }) {
+                types = cached
+            } else {
+                do { types = try BTF(splitBytes: try btf.bytes(), base: base) } catch let error as BPFError {
+                    throw error
+                } catch {
+                    throw BPFError.invalidArgument("module BTF '\(info.name)' (id \(id)): \(error)")
+                }
+                moduleTypes.withLock { $0[info.name] = types }
+            }
+            if let found = types.typeID(named: name, kind: kind), found >= base.types.count {
+                return (btf, types, found)
+            }
+        }
+        return nil
+    }
+
+    private static let moduleTypes = Mutex<[String: BTF]>([:])
 
     /// The running kernel's BTF (`/sys/kernel/btf/vmlinux`), read and parsed once per process.
     public static func vmlinux() throws(BPFError) -> BTF { try vmlinuxResult.get() }

@@ -262,6 +262,17 @@ public final class KernelObject: Sendable {
                     if localFunction || (localVariable.map { $0.referencedType != 0 } ?? false) {
                         // A typed ksym, or a kfunc's address (`bpf_ksym_exists`): its kernel BTF id (src 3).
                         let kernel = try targetBTF("\(place(index)): \(localFunction ? "kfunc" : "ksym") '\(name)'")
+                        let kind: BTFKind = localFunction ? .function : .variable
+                        if options.targetBTF == nil, kernel.typeID(named: name, kind: kind) == nil,
+                           let module = try KernelBTF.module(declaring: name, kind: kind),
+                           let id = try KernelObject.resolveKsym(name, function: localFunction, object: object, kernel: module.types, place: place(index)) {
+                            // A module's ksym: its BTF id, and the module's BTF fd in the second half.
+                            _ = request.moduleBTFIndex(module.btf)   // kept open until the load
+                            request.instructions[index].src = LoadImmediateSource.btfID.rawValue
+                            request.instructions[index].imm = Int32(id)
+                            request.instructions[index + 1].imm = Int32(bitPattern: try module.btf.fd.checked(.progLoad))
+                            continue
+                        }
                         switch try KernelObject.resolveKsym(name, function: localFunction, object: object, kernel: kernel, place: place(index)) {
                         case .some(let id):
                             request.instructions[index].src = LoadImmediateSource.btfID.rawValue
@@ -284,6 +295,16 @@ public final class KernelObject: Sendable {
                     }
                 case .kfunc(let name):
                     let kernel = try targetBTF("\(place(index)): kfunc '\(name)'")
+                    if options.targetBTF == nil, kernel.typeID(named: name, kind: .function) == nil,
+                       let module = try KernelBTF.module(declaring: name, kind: .function) {
+                        // A module's kfunc (conntrack, a test module): its id in the module's BTF, and
+                        // the module's BTF fd in the load's fd_array, which the call's offset indexes.
+                        if let id = try KernelObject.resolveKsym(name, function: true, object: object, kernel: module.types, place: place(index)) {
+                            request.instructions[index].imm = Int32(id)
+                            request.instructions[index].offset = request.moduleBTFIndex(module.btf)
+                            continue
+                        }
+                    }
                     if let id = try KernelObject.resolveKsym(name, function: true, object: object, kernel: kernel, place: place(index)) {
                         request.instructions[index].imm = Int32(id)
                         request.instructions[index].offset = 0

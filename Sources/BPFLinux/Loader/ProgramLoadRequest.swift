@@ -37,6 +37,16 @@ public struct ProgramLoadRequest: Sendable {
     public var logLevel: UInt32 = 0
     /// The first log buffer size.
     public var logSize = KernelProgram.initialLogSize
+    /// Kernel modules' BTF objects the program's kfunc calls name: a call's `offset` is its index
+    /// here plus one (0 means vmlinux), sent as `fd_array` with index 0 unused, as libbpf does.
+    public var moduleBTFs: [KernelBTF] = []
+
+    /// The `offset` a kfunc call of module BTF `btf` takes, adding it to ``moduleBTFs`` if new.
+    public mutating func moduleBTFIndex(_ btf: KernelBTF) -> Int16 {
+        if let i = moduleBTFs.firstIndex(where: { $0 === btf }) { return Int16(i + 1) }
+        moduleBTFs.append(btf)
+        return Int16(moduleBTFs.count)
+    }
 
     /// Program flags (`BPF_F_*`) a loader sets from the section name.
     public enum Flag {
@@ -70,6 +80,11 @@ extension KernelProgram {
                            line_col: UInt32($0.line) << 10 | UInt32($0.column & 0x3ff))
         }
         let btfFD = try request.btf.map { btf throws(BPFError) in try btf.fd.checked(.progLoad) } ?? 0
+        // fd_array: index 0 unused (a kfunc call with offset 0 is vmlinux's), then the modules' BTF fds.
+        let fdArray = UnsafeMutableBufferPointer<Int32>.allocate(capacity: request.moduleBTFs.count + 1)
+        defer { fdArray.deallocate() }
+        fdArray[0] = 0
+        for (i, btf) in request.moduleBTFs.enumerated() { fdArray[i + 1] = Int32(bitPattern: try btf.fd.checked(.progLoad)) }
         var level = request.logLevel
         var logSize = level > 0 ? max(request.logSize, 1) : 0
         while true {
@@ -89,6 +104,7 @@ extension KernelProgram {
                     log.withUnsafeMutableBytes { logBuffer in
                         funcInfo.withUnsafeBytes { funcs in
                             lineInfo.withUnsafeBytes { lines in
+                                if !request.moduleBTFs.isEmpty { attr.fd_array = address(UnsafeRawPointer(fdArray.baseAddress)) }
                                 attr.insns = address(insns.baseAddress)
                                 attr.license = address(licenseC)
                                 if request.btf != nil {

@@ -90,6 +90,22 @@ public struct BTF: Sendable {
     public static let magic: UInt16 = 0xeb9f
 
     public init(bytes: [UInt8]) throws(ObjectError) {
+        try self.init(bytes: bytes, base: nil)
+    }
+
+    /// Parses split BTF (a kernel module's, `/sys/kernel/btf/<module>`) on top of `base` (the
+    /// kernel's): its type ids continue after the base's last one and its string offsets after the
+    /// base's strings, so the result holds both, and every id of either means what the kernel says.
+    ///
+    /// ```swift
+    /// let module = try BTF(splitBytes: moduleBytes, base: vmlinux)
+    /// let id = module.typeID(named: "bpf_xdp_ct_lookup", kind: .function)   // > vmlinux.types.count
+    /// ```
+    public init(splitBytes bytes: [UInt8], base: BTF) throws(ObjectError) {
+        try self.init(bytes: bytes, base: base)
+    }
+
+    private init(bytes: [UInt8], base: BTF?) throws(ObjectError) {
         let r = ByteReader(bytes, place: "section '.BTF'")
         guard try r.u16(0) == Self.magic else {
             throw ObjectError("section '.BTF'", "bad magic 0x\(String(try r.u16(0), radix: 16)) (a big-endian BTF is unsupported)")
@@ -101,10 +117,11 @@ public struct BTF: Sendable {
         let stringLength = Int(try r.u32(20))
         try r.check(typeOffset, typeLength)
         try r.check(stringOffset, stringLength)
-        strings = Array(bytes[stringOffset..<(stringOffset + stringLength)])
+        strings = (base?.strings ?? []) + bytes[stringOffset..<(stringOffset + stringLength)]
         let s = ByteReader(strings, place: "BTF string section")
 
-        var types = [BTFType(id: 0, kind: .int, name: "void", kindFlag: false, sizeOrType: 0, detail: .none)]
+        var types = base?.types ?? [BTFType(id: 0, kind: .int, name: "void", kindFlag: false, sizeOrType: 0, detail: .none)]
+        let firstID = types.count
         var o = typeOffset
         let end = typeOffset + typeLength
         while o < end {
@@ -185,8 +202,8 @@ public struct BTF: Sendable {
         }
         guard o == end else { throw ObjectError("section '.BTF'", "type section ends inside a type") }
         self.types = types
-        var index: [String: [Int]] = [:]
-        for type in types.dropFirst() where !type.name.isEmpty { index[type.name, default: []].append(type.id) }
+        var index: [String: [Int]] = base?.nameIndex ?? [:]
+        for type in types[max(firstID, 1)...] where !type.name.isEmpty { index[type.name, default: []].append(type.id) }
         nameIndex = index
     }
 

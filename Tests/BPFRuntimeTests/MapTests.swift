@@ -403,3 +403,38 @@ struct MapTests {
         }
     }
 }
+
+/// What the runtime's socket helpers and socket-keyed maps do in a process with no sockets.
+@Suite("Runtime with no sockets")
+struct NoSocketTests {
+    @Test("sk_storage is always empty and refuses entries, naming the map")
+    func skStorage() throws {
+        let map = try makeMap(.skStorage, flags: 1)   // BPF_F_NO_PREALLOC, as the kernel requires
+        #expect(try map.lookup(key: UInt32(3), as: UInt64.self) == nil)
+        do {
+            try map.update(key: UInt32(3), value: UInt64(1))
+            Issue.record("an sk_storage update succeeded")
+        } catch {
+            #expect(error.code == .notSupported)
+            #expect("\(error)".contains("sk_storage map 'm'"))
+        }
+    }
+
+    @Test("socket helpers: conversions NULL, syncookies -EINVAL, socket storage NULL and -ENOENT")
+    func helpers() throws {
+        let map = try makeMap(.skStorage, flags: 1)
+        func call(_ id: Int, _ setup: String = "") throws -> Int64 {
+            Int64(bitPattern: try runWithMaps("""
+                \(setup)
+                mov %r1, 0
+                call \(id)
+                exit
+                """, maps: [map]))
+        }
+        for id in 136...140 { #expect(try call(id) == 0, "bpf_skc_to_* (\(id))") }
+        #expect(try call(100) == -22)
+        #expect(try call(110) == -22)
+        #expect(try call(107) == 0)
+        #expect(try call(108) == -2)
+    }
+}

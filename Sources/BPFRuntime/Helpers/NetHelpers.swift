@@ -234,6 +234,18 @@ enum NetHelpers {
         // are reached only through a socket the verifier proved non-NULL, which cannot exist here.
         Helper(id: 95, name: "bpf_sk_fullsock") { _ in 0 },
         Helper(id: 96, name: "bpf_tcp_sock") { _ in 0 },
+        Helper(id: 136, name: "bpf_skc_to_tcp6_sock") { _ in 0 },
+        Helper(id: 137, name: "bpf_skc_to_tcp_sock") { _ in 0 },
+        Helper(id: 138, name: "bpf_skc_to_tcp_timewait_sock") { _ in 0 },
+        Helper(id: 139, name: "bpf_skc_to_tcp_request_sock") { _ in 0 },
+        Helper(id: 140, name: "bpf_skc_to_udp6_sock") { _ in 0 },
+        // No listening socket to check a SYN cookie against or make one for (the kernel's -EINVAL
+        // for a socket that is not a TCP listener).
+        Helper(id: 100, name: "bpf_tcp_check_syncookie") { _ in einval },
+        Helper(id: 110, name: "bpf_tcp_gen_syncookie") { _ in einval },
+        // Socket-local storage: no socket has any (NULL), and nothing can be deleted.
+        Helper(id: 107, name: "bpf_sk_storage_get") { _ in 0 },
+        Helper(id: 108, name: "bpf_sk_storage_delete") { _ in enoent },
         Helper(id: 20, name: "bpf_skb_get_tunnel_key") { call in
             _ = try SKBHelpers.buffer(call, 20)
             let size = Int(SKBHelpers.u32(call.argument(3)))

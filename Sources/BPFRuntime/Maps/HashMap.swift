@@ -85,11 +85,13 @@ final class HashMap: RuntimeMap, @unchecked Sendable {
 
     /// Redirect maps kept as hashes: devmap, cpumap and xskmap are indexed by a key below
     /// `max_entries` (E2BIG past it, as the kernel's are); xskmap, sockmap and sockhash hold sockets,
-    /// which a process of the Swift runtime does not have.
+    /// and sk_storage is keyed by them, which a process of the Swift runtime does not have.
     func checkRedirectTarget(_ key: UnsafeRawBufferPointer) throws(MapError) {
         switch spec.type {
         case .xskmap, .sockmap, .sockhash:
             throw MapError(.notSupported, "\(spec.type.kernelName) map '\(spec.name)': its values are sockets, and the Swift runtime has none")
+        case .skStorage:
+            throw MapError(.notSupported, "sk_storage map '\(spec.name)': its keys are sockets, and the Swift runtime has none")
         case .devmap, .cpumap:
             let index = key.loadUnaligned(as: UInt32.self)
             guard index < UInt32(spec.maxEntries) else {

@@ -310,7 +310,7 @@ public class RuntimeMap: @unchecked Sendable {
     public static let implementedTypes: MapTypeSet = [.array, .perCPUArray, .hash, .perCPUHash, .lruHash, .lruPerCPUHash, .lpmTrie,
                                                       .queue, .stack, .bloomFilter, .ringBuffer, .perfEventArray,
                                                       .arrayOfMaps, .hashOfMaps, .programArray,
-                                                      .devmap, .devmapHash, .cpumap, .xskmap, .sockmap, .sockhash]
+                                                      .devmap, .devmapHash, .cpumap, .xskmap, .sockmap, .sockhash, .skStorage]
 
     /// Makes the map the runtime backs for a spec.
     public static func make(_ spec: MapSpec) throws(MapError) -> RuntimeMap {
@@ -323,6 +323,8 @@ public class RuntimeMap: @unchecked Sendable {
                 throw MapError(.invalid, "\(spec.type.kernelName) map '\(spec.name)': key size must be 4, found \(spec.keySize)")
             }
             return try HashMap(spec: spec)
+        // Socket-local storage: keyed by sockets, which the runtime has none of — always empty.
+        case .skStorage: return try HashMap(spec: spec)
         case .lpmTrie: return try LPMTrieMap(spec: spec)
         case .queue, .stack: return try QueueStackMap(spec: spec)
         case .bloomFilter: return try BloomFilterMap(spec: spec)

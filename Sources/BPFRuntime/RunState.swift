@@ -32,6 +32,9 @@ struct RunState {
     var cpu = -1
     /// The JIT's frame, when the run is JIT code (helpers then run callbacks compiled).
     var jitFrame: UnsafeMutableRawPointer?
+    /// A `bpf_throw` unwinding the run: the cookie, the program that threw (its exception callback
+    /// runs) and its maps. Set by the kfunc, which then fails so that every engine unwinds.
+    var thrown: (cookie: UInt64, program: Interpreter, maps: [RuntimeMap])?
 
     /// Linux's `MAX_TAIL_CALL_CNT`.
     static let maxTailCalls = 33
@@ -87,6 +90,7 @@ struct RunState {
     /// Prepares the state for another run (see ``needsReset(extraRegions:)``); the virtual CPU is kept.
     mutating func reset(extraRegions: Int) {
         tailCalls = 0
+        thrown = nil
         releaseSpinLock()
         if regions.extra.count > extraRegions { regions.extra.removeLast(regions.extra.count - extraRegions) }
         if let old = scratch {

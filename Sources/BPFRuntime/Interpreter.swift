@@ -1,4 +1,5 @@
 import BPFCore
+import BPFObject
 import CBPFRuntimeSupport
 import Synchronization
 
@@ -69,6 +70,8 @@ public final class Interpreter: Sendable {
     /// with the cookie in r1, after `bpf_throw`. nil: a throw returns the cookie, as the kernel's
     /// default callback does.
     public let exceptionCallback: Int?
+    /// The BTF of the object the program came from: the types `bpf_obj_new` allocates.
+    public let programBTF: BTF?
 
     /// Prepares a program: validates it and resolves every helper it calls.
     ///
@@ -84,7 +87,7 @@ public final class Interpreter: Sendable {
     private let spareScratch = Atomic<UInt>(0)
 
     public init(program: Program, helpers: HelperRegistry = HelperRegistry(), options: ExecutionOptions = ExecutionOptions(),
-                permanentRegions: [MemoryRegion] = [], exceptionCallback: Int? = nil) throws(RuntimeError) {
+                permanentRegions: [MemoryRegion] = [], exceptionCallback: Int? = nil, programBTF: BTF? = nil) throws(RuntimeError) {
         do {
             try Program.validate(program.instructions)
         } catch {
@@ -122,6 +125,7 @@ public final class Interpreter: Sendable {
             throw .unsupported(pc: start, message: "the exception callback starts at instruction \(start), outside the program")
         }
         self.exceptionCallback = exceptionCallback
+        self.programBTF = programBTF
         self.program = program
         self.permanentRegions = permanentRegions
         self.options = options

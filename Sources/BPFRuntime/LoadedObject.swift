@@ -216,7 +216,7 @@ public final class LoadedProgram: Sendable {
             let options = verification != nil && (iterates || program.instructions.contains(where: \.isMayGoto))
                 ? ExecutionOptions(instructionLimit: .max) : ExecutionOptions()
             interpreter = try Interpreter(program: program, helpers: helpers, options: options, permanentRegions: regions,
-                                          exceptionCallback: Self.exceptionCallback(of: spec, btf: programBTF))
+                                          exceptionCallback: Self.exceptionCallback(of: spec, btf: programBTF), programBTF: programBTF)
             jit = engine == .jit ? try JITProgram(interpreter: interpreter, provenAccesses: verification?.provenAccesses, maps: maps, tier: jitTier) : nil
         } catch let error as DecodeError {
             throw LoadError(place: place(error.index), message: error.message)

@@ -95,6 +95,7 @@ public struct MemoryRegions: Sendable {
         for region in permanent where region.contains(start, end) {
             if !write || region.writable { return true }
         }
-        return false
+        // Objects of bpf_obj_new, alive in the process's heap (every run may reach them).
+        return GraphHeap.shared.allows(start, end)
     }
 }

@@ -133,6 +133,15 @@ struct DifferentialTests {
             .packets("kfuncs", "kf_iter_sum", [tcp54]),
             .packets("kfuncs", "kf_nested", [tcp54]),
             .packets("kfuncs", "kf_dynptr", [tcp54]),
+            // Exceptions: the default callback (the cookie), a program's own callback, side effects before a throw.
+            .packets("exceptions", "ex_default", [tcp54, udp42]),
+            .packets("exceptions", "ex_callback", [tcp54, udp42]),
+            .packets("exceptions", "ex_effects", [tcp54, udp42]),
+            // Allocated objects in lists, rbtrees (the shape the kernel's balancing gives), refcounts, kptrs.
+            .repeated("graph_objects", "gr_list", [tcp54], 3),
+            .repeated("graph_objects", "gr_rbtree", [tcp54], 3),
+            .packets("graph_objects", "gr_refcount", [tcp54]),
+            .packets("graph_objects", "gr_kptr", [tcp54]),
         ]
     }()
 

@@ -51,6 +51,8 @@ enum RuntimeKfuncs {
         for name in ["bpf_rcu_read_lock", "bpf_rcu_read_unlock", "bpf_preempt_disable", "bpf_preempt_enable"] {
             registry.register(kfunc: name) { _ in 0 }
         }
+        registry.register(kfunc: "bpf_dynptr_from_skb") { call in try DynptrHelpers.fromPacket(call, kind: DynptrHelpers.skb) }
+        registry.register(kfunc: "bpf_dynptr_from_xdp") { call in try DynptrHelpers.fromPacket(call, kind: DynptrHelpers.xdp) }
         registry.register(kfunc: "bpf_dynptr_size") { call in
             let d = try DynptrHelpers.load(call, argument: 1)
             return d.isNull ? 0 : UInt64(d.size)

@@ -59,6 +59,20 @@ struct GraphRuntimeTests {
         }
     }
 
+    /// `packet_dynptrs.c`: the header works the results out for a packet of 54 bytes.
+    @Test("dynptrs over the packet and bpf_skb_set_tstamp")
+    func packetDynptrs() throws {
+        for (engine, tier) in Self.engines {
+            let object = try Self.load("packet_dynptrs", engine, tier)
+            for name in ["pd_xdp", "pd_skb"] {
+                let run = try #require(object.program(named: name)).testRun(packet: Frames.ipv4(length: 54))
+                // size 54, EtherType IPv4, protocol 6, bpf_dynptr_data NULL, both errors; the skb's tstamp calls.
+                #expect(run.returnValue == (name == "pd_xdp" ? 26_174 : 3_726_174), "\(engine) \(tier) \(name)")
+                #expect(run.packetOut.first == 0x42, "\(engine) \(tier) \(name): the write through the dynptr")
+            }
+        }
+    }
+
     /// Unverified code: node and object arguments must be objects the heap handed out.
     @Test("forged objects and nodes are refused; a forged kptr comes back NULL")
     func forgedArguments() throws {

@@ -134,7 +134,8 @@ enum DynptrHelpers {
         Helper(id: KernelHelperID.dynptrData, name: "bpf_dynptr_data") { call in
             let d = try load(call, argument: 1)
             let offset = call.argument(2), length = call.argument(3)
-            guard !d.isNull, !d.readOnly, inBounds(d, offset: offset, length: length) else { return 0 }
+            // skb and xdp dynptrs give NULL: their memory is read through bpf_dynptr_slice.
+            guard !d.isNull, !d.readOnly, d.kind == local || d.kind == ringbuf, inBounds(d, offset: offset, length: length) else { return 0 }
             let address = d.data &+ UInt64(d.offset) &+ offset
             // The slice is memory the run was given (the map value or the record): checked, not granted anew.
             _ = try call.memory(at: address, size: Int(length), write: true)

@@ -11,9 +11,11 @@ import Synchronization
 /// (from the program's BTF) that every run may read and write while it is alive (the heap is one of
 /// the places ``MemoryRegions`` checks). The heap, not the program's memory, owns the collections:
 /// a `bpf_list_head` or `bpf_rb_root` (in a map value, global data or an object) names its
-/// collection by its address and its bytes stay zero (what user space reads of them in the kernel
-/// too); nodes, links, colours and reference counts are kept in Swift, so nothing a program writes
-/// is ever followed as a pointer. Every node argument must lie inside a live object.
+/// collection by its address and holds a fixed mark that says it was set up; a head at an address
+/// whose collection is known but without the mark (memory freed and reused there, zeroed) gets a
+/// new empty collection, and the old one's objects are dropped. Nodes, links, colours and
+/// reference counts are kept in Swift, so nothing a program writes is ever followed as a pointer.
+/// Every node argument must lie inside a live object.
 enum GraphKfuncs {
     static let einval = UInt64(bitPattern: -22)
 
@@ -117,7 +119,9 @@ enum GraphKfuncs {
     static func root(_ call: borrowing HelperCall, _ kind: GraphHeap.Kind) throws(HelperError) -> UInt64 {
         let head = try call.memory(at: call.argument(1), size: 16, write: true)
         guard call.argument(1) % 8 == 0 else { throw HelperError("misaligned \(kind == .list ? "bpf_list_head" : "bpf_rb_root") at 0x\(String(call.argument(1), radix: 16))") }
-        return try GraphHeap.shared.collection(at: UInt(bitPattern: head), kind: kind)
+        let (id, freed) = try GraphHeap.shared.collection(at: head, kind: kind)
+        call.state.pointee.dropped += freed
+        return id
     }
 }
 
@@ -233,12 +237,10 @@ final class GraphHeap: Sendable {
             // Its own collections' objects lose the collection's reference.
             for (id, c) in s.collections where c.head >= start && c.head < end {
                 s.collections[id] = nil
-                s.byHead[c.head] = nil
-                var held: [UInt] = c.kind == .list ? c.list : []
-                if c.kind == .rbtree { held = s.nodes.filter { $0.value.owner == id }.map(\.key) }
+                if s.byHead[c.head] == id { s.byHead[c.head] = nil }
+                let held = c.kind == .list ? c.list : s.nodes.filter { $0.value.owner == id }.map(\.key)
                 for node in held {
-                    guard let place = s.nodes.removeValue(forKey: node) else { continue }
-                    guard var o = s.objects[place.object] else { continue }
+                    guard let place = s.nodes.removeValue(forKey: node), var o = s.objects[place.object] else { continue }
                     o.refcount -= 1
                     s.objects[place.object] = o
                     if !o.refcounted || o.refcount <= 0 { work.append(place.object) }
@@ -277,19 +279,52 @@ final class GraphHeap: Sendable {
         return address < start + UInt(object.size) ? (start, object) : nil
     }
 
-    /// The collection whose head or root is at `address` (a new empty one the first time).
-    func collection(at address: UInt, kind: Kind) throws(HelperError) -> UInt64 {
-        try state.withLock { s throws(HelperError) -> UInt64 in
+    /// The mark a set-up head holds (the same in every head, so runs of two loads of an object
+    /// leave the same bytes).
+    private static let mark: (UInt64, UInt64) = (0x5357_4946_5442_5046, 0x4845_4144_2d2d_2d2d)
+
+    /// The collection of the head or root at `head`: the one made for this address while the head
+    /// keeps its mark, else a new empty one — and then what an old collection at this address held
+    /// (its memory was freed and reused) is dropped: returned to be freed.
+    func collection(at head: UnsafeMutableRawPointer, kind: Kind) throws(HelperError) -> (UInt64, [UnsafeMutableRawPointer]) {
+        let address = UInt(bitPattern: head)
+        let marked = head.load(as: UInt64.self) == Self.mark.0 && head.load(fromByteOffset: 8, as: UInt64.self) == Self.mark.1
+        let result = try state.withLock { s throws(HelperError) -> (UInt64, [UnsafeMutableRawPointer]) in
+            var freed: [UnsafeMutableRawPointer] = []
             if let id = s.byHead[address], let c = s.collections[id] {
-                guard c.kind == kind else { throw HelperError("a \(c.kind == .list ? "bpf_list_head" : "bpf_rb_root") was used as a \(kind == .list ? "bpf_list_head" : "bpf_rb_root")") }
-                return id
+                if marked {
+                    guard c.kind == kind else {
+                        throw HelperError("a \(c.kind == .list ? "bpf_list_head" : "bpf_rb_root") was used as a \(kind == .list ? "bpf_list_head" : "bpf_rb_root")")
+                    }
+                    return (id, [])
+                }
+                freed = Self.discard(id, &s)
             }
             let new = s.nextID
             s.nextID += 1
             s.collections[new] = Collection(head: address, kind: kind)
             s.byHead[address] = new
-            return new
+            head.storeBytes(of: Self.mark.0, as: UInt64.self)
+            head.storeBytes(of: Self.mark.1, toByteOffset: 8, as: UInt64.self)
+            return (new, freed)
         }
+        live.subtract(result.1.count, ordering: .relaxed)
+        return result
+    }
+
+    /// Removes collection `id`, dropping the reference it held to each of its objects.
+    private static func discard(_ id: UInt64, _ s: inout State) -> [UnsafeMutableRawPointer] {
+        guard let c = s.collections.removeValue(forKey: id) else { return [] }
+        if s.byHead[c.head] == id { s.byHead[c.head] = nil }
+        let held = c.kind == .list ? c.list : s.nodes.filter { $0.value.owner == id }.map(\.key)
+        var out: [UnsafeMutableRawPointer] = []
+        for node in held {
+            guard let place = s.nodes.removeValue(forKey: node), var o = s.objects[place.object] else { continue }
+            o.refcount -= 1
+            s.objects[place.object] = o
+            if !o.refcounted || o.refcount <= 0 { out += Self.free(place.object, &s) }
+        }
+        return out
     }
 
     enum PushOutcome { case done, alreadyOwned(UInt) }

@@ -417,6 +417,30 @@ final class GraphHeap: Sendable {
         }
     }
 
+    /// What breaks the red-black rules in `tree` (nil: nothing): links, order by `key`, colours, black heights.
+    func rbViolation(_ tree: UInt64, key: (UInt) -> Int64) -> String? {
+        state.withLock { s in
+            guard let c = s.collections[tree] else { return "no tree \(tree)" }
+            if c.root != 0 && (s.nodes[c.root]?.parent != 0 || Self.red(c.root, s)) { return "the root has a parent or is red" }
+            var previous: Int64?
+            func walk(_ n: UInt, parent: UInt) -> (height: Int, error: String?) {
+                guard n != 0 else { return (1, nil) }
+                guard let node = s.nodes[n], node.owner == tree else { return (0, "node 0x\(String(n, radix: 16)) not in the tree") }
+                if node.parent != parent { return (0, "wrong parent") }
+                if node.red && (Self.red(node.left, s) || Self.red(node.right, s)) { return (0, "a red node with a red child") }
+                let l = walk(node.left, parent: n)
+                if let e = l.error { return (0, e) }
+                if let p = previous, key(n) < p { return (0, "out of order") }
+                previous = key(n)
+                let r = walk(node.right, parent: n)
+                if let e = r.error { return (0, e) }
+                if l.height != r.height { return (0, "black heights \(l.height) and \(r.height)") }
+                return (l.height + (node.red ? 0 : 1), nil)
+            }
+            return walk(c.root, parent: 0).error
+        }
+    }
+
     private static func red(_ n: UInt, _ s: State) -> Bool { n != 0 && s.nodes[n]!.red }
 
     private static func setParent(_ n: UInt, _ p: UInt, _ s: inout State) { if n != 0 { s.nodes[n]!.parent = p } }

@@ -1,0 +1,50 @@
+@testable import BPFRuntime
+import Testing
+
+/// The runtime's red-black tree (`GraphHeap`) under random adds and removes: after every operation
+/// the links, the order, the colours and the black heights hold, and `first` is the smallest key.
+@Suite("graph heap rbtree")
+struct GraphHeapTests {
+    @Test("random adds and removes keep the red-black rules")
+    func randomTree() throws {
+        let heap = GraphHeap.shared
+        let root = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 8)
+        root.initializeMemory(as: UInt8.self, repeating: 0, count: 16)
+        defer { root.deallocate() }
+        let (tree, _) = try heap.collection(at: root, kind: .rbtree)
+        // Objects: an 8-byte key, then the 32-byte node.
+        func key(_ node: UInt) -> Int64 { UnsafeRawPointer(bitPattern: node - 8)!.load(as: Int64.self) }
+        var generator = SystemRandomNumberGenerator()
+        var inTree: [UInt] = []
+        for step in 0..<600 {
+            if inTree.isEmpty || Int.random(in: 0..<3, using: &generator) > 0 {
+                let object = UInt(heap.allocate(size: 40, refcounted: false))
+                UnsafeMutableRawPointer(bitPattern: object)!.storeBytes(of: Int64.random(in: 0..<50, using: &generator), as: Int64.self)
+                let node = object + 8
+                var parent: UInt = 0, left = false, cursor = heap.rbRoot(tree)
+                while cursor != 0 {
+                    parent = cursor
+                    left = key(node) < key(cursor)
+                    cursor = heap.rbChild(of: cursor, in: tree, left: left)
+                }
+                try heap.rbInsert(node, in: tree, parent: parent, left: left)
+                inTree.append(node)
+            } else {
+                let node = inTree.remove(at: Int.random(in: 0..<inTree.count, using: &generator))
+                #expect(heap.rbRemove(node, from: tree) == node)
+                #expect(heap.rbRemove(node, from: tree) == nil, "removed twice")
+                for pointer in try heap.drop(node - 8) { pointer.deallocate() }
+            }
+            if let violation = heap.rbViolation(tree, key: key) {
+                Issue.record("step \(step): \(violation)")
+                return
+            }
+            #expect(heap.rbFirst(tree).map(key) == inTree.map(key).min(), "step \(step)")
+        }
+        for node in inTree {
+            _ = heap.rbRemove(node, from: tree)
+            for pointer in try heap.drop(node - 8) { pointer.deallocate() }
+        }
+        #expect(heap.rbRoot(tree) == 0)
+    }
+}

@@ -47,4 +47,37 @@ struct GraphHeapTests {
         }
         #expect(heap.rbRoot(tree) == 0)
     }
+
+    @Test("a map's memory forgotten frees the objects its lists alone held; reused memory starts an empty list")
+    func forgetAndReuse() throws {
+        let heap = GraphHeap.shared
+        let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 8)
+        defer { memory.deallocate() }
+        memory.initializeMemory(as: UInt8.self, repeating: 0)
+        let head = memory.baseAddress! + 16
+        let (list, _) = try heap.collection(at: head, kind: .list)
+        var objects: [UInt] = []
+        for _ in 0..<3 {
+            let object = UInt(heap.allocate(size: 32, refcounted: false))
+            guard case .done = try heap.push(object + 8, into: list, back: true) else {
+                Issue.record("push refused")
+                return
+            }
+            objects.append(object)
+        }
+        #expect(objects.allSatisfy { heap.isObject($0) && heap.allows($0, $0 + 32) })
+        // The same head, still marked: the same list.
+        #expect(try heap.collection(at: head, kind: .list).0 == list)
+        // Zeroed (memory reused at that address): a new, empty list; the old one's objects dropped.
+        (head).initializeMemory(as: UInt8.self, repeating: 0, count: 16)
+        let (fresh, freed) = try heap.collection(at: head, kind: .list)
+        #expect(fresh != list && Set(freed.map { UInt(bitPattern: $0) }) == Set(objects))
+        for pointer in freed { pointer.deallocate() }
+        #expect(heap.listEnd(fresh, back: false, remove: false) == nil)
+        // Forgetting the memory drops what the new list holds.
+        let object = UInt(heap.allocate(size: 32, refcounted: false))
+        _ = try heap.push(object + 8, into: fresh, back: false)
+        heap.forget(memory)
+        #expect(!heap.isObject(object) && !heap.allows(object, object + 8))
+    }
 }

@@ -312,6 +312,18 @@ final class GraphHeap: Sendable {
         return result
     }
 
+    /// Discards the lists and rbtrees whose heads lie in `memory` (a map's values, freed with the
+    /// map), and frees what they alone held. No run can be using them: the map is gone.
+    func forget(_ memory: UnsafeMutableRawBufferPointer) {
+        guard live.load(ordering: .relaxed) > 0, let base = memory.baseAddress else { return }
+        let start = UInt(bitPattern: base), end = start + UInt(memory.count)
+        let freed = state.withLock { s in
+            s.collections.filter { $0.value.head >= start && $0.value.head < end }.keys.flatMap { Self.discard($0, &s) }
+        }
+        live.subtract(freed.count, ordering: .relaxed)
+        for object in freed { object.deallocate() }
+    }
+
     /// Removes collection `id`, dropping the reference it held to each of its objects.
     private static func discard(_ id: UInt64, _ s: inout State) -> [UnsafeMutableRawPointer] {
         guard let c = s.collections.removeValue(forKey: id) else { return [] }

@@ -95,7 +95,6 @@ public struct MemoryRegions: Sendable {
         for region in permanent where region.contains(start, end) {
             if !write || region.writable { return true }
         }
-        // Objects of bpf_obj_new, alive in the process's heap (every run may reach them).
-        return GraphHeap.shared.allows(start, end)
+        return false
     }
 }

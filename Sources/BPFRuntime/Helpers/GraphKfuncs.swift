@@ -8,8 +8,8 @@ import Synchronization
 /// and `bpf_kptr_xchg`, with the kernel's results.
 ///
 /// Objects live in the process-wide ``GraphHeap``: each is a zeroed allocation of its struct's size
-/// (from the program's BTF) that every run may read and write while it is alive (the heap is one of
-/// the places ``MemoryRegions`` checks). The heap, not the program's memory, owns the collections:
+/// (from the program's BTF), which a run may read and write once a kfunc handed it to the run
+/// (``granted(_:_:)``) and until it is freed. The heap, not the program's memory, owns the collections:
 /// a `bpf_list_head` or `bpf_rb_root` (in a map value, global data or an object) names its
 /// collection by its address and holds a fixed mark that says it was set up; a head at an address
 /// whose collection is known but without the mark (memory freed and reused there, zeroed) gets a
@@ -27,14 +27,14 @@ enum GraphKfuncs {
                 throw HelperError("bpf_obj_new_impl: type \(id) of the program's BTF is not a struct")
             }
             let refcounted = members.contains { btf[btf.resolve($0.type)]?.name == "bpf_refcount" }
-            return GraphHeap.shared.allocate(size: max(Int(t.sizeOrType), 1), refcounted: refcounted)
+            return granted(call, GraphHeap.shared.allocate(size: max(Int(t.sizeOrType), 1), refcounted: refcounted))
         }
         registry.register(kfunc: "bpf_obj_drop_impl") { call in
             try drop(call, call.argument(1))
             return 0
         }
         registry.register(kfunc: "bpf_refcount_acquire_impl") { call in
-            try GraphHeap.shared.acquire(UInt(call.argument(1)))
+            granted(call, try GraphHeap.shared.acquire(UInt(call.argument(1))))
         }
         for (name, back) in [("bpf_list_push_front_impl", false), ("bpf_list_push_back_impl", true)] {
             registry.register(kfunc: name) { call in
@@ -52,7 +52,7 @@ enum GraphKfuncs {
         for (name, back, pop) in [("bpf_list_pop_front", false, true), ("bpf_list_pop_back", true, true),
                                   ("bpf_list_front", false, false), ("bpf_list_back", true, false)] {
             registry.register(kfunc: name) { call in
-                UInt64(GraphHeap.shared.listEnd(try root(call, .list), back: back, remove: pop) ?? 0)
+                granted(call, UInt64(GraphHeap.shared.listEnd(try root(call, .list), back: back, remove: pop) ?? 0))
             }
         }
         registry.register(kfunc: "bpf_rbtree_add_impl") { call in
@@ -70,6 +70,7 @@ enum GraphKfuncs {
                 steps += 1
                 guard steps <= 1 << 24 else { throw HelperError("bpf_rbtree_add_impl: the tree changed while it was walked") }
                 parent = cursor
+                _ = granted(call, UInt64(cursor))   // the callback reads the node's object
                 left = try call.invokeCallback(less, UInt64(node), UInt64(cursor)) & 1 != 0
                 cursor = GraphHeap.shared.rbChild(of: cursor, in: tree, left: left)
             }
@@ -77,20 +78,20 @@ enum GraphKfuncs {
             return 0
         }
         registry.register(kfunc: "bpf_rbtree_remove") { call in
-            UInt64(GraphHeap.shared.rbRemove(UInt(call.argument(2)), from: try root(call, .rbtree)) ?? 0)
+            granted(call, UInt64(GraphHeap.shared.rbRemove(UInt(call.argument(2)), from: try root(call, .rbtree)) ?? 0))
         }
         registry.register(kfunc: "bpf_rbtree_first") { call in
-            UInt64(GraphHeap.shared.rbFirst(try root(call, .rbtree)) ?? 0)
+            granted(call, UInt64(GraphHeap.shared.rbFirst(try root(call, .rbtree)) ?? 0))
         }
         registry.register(kfunc: "bpf_rbtree_root") { call in
-            UInt64(GraphHeap.shared.rbRoot(try root(call, .rbtree)))
+            granted(call, UInt64(GraphHeap.shared.rbRoot(try root(call, .rbtree))))
         }
         for (name, left) in [("bpf_rbtree_left", true), ("bpf_rbtree_right", false)] {
             registry.register(kfunc: name) { call in
                 let tree = try root(call, .rbtree)
                 let node = UInt(call.argument(2))
                 // NULL unless the node is in this tree (the kernel's owner check).
-                return UInt64(GraphHeap.shared.rbChild(of: node, in: tree, left: left))
+                return granted(call, UInt64(GraphHeap.shared.rbChild(of: node, in: tree, left: left)))
             }
         }
     }
@@ -104,15 +105,33 @@ enum GraphKfuncs {
             field.storeBytes(of: call.argument(2), as: UInt64.self)
             // What the field held is an object only if the heap handed it out and it is alive: a
             // value written into the field any other way (by Swift code) comes back as NULL.
-            return GraphHeap.shared.isObject(UInt(old)) ? old : 0
+            return GraphHeap.shared.isObject(UInt(old)) ? granted(call, old) : 0
         },
     ]
 
+    /// Lets the run reach the object `address` (an object or a node in one) lies in, and returns
+    /// `address`: a run reaches exactly the objects kfuncs handed it (allocated, popped, found,
+    /// taken out of a kptr field) and only until they are freed.
+    @discardableResult
+    static func granted(_ call: borrowing HelperCall, _ address: UInt64) -> UInt64 {
+        if address != 0, let region = GraphHeap.shared.region(containing: UInt(address)), !call.regions.pointee.extra.contains(region) {
+            call.grant(region)
+        }
+        return address
+    }
+
+    /// Objects freed: out of the run's reach now, their memory freed when the run ends (so a
+    /// stale pointer the run still holds never points at memory given to something else).
+    static func retire(_ call: borrowing HelperCall, _ freed: [UnsafeMutableRawPointer]) {
+        guard !freed.isEmpty else { return }
+        let starts = Set(freed.map { UInt(bitPattern: $0) })
+        call.regions.pointee.extra.removeAll { $0.writable && starts.contains($0.start) }
+        call.state.pointee.dropped += freed
+    }
+
     /// Drops a reference to the object at `address` (freed when it was the last).
     static func drop(_ call: borrowing HelperCall, _ address: UInt64) throws(HelperError) {
-        let freed = try GraphHeap.shared.drop(UInt(address))
-        // Freed when the run ends, so a stale pointer the run still holds never points at reused memory.
-        call.state.pointee.dropped += freed
+        retire(call, try GraphHeap.shared.drop(UInt(address)))
     }
 
     /// The collection whose head (argument 1) is in the program's memory.
@@ -120,7 +139,7 @@ enum GraphKfuncs {
         let head = try call.memory(at: call.argument(1), size: 16, write: true)
         guard call.argument(1) % 8 == 0 else { throw HelperError("misaligned \(kind == .list ? "bpf_list_head" : "bpf_rb_root") at 0x\(String(call.argument(1), radix: 16))") }
         let (id, freed) = try GraphHeap.shared.collection(at: head, kind: kind)
-        call.state.pointee.dropped += freed
+        retire(call, freed)
         return id
     }
 }
@@ -183,11 +202,9 @@ final class GraphHeap: Sendable {
         return UInt64(start)
     }
 
-    /// Whether `size` bytes at `start` lie inside one live object.
-    @inline(never)
-    func allows(_ start: UInt, _ end: UInt) -> Bool {
-        guard live.load(ordering: .relaxed) > 0 else { return false }
-        return state.withLock { s in Self.object(containing: start, s).map { end <= $0.start + UInt($0.object.size) } ?? false }
+    /// The live object `address` lies in, as a region.
+    func region(containing address: UInt) -> MemoryRegion? {
+        state.withLock { s in Self.object(containing: address, s).map { MemoryRegion(start: $0.start, count: $0.object.size, writable: true) } }
     }
 
     /// Whether `address` is the start of a live object.

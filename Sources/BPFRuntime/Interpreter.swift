@@ -1,4 +1,5 @@
 import BPFCore
+import BPFObject
 import CBPFRuntimeSupport
 import Synchronization
 
@@ -65,6 +66,12 @@ public final class Interpreter: Sendable {
     let usesMayGoto: Bool
     /// The helpers' functions by id, so a call copies no name string.
     let denseFunctions: ContiguousArray<HelperFunction?>
+    /// The first instruction of the program's exception callback (`__exception_cb`): what runs,
+    /// with the cookie in r1, after `bpf_throw`. nil: a throw returns the cookie, as the kernel's
+    /// default callback does.
+    public let exceptionCallback: Int?
+    /// The BTF of the object the program came from: the types `bpf_obj_new` allocates.
+    public let programBTF: BTF?
 
     /// Prepares a program: validates it and resolves every helper it calls.
     ///
@@ -80,7 +87,7 @@ public final class Interpreter: Sendable {
     private let spareScratch = Atomic<UInt>(0)
 
     public init(program: Program, helpers: HelperRegistry = HelperRegistry(), options: ExecutionOptions = ExecutionOptions(),
-                permanentRegions: [MemoryRegion] = []) throws(RuntimeError) {
+                permanentRegions: [MemoryRegion] = [], exceptionCallback: Int? = nil, programBTF: BTF? = nil) throws(RuntimeError) {
         do {
             try Program.validate(program.instructions)
         } catch {
@@ -114,6 +121,11 @@ public final class Interpreter: Sendable {
             }
             index += ins.opcode == Opcode.lddw ? 2 : 1
         }
+        if let start = exceptionCallback, start < 0 || start >= instructions.count {
+            throw .unsupported(pc: start, message: "the exception callback starts at instruction \(start), outside the program")
+        }
+        self.exceptionCallback = exceptionCallback
+        self.programBTF = programBTF
         self.program = program
         self.permanentRegions = permanentRegions
         self.options = options
@@ -233,8 +245,39 @@ public final class Interpreter: Sendable {
             state.pointee.finish()
             state.deinitialize(count: 1)
         }
-        let r0 = try loop(start: 0, baseDepth: 0, regs: regs, state: state)
+        let r0: UInt64
+        do {
+            r0 = try loop(start: 0, baseDepth: 0, regs: regs, state: state)
+        } catch {
+            r0 = try Self.afterThrow(error, state: state, stackTop: UInt64(UInt(bitPattern: stackTop)))
+        }
         return ExecutionResult(returnValue: r0, instructionsExecuted: state.pointee.executed)
+    }
+
+    /// The end of a run that stopped with `error`: when that is a `bpf_throw` (the run's state holds
+    /// the cookie), the result of the throwing program's exception callback, run from frame 0 with
+    /// the cookie in r1 — or the cookie itself when it has none, as the kernel's default callback
+    /// returns it. Any other error is rethrown. Both engines end here (the JIT runs the callback in
+    /// the interpreter, on the same state and stack).
+    static func afterThrow(_ error: RuntimeError, state: UnsafeMutablePointer<RunState>, stackTop: UInt64) throws(RuntimeError) -> UInt64 {
+        guard let thrown = state.pointee.thrown else { throw error }
+        state.pointee.thrown = nil
+        state.pointee.pendingTailCall = nil
+        state.pointee.releaseSpinLock()
+        guard let start = thrown.program.exceptionCallback else { return thrown.cookie }
+        let regs = UnsafeMutablePointer<UInt64>.allocate(capacity: 16)
+        defer { regs.deallocate() }
+        regs.initialize(repeating: 0, count: 16)
+        regs[1] = thrown.cookie
+        regs[10] = stackTop
+        let callerMaps = state.pointee.maps, jitFrame = state.pointee.jitFrame
+        state.pointee.maps = thrown.maps
+        state.pointee.jitFrame = nil   // its callbacks run in the interpreter too
+        defer {
+            state.pointee.maps = callerMaps
+            state.pointee.jitFrame = jitFrame
+        }
+        return try thrown.program.loop(start: start, baseDepth: 0, regs: regs, state: state)
     }
 
     /// Handles of callback functions (`lddw` of a `BPF_PSEUDO_FUNC`): this base plus the first instruction.

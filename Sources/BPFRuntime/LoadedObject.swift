@@ -215,7 +215,8 @@ public final class LoadedProgram: Sendable {
             let iterates = spec.references.values.contains { if case .kfunc(let name) = $0 { name.hasPrefix("bpf_iter_") } else { false } }
             let options = verification != nil && (iterates || program.instructions.contains(where: \.isMayGoto))
                 ? ExecutionOptions(instructionLimit: .max) : ExecutionOptions()
-            interpreter = try Interpreter(program: program, helpers: helpers, options: options, permanentRegions: regions)
+            interpreter = try Interpreter(program: program, helpers: helpers, options: options, permanentRegions: regions,
+                                          exceptionCallback: Self.exceptionCallback(of: spec, btf: programBTF), programBTF: programBTF)
             jit = engine == .jit ? try JITProgram(interpreter: interpreter, provenAccesses: verification?.provenAccesses, maps: maps, tier: jitTier) : nil
         } catch let error as DecodeError {
             throw LoadError(place: place(error.index), message: error.message)
@@ -232,6 +233,13 @@ public final class LoadedProgram: Sendable {
     }
 
     deinit { IDRegistry<LoadedProgram>.programs.unregister(rawID) }
+
+    /// The first instruction of the exception callback the program's BTF names (`__exception_cb`),
+    /// which the linker placed in the program.
+    static func exceptionCallback(of spec: ProgramSpec, btf: BTF?) -> Int? {
+        guard let btf, let name = btf.functionTags(of: spec.name, prefix: BTF.exceptionCallbackTag).first else { return nil }
+        return spec.functionInfos.filter { btf[$0.typeID]?.name == name }.map(\.instruction).min()
+    }
 
     /// The error text for a runtime failure, with the C source line when BTF has it.
     public func describe(_ error: RuntimeError) -> String {

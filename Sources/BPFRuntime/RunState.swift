@@ -32,6 +32,12 @@ struct RunState {
     var cpu = -1
     /// The JIT's frame, when the run is JIT code (helpers then run callbacks compiled).
     var jitFrame: UnsafeMutableRawPointer?
+    /// A `bpf_throw` unwinding the run: the cookie, the program that threw (its exception callback
+    /// runs) and its maps. Set by the kfunc, which then fails so that every engine unwinds.
+    var thrown: (cookie: UInt64, program: Interpreter, maps: [RuntimeMap])?
+    /// Objects the run dropped (`bpf_obj_drop`), freed when it ends: a stale pointer the run still
+    /// holds never reaches memory the allocator gave to something else (the heap already refuses it).
+    var dropped: [UnsafeMutableRawPointer] = []
 
     /// Linux's `MAX_TAIL_CALL_CNT`.
     static let maxTailCalls = 33
@@ -81,12 +87,13 @@ struct RunState {
     /// tail calls counted, a held lock, regions granted.
     @inline(__always)
     func needsReset(extraRegions: Int) -> Bool {
-        tailCalls != 0 || heldSpinLock != nil || regions.extra.count != extraRegions || !retained.isEmpty
+        tailCalls != 0 || heldSpinLock != nil || regions.extra.count != extraRegions || !retained.isEmpty || !dropped.isEmpty
     }
 
     /// Prepares the state for another run (see ``needsReset(extraRegions:)``); the virtual CPU is kept.
     mutating func reset(extraRegions: Int) {
         tailCalls = 0
+        thrown = nil
         releaseSpinLock()
         if regions.extra.count > extraRegions { regions.extra.removeLast(regions.extra.count - extraRegions) }
         if let old = scratch {
@@ -94,6 +101,13 @@ struct RunState {
             scratch = nil
         }
         retained.removeAll()
+        freeDropped()
+    }
+
+    /// Frees the objects the run dropped.
+    mutating func freeDropped() {
+        for object in dropped { object.deallocate() }
+        dropped.removeAll()
     }
 
     /// Releases the `bpf_spin_lock` the program left held, if any.
@@ -115,6 +129,7 @@ struct RunState {
         cpu = -1
         scratch?.deallocate()
         scratch = nil
+        freeDropped()
     }
 }
 

@@ -633,7 +633,7 @@ extension Analysis {
         guard let field = record?.field(at: r.offset + Int(Int64(bitPattern: v))), field.kind == .kptr,
               let btf = program.programBTF, let target = btf[field.kptrTarget], target.kind == .structure else { return nil }
         var result = Register()
-        if let kernel = kernelBTF?.typeID(named: target.name, kind: .structure) {
+        if let kernel = kernelStruct(named: target.name) {
             result.btfType = kernel
             result.kernelFlags = .trusted
         } else {
@@ -641,6 +641,12 @@ extension Analysis {
             result.kernelFlags = [.trusted, .allocated]
         }
         return result
+    }
+
+    /// The kernel's struct of this name (a kptr to it holds kernel objects, else objects of the
+    /// program's BTF); none when the kernel BTF is the program's own.
+    func kernelStruct(named name: String) -> Int? {
+        program.kernelBTFIsProgramBTF ? nil : kernelBTF?.typeID(named: name, kind: .structure)
     }
 
     /// What bpf_kptr_xchg stores (R`regno`) must be what the field holds.
@@ -670,7 +676,7 @@ extension Analysis {
               let btf = program.programBTF else { return }
         let o = r.offset + off + Int(Int64(bitPattern: v))
         guard let field = record.overlapping(o, o + size), field.kind == .kptr, let target = btf[field.kptrTarget],
-              kernelBTF?.typeID(named: target.name, kind: .structure) == nil else { return }
+              kernelStruct(named: target.name) == nil else { return }
         throw fail(.undecided, pc, "cannot decide: a read of the __kptr field at offset \(field.offset) of the value of '\(maps[r.map].name)', which holds \(btf.typeName(field.kptrTarget)) objects (loads of local kptrs are not modelled yet)")
     }
 

@@ -32,6 +32,7 @@ public struct Verifier: Sendable {
             // dynptrs, RCU sections) are typed by the object's own declarations: how the Swift
             // runtime, which has no kernel, verifies them.
             program.kernelBTF = own
+            program.kernelBTFIsProgramBTF = true
         }
         let start = Verifier.now()
         let analysis = Analysis(program: program, options: options)

@@ -50,6 +50,9 @@ public struct VerifierProgram: Sendable {
     /// (tp_btf, fentry/fexit, iter, lsm) and what they read through typed kernel pointers. Without it
     /// such programs' pointer arguments cannot be decided.
     public var kernelBTF: BTF?
+    /// Whether ``kernelBTF`` is the program's own BTF, standing in for a kernel's (how the Swift
+    /// runtime verifies the kfuncs it knows): every struct is then the program's, none the kernel's.
+    var kernelBTFIsProgramBTF = false
     /// The object's own BTF: types the objects `bpf_obj_new` allocates and the lists and rbtrees of
     /// map values (their `__contains` tags). Without it, programs using them are undecided.
     public var programBTF: BTF?

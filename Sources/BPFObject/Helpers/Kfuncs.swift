@@ -78,6 +78,15 @@ public struct KfuncFlags: OptionSet, Hashable, Sendable {
         case "bpf_dynptr_from_skb": ["s", "flags", "ptr__uninit"]
         case "bpf_dynptr_from_xdp": ["x", "flags", "ptr__uninit"]
         case "bpf_rcu_read_lock", "bpf_rcu_read_unlock", "bpf_preempt_disable", "bpf_preempt_enable": []
+        case "bpf_throw": ["cookie"]
+        case "bpf_obj_new_impl", "bpf_percpu_obj_new_impl": ["local_type_id__k", "meta__ign"]
+        case "bpf_obj_drop_impl", "bpf_percpu_obj_drop_impl": ["p__alloc", "meta__ign"]
+        case "bpf_refcount_acquire_impl": ["p__refcounted_kptr", "meta__ign"]
+        case "bpf_list_push_front_impl", "bpf_list_push_back_impl": ["head", "node", "meta__ign", "off"]
+        case "bpf_list_pop_front", "bpf_list_pop_back", "bpf_list_front", "bpf_list_back": ["head"]
+        case "bpf_rbtree_add_impl": ["root", "node", "less", "meta__ign", "off"]
+        case "bpf_rbtree_remove", "bpf_rbtree_left", "bpf_rbtree_right": ["root", "node"]
+        case "bpf_rbtree_first", "bpf_rbtree_root": ["root"]
         default: nil
         }
     }

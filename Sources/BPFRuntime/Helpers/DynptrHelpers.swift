@@ -15,7 +15,28 @@ enum DynptrHelpers {
     static let kindShift: UInt32 = 28
 
     /// Kinds, as the kernel numbers them (`enum bpf_dynptr_type`).
-    static let local: UInt32 = 1, ringbuf: UInt32 = 2
+    static let local: UInt32 = 1, ringbuf: UInt32 = 2, skb: UInt32 = 3, xdp: UInt32 = 4
+
+    /// `bpf_dynptr_from_skb` and `bpf_dynptr_from_xdp`: a dynptr over the run's packet, from the
+    /// context's converted `data` and `data_end` (the packet is contiguous in a test run), writable
+    /// when the program may write its packet. A later move of the packet (`bpf_xdp_adjust_head`...)
+    /// is not followed: accesses through the old dynptr are checked against the run's memory, as always.
+    static func fromPacket(_ call: borrowing HelperCall, kind: UInt32) throws(HelperError) -> UInt64 {
+        let (dataField, endField) = kind == skb ? (SKBContext.dataOffset, SKBContext.dataEndOffset) : (XDPContext.dataOffset, XDPContext.dataEndOffset)
+        let context = call.argument(1)
+        guard let data = call.regions.pointee.virtualField(at: context &+ UInt64(dataField)),
+              let end = call.regions.pointee.virtualField(at: context &+ UInt64(endField)), end >= data else {
+            try store(call, argument: 3, nil)
+            throw HelperError("argument 1 (0x\(String(context, radix: 16))) is not the program's \(kind == skb ? "__sk_buff" : "xdp_md") context")
+        }
+        guard call.argument(2) == 0, end - data <= UInt64(maxSize) else {
+            try store(call, argument: 3, nil)
+            return einval
+        }
+        let writable = call.regions.pointee.allows(data, Int(end - data), write: true)
+        try store(call, argument: 3, Dynptr(data: data, size: Int(end - data), offset: 0, kind: kind, readOnly: !writable))
+        return 0
+    }
 
     struct Dynptr {
         var data: UInt64
@@ -113,7 +134,8 @@ enum DynptrHelpers {
         Helper(id: KernelHelperID.dynptrData, name: "bpf_dynptr_data") { call in
             let d = try load(call, argument: 1)
             let offset = call.argument(2), length = call.argument(3)
-            guard !d.isNull, !d.readOnly, inBounds(d, offset: offset, length: length) else { return 0 }
+            // skb and xdp dynptrs give NULL: their memory is read through bpf_dynptr_slice.
+            guard !d.isNull, !d.readOnly, d.kind == local || d.kind == ringbuf, inBounds(d, offset: offset, length: length) else { return 0 }
             let address = d.data &+ UInt64(d.offset) &+ offset
             // The slice is memory the run was given (the map value or the record): checked, not granted anew.
             _ = try call.memory(at: address, size: Int(length), write: true)

@@ -12,7 +12,7 @@ public enum KernelHelperID {
     public static let getSmpProcessorID: Int32 = 8, getCurrentPidTgid: Int32 = 14, getCurrentUidGid: Int32 = 15
     public static let getCurrentComm: Int32 = 16, getNumaNodeID: Int32 = 42, xdpAdjustHead: Int32 = 44
     public static let xdpAdjustMeta: Int32 = 54, xdpAdjustTail: Int32 = 65, jiffies64: Int32 = 118
-    public static let ktimeGetBootNs: Int32 = 125, ktimeGetCoarseNs: Int32 = 160
+    public static let ktimeGetBootNs: Int32 = 125, ktimeGetCoarseNs: Int32 = 160, ktimeGetTaiNs: Int32 = 208
     public static let tailCall: Int32 = 12, perfEventOutput: Int32 = 25
     public static let mapPushElem: Int32 = 87, mapPopElem: Int32 = 88, mapPeekElem: Int32 = 89
     public static let spinLock: Int32 = 93, spinUnlock: Int32 = 94
@@ -21,6 +21,7 @@ public enum KernelHelperID {
     public static let forEachMapElem: Int32 = 164, loop: Int32 = 181, mapLookupPercpuElem: Int32 = 195
     public static let dynptrFromMem: Int32 = 197, ringbufReserveDynptr: Int32 = 198, ringbufSubmitDynptr: Int32 = 199
     public static let ringbufDiscardDynptr: Int32 = 200, dynptrRead: Int32 = 201, dynptrWrite: Int32 = 202, dynptrData: Int32 = 203
+    public static let kptrXchg: Int32 = 194
 }
 
 extension HelperRegistry {
@@ -28,10 +29,11 @@ extension HelperRegistry {
     public static let kernel: HelperRegistry = {
         var registry = HelperRegistry()
         for helper in MapHelpers.all + EventHelpers.all + DynptrHelpers.all + ControlHelpers.all + TimeHelpers.all + ProcessHelpers.all
-            + TraceHelpers.all + PacketHelpers.all + SKBHelpers.all + NetHelpers.all + MiscHelpers.all {
+            + TraceHelpers.all + PacketHelpers.all + SKBHelpers.all + NetHelpers.all + MiscHelpers.all + GraphKfuncs.helpers {
             registry.register(helper)
         }
         RuntimeKfuncs.register(into: &registry)
+        GraphKfuncs.register(into: &registry)
         return registry
     }()
 }
@@ -48,6 +50,7 @@ enum TimeHelpers {
         Helper(id: KernelHelperID.ktimeGetNs, name: "bpf_ktime_get_ns") { _ in clock(CLOCK_MONOTONIC) },
         Helper(id: KernelHelperID.ktimeGetBootNs, name: "bpf_ktime_get_boot_ns") { _ in clock(CLOCK_BOOTTIME) },
         Helper(id: KernelHelperID.ktimeGetCoarseNs, name: "bpf_ktime_get_coarse_ns") { _ in clock(CLOCK_MONOTONIC_COARSE) },
+        Helper(id: KernelHelperID.ktimeGetTaiNs, name: "bpf_ktime_get_tai_ns") { _ in clock(CLOCK_TAI) },
         Helper(id: KernelHelperID.jiffies64, name: "bpf_jiffies64") { _ in clock(CLOCK_MONOTONIC_COARSE) / 4_000_000 },
         Helper(id: KernelHelperID.getPrandomU32, name: "bpf_get_prandom_u32") { _ in UInt64(UInt32.random(in: 0...UInt32.max)) },
         Helper(id: KernelHelperID.getSmpProcessorID, name: "bpf_get_smp_processor_id") { call in UInt64(call.cpu) },

@@ -1,6 +1,7 @@
 /// The kfuncs the Swift runtime implements, with the kernel's results: open-coded number iterators
-/// (`bpf_for`, `bpf_repeat`), the dynptr kfuncs that need no packet, and the RCU and preemption
-/// sections (nothing to do in a Swift process; the verifier checks they balance).
+/// (`bpf_for`, `bpf_repeat`), the dynptr kfuncs that need no packet, the RCU and preemption
+/// sections (nothing to do in a Swift process; the verifier checks they balance), and exceptions
+/// (`bpf_throw`).
 ///
 /// A call to one of them is rewritten by the loader into a call of its helper (ids from
 /// ``HelperRegistry/kfuncIDs``). The verifier types them by the prototypes the object declares.
@@ -40,9 +41,18 @@ enum RuntimeKfuncs {
             try call.memory(at: call.argument(1), size: 8, write: true).storeBytes(of: 0, as: UInt64.self)
             return 0
         }
+        // bpf_throw(cookie): the program ends from any frame. The kfunc records the throw and fails,
+        // so both engines unwind as for any error; the run then ends in ``Interpreter/afterThrow``,
+        // which runs the exception callback (or returns the cookie).
+        registry.register(kfunc: "bpf_throw") { call in
+            call.state.pointee.thrown = (call.argument(1), call.interpreter, call.state.pointee.maps)
+            throw RuntimeError.helperFailed(pc: call.pc, helper: "bpf_throw", message: "exception thrown (cookie \(call.argument(1)))")
+        }
         for name in ["bpf_rcu_read_lock", "bpf_rcu_read_unlock", "bpf_preempt_disable", "bpf_preempt_enable"] {
             registry.register(kfunc: name) { _ in 0 }
         }
+        registry.register(kfunc: "bpf_dynptr_from_skb") { call in try DynptrHelpers.fromPacket(call, kind: DynptrHelpers.skb) }
+        registry.register(kfunc: "bpf_dynptr_from_xdp") { call in try DynptrHelpers.fromPacket(call, kind: DynptrHelpers.xdp) }
         registry.register(kfunc: "bpf_dynptr_size") { call in
             let d = try DynptrHelpers.load(call, argument: 1)
             return d.isNull ? 0 : UInt64(d.size)

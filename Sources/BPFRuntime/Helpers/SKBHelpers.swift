@@ -4,11 +4,12 @@ import BPFObject
 extension KernelHelperID {
     public static let skbStoreBytes: Int32 = 9, skbLoadBytes: Int32 = 26, skbChangeTail: Int32 = 38
     public static let skbPullData: Int32 = 39, setHashInvalid: Int32 = 41, skbChangeHead: Int32 = 43, setHash: Int32 = 48
+    public static let skbSetTstamp: Int32 = 192
 }
 
 /// The helpers of programs whose context is `struct __sk_buff`, with the kernel's semantics on the
 /// linear skb of a test run: `bpf_skb_load_bytes`, `bpf_skb_store_bytes`, `bpf_skb_pull_data`,
-/// `bpf_skb_change_tail`, `bpf_skb_change_head`, `bpf_set_hash_invalid`, `bpf_set_hash`.
+/// `bpf_skb_change_tail`, `bpf_skb_change_head`, `bpf_set_hash_invalid`, `bpf_set_hash`, `bpf_skb_set_tstamp`.
 /// Failures return the kernel's negative errno; a call from a program type the kernel does not
 /// offer the helper to stops the program with an error.
 enum SKBHelpers {
@@ -94,6 +95,18 @@ enum SKBHelpers {
         },
         Helper(id: KernelHelperID.setHash, name: "bpf_set_hash") { call in
             try buffer(call, KernelHelperID.setHash).setField(SKBContext.hashOffset, UInt32(truncatingIfNeeded: call.argument(2)))
+            return 0
+        },
+        // The delivery time and its clock (`tstamp`, `tstamp_type`): realtime (0, any time), mono (1)
+        // or TAI (2, both non-zero); IPv4 and IPv6 packets only, as the kernel.
+        Helper(id: KernelHelperID.skbSetTstamp, name: "bpf_skb_set_tstamp") { call in
+            let skb = try buffer(call, KernelHelperID.skbSetTstamp)
+            let proto = UInt16(skb.context[SKBContext.protocolOffset]) << 8 | UInt16(skb.context[SKBContext.protocolOffset + 1])
+            guard proto == 0x0800 || proto == 0x86dd else { return UInt64(bitPattern: -95) }
+            let tstamp = call.argument(2), type = call.argument(3) & 0xffff_ffff
+            guard type <= 2, type == 0 || tstamp != 0 else { return einval }
+            skb.context.storeBytes(of: tstamp, toByteOffset: SKBContext.tstampOffset, as: UInt64.self)
+            skb.context[SKBContext.tstampTypeOffset] = UInt8(type)
             return 0
         },
     ]

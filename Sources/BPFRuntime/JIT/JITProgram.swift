@@ -329,6 +329,16 @@ public struct PreparedRun {
     /// The end of a run that called into Swift: its error, and the state reset for the next run.
     private func afterService(_ r0: UInt64) throws(RuntimeError) -> ExecutionResult {
         ctx.storeBytes(of: 0, toByteOffset: Int(JITFrame.touched), as: UInt64.self)
+        var r0 = r0
+        if let error = info.pointee.error, state.pointee.thrown != nil {
+            // A bpf_throw unwound the code: the exception callback's result (run in the interpreter).
+            info.pointee.error = nil
+            do {
+                r0 = try Interpreter.afterThrow(error, state: state, stackTop: stackTop)
+            } catch {
+                info.pointee.error = error
+            }
+        }
         let executed = state.pointee.executed
         state.pointee.executed = 0
         if state.pointee.needsReset(extraRegions: extraRegions) {

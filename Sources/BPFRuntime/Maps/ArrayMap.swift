@@ -25,7 +25,10 @@ final class ArrayMap: RuntimeMap, @unchecked Sendable {
         }
     }
 
-    deinit { values.deallocate() }
+    deinit {
+        GraphHeap.shared.forget(values)   // the lists and rbtrees its values held
+        values.deallocate()
+    }
 
     override public var regions: [MemoryRegion] { [MemoryRegion(values, writable: !spec.readOnly)] }
     override var userValueSize: Int { perCPU ? slotSize * cpus : spec.valueSize }

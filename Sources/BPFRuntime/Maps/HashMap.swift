@@ -28,6 +28,7 @@ final class HashMap: RuntimeMap, @unchecked Sendable {
 
     deinit {
         table.deallocate()
+        GraphHeap.shared.forget(values)   // the lists and rbtrees its values held
         values.deallocate()
     }
 

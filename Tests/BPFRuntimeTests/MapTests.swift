@@ -438,3 +438,20 @@ struct NoSocketTests {
         #expect(try call(108) == -2)
     }
 }
+
+/// Timers in the runtime: armed, never fired, with the kernel's results (timers.c; the
+/// differential test compares them with the kernel's where it runs).
+@Suite("Runtime timers")
+struct TimerRuntimeTests {
+    @Test("init, set_callback, start and cancel give the kernel's results, on every engine",
+          arguments: ExecutionEngine.allCases.filter { $0 != .jit || JITProgram.isSupported })
+    func states(_ engine: ExecutionEngine) throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/bpf/obj/timers.o").path
+        let object = try ObjectFile(bytes: [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))))
+        let program = try #require(try LoadedObject(object, programs: ["tm_states"], engine: engine).program(named: "tm_states"))
+        let packet = [UInt8](repeating: 0, count: 60)
+        #expect(try program.testRun(packet: packet).returnValue == 56_656_080)
+        #expect(try program.testRun(packet: packet).returnValue == 56_656_082)
+    }
+}

@@ -31,7 +31,8 @@ struct DifferentialCase: CustomTestStringConvertible, Sendable {
     /// so a program that changes its packet sees its own changes.
     var repetitions = 1
     /// Maps not compared: global data holding list heads and rbtree roots, whose bytes are the
-    /// kernel's pointers in the kernel and the runtime's collection ids in the runtime.
+    /// kernel's pointers in the kernel and the runtime's collection ids in the runtime, and values
+    /// holding timers (user space reads the kernel's as zeros, the runtime's as its state words).
     var ignoredMaps: Set<String> = []
     var testDescription: String { "\(fixture)/\(program)" + (repetitions > 1 ? " ×\(repetitions)" : "") }
 
@@ -154,6 +155,9 @@ struct DifferentialTests {
             // Dynptrs over the packet (xdp, skb), bpf_skb_set_tstamp.
             .packets("packet_dynptrs", "pd_xdp", [tcp54, udp42]),
             .packets("packet_dynptrs", "pd_skb", [tcp54, udp42]),
+            // Timers: init, set_callback, start, cancel and their errors (a second input finds
+            // the timer initialized).
+            DifferentialCase(fixture: "timers", program: "tm_states", inputs: [(tcp54, nil), (udp42, nil)], ignoredMaps: ["timers"]),
         ]
     }()
 

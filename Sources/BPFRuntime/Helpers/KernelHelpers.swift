@@ -29,7 +29,8 @@ extension HelperRegistry {
     public static let kernel: HelperRegistry = {
         var registry = HelperRegistry()
         for helper in MapHelpers.all + EventHelpers.all + DynptrHelpers.all + ControlHelpers.all + TimeHelpers.all + ProcessHelpers.all
-            + TraceHelpers.all + PacketHelpers.all + SKBHelpers.all + NetHelpers.all + MiscHelpers.all + GraphKfuncs.helpers {
+            + TraceHelpers.all + PacketHelpers.all + SKBHelpers.all + NetHelpers.all + MiscHelpers.all + GraphKfuncs.helpers
+            + TimerHelpers.all {
             registry.register(helper)
         }
         RuntimeKfuncs.register(into: &registry)

@@ -409,7 +409,7 @@ struct MapTests {
 struct NoSocketTests {
     @Test("sk_storage is always empty and refuses entries, naming the map")
     func skStorage() throws {
-        let map = try makeMap(.skStorage, flags: 1)   // BPF_F_NO_PREALLOC, as the kernel requires
+        let map = try makeMap(.skStorage, entries: 0, flags: 1)   // max_entries 0 and BPF_F_NO_PREALLOC, as the kernel requires
         #expect(try map.lookup(key: UInt32(3), as: UInt64.self) == nil)
         do {
             try map.update(key: UInt32(3), value: UInt64(1))

@@ -324,7 +324,11 @@ public class RuntimeMap: @unchecked Sendable {
             }
             return try HashMap(spec: spec)
         // Socket-local storage: keyed by sockets, which the runtime has none of — always empty.
-        case .skStorage: return try HashMap(spec: spec)
+        case .skStorage:
+            // The kernel requires max_entries 0 here (storage grows with the sockets).
+            var sized = spec
+            sized.maxEntries = max(spec.maxEntries, 1)
+            return try HashMap(spec: sized)
         case .lpmTrie: return try LPMTrieMap(spec: spec)
         case .queue, .stack: return try QueueStackMap(spec: spec)
         case .bloomFilter: return try BloomFilterMap(spec: spec)

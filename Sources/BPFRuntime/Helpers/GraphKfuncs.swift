@@ -505,38 +505,32 @@ final class GraphHeap: Sendable {
         s.nodes[x]!.parent = y
     }
 
+    /// Node `n`'s left child (`left`) or right child.
+    private static func child(_ n: UInt, _ left: Bool, _ s: State) -> UInt { left ? s.nodes[n]!.left : s.nodes[n]!.right }
+
+    /// Rotates at `x` toward the left (`left`) or the right.
+    private static func rotate(_ x: UInt, left: Bool, _ c: inout Collection, _ s: inout State) {
+        if left { rotateLeft(x, &c, &s) } else { rotateRight(x, &c, &s) }
+    }
+
     private static func insertFixup(_ node: UInt, _ c: inout Collection, _ s: inout State) {
         var z = node
         while red(s.nodes[z]!.parent, s) {
             let p = s.nodes[z]!.parent, g = s.nodes[p]!.parent
-            if p == s.nodes[g]!.left {
-                let u = s.nodes[g]!.right
-                if red(u, s) {
-                    s.nodes[p]!.red = false; s.nodes[u]!.red = false; s.nodes[g]!.red = true
-                    z = g
-                } else {
-                    if z == s.nodes[p]!.right {
-                        z = p
-                        rotateLeft(z, &c, &s)
-                    }
-                    let p2 = s.nodes[z]!.parent, g2 = s.nodes[p2]!.parent
-                    s.nodes[p2]!.red = false; s.nodes[g2]!.red = true
-                    rotateRight(g2, &c, &s)
-                }
+            // The mirror cases in one: `side` is whether the parent is its parent's left child.
+            let side = p == s.nodes[g]!.left
+            let u = child(g, !side, s)
+            if red(u, s) {
+                s.nodes[p]!.red = false; s.nodes[u]!.red = false; s.nodes[g]!.red = true
+                z = g
             } else {
-                let u = s.nodes[g]!.left
-                if red(u, s) {
-                    s.nodes[p]!.red = false; s.nodes[u]!.red = false; s.nodes[g]!.red = true
-                    z = g
-                } else {
-                    if z == s.nodes[p]!.left {
-                        z = p
-                        rotateRight(z, &c, &s)
-                    }
-                    let p2 = s.nodes[z]!.parent, g2 = s.nodes[p2]!.parent
-                    s.nodes[p2]!.red = false; s.nodes[g2]!.red = true
-                    rotateLeft(g2, &c, &s)
+                if z == child(p, !side, s) {
+                    z = p
+                    rotate(z, left: side, &c, &s)
                 }
+                let p2 = s.nodes[z]!.parent, g2 = s.nodes[p2]!.parent
+                s.nodes[p2]!.red = false; s.nodes[g2]!.red = true
+                rotate(g2, left: !side, &c, &s)
             }
         }
         s.nodes[c.root]!.red = false
@@ -580,54 +574,31 @@ final class GraphHeap: Sendable {
     private static func eraseFixup(_ start: UInt, parent start2: UInt, _ c: inout Collection, _ s: inout State) {
         var x = start, parent = start2
         while x != c.root && !red(x, s) && parent != 0 {
-            if x == s.nodes[parent]!.left {
-                var w = s.nodes[parent]!.right
-                if red(w, s) {
-                    s.nodes[w]!.red = false; s.nodes[parent]!.red = true
-                    rotateLeft(parent, &c, &s)
-                    w = s.nodes[parent]!.right
-                }
-                if !red(s.nodes[w]!.left, s) && !red(s.nodes[w]!.right, s) {
-                    s.nodes[w]!.red = true
-                    x = parent
-                    parent = s.nodes[x]!.parent
-                } else {
-                    if !red(s.nodes[w]!.right, s) {
-                        s.nodes[s.nodes[w]!.left]!.red = false; s.nodes[w]!.red = true
-                        rotateRight(w, &c, &s)
-                        w = s.nodes[parent]!.right
-                    }
-                    s.nodes[w]!.red = s.nodes[parent]!.red
-                    s.nodes[parent]!.red = false
-                    if s.nodes[w]!.right != 0 { s.nodes[s.nodes[w]!.right]!.red = false }
-                    rotateLeft(parent, &c, &s)
-                    x = c.root
-                    parent = 0
-                }
+            // The mirror cases in one: `side` is whether x is its parent's left child.
+            let side = x == s.nodes[parent]!.left
+            var w = child(parent, !side, s)
+            if red(w, s) {
+                s.nodes[w]!.red = false; s.nodes[parent]!.red = true
+                rotate(parent, left: side, &c, &s)
+                w = child(parent, !side, s)
+            }
+            if !red(s.nodes[w]!.left, s) && !red(s.nodes[w]!.right, s) {
+                s.nodes[w]!.red = true
+                x = parent
+                parent = s.nodes[x]!.parent
             } else {
-                var w = s.nodes[parent]!.left
-                if red(w, s) {
-                    s.nodes[w]!.red = false; s.nodes[parent]!.red = true
-                    rotateRight(parent, &c, &s)
-                    w = s.nodes[parent]!.left
+                if !red(child(w, !side, s), s) {
+                    s.nodes[child(w, side, s)]!.red = false; s.nodes[w]!.red = true
+                    rotate(w, left: !side, &c, &s)
+                    w = child(parent, !side, s)
                 }
-                if !red(s.nodes[w]!.left, s) && !red(s.nodes[w]!.right, s) {
-                    s.nodes[w]!.red = true
-                    x = parent
-                    parent = s.nodes[x]!.parent
-                } else {
-                    if !red(s.nodes[w]!.left, s) {
-                        s.nodes[s.nodes[w]!.right]!.red = false; s.nodes[w]!.red = true
-                        rotateLeft(w, &c, &s)
-                        w = s.nodes[parent]!.left
-                    }
-                    s.nodes[w]!.red = s.nodes[parent]!.red
-                    s.nodes[parent]!.red = false
-                    if s.nodes[w]!.left != 0 { s.nodes[s.nodes[w]!.left]!.red = false }
-                    rotateRight(parent, &c, &s)
-                    x = c.root
-                    parent = 0
-                }
+                s.nodes[w]!.red = s.nodes[parent]!.red
+                s.nodes[parent]!.red = false
+                let far = child(w, !side, s)
+                if far != 0 { s.nodes[far]!.red = false }
+                rotate(parent, left: side, &c, &s)
+                x = c.root
+                parent = 0
             }
         }
         if x != 0 { s.nodes[x]!.red = false }

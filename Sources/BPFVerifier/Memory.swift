@@ -227,6 +227,15 @@ extension Analysis {
         if size == 8 && o % 8 == 0, let spilled = frame.spill(at: o), (0..<8).allSatisfy({ frame.byte(o + $0) == .spill }) {
             return spilled
         }
+        if size < 8 && o % 8 == 0, var spilled = frame.spill(at: o), spilled.kind == .scalar,
+           (0..<size).allSatisfy({ frame.byte(o + $0) == .spill }) {
+            // A narrow fill from the start of a spilled scalar at least as wide: the register,
+            // truncated; still linked only when the value fits (the kernel's
+            // check_stack_read_fixed_off with bpf_stack_narrow_access_ok).
+            if spilled.value.umax != 0 && 64 - spilled.value.umax.leadingZeroBitCount > size * 8 { spilled.id = 0 }
+            spilled.value = spilled.value.truncated(toBytes: size)
+            return spilled
+        }
         if size == 4 && o % 4 == 0, let known = frame.narrowValue(at: o) {
             return .scalar(known)
         }
@@ -282,6 +291,13 @@ extension Analysis {
         }
         if size == 8 && o % 8 == 0, let v = value {
             for i in 0..<8 { st.frames[f].setByte(o + i, .spill) }
+            st.frames[f].setSpill(at: o, v)
+            return
+        }
+        if o % 8 == 0, let v = value, v.kind == .scalar {
+            // A narrow spill: its bytes hold the register; the rest of the slot keeps what it was
+            // (the kernel's save_register_state with size < 8).
+            for i in 0..<size { st.frames[f].setByte(o + i, .spill) }
             st.frames[f].setSpill(at: o, v)
             return
         }
@@ -413,7 +429,20 @@ extension Analysis {
         case .stack:
             let (f, lo, hi) = try stackRange(st, pc, regno: d, off: off, size: size)
             recordStackAccess(pc, frame: f, offset: lo, size: hi + size - lo)
-            if value.kind == .scalar && size < 8 { value = .scalar(value.value.truncated(toBytes: size)) }
+            if value.kind == .scalar && lo == hi && lo % 8 == 0 && st[d].kind == .stack {
+                // A scalar spilled at a slot's start keeps its register state (and links to the
+                // register through a scalar id when the value fits the store), as the kernel's
+                // check_stack_write_fixed_off/save_register_state do for privileged programs.
+                let fits = value.value.umax == 0 || 64 - value.value.umax.leadingZeroBitCount <= size * 8
+                if fits && ins.instructionClass == .stx && value.id == 0 && !value.value.isConstant {
+                    value.id = freshID()
+                    st[s].id = value.id
+                }
+                if !fits { value.id = 0 }
+                if size < 8 { value.value = value.value.truncated(toBytes: size) }
+            } else if value.kind == .scalar && size < 8 {
+                value = .scalar(value.value.truncated(toBytes: size))
+            }
             if lo == hi {
                 try writeStack(&st, pc, frame: f, offset: lo, size: size, value: value)
             } else {

@@ -138,7 +138,23 @@ public struct Scalar: Hashable, Sendable, CustomStringConvertible {
         let bitMask = (UInt64(1) << UInt64(bytes * 8)) - 1
         if let c = constantValue { return .constant(c & bitMask) }
         if umax <= bitMask { return self }
-        return .unsigned(0, bitMask)
+        // As the kernel's coerce_reg_to_size: the known bits survive the cast, and the unsigned
+        // range does when its bounds agree above the cut.
+        var s = Scalar.unknown
+        s.tnum = Tnum(value: tnum.value & bitMask, mask: tnum.mask & bitMask)
+        if umin & ~bitMask == umax & ~bitMask {
+            s.umin = umin & bitMask
+            s.umax = umax & bitMask
+        } else {
+            s.umin = 0
+            s.umax = bitMask
+        }
+        if bytes == 4 {
+            s.umin = Swift.max(s.umin, UInt64(u32min))
+            s.umax = Swift.min(s.umax, UInt64(u32max))
+        }
+        guard s.sync() else { return .unsigned(0, bitMask) }
+        return s
     }
 
     /// Any value of a load of `bytes` bytes, zero- or sign-extended.

@@ -376,9 +376,13 @@ extension Analysis {
             if isPacketPair(p, end) {
                 // Which branch knows p <= end (or p < end)?
                 let effective = flipped ? swapOperands(op) : op
+                // A strict `p < end` proves one byte more (the kernel's find_good_pkt_pointers
+                // with range_right_open).
                 switch effective {
-                case .jgt, .jge: markPacketRange(&fall, p)
-                case .jle, .jlt: markPacketRange(&taken, p)
+                case .jgt: markPacketRange(&fall, p)
+                case .jge: markPacketRange(&fall, p, strict: true)
+                case .jle: markPacketRange(&taken, p)
+                case .jlt: markPacketRange(&taken, p, strict: true)
                 default: break
                 }
                 return (true, true)
@@ -408,9 +412,11 @@ extension Analysis {
         }
     }
 
-    func markPacketRange(_ st: inout VerifierState, _ p: Register) {
+    func markPacketRange(_ st: inout VerifierState, _ p: Register, strict: Bool = false) {
         guard p.offset >= 0, p.value.umax <= 0xffff, p.value.smin >= 0, p.value.umax + UInt64(p.offset) <= 0xffff else { return }
-        let kind = p.kind, id = p.id, range = p.offset
+        // (As the kernel: `p < end` at offset 0 proves nothing.)
+        if strict && p.offset == 0 { return }
+        let kind = p.kind, id = p.id, range = strict ? p.offset + 1 : p.offset
         st.forEachRegister { r in
             if r.kind == kind && r.id == id && r.size < range { r.size = range }
         }

@@ -234,9 +234,10 @@ extension Analysis {
                     try checkHelperMemory(&st, pc, regno: regno, size: Scalar.constant(UInt64(size)), write: kind == .mapValueOutput,
                                           helper: proto.name, what: kind == .mapKey ? "the key of map '\(spec.name)'" : "a value of map '\(spec.name)'")
                 }
-            case .memory, .memoryOrNull, .memoryOutput:
-                if kind == .memoryOrNull && r.kind == .scalar { needPrecise(st, pc, registers: [regno]) }
-                if kind == .memoryOrNull && r.kind == .scalar && r.value.constantValue == 0 {
+            case .memory, .memoryOrNull, .memoryOutput, .memoryOutputOrNull:
+                let nullable = kind == .memoryOrNull || kind == .memoryOutputOrNull
+                if nullable && r.kind == .scalar { needPrecise(st, pc, registers: [regno]) }
+                if nullable && r.kind == .scalar && r.value.constantValue == 0 {
                     memoryArg = nil
                 } else {
                     guard r.kind.isPointer else { throw bad("a pointer to memory") }
@@ -255,7 +256,7 @@ extension Analysis {
                 }
                 if let m = memoryArg {
                     if r.value.umax > 0 {
-                        try checkHelperMemory(&st, pc, regno: m.regno, size: r.value, write: m.kind == .memoryOutput,
+                        try checkHelperMemory(&st, pc, regno: m.regno, size: r.value, write: m.kind == .memoryOutput || m.kind == .memoryOutputOrNull,
                                               helper: proto.name, what: "\(r.value.umax) bytes")
                     }
                 } else if st[regno - 1].kind == .scalar && r.value.umax > 0 {

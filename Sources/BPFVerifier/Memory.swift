@@ -98,7 +98,7 @@ extension Analysis {
                            "compare R\(regno) + \(start + size) with \(base) (e.g. if (p + \(start + size) > data_end) return) before this access",
                            state: st, registers: [regno])
             }
-            return true
+            return rules.packetProvided
         default:
             throw badPointer(st, pc, regno, access: access)
         }
@@ -366,6 +366,20 @@ extension Analysis {
                 result = Register()
                 result.kind = .socket
                 result.size = 80
+            case .kernelStruct(let name):
+                guard let btf = kernelBTF, let id = btf.typeID(named: name, kind: .structure) else {
+                    throw fail(.undecided, pc, "cannot decide: the context field is a struct \(name) pointer, typed by the kernel's BTF, which the verifier was not given")
+                }
+                result = Register()
+                result.kind = .kernelPointer
+                result.btfType = id
+                result.kernelFlags = .trusted
+            case .socketOrNull:
+                result = Register()
+                result.kind = .socketOrNull
+                result.size = 80   // struct bpf_sock
+                result.id = freshID()
+                result.origin = pc
             case .flowKeys:
                 result = Register()
                 result.kind = .memory

@@ -358,6 +358,16 @@ extension Analysis {
                 markNull(&fall, p, isNull: op == .jne)
                 return (true, true)
             }
+            // Two pointers, exactly one maybe NULL (neither a typed kernel pointer): where they are
+            // equal, that one is not NULL (the kernel's check_cond_jmp_op, eq_branch_regs; it marks
+            // that register only).
+            if let s, dst.kind.isPointer && src.kind.isPointer && dst.kind.isNullable != src.kind.isNullable
+                && dst.kind != .kernelPointer && dst.kind != .kernelPointerOrNull
+                && src.kind != .kernelPointer && src.kind != .kernelPointerOrNull {
+                let r = dst.kind.isNullable ? d : s
+                if op == .jeq { taken[r].kind = taken[r].kind.nonNull } else { fall[r].kind = fall[r].kind.nonNull }
+                return (true, true)
+            }
             // A pointer that cannot be NULL compared with 0.
             let pointer = dst.kind.isPointer ? dst : src
             let other = dst.kind.isPointer ? src : dst

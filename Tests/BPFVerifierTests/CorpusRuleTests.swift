@@ -47,6 +47,55 @@ private func packetCorner(offset: Int, compare: String, size: String = "dw") -> 
     """
 }
 
+/// Two lookups of key 0 in map handle 1 (r6, r7: each maybe NULL); r6 is NULL-checked, then
+/// compared with r7 by `compare` (a jump to `out` when r7 is not known equal), then r7 is read.
+private func equalPointers(_ compare: String) -> String {
+    """
+    mov %r2, 0
+    stxw [%r10-4], %r2
+    lddw %r1, map_fd 1
+    mov %r2, %r10
+    add %r2, -4
+    call 1
+    mov %r6, %r0
+    lddw %r1, map_fd 1
+    mov %r2, %r10
+    add %r2, -4
+    call 1
+    mov %r7, %r0
+    jeq %r6, 0, out
+    \(compare)
+    ldxdw %r0, [%r7+0]
+    out:
+    mov %r0, 0
+    exit
+    """
+}
+
+/// A frozen read-only array whose value is the string "hi".
+private let formatMap: MapSpec = {
+    var spec = MapSpec(name: "format", type: .array, keySize: 4, valueSize: 8, maxEntries: 1, flags: 0x80)
+    spec.initialValue = [0x68, 0x69, 0, 0, 0, 0, 0, 0]
+    spec.readOnly = true
+    return spec
+}()
+
+/// A context's packet pointers: r2 = the field at `data`, r3 = the one at `end` (8-byte loads);
+/// one byte is checked; then `access`.
+private func contextPacket(data: Int, end: Int, access: String, exit: Int = 1) -> String {
+    """
+    ldxdw %r2, [%r1+\(data)]
+    ldxdw %r3, [%r1+\(end)]
+    mov %r4, %r2
+    add %r4, 1
+    jgt %r4, %r3, out
+    \(access)
+    out:
+    mov %r0, \(exit)
+    exit
+    """
+}
+
 let corpusRuleCases: [RuleCase] = [
     // A scalar spilled at a slot's start keeps its register state and its link to the register
     // (check_stack_write_fixed_off assigns an id; the fill copies it back).
@@ -102,6 +151,61 @@ let corpusRuleCases: [RuleCase] = [
              rejection: "only 7 bytes are checked"),
     RuleCase(name: "packet: data < end proves nothing at offset 0", type: .xdp, source: packetCorner(offset: 0, compare: "jgt %r3, %r1, ok", size: "b"),
              rejection: "only 0 bytes are checked"),
+    // Pointer fields of contexts without a socket buffer, typed as the kernel's *_is_valid_access
+    // types them: sockopt's optval buffer (read and written), sk_reuseport's packet (read only),
+    // sk_lookup's selected socket (maybe NULL).
+    RuleCase(name: "sockopt: optval is a packet checked against optval_end", type: .cgroupSockopt, attach: .cgroupSetsockopt,
+             source: contextPacket(data: 8, end: 16, access: "ldxb %r5, [%r2+0]\nstb [%r2+0], 1")),
+    RuleCase(name: "sockopt: optval read past the checked byte", type: .cgroupSockopt, attach: .cgroupSetsockopt,
+             source: contextPacket(data: 8, end: 16, access: "ldxh %r5, [%r2+0]"), rejection: "only 1 bytes are checked"),
+    RuleCase(name: "sk_reuseport: data is a packet checked against data_end", type: .skReuseport, attach: .skReuseportSelect,
+             source: contextPacket(data: 0, end: 8, access: "ldxb %r5, [%r2+0]")),
+    RuleCase(name: "sk_reuseport: the packet is read-only", type: .skReuseport, attach: .skReuseportSelect,
+             source: contextPacket(data: 0, end: 8, access: "stb [%r2+0], 1"), rejection: "may not write the packet"),
+    RuleCase(name: "sk_lookup: ctx->sk read after a NULL check", type: .skLookup, attach: .skLookup, source: """
+        ldxdw %r2, [%r1+0]
+        jeq %r2, 0, out
+        ldxw %r0, [%r2+4]
+        out:
+        mov %r0, 1
+        exit
+        """),
+    RuleCase(name: "sk_lookup: ctx->sk may be NULL", type: .skLookup, attach: .skLookup, source: """
+        ldxdw %r2, [%r1+0]
+        ldxw %r0, [%r2+4]
+        mov %r0, 1
+        exit
+        """, rejection: "may be NULL"),
+    // Helpers whose prototype depends on the program type (the kernel's *_func_proto).
+    RuleCase(name: "sk_lookup: bpf_sk_assign(ctx, NULL) clears the selection", type: .skLookup, attach: .skLookup,
+             source: "mov %r2, 0\nmov %r3, 0\ncall 124\nmov %r0, 1\nexit"),
+    RuleCase(name: "tc: bpf_sk_assign takes no NULL socket", type: .schedCls,
+             source: "mov %r2, 0\nmov %r3, 0\ncall 124\nmov %r0, 0\nexit", rejection: "must be a socket"),
+    RuleCase(name: "bpf_snprintf with no buffer and size 0", type: .xdp, source: """
+        lddw %r3, map_value 1 0
+        mov %r1, 0
+        mov %r2, 0
+        mov %r4, 0
+        mov %r5, 0
+        call 165
+        mov %r0, 0
+        exit
+        """, maps: [1: formatMap]),
+    RuleCase(name: "bpf_snprintf with no buffer and a size", type: .xdp, source: """
+        lddw %r3, map_value 1 0
+        mov %r1, 0
+        mov %r2, 8
+        mov %r4, 0
+        mov %r5, 0
+        call 165
+        mov %r0, 0
+        exit
+        """, rejection: "is NULL but its size", maps: [1: formatMap]),
+    // Two pointers compared equal, one known not NULL: the other is not NULL where they are equal.
+    RuleCase(name: "pointer equal to a non-NULL one is not NULL", type: .xdp, source: equalPointers("jne %r6, %r7, out"),
+             maps: [1: Maps.hash]),
+    RuleCase(name: "pointer different from a non-NULL one may be NULL", type: .xdp, source: equalPointers("jeq %r6, %r7, out"),
+             rejection: "may be NULL", maps: [1: Maps.hash]),
 ]
 
 struct CorpusRuleTests {

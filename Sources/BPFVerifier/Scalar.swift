@@ -106,6 +106,27 @@ public struct Scalar: Hashable, Sendable, CustomStringConvertible {
                 u32min = Swift.max(u32min, UInt32(bitPattern: s32min))
                 u32max = Swift.min(u32max, UInt32(bitPattern: s32max))
             }
+            // A signed range that crosses the sign boundary is two unsigned intervals; an unsigned
+            // range meeting only one of them is in that one (the kernel's __reg64_deduce_bounds and
+            // __reg32_deduce_bounds).
+            if smin < 0 && smax >= 0 && umin <= umax {
+                if umax < UInt64(bitPattern: smin) {
+                    smin = Int64(bitPattern: umin)
+                    umax = Swift.min(umax, UInt64(smax))
+                } else if UInt64(smax) < umin {
+                    smax = Int64(bitPattern: umax)
+                    umin = Swift.max(umin, UInt64(bitPattern: smin))
+                }
+            }
+            if s32min < 0 && s32max >= 0 && u32min <= u32max {
+                if u32max < UInt32(bitPattern: s32min) {
+                    s32min = Int32(bitPattern: u32min)
+                    u32max = Swift.min(u32max, UInt32(s32max))
+                } else if UInt32(s32max) < u32min {
+                    s32max = Int32(bitPattern: u32max)
+                    u32min = Swift.max(u32min, UInt32(bitPattern: s32min))
+                }
+            }
             // Known upper bits let the 32-bit range bound the 64-bit one.
             if tnum.upperKnown && u32min <= u32max {
                 let high = tnum.value & 0xffff_ffff_0000_0000
@@ -322,6 +343,7 @@ extension Scalar {
 
     /// Sign-extends the low `bits` bits (movsx).
     func signExtended(from bits: Int) -> Scalar {
+        if bits >= 64 || bits <= 0 { return self }
         let half = Int64(1) << Int64(bits - 1)
         if smin >= -half && smax < half { return self }
         if let c = constantValue {
@@ -329,6 +351,17 @@ extension Scalar {
             return .constant(UInt64(bitPattern: Int64(bitPattern: c << shift) >> Int64(shift)))
         }
         if umax < UInt64(half) { return self }
+        // The low bits of an unsigned range whose upper bits are fixed form one interval; on one
+        // side of the sign bit, sign extension keeps it one (the kernel's coerce_reg_to_size_sx).
+        let mask = (UInt64(1) << UInt64(bits)) - 1
+        if umin >> UInt64(bits) == umax >> UInt64(bits) {
+            let lo = umin & mask, hi = umax & mask
+            let sign = UInt64(half)
+            if lo <= hi && (lo & sign) == (hi & sign) {
+                let shift = UInt64(64 - bits)
+                return .signed(Int64(bitPattern: lo << shift) >> Int64(shift), Int64(bitPattern: hi << shift) >> Int64(shift))
+            }
+        }
         return .signed(-half, half - 1)
     }
 

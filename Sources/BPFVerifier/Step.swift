@@ -5,6 +5,11 @@ import BPFObject
 extension Analysis {
     func step(_ st: inout VerifierState, _ pc: Int, _ parent: Checkpoint?) throws(VerifierError) -> StepResult {
         let ins = insns[pc]
+        // Checked where a path reaches the write, as the kernel's check_reg_arg does (code no path
+        // reaches may write r10).
+        if Self.writtenRegister(ins) == 10 {
+            throw fail(.invalidProgram, pc, "r10 is the read-only frame pointer and cannot be written", state: st)
+        }
         switch ins.instructionClass {
         case .alu, .alu64:
             try alu(&st, pc, ins)
@@ -28,6 +33,19 @@ extension Analysis {
                 try store(&st, pc, ins)
             }
             return .next(pc + 1)
+        }
+    }
+
+    /// The register an instruction writes by its fields (nil: none; calls write r0-r5 implicitly).
+    static func writtenRegister(_ ins: Instruction) -> Int? {
+        switch ins.instructionClass {
+        case .alu, .alu64, .ldx: return Int(ins.dst)
+        case .ld: return ins.opcode == Opcode.lddw ? Int(ins.dst) : 0
+        case .stx where ins.opcode & 0xe0 == MemoryMode.atomic.rawValue:
+            if ins.imm == 0xf1 { return 0 }               // cmpxchg: r0
+            if ins.imm == 0x100 { return Int(ins.dst) }   // load-acquire
+            return ins.imm & 1 != 0 ? Int(ins.src) : nil  // the fetching operations: src
+        default: return nil
         }
     }
 

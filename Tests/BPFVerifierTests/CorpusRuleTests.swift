@@ -151,6 +151,78 @@ let corpusRuleCases: [RuleCase] = [
              rejection: "only 7 bytes are checked"),
     RuleCase(name: "packet: data < end proves nothing at offset 0", type: .xdp, source: packetCorner(offset: 0, compare: "jgt %r3, %r1, ok", size: "b"),
              rejection: "only 0 bytes are checked"),
+    // Instructions are checked where a path reaches them: a write to r10 no path reaches is
+    // dead code (the kernel removes it after verification).
+    RuleCase(name: "r10 written where no path goes", type: .socketFilter, source: """
+        call 7
+        and %r0, 255
+        jgt %r0, 255, bad
+        mov %r0, 0
+        exit
+        bad:
+        mov %r10, 0
+        exit
+        """),
+    RuleCase(name: "r10 written where a path goes", type: .socketFilter, source: """
+        call 7
+        and %r0, 255
+        jgt %r0, 254, bad
+        mov %r0, 0
+        exit
+        bad:
+        mov %r10, 0
+        exit
+        """, rejection: "read-only frame pointer"),
+    // A signed range across the sign boundary is two unsigned intervals; an unsigned bound that
+    // meets one of them only leaves that one (__reg64_deduce_bounds).
+    RuleCase(name: "bounds: unsigned bound meets the non-negative half only", type: .socketFilter, source: """
+        call 7
+        lsh %r0, 56
+        arsh %r0, 56
+        lddw %r1, 0xffffffffffffff00
+        jgt %r0, %r1, out
+        jlt %r0, 128, out
+        \(dead)
+        out:
+        mov %r0, 0
+        exit
+        """),
+    RuleCase(name: "bounds: unsigned bound meets both halves", type: .socketFilter, source: """
+        call 7
+        lsh %r0, 56
+        arsh %r0, 56
+        lddw %r1, 0xffffffffffffff80
+        jgt %r0, %r1, out
+        jlt %r0, 128, out
+        \(dead)
+        out:
+        mov %r0, 0
+        exit
+        """, rejection: "R9 is read before it is set"),
+    // Sign extension of a range on one side of the sign bit is a range (coerce_reg_to_size_sx).
+    RuleCase(name: "movsx of a range of negative bytes stays negative", type: .socketFilter, source: """
+        call 7
+        and %r0, 15
+        or %r0, 128
+        movsx864 %r1, %r0
+        jsge %r1, -5, bad
+        mov %r0, 0
+        exit
+        bad:
+        \(dead)
+        exit
+        """),
+    RuleCase(name: "movsx of a range across the byte's sign bit", type: .socketFilter, source: """
+        call 7
+        and %r0, 255
+        movsx864 %r1, %r0
+        jsge %r1, -5, bad
+        mov %r0, 0
+        exit
+        bad:
+        \(dead)
+        exit
+        """, rejection: "R9 is read before it is set"),
     // Pointer fields of contexts without a socket buffer, typed as the kernel's *_is_valid_access
     // types them: sockopt's optval buffer (read and written), sk_reuseport's packet (read only),
     // sk_lookup's selected socket (maybe NULL).

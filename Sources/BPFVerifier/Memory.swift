@@ -386,6 +386,18 @@ extension Analysis {
                 result.size = 56   // struct bpf_flow_keys
             }
             markAccess(pc, proven: rules.proven(offset: o, size: size))
+        case .mapPointer where r.map >= 0 && r.map < maps.count && Self.mapStructName(maps[r.map].type) != nil:
+            // A map's own struct, read as the kernel's check_ptr_to_map_access reads it: through
+            // BTF (struct bpf_array, bpf_htab, ...), by privileged programs, never written.
+            guard let btf = kernelBTF, let id = btf.typeID(named: Self.mapStructName(maps[r.map].type)!, kind: .structure) else {
+                throw fail(.undecided, pc, "cannot decide: a read of map '\(maps[r.map].name)''s kernel struct, typed by the kernel's BTF, which the verifier was not given")
+            }
+            var view = st
+            view[s].kind = .kernelPointer
+            view[s].btfType = id
+            view[s].kernelFlags = []
+            result = try kernelPointerLoad(view, pc, regno: s, off: off, size: size)
+            markAccess(pc, proven: false)
         case .kernelPointer where r.kernelFlags.contains(.allocated):
             try allocatedAccess(st, pc, regno: s, off: off, size: size, access: "read")
             markAccess(pc, proven: false)
@@ -415,6 +427,26 @@ extension Analysis {
             }
         }
         st[d] = result
+    }
+
+    /// The kernel struct a map of this type is (its ops' map_btf_id), for reads through a map pointer.
+    static func mapStructName(_ type: MapType) -> String? {
+        switch type {
+        case .hash, .perCPUHash, .lruHash, .lruPerCPUHash, .hashOfMaps: "bpf_htab"
+        case .array, .perCPUArray, .programArray, .perfEventArray, .cgroupArray, .arrayOfMaps: "bpf_array"
+        case .stackTrace: "bpf_stack_map"
+        case .lpmTrie: "lpm_trie"
+        case .devmap, .devmapHash: "bpf_dtab"
+        case .cpumap: "bpf_cpu_map"
+        case .xskmap: "xsk_map"
+        case .sockmap: "bpf_stab"
+        case .sockhash: "bpf_shtab"
+        case .queue, .stack: "bpf_queue_stack"
+        case .ringBuffer, .userRingBuffer: "bpf_ringbuf_map"
+        case .bloomFilter: "bpf_bloom_filter"
+        case .skStorage, .inodeStorage, .taskStorage, .cgrpStorage: "bpf_local_storage_map"
+        default: nil
+        }
     }
 
     func contextOffset(_ st: VerifierState, _ pc: Int, regno: Int, off: Int) throws(VerifierError) -> Int {

@@ -152,6 +152,12 @@ extension Analysis {
             st[d] = .scalar(width == 32 ? Scalar.unsigned(0, 0xffff_ffff) : .unknown)
             return
         }
+        // A 32-bit subtraction with a pointer operand is a number to a privileged program (the
+        // kernel's adjust_ptr_min_max_vals with allow_ptr_leaks); other 32-bit ALU is refused.
+        if width == 32 && op == .sub {
+            st[d] = .unknownScalar
+            return
+        }
         guard width == 64 else {
             throw fail(.invalidPointer, pc, "32-bit arithmetic on a pointer (R\(dst.kind.isPointer ? d : s)) is not allowed",
                        "use 64-bit arithmetic (a 32-bit result would drop the pointer's upper half)", state: st, registers: [d, s])
@@ -168,6 +174,10 @@ extension Analysis {
         needPrecise(st, pc, registers: fromRegister ? [d, s] : [d], strong: false)
         switch pointer.kind {
         case .context, .stack, .mapValue, .packet, .packetMeta, .memory, .kernelPointer: break
+        case .mapPointer where op == .add && scalar.constantValue == 0:
+            // A map plus a known 0 is the map (the kernel's adjust_ptr_min_max_vals, CONST_PTR_TO_MAP).
+            st[d] = pointer
+            return
         case .mapValueOrNull, .memoryOrNull, .mapPointerOrNull, .kernelPointerOrNull:
             throw fail(.nullPointer, pc, "arithmetic on R\(pointerReg), which may be NULL",
                        "check the result of \(originName(pointer)) against NULL first", state: st, registers: [pointerReg])

@@ -96,6 +96,37 @@ private func contextPacket(data: Int, end: Int, access: String, exit: Int = 1) -
     """
 }
 
+/// A lookup in map handle 1 through the map pointer plus `k`.
+private func mapPlus(_ k: Int) -> String {
+    """
+    mov %r2, 0
+    stxw [%r10-4], %r2
+    mov %r2, %r10
+    add %r2, -4
+    mov %r0, \(k)
+    lddw %r1, map_fd 1
+    add %r1, %r0
+    call 1
+    mov %r0, 0
+    exit
+    """
+}
+
+/// Cases typed by the kernel's BTF: a map's own struct read through its pointer
+/// (check_ptr_to_map_access), netfilter's context (nf_is_valid_access).
+let kernelTypedCorpusCases: [RuleCase] = [
+    RuleCase(name: "map pointer: read a field of the map's struct", type: .socketFilter,
+             source: "lddw %r1, map_fd 1\nldxdw %r6, [%r1+0]\nmov %r0, 1\nexit", maps: [1: Maps.counts]),
+    RuleCase(name: "map pointer: write a field of the map's struct", type: .socketFilter,
+             source: "lddw %r1, map_fd 1\nstw [%r1+0], 0\nmov %r0, 1\nexit", rejection: "map_ptr", maps: [1: Maps.counts]),
+    RuleCase(name: "map pointer: read before the map's struct", type: .socketFilter,
+             source: "lddw %r1, map_fd 1\nldxw %r6, [%r1-8]\nmov %r0, 1\nexit", rejection: "negative offset", maps: [1: Maps.counts]),
+    RuleCase(name: "netfilter: ctx->skb is a kernel pointer", type: .netfilter, attach: .netfilter,
+             source: "ldxdw %r2, [%r1+8]\nmov %r0, 1\nexit"),
+    RuleCase(name: "netfilter: ctx->skb read in part", type: .netfilter, attach: .netfilter,
+             source: "ldxw %r2, [%r1+8]\nmov %r0, 1\nexit", rejection: "netfilter programs read only"),
+]
+
 let corpusRuleCases: [RuleCase] = [
     // A scalar spilled at a slot's start keeps its register state and its link to the register
     // (check_stack_write_fixed_off assigns an id; the fill copies it back).
@@ -223,6 +254,27 @@ let corpusRuleCases: [RuleCase] = [
         \(dead)
         exit
         """, rejection: "R9 is read before it is set"),
+    // 32-bit arithmetic on pointers: a subtraction is a number for a privileged program, the rest
+    // is refused (adjust_ptr_min_max_vals).
+    RuleCase(name: "32-bit difference of packet pointers is a number", type: .schedCls, source: """
+        ldxw %r7, [%r1+76]
+        ldxw %r6, [%r1+80]
+        mov32 %r4, %r7
+        sub32 %r6, %r4
+        mov %r0, 0
+        exit
+        """),
+    RuleCase(name: "32-bit addition to a packet pointer", type: .schedCls, source: """
+        ldxw %r7, [%r1+76]
+        ldxw %r6, [%r1+80]
+        mov32 %r4, %r7
+        add32 %r6, %r4
+        mov %r0, 0
+        exit
+        """, rejection: "32-bit arithmetic on a pointer"),
+    RuleCase(name: "map pointer plus a known 0 is the map", type: .socketFilter, source: mapPlus(0), maps: [1: Maps.counts]),
+    RuleCase(name: "map pointer plus 8", type: .socketFilter, source: mapPlus(8), rejection: "arithmetic on R1 (map_ptr)",
+             maps: [1: Maps.counts]),
     // Pointer fields of contexts without a socket buffer, typed as the kernel's *_is_valid_access
     // types them: sockopt's optval buffer (read and written), sk_reuseport's packet (read only),
     // sk_lookup's selected socket (maybe NULL).
@@ -293,12 +345,32 @@ struct CorpusRuleTests {
     }
 }
 
+/// The cases typed by the running kernel's BTF (skipped, saying so, without it).
+@Suite(.requires(RunningKernelBTF.availability))
+struct CorpusKernelTypedRuleTests {
+    @Test(arguments: kernelTypedCorpusCases)
+    func rule(_ c: RuleCase) throws {
+        var input = try c.input()
+        input.kernelBTF = try RunningKernelBTF.loaded.get()
+        let result = Verifier().verify(input)
+        if let expected = c.rejection {
+            let error = try #require(result.error, "\(c.name) must be rejected (\(expected))")
+            #expect(error.description.contains(expected), "\(c.name): \(error.description)")
+        } else {
+            #expect(result.error == nil, "\(c.name): \(result.error?.detailed ?? "")")
+        }
+    }
+}
+
 /// The same cases in the running kernel: both verifiers must agree on every one.
 @Suite(.requires(KernelAccess.bpf))
 struct KernelAgreementCorpusTests {
     @Test func corpusVerdictsAgree() throws {
-        for c in corpusRuleCases where c.kernel {
-            let ours = Verifier(options: VerifierOptions(instructionLimit: c.limit)).verify(try c.input())
+        let vmlinux = try? RunningKernelBTF.loaded.get()
+        for c in corpusRuleCases + (vmlinux == nil ? [] : kernelTypedCorpusCases) where c.kernel {
+            var input = try c.input()
+            input.kernelBTF = vmlinux
+            let ours = Verifier(options: VerifierOptions(instructionLimit: c.limit)).verify(input)
             let kernel = try KernelAgreementTests.kernelVerdict(c)
             #expect(ours.accepted == (kernel == nil),
                     "\(c.name): ours \(ours.error.map { "reject (\($0))" } ?? "accept"), kernel \(kernel.map { "reject (\($0))" } ?? "accept")")

@@ -96,6 +96,9 @@ private func contextPacket(data: Int, end: Int, access: String, exit: Int = 1) -
     """
 }
 
+/// A lookup of key 0 in map handle 6 (`locked`: a bpf_spin_lock at offset 0); r0 = the value or NULL.
+private let lockedLookup = lookup.replacingOccurrences(of: "map_fd 1", with: "map_fd 6")
+
 /// A lookup in map handle 1 through the map pointer plus `k`.
 private func mapPlus(_ k: Int) -> String {
     """
@@ -275,6 +278,38 @@ let corpusRuleCases: [RuleCase] = [
     RuleCase(name: "map pointer plus a known 0 is the map", type: .socketFilter, source: mapPlus(0), maps: [1: Maps.counts]),
     RuleCase(name: "map pointer plus 8", type: .socketFilter, source: mapPlus(8), rejection: "arithmetic on R1 (map_ptr)",
              maps: [1: Maps.counts]),
+    // A static function may run under a bpf_spin_lock, and take or release it; the program must
+    // end without it (the kernel loads these only with the map's BTF, which hand-assembled cases
+    // lack: kernel: false).
+    RuleCase(name: "spin lock released by a static function", type: .xdp, source: lockedLookup + """
+
+        jeq %r0, 0, out
+        mov %r6, %r0
+        mov %r1, %r6
+        call 93
+        mov %r1, %r6
+        call local unlock
+        out:
+        mov %r0, 2
+        exit
+        unlock:
+        call 94
+        mov %r0, 0
+        exit
+        """, maps: [6: Maps.locked], kernel: false),
+    RuleCase(name: "spin lock taken by a static function and never released", type: .xdp, source: lockedLookup + """
+
+        jeq %r0, 0, out
+        mov %r1, %r0
+        call local take
+        out:
+        mov %r0, 2
+        exit
+        take:
+        call 93
+        mov %r0, 0
+        exit
+        """, rejection: "exit while holding a bpf_spin_lock", maps: [6: Maps.locked], kernel: false),
     // Pointer fields of contexts without a socket buffer, typed as the kernel's *_is_valid_access
     // types them: sockopt's optval buffer (read and written), sk_reuseport's packet (read only),
     // sk_lookup's selected socket (maybe NULL).

@@ -65,7 +65,9 @@ public struct Program: Hashable, Sendable {
     }
 
     /// Checks every rule of RFC 9669 §3–§5 that can be checked without running the program.
-    public static func validate(_ slots: [Instruction]) throws(DecodeError) {
+    /// `framePointerWrites`: leave writes to r10 to the caller (a verifier refuses them only where
+    /// a path reaches them, as the kernel's does).
+    public static func validate(_ slots: [Instruction], framePointerWrites: Bool = false) throws(DecodeError) {
         guard !slots.isEmpty else {
             throw DecodeError(index: 0, field: .length, message: "the program has no instructions")
         }
@@ -84,6 +86,7 @@ public struct Program: Hashable, Sendable {
             }
         }
         var checker = SlotChecker(slots: slots, secondSlot: secondSlot)
+        checker.framePointerWrites = framePointerWrites
         index = 0
         while index < slots.count {
             try checker.check(index)
@@ -98,6 +101,7 @@ private struct SlotChecker {
     let secondSlot: [Bool]
     var index = 0
     var ins = Instruction(opcode: 0)
+    var framePointerWrites = false
 
     init(slots: [Instruction], secondSlot: [Bool]) {
         self.slots = slots
@@ -129,7 +133,7 @@ private struct SlotChecker {
         if r > 10 {
             throw fail(field, "register r\(r) does not exist (r0-r10)")
         }
-        if writable && r == 10 {
+        if writable && r == 10 && !framePointerWrites {
             throw fail(field, "r10 is the read-only frame pointer and cannot be written")
         }
     }

@@ -287,7 +287,8 @@ public struct RawContextRules: Sendable, Hashable {
     public var writableFields: [ContextField] = []
 
     /// Pointer fields (`__bpf_md_ptr`), which a program may load only whole, as 8 bytes:
-    /// `bpf_sock_addr.sk`, `bpf_sock_ops.sk`/`skb_data`/`skb_data_end`, `bpf_sockopt.sk`/`optval`/`optval_end`.
+    /// `bpf_sock_addr.sk`, `bpf_sock_ops.sk`/`skb_data`/`skb_data_end`, `bpf_sockopt.sk`/`optval`/`optval_end`,
+    /// `bpf_sk_lookup.sk`.
     public var pointerFields: [ContextField] = []
 
     /// The field a store of `size` bytes at `offset` writes, when the type allows it.
@@ -337,6 +338,8 @@ public struct RawContextRules: Sendable, Hashable {
             case .cgroupSockopt:
                 writableFields = [.init("level", 24..<28), .init("optname", 28..<32), .init("optlen", 32..<36), .init("retval", 36..<40)]
                 pointerFields = [.init("sk", 0..<8), .init("optval", 8..<16), .init("optval_end", 16..<24)]
+            case .skLookup:
+                pointerFields = [.init("sk", 0..<8)]
             default:
                 break
             }

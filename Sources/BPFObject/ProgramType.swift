@@ -107,6 +107,7 @@ public struct SectionKind: Hashable, Sendable {
         ("sk_reuseport/migrate", .skReuseport, .skReuseportSelectOrMigrate),
         ("sk_reuseport", .skReuseport, .skReuseportSelect),
         ("kprobe.multi/", .kprobe, .traceKprobeMulti), ("kretprobe.multi/", .kprobe, .traceKprobeMulti),
+        ("uprobe.multi.s", .kprobe, .traceUprobeMulti), ("uretprobe.multi.s", .kprobe, .traceUprobeMulti),
         ("uprobe.multi", .kprobe, .traceUprobeMulti), ("uretprobe.multi", .kprobe, .traceUprobeMulti),
         ("kprobe", .kprobe, nil), ("kretprobe", .kprobe, nil),
         ("uprobe.s", .kprobe, nil), ("uretprobe.s", .kprobe, nil),

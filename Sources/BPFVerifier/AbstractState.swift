@@ -397,7 +397,8 @@ extension VerifierState {
                     let os = old.spills[i / 8]
                     if !precise, let os, os.kind == .scalar, nb == .misc || nb == .zero || newScalarSpill { break }
                     guard nb == .spill else { return false }
-                    if i % 8 == 0 {
+                    if i % 8 == 7 {
+                        // The slot's lowest byte: a spill of any width holds it.
                         let ns = new.spills[i / 8]
                         if let os, let ns {
                             if !Self.registerSubsumes(os, ns, precise: precise, &ids) { return false }

@@ -10,9 +10,11 @@ extension Analysis {
             throw fail(.callStack, pc, "the call stack is too deep: more than \(Analysis.maxFrames) frames",
                        "call fewer functions inside each other (the kernel allows 8 frames)", state: st)
         }
-        if let lock = st.lock {
-            throw fail(.lock, pc, "function call while holding a bpf_spin_lock (taken at insn \(lock.instruction))",
-                       "release the lock with bpf_spin_unlock first", state: st)
+        // A static function may run under the lock (and take or release it); a global one, which
+        // the kernel verifies on its own, may not (check_helper_call's active_locks rule).
+        if let lock = st.lock, isGlobalFunction(target) {
+            throw fail(.lock, pc, "call to a global function while holding a bpf_spin_lock (taken at insn \(lock.instruction))",
+                       "release the lock with bpf_spin_unlock first, or make the function static", state: st)
         }
         var frame = Frame(callSite: pc, subprogram: target)
         for r in 1...5 { frame.registers[r] = st[r] }
@@ -23,8 +25,17 @@ extension Analysis {
         return .next(target)
     }
 
+    /// Whether the function starting at `target` is global (its BTF linkage), as opposed to static.
+    func isGlobalFunction(_ target: Int) -> Bool {
+        guard let btf = program.programBTF, let info = program.functionInfos.first(where: { $0.instruction == target }),
+              let t = btf[info.typeID], case .linkage(let linkage) = t.detail else { return false }
+        return linkage == 1
+    }
+
     func exit(_ st: inout VerifierState, _ pc: Int) throws(VerifierError) -> StepResult {
-        if let lock = st.lock {
+        // The lock must be released before the program ends; a static function may return with it
+        // held (the kernel checks it at the main program's exit only).
+        if let lock = st.lock, st.frames.count == 1 || st.current.isCallback {
             throw fail(.lock, pc, "exit while holding a bpf_spin_lock (taken at insn \(lock.instruction))",
                        "call bpf_spin_unlock on every path before returning", state: st)
         }
@@ -234,9 +245,10 @@ extension Analysis {
                     try checkHelperMemory(&st, pc, regno: regno, size: Scalar.constant(UInt64(size)), write: kind == .mapValueOutput,
                                           helper: proto.name, what: kind == .mapKey ? "the key of map '\(spec.name)'" : "a value of map '\(spec.name)'")
                 }
-            case .memory, .memoryOrNull, .memoryOutput:
-                if kind == .memoryOrNull && r.kind == .scalar { needPrecise(st, pc, registers: [regno]) }
-                if kind == .memoryOrNull && r.kind == .scalar && r.value.constantValue == 0 {
+            case .memory, .memoryOrNull, .memoryOutput, .memoryOutputOrNull:
+                let nullable = kind == .memoryOrNull || kind == .memoryOutputOrNull
+                if nullable && r.kind == .scalar { needPrecise(st, pc, registers: [regno]) }
+                if nullable && r.kind == .scalar && r.value.constantValue == 0 {
                     memoryArg = nil
                 } else {
                     guard r.kind.isPointer else { throw bad("a pointer to memory") }
@@ -255,7 +267,7 @@ extension Analysis {
                 }
                 if let m = memoryArg {
                     if r.value.umax > 0 {
-                        try checkHelperMemory(&st, pc, regno: m.regno, size: r.value, write: m.kind == .memoryOutput,
+                        try checkHelperMemory(&st, pc, regno: m.regno, size: r.value, write: m.kind == .memoryOutput || m.kind == .memoryOutputOrNull,
                                               helper: proto.name, what: "\(r.value.umax) bytes")
                     }
                 } else if st[regno - 1].kind == .scalar && r.value.umax > 0 {

@@ -10,6 +10,10 @@ struct ContextRules {
         case socketCommonOrNull
         /// `sk_msg_md->sk`: a full socket.
         case socket
+        /// `bpf_sk_lookup->sk`: a full socket, or NULL.
+        case socketOrNull
+        /// A trusted pointer to a kernel struct of this name (netfilter's `state` and `skb`).
+        case kernelStruct(String)
         /// `__sk_buff->flow_keys` of a flow dissector: its `struct bpf_flow_keys` (56 bytes, writable).
         case flowKeys
         case denied(String)
@@ -143,14 +147,31 @@ struct ContextRules {
             }
             return .scalar
         }
+        if type == .skReuseport { return Self.skReuseportLoad(offset: offset, size: size) }
+        if type == .netfilter {
+            // struct bpf_nf_ctx: two trusted kernel pointers (the kernel's nf_is_valid_access).
+            switch (offset, size) {
+            case (0, 8): return .kernelStruct("nf_hook_state")
+            case (8, 8): return .kernelStruct("sk_buff")
+            default: return .denied("netfilter programs read only state and skb of struct bpf_nf_ctx, as 8 bytes at offsets 0 and 8")
+            }
+        }
         if let rules = raw {
             if let field = rules.pointerFields.first(where: { $0.range.overlaps(offset..<(offset + size)) }) {
                 guard offset == field.range.lowerBound && size == 8 else {
                     return .denied("\(type.kernelName) context field '\(field.name)' is a pointer: it is read whole, as 8 bytes at offset \(field.range.lowerBound)")
                 }
-                // The socket: bpf_sock_addr's and bpf_sockopt's always there, bpf_sock_ops' maybe NULL.
-                // (Packet pointers of these contexts stay numbers: the runtime does not model them.)
-                if field.name == "sk" { return type == .sockOps ? .socketCommonOrNull : .socket }
+                // The socket: bpf_sock_addr's and bpf_sockopt's always there, bpf_sock_ops' and
+                // bpf_sk_lookup's maybe NULL. The packet: sock_ops' skb_data/skb_data_end and
+                // sockopt's optval/optval_end buffer, as the kernel types them (PTR_TO_PACKET,
+                // PTR_TO_PACKET_END; accesses through them are never proven for the runtime, which
+                // does not provide these buffers).
+                switch field.name {
+                case "sk": return type == .sockOps ? .socketCommonOrNull : type == .skLookup ? .socketOrNull : .socket
+                case "skb_data", "optval": return .packet
+                case "skb_data_end", "optval_end": return .packetEnd
+                default: break
+                }
             }
             let limit = rules.fixedSize ?? rules.maxSize
             guard offset + size <= limit else {
@@ -161,9 +182,30 @@ struct ContextRules {
         return .denied("\(type.kernelName) programs have no context the verifier knows")
     }
 
+    /// struct sk_reuseport_md (56 bytes), as the kernel's sk_reuseport_is_valid_access reads it:
+    /// the packet (data, data_end), the socket group's `sk`, the maybe-NULL `migrating_sk`, and
+    /// __u32 fields (all but `hash` readable in narrower loads; `eth_protocol` in 2 bytes at least).
+    static func skReuseportLoad(offset: Int, size: Int) -> LoadResult {
+        guard offset + size <= 56 else { return .denied("offset \(offset) is past the end of struct sk_reuseport_md (56 bytes)") }
+        switch offset {
+        case 0, 8, 40, 48:
+            guard size == 8 else { return .denied("sk_reuseport_md pointer fields are read whole, as 8 bytes") }
+            return offset == 0 ? .packet : offset == 8 ? .packetEnd : offset == 40 ? .socket : .socketCommonOrNull
+        case 32:
+            return size == 4 ? .scalar : .denied("sk_reuseport_md.hash is read as 4 bytes")
+        case 16..<32:
+            if (20..<24).contains(offset) && size < 2 { return .denied("sk_reuseport_md.eth_protocol is read as 2 bytes at least") }
+            guard size <= 4, offset / 4 == (offset + size - 1) / 4 else { return .denied("sk_reuseport_md fields are __u32") }
+            return .scalar
+        default:
+            return .denied("offset \(offset) of struct sk_reuseport_md is inside a pointer field or padding")
+        }
+    }
+
     /// nil when the store is allowed, else why not.
     func store(offset: Int, size: Int) -> String? {
         guard offset >= 0, offset % size == 0 else { return "misaligned or negative context store: offset \(offset), \(size) bytes" }
+        if type == .skReuseport || type == .netfilter { return "\(type.kernelName) programs may not write their context" }
         if type == .xdp { return "xdp programs may not write struct xdp_md" }
         if type == .skMsg { return "sk_msg programs may not write struct sk_msg_md" }
         if type == .flowDissector { return "flow_dissector programs may not write __sk_buff (they write their flow_keys)" }
@@ -194,15 +236,22 @@ struct ContextRules {
         return "\(type.kernelName) programs have no context the verifier knows"
     }
 
-    /// Whether direct packet access is allowed, and writes.
+    /// Whether direct packet access is allowed, and writes. (The kernel reads through any packet
+    /// pointer a context gives — sock_ops' skb_data too — and lets sockopt programs write their
+    /// optval buffer: may_access_direct_pkt_data.)
     var packetReadable: Bool {
-        if type == .xdp || type == .skMsg || type == .flowDissector { return true }
+        if type == .xdp || type == .skMsg || type == .flowDissector || type == .sockOps || type == .cgroupSockopt
+            || type == .skReuseport { return true }
         if let access = skb { return access.packet != .none }
         return false
     }
 
+    /// Whether the Swift runtime provides the packet its packet pointers point to (so an access
+    /// the verifier proves needs no check when run).
+    var packetProvided: Bool { type == .xdp || type == .skMsg || type == .flowDissector || skb != nil }
+
     var packetWritable: Bool {
-        if type == .xdp || type == .skMsg { return true }
+        if type == .xdp || type == .skMsg || type == .cgroupSockopt { return true }
         if let access = skb { return access.packet == .readWrite }
         return false
     }

@@ -98,7 +98,7 @@ extension Analysis {
                            "compare R\(regno) + \(start + size) with \(base) (e.g. if (p + \(start + size) > data_end) return) before this access",
                            state: st, registers: [regno])
             }
-            return true
+            return rules.packetProvided
         default:
             throw badPointer(st, pc, regno, access: access)
         }
@@ -227,6 +227,15 @@ extension Analysis {
         if size == 8 && o % 8 == 0, let spilled = frame.spill(at: o), (0..<8).allSatisfy({ frame.byte(o + $0) == .spill }) {
             return spilled
         }
+        if size < 8 && o % 8 == 0, var spilled = frame.spill(at: o), spilled.kind == .scalar,
+           (0..<size).allSatisfy({ frame.byte(o + $0) == .spill }) {
+            // A narrow fill from the start of a spilled scalar at least as wide: the register,
+            // truncated; still linked only when the value fits (the kernel's
+            // check_stack_read_fixed_off with bpf_stack_narrow_access_ok).
+            if spilled.value.umax != 0 && 64 - spilled.value.umax.leadingZeroBitCount > size * 8 { spilled.id = 0 }
+            spilled.value = spilled.value.truncated(toBytes: size)
+            return spilled
+        }
         if size == 4 && o % 4 == 0, let known = frame.narrowValue(at: o) {
             return .scalar(known)
         }
@@ -282,6 +291,13 @@ extension Analysis {
         }
         if size == 8 && o % 8 == 0, let v = value {
             for i in 0..<8 { st.frames[f].setByte(o + i, .spill) }
+            st.frames[f].setSpill(at: o, v)
+            return
+        }
+        if o % 8 == 0, let v = value, v.kind == .scalar {
+            // A narrow spill: its bytes hold the register; the rest of the slot keeps what it was
+            // (the kernel's save_register_state with size < 8).
+            for i in 0..<size { st.frames[f].setByte(o + i, .spill) }
             st.frames[f].setSpill(at: o, v)
             return
         }
@@ -350,12 +366,38 @@ extension Analysis {
                 result = Register()
                 result.kind = .socket
                 result.size = 80
+            case .kernelStruct(let name):
+                guard let btf = kernelBTF, let id = btf.typeID(named: name, kind: .structure) else {
+                    throw fail(.undecided, pc, "cannot decide: the context field is a struct \(name) pointer, typed by the kernel's BTF, which the verifier was not given")
+                }
+                result = Register()
+                result.kind = .kernelPointer
+                result.btfType = id
+                result.kernelFlags = .trusted
+            case .socketOrNull:
+                result = Register()
+                result.kind = .socketOrNull
+                result.size = 80   // struct bpf_sock
+                result.id = freshID()
+                result.origin = pc
             case .flowKeys:
                 result = Register()
                 result.kind = .memory
                 result.size = 56   // struct bpf_flow_keys
             }
             markAccess(pc, proven: rules.proven(offset: o, size: size))
+        case .mapPointer where r.map >= 0 && r.map < maps.count && Self.mapStructName(maps[r.map].type) != nil:
+            // A map's own struct, read as the kernel's check_ptr_to_map_access reads it: through
+            // BTF (struct bpf_array, bpf_htab, ...), by privileged programs, never written.
+            guard let btf = kernelBTF, let id = btf.typeID(named: Self.mapStructName(maps[r.map].type)!, kind: .structure) else {
+                throw fail(.undecided, pc, "cannot decide: a read of map '\(maps[r.map].name)''s kernel struct, typed by the kernel's BTF, which the verifier was not given")
+            }
+            var view = st
+            view[s].kind = .kernelPointer
+            view[s].btfType = id
+            view[s].kernelFlags = []
+            result = try kernelPointerLoad(view, pc, regno: s, off: off, size: size)
+            markAccess(pc, proven: false)
         case .kernelPointer where r.kernelFlags.contains(.allocated):
             try allocatedAccess(st, pc, regno: s, off: off, size: size, access: "read")
             markAccess(pc, proven: false)
@@ -387,6 +429,26 @@ extension Analysis {
         st[d] = result
     }
 
+    /// The kernel struct a map of this type is (its ops' map_btf_id), for reads through a map pointer.
+    static func mapStructName(_ type: MapType) -> String? {
+        switch type {
+        case .hash, .perCPUHash, .lruHash, .lruPerCPUHash, .hashOfMaps: "bpf_htab"
+        case .array, .perCPUArray, .programArray, .perfEventArray, .cgroupArray, .arrayOfMaps: "bpf_array"
+        case .stackTrace: "bpf_stack_map"
+        case .lpmTrie: "lpm_trie"
+        case .devmap, .devmapHash: "bpf_dtab"
+        case .cpumap: "bpf_cpu_map"
+        case .xskmap: "xsk_map"
+        case .sockmap: "bpf_stab"
+        case .sockhash: "bpf_shtab"
+        case .queue, .stack: "bpf_queue_stack"
+        case .ringBuffer, .userRingBuffer: "bpf_ringbuf_map"
+        case .bloomFilter: "bpf_bloom_filter"
+        case .skStorage, .inodeStorage, .taskStorage, .cgrpStorage: "bpf_local_storage_map"
+        default: nil
+        }
+    }
+
     func contextOffset(_ st: VerifierState, _ pc: Int, regno: Int, off: Int) throws(VerifierError) -> Int {
         let r = st[regno]
         guard r.value.constantValue == 0 else {
@@ -413,7 +475,20 @@ extension Analysis {
         case .stack:
             let (f, lo, hi) = try stackRange(st, pc, regno: d, off: off, size: size)
             recordStackAccess(pc, frame: f, offset: lo, size: hi + size - lo)
-            if value.kind == .scalar && size < 8 { value = .scalar(value.value.truncated(toBytes: size)) }
+            if value.kind == .scalar && lo == hi && lo % 8 == 0 && st[d].kind == .stack {
+                // A scalar spilled at a slot's start keeps its register state (and links to the
+                // register through a scalar id when the value fits the store), as the kernel's
+                // check_stack_write_fixed_off/save_register_state do for privileged programs.
+                let fits = value.value.umax == 0 || 64 - value.value.umax.leadingZeroBitCount <= size * 8
+                if fits && ins.instructionClass == .stx && value.id == 0 && !value.value.isConstant {
+                    value.id = freshID()
+                    st[s].id = value.id
+                }
+                if !fits { value.id = 0 }
+                if size < 8 { value.value = value.value.truncated(toBytes: size) }
+            } else if value.kind == .scalar && size < 8 {
+                value = .scalar(value.value.truncated(toBytes: size))
+            }
             if lo == hi {
                 try writeStack(&st, pc, frame: f, offset: lo, size: size, value: value)
             } else {

@@ -106,6 +106,27 @@ public struct Scalar: Hashable, Sendable, CustomStringConvertible {
                 u32min = Swift.max(u32min, UInt32(bitPattern: s32min))
                 u32max = Swift.min(u32max, UInt32(bitPattern: s32max))
             }
+            // A signed range that crosses the sign boundary is two unsigned intervals; an unsigned
+            // range meeting only one of them is in that one (the kernel's __reg64_deduce_bounds and
+            // __reg32_deduce_bounds).
+            if smin < 0 && smax >= 0 && umin <= umax {
+                if umax < UInt64(bitPattern: smin) {
+                    smin = Int64(bitPattern: umin)
+                    umax = Swift.min(umax, UInt64(smax))
+                } else if UInt64(smax) < umin {
+                    smax = Int64(bitPattern: umax)
+                    umin = Swift.max(umin, UInt64(bitPattern: smin))
+                }
+            }
+            if s32min < 0 && s32max >= 0 && u32min <= u32max {
+                if u32max < UInt32(bitPattern: s32min) {
+                    s32min = Int32(bitPattern: u32min)
+                    u32max = Swift.min(u32max, UInt32(s32max))
+                } else if UInt32(s32max) < u32min {
+                    s32max = Int32(bitPattern: u32max)
+                    u32min = Swift.max(u32min, UInt32(bitPattern: s32min))
+                }
+            }
             // Known upper bits let the 32-bit range bound the 64-bit one.
             if tnum.upperKnown && u32min <= u32max {
                 let high = tnum.value & 0xffff_ffff_0000_0000
@@ -138,7 +159,23 @@ public struct Scalar: Hashable, Sendable, CustomStringConvertible {
         let bitMask = (UInt64(1) << UInt64(bytes * 8)) - 1
         if let c = constantValue { return .constant(c & bitMask) }
         if umax <= bitMask { return self }
-        return .unsigned(0, bitMask)
+        // As the kernel's coerce_reg_to_size: the known bits survive the cast, and the unsigned
+        // range does when its bounds agree above the cut.
+        var s = Scalar.unknown
+        s.tnum = Tnum(value: tnum.value & bitMask, mask: tnum.mask & bitMask)
+        if umin & ~bitMask == umax & ~bitMask {
+            s.umin = umin & bitMask
+            s.umax = umax & bitMask
+        } else {
+            s.umin = 0
+            s.umax = bitMask
+        }
+        if bytes == 4 {
+            s.umin = Swift.max(s.umin, UInt64(u32min))
+            s.umax = Swift.min(s.umax, UInt64(u32max))
+        }
+        guard s.sync() else { return .unsigned(0, bitMask) }
+        return s
     }
 
     /// Any value of a load of `bytes` bytes, zero- or sign-extended.
@@ -306,6 +343,7 @@ extension Scalar {
 
     /// Sign-extends the low `bits` bits (movsx).
     func signExtended(from bits: Int) -> Scalar {
+        if bits >= 64 || bits <= 0 { return self }
         let half = Int64(1) << Int64(bits - 1)
         if smin >= -half && smax < half { return self }
         if let c = constantValue {
@@ -313,6 +351,17 @@ extension Scalar {
             return .constant(UInt64(bitPattern: Int64(bitPattern: c << shift) >> Int64(shift)))
         }
         if umax < UInt64(half) { return self }
+        // The low bits of an unsigned range whose upper bits are fixed form one interval; on one
+        // side of the sign bit, sign extension keeps it one (the kernel's coerce_reg_to_size_sx).
+        let mask = (UInt64(1) << UInt64(bits)) - 1
+        if umin >> UInt64(bits) == umax >> UInt64(bits) {
+            let lo = umin & mask, hi = umax & mask
+            let sign = UInt64(half)
+            if lo <= hi && (lo & sign) == (hi & sign) {
+                let shift = UInt64(64 - bits)
+                return .signed(Int64(bitPattern: lo << shift) >> Int64(shift), Int64(bitPattern: hi << shift) >> Int64(shift))
+            }
+        }
         return .signed(-half, half - 1)
     }
 

@@ -5,6 +5,11 @@ import BPFObject
 extension Analysis {
     func step(_ st: inout VerifierState, _ pc: Int, _ parent: Checkpoint?) throws(VerifierError) -> StepResult {
         let ins = insns[pc]
+        // Checked where a path reaches the write, as the kernel's check_reg_arg does (code no path
+        // reaches may write r10).
+        if Self.writtenRegister(ins) == 10 {
+            throw fail(.invalidProgram, pc, "r10 is the read-only frame pointer and cannot be written", state: st)
+        }
         switch ins.instructionClass {
         case .alu, .alu64:
             try alu(&st, pc, ins)
@@ -28,6 +33,19 @@ extension Analysis {
                 try store(&st, pc, ins)
             }
             return .next(pc + 1)
+        }
+    }
+
+    /// The register an instruction writes by its fields (nil: none; calls write r0-r5 implicitly).
+    static func writtenRegister(_ ins: Instruction) -> Int? {
+        switch ins.instructionClass {
+        case .alu, .alu64, .ldx: return Int(ins.dst)
+        case .ld: return ins.opcode == Opcode.lddw ? Int(ins.dst) : 0
+        case .stx where ins.opcode & 0xe0 == MemoryMode.atomic.rawValue:
+            if ins.imm == 0xf1 { return 0 }               // cmpxchg: r0
+            if ins.imm == 0x100 { return Int(ins.dst) }   // load-acquire
+            return ins.imm & 1 != 0 ? Int(ins.src) : nil  // the fetching operations: src
+        default: return nil
         }
     }
 
@@ -134,6 +152,12 @@ extension Analysis {
             st[d] = .scalar(width == 32 ? Scalar.unsigned(0, 0xffff_ffff) : .unknown)
             return
         }
+        // A 32-bit subtraction with a pointer operand is a number to a privileged program (the
+        // kernel's adjust_ptr_min_max_vals with allow_ptr_leaks); other 32-bit ALU is refused.
+        if width == 32 && op == .sub {
+            st[d] = .unknownScalar
+            return
+        }
         guard width == 64 else {
             throw fail(.invalidPointer, pc, "32-bit arithmetic on a pointer (R\(dst.kind.isPointer ? d : s)) is not allowed",
                        "use 64-bit arithmetic (a 32-bit result would drop the pointer's upper half)", state: st, registers: [d, s])
@@ -150,6 +174,10 @@ extension Analysis {
         needPrecise(st, pc, registers: fromRegister ? [d, s] : [d], strong: false)
         switch pointer.kind {
         case .context, .stack, .mapValue, .packet, .packetMeta, .memory, .kernelPointer: break
+        case .mapPointer where op == .add && scalar.constantValue == 0:
+            // A map plus a known 0 is the map (the kernel's adjust_ptr_min_max_vals, CONST_PTR_TO_MAP).
+            st[d] = pointer
+            return
         case .mapValueOrNull, .memoryOrNull, .mapPointerOrNull, .kernelPointerOrNull:
             throw fail(.nullPointer, pc, "arithmetic on R\(pointerReg), which may be NULL",
                        "check the result of \(originName(pointer)) against NULL first", state: st, registers: [pointerReg])
@@ -358,6 +386,16 @@ extension Analysis {
                 markNull(&fall, p, isNull: op == .jne)
                 return (true, true)
             }
+            // Two pointers, exactly one maybe NULL (neither a typed kernel pointer): where they are
+            // equal, that one is not NULL (the kernel's check_cond_jmp_op, eq_branch_regs; it marks
+            // that register only).
+            if let s, dst.kind.isPointer && src.kind.isPointer && dst.kind.isNullable != src.kind.isNullable
+                && dst.kind != .kernelPointer && dst.kind != .kernelPointerOrNull
+                && src.kind != .kernelPointer && src.kind != .kernelPointerOrNull {
+                let r = dst.kind.isNullable ? d : s
+                if op == .jeq { taken[r].kind = taken[r].kind.nonNull } else { fall[r].kind = fall[r].kind.nonNull }
+                return (true, true)
+            }
             // A pointer that cannot be NULL compared with 0.
             let pointer = dst.kind.isPointer ? dst : src
             let other = dst.kind.isPointer ? src : dst
@@ -376,9 +414,13 @@ extension Analysis {
             if isPacketPair(p, end) {
                 // Which branch knows p <= end (or p < end)?
                 let effective = flipped ? swapOperands(op) : op
+                // A strict `p < end` proves one byte more (the kernel's find_good_pkt_pointers
+                // with range_right_open).
                 switch effective {
-                case .jgt, .jge: markPacketRange(&fall, p)
-                case .jle, .jlt: markPacketRange(&taken, p)
+                case .jgt: markPacketRange(&fall, p)
+                case .jge: markPacketRange(&fall, p, strict: true)
+                case .jle: markPacketRange(&taken, p)
+                case .jlt: markPacketRange(&taken, p, strict: true)
                 default: break
                 }
                 return (true, true)
@@ -408,9 +450,11 @@ extension Analysis {
         }
     }
 
-    func markPacketRange(_ st: inout VerifierState, _ p: Register) {
+    func markPacketRange(_ st: inout VerifierState, _ p: Register, strict: Bool = false) {
         guard p.offset >= 0, p.value.umax <= 0xffff, p.value.smin >= 0, p.value.umax + UInt64(p.offset) <= 0xffff else { return }
-        let kind = p.kind, id = p.id, range = p.offset
+        // (As the kernel: `p < end` at offset 0 proves nothing.)
+        if strict && p.offset == 0 { return }
+        let kind = p.kind, id = p.id, range = strict ? p.offset + 1 : p.offset
         st.forEachRegister { r in
             if r.kind == kind && r.id == id && r.size < range { r.size = range }
         }

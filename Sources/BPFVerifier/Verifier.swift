@@ -324,7 +324,7 @@ final class Analysis {
     // MARK: Driver
 
     func run() throws(VerifierError) {
-        do { try Program.validate(insns) } catch {
+        do { try Program.validate(insns, framePointerWrites: true) } catch {
             throw fail(.invalidProgram, error.index, error.message)
         }
         for (pc, what) in program.unresolved.sorted(by: { $0.key < $1.key }) {

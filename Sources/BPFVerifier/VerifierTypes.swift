@@ -291,3 +291,28 @@ public struct VerificationResult: Sendable {
     /// The helpers the program calls on some path the verifier explored, by id (sorted).
     public var helpersCalled: [Int32] = []
 }
+
+extension VerifierProgram {
+    /// Whether verifying the program needs the kernel's BTF beyond its kfuncs and externs: a
+    /// netfilter context (its fields are kernel structs), or a read through a map pointer (a
+    /// `lddw` of a map whose register is read before it changes: `((struct bpf_map *)&m)->id`).
+    public var readsKernelStructs: Bool {
+        if type == .netfilter { return true }
+        var i = 0
+        while i < instructions.count {
+            let ins = instructions[i]
+            if ins.opcode == Opcode.lddw, let ref = mapReferences[i], ref.valueOffset == nil {
+                var j = i + 2
+                while j < instructions.count && j < i + 16 {
+                    let next = instructions[j]
+                    if next.instructionClass == .ldx && next.src == ins.dst { return true }
+                    if next.instructionClass == .jmp || next.instructionClass == .jmp32 { break }
+                    if next.dst == ins.dst && next.instructionClass != .st && next.instructionClass != .stx { break }
+                    j += next.opcode == Opcode.lddw ? 2 : 1
+                }
+            }
+            i += ins.opcode == Opcode.lddw ? 2 : 1
+        }
+        return false
+    }
+}

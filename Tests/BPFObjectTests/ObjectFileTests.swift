@@ -64,6 +64,9 @@ struct ObjectFileTests {
         #expect(SectionKind(section: "?tc")?.type == .schedCls)
         #expect(SectionKind(section: "?tracepoint/syscalls/sys_enter_openat")?.attachTarget == "syscalls/sys_enter_openat")
         #expect(SectionKind(section: "tracepointless") == nil)
+        // Sleepable uprobe-multi sections (libbpf's "uprobe.multi.s+").
+        #expect(SectionKind(section: "uprobe.multi.s//bin/true:main")?.attachType == .traceUprobeMulti)
+        #expect(SectionKind(section: "uretprobe.multi.s//bin/true:main")?.isReturnProbe == true)
     }
 
     @Test("global functions of .text are entry points given a type; a static function in a program's section is part of it")

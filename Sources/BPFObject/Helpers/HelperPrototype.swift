@@ -23,6 +23,8 @@ public enum HelperArgument: Hashable, Sendable {
     /// A pointer to memory the helper writes; its size is the next argument (`ARG_PTR_TO_UNINIT_MEM`,
     /// `ARG_PTR_TO_MEM` without `MEM_RDONLY`).
     case memoryOutput
+    /// Like `memoryOutput`, or NULL when the size is 0 (`ARG_PTR_TO_MEM_OR_NULL` written: `bpf_snprintf`'s buffer).
+    case memoryOutputOrNull
     /// The size of the previous memory argument (`ARG_CONST_SIZE`: greater than 0).
     case size
     /// The size of the previous memory argument, possibly 0 (`ARG_CONST_SIZE_OR_ZERO`).
@@ -225,6 +227,15 @@ public struct HelperPrototype: Sendable, Hashable {
     public static subscript(id: Int32, for type: ProgramType) -> HelperPrototype? {
         guard var proto = prototype(id) else { return nil }
         if id == 46 && (type == .tracing || type == .lsm) { proto.arguments = [.btfSocketCommon] }
+        // sk_reuseport: bpf_get_socket_ptr_cookie_proto (a socket, e.g. ctx->sk).
+        if id == 46 && type == .skReuseport { proto.arguments = [.btfSocketCommon] }
+        // cgroup_sockopt and socket iterators: bpf_sk_setsockopt_proto / bpf_sk_getsockopt_proto
+        // (the socket, not the context).
+        if (id == 49 || id == 57) && (type == .cgroupSockopt || type == .tracing) { proto.arguments[0] = .btfSocketCommon }
+        // cgroup_sock: bpf_sk_storage_get_cg_sock_proto (the context is the socket).
+        if id == 107 && type == .cgroupSock { proto.arguments[1] = .context }
+        // sk_lookup: bpf_sk_lookup_assign_proto (a full socket, or NULL to clear the selection).
+        if id == 124 && type == .skLookup { proto.arguments[1] = .socketOrNull }
         return proto
     }
 

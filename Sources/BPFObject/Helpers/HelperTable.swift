@@ -211,7 +211,7 @@ extension HelperPrototype {
         // XDP programs' proto has the same arguments.
         case 163: .init(163, "bpf_check_mtu", [.context, .scalar, .fixedOutput(4), .scalar, .scalar], gplOnly: true)
         case 164: .init(164, "bpf_for_each_map_elem", [.map, .function, .stackOrNull, .scalar], .integer(-4095, Int64(Int32.max)), mapTypes: forEachMaps)
-        case 165: .init(165, "bpf_snprintf", [.memoryOutput, .sizeOrZero, .constantString, .memoryOrNull, .sizeOrZero], .integer(-4095, Int64(Int32.max)), gplOnly: true)
+        case 165: .init(165, "bpf_snprintf", [.memoryOutputOrNull, .sizeOrZero, .constantString, .memoryOrNull, .sizeOrZero], .integer(-4095, Int64(Int32.max)), gplOnly: true)
         case 166: .init(166, "bpf_sys_bpf", [.scalar, .memory, .size])
         case 167: .init(167, "bpf_btf_find_by_name_kind", [.memory, .size, .scalar, .scalar])
         case 168: .init(168, "bpf_sys_close", [.scalar])

@@ -122,7 +122,8 @@ struct VerifyCommand: ParsableCommand {
             inputs.append(raw)
         }
         // BTF-typed programs read their arguments through the kernel's types; kfuncs are typed there too.
-        if inputs.contains(where: { $0.type == .tracing || $0.type == .lsm || $0.type == .structOps || !$0.kfuncs.isEmpty || !$0.externs.isEmpty }) {
+        if inputs.contains(where: { $0.type == .tracing || $0.type == .lsm || $0.type == .structOps || !$0.kfuncs.isEmpty || !$0.externs.isEmpty
+            || $0.readsKernelStructs }) {
             let kernel = try kernelBTF()
             for i in inputs.indices { inputs[i].kernelBTF = kernel }
         }

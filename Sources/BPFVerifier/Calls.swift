@@ -6,6 +6,11 @@ extension Analysis {
     static let maxFrames = 8
 
     func localCall(_ st: inout VerifierState, _ pc: Int, target: Int) throws(VerifierError) -> StepResult {
+        if let caller = st.frames.first(where: { $0.subprogram == target }) {
+            // The kernel walks the call graph before verifying: a cycle never ends (check_max_stack_depth).
+            throw fail(.callStack, pc, "recursive call: the function at insn \(target) is already on the call stack (called at insn \(caller.callSite))",
+                       "the kernel refuses recursion, however bounded; use a loop", state: st)
+        }
         guard st.frames.count < Analysis.maxFrames else {
             throw fail(.callStack, pc, "the call stack is too deep: more than \(Analysis.maxFrames) frames",
                        "call fewer functions inside each other (the kernel allows 8 frames)", state: st)
@@ -181,6 +186,7 @@ extension Analysis {
 
     func helperCall(_ st: inout VerifierState, _ pc: Int, _ ins: Instruction, _ parent: Checkpoint?) throws(VerifierError) {
         let proto = try helperPrototype(st, pc, id: ins.imm)
+        try checkHelperContext(st, pc, proto)
         helpersCalled[Int(proto.id) >> 6] |= 1 << UInt64(proto.id & 63)
         if let lock = st.lock, proto.id != 94 {
             throw fail(.lock, pc, "call to \(proto.name) while holding a bpf_spin_lock (taken at insn \(lock.instruction))",
@@ -271,6 +277,7 @@ extension Analysis {
                 reservedSize = Int(c)
             case .fixedOutput(let n):
                 guard r.kind.isPointer else { throw bad("a pointer to \(n) writable bytes") }
+                try checkStrictAlignment(st, pc, regno: regno, off: 0, size: n, what: "\(proto.name)'s output")
                 try checkHelperMemory(&st, pc, regno: regno, size: .constant(UInt64(n)), write: true, helper: proto.name, what: "\(n) bytes")
             case .context:
                 guard r.kind == .context, r.offset == 0, r.value.constantValue == 0 else {

@@ -17,15 +17,19 @@ extension Analysis {
                 return .next(pc + 2)
             }
             try legacyPacketLoad(&st, pc, ins)
+            try subprogramPacketLoad(st, pc, parent, what: "ld_abs/ld_ind")
             return .next(pc + 1)
         case .ldx:
+            let base = st[Int(ins.src)].kind
             try load(&st, pc, ins)
+            try samePointerClass(st, pc, base)
             return .next(pc + 1)
         case .st, .stx:
             if ins.opcode & 0xe0 == MemoryMode.atomic.rawValue {
                 try atomic(&st, pc, ins)
             } else {
                 try store(&st, pc, ins)
+                try samePointerClass(st, pc, st[Int(ins.dst)].kind)
             }
             return .next(pc + 1)
         }
@@ -142,6 +146,11 @@ extension Analysis {
             throw fail(.invalidPointer, pc, "\(op) on a pointer (R\(dst.kind.isPointer ? d : s)) is not allowed",
                        "only adding or subtracting a scalar moves a pointer", state: st, registers: [d, s])
         }
+        if op == .sub && dst.kind == .stack {
+            // The kernel refuses it (adjust_ptr_min_max_vals): JITs may not handle a frame pointer moved down by subtraction.
+            throw fail(.invalidPointer, pc, "subtraction from the stack pointer R\(d) is not allowed",
+                       "add a negative offset instead (r\(d) += -8)", state: st, registers: [d])
+        }
         let pointer = dst.kind.isPointer ? dst : src
         let scalar = dst.kind.isPointer ? src.value : dst.value
         let pointerReg = dst.kind.isPointer ? d : s
@@ -220,6 +229,7 @@ extension Analysis {
             }
             try checkMapImplemented(pc, ref.map)
             try checkGraphMapUse(st, pc, map: ref.map)
+            try checkMapProgramCompatibility(st, pc, map: ref.map)
             var r = Register()
             r.kind = .mapPointer
             r.map = ref.map
@@ -235,6 +245,7 @@ extension Analysis {
                            "only array maps have value addresses, inside their \(spec.valueSize)-byte value")
             }
             try checkGraphMapUse(st, pc, map: ref.map)
+            try checkMapProgramCompatibility(st, pc, map: ref.map)
             var r = Register()
             r.kind = .mapValue
             r.map = ref.map
@@ -362,8 +373,15 @@ extension Analysis {
             let pointer = dst.kind.isPointer ? dst : src
             let other = dst.kind.isPointer ? src : dst
             // (Typed kernel pointers other than trusted ones may be NULL: both branches are explored.)
-            if pointer.kind.isPointer && !pointer.kind.isNullable && other.kind == .scalar && other.value.constantValue == 0
-                && pointer.kind != .function && (pointer.kind != .kernelPointer || pointer.isTrustedKernelPointer) {
+            // Only the kinds the kernel knows are not NULL (`reg_not_null`): a context, stack or packet
+            // pointer compared with 0 leaves both branches open there, so both are explored here too.
+            let knownNonNull: Bool
+            switch pointer.kind {
+            case .socket, .tcpSocket, .socketCommon, .mapValue, .memory: knownNonNull = true
+            case .kernelPointer: knownNonNull = pointer.isTrustedKernelPointer
+            default: knownNonNull = false
+            }
+            if knownNonNull && other.kind == .scalar && other.value.constantValue == 0 {
                 return op == .jeq ? (false, true) : (true, false)
             }
         }

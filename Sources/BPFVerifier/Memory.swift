@@ -78,10 +78,6 @@ extension Analysis {
                 throw fail(.outOfBounds, pc, "read of \(size) bytes at offset \(start) of R\(regno) is outside the \(r.size)-byte \(r.kind == .tcpSocket ? "struct bpf_tcp_sock" : "struct bpf_sock")",
                            state: st, registers: [regno])
             }
-            if let problem = socketFieldProblem(r.kind, offset: start, size: size) {
-                throw fail(.invalidPointer, pc, "read of \(size) bytes at offset \(start) of R\(regno) (\(r.kind.name)): \(problem)",
-                           state: st, registers: [regno])
-            }
             // Safe for the kernel, but never proven for an engine: the Swift runtime has no sockets,
             // so its checks stay on for whatever such a pointer holds.
             return false
@@ -373,6 +369,10 @@ extension Analysis {
             markAccess(pc, proven: false)
         default:
             let isProven = try checkRegion(st, pc, regno: s, off: off, size: size, access: .read)
+            if r.kind.isSocket, let problem = socketFieldProblem(r.kind, offset: r.offset + off, size: size) {
+                throw fail(.invalidPointer, pc, "read of \(size) bytes at offset \(r.offset + off) of R\(s) (\(r.kind.name)): \(problem)",
+                           state: st, registers: [s])
+            }
             markAccess(pc, proven: isProven)
             if r.kind == .mapValue { try checkLocalKptrLoad(st, pc, regno: s, off: off, size: size) }
             // Constant data (.rodata, frozen once loaded) at a known offset: the value is known, as

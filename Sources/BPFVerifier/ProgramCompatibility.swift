@@ -147,6 +147,10 @@ extension Analysis {
             throw fail(.invalidProgram, pc, "\(what) inside a callback", "the kernel refuses them in callbacks (bpf_loop, timers...)", state: st)
         }
         let start = st.current.subprogram
+        if program.functionInfos.isEmpty {
+            throw fail(.invalidProgram, pc, "\(what) in a function needs the program's BTF (func_info), which it does not have",
+                       "build the object with -g so that it carries BTF", state: st)
+        }
         if subprogramReturnsScalar(start) == false {
             throw fail(.invalidProgram, pc, "\(what) in a function that does not return an int (by its BTF)",
                        "a failed packet load returns 0 from the function: declare it to return int", state: st)
@@ -166,7 +170,7 @@ extension Analysis {
     func socketFieldProblem(_ kind: RegisterKind, offset: Int, size: Int) -> String? {
         guard size > 0, offset % size == 0 else { return "the read is not aligned to its size" }
         if kind == .tcpSocket {
-            guard offset < 96 else { return "struct bpf_tcp_sock ends at bytes_acked (offset 96)" }
+            guard offset < 112 else { return "struct bpf_tcp_sock ends at icsk_retransmits (offset 112)" }
             let wide = offset == 80 || offset == 88   // bytes_received, bytes_acked
             return size == (wide ? 8 : 4) ? nil : "this field of struct bpf_tcp_sock is read whole (\(wide ? 8 : 4) bytes)"
         }

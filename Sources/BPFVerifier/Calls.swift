@@ -339,6 +339,9 @@ extension Analysis {
                 if kind == .timer && mapIndex == nil { mapIndex = r.map }
             case .socketCommon, .btfSocketCommon:
                 guard r.kind.isSocket || r.kind == .kernelPointer else { throw bad("a socket (struct bpf_sock *)") }
+                if r.kind == .kernelPointer && r.kernelFlags.contains(.untrusted) {
+                    throw bad("a trusted socket pointer", "a pointer read through another kernel pointer is untrusted: only reads go through it")
+                }
                 if socketReference == 0 { socketReference = r.referenceID }
             case .socket:
                 guard r.kind == .socket || r.kind == .tcpSocket || r.kind == .kernelPointer else { throw bad("a full socket") }

@@ -68,6 +68,20 @@ extension Analysis {
                 throw fail(.helperUnavailable, pc, "\(proto.name) is only available to LSM programs attached as lsm_cgroup",
                            state: st)
             }
+        case 2, 3:  // bpf_map_update_elem, bpf_map_delete_elem on a sockmap or sockhash (may_update_sockmap)
+            guard st[1].kind == .mapPointer, maps[st[1].map].type == .sockmap || maps[st[1].map].type == .sockhash else { break }
+            let allowed: Bool
+            switch program.type {
+            case .tracing: allowed = program.attachType == .traceIter
+            case .sockOps: allowed = proto.id == 3   // updates go through bpf_sock_map_update / bpf_sock_hash_update
+            case .socketFilter, .schedCls, .schedAct, .xdp, .skReuseport, .flowDissector, .skLookup: allowed = true
+            default: allowed = false
+            }
+            if !allowed {
+                throw fail(.helperUnavailable, pc,
+                           "\(proto.name) cannot change \(maps[st[1].map].type.kernelName) map '\(maps[st[1].map].name)' from \(program.type.kernelName) programs",
+                           "the kernel lets only programs that cannot hold a locked socket change a sockmap", state: st, registers: [1])
+            }
         case 12:  // bpf_tail_call in a subprogram: the function must return an int (check_btf_func)
             if st.frames.count > 1, subprogramReturnsScalar(st.current.subprogram) == false {
                 throw fail(.invalidProgram, pc, "bpf_tail_call in a function that does not return an int (by its BTF)",

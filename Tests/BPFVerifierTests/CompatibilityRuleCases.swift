@@ -88,6 +88,13 @@ let compatibilityRuleCases: [RuleCase] = [
         exit
         """, rejection: "read from write-only map 'sink'", maps: [7: Maps.writeOnly]),
 
+    RuleCase(name: "a sockmap entry deleted from tc", type: .schedCls,
+             source: lookup.replacingOccurrences(of: "map_fd 1", with: "map_fd 5").replacingOccurrences(of: "call 1", with: "call 3") + "\nmov %r0, 0\nexit",
+             maps: [5: Maps.sockets]),
+    RuleCase(name: "a sockmap entry deleted from a kprobe", type: .kprobe,
+             source: lookup.replacingOccurrences(of: "map_fd 1", with: "map_fd 5").replacingOccurrences(of: "call 1", with: "call 3") + "\nmov %r0, 0\nexit",
+             rejection: "cannot change sockmap map 'sockets' from kprobe programs", maps: [5: Maps.sockets]),
+
     // struct bpf_sock fields.
     RuleCase(name: "bpf_sock dst_port read as 2 bytes", type: .cgroupSkb, attach: .cgroupInetIngress,
              source: socketField("ldxh %r2, [%r1+48]")),

@@ -156,6 +156,10 @@ extension Analysis {
     /// an int by its BTF (a failed packet load returns 0 from it), refuses them in callbacks, and lets
     /// the subprogram return 0 early — the caller must handle that. Forks that early return.
     func subprogramPacketLoad(_ st: VerifierState, _ pc: Int, _ parent: Checkpoint?, what: String) throws(VerifierError) {
+        if let lock = st.lock {
+            throw fail(.lock, pc, "\(what) while holding a bpf_spin_lock (taken at insn \(lock.instruction))",
+                       "a failed packet load ends the program: release the lock first", state: st)
+        }
         guard st.frames.count > 1 else { return }
         if st.lowestCallbackFrame != nil {
             throw fail(.invalidProgram, pc, "\(what) inside a callback", "the kernel refuses them in callbacks (bpf_loop, timers...)", state: st)
@@ -239,6 +243,17 @@ extension Analysis {
             throw fail(.helperUnavailable, pc, "kfunc '\(name)' is not available to \(program.type.kernelName) programs",
                        "the kernel offers its task, cgroup and cpumask kfuncs to tp_btf, fentry, tracepoint, perf_event, struct_ops and syscall programs",
                        state: st)
+        }
+    }
+}
+
+extension Analysis {
+    /// Rules on the whole program, checked before its instructions: struct_ops programs need a
+    /// GPL-compatible license (the kernel refuses them otherwise, whatever they call).
+    func checkProgramRules() throws(VerifierError) {
+        if program.type == .structOps, let license = program.license, !HelperPrototype.isGPLCompatible(license) {
+            throw fail(.invalidProgram, 0, "struct_ops programs need a GPL-compatible license, but the program's is '\(license)'",
+                       "declare char LICENSE[] SEC(\"license\") = \"GPL\";")
         }
     }
 }

@@ -341,6 +341,7 @@ final class Analysis {
                        "kfuncs are typed by the kernel's BTF: give it (verify --btf, or the running kernel's)")
         }
         try checkExceptionCallback()
+        try checkProgramRules()
         try checkControlFlow()
         computeLiveness()
 

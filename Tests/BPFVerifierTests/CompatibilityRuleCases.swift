@@ -171,6 +171,21 @@ let compatibilityRuleCases: [RuleCase] = [
         mov %r0, 0
         exit
         """ + "\n" + packetByteFunction, rejection: "needs the program's BTF"),
+    RuleCase(name: "a legacy packet load while holding a bpf_spin_lock", type: .schedCls,
+             source: "mov %r9, %r1\n" + lookup.replacingOccurrences(of: "map_fd 1", with: "map_fd 6") + """
+
+        jeq %r0, 0, out
+        mov %r7, %r0
+        mov %r1, %r7
+        call 93
+        mov %r6, %r9
+        ldabsb 14
+        mov %r1, %r7
+        call 94
+        out:
+        mov %r0, 0
+        exit
+        """, rejection: "ld_abs/ld_ind while holding a bpf_spin_lock", maps: [6: Maps.locked], kernel: false),
     RuleCase(name: "a function calling itself", type: .xdp, source: """
         mov %r1, 2
         call local f

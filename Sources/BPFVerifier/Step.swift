@@ -127,6 +127,17 @@ extension Analysis {
             case .arsh: kind = .arsh
             default: kind = .add
             }
+            if kind == .lsh || kind == .rsh || kind == .arsh {
+                // The kernel refuses a constant count outside the width, and takes a register count that
+                // may reach it as giving any value (undefined shifts: JITs differ).
+                if !fromRegister && (ins.imm < 0 || Int(ins.imm) >= width) {
+                    throw fail(.invalidProgram, pc, "shift by \(ins.imm): the count of a \(width)-bit shift must be 0...\(width - 1)", state: st)
+                }
+                if fromRegister && src.value.umax >= UInt64(width) {
+                    st[d] = .scalar(width == 32 ? Scalar.unsigned(0, 0xffff_ffff) : .unknown)
+                    return
+                }
+            }
             st[d] = .scalar(Scalar.alu(kind, dst.value, src.value, width: width))
             return
         }

@@ -165,6 +165,33 @@ let compatibilityRuleCases: [RuleCase] = [
         exit
         """, maps: [2: Maps.wide]),
 
+    // Shifts.
+    RuleCase(name: "a 32-bit shift by a register holding 32", type: .xdp, source: lookup + """
+
+        jeq %r0, 0, +5
+        mov %r2, 32
+        mov %r1, 1
+        lsh32 %r1, %r2
+        and %r1, 255
+        add %r0, %r1
+        mov %r0, 2
+        exit
+        """, rejection: nil, maps: [1: Maps.counts]),
+    RuleCase(name: "a 32-bit shift by 32, then an access through the result", type: .xdp, source: lookup + """
+
+        jeq %r0, 0, +6
+        mov %r2, 32
+        mov %r1, 1
+        lsh32 %r1, %r2
+        and %r1, 255
+        add %r0, %r1
+        ldxb %r3, [%r0+0]
+        mov %r0, 2
+        exit
+        """, rejection: "outside the map 'counts' value", maps: [1: Maps.counts]),
+    RuleCase(name: "a shift by the constant 64", type: .xdp, source: "mov %r1, 1\nlsh %r1, 64\nmov %r0, 2\nexit",
+             rejection: "the count of a 64-bit shift must be 0...63"),
+
     // Functions.
     RuleCase(name: "a legacy packet load in a function without BTF", type: .socketFilter, source: """
         call local f

@@ -43,6 +43,23 @@ extension Analysis {
     /// attach type (`bpf_get_retval`/`bpf_set_retval` on cgroup hooks whose return value is fixed,
     /// cgroup helpers in LSM programs) and helpers that may sleep.
     func checkHelperContext(_ st: VerifierState, _ pc: Int, _ proto: HelperPrototype) throws(VerifierError) {
+        // Packet pointers go only to helpers the kernel marks `pkt_access` (check_func_arg,
+        // may_access_direct_pkt_data): map operations, csum_diff, socket lookups, syncookies.
+        switch proto.id {
+        case 1, 2, 3, 28, 84, 85, 87, 88, 89, 99, 100, 110, 195, 204, 205, 206, 207:
+            break
+        default:
+            if program.type != .cgroupSockopt {
+                for (i, kind) in proto.arguments.enumerated() where kind != .anything {
+                    let r = st[i + 1]
+                    if r.kind == .packet || r.kind == .packetMeta {
+                        throw fail(.helperArgument, pc, "\(proto.name) may not be given a packet pointer (R\(i + 1))",
+                                   "copy the bytes to the stack first, or use a helper that reads the packet itself (bpf_skb_load_bytes)",
+                                   state: st, registers: [i + 1])
+                    }
+                }
+            }
+        }
         switch proto.id {
         case 186, 187:  // bpf_get_retval, bpf_set_retval (cgroup_common_func_proto)
             let fixed: Set<AttachType> = [.cgroupInetIngress, .cgroupInetEgress, .cgroupSockOps, .cgroupUdp4Recvmsg,

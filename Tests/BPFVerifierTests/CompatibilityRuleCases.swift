@@ -165,6 +165,32 @@ let compatibilityRuleCases: [RuleCase] = [
         exit
         """, maps: [2: Maps.wide]),
 
+    // Packet pointers to helpers.
+    RuleCase(name: "a packet pointer as bpf_map_lookup_elem's key", type: .schedCls, source: """
+        ldxw %r6, [%r1+76]
+        ldxw %r7, [%r1+80]
+        mov %r2, %r6
+        add %r2, 4
+        jgt %r2, %r7, +4
+        mov %r2, %r6
+        lddw %r1, map_fd 3
+        call 1
+        mov %r0, 0
+        exit
+        """, maps: [3: Maps.hash]),
+    RuleCase(name: "a packet pointer as bpf_skb_load_bytes' destination", type: .schedCls, source: """
+        ldxw %r6, [%r1+76]
+        ldxw %r7, [%r1+80]
+        mov %r3, %r6
+        add %r6, 8
+        jgt %r6, %r7, +3
+        mov %r2, 0
+        mov %r4, 4
+        call 26
+        mov %r0, 0
+        exit
+        """, rejection: "bpf_skb_load_bytes may not be given a packet pointer (R3)"),
+
     // Shifts.
     RuleCase(name: "a 32-bit shift by a register holding 32", type: .xdp, source: lookup + """
 

@@ -459,6 +459,10 @@ extension Analysis {
             r0 = helperKernelPointer(name, helper: proto.id, nullable: false, pc: pc)
         case .btfIDOrNull(let name):
             r0 = helperKernelPointer(name, helper: proto.id, nullable: true, pc: pc)
+            if [136, 137, 138, 139, 140, 178, 196].contains(proto.id) {
+                // bpf_skc_to_*: a cast of the argument, which dies with the argument's reference (is_ptr_cast_function).
+                r0.referenceID = socketReference
+            }
             if proto.id == 194 {
                 // The old object of the kptr field, referenced: released or stored back on every path.
                 r0.btfType = heldKptr?.btfType ?? kptrType

@@ -191,6 +191,27 @@ let compatibilityRuleCases: [RuleCase] = [
         exit
         """, rejection: "bpf_skb_load_bytes may not be given a packet pointer (R3)"),
 
+    RuleCase(name: "a tcp_sock cast of a socket used after the socket's release", type: .schedCls, source: socketLookup + """
+
+        jne %r0, 0, +2
+        mov %r0, 0
+        exit
+        mov %r6, %r0
+        mov %r1, %r0
+        call 137
+        jne %r0, 0, +4
+        mov %r1, %r6
+        call 86
+        mov %r0, 0
+        exit
+        mov %r7, %r0
+        mov %r1, %r6
+        call 86
+        ldxb %r0, [%r7+0]
+        mov %r0, 0
+        exit
+        """, rejection: "R7 is a scalar, not a pointer"),
+
     // Shifts.
     RuleCase(name: "a 32-bit shift by a register holding 32", type: .xdp, source: lookup + """
 

@@ -373,8 +373,9 @@ extension Analysis {
         // NULL checks.
         if !is32 && (op == .jeq || op == .jne) {
             var nullable: Register?
-            if dst.kind.isNullable && src.kind == .scalar && src.value.constantValue == 0 { nullable = dst }
-            if src.kind.isNullable && dst.kind == .scalar && dst.value.constantValue == 0 { nullable = src }
+            // As the kernel: only a comparison with the immediate 0 is a NULL check (a register holding 0
+            // leaves the pointer maybe-NULL on both branches).
+            if dst.kind.isNullable && s == nil && src.value.constantValue == 0 { nullable = dst }
             if let p = nullable {
                 markNull(&taken, p, isNull: op == .jeq)
                 markNull(&fall, p, isNull: op == .jne)

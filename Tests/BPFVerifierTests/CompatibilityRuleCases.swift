@@ -212,6 +212,19 @@ let compatibilityRuleCases: [RuleCase] = [
         exit
         """, rejection: "R7 is a scalar, not a pointer"),
 
+    RuleCase(name: "a maybe-NULL socket compared with a register holding 0", type: .cgroupSkb, attach: .cgroupInetIngress, source: """
+        ldxdw %r6, [%r1+168]
+        jeq %r6, 0, +7
+        mov %r1, %r6
+        call 95
+        mov %r7, %r0
+        mov %r2, 0
+        jeq %r7, %r2, +1
+        ldxw %r0, [%r7+4]
+        mov %r0, 1
+        exit
+        """, rejection: "R7 may be NULL"),
+
     // Shifts.
     RuleCase(name: "a 32-bit shift by a register holding 32", type: .xdp, source: lookup + """
 

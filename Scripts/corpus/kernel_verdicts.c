@@ -12,7 +12,8 @@
 // number libbpf sent in BPF_PROG_LOAD (it may change it while loading, e.g. usdt programs); "maps"
 // lists the object's maps with the flags the kernel created them with ({"name", "flags"}).
 // "reject" means the kernel's verifier refused the program (its log says why; "message" is the
-// log's last meaningful line); "error" means the program could not be given to the verifier at
+// log's last meaningful line); "error" means the verifier did not refuse it — a log with only its
+// closing statistics counts so ("message" then says what failed after it) — or the program could not be given to the verifier at
 // all (libbpf could not open the object or type the section, a map or relocation failed, the
 // kernel refused it with EPERM before verifying, ...): "message" is libbpf's last warning.
 // Static functions in program sections (older loaders' objects, cilium's tail calls) are made
@@ -276,12 +277,18 @@ int main(int argc, char **argv) {
 				bpf_program__set_log_buf(wanted, log, sizeof(log));
 				bpf_program__set_log_level(wanted, 1);
 				bpf_object__load(object);
-				if (log[0]) {
+				if (log[0]) last_meaningful_line(log, message, sizeof(message));
+				if (message[0]) {
 					verdict = "reject";
-					last_meaningful_line(log, message, sizeof(message));
 				} else {
+					// No log, or a log with only the verifier's closing statistics: the verifier
+					// said nothing against the program, something before or after it failed (libbpf
+					// filling a program array with programs not loaded, an attach target, ...).
 					verdict = "error";
-					last_meaningful_line(messages, message, sizeof(message));
+					char why[sizeof(message) - 64];
+					last_meaningful_line(messages, why, sizeof(why));
+					if (log[0]) snprintf(message, sizeof(message), "the verifier accepted it; then: %s", why);
+					else snprintf(message, sizeof(message), "%s", why);
 				}
 			}
 			bpf_object__close(object);

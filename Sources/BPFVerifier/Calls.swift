@@ -6,6 +6,11 @@ extension Analysis {
     static let maxFrames = 8
 
     func localCall(_ st: inout VerifierState, _ pc: Int, target: Int) throws(VerifierError) -> StepResult {
+        if let caller = st.frames.first(where: { $0.subprogram == target }) {
+            // The kernel walks the call graph before verifying: a cycle never ends (check_max_stack_depth).
+            throw fail(.callStack, pc, "recursive call: the function at insn \(target) is already on the call stack (called at insn \(caller.callSite))",
+                       "the kernel refuses recursion, however bounded; use a loop", state: st)
+        }
         guard st.frames.count < Analysis.maxFrames else {
             throw fail(.callStack, pc, "the call stack is too deep: more than \(Analysis.maxFrames) frames",
                        "call fewer functions inside each other (the kernel allows 8 frames)", state: st)
@@ -192,6 +197,7 @@ extension Analysis {
 
     func helperCall(_ st: inout VerifierState, _ pc: Int, _ ins: Instruction, _ parent: Checkpoint?) throws(VerifierError) {
         let proto = try helperPrototype(st, pc, id: ins.imm)
+        try checkHelperContext(st, pc, proto)
         helpersCalled[Int(proto.id) >> 6] |= 1 << UInt64(proto.id & 63)
         if let lock = st.lock, proto.id != 94 {
             throw fail(.lock, pc, "call to \(proto.name) while holding a bpf_spin_lock (taken at insn \(lock.instruction))",
@@ -283,6 +289,7 @@ extension Analysis {
                 reservedSize = Int(c)
             case .fixedOutput(let n):
                 guard r.kind.isPointer else { throw bad("a pointer to \(n) writable bytes") }
+                try checkStrictAlignment(st, pc, regno: regno, off: 0, size: n, what: "\(proto.name)'s output")
                 try checkHelperMemory(&st, pc, regno: regno, size: .constant(UInt64(n)), write: true, helper: proto.name, what: "\(n) bytes")
             case .context:
                 guard r.kind == .context, r.offset == 0, r.value.constantValue == 0 else {
@@ -344,6 +351,9 @@ extension Analysis {
                 if kind == .timer && mapIndex == nil { mapIndex = r.map }
             case .socketCommon, .btfSocketCommon:
                 guard r.kind.isSocket || r.kind == .kernelPointer else { throw bad("a socket (struct bpf_sock *)") }
+                if r.kind == .kernelPointer && r.kernelFlags.contains(.untrusted) {
+                    throw bad("a trusted socket pointer", "a pointer read through another kernel pointer is untrusted: only reads go through it")
+                }
                 if socketReference == 0 { socketReference = r.referenceID }
             case .socket:
                 guard r.kind == .socket || r.kind == .tcpSocket || r.kind == .kernelPointer else { throw bad("a full socket") }
@@ -461,6 +471,10 @@ extension Analysis {
             r0 = helperKernelPointer(name, helper: proto.id, nullable: false, pc: pc)
         case .btfIDOrNull(let name):
             r0 = helperKernelPointer(name, helper: proto.id, nullable: true, pc: pc)
+            if [136, 137, 138, 139, 140, 178, 196].contains(proto.id) {
+                // bpf_skc_to_*: a cast of the argument, which dies with the argument's reference (is_ptr_cast_function).
+                r0.referenceID = socketReference
+            }
             if proto.id == 194 {
                 // The old object of the kptr field, referenced: released or stored back on every path.
                 r0.btfType = heldKptr?.btfType ?? kptrType

@@ -8,6 +8,7 @@ extension Analysis {
     /// NULL), memory followed by a `__sz` size readable for that size, and the program's context
     /// where the kfunc takes it. An acquired result must be released on every path.
     func kfuncCall(_ st: inout VerifierState, _ pc: Int, name: String, parent: Checkpoint? = nil) throws(VerifierError) {
+        try checkKfuncProgramType(st, pc, name: name)
         if Self.isGraphKfunc(name) {
             try graphCall(&st, pc, name: name, parent: parent)
             return

@@ -37,6 +37,10 @@ extension Analysis {
                     throw fail(.invalidPointer, pc, "\(access.verb) into read-only memory R\(regno)", state: st, registers: [regno])
                 }
             }
+            if access != .write && r.kind == .mapValue && maps[r.map].flags & 0x100 != 0 {   // BPF_F_WRONLY_PROG
+                throw fail(.invalidPointer, pc, "\(access == .read ? "read from" : "atomic update of") write-only map '\(maps[r.map].name)'",
+                           "the map was created with BPF_F_WRONLY_PROG: the program may only write its values", state: st, registers: [regno])
+            }
             if r.kind == .mapValue, let lock = maps[r.map].spinLockOffset {
                 let lo = Int64(r.offset + off) + r.value.smin, hi = Int64(r.offset + off) + r.value.smax + Int64(size)
                 try checkGraphFieldAccess(st, pc, regno: regno, lo: lo, hi: hi, verb: access.verb)
@@ -407,6 +411,10 @@ extension Analysis {
             markAccess(pc, proven: false)
         default:
             let isProven = try checkRegion(st, pc, regno: s, off: off, size: size, access: .read)
+            if r.kind.isSocket, let problem = socketFieldProblem(r.kind, offset: r.offset + off, size: size) {
+                throw fail(.invalidPointer, pc, "read of \(size) bytes at offset \(r.offset + off) of R\(s) (\(r.kind.name)): \(problem)",
+                           state: st, registers: [s])
+            }
             markAccess(pc, proven: isProven)
             if r.kind == .mapValue { try checkLocalKptrLoad(st, pc, regno: s, off: off, size: size) }
             // Constant data (.rodata, frozen once loaded) at a known offset: the value is known, as
@@ -454,6 +462,11 @@ extension Analysis {
         guard r.value.constantValue == 0 else {
             throw fail(.contextAccess, pc, "variable offset context access through R\(regno) (\(r.value))",
                        "context fields are read at constant offsets", state: st, registers: [regno])
+        }
+        if r.offset != 0 && program.type != .unspecified {
+            // The kernel rewrites context accesses from the instruction's offset alone (check_ptr_off_reg).
+            throw fail(.contextAccess, pc, "access through R\(regno), a context pointer moved by \(r.offset): only the unmoved context may be dereferenced",
+                       "put the field's offset in the load or store itself (r0 = *(u32 *)(r1 + OFF))", state: st, registers: [regno])
         }
         return r.offset + off
     }
@@ -546,6 +559,7 @@ extension Analysis {
             try allocatedAccess(st, pc, regno: d, off: off, size: size, access: "atomic update")
             markAccess(pc, proven: false)
         default:
+            try checkStrictAlignment(st, pc, regno: d, off: off, size: size, what: "an atomic operation")
             let isProven = try checkRegion(st, pc, regno: d, off: off, size: size, access: .atomic)
             markAccess(pc, proven: isProven)
         }

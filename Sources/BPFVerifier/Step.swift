@@ -22,15 +22,19 @@ extension Analysis {
                 return .next(pc + 2)
             }
             try legacyPacketLoad(&st, pc, ins)
+            try subprogramPacketLoad(st, pc, parent, what: "ld_abs/ld_ind")
             return .next(pc + 1)
         case .ldx:
+            let base = st[Int(ins.src)].kind
             try load(&st, pc, ins)
+            try samePointerClass(st, pc, base)
             return .next(pc + 1)
         case .st, .stx:
             if ins.opcode & 0xe0 == MemoryMode.atomic.rawValue {
                 try atomic(&st, pc, ins)
             } else {
                 try store(&st, pc, ins)
+                try samePointerClass(st, pc, st[Int(ins.dst)].kind)
             }
             return .next(pc + 1)
         }
@@ -141,6 +145,17 @@ extension Analysis {
             case .arsh: kind = .arsh
             default: kind = .add
             }
+            if kind == .lsh || kind == .rsh || kind == .arsh {
+                // The kernel refuses a constant count outside the width, and takes a register count that
+                // may reach it as giving any value (undefined shifts: JITs differ).
+                if !fromRegister && (ins.imm < 0 || Int(ins.imm) >= width) {
+                    throw fail(.invalidProgram, pc, "shift by \(ins.imm): the count of a \(width)-bit shift must be 0...\(width - 1)", state: st)
+                }
+                if fromRegister && src.value.umax >= UInt64(width) {
+                    st[d] = .scalar(width == 32 ? Scalar.unsigned(0, 0xffff_ffff) : .unknown)
+                    return
+                }
+            }
             st[d] = .scalar(Scalar.alu(kind, dst.value, src.value, width: width))
             return
         }
@@ -165,6 +180,11 @@ extension Analysis {
         guard op == .add || (op == .sub && dst.kind.isPointer) else {
             throw fail(.invalidPointer, pc, "\(op) on a pointer (R\(dst.kind.isPointer ? d : s)) is not allowed",
                        "only adding or subtracting a scalar moves a pointer", state: st, registers: [d, s])
+        }
+        if op == .sub && dst.kind == .stack {
+            // The kernel refuses it (adjust_ptr_min_max_vals): JITs may not handle a frame pointer moved down by subtraction.
+            throw fail(.invalidPointer, pc, "subtraction from the stack pointer R\(d) is not allowed",
+                       "add a negative offset instead (r\(d) += -8)", state: st, registers: [d])
         }
         let pointer = dst.kind.isPointer ? dst : src
         let scalar = dst.kind.isPointer ? src.value : dst.value
@@ -248,6 +268,7 @@ extension Analysis {
             }
             try checkMapImplemented(pc, ref.map)
             try checkGraphMapUse(st, pc, map: ref.map)
+            try checkMapProgramCompatibility(st, pc, map: ref.map)
             var r = Register()
             r.kind = .mapPointer
             r.map = ref.map
@@ -263,6 +284,7 @@ extension Analysis {
                            "only array maps have value addresses, inside their \(spec.valueSize)-byte value")
             }
             try checkGraphMapUse(st, pc, map: ref.map)
+            try checkMapProgramCompatibility(st, pc, map: ref.map)
             var r = Register()
             r.kind = .mapValue
             r.map = ref.map
@@ -379,8 +401,9 @@ extension Analysis {
         // NULL checks.
         if !is32 && (op == .jeq || op == .jne) {
             var nullable: Register?
-            if dst.kind.isNullable && src.kind == .scalar && src.value.constantValue == 0 { nullable = dst }
-            if src.kind.isNullable && dst.kind == .scalar && dst.value.constantValue == 0 { nullable = src }
+            // As the kernel: only a comparison with the immediate 0 is a NULL check (a register holding 0
+            // leaves the pointer maybe-NULL on both branches).
+            if dst.kind.isNullable && s == nil && src.value.constantValue == 0 { nullable = dst }
             if let p = nullable {
                 markNull(&taken, p, isNull: op == .jeq)
                 markNull(&fall, p, isNull: op == .jne)
@@ -400,8 +423,15 @@ extension Analysis {
             let pointer = dst.kind.isPointer ? dst : src
             let other = dst.kind.isPointer ? src : dst
             // (Typed kernel pointers other than trusted ones may be NULL: both branches are explored.)
-            if pointer.kind.isPointer && !pointer.kind.isNullable && other.kind == .scalar && other.value.constantValue == 0
-                && pointer.kind != .function && (pointer.kind != .kernelPointer || pointer.isTrustedKernelPointer) {
+            // Only the kinds the kernel knows are not NULL (`reg_not_null`): a context, stack or packet
+            // pointer compared with 0 leaves both branches open there, so both are explored here too.
+            let knownNonNull: Bool
+            switch pointer.kind {
+            case .socket, .tcpSocket, .socketCommon, .mapValue, .memory: knownNonNull = true
+            case .kernelPointer: knownNonNull = pointer.isTrustedKernelPointer
+            default: knownNonNull = false
+            }
+            if knownNonNull && other.kind == .scalar && other.value.constantValue == 0 {
                 return op == .jeq ? (false, true) : (true, false)
             }
         }

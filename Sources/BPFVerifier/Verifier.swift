@@ -210,6 +210,8 @@ final class Analysis {
     /// Per subprogram (indexed by its first instruction): the stack it uses.
     var stackDepth: [Int]
     /// The helpers called on the paths explored, and their prototypes (built once per run).
+    /// Per load/store instruction: the class of pointer it was first reached with (see `samePointerClass`).
+    var pointerClassAt: [UInt8] = []
     var helpersCalled = SIMD4<UInt64>()   // a bit per helper id (0...255)
     /// The prototypes checked so far, and per helper id its place in that list plus 1 (0: not yet):
     /// a few hundred bytes per run rather than an optional prototype for every helper id.
@@ -340,6 +342,7 @@ final class Analysis {
                        "kfuncs are typed by the kernel's BTF: give it (verify --btf, or the running kernel's)")
         }
         try checkExceptionCallback()
+        try checkProgramRules()
         try checkControlFlow()
         computeLiveness()
 

@@ -1003,7 +1003,7 @@ let ruleCases: [RuleCase] = [
     RuleCase(name: "precision: bound through a linked copy", type: .xdp, source: precisionLinked(copyOnBothPaths: true), maps: [1: Maps.counts]),
     RuleCase(name: "precision: bound through a copy linked on one path only", type: .xdp, source: precisionLinked(copyOnBothPaths: false),
              rejection: "outside the map 'counts' value", maps: [1: Maps.counts]),
-]
+] + compatibilityRuleCases
 
 /// r7 is `good` on the path explored first and `bad` on the one explored second; both meet at
 /// `join`, then a lookup of `counts` (never NULL: constant key 0) and `use` (r0: the value, r6:

@@ -19,6 +19,11 @@ public struct FunctionInfo: Hashable, Sendable {
     /// Instruction index within its section.
     public var instruction: Int
     public var typeID: Int
+
+    public init(instruction: Int, typeID: Int) {
+        self.instruction = instruction
+        self.typeID = typeID
+    }
 }
 
 /// A CO-RE relocation record from `.BTF.ext`.

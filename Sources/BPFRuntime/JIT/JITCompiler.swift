@@ -562,20 +562,7 @@ struct JITCompiler {
         let d = reg(ins.dst), s = reg(ins.src)
         let useReg = ins.opcode & 8 != 0
         let op = ins.opcode & 0xf0
-        let cond: X86Cond
-        switch op {
-        case 0x10: cond = .e
-        case 0x20: cond = .a
-        case 0x30: cond = .ae
-        case 0x40: cond = .ne
-        case 0x50: cond = .ne
-        case 0x60: cond = .g
-        case 0x70: cond = .ge
-        case 0xa0: cond = .b
-        case 0xb0: cond = .be
-        case 0xc0: cond = .l
-        default: cond = .le
-        }
+        let cond = X86Cond(OptCond(jumpOpcode: ins.opcode) ?? .sle)
         if op == 0x40 {
             if useReg { asm.test(w, d, s) } else if blinding { let k = immediate(ins.imm); asm.test(w, d, k) } else { asm.test(w, d, imm: ins.imm) }
         } else if useReg {

@@ -40,6 +40,22 @@ enum X86Cond: UInt8, Sendable {
     var name: String { ["o", "no", "b", "ae", "e", "ne", "be", "a", "s", "ns", "p", "np", "l", "ge", "le", "g"][Int(rawValue)] }
     /// The opposite condition (x86 pairs them by the lowest bit).
     var inverted: X86Cond { X86Cond(rawValue: rawValue ^ 1)! }
+
+    /// The flags test after `cmp a, b` (or `test a, b` for `set`) that is eBPF's condition.
+    init(_ cond: OptCond) {
+        switch cond {
+        case .eq: self = .e
+        case .ne, .set: self = .ne
+        case .gt: self = .a
+        case .ge: self = .ae
+        case .lt: self = .b
+        case .le: self = .be
+        case .sgt: self = .g
+        case .sge: self = .ge
+        case .slt: self = .l
+        case .sle: self = .le
+        }
+    }
 }
 
 /// The two-operand ALU instructions: the `/digit` of their immediate forms; `op r/m, reg` is `digit*8+1`.

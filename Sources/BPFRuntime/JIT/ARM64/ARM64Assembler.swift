@@ -12,6 +12,22 @@ struct ARM64Reg: Equatable, Hashable, Sendable {
 /// AArch64 condition codes.
 enum ARM64Cond: UInt32, Sendable {
     case eq = 0, ne, hs, lo, mi, pl, vs, vc, hi, ls, ge, lt, gt, le
+
+    /// The flags test after `cmp a, b` (or `tst a, b` for `set`) that is eBPF's condition.
+    init(_ cond: OptCond) {
+        switch cond {
+        case .eq: self = .eq
+        case .ne, .set: self = .ne
+        case .gt: self = .hi
+        case .ge: self = .hs
+        case .lt: self = .lo
+        case .le: self = .ls
+        case .sgt: self = .gt
+        case .sge: self = .ge
+        case .slt: self = .lt
+        case .sle: self = .le
+        }
+    }
 }
 
 /// A position in the code that branches name before it is bound.

@@ -386,20 +386,7 @@ struct ARM64Compiler {
         let d = reg(ins.dst)
         let useReg = ins.opcode & 8 != 0
         let op = ins.opcode & 0xf0
-        let cond: ARM64Cond
-        switch op {
-        case 0x10: cond = .eq
-        case 0x20: cond = .hi
-        case 0x30: cond = .hs
-        case 0x40: cond = .ne
-        case 0x50: cond = .ne
-        case 0x60: cond = .gt
-        case 0x70: cond = .ge
-        case 0xa0: cond = .lo
-        case 0xb0: cond = .ls
-        case 0xc0: cond = .lt
-        default: cond = .le
-        }
+        let cond = ARM64Cond(OptCond(jumpOpcode: ins.opcode) ?? .sle)
         if op == 0x40 {
             let s = useReg ? reg(ins.src) : immediate(ins.imm)
             asm.tst(w, d, s)

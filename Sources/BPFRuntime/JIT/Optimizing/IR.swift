@@ -60,6 +60,24 @@ enum OptALU: UInt8 {
 enum OptCond: UInt8 {
     case eq, ne, gt, ge, lt, le, sgt, sge, slt, sle, set
 
+    /// The condition of a conditional jump's opcode (`opcode & 0xf0`), as every back end reads it.
+    init?(jumpOpcode opcode: UInt8) {
+        switch opcode & 0xf0 {
+        case 0x10: self = .eq
+        case 0x20: self = .gt
+        case 0x30: self = .ge
+        case 0x40: self = .set
+        case 0x50: self = .ne
+        case 0x60: self = .sgt
+        case 0x70: self = .sge
+        case 0xa0: self = .lt
+        case 0xb0: self = .le
+        case 0xc0: self = .slt
+        case 0xd0: self = .sle
+        default: return nil
+        }
+    }
+
     /// The condition with its operands swapped.
     var swapped: OptCond {
         switch self {

@@ -319,21 +319,7 @@ struct OptLifter {
         default:
             break
         }
-        let cond: OptCond
-        switch ins.opcode & 0xf0 {
-        case 0x10: cond = .eq
-        case 0x20: cond = .gt
-        case 0x30: cond = .ge
-        case 0x40: cond = .set
-        case 0x50: cond = .ne
-        case 0x60: cond = .sgt
-        case 0x70: cond = .sge
-        case 0xa0: cond = .lt
-        case 0xb0: cond = .le
-        case 0xc0: cond = .slt
-        case 0xd0: cond = .sle
-        default: throw OptDecline(pc: pc, reason: "unknown jump opcode")
-        }
+        guard let cond = OptCond(jumpOpcode: ins.opcode) else { throw OptDecline(pc: pc, reason: "unknown jump opcode") }
         let target = try block(&instance, at: pc + 1 + Int(ins.offset), from: pc)
         let fall = try block(&instance, at: next, from: pc)
         let rhs = ins.opcode & 8 != 0 ? src : imm

@@ -488,19 +488,7 @@ struct OptX86Emitter {
         } else {
             asm.alu(.cmp, w, aReg, read(b, into: scratchB))
         }
-        switch cond {
-        case .eq: return .e
-        case .ne: return .ne
-        case .gt: return .a
-        case .ge: return .ae
-        case .lt: return .b
-        case .le: return .be
-        case .sgt: return .g
-        case .sge: return .ge
-        case .slt: return .l
-        case .sle: return .le
-        case .set: return .ne
-        }
+        return X86Cond(cond)
     }
 
     private mutating func emitTerminator(_ block: OptBlock, next: Int, backEdge: (Int) -> Bool) {

@@ -188,6 +188,19 @@ public final class JITProgram: Sendable {
     }
 
     static let scratchBytes = JITFrame.size + Interpreter.frameBytes + Interpreter.stackBytes
+
+    /// Lays out a run's scratch area: the call frames and the stack after the JIT frame, the call
+    /// limit, and the stack as region 2 of the load and store tables.
+    static func layOut(scratch ctx: UnsafeMutableRawPointer) -> (frames: UnsafeMutablePointer<UInt64>, stackTop: UInt64, stack: MemoryRegion) {
+        let frames = (ctx + JITFrame.size).bindMemory(to: UInt64.self, capacity: Interpreter.frameBytes / 8)
+        let stack = ctx + JITFrame.size + Interpreter.frameBytes
+        let stackTop = UInt64(UInt(bitPattern: stack + Interpreter.stackBytes))
+        let stackRegion = MemoryRegion(start: UInt(bitPattern: stack), count: Interpreter.stackBytes, writable: true)
+        ctx.storeBytes(of: UInt64(stackRegion.start) + 2 * UInt64(ExecutionOptions.stackSizePerFrame), toByteOffset: Int(JITFrame.callLimit), as: UInt64.self)
+        JITFrame.setRegion(ctx, table: JITFrame.loadRegions, index: 2, stackRegion)
+        JITFrame.setRegion(ctx, table: JITFrame.storeRegions, index: 2, stackRegion)
+        return (frames, stackTop, stackRegion)
+    }
     /// One scratch block (frame, call frames, stack) kept from the last run for the next, so a run
     /// does not allocate: its address, or 0 while a run holds it.
     private let spareScratch = Atomic<UInt>(0)
@@ -263,13 +276,7 @@ public final class JITProgram: Sendable {
                         _ body: (PreparedRun) throws(RuntimeError) -> T) throws(RuntimeError) -> T {
         let ctx = takeScratch()
         defer { giveBack(ctx) }
-        let frames = (ctx + JITFrame.size).bindMemory(to: UInt64.self, capacity: Interpreter.frameBytes / 8)
-        let stack = ctx + JITFrame.size + Interpreter.frameBytes
-        let stackTop = UInt64(UInt(bitPattern: stack + Interpreter.stackBytes))
-        let stackRegion = MemoryRegion(start: UInt(bitPattern: stack), count: Interpreter.stackBytes, writable: true)
-        ctx.storeBytes(of: UInt64(stackRegion.start) + 2 * UInt64(ExecutionOptions.stackSizePerFrame), toByteOffset: Int(JITFrame.callLimit), as: UInt64.self)
-        JITFrame.setRegion(ctx, table: JITFrame.loadRegions, index: 2, stackRegion)
-        JITFrame.setRegion(ctx, table: JITFrame.storeRegions, index: 2, stackRegion)
+        let (frames, stackTop, stackRegion) = Self.layOut(scratch: ctx)
         var regions = MemoryRegions(stack: stackRegion, input: input)
         regions.second = second
         regions.extra = extra

@@ -125,13 +125,7 @@ final class AppProbeEntry: @unchecked Sendable {
         // As JITProgram.withSession prepares a run, but kept for the entry's lifetime.
         let ctx = UnsafeMutableRawPointer.allocate(byteCount: JITProgram.scratchBytes, alignment: 64)
         ctx.initializeMemory(as: UInt8.self, repeating: 0, count: JITProgram.scratchBytes)
-        let frames = (ctx + JITFrame.size).bindMemory(to: UInt64.self, capacity: Interpreter.frameBytes / 8)
-        let stack = ctx + JITFrame.size + Interpreter.frameBytes
-        let stackTop = UInt64(UInt(bitPattern: stack + Interpreter.stackBytes))
-        let stackRegion = MemoryRegion(start: UInt(bitPattern: stack), count: Interpreter.stackBytes, writable: true)
-        ctx.storeBytes(of: UInt64(stackRegion.start) + 2 * UInt64(ExecutionOptions.stackSizePerFrame), toByteOffset: Int(JITFrame.callLimit), as: UInt64.self)
-        JITFrame.setRegion(ctx, table: JITFrame.loadRegions, index: 2, stackRegion)
-        JITFrame.setRegion(ctx, table: JITFrame.storeRegions, index: 2, stackRegion)
+        let (frames, stackTop, stackRegion) = JITProgram.layOut(scratch: ctx)
         var regions = MemoryRegions(stack: stackRegion, input: input)
         regions.permanent = jit.interpreter.permanentRegions
         let statePointer = UnsafeMutablePointer<RunState>.allocate(capacity: 1)

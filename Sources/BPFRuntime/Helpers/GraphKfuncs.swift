@@ -485,32 +485,24 @@ final class GraphHeap: Sendable {
         }
     }
 
-    private static func rotateLeft(_ x: UInt, _ c: inout Collection, _ s: inout State) {
-        let y = s.nodes[x]!.right, parent = s.nodes[x]!.parent
-        s.nodes[x]!.right = s.nodes[y]!.left
-        setParent(s.nodes[y]!.left, x, &s)
-        s.nodes[y]!.parent = parent
-        replaceChild(x, y, parent: parent, &c, &s)
-        s.nodes[y]!.left = x
-        s.nodes[x]!.parent = y
-    }
-
-    private static func rotateRight(_ x: UInt, _ c: inout Collection, _ s: inout State) {
-        let y = s.nodes[x]!.left, parent = s.nodes[x]!.parent
-        s.nodes[x]!.left = s.nodes[y]!.right
-        setParent(s.nodes[y]!.right, x, &s)
-        s.nodes[y]!.parent = parent
-        replaceChild(x, y, parent: parent, &c, &s)
-        s.nodes[y]!.right = x
-        s.nodes[x]!.parent = y
-    }
-
     /// Node `n`'s left child (`left`) or right child.
     private static func child(_ n: UInt, _ left: Bool, _ s: State) -> UInt { left ? s.nodes[n]!.left : s.nodes[n]!.right }
 
-    /// Rotates at `x` toward the left (`left`) or the right.
+    /// Sets node `n`'s left child (`left`) or right child.
+    private static func setChild(_ n: UInt, _ left: Bool, _ value: UInt, _ s: inout State) {
+        if left { s.nodes[n]!.left = value } else { s.nodes[n]!.right = value }
+    }
+
+    /// Rotates at `x` toward the left (`left`: its right child takes its place) or the right.
     private static func rotate(_ x: UInt, left: Bool, _ c: inout Collection, _ s: inout State) {
-        if left { rotateLeft(x, &c, &s) } else { rotateRight(x, &c, &s) }
+        let y = child(x, !left, s), parent = s.nodes[x]!.parent
+        let inner = child(y, left, s)
+        setChild(x, !left, inner, &s)
+        setParent(inner, x, &s)
+        s.nodes[y]!.parent = parent
+        replaceChild(x, y, parent: parent, &c, &s)
+        setChild(y, left, x, &s)
+        s.nodes[x]!.parent = y
     }
 
     private static func insertFixup(_ node: UInt, _ c: inout Collection, _ s: inout State) {

@@ -80,6 +80,7 @@ struct VerifyTargetCommandTests {
         let runtime = try #require(program["runtime"] as? [String: Any])
         #expect(runtime["runs"] as? Bool == false)
         #expect(runtime["missing_helpers"] as? [String] == ["bpf_skb_get_tunnel_opt"])
+        #expect(runtime["has_test_run_context"] as? Bool == true)
         let refused = try SwiftBPFTool.run(["verify", file.path, "--type", "sched_cls", "--backend", "runtime"])
         #expect(refused.status == 1)
         #expect(refused.stdout.contains("bpf_skb_get_tunnel_opt is not implemented by the Swift runtime"), "\(refused.stdout)")
@@ -87,6 +88,21 @@ struct VerifyTargetCommandTests {
         #expect(text.stdout.contains("the Swift runtime cannot run it: it lacks bpf_skb_get_tunnel_opt"), "\(text.stdout)")
         let badType = try SwiftBPFTool.run(["verify", file.path, "--type", "nonsense"])
         #expect(badType.status != 0 && badType.stderr.contains("unknown program type 'nonsense'"), "\(badType.stderr)")
+    }
+
+    @Test("a program type the runtime cannot test-run is not said to run there")
+    func noTestRunContext() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("sk-reuseport-\(getpid()).s")
+        try "mov %r0, 1\nexit\n".write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let json = try SwiftBPFTool.run(["verify", file.path, "--type", "sk_reuseport", "--json"])
+        #expect(json.status == 0, "\(json.stdout)\(json.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let runtime = try #require((object["programs"] as? [[String: Any]])?.first?["runtime"] as? [String: Any])
+        #expect(runtime["runs"] as? Bool == false)
+        #expect(runtime["has_test_run_context"] as? Bool == false)
+        let text = try SwiftBPFTool.run(["verify", file.path, "--type", "sk_reuseport"])
+        #expect(text.stdout.contains("it lacks a test-run context for sk_reuseport programs"), "\(text.stdout)")
     }
 
     @Test("every program of the network-helper fixture verifies and runs in the runtime")

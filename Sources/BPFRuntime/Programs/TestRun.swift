@@ -10,6 +10,12 @@ extension TestRunResult {
 }
 
 extension LoadedProgram {
+    /// Whether the runtime can test-run programs of `type` (``testRun(packet:context:repeat:)``):
+    /// XDP, the skb types, and the types whose context is plain bytes.
+    public static func hasTestRun(for type: ProgramType) -> Bool {
+        type == .xdp || SKBAccess(type) != nil || RawContextRules(type) != nil
+    }
+
     /// Runs the program on a packet, `repeat` times, as BPF_PROG_TEST_RUN does for its type: XDP
     /// programs get a `struct xdp_md`, socket filter, TC, cgroup_skb, LWT and sk_skb programs a
     /// `struct __sk_buff` (see ``SKBContext``), and programs without a packet (tracepoints, kprobes,

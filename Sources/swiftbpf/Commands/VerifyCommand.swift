@@ -170,7 +170,10 @@ struct VerifyCommand: ParsableCommand {
         var missingMapTypes: [String] = []
         /// kfuncs the program calls that the runtime does not implement.
         var missingKfuncs: [String] = []
-        var runs: Bool { missingHelpers.isEmpty && missingMapTypes.isEmpty && missingKfuncs.isEmpty }
+        /// Whether the runtime has a test-run context for the program's type (sk_reuseport,
+        /// netfilter, flow_dissector, sk_msg have none yet).
+        var hasContext = true
+        var runs: Bool { missingHelpers.isEmpty && missingMapTypes.isEmpty && missingKfuncs.isEmpty && hasContext }
         /// For messages: `bpf_redirect, devmap map 'tx_port'`.
         var missing: [String] = []
 
@@ -180,6 +183,10 @@ struct VerifyCommand: ParsableCommand {
         init?(_ input: VerifierProgram, _ result: VerificationResult) {
             guard result.error == nil else { return nil }
             let implemented = Self.runtime
+            if !LoadedProgram.hasTestRun(for: input.type) {
+                hasContext = false
+                missing.append("a test-run context for \(input.type.kernelName) programs")
+            }
             for id in result.helpersCalled where !(implemented.helpers?.contains(id) ?? true) {
                 let name = HelperPrototype[id]?.name ?? "helper \(id)"
                 missingHelpers.append(name)
@@ -232,7 +239,8 @@ struct VerifyCommand: ParsableCommand {
             ("runtime", support.map { s in
                 .object([("runs", .bool(s.runs)), ("missing_helpers", .array(s.missingHelpers.map { .string($0) })),
                          ("missing_map_types", .array(s.missingMapTypes.map { .string($0) })),
-                         ("missing_kfuncs", .array(s.missingKfuncs.map { .string($0) }))])
+                         ("missing_kfuncs", .array(s.missingKfuncs.map { .string($0) })),
+                         ("has_test_run_context", .bool(s.hasContext))])
             } ?? .null),
         ])
     }

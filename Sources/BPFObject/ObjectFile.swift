@@ -155,11 +155,38 @@ public struct ObjectFile: Sendable {
         }.map(\.name))
 
         var linker = Linker(elf: elf, btf: btf, btfExt: btfExt, maps: reader, license: license, kernelVersion: kernelVersion)
-        self.programs = try linker.linkAll()
+        self.programs = ObjectFile.typingTailCallSections(try linker.linkAll())
         self.textFunctions = linker.linkTextFunctions()
         let implementations = ObjectFile.structOpsImplementations(maps)
         if !implementations.isEmpty {
             for i in programs.indices { programs[i].structOps = implementations[programs[i].name] }
+        }
+    }
+}
+
+extension ObjectFile {
+    /// Whether a section is iproute2's tail-call form, `__section_tail(ID, KEY)` → "ID/KEY" (cilium's
+    /// `2/7`): a program array's id and the key the program is stored at.
+    public static func isTailCallSection(_ name: String) -> Bool {
+        let parts = name.split(separator: "/", omittingEmptySubsequences: false)
+        return parts.count == 2 && parts.allSatisfy { !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isNumber } }
+    }
+
+    /// Programs in tail-call sections name no type: iproute2 (and cilium's loader) load them with the
+    /// type of the object's entry programs, which they are tail-called from. They take the type and
+    /// attach type the object's typed programs share; when those differ, or there are none, they
+    /// stay untyped (`--type` gives one).
+    public static func typingTailCallSections(_ programs: [ProgramSpec]) -> [ProgramSpec] {
+        let typed = programs.filter { $0.type != .unspecified }
+        guard let first = typed.first,
+              typed.allSatisfy({ $0.type == first.type && $0.attachType == first.attachType }),
+              programs.contains(where: { $0.type == .unspecified && isTailCallSection($0.section) }) else { return programs }
+        return programs.map { program in
+            guard program.type == .unspecified, isTailCallSection(program.section) else { return program }
+            var program = program
+            program.type = first.type
+            program.attachType = first.attachType
+            return program
         }
     }
 }

@@ -77,10 +77,31 @@ struct ObjectFileTests {
         let classify = try object.entryPoint(named: "classify", type: "sched_cls")
         #expect(classify.type == .schedCls && classify.section == ".text")
         #expect(throws: ObjectError.self) { try object.entryPoint(named: "half_len", type: "sched_cls") }
-        try object.setType("tc", ofProgram: "tail_stage")
+        // The tail-call section 2/1 takes the type of the object's entry program, as iproute2 loads it.
         #expect(object.program(named: "tail_stage")?.type == .schedCls)
+        try object.setType("xdp", ofProgram: "tail_stage")
+        #expect(object.program(named: "tail_stage")?.type == .xdp)
         try object.setType("sched_cls", ofProgram: "classify")
         #expect(object.program(named: "classify")?.type == .schedCls)
+    }
+
+    @Test("tail-call sections (ID/KEY) take the type their object's programs share, and only then")
+    func tailCallSectionTypes() {
+        func spec(_ name: String, _ section: String, _ type: ProgramType, _ attach: AttachType? = nil) -> ProgramSpec {
+            ProgramSpec(name: name, section: section, type: type, attachType: attach, instructions: [])
+        }
+        #expect(ObjectFile.isTailCallSection("2/7") && ObjectFile.isTailCallSection("10/43"))
+        #expect(!ObjectFile.isTailCallSection("2/") && !ObjectFile.isTailCallSection("prog") && !ObjectFile.isTailCallSection("1/2/3")
+                && !ObjectFile.isTailCallSection("xdp/1"))
+        let xdp = ObjectFile.typingTailCallSections([spec("entry", "xdp", .xdp, .xdp), spec("tail", "2/1", .unspecified),
+                                                     spec("legacy", "prog", .unspecified)])
+        #expect(xdp[1].type == .xdp && xdp[1].attachType == .xdp)
+        #expect(xdp[2].type == .unspecified)   // not a tail-call section: still untyped
+        let mixed = ObjectFile.typingTailCallSections([spec("a", "xdp", .xdp, .xdp), spec("b", "tc", .schedCls),
+                                                       spec("tail", "2/1", .unspecified)])
+        #expect(mixed[2].type == .unspecified)
+        let alone = ObjectFile.typingTailCallSections([spec("tail", "2/1", .unspecified)])
+        #expect(alone[0].type == .unspecified)
     }
 
     @Test("a map of maps in the legacy maps section names its inner template (iproute2's inner_id)")

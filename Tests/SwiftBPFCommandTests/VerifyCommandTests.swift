@@ -190,6 +190,8 @@ struct TypeOptionCommandTests {
         let path = "Tests/Fixtures/bpf/obj/entry_points.o"
         let verified = try SwiftBPFTool.run(["verify", path, "--program", "classify", "--type", "sched_cls"])
         #expect(verified.status == 0 && verified.stdout.contains("classify (sched_cls): accept"), "\(verified.stdout)\(verified.stderr)")
+        let tailCall = try SwiftBPFTool.run(["verify", path, "--program", "tail_stage"])
+        #expect(tailCall.status == 0 && tailCall.stdout.contains("tail_stage (sched_cls): accept"), "\(tailCall.stdout)\(tailCall.stderr)")
         let untyped = try SwiftBPFTool.run(["verify", path, "--program", "classify"])
         #expect(untyped.status != 0 && untyped.stderr.contains("'classify' is a global function in .text"), "\(untyped.stderr)")
         let run = try SwiftBPFTool.run(["run", path, "--program", "classify", "--type", "sched_cls", "--packet-hex", Self.big, "--json"])

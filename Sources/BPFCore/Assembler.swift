@@ -280,6 +280,17 @@ private struct AssemblerState {
                              dst: try register(operands[0])))
             return
         }
+        // addr_space_cast dst, src, dst_as, src_as (arena pointers: 0, 1 or 1, 0).
+        if mnemonic == "addr_space_cast" {
+            try expect(operands, 4, mnemonic, "dst, src, dst_as, src_as")
+            guard let to = Int32(operands[2]), let from = Int32(operands[3]), (to == 0 && from == 1) || (to == 1 && from == 0) else {
+                throw fail("addr_space_cast converts between address spaces 0 and 1: 'addr_space_cast dst, src, 0, 1' or '..., 1, 0'")
+            }
+            emit(Instruction(opcode: Opcode.make(.alu64, ALUOperation.mov.rawValue, .register),
+                             dst: try register(operands[0]), src: try register(operands[1]),
+                             offset: Instruction.addressSpaceCastOffset, imm: to << 16 | from))
+            return
+        }
         // movsx<from><to>: movsx832, movsx1664, movsx3264 ...
         if mnemonic.hasPrefix("movsx") {
             let widths: [String: (Int16, Bool)] = [

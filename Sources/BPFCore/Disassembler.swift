@@ -153,6 +153,9 @@ private struct ConformanceText {
         switch Shape(ins) {
         case let .alu(op, is64, register):
             if op == .neg { return "neg\(suffix32(is64)) \(r(ins.dst))" }
+            if op == .mov && register && is64 && ins.offset == Instruction.addressSpaceCastOffset {
+                return "addr_space_cast \(r(ins.dst)), \(r(ins.src)), \(UInt32(bitPattern: ins.imm) >> 16), \(ins.imm & 0xffff)"
+            }
             if op == .mov && register && ins.offset != 0 {
                 return "movsx\(ins.offset)\(is64 ? 64 : 32) \(r(ins.dst)), \(r(ins.src))"
             }
@@ -231,6 +234,9 @@ private struct LLVMText {
             switch op {
             case .neg: return "\(d) = -\(d)"
             case .mov:
+                if register && is64 && ins.offset == Instruction.addressSpaceCastOffset {
+                    return "\(d) = addr_space_cast(r\(ins.src), \(UInt32(bitPattern: ins.imm) >> 16), \(ins.imm & 0xffff))"
+                }
                 if register && ins.offset != 0 { return "\(d) = (s\(ins.offset))\(reg(ins.src, is64))" }
                 return "\(d) = \(s)"
             case .add: return "\(d) += \(s)"

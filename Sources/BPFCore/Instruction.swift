@@ -28,6 +28,14 @@ public struct Instruction: Hashable, Sendable {
         self.imm = imm
     }
 
+    /// The offset that makes a 64-bit register `mov` an `addr_space_cast` (`BPF_ADDR_SPACE_CAST`):
+    /// an arena pointer converted between the program's address space (0) and user space's (1).
+    public static let addressSpaceCastOffset: Int16 = 1
+
+    /// Whether this is an `addr_space_cast` (a 64-bit register `mov` with offset 1).
+    @inlinable
+    public var isAddressSpaceCast: Bool { opcode == 0xbf && offset == Instruction.addressSpaceCastOffset }
+
     /// Decodes one little-endian slot from the 64-bit value read from memory.
     @inlinable
     public init(rawValue: UInt64) {

@@ -194,6 +194,13 @@ private struct SlotChecker {
             guard ins.offset == 0 || ins.offset == 1 else {
                 throw fail(.offset, "\(mnemonic) offset must be 0 (unsigned) or 1 (signed), found \(ins.offset)")
             }
+        case .mov where fromRegister && is64 && ins.offset == Instruction.addressSpaceCastOffset:
+            // addr_space_cast (arena pointers): imm is (destination space << 16) | source space.
+            try register(.src, writable: false)
+            guard ins.imm == 1 || ins.imm == 1 << 16 else {
+                throw fail(.imm, "addr_space_cast converts between address spaces 0 and 1 (imm 1 or 0x10000), found 0x\(String(UInt32(bitPattern: ins.imm), radix: 16))")
+            }
+            return
         case .mov where fromRegister:
             let allowed: [Int16] = is64 ? [0, 8, 16, 32] : [0, 8, 16]
             guard allowed.contains(ins.offset) else {

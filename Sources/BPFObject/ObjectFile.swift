@@ -211,6 +211,9 @@ struct MapReader {
     /// The largest global-data section accepted (the kernel's array value limit is smaller still).
     static let maxGlobalDataSize = 1 << 26
 
+    /// The section of arena globals (`address_space(1)` variables).
+    static let arenaSection = ".addr_space.1"
+
     static func isGlobalData(_ name: String) -> Bool {
         name == ".data" || name == ".rodata" || name == ".bss"
             || name.hasPrefix(".data.") || name.hasPrefix(".rodata.") || name.hasPrefix(".bss.")
@@ -225,6 +228,16 @@ struct MapReader {
         for section in elf.sections where section.name == "maps" || section.name.hasPrefix("maps/") {
             mapSectionIndices.insert(section.index)
             try readLegacyMaps(section)
+        }
+        // Arena globals (`__arena_global`, section .addr_space.1) live in the object's arena map,
+        // as libbpf places them: their addresses are addresses in the arena.
+        if let section = elf.section(named: Self.arenaSection), section.size > 0 {
+            let arenas = maps.filter { $0.type == .arena }
+            guard arenas.count == 1 else {
+                throw ObjectError(section.label, arenas.isEmpty ? "arena globals need an arena map (BPF_MAP_TYPE_ARENA) in the object"
+                                  : "arena globals with \(arenas.count) arena maps: a program has at most one arena")
+            }
+            globalDataMaps[section.index] = arenas[0].name
         }
         for section in elf.sections where Self.isGlobalData(section.name) && section.size > 0
             && (section.type == ELFSection.typeProgBits || section.type == ELFSection.typeNoBits) {
@@ -308,6 +321,11 @@ struct MapReader {
 
     /// Reads the integer a `__uint(name, N)` member encodes: a pointer to an array of N elements.
     static func encodedInteger(_ type: Int, btf: BTF, place: String) throws(ObjectError) -> Int {
+        // libbpf's __ulong(name, value): an enum whose one enumerator is the (64-bit) value.
+        if let t = btf[btf.resolve(type)], t.kind == .enumeration || t.kind == .enumeration64,
+           case let .enumerators(values, _) = t.detail, values.count == 1 {
+            return Int(truncatingIfNeeded: values[0].value)
+        }
         guard let pointer = btf[btf.resolve(type)], pointer.kind == .pointer,
               let array = btf[btf.resolve(pointer.referencedType)], case let .array(_, _, count) = array.detail else {
             throw ObjectError(place, "expected an integer declared with __uint(), found \(btf.typeName(type))")

@@ -60,6 +60,18 @@ public struct ProgramSpec: Hashable, Sendable {
 }
 
 extension ProgramSpec {
+    /// Sleepable, as libbpf loads it (`BPF_F_SLEEPABLE`): `syscall` programs, and sections whose
+    /// prefix ends in `.s` (`fentry.s/`, `lsm.s/`, `uprobe.multi.s/`, `iter.s/`...).
+    public var isSleepable: Bool {
+        if type == .syscall { return true }
+        let convention = SectionKind(section: section)?.convention ?? ""
+        if convention.hasSuffix(".s/") || convention.hasSuffix(".s") { return true }
+        let prefix = section.hasPrefix("?") ? section.dropFirst() : Substring(section)
+        return prefix.split(separator: "/").first.map { $0.hasSuffix(".s") } ?? false
+    }
+}
+
+extension ProgramSpec {
     /// A program made in memory rather than read from an ELF object: assembled instructions, with
     /// `references` naming the map each `lddw` of a map loads (by instruction index). The section
     /// names the libbpf convention a loader reads flags from (`xdp`, `syscall`, ...).

@@ -40,6 +40,10 @@ public enum RegisterKind: UInt8, Hashable, Sendable {
     /// A pointer to a dynptr the program may read but not change or release (`CONST_PTR_TO_DYNPTR`:
     /// a `bpf_user_ringbuf_drain` callback's sample).
     case constDynptr
+    /// A pointer into the program's arena (`PTR_TO_ARENA`, from `addr_space_cast(r, 0, 1)`): any
+    /// arithmetic keeps it one, and it reads and writes anywhere (the kernel's JIT confines it to
+    /// the arena's 4 GiB window, where unallocated pages read 0).
+    case arena
 
     var isPointer: Bool { self != .uninitialized && self != .scalar }
     var isNullable: Bool {
@@ -93,6 +97,7 @@ public enum RegisterKind: UInt8, Hashable, Sendable {
         case .iterator: "iter"
         case .dynptr: "dynptr"
         case .constDynptr: "const_dynptr"
+        case .arena: "arena"
         }
     }
 }

@@ -95,6 +95,9 @@ extension Analysis {
             switch t.kind {
             case .int, .enumeration, .enumeration64:
                 r0 = t.kind == .int && t.sizeOrType == 1 ? .scalar(.unsigned(0, 1)) : .unknownScalar
+            case .pointer where btf.resolve(t.referencedType) == 0:
+                // `void *` (the arena kfuncs' `void __arena *` too) is a number, as the kernel takes it.
+                r0 = .unknownScalar
             case .pointer:
                 let target = btf.resolve(t.referencedType)
                 guard let s = btf[target], s.kind == .structure || s.kind == .union else {
@@ -177,6 +180,22 @@ extension Analysis {
             let type = btf.resolve(parameter.type)
             let t = btf[type]
             if parameter.name.hasSuffix("__ign") { i += 1; continue }
+            if parameter.name.hasSuffix("__map") {
+                // A map (`void *p__map`): the arena kfuncs' arena.
+                if r.kind == .kernelPointer {
+                    // A struct bpf_map the kernel hands over (a bpf_map iterator's), trusted.
+                    guard kernelType(r.btfType, offset: r.offset, is: "bpf_map") else { throw bad("a pointer to struct bpf_map") }
+                    guard r.isTrustedKernelPointer, !r.kernelFlags.contains(.untrusted) else { throw bad("a trusted pointer to struct bpf_map") }
+                    i += 1
+                    continue
+                }
+                guard r.kind == .mapPointer else { throw bad("a map") }
+                if name.hasPrefix("bpf_arena_"), !(r.map >= 0 && r.map < maps.count && maps[r.map].type == .arena) {
+                    throw bad("an arena map (BPF_MAP_TYPE_ARENA)")
+                }
+                i += 1
+                continue
+            }
             switch t?.kind {
             case .int?, .enumeration?, .enumeration64?:
                 guard r.kind == .scalar else { throw bad("a number") }

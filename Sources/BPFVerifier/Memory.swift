@@ -402,6 +402,9 @@ extension Analysis {
             view[s].kernelFlags = []
             result = try kernelPointerLoad(view, pc, regno: s, off: off, size: size)
             markAccess(pc, proven: false)
+        case .arena:
+            // Any offset: the kernel's JIT confines arena accesses to the arena's window.
+            markAccess(pc, proven: false)
         case .kernelPointer where r.kernelFlags.contains(.allocated):
             try allocatedAccess(st, pc, regno: s, off: off, size: size, access: "read")
             markAccess(pc, proven: false)
@@ -452,6 +455,7 @@ extension Analysis {
         case .queue, .stack: "bpf_queue_stack"
         case .ringBuffer, .userRingBuffer: "bpf_ringbuf_map"
         case .bloomFilter: "bpf_bloom_filter"
+        case .arena: "bpf_arena"
         case .skStorage, .inodeStorage, .taskStorage, .cgrpStorage: "bpf_local_storage_map"
         default: nil
         }
@@ -519,6 +523,8 @@ extension Analysis {
                 throw fail(.contextAccess, pc, "invalid context store: \(why)", state: st, registers: [d])
             }
             markAccess(pc, proven: rules.proven(offset: o, size: size))
+        case .arena:
+            markAccess(pc, proven: false)
         case .kernelPointer where r.kernelFlags.contains(.allocated):
             try allocatedAccess(st, pc, regno: d, off: off, size: size, access: "write")
             markAccess(pc, proven: false)
@@ -555,6 +561,8 @@ extension Analysis {
             markAccess(pc, proven: true)
         case .context:
             throw fail(.invalidPointer, pc, "atomic update of the context is not allowed", state: st, registers: [d])
+        case .arena:
+            markAccess(pc, proven: false)
         case .kernelPointer where r.kernelFlags.contains(.allocated):
             try allocatedAccess(st, pc, regno: d, off: off, size: size, access: "atomic update")
             markAccess(pc, proven: false)

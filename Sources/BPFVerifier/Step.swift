@@ -76,6 +76,10 @@ extension Analysis {
             if fromRegister {
                 try readable(st, s, pc)
                 var src = st[s]
+                if width == 64 && ins.offset == Instruction.addressSpaceCastOffset {
+                    try addressSpaceCast(&st, pc, ins)
+                    return
+                }
                 if ins.offset != 0 {
                     guard src.kind == .scalar else {
                         st[d] = .unknownScalar
@@ -128,6 +132,11 @@ extension Analysis {
         } else {
             let imm = width == 64 ? UInt64(bitPattern: Int64(ins.imm)) : UInt64(UInt32(bitPattern: ins.imm))
             src = .scalar(.constant(imm))
+        }
+        if dst.kind == .arena || src.kind == .arena {
+            // Any arithmetic on an arena pointer is an arena pointer (the kernel's adjust_reg_min_max_vals).
+            st[d] = dst.kind == .arena ? dst : src
+            return
         }
         if dst.kind == .scalar && src.kind == .scalar {
             let kind: ALUKind
@@ -269,6 +278,7 @@ extension Analysis {
             try checkMapImplemented(pc, ref.map)
             try checkGraphMapUse(st, pc, map: ref.map)
             try checkMapProgramCompatibility(st, pc, map: ref.map)
+            if maps[ref.map].type == .arena { try useArena(st, pc, map: ref.map) }
             var r = Register()
             r.kind = .mapPointer
             r.map = ref.map
@@ -279,6 +289,12 @@ extension Analysis {
             }
             let spec = maps[ref.map]
             let offset = ref.valueOffset ?? Int(insns[pc + 1].imm)
+            if spec.type == .arena {
+                // An arena global's address is its user-space address: a number (check_ld_imm).
+                try useArena(st, pc, map: ref.map)
+                st[d] = .unknownScalar
+                return
+            }
             guard spec.type == .array, offset >= 0, offset < max(spec.valueSize, 1) else {
                 throw fail(.invalidProgram, pc, "direct value access to map '\(spec.name)' at offset \(offset) is not allowed",
                            "only array maps have value addresses, inside their \(spec.valueSize)-byte value")

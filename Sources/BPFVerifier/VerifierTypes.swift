@@ -89,7 +89,7 @@ public struct VerifierProgram: Sendable {
         attachTarget = spec.attachTarget
         structOps = spec.structOps
         functionInfos = spec.functionInfos
-        sleepable = spec.section.split(separator: "/").first.map { $0.hasSuffix(".s") } ?? false
+        sleepable = spec.isSleepable
         for (index, reference) in spec.references {
             switch reference {
             case .map(let name):

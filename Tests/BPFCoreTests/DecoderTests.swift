@@ -53,6 +53,23 @@ struct DecoderTests {
         #expect(decodeError([0x8d, 0x02, 0, 0, 1, 0, 0, 0] + exit)?.field == .imm)
     }
 
+    @Test("addr_space_cast: a 64-bit register mov with offset 1, between address spaces 0 and 1, in both syntaxes")
+    func addressSpaceCast() throws {
+        #expect(decodeError([0xbf, 0x10, 1, 0, 1, 0, 0, 0] + exit) == nil)              // as(1) -> as(0)
+        #expect(decodeError([0xbf, 0x10, 1, 0, 0, 0, 1, 0] + exit) == nil)              // as(0) -> as(1)
+        #expect(decodeError([0xbf, 0x10, 1, 0, 2, 0, 0, 0] + exit)?.field == .imm)      // address space 2
+        #expect(decodeError([0xbf, 0x10, 1, 0, 0, 0, 0, 0] + exit)?.field == .imm)      // no conversion
+        #expect(decodeError([0xbc, 0x10, 1, 0, 1, 0, 0, 0] + exit)?.field == .offset)   // 32-bit mov: no cast
+        let instructions = try Assembler().assemble("addr_space_cast %r1, %r2, 0, 1\naddr_space_cast %r3, %r1, 1, 0\nexit")
+        #expect(instructions[0].isAddressSpaceCast && instructions[0].imm == 1)
+        #expect(instructions[1].isAddressSpaceCast && instructions[1].imm == 1 << 16)
+        let c = Disassembler(syntax: .llvm).lines(for: instructions)
+        #expect(c[0].hasSuffix("r1 = addr_space_cast(r2, 0, 1)") && c[1].hasSuffix("r3 = addr_space_cast(r1, 1, 0)"), "\(c)")
+        let text = Disassembler().lines(for: instructions)
+        #expect(text[0].hasSuffix("addr_space_cast %r1, %r2, 0, 1"), "\(text)")
+        #expect(throws: AssemblerError.self) { try Assembler().assemble("addr_space_cast %r1, %r2, 0, 2\nexit") }
+    }
+
     @Test("jumps must land inside the program and not inside a lddw")
     func jumpTargets() {
         #expect(decodeError([0x05, 0, 5, 0, 0, 0, 0, 0] + exit)?.field == .target)

@@ -459,7 +459,7 @@ public final class KernelObject: Sendable {
         request.logSize = options.logSize
         let kind = SectionKind(section: spec.section)
         let convention = kind?.convention ?? ""
-        if spec.type == .syscall || convention.hasSuffix(".s/") || convention.hasSuffix(".s") {
+        if spec.isSleepable {
             request.flags |= ProgramLoadRequest.Flag.sleepable
         }
         if convention.hasPrefix("xdp.frags") { request.flags |= ProgramLoadRequest.Flag.xdpHasFrags }

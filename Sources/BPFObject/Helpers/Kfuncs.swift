@@ -59,6 +59,9 @@ public struct KfuncFlags: OptionSet, Hashable, Sendable {
              "bpf_task_get_cgroup", "bpf_send_signal_task", "bpf_probe_read_kernel_dynptr", "bpf_cast_to_kern_ctx",
              "bpf_rdonly_cast", "bpf_get_kmem_cache":
             []
+        // Arena pages: any program type, sleepable ones (as Linux 6.12 declares them; later kernels
+        // also allow some non-sleepable calls); results are arena addresses (numbers).
+        case "bpf_arena_alloc_pages", "bpf_arena_free_pages", "bpf_arena_reserve_pages": [.sleepable]
         default: nil
         }
     }
@@ -87,16 +90,18 @@ public struct KfuncFlags: OptionSet, Hashable, Sendable {
         case "bpf_rbtree_add_impl": ["root", "node", "less", "meta__ign", "off"]
         case "bpf_rbtree_remove", "bpf_rbtree_left", "bpf_rbtree_right": ["root", "node"]
         case "bpf_rbtree_first", "bpf_rbtree_root": ["root"]
+        case "bpf_arena_alloc_pages": ["p__map", "addr__ign", "page_cnt", "node_id", "flags"]
+        case "bpf_arena_free_pages", "bpf_arena_reserve_pages": ["p__map", "ptr__ign", "page_cnt"]
         default: nil
         }
     }
 
     /// kfunc families whose objects the verifier does not model yet (IRQ sections, timers and work
-    /// queues, arena...): a program calling one is undecided, with the family named.
+    /// queues, crypto...): a program calling one is undecided, with the family named.
     public static func unmodelledFamily(_ name: String) -> String? {
         let families: [(String, String)] = [
             ("bpf_local_irq_", "IRQ sections"), ("bpf_res_spin_", "resilient locks"),
-            ("bpf_wq_", "work queues"), ("bpf_timer_", "timers"), ("bpf_arena_", "arena"), ("bpf_crypto_", "crypto contexts"),
+            ("bpf_wq_", "work queues"), ("bpf_timer_", "timers"), ("bpf_crypto_", "crypto contexts"),
             ("bpf_skb_ct_", "conntrack"), ("bpf_xdp_ct_", "conntrack"), ("bpf_ct_", "conntrack"), ("bpf_sock_destroy", "socket iterators"),
             ("bpf_xdp_metadata_", "device metadata"),
             ("bpf_stream_", "streams"), ("scx_bpf_", "sched_ext"),

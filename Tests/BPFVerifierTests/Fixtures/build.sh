@@ -13,6 +13,11 @@ for src in legacy/*.c; do
 	echo "  CC  $src -> ${src%.c}.o"
 	../../../Scripts/bpf-cc.sh "$src" "${src%.c}.o"
 done
+# Arena programs (arena/): verified, but not run by the runtime (it has no arena maps).
+for src in arena/*.c; do
+	echo "  CC  $src -> ${src%.c}.o"
+	../../../Scripts/bpf-cc.sh "$src" "${src%.c}.o"
+done
 # BTF-typed programs (typed/btf_pointers.c) and the stand-in kernel whose BTF types them
 # (typed/kernel_types.c): verified only against that BTF, so kept apart too.
 for src in typed/*.c; do

@@ -238,6 +238,11 @@ struct MapReader {
                                   : "arena globals with \(arenas.count) arena maps: a program has at most one arena")
             }
             globalDataMaps[section.index] = arenas[0].name
+            // Their initial bytes, placed at the arena's start.
+            if let i = maps.firstIndex(where: { $0.type == .arena }) {
+                maps[i].initialValue = section.type == ELFSection.typeNoBits
+                    ? [UInt8](repeating: 0, count: section.size) : elf.contents(of: section)
+            }
         }
         for section in elf.sections where Self.isGlobalData(section.name) && section.size > 0
             && (section.type == ELFSection.typeProgBits || section.type == ELFSection.typeNoBits) {

@@ -162,7 +162,8 @@ extension DecodedInstruction {
             case 16: return op(.movsx16to64)
             case 32: return op(.movsx32to64)
             case Instruction.addressSpaceCastOffset:
-                throw fail(.offset, "addr_space_cast (arena pointers) is not supported by the Swift runtime, which has no arena maps; load the program into the kernel")
+                // addr_space_cast: in the Swift runtime both address spaces are the host's (ArenaMap).
+                return op(.mov64r)
             default: throw fail(.offset, "movsx width must be 8, 16 or 32, found \(ins.offset)")
             }
         case 0xc7: return op(.arsh64i, imm: imm & 63)

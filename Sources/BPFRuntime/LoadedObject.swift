@@ -186,6 +186,14 @@ public final class LoadedProgram: Sendable {
                 guard let map = maps.first(where: { $0.spec.name == name }) else {
                     throw LoadError(place: place(index), message: "map '\(name)' does not exist")
                 }
+                if let arena = map as? ArenaMap {
+                    // An arena global: its address in the arena (the globals sit at its start).
+                    guard offset >= 0, offset < arena.size else {
+                        throw LoadError(place: place(index), message: "offset \(offset) is outside arena '\(name)' (\(arena.size) bytes)")
+                    }
+                    value = UInt64(UInt(bitPattern: arena.base)) + UInt64(offset)
+                    break
+                }
                 guard let array = map as? ArrayMap, !array.perCPU else {
                     throw LoadError(place: place(index), message: "map '\(name)' (\(map.spec.type)) has no direct value address; only arrays do")
                 }

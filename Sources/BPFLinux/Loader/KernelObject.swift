@@ -175,7 +175,11 @@ public final class KernelObject: Sendable {
                 throw failure
             }
             inner?.close()
-            if var value = spec.initialValue {
+            if spec.type == .arena, spec.initialValue?.contains(where: { $0 != 0 }) == true {
+                // libbpf copies arena globals through a mapping of the arena; this loader does not map arenas yet.
+                throw BPFError.invalidArgument("map '\(spec.name)': arena globals with initial values are not copied into a kernel arena by this loader yet (declare them zero-initialized)")
+            }
+            if var value = spec.initialValue, spec.type != .arena {
                 if spec.name == ".kconfig" {
                     try KernelObject.fillKconfig(&value, object: object, btf: object.btf, overrides: options.kconfig)
                 }

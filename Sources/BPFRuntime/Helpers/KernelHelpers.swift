@@ -35,6 +35,7 @@ extension HelperRegistry {
         }
         RuntimeKfuncs.register(into: &registry)
         GraphKfuncs.register(into: &registry)
+        ArenaKfuncs.register(into: &registry)
         return registry
     }()
 }

@@ -310,12 +310,13 @@ public class RuntimeMap: @unchecked Sendable {
     public static let implementedTypes: MapTypeSet = [.array, .perCPUArray, .hash, .perCPUHash, .lruHash, .lruPerCPUHash, .lpmTrie,
                                                       .queue, .stack, .bloomFilter, .ringBuffer, .perfEventArray,
                                                       .arrayOfMaps, .hashOfMaps, .programArray,
-                                                      .devmap, .devmapHash, .cpumap, .xskmap, .sockmap, .sockhash, .skStorage]
+                                                      .devmap, .devmapHash, .cpumap, .xskmap, .sockmap, .sockhash, .skStorage, .arena]
 
     /// Makes the map the runtime backs for a spec.
     public static func make(_ spec: MapSpec) throws(MapError) -> RuntimeMap {
         switch spec.type {
         case .array, .perCPUArray: return try ArrayMap(spec: spec)
+        case .arena: return try ArenaMap(spec: spec)
         case .hash, .perCPUHash, .lruHash, .lruPerCPUHash: return try HashMap(spec: spec)
         // Redirect targets: entries by index or key, present only once set (see HashMap.checkRedirectTarget).
         case .devmap, .devmapHash, .cpumap, .xskmap, .sockmap, .sockhash:

@@ -354,24 +354,18 @@ extension Analysis {
     /// pacing rate and status, the congestion-control private area, the pending ACK flags, and the
     /// window fields of `struct tcp_sock`.
     func isWritableKernelField(_ r: Register, off: Int, size: Int) -> Bool {
-        guard program.type == .structOps, program.structOps?.kernelTypeName == "tcp_congestion_ops", let btf = kernelBTF,
-              btf[r.btfType]?.name == "tcp_sock", r.value.constantValue == 0 else { return false }
+        guard let btf = kernelBTF, r.value.constantValue == 0 else { return false }
         let start = r.offset + off
-        func field(_ structName: String, _ path: [String]) -> Range<Int>? {
-            guard var type = btf.typeID(named: structName, kind: .structure) else { return nil }
-            var offset = 0
-            for (i, name) in path.enumerated() {
-                guard case .members(let members)? = btf[btf.resolve(type)]?.detail,
-                      let m = members.first(where: { $0.name == name }) else { return nil }
-                offset += m.bitOffset / 8
-                type = m.type
-                if i == path.count - 1 {
-                    let bytes = m.bitfieldSize > 0 ? (m.bitOffset % 8 + m.bitfieldSize + 7) / 8 : ((try? btf.size(of: m.type)) ?? 0)
-                    return offset..<(offset + bytes)
-                }
-            }
-            return nil
+        let structName = btf[r.btfType]?.name ?? ""
+        if structName == "nf_conn" || structName == "nf_conn___init" {
+            // A conntrack entry's mark, the one field the kernel's nf_conntrack_btf_struct_access lets
+            // programs write (whole).
+            guard let range = Self.fieldRange(btf, "nf_conn", ["mark"]) else { return false }
+            return start == range.lowerBound && size == range.count
         }
+        guard program.type == .structOps, program.structOps?.kernelTypeName == "tcp_congestion_ops",
+              structName == "tcp_sock" else { return false }
+        func field(_ structName: String, _ path: [String]) -> Range<Int>? { Self.fieldRange(btf, structName, path) }
         let allowed: [Range<Int>?] = [
             field("sock", ["sk_pacing_rate"]), field("sock", ["sk_pacing_status"]),
             field("inet_connection_sock", ["icsk_ca_priv"]), field("inet_connection_sock", ["icsk_ack", "pending"]),
@@ -382,5 +376,22 @@ extension Analysis {
             guard let range else { return false }
             return start >= range.lowerBound && start + size <= range.upperBound
         }
+    }
+
+    /// The bytes field `path` (nested member names) takes in struct `structName` of `btf`.
+    static func fieldRange(_ btf: BTF, _ structName: String, _ path: [String]) -> Range<Int>? {
+        guard var type = btf.typeID(named: structName, kind: .structure) else { return nil }
+        var offset = 0
+        for (i, name) in path.enumerated() {
+            guard case .members(let members)? = btf[btf.resolve(type)]?.detail,
+                  let m = members.first(where: { $0.name == name }) else { return nil }
+            offset += m.bitOffset / 8
+            type = m.type
+            if i == path.count - 1 {
+                let bytes = m.bitfieldSize > 0 ? (m.bitOffset % 8 + m.bitfieldSize + 7) / 8 : ((try? btf.size(of: m.type)) ?? 0)
+                return offset..<(offset + bytes)
+            }
+        }
+        return nil
     }
 }

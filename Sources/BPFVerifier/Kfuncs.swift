@@ -49,6 +49,14 @@ extension Analysis {
                        state: st)
         }
         try checkDynptrKfuncAvailable(st, pc, name: name)
+        if name == "bpf_sock_destroy" {
+            // Only a TCP or UDP socket iterator may destroy the socket it is at (the kernel's tracing_iter_filter).
+            let target = program.attachTarget
+            guard program.type == .tracing, program.attachType == .traceIter, target == "tcp" || target == "udp" else {
+                throw fail(.helperUnavailable, pc, "kfunc bpf_sock_destroy is only allowed in TCP and UDP socket iterators (SEC(\"iter/tcp\"), SEC(\"iter/udp\"))",
+                           state: st)
+            }
+        }
         if name == "bpf_cast_to_kern_ctx" {
             // Its `void *obj` is the program's context, unmoved.
             guard st[1].kind == .context, st[1].offset == 0, st[1].value.constantValue == 0 else {
@@ -211,7 +219,22 @@ extension Analysis {
                     needPrecise(st, pc, registers: [regno])
                     break
                 }
-                if let target, target.kind == .structure || target.kind == .union {
+                if r.kind == .scalar && r.value.constantValue == 0 {
+                    // Linux 6.18 takes every kfunc pointer argument as trusted: NULL only where the
+                    // parameter says so (`__nullable`, `__opt`).
+                    throw bad("a pointer, not NULL", "'\(parameter.name)' is not __nullable or __opt")
+                }
+                // A struct of numbers the program passes in its own memory (bpf_sock_tuple,
+                // bpf_ct_opts, bpf_crypto_params...) is memory, sized by a following __sz argument or
+                // by the struct: the kernel's KF_ARG_PTR_TO_MEM(_SIZE).
+                let followedBySize = i + 1 < parameters.count
+                    && (parameters[i + 1].name.hasSuffix("__sz") || parameters[i + 1].name.hasSuffix("__szk"))
+                let structAsMemory = r.kind != .kernelPointer && !r.kind.isSocket && target.map {
+                    ($0.kind == .structure || $0.kind == .union) && !Self.contextStructs.contains($0.name)
+                        && $0.name != "bpf_dynptr" && !Self.objectStructs.contains($0.name)
+                        && (followedBySize || Self.isScalarStruct(btf, pointee))
+                } ?? false
+                if let target, target.kind == .structure || target.kind == .union, !structAsMemory {
                     if target.name == "bpf_dynptr" {
                         try kfuncDynptrArgument(&st, pc, name: name, parameter: parameter, const: btf.typeName(t!.referencedType).hasPrefix("const"),
                                                 regno: regno, label: label, seen: &dynptrs)
@@ -236,6 +259,15 @@ extension Analysis {
                     if r.kind == .kernelPointer {
                         if r.btfType != 0 && !kernelType(r.btfType, offset: r.offset, is: target.name) {
                             throw bad("a pointer to \(btf.typeName(pointee)), not to \(kernelTypeName(r.btfType))")
+                        }
+                        // Strict matching (the kernel's, for a released reference and for "no-cast
+                        // aliases": struct names that differ only by a ___flavor, as nf_conn and
+                        // nf_conn___init): the struct itself, not one starting with it.
+                        let held = btf[btf.resolve(r.btfType)]?.name ?? ""
+                        let base = { (n: String) in n.split(separator: "___", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? n }
+                        if r.btfType != 0, (i == 0 && flags.contains(.release) && r.referenceID != 0) || (held != target.name && base(held) == base(target.name)),
+                           held != target.name || r.offset != 0 {
+                            throw bad("a pointer to \(btf.typeName(pointee)) itself, not to \(kernelTypeName(r.btfType))")
                         }
                         let trusted = r.isTrustedKernelPointer || r.referenceID != 0
                         let rcu = r.kernelFlags.contains(.rcu) && !r.kernelFlags.contains(.untrusted)
@@ -375,6 +407,22 @@ extension Analysis {
         guard parameters.contains(where: { $0.name.isEmpty }), let names = KfuncFlags.parameterNames(of: name),
               names.count == parameters.count else { return parameters }
         return zip(parameters, names).map { BTFParameter(name: $0.name.isEmpty ? $1 : $0.name, type: $0.type) }
+    }
+
+    /// Whether a struct holds only numbers (nested structs and arrays of numbers too): what the
+    /// kernel lets a program pass as plain memory (`__btf_type_is_scalar_struct`).
+    static func isScalarStruct(_ btf: BTF, _ type: Int, depth: Int = 0) -> Bool {
+        guard depth < 8, let t = btf[btf.resolve(type)], case .members(let members) = t.detail else { return false }
+        return members.allSatisfy { member in
+            var id = btf.resolve(member.type)
+            while let a = btf[id], case let .array(element, _, _) = a.detail { id = btf.resolve(element) }
+            guard let m = btf[id] else { return false }
+            switch m.kind {
+            case .int, .enumeration, .enumeration64, .float: return true
+            case .structure, .union: return isScalarStruct(btf, id, depth: depth + 1)
+            default: return false
+            }
+        }
     }
 
     /// The UAPI context structs a kfunc may take as the program's context.

@@ -535,7 +535,7 @@ extension Analysis {
             markAccess(pc, proven: false)
         case .kernelPointer:
             throw fail(.invalidPointer, pc, "R\(d) (\(r.kernelFlags.prefix)ptr_ to \(kernelTypeName(r.btfType))) is a typed kernel pointer: programs only read through it",
-                       "kernel objects are read-only to tracing programs; keep what you compute in a map or on the stack",
+                       "kernel objects are read-only but for the fields the kernel lets a program write (a conntrack entry's mark, a TCP congestion control's socket fields); keep what you compute in a map or on the stack",
                        state: st, registers: [d])
         default:
             let isProven = try checkRegion(st, pc, regno: d, off: off, size: size, access: .write)

@@ -13,8 +13,9 @@ import Testing
 struct ModernEBPFTests {
     static let path = "Tests/BPFVerifierTests/Fixtures/typed/kernel/dynptrs.o"
     /// The fixtures built against the running kernel's types this file checks, with their program counts:
-    /// dynptrs, bpf_rdonly_cast (`casts.c`) and bpf_throw (`exceptions.c`).
-    static let fixtures = [("dynptrs", 23), ("casts", 5), ("exceptions", 11)]
+    /// dynptrs, bpf_rdonly_cast (`casts.c`), bpf_throw (`exceptions.c`) and the conntrack kfuncs
+    /// with bpf_sock_destroy (`conntrack.c`).
+    static let fixtures = [("dynptrs", 23), ("casts", 5), ("exceptions", 11), ("conntrack", 7)]
 
     /// Each program verified as the loader gives it: CO-RE relocated against the kernel's BTF.
     static func verified(_ path: String = path) throws -> [(spec: ProgramSpec, input: VerifierProgram, result: VerificationResult)] {
@@ -68,6 +69,16 @@ struct ModernEBPFTests {
         #expect(exceptions["bad_callback_args"]?.contains("takes 2 arguments") == true, "\(exceptions["bad_callback_args"] ?? "")")
         #expect(exceptions["bad_callback_called"]?.contains("calls its exception callback") == true, "\(exceptions["bad_callback_called"] ?? "")")
         #expect(exceptions["bad_callback_throws"]?.contains("bpf_throw in a callback") == true, "\(exceptions["bad_callback_throws"] ?? "")")
+        let conntrack = Dictionary(uniqueKeysWithValues: try Self.verified("Tests/BPFVerifierTests/Fixtures/typed/kernel/conntrack.o")
+            .map { ($0.spec.name, $0.result.error?.summary ?? "") })
+        let vmlinux = try RunningKernelBTF.loaded.get()
+        if vmlinux.typeID(named: "bpf_skb_ct_lookup", kind: .function) != nil {
+            #expect(conntrack["bad_release_alloc"]?.contains("struct nf_conn itself, not to struct nf_conn___init") == true, "\(conntrack["bad_release_alloc"] ?? "")")
+            #expect(conntrack["bad_write_status"]?.contains("typed kernel pointer") == true, "\(conntrack["bad_write_status"] ?? "")")
+            #expect(conntrack["bad_null_tuple"]?.contains("not NULL") == true, "\(conntrack["bad_null_tuple"] ?? "")")
+        }
+        #expect(conntrack["bad_destroy_fentry"]?.contains("only allowed in TCP and UDP socket iterators") == true
+                || vmlinux.typeID(named: "bpf_sock_destroy", kind: .function) == nil, "\(conntrack["bad_destroy_fentry"] ?? "")")
         for (name, fragment) in expected {
             let message = try #require(messages[name], "\(name) is in the fixture")
             #expect(message.contains(fragment), "\(name): \(message)")

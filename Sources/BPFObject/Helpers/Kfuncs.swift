@@ -59,6 +59,20 @@ public struct KfuncFlags: OptionSet, Hashable, Sendable {
              "bpf_task_get_cgroup", "bpf_send_signal_task", "bpf_probe_read_kernel_dynptr", "bpf_cast_to_kern_ctx",
              "bpf_rdonly_cast", "bpf_get_kmem_cache":
             []
+        // Conntrack (net/netfilter/nf_conntrack_bpf.c): an entry looked up or inserted is a
+        // reference, an allocated one (nf_conn___init) until it is inserted or released.
+        case "bpf_skb_ct_lookup", "bpf_xdp_ct_lookup", "bpf_skb_ct_alloc", "bpf_xdp_ct_alloc": [.acquire, .returnsNull]
+        case "bpf_ct_insert_entry": [.acquire, .returnsNull, .release]
+        case "bpf_ct_release": [.release]
+        case "bpf_ct_set_timeout", "bpf_ct_change_timeout", "bpf_ct_set_status", "bpf_ct_change_status", "bpf_ct_set_nat_info":
+            [.trustedArguments]
+        // Crypto contexts (kernel/bpf/crypto.c).
+        case "bpf_crypto_ctx_create": [.acquire, .returnsNull, .sleepable]
+        case "bpf_crypto_ctx_acquire": [.acquire, .rcuArguments, .returnsNull]
+        case "bpf_crypto_ctx_release": [.release]
+        case "bpf_crypto_encrypt", "bpf_crypto_decrypt": [.rcuArguments]
+        // Socket destruction from a socket iterator (net/core/filter.c).
+        case "bpf_sock_destroy": [.trustedArguments]
         // Arena pages: any program type, sleepable ones (as Linux 6.12 declares them; later kernels
         // also allow some non-sleepable calls); results are arena addresses (numbers).
         case "bpf_arena_alloc_pages", "bpf_arena_free_pages", "bpf_arena_reserve_pages": [.sleepable]
@@ -97,12 +111,11 @@ public struct KfuncFlags: OptionSet, Hashable, Sendable {
     }
 
     /// kfunc families whose objects the verifier does not model yet (IRQ sections, timers and work
-    /// queues, crypto...): a program calling one is undecided, with the family named.
+    /// queues, device metadata...): a program calling one is undecided, with the family named.
     public static func unmodelledFamily(_ name: String) -> String? {
         let families: [(String, String)] = [
             ("bpf_local_irq_", "IRQ sections"), ("bpf_res_spin_", "resilient locks"),
-            ("bpf_wq_", "work queues"), ("bpf_timer_", "timers"), ("bpf_crypto_", "crypto contexts"),
-            ("bpf_skb_ct_", "conntrack"), ("bpf_xdp_ct_", "conntrack"), ("bpf_ct_", "conntrack"), ("bpf_sock_destroy", "socket iterators"),
+            ("bpf_wq_", "work queues"), ("bpf_timer_", "timers"),
             ("bpf_xdp_metadata_", "device metadata"),
             ("bpf_stream_", "streams"), ("scx_bpf_", "sched_ext"),
         ]

@@ -32,11 +32,12 @@ extension Analysis {
         return .next(target)
     }
 
-    /// Whether the function starting at `target` is global (its BTF linkage), as opposed to static.
+    /// Whether the function starting at `target` is global (its BTF linkage), as opposed to static
+    /// (or `__hidden`, which loaders send as static).
     func isGlobalFunction(_ target: Int) -> Bool {
         guard let btf = program.programBTF, let info = program.functionInfos.first(where: { $0.instruction == target }),
               let t = btf[info.typeID], case .linkage(let linkage) = t.detail else { return false }
-        return linkage == 1
+        return linkage == 1 && !program.hiddenFunctions.contains(t.name)
     }
 
     func exit(_ st: inout VerifierState, _ pc: Int) throws(VerifierError) -> StepResult {

@@ -164,6 +164,10 @@ extension Analysis {
                 steps += 1
             }
         }
+        if program.type == .ext, let t = btf[btf.resolve(target)], t.kind == .structure {
+            // An extension takes its target's context, a type not known here: any context struct.
+            return Analysis.contextStructs.contains(t.name) || t.name == "pt_regs"
+        }
         guard let t = btf[btf.resolve(target)], t.kind == .structure, let expected = Analysis.contextStructName(program.type) else { return false }
         // kprobes: `struct bpf_user_pt_regs_t` too (how programs for older kernels name it).
         return t.name == expected || (program.type == .kprobe && t.name == "bpf_user_pt_regs_t")

@@ -391,7 +391,8 @@ extension Analysis {
         func visit(_ k: Int) throws(VerifierError) {
             if state[k] == 2 { return }
             if state[k] == 1 {
-                throw fail(.callStack, nil, "recursive call: global function at insn \(roots[k]) calls itself through other global functions",
+                let name = globalPrototypes.first(where: { $0.start == roots[k] })?.name ?? "at insn \(roots[k])"
+                throw fail(.callStack, nil, "recursive call: global function \(name) calls itself through other global functions",
                            "the kernel refuses recursion, however bounded; use a loop")
             }
             state[k] = 1
@@ -408,7 +409,8 @@ extension Analysis {
         for k in roots.indices where roots[k] != 0 {
             let peak = rootPeaks.first(where: { $0.caller == roots[k] })?.frames ?? 1
             if base[k] + peak > Analysis.maxFrames {
-                throw fail(.callStack, nil, "the call stack of \(base[k] + peak) frames is too deep (through global function at insn \(roots[k]))",
+                let name = globalPrototypes.first(where: { $0.start == roots[k] })?.name ?? "at insn \(roots[k])"
+                throw fail(.callStack, nil, "the call stack of \(base[k] + peak) frames is too deep (through global function \(name), \(base[k]) frames down)",
                            "call fewer functions inside each other (the kernel allows 8 frames)")
             }
         }

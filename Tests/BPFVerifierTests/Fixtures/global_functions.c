@@ -13,10 +13,15 @@
  *   global_dead_call     / global_bad_call         only functions some path calls are verified
  *   global_number_arg    / global_pointer_for_number
  *   global_uninit_buffer                           uninitialized stack for a memory argument
+ *   global_hidden_output                           ... which a __hidden (static to loaders) one may fill
+ *   global_ctx_tagged    / global_void_arg         void * is the context only when tagged arg:ctx
+ *   global_chain         / global_deep_chain       8 frames at most, across global functions too
  */
 #include "swiftbpf_helpers.h"
 
 #define __arg_nonnull __attribute__((btf_decl_tag("arg:nonnull")))
+#define __arg_ctx __attribute__((btf_decl_tag("arg:ctx")))
+#define __hidden __attribute__((visibility("hidden")))
 
 struct pair {
 	__u32 first;
@@ -213,6 +218,70 @@ int global_uninit_buffer(struct __sk_buff *skb)
 	struct pair p;
 
 	return store_random(&p.first) & 1;
+}
+
+/* --- A __hidden function is static to loaders (libbpf): verified with its caller's stack --- */
+
+__noinline __hidden int fill_hidden(__u32 *v)
+{
+	*v = bpf_get_prandom_u32();
+	return 0;
+}
+
+SEC("cgroup_skb/ingress")
+int global_hidden_output(struct __sk_buff *skb)
+{
+	__u32 v;
+
+	fill_hidden(&v);
+	return v & 1;
+}
+
+/* --- void * is the context only when tagged --- */
+
+__noinline __weak int ctx_tagged(void *ctx __arg_ctx)
+{
+	return ctx != 0;
+}
+
+__noinline __weak int ctx_untagged(void *ctx)
+{
+	return ctx != 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int global_ctx_tagged(void *ctx)
+{
+	return ctx_tagged(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int global_void_arg(void *ctx)
+{
+	return ctx_untagged(ctx);	/* void *: no size, and not the context */
+}
+
+/* --- At most 8 frames, counted across global functions --- */
+
+__noinline __weak int depth1(int x) { return x + 1; }
+__noinline __weak int depth2(int x) { return depth1(x) + 1; }
+__noinline __weak int depth3(int x) { return depth2(x) + 1; }
+__noinline __weak int depth4(int x) { return depth3(x) + 1; }
+__noinline __weak int depth5(int x) { return depth4(x) + 1; }
+__noinline __weak int depth6(int x) { return depth5(x) + 1; }
+__noinline __weak int depth7(int x) { return depth6(x) + 1; }
+__noinline __weak int depth8(int x) { return depth7(x) + 1; }
+
+SEC("tc")
+int global_chain(struct __sk_buff *skb)
+{
+	return depth7(skb->len) & 1;	/* 8 frames */
+}
+
+SEC("tc")
+int global_deep_chain(struct __sk_buff *skb)
+{
+	return depth8(skb->len) & 1;	/* 9 frames */
 }
 
 char _license[] SEC("license") = "GPL";

@@ -200,6 +200,10 @@ extension Analysis {
     /// prototype; the function is queued for its own verification; R0 is an unknown number.
     func globalCall(_ st: inout VerifierState, _ pc: Int, target: Int) throws(VerifierError) -> StepResult {
         let proto = try globalPrototype(st, pc, start: target)
+        if st.rcuDepth > 0 || st.preemptDepth > 0, let sleeping = globalFunctionSleepingCall(target) {
+            throw fail(.lock, pc, "global function \(proto.name) may sleep (it calls \(helperName(sleeping)) at insn \(sleeping)), but it is called inside a \(st.rcuDepth > 0 ? "bpf_rcu_read_lock section" : "bpf_preempt_disable section")",
+                       "call it after the section ends", state: st)
+        }
         for (i, argument) in proto.arguments.enumerated() {
             try checkGlobalArgument(&st, pc, proto, index: i, argument)
         }
@@ -288,9 +292,31 @@ extension Analysis {
         }
     }
 
-    /// Whether the function at `start`, or one it calls, calls a helper that may move the packet
+    /// Whether the function starting at `start`, or one it calls, calls a helper that may move the packet
     /// (the kernel's `changes_pkt_data`, found before verification).
     func globalFunctionMovesPacket(_ start: Int) -> Bool {
+        firstCall(from: start) { pc in
+            let ins = insns[pc]
+            return ins.src == 0 && (ins.imm == 202 || HelperPrototype[ins.imm]?.changesPacket == true)
+        } != nil
+    }
+
+    /// The first call in the function starting at `start`, or in one it calls, that may sleep (the
+    /// kernel's `might_sleep`): a sleepable helper or kfunc.
+    func globalFunctionSleepingCall(_ start: Int) -> Int? {
+        firstCall(from: start) { pc in
+            let ins = insns[pc]
+            if ins.src == 0 { return [148, 161, 191, 193].contains(ins.imm) }
+            if ins.src == CallKind.kfunc.rawValue, let name = program.kfuncs[pc] {
+                return KfuncFlags.of(name)?.contains(.sleepable) == true
+            }
+            return false
+        }
+    }
+
+    /// The first helper or kfunc call for which `matches` holds, in the function starting at `start` or
+    /// in one it calls (directly or through calls), found by reading the instructions.
+    func firstCall(from start: Int, where matches: (Int) -> Bool) -> Int? {
         var seen: [Int] = []
         var work = [start]
         while let s = work.popLast() {
@@ -302,14 +328,14 @@ extension Analysis {
                 if ins.opcode == Opcode.call {
                     if ins.src == CallKind.local.rawValue {
                         work.append(pc + 1 + Int(ins.imm))
-                    } else if ins.src == 0, ins.imm == 202 || HelperPrototype[ins.imm]?.changesPacket == true {
-                        return true
+                    } else if matches(pc) {
+                        return pc
                     }
                 }
-                pc += secondSlot[pc] ? 1 : (ins.opcode == Opcode.lddw ? 2 : 1)
+                pc += ins.opcode == Opcode.lddw ? 2 : 1
             }
         }
-        return false
+        return nil
     }
 
     /// The registers a global function starts with, from its prototype (`do_check_common`).

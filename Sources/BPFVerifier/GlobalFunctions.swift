@@ -283,9 +283,9 @@ extension Analysis {
             guard !r.kernelFlags.contains(.allocated), r.btfType == 0 || kernelType(r.btfType, offset: r.offset, is: name) else {
                 throw bad("a trusted pointer to struct \(name), not to \(kernelTypeName(r.btfType))")
             }
-            let trusted = r.kernelFlags.contains(.trusted) || r.referenceID != 0
-                || (r.kernelFlags.contains(.rcu) && st.rcuDepth > 0)
-            guard trusted, !r.kernelFlags.contains(.untrusted) else {
+            // The kernel takes `ptr_`, `trusted_ptr_` and `rcu_ptr_` here (`check_reg_type`), not an
+            // untrusted, user or per-CPU pointer.
+            guard r.kernelFlags.isDisjoint(with: [.untrusted, .user, .percpu]) else {
                 throw bad("a trusted pointer to struct \(name)", "pointers read through other kernel pointers are not trusted")
             }
             guard r.offset == 0, r.value.constantValue == 0 else { throw bad("a pointer to the start of struct \(name)") }

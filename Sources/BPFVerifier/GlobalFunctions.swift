@@ -1,8 +1,9 @@
 import BPFCore
 import BPFObject
 
-// Global functions (BTF linkage global, i.e. not `static`), verified as the kernel verifies them
-// (`btf_prepare_func_args`, `btf_check_subprog_call`, `do_check_subprogs`):
+// Global functions (BTF linkage global, i.e. not `static`, nor `__hidden`, which loaders send as
+// static), verified as the kernel verifies them (`btf_prepare_func_args`, `btf_check_subprog_call`,
+// `do_check_subprogs`):
 //
 // - A global function is verified once, alone, for any arguments its BTF prototype allows — not
 //   with the arguments of each caller. Its arguments: integers and enums are unknown numbers; a
@@ -17,7 +18,8 @@ import BPFObject
 //   the function may read and write (or NULL, for a pointer that may be NULL) — the caller's stack
 //   bytes there are unknown after the call — a dynptr on the stack, a trusted pointer of that
 //   struct. Then R0 is an unknown number, R1-R5 are unset, and packet pointers die if the function
-//   (or one it calls) may move the packet.
+//   (or one it calls) may move the packet. No call under a spin lock (Calls.swift), nor to one that
+//   may sleep inside an RCU or preempt-disabled section.
 // - Only functions some path calls are verified (after the main program), each once; one that
 //   fails fails the program. The call chain across them is at most 8 frames, with no recursion.
 
@@ -106,7 +108,7 @@ extension Analysis {
             }
             if tags.contains("trusted") {
                 guard !tags.contains("nonnull") else { throw invalidTags() }
-                guard let kernel = kernelBTF, !kernelBTFIsProgramBTFForGlobals else {
+                guard let kernel = kernelBTF, !program.kernelBTFIsProgramBTF else {
                     throw fail(.undecided, pc, "cannot decide: global function \(name)'s \(label) is a trusted kernel pointer, typed by the kernel's BTF, which the verifier was not given")
                 }
                 guard let structName, !structName.isEmpty else { throw refuse("\(label) is tagged arg:trusted but does not point to a named struct") }
@@ -136,10 +138,6 @@ extension Analysis {
         globalPrototypes.append(prototype)
         return prototype
     }
-
-    /// The kernel types a global function's arguments with the object's own BTF even where the Swift
-    /// runtime borrowed it as the kernel's (kfuncs): trusted pointers then cannot be resolved.
-    var kernelBTFIsProgramBTFForGlobals: Bool { program.kernelBTFIsProgramBTF }
 
     /// A CO-RE flavor's name without its `___suffix` (`task_struct___local` is `task_struct`).
     static func essentialName(_ name: String) -> String {

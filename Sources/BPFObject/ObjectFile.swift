@@ -157,6 +157,10 @@ public struct ObjectFile: Sendable {
         var linker = Linker(elf: elf, btf: btf, btfExt: btfExt, maps: reader, license: license, kernelVersion: kernelVersion)
         self.programs = ObjectFile.typingTailCallSections(try linker.linkAll())
         self.textFunctions = linker.linkTextFunctions()
+        if !hiddenFunctions.isEmpty {
+            for i in programs.indices { programs[i].hiddenFunctions = hiddenFunctions }
+            for i in textFunctions.indices { textFunctions[i].hiddenFunctions = hiddenFunctions }
+        }
         let implementations = ObjectFile.structOpsImplementations(maps)
         if !implementations.isEmpty {
             for i in programs.indices { programs[i].structOps = implementations[programs[i].name] }

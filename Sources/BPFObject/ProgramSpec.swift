@@ -47,6 +47,9 @@ public struct ProgramSpec: Hashable, Sendable {
     /// For a struct_ops program, the struct_ops map, type and member it implements (from the map
     /// that names it); nil for other programs and for struct_ops programs no map names.
     public var structOps: StructOpsImplementation?
+    /// The object's global functions of hidden or internal visibility (`__hidden`), which loaders
+    /// send as static (see ``ObjectFile/hiddenFunctions``): verified with their caller's arguments.
+    public var hiddenFunctions: Set<String> = []
 
     /// The source line nearest at or before `instruction`.
     public func sourceLine(at instruction: Int) -> SourceLine? {

@@ -21,20 +21,23 @@ extension Analysis {
             throw fail(.lock, pc, "call to a global function while holding a bpf_spin_lock (taken at insn \(lock.instruction))",
                        "release the lock with bpf_spin_unlock first, or make the function static", state: st)
         }
+        if isGlobalFunction(target) { return try globalCall(&st, pc, target: target) }
         var frame = Frame(callSite: pc, subprogram: target)
         for r in 1...5 { frame.registers[r] = st[r] }
         frame.registers[10] = stackPointer(frame: st.frames.count)
         for r in 0...5 { st[r] = .uninitialized }
         addCallEdge(st.current.subprogram, target)
         st.frames.append(frame)
+        verificationRootPeak = max(verificationRootPeak, st.frames.count)
         return .next(target)
     }
 
-    /// Whether the function starting at `target` is global (its BTF linkage), as opposed to static.
+    /// Whether the function starting at `target` is global (its BTF linkage), as opposed to static
+    /// (or `__hidden`, which loaders send as static).
     func isGlobalFunction(_ target: Int) -> Bool {
         guard let btf = program.programBTF, let info = program.functionInfos.first(where: { $0.instruction == target }),
               let t = btf[info.typeID], case .linkage(let linkage) = t.detail else { return false }
-        return linkage == 1
+        return linkage == 1 && !program.hiddenFunctions.contains(t.name)
     }
 
     func exit(_ st: inout VerifierState, _ pc: Int) throws(VerifierError) -> StepResult {
@@ -75,6 +78,7 @@ extension Analysis {
             st[0] = r0
             return .next(frame.callSite + 1)
         }
+        if let proto = verifyingGlobalFunction { return try globalFunctionExit(&st, pc, proto) }
         if program.type == .structOps, case .typed(let proto, _, let btf) = tracingContext, btf[btf.resolve(proto.returnType)] == nil {
             return .exit   // a struct_ops member returning void: R0 is not read
         }
@@ -666,6 +670,7 @@ extension Analysis {
         addCallEdge(st.current.subprogram, target)
         var callbackState = st
         callbackState.frames.append(frame)
+        verificationRootPeak = max(verificationRootPeak, callbackState.frames.count)
         fork(callbackState, at: target, parent: parent)
     }
 

@@ -253,6 +253,9 @@ extension Analysis {
     }
 
     func originName(_ reg: Register) -> String {
+        if reg.origin < -1, let proto = verifyingGlobalFunction {
+            return "argument \(-1 - reg.origin) ('\(proto.parameterNames[min(-2 - reg.origin, proto.parameterNames.count - 1)])') of global function \(proto.name), which callers may pass as NULL unless it is tagged __arg_nonnull,"
+        }
         guard reg.origin >= 0 else { return "the lookup" }
         if insns[reg.origin].opcode == Opcode.call { return "\(helperName(reg.origin)) (insn \(reg.origin))" }
         if reg.kind == .kernelPointerOrNull { return "the kernel pointer read at insn \(reg.origin) (the kernel says it may be NULL)" }

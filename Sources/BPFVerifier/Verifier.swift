@@ -244,6 +244,16 @@ final class Analysis {
     var exceptionCallbackStart: Int?
     /// Whether the exception callback is being explored (it may not throw).
     var exploringExceptionCallback = false
+    /// Global functions (GlobalFunctions.swift): their prototypes, those called so far (verified
+    /// after the program, in this order), the calls between them, and the one being verified.
+    var globalPrototypes: [GlobalPrototype] = []
+    var globalFunctionsCalled: [Int] = []
+    var globalCallEdges: [GlobalCallEdge] = []
+    var rootPeaks: [GlobalCallEdge] = []
+    var verifyingGlobalFunction: GlobalPrototype?
+    /// The function whose verification is under way (0: the program) and the most frames it has had.
+    var verificationRoot = 0
+    var verificationRootPeak = 1
     /// The instruction executed before the current one on this path (-1 at the start).
     var previousPC = -1
     /// The instruction being executed.
@@ -374,12 +384,15 @@ final class Analysis {
             callback[10] = stackPointer(frame: 0)
             callback[1] = .unknownScalar
             exploringExceptionCallback = true
+            verificationRoot = start
             pending = [Path(state: callback, pc: start, parent: nil, from: -1)]
             while let path = pending.popLast() {
                 try explore(path)
             }
             exploringExceptionCallback = false
         }
+        try verifyGlobalFunctions()
+        try checkGlobalCallDepth()
         try checkStackDepth()
     }
 

@@ -59,6 +59,8 @@ public struct VerifierProgram: Sendable {
     /// The functions of the program and where they start (`.BTF.ext` func_info), for the rules that
     /// name functions (the exception callback's).
     public var functionInfos: [FunctionInfo] = []
+    /// Global functions loaders send as static (`__hidden`): verified inline, not alone.
+    public var hiddenFunctions: Set<String> = []
     /// A sleepable program (`fentry.s/`, `lsm.s/`...): it does not run in an RCU read-side section.
     public var sleepable = false
     /// A struct_ops program: the struct_ops member it implements (its arguments are typed by the
@@ -89,6 +91,7 @@ public struct VerifierProgram: Sendable {
         attachTarget = spec.attachTarget
         structOps = spec.structOps
         functionInfos = spec.functionInfos
+        hiddenFunctions = spec.hiddenFunctions
         sleepable = spec.isSleepable
         for (index, reference) in spec.references {
             switch reference {

@@ -37,6 +37,17 @@ enum FixtureObjects {
         "leaked_record": "is neither submitted nor discarded",
         "uninit_key": "is uninitialized",
         "packet_overread": "bytes are checked against data_end",
+        // Global functions, verified alone (Tests/BPFVerifierTests/Fixtures/global_functions.c).
+        "global_unchecked_arg": "argument 1 ('p') of global function sum_unchecked",
+        "global_ctx_as_memory": "global function pair_first may not access the context through R1 as memory",
+        "global_short_buffer": "global function pair_first would access 8 bytes (its pointee) at fp-4",
+        "global_unknown_result": "cgroup_skb programs must return 0...1",
+        "global_void_return": "it returns void; a global function must return an integer",
+        "global_bad_call": "line 177",
+        "global_pointer_for_number": "argument 1 of global function twice ('x') must be a number",
+        "global_uninit_buffer": "global function store_random reads 4 bytes (its pointee) at fp-8 (R1), but fp-8 is uninitialized",
+        "global_void_arg": "argument 1 ('ctx', void *) points to void, whose size is unknown",
+        "global_deep_chain": "the call stack of 9 frames is too deep (through global function depth1, 8 frames down)",
     ]
 }
 

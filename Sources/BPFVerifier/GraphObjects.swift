@@ -189,11 +189,11 @@ final class GraphRecords {
         case .structure:
             collect(resolved, base: offset, into: &record, depth: depth + 1)
         case .array:
-            // Arrays of heads, roots or structs holding them: one field per element, sharing the tag.
+            // Arrays of heads, roots, kptrs or structs holding them: one field per element, sharing the tag.
             guard case let .array(element, _, count) = t.detail, count > 0, count <= 1024, depth < 8,
                   let elementSize = try? btf.size(of: element), elementSize > 0 else { break }
             let e = btf[btf.resolve(element)]
-            guard e?.kind == .structure || e?.kind == .array else { break }
+            guard e?.kind == .structure || e?.kind == .array || e?.kind == .pointer else { break }
             for i in 0..<count {
                 add(member: element, offset: offset + i * elementSize, tagTarget: tagTarget, component: component, into: &record, depth: depth + 1)
             }
@@ -740,9 +740,9 @@ extension Analysis {
     ///
     /// A load gives a maybe-NULL typed pointer to the field's struct (`btf_ld_kptr_type`): an
     /// RCU-protected one when the field is a referenced kptr of an RCU-protected type (a local
-    /// object, or one of the kernel's `rcu_protected_types`: task_struct, cgroup, bpf_cpumask...) or
-    /// a per-CPU kptr, and the load is inside an RCU section (`bpf_rcu_read_lock`, a held spin lock,
-    /// or any non-sleepable program); an untrusted one otherwise. Referenced and per-CPU kptrs are
+    /// object, or one of the kernel's `rcu_protected_types`: task_struct, cgroup, bpf_cpumask...) and
+    /// the load is inside an RCU section (`bpf_rcu_read_lock`, a held spin lock, or any non-sleepable
+    /// program); an untrusted one otherwise. (Loads of per-CPU kptrs and `__uptr`s are undecided.) Referenced and per-CPU kptrs are
     /// written only by `bpf_kptr_xchg`; an untrusted kptr takes NULL or a pointer to its struct.
     func mapKptrAccess(_ st: VerifierState, _ pc: Int, regno: Int, off: Int, size: Int, access: Access,
                        stored: Register? = nil) throws(VerifierError) -> Register? {
@@ -785,18 +785,18 @@ extension Analysis {
         if field.kptrKind == .user {
             throw fail(.undecided, pc, "cannot decide: a read of \(place) (a __uptr: user memory the kernel pins; not modelled yet)")
         }
+        if field.kptrKind == .percpu {
+            throw fail(.undecided, pc, "cannot decide: a read of \(place) (a per-CPU object, used through bpf_per_cpu_ptr; not modelled yet)")
+        }
         let local = kernelTarget == nil
         let inRCU = st.rcuDepth > 0 || st.lock != nil || !program.sleepable
-        let rcuSafe = field.kptrKind == .percpu
-            || (field.kptrKind == .referenced && (local || Self.rcuProtectedKernelTypes.contains(targetName)))
+        let rcuSafe = field.kptrKind == .referenced && (local || Self.rcuProtectedKernelTypes.contains(targetName))
         var result = Register()
         result.kind = .kernelPointerOrNull
         result.btfType = kernelTarget ?? field.kptrTarget
         if rcuSafe && inRCU {
             result.kernelFlags = .rcu
-            if field.kptrKind == .percpu {
-                result.kernelFlags.formUnion([.allocated, .percpu])
-            } else if local {
+            if local {
                 result.kernelFlags.insert(.allocated)
                 // An object that can be in a list or rbtree is also a non-owning reference.
                 if graphRecords.type(field.kptrTarget).fields.contains(where: { $0.kind == .listNode || $0.kind == .rbNode }) {
@@ -806,7 +806,6 @@ extension Analysis {
         } else {
             // Untrusted: readable (a local object's fields too), never written, never passed on.
             result.kernelFlags = local ? [.allocated, .untrusted] : .untrusted
-            if field.kptrKind == .percpu { result.kernelFlags.insert(.percpu) }
         }
         result.id = freshID()
         result.origin = pc

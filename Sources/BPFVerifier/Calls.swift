@@ -616,6 +616,7 @@ extension Analysis {
             // Map values, packet, memory: the same bounds as a direct access of `n` bytes.
             if n > 0 {
                 _ = try checkRegion(st, pc, regno: regno, off: 0, size: n, access: write ? .write : .read)
+                try checkNoKptrTouched(st, pc, regno: regno, size: n, helper: helper)
             }
         }
     }

@@ -812,6 +812,17 @@ extension Analysis {
         return result
     }
 
+    /// A helper never reads or writes a map value's kptr field (`check_map_access` with
+    /// `ACCESS_HELPER`: "kptr cannot be accessed indirectly by helper").
+    func checkNoKptrTouched(_ st: VerifierState, _ pc: Int, regno: Int, size: Int, helper: String) throws(VerifierError) {
+        let r = st[regno]
+        guard r.kind == .mapValue, let record = graphRecords.map(r.map) else { return }
+        let lo = Int64(r.offset) &+ r.value.smin, hi = Int64(r.offset) &+ r.value.smax &+ Int64(size)
+        guard let field = record.fields.first(where: { $0.kind == .kptr && lo < Int64($0.offset + 8) && hi > Int64($0.offset) }) else { return }
+        throw fail(.helperArgument, pc, "\(helper) would touch the \(field.name) at offset \(field.offset) of the value of '\(maps[r.map].name)' through R\(regno): helpers never access kptrs",
+                   "pass the bytes around the kptr, or load the kptr and use the pointer", state: st, registers: [regno])
+    }
+
     /// The kernel types whose referenced kptrs load as RCU-protected pointers (`rcu_protected_types`).
     static let rcuProtectedKernelTypes: Set<String> = ["task_struct", "cgroup", "bpf_cpumask", "prog_test_ref_kfunc", "bpf_crypto_ctx"]
 

@@ -32,6 +32,7 @@ struct MapKptrTests {
         "bad_kptr_partial": ("a kptr is accessed as the 8 bytes at its offset", "ok_kptr_untrusted"),
         "bad_kptr_wrong_type": ("holds pointers to struct task_struct", "ok_kptr_untrusted"),
         "bad_kptr_xchg_untrusted": ("is not a referenced kptr", "ok_kptr_xchg"),
+        "bad_kptr_helper": ("helpers never access kptrs", "ok_kptr_untrusted"),
         "bad_local_after_unlock": ("is used after bpf_rcu_read_unlock", "ok_local_kptr"),
         "bad_local_untrusted_write": ("loaded from a kptr outside an RCU section) is only read", "ok_local_kptr"),
         "bad_sk_storage_untrusted": ("must be a trusted or RCU-protected pointer to a struct sock_common", "ok_sk_storage_rcu"),
@@ -80,7 +81,7 @@ struct MapKptrRunningKernelTests {
             let result = try Self.verify(spec.name)
             #expect(result.accepted == spec.name.hasPrefix("ok_"), "\(spec.name): \(result.error?.detailed ?? "accepted")")
         }
-        #expect(object.programs.count == 11)
+        #expect(object.programs.count == 12)
     }
 }
 

@@ -18,6 +18,7 @@
  *  bad_kptr_store        stores into the referenced __kptr field directly
  *  bad_kptr_partial      reads 4 bytes of the __kptr field
  *  bad_kptr_wrong_type   stores a struct sb_file pointer into the __kptr_untrusted task field
+ *  bad_kptr_helper       bpf_get_current_comm writes 16 bytes over the value's kptrs
  *  ok_kptr_xchg          bpf_kptr_xchg moves an acquired task into v->task, releases the old one
  *  bad_kptr_xchg_untrusted  bpf_kptr_xchg on the __kptr_untrusted field
  *  ok_local_kptr         loads a local kptr (an object of the program's BTF) in a
@@ -202,6 +203,16 @@ int bad_kptr_wrong_type(unsigned long long *ctx)
 	if (!v)
 		return 0;
 	v->plain = (struct task_struct *)task->files.fd[0];
+	return 0;
+}
+
+SEC("tp_btf/sb_event")
+int bad_kptr_helper(unsigned long long *ctx)
+{
+	struct kptr_value *v = value();
+	if (!v)
+		return 0;
+	bpf_get_current_comm(v, 16);
 	return 0;
 }
 

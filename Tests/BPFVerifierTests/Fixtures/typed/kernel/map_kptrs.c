@@ -14,6 +14,7 @@
  *  ok_untrusted_read    a __kptr_untrusted task stored, loaded and read
  *  bad_untrusted_pass   the loaded __kptr_untrusted task passed to bpf_task_acquire
  *  bad_ref_store        a store straight into the referenced __kptr field
+ *  bad_helper_write     bpf_get_current_comm writes 16 bytes over the value's kptrs
  *  ok_local_rcu         a local kptr loaded in a non-sleepable program: written and read
  *  bad_local_iter_write iter.s/task: the same object loaded outside an RCU section, written
  *  ok_skb_sk            tp_btf/tcp_bad_csum: bpf_sk_storage_get(&map, skb->sk, 0, 0)
@@ -29,6 +30,7 @@
 #define __type(name, val) typeof(val) *name
 
 static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
+static long (*bpf_get_current_comm)(void *buf, __u32 size) = (void *)16;
 static void *(*bpf_sk_storage_get)(void *map, void *sk, void *value, __u64 flags) = (void *)107;
 
 extern struct task_struct *bpf_task_acquire(struct task_struct *p) __ksym;
@@ -164,6 +166,16 @@ int bad_ref_store(unsigned long long *ctx)
 	if (!v)
 		return 0;
 	v->task = task;
+	return 0;
+}
+
+SEC("tp_btf/task_newtask")
+int bad_helper_write(unsigned long long *ctx)
+{
+	struct value *v = lookup();
+	if (!v)
+		return 0;
+	bpf_get_current_comm(v, 16);
 	return 0;
 }
 

@@ -345,7 +345,7 @@ extension Analysis {
                 try checkHelperMemory(&st, pc, regno: regno, size: Scalar.constant(UInt64(maps[m].valueSize)), write: false,
                                       helper: proto.name, what: "a value of map '\(maps[m].name)'")
             case .timer, .kptr:
-                if kind == .kptr, let field = kptrField(st, r) {
+                if kind == .kptr, let field = try kptrArgument(st, pc, regno: regno) {
                     heldKptr = field
                     break
                 }
@@ -354,6 +354,7 @@ extension Analysis {
                 }
                 if kind == .timer && mapIndex == nil { mapIndex = r.map }
             case .socketCommon, .btfSocketCommon:
+                if try tracingSocketArgument(st, pc, regno: regno, helper: proto.id, label: label) { break }
                 guard r.kind.isSocket || r.kind == .kernelPointer else { throw bad("a socket (struct bpf_sock *)") }
                 if r.kind == .kernelPointer && r.kernelFlags.contains(.untrusted) {
                     throw bad("a trusted socket pointer", "a pointer read through another kernel pointer is untrusted: only reads go through it")
@@ -366,7 +367,7 @@ extension Analysis {
                 if r.kind == .scalar && r.value.constantValue == 0 { needPrecise(st, pc, registers: [regno]); break }
                 guard r.kind == .socket || r.kind == .tcpSocket || r.kind == .kernelPointer else { throw bad("a full socket or NULL") }
             case .releasedSocket:
-                guard r.kind.isSocket, r.referenceID != 0 else {
+                guard r.kind.isSocket || isSocketKernelPointer(r), r.referenceID != 0 else {
                     throw bad("a socket from bpf_sk_lookup_tcp/udp or bpf_skc_lookup_tcp", "only sockets the program looked up are released")
                 }
                 released = r.referenceID
@@ -619,6 +620,7 @@ extension Analysis {
             // Map values, packet, memory: the same bounds as a direct access of `n` bytes.
             if n > 0 {
                 _ = try checkRegion(st, pc, regno: regno, off: 0, size: n, access: write ? .write : .read)
+                try checkNoKptrTouched(st, pc, regno: regno, size: n, helper: helper)
             }
         }
     }

@@ -30,6 +30,9 @@ extension KernelPointerFlags {
     /// A non-owning reference to an allocated object in a list or rbtree (`NON_OWN_REF`): valid until
     /// the lock is released.
     static let nonOwning = KernelPointerFlags(rawValue: 64)
+    /// An allocated object loaded from a kptr inside an RCU section that has ended
+    /// (`MEM_ALLOC | PTR_UNTRUSTED`): the kernel refuses every access through it.
+    static let rcuEnded = KernelPointerFlags(rawValue: 128)
 }
 
 /// A special field of a struct or map value of the program's BTF: what the program may only touch
@@ -50,6 +53,20 @@ struct GraphField: Hashable, Sendable {
     var contains = ""
     /// For a kptr: the struct it points to, in the program's BTF.
     var kptrTarget = 0
+    /// For a kptr: which of the kernel's kinds its type tag declares.
+    var kptrKind = KptrKind.referenced
+
+    /// A kptr field's kind, by its type tag (the kernel's `btf_find_kptr`).
+    enum KptrKind: String, Sendable {
+        /// `__kptr` (`BPF_KPTR_REF`): holds a referenced object, moved in and out by `bpf_kptr_xchg`.
+        case referenced = "kptr"
+        /// `__kptr_untrusted` (`BPF_KPTR_UNREF`): a plain pointer the program stores and loads.
+        case untrusted = "kptr_untrusted"
+        /// `__percpu_kptr` (`BPF_KPTR_PERCPU`): a per-CPU object from `bpf_percpu_obj_new`.
+        case percpu = "percpu_kptr"
+        /// `__uptr` (`BPF_UPTR`): user memory pinned by the kernel (task storage only).
+        case user = "uptr"
+    }
 
     var isRoot: Bool { kind == .listHead || kind == .rbRoot }
 }
@@ -122,8 +139,15 @@ final class GraphRecords {
             collect(btf.resolve(valueType), base: 0, into: &record, depth: 0)
         }
         finish(&record)
+        // The kernel records at most BTF_FIELDS_MAX (11) special fields of a map value; with more,
+        // btf_parse_fields fails and the map is created with no record at all: its kptrs, locks
+        // and timers are then plain bytes (and bpf_kptr_xchg finds no kptr there).
+        if record.fields.filter({ $0.kind != .listNode && $0.kind != .rbNode }).count > Self.maxMapFields { return nil }
         return record.fields.isEmpty && record.problem == nil ? nil : record
     }
+
+    /// The kernel's `BTF_FIELDS_MAX`.
+    static let maxMapFields = 11
 
     private func collect(_ type: Int, base: Int, into record: inout GraphRecord, depth: Int) {
         guard let btf, depth < 8, let t = btf[type], case .members(let members) = t.detail else { return }
@@ -165,25 +189,26 @@ final class GraphRecords {
         case .structure:
             collect(resolved, base: offset, into: &record, depth: depth + 1)
         case .array:
-            // Arrays of heads, roots or structs holding them: one field per element, sharing the tag.
+            // Arrays of heads, roots, kptrs or structs holding them: one field per element, sharing the tag.
             guard case let .array(element, _, count) = t.detail, count > 0, count <= 1024, depth < 8,
                   let elementSize = try? btf.size(of: element), elementSize > 0 else { break }
             let e = btf[btf.resolve(element)]
-            guard e?.kind == .structure || e?.kind == .array else { break }
+            guard e?.kind == .structure || e?.kind == .array || e?.kind == .pointer else { break }
             for i in 0..<count {
                 add(member: element, offset: offset + i * elementSize, tagTarget: tagTarget, component: component, into: &record, depth: depth + 1)
             }
         case .pointer:
             // `struct foo __kptr *`: a pointer to a type tag "kptr", "kptr_untrusted" or "percpu_kptr".
             var target = t.referencedType
-            var tagged = false
+            var tag: GraphField.KptrKind?
             while let tt = btf[target], tt.kind == .typeTag || tt.kind == .const || tt.kind == .volatile {
-                if tt.kind == .typeTag, tt.name.hasPrefix("kptr") || tt.name == "percpu_kptr" { tagged = true }
+                if tt.kind == .typeTag, let kind = GraphField.KptrKind(rawValue: tt.name) { tag = kind }
                 target = tt.referencedType
             }
-            if tagged {
-                var field = GraphField(kind: .kptr, offset: offset, size: 8, name: "kptr")
+            if let tag {
+                var field = GraphField(kind: .kptr, offset: offset, size: 8, name: tag.rawValue)
                 field.kptrTarget = btf.resolve(target)
+                field.kptrKind = tag
                 record.fields.append(field)
             }
         default:
@@ -312,8 +337,9 @@ extension Analysis {
             if r1.kind == .kernelPointerOrNull {
                 throw argumentError(st, pc, regno: 1, label: "argument 1 of \(name)", what: "", hint: nil)
             }
-            guard r1.kind == .kernelPointer, r1.kernelFlags.contains(.allocated), !r1.kernelFlags.contains(.percpu) else {
-                throw argumentError(st, pc, regno: 1, label: "argument 1 of \(name)", what: "an owning or non-owning reference to an allocated object", hint: nil)
+            guard r1.kind == .kernelPointer, r1.kernelFlags.contains(.allocated), r1.kernelFlags.isDisjoint(with: [.percpu, .untrusted]) else {
+                throw argumentError(st, pc, regno: 1, label: "argument 1 of \(name)",
+                                    what: "an owning or non-owning reference to an allocated object, or an RCU-protected one", hint: nil)
             }
             guard graphRecords.type(r1.btfType).fields.contains(where: { $0.kind == .refcount }) else {
                 throw fail(.helperArgument, pc, "\(name): \(localTypeName(r1.btfType)) has no struct bpf_refcount field", state: st, registers: [1])
@@ -600,6 +626,15 @@ extension Analysis {
             throw fail(.invalidPointer, pc, "R\(regno) is a per-CPU object (\(name)): read and write it through bpf_this_cpu_ptr or bpf_per_cpu_ptr",
                        state: st, registers: [regno])
         }
+        if r.kernelFlags.contains(.rcuEnded) {
+            throw fail(.invalidPointer, pc, "R\(regno) (\(name), loaded from a kptr inside an RCU section) is used after bpf_rcu_read_unlock",
+                       "use the object inside the section, or take it out of the map with bpf_kptr_xchg", state: st, registers: [regno])
+        }
+        if r.kernelFlags.contains(.untrusted) && access != "read" {
+            throw fail(.invalidPointer, pc, "R\(regno) (an untrusted pointer to \(name), loaded from a kptr outside an RCU section) is only read",
+                       "load the kptr inside bpf_rcu_read_lock()/bpf_rcu_read_unlock(), or take the object out with bpf_kptr_xchg",
+                       state: st, registers: [regno])
+        }
         guard r.value.constantValue == 0 else {
             throw fail(.invalidPointer, pc, "R\(regno) (\(name)) has a variable offset (\(r.value)): fields are accessed at constant offsets",
                        state: st, registers: [regno])
@@ -611,9 +646,6 @@ extension Analysis {
                        state: st, registers: [regno])
         }
         if let field = graphRecords.type(r.btfType).overlapping(o, o + size) {
-            if field.kind == .kptr && access == "read" {
-                throw fail(.undecided, pc, "cannot decide: a read of the __kptr field at offset \(field.offset) of \(name) (loads of kptr fields are not modelled yet)")
-            }
             throw fail(.invalidPointer, pc, "\(access) of the \(field.name) at offset \(field.offset) of \(name) directly is not allowed",
                        "it is only used through its kfuncs and helpers", state: st, registers: [regno])
         }
@@ -630,17 +662,51 @@ extension Analysis {
         case .kernelPointer where r.kernelFlags.contains(.allocated): record = graphRecords.type(r.btfType)
         default: return nil
         }
+        // bpf_kptr_xchg exchanges referenced and per-CPU kptrs only (process_kptr_func).
         guard let field = record?.field(at: r.offset + Int(Int64(bitPattern: v))), field.kind == .kptr,
+              field.kptrKind == .referenced || field.kptrKind == .percpu,
               let btf = program.programBTF, let target = btf[field.kptrTarget], target.kind == .structure else { return nil }
         var result = Register()
-        if let kernel = kernelStruct(named: target.name) {
+        if field.kptrKind == .referenced, let kernel = kernelStruct(named: target.name) {
             result.btfType = kernel
             result.kernelFlags = .trusted
         } else {
             result.btfType = field.kptrTarget
-            result.kernelFlags = [.trusted, .allocated]
+            result.kernelFlags = field.kptrKind == .percpu ? [.trusted, .allocated, .percpu] : [.trusted, .allocated]
         }
         return result
+    }
+
+    /// bpf_kptr_xchg's first argument R`regno` (`process_kptr_func`): a referenced or per-CPU kptr
+    /// field of a map value or allocated object, as what it holds (``kptrField(_:_:)``). Nil when
+    /// the program has no BTF to tell (then any constant map value pointer passes).
+    func kptrArgument(_ st: VerifierState, _ pc: Int, regno: Int) throws(VerifierError) -> Register? {
+        let r = st[regno]
+        if let field = kptrField(st, r) { return field }
+        guard program.programBTF != nil, let v = r.value.constantValue else { return nil }
+        let record: GraphRecord?
+        let place: String
+        switch r.kind {
+        case .mapValue:
+            record = graphRecords.map(r.map)
+            place = "the value of map '\(maps[r.map].name)'"
+        case .kernelPointer where r.kernelFlags.contains(.allocated):
+            record = graphRecords.type(r.btfType)
+            place = localTypeName(r.btfType)
+        default:
+            return nil
+        }
+        let offset = r.offset + Int(Int64(bitPattern: v))
+        guard let record, record.fields.contains(where: { $0.kind == .kptr }) else {
+            throw fail(.helperArgument, pc, "R\(regno) has no valid kptr: \(place) has no kptr field the kernel records",
+                       "declare the field `struct T __kptr *`; a value with more than \(GraphRecords.maxMapFields) special fields has none",
+                       state: st, registers: [regno])
+        }
+        guard let field = record.field(at: offset), field.kind == .kptr else {
+            throw fail(.helperArgument, pc, "R\(regno) points at offset \(offset) of \(place), which is not a kptr field", state: st, registers: [regno])
+        }
+        throw fail(.helperArgument, pc, "the \(field.name) at offset \(offset) of \(place) is not a referenced kptr: bpf_kptr_xchg exchanges __kptr and __percpu_kptr fields",
+                   state: st, registers: [regno])
     }
 
     /// The kernel's struct of this name (a kptr to it holds kernel objects, else objects of the
@@ -661,24 +727,104 @@ extension Analysis {
         }
         let allocated = field.kernelFlags.contains(.allocated)
         guard allocated == r.kernelFlags.contains(.allocated), field.btfType == r.btfType, r.offset == 0,
-              !r.kernelFlags.contains(.nonOwning), !r.kernelFlags.contains(.percpu) else {
+              !r.kernelFlags.contains(.nonOwning), r.kernelFlags.contains(.percpu) == field.kernelFlags.contains(.percpu) else {
             let name = allocated ? localTypeName(field.btfType) : kernelTypeName(field.btfType)
             throw fail(.helperArgument, pc, "the __kptr field holds \(name) objects, but R\(regno) is \(r.describe(maps: maps))",
                        "store the object itself (offset 0) that bpf_obj_new or an acquiring kfunc returned", state: st, registers: [regno])
         }
     }
 
-    /// A read of a map value's __kptr field holding an object of the program's BTF (a local kptr):
-    /// the kernel types the loaded pointer, which this verifier does not model yet.
-    func checkLocalKptrLoad(_ st: VerifierState, _ pc: Int, regno: Int, off: Int, size: Int) throws(VerifierError) {
+    /// A load, store or atomic update touching a kptr field of a map value (the kernel's
+    /// `check_map_access` and `check_map_kptr_access`): nil when the access touches none. The access
+    /// must be exactly the field (8 bytes at its offset, a constant one) and a plain load or store.
+    ///
+    /// A load gives a maybe-NULL typed pointer to the field's struct (`btf_ld_kptr_type`): an
+    /// RCU-protected one when the field is a referenced kptr of an RCU-protected type (a local
+    /// object, or one of the kernel's `rcu_protected_types`: task_struct, cgroup, bpf_cpumask...) and
+    /// the load is inside an RCU section (`bpf_rcu_read_lock`, a held spin lock, or any non-sleepable
+    /// program); an untrusted one otherwise. (Loads of per-CPU kptrs and `__uptr`s are undecided.) Referenced and per-CPU kptrs are
+    /// written only by `bpf_kptr_xchg`; an untrusted kptr takes NULL or a pointer to its struct.
+    func mapKptrAccess(_ st: VerifierState, _ pc: Int, regno: Int, off: Int, size: Int, access: Access,
+                       stored: Register? = nil) throws(VerifierError) -> Register? {
         let r = st[regno]
-        guard r.kind == .mapValue, let record = graphRecords.map(r.map), let v = r.value.constantValue,
-              let btf = program.programBTF else { return }
-        let o = r.offset + off + Int(Int64(bitPattern: v))
-        guard let field = record.overlapping(o, o + size), field.kind == .kptr, let target = btf[field.kptrTarget],
-              kernelStruct(named: target.name) == nil else { return }
-        throw fail(.undecided, pc, "cannot decide: a read of the __kptr field at offset \(field.offset) of the value of '\(maps[r.map].name)', which holds \(btf.typeName(field.kptrTarget)) objects (loads of local kptrs are not modelled yet)")
+        guard r.kind == .mapValue, let record = graphRecords.map(r.map) else { return nil }
+        let lo = Int64(r.offset + off) &+ r.value.smin, hi = Int64(r.offset + off) &+ r.value.smax &+ Int64(size)
+        guard let field = record.fields.first(where: { $0.kind == .kptr && lo < Int64($0.offset + 8) && hi > Int64($0.offset) }) else { return nil }
+        let place = "the \(field.name) at offset \(field.offset) of the value of '\(maps[r.map].name)'"
+        guard let v = r.value.constantValue else {
+            throw fail(.invalidPointer, pc, "R\(regno) has a variable offset (\(r.value)) and may touch \(place): kptrs are accessed at constant offsets",
+                       state: st, registers: [regno])
+        }
+        let start = r.offset + off + Int(Int64(bitPattern: v))
+        guard start == field.offset, size == 8 else {
+            throw fail(.invalidPointer, pc, "\(access.verb) of \(size) bytes at offset \(start) touches \(place): a kptr is accessed as the 8 bytes at its offset",
+                       state: st, registers: [regno])
+        }
+        guard access != .atomic else {
+            throw fail(.invalidPointer, pc, "atomic update of \(place): kptrs are only loaded and stored (or exchanged with bpf_kptr_xchg)",
+                       state: st, registers: [regno])
+        }
+        let btf = program.programBTF
+        let targetName = btf?[field.kptrTarget]?.name ?? ""
+        let kernelTarget = kernelStruct(named: targetName)
+        if access == .write {
+            guard field.kptrKind == .untrusted else {
+                throw fail(.invalidPointer, pc, "store into \(place) (a \(field.kptrKind == .referenced ? "referenced" : field.kptrKind.rawValue) kptr): it is written only by bpf_kptr_xchg",
+                           "exchange the object in with bpf_kptr_xchg(&v->field, ptr)", state: st, registers: [regno])
+            }
+            guard let value = stored, !(value.kind == .scalar && value.value.constantValue == 0) else { return nil }
+            let fits = (value.kind == .kernelPointer || value.kind == .kernelPointerOrNull) && kernelTarget != nil
+                && value.kernelFlags.isDisjoint(with: [.user, .percpu, .allocated, .nonOwning]) && value.offset >= 0 && value.value.constantValue == 0
+                && kernelType(value.btfType, offset: value.offset, is: targetName)
+            guard fits else {
+                throw fail(.invalidPointer, pc, "\(place) holds pointers to struct \(targetName), but the stored value is \(value.describe(maps: maps))",
+                           "store NULL or a typed kernel pointer to that struct", state: st, registers: [regno])
+            }
+            return nil
+        }
+        if field.kptrKind == .user {
+            throw fail(.undecided, pc, "cannot decide: a read of \(place) (a __uptr: user memory the kernel pins; not modelled yet)")
+        }
+        if field.kptrKind == .percpu {
+            throw fail(.undecided, pc, "cannot decide: a read of \(place) (a per-CPU object, used through bpf_per_cpu_ptr; not modelled yet)")
+        }
+        let local = kernelTarget == nil
+        let inRCU = st.rcuDepth > 0 || st.lock != nil || !program.sleepable
+        let rcuSafe = field.kptrKind == .referenced && (local || Self.rcuProtectedKernelTypes.contains(targetName))
+        var result = Register()
+        result.kind = .kernelPointerOrNull
+        result.btfType = kernelTarget ?? field.kptrTarget
+        if rcuSafe && inRCU {
+            result.kernelFlags = .rcu
+            if local {
+                result.kernelFlags.insert(.allocated)
+                // An object that can be in a list or rbtree is also a non-owning reference.
+                if graphRecords.type(field.kptrTarget).fields.contains(where: { $0.kind == .listNode || $0.kind == .rbNode }) {
+                    result.kernelFlags.insert(.nonOwning)
+                }
+            }
+        } else {
+            // Untrusted: readable (a local object's fields too), never written, never passed on.
+            result.kernelFlags = local ? [.allocated, .untrusted] : .untrusted
+        }
+        result.id = freshID()
+        result.origin = pc
+        return result
     }
+
+    /// A helper never reads or writes a map value's kptr field (`check_map_access` with
+    /// `ACCESS_HELPER`: "kptr cannot be accessed indirectly by helper").
+    func checkNoKptrTouched(_ st: VerifierState, _ pc: Int, regno: Int, size: Int, helper: String) throws(VerifierError) {
+        let r = st[regno]
+        guard r.kind == .mapValue, let record = graphRecords.map(r.map) else { return }
+        let lo = Int64(r.offset) &+ r.value.smin, hi = Int64(r.offset) &+ r.value.smax &+ Int64(size)
+        guard let field = record.fields.first(where: { $0.kind == .kptr && lo < Int64($0.offset + 8) && hi > Int64($0.offset) }) else { return }
+        throw fail(.helperArgument, pc, "\(helper) would touch the \(field.name) at offset \(field.offset) of the value of '\(maps[r.map].name)' through R\(regno): helpers never access kptrs",
+                   "pass the bytes around the kptr, or load the kptr and use the pointer", state: st, registers: [regno])
+    }
+
+    /// The kernel types whose referenced kptrs load as RCU-protected pointers (`rcu_protected_types`).
+    static let rcuProtectedKernelTypes: Set<String> = ["task_struct", "cgroup", "bpf_cpumask", "prog_test_ref_kfunc", "bpf_crypto_ctx"]
 
     /// Map values: the special fields (lists, rbtrees, nodes, refcounts) are not accessed directly.
     func checkGraphFieldAccess(_ st: VerifierState, _ pc: Int, regno: Int, lo: Int64, hi: Int64, verb: String) throws(VerifierError) {

@@ -349,12 +349,49 @@ extension Analysis {
         return r
     }
 
-    /// The fields a TCP congestion control (a `tcp_congestion_ops` struct_ops program) may write
-    /// through its `struct tcp_sock *`, as the kernel's `bpf_tcp_ca_btf_struct_access` allows: the
-    /// pacing rate and status, the congestion-control private area, the pending ACK flags, and the
-    /// window fields of `struct tcp_sock`.
+    /// In BTF-typed tracing programs `bpf_sk_storage_get`/`_delete` take their socket as the kernel's
+    /// `bpf_sk_storage_*_tracing_proto` does (`ARG_PTR_TO_BTF_ID_OR_NULL` to struct sock_common): NULL,
+    /// or a typed pointer to a socket, trusted or RCU-protected, which may be NULL (the helper checks).
+    /// True when R`regno` was checked so; false for the other programs (their own rules apply).
+    func tracingSocketArgument(_ st: VerifierState, _ pc: Int, regno: Int, helper: Int32, label: String) throws(VerifierError) -> Bool {
+        guard program.type == .tracing, helper == 107 || helper == 108 else { return false }
+        let r = st[regno]
+        if r.kind == .scalar && r.value.constantValue == 0 {
+            needPrecise(st, pc, registers: [regno])
+            return true
+        }
+        guard r.kind == .kernelPointer || r.kind == .kernelPointerOrNull else { return false }
+        guard r.kernelFlags.isDisjoint(with: [.untrusted, .user, .percpu, .allocated]), r.value.constantValue == 0,
+              r.btfType == 0 || kernelType(r.btfType, offset: r.offset, is: "sock_common") else {
+            throw fail(.helperArgument, pc, "\(label) must be a trusted or RCU-protected pointer to a struct sock_common (or NULL), but R\(regno) is \(r.describe(maps: maps)) (\(kernelTypeName(r.btfType)))",
+                       "pass a socket the program's arguments give, or one read through them where the kernel trusts the field (skb->sk)",
+                       state: st, registers: [regno])
+        }
+        return true
+    }
+
+    /// A typed pointer to a socket (its struct starts with a struct sock_common): what a
+    /// `bpf_skc_to_*` cast of a looked-up socket gives, which `bpf_sk_release` takes back
+    /// (`ARG_PTR_TO_BTF_ID_SOCK_COMMON` accepts `PTR_TO_BTF_ID`).
+    func isSocketKernelPointer(_ r: Register) -> Bool {
+        r.kind == .kernelPointer && r.kernelFlags.isDisjoint(with: [.untrusted, .user, .percpu, .allocated]) && r.btfType != 0
+            && r.value.constantValue == 0 && kernelType(r.btfType, offset: r.offset, is: "sock_common")
+    }
+
+    /// The fields a struct_ops program may write through a typed pointer: a TCP congestion control
+    /// (a `tcp_congestion_ops` program) those of its `struct tcp_sock *` the kernel's
+    /// `bpf_tcp_ca_btf_struct_access` allows (the pacing rate and status, the congestion-control
+    /// private area, the pending ACK flags, the window fields); a `bpf_dummy_ops` program any of its
+    /// `struct bpf_dummy_ops_state`.
     func isWritableKernelField(_ r: Register, off: Int, size: Int) -> Bool {
         guard let btf = kernelBTF, r.value.constantValue == 0 else { return false }
+        // bpf_dummy_ops (the kernel's struct_ops test): its programs write any byte of the state
+        // they are given (bpf_dummy_ops_btf_struct_access).
+        if program.type == .structOps, program.structOps?.kernelTypeName == "bpf_dummy_ops",
+           btf[r.btfType]?.name == "bpf_dummy_ops_state", let stateSize = try? btf.size(of: r.btfType) {
+            let start = r.offset + off
+            return start >= 0 && start + size <= stateSize
+        }
         let start = r.offset + off
         let structName = btf[r.btfType]?.name ?? ""
         if structName == "nf_conn" || structName == "nf_conn___init" {

@@ -343,7 +343,9 @@ extension Analysis {
             if st.rcuDepth == 0 {
                 st.forEachRegister { r in
                     if (r.kind == .kernelPointer || r.kind == .kernelPointerOrNull) && r.kernelFlags.contains(.rcu) {
-                        r.kernelFlags = .untrusted
+                        // An RCU-protected allocated object (a local kptr loaded in the section) is
+                        // unusable after it: the kernel refuses any access through it.
+                        r.kernelFlags = r.kernelFlags.contains(.allocated) ? [.allocated, .untrusted, .rcuEnded] : .untrusted
                     }
                 }
             }
@@ -381,7 +383,10 @@ extension Analysis {
         guard let variable = btf.typeID(named: name, kind: .variable), let v = btf[variable] else {
             // A kfunc the kernel lacks: only a __weak one loads (libbpf then gives its address as
             // 0, so `bpf_ksym_exists` is false and the call is dead code).
-            if program.kfuncs.values.contains(name) { return .scalar(.constant(0)) }
+            // A kfunc is known by a call, or by the object's BTF (an extern FUNC only tested).
+            if program.kfuncs.values.contains(name) || program.programBTF?.typeID(named: name, kind: .function) != nil {
+                return .scalar(.constant(0))
+            }
             return .unknownScalar
         }
         let type = btf.resolve(v.referencedType)

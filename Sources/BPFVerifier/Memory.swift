@@ -419,7 +419,10 @@ extension Analysis {
                            state: st, registers: [s])
             }
             markAccess(pc, proven: isProven)
-            if r.kind == .mapValue { try checkLocalKptrLoad(st, pc, regno: s, off: off, size: size) }
+            if let kptr = try mapKptrAccess(st, pc, regno: s, off: off, size: size, access: .read) {
+                st[d] = kptr
+                return
+            }
             // Constant data (.rodata, frozen once loaded) at a known offset: the value is known, as
             // the kernel reads frozen read-only maps. (The offset is precise: it came through
             // pointer arithmetic.)
@@ -540,6 +543,7 @@ extension Analysis {
         default:
             let isProven = try checkRegion(st, pc, regno: d, off: off, size: size, access: .write)
             markAccess(pc, proven: isProven)
+            _ = try mapKptrAccess(st, pc, regno: d, off: off, size: size, access: .write, stored: value)
         }
     }
 
@@ -570,6 +574,7 @@ extension Analysis {
             try checkStrictAlignment(st, pc, regno: d, off: off, size: size, what: "an atomic operation")
             let isProven = try checkRegion(st, pc, regno: d, off: off, size: size, access: .atomic)
             markAccess(pc, proven: isProven)
+            _ = try mapKptrAccess(st, pc, regno: d, off: off, size: size, access: .atomic)
         }
         let result = Register.scalar(.loaded(bytes: size))
         if op == .compareExchange {

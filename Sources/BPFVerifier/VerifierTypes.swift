@@ -297,13 +297,21 @@ public struct VerificationResult: Sendable {
 
 extension VerifierProgram {
     /// Whether verifying the program needs the kernel's BTF beyond its kfuncs and externs: a
-    /// netfilter context (its fields are kernel structs), or a read through a map pointer (a
+    /// netfilter context (its fields are kernel structs), a helper returning a typed kernel pointer
+    /// (`bpf_skc_to_tcp_sock`, `bpf_get_current_task_btf`...), or a read through a map pointer (a
     /// `lddw` of a map whose register is read before it changes: `((struct bpf_map *)&m)->id`).
     public var readsKernelStructs: Bool {
         if type == .netfilter { return true }
         var i = 0
         while i < instructions.count {
             let ins = instructions[i]
+            // A helper returning a typed kernel pointer (bpf_skc_to_tcp_sock...): its fields are read through BTF.
+            if ins.opcode == Opcode.call && ins.src == 0, let proto = HelperPrototype[ins.imm] {
+                switch proto.returns {
+                case .btfID, .btfIDOrNull: return true
+                default: break
+                }
+            }
             if ins.opcode == Opcode.lddw, let ref = mapReferences[i], ref.valueOffset == nil {
                 var j = i + 2
                 while j < instructions.count && j < i + 16 {

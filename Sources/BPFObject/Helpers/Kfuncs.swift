@@ -34,7 +34,8 @@ public struct KfuncFlags: OptionSet, Hashable, Sendable {
             [.acquire, .returnsNull]
         case "bpf_cpumask_acquire":
             [.acquire, .trustedArguments]
-        case "bpf_task_release", "bpf_cgroup_release", "bpf_cpumask_release", "bpf_put_file":
+        case "bpf_task_release", "bpf_cgroup_release", "bpf_cpumask_release", "bpf_put_file",
+             "bpf_kfunc_call_test_release", "bpf_kfunc_call_memb_release":
             [.release]
         case "bpf_task_under_cgroup", "bpf_cpumask_first", "bpf_cpumask_first_zero", "bpf_cpumask_first_and",
              "bpf_cpumask_set_cpu", "bpf_cpumask_clear_cpu", "bpf_cpumask_test_cpu", "bpf_cpumask_test_and_set_cpu",

@@ -2,8 +2,8 @@
 /*
  * kernel_types.c - not a program to run: its BTF stands in for a kernel's in the
  * verifier's typed-pointer tests (struct task_struct and friends from
- * kernel_types.h, the tracepoint typedef btf_trace_sb_event, the
- * published task_struct__safe_rcu, and the functions sb_traced and
+ * kernel_types.h, the tracepoint typedefs btf_trace_sb_event and btf_trace_sb_skb,
+ * the published task_struct__safe_rcu and sk_buff__safe_rcu_or_null, and the functions sb_traced and
  * sb_nullable that fentry/fexit programs attach to).
  *
  *   sb_traced(struct task_struct *task, int flags, char *name) -> long
@@ -20,6 +20,9 @@
 
 btf_trace_sb_event sb_event_prototype;
 struct task_struct__safe_rcu sb_safe_rcu;
+btf_trace_sb_skb sb_skb_prototype;
+struct sk_buff__safe_rcu_or_null sb_skb_safe;
+struct sock sb_sock;   /* so the BTF defines struct sock, not only declares it */
 
 __attribute__((noinline)) long sb_traced(struct task_struct *task, int flags, char *name)
 {
@@ -66,7 +69,8 @@ int kernel_types_user(struct __sk_buff *skb)
 	bpf_rcu_read_lock();
 	bpf_rcu_read_unlock();
 	return sb_traced(&t, skb->len, 0) + sb_nullable(&t) + sb_pair(&t, f) + (sb_event_prototype ? 1 : 0)
-		+ (sb_safe_rcu.real_parent ? 1 : 0) + (bpf_task_acquire(&t) ? 1 : 0);
+		+ (sb_safe_rcu.real_parent ? 1 : 0) + (bpf_task_acquire(&t) ? 1 : 0)
+		+ (sb_skb_prototype ? 1 : 0) + (sb_skb_safe.sk ? 1 : 0) + sb_sock.sk_mark;
 }
 
 char LICENSE[] SEC("license") = "GPL";

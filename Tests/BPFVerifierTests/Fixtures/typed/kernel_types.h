@@ -37,6 +37,29 @@ struct task_struct__safe_rcu {
 	struct task_struct *real_parent;
 };
 
+/* Sockets, as far as the sk_storage helpers of tracing programs look at them. */
+struct sock_common {
+	int skc_family;
+};
+
+struct sock {
+	struct sock_common __sk_common;       /* first member: a sock is a sock_common */
+	int sk_mark;
+};
+
+struct sk_buff {
+	struct sock *sk;                       /* published safe-RCU-or-NULL below */
+	struct sock *other_sk;                 /* not published: walking to it is untrusted */
+	unsigned int len;
+};
+
+/* What the kernel publishes: skb->sk is an RCU-protected socket, or NULL. */
+struct sk_buff__safe_rcu_or_null {
+	struct sock *sk;
+};
+
+typedef void (*btf_trace_sb_skb)(void *__data, struct sk_buff *skb);
+
 /* A raw tracepoint's prototype: `void *__data` first, as the kernel declares them. */
 typedef void (*btf_trace_sb_event)(void *__data, struct task_struct *task, unsigned long flags);
 /* One whose second argument may be NULL (by its parameter name below). */

@@ -137,4 +137,18 @@ struct KernelMapTypeTests {
         let info = try m.info()
         #expect(info.type == .arena && info.maxEntries == 4)
     }
+
+    /// The arena fixture's programs in the kernel, with the results they give in the Swift runtime
+    /// (ArenaRuntimeTests): where the kernel creates arena maps (this one is skipped elsewhere).
+    @Test(.requires(Kernel.creates(.arena)))
+    func arenaProgramsRun() throws {
+        let object = try ObjectFile(bytes: TestPaths.bytes("Tests/BPFVerifierTests/Fixtures/arena/arena.o"))
+        var options = KernelLoadOptions()
+        options.programs = ["list_push", "free_page", "walk_pages"]
+        let loaded = try KernelObject(object, options: options)
+        for name in ["list_push", "free_page", "walk_pages"] {
+            let program = try #require(loaded.program(named: name))
+            #expect(try program.testRun().returnValue == 0, "\(name)")
+        }
+    }
 }

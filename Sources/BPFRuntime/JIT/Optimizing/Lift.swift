@@ -227,7 +227,8 @@ struct OptLifter {
                 if d == instance.regs[10] { throw OptDecline(pc: pc, reason: "writes r10") }
                 var op = OptOp(kind: .load(size: size, signed: mode == 0x80), dst: d, args: [value(instance, base)], offset: Int32(ins.offset), pc: pc)
                 op.checked = !isProven
-                op.mayBeVirtual = ins.opcode == 0x61 && base != 10
+                // A load the verifier proved never reads a converted field (those are not proven).
+                op.mayBeVirtual = ins.opcode == 0x61 && base != 10 && !isProven
                 op.reads = [base]
                 op.serviceDst = ins.dst
                 append(op, b)

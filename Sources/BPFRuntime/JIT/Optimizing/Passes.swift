@@ -54,6 +54,8 @@ enum OptPasses {
         formSelects(&p)
         formJumpTables(&p)
         eliminateDeadCode(&p)
+        foldAddresses(&p)
+        eliminateDeadCode(&p)
     }
 
     // MARK: - Copies

@@ -1,0 +1,68 @@
+extension OptPasses {
+    /// Address arithmetic folded into the accesses that use it: `t = a + b` (or `t = a; t += b`)
+    /// whose only uses are the bases of unchecked loads and stores later in the same block becomes
+    /// the accesses' `[a + b + offset]` addressing (`t = a + k` moves k into their offsets), and the
+    /// add is left dead. Only when neither a nor b is redefined before the last such access, and `t`
+    /// is not read after it (nor live out of the block). Checked accesses keep their base register:
+    /// their slow path hands it to the service.
+    static func foldAddresses(_ p: inout OptProgram) {
+        let liveness = OptLiveness(p)
+        for b in p.blocks.indices {
+            var ops = p.blocks[b].ops
+            var i = 0
+            while i < ops.count {
+                defer { i += 1 }
+                let add = ops[i]
+                guard case .alu(.add) = add.kind, add.w, add.dst >= 0, add.writes.isEmpty, let t = add.args[0].register else { continue }
+                // t = a + b, where a may be the copy just before: `t = a; t += b`.
+                var a = t
+                if t == add.dst {
+                    guard i > 0, case .mov = ops[i - 1].kind, ops[i - 1].w, ops[i - 1].dst == t, let source = ops[i - 1].args[0].register,
+                          source != t else { continue }
+                    a = source
+                }
+                let addend = add.args[1]
+                if let r = addend.register, r == add.dst { continue }
+                let constant = addend.constant.map { Int64(bitPattern: $0) }
+                if addend.register == nil && constant == nil { continue }
+                // The uses of t after the add, up to its next definition; a and b must still hold
+                // their values at each.
+                var uses: [Int] = []
+                var redefined = false, ok = true, operandsIntact = true
+                for j in (i + 1)..<ops.count {
+                    let op = ops[j]
+                    if op.args.contains(.v(add.dst)) {
+                        guard operandsIntact, Self.foldable(op), op.args[0] == .v(add.dst),
+                              !op.args.dropFirst().contains(.v(add.dst)) else { ok = false; break }
+                        if let k = constant, Int32(exactly: Int64(op.offset) + k) == nil { ok = false; break }
+                        uses.append(j)
+                    }
+                    if op.defs.contains(add.dst) { redefined = true; break }
+                    if op.defs.contains(a) || (addend.register.map { op.defs.contains($0) } ?? false) { operandsIntact = false }
+                }
+                guard ok, !uses.isEmpty else { continue }
+                if !redefined && (p.blocks[b].terminator.uses.contains(.v(add.dst)) || OptLiveness.contains(liveness.liveOut[b], add.dst)) { continue }
+                for u in uses {
+                    if let k = constant {
+                        ops[u].args[0] = .v(a)
+                        ops[u].offset = Int32(Int64(ops[u].offset) + k)
+                    } else {
+                        ops[u].args[0] = .v(a)
+                        ops[u].args.append(addend)
+                        ops[u].indexed = true
+                    }
+                }
+            }
+            p.blocks[b].ops = ops
+        }
+    }
+
+    /// A load or store whose address may be folded: unchecked, not already indexed.
+    private static func foldable(_ op: OptOp) -> Bool {
+        guard !op.checked, !op.mayBeVirtual, !op.indexed else { return false }
+        switch op.kind {
+        case .load, .store: return true
+        default: return false
+        }
+    }
+}

@@ -1,4 +1,28 @@
 extension OptPasses {
+    /// `t = a; t += x` (64-bit) becomes `t = a + x`, which the back end emits as one `lea` when t
+    /// and a end up in different registers, and which ``foldAddresses(_:)`` may fold into an access.
+    /// The copy's value has no other reader: the add redefines t right after it.
+    static func formThreeAddressAdds(_ p: inout OptProgram) {
+        for b in p.blocks.indices {
+            var ops = p.blocks[b].ops
+            var i = 1
+            while i < ops.count {
+                let copy = ops[i - 1], add = ops[i]
+                if case .mov = copy.kind, copy.w, copy.writes.isEmpty, let a = copy.args[0].register, a != copy.dst,
+                   case .alu(.add) = add.kind, add.w, add.writes.isEmpty, add.dst == copy.dst, add.args[0] == .v(copy.dst) {
+                    var merged = add
+                    merged.args[0] = .v(a)
+                    if merged.args[1] == .v(copy.dst) { merged.args[1] = .v(a) }
+                    ops[i - 1] = merged
+                    ops.remove(at: i)
+                    continue
+                }
+                i += 1
+            }
+            p.blocks[b].ops = ops
+        }
+    }
+
     /// Address arithmetic folded into the accesses that use it: `t = a + b` (or `t = a; t += b`)
     /// whose only uses are the bases of unchecked loads and stores later in the same block becomes
     /// the accesses' `[a + b + offset]` addressing (`t = a + k` moves k into their offsets), and the

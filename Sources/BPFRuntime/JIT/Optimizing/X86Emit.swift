@@ -22,6 +22,8 @@ struct OptX86Emitter {
         case budget(pc: Int, resume: X86Label)
         /// A load whose likely converted-field entry did not match: the full path (address in r11).
         case checkedLoad(op: OptOp, result: X86Reg, resume: X86Label, liveAfter: [UInt64])
+        /// A call into Swift ended the run: drop what was pushed around the call, then unwind.
+        case unwind(bytes: Int32)
     }
 
     init(program: OptProgram, listing: Bool) {
@@ -73,32 +75,34 @@ struct OptX86Emitter {
 
         // Entry.
         let slotBytes = Int32((slotCount * 8 + 15) / 16 * 16)
-        // Lean: the callee-saved registers the allocation uses, in allocation order.
-        // Full: those and r12 (the frame), padded so that calls into Swift find rsp 16-byte aligned.
+        // Lean: the callee-saved registers the allocation uses, in allocation order. Full: those and
+        // r12 (the frame), padded so that calls into Swift find rsp 16-byte aligned. No `savedRSP`:
+        // each call into Swift that ends the run unwinds its own pushes (``emitService``).
         let usedCalleeSaved = Self.allocatable.indices.filter { c in locations.contains { $0 == .register(c) } }
             .map { Self.allocatable[$0] }.filter { [.rbx, .rbp, .r13, .r14, .r15].contains($0) }
         let hostSaved: [X86Reg] = lean ? usedCalleeSaved : usedCalleeSaved + [.r12]
-        // The return address and the saved `savedRSP` make two words: an odd count of saved
-        // registers needs one more to keep rsp aligned.
-        let pad = !lean && hostSaved.count % 2 == 1
+        // With the return address, an even count of saved registers needs one more word.
+        let pad = !lean && hostSaved.count % 2 == 0
         if lean {
             asm.comment("entry (lean: no calls, no out-of-line paths): save the host registers used, load the live eBPF registers")
             for r in hostSaved { asm.push(r) }
             if slotCount > 0 { asm.alu(.sub, true, .rsp, imm: slotBytes) }
             asm.mov(true, Self.s2, .rdi)
         } else {
-            asm.comment("entry: save the host's registers, load the live eBPF registers from the frame")
+            asm.comment("entry: save the host registers used and r12, load the live eBPF registers from the frame")
             for r in hostSaved { asm.push(r) }
-            if pad { asm.alu(.sub, true, .rsp, imm: 8) }
-            asm.push(X86Mem(base: .rdi, disp: JITFrame.savedRSP))
-            asm.store(X86Mem(base: .rdi, disp: JITFrame.savedRSP), .rsp, bits: 64)
             asm.mov(true, Self.frameReg, .rdi)
-            if slotCount > 0 { asm.alu(.sub, true, .rsp, imm: slotBytes) }
+            if slotCount > 0 || pad { asm.alu(.sub, true, .rsp, imm: slotBytes + (pad ? 8 : 0)) }
         }
         let base = lean ? Self.s2 : Self.frameReg
         for r in 0..<min(11, program.registerCount) where OptLiveness.contains(liveness.liveIn[0], r) {
-            asm.load(Self.s1, X86Mem(base: base, disp: JITFrame.registers + Int32(r * 8)), bits: 64)
-            write(r, from: Self.s1)
+            let m = X86Mem(base: base, disp: JITFrame.registers + Int32(r * 8))
+            if let reg = register(of: r) {
+                asm.load(reg, m, bits: 64)
+            } else {
+                asm.load(Self.s1, m, bits: 64)
+                write(r, from: Self.s1)
+            }
         }
         for (i, b) in order.enumerated() {
             asm.bind(blockLabels[b])
@@ -124,9 +128,7 @@ struct OptX86Emitter {
             asm.bind(unwind)
             asm.load(.rax, frame(JITFrame.registers), bits: 64)
             asm.bind(finish)
-            asm.load(.rsp, frame(JITFrame.savedRSP), bits: 64)
-            asm.pop(frame(JITFrame.savedRSP))
-            if pad { asm.alu(.add, true, .rsp, imm: 8) }
+            if slotCount > 0 || pad { asm.alu(.add, true, .rsp, imm: slotBytes + (pad ? 8 : 0)) }
         }
         for r in hostSaved.reversed() { asm.pop(r) }
         asm.ret()
@@ -154,6 +156,9 @@ struct OptX86Emitter {
             case let .checkedLoad(op, result, resume, liveAfter):
                 emitCheckedLoad(op, result: result, resume: resume, liveAfter: liveAfter)
                 asm.jmp(resume)
+            case .unwind(let bytes):
+                asm.alu(.add, true, .rsp, imm: bytes)
+                asm.jmp(unwind)
             }
             k += 1
         }
@@ -698,7 +703,14 @@ struct OptX86Emitter {
         asm.movImm(Self.s1, JITCompiler.serviceAddress)
         asm.callRegister(Self.s1)
         asm.test(true, .rax, .rax)
-        asm.jcc(.ne, unwind)
+        let pushed = Int32((saved.count + saved.count % 2) * 8)
+        if pushed == 0 {
+            asm.jcc(.ne, unwind)
+        } else {
+            let stub = asm.newLabel()
+            cold.append((stub, .unwind(bytes: pushed)))
+            asm.jcc(.ne, stub)
+        }
         pop(saved)
         if let result {
             asm.load(result, frame(JITFrame.registers + Int32(op.serviceDst) * 8), bits: 64)

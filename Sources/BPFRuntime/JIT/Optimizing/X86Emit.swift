@@ -367,9 +367,9 @@ struct OptX86Emitter {
             let saved = savedAround(op, liveAfter: liveAfter)
             push(saved)
             asm.movImm(.rdi, object)
-            asm.load(.rsi, frame(JITFrame.registers + 16), bits: 64)
-            asm.load(.rdx, frame(JITFrame.registers + 24), bits: 64)
-            asm.load(.rcx, frame(JITFrame.registers + 32), bits: 64)
+            for (i, r) in [X86Reg.rsi, .rdx, .rcx].prefix(op.args.count).enumerated() {
+                asm.load(r, frame(JITFrame.registers + Int32((2 + i) * 8)), bits: 64)
+            }
             asm.movImm(Self.s1, function)
             asm.callRegister(Self.s1)
             asm.mov(true, Self.s2, .rax)

@@ -91,7 +91,9 @@ struct OptimizingJITFactsTests {
         do { _ = try reference.testRun(packet: Self.packet) } catch { referenceError = error }
         #expect(referenceError != nil, "the interpreter ran past the packet")
         #expect(optimizedError != nil, "the optimizing tier ran past the packet")
-        if let optimizedError, let referenceError { #expect("\(optimizedError)" == "\(referenceError)") }
+        // The same instruction and kind of error (the packet's address differs between the two loads).
+        func shape(_ error: Error) -> String { "\(error)".components(separatedBy: " at 0x").first ?? "" }
+        if let optimizedError, let referenceError { #expect(shape(optimizedError) == shape(referenceError)) }
     }
 
     @Test("converted fields: ctx->data and data_end read through the table in verified and unverified code; address 1 is no field")
@@ -125,5 +127,38 @@ struct OptimizingJITFactsTests {
         do { _ = try optimized.testRun(packet: Self.packet) } catch { optimizedError = error }
         do { _ = try reference.testRun(packet: Self.packet) } catch { referenceError = error }
         #expect(optimizedError != nil && referenceError != nil, "a load at address 1 did not stop the run")
+    }
+
+    @Test("a 64-bit constant added in a loop is loaded once, with the same results")
+    func hoistedConstants() throws {
+        // Three wide constants (two hoisted, the third left in the loop), added to the counter.
+        let source = """
+            mov %r0, 0
+            mov %r3, 0
+            lddw %r2, 0x123456789
+            add %r2, %r3
+            xor %r0, %r2
+            lddw %r4, 0xfedcba987654
+            add %r4, %r0
+            add %r0, %r4
+            lddw %r5, 0x7777777777
+            add %r5, %r1
+            add %r0, %r5
+            add %r3, 1
+            jlt %r3, 50, -14
+            exit
+            """
+        let program = try Assembler().assembleProgram(source)
+        let interpreter = try Interpreter(program: program)
+        let jit = try JITProgram(interpreter: interpreter, tier: .optimizing)
+        #expect(jit.tier == .optimizing, "declined: \(jit.declineReason ?? "")")
+        for input: UInt64 in [0, 5, 0xffff_ffff_ffff_ffff] {
+            let expected = try interpreter.run(r1: input, regions: []).returnValue
+            #expect(try jit.run(r1: input, regions: []).returnValue == expected, "r1 = \(input)")
+        }
+        let listing = try jit.annotatedDisassembly()
+        for constant in ["0x123456789", "0xfedcba987654", "0x7777777777"] {
+            #expect(listing.components(separatedBy: constant + "\n").count - 1 == 1, "\(constant) loaded more than once or not at all: \(listing)")
+        }
     }
 }

@@ -1,4 +1,49 @@
 extension OptPasses {
+    /// A 64-bit constant added to a register inside a loop (`lddw r1, global; r1 += i`: a global's
+    /// or a map value's address, which needs a 10-byte `movabs`) is loaded once, into a register of
+    /// its own in the entry block; the loop's `t = K; t += x` becomes `t = c + x` (one `lea`, or folded
+    /// into the access by ``foldAddresses(_:)``). At most two constants, each held in a register for
+    /// the whole program.
+    static func hoistWideConstants(_ p: inout OptProgram) {
+        let order = p.reversePostOrder()
+        var rpoIndex = [Int](repeating: -1, count: p.blocks.count)
+        for (i, b) in order.enumerated() { rpoIndex[b] = i }
+        // Blocks of a loop, approximately: from a header to the block jumping back to it, in order.
+        var inLoop = [Bool](repeating: false, count: p.blocks.count)
+        for (i, b) in order.enumerated() {
+            for s in p.successors(b) where rpoIndex[s] >= 0 && rpoIndex[s] <= i {
+                for j in rpoIndex[s]...i { inLoop[order[j]] = true }
+            }
+        }
+        var hoisted: [UInt64: Int] = [:]
+        for b in order where inLoop[b] && b != 0 {
+            var ops = p.blocks[b].ops
+            var i = 1
+            while i < ops.count {
+                let load = ops[i - 1], add = ops[i]
+                if case .mov = load.kind, load.w, load.writes.isEmpty, let k = load.args[0].constant, !fitsImmediate(k, w: true),
+                   case .alu(.add) = add.kind, add.w, add.writes.isEmpty, add.dst == load.dst, add.args[0] == .v(load.dst),
+                   let x = add.args[1].register, x != load.dst {
+                    var c = hoisted[k]
+                    if c == nil, hoisted.count < 2 {
+                        c = p.newRegister()
+                        hoisted[k] = c
+                        p.blocks[0].ops.append(OptOp(kind: .mov, dst: c!, args: [.k(k)], pc: load.pc))
+                    }
+                    if let c {
+                        var merged = add
+                        merged.args = [.v(c), .v(x)]
+                        ops[i - 1] = merged
+                        ops.remove(at: i)
+                        continue
+                    }
+                }
+                i += 1
+            }
+            p.blocks[b].ops = ops
+        }
+    }
+
     /// `t = a; t += x` (64-bit) becomes `t = a + x`, which the back end emits as one `lea` when t
     /// and a end up in different registers, and which ``foldAddresses(_:)`` may fold into an access.
     /// The copy's value has no other reader: the add redefines t right after it.

@@ -54,6 +54,7 @@ enum OptPasses {
         formSelects(&p)
         formJumpTables(&p)
         eliminateDeadCode(&p)
+        hoistWideConstants(&p)
         formThreeAddressAdds(&p)
         foldAddresses(&p)
         eliminateDeadCode(&p)

@@ -152,7 +152,12 @@ case "verify":
 case "verify-first" where arguments.count == 3:
     verifyFirstChild(path: arguments.dropFirst().first!, program: arguments.last!)
 case "jit":
-    try jitBenchmark(only: Set(arguments.dropFirst()))
+    var names = Array(arguments.dropFirst()), rounds = 3
+    if let i = names.firstIndex(of: "--rounds"), i + 1 < names.count, let n = Int(names[i + 1]), n > 0 {
+        rounds = n
+        names.removeSubrange(i...(i + 1))
+    }
+    try jitBenchmark(only: Set(names), rounds: rounds)
 case "trace":
     runTraceBenchmark(only: Set(arguments.dropFirst()))
 case "app-probe":
@@ -160,5 +165,5 @@ case "app-probe":
 case "ringbuf":
     try await ringBufferBenchmark()
 default:
-    print("usage: swiftbpf-bench [interpreter [--ubpf RUNNER] [--rounds N] [PROGRAM...] | maps | verify [PROGRAM... | OBJECT-OR-DIR...] [--no-first] | jit [PROGRAM...] | jit-entry | ringbuf | trace [ONE-LINER...] | app-probe]")
+    print("usage: swiftbpf-bench [interpreter [--ubpf RUNNER] [--rounds N] [PROGRAM...] | maps | verify [PROGRAM... | OBJECT-OR-DIR...] [--no-first] | jit [--rounds N] [PROGRAM...] | jit-entry | ringbuf | trace [ONE-LINER...] | app-probe]")
 }

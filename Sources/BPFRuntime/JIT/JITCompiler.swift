@@ -616,8 +616,9 @@ struct JITCompiler {
         let isProven = onStack || (proven.map { pc < $0.count && $0[pc] } ?? false)
         let resume = asm.newLabel()
         var address = X86Mem(base: reg(base), disp: offset)
-        // A 32-bit load may read a converted context field: those go to Swift.
-        let mayBeVirtual = ins.opcode == 0x61 && base != 10
+        // A 32-bit load may read a converted context field: those go to Swift (the verifier proves
+        // no load that reads one).
+        let mayBeVirtual = ins.opcode == 0x61 && base != 10 && !isProven
         if !isProven || mayBeVirtual || (isAtomic && !onStack) {
             asm.lea(Self.scratch, address)
             address = X86Mem(base: Self.scratch)

@@ -21,7 +21,8 @@ enum JITFrame {
     /// Regions for the inline checks of loads, then of stores: three entries of five words each —
     /// the first address, then the last valid start address for 1-, 2-, 4- and 8-byte accesses.
     /// Up to ``virtualSlots`` converted fields as (address, value) pairs, so the code converts them
-    /// without calling into Swift (unused pairs have address 1, which no aligned load has).
+    /// without calling into Swift (unused pairs repeat the first field; with none, address 1, which
+    /// no aligned load has).
     static let virtualTable: Int32 = virtualLength + 8
     static let virtualSlots = 4
     static let loadRegions: Int32 = virtualTable + Int32(virtualSlots * 16)
@@ -87,6 +88,10 @@ extension JITFrame {
             if i < fields.count {
                 table[2 * i] = UInt64(fields[i].address)
                 table[2 * i + 1] = fields[i].value
+            } else if let first = fields.first {
+                // Unused entries repeat the first field, so a lookup of one entry alone is exact.
+                table[2 * i] = UInt64(first.address)
+                table[2 * i + 1] = first.value
             } else {
                 table[2 * i] = 1
             }

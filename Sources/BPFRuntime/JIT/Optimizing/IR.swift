@@ -164,6 +164,12 @@ struct OptOp {
     var serviceDst: UInt8 = 0
     /// An access at a constant offset inside the stack frame.
     var onStack = false
+    /// A load or store whose address is `args[0] + index + offset`, the index register being its last
+    /// argument (``OptPasses/foldAddresses(_:)``; only unchecked accesses).
+    var indexed = false
+
+    /// The index register of an indexed access.
+    var index: OptValue? { indexed ? args.last : nil }
 
     /// Whether removing the operation when its result is unused changes nothing else.
     var isPure: Bool {

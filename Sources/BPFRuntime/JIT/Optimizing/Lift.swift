@@ -227,7 +227,8 @@ struct OptLifter {
                 if d == instance.regs[10] { throw OptDecline(pc: pc, reason: "writes r10") }
                 var op = OptOp(kind: .load(size: size, signed: mode == 0x80), dst: d, args: [value(instance, base)], offset: Int32(ins.offset), pc: pc)
                 op.checked = !isProven
-                op.mayBeVirtual = ins.opcode == 0x61 && base != 10
+                // A load the verifier proved never reads a converted field (those are not proven).
+                op.mayBeVirtual = ins.opcode == 0x61 && base != 10 && !isProven
                 op.reads = [base]
                 op.serviceDst = ins.dst
                 append(op, b)
@@ -301,7 +302,9 @@ struct OptLifter {
                 append(OptOp(kind: .arrayLookup(array), dst: r[0], args: [.v(r[2])], pc: pc), b)
             } else if ins.opcode == 0x85, (1...3).contains(ins.imm), proven != nil, let handle = mapHandle(beforeCall: pc),
                       let map = maps.direct[handle], let function = map.function(helper: ins.imm) {
-                append(OptOp(kind: .directCall(function: function, object: map.object), dst: r[0], args: [.v(r[2]), .v(r[3]), .v(r[4])], pc: pc), b)
+                // Lookups and deletes take the key alone: r3 and r4 stay unread (not live into the call).
+                let args: [OptValue] = ins.imm == 2 ? [.v(r[2]), .v(r[3]), .v(r[4])] : [.v(r[2])]
+                append(OptOp(kind: .directCall(function: function, object: map.object), dst: r[0], args: args, pc: pc), b)
             } else {
                 if ins.opcode == 0x85 && ins.imm == 12 && instance.depth > 0 {
                     throw OptDecline(pc: pc, reason: "tail calls below function 0 are left to the first tier")

@@ -54,6 +54,10 @@ enum OptPasses {
         formSelects(&p)
         formJumpTables(&p)
         eliminateDeadCode(&p)
+        hoistWideConstants(&p)
+        formThreeAddressAdds(&p)
+        foldAddresses(&p)
+        eliminateDeadCode(&p)
     }
 
     // MARK: - Copies

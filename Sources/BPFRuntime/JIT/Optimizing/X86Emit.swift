@@ -20,6 +20,10 @@ struct OptX86Emitter {
         case service(op: OptOp, resume: X86Label, liveAfter: [UInt64], result: X86Reg?)
         case virtual(dst: X86Reg, slow: X86Label, resume: X86Label)
         case budget(pc: Int, resume: X86Label)
+        /// A load whose likely converted-field entry did not match: the full path (address in r11).
+        case checkedLoad(op: OptOp, result: X86Reg, resume: X86Label, liveAfter: [UInt64])
+        /// A call into Swift ended the run: drop what was pushed around the call, then unwind.
+        case unwind(bytes: Int32)
     }
 
     init(program: OptProgram, listing: Bool) {
@@ -71,28 +75,34 @@ struct OptX86Emitter {
 
         // Entry.
         let slotBytes = Int32((slotCount * 8 + 15) / 16 * 16)
-        // Lean: the callee-saved registers the allocation uses, in allocation order.
-        let hostSaved: [X86Reg] = lean
-            ? Self.allocatable.indices.filter { c in locations.contains { $0 == .register(c) } }
-                .map { Self.allocatable[$0] }.filter { [.rbx, .rbp, .r13, .r14, .r15].contains($0) }
-            : [.rbx, .rbp, .r12, .r13, .r14, .r15]
+        // Lean: the callee-saved registers the allocation uses, in allocation order. Full: those and
+        // r12 (the frame), padded so that calls into Swift find rsp 16-byte aligned. No `savedRSP`:
+        // each call into Swift that ends the run unwinds its own pushes (``emitService``).
+        let usedCalleeSaved = Self.allocatable.indices.filter { c in locations.contains { $0 == .register(c) } }
+            .map { Self.allocatable[$0] }.filter { [.rbx, .rbp, .r13, .r14, .r15].contains($0) }
+        let hostSaved: [X86Reg] = lean ? usedCalleeSaved : usedCalleeSaved + [.r12]
+        // With the return address, an even count of saved registers needs one more word.
+        let pad = !lean && hostSaved.count % 2 == 0
         if lean {
             asm.comment("entry (lean: no calls, no out-of-line paths): save the host registers used, load the live eBPF registers")
             for r in hostSaved { asm.push(r) }
             if slotCount > 0 { asm.alu(.sub, true, .rsp, imm: slotBytes) }
             asm.mov(true, Self.s2, .rdi)
         } else {
-            asm.comment("entry: save the host's registers, load the live eBPF registers from the frame")
+            asm.comment("entry: save the host registers used and r12, load the live eBPF registers from the frame")
             for r in hostSaved { asm.push(r) }
-            asm.push(X86Mem(base: .rdi, disp: JITFrame.savedRSP))
-            asm.store(X86Mem(base: .rdi, disp: JITFrame.savedRSP), .rsp, bits: 64)
             asm.mov(true, Self.frameReg, .rdi)
-            if slotCount > 0 { asm.alu(.sub, true, .rsp, imm: slotBytes) }
+            if slotCount > 0 || pad { asm.alu(.sub, true, .rsp, imm: slotBytes + (pad ? 8 : 0)) }
         }
         let base = lean ? Self.s2 : Self.frameReg
         for r in 0..<min(11, program.registerCount) where OptLiveness.contains(liveness.liveIn[0], r) {
-            asm.load(Self.s1, X86Mem(base: base, disp: JITFrame.registers + Int32(r * 8)), bits: 64)
-            write(r, from: Self.s1)
+            let m = X86Mem(base: base, disp: JITFrame.registers + Int32(r * 8))
+            if let reg = register(of: r) {
+                asm.load(reg, m, bits: 64)
+            } else {
+                asm.load(Self.s1, m, bits: 64)
+                write(r, from: Self.s1)
+            }
         }
         for (i, b) in order.enumerated() {
             asm.bind(blockLabels[b])
@@ -118,8 +128,7 @@ struct OptX86Emitter {
             asm.bind(unwind)
             asm.load(.rax, frame(JITFrame.registers), bits: 64)
             asm.bind(finish)
-            asm.load(.rsp, frame(JITFrame.savedRSP), bits: 64)
-            asm.pop(frame(JITFrame.savedRSP))
+            if slotCount > 0 || pad { asm.alu(.add, true, .rsp, imm: slotBytes + (pad ? 8 : 0)) }
         }
         for r in hostSaved.reversed() { asm.pop(r) }
         asm.ret()
@@ -144,6 +153,12 @@ struct OptX86Emitter {
             case let .budget(pc, resume):
                 emitService(OptOp(kind: .service, pc: pc), liveAfter: [], result: nil)
                 asm.jmp(resume)
+            case let .checkedLoad(op, result, resume, liveAfter):
+                emitCheckedLoad(op, result: result, resume: resume, liveAfter: liveAfter)
+                asm.jmp(resume)
+            case .unwind(let bytes):
+                asm.alu(.add, true, .rsp, imm: bytes)
+                asm.jmp(unwind)
             }
             k += 1
         }
@@ -275,23 +290,29 @@ struct OptX86Emitter {
         case let .load(size, signed):
             let result = target(op.dst, scratch: Self.s2)
             let resume = asm.newLabel()
-            if op.checked || op.mayBeVirtual {
+            if op.mayBeVirtual, program.verified, let slot = Self.likelyVirtualSlot(op) {
+                // Most likely a converted field (`ctx->data` at 0, `data_end` at 4, `data_meta` at 8
+                // are the first three entries of the table): compare with that entry inline, and
+                // take every other address through the full path, out of line. Verified code only:
+                // the entry of a field a context lacks repeats one it has (or holds address 1, which
+                // no pointer the verifier accepted has), where an unverified program may compute any
+                // address and must find the full path's range check.
                 let base = read(op.args[0], into: Self.s1)
                 asm.lea(Self.s1, X86Mem(base: base, disp: op.offset))
-                let slow = coldService(op, resume: resume, liveAfter: liveAfter, result: result)
-                if op.mayBeVirtual {
-                    let virtual = asm.newLabel()
-                    asm.mov(true, Self.s2, Self.s1)
-                    asm.alu(.sub, Self.s2, frame(JITFrame.virtualLow))
-                    asm.alu(.cmp, Self.s2, frame(JITFrame.virtualLength))
-                    asm.jcc(.b, virtual)
-                    cold.append((virtual, .virtual(dst: result, slow: slow, resume: resume)))
-                }
-                if op.checked { emitRegionCheck(size: size, write: false, slow: slow) }
-                asm.load(result, X86Mem(base: Self.s1), bits: size * 8, signed: signed)
+                let general = asm.newLabel()
+                asm.alu(.cmp, Self.s1, frame(JITFrame.virtualTable + Int32(slot * 16)))
+                asm.jcc(.ne, general)
+                asm.load(result, frame(JITFrame.virtualTable + Int32(slot * 16 + 8)), bits: 64)
+                cold.append((general, .checkedLoad(op: op, result: result, resume: resume, liveAfter: liveAfter)))
+            } else if op.checked || op.mayBeVirtual {
+                let base = read(op.args[0], into: Self.s1)
+                asm.lea(Self.s1, X86Mem(base: base, disp: op.offset))
+                emitCheckedLoad(op, result: result, resume: resume, liveAfter: liveAfter)
             } else {
                 let base = read(op.args[0], into: Self.s1)
-                asm.load(result, X86Mem(base: base, disp: op.offset), bits: size * 8, signed: signed)
+                var address = X86Mem(base: base, disp: op.offset)
+                if let index = op.index { address.index = read(index, into: Self.s2) }
+                asm.load(result, address, bits: size * 8, signed: signed)
             }
             asm.bind(resume)
             write(op.dst, from: result)
@@ -305,6 +326,16 @@ struct OptX86Emitter {
                 emitRegionCheck(size: size, write: true, slow: coldService(op, resume: resume, liveAfter: liveAfter, result: nil))
             } else {
                 address = X86Mem(base: base, disp: op.offset)
+                if let index = op.index {
+                    if let r = index.register.flatMap({ register(of: $0) }) {
+                        address.index = r
+                    } else if case .v(let r) = index, case .slot(let slot) = location(r) {
+                        // The index in a stack slot (r10 may hold the value): add it to a copy of the base.
+                        if base != Self.s1 { asm.mov(true, Self.s1, base) }
+                        asm.alu(.add, Self.s1, slotMem(slot))
+                        address = X86Mem(base: Self.s1, disp: op.offset)
+                    }
+                }
             }
             if let value { asm.store(address, value, bits: size * 8) } else { asm.storeImm(address, immediate(op.args[1], w: size == 8)!, bits: size * 8) }
             asm.bind(resume)
@@ -336,9 +367,9 @@ struct OptX86Emitter {
             let saved = savedAround(op, liveAfter: liveAfter)
             push(saved)
             asm.movImm(.rdi, object)
-            asm.load(.rsi, frame(JITFrame.registers + 16), bits: 64)
-            asm.load(.rdx, frame(JITFrame.registers + 24), bits: 64)
-            asm.load(.rcx, frame(JITFrame.registers + 32), bits: 64)
+            for (i, r) in [X86Reg.rsi, .rdx, .rcx].prefix(op.args.count).enumerated() {
+                asm.load(r, frame(JITFrame.registers + Int32((2 + i) * 8)), bits: 64)
+            }
             asm.movImm(Self.s1, function)
             asm.callRegister(Self.s1)
             asm.mov(true, Self.s2, .rax)
@@ -547,6 +578,32 @@ struct OptX86Emitter {
 
     // MARK: - Memory
 
+    /// The entry of the converted-field table a load most likely reads: XDP's `data`, `data_end` and
+    /// `data_meta` (offsets 0, 4, 8) are its entries 0–2; nil for other offsets.
+    static func likelyVirtualSlot(_ op: OptOp) -> Int? {
+        guard op.offset >= 0, op.offset % 4 == 0, op.offset / 4 < 3 else { return nil }
+        return Int(op.offset / 4)
+    }
+
+    /// A load that may read a converted field or needs its bounds checked, its address in r11:
+    /// a converted field is read from the frame's table, any other address is checked against the
+    /// regions (when `op.checked`) and read; what fails goes to the service. Continues at `resume`
+    /// (the caller binds it) or falls through.
+    private mutating func emitCheckedLoad(_ op: OptOp, result: X86Reg, resume: X86Label, liveAfter: [UInt64]) {
+        guard case let .load(size, signed) = op.kind else { return }
+        let slow = coldService(op, resume: resume, liveAfter: liveAfter, result: result)
+        if op.mayBeVirtual {
+            let virtual = asm.newLabel()
+            asm.mov(true, Self.s2, Self.s1)
+            asm.alu(.sub, Self.s2, frame(JITFrame.virtualLow))
+            asm.alu(.cmp, Self.s2, frame(JITFrame.virtualLength))
+            asm.jcc(.b, virtual)
+            cold.append((virtual, .virtual(dst: result, slow: slow, resume: resume)))
+        }
+        if op.checked { emitRegionCheck(size: size, write: false, slow: slow) }
+        asm.load(result, X86Mem(base: Self.s1), bits: size * 8, signed: signed)
+    }
+
     /// Falls through when the `size` bytes at r11 lie in the packet, the input or the stack (or the
     /// region cached last); jumps to `slow` otherwise.
     private mutating func emitRegionCheck(size: Int, write: Bool, slow: X86Label) {
@@ -646,7 +703,14 @@ struct OptX86Emitter {
         asm.movImm(Self.s1, JITCompiler.serviceAddress)
         asm.callRegister(Self.s1)
         asm.test(true, .rax, .rax)
-        asm.jcc(.ne, unwind)
+        let pushed = Int32((saved.count + saved.count % 2) * 8)
+        if pushed == 0 {
+            asm.jcc(.ne, unwind)
+        } else {
+            let stub = asm.newLabel()
+            cold.append((stub, .unwind(bytes: pushed)))
+            asm.jcc(.ne, stub)
+        }
         pop(saved)
         if let result {
             asm.load(result, frame(JITFrame.registers + Int32(op.serviceDst) * 8), bits: 64)

@@ -274,7 +274,11 @@ extension Analysis {
                         if r.kernelFlags.contains(.untrusted) {
                             throw bad("a trusted kernel pointer", "a pointer read through another kernel pointer is untrusted")
                         }
-                        if flags.contains(.trustedArguments) || flags.contains(.release) || flags.contains(.rcuArguments) {
+                        // Linux 6.18 takes every kfunc's struct pointer arguments as trusted (KF_RCU ones
+                        // may also be RCU-protected): for the kfuncs whose flags the table knows (and
+                        // the iterators); of another, an acquired result is not known to be referenced.
+                        if flags.contains(.trustedArguments) || flags.contains(.release) || flags.contains(.rcuArguments)
+                            || KfuncFlags.of(name) != nil || name.hasPrefix("bpf_iter_") {
                             guard trusted || (rcu && flags.contains(.rcuArguments)) else {
                                 throw bad("a referenced or trusted pointer", flags.contains(.rcuArguments) ? "or an RCU-protected one" : nil)
                             }

@@ -14,8 +14,8 @@ struct ModernEBPFTests {
     static let path = "Tests/BPFVerifierTests/Fixtures/typed/kernel/dynptrs.o"
     /// The fixtures built against the running kernel's types this file checks, with their program counts:
     /// dynptrs, bpf_rdonly_cast (`casts.c`), bpf_throw (`exceptions.c`) and the conntrack kfuncs
-    /// with bpf_sock_destroy (`conntrack.c`).
-    static let fixtures = [("dynptrs", 23), ("casts", 5), ("exceptions", 11), ("conntrack", 7)]
+    /// with bpf_sock_destroy (`conntrack.c`), the task, css and bits iterators (`iterators.c`).
+    static let fixtures = [("dynptrs", 23), ("casts", 5), ("exceptions", 11), ("conntrack", 7), ("iterators", 6)]
 
     /// Each program verified as the loader gives it: CO-RE relocated against the kernel's BTF.
     static func verified(_ path: String = path) throws -> [(spec: ProgramSpec, input: VerifierProgram, result: VerificationResult)] {

@@ -20,6 +20,7 @@ public enum AttachType: UInt32, Sendable, Hashable, CaseIterable {
     case xdpCpumap, skLookup, xdp, skSkbVerdict, skReuseportSelect, skReuseportSelectOrMigrate
     case perfEvent, traceKprobeMulti, lsmCgroup, structOps, netfilter, tcxIngress, tcxEgress
     case traceUprobeMulti, cgroupUnixConnect, cgroupUnixSendmsg, cgroupUnixRecvmsg, cgroupUnixGetpeername, cgroupUnixGetsockname
+    case netkitPrimary, netkitPeer, traceKprobeSession, traceUprobeSession
 }
 
 extension AttachType: CustomStringConvertible {
@@ -80,6 +81,10 @@ extension AttachType: CustomStringConvertible {
         case .cgroupUnixRecvmsg: "cgroup_unix_recvmsg"
         case .cgroupUnixGetpeername: "cgroup_unix_getpeername"
         case .cgroupUnixGetsockname: "cgroup_unix_getsockname"
+        case .netkitPrimary: "netkit_primary"
+        case .netkitPeer: "netkit_peer"
+        case .traceKprobeSession: "trace_kprobe_session"
+        case .traceUprobeSession: "trace_uprobe_session"
         }
     }
 
@@ -107,6 +112,8 @@ public struct SectionKind: Hashable, Sendable {
         ("sk_reuseport/migrate", .skReuseport, .skReuseportSelectOrMigrate),
         ("sk_reuseport", .skReuseport, .skReuseportSelect),
         ("kprobe.multi/", .kprobe, .traceKprobeMulti), ("kretprobe.multi/", .kprobe, .traceKprobeMulti),
+        ("kprobe.session/", .kprobe, .traceKprobeSession),
+        ("uprobe.session.s/", .kprobe, .traceUprobeSession), ("uprobe.session/", .kprobe, .traceUprobeSession),
         ("uprobe.multi.s", .kprobe, .traceUprobeMulti), ("uretprobe.multi.s", .kprobe, .traceUprobeMulti),
         ("uprobe.multi", .kprobe, .traceUprobeMulti), ("uretprobe.multi", .kprobe, .traceUprobeMulti),
         ("kprobe", .kprobe, nil), ("kretprobe", .kprobe, nil),

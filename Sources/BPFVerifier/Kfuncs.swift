@@ -103,6 +103,11 @@ extension Analysis {
             switch t.kind {
             case .int, .enumeration, .enumeration64:
                 r0 = t.kind == .int && t.sizeOrType == 1 ? .scalar(.unsigned(0, 1)) : .unknownScalar
+            case .pointer where name == "bpf_session_cookie":
+                // The kprobe session's cookie: 8 bytes the program reads and writes (never NULL).
+                r0 = Register()
+                r0.kind = .memory
+                r0.size = 8
             case .pointer where btf.resolve(t.referencedType) == 0:
                 // `void *` (the arena kfuncs' `void __arena *` too) is a number, as the kernel takes it.
                 r0 = .unknownScalar

@@ -67,6 +67,11 @@ struct ObjectFileTests {
         // Sleepable uprobe-multi sections (libbpf's "uprobe.multi.s+").
         #expect(SectionKind(section: "uprobe.multi.s//bin/true:main")?.attachType == .traceUprobeMulti)
         #expect(SectionKind(section: "uretprobe.multi.s//bin/true:main")?.isReturnProbe == true)
+        // Session probes (libbpf's "kprobe.session+", "uprobe.session+"): kprobe programs, their own attach types.
+        #expect(SectionKind(section: "kprobe.session/bpf_fentry_test*")?.type == .kprobe)
+        #expect(SectionKind(section: "kprobe.session/bpf_fentry_test*")?.attachType == .traceKprobeSession)
+        #expect(SectionKind(section: "uprobe.session//bin/true:main")?.attachType == .traceUprobeSession)
+        #expect(AttachType.traceKprobeSession.rawValue == 56 && AttachType.traceUprobeSession.rawValue == 57)
     }
 
     @Test("global functions of .text are entry points given a type; a static function in a program's section is part of it")

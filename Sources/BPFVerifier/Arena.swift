@@ -7,14 +7,14 @@ import BPFObject
 // any arithmetic; `addr_space_cast(r, 1, 0)` turns it back into a number. Arena globals' addresses
 // (`lddw` of the arena's value) are numbers, and the arena kfuncs return numbers.
 extension Analysis {
-    /// The arena map the program uses (its `lddw`s of a map or map value), if any.
-    var programArena: Int? {
-        program.mapReferences.values.first { $0.map >= 0 && $0.map < maps.count && maps[$0.map].type == .arena }?.map
+    /// The arena maps the program uses (its `lddw`s of a map or map value).
+    var programArenas: Set<Int> {
+        Set(program.mapReferences.values.map(\.map).filter { $0 >= 0 && $0 < maps.count && maps[$0].type == .arena })
     }
 
     /// An `lddw` of arena map `map` (or of its globals): one arena per program.
     func useArena(_ st: VerifierState, _ pc: Int, map: Int) throws(VerifierError) {
-        let arenas = Set(program.mapReferences.values.map(\.map).filter { $0 >= 0 && $0 < maps.count && maps[$0].type == .arena })
+        let arenas = programArenas
         if arenas.count > 1 {
             let names = arenas.sorted().map { "'\(maps[$0].name)'" }.joined(separator: ", ")
             throw fail(.invalidProgram, pc, "the program uses more than one arena (\(names)): a program has at most one",
@@ -25,7 +25,7 @@ extension Analysis {
     /// `addr_space_cast`: 0x1 (address space 1 → 0) makes an arena pointer, 0x10000 (0 → 1) a number.
     func addressSpaceCast(_ st: inout VerifierState, _ pc: Int, _ ins: Instruction) throws(VerifierError) {
         let d = Int(ins.dst)
-        guard programArena != nil else {
+        guard !programArenas.isEmpty else {
             throw fail(.invalidProgram, pc, "addr_space_cast is only allowed in a program that uses an arena map",
                        "declare a BPF_MAP_TYPE_ARENA map and use it (bpf_arena_alloc_pages, or an __arena global)", state: st)
         }

@@ -80,19 +80,25 @@ struct GraphObjectLockTests {
     }
 }
 
-/// The fixture loaded into the kernel once, for the agreement test: it needs the object's BTF
-/// (`bpf_obj_new` allocates types of it), so the test is skipped, saying why, when the kernel
-/// refuses that BTF.
-enum GraphFixtureInKernel {
-    static let loaded = Result { () throws -> KernelObject in
-        let object = try ObjectFile(bytes: TestPaths.bytes(GraphObjectTests.path))
-        var options = KernelLoadOptions()
-        options.continueAfterRefusal = true
-        return try KernelObject(object, options: options)
+/// A fixture object loaded into the kernel once, for an agreement test (each refused program
+/// reported, the others loaded). It needs the object's BTF (`bpf_obj_new` allocates its types,
+/// kptr fields are typed by it), so the test is skipped, saying why, when the kernel refuses it.
+struct FixtureInKernel: Sendable {
+    let name: String
+    let loaded: Result<KernelObject, any Error>
+
+    init(_ path: String) {
+        name = (path as NSString).lastPathComponent
+        loaded = Result {
+            var options = KernelLoadOptions()
+            options.continueAfterRefusal = true
+            return try KernelObject(try ObjectFile(bytes: TestPaths.bytes(path)), options: options)
+        }
     }
-    static var availability: Availability {
+
+    var availability: Availability {
         switch loaded {
-        case .failure(let error): return .missing("the kernel did not load graph_objects.o: \(error)")
+        case .failure(let error): return .missing("the kernel did not load \(name): \(error)")
         case .success(let object):
             if let refused = object.warnings.first(where: { $0.contains("refused the object's BTF") }) {
                 return .missing("the kernel refused the fixture's BTF: \(refused.prefix(160))")
@@ -100,15 +106,18 @@ enum GraphFixtureInKernel {
             return .available
         }
     }
+
+    static let graphObjects = FixtureInKernel(GraphObjectTests.path)
+    static let mapKptrs = FixtureInKernel(MapKptrRunningKernelTests.path)
 }
 
 /// The same programs loaded into the kernel: its verdicts and ours must agree (skipped without
 /// bpf() or the kernel's BTF).
-@Suite(.requires(KernelAccess.bpf), .requires(RunningKernelBTF.availability), .requires(GraphFixtureInKernel.availability))
+@Suite(.requires(KernelAccess.bpf), .requires(RunningKernelBTF.availability), .requires(FixtureInKernel.graphObjects.availability))
 struct GraphObjectKernelAgreementTests {
     @Test func graphVerdictsAgreeWithTheKernel() throws {
         let object = try ObjectFile(bytes: TestPaths.bytes(GraphObjectTests.path))
-        let loaded = try GraphFixtureInKernel.loaded.get()
+        let loaded = try FixtureInKernel.graphObjects.loaded.get()
         var compared = 0
         for spec in object.programs {
             let ours = try GraphObjectTests.verify(spec.name)

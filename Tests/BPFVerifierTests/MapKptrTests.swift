@@ -85,31 +85,11 @@ struct MapKptrRunningKernelTests {
     }
 }
 
-/// The fixture loaded into the kernel once (each refused program reported, the others loaded).
-enum MapKptrFixtureInKernel {
-    static let loaded = Result { () throws -> KernelObject in
-        let object = try ObjectFile(bytes: TestPaths.bytes(MapKptrRunningKernelTests.path))
-        var options = KernelLoadOptions()
-        options.continueAfterRefusal = true
-        return try KernelObject(object, options: options)
-    }
-    static var availability: Availability {
-        switch loaded {
-        case .failure(let error): return .missing("the kernel did not load map_kptrs.o: \(error)")
-        case .success(let object):
-            if let refused = object.warnings.first(where: { $0.contains("refused the object's BTF") }) {
-                return .missing("the kernel refused the fixture's BTF: \(refused.prefix(160))")
-            }
-            return .available
-        }
-    }
-}
-
-@Suite(.requires(KernelAccess.bpf), .requires(RunningKernelBTF.availability), .requires(MapKptrFixtureInKernel.availability))
+@Suite(.requires(KernelAccess.bpf), .requires(RunningKernelBTF.availability), .requires(FixtureInKernel.mapKptrs.availability))
 struct MapKptrKernelAgreementTests {
     @Test func kptrVerdictsAgreeWithTheKernel() throws {
         let object = try ObjectFile(bytes: TestPaths.bytes(MapKptrRunningKernelTests.path))
-        let loaded = try MapKptrFixtureInKernel.loaded.get()
+        let loaded = try FixtureInKernel.mapKptrs.loaded.get()
         for spec in object.programs {
             let ours = try MapKptrRunningKernelTests.verify(spec.name)
             let refusal = loaded.refusedPrograms[spec.name]

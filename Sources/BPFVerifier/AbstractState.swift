@@ -353,7 +353,11 @@ extension VerifierState {
     /// looking only at the registers `live` says may still be read (bit i: register i, main frame
     /// of the innermost function). Scalars not marked precise (per frame: `preciseRegisters`,
     /// `preciseSlots` by 8-byte slot) never decided anything below `self`: any scalar will do.
-    func subsumes(_ cur: VerifierState, live: UInt16, preciseRegisters: SIMD8<UInt16>, preciseSlots: SIMD8<UInt64>) -> Bool {
+    /// `lockMaps`: the maps (bit i: map i; maps past 63 count as such) whose values hold a
+    /// `bpf_spin_lock`: pointers to their values must come from the same lookups in both states
+    /// (the lock is released through the pointer it was taken with).
+    func subsumes(_ cur: VerifierState, live: UInt16, preciseRegisters: SIMD8<UInt16>, preciseSlots: SIMD8<UInt64>,
+                  lockMaps: UInt64 = 0) -> Bool {
         guard frames.count == cur.frames.count, references.count == cur.references.count,
               lock?.map == cur.lock?.map, lock?.offset == cur.lock?.offset,
               rcuDepth == cur.rcuDepth, preemptDepth == cur.preemptDepth else { return false }
@@ -362,7 +366,7 @@ extension VerifierState {
         let top = frames.count - 1
         for r in 0..<11 where live & (1 << r) != 0 {
             if !Self.registerSubsumes(frames[top].registers[r], cur.frames[top].registers[r],
-                                      precise: preciseRegisters[top] & (1 << r) != 0, &ids) { return false }
+                                      precise: preciseRegisters[top] & (1 << r) != 0, lockMaps: lockMaps, &ids) { return false }
         }
         for (a, b) in zip(references, cur.references) where !ids.check(a.id, b.id) { return false }
         if !ids.check(lockID, cur.lockID) { return false }
@@ -372,7 +376,7 @@ extension VerifierState {
             let preciseStack = preciseSlots[f]
             if f != top {
                 for r in 0..<11 {
-                    if !Self.registerSubsumes(frames[f].registers[r], cur.frames[f].registers[r], precise: preciseRegs & (1 << r) != 0, &ids) { return false }
+                    if !Self.registerSubsumes(frames[f].registers[r], cur.frames[f].registers[r], precise: preciseRegs & (1 << r) != 0, lockMaps: lockMaps, &ids) { return false }
                 }
             }
             if frames[f].bytes.isEmpty { continue }
@@ -406,7 +410,7 @@ extension VerifierState {
                         // The slot's lowest byte: a spill of any width holds it.
                         let ns = new.spills[i / 8]
                         if let os, let ns {
-                            if !Self.registerSubsumes(os, ns, precise: precise, &ids) { return false }
+                            if !Self.registerSubsumes(os, ns, precise: precise, lockMaps: lockMaps, &ids) { return false }
                         } else if (os == nil) != (ns == nil) {
                             return false
                         }
@@ -421,7 +425,7 @@ extension VerifierState {
         return true
     }
 
-    static func registerSubsumes(_ old: Register, _ cur: Register, precise: Bool, _ ids: inout IDMap) -> Bool {
+    static func registerSubsumes(_ old: Register, _ cur: Register, precise: Bool, lockMaps: UInt64 = 0, _ ids: inout IDMap) -> Bool {
         if old.kind == .uninitialized { return true }
         if old.kind == .scalar {
             guard cur.kind == .scalar else { return false }
@@ -444,6 +448,8 @@ extension VerifierState {
             guard old.size == cur.size else { return false }
             return ids.check(old.id, cur.id) && ids.check(old.referenceID, cur.referenceID)
         case .mapValueOrNull, .mapPointerOrNull:
+            return ids.check(old.id, cur.id)
+        case .mapValue where old.map >= 64 || (old.map >= 0 && lockMaps & (1 << UInt64(old.map)) != 0):
             return ids.check(old.id, cur.id)
         default:
             return true

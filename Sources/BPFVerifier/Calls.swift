@@ -213,6 +213,7 @@ extension Analysis {
         var callback: Int?
         var callbackContext = Register.scalar(.constant(0))
         var reservedSize = 0
+        var sizeMax: UInt64?
         var constantKey: UInt64?
         var socketReference: UInt32 = 0
         var kptrType = 0
@@ -267,6 +268,7 @@ extension Analysis {
             case .size, .sizeOrZero:
                 guard r.kind == .scalar else { throw bad("a size (scalar)") }
                 needPrecise(st, pc, registers: [regno])
+                sizeMax = r.value.umax
                 if kind == .size && r.value.umin == 0 {
                     throw fail(.helperArgument, pc, "R\(regno), the size argument of \(proto.name), may be 0",
                                "check that the size is greater than 0 before the call", state: st, registers: [regno])
@@ -276,7 +278,9 @@ extension Analysis {
                                "bound it with a comparison (e.g. if (n > sizeof(buf)) return) before the call", state: st, registers: [regno])
                 }
                 if let m = memoryArg {
-                    if r.value.umax > 0 {
+                    // A zero size still checks a stack pointer's variable offset (the kernel's
+                    // check_stack_access_within_bounds).
+                    if r.value.umax > 0 || (st[m.regno].kind == .stack && !st[m.regno].value.isConstant) {
                         try checkHelperMemory(&st, pc, regno: m.regno, size: r.value, write: m.kind == .memoryOutput || m.kind == .memoryOutputOrNull,
                                               helper: proto.name, what: "\(r.value.umax) bytes")
                     }
@@ -534,6 +538,11 @@ extension Analysis {
             r0.origin = pc
             st.references.append(Reference(id: id, instruction: pc, helper: proto.id))
         }
+        if let m = sizeMax, [45, 67, 114, 115, 141].contains(proto.id) {
+            // The string readers and the stack getters return at most the buffer's size, or an
+            // error (the kernel's do_refine_retval_range).
+            r0 = .scalar(.signed(-4095, Int64(m)))
+        }
         st[0] = r0
     }
 
@@ -573,8 +582,10 @@ extension Analysis {
                 // A variable offset, as the kernel allows root: every byte the helper may touch
                 // must already be initialized (reads and writes alike: the bytes a write covers
                 // are not known), and spills there are destroyed by a write.
-                guard n > 0 else { return }
+                // Even a zero-sized access must stay in the frame (the kernel's
+                // check_stack_access_within_bounds).
                 let (f, lo, hi) = try stackRange(st, pc, regno: regno, off: 0, size: n, aligned: false)
+                guard n > 0 else { return }
                 if write, let error = stackObjectWrite(st, pc, frame: f, lo: lo, end: hi + n, regno: regno, helper: helper) { throw error }
                 _ = try readStackRange(st, pc, frame: f, lo: lo, hi: hi, size: n, regno: regno)
                 if write { try writeStackRange(&st, pc, frame: f, lo: lo, hi: hi, size: n, value: .unknownScalar) }
@@ -631,8 +642,10 @@ extension Analysis {
             throw fail(.callStack, pc, "the call stack is too deep: more than \(Analysis.maxFrames) frames", state: st)
         }
         // The callback runs any number of times and may change what its callers keep on their
-        // stacks (scalars only): forget those values, in the callback and after the helper.
-        forgetStackScalars(&st)
+        // stacks (scalars only): the callback starts with those values forgotten; the path after
+        // the helper forgets the bytes the callback's paths wrote (`forgetCallbackWrites`).
+        var callbackState = st
+        forgetStackScalars(&callbackState)
         var frame = Frame(callSite: pc, subprogram: target)
         frame.isCallback = true
         frame.referencesAtEntry = st.references.count
@@ -670,10 +683,52 @@ extension Analysis {
             for r in 1...5 { frame.registers[r] = .unknownScalar }
         }
         addCallEdge(st.current.subprogram, target)
-        var callbackState = st
         callbackState.frames.append(frame)
         verificationRootPeak = max(verificationRootPeak, callbackState.frames.count)
-        fork(callbackState, at: target, parent: parent)
+        deferredCallback = (callbackState, target)
+    }
+
+    /// Records a store to bytes `lo..<end` of frame `f` for every callback function running
+    /// above that frame: the paths after their helpers forget those bytes.
+    func noteStackWrite(_ st: VerifierState, frame f: Int, lo: Int, end: Int) {
+        guard f + 1 < st.frames.count, lo < end else { return }
+        for g in (f + 1)..<st.frames.count where st.frames[g].isCallback {
+            let target = st.frames[g].subprogram
+            var entry = callbackWriteTargets.firstIndex(of: target) ?? -1
+            if entry < 0 {
+                entry = callbackWriteTargets.count
+                callbackWriteTargets.append(target)
+                callbackWriteBits.append(contentsOf: repeatElement(0, count: 8))
+            }
+            for o in max(lo, -512)..<min(end, 0) {
+                let bit = -o - 1
+                callbackWriteBits[entry * 8 + bit / 64] |= 1 << UInt64(bit % 64)
+            }
+        }
+    }
+
+    /// After a helper that ran `callback`: the stack bytes the callback's paths wrote, in any
+    /// frame, hold unknown values now (a spilled scalar there is forgotten, zeros become unknown
+    /// bytes; uninitialized bytes stay so, since the callback may not have run).
+    func forgetCallbackWrites(_ st: inout VerifierState, callback: Int) {
+        guard let entry = callbackWriteTargets.firstIndex(of: callback) else { return }
+        for f in st.frames.indices {
+            let size = st.frames[f].bytes.count
+            var slot = 0
+            while slot * 8 < size {
+                var touched = false
+                for i in (slot * 8)..<(slot * 8 + 8) where callbackWriteBits[entry * 8 + i / 64] & (1 << UInt64(i % 64)) != 0 {
+                    touched = true
+                    if st.frames[f].bytes[i] == .zero { st.frames[f].bytes[i] = .misc }
+                    st.frames[f].narrow[i / 4] = nil
+                }
+                if touched, st.frames[f].spills[slot] != nil {
+                    st.frames[f].spills[slot] = nil
+                    for i in (slot * 8)..<(slot * 8 + 8) where st.frames[f].bytes[i] == .spill { st.frames[f].bytes[i] = .misc }
+                }
+                slot += 1
+            }
+        }
     }
 
     func forgetStackScalars(_ st: inout VerifierState) {

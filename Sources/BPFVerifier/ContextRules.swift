@@ -156,6 +156,7 @@ struct ContextRules {
             default: return .denied("netfilter programs read only state and skb of struct bpf_nf_ctx, as 8 bytes at offsets 0 and 8")
             }
         }
+        if type == .sockOps, let problem = Self.sockOpsLoadProblem(offset: offset, size: size) { return .denied(problem) }
         if let rules = raw {
             if let field = rules.pointerFields.first(where: { $0.range.overlaps(offset..<(offset + size)) }) {
                 guard offset == field.range.lowerBound && size == 8 else {
@@ -180,6 +181,23 @@ struct ContextRules {
             return .scalar
         }
         return .denied("\(type.kernelName) programs have no context the verifier knows")
+    }
+
+    /// Why the kernel's sock_ops_is_valid_access refuses a load from `struct bpf_sock_ops` (224
+    /// bytes), or nil: `bytes_received`, `bytes_acked` and `skb_hwtstamp` are read as 8 bytes, the
+    /// pointers (checked with the other contexts' pointers) too, `skb_tcp_flags` in any narrower
+    /// load, and every other field whole, as 4 bytes.
+    static func sockOpsLoadProblem(offset: Int, size: Int) -> String? {
+        guard offset >= 0, offset + size <= 224 else { return "offset \(offset) (\(size) bytes) is past the end of struct bpf_sock_ops (224 bytes)" }
+        guard offset % size == 0 else { return "a load from struct bpf_sock_ops is aligned to its size" }
+        switch offset {
+        case 168..<184, 216..<224:
+            return size == 8 ? nil : "bytes_received, bytes_acked and skb_hwtstamp of struct bpf_sock_ops are read whole, as 8 bytes"
+        case 184..<208, 212..<216:
+            return nil
+        default:
+            return size == 4 ? nil : "the fields of struct bpf_sock_ops are __u32, read whole (4 bytes)"
+        }
     }
 
     /// struct sk_reuseport_md (56 bytes), as the kernel's sk_reuseport_is_valid_access reads it:

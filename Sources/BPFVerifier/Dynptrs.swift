@@ -51,6 +51,8 @@ extension Register {
     }
 
     static let packetSlice = 1 << 40
+    /// In `sliceOf`: the flow dissector's `flow_keys`, which moves only by constants.
+    static let flowKeysMemory = 1 << 41
 }
 
 /// A dynptr found where a call's argument points.
@@ -99,6 +101,7 @@ extension Analysis {
             found = DynptrLocation(frame: st.frames.count - 1, offset: nil, state: r)
         } else {
             let (f, offset) = try dynptrSlot(st, pc, regno: regno, label: label)
+        noteStackWrite(st, frame: f, lo: offset, end: offset + 16)
             guard let first = st.frames[f].spill(at: offset), first.kind == .dynptr, first.offset == 0,
                   let second = st.frames[f].spill(at: offset + 8), second.kind == .dynptr, second.offset == 8, second.id == first.id else {
                 throw fail(.helperArgument, pc, "\(label) must be an initialized dynptr, but fp\(offset) holds none",
@@ -121,6 +124,7 @@ extension Analysis {
     func createDynptr(_ st: inout VerifierState, _ pc: Int, regno: Int, label: String, kind: DynptrKind, readOnly: Bool,
                       reference: UInt32 = 0, acquiredBy helper: Int32? = nil) throws(VerifierError) -> UInt32 {
         let (f, offset) = try dynptrSlot(st, pc, regno: regno, label: label)
+        noteStackWrite(st, frame: f, lo: offset, end: offset + 16)
         // What was there is destroyed (a referenced dynptr may not be).
         try destroyStackObjects(&st, pc, frame: f, lo: offset, end: offset + 16)
         var d = Register()
@@ -163,6 +167,7 @@ extension Analysis {
 
     /// Removes the dynptr whose first slot is at `first` and invalidates its slices.
     func destroyDynptr(_ st: inout VerifierState, frame f: Int, first: Int, id: UInt32) {
+        noteStackWrite(st, frame: f, lo: first, end: first + 16)
         for s in 0..<2 where st.frames[f].spill(at: first + s * 8)?.kind == .dynptr {
             st.frames[f].setSpill(at: first + s * 8, nil)
             for i in 0..<8 { st.frames[f].setByte(first + s * 8 + i, .invalid) }

@@ -91,6 +91,7 @@ extension Analysis {
         }
         if operation == "destroy" {
             st.references.removeAll { $0.id == iterator.referenceID }
+            noteStackWrite(st, frame: f1, lo: offset, end: offset + slots * 8)
             for s in 0..<slots {
                 st.frames[f1].setSpill(at: offset + s * 8, nil)
                 for i in 0..<8 { st.frames[f1].setByte(offset + s * 8 + i, .invalid) }

@@ -101,7 +101,7 @@ extension Analysis {
         var compared = 0
         forEachVisit(of: pc, depth: depth, from: parent) { c in
             guard c.state.frames[depth - 1].mayGotoDepth < mayGotoDepth else { return true }
-            if c.state.subsumes(st, live: live, preciseRegisters: Analysis.allRegisters, preciseSlots: Analysis.allSlots) {
+            if c.state.subsumes(st, live: live, preciseRegisters: Analysis.allRegisters, preciseSlots: Analysis.allSlots, lockMaps: lockMaps) {
                 found = c
                 return false
             }

@@ -154,7 +154,7 @@ extension Analysis {
         }
         // Every possible address must be aligned to the size (the kernel is strict on the stack).
         let address = r.value.tnum + Tnum.constant(UInt64(bitPattern: Int64(r.offset + off)))
-        let low = UInt64(size - 1)
+        let low = UInt64(max(size, 1) - 1)
         guard !aligned || (address.mask & low == 0 && address.value & low == 0) else {
             throw fail(.outOfBounds, pc, variable
                        ? "misaligned stack access of \(size) bytes: the variable offset of R\(regno) (\(r.value)) is not a multiple of \(size)"
@@ -194,6 +194,7 @@ extension Analysis {
     /// were unless the write could change them (then they hold unknown bytes).
     func writeStackRange(_ st: inout VerifierState, _ pc: Int, frame f: Int, lo: Int, hi: Int, size: Int, value: Register) throws(VerifierError) {
         let end = hi + size
+        noteStackWrite(st, frame: f, lo: lo, end: end)
         if let lowest = st.lowestCallbackFrame, f < lowest {
             if value.kind.isPointer {
                 throw fail(.invalidPointer, pc, "a callback may not store pointers into its caller's stack", state: st)
@@ -266,6 +267,7 @@ extension Analysis {
 
     /// Stores `value` (nil: unknown bytes of `size`) at a stack offset.
     func writeStack(_ st: inout VerifierState, _ pc: Int, frame f: Int, offset o: Int, size: Int, value: Register?) throws(VerifierError) {
+        noteStackWrite(st, frame: f, lo: o, end: o + size)
         if let lowest = st.lowestCallbackFrame, f < lowest {
             // A callback may run many times; it may change its caller's stack only with scalars,
             // and never where the caller keeps a pointer.
@@ -388,6 +390,7 @@ extension Analysis {
                 result = Register()
                 result.kind = .memory
                 result.size = 56   // struct bpf_flow_keys
+                result.sliceOf = Register.flowKeysMemory
             }
             markAccess(pc, proven: rules.proven(offset: o, size: size))
         case .mapPointer where r.map >= 0 && r.map < maps.count && Self.mapStructName(maps[r.map].type) != nil:

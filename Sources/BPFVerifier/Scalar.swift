@@ -127,6 +127,19 @@ public struct Scalar: Hashable, Sendable, CustomStringConvertible {
                     u32min = Swift.max(u32min, UInt32(bitPattern: s32min))
                 }
             }
+            // Upper halves two consecutive numbers, the lower halves going from a negative s32 to
+            // a non-negative one: the values' low halves are one s32 range (__reg32_deduce_bounds).
+            if umin <= umax, UInt32(truncatingIfNeeded: umin >> 32) &+ 1 == UInt32(truncatingIfNeeded: umax >> 32),
+               Int32(truncatingIfNeeded: umin) < 0, Int32(truncatingIfNeeded: umax) >= 0 {
+                s32min = Swift.max(s32min, Int32(truncatingIfNeeded: umin))
+                s32max = Swift.min(s32max, Int32(truncatingIfNeeded: umax))
+            }
+            if smin <= smax,
+               UInt32(truncatingIfNeeded: UInt64(bitPattern: smin) >> 32) &+ 1 == UInt32(truncatingIfNeeded: UInt64(bitPattern: smax) >> 32),
+               Int32(truncatingIfNeeded: smin) < 0, Int32(truncatingIfNeeded: smax) >= 0 {
+                s32min = Swift.max(s32min, Int32(truncatingIfNeeded: smin))
+                s32max = Swift.min(s32max, Int32(truncatingIfNeeded: smax))
+            }
             // Known upper bits let the 32-bit range bound the 64-bit one.
             if tnum.upperKnown && u32min <= u32max {
                 let high = tnum.value & 0xffff_ffff_0000_0000
@@ -227,6 +240,11 @@ extension Scalar {
                 guard let k = b32.constantValue, k < 32 else { return Scalar.unsigned(0, 0xffff_ffff) }
                 r = Scalar.unknown
                 r.tnum = a32.tnum.shiftedLeft(k)
+                if a32.umax << k <= 0xffff_ffff {
+                    // No bit leaves the subregister: the bounds shift too (scalar32_min_max_lsh).
+                    r.umin = a32.umin << k
+                    r.umax = a32.umax << k
+                }
             default:
                 r = alu(op, a32, b32, width: 64)
             }
@@ -259,6 +277,12 @@ extension Scalar {
                 r.umin = a.umin << k
                 r.umax = a.umax << k
             }
+            if k == 32 {
+                // `<< 32` then `s>> 32` sign-extends the subregister: a non-negative 32-bit bound
+                // becomes the 64-bit one (the kernel's __scalar64_min_max_lsh).
+                if a.s32max >= 0 { r.smax = Int64(a.s32max) << 32 }
+                if a.s32min >= 0 { r.smin = Int64(a.s32min) << 32 }
+            }
             return r.synced
         case .rsh:
             guard let k = b.constantValue, k < 64 else {
@@ -276,20 +300,9 @@ extension Scalar {
             r.smin = a.smin >> Int64(k)
             r.smax = a.smax >> Int64(k)
             return r.synced
-        case .udiv:
-            if let c = b.constantValue {
-                if c == 0 { return .constant(0) }
-                return .unsigned(a.umin / c, a.umax / c)
-            }
-            return .unsigned(0, a.umax)
-        case .umod:
-            if let c = b.constantValue {
-                if c == 0 { return a }
-                if a.umax < c { return a }
-                return .unsigned(0, c - 1)
-            }
-            return .unsigned(0, a.umax)
-        case .sdiv, .smod:
+        case .udiv, .umod, .sdiv, .smod:
+            // The kernel's verifier does not follow division (is_safe_to_compute_dst_reg_range):
+            // the result is any value, so a bound that rests on it refuses the program there too.
             return .unknown
         }
     }
@@ -303,15 +316,17 @@ extension Scalar {
     static func add(_ a: Scalar, _ b: Scalar) -> Scalar {
         var r = Scalar.unknown
         r.tnum = a.tnum + b.tnum
+        // Unsigned bounds hold when both ends wrap or neither does (every sum between them then
+        // wraps the same way), as the kernel's scalar_min_max_add.
         let (lo, o1) = a.umin.addingReportingOverflow(b.umin)
         let (hi, o2) = a.umax.addingReportingOverflow(b.umax)
-        if !o1 && !o2 { r.umin = lo; r.umax = hi }
+        if o1 == o2 { r.umin = lo; r.umax = hi }
         let (slo, o3) = a.smin.addingReportingOverflow(b.smin)
         let (shi, o4) = a.smax.addingReportingOverflow(b.smax)
         if !o3 && !o4 { r.smin = slo; r.smax = shi }
         let (l32, o5) = a.u32min.addingReportingOverflow(b.u32min)
         let (h32, o6) = a.u32max.addingReportingOverflow(b.u32max)
-        if !o5 && !o6 { r.u32min = l32; r.u32max = h32 }
+        if o5 == o6 { r.u32min = l32; r.u32max = h32 }
         let (sl32, o7) = a.s32min.addingReportingOverflow(b.s32min)
         let (sh32, o8) = a.s32max.addingReportingOverflow(b.s32max)
         if !o7 && !o8 { r.s32min = sl32; r.s32max = sh32 }
@@ -321,11 +336,16 @@ extension Scalar {
     static func sub(_ a: Scalar, _ b: Scalar) -> Scalar {
         var r = Scalar.unknown
         r.tnum = a.tnum - b.tnum
-        if a.umin >= b.umax { r.umin = a.umin - b.umax; r.umax = a.umax - b.umin }
+        // As for add: the bounds hold when both ends wrap below zero or neither does.
+        let (lo, o1) = a.umin.subtractingReportingOverflow(b.umax)
+        let (hi, o2) = a.umax.subtractingReportingOverflow(b.umin)
+        if o1 == o2 { r.umin = lo; r.umax = hi }
         let (slo, o3) = a.smin.subtractingReportingOverflow(b.smax)
         let (shi, o4) = a.smax.subtractingReportingOverflow(b.smin)
         if !o3 && !o4 { r.smin = slo; r.smax = shi }
-        if a.u32min >= b.u32max { r.u32min = a.u32min - b.u32max; r.u32max = a.u32max - b.u32min }
+        let (l32, o5) = a.u32min.subtractingReportingOverflow(b.u32max)
+        let (h32, o6) = a.u32max.subtractingReportingOverflow(b.u32min)
+        if o5 == o6 { r.u32min = l32; r.u32max = h32 }
         let (sl32, o7) = a.s32min.subtractingReportingOverflow(b.s32max)
         let (sh32, o8) = a.s32max.subtractingReportingOverflow(b.s32min)
         if !o7 && !o8 { r.s32min = sl32; r.s32max = sh32 }

@@ -223,6 +223,10 @@ extension Analysis {
             }
             result.offset = Int(newOffset)
         } else {
+            if pointer.kind == .memory && pointer.sliceOf == Register.flowKeysMemory {
+                throw fail(.invalidPointer, pc, "R\(d) pointer arithmetic on flow_keys prohibited: it moves only by constants",
+                           state: st, registers: [d, s])
+            }
             let v = op == .sub ? Scalar.sub(pointer.value, scalar) : Scalar.add(pointer.value, scalar)
             guard v.smin > -limit && v.smax < limit else {
                 if (op == .sub ? 0 &- scalar.smax : scalar.smin) < 0 && scalar.smin > Int64.min {
@@ -358,6 +362,14 @@ extension Analysis {
                 return .next(pc + 1)
             default:
                 try helperCall(&st, pc, ins, parent)
+                if let callback = deferredCallback {
+                    // The continuation waits for every path of the callback (pending is a stack),
+                    // then forgets what the callback wrote to its callers' stacks.
+                    deferredCallback = nil
+                    fork(st, at: pc + 1, parent: parent, afterCallback: callback.target)
+                    fork(callback.state, at: callback.target, parent: parent)
+                    return .exit
+                }
                 return .next(pc + 1)
             }
         default:

@@ -232,8 +232,21 @@ final class Analysis {
         var parent: Checkpoint?
         /// The instruction that forked this path (-1 for the first).
         var from: Int
+        /// A continuation after a helper that calls a callback: the callback function whose
+        /// writes to its callers' stacks this path forgets when it starts (-1: none).
+        var afterCallback = -1
     }
     var pending: [Path] = []
+    /// The maps whose values hold a `bpf_spin_lock` (bit i: map i; see `VerifierState.subsumes`).
+    var lockMaps: UInt64 = 0
+    /// A callback the helper call being executed starts: forked after its continuation, so the
+    /// callback's paths are all explored before the continuation is (see `startCallback`).
+    var deferredCallback: (state: VerifierState, target: Int)?
+    /// Per callback function (by first instruction), the stack bytes of its callers it may write
+    /// (8 words of a 512-bit set per function, offset -1 is bit 0): `callbackWriteTargets[i]`'s
+    /// bits are words `8 * i ..< 8 * i + 8` of `callbackWriteBits`.
+    var callbackWriteTargets: [Int] = []
+    var callbackWriteBits: [UInt64] = []
     /// The checkpoint whose segment the instruction being executed belongs to.
     var segmentOwner: Checkpoint?
     /// While set, backtracking marks the checkpoints' strong precision (see `Checkpoint.strongRegisters`).
@@ -275,6 +288,7 @@ final class Analysis {
             }
         }
         while innerMap.count < maps.count { innerMap.append(-1) }
+        for (i, map) in maps.enumerated() where map.spinLockOffset != nil { lockMaps |= i < 64 ? 1 << UInt64(i) : 0 }
         rules = ContextRules(type: program.type, attachType: program.attachType, contextSize: program.contextSize)
         explored = [[Checkpoint]](repeating: [], count: insns.count)
         inProgress = [[Checkpoint]](repeating: [], count: insns.count)
@@ -420,9 +434,9 @@ final class Analysis {
         }
     }
 
-    func fork(_ state: VerifierState, at pc: Int, parent: Checkpoint?) {
+    func fork(_ state: VerifierState, at pc: Int, parent: Checkpoint?, afterCallback: Int = -1) {
         parent?.branches += 1
-        pending.append(Path(state: state, pc: pc, parent: parent, from: currentPC))
+        pending.append(Path(state: state, pc: pc, parent: parent, from: currentPC, afterCallback: afterCallback))
     }
 
     func explore(_ path: Path) throws(VerifierError) {
@@ -430,6 +444,7 @@ final class Analysis {
         var pc = path.pc
         var parent = path.parent
         previousPC = path.from
+        if path.afterCallback >= 0 { forgetCallbackWrites(&st, callback: path.afterCallback) }
         while true {
             processed += 1
             if processed > options.instructionLimit {
@@ -523,7 +538,7 @@ final class Analysis {
         while i >= 0 {
             let cp = list[i]
             if cp.state.subsumes(st, live: liveHere, preciseRegisters: cp.exact ? Analysis.allRegisters : cp.preciseRegisters,
-                                 preciseSlots: cp.exact ? Analysis.allSlots : cp.preciseSlots) {
+                                 preciseSlots: cp.exact ? Analysis.allSlots : cp.preciseSlots, lockMaps: lockMaps) {
                 cp.hits += 1
                 if cp.exact, let parent { markLoopDependent(parent) }
                 var set = PrecisionSet(registers: cp.preciseRegisters, slots: cp.preciseSlots)

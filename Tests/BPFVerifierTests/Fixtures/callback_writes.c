@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * callback_writes.c - what a bpf_loop callback may change in its caller's stack. The callback
+ * gets a pointer to a struct on the caller's stack; after the helper, the caller's stack bytes
+ * the callback wrote hold unknown values, and every other byte keeps what the caller knew.
+ * Built with ./build.sh.
+ *
+ *   loop_keeps_spilled_length   a length the caller keeps on its stack stays known
+ *   loop_keeps_other_field      a field of the struct the callback never writes stays known
+ *   loop_changes_index          the callback writes the index the caller then reads the packet at
+ */
+#include "swiftbpf_helpers.h"
+
+struct loop_state {
+	__u64 count;
+	__u64 index;
+};
+
+static long count_only(__u32 i, void *data)
+{
+	struct loop_state *s = data;
+
+	s->count += i;
+	return 0;
+}
+
+static long move_index(__u32 i, void *data)
+{
+	struct loop_state *s = data;
+
+	s->index = 100;
+	return 0;
+}
+
+SEC("xdp")
+int loop_keeps_spilled_length(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	volatile __u64 header = 20;
+	struct loop_state s = { 0, 0 };
+
+	bpf_loop(4, count_only, &s, 0);
+	if (data + header + 14 > data_end)
+		return XDP_PASS;
+	return ((__u8 *)data)[header + 13] + (__u8)s.count;
+}
+
+SEC("xdp")
+int loop_keeps_other_field(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	volatile struct loop_state s = { 0, 6 };
+
+	bpf_loop(4, count_only, (void *)&s, 0);
+	if (data + 14 > data_end)
+		return XDP_PASS;
+	return ((__u8 *)data)[s.index] + (__u8)s.count;
+}
+
+SEC("xdp")
+int loop_changes_index(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	volatile struct loop_state s = { 0, 6 };
+
+	bpf_loop(4, move_index, (void *)&s, 0);
+	if (data + 14 > data_end)
+		return XDP_PASS;
+	return ((__u8 *)data)[s.index];
+}
+
+char LICENSE[] SEC("license") = "GPL";

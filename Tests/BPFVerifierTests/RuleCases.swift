@@ -1003,7 +1003,90 @@ let ruleCases: [RuleCase] = [
     RuleCase(name: "precision: bound through a linked copy", type: .xdp, source: precisionLinked(copyOnBothPaths: true), maps: [1: Maps.counts]),
     RuleCase(name: "precision: bound through a copy linked on one path only", type: .xdp, source: precisionLinked(copyOnBothPaths: false),
              rejection: "outside the map 'counts' value", maps: [1: Maps.counts]),
+
+    // Bounds the kernel's verifier knows and the corpus needed (see Docs/verifier.md).
+    RuleCase(name: "a string read's length moves a pointer within its buffer", type: .kprobe, source: stringLengthIndex(size: 32),
+             maps: [2: Maps.wide]),
+    RuleCase(name: "a string read's length may reach past its buffer", type: .kprobe, source: stringLengthIndex(size: 64),
+             rejection: "outside the map 'wide' value", maps: [2: Maps.wide]),
+    RuleCase(name: "a 32-bit shift keeps the bounds, and an add that wraps at both ends", type: .xdp, source: shiftThenWrap(shift: 3),
+             maps: [2: Maps.wide]),
+    RuleCase(name: "a 32-bit shift then wrapping add past the value", type: .xdp, source: shiftThenWrap(shift: 4),
+             rejection: "outside the map 'wide' value", maps: [2: Maps.wide]),
+    RuleCase(name: "a quotient has no bounds (the kernel does not follow division)", type: .xdp, source: lookupWide + """
+
+        jeq %r0, 0, out
+        mov %r2, 200
+        div %r2, 10
+        add %r0, %r2
+        ldxb %r1, [%r0+0]
+        out:
+        mov %r0, 0
+        exit
+        """, rejection: "may be moved by a value with no usable bound", maps: [2: Maps.wide]),
+    RuleCase(name: "a spin lock released through another lookup's value, after a join", type: .xdp, source: """
+        ldxw %r6, [%r1+12]
+
+        """ + lookup.replacingOccurrences(of: "map_fd 1", with: "map_fd 6") + """
+
+        mov %r7, %r0
+
+        """ + lookup.replacingOccurrences(of: "map_fd 1", with: "map_fd 6") + """
+
+        mov %r8, %r0
+        mov %r1, %r7
+        call 93
+        jeq %r6, 0, other
+        ja unlock
+        other:
+        mov %r7, %r8
+        unlock:
+        mov %r1, %r7
+        call 94
+        mov %r0, 0
+        exit
+        """, rejection: "bpf_spin_unlock of a different lock", maps: [6: Maps.locked], kernel: false),
 ] + compatibilityRuleCases
+
+/// bpf_probe_read_kernel_str (115) of at most `size` bytes into a 64-byte map value, then a
+/// store at the value plus the length read: within the value when `size` < 64.
+private func stringLengthIndex(size: Int) -> String {
+    lookupWide + """
+
+        jeq %r0, 0, out
+        mov %r6, %r0
+        mov %r1, %r6
+        mov %r2, \(size)
+        mov %r3, 0
+        call 115
+        jslt %r0, 0, out
+        add %r6, %r0
+        stb [%r6+0], 0
+        out:
+        mov %r0, 0
+        exit
+        """
+}
+
+/// A byte of a 64-byte map value masked to 5...7, shifted left by `shift` (32-bit), then -40
+/// added (a 32-bit add that wraps at both ends), used as the offset of an 8-byte load.
+private func shiftThenWrap(shift: Int) -> String {
+    lookupWide + """
+
+        jeq %r0, 0, out
+        mov %r6, %r0
+        ldxb %r2, [%r6+0]
+        and32 %r2, 7
+        jlt %r2, 5, out
+        lsh32 %r2, \(shift)
+        add32 %r2, -40
+        add %r6, %r2
+        ldxdw %r0, [%r6+0]
+        out:
+        mov %r0, 0
+        exit
+        """
+}
 
 /// r7 is `good` on the path explored first and `bad` on the one explored second; both meet at
 /// `join`, then a lookup of `counts` (never NULL: constant key 0) and `use` (r0: the value, r6:

@@ -101,7 +101,6 @@ extension Analysis {
             found = DynptrLocation(frame: st.frames.count - 1, offset: nil, state: r)
         } else {
             let (f, offset) = try dynptrSlot(st, pc, regno: regno, label: label)
-        noteStackWrite(st, frame: f, lo: offset, end: offset + 16)
             guard let first = st.frames[f].spill(at: offset), first.kind == .dynptr, first.offset == 0,
                   let second = st.frames[f].spill(at: offset + 8), second.kind == .dynptr, second.offset == 8, second.id == first.id else {
                 throw fail(.helperArgument, pc, "\(label) must be an initialized dynptr, but fp\(offset) holds none",

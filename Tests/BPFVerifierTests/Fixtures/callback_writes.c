@@ -8,8 +8,14 @@
  *   loop_keeps_spilled_length   a length the caller keeps on its stack stays known
  *   loop_keeps_other_field      a field of the struct the callback never writes stays known
  *   loop_changes_index          the callback writes the index the caller then reads the packet at
+ *   loop_keeps_callers_dynptr   a ringbuf dynptr the callback only reads through is still there
  */
 #include "swiftbpf_helpers.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} records SEC(".maps");
 
 struct loop_state {
 	__u64 count;
@@ -70,6 +76,26 @@ int loop_changes_index(struct xdp_md *ctx)
 	if (data + 14 > data_end)
 		return XDP_PASS;
 	return ((__u8 *)data)[s.index];
+}
+
+static long touch_record(__u32 i, void *data)
+{
+	__u64 *value = bpf_dynptr_data(data, 0, sizeof(*value));
+
+	if (value)
+		*value += i;
+	return 0;
+}
+
+SEC("xdp")
+int loop_keeps_callers_dynptr(struct xdp_md *ctx)
+{
+	struct bpf_dynptr record;
+
+	bpf_ringbuf_reserve_dynptr(&records, 8, 0, &record);
+	bpf_loop(4, touch_record, &record, 0);
+	bpf_ringbuf_discard_dynptr(&record, 0);
+	return XDP_PASS;
 }
 
 char LICENSE[] SEC("license") = "GPL";

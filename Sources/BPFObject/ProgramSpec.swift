@@ -51,6 +51,10 @@ public struct ProgramSpec: Hashable, Sendable {
     /// send as static (see ``ObjectFile/hiddenFunctions``): verified with their caller's arguments.
     public var hiddenFunctions: Set<String> = []
 
+    /// Instructions a CO-RE relocation could not resolve against the target BTF, poisoned as
+    /// libbpf poisons them (a call to helper `0xbad2310`, refused where it is reached), and why.
+    public var poisoned: [Int: String] = [:]
+
     /// The source line nearest at or before `instruction`.
     public func sourceLine(at instruction: Int) -> SourceLine? {
         var i = instruction

@@ -173,6 +173,11 @@ extension Analysis {
     func helperPrototype(_ st: VerifierState, _ pc: Int, id: Int32) throws(VerifierError) -> HelperPrototype {
         if id > 0 && id <= HelperPrototype.lastID, prototypeSlot[Int(id)] != 0 { return prototypes[Int(prototypeSlot[Int(id)]) - 1] }
         guard let proto = HelperPrototype[id, for: program.type] else {
+            if id == CORERelocator.poisonHelper {
+                throw fail(.invalidProgram, pc, "instruction \(pc) was poisoned: its CO-RE relocation failed against the kernel's BTF (\(program.poisoned[pc] ?? "no match"))",
+                           "the kernel refuses a poisoned instruction that is reached; guard the access with bpf_core_field_exists() or bpf_core_type_exists()",
+                           state: st)
+            }
             throw fail(.helperUnavailable, pc,
                        id > HelperPrototype.lastID || id <= 0
                         ? "call to helper \(id), past the last helper Linux 6.18 defines (\(HelperPrototype.lastID))"

@@ -61,6 +61,8 @@ public struct VerifierProgram: Sendable {
     public var functionInfos: [FunctionInfo] = []
     /// Global functions loaders send as static (`__hidden`): verified inline, not alone.
     public var hiddenFunctions: Set<String> = []
+    /// Instructions poisoned by a CO-RE relocation that failed, and why (``ProgramSpec/poisoned``).
+    public var poisoned: [Int: String] = [:]
     /// A sleepable program (`fentry.s/`, `lsm.s/`...): it does not run in an RCU read-side section.
     public var sleepable = false
     /// A struct_ops program: the struct_ops member it implements (its arguments are typed by the
@@ -92,6 +94,7 @@ public struct VerifierProgram: Sendable {
         structOps = spec.structOps
         functionInfos = spec.functionInfos
         hiddenFunctions = spec.hiddenFunctions
+        poisoned = spec.poisoned
         sleepable = spec.isSleepable
         for (index, reference) in spec.references {
             switch reference {

@@ -155,6 +155,20 @@ public struct CORERelocator: Sendable {
         }
     }
 
+    /// The first typedef met from `id` through qualifiers, when it has a name.
+    func namedTypedef(_ id: Int) -> BTFType? {
+        var current = id
+        for _ in 0..<64 {
+            guard let t = local[current] else { return nil }
+            switch t.kind {
+            case .typedef: return t.name.isEmpty ? nil : t
+            case .volatile, .const, .restrict, .typeTag: current = t.referencedType
+            default: return nil
+            }
+        }
+        return nil
+    }
+
     /// Target types of the same kind whose essential names match.
     func candidates(for localType: BTFType) -> [Int] {
         let name = Self.essentialName(localType.name)
@@ -241,7 +255,13 @@ public struct CORERelocator: Sendable {
         }.joined()
         guard let rootType = local[local.resolve(root)] else { throw Failure(message: "local root type is void") }
         var results: Set<FieldPlace> = []
-        for candidate in candidates(for: rootType) {
+        var rootCandidates = candidates(for: rootType)
+        if rootCandidates.isEmpty, let named = namedTypedef(root) {
+            // A typedef of an anonymous struct (`typedef struct { ... } siphash_key_t`): libbpf
+            // finds the target's typedef of that name.
+            rootCandidates = candidates(for: named)
+        }
+        for candidate in rootCandidates {
             if let place = matchField(candidate: candidate, rootIndex: indices[0], accesses: accesses, localType: localPlace.type) {
                 results.insert(place)
             }
@@ -441,11 +461,13 @@ extension ProgramSpec {
             do {
                 let resolution = try relocator.resolve(relocation)
                 try CORERelocator.patch(&copy.instructions, at: relocation.instruction, with: resolution, kind: kind)
+                if case .poison(let why) = resolution { copy.poisoned[relocation.instruction] = why }
             } catch {
                 failures.append("instruction \(relocation.instruction): CO-RE relocation (access \(relocation.accessString)): \(error.message)")
                 let i = relocation.instruction
                 if i >= 0 && i < copy.instructions.count && copy.instructions[i].opcode != Opcode.lddw {
                     copy.instructions[i] = Instruction(opcode: Opcode.call, dst: 0, src: 0, offset: 0, imm: 0xbad2310)
+                    copy.poisoned[i] = error.message
                 }
             }
         }

@@ -5,6 +5,7 @@ extension KernelHelperID {
     public static let skbStoreBytes: Int32 = 9, skbLoadBytes: Int32 = 26, skbChangeTail: Int32 = 38
     public static let skbPullData: Int32 = 39, setHashInvalid: Int32 = 41, skbChangeHead: Int32 = 43, setHash: Int32 = 48
     public static let skbSetTstamp: Int32 = 192
+    public static let skbCgroupID: Int32 = 79, skbAncestorCgroupID: Int32 = 83
 }
 
 /// The helpers of programs whose context is `struct __sk_buff`, with the kernel's semantics on the
@@ -107,6 +108,17 @@ enum SKBHelpers {
             guard type <= 2, type == 0 || tstamp != 0 else { return einval }
             skb.context.storeBytes(of: tstamp, toByteOffset: SKBContext.tstampOffset, as: UInt64.self)
             skb.context[SKBContext.tstampTypeOffset] = UInt8(type)
+            return 0
+        },
+        // The cgroup of the skb's socket: a test run's socket belongs to no cgroup in the Swift
+        // runtime (there is no cgroup hierarchy in a process), so the id is 0, what the kernel gives
+        // an skb whose socket has no cgroup (or an ancestor level deeper than its cgroup).
+        Helper(id: KernelHelperID.skbCgroupID, name: "bpf_skb_cgroup_id") { call in
+            _ = try buffer(call, KernelHelperID.skbCgroupID)
+            return 0
+        },
+        Helper(id: KernelHelperID.skbAncestorCgroupID, name: "bpf_skb_ancestor_cgroup_id") { call in
+            _ = try buffer(call, KernelHelperID.skbAncestorCgroupID)
             return 0
         },
     ]

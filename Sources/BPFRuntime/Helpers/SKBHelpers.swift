@@ -16,6 +16,8 @@ extension KernelHelperID {
 enum SKBHelpers {
     static let efault = UInt64(bitPattern: -14), einval = UInt64(bitPattern: -22), enomem = UInt64(bitPattern: -12)
     static let recomputeChecksum: UInt64 = 1, invalidateHash: UInt64 = 2
+    /// The id of cgroup v2's root.
+    static let rootCgroupID: UInt64 = 1
 
     /// The run's skb, after checking the program may call helper `id` and passed its context in r1.
     static func buffer(_ call: borrowing HelperCall, _ id: Int32) throws(HelperError) -> SKBBuffer {
@@ -110,16 +112,16 @@ enum SKBHelpers {
             skb.context[SKBContext.tstampTypeOffset] = UInt8(type)
             return 0
         },
-        // The cgroup of the skb's socket: a test run's socket belongs to no cgroup in the Swift
-        // runtime (there is no cgroup hierarchy in a process), so the id is 0, what the kernel gives
-        // an skb whose socket has no cgroup (or an ancestor level deeper than its cgroup).
+        // The cgroup of the skb's socket: a test run's socket is in the root cgroup (id 1), as the
+        // kernel's test run gives it (there is no cgroup hierarchy in a process); its only ancestor
+        // is that root (level 0), deeper levels are 0.
         Helper(id: KernelHelperID.skbCgroupID, name: "bpf_skb_cgroup_id") { call in
             _ = try buffer(call, KernelHelperID.skbCgroupID)
-            return 0
+            return rootCgroupID
         },
         Helper(id: KernelHelperID.skbAncestorCgroupID, name: "bpf_skb_ancestor_cgroup_id") { call in
             _ = try buffer(call, KernelHelperID.skbAncestorCgroupID)
-            return 0
+            return Int32(truncatingIfNeeded: call.argument(2)) == 0 ? rootCgroupID : 0
         },
     ]
 }

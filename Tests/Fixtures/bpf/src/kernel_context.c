@@ -23,8 +23,9 @@
  *   kc_current_task bpf_get_current_task, then bpf_probe_read_kernel of the task's first 4 bytes:
  *                   returns 1 when the task is 0 (the Swift runtime: no kernel task) and the read
  *                   failed with -EFAULT, 2 when a task was read (the kernel).
- *   kc_cgroup       bpf_skb_cgroup_id + bpf_skb_ancestor_cgroup_id(skb, 0) of the test run's skb,
- *                   kept in `cgroup_ids`; returns 0.
+ *   kc_cgroup       bpf_skb_cgroup_id, bpf_skb_ancestor_cgroup_id(skb, 0) and (skb, 1) of the test
+ *                   run's skb, kept in `cgroup_ids`: its socket is in the root cgroup, so 1, 1, 0;
+ *                   returns 0.
  */
 #include "swiftbpf_helpers.h"
 
@@ -86,7 +87,7 @@ struct {
 int entries;
 int crypto_status;
 char encrypted[16];
-__u64 cgroup_ids[2];
+__u64 cgroup_ids[3];
 
 SEC("tc")
 __attribute__((naked)) int kc_dead_r10(void)
@@ -198,6 +199,7 @@ int kc_cgroup(struct __sk_buff *skb)
 {
 	cgroup_ids[0] = bpf_skb_cgroup_id(skb);
 	cgroup_ids[1] = bpf_skb_ancestor_cgroup_id(skb, 0);
+	cgroup_ids[2] = bpf_skb_ancestor_cgroup_id(skb, 1);
 	return 0;
 }
 

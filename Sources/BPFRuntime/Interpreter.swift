@@ -11,6 +11,11 @@ public struct ExecutionOptions: Sendable, Hashable {
     public static let maxCallFrames = 8
     /// Stack bytes per frame, as in Linux.
     public static let stackSizePerFrame = 512
+    /// The most frames a run that tail-calls can hold: a tail call replaces the frame it is made
+    /// from, so each program a run reaches (the first and at most 33 tail-called) starts where its
+    /// caller stood and may add up to 7 frames of its own, as the kernel's JITs allow (its verifier
+    /// limits each program to 8 frames; the tail call counter limits the chain).
+    public static let maxTailCallFrames = maxCallFrames + 33 * (maxCallFrames - 1)
 
     /// Whether the JIT blinds the program's constants (as Linux's `bpf_jit_harden`): each immediate
     /// is emitted XORed with a random key and restored at run time, so a program cannot plant chosen
@@ -64,6 +69,10 @@ public final class Interpreter: Sendable {
     /// Whether the program has `may_goto`: each call frame then keeps a loop budget (in the
     /// frame's save area, outside the program's stack; the kernel keeps it below the program's stack).
     let usesMayGoto: Bool
+    /// The frames a run of this program can hold: ``ExecutionOptions/maxCallFrames``, or
+    /// ``ExecutionOptions/maxTailCallFrames`` when the program tail-calls (the programs it reaches run
+    /// on its run's frames and stack).
+    let frameCapacity: Int
     /// The helpers' functions by id, so a call copies no name string.
     let denseFunctions: ContiguousArray<HelperFunction?>
     /// The first instruction of the program's exception callback (`__exception_cb`): what runs,
@@ -144,6 +153,8 @@ public final class Interpreter: Sendable {
         for helper in helpers.all where helper.id >= 0 && helper.id <= maxID { dense[Int(helper.id)] = helper }
         self.denseHelpers = dense
         self.usesMayGoto = instructions.contains { $0.opcode == Opcode.mayGoto }
+        let tailCalls = instructions.contains { $0.opcode == Opcode.call && $0.src == CallKind.helper.rawValue && $0.imm == KernelHelperID.tailCall }
+        self.frameCapacity = tailCalls ? ExecutionOptions.maxTailCallFrames : ExecutionOptions.maxCallFrames
         self.denseFunctions = ContiguousArray(dense.map { $0?.function })
     }
 
@@ -196,6 +207,9 @@ public final class Interpreter: Sendable {
     private static let registerBytes = 16 * 8
     static let frameBytes = ExecutionOptions.maxCallFrames * frameWords * 8
     static let stackBytes = ExecutionOptions.maxCallFrames * ExecutionOptions.stackSizePerFrame
+    /// The call frames' save areas and the stack of a run of this program (see ``frameCapacity``).
+    var runFrameBytes: Int { frameCapacity * Self.frameWords * 8 }
+    var runStackBytes: Int { frameCapacity * ExecutionOptions.stackSizePerFrame }
 
     /// Runs with an input region and a second one (the packet), without building region arrays.
     func run(r1: UInt64, input: MemoryRegion, second: MemoryRegion, environment: RunEnvironment?,
@@ -203,16 +217,16 @@ public final class Interpreter: Sendable {
         try execute(r1: r1, r2: 0, input: input, packet: nil, second: second, extra: [], environment: environment, virtualFields: virtualFields)
     }
 
-    private static let stateOffset = (registerBytes + frameBytes + stackBytes + 15) & ~15
-    private static let scratchBytes = stateOffset + MemoryLayout<RunState>.stride
+    private var stateOffset: Int { (Self.registerBytes + runFrameBytes + runStackBytes + 15) & ~15 }
+    private var scratchBytes: Int { stateOffset + MemoryLayout<RunState>.stride }
 
     private func execute(r1: UInt64, r2: UInt64, input: MemoryRegion, packet: UnsafeRawBufferPointer?, second: MemoryRegion = .empty,
                          extra: [MemoryRegion],
                          environment: RunEnvironment?, virtualFields: [(address: UInt, value: UInt64)]) throws(RuntimeError) -> ExecutionResult {
         let base = UnsafeMutableRawPointer(bitPattern: spareScratch.exchange(0, ordering: .acquiring)) ?? {
             // Fresh memory starts zeroed, so no run sees what the allocator left there.
-            let fresh = UnsafeMutableRawPointer.allocate(byteCount: Self.scratchBytes, alignment: max(16, MemoryLayout<RunState>.alignment))
-            fresh.initializeMemory(as: UInt8.self, repeating: 0, count: Self.stateOffset)
+            let fresh = UnsafeMutableRawPointer.allocate(byteCount: scratchBytes, alignment: max(16, MemoryLayout<RunState>.alignment))
+            fresh.initializeMemory(as: UInt8.self, repeating: 0, count: stateOffset)
             return fresh
         }()
         defer {
@@ -221,26 +235,26 @@ public final class Interpreter: Sendable {
             }
         }
         let regs = base.bindMemory(to: UInt64.self, capacity: 16)
-        let frames = (base + Self.registerBytes).bindMemory(to: UInt64.self, capacity: Self.frameBytes / 8)
-        let stack = base + Self.registerBytes + Self.frameBytes
+        let frames = (base + Self.registerBytes).bindMemory(to: UInt64.self, capacity: runFrameBytes / 8)
+        let stack = base + Self.registerBytes + runFrameBytes
         for i in 0..<16 { regs[i] = 0 }
         let frameSize = ExecutionOptions.stackSizePerFrame
         // Frame 0 occupies the top 512 bytes; callees grow downwards.
-        let stackTop = stack + Self.stackBytes
+        let stackTop = stack + runStackBytes
         (stackTop - frameSize).initializeMemory(as: UInt8.self, repeating: 0, count: frameSize)
         regs[1] = r1
         regs[2] = r2
         regs[10] = UInt64(UInt(bitPattern: stackTop))
         var regions = MemoryRegions(
-            stack: MemoryRegion(start: UInt(bitPattern: stack), count: Self.stackBytes, writable: true),
+            stack: MemoryRegion(start: UInt(bitPattern: stack), count: runStackBytes, writable: true),
             input: input)
         regions.second = second
         regions.extra = extra
         regions.permanent = permanentRegions
         regions.virtualFields = virtualFields
         regions.hasVirtualFields = !virtualFields.isEmpty
-        let state = (base + Self.stateOffset).bindMemory(to: RunState.self, capacity: 1)
-        state.initialize(to: RunState(regions: regions, frames: frames, packet: packet, environment: environment))
+        let state = (base + stateOffset).bindMemory(to: RunState.self, capacity: 1)
+        state.initialize(to: RunState(regions: regions, frames: frames, packet: packet, environment: environment, frameCapacity: frameCapacity))
         defer {
             state.pointee.finish()
             state.deinitialize(count: 1)
@@ -263,6 +277,7 @@ public final class Interpreter: Sendable {
         guard let thrown = state.pointee.thrown else { throw error }
         state.pointee.thrown = nil
         state.pointee.pendingTailCall = nil
+        state.pointee.programBase = 0
         state.pointee.releaseSpinLock()
         guard let start = thrown.program.exceptionCallback else { return thrown.cookie }
         let regs = UnsafeMutablePointer<UInt64>.allocate(capacity: 16)
@@ -290,7 +305,7 @@ public final class Interpreter: Sendable {
         guard pc >= 0 && pc < slots.count - 1 else {
             throw .helperFailed(pc: callPC, helper: "callback", message: "callback instruction \(pc) is outside the program")
         }
-        guard depth + 1 < ExecutionOptions.maxCallFrames else { throw .callDepthExceeded(pc: callPC, limit: ExecutionOptions.maxCallFrames) }
+        guard state.pointee.allowsCall(from: depth) else { throw .callDepthExceeded(pc: callPC, limit: ExecutionOptions.maxCallFrames) }
         let saved = (regs[0], regs[1], regs[2], regs[3], regs[4], regs[5], regs[6], regs[7], regs[8], regs[9], regs[10])
         defer {
             regs[0] = saved.0; regs[1] = saved.1; regs[2] = saved.2; regs[3] = saved.3; regs[4] = saved.4; regs[5] = saved.5
@@ -341,7 +356,13 @@ public final class Interpreter: Sendable {
         guard state.pointee.pendingTailCall != nil else { return .proceed }
         let callerMaps = state.pointee.maps
         guard let target = state.pointee.takeTailCall() else { return .proceed }
-        defer { state.pointee.maps = callerMaps }
+        // The target replaces this frame: its own frames count from here.
+        let callerBase = state.pointee.programBase
+        state.pointee.programBase = depth
+        defer {
+            state.pointee.maps = callerMaps
+            state.pointee.programBase = callerBase
+        }
         r[1] = state.pointee.tailCallContext
         r[0] = try target.loop(start: 0, baseDepth: depth, regs: r, state: state)
         return .returnFromFrame
@@ -607,7 +628,7 @@ public final class Interpreter: Sendable {
 
             case .callLocal:
                 try account(here, &executed, runStart)
-                guard depth + 1 < ExecutionOptions.maxCallFrames else {
+                guard state.pointee.allowsCall(from: depth) else {
                     throw .callDepthExceeded(pc: here, limit: ExecutionOptions.maxCallFrames)
                 }
                 let frame = frames + depth * Self.frameWords

@@ -144,6 +144,26 @@ public final class LoadedProgram: Sendable {
     let rawID: UInt32
     /// The maps the program's map references name, in the object's order.
     public let maps: [RuntimeMap]
+    /// In a verified program, a write to r10 is on no path (the verifier refuses any it reaches):
+    /// dead code the kernel's verifier accepts and then replaces (`sanitize_dead_code`). They become
+    /// `ja -1` here too, so the engines, which refuse any write to r10, load the program; an
+    /// unverified program keeps being refused for them.
+    static func removeDeadFramePointerWrites(_ instructions: inout [Instruction]) {
+        guard (try? Program.validate(instructions, framePointerWrites: true)) != nil else { return }
+        for _ in 0..<instructions.count {
+            do {
+                try Program.validate(instructions)
+                return
+            } catch {
+                // Everything else is valid, so the error is a write to r10 at `error.index`.
+                let i = error.index
+                guard i >= 0 && i < instructions.count else { return }
+                let slots = instructions[i].opcode == Opcode.lddw ? 2 : 1
+                for k in i..<min(i + slots, instructions.count) { instructions[k] = Instruction(opcode: Opcode.ja, offset: -1) }
+            }
+        }
+    }
+
     /// The verifier's result (nil when loaded with ``VerificationPolicy/off``). Its
     /// `provenAccesses` marks the loads and stores an engine may run without a bounds check.
     public let verification: VerificationResult?
@@ -216,6 +236,7 @@ public final class LoadedProgram: Sendable {
             instructions[index].imm = Int32(bitPattern: UInt32(truncatingIfNeeded: value))
             instructions[index + 1].imm = Int32(bitPattern: UInt32(truncatingIfNeeded: value >> 32))
         }
+        if verification != nil { Self.removeDeadFramePointerWrites(&instructions) }
         do {
             let program = try Program(validating: instructions)
             // A verified program's loops end; those bounded by may_goto (or open-coded iterators) may run 8M times per frame,

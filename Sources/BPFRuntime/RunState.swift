@@ -39,15 +39,30 @@ struct RunState {
     /// holds never reaches memory the allocator gave to something else (the heap already refuses it).
     var dropped: [UnsafeMutableRawPointer] = []
 
+    /// The frames ``frames`` and the stack hold (see ``Interpreter/frameCapacity``).
+    let frameCapacity: Int
+    /// The call depth of the running program's first frame: 0, or where the tail call that started
+    /// it was made (a program may use 8 frames from there, as the kernel's verifier checks it).
+    var programBase = 0
+
     /// Linux's `MAX_TAIL_CALL_CNT`.
     static let maxTailCalls = 33
 
-    init(regions: MemoryRegions, frames: UnsafeMutablePointer<UInt64>, packet: UnsafeRawBufferPointer?, environment: RunEnvironment?) {
+    init(regions: MemoryRegions, frames: UnsafeMutablePointer<UInt64>, packet: UnsafeRawBufferPointer?, environment: RunEnvironment?,
+         frameCapacity: Int = ExecutionOptions.maxCallFrames) {
         self.regions = regions
         self.frames = frames
+        self.frameCapacity = frameCapacity
         self.packet = packet
         self.environment = environment
         self.maps = environment?.maps ?? []
+    }
+
+    /// Whether a frame may open below the one at `depth`: the running program keeps within its 8
+    /// frames and the run within the frames its memory holds.
+    @inline(__always)
+    func allowsCall(from depth: Int) -> Bool {
+        depth + 1 - programBase < ExecutionOptions.maxCallFrames && depth + 1 < frameCapacity
     }
 
     /// A pointer to the regions inside the state.
@@ -93,6 +108,7 @@ struct RunState {
     /// Prepares the state for another run (see ``needsReset(extraRegions:)``); the virtual CPU is kept.
     mutating func reset(extraRegions: Int) {
         tailCalls = 0
+        programBase = 0
         thrown = nil
         releaseSpinLock()
         if regions.extra.count > extraRegions { regions.extra.removeLast(regions.extra.count - extraRegions) }

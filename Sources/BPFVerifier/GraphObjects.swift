@@ -710,10 +710,16 @@ extension Analysis {
     }
 
     /// The kernel's struct of this name (a kptr to it holds kernel objects, else objects of the
-    /// program's BTF); none when the kernel BTF is the program's own.
+    /// program's BTF); when the kernel BTF is the program's own, only the kernel objects the Swift
+    /// runtime's kfuncs create (``runtimeKernelObjects``).
     func kernelStruct(named name: String) -> Int? {
-        program.kernelBTFIsProgramBTF ? nil : kernelBTF?.typeID(named: name, kind: .structure)
+        if program.kernelBTFIsProgramBTF && !Self.runtimeKernelObjects.contains(name) { return nil }
+        return kernelBTF?.typeID(named: name, kind: .structure)
     }
+
+    /// Kernel objects a program typed by its own BTF (in the Swift runtime) may keep in a kptr:
+    /// those of the kfuncs the runtime implements (crypto contexts).
+    static let runtimeKernelObjects: Set<String> = ["bpf_crypto_ctx"]
 
     /// What bpf_kptr_xchg stores (R`regno`) must be what the field holds.
     func checkKptrStore(_ st: VerifierState, _ pc: Int, regno: Int, field: Register?) throws(VerifierError) {

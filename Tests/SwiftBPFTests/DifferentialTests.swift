@@ -158,6 +158,15 @@ struct DifferentialTests {
             // Timers: init, set_callback, start, cancel and their errors (a second input finds
             // the timer initialized).
             DifferentialCase(fixture: "timers", program: "tm_states", inputs: [(tcp54, nil), (udp42, nil)], ignoredMaps: ["timers"]),
+            // What TC programs ask of the kernel: a dead r10 write, tail calls 33 deep from subprograms,
+            // bpf_rdonly_cast, bpf_cast_to_kern_ctx not reached (IPv4), no crypto context.
+            .packets("kernel_context", "kc_dead_r10", [tcp54]),
+            .packets("kernel_context", "kc_tail_depth", [tcp54]),
+            .repeated("kernel_context", "kc_tail_depth", [tcp54], 2),
+            .packets("kernel_context", "kc_rdonly_cast", [tcp54, udp42]),
+            .packets("kernel_context", "kc_kern_ctx", [tcp54]),
+            .packets("kernel_context", "kc_crypto", [tcp54]),
+            .packets("kernel_context", "kc_cgroup", [tcp54]),
         ]
     }()
 

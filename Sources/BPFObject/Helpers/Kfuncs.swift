@@ -107,6 +107,11 @@ public struct KfuncFlags: OptionSet, Hashable, Sendable {
         case "bpf_rbtree_first", "bpf_rbtree_root": ["root"]
         case "bpf_arena_alloc_pages": ["p__map", "addr__ign", "page_cnt", "node_id", "flags"]
         case "bpf_arena_free_pages", "bpf_arena_reserve_pages": ["p__map", "ptr__ign", "page_cnt"]
+        case "bpf_cast_to_kern_ctx": ["obj"]
+        case "bpf_rdonly_cast": ["obj__ign", "btf_id__k"]
+        case "bpf_crypto_ctx_create": ["params", "params__sz", "err"]
+        case "bpf_crypto_ctx_acquire", "bpf_crypto_ctx_release": ["ctx"]
+        case "bpf_crypto_encrypt", "bpf_crypto_decrypt": ["ctx", "src", "dst", "siv__nullable"]
         default: nil
         }
     }

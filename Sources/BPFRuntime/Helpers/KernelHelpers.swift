@@ -22,6 +22,7 @@ public enum KernelHelperID {
     public static let dynptrFromMem: Int32 = 197, ringbufReserveDynptr: Int32 = 198, ringbufSubmitDynptr: Int32 = 199
     public static let ringbufDiscardDynptr: Int32 = 200, dynptrRead: Int32 = 201, dynptrWrite: Int32 = 202, dynptrData: Int32 = 203
     public static let kptrXchg: Int32 = 194
+    public static let getCurrentTask: Int32 = 35
 }
 
 extension HelperRegistry {
@@ -91,6 +92,10 @@ enum ProcessHelpers {
             try call.write(out, at: call.argument(1))
             return 0
         },
+        // A Swift process has no kernel task_struct: the current task is 0, a pointer the program
+        // may only pass to bpf_probe_read_kernel, which fails there with -EFAULT and a zeroed buffer,
+        // as the kernel's does for an address nothing is mapped at.
+        Helper(id: KernelHelperID.getCurrentTask, name: "bpf_get_current_task") { _ in 0 },
     ]
 }
 

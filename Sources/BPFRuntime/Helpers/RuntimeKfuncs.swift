@@ -84,6 +84,31 @@ enum RuntimeKfuncs {
             try DynptrHelpers.store(call, argument: 2, d)
             return 0
         }
+        // bpf_rdonly_cast(obj, btf_id): a cast, the pointer unchanged (the kernel inlines it as a move).
+        // Reads through it are checked against the run's memory like any other (in the kernel they
+        // are probing reads of kernel memory).
+        registry.register(kfunc: "bpf_rdonly_cast") { call in call.argument(1) }
+        // bpf_cast_to_kern_ctx(ctx): the kernel's own context (struct sk_buff, xdp_buff...) behind
+        // the UAPI one. A Swift process has none: the call stops the run with that explanation (a
+        // program that does not reach it runs).
+        registry.register(kfunc: "bpf_cast_to_kern_ctx") { call in
+            throw RuntimeError.helperFailed(pc: call.pc, helper: "bpf_cast_to_kern_ctx",
+                                            message: "the Swift runtime has no kernel context object (struct sk_buff, xdp_buff) behind the program's context; run the program in the kernel")
+        }
+        // The crypto kfuncs: the runtime registers no crypto type (the kernel's crypto API is not in
+        // a Swift process), so bpf_crypto_ctx_create fails with -EOPNOTSUPP in *err and returns NULL;
+        // there is then never a context to acquire, release, or encrypt and decrypt with.
+        registry.register(kfunc: "bpf_crypto_ctx_create") { call in
+            let err = try call.memory(at: call.argument(3), size: 4, write: true)
+            err.storeBytes(of: Int32(-95), as: Int32.self)
+            return 0
+        }
+        registry.register(kfunc: "bpf_crypto_ctx_acquire") { _ in 0 }
+        for name in ["bpf_crypto_ctx_release", "bpf_crypto_encrypt", "bpf_crypto_decrypt"] {
+            registry.register(kfunc: name) { call in
+                throw RuntimeError.helperFailed(pc: call.pc, helper: name, message: "no crypto context exists in the Swift runtime (bpf_crypto_ctx_create fails there)")
+            }
+        }
         for (name, writable) in [("bpf_dynptr_slice", false), ("bpf_dynptr_slice_rdwr", true)] {
             registry.register(kfunc: name) { call in
                 // A pointer into the dynptr's memory (local and ringbuf memory is contiguous, so the

@@ -5,6 +5,7 @@ extension KernelHelperID {
     public static let skbStoreBytes: Int32 = 9, skbLoadBytes: Int32 = 26, skbChangeTail: Int32 = 38
     public static let skbPullData: Int32 = 39, setHashInvalid: Int32 = 41, skbChangeHead: Int32 = 43, setHash: Int32 = 48
     public static let skbSetTstamp: Int32 = 192
+    public static let skbCgroupID: Int32 = 79, skbAncestorCgroupID: Int32 = 83
 }
 
 /// The helpers of programs whose context is `struct __sk_buff`, with the kernel's semantics on the
@@ -15,6 +16,8 @@ extension KernelHelperID {
 enum SKBHelpers {
     static let efault = UInt64(bitPattern: -14), einval = UInt64(bitPattern: -22), enomem = UInt64(bitPattern: -12)
     static let recomputeChecksum: UInt64 = 1, invalidateHash: UInt64 = 2
+    /// The id of cgroup v2's root.
+    static let rootCgroupID: UInt64 = 1
 
     /// The run's skb, after checking the program may call helper `id` and passed its context in r1.
     static func buffer(_ call: borrowing HelperCall, _ id: Int32) throws(HelperError) -> SKBBuffer {
@@ -108,6 +111,17 @@ enum SKBHelpers {
             skb.context.storeBytes(of: tstamp, toByteOffset: SKBContext.tstampOffset, as: UInt64.self)
             skb.context[SKBContext.tstampTypeOffset] = UInt8(type)
             return 0
+        },
+        // The cgroup of the skb's socket: a test run's socket is in the root cgroup (id 1), as the
+        // kernel's test run gives it (there is no cgroup hierarchy in a process); its only ancestor
+        // is that root (level 0), deeper levels are 0.
+        Helper(id: KernelHelperID.skbCgroupID, name: "bpf_skb_cgroup_id") { call in
+            _ = try buffer(call, KernelHelperID.skbCgroupID)
+            return rootCgroupID
+        },
+        Helper(id: KernelHelperID.skbAncestorCgroupID, name: "bpf_skb_ancestor_cgroup_id") { call in
+            _ = try buffer(call, KernelHelperID.skbAncestorCgroupID)
+            return Int32(truncatingIfNeeded: call.argument(2)) == 0 ? rootCgroupID : 0
         },
     ]
 }

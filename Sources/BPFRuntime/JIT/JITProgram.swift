@@ -188,18 +188,31 @@ public final class JITProgram: Sendable {
     }
 
     static let scratchBytes = JITFrame.size + Interpreter.frameBytes + Interpreter.stackBytes
+    /// A run's scratch area for this program: more frames when it tail-calls (``Interpreter/frameCapacity``).
+    var scratchBytes: Int { JITFrame.size + interpreter.runFrameBytes + interpreter.runStackBytes }
 
-    /// Lays out a run's scratch area: the call frames and the stack after the JIT frame, the call
-    /// limit, and the stack as region 2 of the load and store tables.
-    static func layOut(scratch ctx: UnsafeMutableRawPointer) -> (frames: UnsafeMutablePointer<UInt64>, stackTop: UInt64, stack: MemoryRegion) {
-        let frames = (ctx + JITFrame.size).bindMemory(to: UInt64.self, capacity: Interpreter.frameBytes / 8)
-        let stack = ctx + JITFrame.size + Interpreter.frameBytes
-        let stackTop = UInt64(UInt(bitPattern: stack + Interpreter.stackBytes))
-        let stackRegion = MemoryRegion(start: UInt(bitPattern: stack), count: Interpreter.stackBytes, writable: true)
-        ctx.storeBytes(of: UInt64(stackRegion.start) + 2 * UInt64(ExecutionOptions.stackSizePerFrame), toByteOffset: Int(JITFrame.callLimit), as: UInt64.self)
+    /// Lays out a run's scratch area of `frameCapacity` frames: the call frames and the stack after
+    /// the JIT frame, the call limit, and the stack as region 2 of the load and store tables.
+    static func layOut(scratch ctx: UnsafeMutableRawPointer, frameCapacity: Int = ExecutionOptions.maxCallFrames)
+        -> (frames: UnsafeMutablePointer<UInt64>, stackTop: UInt64, stack: MemoryRegion) {
+        let frameBytes = frameCapacity * Interpreter.frameWords * 8, stackBytes = frameCapacity * ExecutionOptions.stackSizePerFrame
+        let frames = (ctx + JITFrame.size).bindMemory(to: UInt64.self, capacity: frameBytes / 8)
+        let stack = ctx + JITFrame.size + frameBytes
+        let stackTop = UInt64(UInt(bitPattern: stack + stackBytes))
+        let stackRegion = MemoryRegion(start: UInt(bitPattern: stack), count: stackBytes, writable: true)
+        ctx.storeBytes(of: callLimit(programTop: stackTop, stack: stackRegion), toByteOffset: Int(JITFrame.callLimit), as: UInt64.self)
         JITFrame.setRegion(ctx, table: JITFrame.loadRegions, index: 2, stackRegion)
         JITFrame.setRegion(ctx, table: JITFrame.storeRegions, index: 2, stackRegion)
         return (frames, stackTop, stackRegion)
+    }
+
+    /// The lowest r10 a frame may call from (the code compares before each bpf-to-bpf call): the
+    /// program whose first frame's r10 is `programTop` keeps to 8 frames, and a new frame must fit
+    /// in the stack.
+    static func callLimit(programTop: UInt64, stack: MemoryRegion) -> UInt64 {
+        let frame = UInt64(ExecutionOptions.stackSizePerFrame)
+        let program = programTop &- UInt64(ExecutionOptions.maxCallFrames - 2) * frame
+        return max(program, UInt64(stack.start) + 2 * frame)
     }
     /// One scratch block (frame, call frames, stack) kept from the last run for the next, so a run
     /// does not allocate: its address, or 0 while a run holds it.
@@ -212,7 +225,7 @@ public final class JITProgram: Sendable {
     /// The spare scratch block, or a new one when a run holds it.
     private func takeScratch() -> UnsafeMutableRawPointer {
         if let spare = UnsafeMutableRawPointer(bitPattern: spareScratch.exchange(0, ordering: .acquiring)) { return spare }
-        return UnsafeMutableRawPointer.allocate(byteCount: Self.scratchBytes, alignment: 64)
+        return UnsafeMutableRawPointer.allocate(byteCount: scratchBytes, alignment: 64)
     }
 
     /// Keeps `block` as the spare, or frees it when there is one already.
@@ -232,7 +245,7 @@ public final class JITProgram: Sendable {
             let regs = (ctx + Int(JITFrame.registers)).assumingMemoryBound(to: UInt64.self)
             regs[1] = r1
             regs[2] = r2
-            regs[10] = UInt64(UInt(bitPattern: ctx + Self.scratchBytes))
+            regs[10] = UInt64(UInt(bitPattern: ctx + scratchBytes))
             return ExecutionResult(returnValue: code.entry(ctx), instructionsExecuted: 0)
         }
         return try withSession(r1: r1, r2: r2, input: input, second: second, packet: packet, extra: extra, environment: environment,
@@ -276,14 +289,14 @@ public final class JITProgram: Sendable {
                         _ body: (PreparedRun) throws(RuntimeError) -> T) throws(RuntimeError) -> T {
         let ctx = takeScratch()
         defer { giveBack(ctx) }
-        let (frames, stackTop, stackRegion) = Self.layOut(scratch: ctx)
+        let (frames, stackTop, stackRegion) = Self.layOut(scratch: ctx, frameCapacity: interpreter.frameCapacity)
         var regions = MemoryRegions(stack: stackRegion, input: input)
         regions.second = second
         regions.extra = extra
         regions.permanent = interpreter.permanentRegions
         regions.virtualFields = virtualFields
         regions.hasVirtualFields = !virtualFields.isEmpty
-        var state = RunState(regions: regions, frames: frames, packet: packet, environment: environment)
+        var state = RunState(regions: regions, frames: frames, packet: packet, environment: environment, frameCapacity: interpreter.frameCapacity)
         state.jitFrame = ctx
         withUnsafePointer(to: &state.regions) { JITFrame.refresh(ctx, $0) }
         ctx.storeBytes(of: 0, toByteOffset: Int(JITFrame.touched), as: UInt64.self)

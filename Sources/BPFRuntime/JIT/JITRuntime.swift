@@ -204,6 +204,10 @@ enum JITRuntime {
     /// Runs callback function `pc` of the running program's code for a helper: the frame's
     /// registers (the caller's, spilled) are kept and restored, r1–r5 hold the arguments, and the
     /// callback's frame opens below the caller's, as the interpreter does it.
+    private static func state(_ ctx: UnsafeMutableRawPointer) -> UnsafeMutablePointer<RunState> {
+        ctx.load(fromByteOffset: Int(JITFrame.state), as: UnsafeMutablePointer<RunState>.self)
+    }
+
     static func invokeCallback(_ ctx: UnsafeMutableRawPointer, pc: Int, arguments: [UInt64], depth: Int,
                                callPC: Int) throws(RuntimeError) -> UInt64 {
         let info = ctx.load(fromByteOffset: Int(JITFrame.info), as: UnsafeMutablePointer<JITRunInfo>.self)
@@ -212,7 +216,7 @@ enum JITRuntime {
         guard let offset = code.functionOffsets[pc], code.callbackEntryOffset >= 0 else {
             throw .helperFailed(pc: callPC, helper: "callback", message: "instruction \(pc) does not start a callback function")
         }
-        guard depth + 1 < ExecutionOptions.maxCallFrames else { throw .callDepthExceeded(pc: callPC, limit: ExecutionOptions.maxCallFrames) }
+        guard state(ctx).pointee.allowsCall(from: depth) else { throw .callDepthExceeded(pc: callPC, limit: ExecutionOptions.maxCallFrames) }
         let regs = (ctx + Int(JITFrame.registers)).assumingMemoryBound(to: UInt64.self)
         let saved = (regs[0], regs[1], regs[2], regs[3], regs[4], regs[5], regs[6], regs[7], regs[8], regs[9], regs[10])
         defer {
@@ -249,7 +253,13 @@ enum JITRuntime {
         let code = try target.jitCache.code(for: target, proven: nil)
         let caller = info.pointee.interpreter
         info.pointee.interpreter = Unmanaged.passUnretained(target)
+        // The target replaces this frame: its 8 frames count from here.
+        let callerBase = state.pointee.programBase, callerLimit = ctx.load(fromByteOffset: Int(JITFrame.callLimit), as: UInt64.self)
+        state.pointee.programBase = depth
+        ctx.storeBytes(of: JITProgram.callLimit(programTop: r[10], stack: state.pointee.regions.stack), toByteOffset: Int(JITFrame.callLimit), as: UInt64.self)
         let r0 = code.entry(ctx)
+        ctx.storeBytes(of: callerLimit, toByteOffset: Int(JITFrame.callLimit), as: UInt64.self)
+        state.pointee.programBase = callerBase
         info.pointee.interpreter = caller
         JITFrame.refresh(ctx, RunState.regions(state))
         if info.pointee.error != nil { return failed }

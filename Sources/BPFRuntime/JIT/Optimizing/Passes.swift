@@ -48,6 +48,8 @@ enum OptPasses {
     static func run(_ p: inout OptProgram) {
         propagateConstants(&p)
         eliminateDeadCode(&p)
+        unrollLoops(&p)
+        mergeBlocks(&p)
         widenZeroExtendedMoves(&p)
         combineByteLoads(&p)
         eliminateDeadCode(&p)
@@ -98,7 +100,7 @@ enum OptPasses {
 
     // MARK: - Constants
 
-    private enum Lattice: Equatable { case unknown, constant(UInt64), varying }
+    enum Lattice: Equatable { case unknown, constant(UInt64), varying }
 
     /// Global constant propagation over the blocks (a forward data-flow to a fixed point), then every
     /// constant use rewritten to an immediate, operations on constants folded, and branches on
@@ -179,7 +181,7 @@ enum OptPasses {
     /// Whether an operation can take `c` as an immediate (32 bits, sign-extended in 64-bit operations).
     static func fitsImmediate(_ c: UInt64, w: Bool) -> Bool { !w || Int32(exactly: Int64(bitPattern: c)) != nil }
 
-    private static func evaluate(_ op: OptOp, _ state: inout [Lattice]) {
+    static func evaluate(_ op: OptOp, _ state: inout [Lattice]) {
         for w in op.writes { state[w.vreg] = .varying }
         guard op.dst >= 0 else { return }
         var resolved = op

@@ -47,6 +47,7 @@ struct OptLiveness {
 enum OptPasses {
     static func run(_ p: inout OptProgram) {
         propagateConstants(&p)
+        reduceDivisions(&p)
         eliminateDeadCode(&p)
         unrollLoops(&p)
         mergeBlocks(&p)
@@ -229,6 +230,24 @@ enum OptPasses {
             }
         default:
             return nil
+        }
+    }
+
+    // MARK: - Division
+
+    /// An unsigned division or modulo by a constant power of two becomes a shift or a mask (the
+    /// same value, eBPF's rules included: the divisor is not zero).
+    static func reduceDivisions(_ p: inout OptProgram) {
+        for b in p.blocks.indices {
+            for i in p.blocks[b].ops.indices {
+                let op = p.blocks[b].ops[i]
+                guard case .alu(let alu) = op.kind, alu == .div || alu == .mod, op.writes.isEmpty,
+                      let k0 = op.args[1].constant else { continue }
+                let k = op.w ? k0 : k0 & 0xffff_ffff
+                guard k != 0, k & (k - 1) == 0 else { continue }
+                p.blocks[b].ops[i].kind = .alu(alu == .div ? .shr : .and)
+                p.blocks[b].ops[i].args[1] = .k(alu == .div ? UInt64(k.trailingZeroBitCount) : k - 1)
+            }
         }
     }
 

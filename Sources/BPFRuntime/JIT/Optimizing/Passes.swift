@@ -34,7 +34,9 @@ struct OptLiveness {
 
     /// Live after `op` to live before it.
     static func step(_ op: OptOp, _ live: inout [UInt64]) {
-        for d in op.defs { clear(&live, d) }
+        // `op.defs` without building its array (this runs for every operation of every liveness).
+        if op.dst >= 0 { clear(&live, op.dst) }
+        for w in op.writes { clear(&live, w.vreg) }
         for a in op.args { if let r = a.register { set(&live, r) } }
     }
 

@@ -256,4 +256,59 @@ struct OptimizingJITUnrollTests {
             exit
             """, "nested loops")
     }
+    @Test("random verified loops (counters up and down, 32- and 64-bit, bodies of arithmetic and stack traffic): three engines agree")
+    func randomLoops() throws {
+        let seed = UInt64(ProcessInfo.processInfo.environment["SWIFTBPF_FUZZ_SEED"] ?? "") ?? 0x5eed_1007
+        var rng = SplitMix(state: seed)
+        var compared = 0
+        for iteration in 0..<60 {
+            // The counter: (start, step, condition, bound, 32-bit) with a trip count of 1–300.
+            let wide = rng.next() % 2 == 0
+            let sfx = wide ? "" : "32"
+            let step = Int64(rng.next() % 13) + 1
+            let trips = Int64(rng.next() % 300) + 1
+            let start = Int64(rng.next() % 200) - 100
+            let up = rng.next() % 2 == 0
+            var counter: [String]
+            if up {
+                // i = start; do { ...; i += step } while (i != start + trips*step) or (i s< bound)
+                let end = start + trips * step
+                counter = rng.next() % 2 == 0
+                    ? ["add\(sfx) %r5, \(step)", "jne\(sfx) %r5, \(end), loop"]
+                    : ["add\(sfx) %r5, \(step)", "jslt\(sfx) %r5, \(end - step + 1), loop"]
+            } else {
+                let end = start - trips * step
+                counter = ["sub\(sfx) %r5, \(step)", "jsgt\(sfx) %r5, \(end), loop"]
+            }
+            var body: [String] = []
+            let regs = ["%r0", "%r2", "%r3"]
+            for _ in 0..<(Int(rng.next() % 6) + 1) {
+                let d = regs[Int(rng.next() % 3)]
+                let w = rng.next() % 2 == 0 ? "" : "32"
+                switch rng.next() % 8 {
+                case 0: body.append("stxdw [%r10-8], \(d)")
+                case 1: body.append("ldxdw \(d), [%r10-8]")
+                case 2: body.append("stxw [%r10-\(12 + 4 * Int(rng.next() % 2))], \(d)")
+                case 3: body.append("ldxw \(d), [%r10-16]")
+                default:
+                    let op = ["add", "sub", "mul", "xor", "or", "and", "lsh", "rsh", "arsh"][Int(rng.next() % 9)]
+                    let shift = op == "lsh" || op == "rsh" || op == "arsh"
+                    let operand = shift ? "\(rng.next() % 31)" : (rng.next() % 2 == 0 ? "%r5" : regs[Int(rng.next() % 3)])
+                    body.append("\(op)\(w) \(d), \(operand)")
+                }
+            }
+            let source = (["mov %r0, \(rng.next() % 1000)", "mov %r2, \(rng.next() % 1000)", "lddw %r3, 0x\(String(rng.next(), radix: 16))",
+                           "stdw [%r10-8], 0", "stdw [%r10-16], 0", "mov\(sfx) %r5, \(start)", "loop:"]
+                          + body + ["add %r0, %r5", "xor %r0, %r3"] + counter + ["exit"]).joined(separator: "\n")
+            let object = try Self.object(source)
+            guard let optimized = try? LoadedObject(object, engine: .jit, jitTier: .optimizing).program(named: "unroll") else { continue }
+            let baseline = try #require(try LoadedObject(object, engine: .jit, jitTier: .baseline).program(named: "unroll"))
+            let reference = try #require(try LoadedObject(object, engine: .interpreter).program(named: "unroll"))
+            let a = try optimized.testRun(packet: Self.packet), b = try baseline.testRun(packet: Self.packet), c = try reference.testRun(packet: Self.packet)
+            #expect(a.returnValue == c.returnValue && b.returnValue == c.returnValue,
+                    "seed \(seed) iteration \(iteration): optimizing \(a.returnValue), first tier \(b.returnValue), interpreter \(c.returnValue)\n\(source)")
+            compared += 1
+        }
+        #expect(compared >= 45, "only \(compared) of 60 random loops verified")
+    }
 }

@@ -12,15 +12,21 @@ import Testing
 struct OptimizingJITFactsTests {
     /// Sums the packet's first 64 bytes as 32-bit words through `data + i` (a proven load whose
     /// address add is folded into it), writes each word back one byte further on (a proven store
-    /// through a folded address), and returns the sum (1 for a packet shorter than 68 bytes).
+    /// through a folded address), and returns the sum (1 for a packet shorter than 68 bytes). The
+    /// loop's bound is read back from the stack (the verifier knows it, the tier's constants do
+    /// not), so the loop is not unrolled and its accesses keep the index register.
     static let packetLoop = """
         ldxw %r2, [%r1+0]
         ldxw %r3, [%r1+4]
         mov %r4, %r2
         add %r4, 68
-        jgt %r4, %r3, +12
+        jgt %r4, %r3, short
+        mov %r9, 60
+        stxdw [%r10-8], %r9
+        ldxdw %r9, [%r10-8]
         mov %r0, 0
         mov %r5, 0
+        loop:
         mov %r6, %r2
         add %r6, %r5
         ldxw %r7, [%r6+0]
@@ -29,8 +35,9 @@ struct OptimizingJITFactsTests {
         add %r8, %r5
         stxw [%r8+1], %r7
         add %r5, 4
-        jlt %r5, 60, -9
+        jlt %r5, %r9, loop
         exit
+        short:
         mov %r0, 1
         exit
         """

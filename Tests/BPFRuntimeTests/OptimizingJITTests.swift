@@ -108,4 +108,38 @@ struct OptimizingJITTests {
             #expect(try jit.run(r1: input, regions: []).returnValue == expected, "r1 = \(input)")
         }
     }
+    @Test("division and modulo by constants (powers of two as shifts and masks; no guard a constant cannot need) keep eBPF's rules")
+    func divisionByConstants() throws {
+        // Divisors as immediates and as registers holding constants (propagated), 32- and 64-bit,
+        // unsigned and signed: 0, 1, 2, 8, 3, 2^31, 2^32 (64-bit only), -1, -8.
+        var lines: [String] = []
+        let divisors: [Int64] = [0, 1, 2, 8, 3, 1 << 31, 1 << 32, -1, -8]
+        for (n, divisor) in divisors.enumerated() {
+            for (suffix, _) in [("", true), ("32", false)] {
+                for op in ["div", "mod", "sdiv", "smod"] {
+                    lines.append("mov %r2, %r1")
+                    lines.append("lddw %r3, \(divisor)")
+                    lines.append("\(op)\(suffix) %r2, %r3")
+                    lines.append("xor %r0, %r2")
+                    lines.append("rsh %r0, 1")
+                    lines.append("add %r0, \(n + 1)")
+                    if let imm = Int32(exactly: divisor), imm != 0 {
+                        lines.append("mov %r2, %r1")
+                        lines.append("\(op)\(suffix) %r2, \(imm)")
+                        lines.append("xor %r0, %r2")
+                        lines.append("lsh %r0, 1")
+                    }
+                }
+            }
+        }
+        lines.append("exit")
+        let program = try Assembler().assembleProgram("mov %r0, 0\n" + lines.joined(separator: "\n"))
+        let interpreter = try Interpreter(program: program)
+        let jit = try JITProgram(interpreter: interpreter, tier: .optimizing)
+        #expect(jit.tier == .optimizing, "declined: \(jit.declineReason ?? "")")
+        for input: UInt64 in [0, 1, 7, 8, 0xffff_ffff, 0x8000_0000, 0x1_0000_0001, 0x8000_0000_0000_0000, .max, 0xdead_beef_1234_5677] {
+            let expected = try interpreter.run(r1: input, regions: []).returnValue
+            #expect(try jit.run(r1: input, regions: []).returnValue == expected, "r1 = 0x\(String(input, radix: 16))")
+        }
+    }
 }

@@ -34,7 +34,9 @@ struct OptLiveness {
 
     /// Live after `op` to live before it.
     static func step(_ op: OptOp, _ live: inout [UInt64]) {
-        for d in op.defs { clear(&live, d) }
+        // `op.defs` without building its array (this runs for every operation of every liveness).
+        if op.dst >= 0 { clear(&live, op.dst) }
+        for w in op.writes { clear(&live, w.vreg) }
         for a in op.args { if let r = a.register { set(&live, r) } }
     }
 
@@ -47,7 +49,10 @@ struct OptLiveness {
 enum OptPasses {
     static func run(_ p: inout OptProgram) {
         propagateConstants(&p)
+        reduceDivisions(&p)
         eliminateDeadCode(&p)
+        unrollLoops(&p)
+        mergeBlocks(&p)
         widenZeroExtendedMoves(&p)
         combineByteLoads(&p)
         eliminateDeadCode(&p)
@@ -98,7 +103,7 @@ enum OptPasses {
 
     // MARK: - Constants
 
-    private enum Lattice: Equatable { case unknown, constant(UInt64), varying }
+    enum Lattice: Equatable { case unknown, constant(UInt64), varying }
 
     /// Global constant propagation over the blocks (a forward data-flow to a fixed point), then every
     /// constant use rewritten to an immediate, operations on constants folded, and branches on
@@ -179,7 +184,7 @@ enum OptPasses {
     /// Whether an operation can take `c` as an immediate (32 bits, sign-extended in 64-bit operations).
     static func fitsImmediate(_ c: UInt64, w: Bool) -> Bool { !w || Int32(exactly: Int64(bitPattern: c)) != nil }
 
-    private static func evaluate(_ op: OptOp, _ state: inout [Lattice]) {
+    static func evaluate(_ op: OptOp, _ state: inout [Lattice]) {
         for w in op.writes { state[w.vreg] = .varying }
         guard op.dst >= 0 else { return }
         var resolved = op
@@ -227,6 +232,24 @@ enum OptPasses {
             }
         default:
             return nil
+        }
+    }
+
+    // MARK: - Division
+
+    /// An unsigned division or modulo by a constant power of two becomes a shift or a mask (the
+    /// same value, eBPF's rules included: the divisor is not zero).
+    static func reduceDivisions(_ p: inout OptProgram) {
+        for b in p.blocks.indices {
+            for i in p.blocks[b].ops.indices {
+                let op = p.blocks[b].ops[i]
+                guard case .alu(let alu) = op.kind, alu == .div || alu == .mod, op.writes.isEmpty,
+                      let k0 = op.args[1].constant else { continue }
+                let k = op.w ? k0 : k0 & 0xffff_ffff
+                guard k != 0, k & (k - 1) == 0 else { continue }
+                p.blocks[b].ops[i].kind = .alu(alu == .div ? .shr : .and)
+                p.blocks[b].ops[i].args[1] = .k(alu == .div ? UInt64(k.trailingZeroBitCount) : k - 1)
+            }
         }
     }
 

@@ -469,16 +469,23 @@ struct OptX86Emitter {
         if let k = immediate(v, w: w) { asm.alu(x86, w, d, imm: k) } else { asm.alu(x86, w, d, read(v, into: Self.s2)) }
     }
 
-    /// eBPF's division rules: x/0 = 0, x%0 = x, INT_MIN/-1 = INT_MIN, INT_MIN%-1 = 0.
+    /// eBPF's division rules: x/0 = 0, x%0 = x, INT_MIN/-1 = INT_MIN, INT_MIN%-1 = 0. A constant
+    /// divisor needs no guard for the cases it cannot be (no test for zero unless it is zero, none
+    /// for -1 unless it is -1).
     private mutating func emitDivMod(_ alu: OptALU, _ op: OptOp, w: Bool) {
         let signed = alu == .sdiv || alu == .smod, isMod = alu == .mod || alu == .smod
+        let divisor = op.args[1].constant.map { w ? $0 : $0 & 0xffff_ffff }
+        let mayBeZero = divisor == nil || divisor == 0
+        let mayBeMinusOne = signed && (divisor == nil || divisor == (w ? UInt64.max : 0xffff_ffff))
         move(op.args[1], to: Self.s1, w: w)
         move(op.args[0], to: Self.s2, w: w)
         let zero = asm.newLabel(), done = asm.newLabel()
-        asm.test(w, Self.s1, Self.s1)
-        asm.jcc(.e, zero)
+        if mayBeZero {
+            asm.test(w, Self.s1, Self.s1)
+            asm.jcc(.e, zero)
+        }
         var minusOne: X86Label?
-        if signed {
+        if mayBeMinusOne {
             minusOne = asm.newLabel()
             asm.alu(.cmp, w, Self.s1, imm: -1)
             asm.jcc(.e, minusOne!)
@@ -491,11 +498,13 @@ struct OptX86Emitter {
         asm.mov(true, Self.s2, isMod ? .rdx : .rax)
         asm.pop(.rdx)
         asm.pop(.rax)
-        asm.jmp(done)
-        asm.bind(zero)
-        if !isMod { asm.movImm(Self.s2, 0) }
+        if mayBeZero || minusOne != nil { asm.jmp(done) }
+        if mayBeZero {
+            asm.bind(zero)
+            if !isMod { asm.movImm(Self.s2, 0) }
+        }
         if let minusOne {
-            asm.jmp(done)
+            if mayBeZero { asm.jmp(done) }
             asm.bind(minusOne)
             if isMod { asm.movImm(Self.s2, 0) } else { asm.unary(3, w, Self.s2) }
         }

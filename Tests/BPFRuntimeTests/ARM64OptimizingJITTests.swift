@@ -265,6 +265,27 @@ struct ARM64OptimizingJITTests {
         _ = try Self.check(source, inputs: inputs)
     }
 
+    @Test("a 32-bit copy does not share its source's register while the source lives on (both back ends)")
+    func truncatingCopy() throws {
+        let source = """
+            ldxdw %r4, [%r1+0]
+            mov32 %r3, %r4
+            mov %r0, %r4
+            sub %r0, %r3
+            exit
+            """
+        let inputs: [[UInt8]] = [[1, 2, 3, 4, 5, 6, 7, 8], [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]]
+        _ = try Self.check(source, inputs: inputs)
+        if JITProgram.isSupported {
+            let interpreter = try Interpreter(program: Assembler().assembleProgram(source))
+            let x86 = try JITProgram(interpreter: interpreter, tier: .optimizing)
+            for input in inputs {
+                var a = input, b = input
+                #expect(try x86.run(memory: &a).returnValue == interpreter.run(memory: &b).returnValue)
+            }
+        }
+    }
+
     @Test("a loop closed by falling through into a load still stops at the instruction limit (unverified)")
     func fallThroughLoopStops() throws {
         // 1 jumps to 3; 5 jumps back to 2, which falls through into 3: the back edge is 2 -> 3,

@@ -43,6 +43,7 @@ struct ARM64OptimizingJITTests {
         var jobs: [(program: ARM64Program, memory: [UInt8])] = []
         var tests: [(name: String, test: ConformanceTest, reference: [UInt8])] = []
         var declined: [String] = []
+        var optimizedBytes = 0, baselineBytes = 0
         for file in files {
             let test = try ConformanceSuite.load(file)
             let interpreter = try Interpreter(program: try Program(validating: try test.program()), helpers: .conformance)
@@ -50,6 +51,8 @@ struct ARM64OptimizingJITTests {
             _ = try? interpreter.run(memory: &reference)
             let program = try ARM64Program(interpreter: interpreter, tier: .optimizing)
             if let reason = program.declineReason { declined.append("\(file.lastPathComponent): \(reason)") }
+            optimizedBytes += program.machineCode.count
+            baselineBytes += try ARM64Program(interpreter: interpreter, tier: .baseline).machineCode.count
             jobs.append((program, test.memory))
             tests.append((file.lastPathComponent, test, reference))
         }
@@ -68,7 +71,7 @@ struct ARM64OptimizingJITTests {
                 Issue.record("\(entry.name): \(error)")
             }
         }
-        print("arm64 optimizing tier: \(passed)/\(files.count) conformance programs pass, \(passedOptimized) of them compiled by the optimizing tier, \(declined.count) declined")
+        print("arm64 optimizing tier: \(passed)/\(files.count) conformance programs pass, \(passedOptimized) of them compiled by the optimizing tier, \(declined.count) declined; code \(optimizedBytes) bytes, first tier \(baselineBytes)")
         #expect(declined.isEmpty, "declined: \(declined.joined(separator: "; "))")
         #expect(passedOptimized == files.count, "\(passedOptimized)/\(files.count) passed in the optimizing tier")
     }

@@ -52,6 +52,7 @@ struct VerifiedARM64JITTests {
         var jobs: [(program: ARM64Program, memory: [UInt8])] = []
         var expected: [(name: String, r0: UInt64?, memory: [UInt8])] = []
         var declined: [String] = []
+        var optimizedBytes = 0, baselineBytes = 0
         for url in TestPaths.conformanceFiles("tests") {
             let test = try ConformanceTest(parsing: String(contentsOf: url, encoding: .utf8))
             let name = url.deletingPathExtension().lastPathComponent
@@ -60,6 +61,8 @@ struct VerifiedARM64JITTests {
             guard verification.accepted else { continue }
             let interpreter = try Interpreter(program: Program(unchecked: entry.instructions), helpers: .conformance)
             let optimized = try ARM64Program(interpreter: interpreter, provenAccesses: verification.provenAccesses, tier: .optimizing)
+            optimizedBytes += optimized.machineCode.count
+            baselineBytes += try ARM64Program(interpreter: interpreter, provenAccesses: verification.provenAccesses, tier: .baseline).machineCode.count
             if let reason = optimized.declineReason { declined.append("\(name): \(reason)") }
             var reference = test.memory
             _ = try interpreter.run(memory: &reference)
@@ -78,7 +81,7 @@ struct VerifiedARM64JITTests {
                 Issue.record("\(e.name): \(error)")
             }
         }
-        print("verified arm64 optimizing tier: \(passed)/\(jobs.count) accepted conformance programs pass, \(declined.count) declined")
+        print("verified arm64 optimizing tier: \(passed)/\(jobs.count) accepted conformance programs pass, \(declined.count) declined; code \(optimizedBytes) bytes, first tier \(baselineBytes)")
         #expect(jobs.count >= 300)
         #expect(declined.isEmpty, "declined: \(declined.joined(separator: "; "))")
     }

@@ -31,8 +31,6 @@ struct OptARM64Emitter {
     static let maxLocalBytes = 32_000
 
     let program: OptProgram
-    /// The instruction slots (budget stops name an instruction the service stops at).
-    let slots: [Instruction]
     /// The service's address when the code runs in this process; nil: loaded from the frame.
     let serviceAddress: UInt64?
     var asm = ARM64Assembler()
@@ -59,30 +57,9 @@ struct OptARM64Emitter {
         case checkedLoad(op: OptOp, result: ARM64Reg, resume: ARM64Label, liveAfter: [UInt64])
     }
 
-    init(program: OptProgram, slots: [Instruction], serviceAddress: UInt64?) {
+    init(program: OptProgram, serviceAddress: UInt64?) {
         self.program = program
-        self.slots = slots
         self.serviceAddress = serviceAddress
-    }
-
-    /// Whether the service, called for instruction `pc`, stops the run at the instruction limit:
-    /// a jump, an `exit` or an ALU instruction (not a call, a load, a store or a legacy packet load).
-    private func stopsAtLimit(_ pc: Int) -> Bool {
-        guard pc >= 0 && pc < slots.count else { return false }
-        let ins = slots[pc]
-        let cls = ins.opcode & 7
-        return cls >= 4 && ins.opcode != 0x85 && ins.opcode != 0x8d
-    }
-
-    /// The instruction a budget stop of `block` names: its terminator's, when the service stops
-    /// there; else (a loop closed by falling through into a leader, which may be a load the service
-    /// would do) the first jump of the program, which every loop needs.
-    private func budgetPC(_ block: OptBlock) -> Int {
-        if stopsAtLimit(block.terminatorPC) { return block.terminatorPC }
-        return slots.indices.first { pc in
-            let cls = slots[pc].opcode & 7
-            return (cls == 5 || cls == 6) && stopsAtLimit(pc)
-        } ?? block.terminatorPC
     }
 
     /// The code, or a decline: inlined map operations (never lifted for this back end), a stack
@@ -447,7 +424,7 @@ struct OptARM64Emitter {
             asm.str(Self.s1, Self.frameReg, JITFrame.budget)
             asm.bcond(.eq, stub)
             asm.bind(resume)
-            cold.append((stub, .budget(pc: budgetPC(block), resume: resume)))
+            cold.append((stub, .budget(pc: block.terminatorPC, resume: resume)))
         }
         switch term {
         case .jump(let t):
@@ -658,7 +635,7 @@ extension OptimizingCompiler {
         var lifter = OptLifter(slots: slots, proven: proven, maps: JITMaps())
         var program = try lifter.lift()
         OptPasses.run(&program)
-        var emitter = OptARM64Emitter(program: program, slots: slots, serviceAddress: serviceAddress)
+        var emitter = OptARM64Emitter(program: program, serviceAddress: serviceAddress)
         let code = try emitter.emit()
         return (code, emitter.comments)
     }

@@ -64,6 +64,26 @@ struct ARM64AssemblerTests {
         for (i, (got, want)) in zip(words, expected).enumerated() { #expect(got == want, "instruction \(i)") }
     }
 
+    @Test("the optimizing tier's forms: csel, adr, indexed loads, br, cmn")
+    func optimizingTierEncodings() {
+        var a = ARM64Assembler()
+        a.csel(true, .x(9), .x(12), .x(16), .hi)                               // csel x9, x12, x16, hi
+        a.csel(false, .x(0), .x(1), .x(2), .eq)                                // csel w0, w1, w2, eq
+        a.adr(.x(10), 16)                                                      // adr x10, #16
+        a.ldstRegister(opc: 2, size: 4, .x(11), .x(10), .x(9), scaled: true)   // ldrsw x11, [x10, x9, lsl #2]
+        a.ldstRegister(opc: 1, size: 8, .x(3), .x(4), .x(5))                   // ldr x3, [x4, x5]
+        a.br(.x(10))                                                           // br x10
+        a.addSubImm(.adds, true, .zr, .x(10), 5)                               // cmn x10, #5
+        // From clang --target=aarch64-linux-gnu and llvm-objdump.
+        #expect(a.words == [0x9a90_8189, 0x1a82_0020, 0x1000_008a, 0xb8a9_794b, 0xf865_6883, 0xd61f_0140, 0xb100_155f])
+        let branch = a.newLabel()
+        a.bind(branch)
+        #expect(a.offset(of: branch) == 28)
+        a.emit(0)
+        a.patch(at: 28, 0xdead_beef)
+        #expect(a.words.last == 0xdead_beef)
+    }
+
     @Test("movImm builds every kind of constant in at most four instructions, and branches resolve")
     func constantsAndBranches() {
         // Values are checked by the emulated runs; here: the instruction counts the shortest forms give.

@@ -75,11 +75,12 @@ struct ARM64DifferentialTests {
     /// Runs every program on the interpreter (memory at the fixed address), then all of them in one
     /// qemu launch, and compares. Returns how many finished on both engines.
     @discardableResult
-    static func compare(_ cases: [(program: Program, input: [UInt8], context: String)], address: UInt64) throws -> Int {
+    static func compare(_ cases: [(program: Program, input: [UInt8], context: String)], address: UInt64,
+                        tier: JITTier = .default, proven: [[Bool]?]? = nil) throws -> Int {
         var expected: [(Result<UInt64, RuntimeError>, [UInt8])] = []
         var jobs: [(program: ARM64Program, memory: [UInt8])] = []
         try withFixedMemory(at: address) { buffer in
-            for c in cases {
+            for (index, c) in cases.enumerated() {
                 let interpreter = try Interpreter(program: c.program, helpers: .conformance, options: ExecutionOptions(instructionLimit: 10_000))
                 let region = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<c.input.count])
                 c.input.withUnsafeBytes { if !c.input.isEmpty { region.copyMemory(from: $0) } }
@@ -89,7 +90,7 @@ struct ARM64DifferentialTests {
                                         packet: UnsafeRawBufferPointer(region)).returnValue
                 }
                 expected.append((result, Array(region)))
-                jobs.append((try ARM64Program(interpreter: interpreter), c.input))
+                jobs.append((try ARM64Program(interpreter: interpreter, provenAccesses: proven?[index] ?? nil, tier: tier), c.input))
             }
         }
         let outcomes = try ARM64Emulator.run(jobs, memoryAddress: address)

@@ -69,4 +69,33 @@ struct ARM64CommandTests {
         // The entry's first instruction, `stp x29, x30, [sp, #-96]!`, as a word.
         #expect(output.stdout.contains("0000:  a9ba7bfd"))
     }
+
+    @Test("--tier optimizing reaches the arm64 optimizing tier: run, conformance-plugin and disasm --jited")
+    func optimizingTierArm64() throws {
+        for name in ["callx.data", "lock_cmpxchg.data", "ldxb.data", "sdiv64-by-zero-reg.data"] {
+            guard let file = ConformanceFiles.list("tests").first(where: { $0.lastPathComponent == name }) else { continue }
+            let test = try ConformanceTest(parsing: String(contentsOf: file, encoding: .utf8))
+            let output = try SwiftBPFTool.run(["run", file.path, "--arch", "arm64", "--tier", "optimizing", "--json"])
+            #expect(output.status == 0, "\(name): \(output.stdout) \(output.stderr)")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any], "\(name): \(output.stdout)")
+            #expect((object["r0"] as? NSNumber)?.uint64Value == test.expectedResult, "\(name)")
+            #expect(object["arch"] as? String == "arm64")
+            #expect(object["tier"] as? String == "optimizing", "\(name): \(output.stdout)")
+        }
+        let files = ConformanceFiles.list("tests").enumerated().filter { $0.offset % 8 == 3 }.map(\.element)
+        #expect(files.count >= 39)
+        for file in files {
+            let test = try ConformanceTest(parsing: String(contentsOf: file, encoding: .utf8))
+            let output = try SwiftBPFTool.run(["conformance-plugin", Hex.string(test.memory), "--jit --arch arm64 --tier optimizing"],
+                                              stdin: Hex.string(Instruction.bytes(of: try test.program())) + "\n")
+            let value = UInt64(output.stdout.trimmingCharacters(in: .whitespacesAndNewlines), radix: 16)
+            #expect(output.status == 0 && value == test.expectedResult, "\(file.lastPathComponent): exit \(output.status), stdout '\(output.stdout)'")
+        }
+        let file = try #require(ConformanceFiles.list("tests").first { $0.lastPathComponent == "lock_cmpxchg.data" })
+        let listing = try SwiftBPFTool.run(["disasm", file.path, "--jited", "--arch", "arm64", "--tier", "optimizing"])
+        #expect(listing.status == 0, "\(listing.stderr)")
+        #expect(listing.stdout.contains("; optimizing tier:"), "\(listing.stdout.prefix(300))")
+        // The optimizing entry's first instruction, `stp x29, x30, [sp, #-16]!`, as a word.
+        #expect(listing.stdout.contains("0000:  a9bf7bfd"), "\(listing.stdout.prefix(600))")
+    }
 }

@@ -102,7 +102,11 @@ public final class JITProgram: Sendable {
         var reason: String?
         if tier == .optimizing {
             do {
+                #if arch(arm64)
+                optimized = try OptimizingCompiler.arm64Code(for: interpreter, proven: provenAccesses, maps: self.maps)
+                #else
                 optimized = try OptimizingCompiler.code(for: interpreter, proven: provenAccesses, maps: self.maps)
+                #endif
             } catch {
                 reason = error.description
             }

@@ -10,7 +10,8 @@ import Foundation
 /// bytes. Success: exit 0 with r0 in hex alone on stdout. Failure: a non-zero exit with the error.
 /// With `--json` (not a runner option: for people and scripts), `{"r0": N, "engine": "jit" |
 /// "interpreter"}` or `{"error": MESSAGE}`. `--arch arm64` (with `--jit`) runs the arm64 JIT's code,
-/// under `qemu-aarch64` on an x86-64 host.
+/// under `qemu-aarch64` on an x86-64 host; `--tier optimizing` (or `SWIFTBPF_JIT_TIER`) compiles with
+/// the optimizing tier on either architecture.
 struct ConformancePluginCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "conformance-plugin",
@@ -21,7 +22,7 @@ struct ConformancePluginCommand: ParsableCommand {
             """
     )
 
-    @Argument(parsing: .captureForPassthrough, help: "[MEMORY] [--jit [--arch x86-64|arm64]] [--elf] [--json]")
+    @Argument(parsing: .captureForPassthrough, help: "[MEMORY] [--jit [--arch x86-64|arm64] [--tier baseline|optimizing]] [--elf] [--json]")
     var arguments: [String] = []
 
     /// Set from the arguments before anything can fail (the runner's argv is parsed by hand).
@@ -38,9 +39,18 @@ struct ConformancePluginCommand: ParsableCommand {
         var elf = false
         var arch = JITArchitecture.host
         var expectArch = false
+        var tier = JITTier.default
+        var expectTier = false
         // The runner may pass its options as one argument ("--jit --arch arm64"): every word counts.
         for argument in arguments.flatMap({ $0.split(whereSeparator: \.isWhitespace).map(String.init) }) {
             let trimmed = argument.trimmingCharacters(in: .whitespaces)
+            if expectTier || trimmed.hasPrefix("--tier=") {
+                let name = expectTier ? trimmed : String(trimmed.dropFirst("--tier=".count))
+                expectTier = false
+                guard let chosen = JITTier(rawValue: name) else { throw fail("unknown --tier \(name) (baseline or optimizing)") }
+                tier = chosen
+                continue
+            }
             if expectArch || trimmed.hasPrefix("--arch=") {
                 let name = expectArch ? trimmed : String(trimmed.dropFirst("--arch=".count))
                 expectArch = false
@@ -51,6 +61,7 @@ struct ConformancePluginCommand: ParsableCommand {
             switch trimmed {
             case "", "--json": continue
             case "--arch": expectArch = true
+            case "--tier": expectTier = true
             case "--jit": jit = true
             case "--elf": elf = true
             case "--interpret", "--interpreter": jit = false
@@ -74,8 +85,8 @@ struct ConformancePluginCommand: ParsableCommand {
         do { program = try Program(bytes: bytes) } catch { throw fail("\(error)") }
         do {
             let interpreter = try Interpreter(program: program, helpers: .conformance)
-            let result = emulated ? try ARM64Program(interpreter: interpreter).runEmulated(memory: &memory)
-                : jit ? try JITProgram(interpreter: interpreter).run(memory: &memory) : try interpreter.run(memory: &memory)
+            let result = emulated ? try ARM64Program(interpreter: interpreter, tier: tier).runEmulated(memory: &memory)
+                : jit ? try JITProgram(interpreter: interpreter, tier: tier).run(memory: &memory) : try interpreter.run(memory: &memory)
             if json {
                 var fields: [(String, JSONOutput)] = [("r0", .number(result.returnValue)), ("engine", .string(jit ? "jit" : "interpreter"))]
                 if jit, let arch { fields.append(("arch", .string(arch.rawValue))) }

@@ -100,8 +100,16 @@ struct DisassembleCommand: ParsableCommand {
         for helper in HelperRegistry.conformance.all { helpers.register(helper) }
         do {
             let interpreter = try Interpreter(program: input.program, helpers: helpers)
-            let listing = arch == .arm64 ? try ARM64Program(interpreter: interpreter).annotatedDisassembly(syntax: syntax ?? .llvm)
-                : try JITProgram(interpreter: interpreter, tier: jitTier).annotatedDisassembly(syntax: syntax ?? .llvm)
+            let listing: String
+            if arch == .arm64 {
+                let arm64 = try ARM64Program(interpreter: interpreter, tier: jitTier)
+                if let reason = arm64.declineReason {
+                    FileHandle.standardError.write(Data("note: the optimizing tier declined the program (\(reason)); showing the first tier's code\n".utf8))
+                }
+                listing = arm64.annotatedDisassembly(syntax: syntax ?? .llvm)
+            } else {
+                listing = try JITProgram(interpreter: interpreter, tier: jitTier).annotatedDisassembly(syntax: syntax ?? .llvm)
+            }
             if json {
                 print(JSONOutput.object([("programs", .array([Self.jitedJSON(name: nil, section: nil, type: nil, listing: listing)]))]))
             } else {

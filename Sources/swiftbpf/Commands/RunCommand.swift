@@ -13,7 +13,8 @@ struct RunCommand: ParsableCommand {
             bpf_conformance does), and the conformance helpers are available (5: unwind). --json prints \
             {"r0": <u64>, "engine": "jit"|"interpreter", "instructions": <count, interpreter only>} or \
             {"error": "...", "pc": <index>}. --engine chooses the JIT (the default on x86-64) or the interpreter; \
-            --arch arm64 runs the arm64 JIT's code (under qemu-aarch64 on an x86-64 host).
+            --arch arm64 runs the arm64 JIT's code (under qemu-aarch64 on an x86-64 host); --tier optimizing \
+            compiles with the optimizing tier (x86-64 or arm64), which leaves what it declines to the first tier.
 
             ELF objects (clang -target bpf): one program runs on a packet (--packet-hex, --packet-file) or \
             on every packet of a capture (--pcap, pcap or pcapng), as BPF_PROG_TEST_RUN would; the maps are \
@@ -28,6 +29,8 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
     @Option(help: "With the JIT: the machine code to generate, x86-64 or arm64 (run under qemu-aarch64 on other hosts). Default: this machine's.")
     var arch: JITArchitecture?
+    @Option(help: "With the JIT: the tier, baseline (single-pass) or optimizing (default: $SWIFTBPF_JIT_TIER, else baseline).")
+    var tier: String?
     @OptionGroup var object: ObjectRunOptions
 
     func validate() throws {
@@ -35,6 +38,13 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
+        var jitTier = JITTier.default
+        if let tier {
+            guard let chosen = JITTier(rawValue: tier) else { throw CLIError("--tier must be baseline or optimizing, not '\(tier)'") }
+            jitTier = chosen
+            // Objects are loaded with the default tier, which the environment sets.
+            setenv("SWIFTBPF_JIT_TIER", chosen.rawValue, 1)
+        }
         if ObjectRun.isELF(path: file) {
             if let arch, arch.isEmulated { throw CLIError("--arch \(arch.rawValue) runs bytecode, assembly and conformance tests; ELF objects run on this machine's JIT") }
             try ObjectRun(path: file, options: object, json: json).run()
@@ -55,11 +65,20 @@ struct RunCommand: ParsableCommand {
         let emulated = arch?.isEmulated == true
         if emulated && arch != .arm64 { throw CLIError("--arch \(arch!.rawValue): that code runs only on an x86-64 machine") }
         if emulated, let reason = ARM64Emulator.unavailableReason { throw CLIError("--arch arm64: \(reason)") }
+        var compiledTier: JITTier?
         let outcome = Result { () throws(RuntimeError) -> ExecutionResult in
             let interpreter = try Interpreter(program: input.program, helpers: .conformance,
                                               options: ExecutionOptions(instructionLimit: limit))
-            if emulated { return try ARM64Program(interpreter: interpreter).runEmulated(memory: &memory) }
-            if engine == .jit { return try JITProgram(interpreter: interpreter).run(memory: &memory) }
+            if emulated {
+                let arm64 = try ARM64Program(interpreter: interpreter, tier: jitTier)
+                compiledTier = arm64.tier
+                return try arm64.runEmulated(memory: &memory)
+            }
+            if engine == .jit {
+                let jit = try JITProgram(interpreter: interpreter, tier: jitTier)
+                compiledTier = jit.tier
+                return try jit.run(memory: &memory)
+            }
             return try interpreter.run(memory: &memory)
         }
         switch outcome {
@@ -67,6 +86,8 @@ struct RunCommand: ParsableCommand {
             if json {
                 var fields: [(String, JSONOutput)] = [("r0", .number(result.returnValue)), ("engine", .string(engine.rawValue))]
                 if let arch { fields.append(("arch", .string(arch.rawValue))) }
+                // The tier that compiled the code (baseline when the optimizing tier declined it).
+                if let compiledTier { fields.append(("tier", .string(compiledTier.rawValue))) }
                 if engine == .interpreter { fields.append(("instructions", .number(result.instructionsExecuted))) }
                 print(JSONOutput.object(fields))
             } else {

@@ -198,9 +198,9 @@ struct ARM64Assembler {
         emit(Self.sizeBits(size) << 30 | 0x3800_0000 | opc << 22 | (UInt32(bitPattern: simm9) & 0x1ff) << 12 | n.n << 5 | t.n)
     }
 
-    /// `[n + m]`.
-    mutating func ldstRegister(opc: UInt32, size: Int, _ t: ARM64Reg, _ n: ARM64Reg, _ m: ARM64Reg) {
-        emit(Self.sizeBits(size) << 30 | 0x3820_6800 | opc << 22 | m.n << 16 | n.n << 5 | t.n)
+    /// `[n + m]`, or `[n + m << log2(size)]` when `scaled`.
+    mutating func ldstRegister(opc: UInt32, size: Int, _ t: ARM64Reg, _ n: ARM64Reg, _ m: ARM64Reg, scaled: Bool = false) {
+        emit(Self.sizeBits(size) << 30 | 0x3820_6800 | opc << 22 | m.n << 16 | (scaled ? 1 << 12 : 0) | n.n << 5 | t.n)
     }
 
     /// A 64-bit load or store at a byte offset of `n` that is a multiple of 8 (the frame's slots).
@@ -241,6 +241,22 @@ struct ARM64Assembler {
         emit((nonZero ? 0x3500_0000 : 0x3400_0000) | Self.sf(w) | t.n)
     }
     mutating func blr(_ n: ARM64Reg) { emit(0xD63F_0000 | n.n << 5) }
+    /// Indirect branch to the address in `n`.
+    mutating func br(_ n: ARM64Reg) { emit(0xD61F_0000 | n.n << 5) }
+    /// `d` = the address `byteOffset` bytes from this instruction (±1 MiB).
+    mutating func adr(_ d: ARM64Reg, _ byteOffset: Int32) {
+        let imm = UInt32(bitPattern: byteOffset) & 0x1F_FFFF
+        emit(0x1000_0000 | (imm & 3) << 29 | (imm >> 2) << 5 | d.n)
+    }
+    /// `d = cond ? n : m`.
+    mutating func csel(_ w: Bool, _ d: ARM64Reg, _ n: ARM64Reg, _ m: ARM64Reg, _ cond: ARM64Cond) {
+        emit(0x1A80_0000 | Self.sf(w) | m.n << 16 | cond.rawValue << 12 | n.n << 5 | d.n)
+    }
+
+    /// Byte offset a bound label stands for (-1 while unbound).
+    func offset(of label: ARM64Label) -> Int { labelOffsets[label.id] < 0 ? -1 : labelOffsets[label.id] * 4 }
+    /// Overwrites the 4 bytes at `byteOffset` (data words: jump tables).
+    mutating func patch(at byteOffset: Int, _ word: UInt32) { words[byteOffset / 4] = word }
     mutating func ret() { emit(0xD65F_03C0) }
     mutating func brk() { emit(0xD420_0000) }
 }

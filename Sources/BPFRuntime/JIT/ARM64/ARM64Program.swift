@@ -16,22 +16,51 @@ public struct ARM64Program: Sendable {
     /// The AArch64 code: the entry, `entry(frame) -> r0`, is at offset 0.
     public let machineCode: [UInt8]
     /// Code offset of every instruction slot (-1 for the second half of a `lddw`); the last entry is
-    /// where the code for running off the end starts.
+    /// where the code for running off the end starts. Empty for the optimizing tier's code, which
+    /// follows blocks, not instructions.
     public let pcOffsets: [Int]
 
+    /// The tier that compiled the code (the optimizing tier, when asked for, may decline: the first
+    /// tier then compiles the program).
+    public let tier: JITTier
+    /// Why the optimizing tier, when asked for, declined the program.
+    public let declineReason: String?
+    /// Listing comments by code offset (the optimizing tier's blocks; empty for the first tier).
+    let comments: [(offset: Int, text: String)]
+
     /// Compiles the interpreter's program. `provenAccesses` (one flag per slot) marks the accesses
-    /// the verifier proved; they run unchecked, as in ``JITProgram``.
-    public init(interpreter: Interpreter, provenAccesses: [Bool]? = nil) throws(RuntimeError) {
+    /// the verifier proved; they run unchecked, as in ``JITProgram``. `tier` as ``JITProgram``'s:
+    /// ``JITTier/optimizing`` compiles with the optimizing tier's arm64 back end, falling back to
+    /// the first tier for what it declines.
+    public init(interpreter: Interpreter, provenAccesses: [Bool]? = nil, tier: JITTier = .default) throws(RuntimeError) {
         if let provenAccesses, provenAccesses.count != interpreter.program.instructions.count {
             throw .unsupported(pc: 0, message: "provenAccesses has \(provenAccesses.count) entries for \(interpreter.program.instructions.count) instruction slots")
         }
         self.interpreter = interpreter
-        var compiler = ARM64Compiler(slots: Array(interpreter.slots.dropLast()), proven: provenAccesses,
-                                     blinding: interpreter.options.constantBlinding)
+        let slots = Array(interpreter.slots.dropLast())
+        var reason: String?
+        if tier == .optimizing {
+            do {
+                let optimized = try OptimizingCompiler.arm64(slots: slots, proven: provenAccesses, blinding: interpreter.options.constantBlinding,
+                                                             serviceAddress: nil)
+                machineCode = optimized.code
+                comments = optimized.comments
+                pcOffsets = []
+                self.tier = .optimizing
+                declineReason = nil
+                return
+            } catch {
+                reason = error.description
+            }
+        }
+        var compiler = ARM64Compiler(slots: slots, proven: provenAccesses, blinding: interpreter.options.constantBlinding)
         compiler.mayGotoBudget = interpreter.options.mayGotoBudget
         guard let code = compiler.compile() else { throw .unsupported(pc: 0, message: "the program is too large for the arm64 JIT (over 128 MiB of code)") }
         machineCode = code
         pcOffsets = compiler.pcOffsets
+        comments = []
+        self.tier = .baseline
+        declineReason = reason
     }
 
     /// The instruction slots the code was compiled from (the runner's service decodes them).
@@ -57,9 +86,14 @@ extension ARM64Program {
         let disassembler = Disassembler(syntax: syntax)
         var starts: [Int: [Int]] = [:]
         for (pc, offset) in pcOffsets.enumerated() where offset >= 0 { starts[offset, default: []].append(pc) }
-        var out = "; entry: save the host's registers, load r0-r10 from the run's frame, call the program\n"
+        var notes: [Int: [String]] = [:]
+        for (offset, text) in comments { notes[offset, default: []].append(text) }
+        var out = tier == .optimizing
+            ? "; optimizing tier: \(instructions.count) eBPF instructions, \(machineCode.count) bytes of AArch64\n"
+            : "; entry: save the host's registers, load r0-r10 from the run's frame, call the program\n"
         var offset = 0
         while offset + 4 <= machineCode.count {
+            for text in notes[offset] ?? [] { out += text + "\n" }
             // Instructions that generated no code share the offset of the next.
             for pc in starts[offset] ?? [] {
                 if pc < instructions.count {

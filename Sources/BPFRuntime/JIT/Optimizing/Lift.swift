@@ -69,7 +69,27 @@ struct OptLifter {
         }
         let first = try liftFunction(&instance)
         program.blocks[entry].terminator = .jump(first)
+        nameBudgetStops()
         return program
+    }
+
+    /// Whether the service, called for `ins`, stops the run at the instruction limit: a jump, an
+    /// `exit` or an ALU instruction (not a call, a load, a store or a legacy packet load).
+    static func stopsAtLimit(_ ins: Instruction) -> Bool {
+        ins.opcode & 7 >= 4 && ins.opcode != 0x85 && ins.opcode != 0x8d
+    }
+
+    /// A budget stop calls the service for its block's `terminatorPC`, which must be an instruction
+    /// the service stops at. A block closed by falling through into a leader names that leader,
+    /// which may be a load the service would do and resume after (the loop then ran on): such
+    /// blocks name the program's first jump instead (every loop needs one).
+    private mutating func nameBudgetStops() {
+        let jump = slots.indices.first { slots[$0].opcode & 7 == 5 || slots[$0].opcode & 7 == 6 ? Self.stopsAtLimit(slots[$0]) : false }
+        guard let jump else { return }
+        for b in program.blocks.indices {
+            let pc = program.blocks[b].terminatorPC
+            if pc < 0 || pc >= slots.count || !Self.stopsAtLimit(slots[pc]) { program.blocks[b].terminatorPC = jump }
+        }
     }
 
     private func functionEnd(_ start: Int) -> Int { functionStarts.first(where: { $0 > start }) ?? slots.count }

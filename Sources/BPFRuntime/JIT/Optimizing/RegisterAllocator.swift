@@ -38,7 +38,9 @@ struct OptRegisterAllocator {
             for op in program.blocks[b].ops.reversed() {
                 var except = -1
                 if case .mov = op.kind, let source = op.args[0].register {
-                    except = source
+                    // A 64-bit copy holds its source's value, so the two may share a register; a
+                    // 32-bit one truncates it, so they interfere like any other definition.
+                    if op.w { except = source }
                     moves[op.dst].append(source)
                     moves[source].append(op.dst)
                 }

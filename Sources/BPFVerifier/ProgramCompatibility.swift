@@ -272,5 +272,18 @@ extension Analysis {
             throw fail(.invalidProgram, 0, "struct_ops programs need a GPL-compatible license, but the program's is '\(license)'",
                        "declare char LICENSE[] SEC(\"license\") = \"GPL\";")
         }
+        if program.type == .structOps, let ops = program.structOps {
+            // Members the kernel's struct_ops implementations refuse to take a program for
+            // (bpf_tcp_ca's unsupported_ops; bpf_dummy_ops' check_member: only test_sleepable
+            // may be sleepable).
+            if ops.kernelTypeName == "tcp_congestion_ops" && ops.member == "get_info" {
+                throw fail(.invalidProgram, 0, "struct tcp_congestion_ops' member get_info takes no BPF program (the kernel's bpf_tcp_ca lists it as unsupported)",
+                           "implement the other members; get_info is for the inet_diag of built-in congestion controls")
+            }
+            if ops.kernelTypeName == "bpf_dummy_ops" && program.sleepable && ops.member != "test_sleepable" {
+                throw fail(.invalidProgram, 0, "struct bpf_dummy_ops' member \(ops.member) takes no sleepable program (only test_sleepable does)",
+                           "use SEC(\"struct_ops/...\") rather than struct_ops.s for this member")
+            }
+        }
     }
 }

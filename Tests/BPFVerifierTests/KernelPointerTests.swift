@@ -201,4 +201,23 @@ struct StructOpsVerifierTests {
         }
         #expect(checked >= 4)
     }
+
+    /// Members the kernel takes no program for: tcp_congestion_ops' get_info, and a sleepable
+    /// program for any bpf_dummy_ops member but test_sleepable.
+    @Test func unsupportedMembersAreRefused() throws {
+        let object = try ObjectFile(bytes: TestPaths.bytes("Tests/Fixtures/bpf/kernel/tcp_cc.o"))
+        let vmlinux = try RunningKernelBTF.loaded.get()
+        let spec = try #require(object.programs.first { $0.type == .structOps })
+        func verdict(type: String, member: String, sleepable: Bool) -> VerificationResult {
+            var input = VerifierProgram(spec: spec, maps: object.maps, license: object.license)
+            input.kernelBTF = vmlinux
+            input.structOps = StructOpsImplementation(map: "ops", typeName: type, member: member)
+            input.sleepable = sleepable
+            return Verifier().verify(input)
+        }
+        let getInfo = verdict(type: "tcp_congestion_ops", member: "get_info", sleepable: false)
+        #expect(getInfo.error?.summary.contains("get_info takes no BPF program") == true, "\(String(describing: getInfo.error))")
+        let sleepy = verdict(type: "bpf_dummy_ops", member: "test_2", sleepable: true)
+        #expect(sleepy.error?.summary.contains("takes no sleepable program") == true, "\(String(describing: sleepy.error))")
+    }
 }

@@ -96,6 +96,14 @@ extension Analysis {
                         st[s] = src
                     }
                     st[d] = src
+                } else if src.kind == .scalar && src.value.umax <= 0xffff_ffff {
+                    // The upper half is zero: the copy is the same value, linked as a 64-bit copy
+                    // is (the kernel's check_alu_op for a u32-wide source).
+                    if src.id == 0 && !src.value.isConstant {
+                        src.id = freshID()
+                        st[s] = src
+                    }
+                    st[d] = src
                 } else {
                     st[d] = .scalar(src.kind == .scalar ? src.value.zeroExtended32 : Scalar.unsigned(0, 0xffff_ffff))
                 }

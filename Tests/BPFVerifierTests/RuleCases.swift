@@ -1024,6 +1024,31 @@ let ruleCases: [RuleCase] = [
         mov %r0, 0
         exit
         """, rejection: "may be moved by a value with no usable bound", maps: [2: Maps.wide]),
+    RuleCase(name: "a 32-bit copy of a value whose upper half is zero is linked to it", type: .socketFilter, source: """
+        call 5
+        stxdw [%r10-8], %r0
+        ldxw %r2, [%r10-8]
+        mov32 %r3, %r2
+        jlt32 %r2, 9, checked
+        exit
+        checked:
+        jlt %r3, 9, done
+        sub %r0, %r1
+        done:
+        exit
+        """),
+    RuleCase(name: "a 32-bit copy of a 64-bit value is not linked to it", type: .socketFilter, source: """
+        call 5
+        mov %r2, %r0
+        mov32 %r3, %r2
+        jlt32 %r2, 9, checked
+        exit
+        checked:
+        jlt %r3, 9, done
+        sub %r0, %r1
+        done:
+        exit
+        """, rejection: "R1 is read before it is set"),
     RuleCase(name: "a spin lock released through another lookup's value, after a join", type: .xdp, source: """
         ldxw %r6, [%r1+12]
 

@@ -105,12 +105,10 @@ enum OptPasses {
 
     enum Lattice: Equatable { case unknown, constant(UInt64), varying }
 
-    /// Global constant propagation over the blocks (a forward data-flow to a fixed point), then every
-    /// constant use rewritten to an immediate, operations on constants folded, and branches on
-    /// constants turned into jumps (so the paths they never take become unreachable).
-    static func propagateConstants(_ p: inout OptProgram) {
+    /// The constants known on entry to each block in `order` (nil: not reached), a forward
+    /// data-flow to a fixed point; nil when there is none after 50 rounds.
+    static func constantLattices(_ p: OptProgram, order: [Int]) -> [[Lattice]?]? {
         let n = p.registerCount
-        let order = p.reversePostOrder()
         var entry = [[Lattice]?](repeating: nil, count: p.blocks.count)
         entry[0] = Array(repeating: .varying, count: n)
         var changed = true
@@ -136,6 +134,16 @@ enum OptPasses {
                 }
             }
         }
+        return changed ? nil : entry
+    }
+
+    /// Global constant propagation over the blocks (a forward data-flow to a fixed point), then every
+    /// constant use rewritten to an immediate, operations on constants folded, and branches on
+    /// constants turned into jumps (so the paths they never take become unreachable).
+    static func propagateConstants(_ p: inout OptProgram) {
+        let order = p.reversePostOrder()
+        // Not at a fixed point: nothing is known, nothing is rewritten.
+        guard let entry = constantLattices(p, order: order) else { return }
         for b in order {
             guard var state = entry[b] else { continue }
             for i in p.blocks[b].ops.indices {

@@ -77,35 +77,10 @@ extension OptPasses {
     /// Constants known on entry to each block (nil: not reached), as ``propagateConstants(_:)``
     /// finds them.
     static func constantsOnEntry(_ p: OptProgram) -> [[UInt64?]?] {
-        let n = p.registerCount
-        let order = p.reversePostOrder()
-        var entry = [[Lattice]?](repeating: nil, count: p.blocks.count)
-        entry[0] = Array(repeating: .varying, count: n)
-        var changed = true
-        var rounds = 0
-        while changed && rounds < 50 {
-            changed = false
-            rounds += 1
-            for b in order {
-                guard var state = entry[b] else { continue }
-                for op in p.blocks[b].ops { evaluate(op, &state) }
-                for s in p.successors(b) {
-                    if var existing = entry[s] {
-                        var moved = false
-                        for r in 0..<n where existing[r] != state[r] && existing[r] != .varying {
-                            existing[r] = existing[r] == .unknown ? state[r] : (state[r] == .unknown ? existing[r] : .varying)
-                            moved = true
-                        }
-                        if moved { entry[s] = existing; changed = true }
-                    } else {
-                        entry[s] = state
-                        changed = true
-                    }
-                }
-            }
-        }
         // Not at a fixed point after 50 rounds: nothing is known.
-        if changed { return [[UInt64?]?](repeating: nil, count: p.blocks.count) }
+        guard let entry = constantLattices(p, order: p.reversePostOrder()) else {
+            return [[UInt64?]?](repeating: nil, count: p.blocks.count)
+        }
         return entry.map { state in
             state.map { $0.map { if case .constant(let c) = $0 { c } else { nil } } }
         }

@@ -647,10 +647,11 @@ extension Analysis {
             throw fail(.callStack, pc, "the call stack is too deep: more than \(Analysis.maxFrames) frames", state: st)
         }
         // The callback runs any number of times and may change what its callers keep on their
-        // stacks (scalars only): the callback starts with those values forgotten; the path after
-        // the helper forgets the bytes the callback's paths wrote (`forgetCallbackWrites`).
+        // stacks (scalars only). Its first state forgets the caller-stack bytes this callback
+        // function's paths are known to write; the path after the helper waits for every path of
+        // the callback, explores it again if they wrote more, then forgets what they wrote
+        // (`explore`, `forgetCallbackWrites`).
         var callbackState = st
-        forgetStackScalars(&callbackState)
         var frame = Frame(callSite: pc, subprogram: target)
         frame.isCallback = true
         frame.referencesAtEntry = st.references.count
@@ -690,7 +691,22 @@ extension Analysis {
         addCallEdge(st.current.subprogram, target)
         callbackState.frames.append(frame)
         verificationRootPeak = max(verificationRootPeak, callbackState.frames.count)
-        deferredCallback = (callbackState, target)
+        let written = callbackWrites(target)
+        deferredCallback = (callbackFirstState(callbackState, forgetting: written), target,
+                            CallbackStart(state: callbackState, forgotten: written))
+    }
+
+    /// The caller-stack bytes the paths of the callback function at `target` have written so far.
+    func callbackWrites(_ target: Int) -> [UInt64] {
+        guard let entry = callbackWriteTargets.firstIndex(of: target) else { return [UInt64](repeating: 0, count: 8) }
+        return Array(callbackWriteBits[(entry * 8)..<(entry * 8 + 8)])
+    }
+
+    /// A callback's first state with the bytes `written` forgotten in its callers' frames.
+    func callbackFirstState(_ start: VerifierState, forgetting written: [UInt64]) -> VerifierState {
+        var st = start
+        forgetStackBytes(&st, written, frames: 0..<(st.frames.count - 1))
+        return st
     }
 
     /// Records a store to bytes `lo..<end` of frame `f` for every callback function running
@@ -713,16 +729,22 @@ extension Analysis {
     }
 
     /// After a helper that ran `callback`: the stack bytes the callback's paths wrote, in any
-    /// frame, hold unknown values now (a spilled scalar there is forgotten, zeros become unknown
-    /// bytes; uninitialized bytes stay so, since the callback may not have run).
+    /// frame, hold unknown values now.
     func forgetCallbackWrites(_ st: inout VerifierState, callback: Int) {
-        guard let entry = callbackWriteTargets.firstIndex(of: callback) else { return }
-        for f in st.frames.indices {
+        forgetStackBytes(&st, callbackWrites(callback), frames: st.frames.indices)
+    }
+
+    /// The stack bytes `bits` names (offset -1 is bit 0) hold unknown values in `frames`: a spilled
+    /// scalar there is forgotten, zeros become unknown bytes; uninitialized bytes stay so (the
+    /// callback may not have run).
+    func forgetStackBytes(_ st: inout VerifierState, _ bits: [UInt64], frames: Range<Int>) {
+        guard bits.contains(where: { $0 != 0 }) else { return }
+        for f in frames {
             let size = st.frames[f].bytes.count
             var slot = 0
             while slot * 8 < size {
                 var touched = false
-                for i in (slot * 8)..<(slot * 8 + 8) where callbackWriteBits[entry * 8 + i / 64] & (1 << UInt64(i % 64)) != 0 {
+                for i in (slot * 8)..<(slot * 8 + 8) where bits[i / 64] & (1 << UInt64(i % 64)) != 0 {
                     touched = true
                     if st.frames[f].bytes[i] == .zero { st.frames[f].bytes[i] = .misc }
                     st.frames[f].narrow[i / 4] = nil
@@ -736,16 +758,4 @@ extension Analysis {
         }
     }
 
-    func forgetStackScalars(_ st: inout VerifierState) {
-        for f in st.frames.indices {
-            for slot in st.frames[f].spills.indices {
-                if let s = st.frames[f].spills[slot], s.kind == .scalar {
-                    st.frames[f].spills[slot] = nil
-                    for i in 0..<8 where st.frames[f].bytes[slot * 8 + i] == .spill { st.frames[f].bytes[slot * 8 + i] = .misc }
-                }
-            }
-            for i in st.frames[f].bytes.indices where st.frames[f].bytes[i] == .zero { st.frames[f].bytes[i] = .misc }
-            for u in st.frames[f].narrow.indices { st.frames[f].narrow[u] = nil }
-        }
-    }
 }

@@ -374,7 +374,7 @@ extension Analysis {
                     // The continuation waits for every path of the callback (pending is a stack),
                     // then forgets what the callback wrote to its callers' stacks.
                     deferredCallback = nil
-                    fork(st, at: pc + 1, parent: parent, afterCallback: callback.target)
+                    fork(st, at: pc + 1, parent: parent, afterCallback: callback.target, callback: callback.start)
                     fork(callback.state, at: callback.target, parent: parent)
                     return .exit
                 }

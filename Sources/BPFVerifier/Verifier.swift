@@ -235,13 +235,22 @@ final class Analysis {
         /// A continuation after a helper that calls a callback: the callback function whose
         /// writes to its callers' stacks this path forgets when it starts (-1: none).
         var afterCallback = -1
+        /// For such a continuation: the callback's first state before any stack bytes were
+        /// forgotten, and the bytes its start forgot (see `explore`).
+        var callback: CallbackStart?
+    }
+    /// A callback's first state (its frame pushed, the callers' stacks as at the call) and the
+    /// caller-stack bytes forgotten in it (8 words of a 512-bit set, as `callbackWriteBits`).
+    struct CallbackStart {
+        var state: VerifierState
+        var forgotten: [UInt64]
     }
     var pending: [Path] = []
     /// The maps whose values hold a `bpf_spin_lock` (bit i: map i; see `VerifierState.subsumes`).
     var lockMaps: UInt64 = 0
     /// A callback the helper call being executed starts: forked after its continuation, so the
     /// callback's paths are all explored before the continuation is (see `startCallback`).
-    var deferredCallback: (state: VerifierState, target: Int)?
+    var deferredCallback: (state: VerifierState, target: Int, start: CallbackStart)?
     /// Per callback function (by first instruction), the stack bytes of its callers it may write
     /// (8 words of a 512-bit set per function, offset -1 is bit 0): `callbackWriteTargets[i]`'s
     /// bits are words `8 * i ..< 8 * i + 8` of `callbackWriteBits`.
@@ -434,9 +443,9 @@ final class Analysis {
         }
     }
 
-    func fork(_ state: VerifierState, at pc: Int, parent: Checkpoint?, afterCallback: Int = -1) {
+    func fork(_ state: VerifierState, at pc: Int, parent: Checkpoint?, afterCallback: Int = -1, callback: CallbackStart? = nil) {
         parent?.branches += 1
-        pending.append(Path(state: state, pc: pc, parent: parent, from: currentPC, afterCallback: afterCallback))
+        pending.append(Path(state: state, pc: pc, parent: parent, from: currentPC, afterCallback: afterCallback, callback: callback))
     }
 
     func explore(_ path: Path) throws(VerifierError) {
@@ -444,7 +453,21 @@ final class Analysis {
         var pc = path.pc
         var parent = path.parent
         previousPC = path.from
-        if path.afterCallback >= 0 { forgetCallbackWrites(&st, callback: path.afterCallback) }
+        if path.afterCallback >= 0 {
+            let written = callbackWrites(path.afterCallback)
+            if let start = path.callback, zip(written, start.forgotten).contains(where: { $0 & ~$1 != 0 }) {
+                // The callback's paths wrote caller-stack bytes its first state still knew: a later
+                // iteration starts with those changed. Explore the callback again with them
+                // forgotten too, then come back here (the set only grows: this ends).
+                currentPC = path.from
+                fork(st, at: pc, parent: parent, afterCallback: path.afterCallback,
+                     callback: CallbackStart(state: start.state, forgotten: written))
+                fork(callbackFirstState(start.state, forgetting: written), at: path.afterCallback, parent: parent)
+                finish(parent)
+                return
+            }
+            forgetCallbackWrites(&st, callback: path.afterCallback)
+        }
         while true {
             processed += 1
             if processed > options.instructionLimit {

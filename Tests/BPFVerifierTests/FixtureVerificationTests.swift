@@ -39,6 +39,7 @@ enum FixtureObjects {
         "packet_overread": "bytes are checked against data_end",
         // What a bpf_loop callback writes in its caller's stack (Tests/BPFVerifierTests/Fixtures/callback_writes.c).
         "loop_changes_index": "R6 may be moved by a value with no usable bound",
+        "loop_advances_callers_index": "R3 may be moved by a value with no usable bound",
         // Global functions, verified alone (Tests/BPFVerifierTests/Fixtures/global_functions.c).
         "global_unchecked_arg": "argument 1 ('p') of global function sum_unchecked",
         "global_ctx_as_memory": "global function pair_first may not access the context through R1 as memory",

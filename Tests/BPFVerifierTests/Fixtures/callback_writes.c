@@ -9,6 +9,8 @@
  *   loop_keeps_other_field      a field of the struct the callback never writes stays known
  *   loop_changes_index          the callback writes the index the caller then reads the packet at
  *   loop_keeps_callers_dynptr   a ringbuf dynptr the callback only reads through is still there
+ *   loop_reads_callers_index    the callback reads an index its caller set and no iteration changes
+ *   loop_advances_callers_index each iteration moves the index: a later one reads past the buffer
  */
 #include "swiftbpf_helpers.h"
 
@@ -96,6 +98,51 @@ int loop_keeps_callers_dynptr(struct xdp_md *ctx)
 	bpf_loop(4, touch_record, &record, 0);
 	bpf_ringbuf_discard_dynptr(&record, 0);
 	return XDP_PASS;
+}
+
+struct scan_state {
+	__u64 index;
+	__u64 sum;
+	__u8 bytes[8];
+};
+
+static long sum_at_index(__u32 i, void *data)
+{
+	struct scan_state *s = data;
+
+	s->sum += s->bytes[s->index];
+	return 0;
+}
+
+static long advance_index(__u32 i, void *data)
+{
+	struct scan_state *s = data;
+
+	s->sum += s->bytes[s->index];
+	s->index += 1;
+	return 0;
+}
+
+SEC("xdp")
+int loop_reads_callers_index(struct xdp_md *ctx)
+{
+	struct scan_state s;
+
+	__builtin_memset(&s, 0, sizeof(s));
+	s.index = 6;
+	bpf_loop(4, sum_at_index, &s, 0);
+	return (__u8)s.sum;
+}
+
+SEC("xdp")
+int loop_advances_callers_index(struct xdp_md *ctx)
+{
+	struct scan_state s;
+
+	__builtin_memset(&s, 0, sizeof(s));
+	s.index = 6;
+	bpf_loop(4, advance_index, &s, 0);
+	return (__u8)s.sum;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -146,7 +146,7 @@ public final class LoadedProgram: Sendable {
     public let maps: [RuntimeMap]
     /// In a verified program, a write to r10 is on no path (the verifier refuses any it reaches):
     /// dead code the kernel's verifier accepts and then replaces (`sanitize_dead_code`). They become
-    /// `ja -1` here too, so the engines, which refuse any write to r10, load the program; an
+    /// `exit` here (the kernel writes `ja -1`), so the engines, which refuse any write to r10, load the program; an
     /// unverified program keeps being refused for them.
     static func removeDeadFramePointerWrites(_ instructions: inout [Instruction]) {
         guard (try? Program.validate(instructions, framePointerWrites: true)) != nil else { return }
@@ -159,7 +159,9 @@ public final class LoadedProgram: Sendable {
                 let i = error.index
                 guard i >= 0 && i < instructions.count else { return }
                 let slots = instructions[i].opcode == Opcode.lddw ? 2 : 1
-                for k in i..<min(i + slots, instructions.count) { instructions[k] = Instruction(opcode: Opcode.ja, offset: -1) }
+                // `exit`, not the kernel's `ja -1`: were a verifier bug ever to let a path reach
+                // it, the run would end instead of spinning the host's thread.
+                for k in i..<min(i + slots, instructions.count) { instructions[k] = Instruction(opcode: Opcode.exit) }
             }
         }
     }

@@ -260,3 +260,25 @@ struct ARM64Assembler {
     mutating func ret() { emit(0xD65F_03C0) }
     mutating func brk() { emit(0xD420_0000) }
 }
+
+extension ARM64Assembler {
+    /// The containment check both arm64 tiers emit before an unproven access: falls through when
+    /// the `size` bytes at `address` lie in one of the frame's load (or, for `write`, store)
+    /// regions, else jumps to `slow` (`frame`: the run's frame register; `scratch` is clobbered).
+    mutating func regionCheck(address: ARM64Reg, scratch: ARM64Reg, frame: ARM64Reg, size: Int, write: Bool, slow: ARM64Label) {
+        let table = write ? JITFrame.storeRegions : JITFrame.loadRegions
+        let ok = newLabel()
+        for i in 0..<JITFrame.regionCount {
+            let entry = table + Int32(i) * JITFrame.regionEntryBytes
+            let last = i == JITFrame.regionCount - 1
+            let next = last ? slow : newLabel()
+            ldr(scratch, frame, entry)
+            cmp(true, address, scratch)
+            bcond(.lo, next)
+            ldr(scratch, frame, entry + JITFrame.limitOffset(size: size))
+            cmp(true, address, scratch)
+            if last { bcond(.hi, slow) } else { bcond(.ls, ok); bind(next) }
+        }
+        bind(ok)
+    }
+}

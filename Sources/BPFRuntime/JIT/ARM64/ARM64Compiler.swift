@@ -490,22 +490,10 @@ struct ARM64Compiler {
         asm.bind(resume)
     }
 
-    /// Falls through when the `size` bytes at x9 lie in one of the frame's regions; jumps to `slow` otherwise.
+    /// Falls through when the `size` bytes at address lie in one of the frame's regions; jumps to
+    /// `slow` otherwise (``ARM64Assembler/regionCheck(address:scratch:frame:size:write:slow:)``).
     private mutating func emitRegionCheck(size: Int, write: Bool, slow: ARM64Label) {
-        let table = write ? JITFrame.storeRegions : JITFrame.loadRegions
-        let ok = asm.newLabel()
-        for i in 0..<JITFrame.regionCount {
-            let entry = table + Int32(i) * JITFrame.regionEntryBytes
-            let last = i == JITFrame.regionCount - 1
-            let next = last ? slow : asm.newLabel()
-            asm.ldr(Self.scratch, Self.ctx, entry)
-            asm.cmp(true, Self.address, Self.scratch)
-            asm.bcond(.lo, next)
-            asm.ldr(Self.scratch, Self.ctx, entry + JITFrame.limitOffset(size: size))
-            asm.cmp(true, Self.address, Self.scratch)
-            if last { asm.bcond(.hi, slow) } else { asm.bcond(.ls, ok); asm.bind(next) }
-        }
-        asm.bind(ok)
+        asm.regionCheck(address: Self.address, scratch: Self.scratch, frame: Self.ctx, size: size, write: write, slow: slow)
     }
 
     /// An atomic read-modify-write at [x9] as an exclusive load/store loop (every AArch64 has it),

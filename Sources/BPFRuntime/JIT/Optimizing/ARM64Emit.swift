@@ -519,23 +519,10 @@ struct OptARM64Emitter {
         asm.ldst(opc: signed && size < 8 ? 2 : 1, size: size, result, Self.s1)
     }
 
-    /// Falls through when the `size` bytes at x9 lie in one of the frame's regions; jumps to
-    /// `slow` otherwise (the arm64 first tier's check; x10 scratch).
+    /// Falls through when the `size` bytes at s1 lie in one of the frame's regions; jumps to
+    /// `slow` otherwise (``ARM64Assembler/regionCheck(address:scratch:frame:size:write:slow:)``).
     private mutating func emitRegionCheck(size: Int, write: Bool, slow: ARM64Label) {
-        let table = write ? JITFrame.storeRegions : JITFrame.loadRegions
-        let ok = asm.newLabel()
-        for i in 0..<JITFrame.regionCount {
-            let entry = table + Int32(i) * JITFrame.regionEntryBytes
-            let last = i == JITFrame.regionCount - 1
-            let next = last ? slow : asm.newLabel()
-            asm.ldr(Self.s2, Self.frameReg, entry)
-            asm.cmp(true, Self.s1, Self.s2)
-            asm.bcond(.lo, next)
-            asm.ldr(Self.s2, Self.frameReg, entry + JITFrame.limitOffset(size: size))
-            asm.cmp(true, Self.s1, Self.s2)
-            if last { asm.bcond(.hi, slow) } else { asm.bcond(.ls, ok); asm.bind(next) }
-        }
-        asm.bind(ok)
+        asm.regionCheck(address: Self.s1, scratch: Self.s2, frame: Self.frameReg, size: size, write: write, slow: slow)
     }
 
     private mutating func coldService(_ op: OptOp, resume: ARM64Label, liveAfter: [UInt64], result: ARM64Reg?) -> ARM64Label {

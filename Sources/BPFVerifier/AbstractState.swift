@@ -373,25 +373,41 @@ extension VerifierState {
         for f in frames.indices {
             guard frames[f].callSite == cur.frames[f].callSite, frames[f].isCallback == cur.frames[f].isCallback else { return false }
             let preciseRegs = preciseRegisters[f]
-            let preciseStack = preciseSlots[f]
             if f != top {
                 for r in 0..<11 {
                     if !Self.registerSubsumes(frames[f].registers[r], cur.frames[f].registers[r], precise: preciseRegs & (1 << r) != 0, lockMaps: lockMaps, &ids) { return false }
                 }
             }
             if frames[f].bytes.isEmpty { continue }
-            let old = frames[f], new = cur.frames[f]
-            let count = Swift.max(old.bytes.count, new.bytes.count)
-            var i = 0
-            while i < count {
-                let ob: StackByte = i < old.bytes.count ? old.bytes[i] : .invalid
-                if ob == .invalid {
-                    i += 1
-                    continue
-                }
-                let nb: StackByte = i < new.bytes.count ? new.bytes[i] : .invalid
-                let precise = preciseStack & (1 << UInt64(i / 8)) != 0
-                let newScalarSpill = nb == .spill && new.spills[i / 8]?.kind == .scalar
+            if !Self.stackSubsumes(frames[f], cur.frames[f], precise: preciseSlots[f], lockMaps: lockMaps, &ids) { return false }
+        }
+        return true
+    }
+
+    /// The stack part of ``subsumes``: byte by byte, an 8-byte slot at a time (a slot whose bytes the
+    /// old state never wrote is skipped whole, and its spilled registers are read once).
+    static func stackSubsumes(_ old: Frame, _ new: Frame, precise preciseStack: UInt64, lockMaps: UInt64,
+                              _ ids: inout IDMap) -> Bool {
+        let oldCount = old.bytes.count, newCount = new.bytes.count
+        var base = 0
+        while base < oldCount {
+            let slot = base / 8
+            let end = Swift.min(base + 8, oldCount)
+            var written = false
+            for i in base..<end where old.bytes[i] != .invalid { written = true; break }
+            if !written {
+                base += 8
+                continue
+            }
+            let precise = preciseStack & (1 << UInt64(slot)) != 0
+            let os: Register? = slot < old.spills.count ? old.spills[slot] : nil
+            let ns: Register? = slot < new.spills.count ? new.spills[slot] : nil
+            let nsScalar = ns?.kind == .scalar
+            for i in base..<end {
+                let ob = old.bytes[i]
+                if ob == .invalid { continue }
+                let nb: StackByte = i < newCount ? new.bytes[i] : .invalid
+                let newScalarSpill = nb == .spill && nsScalar
                 switch ob {
                 case .invalid: break
                 case .misc:
@@ -399,18 +415,16 @@ extension VerifierState {
                     return false
                 case .zero:
                     if nb == .zero { break }
-                    if newScalarSpill && (!precise || new.spills[i / 8]!.value.constantValue == 0) { break }
+                    if newScalarSpill && (!precise || ns!.value.constantValue == 0) { break }
                     if !precise && nb == .misc { break }
                     return false
                 case .spill:
-                    let os = old.spills[i / 8]
                     if !precise, let os, os.kind == .scalar, nb == .misc || nb == .zero || newScalarSpill { break }
                     guard nb == .spill else { return false }
                     if i % 8 == 7 {
                         // The slot's lowest byte: a spill of any width holds it.
-                        let ns = new.spills[i / 8]
                         if let os, let ns {
-                            if !Self.registerSubsumes(os, ns, precise: precise, lockMaps: lockMaps, &ids) { return false }
+                            if !registerSubsumes(os, ns, precise: precise, lockMaps: lockMaps, &ids) { return false }
                         } else if (os == nil) != (ns == nil) {
                             return false
                         }
@@ -419,8 +433,8 @@ extension VerifierState {
                 if precise, i % 4 == 0, i / 4 < old.narrow.count, let o = old.narrow[i / 4] {
                     guard i / 4 < new.narrow.count, let n = new.narrow[i / 4], o.contains(n) else { return false }
                 }
-                i += 1
             }
+            base += 8
         }
         return true
     }

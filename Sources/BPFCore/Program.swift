@@ -202,9 +202,9 @@ private struct SlotChecker {
             }
             return
         case .mov where fromRegister:
-            let allowed: [Int16] = is64 ? [0, 8, 16, 32] : [0, 8, 16]
-            guard allowed.contains(ins.offset) else {
-                throw fail(.offset, "\(mnemonic) offset must be one of \(allowed) (sign-extension width), found \(ins.offset)")
+            // 0, or the sign-extension width (32 only for the 64-bit move).
+            guard ins.offset == 0 || ins.offset == 8 || ins.offset == 16 || (is64 && ins.offset == 32) else {
+                throw fail(.offset, "\(mnemonic) offset must be one of \(is64 ? "[0, 8, 16, 32]" : "[0, 8, 16]") (sign-extension width), found \(ins.offset)")
             }
         default:
             try zero(.offset, what: mnemonic)

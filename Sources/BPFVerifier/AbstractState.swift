@@ -167,12 +167,12 @@ enum StackByte: UInt8, Hashable, Sendable {
 /// down: index 0 is fp-1).
 struct Frame: Hashable, Sendable {
     var registers: [Register]
-    var bytes: [StackByte] = []
+    var bytes = StackBytes()
     /// Spilled registers by 8-byte slot (slot 0 is fp-8..fp-1).
-    var spills: [Register?] = []
+    var spills = SpillSlots()
     /// Scalars stored as 4 aligned bytes, by 4-byte unit (unit 0 is fp-4..fp-1); any write to a
     /// byte of the unit forgets it.
-    var narrow: [Scalar?] = []
+    var narrow = NarrowUnits()
     /// The call instruction that created this frame (-1 for the main frame).
     var callSite: Int
     /// The first instruction of the frame's function.
@@ -201,12 +201,12 @@ struct Frame: Hashable, Sendable {
         let i = -off - 1
         if i >= bytes.count {
             let n = ((i / 8) + 1) * 8
-            bytes += [StackByte](repeating: .invalid, count: n - bytes.count)
-            spills += [Register?](repeating: nil, count: n / 8 - spills.count)
-            narrow += [Scalar?](repeating: nil, count: n / 4 - narrow.count)
+            bytes.grow(to: n)
+            spills.grow(to: n / 8)
+            narrow.grow(to: n / 4)
         }
         bytes[i] = value
-        narrow[i / 4] = nil
+        narrow.forget(i / 4)
     }
 
     /// The scalar stored in the 4 aligned bytes at `off`, if known.
@@ -226,6 +226,72 @@ struct Frame: Hashable, Sendable {
     mutating func setSpill(at off: Int, _ reg: Register?) {
         setByte(off, byte(off))
         spills[Frame.slot(off)] = reg
+    }
+}
+
+// The frame's stack is kept in arrays of types a verification needs anyway (`UInt8`, `Register`):
+// each distinct array element type costs a process about 5 us the first time it is used (Swift
+// builds its metadata at run time), and the first program a process verifies pays for all of them.
+
+/// What each stack byte holds (``StackByte``), one byte each.
+struct StackBytes: Hashable, Sendable {
+    private var storage: [UInt8] = []
+    var count: Int { storage.count }
+    var isEmpty: Bool { storage.isEmpty }
+    subscript(i: Int) -> StackByte {
+        get { StackByte(rawValue: storage[i]) ?? .invalid }
+        set { storage[i] = newValue.rawValue }
+    }
+    mutating func grow(to n: Int) {
+        storage.reserveCapacity(n)
+        while storage.count < n { storage.append(StackByte.invalid.rawValue) }
+    }
+}
+
+/// Spilled registers by 8-byte slot; an empty slot holds an uninitialized register (a spill of an
+/// uninitialized register is refused before it is stored).
+struct SpillSlots: Hashable, Sendable {
+    private var storage: [Register] = []
+    var count: Int { storage.count }
+    var indices: Range<Int> { 0..<storage.count }
+    subscript(i: Int) -> Register? {
+        get {
+            let r = storage[i]
+            return r.kind == .uninitialized ? nil : r
+        }
+        set {
+            assert(newValue?.kind != .uninitialized, "a spilled register is initialized")
+            if let newValue { storage[i] = newValue } else if storage[i].kind != .uninitialized { storage[i] = .uninitialized }
+        }
+    }
+    mutating func grow(to n: Int) {
+        storage.reserveCapacity(n)
+        while storage.count < n { storage.append(.uninitialized) }
+    }
+}
+
+/// Scalars stored as 4 aligned bytes, by 4-byte unit, each kept as a scalar register (an empty
+/// unit holds an uninitialized one).
+struct NarrowUnits: Hashable, Sendable {
+    private var storage: [Register] = []
+    var count: Int { storage.count }
+    var indices: Range<Int> { 0..<storage.count }
+    subscript(u: Int) -> Scalar? {
+        get {
+            let r = storage[u]
+            return r.kind == .scalar ? r.value : nil
+        }
+        set {
+            if let newValue { storage[u] = .scalar(newValue) } else { forget(u) }
+        }
+    }
+    /// Empties unit `u` (writes only when it held a value).
+    mutating func forget(_ u: Int) {
+        if storage[u].kind != .uninitialized { storage[u] = .uninitialized }
+    }
+    mutating func grow(to n: Int) {
+        storage.reserveCapacity(n)
+        while storage.count < n { storage.append(.uninitialized) }
     }
 }
 

@@ -171,7 +171,8 @@ extension Analysis {
     /// The prototype of the helper a call names, checked against the program type, the license
     /// and the target backend.
     func helperPrototype(_ st: VerifierState, _ pc: Int, id: Int32) throws(VerifierError) -> HelperPrototype {
-        if id > 0 && id <= HelperPrototype.lastID, prototypeSlot[Int(id)] != 0 { return prototypes[Int(prototypeSlot[Int(id)]) - 1] }
+        let checked = id > 0 && id <= HelperPrototype.lastID && checkedHelpers[Int(id) >> 6] & (1 << UInt64(id & 63)) != 0
+        if checked, let proto = HelperPrototype[id, for: program.type] { return proto }
         guard let proto = HelperPrototype[id, for: program.type] else {
             if id == CORERelocator.poisonHelper {
                 throw fail(.invalidProgram, pc, "instruction \(pc) was poisoned: its CO-RE relocation failed against the kernel's BTF (\(program.poisoned[pc] ?? "no match"))",
@@ -197,11 +198,24 @@ extension Analysis {
                        "the kernel accepts it; run the program in the kernel, or see Docs/helpers.md for what the runtime implements",
                        state: st)
         }
-        if id > 0 && id <= HelperPrototype.lastID && prototypes.count < 255 {
-            prototypes.append(proto)
-            prototypeSlot[Int(id)] = UInt8(prototypes.count)
-        }
+        if id > 0 && id <= HelperPrototype.lastID { checkedHelpers[Int(id) >> 6] |= 1 << UInt64(id & 63) }
         return proto
+    }
+
+    /// The `bpf_skc_to_*` casts (`is_ptr_cast_function`).
+    static func isSocketCast(_ id: Int32) -> Bool {
+        switch id {
+        case 136, 137, 138, 139, 140, 178, 196: true
+        default: false
+        }
+    }
+
+    /// The helpers whose result is at most their size argument, or an error (`do_refine_retval_range`).
+    static func returnsAtMostSize(_ id: Int32) -> Bool {
+        switch id {
+        case 45, 67, 114, 115, 141: true
+        default: false
+        }
     }
 
     func helperCall(_ st: inout VerifierState, _ pc: Int, _ ins: Instruction, _ parent: Checkpoint?) throws(VerifierError) {
@@ -224,7 +238,8 @@ extension Analysis {
         var kptrType = 0
         var helperDynptr: Register?
         var heldKptr: Register?
-        for (i, kind) in proto.arguments.enumerated() {
+        for i in proto.arguments.indices {
+            let kind = proto.arguments[i]
             let regno = i + 1
             let r = st[regno]
             var label: String { "argument \(regno) of \(proto.name)" }
@@ -252,9 +267,9 @@ extension Analysis {
                 let size = kind == .mapKey ? spec.keySize : spec.valueSize
                 if kind == .mapKey {
                     constantKey = knownKey(st, r, size: size)
-                    if [.array, .perCPUArray].contains(spec.type), r.kind == .stack, let v = r.value.constantValue {
+                    if spec.type == .array || spec.type == .perCPUArray, r.kind == .stack, let v = r.value.constantValue {
                         // The key's value may make the lookup non-NULL.
-                        needPrecise(st, pc, registers: [], slots: [(r.frame, r.offset + Int(Int64(bitPattern: v)), size)])
+                        needPrecise(st, pc, registers: [], slot: (r.frame, r.offset + Int(Int64(bitPattern: v)), size))
                     }
                 }
                 if size > 0 {
@@ -485,7 +500,7 @@ extension Analysis {
             r0 = helperKernelPointer(name, helper: proto.id, nullable: false, pc: pc)
         case .btfIDOrNull(let name):
             r0 = helperKernelPointer(name, helper: proto.id, nullable: true, pc: pc)
-            if [136, 137, 138, 139, 140, 178, 196].contains(proto.id) {
+            if Self.isSocketCast(proto.id) {
                 // bpf_skc_to_*: a cast of the argument, which dies with the argument's reference (is_ptr_cast_function).
                 r0.referenceID = socketReference
             }
@@ -543,7 +558,7 @@ extension Analysis {
             r0.origin = pc
             st.references.append(Reference(id: id, instruction: pc, helper: proto.id))
         }
-        if let m = sizeMax, [45, 67, 114, 115, 141].contains(proto.id) {
+        if let m = sizeMax, Self.returnsAtMostSize(proto.id) {
             // The string readers and the stack getters return at most the buffer's size, or an
             // error (the kernel's do_refine_retval_range).
             r0 = .scalar(.signed(-4095, Int64(m)))

@@ -86,7 +86,10 @@ struct GraphRecord: Sendable {
 final class GraphRecords {
     let btf: BTF?
     private var byType: [(Int, GraphRecord)] = []
-    private var byMap: [GraphRecord?]
+    /// Per map, the record of its value: an index into `mapRecords`, -1 for none (most maps: an
+    /// `[Int]` costs no run-time metadata, an array of optional records would).
+    private var byMap: [Int]
+    private var mapRecords: [GraphRecord] = []
     private var tags: [Int: [(component: Int32, value: String)]]?
     /// Per drop/refcount_acquire call instruction: the struct (with special fields; 0 for a plain
     /// one) it was first reached with. The kernel patches each such call for one type.
@@ -94,9 +97,13 @@ final class GraphRecords {
 
     init(btf: BTF?, maps: [MapSpec]) {
         self.btf = btf
-        byMap = []
-        guard btf != nil else { byMap = Array(repeating: nil, count: maps.count); return }
-        byMap = maps.map { spec in spec.valueType.flatMap { record(valueType: $0) } }
+        byMap = [Int](repeating: -1, count: maps.count)
+        guard btf != nil else { return }
+        for m in maps.indices {
+            guard let type = maps[m].valueType, let record = record(valueType: type) else { continue }
+            byMap[m] = mapRecords.count
+            mapRecords.append(record)
+        }
     }
 
     /// The kind of a special struct by name (a switch, not a dictionary: no one-time set-up on the
@@ -115,7 +122,7 @@ final class GraphRecords {
     }
 
     /// The record of map `m`'s value (nil: no BTF, or no special fields).
-    func map(_ m: Int) -> GraphRecord? { m >= 0 && m < byMap.count ? byMap[m] : nil }
+    func map(_ m: Int) -> GraphRecord? { m >= 0 && m < byMap.count && byMap[m] >= 0 ? mapRecords[byMap[m]] : nil }
 
     /// The record of struct `type` of the program's BTF.
     func type(_ type: Int) -> GraphRecord {

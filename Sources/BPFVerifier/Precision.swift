@@ -65,12 +65,12 @@ extension Analysis {
     /// Marks scalars of the current state whose values matter at `pc` (before it executes):
     /// `registers` of the innermost frame and the stack bytes `slots` cover.
     /// `strong`: the values matter for more than a pointer offset (see `Checkpoint.strongRegisters`).
-    func needPrecise(_ st: VerifierState, _ pc: Int, registers: [Int], slots: [(frame: Int, offset: Int, size: Int)] = [],
+    func needPrecise(_ st: VerifierState, _ pc: Int, registers: [Int], slot: (frame: Int, offset: Int, size: Int)? = nil,
                      strong: Bool = true) {
         var set = PrecisionSet()
         let top = st.frames.count - 1
         for r in registers where st[r].kind == .scalar { set.add(top, r) }
-        for s in slots { set.slots[s.frame] |= PrecisionSet.slotMask(offset: s.offset, size: s.size) }
+        if let s = slot { set.slots[s.frame] |= PrecisionSet.slotMask(offset: s.offset, size: s.size) }
         if set.isEmpty { return }
         expandLinked(&set, in: st)
         guard let owner = segmentOwner else { return }

@@ -50,7 +50,7 @@ extension Analysis {
             break
         default:
             if program.type != .cgroupSockopt {
-                for (i, kind) in proto.arguments.enumerated() where kind != .anything {
+                for i in proto.arguments.indices where proto.arguments[i] != .anything {
                     let r = st[i + 1]
                     if r.kind == .packet || r.kind == .packetMeta {
                         throw fail(.helperArgument, pc, "\(proto.name) may not be given a packet pointer (R\(i + 1))",

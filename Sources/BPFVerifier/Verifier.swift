@@ -213,10 +213,9 @@ final class Analysis {
     /// Per load/store instruction: the class of pointer it was first reached with (see `samePointerClass`).
     var pointerClassAt: [UInt8] = []
     var helpersCalled = SIMD4<UInt64>()   // a bit per helper id (0...255)
-    /// The prototypes checked so far, and per helper id its place in that list plus 1 (0: not yet):
-    /// a few hundred bytes per run rather than an optional prototype for every helper id.
-    var prototypes: [HelperPrototype] = []
-    var prototypeSlot = [UInt8](repeating: 0, count: Int(HelperPrototype.lastID) + 1)
+    /// The helper ids whose prototype has passed the checks of ``helperPrototype(_:_:id:)`` (a bit
+    /// per id): later calls rebuild the prototype (a switch, no allocation) and skip the checks.
+    var checkedHelpers = SIMD4<UInt64>()
     /// Calls between subprograms, as (caller, callee) pairs of first instructions, each once.
     var callEdges: [Int] = []
     var maxStackDepth = 0
@@ -362,7 +361,7 @@ final class Analysis {
         do { try Program.validate(insns, framePointerWrites: true) } catch {
             throw fail(.invalidProgram, error.index, error.message)
         }
-        for (pc, what) in program.unresolved.sorted(by: { $0.key < $1.key }) {
+        if let (pc, what) = program.unresolved.min(by: { $0.key < $1.key }) {
             throw fail(.undecided, pc, "cannot decide: the program uses \(what)",
                        "the verifier checks only what it can resolve; load it where this is defined")
         }
@@ -776,14 +775,17 @@ final class Analysis {
 
     func computeLiveness() {
         var liveIn = [UInt16](repeating: 0, count: insns.count)
-        let ud = insns.indices.map { secondSlot[$0] ? (use: UInt16(0), def: UInt16(0)) : usesAndDefs($0) }
+        // Uses and defs as two arrays of a type the verifier needs anyway (an array of tuples
+        // would be one more array type for the process to build at run time).
+        var uses = [UInt16](repeating: 0, count: insns.count), defs = uses
+        for pc in insns.indices where !secondSlot[pc] { (uses[pc], defs[pc]) = usesAndDefs(pc) }
         var changed = true
         while changed {
             changed = false
             for pc in insns.indices.reversed() where !secondSlot[pc] {
                 var out: UInt16 = 0
                 for s in successors(pc) where s < insns.count { out |= liveIn[s] }
-                let new = ud[pc].use | (out & ~ud[pc].def) | (1 << 10)
+                let new = uses[pc] | (out & ~defs[pc]) | (1 << 10)
                 if new != liveIn[pc] {
                     liveIn[pc] = new
                     changed = true

@@ -80,6 +80,55 @@ public enum HelperArgument: Hashable, Sendable {
     case pointer
 }
 
+/// A helper's arguments, at most five (r1-r5), kept inline: building a prototype allocates nothing
+/// and needs no array type at run time.
+public struct HelperArguments: RandomAccessCollection, MutableCollection, ExpressibleByArrayLiteral, Hashable, Sendable {
+    private var a0 = HelperArgument.anything, a1 = HelperArgument.anything, a2 = HelperArgument.anything
+    private var a3 = HelperArgument.anything, a4 = HelperArgument.anything
+    public private(set) var endIndex = 0
+    public var startIndex: Int { 0 }
+    /// No arguments.
+    public static var empty: HelperArguments { HelperArguments(nil) }
+
+    /// The arguments in order; the first nil ends them.
+    public init(_ a0: HelperArgument? = nil, _ a1: HelperArgument? = nil, _ a2: HelperArgument? = nil,
+                _ a3: HelperArgument? = nil, _ a4: HelperArgument? = nil) {
+        if let a0 { self.a0 = a0; endIndex = 1 } else { return }
+        if let a1 { self.a1 = a1; endIndex = 2 } else { return }
+        if let a2 { self.a2 = a2; endIndex = 3 } else { return }
+        if let a3 { self.a3 = a3; endIndex = 4 } else { return }
+        if let a4 { self.a4 = a4; endIndex = 5 }
+    }
+
+    public init(arrayLiteral elements: HelperArgument...) {
+        precondition(elements.count <= 5, "a helper takes at most five arguments")
+        for (i, e) in elements.enumerated() { endIndex = i + 1; self[i] = e }
+    }
+
+    public subscript(i: Int) -> HelperArgument {
+        get {
+            precondition(i >= 0 && i < endIndex, "argument index out of range")
+            switch i {
+            case 0: return a0
+            case 1: return a1
+            case 2: return a2
+            case 3: return a3
+            default: return a4
+            }
+        }
+        set {
+            precondition(i >= 0 && i < endIndex, "argument index out of range")
+            switch i {
+            case 0: a0 = newValue
+            case 1: a1 = newValue
+            case 2: a2 = newValue
+            case 3: a3 = newValue
+            default: a4 = newValue
+            }
+        }
+    }
+}
+
 /// What a helper returns: the kernel's `RET_*` types.
 public enum HelperReturn: Hashable, Sendable {
     /// A scalar in `lo...hi` (signed) (`RET_INTEGER` with a range the kernel knows).
@@ -162,6 +211,13 @@ public struct MapTypeSet: Hashable, Sendable, ExpressibleByArrayLiteral {
         bits = 0
         for e in elements { bits |= 1 << UInt64(e.rawValue) }
     }
+    /// Up to eight types (the tables use this rather than an array literal, which would make the
+    /// first verification of a process build an `[MapType]` type at run time).
+    public init(_ a: MapType, _ b: MapType? = nil, _ c: MapType? = nil, _ d: MapType? = nil,
+                _ e: MapType? = nil, _ f: MapType? = nil, _ g: MapType? = nil, _ h: MapType? = nil) {
+        func bit(_ t: MapType?) -> UInt64 { t.map { 1 << UInt64($0.rawValue) } ?? 0 }
+        bits = bit(a) | bit(b) | bit(c) | bit(d) | bit(e) | bit(f) | bit(g) | bit(h)
+    }
     public func contains(_ member: MapType) -> Bool { bits & (1 << UInt64(member.rawValue)) != 0 }
     public func union(_ other: Self) -> Self { Self(bits: bits | other.bits) }
     public func subtracting(_ other: Self) -> Self { Self(bits: bits & ~other.bits) }
@@ -182,7 +238,7 @@ public struct HelperPrototype: Sendable, Hashable {
     public var id: Int32
     /// The name as `bpf_helper_defs.h` spells it, e.g. `bpf_map_lookup_elem`.
     public var name: String
-    public var arguments: [HelperArgument]
+    public var arguments: HelperArguments
     public var returns: HelperReturn
     /// The kernel refuses it to programs whose license is not GPL-compatible.
     public var gplOnly = false
@@ -195,7 +251,7 @@ public struct HelperPrototype: Sendable, Hashable {
     /// For ``HelperReturn/sizedMemoryOrNull``: the (1-based) argument holding the size.
     public var returnSizeArgument: Int?
 
-    public init(_ id: Int32, _ name: String, _ arguments: [HelperArgument], _ returns: HelperReturn = .unknown,
+    public init(_ id: Int32, _ name: String, _ arguments: HelperArguments, _ returns: HelperReturn = .unknown,
                 gplOnly: Bool = false, changesPacket: Bool = false, acquires: Bool = false,
                 mapTypes: MapTypeSet? = nil, returnSizeArgument: Int? = nil) {
         self.id = id
@@ -226,9 +282,9 @@ public struct HelperPrototype: Sendable, Hashable {
     /// pointer, not the context).
     public static subscript(id: Int32, for type: ProgramType) -> HelperPrototype? {
         guard var proto = prototype(id) else { return nil }
-        if id == 46 && (type == .tracing || type == .lsm) { proto.arguments = [.btfSocketCommon] }
+        if id == 46 && (type == .tracing || type == .lsm) { proto.arguments = .init(.btfSocketCommon) }
         // sk_reuseport: bpf_get_socket_ptr_cookie_proto (a socket, e.g. ctx->sk).
-        if id == 46 && type == .skReuseport { proto.arguments = [.btfSocketCommon] }
+        if id == 46 && type == .skReuseport { proto.arguments = .init(.btfSocketCommon) }
         // cgroup_sockopt and socket iterators: bpf_sk_setsockopt_proto / bpf_sk_getsockopt_proto
         // (the socket, not the context).
         if (id == 49 || id == 57) && (type == .cgroupSockopt || type == .tracing) { proto.arguments[0] = .btfSocketCommon }
@@ -254,13 +310,11 @@ public struct HelperPrototype: Sendable, Hashable {
     }
 
     /// The ordinary key/value maps `bpf_map_lookup_elem` takes.
-    public static let keyValueMaps: MapTypeSet = [.hash, .array, .perCPUHash, .perCPUArray, .lruHash, .lruPerCPUHash, .lpmTrie,
-                                                  .arrayOfMaps, .hashOfMaps, .cgroupStorage, .perCPUCgroupStorage,
-                                                  .skStorage, .inodeStorage, .taskStorage, .cgrpStorage, .devmap, .devmapHash,
-                                                  .sockmap, .sockhash, .cpumap, .xskmap, .stackTrace, .cgroupArray,
-                                                  .reuseportSockarray]
-    public static let updatableMaps = keyValueMaps.subtracting([.arrayOfMaps, .hashOfMaps, .stackTrace])
-    public static let queueMaps: MapTypeSet = [.queue, .stack]
-    public static let forEachMaps: MapTypeSet = [.hash, .array, .perCPUHash, .perCPUArray, .lruHash, .lruPerCPUHash]
-    public static let perCPUMaps: MapTypeSet = [.perCPUHash, .perCPUArray, .lruPerCPUHash]
+    public static let keyValueMaps: MapTypeSet = MapTypeSet(.hash, .array, .perCPUHash, .perCPUArray, .lruHash, .lruPerCPUHash, .lpmTrie, .arrayOfMaps)
+        .union(MapTypeSet(.hashOfMaps, .cgroupStorage, .perCPUCgroupStorage, .skStorage, .inodeStorage, .taskStorage, .cgrpStorage, .devmap))
+        .union(MapTypeSet(.devmapHash, .sockmap, .sockhash, .cpumap, .xskmap, .stackTrace, .cgroupArray, .reuseportSockarray))
+    public static let updatableMaps = keyValueMaps.subtracting(MapTypeSet(.arrayOfMaps, .hashOfMaps, .stackTrace))
+    public static let queueMaps: MapTypeSet = MapTypeSet(.queue, .stack)
+    public static let forEachMaps: MapTypeSet = MapTypeSet(.hash, .array, .perCPUHash, .perCPUArray, .lruHash, .lruPerCPUHash)
+    public static let perCPUMaps: MapTypeSet = MapTypeSet(.perCPUHash, .perCPUArray, .lruPerCPUHash)
 }

@@ -307,10 +307,9 @@ public class RuntimeMap: @unchecked Sendable {
     // MARK: Creation
 
     /// The map types ``make(_:)`` implements.
-    public static let implementedTypes: MapTypeSet = [.array, .perCPUArray, .hash, .perCPUHash, .lruHash, .lruPerCPUHash, .lpmTrie,
-                                                      .queue, .stack, .bloomFilter, .ringBuffer, .perfEventArray,
-                                                      .arrayOfMaps, .hashOfMaps, .programArray,
-                                                      .devmap, .devmapHash, .cpumap, .xskmap, .sockmap, .sockhash, .skStorage, .arena]
+    public static let implementedTypes: MapTypeSet = MapTypeSet(.array, .perCPUArray, .hash, .perCPUHash, .lruHash, .lruPerCPUHash, .lpmTrie, .queue)
+        .union(MapTypeSet(.stack, .bloomFilter, .ringBuffer, .perfEventArray, .arrayOfMaps, .hashOfMaps, .programArray, .devmap))
+        .union(MapTypeSet(.devmapHash, .cpumap, .xskmap, .sockmap, .sockhash, .skStorage, .arena))
 
     /// Makes the map the runtime backs for a spec.
     public static func make(_ spec: MapSpec) throws(MapError) -> RuntimeMap {

@@ -132,7 +132,7 @@ public struct Register: Hashable, Sendable {
         r.value = value
         return r
     }
-    static let unknownScalar = Register.scalar(.unknown)
+    static var unknownScalar: Register { .scalar(.unknown) }
 
     func describe(maps: [MapSpec]) -> String {
         switch kind {

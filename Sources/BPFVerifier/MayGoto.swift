@@ -29,8 +29,8 @@ extension Analysis {
     /// Earlier visits a state at a `may_goto` is compared with for convergence (the newest first).
     static let mayGotoConvergenceWindow = 8
 
-    static let allRegisters = SIMD8<UInt16>(repeating: 0x7ff)
-    static let allSlots = SIMD8<UInt64>(repeating: ~0)
+    static var allRegisters: SIMD8<UInt16> { SIMD8(repeating: 0x7ff) }
+    static var allSlots: SIMD8<UInt64> { SIMD8(repeating: ~0) }
 
     func mayGoto(_ st: inout VerifierState, _ pc: Int, _ ins: Instruction, _ parent: Checkpoint?) -> StepResult {
         var fall = st

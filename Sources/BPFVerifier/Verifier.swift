@@ -197,10 +197,9 @@ final class Analysis {
     var nextID: UInt32 = 1
     /// Per instruction: stored states whose every path has been proven safe (they may prune).
     var explored: [[Checkpoint]]
-    /// Per instruction: stored states still being explored (for the loop check), and their
-    /// fingerprints side by side (scanned first); each moves to `explored` when its last path ends.
+    /// Per instruction: stored states still being explored (for the loop check; each carries its
+    /// fingerprint, compared first); each moves to `explored` when its last path ends.
     var inProgress: [[Checkpoint]]
-    var inProgressFingerprints: [[UInt64]]
     var prunePoint: [Bool]
     var live: [UInt16]
     var secondSlot: [Bool]
@@ -300,7 +299,6 @@ final class Analysis {
         rules = ContextRules(type: program.type, attachType: program.attachType, contextSize: program.contextSize)
         explored = [[Checkpoint]](repeating: [], count: insns.count)
         inProgress = [[Checkpoint]](repeating: [], count: insns.count)
-        inProgressFingerprints = [[UInt64]](repeating: [], count: insns.count)
         prunePoint = [Bool](repeating: false, count: insns.count)
         live = [UInt16](repeating: 0x7ff, count: insns.count)
         secondSlot = [Bool](repeating: false, count: insns.count)
@@ -434,7 +432,6 @@ final class Analysis {
                 // Usually the most recent one: paths end in the reverse order they started.
                 if let i = inProgress[c.pc].lastIndex(where: { $0 === c }) {
                     inProgress[c.pc].remove(at: i)
-                    inProgressFingerprints[c.pc].remove(at: i)
                 }
                 explored[c.pc].append(c)
             }
@@ -483,7 +480,6 @@ final class Analysis {
                 if explored[pc].count < Analysis.statesPerInstruction {
                     cp.registered = true
                     inProgress[pc].append(cp)
-                    inProgressFingerprints[pc].append(fingerprint)
                     storedStates += 1
                     peakStates = max(peakStates, storedStates)
                 }
@@ -529,10 +525,10 @@ final class Analysis {
         // A state still being explored, met again unchanged: the path loops forever.
         // Only the most recent ones are compared: a loop that repeats itself does so soon, and
         // one that does not is stopped by the complexity limit (its verdict is the same).
-        let prints = inProgressFingerprints[pc]
-        var j = prints.count - 1
-        while j >= 0 && j >= prints.count - Analysis.loopCheckWindow {
-            if prints[j] == fingerprint && inProgress[pc][j].state == st {
+        let pending = inProgress[pc]
+        var j = pending.count - 1
+        while j >= 0 && j >= pending.count - Analysis.loopCheckWindow {
+            if pending[j].fingerprint == fingerprint && pending[j].state == st {
                 throw fail(.loop, pc, "infinite loop: the program comes back to insn \(pc) in exactly the same state",
                            "make sure the loop's condition changes on every iteration")
             }

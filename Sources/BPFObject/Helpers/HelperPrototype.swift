@@ -172,6 +172,13 @@ public struct ProgramTypeSet: Hashable, Sendable, SetAlgebra, ExpressibleByArray
         bits = 0
         for e in elements { bits |= 1 << UInt64(e.rawValue) }
     }
+    /// Up to eight types (the helper table uses this rather than an array literal, so its sets are
+    /// constants, not values built on first use).
+    public init(_ a: ProgramType, _ b: ProgramType? = nil, _ c: ProgramType? = nil, _ d: ProgramType? = nil,
+                _ e: ProgramType? = nil, _ f: ProgramType? = nil, _ g: ProgramType? = nil, _ h: ProgramType? = nil) {
+        func bit(_ t: ProgramType?) -> UInt64 { t.map { 1 << UInt64($0.rawValue) } ?? 0 }
+        bits = bit(a) | bit(b) | bit(c) | bit(d) | bit(e) | bit(f) | bit(g) | bit(h)
+    }
     public init<S: Sequence>(_ elements: S) where S.Element == ProgramType {
         bits = 0
         for e in elements { bits |= 1 << UInt64(e.rawValue) }

@@ -274,27 +274,25 @@ extension HelperPrototype {
 
     /// Types that may call every helper: `unspecified` (raw and conformance programs, tied to no kernel
     /// type) and `ext` (an freplace program gets the helpers of the program it replaces, of any type).
-    static let anyHelperTypes: ProgramTypeSet = [.unspecified, .ext]
+    static let anyHelperTypes: ProgramTypeSet = ProgramTypeSet(.unspecified, .ext)
     /// Every type: the kernel's base helpers, which all program types get.
     static let base: ProgramTypeSet = .all
     /// Types whose helpers come from the kernel's tracing set (`bpf_tracing_func_proto`).
-    static let tracingTypes: ProgramTypeSet = [.kprobe, .tracepoint, .perfEvent, .rawTracepoint, .rawTracepointWritable,
-                                               .tracing, .lsm, .syscall]
+    static let tracingTypes: ProgramTypeSet = ProgramTypeSet(.kprobe, .tracepoint, .perfEvent, .rawTracepoint, .rawTracepointWritable, .tracing, .lsm, .syscall)
     /// Tracing types that get the BTF-typed helpers (`tracing_prog_func_proto`).
-    static let btfTracingTypes: ProgramTypeSet = [.tracing, .lsm, .syscall]
+    static let btfTracingTypes: ProgramTypeSet = ProgramTypeSet(.tracing, .lsm, .syscall)
     /// Traffic control classifiers and actions.
-    static let tcTypes: ProgramTypeSet = [.schedCls, .schedAct]
+    static let tcTypes: ProgramTypeSet = ProgramTypeSet(.schedCls, .schedAct)
     /// Lightweight tunnel programs.
-    static let lwtTypes: ProgramTypeSet = [.lwtIn, .lwtOut, .lwtXmit, .lwtSeg6local]
+    static let lwtTypes: ProgramTypeSet = ProgramTypeSet(.lwtIn, .lwtOut, .lwtXmit, .lwtSeg6local)
     /// Types whose context is a `struct __sk_buff` with packet data the helpers read.
-    static let skbTypes: ProgramTypeSet = [.socketFilter, .schedCls, .schedAct, .cgroupSkb, .lwtIn, .lwtOut, .lwtXmit, .skSkb,
-                                           .lwtSeg6local, .skReuseport, .flowDissector]
+    static let skbTypes: ProgramTypeSet = ProgramTypeSet(.socketFilter, .schedCls, .schedAct, .cgroupSkb, .lwtIn, .lwtOut, .lwtXmit, .skSkb)
+        .union(ProgramTypeSet(.lwtSeg6local, .skReuseport, .flowDissector))
     /// Networking types that get the kernel's socket base helpers (`bpf_sk_base_func_proto`).
-    static let socketTypes: ProgramTypeSet = [.socketFilter, .schedCls, .schedAct, .xdp, .cgroupSkb, .lwtIn, .lwtOut, .lwtXmit,
-                                              .sockOps, .skSkb, .skMsg, .cgroupSockAddr, .lwtSeg6local, .flowDissector, .skLookup]
+    static let socketTypes: ProgramTypeSet = ProgramTypeSet(.socketFilter, .schedCls, .schedAct, .xdp, .cgroupSkb, .lwtIn, .lwtOut, .lwtXmit)
+        .union(ProgramTypeSet(.sockOps, .skSkb, .skMsg, .cgroupSockAddr, .lwtSeg6local, .flowDissector, .skLookup))
     /// Programs attached to cgroups.
-    static let cgroupTypes: ProgramTypeSet = [.cgroupSkb, .cgroupSock, .sockOps, .cgroupDevice, .cgroupSockAddr, .cgroupSysctl,
-                                              .cgroupSockopt]
+    static let cgroupTypes: ProgramTypeSet = ProgramTypeSet(.cgroupSkb, .cgroupSock, .sockOps, .cgroupDevice, .cgroupSockAddr, .cgroupSysctl, .cgroupSockopt)
 
     /// The program types that may call helper `id` on Linux 6.18.
     ///

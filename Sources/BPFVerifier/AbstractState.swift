@@ -235,11 +235,13 @@ struct Frame: Hashable, Sendable {
 
 /// What each stack byte holds (``StackByte``), one byte each.
 struct StackBytes: Hashable, Sendable {
-    private var storage: [UInt8] = []
-    var count: Int { storage.count }
-    var isEmpty: Bool { storage.isEmpty }
-    subscript(i: Int) -> StackByte {
-        get { StackByte(rawValue: storage[i]) ?? .invalid }
+    /// The raw values (``StackByte`` raw values, which are also its cases' order).
+    var storage: [UInt8] = []
+    @inline(__always) var count: Int { storage.count }
+    @inline(__always) var isEmpty: Bool { storage.isEmpty }
+    @inline(__always) subscript(i: Int) -> StackByte {
+        // Only raw values of cases are stored, and a case's raw value is its index.
+        get { unsafeBitCast(storage[i], to: StackByte.self) }
         set { storage[i] = newValue.rawValue }
     }
     mutating func grow(to n: Int) {
@@ -251,10 +253,12 @@ struct StackBytes: Hashable, Sendable {
 /// Spilled registers by 8-byte slot; an empty slot holds an uninitialized register (a spill of an
 /// uninitialized register is refused before it is stored).
 struct SpillSlots: Hashable, Sendable {
-    private var storage: [Register] = []
-    var count: Int { storage.count }
-    var indices: Range<Int> { 0..<storage.count }
-    subscript(i: Int) -> Register? {
+    /// The slots; loops over every slot of a state's frames read and update it directly, which
+    /// keeps the frame in place (the optional view copies it).
+    var storage: [Register] = []
+    @inline(__always) var count: Int { storage.count }
+    @inline(__always) var indices: Range<Int> { 0..<storage.count }
+    @inline(__always) subscript(i: Int) -> Register? {
         get {
             let r = storage[i]
             return r.kind == .uninitialized ? nil : r
@@ -274,9 +278,9 @@ struct SpillSlots: Hashable, Sendable {
 /// unit holds an uninitialized one).
 struct NarrowUnits: Hashable, Sendable {
     private var storage: [Register] = []
-    var count: Int { storage.count }
-    var indices: Range<Int> { 0..<storage.count }
-    subscript(u: Int) -> Scalar? {
+    @inline(__always) var count: Int { storage.count }
+    @inline(__always) var indices: Range<Int> { 0..<storage.count }
+    @inline(__always) subscript(u: Int) -> Scalar? {
         get {
             let r = storage[u]
             return r.kind == .scalar ? r.value : nil
@@ -286,7 +290,7 @@ struct NarrowUnits: Hashable, Sendable {
         }
     }
     /// Empties unit `u` (writes only when it held a value).
-    mutating func forget(_ u: Int) {
+    @inline(__always) mutating func forget(_ u: Int) {
         if storage[u].kind != .uninitialized { storage[u] = .uninitialized }
     }
     mutating func grow(to n: Int) {
@@ -340,10 +344,8 @@ struct VerifierState: Hashable, Sendable {
     mutating func forEachRegister(_ body: (inout Register) -> Void) {
         for f in frames.indices {
             for r in 0..<11 { body(&frames[f].registers[r]) }
-            for s in frames[f].spills.indices where frames[f].spills[s] != nil {
-                var reg = frames[f].spills[s]!
-                body(&reg)
-                frames[f].spills[s] = reg
+            for s in frames[f].spills.storage.indices where frames[f].spills.storage[s].kind != .uninitialized {
+                body(&frames[f].spills.storage[s])
             }
         }
     }
@@ -356,8 +358,9 @@ struct VerifierState: Hashable, Sendable {
                 n += 1
                 if n > 1 { return n }
             }
-            for s in frames[f].spills.indices {
-                if let spill = frames[f].spills[s], spill.kind == .scalar, spill.id == id {
+            for s in frames[f].spills.storage.indices {
+                let spill = frames[f].spills.storage[s]
+                if spill.kind == .scalar, spill.id == id {
                     n += 1
                     if n > 1 { return n }
                 }

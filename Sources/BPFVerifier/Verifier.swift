@@ -585,9 +585,10 @@ final class Analysis {
             for r in 0..<11 where st.frames[f].registers[r].kind == .scalar && st.frames[f].registers[r].id != 0 {
                 if st.holders(of: st.frames[f].registers[r].id) == 1 { st.frames[f].registers[r].id = 0 }
             }
-            for s in st.frames[f].spills.indices {
-                guard let spill = st.frames[f].spills[s], spill.kind == .scalar, spill.id != 0 else { continue }
-                if st.holders(of: spill.id) == 1 { st.frames[f].spills[s]!.id = 0 }
+            for s in st.frames[f].spills.storage.indices {
+                let spill = st.frames[f].spills.storage[s]
+                guard spill.kind == .scalar, spill.id != 0 else { continue }
+                if st.holders(of: spill.id) == 1 { st.frames[f].spills.storage[s].id = 0 }
             }
         }
     }

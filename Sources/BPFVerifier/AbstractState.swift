@@ -184,6 +184,9 @@ struct Frame: Hashable, Sendable {
     /// `may_goto` fall-throughs taken in this frame (the kernel's `may_goto_depth`): states that
     /// differ only here are not the same loop state, and a loop converges only across them.
     var mayGotoDepth: Int32 = 0
+    /// `bpf_loop` callback runs this frame has started since its last `bpf_loop` call went on
+    /// (the kernel's `callback_depth`; see CallbackLoops.swift).
+    var callbackDepth: Int32 = 0
 
     init(callSite: Int, subprogram: Int) {
         registers = [Register](repeating: .uninitialized, count: 11)

@@ -68,6 +68,7 @@ extension Analysis {
                 if st.references.count > frame.referencesAtEntry {
                     throw referenceLeak(st, pc)
                 }
+                if isLoopCall(frame.callSite) { return loopCallbackReturn(&st) }
                 return .exit
             }
             if r0.kind == .stack && r0.frame == st.frames.count - 1 {
@@ -691,6 +692,11 @@ extension Analysis {
         addCallEdge(st.current.subprogram, target)
         callbackState.frames.append(frame)
         verificationRootPeak = max(verificationRootPeak, callbackState.frames.count)
+        if helper == Analysis.loopHelper {
+            // Run by run, as the kernel explores it (CallbackLoops.swift).
+            startLoopCallback(&st, pc, callbackState: callbackState, parent: parent)
+            return
+        }
         let written = callbackWrites(target)
         deferredCallback = (callbackFirstState(callbackState, forgetting: written), target,
                             CallbackStart(state: callbackState, forgotten: written))

@@ -262,6 +262,8 @@ final class Analysis {
     var markingStrong = false
     /// Whether the program has `may_goto` (only its loops need strong precision).
     let hasMayGoto: Bool
+    /// Whether the program calls `bpf_loop` (CallbackLoops.swift).
+    let hasLoopCalls: Bool
     /// The first instruction of the program's exception callback (`__exception_cb`), if it names one.
     var exceptionCallbackStart: Int?
     /// Whether the exception callback is being explored (it may not throw).
@@ -288,6 +290,7 @@ final class Analysis {
         // Loops that converge (may_goto, open-coded iterators) need the strong precision marks.
         hasMayGoto = program.instructions.contains { $0.opcode == Opcode.mayGoto }
             || program.kfuncs.values.contains { Analysis.iteratorCall($0)?.operation == "next" }
+        hasLoopCalls = program.instructions.contains { $0.opcode == Opcode.call && $0.src == 0 && $0.imm == Analysis.loopHelper }
         maps = program.maps
         innerMap = [Int](repeating: -1, count: program.maps.count)
         for i in program.maps.indices {
@@ -531,7 +534,7 @@ final class Analysis {
         // Only the most recent ones are compared: a loop that repeats itself does so soon, and
         // one that does not is stopped by the complexity limit (its verdict is the same).
         let prints = inProgressFingerprints[pc]
-        var j = prints.count - 1
+        var j = hasLoopCalls && isLoopCall(pc) ? -1 : prints.count - 1   // not at a bpf_loop call (CallbackLoops.swift)
         while j >= 0 && j >= prints.count - Analysis.loopCheckWindow {
             if prints[j] == fingerprint && inProgress[pc][j].state == st {
                 throw fail(.loop, pc, "infinite loop: the program comes back to insn \(pc) in exactly the same state",
@@ -539,7 +542,8 @@ final class Analysis {
             }
             j -= 1
         }
-        if insns[pc].opcode == Opcode.mayGoto || (hasMayGoto && isIteratorNext(pc)), let loop = convergedLoop(st, pc, parent, live: liveHere) {
+        if insns[pc].opcode == Opcode.mayGoto || (hasMayGoto && isIteratorNext(pc)) || (hasLoopCalls && isLoopCall(pc)),
+           let loop = isLoopCall(pc) ? convergedCallbackLoop(st, pc, parent, live: liveHere) : convergedLoop(st, pc, parent, live: liveHere) {
             loop.hits += 1
             var set = PrecisionSet(registers: loop.preciseRegisters, slots: loop.preciseSlots)
             set.registers[top] &= liveHere
@@ -561,7 +565,8 @@ final class Analysis {
         while i >= 0 {
             let cp = list[i]
             if cp.state.subsumes(st, live: liveHere, preciseRegisters: cp.exact ? Analysis.allRegisters : cp.preciseRegisters,
-                                 preciseSlots: cp.exact ? Analysis.allSlots : cp.preciseSlots, lockMaps: lockMaps) {
+                                 preciseSlots: cp.exact ? Analysis.allSlots : cp.preciseSlots, lockMaps: lockMaps),
+               !hasLoopCalls || callbackRunsCover(cp.state, st) {
                 cp.hits += 1
                 if cp.exact, let parent { markLoopDependent(parent) }
                 var set = PrecisionSet(registers: cp.preciseRegisters, slots: cp.preciseSlots)
@@ -711,6 +716,8 @@ final class Analysis {
                 }
             }
             if insns[pc].opcode == Opcode.call && pc + 1 < insns.count { prunePoint[pc + 1] = true }
+            // A bpf_loop call: its callback's runs come back to it (CallbackLoops.swift).
+            if hasLoopCalls && isLoopCall(pc) { prunePoint[pc] = true }
             // An iterator's next: where its loop converges.
             if hasMayGoto && isIteratorNext(pc) { prunePoint[pc] = true }
         }

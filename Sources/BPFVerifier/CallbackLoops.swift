@@ -15,10 +15,14 @@ import BPFCore
 // - Widening: on that return, a scalar (register, spill or 4-byte store, in the callers' frames)
 //   that changed since the previous visit of the call on this path and decided nothing there
 //   becomes unknown (the kernel's `widen_imprecise_scalars`; every precise mark counts, a scalar
-//   added to a pointer too, as the kernel marks it).
+//   added to a pointer too, as the kernel marks it). A 4-byte store off the 8-byte grid keeps no
+//   value, as in the kernel (Memory.swift, `writeStack`): a bound kept there would stop the runs
+//   from converging (xdp_synproxy's option offset).
 // - Convergence: a state at the call that an earlier visit of it on this path, in the same
 //   frame, contains (every scalar's range, precise or not) needs no exploring: what follows is what
 //   follows that visit, which is being explored. The exact infinite-loop check is not made there.
+//   The states of the runs between the two visits then prune only states they contain entirely
+//   (`markCallbackRunsDependent`).
 // - A state at the call is pruned by a finished one only if that one had started no more runs
 //   in any frame (it then explored at least as many more).
 //
@@ -57,7 +61,7 @@ extension Analysis {
             previous = c
             return false
         }
-        if let previous { widen(&st, against: previous, strongOnly: false) }
+        if let previous { widen(&st, against: previous, callbackRun: true) }
         return .next(callSite)
     }
 
@@ -76,6 +80,19 @@ extension Analysis {
             return compared < Analysis.mayGotoConvergenceWindow
         }
         return found
+    }
+
+    /// After a convergence at a `bpf_loop` call: the states of the runs between the earlier visit
+    /// `header` and this point prune only states they contain entirely (their precision marks miss
+    /// what the header's other paths will find; the header and the states above it get those
+    /// marks as its exploration goes on). The kernel compares such states exactly while the
+    /// loop's entry state is still being explored.
+    func markCallbackRunsDependent(_ node: Checkpoint, below header: Checkpoint) {
+        var c: Checkpoint? = node
+        while let n = c, n !== header {
+            n.exact = true
+            c = n.parent
+        }
     }
 
     /// Whether a finished state at a `bpf_loop` call may prune `cur` there: it had started no

@@ -313,9 +313,9 @@ extension Analysis {
         }
         let zero = value.map { $0.value.truncated(toBytes: size).constantValue == 0 } ?? false
         for i in 0..<size { st.frames[f].setByte(o + i, zero ? .zero : .misc) }
-        if size == 4 && o % 4 == 0, let v = value, v.kind == .scalar {
-            st.frames[f].narrow[(-o - 1) / 4] = v.value.truncated(toBytes: 4)
-        }
+        // A 4-byte store off the 8-byte grid keeps no value (the kernel's check_stack_write_fixed_off
+        // saves a register only at an aligned offset): a bound kept there would stop bpf_loop
+        // callback runs from converging where the kernel's do (xdp_synproxy's option offset).
     }
 
     // MARK: Instructions

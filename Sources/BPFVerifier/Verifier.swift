@@ -548,7 +548,7 @@ final class Analysis {
             var set = PrecisionSet(registers: loop.preciseRegisters, slots: loop.preciseSlots)
             set.registers[top] &= liveHere
             if let parent {
-                markLoopDependent(parent)
+                if isLoopCall(pc) { markCallbackRunsDependent(parent, below: loop) } else { markLoopDependent(parent) }
                 if !set.isEmpty {
                     backtrack(set, depth: st.frames.count, from: previousPC, node: parent)
                     backtrackStrong(loop, top: top, live: liveHere, parent: parent, depth: st.frames.count)

@@ -436,7 +436,7 @@ extension VerifierState {
             guard old.value.contains(cur.value) else { return false }
             // Scalars linked in the old state must be linked the same way now (a range check on
             // one refined the others there).
-            return old.id == 0 || (cur.id != 0 && ids.check(old.id, cur.id))
+            return old.id == 0 || (cur.id != 0 && old.offset == cur.offset && ids.check(old.id, cur.id))
         }
         guard old.kind == cur.kind, old.map == cur.map, old.offset == cur.offset, old.frame == cur.frame,
               old.readOnly == cur.readOnly else { return false }

@@ -604,6 +604,7 @@ extension Analysis {
             }
             let sub = st.frames[r.frame].subprogram
             stackDepth[sub] = max(stackDepth[sub], -o)
+            noteFastcallDepth(sub, -o)
             if write {
                 if let error = stackObjectWrite(st, pc, frame: r.frame, lo: o, end: o + n, regno: regno, helper: helper) { throw error }
                 if n > 0 { try writeStack(&st, pc, frame: r.frame, offset: o, size: n, value: nil) }

@@ -145,6 +145,7 @@ extension Analysis {
         }
         let sub = st.frames[f].subprogram
         stackDepth[sub] = max(stackDepth[sub], -offset)
+        noteFastcallDepth(sub, -offset)
         return d.id
     }
 

@@ -162,6 +162,7 @@ extension Analysis {
         }
         let sub = st.frames[r.frame].subprogram
         stackDepth[sub] = max(stackDepth[sub], -lo)
+        noteFastcallDepth(sub, -lo)
         return (r.frame, lo, hi)
     }
 
@@ -313,9 +314,14 @@ extension Analysis {
         }
         let zero = value.map { $0.value.truncated(toBytes: size).constantValue == 0 } ?? false
         for i in 0..<size { st.frames[f].setByte(o + i, zero ? .zero : .misc) }
-        // A 4-byte store off the 8-byte grid keeps no value (the kernel's check_stack_write_fixed_off
-        // saves a register only at an aligned offset): a bound kept there would stop bpf_loop
-        // callback runs from converging where the kernel's do (xdp_synproxy's option offset).
+        // A 4-byte store off the 8-byte grid keeps its value (the kernel keeps none: its
+        // check_stack_write_fixed_off saves a register only at an aligned offset) in the writing
+        // function's own frame only: written through a pointer into a caller's stack (a callback's
+        // context), it keeps none, as in the kernel, or bpf_loop runs would not converge where the
+        // kernel's do (xdp_synproxy's option offset).
+        if size == 4 && o % 4 == 0 && f == st.frames.count - 1, let v = value, v.kind == .scalar {
+            st.frames[f].narrow[(-o - 1) / 4] = v.value.truncated(toBytes: 4)
+        }
     }
 
     // MARK: Instructions

@@ -264,6 +264,8 @@ final class Analysis {
     let hasMayGoto: Bool
     /// Whether the program calls `bpf_loop` (CallbackLoops.swift).
     let hasLoopCalls: Bool
+    /// bpf_fastcall spills and fills, which the kernel's stack depth leaves out (Fastcall.swift).
+    var fastcall = FastcallPatterns()
     /// The first instruction of the program's exception callback (`__exception_cb`), if it names one.
     var exceptionCallbackStart: Int?
     /// Whether the exception callback is being explored (it may not throw).
@@ -380,6 +382,7 @@ final class Analysis {
         try checkExceptionCallback()
         try checkProgramRules()
         try checkControlFlow()
+        markFastcallPatterns()
         computeLiveness()
 
         var state = VerifierState(frames: [Frame(callSite: -1, subprogram: 0)])
@@ -593,11 +596,17 @@ final class Analysis {
     func clearSingularIDs(_ st: inout VerifierState) {
         for f in st.frames.indices {
             for r in 0..<11 where st.frames[f].registers[r].kind == .scalar && st.frames[f].registers[r].id != 0 {
-                if st.holders(of: st.frames[f].registers[r].id) == 1 { st.frames[f].registers[r].id = 0 }
+                if st.holders(of: st.frames[f].registers[r].id) == 1 {
+                    st.frames[f].registers[r].id = 0
+                    st.frames[f].registers[r].offset = 0
+                }
             }
             for s in st.frames[f].spills.indices {
                 guard let spill = st.frames[f].spills[s], spill.kind == .scalar, spill.id != 0 else { continue }
-                if st.holders(of: spill.id) == 1 { st.frames[f].spills[s]!.id = 0 }
+                if st.holders(of: spill.id) == 1 {
+                    st.frames[f].spills[s]!.id = 0
+                    st.frames[f].spills[s]!.offset = 0
+                }
             }
         }
     }
@@ -815,7 +824,7 @@ final class Analysis {
                 i += 2
             }
             visiting[sub] = false
-            let total = rounded(stackDepth[sub]) + best
+            let total = rounded(depthAfterFastcall(sub)) + best
             memo[sub] = total
             return total
         }

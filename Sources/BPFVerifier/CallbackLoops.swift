@@ -15,9 +15,9 @@ import BPFCore
 // - Widening: on that return, a scalar (register, spill or 4-byte store, in the callers' frames)
 //   that changed since the previous visit of the call on this path and decided nothing there
 //   becomes unknown (the kernel's `widen_imprecise_scalars`; every precise mark counts, a scalar
-//   added to a pointer too, as the kernel marks it). A 4-byte store off the 8-byte grid into a
-//   caller's stack keeps no value, as in the kernel (Memory.swift, `writeStack`): a bound kept
-//   there would stop the runs from converging (xdp_synproxy's option offset).
+//   added to a pointer too, as the kernel marks it). A 4-byte store off the 8-byte grid keeps no
+//   value, as in the kernel (Memory.swift, `writeStack`): a bound kept there would stop the runs
+//   from converging (xdp_synproxy's option offset).
 // - Convergence: a state at the call that an earlier visit of it on this path, in the same
 //   frame, contains (every scalar's range, precise or not) needs no exploring: what follows is what
 //   follows that visit, which is being explored. The exact infinite-loop check is not made there.

@@ -314,14 +314,10 @@ extension Analysis {
         }
         let zero = value.map { $0.value.truncated(toBytes: size).constantValue == 0 } ?? false
         for i in 0..<size { st.frames[f].setByte(o + i, zero ? .zero : .misc) }
-        // A 4-byte store off the 8-byte grid keeps its value (the kernel keeps none: its
-        // check_stack_write_fixed_off saves a register only at an aligned offset) in the writing
-        // function's own frame only: written through a pointer into a caller's stack (a callback's
-        // context), it keeps none, as in the kernel, or bpf_loop runs would not converge where the
-        // kernel's do (xdp_synproxy's option offset).
-        if size == 4 && o % 4 == 0 && f == st.frames.count - 1, let v = value, v.kind == .scalar {
-            st.frames[f].narrow[(-o - 1) / 4] = v.value.truncated(toBytes: 4)
-        }
+        // A 4-byte store off the 8-byte grid keeps no value, as in the kernel (its
+        // check_stack_write_fixed_off saves a register only at an aligned offset): a value kept
+        // there made loops the kernel sees converge run on (bpf_loop runs in xdp_synproxy, the
+        // `volatile int` counters of verifier_bits_iter) and one it sees repeat end (misc_for_each).
     }
 
     // MARK: Instructions

@@ -9,7 +9,7 @@ import BPFObject
 //
 // pairs at the same distance before and after the call, at offsets going up from the lowest 8-byte
 // stack store of the function. Where the kernel inlines the callee (bpf_get_smp_processor_id on
-// x86-64, the bpf_cast_to_kern_ctx and bpf_rdonly_cast kfuncs) it removes those spills and fills,
+// x86-64 in the tracing types, the bpf_cast_to_kern_ctx and bpf_rdonly_cast kfuncs) it removes those spills and fills,
 // and the function's stack depth becomes what lies above them — unless another instruction of the
 // function reaches that region, or a pattern wraps a call the kernel does not inline. Only the
 // depth changes: the spills and fills are verified as written.
@@ -39,7 +39,10 @@ extension Analysis {
         guard ins.src == 0, let proto = HelperPrototype[ins.imm] else { return nil }
         var mask: UInt16 = proto.returns == .void ? 0 : 1
         for i in proto.arguments.indices { mask |= 1 << UInt16(i + 1) }
-        return (mask, ins.imm == 8)   // bpf_get_smp_processor_id: inlined by the verifier on x86-64
+        // bpf_get_smp_processor_id, inlined by the verifier on x86-64, is bpf_fastcall in the
+        // tracing types' prototype (bpf_tracing_func_proto), not in the base one others get.
+        let tracing: Set<ProgramType> = [.kprobe, .tracepoint, .perfEvent, .rawTracepoint, .rawTracepointWritable, .tracing, .lsm, .structOps]
+        return (mask, ins.imm == 8 && tracing.contains(program.type))
     }
 
     /// Finds the patterns of every function (before exploring: the stack contract needs them).

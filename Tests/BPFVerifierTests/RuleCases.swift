@@ -1105,6 +1105,27 @@ let ruleCases: [RuleCase] = [
     RuleCase(name: "a spill the call does not fill back keeps the stack depth", type: .rawTracepoint,
              source: fastcallDepth(spill: "stxdw [%r10-8], %r1", fill: "ldxdw %r2, [%r10-8]"),
              rejection: "more than 512"),
+    RuleCase(name: "a writable raw tracepoint reads and writes its buffer at fixed offsets", type: .rawTracepointWritable, source: """
+        ldxdw %r2, [%r1+0]
+        ldxw %r3, [%r2+4]
+        stxw [%r2+0], %r3
+        mov %r0, 0
+        exit
+        """),
+    RuleCase(name: "a writable raw tracepoint's buffer at a variable offset", type: .rawTracepointWritable, source: """
+        ldxdw %r6, [%r1+0]
+        call 7
+        and %r0, 7
+        add %r6, %r0
+        ldxb %r3, [%r6+0]
+        mov %r0, 0
+        exit
+        """, rejection: "invalid variable buffer offset"),
+    RuleCase(name: "a writable raw tracepoint's buffer pointer read as 4 bytes", type: .rawTracepointWritable, source: """
+        ldxw %r2, [%r1+0]
+        mov %r0, 0
+        exit
+        """, rejection: "buffer pointer, read whole as 8 bytes"),
 ] + compatibilityRuleCases
 
 /// A random number r0, its copy plus 4 in r2 (linked to it), r0 bounded to 0...`bound`, then r2

@@ -184,6 +184,9 @@ struct Frame: Hashable, Sendable {
     /// `may_goto` fall-throughs taken in this frame (the kernel's `may_goto_depth`): states that
     /// differ only here are not the same loop state, and a loop converges only across them.
     var mayGotoDepth: Int32 = 0
+    /// `bpf_loop` callback runs this frame has started since its last `bpf_loop` call went on
+    /// (the kernel's `callback_depth`; see CallbackLoops.swift).
+    var callbackDepth: Int32 = 0
 
     init(callSite: Int, subprogram: Int) {
         registers = [Register](repeating: .uninitialized, count: 11)
@@ -516,7 +519,7 @@ extension VerifierState {
             guard old.value.contains(cur.value) else { return false }
             // Scalars linked in the old state must be linked the same way now (a range check on
             // one refined the others there).
-            return old.id == 0 || (cur.id != 0 && ids.check(old.id, cur.id))
+            return old.id == 0 || (cur.id != 0 && old.offset == cur.offset && ids.check(old.id, cur.id))
         }
         guard old.kind == cur.kind, old.map == cur.map, old.offset == cur.offset, old.frame == cur.frame,
               old.readOnly == cur.readOnly else { return false }

@@ -68,6 +68,7 @@ extension Analysis {
                 if st.references.count > frame.referencesAtEntry {
                     throw referenceLeak(st, pc)
                 }
+                if isLoopCall(frame.callSite) { return loopCallbackReturn(&st) }
                 return .exit
             }
             if r0.kind == .stack && r0.frame == st.frames.count - 1 {
@@ -618,6 +619,7 @@ extension Analysis {
             }
             let sub = st.frames[r.frame].subprogram
             stackDepth[sub] = max(stackDepth[sub], -o)
+            noteFastcallDepth(sub, -o)
             if write {
                 if let error = stackObjectWrite(st, pc, frame: r.frame, lo: o, end: o + n, regno: regno, helper: helper) { throw error }
                 if n > 0 { try writeStack(&st, pc, frame: r.frame, offset: o, size: n, value: nil) }
@@ -706,6 +708,11 @@ extension Analysis {
         addCallEdge(st.current.subprogram, target)
         callbackState.frames.append(frame)
         verificationRootPeak = max(verificationRootPeak, callbackState.frames.count)
+        if helper == Analysis.loopHelper {
+            // Run by run, as the kernel explores it (CallbackLoops.swift).
+            startLoopCallback(&st, pc, callbackState: callbackState, parent: parent)
+            return
+        }
         let written = callbackWrites(target)
         deferredCallback = (callbackFirstState(callbackState, forgetting: written), target,
                             CallbackStart(state: callbackState, forgotten: written))

@@ -16,6 +16,8 @@ struct ContextRules {
         case kernelStruct(String)
         /// `__sk_buff->flow_keys` of a flow dissector: its `struct bpf_flow_keys` (56 bytes, writable).
         case flowKeys
+        /// args[0] of a writable raw tracepoint (`raw_tp.w`): its buffer (the kernel's PTR_TO_TP_BUFFER).
+        case tracepointBuffer
         case denied(String)
     }
 
@@ -93,6 +95,13 @@ struct ContextRules {
                 return .denied("xdp_md->egress_ifindex is only readable by programs attached to a devmap")
             default: return .scalar
             }
+        }
+        if type == .rawTracepointWritable && offset < 8 {
+            // raw_tp_writable_prog_is_valid_access: args[0], read whole, is the tracepoint's buffer.
+            guard offset == 0 && size == 8 else {
+                return .denied("args[0] of a writable raw tracepoint is its buffer pointer, read whole as 8 bytes")
+            }
+            return .tracepointBuffer
         }
         if type == .flowDissector {
             // A flow dissector reads only its packet (data, data_end) and writes its flow keys.

@@ -53,6 +53,8 @@ extension Register {
     static let packetSlice = 1 << 40
     /// In `sliceOf`: the flow dissector's `flow_keys`, which moves only by constants.
     static let flowKeysMemory = 1 << 41
+    /// In `sliceOf`: a writable raw tracepoint's buffer (args[0]).
+    static let tracepointBufferMemory = 1 << 42
 }
 
 /// A dynptr found where a call's argument points.
@@ -145,6 +147,7 @@ extension Analysis {
         }
         let sub = st.frames[f].subprogram
         stackDepth[sub] = max(stackDepth[sub], -offset)
+        noteFastcallDepth(sub, -offset)
         return d.id
     }
 

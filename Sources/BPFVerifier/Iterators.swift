@@ -80,6 +80,7 @@ extension Analysis {
             }
             let sub = st.frames[f1].subprogram
             stackDepth[sub] = max(stackDepth[sub], -offset)
+            noteFastcallDepth(sub, -offset)
             st.references.append(Reference(id: it.id, instruction: pc, helper: 0))
             for r in 1...5 { st[r] = .uninitialized }
             st[0] = .unknownScalar

@@ -69,11 +69,13 @@ extension Analysis {
 
     /// Forgets the scalars (registers, spills, 4-byte stores) that changed since `previous` and
     /// decided nothing there.
-    func widen(_ cur: inout VerifierState, against previous: Checkpoint) {
+    /// `callbackRun` (a bpf_loop callback's return, CallbackLoops.swift): every precise mark
+    /// counts, as the kernel marks a scalar added to a pointer precise.
+    func widen(_ cur: inout VerifierState, against previous: Checkpoint, callbackRun: Bool = false) {
         let old = previous.state
         for f in cur.frames.indices where f < old.frames.count {
-            let preciseRegisters = previous.strongRegisters[f]
-            let preciseSlots = previous.strongSlots[f]
+            let preciseRegisters = callbackRun ? previous.preciseRegisters[f] : previous.strongRegisters[f]
+            let preciseSlots = callbackRun ? previous.preciseSlots[f] : previous.strongSlots[f]
             for r in 0..<10 where preciseRegisters & (1 << UInt16(r)) == 0 {
                 let o = old.frames[f].registers[r], c = cur.frames[f].registers[r]
                 guard o.kind == .scalar, c.kind == .scalar, o.value != c.value else { continue }

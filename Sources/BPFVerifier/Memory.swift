@@ -52,6 +52,19 @@ extension Analysis {
             if access == .atomic && r.kind == .memory {
                 throw fail(.invalidPointer, pc, "atomic update of R\(regno) (\(r.kind.name)) is not allowed", state: st, registers: [regno])
             }
+            if r.kind == .memory && r.sliceOf == Register.tracepointBufferMemory {
+                // A writable raw tracepoint's buffer (check_tp_buffer_access): fixed offsets from 0
+                // on; the kernel checks the largest against the tracepoint when attaching, so no
+                // access is proven (an engine of ours checks each).
+                guard r.value.constantValue == 0 else {
+                    throw fail(.outOfBounds, pc, "R\(regno) invalid variable buffer offset (\(r.value)): a tracepoint buffer is accessed at fixed offsets",
+                               state: st, registers: [regno])
+                }
+                guard r.offset + off >= 0 else {
+                    throw fail(.outOfBounds, pc, "R\(regno) invalid tracepoint buffer access at offset \(r.offset + off)", state: st, registers: [regno])
+                }
+                return false
+            }
             let lo = Int64(r.offset + off) + r.value.smin
             let hi = Int64(r.offset + off) + r.value.smax + Int64(size)
             var what: String { r.kind == .mapValue ? "map '\(maps[r.map].name)' value (\(limit) bytes)" : "memory of \(limit) bytes" }
@@ -162,6 +175,7 @@ extension Analysis {
         }
         let sub = st.frames[r.frame].subprogram
         stackDepth[sub] = max(stackDepth[sub], -lo)
+        noteFastcallDepth(sub, -lo)
         return (r.frame, lo, hi)
     }
 
@@ -313,9 +327,10 @@ extension Analysis {
         }
         let zero = value.map { $0.value.truncated(toBytes: size).constantValue == 0 } ?? false
         for i in 0..<size { st.frames[f].setByte(o + i, zero ? .zero : .misc) }
-        if size == 4 && o % 4 == 0, let v = value, v.kind == .scalar {
-            st.frames[f].narrow[(-o - 1) / 4] = v.value.truncated(toBytes: 4)
-        }
+        // A 4-byte store off the 8-byte grid keeps no value, as in the kernel (its
+        // check_stack_write_fixed_off saves a register only at an aligned offset): a value kept
+        // there made loops the kernel sees converge run on (bpf_loop runs in xdp_synproxy, the
+        // `volatile int` counters of verifier_bits_iter) and one it sees repeat end (misc_for_each).
     }
 
     // MARK: Instructions
@@ -391,6 +406,13 @@ extension Analysis {
                 result.kind = .memory
                 result.size = 56   // struct bpf_flow_keys
                 result.sliceOf = Register.flowKeysMemory
+            case .tracepointBuffer:
+                // Its size is the tracepoint's, checked when the program is attached: any fixed
+                // offset from 0 on (checkRegion).
+                result = Register()
+                result.kind = .memory
+                result.size = Int(Int32.max)
+                result.sliceOf = Register.tracepointBufferMemory
             }
             markAccess(pc, proven: rules.proven(offset: o, size: size))
         case .mapPointer where r.map >= 0 && r.map < maps.count && Self.mapStructName(maps[r.map].type) != nil:

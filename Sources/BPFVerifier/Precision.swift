@@ -190,9 +190,14 @@ extension Analysis {
             // `last` returned from the function of this segment to its caller.
             guard ins.opcode == Opcode.exit else { return false }
             let caller = pointDepth - 1
-            let r0 = set.has(caller, 0)
-            set.remove(caller, 0)
-            set.registers[top] = r0 ? 1 : 0
+            if c.state.frames[top].isCallback {
+                // A bpf_loop callback's run back at the call: the caller's registers are its own.
+                set.registers[top] = 0
+            } else {
+                let r0 = set.has(caller, 0)
+                set.remove(caller, 0)
+                set.registers[top] = r0 ? 1 : 0
+            }
             set.slots[top] = 0
             if pc == c.pc { return true }
             pc = previous(pc)

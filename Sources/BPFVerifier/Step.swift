@@ -173,7 +173,17 @@ extension Analysis {
                     return
                 }
             }
-            st[d] = .scalar(Scalar.alu(kind, dst.value, src.value, width: width))
+            var result = Register.scalar(Scalar.alu(kind, dst.value, src.value, width: width))
+            if width == 64 && (kind == .add || kind == .sub) && dst.id != 0 && dst.offset == 0, let k = src.value.constantValue {
+                // A linked scalar plus a constant stays linked, that constant apart: a range check
+                // on either refines the other (the kernel's BPF_ADD_CONST; a second one unlinks).
+                let delta = kind == .sub ? 0 &- Int64(bitPattern: k) : Int64(bitPattern: k)
+                if delta != 0 && delta > Int64(Int32.min) && delta <= Int64(Int32.max) {
+                    result.id = dst.id
+                    result.offset = Int(delta)
+                }
+            }
+            st[d] = result
             return
         }
         // Pointer arithmetic. The difference of two pointers is a number (root may compute it).
@@ -547,11 +557,15 @@ extension Analysis {
     }
 
     func setScalar(_ st: inout VerifierState, _ reg: Int, _ value: Scalar) {
-        let id = st[reg].id
+        let id = st[reg].id, offset = st[reg].offset
         st[reg].value = value
         if id != 0 {
             st.forEachRegister { r in
-                if r.kind == .scalar && r.id == id { r.value = value }
+                // A scalar linked with a constant apart (`offset`, BPF_ADD_CONST) is this value moved by the difference.
+                if r.kind == .scalar && r.id == id {
+                    r.value = r.offset == offset ? value
+                        : Scalar.alu(.add, value, .constant(UInt64(bitPattern: Int64(r.offset - offset))), width: 64)
+                }
             }
         }
     }

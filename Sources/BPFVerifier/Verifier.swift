@@ -260,6 +260,10 @@ final class Analysis {
     var markingStrong = false
     /// Whether the program has `may_goto` (only its loops need strong precision).
     let hasMayGoto: Bool
+    /// Whether the program calls `bpf_loop` (CallbackLoops.swift).
+    let hasLoopCalls: Bool
+    /// bpf_fastcall spills and fills, which the kernel's stack depth leaves out (Fastcall.swift).
+    var fastcall = FastcallPatterns()
     /// The first instruction of the program's exception callback (`__exception_cb`), if it names one.
     var exceptionCallbackStart: Int?
     /// Whether the exception callback is being explored (it may not throw).
@@ -286,6 +290,7 @@ final class Analysis {
         // Loops that converge (may_goto, open-coded iterators) need the strong precision marks.
         hasMayGoto = program.instructions.contains { $0.opcode == Opcode.mayGoto }
             || program.kfuncs.values.contains { Analysis.iteratorCall($0)?.operation == "next" }
+        hasLoopCalls = program.instructions.contains { $0.opcode == Opcode.call && $0.src == 0 && $0.imm == Analysis.loopHelper }
         maps = program.maps
         innerMap = [Int](repeating: -1, count: program.maps.count)
         for i in program.maps.indices {
@@ -374,6 +379,7 @@ final class Analysis {
         try checkExceptionCallback()
         try checkProgramRules()
         try checkControlFlow()
+        markFastcallPatterns()
         computeLiveness()
 
         var state = VerifierState(frames: [Frame(callSite: -1, subprogram: 0)])
@@ -526,7 +532,7 @@ final class Analysis {
         // Only the most recent ones are compared: a loop that repeats itself does so soon, and
         // one that does not is stopped by the complexity limit (its verdict is the same).
         let pending = inProgress[pc]
-        var j = pending.count - 1
+        var j = hasLoopCalls && isLoopCall(pc) ? -1 : pending.count - 1   // not at a bpf_loop call (CallbackLoops.swift)
         while j >= 0 && j >= pending.count - Analysis.loopCheckWindow {
             if pending[j].fingerprint == fingerprint && pending[j].state == st {
                 throw fail(.loop, pc, "infinite loop: the program comes back to insn \(pc) in exactly the same state",
@@ -534,12 +540,13 @@ final class Analysis {
             }
             j -= 1
         }
-        if insns[pc].opcode == Opcode.mayGoto || (hasMayGoto && isIteratorNext(pc)), let loop = convergedLoop(st, pc, parent, live: liveHere) {
+        if insns[pc].opcode == Opcode.mayGoto || (hasMayGoto && isIteratorNext(pc)) || (hasLoopCalls && isLoopCall(pc)),
+           let loop = isLoopCall(pc) ? convergedCallbackLoop(st, pc, parent, live: liveHere) : convergedLoop(st, pc, parent, live: liveHere) {
             loop.hits += 1
             var set = PrecisionSet(registers: loop.preciseRegisters, slots: loop.preciseSlots)
             set.registers[top] &= liveHere
             if let parent {
-                markLoopDependent(parent)
+                if isLoopCall(pc) { markCallbackRunsDependent(parent, below: loop) } else { markLoopDependent(parent) }
                 if !set.isEmpty {
                     backtrack(set, depth: st.frames.count, from: previousPC, node: parent)
                     backtrackStrong(loop, top: top, live: liveHere, parent: parent, depth: st.frames.count)
@@ -556,7 +563,8 @@ final class Analysis {
         while i >= 0 {
             let cp = list[i]
             if cp.state.subsumes(st, live: liveHere, preciseRegisters: cp.exact ? Analysis.allRegisters : cp.preciseRegisters,
-                                 preciseSlots: cp.exact ? Analysis.allSlots : cp.preciseSlots, lockMaps: lockMaps) {
+                                 preciseSlots: cp.exact ? Analysis.allSlots : cp.preciseSlots, lockMaps: lockMaps),
+               !hasLoopCalls || callbackRunsCover(cp.state, st) {
                 cp.hits += 1
                 if cp.exact, let parent { markLoopDependent(parent) }
                 var set = PrecisionSet(registers: cp.preciseRegisters, slots: cp.preciseSlots)
@@ -583,12 +591,18 @@ final class Analysis {
     func clearSingularIDs(_ st: inout VerifierState) {
         for f in st.frames.indices {
             for r in 0..<11 where st.frames[f].registers[r].kind == .scalar && st.frames[f].registers[r].id != 0 {
-                if st.holders(of: st.frames[f].registers[r].id) == 1 { st.frames[f].registers[r].id = 0 }
+                if st.holders(of: st.frames[f].registers[r].id) == 1 {
+                    st.frames[f].registers[r].id = 0
+                    st.frames[f].registers[r].offset = 0
+                }
             }
             for s in st.frames[f].spills.storage.indices {
                 let spill = st.frames[f].spills.storage[s]
                 guard spill.kind == .scalar, spill.id != 0 else { continue }
-                if st.holders(of: spill.id) == 1 { st.frames[f].spills.storage[s].id = 0 }
+                if st.holders(of: spill.id) == 1 {
+                    st.frames[f].spills.storage[s].id = 0
+                    st.frames[f].spills.storage[s].offset = 0
+                }
             }
         }
     }
@@ -707,6 +721,8 @@ final class Analysis {
                 }
             }
             if insns[pc].opcode == Opcode.call && pc + 1 < insns.count { prunePoint[pc + 1] = true }
+            // A bpf_loop call: its callback's runs come back to it (CallbackLoops.swift).
+            if hasLoopCalls && isLoopCall(pc) { prunePoint[pc] = true }
             // An iterator's next: where its loop converges.
             if hasMayGoto && isIteratorNext(pc) { prunePoint[pc] = true }
         }
@@ -807,7 +823,7 @@ final class Analysis {
                 i += 2
             }
             visiting[sub] = false
-            let total = rounded(stackDepth[sub]) + best
+            let total = rounded(depthAfterFastcall(sub)) + best
             memo[sub] = total
             return total
         }

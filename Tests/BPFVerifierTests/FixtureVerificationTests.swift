@@ -38,8 +38,9 @@ enum FixtureObjects {
         "uninit_key": "is uninitialized",
         "packet_overread": "bytes are checked against data_end",
         // What a bpf_loop callback writes in its caller's stack (Tests/BPFVerifierTests/Fixtures/callback_writes.c).
-        "loop_changes_index": "R6 may be moved by a value with no usable bound",
-        "loop_advances_callers_index": "R3 may be moved by a value with no usable bound",
+        "loop_changes_index": "packet read of 1 bytes at offset 100 of R6, but only 14 bytes are checked against data_end",
+        "loop_advances_callers_index": "stack access of 1 bytes at fp0 is outside the 512-byte frame",
+        "loop_counts_past_table": "read of 1 bytes at offset 2 of R1 is outside the map '.data' value (2 bytes)",
         // Global functions, verified alone (Tests/BPFVerifierTests/Fixtures/global_functions.c).
         "global_unchecked_arg": "argument 1 ('p') of global function sum_unchecked",
         "global_ctx_as_memory": "global function pair_first may not access the context through R1 as memory",

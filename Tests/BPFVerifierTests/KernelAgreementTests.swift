@@ -135,5 +135,4 @@ struct KernelFixtureAgreementTests {
 let knownFixtureDisagreements: [String: String] = [
     "uninit_key": uninitializedStack,
     "global_uninit_buffer": uninitializedStack,
-    "misc_for_each": "the kernel keeps the loop counter, a u32 on the stack whose address is bpf_map_update_elem's key, as unknown bytes after the increment's 4-byte store, so the loop head repeats its state and it reports an infinite loop; we keep the counter's value and see the loop end after 4 iterations",
 ]

@@ -1071,7 +1071,100 @@ let ruleCases: [RuleCase] = [
         mov %r0, 0
         exit
         """, rejection: "bpf_spin_unlock of a different lock", maps: [6: Maps.locked], kernel: false),
+    // Run s6's last differences (Docs/verifier.md, "Run s6 of the corpus taught these").
+    RuleCase(name: "a copy plus a constant stays linked: a bound on the copy's source bounds it", type: .xdp,
+             source: linkedPlusConstant(bound: 59), maps: [2: Maps.wide]),
+    RuleCase(name: "a copy plus a constant, its source bounded one too far", type: .xdp,
+             source: linkedPlusConstant(bound: 60), rejection: "outside the map 'wide' value", maps: [2: Maps.wide]),
+    RuleCase(name: "a 4-byte counter off the 8-byte stack grid keeps no value: its loop repeats", type: .socketFilter, source: """
+        mov %r1, 0
+        stxw [%r10-4], %r1
+        again:
+        ldxw %r1, [%r10-4]
+        add %r1, 1
+        stxw [%r10-4], %r1
+        jlt %r1, 4, again
+        mov %r0, 0
+        exit
+        """, rejection: "infinite loop"),
+    RuleCase(name: "a 4-byte counter on the 8-byte stack grid keeps its value: its loop ends", type: .socketFilter, source: """
+        mov %r1, 0
+        stxw [%r10-8], %r1
+        again:
+        ldxw %r1, [%r10-8]
+        add %r1, 1
+        stxw [%r10-8], %r1
+        jlt %r1, 4, again
+        mov %r0, 0
+        exit
+        """),
+    RuleCase(name: "bpf_fastcall spills and fills around bpf_get_smp_processor_id leave the stack depth", type: .rawTracepoint,
+             source: fastcallDepth(spill: "stxdw [%r10-8], %r1", fill: "ldxdw %r1, [%r10-8]")),
+    RuleCase(name: "bpf_get_smp_processor_id is no bpf_fastcall for socket filters: the spill and fill count", type: .socketFilter,
+             source: fastcallDepth(spill: "stxdw [%r10-8], %r1", fill: "ldxdw %r1, [%r10-8]"), rejection: "more than 512"),
+    RuleCase(name: "a spill the call does not fill back keeps the stack depth", type: .rawTracepoint,
+             source: fastcallDepth(spill: "stxdw [%r10-8], %r1", fill: "ldxdw %r2, [%r10-8]"),
+             rejection: "more than 512"),
+    RuleCase(name: "a writable raw tracepoint reads and writes its buffer at fixed offsets", type: .rawTracepointWritable, source: """
+        ldxdw %r2, [%r1+0]
+        ldxw %r3, [%r2+4]
+        stxw [%r2+0], %r3
+        mov %r0, 0
+        exit
+        """),
+    RuleCase(name: "a writable raw tracepoint's buffer at a variable offset", type: .rawTracepointWritable, source: """
+        ldxdw %r6, [%r1+0]
+        call 7
+        and %r0, 7
+        add %r6, %r0
+        ldxb %r3, [%r6+0]
+        mov %r0, 0
+        exit
+        """, rejection: "invalid variable buffer offset"),
+    RuleCase(name: "a writable raw tracepoint's buffer pointer read as 4 bytes", type: .rawTracepointWritable, source: """
+        ldxw %r2, [%r1+0]
+        mov %r0, 0
+        exit
+        """, rejection: "buffer pointer, read whole as 8 bytes"),
 ] + compatibilityRuleCases
+
+/// A random number r0, its copy plus 4 in r2 (linked to it), r0 bounded to 0...`bound`, then r2
+/// as the offset of a byte read in a 64-byte map value (the kernel's BPF_ADD_CONST).
+private func linkedPlusConstant(bound: Int) -> String {
+    lookupWide + """
+
+        jeq %r0, 0, out
+        mov %r6, %r0
+        call 7
+        mov %r2, %r0
+        add %r2, 4
+        jgt %r0, \(bound), out
+        add %r6, %r2
+        ldxb %r1, [%r6+0]
+        out:
+        mov %r0, 0
+        exit
+        """
+}
+
+/// The main function uses all 512 bytes of stack and calls a function that wraps
+/// bpf_get_smp_processor_id in `spill` and `fill` of r1 at fp-8: a bpf_fastcall pattern (which the
+/// kernel removes, so the function adds no stack) only if they match.
+private func fastcallDepth(spill: String, fill: String) -> String {
+    """
+        mov %r1, 42
+        stxdw [%r10-512], %r1
+        call local sub
+        mov %r0, 0
+        exit
+        sub:
+        \(spill)
+        call 8
+        \(fill)
+        mov %r0, 0
+        exit
+        """
+}
 
 /// bpf_probe_read_kernel_str (115) of at most `size` bytes into a 64-byte map value, then a
 /// store at the value plus the length read: within the value when `size` < 64.

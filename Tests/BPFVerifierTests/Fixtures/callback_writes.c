@@ -11,6 +11,13 @@
  *   loop_keeps_callers_dynptr   a ringbuf dynptr the callback only reads through is still there
  *   loop_reads_callers_index    the callback reads an index its caller set and no iteration changes
  *   loop_advances_callers_index each iteration moves the index: a later one reads past the buffer
+ *
+ * bpf_loop's callback is explored run by run (as the kernel does), so a count the callback keeps
+ * in its caller's stack is known after each number of runs the constant nr_loops allows:
+ *
+ *   loop_counts_one_run         one run: the count is 0 or 1, an index into a 2-byte table
+ *   loop_counts_past_table      two runs: the count may be 2, past the table
+ *   loop_counts_nested_runs     a callback that runs two more bpf_loops of one run each
  */
 #include "swiftbpf_helpers.h"
 
@@ -143,6 +150,63 @@ int loop_advances_callers_index(struct xdp_md *ctx)
 	s.index = 6;
 	bpf_loop(4, advance_index, &s, 0);
 	return (__u8)s.sum;
+}
+
+__u8 run_table[2] = { 3, 5 };
+
+static long bump_count(__u32 i, void *data)
+{
+	struct loop_state *s = data;
+
+	s->count += 1;
+	return 0;
+}
+
+SEC("xdp")
+int loop_counts_one_run(struct xdp_md *ctx)
+{
+	struct loop_state s = { 0, 0 };
+
+	bpf_loop(1, bump_count, &s, 0);
+	return run_table[s.count];
+}
+
+SEC("xdp")
+int loop_counts_past_table(struct xdp_md *ctx)
+{
+	struct loop_state s = { 0, 0 };
+
+	bpf_loop(2, bump_count, &s, 0);
+	return run_table[s.count];
+}
+
+static long add_ten(__u32 i, void *data)
+{
+	struct loop_state *s = data;
+
+	s->index += 10;
+	return 0;
+}
+
+static long bump_then_add(__u32 i, void *data)
+{
+	struct loop_state *s = data;
+
+	s->index += 1;
+	bpf_loop(1, add_ten, data, 0);
+	bpf_loop(1, add_ten, data, 0);
+	return 0;
+}
+
+SEC("xdp")
+int loop_counts_nested_runs(struct xdp_md *ctx)
+{
+	struct loop_state s = { 0, 0 };
+	__u8 bytes[32] = {};
+
+	bpf_loop(1, bump_then_add, &s, 0);
+	/* s.index is 0, 1, 11 or 21: each a byte of the buffer */
+	return bytes[s.index];
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -175,9 +175,13 @@ int misc_for_each(void *ctx)
 {
 	struct each_state st = { .total = 0 };
 
-	for (__u32 i = 0; i < 4; i++) {
-		__u64 v = i + 1;
-		bpf_map_update_elem(&numbers, &i, &v, BPF_ANY);
+	for (__u32 n = 0; n < 4; n++) {
+		/* The key is a copy: the counter stays in a register (a counter whose address is
+		 * taken lives on the stack, as unknown bytes to the kernel: its loop never ends). */
+		__u32 key = n;
+		__u64 v = n + 1;
+
+		bpf_map_update_elem(&numbers, &key, &v, BPF_ANY);
 	}
 	each_visited = bpf_for_each_map_elem(&numbers, (void *)sum_entry, &st, 0);
 	return (int)st.total;

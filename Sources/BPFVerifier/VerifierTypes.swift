@@ -173,12 +173,18 @@ public struct VerificationTarget: Sendable {
     public var mapTypes: MapTypeSet?
     /// The kfuncs the backend implements, by name (nil: every kfunc the kernel's BTF has).
     public var kfuncs: Set<String>?
+    /// Whether a read through a kernel pointer whose struct the verifier cannot name (no kernel BTF
+    /// types it) is allowed, giving a number: for a backend with no kernel objects, whose engines
+    /// check every such read against the run's memory (the Swift runtime). The kernel's rules refuse it.
+    public var untypedKernelReads: Bool
 
-    public init(name: String, helpers: Set<Int32>? = nil, mapTypes: MapTypeSet? = nil, kfuncs: Set<String>? = nil) {
+    public init(name: String, helpers: Set<Int32>? = nil, mapTypes: MapTypeSet? = nil, kfuncs: Set<String>? = nil,
+                untypedKernelReads: Bool = false) {
         self.name = name
         self.helpers = helpers
         self.mapTypes = mapTypes
         self.kfuncs = kfuncs ?? (helpers == nil ? nil : [])
+        self.untypedKernelReads = untypedKernelReads
     }
 
     /// The Linux kernel's rules (Linux 6.18).

@@ -36,6 +36,7 @@ extension HelperRegistry {
         }
         RuntimeKfuncs.register(into: &registry)
         GraphKfuncs.register(into: &registry)
+        NetKfuncs.register(into: &registry)
         ArenaKfuncs.register(into: &registry)
         return registry
     }()

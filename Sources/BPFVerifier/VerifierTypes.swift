@@ -302,6 +302,11 @@ public struct VerificationResult: Sendable {
     public var stackDepth: Int
     /// The helpers the program calls on some path the verifier explored, by id (sorted).
     public var helpersCalled: [Int32] = []
+    /// One flag per instruction slot: loads through typed kernel pointers, which the kernel makes
+    /// fault-tolerant (`BPF_PROBE_MEM`: a read the kernel cannot make gives 0). An engine gives 0
+    /// for such a read outside the run's memory instead of stopping the run. Empty for a rejected
+    /// program or one with no such load.
+    public var probeLoads: [Bool] = []
 }
 
 extension VerifierProgram {

@@ -63,6 +63,8 @@ struct DifferentialTests {
 
     static let cases: [DifferentialCase] = {
         let tcp54 = Frames.ipv4(length: 54), udp42 = Frames.ipv4(length: 42, proto: 17)
+        var ipv6 = tcp54
+        ipv6[12] = 0x86; ipv6[13] = 0xdd
         let sample = (try? Frames.sample()) ?? []
         var rawTP = [UInt8](repeating: 0, count: 16)
         rawTP[8] = 59
@@ -164,7 +166,8 @@ struct DifferentialTests {
             .packets("kernel_context", "kc_tail_depth", [tcp54]),
             .repeated("kernel_context", "kc_tail_depth", [tcp54], 2),
             .packets("kernel_context", "kc_rdonly_cast", [tcp54, udp42]),
-            .packets("kernel_context", "kc_kern_ctx", [tcp54]),
+            .packets("kernel_context", "kc_kern_ctx", [tcp54, ipv6]),
+            .packets("kernel_context", "kc_kern_skb", [tcp54, ipv6]),
             .packets("kernel_context", "kc_crypto", [tcp54]),
             .packets("kernel_context", "kc_cgroup", [tcp54]),
             // Raw SYN cookies (made and checked on each backend: the keys differ, the results not),

@@ -81,6 +81,10 @@ public final class Interpreter: Sendable {
     public let exceptionCallback: Int?
     /// The BTF of the object the program came from: the types `bpf_obj_new` allocates.
     public let programBTF: BTF?
+    /// Loads the verifier found reading through typed kernel pointers (``VerificationResult/probeLoads``):
+    /// as the kernel's `BPF_PROBE_MEM` loads, one outside the run's memory reads 0 instead of
+    /// stopping the run (both engines; nothing outside the run's memory is read).
+    let probeLoads: Set<Int>
 
     /// Prepares a program: validates it and resolves every helper it calls.
     ///
@@ -96,7 +100,8 @@ public final class Interpreter: Sendable {
     private let spareScratch = Atomic<UInt>(0)
 
     public init(program: Program, helpers: HelperRegistry = HelperRegistry(), options: ExecutionOptions = ExecutionOptions(),
-                permanentRegions: [MemoryRegion] = [], exceptionCallback: Int? = nil, programBTF: BTF? = nil) throws(RuntimeError) {
+                permanentRegions: [MemoryRegion] = [], exceptionCallback: Int? = nil, programBTF: BTF? = nil,
+                probeLoads: Set<Int> = []) throws(RuntimeError) {
         do {
             try Program.validate(program.instructions)
         } catch {
@@ -135,6 +140,7 @@ public final class Interpreter: Sendable {
         }
         self.exceptionCallback = exceptionCallback
         self.programBTF = programBTF
+        self.probeLoads = probeLoads
         self.program = program
         self.permanentRegions = permanentRegions
         self.options = options
@@ -382,10 +388,18 @@ public final class Interpreter: Sendable {
                                 pc: Int) throws(RuntimeError) -> UnsafeMutableRawPointer {
         guard regions.pointee.allows(address, size, write: write),
               let p = UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address)) else {
+            if !write && !probeLoads.isEmpty && probeLoads.contains(pc) { return Interpreter.probeZeros }
             throw .outOfBounds(pc: pc, address: address, size: size, write: write)
         }
         return p
     }
+
+    /// What a probe load outside the run's memory reads: 8 zero bytes, never written.
+    nonisolated(unsafe) static let probeZeros: UnsafeMutableRawPointer = {
+        let p = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 16)
+        p.initializeMemory(as: UInt8.self, repeating: 0, count: 16)
+        return p
+    }()
 
     /// The budget ran out during the straight-line run that ended at `last` (`before` instructions
     /// had run before it): names the instruction that went past it, as if counted one by one.

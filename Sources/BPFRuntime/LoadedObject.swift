@@ -239,6 +239,8 @@ public final class LoadedProgram: Sendable {
             instructions[index + 1].imm = Int32(bitPattern: UInt32(truncatingIfNeeded: value >> 32))
         }
         if verification != nil { Self.removeDeadFramePointerWrites(&instructions) }
+        let probes = verification?.probeLoads ?? []
+        let probeLoads = Set(probes.indices.filter { probes[$0] })
         do {
             let program = try Program(validating: instructions)
             // A verified program's loops end; those bounded by may_goto (or open-coded iterators) may run 8M times per frame,
@@ -247,7 +249,8 @@ public final class LoadedProgram: Sendable {
             let options = verification != nil && (iterates || program.instructions.contains(where: \.isMayGoto))
                 ? ExecutionOptions(instructionLimit: .max) : ExecutionOptions()
             interpreter = try Interpreter(program: program, helpers: helpers, options: options, permanentRegions: regions,
-                                          exceptionCallback: Self.exceptionCallback(of: spec, btf: programBTF), programBTF: programBTF)
+                                          exceptionCallback: Self.exceptionCallback(of: spec, btf: programBTF), programBTF: programBTF,
+                                          probeLoads: probeLoads)
             jit = engine == .jit ? try JITProgram(interpreter: interpreter, provenAccesses: verification?.provenAccesses, maps: maps, tier: jitTier) : nil
         } catch let error as DecodeError {
             throw LoadError(place: place(error.index), message: error.message)

@@ -24,6 +24,8 @@ struct RunState {
     var heldSpinLock: UnsafeMutableRawPointer?
     /// Memory helpers hand to callbacks (keys of `bpf_for_each_map_elem`), freed when the run ends.
     var scratch: UnsafeMutableRawBufferPointer?
+    /// The kernel context view `bpf_cast_to_kern_ctx` gives (read-only), freed when the run ends.
+    var kernelContext: UnsafeMutableRawBufferPointer?
     /// r1 for the program a tail call starts.
     var tailCallContext: UInt64 = 0
     /// Programs reached by tail calls, kept alive until the run ends.
@@ -98,6 +100,24 @@ struct RunState {
         return buffer
     }
 
+    /// The run's kernel context view, `size` bytes zeroed (the same buffer for every call of a run),
+    /// readable by the program for the rest of the run.
+    mutating func kernelContextBuffer(_ size: Int) -> UnsafeMutableRawBufferPointer {
+        if let kernelContext, kernelContext.count >= size {
+            kernelContext.initializeMemory(as: UInt8.self, repeating: 0)
+            return kernelContext
+        }
+        if let old = kernelContext {
+            regions.extra.removeAll { $0 == MemoryRegion(old, writable: false) }
+            old.deallocate()
+        }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 8), alignment: 16)
+        buffer.initializeMemory(as: UInt8.self, repeating: 0)
+        regions.add(MemoryRegion(buffer, writable: false))
+        kernelContext = buffer
+        return buffer
+    }
+
     /// Whether a run left anything that must not carry over to the next run on the same state:
     /// tail calls counted, a held lock, regions granted.
     @inline(__always)
@@ -116,6 +136,8 @@ struct RunState {
             old.deallocate()
             scratch = nil
         }
+        kernelContext?.deallocate()
+        kernelContext = nil
         retained.removeAll()
         freeDropped()
     }
@@ -145,6 +167,8 @@ struct RunState {
         cpu = -1
         scratch?.deallocate()
         scratch = nil
+        kernelContext?.deallocate()
+        kernelContext = nil
         freeDropped()
     }
 }

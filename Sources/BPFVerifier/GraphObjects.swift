@@ -725,8 +725,9 @@ extension Analysis {
     }
 
     /// Kernel objects a program typed by its own BTF (in the Swift runtime) may keep in a kptr:
-    /// those of the kfuncs the runtime implements (crypto contexts).
-    static let runtimeKernelObjects: Set<String> = ["bpf_crypto_ctx"]
+    /// those of the kfuncs the runtime implements (crypto contexts, the kernel test run's
+    /// prog_test_ref_kfunc, which only bpf_kfunc_call_test_release takes there).
+    static let runtimeKernelObjects: Set<String> = ["bpf_crypto_ctx", "prog_test_ref_kfunc"]
 
     /// What bpf_kptr_xchg stores (R`regno`) must be what the field holds.
     func checkKptrStore(_ st: VerifierState, _ pc: Int, regno: Int, field: Register?) throws(VerifierError) {

@@ -228,6 +228,12 @@ extension Analysis {
     func kernelPointerLoad(_ st: VerifierState, _ pc: Int, regno: Int, off: Int, size: Int) throws(VerifierError) -> Register {
         let r = st[regno]
         guard let btf = kernelBTF, r.btfType != 0 else {
+            if options.target.untypedKernelReads, r.kernelFlags.isDisjoint(with: [.user, .percpu]),
+               program.license.map(HelperPrototype.isGPLCompatible) ?? true, r.value.constantValue == 0, r.offset + off >= 0 {
+                // A helper's socket cast (bpf_skc_to_tcp_sock...) the object's BTF does not name: a
+                // number, the read checked at run time (the runtime's helpers give no kernel objects).
+                return .scalar(.loaded(bytes: size))
+            }
             throw fail(.invalidPointer, pc, "read through R\(regno) (\(r.kind.name)), a kernel pointer of unknown type, is not allowed",
                        "the verifier needs the kernel's BTF and the pointer's type to check the field", state: st, registers: [regno])
         }
@@ -374,8 +380,13 @@ extension Analysis {
     /// `bpf_skc_to_*` cast of a looked-up socket gives, which `bpf_sk_release` takes back
     /// (`ARG_PTR_TO_BTF_ID_SOCK_COMMON` accepts `PTR_TO_BTF_ID`).
     func isSocketKernelPointer(_ r: Register) -> Bool {
-        r.kind == .kernelPointer && r.kernelFlags.isDisjoint(with: [.untrusted, .user, .percpu, .allocated]) && r.btfType != 0
-            && r.value.constantValue == 0 && kernelType(r.btfType, offset: r.offset, is: "sock_common")
+        guard r.kind == .kernelPointer, r.kernelFlags.isDisjoint(with: [.untrusted, .user, .percpu, .allocated]), r.value.constantValue == 0 else { return false }
+        if r.btfType == 0 && kernelBTF == nil && options.target.untypedKernelReads {
+            // Untyped (no kernel BTF): a referenced one is a socket helper's cast of a socket the
+            // program looked up (bpf_skc_to_tcp_request_sock...), which carries that reference.
+            return r.referenceID != 0 && r.offset == 0
+        }
+        return r.btfType != 0 && kernelType(r.btfType, offset: r.offset, is: "sock_common")
     }
 
     /// The fields a struct_ops program may write through a typed pointer: a TCP congestion control

@@ -173,12 +173,18 @@ public struct VerificationTarget: Sendable {
     public var mapTypes: MapTypeSet?
     /// The kfuncs the backend implements, by name (nil: every kfunc the kernel's BTF has).
     public var kfuncs: Set<String>?
+    /// Whether a read through a kernel pointer whose struct the verifier cannot name (no kernel BTF
+    /// types it) is allowed, giving a number: for a backend with no kernel objects, whose engines
+    /// check every such read against the run's memory (the Swift runtime). The kernel's rules refuse it.
+    public var untypedKernelReads: Bool
 
-    public init(name: String, helpers: Set<Int32>? = nil, mapTypes: MapTypeSet? = nil, kfuncs: Set<String>? = nil) {
+    public init(name: String, helpers: Set<Int32>? = nil, mapTypes: MapTypeSet? = nil, kfuncs: Set<String>? = nil,
+                untypedKernelReads: Bool = false) {
         self.name = name
         self.helpers = helpers
         self.mapTypes = mapTypes
         self.kfuncs = kfuncs ?? (helpers == nil ? nil : [])
+        self.untypedKernelReads = untypedKernelReads
     }
 
     /// The Linux kernel's rules (Linux 6.18).
@@ -296,6 +302,11 @@ public struct VerificationResult: Sendable {
     public var stackDepth: Int
     /// The helpers the program calls on some path the verifier explored, by id (sorted).
     public var helpersCalled: [Int32] = []
+    /// One flag per instruction slot: loads through typed kernel pointers, which the kernel makes
+    /// fault-tolerant (`BPF_PROBE_MEM`: a read the kernel cannot make gives 0). An engine gives 0
+    /// for such a read outside the run's memory instead of stopping the run. Empty for a rejected
+    /// program or one with no such load.
+    public var probeLoads: [Bool] = []
 }
 
 extension VerifierProgram {

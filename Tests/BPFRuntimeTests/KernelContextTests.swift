@@ -29,7 +29,7 @@ struct KernelContextTests {
     @Test("each program's result on an IPv4 frame, on the interpreter and the JIT", arguments: [ExecutionEngine.interpreter, .jit])
     func results(_ engine: ExecutionEngine) throws {
         let cases: [(String, UInt64)] = [
-            ("kc_dead_r10", 2), ("kc_tail_depth", 34), ("kc_rdonly_cast", 64), ("kc_kern_ctx", 2),
+            ("kc_dead_r10", 2), ("kc_tail_depth", 34), ("kc_rdonly_cast", 64), ("kc_kern_ctx", 2), ("kc_kern_skb", 54), ("kc_kern_xdp", 54),
             ("kc_crypto", 3), ("kc_current_task", 1), ("kc_cgroup", 0),
         ]
         for (name, expected) in cases {
@@ -90,16 +90,34 @@ struct KernelContextTests {
         #expect(throws: LoadError.self) { _ = try Self.load(programs: ["kc_dead_r10"], verification: .off) }
     }
 
-    @Test("bpf_cast_to_kern_ctx stops the run where it is reached, with the reason")
-    func kernelContext() throws {
-        let object = try Self.load(programs: ["kc_kern_ctx"])
+    /// The view has the fields the runtime knows; its NULL pointers (the skb's head, the xdp_buff's
+    /// rxq) read as the kernel's probe loads read what they cannot: 0.
+    @Test("bpf_cast_to_kern_ctx: a view of sk_buff and xdp_buff, reads through its NULL pointers give 0",
+          arguments: [(ExecutionEngine.interpreter, JITTier.baseline), (.jit, .baseline), (.jit, .optimizing)])
+    func kernelContext(_ engine: ExecutionEngine, _ tier: JITTier) throws {
         var ipv6 = Self.tcp54
         ipv6[12] = 0x86; ipv6[13] = 0xdd
+        func run(_ name: String, _ packet: [UInt8]) throws -> (UInt64, LoadedObject) {
+            let object = try LoadedObject(ObjectFile(bytes: TestPaths.bytes("Tests/Fixtures/bpf/obj/kernel_context.o")), programs: [name],
+                                          engine: engine, jitTier: tier)
+            return (try #require(object.program(named: name)).testRun(packet: packet).returnValue, object)
+        }
+        #expect(try run("kc_kern_ctx", ipv6).0 == 54)
+        let (length, skb) = try run("kc_kern_skb", Self.tcp54)
+        #expect(length == 54)
+        let btf = try #require(skb.object.btf)
+        let bss = try #require(try skb.map(named: ".bss")!.lookup(key: [0, 0, 0, 0]))
+        let shared = try #require(MapFixtureTests.variableOffset(btf, section: ".bss", name: "kern_shared"))
+        #expect(Array(bss[shared..<shared + 8]) == [UInt8](repeating: 0, count: 8))
+        #expect(try run("kc_kern_xdp", Self.tcp54).0 == 54)
+        // Without the verifier's probe marks, the same read through NULL stops the run.
+        let unverified = try LoadedObject(ObjectFile(bytes: TestPaths.bytes("Tests/Fixtures/bpf/obj/kernel_context.o")), programs: ["kc_kern_xdp"],
+                                          verification: .off, engine: engine, jitTier: tier)
         do {
-            _ = try #require(object.program(named: "kc_kern_ctx")).testRun(packet: ipv6)
-            Issue.record("the run should stop at bpf_cast_to_kern_ctx")
+            _ = try #require(unverified.program(named: "kc_kern_xdp")).testRun(packet: Self.tcp54)
+            Issue.record("an unverified read through NULL should stop the run")
         } catch {
-            #expect("\(error)".contains("no kernel context object"), "\(error)")
+            #expect("\(error)".contains("out-of-bounds read of 8 bytes at 0x0"), "\(error)")
         }
     }
 

@@ -109,7 +109,10 @@ struct KernelFixtureAgreementTests {
         options.continueAfterRefusal = true
         let loaded = try KernelObject(object, options: options)
         for spec in object.programs {
-            let ours = Verifier().verify(VerifierProgram(spec: spec, object: object))
+            var input = VerifierProgram(spec: spec, object: object)
+            // A program reading kernel structs gets the kernel's BTF, as `swiftbpf verify` gives it.
+            if input.readsKernelStructs, let vmlinux = try? KernelBTF.vmlinux() { input.kernelBTF = vmlinux }
+            let ours = Verifier().verify(input)
             let refusal = loaded.refusedPrograms[spec.name]
             // fentry/fexit/LSM programs are refused before verification where the kernel does not
             // attach that kind (lockdown, no BPF LSM; probed): there is no verdict to compare.

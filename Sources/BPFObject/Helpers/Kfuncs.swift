@@ -112,6 +112,11 @@ public struct KfuncFlags: OptionSet, Hashable, Sendable {
         case "bpf_crypto_ctx_create": ["params", "params__sz", "err"]
         case "bpf_crypto_ctx_acquire", "bpf_crypto_ctx_release": ["ctx"]
         case "bpf_crypto_encrypt", "bpf_crypto_decrypt": ["ctx", "src", "dst", "siv__nullable"]
+        case "bpf_xdp_ct_lookup": ["xdp_ctx", "bpf_tuple", "tuple__sz", "opts", "opts__sz"]
+        case "bpf_skb_ct_lookup": ["skb_ctx", "bpf_tuple", "tuple__sz", "opts", "opts__sz"]
+        case "bpf_ct_release": ["nfct"]
+        case "bpf_sk_assign_tcp_reqsk": ["s", "sk", "attrs", "attrs__sz"]
+        case "bpf_kfunc_call_test_release": ["p"]
         default: nil
         }
     }

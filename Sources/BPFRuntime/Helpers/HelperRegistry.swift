@@ -239,6 +239,6 @@ extension VerificationTarget {
     /// ```
     public static func runtime(_ helpers: HelperRegistry = .kernel) -> VerificationTarget {
         VerificationTarget(name: "the Swift runtime", helpers: Set(helpers.all.map(\.id)), mapTypes: RuntimeMap.implementedTypes,
-                           kfuncs: helpers.kfuncNames)
+                           kfuncs: helpers.kfuncNames, untypedKernelReads: true)
     }
 }

@@ -31,11 +31,12 @@ extension HelperRegistry {
         var registry = HelperRegistry()
         for helper in MapHelpers.all + EventHelpers.all + DynptrHelpers.all + ControlHelpers.all + TimeHelpers.all + ProcessHelpers.all
             + TraceHelpers.all + PacketHelpers.all + SKBHelpers.all + NetHelpers.all + MiscHelpers.all + GraphKfuncs.helpers
-            + TimerHelpers.all {
+            + TimerHelpers.all + SyncookieHelpers.all {
             registry.register(helper)
         }
         RuntimeKfuncs.register(into: &registry)
         GraphKfuncs.register(into: &registry)
+        NetKfuncs.register(into: &registry)
         ArenaKfuncs.register(into: &registry)
         return registry
     }()

@@ -1,3 +1,5 @@
+import BPFObject
+
 /// The kfuncs the Swift runtime implements, with the kernel's results: open-coded number iterators
 /// (`bpf_for`, `bpf_repeat`), the dynptr kfuncs that need no packet, the RCU and preemption
 /// sections (nothing to do in a Swift process; the verifier checks they balance), and exceptions
@@ -88,13 +90,10 @@ enum RuntimeKfuncs {
         // Reads through it are checked against the run's memory like any other (in the kernel they
         // are probing reads of kernel memory).
         registry.register(kfunc: "bpf_rdonly_cast") { call in call.argument(1) }
-        // bpf_cast_to_kern_ctx(ctx): the kernel's own context (struct sk_buff, xdp_buff...) behind
-        // the UAPI one. A Swift process has none: the call stops the run with that explanation (a
-        // program that does not reach it runs).
-        registry.register(kfunc: "bpf_cast_to_kern_ctx") { call in
-            throw RuntimeError.helperFailed(pc: call.pc, helper: "bpf_cast_to_kern_ctx",
-                                            message: "the Swift runtime has no kernel context object (struct sk_buff, xdp_buff) behind the program's context; run the program in the kernel")
-        }
+        // bpf_cast_to_kern_ctx(ctx): the kernel's own context (struct sk_buff, xdp_buff) behind the
+        // UAPI one, as a view laid out by the object's BTF: the fields the runtime knows filled, the
+        // rest 0 (pointers NULL: reads through them are probe loads, which read 0 as the kernel's).
+        registry.register(kfunc: "bpf_cast_to_kern_ctx") { call in try kernelContext(call) }
         // The crypto kfuncs: the runtime registers no crypto type (the kernel's crypto API is not in
         // a Swift process), so bpf_crypto_ctx_create fails with -EOPNOTSUPP in *err and returns NULL;
         // there is then never a context to acquire, release, or encrypt and decrypt with.
@@ -121,5 +120,68 @@ enum RuntimeKfuncs {
                 return address
             }
         }
+    }
+
+    /// `bpf_cast_to_kern_ctx`: a read-only view of the kernel struct behind the context, laid out by
+    /// the object's BTF (its `vmlinux.h` declarations; CO-RE relocations against that BTF give the
+    /// same offsets). `struct xdp_buff`: `data`, `data_end`, `data_meta`, `data_hard_start` (the
+    /// metadata's start). `struct sk_buff`: `len`, `data`, `protocol`, `mark`, `priority` (from the
+    /// UAPI context). Every other field is 0: `rxq`, `dev`, `sk`, `head` are NULL.
+    static func kernelContext(_ call: borrowing HelperCall) throws -> UInt64 {
+        let context = call.argument(1)
+        let regions = call.regions
+        let skb = regions.pointee.virtualField(at: context &+ UInt64(SKBContext.dataOffset)) != nil
+        let structName = skb ? "sk_buff" : "xdp_buff"
+        guard let btf = call.interpreter.programBTF, let id = btf.typeID(named: structName, kind: .structure),
+              let size = try? btf.size(of: id), size > 0, size <= 1 << 16 else {
+            throw HelperError("the object's BTF declares no struct \(structName) to lay out the kernel context by")
+        }
+        let buffer = call.state.pointee.kernelContextBuffer(size)
+        let base = buffer.baseAddress!
+        func put(_ name: String, _ value: UInt64) {
+            guard let (offset, width) = member(btf, id, name), offset + width <= size else { return }
+            switch width {
+            case 1: base.storeBytes(of: UInt8(truncatingIfNeeded: value), toByteOffset: offset, as: UInt8.self)
+            case 2: base.storeBytes(of: UInt16(truncatingIfNeeded: value), toByteOffset: offset, as: UInt16.self)
+            case 4: base.storeBytes(of: UInt32(truncatingIfNeeded: value), toByteOffset: offset, as: UInt32.self)
+            case 8: base.storeBytes(of: value, toByteOffset: offset, as: UInt64.self)
+            default: break
+            }
+        }
+        if skb {
+            let uapi = try call.read(at: context, size: 36)
+            func u32(_ o: Int) -> UInt64 { UInt64(uapi[o]) | UInt64(uapi[o + 1]) << 8 | UInt64(uapi[o + 2]) << 16 | UInt64(uapi[o + 3]) << 24 }
+            put("len", u32(0))
+            put("mark", u32(8))
+            put("protocol", u32(16))
+            put("priority", u32(32))
+            if let data = regions.pointee.virtualField(at: context &+ UInt64(SKBContext.dataOffset)) { put("data", data) }
+        } else {
+            guard let data = regions.pointee.virtualField(at: context &+ UInt64(XDPContext.dataOffset)),
+                  let end = regions.pointee.virtualField(at: context &+ UInt64(XDPContext.dataEndOffset)) else {
+                throw HelperError("argument 1 (0x\(String(context, radix: 16))) is not the program's context")
+            }
+            let meta = regions.pointee.virtualField(at: context &+ UInt64(XDPContext.dataMetaOffset)) ?? data
+            put("data", data)
+            put("data_end", end)
+            put("data_meta", meta)
+            put("data_hard_start", meta)
+        }
+        return UInt64(UInt(bitPattern: base))
+    }
+
+    /// The byte offset and size of member `name` of struct `id`, looking into anonymous members.
+    static func member(_ btf: BTF, _ id: Int, _ name: String, depth: Int = 0) -> (Int, Int)? {
+        guard depth < 8, let t = btf[btf.resolve(id)], case .members(let members) = t.detail else { return nil }
+        for m in members where m.bitfieldSize == 0 {
+            if m.name == name {
+                guard let size = try? btf.size(of: m.type) else { return nil }
+                return (m.bitOffset / 8, size)
+            }
+            if m.name.isEmpty, let (offset, size) = member(btf, m.type, name, depth: depth + 1) {
+                return (m.bitOffset / 8 + offset, size)
+            }
+        }
+        return nil
     }
 }

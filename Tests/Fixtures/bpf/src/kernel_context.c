@@ -13,8 +13,14 @@
  *   kc_rdonly_cast  copies the IPv4 header to the stack and reads its TTL through bpf_rdonly_cast to
  *                   the kernel's struct iphdr: 64.
  *   kc_kern_ctx     IPv6 frames only (others: TC_ACT_SHOT, 2): the kernel's sk_buff behind the
- *                   context (bpf_cast_to_kern_ctx), its `len`. The Swift runtime has no sk_buff: the
- *                   call stops the run there.
+ *                   context (bpf_cast_to_kern_ctx), its `len`: the frame's length (the Swift runtime
+ *                   gives a view of the sk_buff with the fields it knows).
+ *   kc_kern_skb     the sk_buff's `len` (returned) and, through its shared info (`head + end`, cast
+ *                   with bpf_rdonly_cast), `meta_len` and `frag_list->len` into kern_shared: 0 and 0
+ *                   (the kernel's frag_list is NULL, whose read gives 0; the runtime's head is NULL).
+ *   kc_kern_xdp     SEC("xdp"): the xdp_buff's data_end - data (returned: the frame's length), and its
+ *                   rxq->dev->ifindex into kern_ifindex: the kernel's loopback 1; the runtime has no
+ *                   device (rxq NULL), and the reads through NULL give 0, as the kernel's probe loads.
  *   kc_crypto       encrypts the packet with the crypto context kept in `crypto_ctxs` if there is
  *                   one; none was created: returns 3 (and `crypto_status` stays 0).
  *   kc_crypto_setup SEC("syscall"): bpf_crypto_ctx_create for "skcipher"/"ecb(aes)"; on failure
@@ -35,6 +41,27 @@
 /* The kernel's types, as far as these programs read them (CO-RE adjusts the offsets). */
 struct sk_buff {
 	unsigned int len;
+	unsigned int end;
+	unsigned char *head;
+} __attribute__((preserve_access_index));
+
+struct skb_shared_info {
+	__u8 meta_len;
+	struct sk_buff *frag_list;
+} __attribute__((preserve_access_index));
+
+struct net_device {
+	int ifindex;
+} __attribute__((preserve_access_index));
+
+struct xdp_rxq_info {
+	struct net_device *dev;
+} __attribute__((preserve_access_index));
+
+struct xdp_buff {
+	void *data;
+	void *data_end;
+	struct xdp_rxq_info *rxq;
 } __attribute__((preserve_access_index));
 
 struct bpf_crypto_ctx {
@@ -88,6 +115,8 @@ int entries;
 int crypto_status;
 char encrypted[16];
 __u64 cgroup_ids[3];
+__u32 kern_shared[2];
+int kern_ifindex;
 
 SEC("tc")
 __attribute__((naked)) int kc_dead_r10(void)
@@ -132,6 +161,27 @@ int kc_kern_ctx(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	kskb = bpf_cast_to_kern_ctx(skb);
 	return kskb->len;
+}
+
+SEC("tc")
+int kc_kern_skb(struct __sk_buff *skb)
+{
+	struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
+	struct skb_shared_info *shared;
+
+	shared = bpf_rdonly_cast(kskb->head + kskb->end, __builtin_btf_type_id(*(struct skb_shared_info *)0, 1));
+	kern_shared[0] = shared->meta_len;
+	kern_shared[1] = shared->frag_list->len;
+	return kskb->len;
+}
+
+SEC("xdp")
+int kc_kern_xdp(struct xdp_md *ctx)
+{
+	struct xdp_buff *kctx = bpf_cast_to_kern_ctx(ctx);
+
+	kern_ifindex = kctx->rxq->dev->ifindex;
+	return kctx->data_end - kctx->data;
 }
 
 SEC("tc")

@@ -36,12 +36,15 @@ extension Analysis {
             default: return nil
             }
         }
-        guard ins.src == 0, let proto = HelperPrototype[ins.imm] else { return nil }
-        var mask: UInt16 = proto.returns == .void ? 0 : 1
-        for i in proto.arguments.indices { mask |= 1 << UInt16(i + 1) }
+        guard ins.src == 0 else { return nil }
+        // The registers the call clobbers: r0 unless it returns nothing, and its arguments.
+        // (A bit set and a plain mask: no set or optional prototype to build on the first
+        // verification of a process.)
+        guard let shape = HelperPrototype.callShape(ins.imm) else { return nil }
+        let mask = (shape.returnsVoid ? 0 : 1) | UInt16(((1 << shape.arguments) - 1) << 1)
         // bpf_get_smp_processor_id, inlined by the verifier on x86-64, is bpf_fastcall in the
         // tracing types' prototype (bpf_tracing_func_proto), not in the base one others get.
-        let tracing: Set<ProgramType> = [.kprobe, .tracepoint, .perfEvent, .rawTracepoint, .rawTracepointWritable, .tracing, .lsm, .structOps]
+        let tracing = ProgramTypeSet(.kprobe, .tracepoint, .perfEvent, .rawTracepoint, .rawTracepointWritable, .tracing, .lsm, .structOps)
         return (mask, ins.imm == 8 && tracing.contains(program.type))
     }
 

@@ -281,6 +281,13 @@ public struct HelperPrototype: Sendable, Hashable {
     /// Whether programs of `type` may call helper `id`, without building its prototype (for hot paths).
     public static func isAvailable(_ id: Int32, to type: ProgramType) -> Bool { availability(id).contains(type) }
 
+    /// How many arguments helper `id` takes and whether it returns nothing, without handing out
+    /// the prototype (nil: no such helper).
+    public static func callShape(_ id: Int32) -> (arguments: Int, returnsVoid: Bool)? {
+        guard let proto = prototype(id) else { return nil }
+        return (proto.arguments.count, proto.returns == .void)
+    }
+
     /// The helper with this id, or nil (an id past the table's end, or 0).
     public static subscript(id: Int32) -> HelperPrototype? { prototype(id) }
 

@@ -89,13 +89,7 @@ struct RunState {
     /// A scratch buffer of at least `size` bytes the program may read for the rest of the run.
     mutating func scratchBuffer(_ size: Int) -> UnsafeMutableRawBufferPointer {
         if let scratch, scratch.count >= size { return scratch }
-        if let old = scratch {
-            regions.extra.removeAll { $0 == MemoryRegion(old, writable: false) }
-            old.deallocate()
-        }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 64), alignment: 16)
-        buffer.initializeMemory(as: UInt8.self, repeating: 0)
-        regions.add(MemoryRegion(buffer, writable: false))
+        let buffer = replaceReadOnlyBuffer(scratch, byteCount: max(size, 64))
         scratch = buffer
         return buffer
     }
@@ -107,14 +101,21 @@ struct RunState {
             kernelContext.initializeMemory(as: UInt8.self, repeating: 0)
             return kernelContext
         }
-        if let old = kernelContext {
+        let buffer = replaceReadOnlyBuffer(kernelContext, byteCount: max(size, 8))
+        kernelContext = buffer
+        return buffer
+    }
+
+    /// A zeroed read-only region of `byteCount` bytes for the rest of the run, in place of `old`
+    /// (removed from the run's regions and freed).
+    private mutating func replaceReadOnlyBuffer(_ old: UnsafeMutableRawBufferPointer?, byteCount: Int) -> UnsafeMutableRawBufferPointer {
+        if let old {
             regions.extra.removeAll { $0 == MemoryRegion(old, writable: false) }
             old.deallocate()
         }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 8), alignment: 16)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: byteCount, alignment: 16)
         buffer.initializeMemory(as: UInt8.self, repeating: 0)
         regions.add(MemoryRegion(buffer, writable: false))
-        kernelContext = buffer
         return buffer
     }
 

@@ -83,8 +83,9 @@ public final class Interpreter: Sendable {
     public let programBTF: BTF?
     /// Loads the verifier found reading through typed kernel pointers (``VerificationResult/probeLoads``):
     /// as the kernel's `BPF_PROBE_MEM` loads, one outside the run's memory reads 0 instead of
-    /// stopping the run (both engines; nothing outside the run's memory is read).
-    let probeLoads: Set<Int>
+    /// stopping the run (both engines; nothing outside the run's memory is read). One flag per
+    /// instruction slot; empty when there is none.
+    let probeLoads: [Bool]
 
     /// Prepares a program: validates it and resolves every helper it calls.
     ///
@@ -101,7 +102,7 @@ public final class Interpreter: Sendable {
 
     public init(program: Program, helpers: HelperRegistry = HelperRegistry(), options: ExecutionOptions = ExecutionOptions(),
                 permanentRegions: [MemoryRegion] = [], exceptionCallback: Int? = nil, programBTF: BTF? = nil,
-                probeLoads: Set<Int> = []) throws(RuntimeError) {
+                probeLoads: [Bool] = []) throws(RuntimeError) {
         do {
             try Program.validate(program.instructions)
         } catch {
@@ -388,7 +389,7 @@ public final class Interpreter: Sendable {
                                 pc: Int) throws(RuntimeError) -> UnsafeMutableRawPointer {
         guard regions.pointee.allows(address, size, write: write),
               let p = UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address)) else {
-            if !write && !probeLoads.isEmpty && probeLoads.contains(pc) { return Interpreter.probeZeros }
+            if !write && pc < probeLoads.count && probeLoads[pc] { return Interpreter.probeZeros }
             throw .outOfBounds(pc: pc, address: address, size: size, write: write)
         }
         return p

@@ -239,8 +239,7 @@ public final class LoadedProgram: Sendable {
             instructions[index + 1].imm = Int32(bitPattern: UInt32(truncatingIfNeeded: value >> 32))
         }
         if verification != nil { Self.removeDeadFramePointerWrites(&instructions) }
-        let probes = verification?.probeLoads ?? []
-        let probeLoads = Set(probes.indices.filter { probes[$0] })
+        let probeLoads = verification?.probeLoads ?? []
         do {
             let program = try Program(validating: instructions)
             // A verified program's loops end; those bounded by may_goto (or open-coded iterators) may run 8M times per frame,

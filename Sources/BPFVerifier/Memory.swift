@@ -427,7 +427,7 @@ extension Analysis {
             view[s].kernelFlags = []
             result = try kernelPointerLoad(view, pc, regno: s, off: off, size: size)
             markAccess(pc, proven: false)
-            probeLoads.insert(pc)
+            markProbeLoad(pc)
         case .arena:
             // Any offset: the kernel's JIT confines arena accesses to the arena's window.
             markAccess(pc, proven: false)
@@ -438,7 +438,7 @@ extension Analysis {
             // Read by the kernel with an exception handler; never run by an engine of ours unchecked.
             result = try kernelPointerLoad(st, pc, regno: s, off: off, size: size)
             markAccess(pc, proven: false)
-            probeLoads.insert(pc)
+            markProbeLoad(pc)
         default:
             let isProven = try checkRegion(st, pc, regno: s, off: off, size: size, access: .read)
             if r.kind.isSocket, let problem = socketFieldProblem(r.kind, offset: r.offset + off, size: size) {

@@ -55,8 +55,7 @@ public struct Verifier: Sendable {
                                   timeMicroseconds: elapsed, provenAccesses: proven, log: analysis.log,
                                   stackDepth: analysis.maxStackDepth,
                                   helpersCalled: (1...HelperPrototype.lastID).filter { analysis.helpersCalled[Int($0) >> 6] & (1 << UInt64($0 & 63)) != 0 },
-                                  probeLoads: error != nil || analysis.probeLoads.isEmpty ? []
-                                      : (0..<program.instructions.count).map { analysis.probeLoads.contains($0) })
+                                  probeLoads: error != nil ? [] : analysis.probeLoads)
     }
 
     /// The types tried for a program whose section names none (their contexts differ).
@@ -222,8 +221,14 @@ final class Analysis {
     var maxStackDepth = 0
     /// 0: not reached; 1: every access proven; 2: some access not proven.
     var proven: [UInt8]
-    /// Loads through typed kernel pointers (the kernel's `BPF_PROBE_MEM` loads).
-    var probeLoads = Set<Int>()
+    /// Loads through typed kernel pointers (the kernel's `BPF_PROBE_MEM` loads), per instruction;
+    /// empty until the first one (most programs have none).
+    var probeLoads: [Bool] = []
+
+    func markProbeLoad(_ pc: Int) {
+        if probeLoads.isEmpty { probeLoads = [Bool](repeating: false, count: insns.count) }
+        probeLoads[pc] = true
+    }
     var log = ""
     /// The state when an error was found (for the register dump).
     var failingState: VerifierState?

@@ -127,7 +127,7 @@ enum JITRuntime {
             guard regions.pointee.allows(address, size, write: write),
                   let p = UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address)) else {
                 // A probe load (a read through a typed kernel pointer) reads 0, as the kernel's.
-                if !write && !interpreter.probeLoads.isEmpty && interpreter.probeLoads.contains(pc) { return Interpreter.probeZeros }
+                if !write && pc < interpreter.probeLoads.count && interpreter.probeLoads[pc] { return Interpreter.probeZeros }
                 throw .outOfBounds(pc: pc, address: address, size: size, write: write)
             }
             return p

@@ -247,6 +247,10 @@ struct StackBytes: Hashable, Sendable {
         get { unsafeBitCast(storage[i], to: StackByte.self) }
         set { storage[i] = newValue.rawValue }
     }
+    /// Bytes `i..<i+8` as one word (byte `i` lowest); the caller keeps `i + 8 <= count`.
+    @inline(__always) func word(at i: Int) -> UInt64 {
+        storage.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: i, as: UInt64.self) }
+    }
     mutating func grow(to n: Int) {
         storage.reserveCapacity(n)
         while storage.count < n { storage.append(StackByte.invalid.rawValue) }
@@ -464,6 +468,36 @@ extension VerifierState {
         var base = 0
         while base < oldCount {
             let slot = base / 8
+            if base + 8 <= oldCount && base + 8 <= newCount {
+                // A whole slot at once: unwritten, or the same kind of byte everywhere in both
+                // states (the common case), where only a spill and 4-byte scalars compare more.
+                let ow = old.bytes.word(at: base)
+                if ow == 0 {
+                    base += 8
+                    continue
+                }
+                if ow == new.bytes.word(at: base) {
+                    let precise = preciseStack & (1 << UInt64(slot)) != 0
+                    if ow >> 56 == UInt64(StackByte.spill.rawValue) {
+                        let os = slot < old.spills.count ? old.spills.storage[slot] : Register.uninitialized
+                        let ns = slot < new.spills.count ? new.spills.storage[slot] : Register.uninitialized
+                        if os.kind != .uninitialized && ns.kind != .uninitialized {
+                            if !registerSubsumes(os, ns, precise: precise, lockMaps: lockMaps, &ids) { return false }
+                        } else if (os.kind == .uninitialized) != (ns.kind == .uninitialized) {
+                            return false
+                        }
+                    }
+                    if precise {
+                        for unit in base / 4 ... base / 4 + 1 where ow >> UInt64((unit * 4 - base) * 8) & 0xff != 0 {
+                            if unit < old.narrow.count, let o = old.narrow[unit] {
+                                guard unit < new.narrow.count, let n = new.narrow[unit], o.contains(n) else { return false }
+                            }
+                        }
+                    }
+                    base += 8
+                    continue
+                }
+            }
             let end = Swift.min(base + 8, oldCount)
             var written = false
             for i in base..<end where old.bytes[i] != .invalid { written = true; break }

@@ -54,6 +54,7 @@ public struct Scalar: Hashable, Sendable, CustomStringConvertible {
     /// Tightens every view from the others; false when no value is left (an impossible path).
     public mutating func sync() -> Bool {
         for _ in 0..<3 {
+            let before = self
             // Known bits bound the ranges.
             umin = Swift.max(umin, tnum.min)
             umax = Swift.min(umax, tnum.max)
@@ -152,6 +153,8 @@ public struct Scalar: Hashable, Sendable, CustomStringConvertible {
             let low = Tnum.range(UInt64(u32min), UInt64(u32max))
             guard let t2 = t.intersect(Tnum(value: low.value, mask: low.mask | 0xffff_ffff_0000_0000)) else { return false }
             tnum = t2
+            // A round that changed nothing is a fixed point: the next ones would not either.
+            if self == before { break }
         }
         return !(umin > umax || smin > smax || u32min > u32max || s32min > s32max)
     }

@@ -137,26 +137,26 @@ final class Checkpoint {
     let pc: Int
     /// The instruction executed just before (the end of the parent's segment); -1 at the start.
     let entryFrom: Int
-    var branches = 1
+    @exclusivity(unchecked) var branches = 1
     /// Kept for pruning (moves to the instruction's list of explored states when complete).
-    var registered = false
+    @exclusivity(unchecked) var registered = false
     /// Prune attempts against this state that succeeded and failed (failing ones get evicted).
-    var hits = 0, misses = 0
+    @exclusivity(unchecked) var hits = 0, misses = 0
     /// Scalars whose values mattered below this state, per frame (see Precision.swift).
-    var preciseRegisters = SIMD8<UInt16>()
-    var preciseSlots = SIMD8<UInt64>()
+    @exclusivity(unchecked) var preciseRegisters = SIMD8<UInt16>()
+    @exclusivity(unchecked) var preciseSlots = SIMD8<UInt64>()
     /// Stack loads and stores between this state and the next one on the path.
-    var stackAccesses: [StackAccess] = []
+    @exclusivity(unchecked) var stackAccesses: [StackAccess] = []
     /// Equal states have equal fingerprints (a quick test before the exact loop check).
     let fingerprint: UInt64
     /// The part of the precise scalars whose values matter for more than a pointer offset (a
     /// branch they decide, a helper argument...): what `may_goto` loops keep exact (MayGoto.swift).
-    var strongRegisters = SIMD8<UInt16>()
-    var strongSlots = SIMD8<UInt64>()
+    @exclusivity(unchecked) var strongRegisters = SIMD8<UInt16>()
+    @exclusivity(unchecked) var strongSlots = SIMD8<UInt64>()
     /// Set when this state's future may run through a `may_goto` loop that converged (see
     /// MayGoto.swift): its precision marks may then be incomplete, so it prunes only states all of
     /// whose scalars it contains.
-    var exact = false
+    @exclusivity(unchecked) var exact = false
 
     init(state: VerifierState, parent: Checkpoint?, pc: Int, entryFrom: Int, fingerprint: UInt64) {
         self.state = state
@@ -167,16 +167,81 @@ final class Checkpoint {
     }
 }
 
+/// A multiset of 64-bit keys (open addressing in one `[UInt64]`: a key, then its count). The
+/// exact loop check asks it whether a state still being explored at an instruction has the
+/// current state's fingerprint, rather than reading the fingerprint of each (a scan of
+/// `loopCheckWindow` objects per prune point was a quarter of a long loop's verification).
+struct FingerprintCounts {
+    private var table = [UInt64](repeating: 0, count: 2 * 64)
+    /// Slots holding a key, counted or not (a key whose count fell to 0 keeps its slot until the
+    /// table is rebuilt).
+    private var used = 0
+
+    /// The key of a fingerprint at an instruction (never 0, which marks an empty slot).
+    static func key(_ pc: Int, _ fingerprint: UInt64) -> UInt64 {
+        let k = fingerprint ^ (UInt64(pc) &+ 1) &* 0x9e37_79b9_7f4a_7c15
+        return k == 0 ? 1 : k
+    }
+
+    private func slot(of key: UInt64) -> Int {
+        let capacity = table.count / 2
+        var i = Int(truncatingIfNeeded: (key &* 0xff51_afd7_ed55_8ccd) >> 32) & (capacity - 1)
+        while table[2 * i] != 0 && table[2 * i] != key { i = (i + 1) & (capacity - 1) }
+        return i
+    }
+
+    func contains(_ key: UInt64) -> Bool {
+        let i = slot(of: key)
+        return table[2 * i] == key && table[2 * i + 1] > 0
+    }
+
+    mutating func insert(_ key: UInt64) {
+        if 2 * (used + 1) > table.count / 2 { rebuild() }
+        let i = slot(of: key)
+        if table[2 * i] == 0 {
+            table[2 * i] = key
+            used += 1
+        }
+        table[2 * i + 1] += 1
+    }
+
+    mutating func remove(_ key: UInt64) {
+        let i = slot(of: key)
+        if table[2 * i] == key && table[2 * i + 1] > 0 { table[2 * i + 1] -= 1 }
+    }
+
+    /// Drops the keys counted 0, doubling the table if it would stay over a quarter full.
+    private mutating func rebuild() {
+        let old = table
+        var live = 0
+        for i in stride(from: 0, to: old.count, by: 2) where old[i] != 0 && old[i + 1] > 0 { live += 1 }
+        var capacity = old.count / 2
+        while 4 * (live + 1) > capacity { capacity *= 2 }
+        table = [UInt64](repeating: 0, count: 2 * capacity)
+        used = 0
+        for i in stride(from: 0, to: old.count, by: 2) where old[i] != 0 && old[i + 1] > 0 {
+            let j = slot(of: old[i])
+            table[2 * j] = old[i]
+            table[2 * j + 1] = old[i + 1]
+            used += 1
+        }
+    }
+}
+
 /// One verification run.
+///
+/// Its stored properties, and a checkpoint's, are `@exclusivity(unchecked)`: an analysis runs
+/// on one thread and never overlaps two accesses to one property, and the run-time exclusivity
+/// checks of a class's properties were a tenth of a long loop's verification.
 final class Analysis {
     let program: VerifierProgram
     let options: VerifierOptions
     let insns: [Instruction]
     /// The program's maps, then the inner maps of maps of maps.
-    var maps: [MapSpec]
+    @exclusivity(unchecked) var maps: [MapSpec]
     /// Map index → its inner map's index, -1 for none. (Arrays, not dictionaries or sets, here and
     /// below: a process's first `[Int: Int]` costs a scan of every protocol conformance in the binary.)
-    var innerMap: [Int]
+    @exclusivity(unchecked) var innerMap: [Int]
     let rules: ContextRules
     /// What a BTF-typed program's context holds (read on its first context access).
     lazy var tracingContext = TracingContext(program)
@@ -192,46 +257,49 @@ final class Analysis {
         return ids
     }()
 
-    var processed = 0
-    var peakStates = 0
-    var storedStates = 0
-    var nextID: UInt32 = 1
+    @exclusivity(unchecked) var processed = 0
+    @exclusivity(unchecked) var peakStates = 0
+    @exclusivity(unchecked) var storedStates = 0
+    @exclusivity(unchecked) var nextID: UInt32 = 1
     /// Per instruction: stored states whose every path has been proven safe (they may prune).
-    var explored: [[Checkpoint]]
+    @exclusivity(unchecked) var explored: [[Checkpoint]]
     /// Per instruction: stored states still being explored (for the loop check; each carries its
     /// fingerprint, compared first); each moves to `explored` when its last path ends.
-    var inProgress: [[Checkpoint]]
-    var prunePoint: [Bool]
-    var live: [UInt16]
-    var secondSlot: [Bool]
+    @exclusivity(unchecked) var inProgress: [[Checkpoint]]
+    /// The (instruction, fingerprint) pairs of `inProgress`: the loop check scans an instruction's
+    /// list only when the current state's fingerprint is among them.
+    @exclusivity(unchecked) var inProgressKeys = FingerprintCounts()
+    @exclusivity(unchecked) var prunePoint: [Bool]
+    @exclusivity(unchecked) var live: [UInt16]
+    @exclusivity(unchecked) var secondSlot: [Bool]
     /// Subprogram entry for each instruction.
-    var subprogramOf: [Int]
-    var subprograms: [Int] = [0]
+    @exclusivity(unchecked) var subprogramOf: [Int]
+    @exclusivity(unchecked) var subprograms: [Int] = [0]
     /// Per subprogram (indexed by its first instruction): the stack it uses.
-    var stackDepth: [Int]
+    @exclusivity(unchecked) var stackDepth: [Int]
     /// The helpers called on the paths explored, and their prototypes (built once per run).
     /// Per load/store instruction: the class of pointer it was first reached with (see `samePointerClass`).
-    var pointerClassAt: [UInt8] = []
-    var helpersCalled = SIMD4<UInt64>()   // a bit per helper id (0...255)
+    @exclusivity(unchecked) var pointerClassAt: [UInt8] = []
+    @exclusivity(unchecked) var helpersCalled = SIMD4<UInt64>()   // a bit per helper id (0...255)
     /// The helper ids whose prototype has passed the checks of ``helperPrototype(_:_:id:)`` (a bit
     /// per id): later calls rebuild the prototype (a switch, no allocation) and skip the checks.
-    var checkedHelpers = SIMD4<UInt64>()
+    @exclusivity(unchecked) var checkedHelpers = SIMD4<UInt64>()
     /// Calls between subprograms, as (caller, callee) pairs of first instructions, each once.
-    var callEdges: [Int] = []
-    var maxStackDepth = 0
+    @exclusivity(unchecked) var callEdges: [Int] = []
+    @exclusivity(unchecked) var maxStackDepth = 0
     /// 0: not reached; 1: every access proven; 2: some access not proven.
-    var proven: [UInt8]
+    @exclusivity(unchecked) var proven: [UInt8]
     /// Loads through typed kernel pointers (the kernel's `BPF_PROBE_MEM` loads), per instruction;
     /// empty until the first one (most programs have none).
-    var probeLoads: [Bool] = []
+    @exclusivity(unchecked) var probeLoads: [Bool] = []
 
     func markProbeLoad(_ pc: Int) {
         if probeLoads.isEmpty { probeLoads = [Bool](repeating: false, count: insns.count) }
         probeLoads[pc] = true
     }
-    var log = ""
+    @exclusivity(unchecked) var log = ""
     /// The state when an error was found (for the register dump).
-    var failingState: VerifierState?
+    @exclusivity(unchecked) var failingState: VerifierState?
 
     struct Path {
         var state: VerifierState
@@ -252,45 +320,45 @@ final class Analysis {
         var state: VerifierState
         var forgotten: [UInt64]
     }
-    var pending: [Path] = []
+    @exclusivity(unchecked) var pending: [Path] = []
     /// The maps whose values hold a `bpf_spin_lock` (bit i: map i; see `VerifierState.subsumes`).
-    var lockMaps: UInt64 = 0
+    @exclusivity(unchecked) var lockMaps: UInt64 = 0
     /// A callback the helper call being executed starts: forked after its continuation, so the
     /// callback's paths are all explored before the continuation is (see `startCallback`).
-    var deferredCallback: (state: VerifierState, target: Int, start: CallbackStart)?
+    @exclusivity(unchecked) var deferredCallback: (state: VerifierState, target: Int, start: CallbackStart)?
     /// Per callback function (by first instruction), the stack bytes of its callers it may write
     /// (8 words of a 512-bit set per function, offset -1 is bit 0): `callbackWriteTargets[i]`'s
     /// bits are words `8 * i ..< 8 * i + 8` of `callbackWriteBits`.
-    var callbackWriteTargets: [Int] = []
-    var callbackWriteBits: [UInt64] = []
+    @exclusivity(unchecked) var callbackWriteTargets: [Int] = []
+    @exclusivity(unchecked) var callbackWriteBits: [UInt64] = []
     /// The checkpoint whose segment the instruction being executed belongs to.
-    var segmentOwner: Checkpoint?
+    @exclusivity(unchecked) var segmentOwner: Checkpoint?
     /// While set, backtracking marks the checkpoints' strong precision (see `Checkpoint.strongRegisters`).
-    var markingStrong = false
+    @exclusivity(unchecked) var markingStrong = false
     /// Whether the program has `may_goto` (only its loops need strong precision).
     let hasMayGoto: Bool
     /// Whether the program calls `bpf_loop` (CallbackLoops.swift).
     let hasLoopCalls: Bool
     /// bpf_fastcall spills and fills, which the kernel's stack depth leaves out (Fastcall.swift).
-    var fastcall = FastcallPatterns()
+    @exclusivity(unchecked) var fastcall = FastcallPatterns()
     /// The first instruction of the program's exception callback (`__exception_cb`), if it names one.
-    var exceptionCallbackStart: Int?
+    @exclusivity(unchecked) var exceptionCallbackStart: Int?
     /// Whether the exception callback is being explored (it may not throw).
-    var exploringExceptionCallback = false
+    @exclusivity(unchecked) var exploringExceptionCallback = false
     /// Global functions (GlobalFunctions.swift): their prototypes, those called so far (verified
     /// after the program, in this order), the calls between them, and the one being verified.
-    var globalPrototypes: [GlobalPrototype] = []
-    var globalFunctionsCalled: [Int] = []
-    var globalCallEdges: [GlobalCallEdge] = []
-    var rootPeaks: [GlobalCallEdge] = []
-    var verifyingGlobalFunction: GlobalPrototype?
+    @exclusivity(unchecked) var globalPrototypes: [GlobalPrototype] = []
+    @exclusivity(unchecked) var globalFunctionsCalled: [Int] = []
+    @exclusivity(unchecked) var globalCallEdges: [GlobalCallEdge] = []
+    @exclusivity(unchecked) var rootPeaks: [GlobalCallEdge] = []
+    @exclusivity(unchecked) var verifyingGlobalFunction: GlobalPrototype?
     /// The function whose verification is under way (0: the program) and the most frames it has had.
-    var verificationRoot = 0
-    var verificationRootPeak = 1
+    @exclusivity(unchecked) var verificationRoot = 0
+    @exclusivity(unchecked) var verificationRootPeak = 1
     /// The instruction executed before the current one on this path (-1 at the start).
-    var previousPC = -1
+    @exclusivity(unchecked) var previousPC = -1
     /// The instruction being executed.
-    var currentPC = 0
+    @exclusivity(unchecked) var currentPC = 0
 
     init(program: VerifierProgram, options: VerifierOptions) {
         self.program = program
@@ -447,6 +515,7 @@ final class Analysis {
                 // Usually the most recent one: paths end in the reverse order they started.
                 if let i = inProgress[c.pc].lastIndex(where: { $0 === c }) {
                     inProgress[c.pc].remove(at: i)
+                    inProgressKeys.remove(FingerprintCounts.key(c.pc, c.fingerprint))
                 }
                 explored[c.pc].append(c)
             }
@@ -495,6 +564,7 @@ final class Analysis {
                 if explored[pc].count < Analysis.statesPerInstruction {
                     cp.registered = true
                     inProgress[pc].append(cp)
+                    inProgressKeys.insert(FingerprintCounts.key(pc, fingerprint))
                     storedStates += 1
                     peakStates = max(peakStates, storedStates)
                 }
@@ -540,14 +610,16 @@ final class Analysis {
         // A state still being explored, met again unchanged: the path loops forever.
         // Only the most recent ones are compared: a loop that repeats itself does so soon, and
         // one that does not is stopped by the complexity limit (its verdict is the same).
-        let pending = inProgress[pc]
-        var j = hasLoopCalls && isLoopCall(pc) ? -1 : pending.count - 1   // not at a bpf_loop call (CallbackLoops.swift)
-        while j >= 0 && j >= pending.count - Analysis.loopCheckWindow {
-            if pending[j].fingerprint == fingerprint && pending[j].state == st {
-                throw fail(.loop, pc, "infinite loop: the program comes back to insn \(pc) in exactly the same state",
-                           "make sure the loop's condition changes on every iteration")
+        if inProgressKeys.contains(FingerprintCounts.key(pc, fingerprint)) {
+            let pending = inProgress[pc]
+            var j = hasLoopCalls && isLoopCall(pc) ? -1 : pending.count - 1   // not at a bpf_loop call (CallbackLoops.swift)
+            while j >= 0 && j >= pending.count - Analysis.loopCheckWindow {
+                if pending[j].fingerprint == fingerprint && pending[j].state == st {
+                    throw fail(.loop, pc, "infinite loop: the program comes back to insn \(pc) in exactly the same state",
+                               "make sure the loop's condition changes on every iteration")
+                }
+                j -= 1
             }
-            j -= 1
         }
         if insns[pc].opcode == Opcode.mayGoto || (hasMayGoto && isIteratorNext(pc)) || (hasLoopCalls && isLoopCall(pc)),
            let loop = isLoopCall(pc) ? convergedCallbackLoop(st, pc, parent, live: liveHere) : convergedLoop(st, pc, parent, live: liveHere) {

@@ -438,49 +438,57 @@ extension VerifierState {
               lock?.map == cur.lock?.map, lock?.offset == cur.lock?.offset,
               rcuDepth == cur.rcuDepth, preemptDepth == cur.preemptDepth else { return false }
         var ids = IDMap()
-        // The innermost frame's registers differ most often: compare them first.
-        let top = frames.count - 1
-        for r in 0..<11 where live & (1 << r) != 0 {
-            if !Self.registerSubsumes(frames[top].registers[r], cur.frames[top].registers[r],
-                                      precise: preciseRegisters[top] & (1 << r) != 0, lockMaps: lockMaps, &ids) { return false }
-        }
-        for (a, b) in zip(references, cur.references) where !ids.check(a.id, b.id) { return false }
-        if !ids.check(lockID, cur.lockID) { return false }
-        for f in frames.indices {
-            guard frames[f].callSite == cur.frames[f].callSite, frames[f].isCallback == cur.frames[f].isCallback else { return false }
-            let preciseRegs = preciseRegisters[f]
-            if f != top {
-                for r in 0..<11 {
-                    if !Self.registerSubsumes(frames[f].registers[r], cur.frames[f].registers[r], precise: preciseRegs & (1 << r) != 0, lockMaps: lockMaps, &ids) { return false }
+        // The frames are read in place (copying one out of its array retains each of its arrays).
+        return frames.withUnsafeBufferPointer { old in
+            cur.frames.withUnsafeBufferPointer { new in
+                // The innermost frame's registers differ most often: compare them first.
+                let top = old.count - 1
+                for r in 0..<11 where live & (1 << r) != 0 {
+                    if !Self.registerSubsumes(old[top].registers[r], new[top].registers[r],
+                                              precise: preciseRegisters[top] & (1 << r) != 0, lockMaps: lockMaps, &ids) { return false }
                 }
+                for (a, b) in zip(references, cur.references) where !ids.check(a.id, b.id) { return false }
+                if !ids.check(lockID, cur.lockID) { return false }
+                for f in 0..<old.count {
+                    guard old[f].callSite == new[f].callSite, old[f].isCallback == new[f].isCallback else { return false }
+                    let preciseRegs = preciseRegisters[f]
+                    if f != top {
+                        for r in 0..<11 {
+                            if !Self.registerSubsumes(old[f].registers[r], new[f].registers[r], precise: preciseRegs & (1 << r) != 0,
+                                                      lockMaps: lockMaps, &ids) { return false }
+                        }
+                    }
+                    if old[f].bytes.isEmpty { continue }
+                    if !Self.stackSubsumes(old.baseAddress! + f, new.baseAddress! + f, precise: preciseSlots[f], lockMaps: lockMaps, &ids) {
+                        return false
+                    }
+                }
+                return true
             }
-            if frames[f].bytes.isEmpty { continue }
-            if !Self.stackSubsumes(frames[f], cur.frames[f], precise: preciseSlots[f], lockMaps: lockMaps, &ids) { return false }
         }
-        return true
     }
 
     /// The stack part of ``subsumes``: byte by byte, an 8-byte slot at a time (a slot whose bytes the
     /// old state never wrote is skipped whole, and its spilled registers are read once).
-    static func stackSubsumes(_ old: Frame, _ new: Frame, precise preciseStack: UInt64, lockMaps: UInt64,
-                              _ ids: inout IDMap) -> Bool {
-        let oldCount = old.bytes.count, newCount = new.bytes.count
+    static func stackSubsumes(_ oldFrame: UnsafePointer<Frame>, _ newFrame: UnsafePointer<Frame>, precise preciseStack: UInt64,
+                              lockMaps: UInt64, _ ids: inout IDMap) -> Bool {
+        let oldCount = oldFrame.pointee.bytes.count, newCount = newFrame.pointee.bytes.count
         var base = 0
         while base < oldCount {
             let slot = base / 8
             if base + 8 <= oldCount && base + 8 <= newCount {
                 // A whole slot at once: unwritten, or the same kind of byte everywhere in both
                 // states (the common case), where only a spill and 4-byte scalars compare more.
-                let ow = old.bytes.word(at: base)
+                let ow = oldFrame.pointee.bytes.word(at: base)
                 if ow == 0 {
                     base += 8
                     continue
                 }
-                if ow == new.bytes.word(at: base) {
+                if ow == newFrame.pointee.bytes.word(at: base) {
                     let precise = preciseStack & (1 << UInt64(slot)) != 0
                     if ow >> 56 == UInt64(StackByte.spill.rawValue) {
-                        let os = slot < old.spills.count ? old.spills.storage[slot] : Register.uninitialized
-                        let ns = slot < new.spills.count ? new.spills.storage[slot] : Register.uninitialized
+                        let os = slot < oldFrame.pointee.spills.count ? oldFrame.pointee.spills.storage[slot] : Register.uninitialized
+                        let ns = slot < newFrame.pointee.spills.count ? newFrame.pointee.spills.storage[slot] : Register.uninitialized
                         if os.kind != .uninitialized && ns.kind != .uninitialized {
                             if !registerSubsumes(os, ns, precise: precise, lockMaps: lockMaps, &ids) { return false }
                         } else if (os.kind == .uninitialized) != (ns.kind == .uninitialized) {
@@ -489,8 +497,8 @@ extension VerifierState {
                     }
                     if precise {
                         for unit in base / 4 ... base / 4 + 1 where ow >> UInt64((unit * 4 - base) * 8) & 0xff != 0 {
-                            if unit < old.narrow.count, let o = old.narrow[unit] {
-                                guard unit < new.narrow.count, let n = new.narrow[unit], o.contains(n) else { return false }
+                            if unit < oldFrame.pointee.narrow.count, let o = oldFrame.pointee.narrow[unit] {
+                                guard unit < newFrame.pointee.narrow.count, let n = newFrame.pointee.narrow[unit], o.contains(n) else { return false }
                             }
                         }
                     }
@@ -500,19 +508,19 @@ extension VerifierState {
             }
             let end = Swift.min(base + 8, oldCount)
             var written = false
-            for i in base..<end where old.bytes[i] != .invalid { written = true; break }
+            for i in base..<end where oldFrame.pointee.bytes[i] != .invalid { written = true; break }
             if !written {
                 base += 8
                 continue
             }
             let precise = preciseStack & (1 << UInt64(slot)) != 0
-            let os: Register? = slot < old.spills.count ? old.spills[slot] : nil
-            let ns: Register? = slot < new.spills.count ? new.spills[slot] : nil
+            let os: Register? = slot < oldFrame.pointee.spills.count ? oldFrame.pointee.spills[slot] : nil
+            let ns: Register? = slot < newFrame.pointee.spills.count ? newFrame.pointee.spills[slot] : nil
             let nsScalar = ns?.kind == .scalar
             for i in base..<end {
-                let ob = old.bytes[i]
+                let ob = oldFrame.pointee.bytes[i]
                 if ob == .invalid { continue }
-                let nb: StackByte = i < newCount ? new.bytes[i] : .invalid
+                let nb: StackByte = i < newCount ? newFrame.pointee.bytes[i] : .invalid
                 let newScalarSpill = nb == .spill && nsScalar
                 switch ob {
                 case .invalid: break
@@ -536,8 +544,8 @@ extension VerifierState {
                         }
                     }
                 }
-                if precise, i % 4 == 0, i / 4 < old.narrow.count, let o = old.narrow[i / 4] {
-                    guard i / 4 < new.narrow.count, let n = new.narrow[i / 4], o.contains(n) else { return false }
+                if precise, i % 4 == 0, i / 4 < oldFrame.pointee.narrow.count, let o = oldFrame.pointee.narrow[i / 4] {
+                    guard i / 4 < newFrame.pointee.narrow.count, let n = newFrame.pointee.narrow[i / 4], o.contains(n) else { return false }
                 }
             }
             base += 8

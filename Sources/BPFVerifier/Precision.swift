@@ -46,6 +46,22 @@ struct PrecisionSet {
     }
 }
 
+/// A few scalar ids, inline (more than 16 go to an array).
+struct SmallIDSet {
+    private var ids = SIMD16<UInt32>()
+    private var count = 0
+    private var more: [UInt32] = []
+    var isEmpty: Bool { count == 0 }
+    func contains(_ id: UInt32) -> Bool {
+        for k in 0..<count where ids[k] == id { return true }
+        return count == 16 && more.contains(id)
+    }
+    mutating func insert(_ id: UInt32) {
+        if contains(id) { return }
+        if count < 16 { ids[count] = id; count += 1 } else { more.append(id) }
+    }
+}
+
 /// A stack load or store on a checkpoint's segment: which frame and bytes it touched.
 struct StackAccess {
     var pc: Int32
@@ -96,26 +112,33 @@ extension Analysis {
     /// Adds every scalar sharing an id with a scalar in the set (a range check on one refines
     /// all of them, so their values matter together).
     func expandLinked(_ set: inout PrecisionSet, in st: VerifierState) {
-        var ids: [UInt32] = []
-        for f in st.frames.indices {
-            let frame = st.frames[f]
-            for r in 0..<11 where set.has(f, r) && frame.registers[r].kind == .scalar && frame.registers[r].id != 0 {
-                ids.append(frame.registers[r].id)
+        var ids = SmallIDSet()
+        var found = set
+        st.frames.withUnsafeBufferPointer { frames in   // read in place (a copy retains each array)
+            for f in 0..<frames.count {
+                for r in 0..<11 where found.has(f, r) && frames[f].registers[r].kind == .scalar && frames[f].registers[r].id != 0 {
+                    ids.insert(frames[f].registers[r].id)
+                }
+                let slots = found.slots[f]
+                if slots == 0 { continue }
+                for s in frames[f].spills.indices where slots & (1 << UInt64(s)) != 0 {
+                    let spill = frames[f].spills.storage[s]
+                    if spill.kind == .scalar && spill.id != 0 { ids.insert(spill.id) }
+                }
             }
-            for s in frame.spills.indices where set.slots[f] & (1 << UInt64(s)) != 0 {
-                if let spill = frame.spills[s], spill.kind == .scalar, spill.id != 0 { ids.append(spill.id) }
-            }
-        }
-        if ids.isEmpty { return }
-        for f in st.frames.indices {
-            let frame = st.frames[f]
-            for r in 0..<11 where frame.registers[r].kind == .scalar && ids.contains(frame.registers[r].id) { set.add(f, r) }
-            for s in frame.spills.indices {
-                if let spill = frame.spills[s], spill.kind == .scalar, spill.id != 0, ids.contains(spill.id) {
-                    set.slots[f] |= 1 << UInt64(s)
+            if ids.isEmpty { return }
+            for f in 0..<frames.count {
+                for r in 0..<11 where frames[f].registers[r].kind == .scalar && frames[f].registers[r].id != 0
+                    && ids.contains(frames[f].registers[r].id) {
+                    found.add(f, r)
+                }
+                for s in frames[f].spills.indices {
+                    let spill = frames[f].spills.storage[s]
+                    if spill.kind == .scalar && spill.id != 0 && ids.contains(spill.id) { found.slots[f] |= 1 << UInt64(s) }
                 }
             }
         }
+        set = found
     }
 
     /// Walks back from a point on a path (the state of `depth` frames reached after executing

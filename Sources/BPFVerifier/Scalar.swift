@@ -53,6 +53,15 @@ public struct Scalar: Hashable, Sendable, CustomStringConvertible {
 
     /// Tightens every view from the others; false when no value is left (an impossible path).
     public mutating func sync() -> Bool {
+        if tnum.mask == 0 {
+            // A known value: it is the whole result if every range holds it, else nothing is left.
+            let v = tnum.value
+            guard umin <= v, v <= umax, smin <= Int64(bitPattern: v), Int64(bitPattern: v) <= smax,
+                  u32min <= UInt32(truncatingIfNeeded: v), UInt32(truncatingIfNeeded: v) <= u32max,
+                  s32min <= Int32(truncatingIfNeeded: v), Int32(truncatingIfNeeded: v) <= s32max else { return false }
+            self = .constant(v)
+            return true
+        }
         for _ in 0..<3 {
             let before = self
             // Known bits bound the ranges.

@@ -167,26 +167,41 @@ extension Analysis {
     /// Marks `set` (restricted to the checkpoint's scalars, widened to linked ones) precise in
     /// `c`; returns what was not precise there before.
     func mark(_ c: Checkpoint, _ set: PrecisionSet) -> PrecisionSet {
+        // Nothing new at `c`: everything linked to those scalars was marked with them (a
+        // checkpoint's state never changes), so the expansion would add nothing either.
+        if unmarked(c, set).isEmpty { return PrecisionSet() }
         var set = set
         expandLinked(&set, in: c.state)
-        var fresh = PrecisionSet()
-        for f in c.state.frames.indices {
-            let frame = c.state.frames[f]
-            var scalars: UInt16 = 0
-            for r in 0..<11 where frame.registers[r].kind == .scalar { scalars |= 1 << UInt16(r) }
-            let slotCount = frame.spills.count
-            let slotBits: UInt64 = slotCount >= 64 ? ~0 : (UInt64(1) << UInt64(slotCount)) - 1
+        let fresh = unmarked(c, set)
+        for f in 0..<c.state.frames.count {
             if markingStrong {
-                fresh.registers[f] = set.registers[f] & scalars & ~c.strongRegisters[f]
-                fresh.slots[f] = set.slots[f] & slotBits & ~c.strongSlots[f]
                 c.strongRegisters[f] |= fresh.registers[f]
                 c.strongSlots[f] |= fresh.slots[f]
-                continue
+            } else {
+                c.preciseRegisters[f] |= fresh.registers[f]
+                c.preciseSlots[f] |= fresh.slots[f]
             }
-            fresh.registers[f] = set.registers[f] & scalars & ~c.preciseRegisters[f]
-            fresh.slots[f] = set.slots[f] & slotBits & ~c.preciseSlots[f]
-            c.preciseRegisters[f] |= fresh.registers[f]
-            c.preciseSlots[f] |= fresh.slots[f]
+        }
+        return fresh
+    }
+
+    /// The scalars of `set` that `c` does not yet have marked (strong ones while `markingStrong`).
+    private func unmarked(_ c: Checkpoint, _ set: PrecisionSet) -> PrecisionSet {
+        var fresh = PrecisionSet()
+        c.state.frames.withUnsafeBufferPointer { frames in   // read in place (a copy retains each array)
+            for f in 0..<frames.count {
+                var scalars: UInt16 = 0
+                for r in 0..<11 where frames[f].registers[r].kind == .scalar { scalars |= 1 << UInt16(r) }
+                let slotCount = frames[f].spills.count
+                let slotBits: UInt64 = slotCount >= 64 ? ~0 : (UInt64(1) << UInt64(slotCount)) - 1
+                if markingStrong {
+                    fresh.registers[f] = set.registers[f] & scalars & ~c.strongRegisters[f]
+                    fresh.slots[f] = set.slots[f] & slotBits & ~c.strongSlots[f]
+                } else {
+                    fresh.registers[f] = set.registers[f] & scalars & ~c.preciseRegisters[f]
+                    fresh.slots[f] = set.slots[f] & slotBits & ~c.preciseSlots[f]
+                }
+            }
         }
         return fresh
     }

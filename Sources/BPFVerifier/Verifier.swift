@@ -158,6 +158,14 @@ final class Checkpoint {
     /// whose scalars it contains.
     @exclusivity(unchecked) var exact = false
 
+    /// Whether this state, with its precise scalars (all when `exact`), subsumes `cur` (see
+    /// ``VerifierState/subsumes(_:live:preciseRegisters:preciseSlots:lockMaps:)``); `cur` is
+    /// borrowed, not copied, for the comparison.
+    func subsumes(_ cur: borrowing VerifierState, live: UInt16, lockMaps: UInt64) -> Bool {
+        state.subsumes(cur, live: live, preciseRegisters: exact ? Analysis.allRegisters : preciseRegisters,
+                       preciseSlots: exact ? Analysis.allSlots : preciseSlots, lockMaps: lockMaps)
+    }
+
     init(state: VerifierState, parent: Checkpoint?, pc: Int, entryFrom: Int, fingerprint: UInt64) {
         self.state = state
         self.fingerprint = fingerprint
@@ -269,7 +277,16 @@ final class Analysis {
     /// The (instruction, fingerprint) pairs of `inProgress`: the loop check scans an instruction's
     /// list only when the current state's fingerprint is among them.
     @exclusivity(unchecked) var inProgressKeys = FingerprintCounts()
-    @exclusivity(unchecked) var prunePoint: [Bool]
+    /// Per instruction: 0, or where the exploration compares states (a prune point): 1 where a
+    /// checkpoint is made only when the path comes by a jump or has gone far enough since the last
+    /// one (the kernel's heuristic), 2 where it is always made (see `checkControlFlow`).
+    @exclusivity(unchecked) var prunePoint: [UInt8]
+    /// Instructions and jumps processed when the last checkpoint was made, and jumps processed.
+    @exclusivity(unchecked) var lastCheckpointInsns = 0, lastCheckpointJumps = 0, jumpsProcessed = 0
+    /// Per instruction: how many states its stored ones have pruned.
+    @exclusivity(unchecked) var pruneHits: [Int] = []
+    /// Per instruction: how many of its stored states were dropped for failing to prune.
+    @exclusivity(unchecked) var evictions: [Int] = []
     @exclusivity(unchecked) var live: [UInt16]
     @exclusivity(unchecked) var secondSlot: [Bool]
     /// Subprogram entry for each instruction.
@@ -381,7 +398,9 @@ final class Analysis {
         rules = ContextRules(type: program.type, attachType: program.attachType, contextSize: program.contextSize)
         explored = [[Checkpoint]](repeating: [], count: insns.count)
         inProgress = [[Checkpoint]](repeating: [], count: insns.count)
-        prunePoint = [Bool](repeating: false, count: insns.count)
+        prunePoint = [UInt8](repeating: 0, count: insns.count)
+        pruneHits = [Int](repeating: 0, count: insns.count)
+        evictions = pruneHits
         live = [UInt16](repeating: 0x7ff, count: insns.count)
         secondSlot = [Bool](repeating: false, count: insns.count)
         subprogramOf = [Int](repeating: 0, count: insns.count)
@@ -554,21 +573,25 @@ final class Analysis {
                 throw fail(.tooComplex, pc, "the program is too complex: \(options.instructionLimit) instructions processed",
                            "a loop may not terminate (its exit condition is never proven), or there are too many paths; bound loops with a constant or simplify the branches")
             }
-            if prunePoint[pc] {
+            if prunePoint[pc] != 0 {
                 let (pruned, fingerprint) = try prune(&st, pc, parent)
                 if pruned {
                     finish(parent)
                     return
                 }
-                let cp = Checkpoint(state: st, parent: parent, pc: pc, entryFrom: previousPC, fingerprint: fingerprint)
-                if explored[pc].count < Analysis.statesPerInstruction {
-                    cp.registered = true
-                    inProgress[pc].append(cp)
-                    inProgressKeys.insert(FingerprintCounts.key(pc, fingerprint))
-                    storedStates += 1
-                    peakStates = max(peakStates, storedStates)
+                if needsCheckpoint(pc) {
+                    lastCheckpointInsns = processed
+                    lastCheckpointJumps = jumpsProcessed
+                    let cp = Checkpoint(state: st, parent: parent, pc: pc, entryFrom: previousPC, fingerprint: fingerprint)
+                    if explored[pc].count < Analysis.statesPerInstruction {
+                        cp.registered = true
+                        inProgress[pc].append(cp)
+                        inProgressKeys.insert(FingerprintCounts.key(pc, fingerprint))
+                        storedStates += 1
+                        peakStates = max(peakStates, storedStates)
+                    }
+                    parent = cp
                 }
-                parent = cp
             }
             segmentOwner = parent
             currentPC = pc
@@ -576,6 +599,7 @@ final class Analysis {
                 log += "\(pc): \(Disassembler(syntax: .llvm).instruction(at: pc, in: insns)) ; \(describe(st))\n"
             }
             let result = try step(&st, pc, parent)
+            if insns[pc].instructionClass == .jmp || insns[pc].instructionClass == .jmp32 { jumpsProcessed += 1 }
             previousPC = pc
             switch result {
             case .next(let n):
@@ -585,6 +609,27 @@ final class Analysis {
                 return
             }
         }
+    }
+
+    /// Whether a state not pruned at prune point `pc` is stored as a checkpoint. At a point whose
+    /// stored states have pruned nothing and at least 4 of them were dropped for failing, a path
+    /// that came straight on (no jump, call or exit just before) and made fewer than 8
+    /// instructions or 2 jumps since the last checkpoint goes on without one, as the kernel's
+    /// verifier adds states: the previous checkpoint's segment stays a straight line
+    /// (Precision.swift), and a long run of branches whose states never match stores a fraction
+    /// of them (`branches-1500`: 4× faster). Where loops converge, after calls and at function
+    /// entries a checkpoint is always made.
+    func needsCheckpoint(_ pc: Int) -> Bool {
+        if prunePoint[pc] == 2 || previousPC != pc - 1 || previousPC < 0 { return true }
+        let before = insns[previousPC]
+        if before.instructionClass == .jmp || before.instructionClass == .jmp32 {
+            // Only the fall-through of a conditional jump continues the straight line.
+            guard JumpOperation(rawValue: before.opcode & 0xf0)?.isConditional == true else { return true }
+        }
+        // Only where stored states have proven useless: none pruned anything, and a few were
+        // dropped for failing (elsewhere a state stored now may prune a later path).
+        if pruneHits[pc] > 0 || evictions[pc] < 4 { return true }
+        return processed - lastCheckpointInsns >= 8 && jumpsProcessed - lastCheckpointJumps >= 2
     }
 
     /// How many of the most recent states still being explored at an instruction the exact loop
@@ -643,10 +688,10 @@ final class Analysis {
         var i = list.count - 1
         while i >= 0 {
             let cp = list[i]
-            if cp.state.subsumes(st, live: liveHere, preciseRegisters: cp.exact ? Analysis.allRegisters : cp.preciseRegisters,
-                                 preciseSlots: cp.exact ? Analysis.allSlots : cp.preciseSlots, lockMaps: lockMaps),
+            if cp.subsumes(st, live: liveHere, lockMaps: lockMaps),
                !hasLoopCalls || callbackRunsCover(cp.state, st) {
                 cp.hits += 1
+                pruneHits[pc] += 1
                 if cp.exact, let parent { markLoopDependent(parent) }
                 var set = PrecisionSet(registers: cp.preciseRegisters, slots: cp.preciseSlots)
                 set.registers[top] &= liveHere
@@ -660,6 +705,7 @@ final class Analysis {
             if cp.misses > cp.hits * 3 + 3 {
                 // It keeps failing: stop trying it (the kernel's heuristic).
                 list.remove(at: i)
+                evictions[pc] += 1
                 storedStates -= 1
             }
             i -= 1
@@ -791,23 +837,24 @@ final class Analysis {
                                : "jump from insn \(pc) to insn \(s) crosses into another function",
                                "every function must end with an exit or a jump back into itself")
                 }
-                if s != pc + 1 && !(insns[pc].opcode == Opcode.lddw) { prunePoint[s] = true }
+                if s != pc + 1 && !(insns[pc].opcode == Opcode.lddw) { prunePoint[s] = max(prunePoint[s], 1) }
                 if insns[pc].instructionClass == .jmp || insns[pc].instructionClass == .jmp32 {
-                    if JumpOperation(rawValue: insns[pc].opcode & 0xf0)?.isConditional == true { prunePoint[s] = true }
+                    if JumpOperation(rawValue: insns[pc].opcode & 0xf0)?.isConditional == true { prunePoint[s] = max(prunePoint[s], 1) }
                 }
                 if insns[pc].opcode == Opcode.mayGoto {
                     // Both outcomes, and the instruction itself (where loops converge), as the kernel's forced checkpoint.
-                    prunePoint[s] = true
-                    prunePoint[pc] = true
+                    prunePoint[s] = 2
+                    prunePoint[pc] = 2
                 }
             }
-            if insns[pc].opcode == Opcode.call && pc + 1 < insns.count { prunePoint[pc + 1] = true }
+            // After a call (a segment never runs through one, see Precision.swift).
+            if insns[pc].opcode == Opcode.call && pc + 1 < insns.count { prunePoint[pc + 1] = 2 }
             // A bpf_loop call: its callback's runs come back to it (CallbackLoops.swift).
-            if hasLoopCalls && isLoopCall(pc) { prunePoint[pc] = true }
+            if hasLoopCalls && isLoopCall(pc) { prunePoint[pc] = 2 }
             // An iterator's next: where its loop converges.
-            if hasMayGoto && isIteratorNext(pc) { prunePoint[pc] = true }
+            if hasMayGoto && isIteratorNext(pc) { prunePoint[pc] = 2 }
         }
-        for s in subprograms where s >= 0 && s < insns.count { prunePoint[s] = true }
+        for s in subprograms where s >= 0 && s < insns.count { prunePoint[s] = 2 }
         // Every instruction is reachable.
         var seen = [Bool](repeating: false, count: insns.count)
         var work = [0]

@@ -322,61 +322,58 @@ extension HelperPrototype {
             base
         // Only in the tracing set (bpf_probe_write_user: hidden by that kernel's lockdown, from the source).
         case 4, 27, 36, 45, 67, 173: tracingTypes
-        case 174: tracingTypes.subtracting([.syscall])
-        case 183, 184, 185: [.tracing, .lsm]
+        case 174: tracingTypes.subtracting(ProgramTypeSet(.syscall))
+        case 183, 184, 185: ProgramTypeSet(.tracing, .lsm)
         case 111, 121, 147, 162: btfTracingTypes
-        case 188: btfTracingTypes.union([.xdp])
-        case 126, 127, 150: [.tracing]
-        case 56, 119: [.perfEvent]
-        case 58: [.kprobe]  // from the source: that kernel was built without CONFIG_BPF_KPROBE_OVERRIDE
-        case 25: base.subtracting([.lircMode2, .skReuseport, .flowDissector, .structOps, .netfilter])
-        case 160: socketTypes.union([.cgroupSock, .skReuseport, .cgroupSysctl, .structOps])
+        case 188: btfTracingTypes.union(ProgramTypeSet(.xdp))
+        case 126, 127, 150: ProgramTypeSet(.tracing)
+        case 56, 119: ProgramTypeSet(.perfEvent)
+        case 58: ProgramTypeSet(.kprobe)  // from the source: that kernel was built without CONFIG_BPF_KPROBE_OVERRIDE
+        case 25: base.subtracting(ProgramTypeSet(.lircMode2, .skReuseport, .flowDissector, .structOps, .netfilter))
+        case 160: socketTypes.union(ProgramTypeSet(.cgroupSock, .skReuseport, .cgroupSysctl, .structOps))
         case 136, 137, 138, 139, 140, 178, 196: socketTypes.union(btfTracingTypes)
         // Packet and socket-buffer helpers.
         case 26: skbTypes
-        case 9, 38, 43: tcTypes.union([.lwtXmit, .skSkb])
-        case 10, 11, 13, 20, 21, 29, 30, 40, 41, 135: tcTypes.union([.lwtXmit])
+        case 9, 38, 43: tcTypes.union(ProgramTypeSet(.lwtXmit, .skSkb))
+        case 10, 11, 13, 20, 21, 29, 30, 40, 41, 135: tcTypes.union(ProgramTypeSet(.lwtXmit))
         case 18, 19, 31, 32, 48, 66, 151, 152, 155, 192: tcTypes
-        case 23: tcTypes.union([.xdp, .lwtXmit])
+        case 23: tcTypes.union(ProgramTypeSet(.xdp, .lwtXmit))
         case 24, 33, 34: tcTypes.union(lwtTypes)
-        case 28: tcTypes.union(lwtTypes).union([.xdp])
-        case 39: tcTypes.union(lwtTypes).union([.skSkb])
-        case 47: tcTypes.union([.socketFilter, .cgroupSkb, .skSkb])
-        case 50: tcTypes.union([.skSkb])
-        case 68: tcTypes.union([.socketFilter, .cgroupSkb, .skReuseport])
-        case 69, 100, 110, 163, 204, 205, 206, 207: tcTypes.union([.xdp])
-        case 79, 83, 95, 97, 98: tcTypes.union([.cgroupSkb])
-        case 96: tcTypes.union([.cgroupSkb, .sockOps, .cgroupSockopt])
-        case 73: [.lwtIn, .lwtXmit]
-        case 74, 75, 76: [.lwtSeg6local]  // from the source: that kernel was built without CONFIG_IPV6_SEG6_BPF
-        case 44, 51, 54, 65, 189, 190: [.xdp]
+        case 28: tcTypes.union(lwtTypes).union(ProgramTypeSet(.xdp))
+        case 39: tcTypes.union(lwtTypes).union(ProgramTypeSet(.skSkb))
+        case 47: tcTypes.union(ProgramTypeSet(.socketFilter, .cgroupSkb, .skSkb))
+        case 50: tcTypes.union(ProgramTypeSet(.skSkb))
+        case 68: tcTypes.union(ProgramTypeSet(.socketFilter, .cgroupSkb, .skReuseport))
+        case 69, 100, 110, 163, 204, 205, 206, 207: tcTypes.union(ProgramTypeSet(.xdp))
+        case 79, 83, 95, 97, 98: tcTypes.union(ProgramTypeSet(.cgroupSkb))
+        case 96: tcTypes.union(ProgramTypeSet(.cgroupSkb, .sockOps, .cgroupSockopt))
+        case 73: ProgramTypeSet(.lwtIn, .lwtXmit)
+        case 74, 75, 76: ProgramTypeSet(.lwtSeg6local)  // from the source: that kernel was built without CONFIG_IPV6_SEG6_BPF
+        case 44, 51, 54, 65, 189, 190: ProgramTypeSet(.xdp)
         // Sockets.
-        case 46: tcTypes.union(btfTracingTypes).union([.socketFilter, .cgroupSkb, .cgroupSock, .sockOps, .skSkb,
-                                                       .cgroupSockAddr, .skReuseport])
-        case 49, 57: [.sockOps, .cgroupSockAddr, .cgroupSockopt, .tracing, .structOps, .lsm]
-        case 84, 85, 99: tcTypes.union([.xdp, .cgroupSkb, .skSkb, .cgroupSockAddr])
-        case 86: tcTypes.union([.xdp, .cgroupSkb, .skSkb, .cgroupSockAddr, .skLookup])
-        case 107: tcTypes.union(btfTracingTypes).union([.cgroupSkb, .cgroupSock, .sockOps, .skMsg, .cgroupSockAddr,
-                                                        .cgroupSockopt, .structOps])
-        case 108: tcTypes.union(btfTracingTypes).union([.cgroupSkb, .sockOps, .skMsg, .cgroupSockAddr, .cgroupSockopt,
-                                                        .structOps])
-        case 122: tcTypes.union([.socketFilter, .cgroupSkb, .cgroupSock, .sockOps, .skMsg, .cgroupSockAddr, .cgroupSockopt])
-        case 124: tcTypes.union([.skLookup])
-        case 52, 72: [.skSkb]
-        case 53, 59, 70, 142, 143, 144: [.sockOps]
-        case 60, 61, 62, 63, 71, 90, 91: [.skMsg]
-        case 82: [.skReuseport]
-        case 116: [.structOps]
+        case 46: tcTypes.union(btfTracingTypes).union(ProgramTypeSet(.socketFilter, .cgroupSkb, .cgroupSock, .sockOps, .skSkb, .cgroupSockAddr, .skReuseport))
+        case 49, 57: ProgramTypeSet(.sockOps, .cgroupSockAddr, .cgroupSockopt, .tracing, .structOps, .lsm)
+        case 84, 85, 99: tcTypes.union(ProgramTypeSet(.xdp, .cgroupSkb, .skSkb, .cgroupSockAddr))
+        case 86: tcTypes.union(ProgramTypeSet(.xdp, .cgroupSkb, .skSkb, .cgroupSockAddr, .skLookup))
+        case 107: tcTypes.union(btfTracingTypes).union(ProgramTypeSet(.cgroupSkb, .cgroupSock, .sockOps, .skMsg, .cgroupSockAddr, .cgroupSockopt, .structOps))
+        case 108: tcTypes.union(btfTracingTypes).union(ProgramTypeSet(.cgroupSkb, .sockOps, .skMsg, .cgroupSockAddr, .cgroupSockopt, .structOps))
+        case 122: tcTypes.union(ProgramTypeSet(.socketFilter, .cgroupSkb, .cgroupSock, .sockOps, .skMsg, .cgroupSockAddr, .cgroupSockopt))
+        case 124: tcTypes.union(ProgramTypeSet(.skLookup))
+        case 52, 72: ProgramTypeSet(.skSkb)
+        case 53, 59, 70, 142, 143, 144: ProgramTypeSet(.sockOps)
+        case 60, 61, 62, 63, 71, 90, 91: ProgramTypeSet(.skMsg)
+        case 82: ProgramTypeSet(.skReuseport)
+        case 116: ProgramTypeSet(.structOps)
         // Cgroups.
-        case 81: cgroupTypes.union([.lsm])
-        case 186, 187: cgroupTypes.subtracting([.cgroupSkb, .sockOps]).union([.lsm])
-        case 128, 129: [.cgroupSkb]
-        case 64: [.cgroupSockAddr]
-        case 101, 102, 103, 104: [.cgroupSysctl]
+        case 81: cgroupTypes.union(ProgramTypeSet(.lsm))
+        case 186, 187: cgroupTypes.subtracting(ProgramTypeSet(.cgroupSkb, .sockOps)).union(ProgramTypeSet(.lsm))
+        case 128, 129: ProgramTypeSet(.cgroupSkb)
+        case 64: ProgramTypeSet(.cgroupSockAddr)
+        case 101, 102, 103, 104: ProgramTypeSet(.cgroupSysctl)
         // The rest: one type each.
-        case 77, 78, 92: [.lircMode2]  // from the source (bpf-lirc.c)
-        case 145, 146, 159, 161, 193: [.lsm]  // from the source (bpf_lsm.c)
-        case 166, 167, 168, 179: [.syscall]
+        case 77, 78, 92: ProgramTypeSet(.lircMode2)  // from the source (bpf-lirc.c)
+        case 145, 146, 159, 161, 193: ProgramTypeSet(.lsm)  // from the source (bpf_lsm.c)
+        case 166, 167, 168, 179: ProgramTypeSet(.syscall)
         default: []
         }
     }

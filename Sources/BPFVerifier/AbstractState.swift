@@ -428,8 +428,10 @@ extension VerifierState {
     /// `lockMaps`: the maps (bit i: map i; maps past 63 count as such) whose values hold a
     /// `bpf_spin_lock`: pointers to their values must come from the same lookups in both states
     /// (the lock is released through the pointer it was taken with).
+    /// `liveSlots` (per frame, by 8-byte slot): the stack slots the old state's future reads
+    /// (StackLiveness.swift); nil: every slot.
     func subsumes(_ cur: VerifierState, live: UInt16, preciseRegisters: SIMD8<UInt16>, preciseSlots: SIMD8<UInt64>,
-                  lockMaps: UInt64 = 0) -> Bool {
+                  lockMaps: UInt64 = 0, liveSlots: SIMD8<UInt64>? = nil) -> Bool {
         guard frames.count == cur.frames.count, references.count == cur.references.count,
               lock?.map == cur.lock?.map, lock?.offset == cur.lock?.offset,
               rcuDepth == cur.rcuDepth, preemptDepth == cur.preemptDepth else { return false }
@@ -451,14 +453,14 @@ extension VerifierState {
                 }
             }
             if frames[f].bytes.isEmpty { continue }
-            if !Self.stackSubsumes(frames[f], cur.frames[f], precise: preciseSlots[f], lockMaps: lockMaps, &ids) { return false }
+            if !Self.stackSubsumes(frames[f], cur.frames[f], precise: preciseSlots[f], lockMaps: lockMaps, live: liveSlots.map { $0[f] } ?? ~0, &ids) { return false }
         }
         return true
     }
 
     /// The stack part of ``subsumes``: byte by byte, an 8-byte slot at a time (a slot whose bytes the
     /// old state never wrote is skipped whole, and its spilled registers are read once).
-    static func stackSubsumes(_ old: Frame, _ new: Frame, precise preciseStack: UInt64, lockMaps: UInt64,
+    static func stackSubsumes(_ old: Frame, _ new: Frame, precise preciseStack: UInt64, lockMaps: UInt64, live liveStack: UInt64 = ~0,
                               _ ids: inout IDMap) -> Bool {
         let oldCount = old.bytes.count, newCount = new.bytes.count
         var base = 0
@@ -473,6 +475,11 @@ extension VerifierState {
             }
             let precise = preciseStack & (1 << UInt64(slot)) != 0
             let os: Register? = slot < old.spills.count ? old.spills[slot] : nil
+            if liveStack & (1 << UInt64(slot)) == 0 && (os == nil || os!.kind == .scalar) {
+                // Never read again before being written: what it holds does not matter.
+                base += 8
+                continue
+            }
             let ns: Register? = slot < new.spills.count ? new.spills[slot] : nil
             let nsScalar = ns?.kind == .scalar
             for i in base..<end {

@@ -186,6 +186,7 @@ extension Analysis {
         if let error = stackObjectRead(st, pc, frame: f, lo: lo, end: hi + size, regno: regno, what: "read of \(size) bytes at fp\(lo)...fp\(hi)") {
             throw error
         }
+        markStackRead(frame: f, offset: lo, size: hi + size - lo, pc: pc)
         var allZero = true
         for o in lo..<(hi + size) {
             switch frame.byte(o) {
@@ -243,6 +244,7 @@ extension Analysis {
         if let error = stackObjectRead(st, pc, frame: f, lo: o, end: o + size, regno: regno, what: "read of \(size) bytes at fp\(o)") {
             throw error
         }
+        markStackRead(frame: f, offset: o, size: size, pc: pc)
         if size == 8 && o % 8 == 0, let spilled = frame.spill(at: o), (0..<8).allSatisfy({ frame.byte(o + $0) == .spill }) {
             return spilled
         }

@@ -145,6 +145,9 @@ final class Checkpoint {
     /// Scalars whose values mattered below this state, per frame (see Precision.swift).
     var preciseRegisters = SIMD8<UInt16>()
     var preciseSlots = SIMD8<UInt64>()
+    /// Stack slots (per frame, bit s: the slot fp-8(s+1)...) its future reads before writing them
+    /// (StackLiveness.swift).
+    var liveSlots = SIMD8<UInt64>()
     /// Stack loads and stores between this state and the next one on the path.
     var stackAccesses: [StackAccess] = []
     /// Equal states have equal fingerprints (a quick test before the exact loop check).
@@ -549,7 +552,7 @@ final class Analysis {
             }
             j -= 1
         }
-        if insns[pc].opcode == Opcode.mayGoto || (hasMayGoto && isIteratorNext(pc)) || (hasLoopCalls && isLoopCall(pc)),
+        if insns[pc].opcode == Opcode.mayGoto || (hasMayGoto && isIteratorNext(pc) && iteratorActive(st)) || (hasLoopCalls && isLoopCall(pc)),
            let loop = isLoopCall(pc) ? convergedCallbackLoop(st, pc, parent, live: liveHere) : convergedLoop(st, pc, parent, live: liveHere) {
             loop.hits += 1
             var set = PrecisionSet(registers: loop.preciseRegisters, slots: loop.preciseSlots)
@@ -572,10 +575,13 @@ final class Analysis {
         while i >= 0 {
             let cp = list[i]
             if cp.state.subsumes(st, live: liveHere, preciseRegisters: cp.exact ? Analysis.allRegisters : cp.preciseRegisters,
-                                 preciseSlots: cp.exact ? Analysis.allSlots : cp.preciseSlots, lockMaps: lockMaps),
+                                 preciseSlots: cp.exact ? Analysis.allSlots : cp.preciseSlots, lockMaps: lockMaps,
+                                 liveSlots: cp.exact ? nil : cp.liveSlots),
                !hasLoopCalls || callbackRunsCover(cp.state, st) {
                 cp.hits += 1
+                if options.logLevel >= 3 && log.utf8.count < options.logLimit { log += "PRUNED \(pc) regs=\(String(cp.preciseRegisters[top] & liveHere, radix: 2))\n" }
                 if cp.exact, let parent { markLoopDependent(parent) }
+                if let parent { propagateStackReads(cp, frames: st.frames.count, parent: parent) }
                 var set = PrecisionSet(registers: cp.preciseRegisters, slots: cp.preciseSlots)
                 set.registers[top] &= liveHere
                 if !set.isEmpty, let parent {
@@ -583,6 +589,9 @@ final class Analysis {
                     backtrackStrong(cp, top: top, live: liveHere, parent: parent, depth: st.frames.count)
                 }
                 return (true, fingerprint)
+            }
+            if options.logLevel >= 3 && log.utf8.count < options.logLimit {
+                log += "PRUNEMISS \(pc) exact=\(cp.exact) regs=\(String(cp.preciseRegisters[top], radix: 2)) slots=\(String(cp.preciseSlots[top], radix: 16)) live=\(String(liveHere, radix: 2))\n   old: \(describe(cp.state))\n   cur: \(describe(st))\n"
             }
             cp.misses += 1
             if cp.misses > cp.hits * 3 + 3 {

@@ -60,4 +60,52 @@ struct PruningTests {
                     "\(result.error?.description ?? "")")
         }
     }
+
+    /// `diamonds` random branches whose fall-through side writes one byte of the stack
+    /// (fp-1, fp-2, ...): the first path explored writes them all, the others skip some.
+    static func stackDiamonds(_ diamonds: Int) -> String {
+        var source = ""
+        for i in 0..<diamonds {
+            source += "call 7\njeq %r0, 5, l\(i)\nstb [%r10-\(i + 1)], 1\nl\(i):\n"
+        }
+        return source
+    }
+
+    /// Stack bytes no later instruction reads differ between the paths, but only slots the
+    /// future reads are compared (the kernel's stack liveness): 40 diamonds merge. Compared
+    /// whole, a byte one state wrote and the other did not would keep 2^40 paths apart.
+    @Test func unreadStackSlotsAreNotCompared() throws {
+        let source = Self.stackDiamonds(40) + "mov %r0, 0\nexit"
+        let result = Verifier().verify(VerifierProgram(instructions: try Assembler().assemble(source), type: .xdp))
+        #expect(result.accepted, "\(result.error?.description ?? "")")
+        #expect(result.instructionsProcessed < 2_000, "\(result.instructionsProcessed) instructions processed")
+    }
+
+    /// The same diamonds, then a read of the byte the 21st one writes: its slot is read later, so
+    /// every state from that write on compares it, and the path that skipped the write is found.
+    @Test func readStackSlotsAreCompared() throws {
+        let source = Self.stackDiamonds(40) + "ldxb %r0, [%r10-21]\nexit"
+        let result = Verifier().verify(VerifierProgram(instructions: try Assembler().assemble(source), type: .xdp))
+        #expect(result.error?.description.contains("uninitialized stack (fp-21)") == true, "\(result.error?.description ?? "accepted")")
+    }
+
+    /// An array key the verifier does not know (stored 4 bytes off the 8-byte grid, which keeps
+    /// no value) cannot make the lookup non-NULL, so its value decides nothing: the sum stored
+    /// as the key stays imprecise and 300 diamonds merge (the kernel's get_constant_map_key marks
+    /// a key precise only when it is a constant).
+    @Test func unknownArrayKeysStayImprecise() throws {
+        let source = Self.sumOfDiamonds(300) + """
+            stxw [%r10-4], %r6
+            mov %r2, %r10
+            add %r2, -4
+            lddw %r1, map_fd 1
+            call 1
+            mov %r0, 0
+            exit
+            """
+        let map = MapSpec(name: "counts", type: .array, keySize: 4, valueSize: 8, maxEntries: 4)
+        let result = Verifier().verify(VerifierProgram(instructions: try Assembler().assemble(source), type: .xdp, mapsByHandle: [1: map]))
+        #expect(result.accepted, "\(result.error?.description ?? "")")
+        #expect(result.instructionsProcessed < 3_000, "\(result.instructionsProcessed) instructions processed")
+    }
 }

@@ -475,12 +475,13 @@ extension VerifierState {
             }
             let precise = preciseStack & (1 << UInt64(slot)) != 0
             let os: Register? = slot < old.spills.count ? old.spills[slot] : nil
-            if liveStack & (1 << UInt64(slot)) == 0 && (os == nil || os!.kind == .scalar) {
+            let ns: Register? = slot < new.spills.count ? new.spills[slot] : nil
+            if liveStack & (1 << UInt64(slot)) == 0 && os?.kind != .iterator && os?.kind != .dynptr
+                && ns?.kind != .iterator && ns?.kind != .dynptr {
                 // Never read again before being written: what it holds does not matter.
                 base += 8
                 continue
             }
-            let ns: Register? = slot < new.spills.count ? new.spills[slot] : nil
             let nsScalar = ns?.kind == .scalar
             for i in base..<end {
                 let ob = old.bytes[i]

@@ -211,6 +211,8 @@ extension Analysis {
         let end = hi + size
         noteStackWrite(st, frame: f, lo: lo, end: end)
         if let lowest = st.lowestCallbackFrame, f < lowest {
+            // Whether the write is allowed depends on what the caller keeps there: a read.
+            markStackRead(frame: f, offset: lo, size: end - lo, pc: pc)
             if value.kind.isPointer {
                 throw fail(.invalidPointer, pc, "a callback may not store pointers into its caller's stack", state: st)
             }
@@ -286,7 +288,8 @@ extension Analysis {
         noteStackWrite(st, frame: f, lo: o, end: o + size)
         if let lowest = st.lowestCallbackFrame, f < lowest {
             // A callback may run many times; it may change its caller's stack only with scalars,
-            // and never where the caller keeps a pointer.
+            // and never where the caller keeps a pointer (so the write reads what is there).
+            markStackRead(frame: f, offset: o, size: size, pc: pc)
             if let v = value, v.kind.isPointer {
                 throw fail(.invalidPointer, pc, "a callback may not store pointers into its caller's stack",
                            state: st)

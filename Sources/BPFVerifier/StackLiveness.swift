@@ -16,8 +16,10 @@ import BPFCore
 //
 // The marks of a checkpoint are complete once every path below it has ended (it is then in the
 // explored list, the only states that prune with them). States whose marks may miss reads of a
-// loop that converged (`Checkpoint.exact`, MayGoto.swift) compare every slot. Slots holding
-// pointers, iterators or dynptrs are always compared (some of their uses are not reads).
+// loop that converged (`Checkpoint.exact`, MayGoto.swift) compare every slot. Slots where either
+// state holds an iterator or a dynptr are always compared (the kfuncs and helpers that use them
+// read their slots directly, and writes over them are refused or destroy them). A callback's write
+// to its caller's stack reads the slot too (it is refused where the caller keeps a pointer).
 extension Analysis {
     /// Marks the slots of frame `f` that `offset..<offset+size` touches as read at the
     /// instruction being executed (`pc`).

@@ -509,6 +509,10 @@ final class Analysis {
                 log += "\(pc): \(Disassembler(syntax: .llvm).instruction(at: pc, in: insns)) ; \(describe(st))\n"
             }
             let result = try step(&st, pc, parent)
+            if pending.count > Analysis.jumpSequenceLimit {
+                throw fail(.tooComplex, pc, "the sequence of \(pending.count) jumps is too complex: more than \(Analysis.jumpSequenceLimit) branches wait to be explored",
+                           "there are too many paths; simplify the branches (the kernel's BPF_COMPLEXITY_LIMIT_JMP_SEQ)")
+            }
             previousPC = pc
             switch result {
             case .next(let n):
@@ -523,6 +527,9 @@ final class Analysis {
     /// How many of the most recent states still being explored at an instruction the exact loop
     /// check compares with.
     static let loopCheckWindow = 256
+
+    /// The most paths waiting to be explored (the kernel's BPF_COMPLEXITY_LIMIT_JMP_SEQ).
+    static let jumpSequenceLimit = 8192
 
     /// The most states kept for pruning at one instruction.
     static let statesPerInstruction = 4096
@@ -772,7 +779,6 @@ final class Analysis {
     func usesAndDefs(_ pc: Int) -> (use: UInt16, def: UInt16) {
         let ins = insns[pc]
         let d = UInt16(1) << UInt16(ins.dst), s = UInt16(1) << UInt16(ins.src)
-        let args: UInt16 = 0b111110
         let clobbered: UInt16 = 0b111111
         switch ins.instructionClass {
         case .alu, .alu64:
@@ -785,7 +791,7 @@ final class Analysis {
             let op = JumpOperation(rawValue: ins.opcode & 0xf0)!
             switch op {
             case .exit: return (1, 0)
-            case .call: return (args | (ins.opcode == Opcode.callx ? d : 0), clobbered)
+            case .call: return (callArguments(pc) | (ins.opcode == Opcode.callx ? d : 0), clobbered)
             case .ja: return (0, 0)
             default: return (d | (ins.opcode & 0x08 != 0 ? s : 0), 0)
             }
@@ -802,6 +808,21 @@ final class Analysis {
             }
             return (d | s, 0)
         }
+    }
+
+    /// The registers a call reads: a helper's or kfunc's parameters (the kernel's
+    /// compute_insn_live_regs with get_call_summary), R1-R5 for a bpf-to-bpf call or an unknown callee.
+    func callArguments(_ pc: Int) -> UInt16 {
+        let ins = insns[pc]
+        var count = 5
+        if ins.opcode == Opcode.call && ins.src == CallKind.helper.rawValue, let proto = HelperPrototype[ins.imm, for: program.type] {
+            count = proto.arguments.count
+        } else if ins.opcode == Opcode.call && ins.src == CallKind.kfunc.rawValue, let name = program.kfuncs[pc], let btf = kernelBTF,
+                  let function = btf.typeID(named: name, kind: .function), let f = btf[function], let proto = btf[f.referencedType],
+                  case .parameters(let parameters) = proto.detail {
+            count = min(parameters.count, 5)
+        }
+        return UInt16((1 << (count + 1)) - 2)
     }
 
     func computeLiveness() {

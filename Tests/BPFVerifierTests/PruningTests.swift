@@ -108,4 +108,51 @@ struct PruningTests {
         #expect(result.accepted, "\(result.error?.description ?? "")")
         #expect(result.instructionsProcessed < 3_000, "\(result.instructionsProcessed) instructions processed")
     }
+
+    /// `diamonds` random branches, each ending in a different register state for a register the
+    /// next instruction, a helper call taking no argument (bpf_get_prandom_u32), overwrites:
+    /// R3 is the context on one side, a number on the other.
+    static func argumentDiamonds(_ diamonds: Int) -> String {
+        var source = "mov %r9, %r1\n"
+        for i in 0..<diamonds {
+            source += "call 7\njeq %r0, 5, a\(i)\nmov %r3, %r9\nja l\(i)\na\(i):\nmov %r3, 0\nl\(i):\n"
+        }
+        return source
+    }
+
+    /// A helper call reads only its prototype's arguments (the kernel's compute_insn_live_regs
+    /// with get_call_summary): R3 is dead before bpf_get_prandom_u32, so the 40 diamonds merge.
+    @Test func helperCallsReadOnlyTheirArguments() throws {
+        let source = Self.argumentDiamonds(40) + "mov %r0, 0\nexit"
+        let result = Verifier().verify(VerifierProgram(instructions: try Assembler().assemble(source), type: .xdp))
+        #expect(result.accepted, "\(result.error?.description ?? "")")
+        #expect(result.instructionsProcessed < 3_000, "\(result.instructionsProcessed) instructions processed")
+    }
+
+    /// `diamonds` random branches; branch i spills the context to its own slot fp-8(i+1) on its
+    /// fall-through side and stores 0 there on the other.
+    static func spillDiamonds(_ diamonds: Int) -> String {
+        var source = "mov %r9, %r1\n"
+        for i in 0..<diamonds {
+            source += "call 7\njeq %r0, 5, a\(i)\nstxdw [%r10-\(8 * (i + 1))], %r9\nja l\(i)\na\(i):\nstdw [%r10-\(8 * (i + 1))], 0\nl\(i):\n"
+        }
+        return source
+    }
+
+    /// Spilled pointers nothing reads again are not compared either: 40 diamonds merge.
+    @Test func unreadPointerSpillsAreNotCompared() throws {
+        let source = Self.spillDiamonds(40) + "mov %r0, 0\nexit"
+        let result = Verifier().verify(VerifierProgram(instructions: try Assembler().assemble(source), type: .xdp))
+        #expect(result.accepted, "\(result.error?.description ?? "")")
+        #expect(result.instructionsProcessed < 3_000, "\(result.instructionsProcessed) instructions processed")
+    }
+
+    /// The slot of the 21st diamond filled at the end and read through: the path that stored 0
+    /// there instead of the context reads through a number, which must still be found behind
+    /// the 19 diamonds after it.
+    @Test func readPointerSpillsAreCompared() throws {
+        let source = Self.spillDiamonds(40) + "ldxdw %r1, [%r10-168]\nldxw %r0, [%r1+0]\nmov %r0, 0\nexit"
+        let result = Verifier().verify(VerifierProgram(instructions: try Assembler().assemble(source), type: .xdp))
+        #expect(result.error?.description.contains("R1") == true, "\(result.error?.description ?? "accepted")")
+    }
 }

@@ -36,15 +36,14 @@ extension Analysis {
         var c = node
         var last = end - 1
         while mask != 0 {
-            guard c.state.frames.count > f else { return }
+            guard c.depth > f, mask & ~c.liveSlots[f] != 0 else { return }
             mask &= ~screenedSlots(c, frame: f, through: last)
             let fresh = mask & ~c.liveSlots[f]
             if fresh == 0 { return }
             c.liveSlots[f] |= fresh
             mask = fresh
             // The checkpoint at the function's entry: the frame did not exist before it.
-            let frame = c.state.frames[f]
-            if c.state.frames.count == f + 1 && c.pc == frame.subprogram && c.entryFrom >= 0 && c.entryFrom == frame.callSite { return }
+            if c.depth == f + 1 && c.entryFrom >= 0 && c.entryFrom == c.state.frames[f].callSite && c.pc == c.state.frames[f].subprogram { return }
             guard let parent = c.parent, c.entryFrom >= 0 else { return }
             last = c.entryFrom
             c = parent

@@ -135,6 +135,8 @@ final class Checkpoint {
     let parent: Checkpoint?
     /// The instruction this state is at.
     let pc: Int
+    /// Its number of frames (read without copying `state`).
+    let depth: Int
     /// The instruction executed just before (the end of the parent's segment); -1 at the start.
     let entryFrom: Int
     var branches = 1
@@ -166,6 +168,7 @@ final class Checkpoint {
         self.fingerprint = fingerprint
         self.parent = parent
         self.pc = pc
+        depth = state.frames.count
         self.entryFrom = entryFrom
     }
 }

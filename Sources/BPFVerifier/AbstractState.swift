@@ -432,8 +432,10 @@ extension VerifierState {
     /// `lockMaps`: the maps (bit i: map i; maps past 63 count as such) whose values hold a
     /// `bpf_spin_lock`: pointers to their values must come from the same lookups in both states
     /// (the lock is released through the pointer it was taken with).
+    /// `liveSlots` (per frame, by 8-byte slot): the stack slots the old state's future reads
+    /// (StackLiveness.swift); nil: every slot.
     func subsumes(_ cur: VerifierState, live: UInt16, preciseRegisters: SIMD8<UInt16>, preciseSlots: SIMD8<UInt64>,
-                  lockMaps: UInt64 = 0) -> Bool {
+                  lockMaps: UInt64 = 0, liveSlots: SIMD8<UInt64>? = nil) -> Bool {
         guard frames.count == cur.frames.count, references.count == cur.references.count,
               lock?.map == cur.lock?.map, lock?.offset == cur.lock?.offset,
               rcuDepth == cur.rcuDepth, preemptDepth == cur.preemptDepth else { return false }
@@ -459,7 +461,8 @@ extension VerifierState {
                         }
                     }
                     if old[f].bytes.isEmpty { continue }
-                    if !Self.stackSubsumes(old.baseAddress! + f, new.baseAddress! + f, precise: preciseSlots[f], lockMaps: lockMaps, &ids) {
+                    if !Self.stackSubsumes(old.baseAddress! + f, new.baseAddress! + f, precise: preciseSlots[f], lockMaps: lockMaps,
+                                           live: liveSlots.map { $0[f] } ?? ~0, &ids) {
                         return false
                     }
                 }
@@ -471,7 +474,7 @@ extension VerifierState {
     /// The stack part of ``subsumes``: byte by byte, an 8-byte slot at a time (a slot whose bytes the
     /// old state never wrote is skipped whole, and its spilled registers are read once).
     static func stackSubsumes(_ oldFrame: UnsafePointer<Frame>, _ newFrame: UnsafePointer<Frame>, precise preciseStack: UInt64,
-                              lockMaps: UInt64, _ ids: inout IDMap) -> Bool {
+                              lockMaps: UInt64, live liveStack: UInt64 = ~0, _ ids: inout IDMap) -> Bool {
         let oldCount = oldFrame.pointee.bytes.count, newCount = newFrame.pointee.bytes.count
         var base = 0
         while base < oldCount {
@@ -489,13 +492,18 @@ extension VerifierState {
                     if ow >> 56 == UInt64(StackByte.spill.rawValue) {
                         let os = slot < oldFrame.pointee.spills.count ? oldFrame.pointee.spills.storage[slot] : Register.uninitialized
                         let ns = slot < newFrame.pointee.spills.count ? newFrame.pointee.spills.storage[slot] : Register.uninitialized
+                        if liveStack & (1 << UInt64(slot)) == 0 && os.kind != .iterator && os.kind != .dynptr
+                            && ns.kind != .iterator && ns.kind != .dynptr {
+                            base += 8   // never read again before being written (as below)
+                            continue
+                        }
                         if os.kind != .uninitialized && ns.kind != .uninitialized {
                             if !registerSubsumes(os, ns, precise: precise, lockMaps: lockMaps, &ids) { return false }
                         } else if (os.kind == .uninitialized) != (ns.kind == .uninitialized) {
                             return false
                         }
                     }
-                    if precise {
+                    if precise && liveStack & (1 << UInt64(slot)) != 0 {
                         for unit in base / 4 ... base / 4 + 1 where ow >> UInt64((unit * 4 - base) * 8) & 0xff != 0 {
                             if unit < oldFrame.pointee.narrow.count, let o = oldFrame.pointee.narrow[unit] {
                                 guard unit < newFrame.pointee.narrow.count, let n = newFrame.pointee.narrow[unit], o.contains(n) else { return false }
@@ -516,6 +524,12 @@ extension VerifierState {
             let precise = preciseStack & (1 << UInt64(slot)) != 0
             let os: Register? = slot < oldFrame.pointee.spills.count ? oldFrame.pointee.spills[slot] : nil
             let ns: Register? = slot < newFrame.pointee.spills.count ? newFrame.pointee.spills[slot] : nil
+            if liveStack & (1 << UInt64(slot)) == 0 && os?.kind != .iterator && os?.kind != .dynptr
+                && ns?.kind != .iterator && ns?.kind != .dynptr {
+                // Never read again before being written: what it holds does not matter.
+                base += 8
+                continue
+            }
             let nsScalar = ns?.kind == .scalar
             for i in base..<end {
                 let ob = oldFrame.pointee.bytes[i]

@@ -268,8 +268,9 @@ extension Analysis {
                 let size = kind == .mapKey ? spec.keySize : spec.valueSize
                 if kind == .mapKey {
                     constantKey = knownKey(st, r, size: size)
-                    if spec.type == .array || spec.type == .perCPUArray, r.kind == .stack, let v = r.value.constantValue {
-                        // The key's value may make the lookup non-NULL.
+                    if spec.type == .array || spec.type == .perCPUArray, constantKey != nil, let v = r.value.constantValue {
+                        // The key's known value may make the lookup non-NULL (an unknown key
+                        // decides nothing: the kernel's get_constant_map_key marks only a constant).
                         needPrecise(st, pc, registers: [], slot: (r.frame, r.offset + Int(Int64(bitPattern: v)), size))
                     }
                 }
@@ -627,6 +628,7 @@ extension Analysis {
                 if let error = stackObjectRead(st, pc, frame: r.frame, lo: o, end: o + n, regno: regno, what: "\(helper) (R\(regno), \(what()))") {
                     throw error
                 }
+                if n > 0 { markStackRead(frame: r.frame, offset: o, size: n, pc: pc) }
                 for i in 0..<n {
                     let b = st.frames[r.frame].byte(o + i)
                     if b == .invalid {

@@ -100,7 +100,13 @@ extension Analysis {
             for r in 0...5 { st[r] = .uninitialized }
             return
         }
-        // next: the element path (forked) and the end (this path).
+        // next: on a drained iterator, NULL again (no fork, as the kernel's process_iter_next_call).
+        if iterator.iteratorDrained {
+            for r in 1...5 { st[r] = .uninitialized }
+            st[0] = .scalar(.constant(0))
+            return
+        }
+        // next: the element path (forked) and the end (this path, which drains the iterator).
         var element = st
         for r in 1...5 { element[r] = .uninitialized }
         let top = element.frames.count - 1
@@ -125,7 +131,32 @@ extension Analysis {
             widen(&element, against: previous)
         }
         fork(element, at: pc + 1, parent: parent)
+        var drained = iterator
+        drained.iteratorDrained = true
+        for s in 0..<slots where st.frames[f1].spill(at: offset + s * 8)?.kind == .iterator {
+            st.frames[f1].spills[Frame.slot(offset + s * 8)] = drained
+        }
         for r in 1...5 { st[r] = .uninitialized }
         st[0] = .scalar(.constant(0))
+    }
+
+    /// Whether the iterator whose pointer R1 holds (at an iterator's `next`) is still active: its
+    /// loop converges only then (the kernel's `is_state_visited` checks `BPF_ITER_STATE_ACTIVE`).
+    func iteratorActive(_ st: VerifierState) -> Bool {
+        let r1 = st[1]
+        guard r1.kind == .stack, let v = r1.value.constantValue, r1.frame < st.frames.count else { return false }
+        let offset = r1.offset + Int(Int64(bitPattern: v))
+        guard offset < 0, offset >= -512, let it = st.frames[r1.frame].spill(at: offset), it.kind == .iterator else { return false }
+        return !it.iteratorDrained
+    }
+}
+
+extension Register {
+    /// An iterator's state (`BPF_ITER_STATE_DRAINED` once a `next` returned NULL: every later
+    /// `next` returns NULL too, without forking). Kept in `frame`, which iterators do not
+    /// otherwise use, so pruning compares it (`regsafe` compares `iter.state`).
+    var iteratorDrained: Bool {
+        get { frame == 1 }
+        set { frame = newValue ? 1 : 0 }
     }
 }

@@ -186,6 +186,7 @@ extension Analysis {
         if let error = stackObjectRead(st, pc, frame: f, lo: lo, end: hi + size, regno: regno, what: "read of \(size) bytes at fp\(lo)...fp\(hi)") {
             throw error
         }
+        markStackRead(frame: f, offset: lo, size: hi + size - lo, pc: pc)
         var allZero = true
         for o in lo..<(hi + size) {
             switch frame.byte(o) {
@@ -210,6 +211,8 @@ extension Analysis {
         let end = hi + size
         noteStackWrite(st, frame: f, lo: lo, end: end)
         if let lowest = st.lowestCallbackFrame, f < lowest {
+            // Whether the write is allowed depends on what the caller keeps there: a read.
+            markStackRead(frame: f, offset: lo, size: end - lo, pc: pc)
             if value.kind.isPointer {
                 throw fail(.invalidPointer, pc, "a callback may not store pointers into its caller's stack", state: st)
             }
@@ -243,6 +246,7 @@ extension Analysis {
         if let error = stackObjectRead(st, pc, frame: f, lo: o, end: o + size, regno: regno, what: "read of \(size) bytes at fp\(o)") {
             throw error
         }
+        markStackRead(frame: f, offset: o, size: size, pc: pc)
         if size == 8 && o % 8 == 0, let spilled = frame.spill(at: o), (0..<8).allSatisfy({ frame.byte(o + $0) == .spill }) {
             return spilled
         }
@@ -284,7 +288,8 @@ extension Analysis {
         noteStackWrite(st, frame: f, lo: o, end: o + size)
         if let lowest = st.lowestCallbackFrame, f < lowest {
             // A callback may run many times; it may change its caller's stack only with scalars,
-            // and never where the caller keeps a pointer.
+            // and never where the caller keeps a pointer (so the write reads what is there).
+            markStackRead(frame: f, offset: o, size: size, pc: pc)
             if let v = value, v.kind.isPointer {
                 throw fail(.invalidPointer, pc, "a callback may not store pointers into its caller's stack",
                            state: st)

@@ -89,6 +89,7 @@ extension Analysis {
         if let s = slot { set.slots[s.frame] |= PrecisionSet.slotMask(offset: s.offset, size: s.size) }
         if set.isEmpty { return }
         expandLinked(&set, in: st)
+        if options.logLevel >= 3 && log.utf8.count < options.logLimit { log += "NEEDPRECISE \(pc) regs=\(String(set.registers[top], radix: 2)) slots=\(String(set.slots[top], radix: 16))\n" }
         guard let owner = segmentOwner else { return }
         backtrack(set, depth: st.frames.count, from: owner.pc == pc ? nil : previousPC, node: owner)
         if strong && hasMayGoto {

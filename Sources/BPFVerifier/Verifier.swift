@@ -135,6 +135,8 @@ final class Checkpoint {
     let parent: Checkpoint?
     /// The instruction this state is at.
     let pc: Int
+    /// Its number of frames (read without copying `state`).
+    let depth: Int
     /// The instruction executed just before (the end of the parent's segment); -1 at the start.
     let entryFrom: Int
     @exclusivity(unchecked) var branches = 1
@@ -145,6 +147,9 @@ final class Checkpoint {
     /// Scalars whose values mattered below this state, per frame (see Precision.swift).
     @exclusivity(unchecked) var preciseRegisters = SIMD8<UInt16>()
     @exclusivity(unchecked) var preciseSlots = SIMD8<UInt64>()
+    /// Stack slots (per frame, bit s: the slot fp-8(s+1)...) its future reads before writing them
+    /// (StackLiveness.swift).
+    @exclusivity(unchecked) var liveSlots = SIMD8<UInt64>()
     /// Stack loads and stores between this state and the next one on the path.
     @exclusivity(unchecked) var stackAccesses: [StackAccess] = []
     /// Equal states have equal fingerprints (a quick test before the exact loop check).
@@ -163,7 +168,7 @@ final class Checkpoint {
     /// borrowed, not copied, for the comparison.
     func subsumes(_ cur: borrowing VerifierState, live: UInt16, lockMaps: UInt64) -> Bool {
         state.subsumes(cur, live: live, preciseRegisters: exact ? Analysis.allRegisters : preciseRegisters,
-                       preciseSlots: exact ? Analysis.allSlots : preciseSlots, lockMaps: lockMaps)
+                       preciseSlots: exact ? Analysis.allSlots : preciseSlots, lockMaps: lockMaps, liveSlots: exact ? nil : liveSlots)
     }
 
     init(state: VerifierState, parent: Checkpoint?, pc: Int, entryFrom: Int, fingerprint: UInt64) {
@@ -171,6 +176,7 @@ final class Checkpoint {
         self.fingerprint = fingerprint
         self.parent = parent
         self.pc = pc
+        depth = state.frames.count
         self.entryFrom = entryFrom
     }
 }
@@ -600,6 +606,10 @@ final class Analysis {
             }
             let result = try step(&st, pc, parent)
             if insns[pc].instructionClass == .jmp || insns[pc].instructionClass == .jmp32 { jumpsProcessed += 1 }
+            if pending.count > Analysis.jumpSequenceLimit {
+                throw fail(.tooComplex, pc, "the sequence of \(pending.count) jumps is too complex: more than \(Analysis.jumpSequenceLimit) branches wait to be explored",
+                           "there are too many paths; simplify the branches (the kernel's BPF_COMPLEXITY_LIMIT_JMP_SEQ)")
+            }
             previousPC = pc
             switch result {
             case .next(let n):
@@ -636,6 +646,9 @@ final class Analysis {
     /// check compares with.
     static let loopCheckWindow = 256
 
+    /// The most paths waiting to be explored (the kernel's BPF_COMPLEXITY_LIMIT_JMP_SEQ).
+    static let jumpSequenceLimit = 8192
+
     /// The most states kept for pruning at one instruction.
     static let statesPerInstruction = 4096
 
@@ -666,7 +679,7 @@ final class Analysis {
                 j -= 1
             }
         }
-        if insns[pc].opcode == Opcode.mayGoto || (hasMayGoto && isIteratorNext(pc)) || (hasLoopCalls && isLoopCall(pc)),
+        if insns[pc].opcode == Opcode.mayGoto || (hasMayGoto && isIteratorNext(pc) && iteratorActive(st)) || (hasLoopCalls && isLoopCall(pc)),
            let loop = isLoopCall(pc) ? convergedCallbackLoop(st, pc, parent, live: liveHere) : convergedLoop(st, pc, parent, live: liveHere) {
             loop.hits += 1
             var set = PrecisionSet(registers: loop.preciseRegisters, slots: loop.preciseSlots)
@@ -692,7 +705,9 @@ final class Analysis {
                !hasLoopCalls || callbackRunsCover(cp.state, st) {
                 cp.hits += 1
                 pruneHits[pc] += 1
+                if options.logLevel >= 3 && log.utf8.count < options.logLimit { log += "PRUNED \(pc) regs=\(String(cp.preciseRegisters[top] & liveHere, radix: 2))\n" }
                 if cp.exact, let parent { markLoopDependent(parent) }
+                if let parent { propagateStackReads(cp, frames: st.frames.count, parent: parent) }
                 var set = PrecisionSet(registers: cp.preciseRegisters, slots: cp.preciseSlots)
                 set.registers[top] &= liveHere
                 if !set.isEmpty, let parent {
@@ -700,6 +715,9 @@ final class Analysis {
                     backtrackStrong(cp, top: top, live: liveHere, parent: parent, depth: st.frames.count)
                 }
                 return (true, fingerprint)
+            }
+            if options.logLevel >= 3 && log.utf8.count < options.logLimit {
+                log += "PRUNEMISS \(pc) exact=\(cp.exact) regs=\(String(cp.preciseRegisters[top], radix: 2)) slots=\(String(cp.preciseSlots[top], radix: 16)) live=\(String(liveHere, radix: 2))\n   old: \(describe(cp.state))\n   cur: \(describe(st))\n"
             }
             cp.misses += 1
             if cp.misses > cp.hits * 3 + 3 {
@@ -882,7 +900,6 @@ final class Analysis {
     func usesAndDefs(_ pc: Int) -> (use: UInt16, def: UInt16) {
         let ins = insns[pc]
         let d = UInt16(1) << UInt16(ins.dst), s = UInt16(1) << UInt16(ins.src)
-        let args: UInt16 = 0b111110
         let clobbered: UInt16 = 0b111111
         switch ins.instructionClass {
         case .alu, .alu64:
@@ -895,7 +912,7 @@ final class Analysis {
             let op = JumpOperation(rawValue: ins.opcode & 0xf0)!
             switch op {
             case .exit: return (1, 0)
-            case .call: return (args | (ins.opcode == Opcode.callx ? d : 0), clobbered)
+            case .call: return (callArguments(pc) | (ins.opcode == Opcode.callx ? d : 0), clobbered)
             case .ja: return (0, 0)
             default: return (d | (ins.opcode & 0x08 != 0 ? s : 0), 0)
             }
@@ -912,6 +929,21 @@ final class Analysis {
             }
             return (d | s, 0)
         }
+    }
+
+    /// The registers a call reads: a helper's or kfunc's parameters (the kernel's
+    /// compute_insn_live_regs with get_call_summary), R1-R5 for a bpf-to-bpf call or an unknown callee.
+    func callArguments(_ pc: Int) -> UInt16 {
+        let ins = insns[pc]
+        var count = 5
+        if ins.opcode == Opcode.call && ins.src == CallKind.helper.rawValue, let proto = HelperPrototype[ins.imm, for: program.type] {
+            count = proto.arguments.count
+        } else if ins.opcode == Opcode.call && ins.src == CallKind.kfunc.rawValue, let name = program.kfuncs[pc], let btf = kernelBTF,
+                  let function = btf.typeID(named: name, kind: .function), let f = btf[function], let proto = btf[f.referencedType],
+                  case .parameters(let parameters) = proto.detail {
+            count = min(parameters.count, 5)
+        }
+        return UInt16((1 << (count + 1)) - 2)
     }
 
     func computeLiveness() {

@@ -130,7 +130,18 @@ let kernelTypedCorpusCases: [RuleCase] = [
              source: "ldxw %r2, [%r1+8]\nmov %r0, 1\nexit", rejection: "netfilter programs read only"),
 ]
 
+/// `n` random branches in a row: exploring the fall-through side of each first, `n` paths wait.
+func pendingBranches(_ n: Int) -> String {
+    var source = ""
+    for i in 0..<n { source += "call 7\njeq %r0, 5, l\(i)\nmov %r6, 1\nl\(i):\n" }
+    return source + "mov %r0, 0\nexit"
+}
+
 let corpusRuleCases: [RuleCase] = [
+    // More than 8192 branches waiting to be explored is too complex (BPF_COMPLEXITY_LIMIT_JMP_SEQ),
+    // however few instructions the paths take; pyperf600's on_event is refused for it.
+    RuleCase(name: "8,300 branches pending", type: .xdp, source: pendingBranches(8_300), rejection: "jumps is too complex"),
+    RuleCase(name: "8,000 branches pending", type: .xdp, source: pendingBranches(8_000)),
     // A scalar spilled at a slot's start keeps its register state and its link to the register
     // (check_stack_write_fixed_off assigns an id; the fill copies it back).
     RuleCase(name: "64-bit spill links the slot to the register", type: .xdp,

@@ -15,7 +15,7 @@ struct ModernEBPFTests {
     /// The fixtures built against the running kernel's types this file checks, with their program counts:
     /// dynptrs, bpf_rdonly_cast (`casts.c`), bpf_throw (`exceptions.c`) and the conntrack kfuncs
     /// with bpf_sock_destroy (`conntrack.c`), the task, css and bits iterators (`iterators.c`).
-    static let fixtures = [("dynptrs", 23), ("casts", 5), ("exceptions", 11), ("conntrack", 7), ("iterators", 6)]
+    static let fixtures = [("dynptrs", 23), ("casts", 5), ("exceptions", 11), ("conntrack", 7), ("iterators", 8)]
 
     /// Each program verified as the loader gives it: CO-RE relocated against the kernel's BTF.
     static func verified(_ path: String = path) throws -> [(spec: ProgramSpec, input: VerifierProgram, result: VerificationResult)] {
@@ -40,6 +40,21 @@ struct ModernEBPFTests {
             let expected = spec.name.hasPrefix("ok_") && missing.isEmpty
             #expect(result.accepted == expected, "\(spec.name): \(result.error?.detailed ?? "accepted")")
         }
+    }
+
+    /// iters_num's unrolled loop of ten `bpf_iter_num_next` calls, each counting an element: once
+    /// a call has returned NULL the iterator is drained and later calls return NULL without
+    /// forking (the kernel's `BPF_ITER_STATE_DRAINED`), so there are 11 paths (drained at call 1
+    /// ... 10, or never), not 2^10: at most 11 times the program's length (we once took 52,226).
+    @Test func drainedIteratorsStopForking() throws {
+        let results = try Self.verified("Tests/BPFVerifierTests/Fixtures/typed/kernel/iterators.o")
+        let unrolled = try #require(results.first { $0.spec.name == "ok_num_unrolled" })
+        #expect(unrolled.result.accepted, "\(unrolled.result.error?.detailed ?? "")")
+        #expect(unrolled.result.instructionsProcessed <= 11 * unrolled.spec.instructions.count,
+                "\(unrolled.result.instructionsProcessed) instructions for \(unrolled.spec.instructions.count)")
+        // The third element exists only while the first two calls found the iterator active.
+        let third = try #require(results.first { $0.spec.name == "bad_num_third_element" })
+        #expect(third.result.error?.summary.contains("read-only") == true, "\(third.result.error?.summary ?? "accepted")")
     }
 
     @Test func refusalsNameWhatIsWrong() throws {

@@ -60,4 +60,99 @@ struct PruningTests {
                     "\(result.error?.description ?? "")")
         }
     }
+
+    /// `diamonds` random branches whose fall-through side writes one byte of the stack
+    /// (fp-1, fp-2, ...): the first path explored writes them all, the others skip some.
+    static func stackDiamonds(_ diamonds: Int) -> String {
+        var source = ""
+        for i in 0..<diamonds {
+            source += "call 7\njeq %r0, 5, l\(i)\nstb [%r10-\(i + 1)], 1\nl\(i):\n"
+        }
+        return source
+    }
+
+    /// Stack bytes no later instruction reads differ between the paths, but only slots the
+    /// future reads are compared (the kernel's stack liveness): 40 diamonds merge. Compared
+    /// whole, a byte one state wrote and the other did not would keep 2^40 paths apart.
+    @Test func unreadStackSlotsAreNotCompared() throws {
+        let source = Self.stackDiamonds(40) + "mov %r0, 0\nexit"
+        let result = Verifier().verify(VerifierProgram(instructions: try Assembler().assemble(source), type: .xdp))
+        #expect(result.accepted, "\(result.error?.description ?? "")")
+        #expect(result.instructionsProcessed < 2_000, "\(result.instructionsProcessed) instructions processed")
+    }
+
+    /// The same diamonds, then a read of the byte the 21st one writes: its slot is read later, so
+    /// every state from that write on compares it, and the path that skipped the write is found.
+    @Test func readStackSlotsAreCompared() throws {
+        let source = Self.stackDiamonds(40) + "ldxb %r0, [%r10-21]\nexit"
+        let result = Verifier().verify(VerifierProgram(instructions: try Assembler().assemble(source), type: .xdp))
+        #expect(result.error?.description.contains("uninitialized stack (fp-21)") == true, "\(result.error?.description ?? "accepted")")
+    }
+
+    /// An array key the verifier does not know (stored 4 bytes off the 8-byte grid, which keeps
+    /// no value) cannot make the lookup non-NULL, so its value decides nothing: the sum stored
+    /// as the key stays imprecise and 300 diamonds merge (the kernel's get_constant_map_key marks
+    /// a key precise only when it is a constant).
+    @Test func unknownArrayKeysStayImprecise() throws {
+        let source = Self.sumOfDiamonds(300) + """
+            stxw [%r10-4], %r6
+            mov %r2, %r10
+            add %r2, -4
+            lddw %r1, map_fd 1
+            call 1
+            mov %r0, 0
+            exit
+            """
+        let map = MapSpec(name: "counts", type: .array, keySize: 4, valueSize: 8, maxEntries: 4)
+        let result = Verifier().verify(VerifierProgram(instructions: try Assembler().assemble(source), type: .xdp, mapsByHandle: [1: map]))
+        #expect(result.accepted, "\(result.error?.description ?? "")")
+        #expect(result.instructionsProcessed < 3_000, "\(result.instructionsProcessed) instructions processed")
+    }
+
+    /// `diamonds` random branches, each ending in a different register state for a register the
+    /// next instruction, a helper call taking no argument (bpf_get_prandom_u32), overwrites:
+    /// R3 is the context on one side, a number on the other.
+    static func argumentDiamonds(_ diamonds: Int) -> String {
+        var source = "mov %r9, %r1\n"
+        for i in 0..<diamonds {
+            source += "call 7\njeq %r0, 5, a\(i)\nmov %r3, %r9\nja l\(i)\na\(i):\nmov %r3, 0\nl\(i):\n"
+        }
+        return source
+    }
+
+    /// A helper call reads only its prototype's arguments (the kernel's compute_insn_live_regs
+    /// with get_call_summary): R3 is dead before bpf_get_prandom_u32, so the 40 diamonds merge.
+    @Test func helperCallsReadOnlyTheirArguments() throws {
+        let source = Self.argumentDiamonds(40) + "mov %r0, 0\nexit"
+        let result = Verifier().verify(VerifierProgram(instructions: try Assembler().assemble(source), type: .xdp))
+        #expect(result.accepted, "\(result.error?.description ?? "")")
+        #expect(result.instructionsProcessed < 3_000, "\(result.instructionsProcessed) instructions processed")
+    }
+
+    /// `diamonds` random branches; branch i spills the context to its own slot fp-8(i+1) on its
+    /// fall-through side and stores 0 there on the other.
+    static func spillDiamonds(_ diamonds: Int) -> String {
+        var source = "mov %r9, %r1\n"
+        for i in 0..<diamonds {
+            source += "call 7\njeq %r0, 5, a\(i)\nstxdw [%r10-\(8 * (i + 1))], %r9\nja l\(i)\na\(i):\nstdw [%r10-\(8 * (i + 1))], 0\nl\(i):\n"
+        }
+        return source
+    }
+
+    /// Spilled pointers nothing reads again are not compared either: 40 diamonds merge.
+    @Test func unreadPointerSpillsAreNotCompared() throws {
+        let source = Self.spillDiamonds(40) + "mov %r0, 0\nexit"
+        let result = Verifier().verify(VerifierProgram(instructions: try Assembler().assemble(source), type: .xdp))
+        #expect(result.accepted, "\(result.error?.description ?? "")")
+        #expect(result.instructionsProcessed < 3_000, "\(result.instructionsProcessed) instructions processed")
+    }
+
+    /// The slot of the 21st diamond filled at the end and read through: the path that stored 0
+    /// there instead of the context reads through a number, which must still be found behind
+    /// the 19 diamonds after it.
+    @Test func readPointerSpillsAreCompared() throws {
+        let source = Self.spillDiamonds(40) + "ldxdw %r1, [%r10-168]\nldxw %r0, [%r1+0]\nmov %r0, 0\nexit"
+        let result = Verifier().verify(VerifierProgram(instructions: try Assembler().assemble(source), type: .xdp))
+        #expect(result.error?.description.contains("R1") == true, "\(result.error?.description ?? "accepted")")
+    }
 }

@@ -31,7 +31,7 @@ struct VerifyCommand: ParsableCommand {
 
     @Argument(help: "A clang-built object (.o), or a raw program file.") var file: String
     @Option(help: "Verify only the program with this name.") var program: String?
-    @Option(name: .customLong("log-level"), help: "1: a summary per program; 2: the abstract state at each instruction.")
+    @Option(name: .customLong("log-level"), help: "1: a summary per program; 2: the abstract state at each instruction; 3: also each state pruning (PRUNED), each failed comparison with a stored state (PRUNEMISS, both states) and each precision request (NEEDPRECISE), with no limit on the log's size.")
     var logLevel: Int = 0
     @Option(help: "The program type, for sections that name none (sched_cls, socket_filter, xdp, kprobe, ... or a section name).")
     var type: String?
@@ -52,7 +52,7 @@ struct VerifyCommand: ParsableCommand {
     }
 
     func validate() throws {
-        guard (0...2).contains(logLevel) else { throw ValidationError("--log-level \(logLevel): expected 0, 1 or 2") }
+        guard (0...3).contains(logLevel) else { throw ValidationError("--log-level \(logLevel): expected 0, 1, 2 or 3") }
         if let memSize, memSize < 0 { throw ValidationError("--mem-size \(memSize): expected a size in bytes >= 0") }
     }
 
@@ -133,7 +133,9 @@ struct VerifyCommand: ParsableCommand {
         case "runtime": target = .runtime()
         default: throw CLIError("--backend: '\(backend)' is not a backend: expected kernel or runtime")
         }
-        let verifier = Verifier(options: VerifierOptions(logLevel: logLevel, target: target))
+        var options = VerifierOptions(logLevel: logLevel, target: target)
+        if logLevel >= 3 { options.logLimit = Int.max }   // a whole exploration, for comparing with the kernel's log
+        let verifier = Verifier(options: options)
         var rejected = false, undecided = false
         var entries: [JSONOutput] = []
         for input in inputs {

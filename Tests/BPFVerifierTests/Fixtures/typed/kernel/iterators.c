@@ -12,6 +12,12 @@
  *  bad_tasks_leak       the task iterator never destroyed
  *  bad_next_unset       bpf_iter_task_next on an iterator never created
  *  bad_bits_read_state  the iterator's own stack slots read directly
+ *  ok_num_unrolled      iters_num's num_overfetched_elem_cnt: ten bpf_iter_num_next calls (an
+ *                       unrolled loop), an element counted on each; after the first NULL the
+ *                       iterator is drained and later calls return NULL without forking
+ *                       (process_iter_next_call), so the paths grow linearly, not as 2^10
+ *  bad_num_third_element a write through the third element, which only exists while the
+ *                       iterator was still active at the first two calls (elements are read-only)
  */
 #include "vmlinux.h"
 
@@ -27,6 +33,9 @@ extern void bpf_iter_css_destroy(struct bpf_iter_css *it) __ksym;
 extern int bpf_iter_bits_new(struct bpf_iter_bits *it, const __u64 *unsafe_ptr__ign, __u32 nr_words) __ksym;
 extern int *bpf_iter_bits_next(struct bpf_iter_bits *it) __ksym;
 extern void bpf_iter_bits_destroy(struct bpf_iter_bits *it) __ksym;
+extern int bpf_iter_num_new(struct bpf_iter_num *it, int start, int end) __ksym;
+extern int *bpf_iter_num_next(struct bpf_iter_num *it) __ksym;
+extern void bpf_iter_num_destroy(struct bpf_iter_num *it) __ksym;
 extern void bpf_rcu_read_lock(void) __ksym;
 extern void bpf_rcu_read_unlock(void) __ksym;
 
@@ -125,6 +134,40 @@ int bad_bits_read_state(void *ctx)
 	bpf_iter_bits_new(&it, mask, 1);
 	total = *(volatile __u64 *)&it;
 	bpf_iter_bits_destroy(&it);
+	return 0;
+}
+
+SEC("syscall")
+int ok_num_unrolled(void *ctx)
+{
+	struct bpf_iter_num it;
+	int cnt = 0, *v, i;
+
+	bpf_iter_num_new(&it, 0, 5);
+#pragma unroll
+	for (i = 0; i < 10; i++) {
+		v = bpf_iter_num_next(&it);
+		if (v)
+			cnt++;
+	}
+	bpf_iter_num_destroy(&it);
+	total = cnt;
+	return 0;
+}
+
+SEC("syscall")
+int bad_num_third_element(void *ctx)
+{
+	struct bpf_iter_num it;
+	int *a, *b, *c;
+
+	bpf_iter_num_new(&it, 0, 5);
+	a = bpf_iter_num_next(&it);
+	b = bpf_iter_num_next(&it);
+	c = bpf_iter_num_next(&it);
+	if (c)
+		*c = a && b;
+	bpf_iter_num_destroy(&it);
 	return 0;
 }
 

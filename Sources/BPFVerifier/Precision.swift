@@ -74,8 +74,13 @@ struct StackAccess {
 extension Analysis {
     /// Records a stack access of the instruction being executed, for precision backtracking.
     func recordStackAccess(_ pc: Int, frame: Int, offset: Int, size: Int) {
-        segmentOwner?.stackAccesses.append(StackAccess(pc: Int32(pc), frame: Int16(frame), size: Int16(size),
-                                                       offset: Int16(offset)))
+        guard let owner = segmentOwner else { return }
+        owner.stackAccesses.append(StackAccess(pc: Int32(pc), frame: Int16(frame), size: Int16(size), offset: Int16(offset)))
+        if size == 8 && offset % 8 == 0 && frame < 8 && isWholeSlotStore(pc) {
+            // What `screenedSlots` would find, kept as the segment grows (StackLiveness.swift).
+            owner.wholeStores[frame] |= PrecisionSet.slotMask(offset: offset, size: 8)
+            owner.lastWholeStore = max(owner.lastWholeStore, pc)
+        }
     }
 
     /// Marks scalars of the current state whose values matter at `pc` (before it executes):

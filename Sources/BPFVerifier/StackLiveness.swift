@@ -43,7 +43,8 @@ extension Analysis {
             c.liveSlots[f] |= fresh
             mask = fresh
             // The checkpoint at the function's entry: the frame did not exist before it.
-            if c.depth == f + 1 && c.entryFrom >= 0 && c.entryFrom == c.state.frames[f].callSite && c.pc == c.state.frames[f].subprogram { return }
+            if c.depth == f + 1 && c.entryFrom >= 0
+                && c.state.frames.withUnsafeBufferPointer({ c.entryFrom == $0[f].callSite && c.pc == $0[f].subprogram }) { return }
             guard let parent = c.parent, c.entryFrom >= 0 else { return }
             last = c.entryFrom
             c = parent
@@ -53,15 +54,24 @@ extension Analysis {
     /// The slots of frame `f` that a store in checkpoint `c`'s segment, up to instruction `last`,
     /// overwrites whole.
     func screenedSlots(_ c: Checkpoint, frame f: Int, through last: Int) -> UInt64 {
+        // Every whole-slot store of the segment is at or before `last` (always so for a segment
+        // that ended): the mask kept as they were recorded. A segment is a straight line of one
+        // function, so its instructions are at or after `c.pc`.
+        if last >= c.lastWholeStore && f < 8 { return c.wholeStores[f] }
         var screened: UInt64 = 0
         for a in c.stackAccesses where Int(a.frame) == f && a.size == 8 && a.offset % 8 == 0 && Int(a.pc) >= c.pc && Int(a.pc) <= last {
-            let ins = insns[Int(a.pc)]
-            // An 8-byte store (so at a constant offset: the access covers exactly its 8 bytes).
-            guard ins.instructionClass == .st || ins.instructionClass == .stx, ins.opcode & 0xe0 == MemoryMode.memory.rawValue,
-                  MemorySize(rawValue: ins.opcode & 0x18)?.bytes == 8 else { continue }
+            guard isWholeSlotStore(Int(a.pc)) else { continue }
             screened |= PrecisionSet.slotMask(offset: Int(a.offset), size: 8)
         }
         return screened
+    }
+
+    /// Whether instruction `pc` is an 8-byte store (so at a constant offset, an access covers
+    /// exactly its 8 bytes).
+    func isWholeSlotStore(_ pc: Int) -> Bool {
+        let ins = insns[pc]
+        return (ins.instructionClass == .st || ins.instructionClass == .stx) && ins.opcode & 0xe0 == MemoryMode.memory.rawValue
+            && MemorySize(rawValue: ins.opcode & 0x18)?.bytes == 8
     }
 
     /// After a prune by `cp`: what its future reads, this path's future reads.

@@ -152,6 +152,10 @@ final class Checkpoint {
     @exclusivity(unchecked) var liveSlots = SIMD8<UInt64>()
     /// Stack loads and stores between this state and the next one on the path.
     @exclusivity(unchecked) var stackAccesses: [StackAccess] = []
+    /// The slots (per frame) 8-byte stores of the segment overwrite whole, and the last such
+    /// store's instruction (see `screenedSlots`).
+    @exclusivity(unchecked) var wholeStores = SIMD8<UInt64>()
+    @exclusivity(unchecked) var lastWholeStore = -1
     /// Equal states have equal fingerprints (a quick test before the exact loop check).
     let fingerprint: UInt64
     /// The part of the precise scalars whose values matter for more than a pointer offset (a

@@ -631,7 +631,7 @@ final class Analysis {
     /// instructions or 2 jumps since the last checkpoint goes on without one, as the kernel's
     /// verifier adds states: the previous checkpoint's segment stays a straight line
     /// (Precision.swift), and a long run of branches whose states never match stores a fraction
-    /// of them (`branches-1500`: 4× faster). Where loops converge, after calls and at function
+    /// of them (`branches-1500`, `benchmarks.md`). Where loops converge, after calls and at function
     /// entries a checkpoint is always made.
     func needsCheckpoint(_ pc: Int) -> Bool {
         if prunePoint[pc] == 2 || previousPC != pc - 1 || previousPC < 0 { return true }

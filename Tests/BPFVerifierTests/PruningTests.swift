@@ -23,11 +23,27 @@ struct PruningTests {
     /// side of branch i subtracts `i + 1`. The first path explored (all fall-through) ends with
     /// 0, the last one (all taken) with the whole sum.
     static func sumOfDiamonds(_ diamonds: Int) -> String {
-        var source = "mov %r6, \(diamonds * (diamonds + 1) / 2)\n"
-        for i in 0..<diamonds {
-            source += "call 7\njeq %r0, 5, l\(i)\nadd %r6, -\(i + 1)\nl\(i):\n"
+        Self.diamonds(diamonds, prologue: "mov %r6, \(diamonds * (diamonds + 1) / 2)\n") { i in "add %r6, -\(i + 1)\n" }
+    }
+
+    /// `count` random branches (bpf_get_prandom_u32 compared with 5) after `prologue`: branch i
+    /// runs `fallThrough(i)` when the number is not 5, and `taken(i)` (if any) when it is.
+    static func diamonds(_ count: Int, prologue: String = "", fallThrough: (Int) -> String,
+                         taken: ((Int) -> String)? = nil) -> String {
+        var source = prologue
+        for i in 0..<count {
+            if let taken {
+                source += "call 7\njeq %r0, 5, a\(i)\n" + fallThrough(i) + "ja l\(i)\na\(i):\n" + taken(i) + "l\(i):\n"
+            } else {
+                source += "call 7\njeq %r0, 5, l\(i)\n" + fallThrough(i) + "l\(i):\n"
+            }
         }
         return source
+    }
+
+    /// Verifies `source` as an XDP program.
+    static func verifyXDP(_ source: String) throws -> VerificationResult {
+        Verifier().verify(VerifierProgram(instructions: try Assembler().assemble(source), type: .xdp))
     }
 
     /// 300 independent branches feeding a sum that is only returned (XDP's return value is not
@@ -35,7 +51,7 @@ struct PruningTests {
     /// Compared exactly, the sums would keep 2^300 paths apart.
     @Test func imprecisePathsMerge() throws {
         let source = Self.sumOfDiamonds(300) + "mov %r0, %r6\nexit"
-        let result = Verifier().verify(VerifierProgram(instructions: try Assembler().assemble(source), type: .xdp))
+        let result = try Self.verifyXDP(source)
         #expect(result.accepted, "\(result.error?.description ?? "")")
         #expect(result.instructionsProcessed < 2_000, "\(result.instructionsProcessed) instructions processed")
     }
@@ -64,11 +80,7 @@ struct PruningTests {
     /// `diamonds` random branches whose fall-through side writes one byte of the stack
     /// (fp-1, fp-2, ...): the first path explored writes them all, the others skip some.
     static func stackDiamonds(_ diamonds: Int) -> String {
-        var source = ""
-        for i in 0..<diamonds {
-            source += "call 7\njeq %r0, 5, l\(i)\nstb [%r10-\(i + 1)], 1\nl\(i):\n"
-        }
-        return source
+        Self.diamonds(diamonds) { i in "stb [%r10-\(i + 1)], 1\n" }
     }
 
     /// Stack bytes no later instruction reads differ between the paths, but only slots the
@@ -76,7 +88,7 @@ struct PruningTests {
     /// whole, a byte one state wrote and the other did not would keep 2^40 paths apart.
     @Test func unreadStackSlotsAreNotCompared() throws {
         let source = Self.stackDiamonds(40) + "mov %r0, 0\nexit"
-        let result = Verifier().verify(VerifierProgram(instructions: try Assembler().assemble(source), type: .xdp))
+        let result = try Self.verifyXDP(source)
         #expect(result.accepted, "\(result.error?.description ?? "")")
         #expect(result.instructionsProcessed < 2_000, "\(result.instructionsProcessed) instructions processed")
     }
@@ -85,7 +97,7 @@ struct PruningTests {
     /// every state from that write on compares it, and the path that skipped the write is found.
     @Test func readStackSlotsAreCompared() throws {
         let source = Self.stackDiamonds(40) + "ldxb %r0, [%r10-21]\nexit"
-        let result = Verifier().verify(VerifierProgram(instructions: try Assembler().assemble(source), type: .xdp))
+        let result = try Self.verifyXDP(source)
         #expect(result.error?.description.contains("uninitialized stack (fp-21)") == true, "\(result.error?.description ?? "accepted")")
     }
 
@@ -113,18 +125,14 @@ struct PruningTests {
     /// next instruction, a helper call taking no argument (bpf_get_prandom_u32), overwrites:
     /// R3 is the context on one side, a number on the other.
     static func argumentDiamonds(_ diamonds: Int) -> String {
-        var source = "mov %r9, %r1\n"
-        for i in 0..<diamonds {
-            source += "call 7\njeq %r0, 5, a\(i)\nmov %r3, %r9\nja l\(i)\na\(i):\nmov %r3, 0\nl\(i):\n"
-        }
-        return source
+        Self.diamonds(diamonds, prologue: "mov %r9, %r1\n", fallThrough: { _ in "mov %r3, %r9\n" }, taken: { _ in "mov %r3, 0\n" })
     }
 
     /// A helper call reads only its prototype's arguments (the kernel's compute_insn_live_regs
     /// with get_call_summary): R3 is dead before bpf_get_prandom_u32, so the 40 diamonds merge.
     @Test func helperCallsReadOnlyTheirArguments() throws {
         let source = Self.argumentDiamonds(40) + "mov %r0, 0\nexit"
-        let result = Verifier().verify(VerifierProgram(instructions: try Assembler().assemble(source), type: .xdp))
+        let result = try Self.verifyXDP(source)
         #expect(result.accepted, "\(result.error?.description ?? "")")
         #expect(result.instructionsProcessed < 3_000, "\(result.instructionsProcessed) instructions processed")
     }
@@ -132,17 +140,14 @@ struct PruningTests {
     /// `diamonds` random branches; branch i spills the context to its own slot fp-8(i+1) on its
     /// fall-through side and stores 0 there on the other.
     static func spillDiamonds(_ diamonds: Int) -> String {
-        var source = "mov %r9, %r1\n"
-        for i in 0..<diamonds {
-            source += "call 7\njeq %r0, 5, a\(i)\nstxdw [%r10-\(8 * (i + 1))], %r9\nja l\(i)\na\(i):\nstdw [%r10-\(8 * (i + 1))], 0\nl\(i):\n"
-        }
-        return source
+        Self.diamonds(diamonds, prologue: "mov %r9, %r1\n", fallThrough: { i in "stxdw [%r10-\(8 * (i + 1))], %r9\n" },
+                      taken: { i in "stdw [%r10-\(8 * (i + 1))], 0\n" })
     }
 
     /// Spilled pointers nothing reads again are not compared either: 40 diamonds merge.
     @Test func unreadPointerSpillsAreNotCompared() throws {
         let source = Self.spillDiamonds(40) + "mov %r0, 0\nexit"
-        let result = Verifier().verify(VerifierProgram(instructions: try Assembler().assemble(source), type: .xdp))
+        let result = try Self.verifyXDP(source)
         #expect(result.accepted, "\(result.error?.description ?? "")")
         #expect(result.instructionsProcessed < 3_000, "\(result.instructionsProcessed) instructions processed")
     }
@@ -152,7 +157,7 @@ struct PruningTests {
     /// the 19 diamonds after it.
     @Test func readPointerSpillsAreCompared() throws {
         let source = Self.spillDiamonds(40) + "ldxdw %r1, [%r10-168]\nldxw %r0, [%r1+0]\nmov %r0, 0\nexit"
-        let result = Verifier().verify(VerifierProgram(instructions: try Assembler().assemble(source), type: .xdp))
+        let result = try Self.verifyXDP(source)
         #expect(result.error?.description.contains("R1") == true, "\(result.error?.description ?? "accepted")")
     }
 }

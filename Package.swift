@@ -49,7 +49,7 @@ let package = Package(
         // Release benchmarks: `swift run -c release swiftbpf-bench`.
         .executableTarget(name: "swiftbpf-bench", dependencies: ["BPFCore", "BPFObject", "BPFVerifier", "BPFRuntime", "BPFLinux", "SwiftBPF", "BPFTrace"]),
         // Paths and helpers shared by the test targets.
-        .target(name: "BPFTestSupport", path: "Tests/BPFTestSupport"),
+        .target(name: "BPFTestSupport", dependencies: ["BPFObject", "BPFLinux"], path: "Tests/BPFTestSupport"),
         .testTarget(name: "BPFCoreTests", dependencies: ["BPFCore", "BPFTestSupport"]),
         .testTarget(name: "BPFObjectTests", dependencies: ["BPFCore", "BPFObject", "BPFTestSupport"]),
         .testTarget(name: "BPFRuntimeTests", dependencies: ["BPFCore", "BPFObject", "BPFRuntime", "BPFTestSupport"]),

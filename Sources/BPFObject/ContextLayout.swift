@@ -173,41 +173,46 @@ public struct SKBAccess: Sendable, Hashable {
     public var layout: Layout
 
     /// The rules for `type`, or nil when it does not take a `struct __sk_buff`.
+    ///
+    /// The byte sets are constants (bit `i % 64` of word `i / 64` is offset `i`), so that no
+    /// verification builds them: each comment names the fields, and `SKBAccessTests` derives the
+    /// same sets from those names with ``SKBLayout/range(_:)``. Every type reads all of
+    /// `struct __sk_buff` but `flow_keys` and what its comment denies ("socket fields" is
+    /// `family` to `local_port`).
     public init?(_ type: ProgramType) {
-        let r = SKBLayout.range
-        let socketFields = r("family").lowerBound..<r("local_port").upperBound
-        var readable = ByteSet(0..<SKBLayout.size)
-        readable.remove(r("flow_keys"))
-        var writable = ByteSet()
+        let readable: (UInt64, UInt64, UInt64), writable: (UInt64, UInt64, UInt64)
         switch type {
         case .socketFilter:
-            readable.remove(socketFields)
-            for denied in ["tc_classid", "data", "data_end", "data_meta", "tstamp", "wire_len"] { readable.remove(r(denied)) }
-            writable.insert(r("cb"))
+            // Denied: socket fields, tc_classid, data, data_end, data_meta, tstamp, wire_len. Writes: cb.
+            readable = (0xffff_ffff_ffff_ffff, 0x00f0_00ff, 0xffff_fff0_0000_0000)
+            writable = (0xffff_0000_0000_0000, 0xf, 0)
             (packet, dataMeta, layout) = (.none, false, .networkLayer)
         case .schedCls, .schedAct:
-            readable.remove(socketFields)
-            for field in ["mark", "queue_mapping", "priority", "tc_index", "cb", "tc_classid", "tstamp"] { writable.insert(r(field)) }
+            // Denied: socket fields. Writes: mark, queue_mapping, priority, tc_index, cb, tc_classid, tstamp.
+            readable = (0xffff_ffff_ffff_ffff, 0x00ff_ffff, 0xffff_ffff_ff00_f000)
+            writable = (0xffff_f00f_0000_ff00, 0xf0f, 0xff00_0000)
             (packet, dataMeta, layout) = (.readWrite, true, .linkLayer)
         case .cgroupSkb:
-            for denied in ["tc_classid", "data_meta", "wire_len"] { readable.remove(r(denied)) }
-            for field in ["mark", "priority", "cb", "tstamp"] { writable.insert(r(field)) }
+            // Denied: tc_classid, data_meta, wire_len. Writes: mark, priority, cb, tstamp.
+            readable = (0xffff_ffff_ffff_ffff, 0xffff_ffff_ffff_f0ff, 0xffff_fff0_ff00_0fff)
+            writable = (0xffff_000f_0000_0f00, 0xf, 0xff00_0000)
             (packet, dataMeta, layout) = (.readOnly, false, .networkLayer)
         case .lwtIn, .lwtOut, .lwtXmit, .lwtSeg6local:
-            readable.remove(socketFields)
-            for denied in ["tc_classid", "data_meta", "tstamp", "wire_len"] { readable.remove(r(denied)) }
-            for field in ["mark", "priority", "cb"] { writable.insert(r(field)) }
+            // Denied: socket fields, tc_classid, data_meta, tstamp, wire_len. Writes: mark, priority, cb.
+            readable = (0xffff_ffff_ffff_ffff, 0x00ff_f0ff, 0xffff_fff0_0000_0000)
+            writable = (0xffff_000f_0000_0f00, 0xf, 0)
             (packet, dataMeta, layout) = (type == .lwtXmit ? .readWrite : .readOnly, false, .networkLayer)
         case .skSkb:
-            for denied in ["tc_classid", "data_meta", "tstamp", "wire_len", "mark"] { readable.remove(r(denied)) }
-            for field in ["tc_index", "priority"] { writable.insert(r(field)) }
+            // Denied: tc_classid, data_meta, tstamp, wire_len, mark. Writes: tc_index, priority.
+            readable = (0xffff_ffff_ffff_f0ff, 0xffff_ffff_ffff_f0ff, 0xffff_fff0_0000_0fff)
+            writable = (0xf00f_0000_0000, 0, 0)
             (packet, dataMeta, layout) = (.readWrite, false, .payload)
         default:
             return nil
         }
         self.type = type
-        readableBytes = readable
-        writableBytes = writable
+        readableBytes = ByteSet(words: readable)
+        writableBytes = ByteSet(words: writable)
     }
 }
 
@@ -217,6 +222,7 @@ struct ByteSet: Sendable, Hashable {
 
     init() {}
     init(_ range: Range<Int>) { insert(range) }
+    init(words: (UInt64, UInt64, UInt64)) { self.words = words }
 
     func contains(_ offset: Int) -> Bool {
         guard offset >= 0, offset < 192 else { return false }
@@ -233,8 +239,24 @@ struct ByteSet: Sendable, Hashable {
         }
     }
 
-    mutating func insert(_ range: Range<Int>) { for offset in range where offset >= 0 && offset < 192 { set(offset, true) } }
-    mutating func remove(_ range: Range<Int>) { for offset in range where offset >= 0 && offset < 192 { set(offset, false) } }
+    mutating func insert(_ range: Range<Int>) { apply(range, true) }
+    mutating func remove(_ range: Range<Int>) { apply(range, false) }
+
+    /// Sets or clears the bits of `range` (clamped to 0..<192) a word at a time.
+    private mutating func apply(_ range: Range<Int>, _ on: Bool) {
+        let low = max(range.lowerBound, 0), high = min(range.upperBound, 192)
+        guard low < high else { return }
+        for word in (low / 64)...((high - 1) / 64) {
+            let first = max(low, word * 64) - word * 64, end = min(high, word * 64 + 64) - word * 64
+            let ones: UInt64 = end - first == 64 ? ~0 : (UInt64(1) << UInt64(end - first)) - 1
+            let mask = ones << UInt64(first)
+            switch word {
+            case 0: words.0 = on ? words.0 | mask : words.0 & ~mask
+            case 1: words.1 = on ? words.1 | mask : words.1 & ~mask
+            default: words.2 = on ? words.2 | mask : words.2 & ~mask
+            }
+        }
+    }
 
     static func == (a: ByteSet, b: ByteSet) -> Bool { a.words == b.words }
     func hash(into hasher: inout Hasher) {

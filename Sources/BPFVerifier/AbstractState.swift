@@ -189,7 +189,7 @@ struct Frame: Hashable, Sendable {
     var callbackDepth: Int32 = 0
 
     init(callSite: Int, subprogram: Int) {
-        registers = [Register](repeating: .uninitialized, count: 11)
+        registers = [Register](filled: .uninitialized, count: 11)
         self.callSite = callSite
         self.subprogram = subprogram
     }

@@ -716,13 +716,13 @@ extension Analysis {
             return
         }
         let written = callbackWrites(target)
-        deferredCallback = (callbackFirstState(callbackState, forgetting: written), target,
-                            CallbackStart(state: callbackState, forgotten: written))
+        deferredCallback = DeferredCallback(callbackFirstState(callbackState, forgetting: written), target,
+                                            CallbackStart(state: callbackState, forgotten: written))
     }
 
     /// The caller-stack bytes the paths of the callback function at `target` have written so far.
     func callbackWrites(_ target: Int) -> [UInt64] {
-        guard let entry = callbackWriteTargets.firstIndex(of: target) else { return [UInt64](repeating: 0, count: 8) }
+        guard let entry = callbackWriteTargets.firstIndex(of: target) else { return [UInt64](filled: 0, count: 8) }
         return Array(callbackWriteBits[(entry * 8)..<(entry * 8 + 8)])
     }
 

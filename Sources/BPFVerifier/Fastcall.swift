@@ -50,11 +50,9 @@ extension Analysis {
 
     /// Finds the patterns of every function (before exploring: the stack contract needs them).
     func markFastcallPatterns() {
+        // The arrays are made at the first pattern found; without one they stay empty (no
+        // function's depth changes).
         var f = FastcallPatterns()
-        f.pattern = [Bool](repeating: false, count: insns.count)
-        f.stackOff = [Int](repeating: Int.max, count: insns.count)
-        f.keep = [Bool](repeating: false, count: insns.count)
-        f.otherDepth = [Int](repeating: 0, count: insns.count)
         let starts = subprograms.filter { $0 >= 0 && $0 < insns.count }
         func isSpill(_ i: Instruction) -> Bool { i.opcode == 0x7b && i.dst == 10 }   // stxdw [r10 + off]
         func isFill(_ i: Instruction) -> Bool { i.opcode == 0x79 && i.src == 10 }    // ldxdw rX, [r10 + off]
@@ -71,6 +69,12 @@ extension Analysis {
                     let stx = insns[pc - i], ldx = insns[pc + i]
                     guard isSpill(stx), isFill(ldx), stx.src == ldx.dst, expected & (1 << UInt16(stx.src)) != 0,
                           Int(stx.offset) == off, Int(ldx.offset) == off else { break }
+                    if f.pattern.isEmpty {
+                        f.pattern = [Bool](filled: false, count: insns.count)
+                        f.stackOff = [Int](filled: Int.max, count: insns.count)
+                        f.keep = [Bool](filled: false, count: insns.count)
+                        f.otherDepth = [Int](filled: 0, count: insns.count)
+                    }
                     expected &= ~(1 << UInt16(stx.src))
                     f.pattern[pc - i] = true
                     f.pattern[pc + i] = true

@@ -384,8 +384,8 @@ extension Analysis {
                 log += "Validating \(proto.name)() at insn \(start), for any arguments its prototype allows\n"
             }
             pending = [Path(state: globalEntryState(proto), pc: start, parent: nil, from: -1)]
-            while let path = pending.popLast() {
-                try explore(path)
+            while !pending.isEmpty {
+                try explore(pending.removeLast())
             }
             rootPeaks.append(GlobalCallEdge(caller: start, callee: start, frames: verificationRootPeak))
             verifyingGlobalFunction = nil
@@ -410,8 +410,8 @@ extension Analysis {
         var base: [Int] = []      // parallel to `roots`
         var roots: [Int] = [0]
         for e in globalCallEdges where !roots.contains(e.callee) { roots.append(e.callee) }
-        var state = [UInt8](repeating: 0, count: roots.count)   // 0 new, 1 visiting, 2 done
-        base = [Int](repeating: 0, count: roots.count)
+        var state = [UInt8](filled: 0, count: roots.count)   // 0 new, 1 visiting, 2 done
+        base = [Int](filled: 0, count: roots.count)
         func visit(_ k: Int) throws(VerifierError) {
             if state[k] == 2 { return }
             if state[k] == 1 {

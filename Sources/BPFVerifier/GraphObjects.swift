@@ -97,7 +97,7 @@ final class GraphRecords {
 
     init(btf: BTF?, maps: [MapSpec]) {
         self.btf = btf
-        byMap = [Int](repeating: -1, count: maps.count)
+        byMap = [Int](filled: -1, count: maps.count)
         guard btf != nil else { return }
         for m in maps.indices {
             guard let type = maps[m].valueType, let record = record(valueType: type) else { continue }

@@ -130,7 +130,7 @@ extension Analysis {
         case .kernelPointer: cls = 6
         default: cls = 1   // the stack, map values, packets, memory: accessed as they are
         }
-        if pointerClassAt.isEmpty { pointerClassAt = [UInt8](repeating: 0, count: insns.count) }
+        if pointerClassAt.isEmpty { pointerClassAt = [UInt8](filled: 0, count: insns.count) }
         let previous = pointerClassAt[pc]
         if previous == 0 {
             pointerClassAt[pc] = cls

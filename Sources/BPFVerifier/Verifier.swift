@@ -43,7 +43,7 @@ public struct Verifier: Sendable {
             error = analysis.enrich(e)
         }
         let elapsed = Double(Verifier.now() - start) / 1000
-        var proven = [Bool](repeating: false, count: program.instructions.count)
+        var proven = [Bool](filled: false, count: program.instructions.count)
         if error == nil {
             for i in proven.indices { proven[i] = analysis.proven.count > i && analysis.proven[i] == 1 }
         }
@@ -116,7 +116,7 @@ public struct Verifier: Sendable {
             for (type, e) in rejected { log += "  as \(type.kernelName): \(e.description)\n" }
         }
         return VerificationResult(error: error, instructionsProcessed: processed, peakStates: peak, timeMicroseconds: elapsed,
-                                  provenAccesses: [Bool](repeating: false, count: program.instructions.count), log: log, stackDepth: 0)
+                                  provenAccesses: [Bool](filled: false, count: program.instructions.count), log: log, stackDepth: 0)
     }
 
     static func now() -> UInt64 {
@@ -190,7 +190,7 @@ final class Checkpoint {
 /// current state's fingerprint, rather than reading the fingerprint of each (a scan of
 /// `loopCheckWindow` objects per prune point was a quarter of a long loop's verification).
 struct FingerprintCounts {
-    private var table = [UInt64](repeating: 0, count: 2 * 64)
+    private var table = [UInt64](filled: 0, count: 2 * 64)
     /// Slots holding a key, counted or not (a key whose count fell to 0 keeps its slot until the
     /// table is rebuilt).
     private var used = 0
@@ -235,7 +235,7 @@ struct FingerprintCounts {
         for i in stride(from: 0, to: old.count, by: 2) where old[i] != 0 && old[i + 1] > 0 { live += 1 }
         var capacity = old.count / 2
         while 4 * (live + 1) > capacity { capacity *= 2 }
-        table = [UInt64](repeating: 0, count: 2 * capacity)
+        table = [UInt64](filled: 0, count: 2 * capacity)
         used = 0
         for i in stride(from: 0, to: old.count, by: 2) where old[i] != 0 && old[i + 1] > 0 {
             let j = slot(of: old[i])
@@ -321,7 +321,7 @@ final class Analysis {
     @exclusivity(unchecked) var probeLoads: [Bool] = []
 
     func markProbeLoad(_ pc: Int) {
-        if probeLoads.isEmpty { probeLoads = [Bool](repeating: false, count: insns.count) }
+        if probeLoads.isEmpty { probeLoads = [Bool](filled: false, count: insns.count) }
         probeLoads[pc] = true
     }
     @exclusivity(unchecked) var log = ""
@@ -352,7 +352,19 @@ final class Analysis {
     @exclusivity(unchecked) var lockMaps: UInt64 = 0
     /// A callback the helper call being executed starts: forked after its continuation, so the
     /// callback's paths are all explored before the continuation is (see `startCallback`).
-    @exclusivity(unchecked) var deferredCallback: (state: VerifierState, target: Int, start: CallbackStart)?
+    @exclusivity(unchecked) var deferredCallback: DeferredCallback?
+    /// A class, so that its optional is a pointer: a process's first verification then builds no
+    /// metadata for an optional tuple of states (a one-time lookup by mangled name).
+    final class DeferredCallback {
+        let state: VerifierState
+        let target: Int
+        let start: CallbackStart
+        init(_ state: VerifierState, _ target: Int, _ start: CallbackStart) {
+            self.state = state
+            self.target = target
+            self.start = start
+        }
+    }
     /// Per callback function (by first instruction), the stack bytes of its callers it may write
     /// (8 words of a 512-bit set per function, offset -1 is bit 0): `callbackWriteTargets[i]`'s
     /// bits are words `8 * i ..< 8 * i + 8` of `callbackWriteBits`.
@@ -396,7 +408,7 @@ final class Analysis {
             || program.kfuncs.values.contains { Analysis.iteratorCall($0)?.operation == "next" }
         hasLoopCalls = program.instructions.contains { $0.opcode == Opcode.call && $0.src == 0 && $0.imm == Analysis.loopHelper }
         maps = program.maps
-        innerMap = [Int](repeating: -1, count: program.maps.count)
+        innerMap = [Int](filled: -1, count: program.maps.count)
         for i in program.maps.indices {
             if let inner = program.maps[i].innerMap?.spec {
                 innerMap[i] = maps.count
@@ -406,16 +418,16 @@ final class Analysis {
         while innerMap.count < maps.count { innerMap.append(-1) }
         for (i, map) in maps.enumerated() where map.spinLockOffset != nil { lockMaps |= i < 64 ? 1 << UInt64(i) : 0 }
         rules = ContextRules(type: program.type, attachType: program.attachType, contextSize: program.contextSize)
-        explored = [[Checkpoint]](repeating: [], count: insns.count)
-        inProgress = [[Checkpoint]](repeating: [], count: insns.count)
-        prunePoint = [UInt8](repeating: 0, count: insns.count)
-        pruneHits = [Int](repeating: 0, count: insns.count)
+        explored = [[Checkpoint]](filled: [], count: insns.count)
+        inProgress = [[Checkpoint]](filled: [], count: insns.count)
+        prunePoint = [UInt8](filled: 0, count: insns.count)
+        pruneHits = [Int](filled: 0, count: insns.count)
         evictions = pruneHits
-        live = [UInt16](repeating: 0x7ff, count: insns.count)
-        secondSlot = [Bool](repeating: false, count: insns.count)
-        subprogramOf = [Int](repeating: 0, count: insns.count)
-        proven = [UInt8](repeating: 0, count: insns.count)
-        stackDepth = [Int](repeating: 0, count: insns.count)
+        live = [UInt16](filled: 0x7ff, count: insns.count)
+        secondSlot = [Bool](filled: false, count: insns.count)
+        subprogramOf = [Int](filled: 0, count: insns.count)
+        proven = [UInt8](filled: 0, count: insns.count)
+        stackDepth = [Int](filled: 0, count: insns.count)
     }
 
     /// Records a call from the subprogram at `caller` to the one at `callee`.
@@ -507,8 +519,8 @@ final class Analysis {
             state[1] = ctx
         }
         pending = [Path(state: state, pc: 0, parent: nil, from: -1)]
-        while let path = pending.popLast() {
-            try explore(path)
+        while !pending.isEmpty {
+            try explore(pending.removeLast())
         }
         if let start = exceptionCallbackStart {
             // The exception callback: called by the kernel after a throw, with the cookie.
@@ -518,8 +530,8 @@ final class Analysis {
             exploringExceptionCallback = true
             verificationRoot = start
             pending = [Path(state: callback, pc: start, parent: nil, from: -1)]
-            while let path = pending.popLast() {
-                try explore(path)
+            while !pending.isEmpty {
+                try explore(pending.removeLast())
             }
             exploringExceptionCallback = false
         }
@@ -820,7 +832,7 @@ final class Analysis {
         var i = 0
         // Subprogram starts, marked per instruction (a start outside the program is kept aside:
         // it is caught below as a jump off the end or into another function).
-        var isStart = [Bool](repeating: false, count: insns.count)
+        var isStart = [Bool](filled: false, count: insns.count)
         var outside: [Int] = []
         func addStart(_ s: Int) {
             if s >= 0 && s < insns.count { isStart[s] = true } else if !outside.contains(s) { outside.append(s) }
@@ -878,7 +890,7 @@ final class Analysis {
         }
         for s in subprograms where s >= 0 && s < insns.count { prunePoint[s] = 2 }
         // Every instruction is reachable.
-        var seen = [Bool](repeating: false, count: insns.count)
+        var seen = [Bool](filled: false, count: insns.count)
         var work = [0]
         seen[0] = true
         if let start = exceptionCallbackStart, start < insns.count, !seen[start] {
@@ -951,10 +963,10 @@ final class Analysis {
     }
 
     func computeLiveness() {
-        var liveIn = [UInt16](repeating: 0, count: insns.count)
+        var liveIn = [UInt16](filled: 0, count: insns.count)
         // Uses and defs as two arrays of a type the verifier needs anyway (an array of tuples
         // would be one more array type for the process to build at run time).
-        var uses = [UInt16](repeating: 0, count: insns.count), defs = uses
+        var uses = [UInt16](filled: 0, count: insns.count), defs = uses
         for pc in insns.indices where !secondSlot[pc] { (uses[pc], defs[pc]) = usesAndDefs(pc) }
         var changed = true
         while changed {
@@ -974,8 +986,8 @@ final class Analysis {
 
     func checkStackDepth() throws(VerifierError) {
         func rounded(_ d: Int) -> Int { (max(d, 0) + 15) / 16 * 16 }
-        var memo = [Int](repeating: -1, count: insns.count)
-        var visiting = [Bool](repeating: false, count: insns.count)
+        var memo = [Int](filled: -1, count: insns.count)
+        var visiting = [Bool](filled: false, count: insns.count)
         func deepest(_ sub: Int) -> Int {
             if memo[sub] >= 0 { return memo[sub] }
             if visiting[sub] { return 0 }

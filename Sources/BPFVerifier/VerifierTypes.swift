@@ -341,3 +341,14 @@ extension VerifierProgram {
         return false
     }
 }
+
+extension Array {
+    /// `count` copies of `value`, as `Array(repeating:count:)`, whose allocation is an
+    /// unspecialized call into the standard library that looks the storage's metadata up at every
+    /// call (about 1,500 instructions; a verification makes a dozen such arrays). This one grows
+    /// through the specialized append, whose metadata is cached at its call site.
+    @inline(__always) init(filled value: Element, count: Int) {
+        self.init()
+        append(contentsOf: repeatElement(value, count: count))
+    }
+}

@@ -211,6 +211,7 @@ struct DifferentialTests {
     static func compare(_ c: DifferentialCase) throws {
         let object = try ObjectFile(bytes: TestPaths.bytes("Tests/Fixtures/bpf/obj/\(c.fixture).o"))
         let kconfig = ["LINUX_KERNEL_VERSION": Self.version]
+        try cancelUnlessTheKernelOffersTheirHelpers(object, programs: [c.program])
         let runtime = try BPFCollection(object, backend: .runtime, programs: [c.program], kconfig: kconfig)
         let kernel = try BPFCollection(object, backend: .kernel, programs: [c.program], kconfig: kconfig)
         let r = try #require(runtime.program(named: c.program))

@@ -67,6 +67,28 @@ public enum KernelFeatures {
         return answer
     }
 
+    /// The helpers `program` calls that this kernel does not offer to its type, each once, in the
+    /// order of the calls (each probed with ``helper(_:programType:)``). A kernel's build may leave
+    /// a helper out — kernels differ between machines — and then refuses the program whatever its
+    /// safety ("program of this type cannot use helper …").
+    ///
+    /// ```swift
+    /// if let id = KernelFeatures.unavailableHelpers(in: spec).first { print("needs \(HelperPrototype[id]?.name ?? "helper \(id)")") }
+    /// ```
+    public static func unavailableHelpers(in program: ProgramSpec) -> [Int32] {
+        var called: [Int32] = []
+        var i = 0
+        while i < program.instructions.count {
+            let ins = program.instructions[i]
+            if ins.opcode == Opcode.call && ins.src == 0 && !called.contains(ins.imm) { called.append(ins.imm) }
+            i += ins.opcode == Opcode.lddw ? 2 : 1
+        }
+        return called.filter {
+            if case .unsupported = helper($0, programType: program.type) { return true }
+            return false
+        }
+    }
+
     /// Whether the kernel creates maps of `type`.
     public static func mapType(_ type: MapType) -> Support {
         if cached, let known = cache.withLock({ $0.maps[type.rawValue] }) { return known }

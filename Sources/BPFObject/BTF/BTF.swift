@@ -86,6 +86,9 @@ public struct BTF: Sendable {
         return String(decoding: strings[offset..<end], as: UTF8.self)
     }
     let nameIndex: [String: [Int]]
+    /// The ids of the declaration tags (`BTF_KIND_DECL_TAG`), which few objects have: what
+    /// ``functionTags(of:prefix:)`` reads instead of every type.
+    let declTags: [Int]
 
     public static let magic: UInt16 = 0xeb9f
 
@@ -205,6 +208,7 @@ public struct BTF: Sendable {
         var index: [String: [Int]] = base?.nameIndex ?? [:]
         for type in types[max(firstID, 1)...] where !type.name.isEmpty { index[type.name, default: []].append(type.id) }
         nameIndex = index
+        declTags = types.indices.filter { types[$0].kind == .declTag }
     }
 
     /// Returns a copy whose data sections have the offsets, sizes and section sizes clang leaves to
@@ -221,13 +225,14 @@ public struct BTF: Sendable {
             copy[i].detail = .variables(vars)
             if let size = sectionSize(type.name) { copy[i].sizeOrType = size }
         }
-        return BTF(types: copy, strings: strings, nameIndex: nameIndex)
+        return BTF(types: copy, strings: strings, nameIndex: nameIndex, declTags: declTags)
     }
 
-    init(types: [BTFType], strings: [UInt8], nameIndex: [String: [Int]]) {
+    init(types: [BTFType], strings: [UInt8], nameIndex: [String: [Int]], declTags: [Int]) {
         self.types = types
         self.strings = strings
         self.nameIndex = nameIndex
+        self.declTags = declTags
     }
 
     /// The type with this id, or nil (0 is `void`).

@@ -218,44 +218,14 @@ public struct SKBAccess: Sendable, Hashable {
 
 /// A set of byte offsets below 192 (`struct __sk_buff`), a bit each.
 struct ByteSet: Sendable, Hashable {
-    var words: (UInt64, UInt64, UInt64) = (0, 0, 0)
+    var words: (UInt64, UInt64, UInt64)
 
-    init() {}
-    init(_ range: Range<Int>) { insert(range) }
     init(words: (UInt64, UInt64, UInt64)) { self.words = words }
 
     func contains(_ offset: Int) -> Bool {
         guard offset >= 0, offset < 192 else { return false }
         let word = offset < 64 ? words.0 : offset < 128 ? words.1 : words.2
         return word & (1 << UInt64(offset % 64)) != 0
-    }
-
-    mutating func set(_ offset: Int, _ on: Bool) {
-        let bit = UInt64(1) << UInt64(offset % 64)
-        switch offset / 64 {
-        case 0: words.0 = on ? words.0 | bit : words.0 & ~bit
-        case 1: words.1 = on ? words.1 | bit : words.1 & ~bit
-        default: words.2 = on ? words.2 | bit : words.2 & ~bit
-        }
-    }
-
-    mutating func insert(_ range: Range<Int>) { apply(range, true) }
-    mutating func remove(_ range: Range<Int>) { apply(range, false) }
-
-    /// Sets or clears the bits of `range` (clamped to 0..<192) a word at a time.
-    private mutating func apply(_ range: Range<Int>, _ on: Bool) {
-        let low = max(range.lowerBound, 0), high = min(range.upperBound, 192)
-        guard low < high else { return }
-        for word in (low / 64)...((high - 1) / 64) {
-            let first = max(low, word * 64) - word * 64, end = min(high, word * 64 + 64) - word * 64
-            let ones: UInt64 = end - first == 64 ? ~0 : (UInt64(1) << UInt64(end - first)) - 1
-            let mask = ones << UInt64(first)
-            switch word {
-            case 0: words.0 = on ? words.0 | mask : words.0 & ~mask
-            case 1: words.1 = on ? words.1 | mask : words.1 & ~mask
-            default: words.2 = on ? words.2 | mask : words.2 & ~mask
-            }
-        }
     }
 
     static func == (a: ByteSet, b: ByteSet) -> Bool { a.words == b.words }

@@ -12,9 +12,13 @@ import BPFCore
 //
 // The walk relies on one property of the exploration: between a checkpoint and the next state on
 // its path the instructions form a straight line (every jump target, every branch, the
-// instruction after a call and every function entry are prune points, and a checkpoint is made
-// at each prune point a path reaches). A checkpoint records the instruction executed just before
-// it (`entryFrom`) and where its segment accessed the stack, which is all the walk needs.
+// instruction after a call and every function entry are prune points; a path reaching one by a
+// jump, an exit, a bpf-to-bpf or kfunc call or a helper that runs a callback stores a checkpoint
+// there, and only one that came straight on — a branch's fall-through, after another helper
+// call — may go on without, `Analysis.needsCheckpoint`). A helper call inside a segment is walked
+// like any instruction (it sets r0 and clobbers r1-r5). A checkpoint records the instruction
+// executed just before it (`entryFrom`) and where its segment accessed the stack, which is all
+// the walk needs.
 
 /// Registers and stack slots that must be compared by value, per frame (absolute frame index).
 struct PrecisionSet {

@@ -638,23 +638,27 @@ final class Analysis {
     }
 
     /// Whether a state not pruned at prune point `pc` is stored as a checkpoint. At a point whose
-    /// stored states have pruned nothing and at least 4 of them were dropped for failing, a path
-    /// that came straight on (no jump, call or exit just before) and made fewer than 8
-    /// instructions or 2 jumps since the last checkpoint goes on without one, as the kernel's
-    /// verifier adds states: the previous checkpoint's segment stays a straight line
-    /// (Precision.swift), and a long run of branches whose states never match stores a fraction
-    /// of them (`branches-1500`, `benchmarks.md`). Where loops converge, after calls and at function
-    /// entries a checkpoint is always made.
+    /// stored states have pruned nothing and of which at least 4 were dropped for failing or at
+    /// least 8 are still being explored (a loop going round), a path that came straight on (from
+    /// the fall-through of a branch or a helper call, not a jump, another call or an exit) and
+    /// made fewer than 8 instructions or 2 jumps since the last checkpoint goes on without one, as
+    /// the kernel's verifier adds states: the previous checkpoint's segment stays a straight line
+    /// (Precision.swift), a long run of branches whose states never match stores a fraction of
+    /// them (`branches-1500`, `benchmarks.md`), and a loop's body stores no state a round besides
+    /// its head's. Where loops converge, after bpf-to-bpf and kfunc calls and helpers that run a
+    /// callback, and at function entries a checkpoint is always made.
     func needsCheckpoint(_ pc: Int) -> Bool {
         if prunePoint[pc] == 2 || previousPC != pc - 1 || previousPC < 0 { return true }
         let before = insns[previousPC]
         if before.instructionClass == .jmp || before.instructionClass == .jmp32 {
-            // Only the fall-through of a conditional jump continues the straight line.
-            guard JumpOperation(rawValue: before.opcode & 0xf0)?.isConditional == true else { return true }
+            // Only the fall-through of a conditional jump or of a helper call continues the
+            // straight line (after any other call the prune point is forced, see checkControlFlow).
+            guard JumpOperation(rawValue: before.opcode & 0xf0)?.isConditional == true || before.opcode == Opcode.call else { return true }
         }
         // Only where stored states have proven useless: none pruned anything, and a few were
-        // dropped for failing (elsewhere a state stored now may prune a later path).
-        if pruneHits[pc] > 0 || evictions[pc] < 4 { return true }
+        // dropped for failing or several are still being explored (a loop going round; elsewhere
+        // a state stored now may prune a later path).
+        if pruneHits[pc] > 0 || (evictions[pc] < 4 && inProgress[pc].count < 8) { return true }
         return processed - lastCheckpointInsns >= 8 && jumpsProcessed - lastCheckpointJumps >= 2
     }
 
@@ -857,6 +861,7 @@ final class Analysis {
             if isStart[pc] { current = pc }
             subprogramOf[pc] = current
         }
+        let loadsFunctions = insns.contains { $0.opcode == Opcode.lddw && $0.src == LoadImmediateSource.function.rawValue }
         // Each jump stays in its function; nothing falls off a function's end.
         for pc in insns.indices where !secondSlot[pc] {
             for s in successors(pc) {
@@ -881,8 +886,15 @@ final class Analysis {
                     prunePoint[pc] = 2
                 }
             }
-            // After a call (a segment never runs through one, see Precision.swift).
-            if insns[pc].opcode == Opcode.call && pc + 1 < insns.count { prunePoint[pc + 1] = 2 }
+            // After a call: a checkpoint always after a bpf-to-bpf or kfunc call or a helper that
+            // runs a callback (a segment never runs through one, see Precision.swift); after another
+            // helper call an ordinary prune point, as the kernel's `visit_func_call_insn` marks it.
+            if insns[pc].opcode == Opcode.call && pc + 1 < insns.count {
+                // (A helper runs a callback only when given a function, which only a `lddw` of a
+                // function makes: without one no prototype need be looked at.)
+                let linear = insns[pc].src == 0 && !(loadsFunctions && HelperPrototype.takesCallback(insns[pc].imm))
+                prunePoint[pc + 1] = linear ? max(prunePoint[pc + 1], 1) : 2
+            }
             // A bpf_loop call: its callback's runs come back to it (CallbackLoops.swift).
             if hasLoopCalls && isLoopCall(pc) { prunePoint[pc] = 2 }
             // An iterator's next: where its loop converges.

@@ -160,4 +160,29 @@ struct PruningTests {
         let result = try Self.verifyXDP(source)
         #expect(result.error?.description.contains("R1") == true, "\(result.error?.description ?? "accepted")")
     }
+
+    /// A bounded loop whose body calls a helper (the selftests' `jumps_out_rather_than_in`, 1,000
+    /// rounds). The loop's head is a jump target, so each round stores a state there; inside the
+    /// body, once several states at an instruction are still being explored and none has pruned
+    /// anything, the kernel's rule applies (a new one only after 8 instructions and 2 jumps), after
+    /// a helper call as after a branch. Storing one at the branch's fall-through and after the
+    /// call as well made three states a round. With a callback the call's next instruction still
+    /// always gets one (`bpf_loop`: see CallbackLoops.swift).
+    @Test func loopBodiesStoreAStateARound() throws {
+        let source = """
+            mov %r6, 0
+            loop:
+            add %r6, 1
+            jgt %r6, 1000, out
+            call 7
+            ja loop
+            out:
+            mov %r0, 0
+            exit
+            """
+        let result = try Self.verifyXDP(source)
+        #expect(result.accepted, "\(result.error?.description ?? "")")
+        #expect(result.instructionsProcessed == 4_005)
+        #expect(result.peakStates > 1_000 && result.peakStates < 1_100, "\(result.peakStates) states stored for 1,000 rounds")
+    }
 }

@@ -288,6 +288,13 @@ public struct HelperPrototype: Sendable, Hashable {
         return (proto.arguments.count, proto.returns == .void)
     }
 
+    /// Whether the helper takes a callback function (`bpf_loop`, `bpf_for_each_map_elem`,
+    /// `bpf_timer_set_callback`...): a call to it runs code elsewhere before the next instruction.
+    public static func takesCallback(_ id: Int32) -> Bool {
+        guard let proto = prototype(id) else { return false }
+        return proto.arguments.contains(.function)
+    }
+
     /// The helper with this id, or nil (an id past the table's end, or 0).
     public static subscript(id: Int32) -> HelperPrototype? { prototype(id) }
 
